@@ -1,0 +1,59 @@
+import type { Command } from 'commander';
+import { ExitCode } from '../../errors.js';
+import { collectStatus, type Status } from '../../store/status.js';
+import type { Run } from '../main.js';
+import { renderTable } from '../render.js';
+
+export function registerStatus(program: Command, run: Run): void {
+  program
+    .command('status')
+    .summary('Any phase: one view of the shard map, jobs, workers and the control store')
+    .description(
+      [
+        'Shows what membermig knows: the shard map (shards per server), the configured tables, and from the',
+        'control store every job with its chunk progress and the workers holding leases.',
+        'Use --json in CI gates and dashboards.',
+        '',
+        'Exit codes: 0 when the control store is reachable and migrated; 1 otherwise.',
+      ].join('\n'),
+    )
+    .action(async (_opts: unknown, cmd: Command) =>
+      run(cmd, async (ctx) => {
+        const { config } = ctx.loadConfig();
+        const status = await collectStatus(config);
+        const healthy = status.control.reachable && status.control.exists === true && status.control.appliedVersion === status.control.latestVersion;
+        return ctx.finish(healthy ? ExitCode.Ok : ExitCode.Problems, status, renderStatus);
+      }),
+    );
+}
+
+function renderStatus(s: Status): string {
+  const out: string[] = [];
+  const c = s.control;
+  if (!c.reachable) out.push(`control store ${c.database}: unreachable (${c.error})`);
+  else if (!c.exists) out.push(`control store ${c.database}: not initialised (run membermig init)`);
+  else out.push(`control store ${c.database}: schema ${c.appliedVersion} of ${c.latestVersion}${c.appliedVersion === c.latestVersion ? '' : ' (run membermig init)'}`);
+  out.push(`shards: ${s.shards.count} (${s.shards.function}), databases ${s.shards.database}`, '');
+  out.push(renderTable(['server', 'dc', 'shards', 'replicas'], s.servers.map((v) => [v.name, v.dc, v.shards, v.replicas])), '');
+  out.push(renderTable(['table', 'source', 'target', 'shard key'], s.tables.map((t) => [t.name, t.source, t.target, t.shardKey])));
+  if (s.jobs.length > 0) {
+    out.push('');
+    const rows = s.jobs.flatMap((j) =>
+      (j.chunks.length > 0 ? j.chunks : [null]).map((ch) => [
+        j.id,
+        j.kind,
+        j.state,
+        ch?.tableName ?? '-',
+        ch ? `${ch.done}/${ch.pending + ch.leased + ch.done + ch.failed}` : '-',
+        ch?.rowsDone ?? '-',
+        ch?.failed ?? '-',
+        j.updatedAt,
+      ]),
+    );
+    out.push(renderTable(['job', 'kind', 'state', 'table', 'chunks done', 'rows', 'failed', 'updated'], rows));
+  }
+  if (s.workers.length > 0) {
+    out.push('', renderTable(['worker', 'command', 'job', 'heartbeat age s'], s.workers.map((w) => [w.id, w.command, w.jobId, w.heartbeatAgeSeconds])));
+  }
+  return out.join('\n');
+}

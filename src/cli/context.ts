@@ -1,0 +1,59 @@
+import type { Command } from 'commander';
+import { defaultConfigPath, loadConfig, type LoadedConfig } from '../config/load.js';
+import { redactSecrets } from '../config/secrets.js';
+import { ExitCode } from '../errors.js';
+import { createLogger, type Logger, type LogLevel } from '../log.js';
+import { renderJson } from './render.js';
+
+export interface CliIO {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
+
+export interface GlobalOptions {
+  config?: string;
+  json?: boolean;
+  logLevel: LogLevel;
+}
+
+/** What a command's action gets: the global flags, a logger on stderr, and output helpers. */
+export class CommandContext {
+  readonly logger: Logger;
+  constructor(
+    readonly command: string,
+    readonly options: GlobalOptions,
+    readonly io: CliIO,
+  ) {
+    this.logger = createLogger(options.json && options.logLevel === 'info' ? 'warn' : options.logLevel, io.stderr);
+  }
+
+  get json(): boolean {
+    return this.options.json === true;
+  }
+
+  get configPath(): string {
+    return this.options.config ?? defaultConfigPath();
+  }
+
+  /** Loads and validates the config; throws ConfigError (exit 2) before anything connects. */
+  loadConfig(): LoadedConfig {
+    return loadConfig(this.configPath);
+  }
+
+  /**
+   * Prints the command's result on stdout: one JSON document with --json, else the text that
+   * `human` renders. Returns the exit code so actions can `return ctx.finish(...)`.
+   */
+  finish<T>(exitCode: ExitCode, result: T, human: (r: T) => string): ExitCode {
+    if (this.json) this.io.stdout.write(renderJson({ command: this.command, ok: exitCode === ExitCode.Ok, exitCode, result }) + '\n');
+    else this.io.stdout.write(redactSecrets(human(result)) + '\n');
+    return exitCode;
+  }
+}
+
+export type Action = (ctx: CommandContext, ...args: unknown[]) => Promise<ExitCode>;
+
+/** Global flags as commander parsed them, from any sub-command. */
+export function globalOptions(cmd: Command): GlobalOptions {
+  return cmd.optsWithGlobals() as GlobalOptions;
+}

@@ -1,0 +1,72 @@
+import { Command, CommanderError, Option } from 'commander';
+import { redactSecrets } from '../config/secrets.js';
+import { ExitCode, RefusedError } from '../errors.js';
+import { logLevels } from '../log.js';
+import { renderJson } from './render.js';
+import { CommandContext, globalOptions, type CliIO } from './context.js';
+import { registerInit } from './commands/init.js';
+import { registerStatus } from './commands/status.js';
+import { registerFull } from './commands/full.js';
+import { registerSync } from './commands/sync.js';
+import { registerVerify } from './commands/verify.js';
+import { registerGray } from './commands/gray.js';
+import { registerShim } from './commands/shim.js';
+import { registerSandbox } from './commands/sandbox.js';
+
+/** Runs one action and turns whatever it throws into the contract's exit code and message. */
+export type Run = (cmd: Command, action: (ctx: CommandContext) => Promise<ExitCode>) => Promise<void>;
+
+export function buildProgram(io: CliIO, setExitCode: (code: ExitCode) => void): Command {
+  const program = new Command('membermig')
+    .description('Move a membership database from SQL Server into sharded MySQL without stopping the business.')
+    .addOption(new Option('-c, --config <file>', 'config file (default: $MEMBERMIG_CONFIG or ./membermig.yaml)'))
+    .addOption(new Option('--json', 'print one JSON document with the result on stdout (for CI)'))
+    .addOption(new Option('--log-level <level>', 'log level on stderr').choices([...logLevels]).default('info'))
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+    })
+    .exitOverride();
+
+  const run: Run = async (cmd, action) => {
+    const ctx = new CommandContext(cmd.name(), globalOptions(cmd), io);
+    try {
+      setExitCode(await action(ctx));
+    } catch (e) {
+      setExitCode(reportError(ctx, e, io));
+    }
+  };
+
+  for (const register of [registerInit, registerFull, registerShim, registerSync, registerVerify, registerGray, registerStatus, registerSandbox]) {
+    register(program, run);
+  }
+  for (const cmd of program.commands) cmd.exitOverride().configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
+  return program;
+}
+
+function reportError(ctx: CommandContext, e: unknown, io: CliIO): ExitCode {
+  const refused = e instanceof RefusedError;
+  const code = refused ? ExitCode.Refused : ExitCode.Problems;
+  const message = redactSecrets(e instanceof Error ? e.message : String(e));
+  io.stderr.write(`membermig ${ctx.command}: ${message}\n`);
+  if (!refused) ctx.logger.error({ err: e }, 'command failed');
+  if (ctx.json) io.stdout.write(renderJson({ command: ctx.command, ok: false, exitCode: code, error: message }) + '\n');
+  return code;
+}
+
+/** The CLI entry point; returns the process exit code. */
+export async function main(argv: string[], io: CliIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  let exitCode: number = ExitCode.Ok;
+  const program = buildProgram(io, (c) => (exitCode = c));
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // --help and --version are not errors; everything else commander rejects is bad usage.
+      return e.exitCode === 0 ? ExitCode.Ok : ExitCode.Refused;
+    }
+    throw e;
+  }
+  return exitCode;
+}

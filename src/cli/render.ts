@@ -1,0 +1,36 @@
+import { redactSecrets } from '../config/secrets.js';
+
+/** A plain aligned text table, for people. */
+export function renderTable(headers: string[], rows: (string | number | null | undefined)[][]): string {
+  const cells = rows.map((r) => r.map((c) => (c === null || c === undefined ? '-' : String(c))));
+  const widths = headers.map((h, i) => Math.max(displayWidth(h), ...cells.map((r) => displayWidth(r[i] ?? ''))));
+  const line = (r: string[]) => r.map((c, i) => c + ' '.repeat(Math.max(0, widths[i]! - displayWidth(c)))).join('  ').trimEnd();
+  return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
+}
+
+/** Wide (CJK) characters take two columns in a terminal. */
+function displayWidth(s: string): number {
+  let w = 0;
+  for (const ch of s) w += /[\u1100-\u115F\u2E80-\uA4CF\uAC00-\uD7A3\uF900-\uFAFF\uFE30-\uFE4F\uFF00-\uFF60\uFFE0-\uFFE6]/u.test(ch) ? 2 : 1;
+  return w;
+}
+
+/** JSON for --json output: bigint as string, Buffers as hex, secrets scrubbed. */
+export function renderJson(value: unknown): string {
+  const text = JSON.stringify(
+    value,
+    (_k, v: unknown) => {
+      if (typeof v === 'bigint') return v.toString();
+      if (v && typeof v === 'object' && (v as { type?: string }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data)) {
+        return Buffer.from((v as { data: number[] }).data).toString('hex');
+      }
+      return v;
+    },
+    2,
+  );
+  return redactSecrets(text);
+}
+
+export function section(title: string, body: string): string {
+  return `${title}\n${body}`;
+}

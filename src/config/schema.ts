@@ -1,0 +1,162 @@
+import { z } from 'zod';
+
+/**
+ * The config file's shape (design.md, "Contracts / Config"). Every object is strict:
+ * unknown keys are errors. Cross-field rules (placement coverage, known servers) are
+ * checked in validate.ts, where they can point at the exact YAML node.
+ */
+
+const mysqlUrl = z
+  .string()
+  .refine((s) => isUrlWithScheme(s, ['mysql:', 'mariadb:']), {
+    message: 'expected a URL like mysql://user@host:3306/database',
+  });
+
+const sourceUrl = z.string().refine((s) => isUrlWithScheme(s, ['mysql:', 'mariadb:', 'mssql:', 'sqlserver:']), {
+  message: 'expected a URL like mssql://user@host:1433/Database or mysql://user@host:3306/database',
+});
+
+function isUrlWithScheme(s: string, schemes: string[]): boolean {
+  try {
+    const u = new URL(s);
+    return schemes.includes(u.protocol) && u.hostname.length > 0;
+  } catch {
+    return false;
+  }
+}
+
+/** TLS options for a MySQL or SQL Server connection; file paths are read at connect time. */
+const tls = z
+  .object({
+    ca: z.string().optional().describe('path of a CA certificate file'),
+    cert: z.string().optional(),
+    key: z.string().optional(),
+    reject_unauthorized: z.boolean().default(true),
+  })
+  .strict();
+
+const identifier = z.string().min(1).max(64);
+
+const positiveInt = z.number().int().positive();
+
+export const shardFunctions = ['mod', 'crc32', 'murmur3'] as const;
+
+const placementEntry = z
+  .object({
+    shards: z.union([z.string().regex(/^\s*\d+\s*(-\s*\d+\s*)?$/, 'expected a range like "0-511" or a single shard number'), z.number().int().nonnegative()]),
+    server: identifier,
+  })
+  .strict();
+
+const tableSchema = z
+  .object({
+    source: z.string().regex(/^[^.]+\.[^.]+$/, 'expected schema.table (e.g. dbo.Member) or database.table'),
+    target: identifier,
+    shard_key: identifier,
+    /** Columns to leave out of the copy (e.g. computed or audit-only columns). */
+    exclude_columns: z.array(identifier).default([]),
+    /** Name of a column holding the row's last change time, for `verify --since`. */
+    updated_at: identifier.optional(),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    control: z.object({ url: mysqlUrl, tls: tls.optional() }).strict(),
+    source: z
+      .object({
+        kind: z.enum(['mssql', 'mysql']),
+        url: sourceUrl,
+        tls: tls.optional(),
+        /** SQL Server: trust a self-signed server certificate (test servers only). */
+        trust_server_certificate: z.boolean().default(false),
+      })
+      .strict(),
+    servers: z.record(
+      identifier,
+      z
+        .object({
+          primary: mysqlUrl,
+          replicas: z.array(mysqlUrl).default([]),
+          dc: z.string().min(1).optional(),
+          tls: tls.optional(),
+          /** Connections to this server used by one membermig process. */
+          max_connections: positiveInt.default(4),
+        })
+        .strict(),
+    ),
+    shards: z
+      .object({
+        count: z.number().int().min(1).max(1_000_000),
+        function: z.enum(shardFunctions),
+        database: z.string().min(1).regex(/\{shard(:0?\d+)?\}/, 'the database pattern must contain {shard} or {shard:04}'),
+        placement: z.array(placementEntry).min(1),
+      })
+      .strict(),
+    tables: z.record(identifier, tableSchema),
+    rows: z
+      .object({
+        /** What to do with a value the target cannot hold exactly: stop, or record it and go on. */
+        on_unrepresentable: z.enum(['fail', 'record']).default('fail'),
+      })
+      .strict()
+      .default({ on_unrepresentable: 'fail' }),
+    copy: z
+      .object({
+        chunk_rows: positiveInt.default(50_000),
+        batch_rows: positiveInt.default(5_000),
+        workers: positiveInt.default(4),
+        max_rows_per_sec: positiveInt.optional(),
+        lease_seconds: positiveInt.default(120),
+      })
+      .strict()
+      .default({ chunk_rows: 50_000, batch_rows: 5_000, workers: 4, lease_seconds: 120 }),
+    verify: z
+      .object({
+        chunk_rows: positiveInt.default(10_000),
+        workers: positiveInt.default(2),
+        recheck_after_seconds: z.number().nonnegative().default(5),
+      })
+      .strict()
+      .default({ chunk_rows: 10_000, workers: 2, recheck_after_seconds: 5 }),
+    cdc: z
+      .object({
+        kafka: z
+          .object({
+            brokers: z.array(z.string().regex(/^[^:\s]+:\d+$/, 'expected host:port')).min(1),
+            topic: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+            group: z.string().min(1),
+            client_id: z.string().min(1).default('membermig'),
+          })
+          .strict()
+          .optional(),
+        mssql: z
+          .object({
+            capture_instances: z.record(identifier, z.string().min(1)).default({}),
+            poll_interval_ms: positiveInt.default(1000),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .optional(),
+    gray: z
+      .object({
+        gates: z
+          .object({
+            max_verify_age_minutes: positiveInt.default(60),
+            max_sync_lag_seconds: positiveInt.default(5),
+            allow_dead_letters: z.boolean().default(false),
+          })
+          .strict()
+          .default({ max_verify_age_minutes: 60, max_sync_lag_seconds: 5, allow_dead_letters: false }),
+      })
+      .strict()
+      .default({ gates: { max_verify_age_minutes: 60, max_sync_lag_seconds: 5, allow_dead_letters: false } }),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+export type TableConfig = z.infer<typeof tableSchema>;
+export type ServerConfig = Config['servers'][string];
+export type TlsConfig = z.infer<typeof tls>;

@@ -1,0 +1,37 @@
+/**
+ * Every value read through ${NAME} or ${file:PATH} is registered here, so that anything
+ * we print or log can be scrubbed of it. URLs are also masked by shape (see maskUrl).
+ */
+const secrets = new Set<string>();
+
+/** Values shorter than this are too likely to collide with ordinary text to scrub. */
+const MIN_SECRET_LENGTH = 4;
+
+export function registerSecret(value: string): void {
+  const trimmed = value.trim();
+  if (trimmed.length >= MIN_SECRET_LENGTH) secrets.add(trimmed);
+  if (value.length >= MIN_SECRET_LENGTH) secrets.add(value);
+}
+
+/** Replace every registered secret and every URL password in `text` with `***`. */
+export function redactSecrets(text: string): string {
+  let out = text;
+  for (const secret of secrets) {
+    if (out.includes(secret)) out = out.split(secret).join('***');
+    const encoded = encodeURIComponent(secret);
+    if (encoded !== secret && out.includes(encoded)) out = out.split(encoded).join('***');
+  }
+  return maskUrlPasswords(out);
+}
+
+const URL_PASSWORD = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:@/]*):([^\s@/]*)@/gi;
+
+/** `mysql://app:pw@host` → `mysql://app:***@host`, anywhere in a text. */
+export function maskUrlPasswords(text: string): string {
+  return text.replace(URL_PASSWORD, (_m, user: string) => `${user}:***@`);
+}
+
+/** The URL with its password masked, for display. */
+export function maskUrl(url: string): string {
+  return maskUrlPasswords(url);
+}

@@ -1,0 +1,96 @@
+import type { InterpolationProblem } from './interpolate.js';
+import type { Config } from './schema.js';
+
+export interface ShardRange {
+  first: number;
+  last: number;
+  server: string;
+  /** Index of the entry in shards.placement, for messages. */
+  index: number;
+}
+
+/** "0-511" → {first:0,last:511}; 7 → {first:7,last:7}. The schema already checked the shape. */
+export function parseShardRange(spec: string | number): { first: number; last: number } {
+  if (typeof spec === 'number') return { first: spec, last: spec };
+  const [a, b] = spec.split('-').map((s) => Number(s.trim()));
+  return { first: a!, last: b ?? a! };
+}
+
+/** Rules that span several fields; each problem carries the path of the node to point at. */
+export function crossCheck(config: Config): InterpolationProblem[] {
+  return [...checkPlacement(config), ...checkTables(config), ...checkCdc(config)];
+}
+
+function checkPlacement(config: Config): InterpolationProblem[] {
+  const problems: InterpolationProblem[] = [];
+  const { count, placement } = config.shards;
+  const ranges: ShardRange[] = [];
+
+  placement.forEach((entry, index) => {
+    const path = ['shards', 'placement', index];
+    const { first, last } = parseShardRange(entry.shards);
+    if (!(entry.server in config.servers)) {
+      const known = Object.keys(config.servers).join(', ') || 'none';
+      problems.push({ path: [...path, 'server'], message: `unknown server "${entry.server}" (servers: ${known})` });
+    }
+    if (first > last) {
+      problems.push({ path: [...path, 'shards'], message: `range ${first}-${last} is backwards` });
+      return;
+    }
+    if (last >= count) {
+      problems.push({ path: [...path, 'shards'], message: `shards ${first}-${last} go past the last shard ${count - 1} (count is ${count})` });
+    }
+    for (const other of ranges) {
+      if (first <= other.last && other.first <= last) {
+        problems.push({
+          path: [...path, 'shards'],
+          message: `shards ${first}-${last} overlap ${other.first}-${other.last} (server ${other.server})`,
+        });
+      }
+    }
+    ranges.push({ first, last, server: entry.server, index });
+  });
+
+  if (problems.length === 0) {
+    const sorted = [...ranges].sort((a, b) => a.first - b.first);
+    let next = 0;
+    for (const r of sorted) {
+      if (r.first > next) problems.push({ path: ['shards', 'placement'], message: `shards ${next}-${r.first - 1} are not placed on any server` });
+      next = Math.max(next, r.last + 1);
+    }
+    if (next < count) problems.push({ path: ['shards', 'placement'], message: `shards ${next}-${count - 1} are not placed on any server` });
+  }
+  return problems;
+}
+
+function checkTables(config: Config): InterpolationProblem[] {
+  const problems: InterpolationProblem[] = [];
+  const bySource = new Map<string, string>();
+  const byTarget = new Map<string, string>();
+  for (const [name, table] of Object.entries(config.tables)) {
+    const src = table.source.toLowerCase();
+    const seenSource = bySource.get(src);
+    if (seenSource) problems.push({ path: ['tables', name, 'source'], message: `source ${table.source} is already copied by table "${seenSource}"` });
+    bySource.set(src, name);
+    const dst = table.target.toLowerCase();
+    const seenTarget = byTarget.get(dst);
+    if (seenTarget) problems.push({ path: ['tables', name, 'target'], message: `target ${table.target} is already written by table "${seenTarget}"` });
+    byTarget.set(dst, name);
+    if (table.exclude_columns.includes(table.shard_key)) {
+      problems.push({ path: ['tables', name, 'exclude_columns'], message: `the shard key ${table.shard_key} cannot be excluded` });
+    }
+  }
+  if (Object.keys(config.tables).length === 0) problems.push({ path: ['tables'], message: 'at least one table is needed' });
+  return problems;
+}
+
+function checkCdc(config: Config): InterpolationProblem[] {
+  const problems: InterpolationProblem[] = [];
+  for (const name of Object.keys(config.cdc?.mssql?.capture_instances ?? {})) {
+    if (!(name in config.tables)) problems.push({ path: ['cdc', 'mssql', 'capture_instances', name], message: `unknown table "${name}"` });
+  }
+  if (config.cdc?.mssql && config.source.kind !== 'mssql') {
+    problems.push({ path: ['cdc', 'mssql'], message: 'direct CDC needs source.kind: mssql' });
+  }
+  return problems;
+}

@@ -1,0 +1,11 @@
+/**
+ * membermig as a library: the same core functions the CLI calls.
+ * The shim for application services is exported separately as 'membermig/shim'.
+ */
+export { loadConfig, parseConfig, configSchema, maskUrl, type Config, type TableConfig } from './config/index.js';
+export * from './shard/index.js';
+export { runInit, type InitResult } from './init/index.js';
+export { collectStatus, type Status } from './store/status.js';
+export { openControlStore, setupControlStore, type ControlStore } from './store/control.js';
+export { ExitCode, RefusedError, ConfigError } from './errors.js';
+export type { Row, RowValue, ColumnSpec, TableSpec, SourceType } from './rows/types.js';

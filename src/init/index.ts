@@ -1,0 +1,92 @@
+import type { Config } from '../config/schema.js';
+import { maskUrl } from '../config/secrets.js';
+import { silentLogger, type Logger } from '../log.js';
+import { connectMysql, databaseOfUrl } from '../mysql/connect.js';
+import { checkMysqlServer, type ServerReport, type ServerToCheck } from '../preflight/index.js';
+import { shardMapFromConfig, type ShardMap } from '../shard/map.js';
+import { controlDatabase, setupControlStore } from '../store/control.js';
+import { ensureDatabase } from '../store/migrate.js';
+
+export interface InitOptions {
+  logger?: Logger;
+  /** Only run the preflight checks; change nothing. */
+  checkOnly?: boolean;
+}
+
+export interface InitResult {
+  ok: boolean;
+  servers: ServerReport[];
+  control?: { database: string; databaseCreated: boolean; applied: string[]; alreadyApplied: number };
+  shardDatabases?: { server: string; created: number; existing: number }[];
+  /** True when nothing had to be created or applied (a repeated init). */
+  unchanged?: boolean;
+}
+
+/**
+ * Phase 0: preflight every server, then create the control store schema and every shard
+ * database. Idempotent: a second run changes nothing and says so. Refuses to change anything
+ * when a preflight check finds an error.
+ */
+export async function runInit(config: Config, options: InitOptions = {}): Promise<InitResult> {
+  const logger = options.logger ?? silentLogger;
+  const map = shardMapFromConfig(config);
+  const servers = await Promise.all(serversToCheck(config, map).map((s) => checkMysqlServer(s)));
+  for (const s of servers) {
+    for (const f of s.findings) logger[f.severity === 'error' ? 'error' : 'warn']({ server: s.label }, f.message);
+  }
+  const ok = servers.every((s) => s.findings.every((f) => f.severity !== 'error'));
+  if (!ok || options.checkOnly) return { ok, servers };
+
+  const control = await setupControlStore(config);
+  logger.info({ applied: control.applied.map((m) => m.version) }, 'control store ready');
+  const shardDatabases = await createShardDatabases(config, map);
+  const unchanged = !control.databaseCreated && control.applied.length === 0 && shardDatabases.every((s) => s.created === 0);
+  return {
+    ok: true,
+    servers,
+    control: {
+      database: controlDatabase(config),
+      databaseCreated: control.databaseCreated,
+      applied: control.applied.map((m) => `${String(m.version).padStart(3, '0')}_${m.name}`),
+      alreadyApplied: control.alreadyApplied,
+    },
+    shardDatabases,
+    unchanged,
+  };
+}
+
+function serversToCheck(config: Config, map: ShardMap): ServerToCheck[] {
+  const list: ServerToCheck[] = [
+    { label: 'control', role: 'control', url: config.control.url, tls: config.control.tls, databases: [controlDatabase(config)] },
+  ];
+  for (const [name, server] of Object.entries(config.servers)) {
+    const databases = map.shardsOn(name).map((s) => map.databaseOf(s));
+    list.push({ label: `server ${name}`, role: 'shard', url: server.primary, tls: server.tls, databases });
+  }
+  if (config.source.kind === 'mysql') {
+    const db = databaseOfUrl(config.source.url) ?? Object.values(config.tables)[0]?.source.split('.')[0] ?? '*';
+    list.push({ label: 'source', role: 'source', url: config.source.url, tls: config.source.tls, databases: [db] });
+  }
+  return list;
+}
+
+async function createShardDatabases(config: Config, map: ShardMap): Promise<{ server: string; created: number; existing: number }[]> {
+  return Promise.all(
+    Object.entries(config.servers).map(async ([name, server]) => {
+      const conn = await connectMysql(server.primary, { database: undefined }, server.tls);
+      try {
+        let created = 0;
+        const shards = map.shardsOn(name);
+        for (const shard of shards) if (await ensureDatabase(conn, map.databaseOf(shard))) created++;
+        return { server: name, created, existing: shards.length - created };
+      } finally {
+        await conn.end();
+      }
+    }),
+  );
+}
+
+/** For messages: a server's URL with the password masked. */
+export function describeServer(url: string): string {
+  return maskUrl(url);
+}

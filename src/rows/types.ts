@@ -1,0 +1,49 @@
+/**
+ * The row pipeline's vocabulary. A value travels as text in the target's literal form
+ * (decimal digits, 'YYYY-MM-DD HH:MM:SS.ffffff', canonical GUID text), as bytes, or as NULL:
+ * never through a JS number or Date, so nothing is rounded on the way.
+ */
+export type RowValue = string | Buffer | null;
+
+/** A row as an array of values in the order of its TableSpec's columns. */
+export type Row = RowValue[];
+
+/** A column's type on the legacy side, as its catalog describes it. */
+export interface SourceType {
+  /** Lower-case type name as the source catalog spells it: int, bigint, decimal, nvarchar, datetime2, ... */
+  dataType: string;
+  /** Character length or byte length; -1 for MAX types. */
+  length?: number;
+  precision?: number;
+  scale?: number;
+  unsigned?: boolean;
+  /** Source collation (SQL Server) or character set (MySQL) of a text column. */
+  collation?: string;
+  charset?: string;
+}
+
+export interface ColumnSpec {
+  /** Name on the legacy side. */
+  source: string;
+  /** Name in every shard table. */
+  target: string;
+  sourceType: SourceType;
+  /** MySQL column type for the shard DDL, e.g. DECIMAL(18,2), DATETIME(6), VARCHAR(100). */
+  targetType: string;
+  nullable: boolean;
+}
+
+export interface TableSpec {
+  /** Logical name from the config (`tables.<name>`). */
+  name: string;
+  /** Legacy side: schema (SQL Server) or database (MySQL), and table. */
+  sourceSchema: string;
+  sourceTable: string;
+  /** Table name inside each shard database. */
+  target: string;
+  columns: ColumnSpec[];
+  /** Source names of the primary key columns, in key order. */
+  primaryKey: string[];
+  /** Source name of the shard key column. */
+  shardKey: string;
+}

@@ -1,0 +1,81 @@
+/**
+ * The two hash functions of the shard contract, over the UTF-8 bytes of a key's text form.
+ * Both take a string and work on its char codes directly when it is ASCII (the common case:
+ * decimal ids), so routing allocates nothing on the hot path.
+ */
+
+const CRC_TABLE = (() => {
+  const table = new Int32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c;
+  }
+  return table;
+})();
+
+const encoder = new TextEncoder();
+
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
+/** CRC-32 (IEEE 802.3), the value MySQL's CRC32() returns, as an unsigned 32-bit number. */
+export function crc32(text: string): number {
+  let crc = -1;
+  if (isAscii(text)) {
+    for (let i = 0; i < text.length; i++) crc = CRC_TABLE[(crc ^ text.charCodeAt(i)) & 0xff]! ^ (crc >>> 8);
+  } else {
+    const bytes = encoder.encode(text);
+    for (let i = 0; i < bytes.length; i++) crc = CRC_TABLE[(crc ^ bytes[i]!) & 0xff]! ^ (crc >>> 8);
+  }
+  return (crc ^ -1) >>> 0;
+}
+
+/** MurmurHash3 x86_32 of a string's UTF-8 bytes, as an unsigned 32-bit number. */
+export function murmur3(text: string, seed = 0): number {
+  if (isAscii(text)) return murmur3Core(text.length, (i) => text.charCodeAt(i), seed);
+  const bytes = encoder.encode(text);
+  return murmur3Bytes(bytes, seed);
+}
+
+/** MurmurHash3 x86_32 of raw bytes, as an unsigned 32-bit number. */
+export function murmur3Bytes(bytes: Uint8Array, seed = 0): number {
+  return murmur3Core(bytes.length, (i) => bytes[i]!, seed);
+}
+
+const C1 = 0xcc9e2d51;
+const C2 = 0x1b873593;
+
+function murmur3Core(length: number, byteAt: (i: number) => number, seed: number): number {
+  let h = seed >>> 0;
+  const blocks = length & ~3;
+  for (let i = 0; i < blocks; i += 4) {
+    let k = byteAt(i) | (byteAt(i + 1) << 8) | (byteAt(i + 2) << 16) | (byteAt(i + 3) << 24);
+    k = Math.imul(k, C1);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, C2);
+    h ^= k;
+    h = (h << 13) | (h >>> 19);
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+  }
+  const tail = length & 3;
+  if (tail > 0) {
+    let k = 0;
+    if (tail === 3) k ^= byteAt(blocks + 2) << 16;
+    if (tail >= 2) k ^= byteAt(blocks + 1) << 8;
+    k ^= byteAt(blocks);
+    k = Math.imul(k, C1);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, C2);
+    h ^= k;
+  }
+  h ^= length;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}

@@ -1,0 +1,64 @@
+import type { Pool, RowDataPacket } from 'mysql2/promise';
+import type { Config } from '../config/schema.js';
+import { connectMysql, createMysqlPool, databaseOfUrl, serverUrl } from '../mysql/connect.js';
+import { ensureDatabase, migrate, readMigrations, type MigrationResult } from './migrate.js';
+
+/** The control store: the one MySQL database that holds every piece of membermig's state. */
+export interface ControlStore {
+  readonly pool: Pool;
+  readonly database: string;
+  close(): Promise<void>;
+}
+
+export function controlDatabase(config: Pick<Config, 'control'>): string {
+  const db = databaseOfUrl(config.control.url);
+  if (!db) throw new Error('control.url must name a database, e.g. mysql://root@127.0.0.1:3306/membermig_control');
+  return db;
+}
+
+/** Opens a pool on an existing, migrated control store. */
+export function openControlStore(config: Pick<Config, 'control'>, poolSize = 4): ControlStore {
+  const database = controlDatabase(config);
+  const pool = createMysqlPool(config.control.url, { connectionLimit: poolSize }, config.control.tls);
+  return { pool, database, close: () => pool.end() };
+}
+
+export interface ControlSetupResult extends MigrationResult {
+  databaseCreated: boolean;
+}
+
+/** Creates the control database if needed and applies pending migrations. */
+export async function setupControlStore(config: Pick<Config, 'control'>): Promise<ControlSetupResult> {
+  const database = controlDatabase(config);
+  const admin = await connectMysql(serverUrl(config.control.url), {}, config.control.tls);
+  let databaseCreated: boolean;
+  try {
+    databaseCreated = await ensureDatabase(admin, database);
+  } finally {
+    await admin.end();
+  }
+  const conn = await connectMysql(config.control.url, { multipleStatements: true }, config.control.tls);
+  try {
+    return { databaseCreated, ...(await migrate(conn)) };
+  } finally {
+    await conn.end();
+  }
+}
+
+export interface SchemaState {
+  exists: boolean;
+  appliedVersion: number | null;
+  latestVersion: number;
+}
+
+/** Whether the control store exists and how far it is migrated, without changing it. */
+export async function controlSchemaState(store: ControlStore): Promise<SchemaState> {
+  const latestVersion = Math.max(0, ...readMigrations().map((m) => m.version));
+  const [tables] = await store.pool.query<RowDataPacket[]>(
+    "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'schema_migrations'",
+    [store.database],
+  );
+  if (tables.length === 0) return { exists: false, appliedVersion: null, latestVersion };
+  const [rows] = await store.pool.query<RowDataPacket[]>('SELECT MAX(version) AS v FROM schema_migrations');
+  return { exists: true, appliedVersion: rows[0]?.v ?? null, latestVersion };
+}

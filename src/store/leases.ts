@@ -1,0 +1,157 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+
+/**
+ * Chunk leases: how several processes (on any machines) share one job without double work.
+ * A worker claims the next pending (or expired) chunk with FOR UPDATE SKIP LOCKED, keeps its
+ * lease alive with heartbeats, and completes it only while it still owns it. Times are the
+ * control store's clock (NOW(6)), so workers' clocks do not matter.
+ */
+
+export type ChunkKey = string[];
+
+export interface Chunk {
+  jobId: number;
+  tableName: string;
+  chunkNo: number;
+  /** Exclusive lower bound; null = from the start. */
+  lowerKey: ChunkKey | null;
+  /** Inclusive upper bound; null = to the end. */
+  upperKey: ChunkKey | null;
+  attempts: number;
+}
+
+export interface NewChunk {
+  tableName: string;
+  chunkNo: number;
+  lowerKey: ChunkKey | null;
+  upperKey: ChunkKey | null;
+}
+
+export function newWorkerId(): string {
+  return `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+}
+
+export async function insertChunks(pool: Pool, jobId: number, chunks: NewChunk[]): Promise<void> {
+  const BATCH = 1000;
+  for (let i = 0; i < chunks.length; i += BATCH) {
+    const part = chunks.slice(i, i + BATCH);
+    await pool.query(
+      'INSERT IGNORE INTO chunks (job_id, table_name, chunk_no, lower_key, upper_key) VALUES ?',
+      [part.map((c) => [jobId, c.tableName, c.chunkNo, json(c.lowerKey), json(c.upperKey)])],
+    );
+  }
+}
+
+function json(key: ChunkKey | null): string | null {
+  return key === null ? null : JSON.stringify(key);
+}
+
+interface ChunkRow extends RowDataPacket {
+  table_name: string;
+  chunk_no: number;
+  lower_key: string | ChunkKey | null;
+  upper_key: string | ChunkKey | null;
+  attempts: number;
+}
+
+function parseKey(v: string | ChunkKey | null): ChunkKey | null {
+  if (v === null) return null;
+  return typeof v === 'string' ? (JSON.parse(v) as ChunkKey) : v;
+}
+
+/** Claims one chunk of the job (optionally of one table), or returns null when none is free. */
+export async function claimChunk(pool: Pool, jobId: number, worker: string, leaseSeconds: number, tableName?: string): Promise<Chunk | null> {
+  const conn = await pool.getConnection();
+  try {
+    await conn.beginTransaction();
+    const [rows] = await conn.query<ChunkRow[]>(
+      `SELECT table_name, chunk_no, lower_key, upper_key, attempts FROM chunks
+        WHERE job_id = ? ${tableName ? 'AND table_name = ?' : ''}
+          AND (state = 'pending' OR (state = 'leased' AND lease_until < NOW(6)))
+        ORDER BY table_name, chunk_no LIMIT 1 FOR UPDATE SKIP LOCKED`,
+      tableName ? [jobId, tableName] : [jobId],
+    );
+    const row = rows[0];
+    if (!row) {
+      await conn.commit();
+      return null;
+    }
+    await conn.query(
+      `UPDATE chunks SET state = 'leased', lease_owner = ?, lease_until = NOW(6) + INTERVAL ? SECOND, attempts = attempts + 1
+        WHERE job_id = ? AND table_name = ? AND chunk_no = ?`,
+      [worker, leaseSeconds, jobId, row.table_name, row.chunk_no],
+    );
+    await conn.commit();
+    return {
+      jobId,
+      tableName: row.table_name,
+      chunkNo: row.chunk_no,
+      lowerKey: parseKey(row.lower_key),
+      upperKey: parseKey(row.upper_key),
+      attempts: row.attempts + 1,
+    };
+  } catch (e) {
+    await conn.rollback().catch(() => {});
+    throw e;
+  } finally {
+    conn.release();
+  }
+}
+
+/** Extends every lease this worker holds in the job; returns how many it still holds. */
+export async function renewLeases(pool: Pool, jobId: number, worker: string, leaseSeconds: number): Promise<number> {
+  const [res] = await pool.query<ResultSetHeader>(
+    `UPDATE chunks SET lease_until = NOW(6) + INTERVAL ? SECOND WHERE job_id = ? AND lease_owner = ? AND state = 'leased'`,
+    [leaseSeconds, jobId, worker],
+  );
+  return res.affectedRows;
+}
+
+/** Marks a chunk done if this worker still owns it; false means the lease was lost to another worker. */
+export async function completeChunk(pool: Pool, chunk: Chunk, worker: string, rowsDone: number, result: unknown = null): Promise<boolean> {
+  const [res] = await pool.query<ResultSetHeader>(
+    `UPDATE chunks SET state = 'done', rows_done = ?, result = ?, lease_owner = NULL, lease_until = NULL, last_error = NULL
+      WHERE job_id = ? AND table_name = ? AND chunk_no = ? AND lease_owner = ? AND state = 'leased'`,
+    [rowsDone, result === null ? null : JSON.stringify(result), chunk.jobId, chunk.tableName, chunk.chunkNo, worker],
+  );
+  return res.affectedRows === 1;
+}
+
+/** Gives a chunk back (e.g. its shard server is down) so a later attempt or rerun takes it. */
+export async function releaseChunk(pool: Pool, chunk: Chunk, worker: string, error: string, state: 'pending' | 'failed' = 'pending'): Promise<void> {
+  await pool.query(
+    `UPDATE chunks SET state = ?, lease_owner = NULL, lease_until = NULL, last_error = ?
+      WHERE job_id = ? AND table_name = ? AND chunk_no = ? AND lease_owner = ?`,
+    [state, error.slice(0, 4000), chunk.jobId, chunk.tableName, chunk.chunkNo, worker],
+  );
+}
+
+export interface ChunkCounts {
+  tableName: string;
+  pending: number;
+  leased: number;
+  done: number;
+  failed: number;
+  rowsDone: number;
+}
+
+export async function chunkCounts(pool: Pool, jobId: number): Promise<ChunkCounts[]> {
+  const [rows] = await pool.query<RowDataPacket[]>(
+    `SELECT table_name,
+            SUM(state = 'pending') AS pending, SUM(state = 'leased') AS leased,
+            SUM(state = 'done') AS done, SUM(state = 'failed') AS failed,
+            COALESCE(SUM(rows_done), 0) AS rows_done
+       FROM chunks WHERE job_id = ? GROUP BY table_name ORDER BY table_name`,
+    [jobId],
+  );
+  return rows.map((r) => ({
+    tableName: r.table_name,
+    pending: Number(r.pending),
+    leased: Number(r.leased),
+    done: Number(r.done),
+    failed: Number(r.failed),
+    rowsDone: Number(r.rows_done),
+  }));
+}

@@ -1,0 +1,95 @@
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Connection, RowDataPacket } from 'mysql2/promise';
+import { RefusedError } from '../errors.js';
+import { quoteId } from '../mysql/connect.js';
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+  checksum: string;
+}
+
+export interface MigrationResult {
+  applied: Migration[];
+  alreadyApplied: number;
+}
+
+/** migrations/control, found from both src/ (tests) and dist/ (installed). */
+export const CONTROL_MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'migrations', 'control');
+
+const FILE_NAME = /^(\d+)_([a-z0-9_]+)\.sql$/;
+
+export function readMigrations(dir: string = CONTROL_MIGRATIONS_DIR): Migration[] {
+  const migrations = readdirSync(dir)
+    .filter((f) => f.endsWith('.sql'))
+    .map((file) => {
+      const m = FILE_NAME.exec(file);
+      if (!m) throw new Error(`migration file ${file} is not named NNN_name.sql`);
+      const sql = readFileSync(join(dir, file), 'utf8');
+      return { version: Number(m[1]), name: m[2]!, sql, checksum: createHash('sha256').update(sql).digest('hex') };
+    })
+    .sort((a, b) => a.version - b.version);
+  for (let i = 1; i < migrations.length; i++) {
+    if (migrations[i]!.version === migrations[i - 1]!.version) throw new Error(`two migrations have version ${migrations[i]!.version}`);
+  }
+  return migrations;
+}
+
+interface LedgerRow extends RowDataPacket {
+  version: number;
+  name: string;
+  checksum: string;
+}
+
+/**
+ * Applies pending migrations in order under a named lock, so two `init`s at once are safe.
+ * Refuses (before applying anything) when an applied migration changed or went missing.
+ * `conn` must allow multiple statements and be connected to the control database.
+ */
+export async function migrate(conn: Connection, migrations: Migration[] = readMigrations()): Promise<MigrationResult> {
+  const [lockRows] = await conn.query<RowDataPacket[]>("SELECT GET_LOCK('membermig.migrate', 120) AS got");
+  if (lockRows[0]?.got !== 1) throw new Error('timed out waiting for another membermig init to finish migrating');
+  try {
+    await conn.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version INT UNSIGNED NOT NULL PRIMARY KEY,
+      name VARCHAR(128) NOT NULL,
+      checksum CHAR(64) NOT NULL,
+      applied_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
+    ) ENGINE=InnoDB`);
+    const [ledger] = await conn.query<LedgerRow[]>('SELECT version, name, checksum FROM schema_migrations ORDER BY version');
+    checkLedger(ledger, migrations);
+    const appliedVersions = new Set(ledger.map((r) => r.version));
+    const applied: Migration[] = [];
+    for (const m of migrations) {
+      if (appliedVersions.has(m.version)) continue;
+      await conn.query(m.sql);
+      await conn.query('INSERT INTO schema_migrations (version, name, checksum) VALUES (?, ?, ?)', [m.version, m.name, m.checksum]);
+      applied.push(m);
+    }
+    return { applied, alreadyApplied: appliedVersions.size };
+  } finally {
+    await conn.query("SELECT RELEASE_LOCK('membermig.migrate')");
+  }
+}
+
+function checkLedger(ledger: LedgerRow[], migrations: Migration[]): void {
+  const byVersion = new Map(migrations.map((m) => [m.version, m]));
+  const problems: string[] = [];
+  for (const row of ledger) {
+    const m = byVersion.get(row.version);
+    if (!m) problems.push(`migration ${row.version}_${row.name} is applied in the control store but missing from this membermig`);
+    else if (m.checksum !== row.checksum) problems.push(`migration ${row.version}_${row.name} was changed after it was applied (checksum differs)`);
+  }
+  if (problems.length > 0) throw new RefusedError(`control store refused: ${problems.join('; ')}`, problems);
+}
+
+export async function ensureDatabase(conn: Connection, database: string): Promise<boolean> {
+  const [rows] = await conn.query<RowDataPacket[]>('SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?', [database]);
+  if (rows.length > 0) return false;
+  await conn.query(`CREATE DATABASE IF NOT EXISTS ${quoteId(database)} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
+  return true;
+}

@@ -1,0 +1,67 @@
+import type { RowDataPacket } from 'mysql2/promise';
+import type { Config } from '../config/schema.js';
+import { shardMapFromConfig } from '../shard/map.js';
+import { controlSchemaState, openControlStore, type SchemaState } from './control.js';
+import { chunkCounts, type ChunkCounts } from './leases.js';
+
+export interface JobStatus {
+  id: number;
+  kind: string;
+  name: string;
+  state: string;
+  createdAt: string;
+  updatedAt: string;
+  finishedAt: string | null;
+  chunks: ChunkCounts[];
+}
+
+export interface Status {
+  control: { database: string; reachable: boolean; error?: string } & Partial<SchemaState>;
+  servers: { name: string; dc: string | null; shards: number; replicas: number }[];
+  shards: { count: number; function: string; database: string };
+  tables: { name: string; source: string; target: string; shardKey: string }[];
+  jobs: JobStatus[];
+  workers: { id: string; command: string; jobId: number | null; heartbeatAgeSeconds: number }[];
+}
+
+/** One view of everything membermig knows, read from the config and the control store. */
+export async function collectStatus(config: Config): Promise<Status> {
+  const map = shardMapFromConfig(config);
+  const base: Omit<Status, 'control' | 'jobs' | 'workers'> = {
+    servers: Object.entries(config.servers).map(([name, s]) => ({ name, dc: s.dc ?? null, shards: map.shardsOn(name).length, replicas: s.replicas.length })),
+    shards: { count: config.shards.count, function: config.shards.function, database: config.shards.database },
+    tables: Object.entries(config.tables).map(([name, t]) => ({ name, source: t.source, target: t.target, shardKey: t.shard_key })),
+  };
+  const store = openControlStore(config, 2);
+  try {
+    const schema = await controlSchemaState(store);
+    if (!schema.exists) return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs: [], workers: [] };
+    const [jobRows] = await store.pool.query<RowDataPacket[]>(
+      `SELECT id, kind, name, state, DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%sZ') AS created_at,
+              DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%sZ') AS updated_at, DATE_FORMAT(finished_at, '%Y-%m-%dT%H:%i:%sZ') AS finished_at
+         FROM jobs ORDER BY id DESC LIMIT 20`,
+    );
+    const jobs: JobStatus[] = [];
+    for (const r of jobRows) {
+      jobs.push({
+        id: Number(r.id),
+        kind: r.kind,
+        name: r.name,
+        state: r.state,
+        createdAt: r.created_at,
+        updatedAt: r.updated_at,
+        finishedAt: r.finished_at,
+        chunks: await chunkCounts(store.pool, Number(r.id)),
+      });
+    }
+    const [workerRows] = await store.pool.query<RowDataPacket[]>(
+      'SELECT id, command, job_id, TIMESTAMPDIFF(SECOND, heartbeat_at, NOW(6)) AS age FROM workers ORDER BY started_at',
+    );
+    const workers = workerRows.map((w) => ({ id: w.id, command: w.command, jobId: w.job_id === null ? null : Number(w.job_id), heartbeatAgeSeconds: Number(w.age) }));
+    return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs, workers };
+  } catch (e) {
+    return { ...base, control: { database: store.database, reachable: false, error: (e as Error).message }, jobs: [], workers: [] };
+  } finally {
+    await store.close();
+  }
+}

@@ -1,0 +1,54 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectMysql } from '../src/mysql/connect.js';
+import { runCli } from './support/cli.js';
+import { createTestEnv, type TestEnv } from './support/env.js';
+
+describe('membermig init and status on real servers', () => {
+  let env: TestEnv;
+  beforeAll(async () => {
+    env = await createTestEnv({ shardCount: 8 });
+  });
+  afterAll(async () => env?.cleanup());
+
+  it('creates the control store and every shard database, then a second init changes nothing', async () => {
+    const first = await runCli(['init', '--config', env.configPath, '--json']);
+    expect(first.code, first.stderr).toBe(0);
+    const r1 = JSON.parse(first.stdout).result;
+    expect(r1.control.databaseCreated).toBe(true);
+    expect(r1.control.applied).toContain('001_core');
+    expect(r1.shardDatabases).toEqual([
+      { server: 'shard-a', created: 4, existing: 0 },
+      { server: 'shard-b', created: 4, existing: 0 },
+    ]);
+
+    const a = await connectMysql(env.urls.shardA);
+    const [dbs] = await a.query('SELECT SCHEMA_NAME AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE ? ORDER BY 1', [`${env.prefix}\\_s%`]);
+    await a.end();
+    expect((dbs as { n: string }[]).map((d) => d.n)).toEqual([0, 1, 2, 3].map((s) => `${env.prefix}_s00${s}`));
+
+    const second = await runCli(['init', '--config', env.configPath]);
+    expect(second.code).toBe(0);
+    expect(second.stdout).toContain('Nothing to do: everything was already in place.');
+  });
+
+  it('status reports the shard map and the migrated control store', async () => {
+    const res = await runCli(['status', '--config', env.configPath, '--json']);
+    expect(res.code, res.stderr).toBe(0);
+    const s = JSON.parse(res.stdout).result;
+    expect(s.control).toMatchObject({ reachable: true, exists: true });
+    expect(s.control.appliedVersion).toBe(s.control.latestVersion);
+    expect(s.servers).toEqual([
+      { name: 'shard-a', dc: 'dc1', shards: 4, replicas: 0 },
+      { name: 'shard-b', dc: 'dc2', shards: 4, replicas: 0 },
+    ]);
+  });
+
+  it('refuses a control store whose applied migration was changed', async () => {
+    const conn = await connectMysql(env.config.control.url);
+    await conn.query("UPDATE schema_migrations SET checksum = REPEAT('0', 64) WHERE version = 1");
+    await conn.end();
+    const res = await runCli(['init', '--config', env.configPath]);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain('migration 1_core was changed after it was applied');
+  });
+});
