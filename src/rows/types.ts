@@ -47,3 +47,28 @@ export interface TableSpec {
   /** Source name of the shard key column. */
   shardKey: string;
 }
+
+/** A source value the target cannot hold exactly (e.g. year 0001, a 100 ns fraction): never bent, flagged. */
+export class Unrepresentable {
+  constructor(
+    /** Why the target cannot hold it, e.g. "DATETIME(6) would round 100 ns". */
+    readonly reason: string,
+    /** The source value as text (hex for bytes), for the rejected_values record. */
+    readonly value: string,
+  ) {}
+}
+
+/** How one source column is read, converted and declared on the target. */
+export interface ColumnConversion {
+  /** MySQL type for the shard DDL, e.g. DECIMAL(18,2), DATETIME(6), CHAR(36). */
+  targetType: string;
+  /** The SELECT expression that reads the column losslessly, e.g. CONVERT(varchar(27), [c], 121). */
+  selectExpression(quotedColumn: string): string;
+  /** Driver value (as selected above) to target form, or Unrepresentable. */
+  convert(value: unknown): RowValue | Unrepresentable;
+}
+
+/** Per source kind: the type map of the row pipeline. Throws RefusedError for an unsupported type. */
+export interface SourceTypeMap {
+  conversion(type: SourceType, column: string): ColumnConversion;
+}

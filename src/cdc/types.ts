@@ -1,0 +1,41 @@
+import type { RowValue } from '../rows/types.js';
+
+/**
+ * One change, decoded from any change source (Debezium through Kafka, or SQL Server CDC read
+ * directly) into the row pipeline's target form. Both sources feed the same apply path.
+ */
+export interface ChangeEvent {
+  /** Logical table name from the config. */
+  table: string;
+  op: 'upsert' | 'delete';
+  /** Primary key values by source column name (target form). For a delete, the key to delete. */
+  key: Record<string, RowValue>;
+  /** The full after-image by source column name (target form); null for a delete. */
+  after: Record<string, RowValue> | null;
+  /** The before-image's shard-key value when known, so a shard-key change can delete the old copy. */
+  beforeShardKey?: RowValue;
+  /** Where it came from, for ordering, offsets and dead letters. */
+  origin: ChangeOrigin;
+  /** Source commit time in ms since the epoch, for lag in seconds. */
+  sourceTsMs?: number;
+}
+
+export interface ChangeOrigin {
+  /** Kafka topic, or SQL Server capture instance. */
+  source: string;
+  /** Kafka partition; absent for direct CDC. */
+  partition?: number;
+  /** Kafka offset as decimal text, or `lsn:seqval` hex for direct CDC. */
+  offset: string;
+  /** SQL Server commit LSN (20 hex chars) where known, for the per-row last-LSN guard. */
+  commitLsn?: string;
+}
+
+/** An event that could not be decoded or applied: goes to dead_letters with its raw bytes. */
+export interface PoisonEvent {
+  origin: ChangeOrigin;
+  table?: string;
+  messageKey: Buffer | null;
+  rawValue: Buffer | null;
+  reason: string;
+}
