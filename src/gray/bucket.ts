@@ -11,6 +11,7 @@ export function bucketOf(salt: string, memberId: ShardKey): number {
   return murmur3(`${salt}:${keyText(memberId)}`) % FULL_BASIS_POINTS;
 }
 
+const POW10 = Array.from({ length: 16 }, (_, i) => 10 ** i);
 const C1 = 0xcc9e2d51;
 const C2 = 0x1b873593;
 const encoder = new TextEncoder();
@@ -50,10 +51,19 @@ export class Bucketer {
       v = -v;
     }
     let digits = 1;
-    for (let t = v; t >= 10; t = Math.floor(t / 10)) digits++;
-    for (let i = length + digits - 1; i >= length; i--) {
-      this.bytes[i] = 0x30 + (v % 10);
-      v = Math.floor(v / 10);
+    while (digits < 16 && v >= POW10[digits]!) digits++;
+    if (v <= 0x7fffffff) {
+      // 32-bit integer division: much faster than Math.floor on doubles.
+      for (let i = length + digits - 1; i >= length; i--) {
+        const q = (v / 10) | 0;
+        this.bytes[i] = 0x30 + (v - q * 10);
+        v = q;
+      }
+    } else {
+      for (let i = length + digits - 1; i >= length; i--) {
+        this.bytes[i] = 0x30 + (v % 10);
+        v = Math.floor(v / 10);
+      }
     }
     return length + digits;
   }
