@@ -9,3 +9,19 @@ export { collectStatus, type Status } from './store/status.js';
 export { openControlStore, setupControlStore, type ControlStore } from './store/control.js';
 export { ExitCode, RefusedError, ConfigError } from './errors.js';
 export type { Row, RowValue, ColumnSpec, TableSpec, SourceType } from './rows/types.js';
+export {
+  setGray,
+  rollbackGray,
+  setShimMode,
+  showSettings,
+  settingsHistory,
+  checkMember,
+  checkGates,
+  bucketOf,
+  parsePercent,
+  formatPercent,
+  SHIM_MODES,
+  type ShimMode,
+  type GrayChange,
+  type ChangeResult,
+} from './gray/index.js';

@@ -201,6 +201,17 @@ describe('membermig gray and shim', () => {
     expect((await cli('gray', 'check', 'member', '57')).stdout).toContain('member 57: reads mysql');
   });
 
+  it('status shows the shim mode and gray percentages of every table', async () => {
+    await gatesOpen();
+    await json('gray', 'set', 'member', '--read', '12.5%', '--reason', 'status');
+    const r = await cli('status', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const gray = JSON.parse(r.stdout).result.gray;
+    expect(gray.settingsVersion).toBeGreaterThan(0);
+    expect(gray.tables.find((t: { table: string }) => t.table === 'member')).toMatchObject({ read: '12.5%', readBp: 1250, shimRepairsOpen: 0 });
+    expect((await cli('status')).stdout).toMatch(/member\s+\w+\s+12\.5%/);
+  });
+
   it('concurrent gray set lose no update: every change lands and the history chains', async () => {
     await gatesOpen('address');
     await json('gray', 'rollback', 'address', '--to', '0');
