@@ -48,6 +48,23 @@ describe('membermig/shim', () => {
     expect(a.version).toBe(b.version);
   });
 
+  it('keeps acting on the last settings while the control store cannot be read, then catches up', async () => {
+    const shim = await start();
+    await cli('gray', 'set', 'member', '--read', '100%');
+    await waitFor(() => shim.route('member', 31).read === 'mysql', 2000);
+    await db.query('RENAME TABLE settings_version TO settings_version_away');
+    try {
+      await new Promise((r) => setTimeout(r, 1200));
+      expect(shim.route('member', 31).read).toBe('mysql');
+    } finally {
+      await db.query('RENAME TABLE settings_version_away TO settings_version');
+    }
+    const back = await runCli(['gray', 'rollback', 'member', '--to', '0', '--config', env.configPath]);
+    expect(back.code, back.stderr).toBe(0);
+    await waitFor(() => shim.route('member', 31).read === 'legacy', 2000);
+    await expect(createShim({ config: { ...env.config, control: { url: 'mysql://root@127.0.0.1:1/nowhere' } } })).rejects.toThrow();
+  });
+
   it('dual write: primary first, a failed second write is queued for repair and the request succeeds', async () => {
     const shim = await start();
     await cli('shim', 'set', 'member', 'dual_legacy_primary');
