@@ -201,6 +201,17 @@ describe('membermig gray and shim', () => {
     expect((await cli('gray', 'check', 'member', '57')).stdout).toContain('member 57: reads mysql');
   });
 
+  it('prints readable tables for people', async () => {
+    await gatesOpen();
+    await json('gray', 'set', 'member', '--read', '0.05%', '--reason', 'people view', '--operator', 'dave');
+    expect((await cli('gray', 'show', 'member')).stdout).toMatch(/^member\s+\w+\s+0\.05%/m);
+    const history = (await cli('gray', 'history', 'member', '--limit', '1')).stdout;
+    expect(history).toMatch(/member\s+set\s+read [\d.]+% write [\d.]+%.*\s+read 0\.05% write [\d.]+%.*dave\s+people view/);
+    expect((await cli('shim', 'history', 'member', '--limit', '1')).stdout).toContain('legacy_only');
+    expect((await cli('shim', 'show')).stdout).toMatch(/^address\s+legacy_only/m);
+    expect((await cli('gray', 'history', 'member', '--limit', 'x')).stderr).toContain('--limit must be a positive integer');
+  });
+
   it('status shows the shim mode and gray percentages of every table', async () => {
     await gatesOpen();
     await json('gray', 'set', 'member', '--read', '12.5%', '--reason', 'status');
