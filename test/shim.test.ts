@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseJson } from '../src/gray/settings.js';
 import { connectMysql, quoteId } from '../src/mysql/connect.js';
 import { shardMapFromConfig } from '../src/shard/map.js';
-import { createShim, PrimaryWriteError, type MysqlTarget, type Shim } from '../src/shim/index.js';
+import { createShim, PrimaryWriteError, RepairQueueError, type MysqlTarget, type Shim } from '../src/shim/index.js';
 import { runCli } from './support/cli.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
 
@@ -98,6 +98,14 @@ describe('membermig/shim', () => {
     expect(secondCalled).toBe(false);
     const [count] = await db.query('SELECT COUNT(*) AS n FROM repair_queue');
     expect(Number((count as { n: number }[])[0]!.n)).toBe(2);
+
+    // Only when the key cannot be queued either does the request fail: the change is never dropped silently.
+    await db.query('RENAME TABLE repair_queue TO repair_queue_away');
+    try {
+      await expect(shim.write('member', 1001, { legacy: async () => undefined, mysql: async () => Promise.reject(new Error('down')) })).rejects.toBeInstanceOf(RepairQueueError);
+    } finally {
+      await db.query('RENAME TABLE repair_queue_away TO repair_queue');
+    }
   });
 
   it('the MySQL side gets the shard map location and a real write lands in that shard', async () => {
