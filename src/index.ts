@@ -12,3 +12,19 @@ export type { Row, RowValue, ColumnSpec, TableSpec, SourceType } from './rows/ty
 export { createSourceReader, type SourceReader } from './source/index.js';
 export { createShardWriter, type ShardWriter } from './target/index.js';
 export { mysqlTypeMap, targetDdl, convertRow } from './rows/index.js';
+export {
+  setGray,
+  rollbackGray,
+  setShimMode,
+  showSettings,
+  settingsHistory,
+  checkMember,
+  checkGates,
+  bucketOf,
+  parsePercent,
+  formatPercent,
+  SHIM_MODES,
+  type ShimMode,
+  type GrayChange,
+  type ChangeResult,
+} from './gray/index.js';

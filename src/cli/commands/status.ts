@@ -64,6 +64,10 @@ function renderStatus(s: Status): string {
   if (s.workers.length > 0) {
     out.push('', renderTable(['worker', 'command', 'job', 'heartbeat age s'], s.workers.map((w) => [w.id, w.command, w.jobId, w.heartbeatAgeSeconds])));
   }
+  if (s.gray) {
+    const g = s.gray.tables.map((t) => [t.table, t.mode, t.read, t.write, t.allow, t.deny, t.shimRepairsOpen, t.updatedAt]);
+    out.push('', renderTable(['table', 'shim mode', 'gray read', 'gray write', 'allow', 'deny', 'shim repairs open', 'changed'], g));
+  }
   return out.join('\n');
 }
 
