@@ -31,9 +31,13 @@ describe('membermig gray and shim', () => {
     env = await createTestEnv({
       shardCount: 8,
       tables: {
-        member: { source: 'x.member', target: 'member', shard_key: 'member_id' },
-        address: { source: 'x.address', target: 'address', shard_key: 'member_id' },
+        member: { source: 'legacy.member', target: 'member', shard_key: 'member_id' },
+        address: { source: 'legacy.address', target: 'address', shard_key: 'member_id' },
       },
+      legacySql: [
+        'CREATE TABLE member (member_id BIGINT PRIMARY KEY, name VARCHAR(50) NULL)',
+        'CREATE TABLE address (member_id BIGINT NOT NULL, line_no INT NOT NULL, city VARCHAR(50) NULL, PRIMARY KEY (member_id, line_no))',
+      ],
     });
     const init = await runCli(['init', '--config', env.configPath]);
     expect(init.code, init.stderr).toBe(0);

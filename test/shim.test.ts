@@ -23,7 +23,11 @@ describe('membermig/shim', () => {
   };
 
   beforeAll(async () => {
-    env = await createTestEnv({ shardCount: 8, tables: { member: { source: 'x.member', target: 'member_t', shard_key: 'member_id' } } });
+    env = await createTestEnv({
+      shardCount: 8,
+      tables: { member: { source: 'legacy.member', target: 'member_t', shard_key: 'member_id' } },
+      legacySql: ['CREATE TABLE member (member_id BIGINT UNSIGNED PRIMARY KEY)'],
+    });
     const init = await runCli(['init', '--config', env.configPath]);
     expect(init.code, init.stderr).toBe(0);
     db = await connectMysql(env.config.control.url);
