@@ -23,6 +23,8 @@ export function buildProgram(io: CliIO, setExitCode: (code: ExitCode) => void): 
     .addOption(new Option('--json', 'print one JSON document with the result on stdout (for CI)'))
     .addOption(new Option('--log-level <level>', 'log level on stderr').choices([...logLevels]).default('info'))
     .showHelpAfterError('(run with --help for usage)')
+    // Descriptions are written as lines of up to ~110 characters; a wider help keeps them as written.
+    .configureHelp({ helpWidth: 120 })
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
       writeErr: (s) => io.stderr.write(s),
