@@ -1,0 +1,112 @@
+import type { Pool, RowDataPacket } from 'mysql2/promise';
+import { Lsn } from './lsn.js';
+
+/**
+ * Where the direct CDC source stands for one capture instance. seqval null: every change with
+ * start_lsn <= lsn is applied (the next read starts at lsn + 1). seqval set: the source stopped
+ * inside the transaction at lsn; every change up to (lsn, seqval) is applied.
+ */
+export interface CdcPosition {
+  lsn: Lsn;
+  seqval: Lsn | null;
+}
+
+export interface ReadWindow {
+  from: Lsn;
+  to: Lsn;
+  after: { lsn: Lsn; seqval: Lsn } | null;
+}
+
+/** Where the next read starts. */
+export function nextFrom(p: CdcPosition): { from: Lsn; after: ReadWindow['after'] } {
+  return p.seqval === null ? { from: p.lsn.increment(), after: null } : { from: p.lsn, after: { lsn: p.lsn, seqval: p.seqval } };
+}
+
+export class CdcWindowError extends Error {
+  override name = 'CdcWindowError';
+}
+
+/**
+ * The window check made before every batch. min 0x00…00 means the instance is missing or we lack
+ * rights. A next read below min means cleanup already deleted changes we have not applied: they are
+ * lost to us, and the table must be copied again.
+ * Returns the window to read, or null when there is nothing new yet.
+ */
+export function readWindow(instance: string, position: CdcPosition, minLsn: Lsn, maxLsn: Lsn | null): ReadWindow | null {
+  if (minLsn.isZero()) {
+    throw new CdcWindowError(
+      `capture instance ${instance}: sys.fn_cdc_get_min_lsn returned 0x00000000000000000000: the instance does not exist, or this account lacks SELECT on its captured columns or its gating role`,
+    );
+  }
+  const { from, after } = nextFrom(position);
+  if (from.compare(minLsn) < 0) {
+    throw new CdcWindowError(
+      `capture instance ${instance}: the saved position ${position.lsn.toString()} fell behind CDC cleanup (lowest available LSN ${minLsn.toString()}): ` +
+        'changes since then are lost to this sync; copy the table again (membermig full) and sync from its new start position. ' +
+        'If the instance was just created to replace another one, it starts after your position: switch only once it covers it.',
+    );
+  }
+  if (maxLsn === null || maxLsn.isZero() || from.compare(maxLsn) > 0) return null;
+  return { from, to: maxLsn, after };
+}
+
+/** The position after a page: inside the window's last transaction, or caught up to `to`. */
+export function positionAfterPage(window: ReadWindow, last: { lsn: Lsn; seqval: Lsn } | null, pageWasFull: boolean): CdcPosition | null {
+  if (!pageWasFull) return { lsn: window.to, seqval: null };
+  return last ? { lsn: last.lsn, seqval: last.seqval } : null;
+}
+
+// ---- control store (migration 050) ---------------------------------------------------------------
+
+interface PositionRow extends RowDataPacket {
+  last_lsn: string;
+  last_seqval: string | null;
+}
+
+export async function loadPosition(pool: Pool, instance: string): Promise<CdcPosition | null> {
+  const [rows] = await pool.query<PositionRow[]>('SELECT last_lsn, last_seqval FROM cdc_lsn_positions WHERE capture_instance = ?', [instance]);
+  const row = rows[0];
+  if (!row) return null;
+  return { lsn: Lsn.parse(row.last_lsn), seqval: row.last_seqval === null ? null : Lsn.parse(row.last_seqval) };
+}
+
+export interface PositionUpdate {
+  instance: string;
+  table: string;
+  position: CdcPosition;
+  eventsApplied: number;
+  lastSourceTsMs: number | null;
+}
+
+/** Saved only after apply resolved, so a crash replays (idempotently) rather than skips. */
+export async function savePosition(pool: Pool, u: PositionUpdate): Promise<void> {
+  await pool.query(
+    `INSERT INTO cdc_lsn_positions (capture_instance, table_name, last_lsn, last_seqval, events_applied, last_source_ts_ms)
+     VALUES (?, ?, ?, ?, ?, ?)
+     ON DUPLICATE KEY UPDATE table_name = VALUES(table_name), last_lsn = VALUES(last_lsn), last_seqval = VALUES(last_seqval),
+       events_applied = events_applied + VALUES(events_applied),
+       last_source_ts_ms = COALESCE(VALUES(last_source_ts_ms), last_source_ts_ms)`,
+    [u.instance, u.table, u.position.lsn.toString(), u.position.seqval?.toString() ?? null, u.eventsApplied, u.lastSourceTsMs],
+  );
+}
+
+interface StartRow extends RowDataPacket {
+  lsn: string | null;
+}
+
+/**
+ * The start position recorded by `full` (cdc_start_positions, {"lsn": "<20 hex>"}): the lowest of
+ * all recorded ones, so that replay covers every copy (replaying more is harmless). Null if none.
+ */
+export async function recordedStartLsn(pool: Pool): Promise<Lsn | null> {
+  const [rows] = await pool.query<StartRow[]>(
+    "SELECT JSON_UNQUOTE(JSON_EXTRACT(position, '$.lsn')) AS lsn FROM cdc_start_positions WHERE source_kind = 'mssql'",
+  );
+  let lowest: Lsn | null = null;
+  for (const r of rows) {
+    if (!r.lsn) continue;
+    const lsn = Lsn.parse(r.lsn);
+    if (lowest === null || lsn.compare(lowest) < 0) lowest = lsn;
+  }
+  return lowest;
+}
