@@ -22,13 +22,14 @@ describe('direct CDC positions in the control store', () => {
   it('saves and loads a position, inside a transaction and at a transaction boundary', async () => {
     expect(await loadPosition(store.pool, 'dbo_Member')).toBeNull();
     const lsn = Lsn.parse('0000002b00000c480003');
-    await savePosition(store.pool, { instance: 'dbo_Member', table: 'member', position: { lsn, seqval: Lsn.parse('0000002b00000c480002') }, eventsApplied: 3, lastSourceTsMs: 1709370000123 });
+    await savePosition(store.pool, { instance: 'dbo_Member', table: 'member', position: { lsn, seqval: Lsn.parse('0000002b00000c480002'), commandId: 12 }, eventsApplied: 3, lastSourceTsMs: 1709370000123 });
     const inside = await loadPosition(store.pool, 'dbo_Member');
-    expect([inside!.lsn.toString(), inside!.seqval!.toString()]).toEqual(['0000002b00000c480003', '0000002b00000c480002']);
+    expect([inside!.lsn.toString(), inside!.seqval!.toString(), inside!.commandId]).toEqual(['0000002b00000c480003', '0000002b00000c480002', 12]);
     await savePosition(store.pool, { instance: 'dbo_Member', table: 'member', position: { lsn: Lsn.parse('0000002b00000f000001'), seqval: null }, eventsApplied: 2, lastSourceTsMs: null });
     const boundary = await loadPosition(store.pool, 'dbo_Member');
     expect(boundary!.lsn.toString()).toBe('0000002b00000f000001');
     expect(boundary!.seqval).toBeNull();
+    expect(boundary!.commandId).toBeNull();
     const [rows] = await store.pool.query('SELECT events_applied, last_source_ts_ms FROM cdc_lsn_positions WHERE capture_instance = ?', ['dbo_Member']);
     expect(rows).toEqual([{ events_applied: '5', last_source_ts_ms: '1709370000123' }]);
   });

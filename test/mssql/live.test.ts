@@ -253,6 +253,8 @@ describe.skipIf(skipReason !== null)(`SQL Server live${skipReason ? ` (skipped: 
       onNewInstance: (n) => void notices.push(n),
     });
     await cdc.checkInstances();
+    // SQL Server 2016 SP2 and later have __$command_id: read the change table in statement order
+    expect(await cdc.changesMode({ instance: 'dbo_Nasty' })).toBe('table');
     await pool.request().batch(`INSERT INTO dbo.Nasty (member_id, city, name_n, amount, dt2) VALUES (5, 50, N'新', 1.5, '2024-05-05T05:05:05.5555550');
       UPDATE dbo.Nasty SET city = 60, amount = 2.5 WHERE member_id = 5;
       UPDATE dbo.Nasty SET member_id = 6 WHERE member_id = 5;

@@ -2,6 +2,7 @@ import type { MssqlColumnConversion } from '../../rows/mssql/typemap.js';
 import { Unrepresentable, type RowValue, type TableSpec } from '../../rows/types.js';
 import type { ChangeEvent, ChangeOrigin, PoisonEvent } from '../types.js';
 import { Lsn } from './lsn.js';
+import type { ResumePoint } from './tsql.js';
 
 /**
  * Rows of cdc.fn_cdc_get_all_changes_<instance>(…, N'all update old') → ChangeEvents (pure).
@@ -26,6 +27,8 @@ export interface ChangeRow {
   __start_lsn: Buffer;
   __seqval: Buffer;
   __operation: number;
+  /** Table mode only. */
+  __command_id?: number | null;
   /** DATEDIFF_BIG: tedious returns bigint as a string. */
   __ts_ms: string | number | null;
   [column: `c${number}`]: unknown;
@@ -36,7 +39,7 @@ export interface MappedPage {
   poison: PoisonEvent[];
   /** Rows consumed; a trailing op 3 whose op 4 is on the next page is left for that page. */
   consumed: number;
-  last: { lsn: Lsn; seqval: Lsn } | null;
+  last: ResumePoint | null;
   lastSourceTsMs: number | null;
 }
 
@@ -96,7 +99,7 @@ export function mapChanges(table: CdcTable, rows: ChangeRow[], pageWasFull: bool
   for (const row of usable) {
     const lsn = Lsn.parse(row.__start_lsn);
     const seqval = Lsn.parse(row.__seqval);
-    last = { lsn, seqval };
+    last = { lsn, seqval, commandId: row.__command_id ?? null };
     const at = `${lsn.toString()}:${seqval.toString()}`;
     const origin: ChangeOrigin = { source: table.instance, offset: at, commitLsn: lsn.toString() };
     const ts = row.__ts_ms === null || row.__ts_ms === undefined ? undefined : Number(row.__ts_ms);

@@ -1,5 +1,6 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { Lsn } from './lsn.js';
+import type { ChangesMode, ResumePoint } from './tsql.js';
 
 /**
  * Where the direct CDC source stands for one capture instance. seqval null: every change with
@@ -9,17 +10,25 @@ import { Lsn } from './lsn.js';
 export interface CdcPosition {
   lsn: Lsn;
   seqval: Lsn | null;
+  /** __$command_id of that row, when read from the change table (table mode). */
+  commandId?: number | null;
 }
 
 export interface ReadWindow {
   from: Lsn;
   to: Lsn;
-  after: { lsn: Lsn; seqval: Lsn } | null;
+  after: ResumePoint | null;
 }
 
-/** Where the next read starts. */
-export function nextFrom(p: CdcPosition): { from: Lsn; after: ReadWindow['after'] } {
-  return p.seqval === null ? { from: p.lsn.increment(), after: null } : { from: p.lsn, after: { lsn: p.lsn, seqval: p.seqval } };
+/**
+ * Where the next read starts. A position inside a transaction saved in the other mode's order
+ * cannot be resumed row-exactly, so the whole transaction is read again: replay is idempotent.
+ */
+export function nextFrom(p: CdcPosition, mode: ChangesMode = 'function'): { from: Lsn; after: ResumePoint | null } {
+  if (p.seqval === null) return { from: p.lsn.increment(), after: null };
+  const commandId = p.commandId ?? null;
+  const sameOrder = mode === 'table' ? commandId !== null : commandId === null;
+  return sameOrder ? { from: p.lsn, after: { lsn: p.lsn, seqval: p.seqval, commandId } } : { from: p.lsn, after: null };
 }
 
 export class CdcWindowError extends Error {
@@ -32,13 +41,13 @@ export class CdcWindowError extends Error {
  * lost to us, and the table must be copied again.
  * Returns the window to read, or null when there is nothing new yet.
  */
-export function readWindow(instance: string, position: CdcPosition, minLsn: Lsn, maxLsn: Lsn | null): ReadWindow | null {
+export function readWindow(instance: string, position: CdcPosition, minLsn: Lsn, maxLsn: Lsn | null, mode: ChangesMode = 'function'): ReadWindow | null {
   if (minLsn.isZero()) {
     throw new CdcWindowError(
       `capture instance ${instance}: sys.fn_cdc_get_min_lsn returned 0x00000000000000000000: the instance does not exist, or this account lacks SELECT on its captured columns or its gating role`,
     );
   }
-  const { from, after } = nextFrom(position);
+  const { from, after } = nextFrom(position, mode);
   if (from.compare(minLsn) < 0) {
     throw new CdcWindowError(
       `capture instance ${instance}: the saved position ${position.lsn.toString()} fell behind CDC cleanup (lowest available LSN ${minLsn.toString()}): ` +
@@ -51,9 +60,9 @@ export function readWindow(instance: string, position: CdcPosition, minLsn: Lsn,
 }
 
 /** The position after a page: inside the window's last transaction, or caught up to `to`. */
-export function positionAfterPage(window: ReadWindow, last: { lsn: Lsn; seqval: Lsn } | null, pageWasFull: boolean): CdcPosition | null {
-  if (!pageWasFull) return { lsn: window.to, seqval: null };
-  return last ? { lsn: last.lsn, seqval: last.seqval } : null;
+export function positionAfterPage(window: ReadWindow, last: ResumePoint | null, pageWasFull: boolean): CdcPosition | null {
+  if (!pageWasFull) return { lsn: window.to, seqval: null, commandId: null };
+  return last ? { lsn: last.lsn, seqval: last.seqval, commandId: last.commandId } : null;
 }
 
 // ---- control store (migration 050) ---------------------------------------------------------------
@@ -61,13 +70,18 @@ export function positionAfterPage(window: ReadWindow, last: { lsn: Lsn; seqval: 
 interface PositionRow extends RowDataPacket {
   last_lsn: string;
   last_seqval: string | null;
+  last_command_id: number | null;
 }
 
 export async function loadPosition(pool: Pool, instance: string): Promise<CdcPosition | null> {
-  const [rows] = await pool.query<PositionRow[]>('SELECT last_lsn, last_seqval FROM cdc_lsn_positions WHERE capture_instance = ?', [instance]);
+  const [rows] = await pool.query<PositionRow[]>('SELECT last_lsn, last_seqval, last_command_id FROM cdc_lsn_positions WHERE capture_instance = ?', [instance]);
   const row = rows[0];
   if (!row) return null;
-  return { lsn: Lsn.parse(row.last_lsn), seqval: row.last_seqval === null ? null : Lsn.parse(row.last_seqval) };
+  return {
+    lsn: Lsn.parse(row.last_lsn),
+    seqval: row.last_seqval === null ? null : Lsn.parse(row.last_seqval),
+    commandId: row.last_command_id === null ? null : Number(row.last_command_id),
+  };
 }
 
 export interface PositionUpdate {
@@ -81,12 +95,13 @@ export interface PositionUpdate {
 /** Saved only after apply resolved, so a crash replays (idempotently) rather than skips. */
 export async function savePosition(pool: Pool, u: PositionUpdate): Promise<void> {
   await pool.query(
-    `INSERT INTO cdc_lsn_positions (capture_instance, table_name, last_lsn, last_seqval, events_applied, last_source_ts_ms)
-     VALUES (?, ?, ?, ?, ?, ?)
+    `INSERT INTO cdc_lsn_positions (capture_instance, table_name, last_lsn, last_seqval, last_command_id, events_applied, last_source_ts_ms)
+     VALUES (?, ?, ?, ?, ?, ?, ?)
      ON DUPLICATE KEY UPDATE table_name = VALUES(table_name), last_lsn = VALUES(last_lsn), last_seqval = VALUES(last_seqval),
+       last_command_id = VALUES(last_command_id),
        events_applied = events_applied + VALUES(events_applied),
        last_source_ts_ms = COALESCE(VALUES(last_source_ts_ms), last_source_ts_ms)`,
-    [u.instance, u.table, u.position.lsn.toString(), u.position.seqval?.toString() ?? null, u.eventsApplied, u.lastSourceTsMs],
+    [u.instance, u.table, u.position.lsn.toString(), u.position.seqval?.toString() ?? null, u.position.seqval ? (u.position.commandId ?? null) : null, u.eventsApplied, u.lastSourceTsMs],
   );
 }
 

@@ -11,7 +11,17 @@ import type { ChangeEvent, PoisonEvent } from '../types.js';
 import { mapChanges, type CdcTable, type ChangeRow } from './events.js';
 import { Lsn } from './lsn.js';
 import { loadPosition, positionAfterPage, readWindow, savePosition, type CdcPosition } from './position.js';
-import { CAPTURED_COLUMNS_SQL, changesQuery, COMPUTED_COLUMNS_SQL, MAX_LSN_SQL, MIN_LSN_SQL, TABLE_INSTANCES_SQL } from './tsql.js';
+import {
+  CAPTURED_COLUMNS_SQL,
+  changesQuery,
+  changeTable,
+  COMMAND_ID_SQL,
+  COMPUTED_COLUMNS_SQL,
+  MAX_LSN_SQL,
+  MIN_LSN_SQL,
+  TABLE_INSTANCES_SQL,
+  type ChangesMode,
+} from './tsql.js';
 
 /**
  * The direct CDC source: polls cdc.fn_cdc_get_all_changes_<instance> between LSNs, hands each page
@@ -46,6 +56,8 @@ export interface MssqlCdcSourceOptions {
   onPoison?: (p: PoisonEvent) => Promise<void>;
   /** A new capture instance appeared for a table (someone prepares a schema change). */
   onNewInstance?: (notice: NewInstanceNotice) => void;
+  /** Default: `table` where the change table has __$command_id and is readable, else `function`. */
+  changesMode?: ChangesMode;
 }
 
 export interface NewInstanceNotice {
@@ -64,6 +76,7 @@ export class MssqlCdcSource {
   private readonly tables: CdcTable[];
   private readonly batchRows: number;
   private readonly noticed = new Set<string>();
+  private readonly modes = new Map<string, ChangesMode>();
 
   constructor(private readonly o: MssqlCdcSourceOptions) {
     const typeMap = o.typeMap ?? mssqlTypeMap;
@@ -95,6 +108,7 @@ export class MssqlCdcSource {
       if (copied.length > 0) {
         throw new RefusedError(`table ${t.name}: computed columns ${copied.join(', ')} are always NULL in CDC; add them to exclude_columns`);
       }
+      await this.changesMode(t);
     }
   }
 
@@ -121,7 +135,29 @@ export class MssqlCdcSource {
     }
   }
 
+  /** How this instance's changes are read (see ChangesMode); decided once per instance. */
+  async changesMode(t: { instance: string }): Promise<ChangesMode> {
+    const known = this.o.changesMode ?? this.modes.get(t.instance);
+    if (known) return known;
+    let mode: ChangesMode = 'function';
+    const [col] = await this.query<{ len: number | null }>(COMMAND_ID_SQL, [{ name: 'change_table', type: 'nvarchar', value: changeTable(t.instance) }]);
+    if (col?.len !== null && col?.len !== undefined) {
+      try {
+        await this.query(`SELECT TOP (0) __$command_id FROM ${changeTable(t.instance)}`, []);
+        mode = 'table';
+      } catch (e) {
+        this.o.logger.warn(
+          { instance: t.instance },
+          `cannot read ${changeTable(t.instance)} (${(e as Error).message}); reading changes through the CDC function, ordered by seqval without __$command_id`,
+        );
+      }
+    }
+    this.modes.set(t.instance, mode);
+    return mode;
+  }
+
   private async drainInstance(t: CdcTable): Promise<PollResult['instances'][number]> {
+    const mode = await this.changesMode(t);
     let position = await this.startingPosition(t);
     let events = 0;
     let poison = 0;
@@ -129,10 +165,10 @@ export class MssqlCdcSource {
       // The window is checked before every page: cleanup runs while we read.
       const minLsn = await this.lsnQuery(MIN_LSN_SQL, [{ name: 'instance', type: 'nvarchar', value: t.instance }], 'min_lsn');
       const maxLsn = await this.lsnQuery(MAX_LSN_SQL, [], 'max_lsn');
-      const window = readWindow(t.instance, position, minLsn ?? Lsn.ZERO, maxLsn);
+      const window = readWindow(t.instance, position, minLsn ?? Lsn.ZERO, maxLsn, mode);
       if (!window) break;
       const cols = t.spec.columns.map((c, i) => t.conversions[i]!.selectExpression(quoteName(c.source)));
-      const stmt = changesQuery({ instance: t.instance, columns: cols, from: window.from, to: window.to, after: window.after, limit: this.batchRows });
+      const stmt = changesQuery({ instance: t.instance, mode, columns: cols, from: window.from, to: window.to, after: window.after, limit: this.batchRows });
       const rows = await this.query<ChangeRow>(stmt.text, stmt.params);
       const full = rows.length === this.batchRows;
       const page = mapChanges(t, rows, full);

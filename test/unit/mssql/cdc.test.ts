@@ -10,7 +10,7 @@ const L = (hex: string) => Lsn.parse(hex);
 
 describe('changes query', () => {
   it('reads all update old between two LSNs, in log order, with commit time in UTC ms', () => {
-    const q = changesQuery({ instance: 'dbo_Member', columns: ['[member_id]', 'CAST([points] AS varchar(50))'], from: L('0000002b00000c480004'), to: L('0000002b00000f000003'), after: null, limit: 5000 });
+    const q = changesQuery({ instance: 'dbo_Member', mode: 'function', columns: ['[member_id]', 'CAST([points] AS varchar(50))'], from: L('0000002b00000c480004'), to: L('0000002b00000f000003'), after: null, limit: 5000 });
     expect(q.text).toBe(
       'SELECT TOP (@limit) __$start_lsn AS [__start_lsn], __$seqval AS [__seqval], __$operation AS [__operation], ' +
         "DATEDIFF_BIG(millisecond, '19700101', DATEADD(minute, -DATEPART(TZOFFSET, SYSDATETIMEOFFSET()), sys.fn_cdc_map_lsn_to_time(__$start_lsn))) AS [__ts_ms], " +
@@ -26,9 +26,29 @@ describe('changes query', () => {
   });
 
   it('resumes inside a transaction after (lsn, seqval), and quotes the instance name', () => {
-    const q = changesQuery({ instance: 'x]y', columns: [], from: L('0000002b00000c480003'), to: L('0000002b00000f000003'), after: { lsn: L('0000002b00000c480003'), seqval: L('0000002b00000c480002') }, limit: 10 });
-    expect(q.text).toContain("FROM cdc.[fn_cdc_get_all_changes_x]]y](@from_lsn, @to_lsn, N'all update old')\nWHERE __$start_lsn > @after_lsn OR (__$start_lsn = @after_lsn AND __$seqval > @after_seqval)\nORDER BY");
+    const q = changesQuery({ instance: 'x]y', mode: 'function', columns: [], from: L('0000002b00000c480003'), to: L('0000002b00000f000003'), after: { lsn: L('0000002b00000c480003'), seqval: L('0000002b00000c480002'), commandId: null }, limit: 10 });
+    expect(q.text).toContain("FROM cdc.[fn_cdc_get_all_changes_x]]y](@from_lsn, @to_lsn, N'all update old')\nWHERE (__$start_lsn > @after_lsn OR (__$start_lsn = @after_lsn AND __$seqval > @after_seqval))\nORDER BY");
     expect(q.params.map((p) => p.name)).toEqual(['limit', 'from_lsn', 'to_lsn', 'after_lsn', 'after_seqval']);
+  });
+
+  it('table mode reads the change table in (start_lsn, command_id, seqval, operation) order and resumes by all three', () => {
+    const first = changesQuery({ instance: 'dbo_Member', mode: 'table', columns: ['[member_id]'], from: L('0000002b00000c480004'), to: L('0000002b00000f000003'), after: null, limit: 100 });
+    expect(first.text).toBe(
+      'SELECT TOP (@limit) __$start_lsn AS [__start_lsn], __$seqval AS [__seqval], __$operation AS [__operation], __$command_id AS [__command_id], ' +
+        "DATEDIFF_BIG(millisecond, '19700101', DATEADD(minute, -DATEPART(TZOFFSET, SYSDATETIMEOFFSET()), sys.fn_cdc_map_lsn_to_time(__$start_lsn))) AS [__ts_ms], " +
+        '[member_id] AS [c0]\n' +
+        'FROM cdc.[dbo_Member_CT]\n' +
+        'WHERE __$start_lsn >= @from_lsn AND __$start_lsn <= @to_lsn\n' +
+        'ORDER BY __$start_lsn, __$command_id, __$seqval, __$operation',
+    );
+    const after = { lsn: L('0000002b00000c480003'), seqval: L('0000002b00000c480002'), commandId: 7 };
+    const resumed = changesQuery({ instance: 'dbo_Member', mode: 'table', columns: [], from: L('0000002b00000c480003'), to: L('0000002b00000f000003'), after, limit: 100 });
+    expect(resumed.text).toContain(
+      'WHERE __$start_lsn >= @from_lsn AND __$start_lsn <= @to_lsn\n' +
+        '  AND (__$start_lsn > @after_lsn OR (__$start_lsn = @after_lsn AND (__$command_id > @after_command_id OR (__$command_id = @after_command_id AND __$seqval > @after_seqval))))\n',
+    );
+    expect(resumed.params.at(-1)).toEqual({ name: 'after_command_id', type: 'int', value: 7 });
+    expect(() => changesQuery({ instance: 'x', mode: 'table', columns: [], from: after.lsn, to: after.lsn, after: { ...after, commandId: null }, limit: 1 })).toThrow(/command id/);
   });
 
   it('asks for the window low end per instance and for every instance of a table', () => {
@@ -46,6 +66,17 @@ describe('window and position', () => {
     const inside = nextFrom({ lsn: L('0000002b00000c480003'), seqval: L('0000002b00000c480001') });
     expect(inside.from.toString()).toBe('0000002b00000c480003');
     expect(inside.after!.seqval.toString()).toBe('0000002b00000c480001');
+    const tableInside = nextFrom({ lsn: L('0000002b00000c480003'), seqval: L('0000002b00000c480001'), commandId: 4 }, 'table');
+    expect(tableInside.after!.commandId).toBe(4);
+  });
+
+  it('re-reads the whole transaction when the saved point was taken in the other order (replay is idempotent)', () => {
+    const functionPoint = { lsn: L('0000002b00000c480003'), seqval: L('0000002b00000c480001'), commandId: null };
+    const tablePoint = { ...functionPoint, commandId: 4 };
+    for (const [p, mode] of [[functionPoint, 'table'], [tablePoint, 'function']] as const) {
+      const n = nextFrom(p, mode);
+      expect([n.from.toString(), n.after]).toEqual(['0000002b00000c480003', null]);
+    }
   });
 
   it('reads from the next LSN up to max; nothing when caught up', () => {
@@ -71,10 +102,10 @@ describe('window and position', () => {
 
   it('after a full page stays at the last row; after a short page moves to the window end', () => {
     const w = { from: L('0000002b000000100000'), to: max, after: null };
-    const last = { lsn: L('0000002b000000110000'), seqval: L('0000002b000000110002') };
+    const last = { lsn: L('0000002b000000110000'), seqval: L('0000002b000000110002'), commandId: 3 };
     expect(positionAfterPage(w, last, true)).toEqual(last);
-    expect(positionAfterPage(w, last, false)).toEqual({ lsn: max, seqval: null });
-    expect(positionAfterPage(w, null, false)).toEqual({ lsn: max, seqval: null });
+    expect(positionAfterPage(w, last, false)).toEqual({ lsn: max, seqval: null, commandId: null });
+    expect(positionAfterPage(w, null, false)).toEqual({ lsn: max, seqval: null, commandId: null });
   });
 });
 
@@ -90,7 +121,7 @@ describe('change rows → ChangeEvents', () => {
   const spec = buildTableSpec('member', { source: 'dbo.Member', target: 'member', shard_key: 'city', exclude_columns: [] }, catalog, ['member_id']);
   const table: CdcTable = { name: 'member', instance: 'dbo_Member', spec, conversions: spec.columns.map((c) => mssqlTypeMap.conversion(c.sourceType, c.source)) };
   const row = (lsn: string, seq: string, op: number, values: unknown[]): ChangeRow => {
-    const r: ChangeRow = { __start_lsn: Buffer.from(lsn, 'hex'), __seqval: Buffer.from(seq, 'hex'), __operation: op, __ts_ms: '1709370000123' };
+    const r: ChangeRow = { __start_lsn: Buffer.from(lsn, 'hex'), __seqval: Buffer.from(seq, 'hex'), __operation: op, __command_id: op, __ts_ms: '1709370000123' };
     values.forEach((v, i) => (r[`c${i}`] = v));
     return r;
   };
@@ -111,6 +142,7 @@ describe('change rows → ChangeEvents', () => {
     expect(page.poison).toEqual([]);
     expect(page.consumed).toBe(4);
     expect(page.last!.seqval.toString()).toBe('0000002b00000e100003');
+    expect(page.last!.commandId).toBe(Operation.Delete);
     expect(page.lastSourceTsMs).toBe(1709370000123);
     expect(page.events).toEqual([
       {
