@@ -246,7 +246,7 @@ export class MssqlReader implements SourceReader {
       const column = spec.columns[i]!.source;
       let value;
       try {
-        value = plan.conversions[i]!.convert(raw[`c${i}`]);
+        value = plan.conversions[i]!.convert(raw[ALIASES[i] ?? `c${i}`]);
       } catch (e) {
         throw new Error(`table ${spec.name}, row ${JSON.stringify(keyRecord(spec, keyText))}, column ${column}: ${(e as Error).message}`);
       }
@@ -286,6 +286,9 @@ export class MssqlReader implements SourceReader {
     await this.options.onClose?.();
   }
 }
+
+/** Column aliases [c0]… as property names, built once (the hot loop reads them per value). */
+const ALIASES = Array.from({ length: 1024 }, (_v, i) => `c${i}`);
 
 function keyOf(raw: Record<string, unknown>, n: number): string[] {
   const key: string[] = [];
