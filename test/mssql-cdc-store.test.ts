@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lsn } from '../src/cdc/mssql/lsn.js';
-import { loadPosition, recordedStartLsn, savePosition } from '../src/cdc/mssql/position.js';
+import { loadPosition, mssqlCdcStatus, recordedStartLsn, savePosition } from '../src/cdc/mssql/position.js';
 import { openControlStore, setupControlStore, type ControlStore } from '../src/store/control.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
 
@@ -32,6 +32,10 @@ describe('direct CDC positions in the control store', () => {
     expect(boundary!.commandId).toBeNull();
     const [rows] = await store.pool.query('SELECT events_applied, last_source_ts_ms FROM cdc_lsn_positions WHERE capture_instance = ?', ['dbo_Member']);
     expect(rows).toEqual([{ events_applied: '5', last_source_ts_ms: '1709370000123' }]);
+    const status = await mssqlCdcStatus(store.pool, 1709370060123);
+    expect(status).toEqual([
+      { instance: 'dbo_Member', table: 'member', lastLsn: '0000002b00000f000001', lastSeqval: null, eventsApplied: 5, lagSeconds: 60, updatedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) },
+    ]);
   });
 
   it('starts from the lowest start position that full recorded', async () => {

@@ -9,7 +9,7 @@ import { MssqlCdcSource, type ApplyChanges, type NewInstanceNotice } from './sou
 
 export { Lsn } from './lsn.js';
 export { MssqlCdcSource, type ApplyChanges, type NewInstanceNotice, type PollResult } from './source.js';
-export { CdcWindowError, loadPosition, savePosition, recordedStartLsn, readWindow, type CdcPosition } from './position.js';
+export { CdcWindowError, loadPosition, savePosition, recordedStartLsn, readWindow, mssqlCdcStatus, type CdcPosition, type MssqlCdcInstanceStatus } from './position.js';
 export { mapChanges, Operation } from './events.js';
 
 export interface MssqlCdcDeps {

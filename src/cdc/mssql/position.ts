@@ -125,3 +125,43 @@ export async function recordedStartLsn(pool: Pool): Promise<Lsn | null> {
   }
   return lowest;
 }
+
+export interface MssqlCdcInstanceStatus {
+  instance: string;
+  table: string;
+  lastLsn: string;
+  /** Set while the source stands inside a transaction larger than a page. */
+  lastSeqval: string | null;
+  eventsApplied: number;
+  /** Now minus the source commit time of the last applied change; null before the first one. */
+  lagSeconds: number | null;
+  updatedAt: string;
+}
+
+interface StatusRow extends RowDataPacket {
+  capture_instance: string;
+  table_name: string;
+  last_lsn: string;
+  last_seqval: string | null;
+  events_applied: string | number;
+  last_source_ts_ms: string | number | null;
+  updated_at: string;
+}
+
+/** For `membermig status`: where each capture instance stands (cdc_lsn_positions). */
+export async function mssqlCdcStatus(pool: Pool, nowMs: number = Date.now()): Promise<MssqlCdcInstanceStatus[]> {
+  const [rows] = await pool.query<StatusRow[]>(
+    `SELECT capture_instance, table_name, last_lsn, last_seqval, events_applied, last_source_ts_ms,
+            DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%sZ') AS updated_at
+       FROM cdc_lsn_positions ORDER BY capture_instance`,
+  );
+  return rows.map((r) => ({
+    instance: r.capture_instance,
+    table: r.table_name,
+    lastLsn: r.last_lsn,
+    lastSeqval: r.last_seqval,
+    eventsApplied: Number(r.events_applied),
+    lagSeconds: r.last_source_ts_ms === null ? null : Math.max(0, Math.round((nowMs - Number(r.last_source_ts_ms)) / 1000)),
+    updatedAt: r.updated_at,
+  }));
+}
