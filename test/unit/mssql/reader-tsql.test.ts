@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sql from 'mssql';
@@ -211,6 +211,7 @@ describe('connection from the mssql:// URL', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mm-tls-'));
     writeFileSync(join(dir, 'ca.pem'), 'CA-PEM');
     const c = mssqlConfig('mssql://u@h/D', { tls: { ca: join(dir, 'ca.pem'), reject_unauthorized: true } });
+    rmSync(dir, { recursive: true, force: true });
     expect(c.options!.cryptoCredentialsDetails).toEqual({ ca: 'CA-PEM' });
     expect(c.options!.trustServerCertificate).toBe(false);
   });
