@@ -224,8 +224,13 @@ export class MssqlReader implements SourceReader {
         for await (const raw of stream as AsyncIterable<Record<string, unknown>>) {
           count++;
           after = keyOf(raw, plan.keys.length);
-          const row = await this.convertRow(spec, plan, raw, after);
-          if (row) batch.push(row);
+          const converted = convertRow(spec, plan, raw, after);
+          if (Array.isArray(converted)) batch.push(converted);
+          else {
+            if (this.options.onUnrepresentable === 'fail' || !this.options.recordRejected) throw new UnrepresentableValueError(converted);
+            // Recorded, and the row is not copied: status and the exit code show it.
+            await this.options.recordRejected(converted);
+          }
           if (batch.length >= batchRows) {
             yield batch;
             batch = [];
@@ -238,27 +243,6 @@ export class MssqlReader implements SourceReader {
       if (count < this.pageRows) break;
     }
     if (batch.length > 0) yield batch;
-  }
-
-  private async convertRow(spec: TableSpec, plan: ReadPlan, raw: Record<string, unknown>, keyText: string[]): Promise<Row | null> {
-    const row: Row = new Array(plan.conversions.length);
-    for (let i = 0; i < plan.conversions.length; i++) {
-      const column = spec.columns[i]!.source;
-      let value;
-      try {
-        value = plan.conversions[i]!.convert(raw[ALIASES[i] ?? `c${i}`]);
-      } catch (e) {
-        throw new Error(`table ${spec.name}, row ${JSON.stringify(keyRecord(spec, keyText))}, column ${column}: ${(e as Error).message}`);
-      }
-      if (value instanceof Unrepresentable) {
-        const rejected: RejectedValue = { table: spec.name, key: keyRecord(spec, keyText), column, value: value.value, reason: value.reason };
-        if (this.options.onUnrepresentable === 'fail' || !this.options.recordRejected) throw new UnrepresentableValueError(rejected);
-        await this.options.recordRejected(rejected);
-        return null;
-      }
-      row[i] = value;
-    }
-    return row;
   }
 
   async startPosition(): Promise<StartPosition> {
@@ -285,6 +269,24 @@ export class MssqlReader implements SourceReader {
     if (pool) await (await pool.catch(() => null))?.close();
     await this.options.onClose?.();
   }
+}
+
+/** A row in target form, or the first value in it the target cannot hold. */
+function convertRow(spec: TableSpec, plan: ReadPlan, raw: Record<string, unknown>, keyText: string[]): Row | RejectedValue {
+  const row: Row = new Array(plan.conversions.length);
+  for (let i = 0; i < plan.conversions.length; i++) {
+    let value;
+    try {
+      value = plan.conversions[i]!.convert(raw[ALIASES[i] ?? `c${i}`]);
+    } catch (e) {
+      throw new Error(`table ${spec.name}, row ${JSON.stringify(keyRecord(spec, keyText))}, column ${spec.columns[i]!.source}: ${(e as Error).message}`);
+    }
+    if (value instanceof Unrepresentable) {
+      return { table: spec.name, key: keyRecord(spec, keyText), column: spec.columns[i]!.source, value: value.value, reason: value.reason };
+    }
+    row[i] = value;
+  }
+  return row;
 }
 
 /** Column aliases [c0]… as property names, built once (the hot loop reads them per value). */
