@@ -25,18 +25,20 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
   const root = mkdtempSync(join(tmpdir(), 'membermig-test-'));
   const started: MariaDbInstance[] = [];
-  try {
-    const [legacy, shardA, shardB] = await Promise.all([
-      startMariaDb({ dir: join(root, 'legacy'), binlog: true, serverId: 1 }),
-      startMariaDb({ dir: join(root, 'shard-a') }),
-      startMariaDb({ dir: join(root, 'shard-b') }),
-    ]);
-    started.push(legacy, shardA, shardB);
-    project.provide('mysql', { legacy: legacy.url, shardA: shardA.url, shardB: shardB.url });
-  } catch (e) {
+  const results = await Promise.allSettled([
+    startMariaDb({ dir: join(root, 'legacy'), binlog: true, serverId: 1 }),
+    startMariaDb({ dir: join(root, 'shard-a') }),
+    startMariaDb({ dir: join(root, 'shard-b') }),
+  ]);
+  for (const r of results) if (r.status === 'fulfilled') started.push(r.value);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    // Stop the ones that did start: a failed setup must not leave servers behind.
     await Promise.all(started.map((s) => s.stop()));
-    throw e;
+    throw failed.reason;
   }
+  const [legacy, shardA, shardB] = started as [MariaDbInstance, MariaDbInstance, MariaDbInstance];
+  project.provide('mysql', { legacy: legacy.url, shardA: shardA.url, shardB: shardB.url });
   return async () => {
     await Promise.all(started.map((s) => s.stop()));
     rmSync(root, { recursive: true, force: true });
