@@ -8,6 +8,7 @@ import { createShardWriter, type ShardWriter } from '../src/target/writer.js';
 import { runCli } from './support/cli.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
 import { createMemberTable } from './support/nasty.js';
+import { readShards } from './support/shards.js';
 
 /** The shared pieces other phases build on: describeTable, readRange, the DDL, upsertRows/deleteKeys. */
 describe('row pipeline, mysql source reader and shard writer', () => {
@@ -88,7 +89,7 @@ describe('row pipeline, mysql source reader and shard writer', () => {
       byShard.set(shard, [...(byShard.get(shard) ?? []), r]);
     }
     for (let pass = 0; pass < 2; pass++) for (const [shard, rows] of byShard) await writer.upsertRows(shard, spec, rows);
-    const back = await readShards(writer, spec);
+    const back = await readShards(writer, spec.target);
     expect(back.size).toBe(ROWS);
     for (const r of all) expect(back.get(r[0] as string)).toEqual(r);
 
@@ -97,7 +98,7 @@ describe('row pipeline, mysql source reader and shard writer', () => {
     const shard = writer.map.shardOf(victim[0] as string);
     expect(await writer.deleteKeys(shard, spec, [keys])).toBe(1);
     expect(await writer.deleteKeys(shard, spec, [keys])).toBe(0);
-    expect((await readShards(writer, spec)).size).toBe(ROWS - 1);
+    expect((await readShards(writer, spec.target)).size).toBe(ROWS - 1);
   });
 
   it('bulk path: the source builds shard numbers and LOAD DATA lines, the writer loads them byte-identical', async () => {
@@ -108,7 +109,7 @@ describe('row pipeline, mysql source reader and shard writer', () => {
     for (let pass = 0; pass < 2; pass++) {
       for (const [shard, lines] of chunk!.byShard) expect(await writer.loadLines(shard, spec, lines)).toBe(lines.length);
     }
-    const back = await readShards(writer, spec);
+    const back = await readShards(writer, spec.target);
     expect(back.size).toBe(ROWS);
     for (const r of expected) expect(back.get(r[0] as string)).toEqual(r);
   });
@@ -120,18 +121,3 @@ describe('row pipeline, mysql source reader and shard writer', () => {
     expect(Number(pos.position.pos)).toBeGreaterThan(0);
   });
 });
-
-/** Every row of every shard, keyed by member_id, as the pipeline's values (text/Buffer/null). */
-export async function readShards(writer: ShardWriter, spec: TableSpec): Promise<Map<string, Row>> {
-  const out = new Map<string, Row>();
-  for (let shard = 0; shard < writer.map.count; shard++) {
-    const pool = writer.poolOf(writer.map.serverOf(shard).name);
-    const [rows] = await pool.query({ sql: `SELECT * FROM \`${writer.map.databaseOf(shard)}\`.\`${spec.target}\``, rowsAsArray: true });
-    for (const r of rows as unknown[][]) {
-      const row = r.map((v) => (v === null || Buffer.isBuffer(v) ? v : String(v))) as Row;
-      expect(writer.map.shardOf(row[0] as string)).toBe(shard);
-      out.set(row[0] as string, row);
-    }
-  }
-  return out;
-}

@@ -45,10 +45,14 @@ export async function freePort(): Promise<number> {
 export async function startMariaDb(options: MariaDbOptions): Promise<MariaDbInstance> {
   const dataDir = join(options.dir, 'data');
   mkdirSync(options.dir, { recursive: true });
+  // A private temp folder: servers bootstrapped at the same moment otherwise collide on /tmp/#sql-temptable-* names.
+  const tmpDir = join(options.dir, 'tmp');
+  mkdirSync(tmpDir, { recursive: true });
   if (!existsSync(join(dataDir, 'mysql'))) {
     await execFileAsync('mariadb-install-db', [
       '--no-defaults',
       `--datadir=${dataDir}`,
+      `--tmpdir=${tmpDir}`,
       '--auth-root-authentication-method=normal',
       '--skip-test-db',
       '--user=root',
@@ -59,6 +63,7 @@ export async function startMariaDb(options: MariaDbOptions): Promise<MariaDbInst
     '--no-defaults',
     '--user=root',
     `--datadir=${dataDir}`,
+    `--tmpdir=${tmpDir}`,
     `--port=${port}`,
     '--bind-address=127.0.0.1',
     `--socket=${join(options.dir, 'mysqld.sock')}`,
