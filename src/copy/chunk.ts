@@ -1,5 +1,6 @@
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Config } from '../config/schema.js';
+import { RefusedError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { RejectedValue } from '../rows/convert.js';
 import { shardKeyPosition } from '../rows/ddl.js';
@@ -27,6 +28,8 @@ export interface ChunkCopierDeps {
   throttle: Throttle;
   logger: Logger;
   method: CopyMethod;
+  /** Runs before each write to a server (e.g. a shape check deferred because it was down). */
+  beforeWrite?: (server: string) => Promise<void>;
 }
 
 /**
@@ -101,9 +104,11 @@ export class ChunkCopier {
         const what = `shard ${shard} on server ${server}`;
         return this.limits.get(server)!(() =>
           withRetry(`write ${spec.name} chunk ${chunk.chunkNo} to ${what}`, this.retry, this.deps.logger, async () => {
+            await this.deps.beforeWrite?.(server);
             const n = await write(shard, items);
             servers[server] = (servers[server] ?? 0) + n;
           }).catch((e: Error) => {
+            if (e instanceof RefusedError) throw e;
             throw Object.assign(new Error(`${what}: ${e.message}`), { code: (e as { code?: string }).code, server });
           }),
         );

@@ -9,12 +9,13 @@ import { shardMapFromConfig, type ShardMap } from '../shard/map.js';
 import { createSourceReader, describeTables, UnrepresentableError, type SourceReader, type StartPosition } from '../source/index.js';
 import { controlSchemaState, openControlStore, type ControlStore } from '../store/control.js';
 import { chunkCounts, claimChunk, completeChunk, newWorkerId, releaseChunk, renewLeases, type Chunk, type ChunkKey } from '../store/leases.js';
-import { planShardTables } from '../target/tables.js';
+import { refuseShapeProblems } from '../target/shape.js';
+import { checkServerTables, planShardTables } from '../target/tables.js';
 import { createShardWriter, type ShardWriter } from '../target/writer.js';
 import { ChunkCopier, type CopyMethod } from './chunk.js';
 import { openJob, startPositionsOf, type FullJob } from './job.js';
 import { kafkaStartPositions } from './kafka.js';
-import { sleep } from './retry.js';
+import { isTransient, sleep } from './retry.js';
 import { createThrottle } from './throttle.js';
 
 export interface FullCopyOptions {
@@ -88,7 +89,8 @@ export async function runFullCopy(config: Config, options: FullCopyOptions = {})
   const reader = createSourceReader({ ...config, copy: { ...config.copy, workers } }, logger);
   try {
     const specs = await describeTables(reader, config, names);
-    const tables = await planShardTables(config, map, specs);
+    const tables = await planShardTables(config, map, specs, { tolerateUnreachable: isTransient });
+    for (const server of tables.unreachable) logger.warn({ server }, 'shard server unreachable: its tables are checked before its first write');
     const missing = [...tables.missing.values()].flat();
     if (missing.length > 0) {
       const first = missing[0]!;
@@ -103,7 +105,7 @@ export async function runFullCopy(config: Config, options: FullCopyOptions = {})
       if (!schema.exists || schema.appliedVersion !== schema.latestVersion) throw new RefusedError('the control store is not initialised or not up to date: run membermig init first');
       const writer = createShardWriter(config);
       try {
-        return await copyJob({ config, options, logger, map, reader, writer, store, specs, method, workers });
+        return await copyJob({ config, options, logger, map, reader, writer, store, specs, method, workers, unchecked: tables.unreachable });
       } finally {
         await writer.close();
       }
@@ -170,6 +172,8 @@ interface JobContext {
   specs: TableSpec[];
   method: CopyMethod;
   workers: number;
+  /** Shard servers that were down at the start: their tables are checked before the first write. */
+  unchecked: string[];
 }
 
 async function copyJob(ctx: JobContext): Promise<FullCopyResult> {
@@ -213,6 +217,7 @@ async function runWorkers(ctx: JobContext, job: FullJob, run: RunState): Promise
     throttle: createThrottle(ctx.options.maxRowsPerSec ?? config.copy.max_rows_per_sec),
     logger,
     method: ctx.method,
+    beforeWrite: lateShapeCheck(ctx),
   });
   await store.pool.query('INSERT INTO workers (id, job_id, command, host, pid) VALUES (?, ?, ?, ?, ?)', [workerId, job.id, 'full', hostname(), process.pid]);
   const progress = new Progress(ctx, job.id);
@@ -252,6 +257,26 @@ async function runWorkers(ctx: JobContext, job: FullJob, run: RunState): Promise
   }
 }
 
+/** The refuse-before-write check for a server that was down at the start, run once before its first write. */
+function lateShapeCheck(ctx: JobContext): (server: string) => Promise<void> {
+  const pending = new Map<string, Promise<void>>();
+  return (server) => {
+    if (!ctx.unchecked.includes(server)) return Promise.resolve();
+    let check = pending.get(server);
+    if (!check) {
+      check = checkServerTables(ctx.config, ctx.map, ctx.specs, server).then((found) => {
+        const first = found.missing[0];
+        if (first) throw new RefusedError(`table ${first.spec.name}: shard table ${first.database}.${first.spec.target} does not exist on server ${server}: run membermig init`);
+        refuseShapeProblems(found.problems);
+      });
+      // A failed attempt (still down) is tried again by the next write.
+      check.catch(() => pending.delete(server));
+      pending.set(server, check);
+    }
+    return check;
+  };
+}
+
 async function othersHoldChunks(store: ControlStore, jobId: number, workerId: string): Promise<boolean> {
   const [rows] = await store.pool.query<RowDataPacket[]>(
     "SELECT 1 FROM chunks WHERE job_id = ? AND (state = 'pending' OR (state = 'leased' AND lease_owner <> ?)) LIMIT 1",
@@ -278,7 +303,7 @@ async function copyOne(ctx: JobContext, copier: ChunkCopier, spec: TableSpec, ch
     const message = (e as Error).message;
     logger.error({ table: spec.name, chunk: chunk.chunkNo, error: message }, 'chunk not copied');
     await releaseChunk(store.pool, chunk, workerId, message, 'failed').catch(() => {});
-    if (e instanceof UnrepresentableError) {
+    if (e instanceof UnrepresentableError || e instanceof RefusedError) {
       run.stopping = true;
       run.errors.push(`${message}; rows.on_unrepresentable is fail (set it to record to skip and record such values)`);
     }
