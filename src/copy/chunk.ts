@@ -56,7 +56,7 @@ export class ChunkCopier {
       );
       if (tsv) {
         await this.deps.throttle.take(tsv.rows);
-        const servers = await this.writeEach([...tsv.byShard], (shard, lines) => writer.loadLines(shard, spec, lines), spec, chunk);
+        const servers = await this.writeEach([...tsv.byShard], (shard, blocks) => writer.loadBlocks(shard, spec, blocks, tsv.rowsByShard.get(shard)!), spec, chunk);
         return { rows: tsv.rows, servers, rejected: [], method: 'load' };
       }
       this.deps.logger.info({ table: spec.name, chunk: chunk.chunkNo }, 'chunk has values that need the row path');
