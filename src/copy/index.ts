@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import type { RowDataPacket } from 'mysql2/promise';
+import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../config/schema.js';
 import { RefusedError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
@@ -219,6 +219,7 @@ async function runWorkers(ctx: JobContext, job: FullJob, run: RunState): Promise
     method: ctx.method,
     beforeWrite: lateShapeCheck(ctx),
   });
+  await releaseDeadLocalWorkers(store, logger);
   await store.pool.query('INSERT INTO workers (id, job_id, command, host, pid) VALUES (?, ?, ?, ?, ?)', [workerId, job.id, 'full', hostname(), process.pid]);
   const progress = new Progress(ctx, job.id);
   await progress.refresh();
@@ -275,6 +276,33 @@ function lateShapeCheck(ctx: JobContext): (server: string) => Promise<void> {
     }
     return check;
   };
+}
+
+/**
+ * Workers registered from this host whose process is gone (kill -9, a crash) give their leases up
+ * now instead of at expiry. Only a process that is certainly dead here is released; a mistake
+ * (another machine with the same host name) costs only a chunk copied twice, idempotently.
+ */
+async function releaseDeadLocalWorkers(store: ControlStore, logger: Logger): Promise<void> {
+  const [rows] = await store.pool.query<RowDataPacket[]>("SELECT id, pid FROM workers WHERE host = ? AND command = 'full'", [hostname()]);
+  for (const w of rows) {
+    if (Number(w.pid) === process.pid || isAlive(Number(w.pid))) continue;
+    const [res] = await store.pool.query<ResultSetHeader>(
+      "UPDATE chunks SET lease_until = NOW(6) - INTERVAL 1 SECOND WHERE lease_owner = ? AND state = 'leased'",
+      [w.id],
+    );
+    await store.pool.query('DELETE FROM workers WHERE id = ?', [w.id]);
+    if (res.affectedRows > 0) logger.info({ worker: w.id, chunks: res.affectedRows }, 'took over the chunks of a dead worker on this host');
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 async function othersHoldChunks(store: ControlStore, jobId: number, workerId: string): Promise<boolean> {
