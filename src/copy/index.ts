@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../config/schema.js';
 import { RefusedError } from '../errors.js';
+import { connectMysql } from '../mysql/connect.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { RejectedValue } from '../rows/convert.js';
 import type { TableSpec } from '../rows/types.js';
@@ -96,7 +97,7 @@ export async function runFullCopy(config: Config, options: FullCopyOptions = {})
       const first = missing[0]!;
       throw new RefusedError(`table ${first.spec.name}: shard table ${first.database}.${first.spec.target} does not exist (${missing.length} missing): run membermig init first`);
     }
-    const method = chooseMethod(config, reader, logger);
+    const method = await chooseMethod(config, reader, logger, tables.unreachable);
     if (options.dryRun) return await dryRun(config, map, reader, specs, method);
 
     const store = openControlStore(config, workers + 3);
@@ -117,11 +118,33 @@ export async function runFullCopy(config: Config, options: FullCopyOptions = {})
   }
 }
 
-function chooseMethod(config: Config, reader: SourceReader, logger: Logger): CopyMethod {
+/**
+ * The bulk path needs a source that builds LOAD DATA text and shard servers that accept LOAD DATA
+ * LOCAL (local_infile, off by default on MySQL 8). With method auto the row path takes over
+ * otherwise; with method load that is refused.
+ */
+async function chooseMethod(config: Config, reader: SourceReader, logger: Logger, unreachable: string[]): Promise<CopyMethod> {
   const wanted = config.copy.method;
   if (wanted === 'insert') return 'insert';
-  if (reader.readTsv) return 'load';
-  if (wanted === 'load') logger.warn(`copy.method load needs a source that builds LOAD DATA lines; ${reader.kind} does not, using insert`);
+  if (!reader.readTsv) {
+    if (wanted === 'load') logger.warn(`copy.method load needs a source that builds LOAD DATA lines; ${reader.kind} does not, using insert`);
+    return 'insert';
+  }
+  const refusing: string[] = [];
+  for (const [name, server] of Object.entries(config.servers)) {
+    if (unreachable.includes(name)) continue;
+    const conn = await connectMysql(server.primary, { database: undefined }, server.tls);
+    try {
+      const [rows] = await conn.query<RowDataPacket[]>('SELECT @@global.local_infile AS v');
+      if (Number(rows[0]?.v) !== 1) refusing.push(name);
+    } finally {
+      await conn.end();
+    }
+  }
+  if (refusing.length === 0) return 'load';
+  const why = `shard server ${refusing.join(', ')} has local_infile off, so LOAD DATA LOCAL cannot be used`;
+  if (wanted === 'load') throw new RefusedError(`copy.method load: ${why} (SET GLOBAL local_infile = 1, or use method auto/insert)`);
+  logger.warn(`${why}: copying with multi-row upserts (slower)`);
   return 'insert';
 }
 
