@@ -1,5 +1,5 @@
 import { quoteId } from '../../mysql/connect.js';
-import { isIntegerType, isTextType, isUtf8Compatible, roundTrips } from '../../rows/mysql.js';
+import { enumHasEmptyMember, floatExpression, isIntegerType, isTextType, isUtf8Compatible, roundTrips } from '../../rows/mysql.js';
 import type { ColumnSpec, TableSpec } from '../../rows/types.js';
 import type { ShardMap } from '../../shard/map.js';
 
@@ -24,14 +24,19 @@ export function tsvColumnExpression(column: ColumnSpec): string {
     const utf8 = isUtf8Compatible(column.sourceType) ? c : `CONVERT(${c} USING utf8mb4)`;
     return `IFNULL(${escaped(utf8)}, ${NULL_MARK})`;
   }
+  if (column.sourceType.dataType === 'float') return `IFNULL(${floatExpression(c)}, ${NULL_MARK})`;
   return `IFNULL(${c}, ${NULL_MARK})`;
 }
 
-/** 1 when every non-UTF-8 text value of the row converts exactly, else 0. */
+/** 1 when every value of the row converts exactly (the row pipeline's checks, in SQL), else 0. */
 function convertibleExpression(spec: TableSpec): string {
-  const checks = spec.columns
-    .filter((c) => isTextType(c.sourceType) && !isUtf8Compatible(c.sourceType))
-    .map((c) => `(${quoteId(c.source)} IS NULL OR ${roundTrips(quoteId(c.source), c.sourceType.charset!)})`);
+  const checks = spec.columns.flatMap((c) => {
+    const q = quoteId(c.source);
+    const list: string[] = [];
+    if (isTextType(c.sourceType) && !isUtf8Compatible(c.sourceType)) list.push(`(${q} IS NULL OR ${roundTrips(q, c.sourceType.charset!)})`);
+    if (c.sourceType.dataType === 'enum' && !enumHasEmptyMember(c.sourceType)) list.push(`(${q} IS NULL OR ${q} + 0 <> 0)`);
+    return list;
+  });
   return checks.length === 0 ? '1' : `(${checks.join(' AND ')})`;
 }
 
