@@ -16,16 +16,14 @@ function escaped(expr: string): string {
   return `REPLACE(REPLACE(REPLACE(REPLACE(${expr}, X'5C', X'5C5C'), X'09', X'5C74'), X'0A', X'5C6E'), X'00', X'5C30')`;
 }
 
-/** The text of one column in a line. */
+/** The text of one column in a line (a NOT NULL column skips the NULL test). */
 export function tsvColumnExpression(column: ColumnSpec): string {
   const c = quoteId(column.source);
-  if (column.wire === 'hex') return `IFNULL(HEX(${c}), ${NULL_MARK})`;
-  if (isTextType(column.sourceType)) {
-    const utf8 = isUtf8Compatible(column.sourceType) ? c : `CONVERT(${c} USING utf8mb4)`;
-    return `IFNULL(${escaped(utf8)}, ${NULL_MARK})`;
-  }
-  if (column.sourceType.dataType === 'float') return `IFNULL(${floatExpression(c)}, ${NULL_MARK})`;
-  return `IFNULL(${c}, ${NULL_MARK})`;
+  const orNull = (expr: string) => (column.nullable ? `IFNULL(${expr}, ${NULL_MARK})` : expr);
+  if (column.wire === 'hex') return orNull(`HEX(${c})`);
+  if (isTextType(column.sourceType)) return orNull(escaped(isUtf8Compatible(column.sourceType) ? c : `CONVERT(${c} USING utf8mb4)`));
+  if (column.sourceType.dataType === 'float') return orNull(floatExpression(c));
+  return orNull(c);
 }
 
 /** 1 when every value of the row converts exactly (the row pipeline's checks, in SQL), else 0. */
