@@ -4,6 +4,7 @@ import { shardMapFromConfig } from '../shard/map.js';
 import { controlSchemaState, openControlStore, type SchemaState } from './control.js';
 import { chunkCounts, type ChunkCounts } from './leases.js';
 import { collectGrayStatus, type GrayStatus } from '../gray/status.js';
+import { collectFullCopyStatus, type FullCopyStatus } from '../copy/status.js';
 
 export interface JobStatus {
   id: number;
@@ -25,6 +26,8 @@ export interface Status {
   workers: { id: string; command: string; jobId: number | null; heartbeatAgeSeconds: number }[];
   /** Shim mode and gray percentages per table (absent when the control store is not initialised). */
   gray?: GrayStatus;
+  /** Full-copy jobs: chunks left, rows, rejected values, CDC start position (absent when not initialised). */
+  fullCopy?: FullCopyStatus;
 }
 
 /** One view of everything membermig knows, read from the config and the control store. */
@@ -62,7 +65,8 @@ export async function collectStatus(config: Config): Promise<Status> {
     );
     const workers = workerRows.map((w) => ({ id: w.id, command: w.command, jobId: w.job_id === null ? null : Number(w.job_id), heartbeatAgeSeconds: Number(w.age) }));
     const gray = await collectGrayStatus(store.pool, config);
-    return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs, workers, gray };
+    const fullCopy = await collectFullCopyStatus(store.pool);
+    return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs, workers, gray, fullCopy };
   } catch (e) {
     return { ...base, control: { database: store.database, reachable: false, error: (e as Error).message }, jobs: [], workers: [] };
   } finally {
