@@ -188,6 +188,7 @@ export interface ShardChecksum extends RangeChecksum {
 /** Every checked shard of one table, on every shard server (always MySQL, always pushdown). */
 export class ShardSide {
   private readonly tables = new Map<number, MysqlTableSql>();
+  private readonly checked: number[];
   /** Checked shards grouped by server name. */
   private readonly byServer = new Map<string, number[]>();
   private readonly width: number;
@@ -195,44 +196,49 @@ export class ShardSide {
   constructor(
     private readonly poolOf: (server: string) => Pool,
     private readonly spec: TableSpec,
-    hash: CanonicalHash,
+    private readonly hash: CanonicalHash,
     private readonly map: ShardMap,
     shards: number[],
   ) {
+    this.checked = shards;
     for (const shard of shards) {
-      this.tables.set(shard, shardTableSql(spec, map.databaseOf(shard), hash));
       const server = map.serverOf(shard).name;
       this.byServer.set(server, [...(this.byServer.get(server) ?? []), shard]);
     }
     this.width = spec.primaryKey.length;
   }
 
+  /** The shards this run checks (all, or those of --shards). */
   get shards(): number[] {
-    return [...this.tables.keys()];
+    return this.checked;
   }
 
   private t(shard: number): MysqlTableSql {
-    return this.tables.get(shard)!;
+    let t = this.tables.get(shard);
+    if (!t) this.tables.set(shard, (t = shardTableSql(this.spec, this.map.databaseOf(shard), this.hash)));
+    return t;
   }
 
-  /** Runs one statement per server over the given shards (all checked shards by default), in parallel. */
+  /** Runs one statement per server over the given shards (the checked shards by default), in parallel. */
   private async perServer<T>(shards: number[] | undefined, run: (pool: Pool, shards: number[]) => Promise<T[]>): Promise<T[]> {
-    const wanted = shards ? new Set(shards) : null;
-    const jobs: Promise<T[]>[] = [];
-    for (const [server, list] of this.byServer) {
-      const mine = wanted ? list.filter((s) => wanted.has(s)) : list;
-      if (mine.length > 0) jobs.push(run(this.poolOf(server), mine));
+    let groups = this.byServer;
+    if (shards) {
+      groups = new Map();
+      for (const shard of shards) {
+        const server = this.map.serverOf(shard).name;
+        groups.set(server, [...(groups.get(server) ?? []), shard]);
+      }
     }
-    return (await Promise.all(jobs)).flat();
+    return (await Promise.all([...groups].map(([server, list]) => run(this.poolOf(server), list)))).flat();
   }
 
   async checksums(range: KeyRange, filter: RowFilter): Promise<ShardChecksum[]> {
-    const expression = this.map.sqlShardExpression.bind(this.map);
-    const hasSql = this.map.sqlShardExpression('k') !== undefined;
+    const expression = this.sqlShardExpression();
+    const hasSql = expression !== undefined;
     const results = await this.perServer(undefined, async (pool, shards) => {
       const sql = shardChecksumsQuery(
         shards.map((shard) => ({ shard, t: this.t(shard), where: whereClause(this.t(shard), range, filter) })),
-        hasSql ? (c) => expression(c)! : undefined,
+        expression,
       );
       const [rows] = await pool.query<RowDataPacket[]>({ sql, rowsAsArray: true });
       return (rows as unknown as unknown[][]).map((r) => ({ shard: Number(r[0]), count: Number(r[1]), sum: BigInt(String(r[2])), misrouted: r[3] === null ? 0 : Number(r[3]) }));
@@ -250,16 +256,25 @@ export class ShardSide {
     }
   }
 
-  async bucketChecksums(range: KeyRange, filter: RowFilter, bounds: ChunkKey[], shards: number[]): Promise<Map<number, RangeChecksum[]>> {
+  /** Per shard and sub-range: count, hash sum, misrouted rows (SQL shard functions only; else 0). */
+  async bucketChecksums(range: KeyRange, filter: RowFilter, bounds: ChunkKey[], shards: number[]): Promise<Map<number, ShardChecksum[]>> {
+    const expression = this.sqlShardExpression();
     const rows = await this.perServer(shards, async (pool, list) => {
-      const sql = list.map((shard) => bucketChecksumQuery(this.t(shard), whereClause(this.t(shard), range, filter), bounds, shard)).join(' UNION ALL ');
+      const sql = list
+        .map((shard) => bucketChecksumQuery(this.t(shard), whereClause(this.t(shard), range, filter), bounds, { shard, ...(expression ? { expression } : {}) }))
+        .join(' UNION ALL ');
       const [result] = await pool.query<RowDataPacket[]>({ sql, rowsAsArray: true });
       return result as unknown as unknown[][];
     });
-    const out = new Map<number, RangeChecksum[]>();
-    for (const shard of shards) out.set(shard, Array.from({ length: bounds.length + 1 }, emptyChecksum));
-    for (const r of rows) out.get(Number(r[0]))![Number(r[1])] = { count: Number(r[2]), sum: BigInt(String(r[3])) };
+    const out = new Map<number, ShardChecksum[]>();
+    for (const shard of shards) out.set(shard, Array.from({ length: bounds.length + 1 }, () => ({ shard, count: 0, sum: 0n, misrouted: 0 })));
+    for (const r of rows) out.get(Number(r[0]))![Number(r[1])] = { shard: Number(r[0]), count: Number(r[2]), sum: BigInt(String(r[3])), misrouted: Number(r[4]) };
     return out;
+  }
+
+  /** The SQL form of the shard function, when it has one (mod, crc32). */
+  sqlShardExpression(): ((column: string) => string) | undefined {
+    return this.map.sqlShardExpression('k') === undefined ? undefined : (c) => this.map.sqlShardExpression(c)!;
   }
 
   async keys(range: KeyRange, filter: RowFilter, shard: number): Promise<ChunkKey[]> {

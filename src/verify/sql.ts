@@ -113,9 +113,13 @@ export function bucketExpression(t: MysqlTableSql, bounds: ChunkKey[]): string {
   return `CASE ${bounds.map((b, i) => `WHEN ${keyPredicate(t.view, 'upTo', b)} THEN ${i}`).join(' ')} ELSE ${bounds.length} END`;
 }
 
-export function bucketChecksumQuery(t: MysqlTableSql, where: string, bounds: ChunkKey[], shard?: number): string {
-  const shardColumn = shard === undefined ? '' : `${shard} AS shard, `;
-  return `SELECT ${shardColumn}${bucketExpression(t, bounds)} AS b, COUNT(*) AS n, COALESCE(SUM(${t.rowHash}), 0) AS s FROM ${t.table} ${where} GROUP BY b`;
+export function bucketChecksumQuery(t: MysqlTableSql, where: string, bounds: ChunkKey[], shard?: { shard: number; expression?: (column: string) => string }): string {
+  if (!shard) return `SELECT ${bucketExpression(t, bounds)} AS b, COUNT(*) AS n, COALESCE(SUM(${t.rowHash}), 0) AS s FROM ${t.table} ${where} GROUP BY b`;
+  const misrouted = shard.expression ? `COALESCE(SUM(${shard.expression(t.shardKeyColumn)} <> ${shard.shard}), 0)` : '0';
+  return (
+    `SELECT ${shard.shard} AS shard, ${bucketExpression(t, bounds)} AS b, COUNT(*) AS n, COALESCE(SUM(${t.rowHash}), 0) AS s, ${misrouted} AS m ` +
+    `FROM ${t.table} ${where} GROUP BY b`
+  );
 }
 
 /** Key columns, shard key and row hash of every row of a (small) range. */
