@@ -290,9 +290,7 @@ async function workJob(
       log.info({ table: ctx.spec.name, chunk: chunk.chunkNo, suspects: compared.candidates.length }, 'mismatch: re-checking after the delay');
       while (pending.size >= MAX_PENDING_RECHECKS) await Promise.race(pending);
       const p = finishChunk(chunk, ctx, async () => {
-        const lag = await currentSyncLagSeconds(pool);
-        await sleep((recheckAfter + lag) * 1000);
-        const persistent = await recheckKeys(ctx, compared.candidates);
+        const persistent = await recheckUntilSteady(pool, ctx, compared.candidates, recheckAfter);
         return { ...base, ...(await settleDifferences(pool, options, ctx, writer, persistent, range, planned)) };
       }).finally(() => pending.delete(p));
       pending.add(p);
@@ -313,6 +311,29 @@ async function workJob(
   while ((await jobState(pool, job.jobId)) === 'finishing') await sleep(100);
   await removeWorker(pool, worker).catch(() => {});
   return planned;
+}
+
+const MAX_RECHECKS = 3;
+
+/**
+ * Looks at suspects again after the delay plus the sync lag. A difference is persistent when it
+ * is seen the same way (kind and shard) twice in a row; one that changed is still moving and is
+ * looked at again, up to MAX_RECHECKS times (then reported as last seen).
+ */
+async function recheckUntilSteady(pool: Pool, ctx: TableContext, candidates: Candidate[], recheckAfter: number): Promise<Difference[]> {
+  const signature = (d: Difference) => `${keyId(d.key)}|${d.kind}|${d.shard}`;
+  let suspects = candidates;
+  const steady: Difference[] = [];
+  for (let round = 1; suspects.length > 0; round++) {
+    await sleep((recheckAfter + (await currentSyncLagSeconds(pool))) * 1000);
+    const seen = await recheckKeys(ctx, suspects);
+    if (round === MAX_RECHECKS) return [...steady, ...seen];
+    const before = new Set(suspects.map(signature));
+    const within = new Map(suspects.map((c) => [keyId(c.key), c.within]));
+    steady.push(...seen.filter((d) => before.has(signature(d))));
+    suspects = seen.filter((d) => !before.has(signature(d))).map((d) => ({ ...d, within: within.get(keyId(d.key))! }));
+  }
+  return steady;
 }
 
 /** Records persistent differences; with --repair, repairs and re-verifies them (or plans it, --dry-run). */
