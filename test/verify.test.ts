@@ -54,6 +54,9 @@ describe('membermig verify: find, classify, repair, re-verify', () => {
     await control.end();
     expect(runs[0]!.state).toBe('clean');
     expect(runs[0]!.finished_at).not.toBeNull();
+    const status = JSON.parse((await runCli(['status', '--config', env.configPath, '--json'])).stdout).result;
+    expect(status.verify.latest).toEqual([expect.objectContaining({ table: 'member', state: 'clean', differences: 0, rowsSource: ROWS })]);
+    expect(status.verify.latest[0].ageSeconds).toBeLessThan(60);
   });
 
   it('plants every kind of difference; verify finds and classifies each, --dry-run changes nothing, --repair fixes all, then clean', async () => {

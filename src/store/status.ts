@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.js';
 import { shardMapFromConfig } from '../shard/map.js';
 import { controlSchemaState, openControlStore, type SchemaState } from './control.js';
 import { chunkCounts, type ChunkCounts } from './leases.js';
+import { latestFinishedRuns, openRepairQueue, type LatestRun } from '../verify/runs.js';
 
 export interface JobStatus {
   id: number;
@@ -22,6 +23,8 @@ export interface Status {
   tables: { name: string; source: string; target: string; shardKey: string }[];
   jobs: JobStatus[];
   workers: { id: string; command: string; jobId: number | null; heartbeatAgeSeconds: number }[];
+  /** verify: the latest finished run per table, and open repair_queue entries per table. */
+  verify?: { latest: LatestRun[]; repairQueue: { table: string; open: number }[] };
 }
 
 /** One view of everything membermig knows, read from the config and the control store. */
@@ -58,7 +61,8 @@ export async function collectStatus(config: Config): Promise<Status> {
       'SELECT id, command, job_id, TIMESTAMPDIFF(SECOND, heartbeat_at, NOW(6)) AS age FROM workers ORDER BY started_at',
     );
     const workers = workerRows.map((w) => ({ id: w.id, command: w.command, jobId: w.job_id === null ? null : Number(w.job_id), heartbeatAgeSeconds: Number(w.age) }));
-    return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs, workers };
+    const verify = { latest: await latestFinishedRuns(store.pool), repairQueue: await openRepairQueue(store.pool) };
+    return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs, workers, verify };
   } catch (e) {
     return { ...base, control: { database: store.database, reachable: false, error: (e as Error).message }, jobs: [], workers: [] };
   } finally {

@@ -237,3 +237,46 @@ export async function heartbeatWorker(pool: Pool, id: string): Promise<void> {
 export async function removeWorker(pool: Pool, id: string): Promise<void> {
   await pool.query('DELETE FROM workers WHERE id = ?', [id]);
 }
+
+export interface LatestRun {
+  table: string;
+  runId: number;
+  state: RunState;
+  finishedAt: string;
+  /** Seconds since it finished, by the control store's clock. */
+  ageSeconds: number;
+  differences: number;
+  repaired: number;
+  rowsSource: number;
+  rowsTarget: number;
+  scope: Record<string, unknown> | null;
+}
+
+/** The latest finished verify run of each table: what `status` shows and the gray gates read. */
+export async function latestFinishedRuns(pool: Pool): Promise<LatestRun[]> {
+  const [rows] = await pool.query<RowDataPacket[]>(
+    `SELECT r.id, r.table_name, r.state, r.differences, r.repaired, r.rows_source, r.rows_target, r.scope,
+            DATE_FORMAT(r.finished_at, '%Y-%m-%dT%H:%i:%sZ') AS finished_at, TIMESTAMPDIFF(SECOND, r.finished_at, NOW(6)) AS age
+       FROM verify_runs r
+       JOIN (SELECT table_name, MAX(id) AS id FROM verify_runs WHERE finished_at IS NOT NULL GROUP BY table_name) l ON l.id = r.id
+      ORDER BY r.table_name`,
+  );
+  return rows.map((r) => ({
+    table: r.table_name,
+    runId: Number(r.id),
+    state: r.state,
+    finishedAt: r.finished_at,
+    ageSeconds: Number(r.age),
+    differences: Number(r.differences),
+    repaired: Number(r.repaired),
+    rowsSource: Number(r.rows_source),
+    rowsTarget: Number(r.rows_target),
+    scope: r.scope === null ? null : typeof r.scope === 'string' ? JSON.parse(r.scope) : r.scope,
+  }));
+}
+
+/** Open repair_queue entries per table. */
+export async function openRepairQueue(pool: Pool): Promise<{ table: string; open: number }[]> {
+  const [rows] = await pool.query<RowDataPacket[]>('SELECT table_name, COUNT(*) AS n FROM repair_queue WHERE resolved_at IS NULL GROUP BY table_name ORDER BY table_name');
+  return rows.map((r) => ({ table: r.table_name, open: Number(r.n) }));
+}
