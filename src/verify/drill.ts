@@ -3,7 +3,7 @@ import { shardKeyPosition } from '../rows/ddl.js';
 import type { Row, TableSpec } from '../rows/types.js';
 import type { ShardMap } from '../shard/map.js';
 import type { ChunkKey } from '../store/leases.js';
-import { keyId, type HashedRow, type LegacySide, type ShardChecksum, type ShardSide } from './sides.js';
+import { hasIntegerKey, keyId, type HashedRow, type LegacySide, type ShardChecksum, type ShardSide } from './sides.js';
 import type { KeyRange, RowFilter } from './sql.js';
 
 /**
@@ -67,11 +67,7 @@ async function drill(ctx: DrillContext, range: KeyRange, legacy: RangeChecksum, 
   const canSplit = ctx.legacy.canBucket && ctx.shards.sqlShardExpression() !== undefined;
   if (!canSplit || Math.max(legacy.count, targetRows) <= ctx.leafRows) return leaf(ctx, range, occupied.map((s) => s.shard));
 
-  // Split points from the side with the most rows, so each sub-range shrinks whatever the difference.
-  const keys = legacy.count >= (biggest?.count ?? 0) ? await ctx.legacy.keys(range, ctx.filter) : await ctx.shards.keys(range, ctx.filter, biggest!.shard);
-  const step = Math.ceil(keys.length / ctx.fanout);
-  const bounds: ChunkKey[] = [];
-  for (let i = step - 1; i < keys.length - 1; i += step) bounds.push(keys[i]!);
+  const bounds = await splitPoints(ctx, range, legacy, biggest);
   if (bounds.length === 0) return leaf(ctx, range, occupied.map((s) => s.shard));
 
   const [legacyBuckets, shardBuckets] = await Promise.all([
@@ -85,6 +81,31 @@ async function drill(ctx: DrillContext, range: KeyRange, legacy: RangeChecksum, 
     if (!rangeClean(legacyBuckets[b]!, perShard)) found.push(...(await drill(ctx, sub, legacyBuckets[b]!, perShard)));
   }
   return found;
+}
+
+/**
+ * Up to fanout-1 keys splitting a range, taken from the side with the most rows so each
+ * sub-range shrinks whatever the difference. An integer key is split by value between the
+ * range's smallest and largest key (no keys read); other keys by reading the range's keys.
+ */
+async function splitPoints(ctx: DrillContext, range: KeyRange, legacy: RangeChecksum, biggest: ShardChecksum | null): Promise<ChunkKey[]> {
+  const fromLegacy = legacy.count >= (biggest?.count ?? 0);
+  if (hasIntegerKey(ctx.spec) && ctx.legacy.keySpan) {
+    const span = fromLegacy ? await ctx.legacy.keySpan(range, ctx.filter) : await ctx.shards.keySpan(range, ctx.filter, biggest!.shard);
+    if (!span) return [];
+    const [min, max] = span;
+    const width = max - min;
+    const parts = BigInt(ctx.fanout);
+    if (width < parts) return [];
+    const bounds: ChunkKey[] = [];
+    for (let i = 1n; i < parts; i++) bounds.push([String(min + (width * i) / parts)]);
+    return bounds;
+  }
+  const keys = fromLegacy ? await ctx.legacy.keys(range, ctx.filter) : await ctx.shards.keys(range, ctx.filter, biggest!.shard);
+  const step = Math.ceil(keys.length / ctx.fanout);
+  const bounds: ChunkKey[] = [];
+  for (let i = step - 1; i < keys.length - 1; i += step) bounds.push(keys[i]!);
+  return bounds;
 }
 
 /** Row-by-row comparison of a small range on the legacy side and the given shards. */

@@ -17,7 +17,6 @@ import {
   heartbeatWorker,
   jobState,
   markRepaired,
-  openChunks,
   openVerifyJob,
   readDifferences,
   readRuns,
@@ -29,6 +28,7 @@ import {
   type TableRun,
   type VerifyJob,
 } from './runs.js';
+import { planChunks } from './plan.js';
 import { MysqlLegacySide, ShardSide, StreamingLegacySide, keyId, type LegacySide } from './sides.js';
 import type { KeyRange, RowFilter } from './sql.js';
 
@@ -77,7 +77,7 @@ export interface VerifyResult {
   repairQueue: QueueOutcome[];
 }
 
-const LEAF_ROWS = 512;
+const LEAF_ROWS = 1024;
 const FANOUT = 16;
 const MAX_ATTEMPTS = 3;
 const MAX_PENDING_RECHECKS = 64;
@@ -196,7 +196,7 @@ async function runPass(
   const jobName = `${specs.map((s) => s.name).join(',')}|${JSON.stringify(scope)}`.slice(0, 191);
   const job = await openVerifyJob(store.pool, jobName, { scope }, async () => {
     const planned = [];
-    for (const spec of specs) planned.push({ table: spec.name, scope, chunks: await planChunks(reader, spec, chunkRows, options.samplePercent) });
+    for (const ctx of contexts) planned.push({ table: ctx.spec.name, scope, chunks: await planChunks(reader, ctx.legacy, ctx.spec, chunkRows, options.samplePercent) });
     return planned;
   });
   log.info({ job: job.jobId, joined: !job.created }, job.created ? 'verify job planned' : 'joined a running verify job');
@@ -207,20 +207,6 @@ async function runPass(
   const differences = await readDifferences(store.pool, Object.values(job.runIds), options.listDifferences ?? 50);
   const state = runs.some((r) => r.state === 'failed') ? 'failed' : runs.some((r) => r.state !== 'clean') ? 'differences' : 'clean';
   return { state, hash, jobId: job.jobId, tables: runs, differences, plannedRepairs: planned };
-}
-
-/** Chunk bounds from the legacy side's primary key; with a sample, a random subset of them. */
-async function planChunks(reader: SourceReader, spec: TableSpec, chunkRows: number, samplePercent?: number) {
-  const chunks: { chunkNo: number; lowerKey: ChunkKey | null; upperKey: ChunkKey | null }[] = [];
-  let lower: ChunkKey | null = null;
-  for await (const upper of reader.chunkBoundaries(spec, chunkRows)) {
-    chunks.push({ chunkNo: chunks.length, lowerKey: lower, upperKey: upper });
-    lower = upper;
-  }
-  chunks.push({ chunkNo: chunks.length, lowerKey: lower, upperKey: null });
-  if (samplePercent === undefined || samplePercent >= 100) return chunks;
-  const kept = chunks.filter(() => Math.random() * 100 < samplePercent);
-  return kept.length > 0 ? kept : [chunks[Math.floor(Math.random() * chunks.length)]!];
 }
 
 /**
@@ -242,7 +228,6 @@ async function workJob(
   const recheckAfter = options.recheckAfterSeconds ?? config.verify.recheck_after_seconds;
   const planned: (PlannedRepair & { table: string })[] = [];
   const pending = new Set<Promise<void>>();
-  let failure: unknown = null;
 
   await registerWorker(pool, worker, job.jobId);
   const heartbeat = setInterval(() => {
@@ -261,16 +246,11 @@ async function workJob(
   };
 
   const slot = async () => {
-    while (failure === null) {
+    for (;;) {
       const chunk = await claimChunk(pool, job.jobId, worker, leaseSeconds);
       if (!chunk) {
-        if (pending.size > 0) {
-          await Promise.race(pending);
-          continue;
-        }
-        if ((await openChunks(pool, job.jobId)) === 0) return;
-        await sleep(500, options.signal); // others hold leases: theirs may expire
-        if (options.signal?.aborted) return;
+        if (pending.size === 0) return;
+        await Promise.race(pending);
         continue;
       }
       const ctx = tables.get(chunk.tableName)!;
@@ -298,15 +278,16 @@ async function workJob(
   };
 
   try {
-    await Promise.all(Array.from({ length: workers }, slot));
-    await Promise.all(pending);
+    // Until the job ends: work what can be claimed; chunks leased by other verifiers are waited
+    // for, and taken over if their lease expires (that verifier died).
+    for (;;) {
+      await Promise.all(Array.from({ length: workers }, slot));
+      await Promise.all(pending);
+      if ((await finishJobIfDone(pool, job)) || options.signal?.aborted) break;
+      await sleep(500, options.signal);
+    }
   } finally {
     clearInterval(heartbeat);
-  }
-  // Wait for other verifiers' chunks of this job, then end it (one process does).
-  while (!(await finishJobIfDone(pool, job))) {
-    if (options.signal?.aborted) break;
-    await sleep(500);
   }
   while ((await jobState(pool, job.jobId)) === 'finishing') await sleep(100);
   await removeWorker(pool, worker).catch(() => {});

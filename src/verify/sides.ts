@@ -2,6 +2,7 @@ import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { canonicalKinds, emptyChecksum, rowHash, type CanonicalHash, type RangeChecksum } from '../rows/canonical.js';
 import { keyText } from '../rows/convert.js';
 import { keyPositions, shardKeyPosition } from '../rows/ddl.js';
+import { isIntegerType } from '../rows/mysql.js';
 import type { Row, RowValue, TableSpec } from '../rows/types.js';
 import type { ShardMap } from '../shard/map.js';
 import { readMysqlRowsByKey } from '../source/mysql/keys.js';
@@ -12,6 +13,7 @@ import type { ChunkKey } from '../store/leases.js';
 import {
   bucketChecksumQuery,
   checksumQuery,
+  keySpanQuery,
   keysQuery,
   keysWhere,
   legacyTableSql,
@@ -31,6 +33,22 @@ export interface HashedRow {
   hash: bigint;
 }
 
+/** Smallest and largest value of a single integer key. */
+export type KeySpan = [bigint, bigint];
+
+/** True when the table's key is one integer column: ranges can then be split by value, without reading keys. */
+export function hasIntegerKey(spec: TableSpec): boolean {
+  if (spec.primaryKey.length !== 1) return false;
+  const column = spec.columns.find((c) => c.source === spec.primaryKey[0]);
+  return column !== undefined && isIntegerType(column.sourceType);
+}
+
+async function readSpan(pool: Pool, sql: string): Promise<KeySpan | null> {
+  const [rows] = await pool.query<RowDataPacket[]>({ sql, rowsAsArray: true });
+  const r = rows[0] as unknown as unknown[];
+  return r[0] === null ? null : [BigInt(String(r[0])), BigInt(String(r[1]))];
+}
+
 export const keyId = (key: ChunkKey): string => JSON.stringify(key);
 
 /** The legacy side of one table: checksums, drill-down reads and rows by key. */
@@ -40,6 +58,8 @@ export interface LegacySide {
   checksum(range: KeyRange, filter: RowFilter): Promise<RangeChecksum>;
   bucketChecksums(range: KeyRange, filter: RowFilter, bounds: ChunkKey[]): Promise<RangeChecksum[]>;
   keys(range: KeyRange, filter: RowFilter): Promise<ChunkKey[]>;
+  /** Smallest and largest key in a range, for a single integer key; undefined when the side cannot tell cheaply. */
+  keySpan?(range: KeyRange, filter: RowFilter): Promise<KeySpan | null>;
   rowHashes(range: KeyRange, filter: RowFilter): Promise<HashedRow[]>;
   /** Rows in target form (row pipeline), by key; `within` is a range that holds them all. */
   rowsByKey(keys: ChunkKey[], within: KeyRange): Promise<Map<string, Row>>;
@@ -89,6 +109,19 @@ export class MysqlLegacySide implements LegacySide {
   async keys(range: KeyRange, filter: RowFilter): Promise<ChunkKey[]> {
     const [rows] = await this.reader.pool.query<RowDataPacket[]>({ sql: keysQuery(this.t, this.where(range, filter)), rowsAsArray: true });
     return (rows as unknown as unknown[][]).map((r) => r.map(rawKeyText));
+  }
+
+  keySpan(range: KeyRange, filter: RowFilter): Promise<KeySpan | null> {
+    return readSpan(this.reader.pool, keySpanQuery(this.t, this.where(range, filter)));
+  }
+
+  /** The catalog's row estimate (InnoDB statistics: approximate, free). */
+  async estimatedRows(): Promise<number> {
+    const [rows] = await this.reader.pool.query<RowDataPacket[]>('SELECT TABLE_ROWS AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', [
+      this.spec.sourceSchema,
+      this.spec.sourceTable,
+    ]);
+    return Number(rows[0]?.n ?? 0);
   }
 
   async rowHashes(range: KeyRange, filter: RowFilter): Promise<HashedRow[]> {
@@ -283,6 +316,10 @@ export class ShardSide {
       rowsAsArray: true,
     });
     return (rows as unknown as unknown[][]).map((r) => r.map(rawKeyText));
+  }
+
+  keySpan(range: KeyRange, filter: RowFilter, shard: number): Promise<KeySpan | null> {
+    return readSpan(this.poolOf(this.map.serverOf(shard).name), keySpanQuery(this.t(shard), whereClause(this.t(shard), range, filter)));
   }
 
   async rowHashes(range: KeyRange, filter: RowFilter, shards: number[]): Promise<(HashedRow & { shard: number })[]> {

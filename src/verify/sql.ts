@@ -139,3 +139,8 @@ export function keysWhere(t: MysqlTableSql, keys: ChunkKey[]): string {
   const one = (key: ChunkKey) => `(${columns.map((c, i) => `${quoteId(c.source)} = ${keyLiteral(c.sourceType, key[i]!)}`).join(' AND ')})`;
   return `WHERE ${keys.map(one).join(' OR ')}`;
 }
+
+/** Smallest and largest key of a range (single-column keys). */
+export function keySpanQuery(t: MysqlTableSql, where: string): string {
+  return `SELECT MIN(${t.keyColumns[0]}), MAX(${t.keyColumns[0]}) FROM ${t.table} ${where}`;
+}
