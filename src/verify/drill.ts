@@ -1,4 +1,4 @@
-import { addChecksums, differingColumns, emptyChecksum, sameChecksum, type RangeChecksum } from '../rows/canonical.js';
+import { combineChecksums, differingColumns, emptyChecksum, sameChecksum, type CanonicalHash, type RangeChecksum } from '../rows/canonical.js';
 import { shardKeyPosition } from '../rows/ddl.js';
 import type { Row, TableSpec } from '../rows/types.js';
 import type { ShardMap } from '../shard/map.js';
@@ -7,8 +7,8 @@ import { hasIntegerKey, keyId, type HashedRow, type LegacySide, type ShardChecks
 import type { KeyRange, RowFilter } from './sql.js';
 
 /**
- * Chunk comparison and drill-down. A chunk is clean when the legacy side's (count, hash sum)
- * equals the sum over every checked shard and no shard holds a row the shard map routes
+ * Chunk comparison and drill-down. A chunk is clean when the legacy side's (count, digest)
+ * equals the combination over every checked shard and no shard holds a row the shard map routes
  * elsewhere. Otherwise the range is split into sub-ranges checksummed in one scan per side,
  * recursively, down to ranges small enough to compare row by row (key, shard key, hash).
  */
@@ -31,6 +31,7 @@ export interface Candidate extends Difference {
 
 export interface DrillContext {
   spec: TableSpec;
+  hash: CanonicalHash;
   map: ShardMap;
   legacy: LegacySide;
   shards: ShardSide;
@@ -47,23 +48,23 @@ export interface ChunkComparison {
   candidates: Candidate[];
 }
 
-const total = (list: RangeChecksum[]) => list.reduce(addChecksums, emptyChecksum());
+const total = (hash: CanonicalHash, list: RangeChecksum[]) => list.reduce((a, b) => combineChecksums(hash, a, b), emptyChecksum());
 
-function rangeClean(legacy: RangeChecksum, shards: ShardChecksum[]): boolean {
-  return sameChecksum(legacy, total(shards)) && shards.every((s) => s.misrouted === 0);
+function rangeClean(hash: CanonicalHash, legacy: RangeChecksum, shards: ShardChecksum[]): boolean {
+  return sameChecksum(legacy, total(hash, shards)) && shards.every((s) => s.misrouted === 0);
 }
 
 export async function compareRange(ctx: DrillContext, range: KeyRange): Promise<ChunkComparison> {
   const [legacy, shards] = await Promise.all([ctx.legacy.checksum(range, ctx.filter), ctx.shards.checksums(range, ctx.filter)]);
-  const target = total(shards);
-  if (rangeClean(legacy, shards)) return { legacy, target, candidates: [] };
+  const target = total(ctx.hash, shards);
+  if (rangeClean(ctx.hash, legacy, shards)) return { legacy, target, candidates: [] };
   return { legacy, target, candidates: await drill(ctx, range, legacy, shards) };
 }
 
 async function drill(ctx: DrillContext, range: KeyRange, legacy: RangeChecksum, shards: ShardChecksum[]): Promise<Candidate[]> {
   const occupied = shards.filter((s) => s.count > 0);
   const biggest = occupied.reduce<ShardChecksum | null>((a, s) => (a && a.count >= s.count ? a : s), null);
-  const targetRows = total(occupied).count;
+  const targetRows = occupied.reduce((n, s) => n + s.count, 0);
   const canSplit = ctx.legacy.canBucket && ctx.shards.sqlShardExpression() !== undefined;
   if (!canSplit || Math.max(legacy.count, targetRows) <= ctx.leafRows) return leaf(ctx, range, occupied.map((s) => s.shard));
 
@@ -78,7 +79,7 @@ async function drill(ctx: DrillContext, range: KeyRange, legacy: RangeChecksum, 
   for (let b = 0; b <= bounds.length; b++) {
     const sub: KeyRange = { lower: b === 0 ? range.lower : bounds[b - 1]!, upper: b === bounds.length ? range.upper : bounds[b]! };
     const perShard = [...shardBuckets.values()].map((list) => list[b]!);
-    if (!rangeClean(legacyBuckets[b]!, perShard)) found.push(...(await drill(ctx, sub, legacyBuckets[b]!, perShard)));
+    if (!rangeClean(ctx.hash, legacyBuckets[b]!, perShard)) found.push(...(await drill(ctx, sub, legacyBuckets[b]!, perShard)));
   }
   return found;
 }

@@ -171,7 +171,7 @@ function tableContext(
     filter.since = { legacyColumn: updatedAt, shardColumn: target, value: options.since };
   }
   if (options.shards) filter.shards = { expression: (c) => map.sqlShardExpression(c)!, list: options.shards };
-  return { spec, map, legacy, shards: new ShardSide((s) => writer.poolOf(s), spec, hash, map, shards), filter, leafRows: options.leafRows ?? LEAF_ROWS, fanout: FANOUT };
+  return { spec, hash, map, legacy, shards: new ShardSide((s) => writer.poolOf(s), spec, hash, map, shards), filter, leafRows: options.leafRows ?? LEAF_ROWS, fanout: FANOUT };
 }
 
 async function runPass(

@@ -1,5 +1,5 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { canonicalKinds, emptyChecksum, rowHash, type CanonicalHash, type RangeChecksum } from '../rows/canonical.js';
+import { canonicalKinds, emptyChecksum, foldHash, rowHash, type CanonicalHash, type RangeChecksum } from '../rows/canonical.js';
 import { keyText } from '../rows/convert.js';
 import { keyPositions, shardKeyPosition } from '../rows/ddl.js';
 import { isIntegerType } from '../rows/mysql.js';
@@ -75,7 +75,7 @@ export function targetValue(v: unknown): RowValue {
 
 const bucketsFrom = (rows: RowDataPacket[], count: number, offset = 0): RangeChecksum[] => {
   const out = Array.from({ length: count }, emptyChecksum);
-  for (const r of rows as unknown as unknown[][]) out[Number(r[offset])] = { count: Number(r[offset + 1]), sum: BigInt(String(r[offset + 2])) };
+  for (const r of rows as unknown as unknown[][]) out[Number(r[offset])] = { count: Number(r[offset + 1]), digest: BigInt(String(r[offset + 2])) };
   return out;
 };
 
@@ -98,7 +98,7 @@ export class MysqlLegacySide implements LegacySide {
   async checksum(range: KeyRange, filter: RowFilter): Promise<RangeChecksum> {
     const [rows] = await this.reader.pool.query<RowDataPacket[]>({ sql: checksumQuery(this.t, this.where(range, filter)), rowsAsArray: true });
     const r = rows[0] as unknown as unknown[];
-    return { count: Number(r[0]), sum: BigInt(String(r[1])) };
+    return { count: Number(r[0]), digest: BigInt(String(r[1])) };
   }
 
   async bucketChecksums(range: KeyRange, filter: RowFilter, bounds: ChunkKey[]): Promise<RangeChecksum[]> {
@@ -179,7 +179,7 @@ export class StreamingLegacySide implements LegacySide {
     const c = emptyChecksum();
     for await (const row of this.rows(range, filter)) {
       c.count++;
-      c.sum += rowHash(this.hash, this.kinds, row);
+      c.digest = foldHash(this.hash, c.digest, rowHash(this.hash, this.kinds, row));
     }
     return c;
   }
@@ -212,7 +212,7 @@ export class StreamingLegacySide implements LegacySide {
   }
 }
 
-/** Per shard: count, hash sum, and rows the shard map routes to another shard. */
+/** Per shard: count, digest, and rows the shard map routes to another shard. */
 export interface ShardChecksum extends RangeChecksum {
   shard: number;
   misrouted: number;
@@ -274,7 +274,7 @@ export class ShardSide {
         expression,
       );
       const [rows] = await pool.query<RowDataPacket[]>({ sql, rowsAsArray: true });
-      return (rows as unknown as unknown[][]).map((r) => ({ shard: Number(r[0]), count: Number(r[1]), sum: BigInt(String(r[2])), misrouted: r[3] === null ? 0 : Number(r[3]) }));
+      return (rows as unknown as unknown[][]).map((r) => ({ shard: Number(r[0]), count: Number(r[1]), digest: BigInt(String(r[2])), misrouted: r[3] === null ? 0 : Number(r[3]) }));
     });
     if (!hasSql) await this.countMisroutedInNode(results, range, filter);
     return results;
@@ -300,8 +300,8 @@ export class ShardSide {
       return result as unknown as unknown[][];
     });
     const out = new Map<number, ShardChecksum[]>();
-    for (const shard of shards) out.set(shard, Array.from({ length: bounds.length + 1 }, () => ({ shard, count: 0, sum: 0n, misrouted: 0 })));
-    for (const r of rows) out.get(Number(r[0]))![Number(r[1])] = { shard: Number(r[0]), count: Number(r[2]), sum: BigInt(String(r[3])), misrouted: Number(r[4]) };
+    for (const shard of shards) out.set(shard, Array.from({ length: bounds.length + 1 }, () => ({ shard, count: 0, digest: 0n, misrouted: 0 })));
+    for (const r of rows) out.get(Number(r[0]))![Number(r[1])] = { shard: Number(r[0]), count: Number(r[2]), digest: BigInt(String(r[3])), misrouted: Number(r[4]) };
     return out;
   }
 

@@ -1,6 +1,6 @@
 import mysql from 'mysql2/promise';
 import { quoteId } from '../mysql/connect.js';
-import { mysqlCanonicalRow, mysqlCanonicalValue, mysqlRowHash, type CanonicalHash } from '../rows/canonical.js';
+import { mysqlCanonicalRow, mysqlCanonicalValue, mysqlDigest, mysqlRowHash, type CanonicalHash } from '../rows/canonical.js';
 import type { TableSpec } from '../rows/types.js';
 import { keyLiteral, keyPredicate } from '../source/mysql/sql.js';
 import type { ChunkKey } from '../store/leases.js';
@@ -19,6 +19,8 @@ export interface MysqlTableSql {
   view: TableSpec;
   /** Unsigned integer expression: the canonical row hash. */
   rowHash: string;
+  /** Aggregate expression: the digest of the row hashes (src/rows/canonical.ts). */
+  digest: string;
   keyColumns: string[];
   shardKeyColumn: string;
 }
@@ -26,10 +28,12 @@ export interface MysqlTableSql {
 /** The legacy side (MySQL source): source names; text in other character sets converted to UTF-8. */
 export function legacyTableSql(spec: TableSpec, hash: CanonicalHash): MysqlTableSql {
   const values = spec.columns.map((c) => mysqlCanonicalValue(quoteId(c.source), c, c.sourceType));
+  const rowHash = mysqlRowHash(hash, mysqlCanonicalRow(values));
   return {
     table: `${quoteId(spec.sourceSchema)}.${quoteId(spec.sourceTable)}`,
     view: spec,
-    rowHash: mysqlRowHash(hash, mysqlCanonicalRow(values)),
+    rowHash,
+    digest: mysqlDigest(hash, rowHash),
     keyColumns: spec.primaryKey.map(quoteId),
     shardKeyColumn: quoteId(spec.shardKey),
   };
@@ -50,10 +54,12 @@ export function targetView(spec: TableSpec): TableSpec {
 export function shardTableSql(spec: TableSpec, database: string, hash: CanonicalHash): MysqlTableSql {
   const view = targetView(spec);
   const values = view.columns.map((c) => mysqlCanonicalValue(quoteId(c.source), c));
+  const rowHash = mysqlRowHash(hash, mysqlCanonicalRow(values));
   return {
     table: `${quoteId(database)}.${quoteId(spec.target)}`,
     view,
-    rowHash: mysqlRowHash(hash, mysqlCanonicalRow(values)),
+    rowHash,
+    digest: mysqlDigest(hash, rowHash),
     keyColumns: view.primaryKey.map(quoteId),
     shardKeyColumn: quoteId(view.shardKey),
   };
@@ -86,9 +92,9 @@ export function whereClause(t: MysqlTableSql, range: KeyRange, filter: RowFilter
   return parts.length > 0 ? `WHERE ${parts.join(' AND ')}` : '';
 }
 
-/** Count and hash sum of a range. */
+/** Count and digest of a range. */
 export function checksumQuery(t: MysqlTableSql, where: string): string {
-  return `SELECT COUNT(*) AS n, COALESCE(SUM(${t.rowHash}), 0) AS s FROM ${t.table} ${where}`;
+  return `SELECT COUNT(*) AS n, ${t.digest} AS s FROM ${t.table} ${where}`;
 }
 
 /**
@@ -99,7 +105,7 @@ export function shardChecksumsQuery(parts: { shard: number; t: MysqlTableSql; wh
   return parts
     .map(({ shard, t, where }) => {
       const misrouted = shardExpression ? `COALESCE(SUM(${shardExpression(t.shardKeyColumn)} <> ${shard}), 0)` : 'NULL';
-      return `SELECT ${shard} AS shard, COUNT(*) AS n, COALESCE(SUM(${t.rowHash}), 0) AS s, ${misrouted} AS m FROM ${t.table} ${where}`;
+      return `SELECT ${shard} AS shard, COUNT(*) AS n, ${t.digest} AS s, ${misrouted} AS m FROM ${t.table} ${where}`;
     })
     .join(' UNION ALL ');
 }
@@ -114,10 +120,10 @@ export function bucketExpression(t: MysqlTableSql, bounds: ChunkKey[]): string {
 }
 
 export function bucketChecksumQuery(t: MysqlTableSql, where: string, bounds: ChunkKey[], shard?: { shard: number; expression?: (column: string) => string }): string {
-  if (!shard) return `SELECT ${bucketExpression(t, bounds)} AS b, COUNT(*) AS n, COALESCE(SUM(${t.rowHash}), 0) AS s FROM ${t.table} ${where} GROUP BY b`;
+  if (!shard) return `SELECT ${bucketExpression(t, bounds)} AS b, COUNT(*) AS n, ${t.digest} AS s FROM ${t.table} ${where} GROUP BY b`;
   const misrouted = shard.expression ? `COALESCE(SUM(${shard.expression(t.shardKeyColumn)} <> ${shard.shard}), 0)` : '0';
   return (
-    `SELECT ${shard.shard} AS shard, ${bucketExpression(t, bounds)} AS b, COUNT(*) AS n, COALESCE(SUM(${t.rowHash}), 0) AS s, ${misrouted} AS m ` +
+    `SELECT ${shard.shard} AS shard, ${bucketExpression(t, bounds)} AS b, COUNT(*) AS n, ${t.digest} AS s, ${misrouted} AS m ` +
     `FROM ${t.table} ${where} GROUP BY b`
   );
 }
