@@ -3,7 +3,7 @@ import { shardKeyPosition } from '../rows/ddl.js';
 import type { Row, TableSpec } from '../rows/types.js';
 import type { ShardMap } from '../shard/map.js';
 import type { ChunkKey } from '../store/leases.js';
-import { hasIntegerKey, keyId, type HashedRow, type LegacySide, type ShardChecksum, type ShardSide } from './sides.js';
+import { hasIntegerKey, keyId, type HashedRow, type KeySpan, type LegacySide, type ShardChecksum, type ShardSide } from './sides.js';
 import type { KeyRange, RowFilter } from './sql.js';
 
 /**
@@ -92,7 +92,13 @@ async function drill(ctx: DrillContext, range: KeyRange, legacy: RangeChecksum, 
 async function splitPoints(ctx: DrillContext, range: KeyRange, legacy: RangeChecksum, biggest: ShardChecksum | null): Promise<ChunkKey[]> {
   const fromLegacy = legacy.count >= (biggest?.count ?? 0);
   if (hasIntegerKey(ctx.spec) && ctx.legacy.keySpan) {
-    const span = fromLegacy ? await ctx.legacy.keySpan(range, ctx.filter) : await ctx.shards.keySpan(range, ctx.filter, biggest!.shard);
+    // A bounded range splits by its own bounds; an open end asks the side with the most rows.
+    const span: KeySpan | null =
+      range.lower && range.upper
+        ? [BigInt(range.lower[0]!) + 1n, BigInt(range.upper[0]!)]
+        : fromLegacy
+          ? await ctx.legacy.keySpan(range, ctx.filter)
+          : await ctx.shards.keySpan(range, ctx.filter, biggest!.shard);
     if (!span) return [];
     const [min, max] = span;
     const width = max - min;
