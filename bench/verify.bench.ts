@@ -124,7 +124,7 @@ const bench: Benchmark = {
         say(`rep ${rep + 1}: verify (clean)`);
         const mem = sampleMemory();
         const t = performance.now();
-        const clean = await runVerify(config, { logger: silentLogger, workers: WORKERS, recheckAfterSeconds: 0 });
+        const clean = await runVerify(config, { logger: process.env.BENCH_PROFILE ? createLogger('debug') : silentLogger, workers: WORKERS, recheckAfterSeconds: 0 });
         verifySeconds.push((performance.now() - t) / 1000);
         const peak = mem.stop();
         profile.report(`clean verify ${rep + 1}`);

@@ -168,14 +168,18 @@ export function mysqlCanonicalValue(quotedColumn: string, column: Pick<ColumnSpe
     default:
       expr = quotedColumn;
   }
-  // A binary separator makes CONCAT_WS binary (bytes kept, no collation mixing); a nullable value
-  // needs an explicit NULL marker since CONCAT_WS skips NULLs, and only a binary operand takes 0xFE.
-  return column.nullable ? `COALESCE(CAST(${expr} AS BINARY), 0xFE)` : expr;
+  // CONCAT_WS skips NULLs, so a nullable value needs an explicit marker. The marker is a binary
+  // string: a text literal 0xFE would be converted to the column's character set and refused.
+  return column.nullable ? `IFNULL(${expr}, CAST(0xFE AS BINARY))` : expr;
 }
 
-/** MySQL expression for a row's canonical bytes. */
+/**
+ * MySQL expression for a row's canonical bytes. The separator is a binary string, which makes the
+ * whole result binary: bytes kept as they are, no collation mixing, no conversion of 0xFF into
+ * the text columns' character set (a plain 0xFF literal is converted, and refused as utf8mb4).
+ */
 export function mysqlCanonicalRow(values: string[]): string {
-  return `CONCAT_WS(0xFF, ${values.join(', ')})`;
+  return `CONCAT_WS(CAST(0xFF AS BINARY), ${values.join(', ')})`;
 }
 
 /** MySQL aggregate of row hashes over a range: the digest (0 for no rows). */
