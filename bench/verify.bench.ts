@@ -97,11 +97,14 @@ const bench: Benchmark = {
     const ratios: BenchRatio[] = [];
     const say = (s: string) => process.stderr.write(`${new Date().toISOString()} ${s}\n`);
     try {
-      const [legacy, a, b] = await Promise.all(
-        ['legacy', 'shard-a', 'shard-b'].map((name) => startMariaDb({ dir: join(dir, name), bufferPoolMb: 1024, extraArgs: ['--innodb-log-file-size=512M'] })),
+      // As the sandbox lays them out: the legacy stand-in, a control-store server, two shard servers.
+      const [legacy, control, a, b] = await Promise.all(
+        ['legacy', 'control', 'shard-a', 'shard-b'].map((name) =>
+          startMariaDb({ dir: join(dir, name), bufferPoolMb: name === 'control' ? 128 : 1024, extraArgs: ['--innodb-log-file-size=512M'] }),
+        ),
       );
-      servers.push(legacy!, a!, b!);
-      const config = benchConfig(legacy!.url, a!.url, b!.url);
+      servers.push(legacy!, control!, a!, b!);
+      const config = benchConfig(legacy!.url, control!.url, a!.url, b!.url);
       say(`generating ${rows} rows on the legacy server and the shards`);
       const t0 = performance.now();
       await generate(config, rows);
@@ -162,9 +165,9 @@ const bench: Benchmark = {
 };
 export default bench;
 
-function benchConfig(legacy: string, a: string, b: string): Config {
+function benchConfig(legacy: string, control: string, a: string, b: string): Config {
   const raw = {
-    control: { url: `${legacy}membermig_control` },
+    control: { url: `${control}membermig_control` },
     source: { kind: 'mysql', url: `${legacy}memberdb` },
     servers: { 'shard-a': { primary: a, max_connections: 4 }, 'shard-b': { primary: b, max_connections: 4 } },
     shards: {
