@@ -78,7 +78,7 @@ export interface VerifyResult {
 }
 
 /** Ranges up to this many rows are compared row by row at once; bigger ones are split first. */
-const LEAF_ROWS = 16_384;
+const LEAF_ROWS = 1024;
 const FANOUT = 16;
 const MAX_ATTEMPTS = 3;
 /** Chunks completing or waiting for their re-check, per process. */
