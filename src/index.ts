@@ -12,3 +12,4 @@ export type { Row, RowValue, ColumnSpec, TableSpec, SourceType } from './rows/ty
 export { createSourceReader, type SourceReader } from './source/index.js';
 export { createShardWriter, type ShardWriter } from './target/index.js';
 export { mysqlTypeMap, targetDdl, convertRow } from './rows/index.js';
+export { runVerify, type VerifyOptions, type VerifyResult } from './verify/index.js';
