@@ -199,6 +199,25 @@ describe('membermig verify: find, classify, repair, re-verify', () => {
     expect(all.code).toBe(0);
   });
 
+  it('a shard server down: its chunks are retried, then the run ends failed (exit 1) and says what is left', async () => {
+    const raw = structuredClone(env.raw) as { servers: Record<string, Record<string, unknown>> };
+    raw.servers['shard-b']!.primary = 'mysql://root@127.0.0.1:1/';
+    const configPath = env.configPath.replace(/\.yaml$/, '-down.yaml');
+    writeFileSync(configPath, stringify(raw));
+    const res = await runCli(['verify', '--config', configPath, '--json']);
+    expect(res.code).toBe(1);
+    const r = JSON.parse(res.stdout).result;
+    expect(r.state).toBe('failed');
+    expect(r.tables[0]).toMatchObject({ state: 'failed', chunksChecked: 0 });
+    expect(r.tables[0].chunksTotal).toBeGreaterThan(0);
+    const control = await connectMysql(env.config.control.url);
+    const [chunks] = await control.query<RowDataPacket[]>('SELECT DISTINCT state, attempts FROM chunks WHERE job_id = ?', [r.jobId]);
+    const [last] = await control.query<RowDataPacket[]>('SELECT last_error FROM chunks WHERE job_id = ? LIMIT 1', [r.jobId]);
+    await control.end();
+    expect(chunks).toEqual([{ state: 'failed', attempts: 3 }]);
+    expect(String(last[0]!.last_error)).toMatch(/ECONNREFUSED|connect/);
+  });
+
   it('two verifiers with the same flags share one job through leases', async () => {
     const [a, b] = await Promise.all([
       runVerify(env.config, { logger: silentLogger, workers: 1 }),

@@ -81,6 +81,7 @@ export interface VerifyResult {
 const LEAF_ROWS = 1024;
 const FANOUT = 16;
 const MAX_ATTEMPTS = 3;
+const RETRY_BACKOFF_MS = 250;
 /** Chunks completing or waiting for their re-check, per process. */
 const MAX_PENDING = 64;
 
@@ -247,6 +248,7 @@ async function workJob(
     } catch (e) {
       const giveUp = chunk.attempts >= MAX_ATTEMPTS;
       log.warn({ err: e, table: ctx.spec.name, chunk: chunk.chunkNo, attempt: chunk.attempts }, giveUp ? 'chunk failed' : 'chunk failed; will retry');
+      if (!giveUp) await sleep(RETRY_BACKOFF_MS * chunk.attempts, options.signal);
       await releaseChunk(pool, chunk, worker, (e as Error).message ?? String(e), giveUp ? 'failed' : 'pending').catch(() => {});
     }
   };
