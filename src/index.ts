@@ -9,3 +9,6 @@ export { collectStatus, type Status } from './store/status.js';
 export { openControlStore, setupControlStore, type ControlStore } from './store/control.js';
 export { ExitCode, RefusedError, ConfigError } from './errors.js';
 export type { Row, RowValue, ColumnSpec, TableSpec, SourceType } from './rows/types.js';
+export { createSourceReader, type SourceReader } from './source/index.js';
+export { createShardWriter, type ShardWriter } from './target/index.js';
+export { mysqlTypeMap, targetDdl, convertRow } from './rows/index.js';

@@ -2,11 +2,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectMysql } from '../src/mysql/connect.js';
 import { runCli } from './support/cli.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
+import { createMemberTable } from './support/nasty.js';
 
 describe('membermig init and status on real servers', () => {
   let env: TestEnv;
   beforeAll(async () => {
     env = await createTestEnv({ shardCount: 8 });
+    await createMemberTable(env.legacyUrl, 3);
   });
   afterAll(async () => env?.cleanup());
 

@@ -32,7 +32,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
 /** Validates config text; `file` is only used in messages. */
 export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): Config {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: true });
   const locate = locator(doc, lineCounter, file);
 
   if (doc.errors.length > 0) {
@@ -54,7 +54,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     throw new ConfigError(interpolationProblems.map((p) => locate(p.path, p.message)));
   }
 
-  const parsed = configSchema.safeParse(interpolated);
+  const parsed = configSchema.safeParse(interpolated, { reportInput: true });
   if (!parsed.success) throw new ConfigError(zodProblems(parsed.error, locate));
 
   const crossProblems = crossCheck(parsed.data);
@@ -135,6 +135,7 @@ export function formatPath(path: PathSegment[]): string {
   return out;
 }
 
+/** The yaml library's message without its code excerpt and repeated position (we print our own). */
 function firstLine(s: string): string {
-  return s.split('\n')[0] ?? s;
+  return (s.split('\n')[0] ?? s).replace(/ at line \d+, column \d+:?$/, '');
 }

@@ -11,6 +11,18 @@ export function registerSecret(value: string): void {
   const trimmed = value.trim();
   if (trimmed.length >= MIN_SECRET_LENGTH) secrets.add(trimmed);
   if (value.length >= MIN_SECRET_LENGTH) secrets.add(value);
+  // A whole URL from the environment carries its password inside: that part must go too.
+  const password = urlPassword(trimmed);
+  if (password && password.length >= MIN_SECRET_LENGTH) secrets.add(password);
+}
+
+function urlPassword(value: string): string | undefined {
+  try {
+    const u = new URL(value);
+    return u.password ? decodeURIComponent(u.password) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Replace every registered secret and every URL password in `text` with `***`. */

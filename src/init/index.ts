@@ -6,6 +6,8 @@ import { checkMysqlServer, type ServerReport, type ServerToCheck } from '../pref
 import { shardMapFromConfig, type ShardMap } from '../shard/map.js';
 import { controlDatabase, setupControlStore } from '../store/control.js';
 import { ensureDatabase } from '../store/migrate.js';
+import { createSourceReader, describeTables } from '../source/index.js';
+import { createShardTables, planShardTables, type ShardTablesPlan, type ShardTablesResult } from '../target/tables.js';
 
 export interface InitOptions {
   logger?: Logger;
@@ -18,6 +20,8 @@ export interface InitResult {
   servers: ServerReport[];
   control?: { database: string; databaseCreated: boolean; applied: string[]; alreadyApplied: number };
   shardDatabases?: { server: string; created: number; existing: number }[];
+  /** Shard tables per server: created now, or already there with the expected shape. */
+  shardTables?: ShardTablesResult[];
   /** True when nothing had to be created or applied (a repeated init). */
   unchanged?: boolean;
 }
@@ -35,12 +39,18 @@ export async function runInit(config: Config, options: InitOptions = {}): Promis
     for (const f of s.findings) logger[f.severity === 'error' ? 'error' : 'warn']({ server: s.label }, f.message);
   }
   const ok = servers.every((s) => s.findings.every((f) => f.severity !== 'error'));
-  if (!ok || options.checkOnly) return { ok, servers };
+  if (!ok) return { ok, servers };
+
+  // Read-only first: the source tables and any existing shard tables must match, else refuse before any write.
+  const plan = await planTables(config, map, logger);
+  if (options.checkOnly) return { ok, servers };
 
   const control = await setupControlStore(config);
   logger.info({ applied: control.applied.map((m) => m.version) }, 'control store ready');
   const shardDatabases = await createShardDatabases(config, map);
-  const unchanged = !control.databaseCreated && control.applied.length === 0 && shardDatabases.every((s) => s.created === 0);
+  const shardTables = await createShardTables(config, plan);
+  const unchanged =
+    !control.databaseCreated && control.applied.length === 0 && shardDatabases.every((s) => s.created === 0) && shardTables.every((s) => s.created === 0);
   return {
     ok: true,
     servers,
@@ -51,8 +61,20 @@ export async function runInit(config: Config, options: InitOptions = {}): Promis
       alreadyApplied: control.alreadyApplied,
     },
     shardDatabases,
+    shardTables,
     unchanged,
   };
+}
+
+/** Describes every configured table on the source and checks the shard tables that already exist. */
+async function planTables(config: Config, map: ShardMap, logger: Logger): Promise<ShardTablesPlan> {
+  const reader = createSourceReader(config, logger);
+  try {
+    const specs = await describeTables(reader, config);
+    return await planShardTables(config, map, specs);
+  } finally {
+    await reader.close();
+  }
 }
 
 function serversToCheck(config: Config, map: ShardMap): ServerToCheck[] {

@@ -20,6 +20,8 @@ export interface SourceType {
   /** Source collation (SQL Server) or character set (MySQL) of a text column. */
   collation?: string;
   charset?: string;
+  /** MySQL sources: the full COLUMN_TYPE, e.g. enum('a','b'), datetime(6), int(10) unsigned. */
+  columnType?: string;
 }
 
 export interface ColumnSpec {
@@ -30,7 +32,18 @@ export interface ColumnSpec {
   sourceType: SourceType;
   /** MySQL column type for the shard DDL, e.g. DECIMAL(18,2), DATETIME(6), VARCHAR(100). */
   targetType: string;
+  /** Collation of a text column in the shard DDL (utf8mb4_*); absent for non-text columns. */
+  targetCollation?: string;
+  /** How the value travels in bulk text form: 'text' as is, 'hex' for bytes (see src/rows/tsv.ts). */
+  wire?: 'text' | 'hex';
   nullable: boolean;
+}
+
+/** A secondary index of the source table, recreated in every shard table (target column names). */
+export interface IndexSpec {
+  name: string;
+  unique: boolean;
+  columns: string[];
 }
 
 export interface TableSpec {
@@ -46,6 +59,8 @@ export interface TableSpec {
   primaryKey: string[];
   /** Source name of the shard key column. */
   shardKey: string;
+  /** Secondary indexes to create in the shards (optional: absent = none). */
+  indexes?: IndexSpec[];
 }
 
 /** A source value the target cannot hold exactly (e.g. year 0001, a 100 ns fraction): never bent, flagged. */
@@ -62,6 +77,10 @@ export class Unrepresentable {
 export interface ColumnConversion {
   /** MySQL type for the shard DDL, e.g. DECIMAL(18,2), DATETIME(6), CHAR(36). */
   targetType: string;
+  /** Collation of a text column on the target (utf8mb4_*). */
+  targetCollation?: string;
+  /** Bulk text form: 'hex' for bytes; default 'text'. */
+  wire?: 'text' | 'hex';
   /** The SELECT expression that reads the column losslessly, e.g. CONVERT(varchar(27), [c], 121). */
   selectExpression(quotedColumn: string): string;
   /** Driver value (as selected above) to target form, or Unrepresentable. */

@@ -1,5 +1,5 @@
 import { spawn, execFile } from 'node:child_process';
-import { mkdirSync, existsSync, readFileSync } from 'node:fs';
+import { mkdirSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -45,15 +45,10 @@ export async function freePort(): Promise<number> {
 export async function startMariaDb(options: MariaDbOptions): Promise<MariaDbInstance> {
   const dataDir = join(options.dir, 'data');
   mkdirSync(options.dir, { recursive: true });
-  if (!existsSync(join(dataDir, 'mysql'))) {
-    await execFileAsync('mariadb-install-db', [
-      '--no-defaults',
-      `--datadir=${dataDir}`,
-      '--auth-root-authentication-method=normal',
-      '--skip-test-db',
-      '--user=root',
-    ]);
-  }
+  // A private tmpdir per server: bootstrap temp tables in a shared /tmp have collided between servers.
+  const tmpDir = join(options.dir, 'tmp');
+  mkdirSync(tmpDir, { recursive: true });
+  if (!existsSync(join(dataDir, 'mysql'))) await installDataDir(dataDir, tmpDir);
   const port = options.port ?? (await freePort());
   const args = [
     '--no-defaults',
@@ -64,6 +59,7 @@ export async function startMariaDb(options: MariaDbOptions): Promise<MariaDbInst
     `--socket=${join(options.dir, 'mysqld.sock')}`,
     `--pid-file=${join(options.dir, 'mysqld.pid')}`,
     `--log-error=${join(options.dir, 'error.log')}`,
+    `--tmpdir=${tmpDir}`,
     '--skip-name-resolve',
     '--character-set-server=utf8mb4',
     '--collation-server=utf8mb4_bin',
@@ -90,6 +86,17 @@ export async function startMariaDb(options: MariaDbOptions): Promise<MariaDbInst
     throw new Error(`mariadbd on port ${port} did not come up: ${(e as Error).message}\n${log}`);
   }
   return { url, port, pid, dataDir, stop: () => stopMariaDb(pid) };
+}
+
+async function installDataDir(dataDir: string, tmpDir: string): Promise<void> {
+  const args = ['--no-defaults', `--datadir=${dataDir}`, `--tmpdir=${tmpDir}`, '--auth-root-authentication-method=normal', '--skip-test-db', '--user=root'];
+  try {
+    await execFileAsync('mariadb-install-db', args);
+  } catch {
+    // One retry on a clean folder: bootstrap occasionally fails under heavy parallel load.
+    rmSync(dataDir, { recursive: true, force: true });
+    await execFileAsync('mariadb-install-db', args);
+  }
 }
 
 async function waitForServer(url: string, timeoutMs: number, exited: () => boolean): Promise<void> {

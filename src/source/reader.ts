@@ -1,6 +1,8 @@
 import type { TableConfig } from '../config/schema.js';
 import type { ChunkKey } from '../store/leases.js';
 import type { Row, TableSpec } from '../rows/types.js';
+import type { RejectedValue } from '../rows/convert.js';
+import type { ShardMap } from '../shard/map.js';
 
 /** Where change capture must start for replay to converge with a copy that begins now. */
 export interface StartPosition {
@@ -31,8 +33,36 @@ export interface SourceReader {
    * The rows with lower < key <= upper (null = unbounded), in key order, in batches of
    * at most `batchRows`, with values already converted to target form by the row pipeline.
    */
-  readRange(spec: TableSpec, lower: ChunkKey | null, upper: ChunkKey | null, batchRows: number): AsyncIterable<Row[]>;
+  readRange(spec: TableSpec, lower: ChunkKey | null, upper: ChunkKey | null, batchRows: number, options?: ReadRangeOptions): AsyncIterable<Row[]>;
+  /**
+   * Optional bulk path for full copy (MySQL sources): the range's rows as LOAD DATA text lines
+   * (src/rows/tsv.ts format) grouped by shard, made by the source server. Null when a value in
+   * the range cannot be converted: the caller then copies the range through readRange.
+   */
+  readTsv?(spec: TableSpec, lower: ChunkKey | null, upper: ChunkKey | null, map: ShardMap): Promise<TsvChunk | null>;
   /** The CDC position to record before the first chunk is read. */
   startPosition(): Promise<StartPosition>;
   close(): Promise<void>;
+}
+
+export interface ReadRangeOptions {
+  /**
+   * Called for each value the target cannot hold; its row is left out of the batch. Without it,
+   * readRange throws UnrepresentableError at the first such value (rows.on_unrepresentable: fail).
+   */
+  onRejected?(rejected: RejectedValue): void;
+}
+
+/** Rows of one key range as text lines per shard, in the format of src/rows/tsv.ts. */
+export interface TsvChunk {
+  rows: number;
+  byShard: Map<number, Buffer[]>;
+}
+
+/** A value the target cannot hold, met with rows.on_unrepresentable: fail. */
+export class UnrepresentableError extends Error {
+  override name = 'UnrepresentableError';
+  constructor(readonly rejected: RejectedValue) {
+    super(`table ${rejected.table}, key (${rejected.key.join(', ')}), column ${rejected.column}: ${rejected.reason} (value ${rejected.value})`);
+  }
 }

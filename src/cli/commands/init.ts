@@ -54,6 +54,7 @@ function renderInit(r: InitResult): string {
       (r.control.applied.length > 0 ? `applied ${r.control.applied.join(', ')}` : `up to date (${r.control.alreadyApplied} migrations)`),
   );
   for (const s of r.shardDatabases ?? []) lines.push(`server ${s.server}: ${s.created} shard databases created, ${s.existing} already there`);
+  for (const s of r.shardTables ?? []) lines.push(`server ${s.server}: ${s.created} shard tables created, ${s.existing} already there`);
   if (r.unchanged) lines.push('', 'Nothing to do: everything was already in place.');
   return lines.join('\n');
 }

@@ -1,0 +1,128 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../errors.js';
+import { loadConfig, parseConfig } from './load.js';
+import { redactSecrets } from './secrets.js';
+
+const VALID = `control: { url: "mysql://root@127.0.0.1:3306/membermig_control" }
+source: { kind: mssql, url: "mssql://sa:pw@127.0.0.1:1433/MemberDB" }
+servers:
+  dc1-a: { primary: "mysql://app@10.0.0.5:3306", replicas: [], dc: dc1 }
+  dc1-b: { primary: "mysql://app@10.0.0.6:3306", dc: dc1 }
+shards:
+  count: 1024
+  function: crc32
+  database: "member_{shard:04}"
+  placement:
+    - { shards: "0-511", server: dc1-a }
+    - { shards: "512-1023", server: dc1-b }
+tables:
+  member:
+    source: dbo.Member
+    target: member
+    shard_key: member_id
+cdc:
+  kafka: { brokers: ["127.0.0.1:9092"], topic: "legacy.MemberDB.dbo.Member", group: membermig-sync }
+`;
+
+/** The one message a config text is rejected with. */
+function rejection(text: string, env: NodeJS.ProcessEnv = {}): string {
+  try {
+    parseConfig(text, 'membermig.yaml', env);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as Error).message;
+  }
+  throw new Error('config was accepted');
+}
+
+describe('config loading', () => {
+  it('accepts the contract example and fills defaults', () => {
+    const config = parseConfig(VALID, 'membermig.yaml', {});
+    expect(config.shards.count).toBe(1024);
+    expect(config.servers['dc1-b']!.replicas).toEqual([]);
+    expect(config.copy.chunk_rows).toBe(50_000);
+    expect(config.rows.on_unrepresentable).toBe('fail');
+  });
+
+  it('names file, line:column and YAML path of an overlapping placement', () => {
+    const text = VALID.replace('"512-1023"', '"500-1023"');
+    expect(rejection(text)).toContain('membermig.yaml:12:17 shards.placement[1].shards: shards 500-1023 overlap 0-511 (server dc1-a)');
+  });
+
+  it('rejects a gap in the placement', () => {
+    expect(rejection(VALID.replace('"512-1023"', '"600-1023"'))).toContain('shards.placement: shards 512-599 are not placed on any server');
+  });
+
+  it('rejects placement past the shard count', () => {
+    expect(rejection(VALID.replace('"512-1023"', '"512-2047"'))).toContain('shards 512-2047 go past the last shard 1023');
+  });
+
+  it('rejects an unknown server with the known ones listed', () => {
+    expect(rejection(VALID.replace('server: dc1-b }', 'server: dc9 }'))).toMatch(
+      /membermig\.yaml:12:\d+ shards\.placement\[1\]\.server: unknown server "dc9" \(servers: dc1-a, dc1-b\)/,
+    );
+  });
+
+  it('rejects unknown keys at their own line', () => {
+    const msg = rejection(VALID.replace('    shard_key: member_id\n', '    shard_key: member_id\n    shardkey: x\n'));
+    expect(msg).toBe('membermig.yaml:18:5 tables.member.shardkey: unknown key "shardkey"');
+  });
+
+  it('rejects a wrong type, naming what was expected', () => {
+    expect(rejection(VALID.replace('count: 1024', 'count: "many"'))).toContain('membermig.yaml:7:10 shards.count: expected number, got string "many"');
+  });
+
+  it('rejects a database pattern without {shard}', () => {
+    expect(rejection(VALID.replace('member_{shard:04}', 'member'))).toContain('shards.database: the database pattern must contain {shard}');
+  });
+
+  it('rejects bad URLs and a bad shard function', () => {
+    expect(rejection(VALID.replace('mysql://app@10.0.0.6:3306', 'not a url'))).toContain('servers.dc1-b.primary: expected a URL like mysql://');
+    expect(rejection(VALID.replace('function: crc32', 'function: md5'))).toContain('shards.function: expected one of "mod", "crc32", "murmur3"');
+  });
+
+  it('rejects duplicate table names, sources and targets', () => {
+    const dupKey = VALID.replace('cdc:', '  member:\n    source: dbo.Other\n    target: other\n    shard_key: id\ncdc:');
+    expect(rejection(dupKey)).toMatch(/YAML syntax: Map keys must be unique/);
+    const dupTarget = VALID.replace('cdc:', '  other:\n    source: dbo.Other\n    target: member\n    shard_key: id\ncdc:');
+    expect(rejection(dupTarget)).toContain('tables.other.target: target member is already written by table "member"');
+  });
+
+  it('reports YAML syntax errors with their position', () => {
+    expect(rejection('control: { url: "x"\nsource: [')).toMatch(/membermig\.yaml:\d+:\d+: YAML syntax: /);
+  });
+
+  it('interpolates ${ENV} and ${file:PATH} and registers them as secrets', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mm-cfg-'));
+    const secretFile = join(dir, 'dc1a');
+    writeFileSync(secretFile, 'file-secret-s3cr3t\n');
+    const text = VALID.replace('mysql://app@10.0.0.5:3306', `mysql://app:\${file:${secretFile}}@10.0.0.5:3306`).replace(
+      '"mssql://sa:pw@127.0.0.1:1433/MemberDB"',
+      '"${MEMBERMIG_SOURCE_URL}"',
+    );
+    const config = parseConfig(text, 'membermig.yaml', { MEMBERMIG_SOURCE_URL: 'mssql://sa:env-secret-pw@10.1.1.1:1433/MemberDB' });
+    expect(config.servers['dc1-a']!.primary).toBe('mysql://app:file-secret-s3cr3t@10.0.0.5:3306');
+    expect(config.source.url).toBe('mssql://sa:env-secret-pw@10.1.1.1:1433/MemberDB');
+    expect(redactSecrets('failed: mysql://app:file-secret-s3cr3t@10.0.0.5 and env-secret-pw')).toBe('failed: mysql://app:***@10.0.0.5 and ***');
+  });
+
+  it('refuses an unset environment variable or an unreadable secret file, at its path', () => {
+    const text = VALID.replace('"mssql://sa:pw@127.0.0.1:1433/MemberDB"', '"${MEMBERMIG_SOURCE_URL}"');
+    expect(rejection(text)).toBe('membermig.yaml:2:29 source.url: environment variable MEMBERMIG_SOURCE_URL is not set');
+    const fileRef = VALID.replace('mysql://app@10.0.0.5:3306', 'mysql://app:${file:/nonexistent/secret}@10.0.0.5:3306');
+    expect(rejection(fileRef)).toContain('servers.dc1-a.primary: cannot read secret file /nonexistent/secret (ENOENT)');
+  });
+
+  it('never puts a secret into an error message', () => {
+    const text = VALID.replace('mysql://app@10.0.0.6:3306', 'mysql://app:topsecret99@10.0.0.6:3306').replace('count: 1024', 'count: -1');
+    const msg = rejection(text);
+    expect(msg).not.toContain('topsecret99');
+  });
+
+  it('names a missing config file', () => {
+    expect(() => loadConfig('/nonexistent/membermig.yaml')).toThrow('/nonexistent/membermig.yaml: config file not found');
+  });
+});

@@ -1,0 +1,20 @@
+import { describe, expect, it } from 'vitest';
+import { hasPrivilege, parseGrant } from './privileges.js';
+
+describe('grant parsing', () => {
+  it('reads global, database and pattern grants', () => {
+    expect(parseGrant('GRANT ALL PRIVILEGES ON *.* TO `root`@`localhost` WITH GRANT OPTION')).toEqual({ privileges: ['ALL PRIVILEGES'], database: '*' });
+    expect(parseGrant('GRANT SELECT, INSERT ON `member\\_%`.* TO `app`@`%`')).toEqual({ privileges: ['SELECT', 'INSERT'], database: 'member\\_%' });
+    expect(parseGrant('GRANT USAGE ON *.* TO `app`@`%` IDENTIFIED BY PASSWORD \'*ABC\'')).toEqual({ privileges: ['USAGE'], database: '*' });
+    // A table-level grant cannot create the table, so it does not count.
+    expect(parseGrant('GRANT SELECT ON `db`.`t` TO `app`@`%`')).toBeNull();
+  });
+
+  it('matches database patterns with escaped underscores', () => {
+    const grants = ['GRANT USAGE ON *.* TO `app`@`%`', 'GRANT SELECT, INSERT, UPDATE ON `member\\_%`.* TO `app`@`%`'];
+    expect(hasPrivilege(grants, 'SELECT', 'member_0001')).toBe(true);
+    expect(hasPrivilege(grants, 'SELECT', 'memberX0001')).toBe(false);
+    expect(hasPrivilege(grants, 'DELETE', 'member_0001')).toBe(false);
+    expect(hasPrivilege(['GRANT ALL PRIVILEGES ON `c`.* TO `x`@`%`'], 'CREATE', 'c')).toBe(true);
+  });
+});

@@ -1,0 +1,49 @@
+import { Unrepresentable, type ColumnConversion, type Row, type TableSpec } from './types.js';
+import { keyPositions } from './ddl.js';
+
+/** A value the target cannot hold, with where it was found: what rejected_values records. */
+export interface RejectedValue {
+  table: string;
+  /** Primary key values as text (hex for bytes), in key order. */
+  key: string[];
+  column: string;
+  value: string;
+  reason: string;
+}
+
+export interface ConvertedRow {
+  row: Row;
+  /** Empty when every value converted; otherwise the row must not be written as is. */
+  rejected: RejectedValue[];
+}
+
+/** Converts one source row (driver values in the spec's column order) to target form. */
+export function convertRow(spec: TableSpec, conversions: ColumnConversion[], raw: unknown[]): ConvertedRow {
+  const row: Row = new Array(conversions.length);
+  let rejected: RejectedValue[] | undefined;
+  for (let i = 0; i < conversions.length; i++) {
+    const v = conversions[i]!.convert(raw[i]);
+    if (v instanceof Unrepresentable) {
+      (rejected ??= []).push({ table: spec.name, key: [], column: spec.columns[i]!.source, value: v.value, reason: v.reason });
+      row[i] = null;
+    } else {
+      row[i] = v;
+    }
+  }
+  if (rejected) {
+    const key = keyText(spec, row);
+    for (const r of rejected) r.key = key;
+  }
+  return { row, rejected: rejected ?? [] };
+}
+
+/** A row's primary key as text values (Buffers as hex), the form chunks and control tables store. */
+export function keyText(spec: TableSpec, row: Row): string[] {
+  return keyPositions(spec).map((i) => valueText(row[i] ?? null));
+}
+
+/** A value as text: bytes as lowercase hex, NULL as the empty string (keys are never NULL). */
+export function valueText(v: Row[number]): string {
+  if (v === null) return '';
+  return Buffer.isBuffer(v) ? v.toString('hex') : v;
+}

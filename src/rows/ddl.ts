@@ -1,0 +1,43 @@
+import { quoteId } from '../mysql/connect.js';
+import type { ColumnSpec, TableSpec } from './types.js';
+
+/**
+ * The shard table's DDL, from the row pipeline's TableSpec: the same for every shard. Columns keep
+ * their source order; no AUTO_INCREMENT and no defaults, since every value comes from the legacy
+ * side; the primary key and secondary indexes of the source are kept. A unique secondary index
+ * becomes a plain index: one shard cannot enforce a rule over all shards, and a per-shard unique
+ * key would make an idempotent upsert replace or update a different row during copy and replay.
+ */
+export function targetDdl(spec: TableSpec, database: string): string {
+  const lines = spec.columns.map(columnDefinition);
+  lines.push(`PRIMARY KEY (${spec.primaryKey.map((k) => quoteId(targetNameOf(spec, k))).join(', ')})`);
+  for (const index of spec.indexes ?? []) {
+    lines.push(`KEY ${quoteId(index.name)} (${index.columns.map(quoteId).join(', ')})`);
+  }
+  return (
+    `CREATE TABLE IF NOT EXISTS ${quoteId(database)}.${quoteId(spec.target)} (\n  ${lines.join(',\n  ')}\n)` +
+    ' ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin'
+  );
+}
+
+export function columnDefinition(c: ColumnSpec): string {
+  const collation = c.targetCollation ? ` CHARACTER SET utf8mb4 COLLATE ${c.targetCollation}` : '';
+  return `${quoteId(c.target)} ${c.targetType}${collation} ${c.nullable ? 'NULL' : 'NOT NULL'}`;
+}
+
+/** The target name of a source column. */
+export function targetNameOf(spec: TableSpec, source: string): string {
+  const column = spec.columns.find((c) => c.source === source);
+  if (!column) throw new Error(`table ${spec.name}: no column ${source}`);
+  return column.target;
+}
+
+/** Positions of the primary key columns in a row of the spec. */
+export function keyPositions(spec: TableSpec): number[] {
+  return spec.primaryKey.map((k) => spec.columns.findIndex((c) => c.source === k));
+}
+
+/** Position of the shard key column in a row of the spec. */
+export function shardKeyPosition(spec: TableSpec): number {
+  return spec.columns.findIndex((c) => c.source === spec.shardKey);
+}

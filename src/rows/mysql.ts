@@ -1,0 +1,116 @@
+import { RefusedError } from '../errors.js';
+import { Unrepresentable, type ColumnConversion, type RowValue, type SourceType, type SourceTypeMap } from './types.js';
+
+/**
+ * The row pipeline's type map for MySQL/MariaDB legacy sources (resharding, sandbox, tests).
+ * MySQL to MySQL keeps every type; what changes is text: every text column lands in utf8mb4,
+ * converted by the source server from its own character set (latin1, gbk, ...). A value whose
+ * bytes are not valid in that character set cannot be converted without bending it, so it is
+ * flagged Unrepresentable (see textConversion).
+ */
+
+const INTEGER_TYPES = new Set(['tinyint', 'smallint', 'mediumint', 'int', 'integer', 'bigint']);
+const TEXT_TYPES = new Set(['char', 'varchar', 'tinytext', 'text', 'mediumtext', 'longtext', 'enum', 'set', 'json']);
+const BYTE_TYPES = new Set(['binary', 'varbinary', 'tinyblob', 'blob', 'mediumblob', 'longblob', 'bit']);
+const TEMPORAL_TYPES = new Set(['date', 'time', 'datetime', 'timestamp', 'year']);
+const FLOAT_TYPES = new Set(['float', 'double', 'real']);
+/** Character sets whose text is already valid UTF-8 (the server's conversion to utf8mb4 is exact). */
+const UTF8_CHARSETS = new Set(['utf8mb4', 'utf8mb3', 'utf8', 'ascii']);
+
+/** utf8mb4 keeps the source collation; other sets map to the utf8mb4 collation with the same rule (binary or not). */
+export function targetCollationOf(type: SourceType): string {
+  const collation = type.collation ?? '';
+  if (collation.startsWith('utf8mb4_')) return collation;
+  if (collation.startsWith('utf8mb3_') || collation.startsWith('utf8_')) return collation.replace(/^utf8(mb3)?_/, 'utf8mb4_');
+  return collation.endsWith('_bin') ? 'utf8mb4_bin' : 'utf8mb4_general_ci';
+}
+
+export function isUtf8Compatible(type: SourceType): boolean {
+  return type.charset === undefined || UTF8_CHARSETS.has(type.charset);
+}
+
+export function isIntegerType(type: SourceType): boolean {
+  return INTEGER_TYPES.has(type.dataType);
+}
+
+export function isTextType(type: SourceType): boolean {
+  return TEXT_TYPES.has(type.dataType);
+}
+
+export function isByteType(type: SourceType): boolean {
+  return BYTE_TYPES.has(type.dataType);
+}
+
+/** Numbers arrive from mysql2 as JS numbers only for types whose every value a double holds exactly. */
+function textOf(value: unknown): RowValue {
+  if (value === null || value === undefined) return null;
+  if (typeof value === 'string' || Buffer.isBuffer(value)) return value;
+  if (typeof value === 'number' || typeof value === 'bigint') return String(value);
+  throw new TypeError(`unexpected driver value of type ${typeof value}`);
+}
+
+function plain(targetType: string): ColumnConversion {
+  return { targetType, selectExpression: (c) => c, convert: textOf };
+}
+
+/** The column type as the target should declare it, without display widths or charset clauses. */
+function columnTypeOf(type: SourceType): string {
+  const full = (type.columnType ?? type.dataType).toLowerCase();
+  return full.replace(/\s+(character set|charset|collate)\s+\S+/g, '').trim();
+}
+
+function integerType(type: SourceType): string {
+  const dataType = type.dataType === 'integer' ? 'int' : type.dataType;
+  return `${dataType}${type.unsigned ? ' unsigned' : ''}`;
+}
+
+/**
+ * Text from a non-UTF-8 column. The SELECT returns NULL, or '1' + the utf8mb4 text when the
+ * bytes round-trip through utf8mb4 unchanged, or '0' + the bytes' hex when they do not (the
+ * server would have put '?' in their place).
+ */
+function textConversion(targetType: string, targetCollation: string, type: SourceType, column: string): ColumnConversion {
+  if (isUtf8Compatible(type)) return { targetType, targetCollation, selectExpression: (c) => c, convert: textOf };
+  const charset = type.charset!;
+  return {
+    targetType,
+    targetCollation,
+    selectExpression: (c) =>
+      `CASE WHEN ${c} IS NULL THEN NULL WHEN ${roundTrips(c, charset)} THEN CONCAT('1', CONVERT(${c} USING utf8mb4)) ELSE CONCAT('0', HEX(${c})) END`,
+    convert(value) {
+      if (value === null || value === undefined) return null;
+      const text = typeof value === 'string' ? value : Buffer.isBuffer(value) ? value.toString('utf8') : String(value);
+      if (text.startsWith('1')) return text.slice(1);
+      return new Unrepresentable(`column ${column}: bytes are not valid ${charset} text, utf8mb4 would get '?' in their place`, `0x${text.slice(1)}`);
+    },
+  };
+}
+
+/** SQL: true when a non-UTF-8 text value converts to utf8mb4 and back to the same bytes. */
+export function roundTrips(quotedColumn: string, charset: string): string {
+  if (!/^[a-z0-9_]+$/.test(charset)) throw new Error(`bad character set name ${charset}`);
+  return `CAST(CONVERT(CONVERT(${quotedColumn} USING utf8mb4) USING ${charset}) AS BINARY) = CAST(${quotedColumn} AS BINARY)`;
+}
+
+/** VARCHAR(n) of a 1- or 2-byte charset can exceed the row limit in utf8mb4: such columns become TEXT types. */
+function varcharTarget(type: SourceType): string {
+  const length = type.length ?? 0;
+  const name = type.dataType;
+  if (length <= 16383) return `${name}(${length})`;
+  return length <= 16_777_215 / 4 ? 'mediumtext' : 'longtext';
+}
+
+export const mysqlTypeMap: SourceTypeMap = {
+  conversion(type: SourceType, column: string): ColumnConversion {
+    const dt = type.dataType;
+    if (INTEGER_TYPES.has(dt)) return plain(integerType(type));
+    if (dt === 'decimal' || dt === 'numeric') return plain(`decimal(${type.precision ?? 10},${type.scale ?? 0})${type.unsigned ? ' unsigned' : ''}`);
+    if (FLOAT_TYPES.has(dt)) return plain(columnTypeOf(type));
+    if (TEMPORAL_TYPES.has(dt)) return plain(dt === 'year' ? 'year' : columnTypeOf(type));
+    if (BYTE_TYPES.has(dt)) return { ...plain(columnTypeOf(type)), wire: 'hex' };
+    if (dt === 'char' || dt === 'varchar') return textConversion(varcharTarget(type), targetCollationOf(type), type, column);
+    if (dt === 'json') return textConversion('json', 'utf8mb4_bin', type, column);
+    if (TEXT_TYPES.has(dt)) return textConversion(columnTypeOf(type), targetCollationOf(type), type, column);
+    throw new RefusedError(`column ${column}: source type ${type.columnType ?? dt} is not supported by the MySQL type map`);
+  },
+};

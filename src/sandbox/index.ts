@@ -1,0 +1,143 @@
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { stringify } from 'yaml';
+import { silentLogger, type Logger } from '../log.js';
+import { connectMysql } from '../mysql/connect.js';
+import { startMariaDb, stopMariaDb } from './mariadb.js';
+
+/**
+ * A local sandbox on 127.0.0.1: a legacy stand-in MariaDB (binlog on), the control store and two
+ * shard servers, each a private mariadbd with its data in one folder, plus a ready membermig.yaml.
+ * `up` reuses servers that are still running, `down` stops only what the sandbox started.
+ */
+export const SANDBOX_SERVERS = ['legacy', 'control', 'shard-a', 'shard-b'] as const;
+export type SandboxServerName = (typeof SANDBOX_SERVERS)[number];
+
+export interface SandboxServer {
+  name: SandboxServerName;
+  port: number;
+  pid: number;
+  url: string;
+  running?: boolean;
+}
+
+export interface SandboxState {
+  dir: string;
+  configPath: string;
+  servers: SandboxServer[];
+}
+
+export interface SandboxOptions {
+  dir?: string;
+  shardCount?: number;
+  logger?: Logger;
+}
+
+export const DEFAULT_SANDBOX_DIR = '.sandbox';
+export const LEGACY_DATABASE = 'memberdb';
+
+function stateFile(dir: string): string {
+  return join(dir, 'sandbox.json');
+}
+
+export function readSandboxState(dir: string = DEFAULT_SANDBOX_DIR): SandboxState | null {
+  const file = stateFile(resolve(dir));
+  if (!existsSync(file)) return null;
+  return JSON.parse(readFileSync(file, 'utf8')) as SandboxState;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function accepts(url: string): Promise<boolean> {
+  try {
+    const conn = await connectMysql(url, { connectTimeout: 1000 });
+    await conn.end();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function sandboxUp(options: SandboxOptions = {}): Promise<SandboxState> {
+  const dir = resolve(options.dir ?? DEFAULT_SANDBOX_DIR);
+  const logger = options.logger ?? silentLogger;
+  mkdirSync(dir, { recursive: true });
+  const previous = readSandboxState(dir);
+  const servers = await Promise.all(
+    SANDBOX_SERVERS.map(async (name, i): Promise<SandboxServer> => {
+      const known = previous?.servers.find((s) => s.name === name);
+      if (known && isAlive(known.pid) && (await accepts(known.url))) {
+        logger.info({ server: name, port: known.port }, 'sandbox server already running');
+        return { ...known, running: true };
+      }
+      const instance = await startMariaDb({ dir: join(dir, name), port: known?.port, binlog: name === 'legacy', serverId: i + 1 });
+      logger.info({ server: name, port: instance.port }, 'sandbox server started');
+      return { name, port: instance.port, pid: instance.pid, url: instance.url, running: true };
+    }),
+  );
+  const legacy = servers.find((s) => s.name === 'legacy')!;
+  const conn = await connectMysql(legacy.url);
+  await conn.query(`CREATE DATABASE IF NOT EXISTS ${LEGACY_DATABASE} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
+  await conn.end();
+
+  const configPath = join(dir, 'membermig.yaml');
+  writeFileSync(configPath, sandboxConfigYaml(servers, options.shardCount ?? 16));
+  const state: SandboxState = { dir, configPath, servers: servers.map(({ running: _r, ...s }) => s) };
+  writeFileSync(stateFile(dir), JSON.stringify(state, null, 2));
+  return { ...state, servers };
+}
+
+function urlOf(servers: SandboxServer[], name: SandboxServerName, database = ''): string {
+  return `mysql://root@127.0.0.1:${servers.find((s) => s.name === name)!.port}/${database}`;
+}
+
+export function sandboxConfigYaml(servers: SandboxServer[], shardCount: number): string {
+  const half = shardCount / 2;
+  const config = {
+    control: { url: urlOf(servers, 'control', 'membermig_control') },
+    source: { kind: 'mysql', url: urlOf(servers, 'legacy', LEGACY_DATABASE) },
+    servers: {
+      'shard-a': { primary: urlOf(servers, 'shard-a'), dc: 'dc1' },
+      'shard-b': { primary: urlOf(servers, 'shard-b'), dc: 'dc2' },
+    },
+    shards: {
+      count: shardCount,
+      function: 'crc32',
+      database: 'member_{shard:02}',
+      placement: [
+        { shards: `0-${half - 1}`, server: 'shard-a' },
+        { shards: `${half}-${shardCount - 1}`, server: 'shard-b' },
+      ],
+    },
+    tables: { member: { source: `${LEGACY_DATABASE}.member`, target: 'member', shard_key: 'member_id', updated_at: 'updated_at' } },
+  };
+  return `# Written by membermig sandbox up: local servers on 127.0.0.1.\n${stringify(config)}`;
+}
+
+export async function sandboxStatus(dir: string = DEFAULT_SANDBOX_DIR): Promise<SandboxState | null> {
+  const state = readSandboxState(dir);
+  if (!state) return null;
+  const servers = await Promise.all(state.servers.map(async (s) => ({ ...s, running: isAlive(s.pid) && (await accepts(s.url)) })));
+  return { ...state, servers };
+}
+
+/** Stops the servers this sandbox started (by PID); with `purge` also deletes its folder. */
+export async function sandboxDown(dir: string = DEFAULT_SANDBOX_DIR, purge = false): Promise<{ stopped: string[]; purged: boolean }> {
+  const state = readSandboxState(dir);
+  const stopped: string[] = [];
+  for (const s of state?.servers ?? []) {
+    if (isAlive(s.pid)) {
+      await stopMariaDb(s.pid);
+      stopped.push(s.name);
+    }
+  }
+  if (purge) rmSync(resolve(dir), { recursive: true, force: true });
+  return { stopped, purged: purge };
+}

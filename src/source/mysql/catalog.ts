@@ -1,0 +1,131 @@
+import type { Pool, RowDataPacket } from 'mysql2/promise';
+import type { TableConfig } from '../../config/schema.js';
+import { RefusedError } from '../../errors.js';
+import { isIntegerType, isTextType, mysqlTypeMap } from '../../rows/mysql.js';
+import type { ColumnSpec, IndexSpec, SourceType, TableSpec } from '../../rows/types.js';
+
+interface ColumnRow extends RowDataPacket {
+  name: string;
+  data_type: string;
+  column_type: string;
+  char_length: number | string | null;
+  num_precision: number | string | null;
+  num_scale: number | string | null;
+  dt_precision: number | string | null;
+  charset: string | null;
+  collation: string | null;
+  nullable: string;
+}
+
+interface IndexRow extends RowDataPacket {
+  index_name: string;
+  non_unique: number | string;
+  column_name: string;
+}
+
+const num = (v: number | string | null): number | undefined => (v === null ? undefined : Number(v));
+
+/** Splits `database.table` from the config. */
+export function splitSource(source: string): { schema: string; table: string } {
+  const dot = source.indexOf('.');
+  return { schema: source.slice(0, dot), table: source.slice(dot + 1) };
+}
+
+/**
+ * Reads a MySQL/MariaDB table's catalog into the row pipeline's TableSpec. Refuses (exit 2,
+ * before any write) when the table, the shard key, the primary key or an excluded column is
+ * not what the config says, naming the table and the column.
+ */
+export async function describeMysqlTable(pool: Pool, name: string, table: TableConfig): Promise<TableSpec> {
+  const { schema, table: tableName } = splitSource(table.source);
+  const where = `table ${name} (source ${table.source})`;
+  const [tables] = await pool.query<RowDataPacket[]>(
+    'SELECT TABLE_TYPE AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?',
+    [schema, tableName],
+  );
+  if (tables.length === 0) throw new RefusedError(`${where}: the source table does not exist`);
+
+  const [columns] = await pool.query<ColumnRow[]>(
+    `SELECT COLUMN_NAME AS name, DATA_TYPE AS data_type, COLUMN_TYPE AS column_type, CHARACTER_MAXIMUM_LENGTH AS char_length,
+            NUMERIC_PRECISION AS num_precision, NUMERIC_SCALE AS num_scale, DATETIME_PRECISION AS dt_precision,
+            CHARACTER_SET_NAME AS charset, COLLATION_NAME AS collation, IS_NULLABLE AS nullable
+       FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`,
+    [schema, tableName],
+  );
+  const [indexRows] = await pool.query<IndexRow[]>(
+    `SELECT INDEX_NAME AS index_name, NON_UNIQUE AS non_unique, COLUMN_NAME AS column_name
+       FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY INDEX_NAME, SEQ_IN_INDEX`,
+    [schema, tableName],
+  );
+
+  const names = new Set(columns.map((c) => c.name));
+  for (const excluded of table.exclude_columns) {
+    if (!names.has(excluded)) throw new RefusedError(`${where}: exclude_columns names ${excluded}, which is not a column of the source table`);
+  }
+  if (!names.has(table.shard_key)) throw new RefusedError(`${where}: shard key column ${table.shard_key} is not a column of the source table`);
+  const primaryKey = indexRows.filter((r) => r.index_name === 'PRIMARY').map((r) => r.column_name);
+  if (primaryKey.length === 0) throw new RefusedError(`${where}: the source table has no primary key (keyset chunks and idempotent writes need one)`);
+  for (const column of [...primaryKey, table.shard_key]) {
+    if (table.exclude_columns.includes(column)) throw new RefusedError(`${where}: column ${column} is a key column and cannot be excluded`);
+  }
+
+  const specColumns: ColumnSpec[] = columns
+    .filter((c) => !table.exclude_columns.includes(c.name))
+    .map((c) => {
+      const sourceType = sourceTypeOf(c);
+      const conversion = mysqlTypeMap.conversion(sourceType, `${c.name} of table ${name}`);
+      return {
+        source: c.name,
+        target: c.name,
+        sourceType,
+        targetType: conversion.targetType,
+        ...(conversion.targetCollation ? { targetCollation: conversion.targetCollation } : {}),
+        ...(conversion.wire ? { wire: conversion.wire } : {}),
+        nullable: c.nullable === 'YES',
+      };
+    });
+
+  const shardKeyType = specColumns.find((c) => c.source === table.shard_key)!.sourceType;
+  if (!isIntegerType(shardKeyType) && !isTextType(shardKeyType)) {
+    throw new RefusedError(`${where}: shard key column ${table.shard_key} has type ${shardKeyType.columnType}; it must be an integer or text column`);
+  }
+
+  return {
+    name,
+    sourceSchema: schema,
+    sourceTable: tableName,
+    target: table.target,
+    columns: specColumns,
+    primaryKey,
+    shardKey: table.shard_key,
+    indexes: secondaryIndexes(indexRows, new Set(specColumns.map((c) => c.source))),
+  };
+}
+
+function sourceTypeOf(c: ColumnRow): SourceType {
+  const dataType = c.data_type.toLowerCase();
+  const columnType = c.column_type.toLowerCase();
+  const type: SourceType = { dataType, columnType };
+  const length = num(c.char_length);
+  if (length !== undefined) type.length = length;
+  const precision = num(c.num_precision) ?? num(c.dt_precision);
+  if (precision !== undefined) type.precision = precision;
+  const scale = num(c.num_scale);
+  if (scale !== undefined) type.scale = scale;
+  if (columnType.includes('unsigned')) type.unsigned = true;
+  if (c.charset) type.charset = c.charset.toLowerCase();
+  if (c.collation) type.collation = c.collation.toLowerCase();
+  return type;
+}
+
+/** Secondary indexes whose every column is copied. */
+function secondaryIndexes(rows: IndexRow[], copied: Set<string>): IndexSpec[] {
+  const byName = new Map<string, IndexSpec>();
+  for (const r of rows) {
+    if (r.index_name === 'PRIMARY') continue;
+    const index = byName.get(r.index_name) ?? { name: r.index_name, unique: Number(r.non_unique) === 0, columns: [] };
+    index.columns.push(r.column_name);
+    byName.set(r.index_name, index);
+  }
+  return [...byName.values()].filter((i) => i.columns.every((c) => copied.has(c)));
+}

@@ -1,0 +1,58 @@
+import { quoteId } from '../../mysql/connect.js';
+import { isIntegerType, isTextType, isUtf8Compatible, roundTrips } from '../../rows/mysql.js';
+import type { ColumnSpec, TableSpec } from '../../rows/types.js';
+import type { ShardMap } from '../../shard/map.js';
+
+/**
+ * SQL that makes the MySQL source server build each row's LOAD DATA line (the format of
+ * src/rows/tsv.ts) and its shard number, so the copy's per-row work in Node is close to nothing.
+ * Byte literals (X'..') keep the escaping independent of the server's sql_mode.
+ */
+
+const NULL_MARK = "X'5C4E'"; // \N
+
+function escaped(expr: string): string {
+  // \ first, then tab, newline, NUL. Byte-wise: UTF-8 never has these bytes inside a character.
+  return `REPLACE(REPLACE(REPLACE(REPLACE(${expr}, X'5C', X'5C5C'), X'09', X'5C74'), X'0A', X'5C6E'), X'00', X'5C30')`;
+}
+
+/** The text of one column in a line. */
+export function tsvColumnExpression(column: ColumnSpec): string {
+  const c = quoteId(column.source);
+  if (column.wire === 'hex') return `IFNULL(HEX(${c}), ${NULL_MARK})`;
+  if (isTextType(column.sourceType)) {
+    const utf8 = isUtf8Compatible(column.sourceType) ? c : `CONVERT(${c} USING utf8mb4)`;
+    return `IFNULL(${escaped(utf8)}, ${NULL_MARK})`;
+  }
+  return `IFNULL(${c}, ${NULL_MARK})`;
+}
+
+/** 1 when every non-UTF-8 text value of the row converts exactly, else 0. */
+function convertibleExpression(spec: TableSpec): string {
+  const checks = spec.columns
+    .filter((c) => isTextType(c.sourceType) && !isUtf8Compatible(c.sourceType))
+    .map((c) => `(${quoteId(c.source)} IS NULL OR ${roundTrips(quoteId(c.source), c.sourceType.charset!)})`);
+  return checks.length === 0 ? '1' : `(${checks.join(' AND ')})`;
+}
+
+export interface TsvSelect {
+  /** SELECT list: shard (or the shard key's text when only Node can hash it), line bytes, convertible flag. */
+  select: string;
+  shardInSql: boolean;
+}
+
+export function tsvSelect(spec: TableSpec, map: ShardMap): TsvSelect {
+  const key = spec.columns.find((c) => c.source === spec.shardKey)!;
+  const keyExpr = isTextType(key.sourceType) && !isUtf8Compatible(key.sourceType) ? `CONVERT(${quoteId(key.source)} USING utf8mb4)` : quoteId(key.source);
+  const shard = shardSql(map, keyExpr, isIntegerType(key.sourceType));
+  const line = `CAST(CONCAT(CONCAT_WS(X'09', ${spec.columns.map(tsvColumnExpression).join(', ')}), X'0A') AS BINARY)`;
+  return { select: `${shard ?? keyExpr}, ${line}, ${convertibleExpression(spec)}`, shardInSql: shard !== undefined };
+}
+
+/** The shard in SQL where it equals the shard map's answer; undefined where only Node can compute it. */
+function shardSql(map: ShardMap, keyExpr: string, integerKey: boolean): string | undefined {
+  if (map.function === 'crc32') return map.sqlShardExpression(keyExpr);
+  // MOD of a negative key is negative in SQL; the contract's mod never is. Text keys: Node checks they are integers.
+  if (map.function === 'mod' && integerKey) return `MOD(MOD(${keyExpr}, ${map.count}) + ${map.count}, ${map.count})`;
+  return undefined;
+}

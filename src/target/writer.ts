@@ -1,0 +1,154 @@
+import { Readable } from 'node:stream';
+import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import type { Config } from '../config/schema.js';
+import { createMysqlPool, quoteId } from '../mysql/connect.js';
+import { keyPositions } from '../rows/ddl.js';
+import type { Row, RowValue, TableSpec } from '../rows/types.js';
+import { shardMapFromConfig, type ShardLocation, type ShardMap } from '../shard/map.js';
+
+/**
+ * The shard writer: the one way rows get into shard tables, used by full copy, sync and
+ * verify --repair. Every write is idempotent and keyed by primary key, so replaying it
+ * (after a crash, a retry, or a change the copy already saw) converges to the same rows.
+ *
+ * - `upsertRows(shard, spec, rows)`: multi-row INSERT ... ON DUPLICATE KEY UPDATE of every
+ *   non-key column, in one transaction per call. Rows are in the spec's column order, values in
+ *   target form (src/rows/types.ts). All rows must belong to that shard (the caller routes them
+ *   with the shard map); the writer does not re-route.
+ * - `deleteKeys(shard, spec, keys)`: DELETE by primary key (values in key order, target form);
+ *   deleting a missing key is a no-op. Returns the number of rows deleted.
+ * - `loadLines(shard, spec, lines)`: the bulk path of full copy: LOAD DATA LOCAL ... REPLACE of
+ *   text lines (src/rows/tsv.ts), in one transaction that is rolled back if the server reports
+ *   any warning, since LOAD DATA LOCAL turns bad values into warnings instead of errors.
+ *
+ * `shard` is a logical shard number or a ShardLocation from the shard map. Sessions run in UTC
+ * with a strict sql_mode, so a value the target cannot take exactly is an error, never bent.
+ * One pool per physical server, of `servers.<name>.max_connections` connections.
+ */
+export interface ShardWriter {
+  readonly map: ShardMap;
+  upsertRows(shard: number | ShardLocation, spec: TableSpec, rows: Row[]): Promise<void>;
+  deleteKeys(shard: number | ShardLocation, spec: TableSpec, keys: RowValue[][]): Promise<number>;
+  loadLines(shard: number | ShardLocation, spec: TableSpec, lines: Buffer[]): Promise<number>;
+  /** The pool of a physical server, e.g. for reading back in tests or verify. */
+  poolOf(server: string): Pool;
+  close(): Promise<void>;
+}
+
+/** STRICT_ALL_TABLES: out-of-range or malformed values fail instead of being adjusted; zero dates stay allowed. */
+export const WRITER_SESSION = ["SET time_zone = '+00:00'", "SET sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'"];
+
+export interface ShardWriterOptions {
+  /** Overrides each server's max_connections. */
+  connectionsPerServer?: number;
+}
+
+export function createShardWriter(config: Pick<Config, 'servers' | 'shards'>, options: ShardWriterOptions = {}): ShardWriter {
+  const map = shardMapFromConfig(config);
+  const pools = new Map<string, Pool>();
+  const poolOf = (server: string): Pool => {
+    let pool = pools.get(server);
+    if (!pool) {
+      const s = config.servers[server];
+      if (!s) throw new Error(`unknown shard server ${server}`);
+      pool = createMysqlPool(s.primary, { connectionLimit: options.connectionsPerServer ?? s.max_connections, database: undefined }, s.tls);
+      pool.on('connection', (conn) => {
+        for (const sql of WRITER_SESSION) conn.query(sql);
+      });
+      pools.set(server, pool);
+    }
+    return pool;
+  };
+  const locate = (shard: number | ShardLocation): ShardLocation =>
+    typeof shard === 'number' ? { shard, database: map.databaseOf(shard), server: map.serverOf(shard) } : shard;
+  const tableOf = (loc: ShardLocation, spec: TableSpec) => `${quoteId(loc.database)}.${quoteId(spec.target)}`;
+
+  return {
+    map,
+    poolOf,
+    async upsertRows(shard, spec, rows) {
+      if (rows.length === 0) return;
+      const loc = locate(shard);
+      const sql = upsertSql(tableOf(loc, spec), spec, rows.length);
+      await inTransaction(poolOf(loc.server.name), (conn) => conn.query(sql, rows.flat()));
+    },
+    async deleteKeys(shard, spec, keys) {
+      if (keys.length === 0) return 0;
+      const loc = locate(shard);
+      const keyNames = spec.primaryKey.map((k) => quoteId(spec.columns.find((c) => c.source === k)!.target));
+      const one = `(${keyNames.map((k) => `${k} = ?`).join(' AND ')})`;
+      let deleted = 0;
+      await inTransaction(poolOf(loc.server.name), async (conn) => {
+        for (let i = 0; i < keys.length; i += 500) {
+          const part = keys.slice(i, i + 500);
+          const [res] = await conn.query<ResultSetHeader>(`DELETE FROM ${tableOf(loc, spec)} WHERE ${part.map(() => one).join(' OR ')}`, part.flat());
+          deleted += res.affectedRows;
+        }
+      });
+      return deleted;
+    },
+    async loadLines(shard, spec, lines) {
+      if (lines.length === 0) return 0;
+      const loc = locate(shard);
+      return inTransaction(poolOf(loc.server.name), async (conn) => {
+        const [res] = await conn.query<ResultSetHeader>({
+          sql: loadDataSql(tableOf(loc, spec), spec),
+          infileStreamFactory: () => Readable.from(lines),
+        } as never);
+        if (res.warningStatus > 0) {
+          const [warnings] = await conn.query<RowDataPacket[]>('SHOW WARNINGS LIMIT 3');
+          throw new Error(`LOAD DATA into ${loc.database}.${spec.target} reported ${res.warningStatus} warnings: ${warnings.map((w) => w.Message).join('; ')}`);
+        }
+        const records = /Records: (\d+)/.exec(res.info ?? '');
+        if (records && Number(records[1]) !== lines.length) {
+          throw new Error(`LOAD DATA into ${loc.database}.${spec.target} read ${records[1]} records from ${lines.length} lines`);
+        }
+        return lines.length;
+      });
+    },
+    async close() {
+      await Promise.all([...pools.values()].map((p) => p.end()));
+      pools.clear();
+    },
+  };
+}
+
+/** INSERT ... ON DUPLICATE KEY UPDATE every non-key column (a key-only table just keeps the row). */
+export function upsertSql(table: string, spec: TableSpec, rowCount: number): string {
+  const names = spec.columns.map((c) => quoteId(c.target));
+  const keys = new Set(keyPositions(spec));
+  const updates = spec.columns.filter((_c, i) => !keys.has(i)).map((c) => `${quoteId(c.target)} = VALUES(${quoteId(c.target)})`);
+  const tuple = `(${names.map(() => '?').join(', ')})`;
+  const onDuplicate = updates.length > 0 ? updates.join(', ') : `${names[0]} = ${names[0]}`;
+  return `INSERT INTO ${table} (${names.join(', ')}) VALUES ${new Array(rowCount).fill(tuple).join(', ')} ON DUPLICATE KEY UPDATE ${onDuplicate}`;
+}
+
+/** LOAD DATA of the tsv format; hex columns go through a user variable and UNHEX. */
+export function loadDataSql(table: string, spec: TableSpec): string {
+  const targets = spec.columns.map((c, i) => (c.wire === 'hex' ? `@h${i}` : quoteId(c.target)));
+  const sets = spec.columns.flatMap((c, i) => (c.wire === 'hex' ? [`${quoteId(c.target)} = UNHEX(@h${i})`] : []));
+  return (
+    `LOAD DATA LOCAL INFILE 'membermig-rows' REPLACE INTO TABLE ${table} CHARACTER SET utf8mb4 ` +
+    `FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (${targets.join(', ')})` +
+    (sets.length > 0 ? ` SET ${sets.join(', ')}` : '')
+  );
+}
+
+async function inTransaction<T>(pool: Pool, work: (conn: PoolConnection) => Promise<T>): Promise<T> {
+  const conn = await pool.getConnection();
+  let broken = false;
+  try {
+    await conn.beginTransaction();
+    const result = await work(conn);
+    await conn.commit();
+    return result;
+  } catch (e) {
+    // A lost connection is thrown away, not handed to the next caller.
+    broken = (e as { fatal?: boolean }).fatal === true;
+    if (!broken) await conn.rollback().catch(() => (broken = true));
+    throw e;
+  } finally {
+    if (broken) conn.destroy();
+    else conn.release();
+  }
+}

@@ -1,0 +1,137 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../src/log.js';
+import { connectMysql } from '../src/mysql/connect.js';
+import { keyPositions, targetDdl } from '../src/rows/ddl.js';
+import type { Row, TableSpec } from '../src/rows/types.js';
+import { createSourceReader, type SourceReader } from '../src/source/index.js';
+import { createShardWriter, type ShardWriter } from '../src/target/writer.js';
+import { runCli } from './support/cli.js';
+import { createTestEnv, type TestEnv } from './support/env.js';
+import { createMemberTable } from './support/nasty.js';
+
+/** The shared pieces other phases build on: describeTable, readRange, the DDL, upsertRows/deleteKeys. */
+describe('row pipeline, mysql source reader and shard writer', () => {
+  let env: TestEnv;
+  let reader: SourceReader;
+  let writer: ShardWriter;
+  let spec: TableSpec;
+  const ROWS = 60;
+
+  beforeAll(async () => {
+    env = await createTestEnv({ shardCount: 4 });
+    await createMemberTable(env.legacyUrl, ROWS);
+    const init = await runCli(['init', '--config', env.configPath]);
+    expect(init.code, init.stderr).toBe(0);
+    reader = createSourceReader(env.config, silentLogger);
+    writer = createShardWriter(env.config);
+    spec = await reader.describeTable('member', env.config.tables.member!);
+  });
+  afterAll(async () => {
+    await reader?.close();
+    await writer?.close();
+    await env?.cleanup();
+  });
+
+  it('describes the source table: types, charsets, key, indexes', () => {
+    expect(spec.primaryKey).toEqual(['member_id']);
+    const types = Object.fromEntries(spec.columns.map((c) => [c.source, [c.targetType, c.targetCollation ?? null, c.nullable]]));
+    expect(types).toEqual({
+      member_id: ['bigint unsigned', null, false],
+      name: ['varchar(64)', 'utf8mb4_unicode_ci', true],
+      nick: ['varchar(40)', 'utf8mb4_general_ci', true],
+      city: ['varchar(40)', 'utf8mb4_general_ci', true],
+      balance: ['decimal(38,10)', null, true],
+      points: ['bigint', null, false],
+      joined: ['datetime(6)', null, true],
+      born: ['date', null, true],
+      note: ['text', 'utf8mb4_general_ci', true],
+      avatar: ['varbinary(32)', null, true],
+    });
+    expect(spec.indexes).toEqual([{ name: 'member_name', unique: false, columns: ['name'] }]);
+    expect(targetDdl(spec, 'db')).toContain('PRIMARY KEY (`member_id`)');
+  });
+
+  it('init created every shard table from the DDL', async () => {
+    const a = await connectMysql(env.urls.shardA);
+    const [rows] = await a.query('SELECT TABLE_SCHEMA AS db FROM information_schema.TABLES WHERE TABLE_NAME = ? AND TABLE_SCHEMA LIKE ? ORDER BY 1', [
+      'member',
+      `${env.prefix}\\_s%`,
+    ]);
+    await a.end();
+    expect((rows as { db: string }[]).map((r) => r.db)).toEqual([`${env.prefix}_s000`, `${env.prefix}_s001`]);
+  });
+
+  it('reads key ranges in batches, converts latin1/gbk to utf8mb4, and upserts/deletes idempotently', async () => {
+    const all: Row[] = [];
+    for await (const batch of reader.readRange(spec, null, null, 7)) {
+      expect(batch.length).toBeLessThanOrEqual(7);
+      all.push(...batch);
+    }
+    expect(all).toHaveLength(ROWS);
+    const byId = new Map(all.map((r) => [r[0] as string, r]));
+    expect(byId.get('18446744073709551615')![2]).toBe('café');
+    expect(byId.get('9007199254740993')![3]).toBe('上海');
+
+    const bounds = [];
+    for await (const b of reader.chunkBoundaries(spec, 25)) bounds.push(b);
+    expect(bounds).toHaveLength(2);
+    let inRanges = 0;
+    for (const [lo, hi] of [[null, bounds[0]!], [bounds[0]!, bounds[1]!], [bounds[1]!, null]] as const) {
+      for await (const batch of reader.readRange(spec, lo, hi, 100)) inRanges += batch.length;
+    }
+    expect(inRanges).toBe(ROWS);
+
+    // Route, write twice (idempotent), read back byte for byte.
+    const byShard = new Map<number, Row[]>();
+    for (const r of all) {
+      const shard = writer.map.shardOf(r[0] as string);
+      byShard.set(shard, [...(byShard.get(shard) ?? []), r]);
+    }
+    for (let pass = 0; pass < 2; pass++) for (const [shard, rows] of byShard) await writer.upsertRows(shard, spec, rows);
+    const back = await readShards(writer, spec);
+    expect(back.size).toBe(ROWS);
+    for (const r of all) expect(back.get(r[0] as string)).toEqual(r);
+
+    const victim = all[5]!;
+    const keys = keyPositions(spec).map((i) => victim[i]!);
+    const shard = writer.map.shardOf(victim[0] as string);
+    expect(await writer.deleteKeys(shard, spec, [keys])).toBe(1);
+    expect(await writer.deleteKeys(shard, spec, [keys])).toBe(0);
+    expect((await readShards(writer, spec)).size).toBe(ROWS - 1);
+  });
+
+  it('bulk path: the source builds shard numbers and LOAD DATA lines, the writer loads them byte-identical', async () => {
+    const expected: Row[] = [];
+    for await (const batch of reader.readRange(spec, null, null, 1000)) expected.push(...batch);
+    const chunk = await reader.readTsv!(spec, null, null, writer.map);
+    expect(chunk!.rows).toBe(ROWS);
+    for (let pass = 0; pass < 2; pass++) {
+      for (const [shard, lines] of chunk!.byShard) expect(await writer.loadLines(shard, spec, lines)).toBe(lines.length);
+    }
+    const back = await readShards(writer, spec);
+    expect(back.size).toBe(ROWS);
+    for (const r of expected) expect(back.get(r[0] as string)).toEqual(r);
+  });
+
+  it('records the source binlog position', async () => {
+    const pos = await reader.startPosition();
+    expect(pos.kind).toBe('mysql');
+    expect(pos.position.file).toMatch(/mysql-bin\.\d+/);
+    expect(Number(pos.position.pos)).toBeGreaterThan(0);
+  });
+});
+
+/** Every row of every shard, keyed by member_id, as the pipeline's values (text/Buffer/null). */
+export async function readShards(writer: ShardWriter, spec: TableSpec): Promise<Map<string, Row>> {
+  const out = new Map<string, Row>();
+  for (let shard = 0; shard < writer.map.count; shard++) {
+    const pool = writer.poolOf(writer.map.serverOf(shard).name);
+    const [rows] = await pool.query({ sql: `SELECT * FROM \`${writer.map.databaseOf(shard)}\`.\`${spec.target}\``, rowsAsArray: true });
+    for (const r of rows as unknown[][]) {
+      const row = r.map((v) => (v === null || Buffer.isBuffer(v) ? v : String(v))) as Row;
+      expect(writer.map.shardOf(row[0] as string)).toBe(shard);
+      out.set(row[0] as string, row);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,76 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { writeFileSync } from 'node:fs';
+import { connectMysql } from '../src/mysql/connect.js';
+import { runCli } from './support/cli.js';
+import { createTestEnv, withDatabase, type TestEnv } from './support/env.js';
+
+/** init with least-privilege accounts: it names what is missing, and works with exactly what it lists. */
+describe('init preflight with least-privilege users', () => {
+  let env: TestEnv;
+  const user = `mm_${randomBytes(3).toString('hex')}`;
+  const password = `pw-${randomBytes(6).toString('hex')}`;
+
+  beforeAll(async () => {
+    env = await createTestEnv({ shardCount: 4 });
+    for (const url of [env.urls.legacy, env.urls.shardA, env.urls.shardB]) {
+      const conn = await connectMysql(url);
+      await conn.query(`CREATE USER IF NOT EXISTS '${user}'@'%' IDENTIFIED BY '${password}'`);
+      await conn.end();
+    }
+  });
+  afterAll(async () => {
+    for (const url of [env.urls.legacy, env.urls.shardA, env.urls.shardB]) {
+      const conn = await connectMysql(url);
+      await conn.query(`DROP USER IF EXISTS '${user}'@'%'`);
+      await conn.end();
+    }
+    await env?.cleanup();
+  });
+
+  function configAs(): string {
+    const cred = (url: string, db?: string) => {
+      const u = new URL(db ? withDatabase(url, db) : url);
+      u.username = user;
+      u.password = '${MM_TEST_PW}';
+      return decodeURIComponent(u.toString());
+    };
+    const raw = structuredClone(env.raw) as Record<string, any>;
+    raw.control.url = cred(env.urls.legacy, `${env.prefix}_control`);
+    raw.source.url = cred(env.urls.legacy, env.legacyDb);
+    raw.servers['shard-a'].primary = cred(env.urls.shardA);
+    raw.servers['shard-b'].primary = cred(env.urls.shardB);
+    const file = env.configPath.replace('.yaml', '-lp.yaml');
+    writeFileSync(file, stringify(raw));
+    return file;
+  }
+
+  it('refuses with the missing privileges named, changes nothing, and never prints the password', async () => {
+    process.env.MM_TEST_PW = password;
+    const res = await runCli(['init', '--config', configAs()]);
+    expect(res.code).toBe(2);
+    expect(res.stdout).toMatch(/control .*missing SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX on `mmt_\w+_control`\.\*/);
+    expect(res.stdout).toMatch(/server shard-a .*missing .* on `mmt_\w+_s000`\.\*/);
+    expect(res.stdout).toContain('Preflight found errors; nothing was changed.');
+    expect(res.stdout + res.stderr).not.toContain(password);
+  });
+
+  it('succeeds with exactly the privileges it lists', async () => {
+    const pattern = `${env.prefix.replace(/_/g, '\\_')}\\_%`;
+    const legacy = await connectMysql(env.urls.legacy);
+    await legacy.query(`GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX ON \`${env.prefix}_control\`.* TO '${user}'@'%'`);
+    await legacy.query(`GRANT SELECT ON \`${env.legacyDb}\`.* TO '${user}'@'%'`);
+    await legacy.end();
+    for (const url of [env.urls.shardA, env.urls.shardB]) {
+      const conn = await connectMysql(url);
+      await conn.query(`GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP ON \`${pattern}\`.* TO '${user}'@'%'`);
+      await conn.end();
+    }
+    process.env.MM_TEST_PW = password;
+    const res = await runCli(['init', '--config', configAs()]);
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    expect(res.stdout).toContain('shard databases created');
+    expect(res.stdout + res.stderr).not.toContain(password);
+  });
+});
