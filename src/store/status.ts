@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.js';
 import { shardMapFromConfig } from '../shard/map.js';
 import { controlSchemaState, openControlStore, type SchemaState } from './control.js';
 import { chunkCounts, type ChunkCounts } from './leases.js';
+import { collectSyncStatus, type SyncStatus } from '../cdc/status.js';
 
 export interface JobStatus {
   id: number;
@@ -22,6 +23,8 @@ export interface Status {
   tables: { name: string; source: string; target: string; shardKey: string }[];
   jobs: JobStatus[];
   workers: { id: string; command: string; jobId: number | null; heartbeatAgeSeconds: number }[];
+  /** sync: offsets and lag per partition (from the cdc_offsets mirror) and dead letters. */
+  sync?: SyncStatus;
 }
 
 /** One view of everything membermig knows, read from the config and the control store. */
@@ -58,7 +61,8 @@ export async function collectStatus(config: Config): Promise<Status> {
       'SELECT id, command, job_id, TIMESTAMPDIFF(SECOND, heartbeat_at, NOW(6)) AS age FROM workers ORDER BY started_at',
     );
     const workers = workerRows.map((w) => ({ id: w.id, command: w.command, jobId: w.job_id === null ? null : Number(w.job_id), heartbeatAgeSeconds: Number(w.age) }));
-    return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs, workers };
+    const sync = await collectSyncStatus(store.pool);
+    return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs, workers, sync };
   } catch (e) {
     return { ...base, control: { database: store.database, reachable: false, error: (e as Error).message }, jobs: [], workers: [] };
   } finally {

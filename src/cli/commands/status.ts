@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { ExitCode } from '../../errors.js';
 import { collectStatus, type Status } from '../../store/status.js';
+import { renderSyncStatus } from '../../cdc/status.js';
 import type { Run } from '../main.js';
 import { renderTable } from '../render.js';
 
@@ -55,5 +56,6 @@ function renderStatus(s: Status): string {
   if (s.workers.length > 0) {
     out.push('', renderTable(['worker', 'command', 'job', 'heartbeat age s'], s.workers.map((w) => [w.id, w.command, w.jobId, w.heartbeatAgeSeconds])));
   }
+  if (s.sync) out.push(...renderSyncStatus(s.sync));
   return out.join('\n');
 }
