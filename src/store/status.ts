@@ -61,8 +61,9 @@ export async function collectStatus(config: Config): Promise<Status> {
       'SELECT id, command, job_id, TIMESTAMPDIFF(SECOND, heartbeat_at, NOW(6)) AS age FROM workers ORDER BY started_at',
     );
     const workers = workerRows.map((w) => ({ id: w.id, command: w.command, jobId: w.job_id === null ? null : Number(w.job_id), heartbeatAgeSeconds: Number(w.age) }));
-    const sync = await collectSyncStatus(store.pool);
-    return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs, workers, sync };
+    // A control store not yet migrated to this version has no sync tables: status still answers.
+    const sync = await collectSyncStatus(store.pool).catch(() => undefined);
+    return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs, workers, ...(sync ? { sync } : {}) };
   } catch (e) {
     return { ...base, control: { database: store.database, reachable: false, error: (e as Error).message }, jobs: [], workers: [] };
   } finally {
