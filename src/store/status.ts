@@ -6,6 +6,7 @@ import { chunkCounts, type ChunkCounts } from './leases.js';
 import { collectGrayStatus, type GrayStatus } from '../gray/status.js';
 import { collectFullCopyStatus, type FullCopyStatus } from '../copy/status.js';
 import { latestFinishedRuns, openRepairQueue, type LatestRun } from '../verify/runs.js';
+import { collectSyncStatus, type SyncStatus } from '../cdc/status.js';
 
 export interface JobStatus {
   id: number;
@@ -31,6 +32,8 @@ export interface Status {
   fullCopy?: FullCopyStatus;
   /** verify: the latest finished run per table, and open repair_queue entries per table. */
   verify?: { latest: LatestRun[]; repairQueue: { table: string; open: number }[] };
+  /** sync: offsets and lag per partition (from the cdc_offsets mirror) and dead letters. */
+  sync?: SyncStatus;
 }
 
 /** One view of everything membermig knows, read from the config and the control store. */
@@ -70,7 +73,9 @@ export async function collectStatus(config: Config): Promise<Status> {
     const gray = await collectGrayStatus(store.pool, config);
     const fullCopy = await collectFullCopyStatus(store.pool);
     const verify = { latest: await latestFinishedRuns(store.pool), repairQueue: await openRepairQueue(store.pool) };
-    return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs, workers, gray, fullCopy, verify };
+    // A control store not yet migrated to this version has no sync tables: status still answers.
+    const sync = await collectSyncStatus(store.pool).catch(() => undefined);
+    return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs, workers, gray, fullCopy, verify, ...(sync ? { sync } : {}) };
   } catch (e) {
     return { ...base, control: { database: store.database, reachable: false, error: (e as Error).message }, jobs: [], workers: [] };
   } finally {
