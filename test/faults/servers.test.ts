@@ -1,0 +1,153 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { connectMysql } from '../../src/mysql/connect.js';
+import { startMariaDb, type MariaDbInstance } from '../../src/sandbox/mariadb.js';
+import { execCli, runCli } from '../support/cli.js';
+import { createCopyEnv, writeConfig } from '../support/copy-env.js';
+import { withDatabase, type TestEnv } from '../support/env.js';
+import { compareTable, controlNumber, faultPoints, faultTimeout, recordFaults, seededRandom, sleep, startCli, waitFor, type Child } from '../support/faults.js';
+import { createMemberTable } from '../support/nasty.js';
+
+/**
+ * Servers failing under a running `full` (a real child process): a shard server stopped and
+ * restarted, the control store stopped and restarted, the writer's connection killed mid-batch.
+ * Each ends with the shards equal to the legacy table row by row, and the outage in the logs.
+ * (A shard server down before the copy: test/full-server-down.test.ts; mid-sync: the shard-server
+ * case in test/sync-failures.test.ts.)
+ */
+
+const ROWS = 1500;
+const random = seededRandom(Number(process.env.FAULTS_SEED ?? 7));
+
+interface Private {
+  server: MariaDbInstance;
+  dir: string;
+}
+
+async function privateServer(): Promise<Private> {
+  const dir = mkdtempSync(join(tmpdir(), 'membermig-fault-'));
+  return { dir, server: await startMariaDb({ dir }) };
+}
+
+async function restart(p: Private, downMs: number): Promise<void> {
+  await p.server.stop();
+  await sleep(downMs);
+  p.server = await startMariaDb({ dir: p.dir, port: p.server.port });
+}
+
+/** A copy env whose shard-b (and, if asked, control store) live on private servers this test can stop. */
+async function faultEnv(options: { shardB?: Private; control?: Private }): Promise<TestEnv> {
+  const env = await createCopyEnv({
+    shardCount: 8,
+    tables: (db) => ({ member: { source: `${db}.member`, target: 'member', shard_key: 'member_id' } }),
+    // Many quick retries: a few seconds of outage are ridden out inside the run.
+    extra: { copy: { chunk_rows: 100, batch_rows: 50, workers: 2, lease_seconds: 3, retries: 10, retry_base_ms: 200 } },
+  });
+  const raw = env.raw as { servers: Record<string, unknown>; control: { url: string } };
+  if (options.shardB) env.raw = { ...env.raw, servers: { ...raw.servers, 'shard-b': { primary: options.shardB.server.url, dc: 'dc2' } } };
+  if (options.control) env.raw = { ...env.raw, control: { url: withDatabase(options.control.server.url, `${env.prefix}_control`) } };
+  writeConfig(env);
+  await createMemberTable(env.legacyUrl, ROWS);
+  const init = await runCli(['init', '--config', env.configPath]);
+  expect(init.code, init.stderr).toBe(0);
+  return env;
+}
+
+/** Waits for a child that may have given up during the outage; reruns `full` until done (at most twice). */
+async function finish(env: TestEnv, child: Child): Promise<{ rodeItOut: boolean; logs: string }> {
+  const { code } = await child.exit;
+  let logs = child.stderr;
+  if (code === 0) return { rodeItOut: true, logs };
+  const rerun = await execCli(['full', '--config', env.configPath, '--json', '--log-level', 'warn']);
+  logs += rerun.stderr;
+  expect(rerun.code, rerun.stderr.slice(-2000)).toBe(0);
+  return { rodeItOut: false, logs };
+}
+
+async function expectConverged(env: TestEnv, scenario: string, faults: number): Promise<void> {
+  const cmp = await compareTable(env.config, env.legacyUrl, 'member', 'member', ['member_id'], 'member_id');
+  expect(cmp.differences.slice(0, 10)).toEqual([]);
+  expect(cmp.shardRows).toBe(ROWS);
+  recordFaults({ scenario, faults, recoveries: 1, rowsChecked: cmp.legacyRows, differences: cmp.differences.length });
+}
+
+const doneChunks = (env: TestEnv) => controlNumber(env.config, "SELECT COUNT(*) AS n FROM chunks WHERE state = 'done'");
+
+describe('servers failing mid-copy', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterAll(async () => {
+    for (const c of cleanups.reverse()) await c().catch(() => {});
+  });
+  const track = (p: Private): Private => {
+    cleanups.push(async () => {
+      await p.server.stop();
+      rmSync(p.dir, { recursive: true, force: true });
+    });
+    return p;
+  };
+
+  it('a shard server stopped and restarted mid-copy: the run backs off, rides it out, converges', async () => {
+    const shardB = track(await privateServer());
+    const env = await faultEnv({ shardB });
+    cleanups.push(() => env.cleanup());
+    const child = startCli(['full', '--config', env.configPath, '--json', '--max-rows-per-sec', '600', '--log-level', 'warn']);
+    await waitFor('a few chunks done', async () => (await doneChunks(env)) >= 2);
+    await restart(shardB, 1000 + random() * 1000);
+    const { logs } = await finish(env, child);
+    expect(logs).toMatch(/transient failure, retrying|shard-b/);
+    await expectConverged(env, 'shard server restart mid-copy', 1);
+  }, 150_000);
+
+  it('the control store stopped and restarted mid-copy: the run (or its rerun) converges, the outage is logged', async () => {
+    const control = track(await privateServer());
+    const env = await faultEnv({ control });
+    cleanups.push(() => env.cleanup());
+    const child = startCli(['full', '--config', env.configPath, '--json', '--max-rows-per-sec', '600', '--log-level', 'warn']);
+    await waitFor('a few chunks done', async () => (await doneChunks(env)) >= 2);
+    await restart(control, 1000 + random() * 1000);
+    const { logs } = await finish(env, child);
+    // Whether the run rode it out or stopped, the log says what happened to the control store.
+    expect(logs).toMatch(/heartbeat failed|transient failure|ECONNREFUSED|connect|lost|closed/i);
+    await expectConverged(env, 'control store restart mid-copy', 1);
+  }, 150_000);
+
+  it("the writer's shard connection killed mid-batch (KILL from another session), again and again: converges", async () => {
+    const shardB = track(await privateServer());
+    const env = await faultEnv({ shardB });
+    cleanups.push(() => env.cleanup());
+    const child = startCli(['full', '--config', env.configPath, '--json', '--max-rows-per-sec', '500', '--log-level', 'warn']);
+    const points = faultPoints();
+    let killed = 0;
+    for (let i = 0; i < points && child.proc.exitCode === null; i++) {
+      await sleep(300 + random() * 700);
+      killed += await killWriterSessions(shardB.server.url);
+    }
+    const { logs } = await finish(env, child);
+    expect(killed).toBeGreaterThan(0);
+    expect(logs).toMatch(/transient failure, retrying|connection|killed/i);
+    await expectConverged(env, 'writer connection KILLed mid-batch', killed);
+  }, faultTimeout(5_000, 90_000));
+});
+
+/**
+ * KILLs the copy's sessions on a private shard server (every client session but this one): the
+ * writer pool names databases in its statements, so its sessions have no default DB to find them by.
+ * Busy ones first (mid-batch); if none is busy, one idle pooled connection (the next batch finds it gone).
+ */
+async function killWriterSessions(url: string): Promise<number> {
+  const conn = await connectMysql(url);
+  try {
+    const [rows] = await conn.query(
+      "SELECT ID AS id, COMMAND AS command FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND USER <> 'system user' AND COMMAND NOT IN ('Daemon', 'Binlog Dump')",
+    );
+    const sessions = rows as { id: string; command: string }[];
+    const busy = sessions.filter((s) => s.command !== 'Sleep');
+    const victims = busy.length > 0 ? busy : sessions.slice(0, 1);
+    for (const s of victims) await conn.query(`KILL CONNECTION ${Number(s.id)}`).catch(() => {}); // it may have ended meanwhile
+    return victims.length;
+  } finally {
+    await conn.end();
+  }
+}

@@ -1,0 +1,159 @@
+import type { ChildProcess } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
+import { connectMysql, quoteId } from '../../src/mysql/connect.js';
+import { shardMapFromConfig } from '../../src/shard/map.js';
+import type { Config } from '../../src/config/schema.js';
+import { spawnCli } from './cli.js';
+
+/**
+ * Helpers for the fault suite (test/faults): seeded fault points, child processes to kill, and a
+ * row-by-row comparison of a legacy table with its shards. `npm run soak` runs the same tests with
+ * more points (SOAK_POINTS) and sums what each scenario records in FAULTS_REPORT.
+ */
+
+/** Kill points per command: 3 in CI, SOAK_POINTS in the soak. */
+export function faultPoints(ci = 3): number {
+  const n = Number(process.env.SOAK_POINTS ?? '');
+  return Number.isInteger(n) && n > 0 ? n : ci;
+}
+
+/** The seed of this run's random fault points (FAULTS_SEED, else fixed so CI is repeatable). */
+export function faultSeed(): number {
+  const n = Number(process.env.FAULTS_SEED ?? '');
+  return Number.isInteger(n) ? n : 20261127;
+}
+
+/** A small seeded generator (mulberry32): the same seed gives the same fault points. */
+export function seededRandom(seed = faultSeed()): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Per-test timeout that grows with the number of fault points. */
+export function faultTimeout(perPointMs: number, baseMs = 60_000): number {
+  return baseMs + faultPoints() * perPointMs;
+}
+
+export interface FaultRecord {
+  scenario: string;
+  faults: number;
+  recoveries: number;
+  rowsChecked: number;
+  differences: number;
+}
+
+/** Appends one scenario's figures to FAULTS_REPORT (a JSON-lines file the soak runner sums). */
+export function recordFaults(record: FaultRecord): void {
+  const file = process.env.FAULTS_REPORT;
+  if (file) appendFileSync(file, JSON.stringify(record) + '\n');
+}
+
+export interface Child {
+  proc: ChildProcess;
+  stdout: string;
+  stderr: string;
+  /** Exit code, or 128 + nothing when killed by a signal (reported as 'signal'). */
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts the CLI as a child process and keeps its output. */
+export function startCli(args: string[], env: NodeJS.ProcessEnv = process.env): Child {
+  const proc = spawnCli(args, env);
+  const child: Child = { proc, stdout: '', stderr: '', exit: Promise.resolve({ code: 0, signal: null }) };
+  proc.stdout!.on('data', (d: Buffer) => (child.stdout += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (child.stderr += d.toString()));
+  child.exit = new Promise((resolve) => proc.on('close', (code, signal) => resolve({ code, signal })));
+  return child;
+}
+
+/** Waits `ms`, then kill -9s the child if it is still running; true if it was killed (not already done). */
+export async function killAfter(child: Child, ms: number): Promise<boolean> {
+  const done = await Promise.race([child.exit.then(() => true), sleep(ms).then(() => false)]);
+  if (done) return false;
+  child.proc.kill('SIGKILL');
+  const { signal } = await child.exit;
+  return signal === 'SIGKILL';
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+/** One value of a control-store query (0 if the table is not there yet). */
+export async function controlNumber(config: Config, sql: string): Promise<number> {
+  const conn = await connectMysql(config.control.url);
+  try {
+    const [rows] = await conn.query(sql);
+    return Number((rows as { n: number | string | null }[])[0]?.n ?? 0);
+  } catch {
+    return 0;
+  } finally {
+    await conn.end();
+  }
+}
+
+export interface RowComparison {
+  legacyRows: number;
+  shardRows: number;
+  /** One line per missing, extra, different, duplicated or misplaced row. */
+  differences: string[];
+}
+
+const asText = (v: unknown): string | null => (v === null || v === undefined ? null : Buffer.isBuffer(v) ? `0x${v.toString('hex')}` : String(v));
+
+/**
+ * Every row of a legacy table against every row of its shards, value by value (as text, binary as
+ * hex): each legacy row must be in the shard the map routes it to, once, with equal values, and no
+ * shard may hold an extra row. Every identifier is quoted (tables and columns may be odd).
+ */
+export async function compareTable(config: Config, legacyUrl: string, sourceTable: string, target: string, keyColumns: string[], shardKey: string): Promise<RowComparison> {
+  const keyOf = (row: Record<string, unknown>): string => JSON.stringify(keyColumns.map((k) => asText(row[k])));
+  const rowText = (row: Record<string, unknown>): string => JSON.stringify(Object.entries(row).map(([k, v]) => [k, asText(v)]));
+  const expected = new Map<string, string>();
+  const legacy = await connectMysql(legacyUrl);
+  try {
+    const [rows] = await legacy.query(`SELECT * FROM ${quoteId(sourceTable)}`);
+    for (const r of rows as Record<string, unknown>[]) expected.set(keyOf(r), rowText(r));
+  } finally {
+    await legacy.end();
+  }
+  const map = shardMapFromConfig(config);
+  const differences: string[] = [];
+  const seen = new Set<string>();
+  let shardRows = 0;
+  for (const server of map.servers()) {
+    const conn = await connectMysql(server.primary);
+    try {
+      for (const shard of map.shardsOn(server.name)) {
+        const [rows] = await conn.query(`SELECT * FROM ${quoteId(map.databaseOf(shard))}.${quoteId(target)}`);
+        for (const r of rows as Record<string, unknown>[]) {
+          shardRows++;
+          const key = keyOf(r);
+          const want = expected.get(key);
+          if (want === undefined) differences.push(`extra ${key} in shard ${shard}`);
+          else if (want !== rowText(r)) differences.push(`different ${key} in shard ${shard}: legacy ${want} shard ${rowText(r)}`);
+          const home = map.shardOf(asText(r[shardKey])!);
+          if (home !== shard) differences.push(`${key} in shard ${shard}, belongs in ${home}`);
+          if (seen.has(key)) differences.push(`${key} is in more than one shard`);
+          seen.add(key);
+        }
+      }
+    } finally {
+      await conn.end();
+    }
+  }
+  for (const key of expected.keys()) if (!seen.has(key)) differences.push(`missing ${key}`);
+  return { legacyRows: expected.size, shardRows, differences };
+}
