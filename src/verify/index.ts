@@ -112,9 +112,13 @@ export function checkVerifyOptions(config: Config, options: VerifyOptions): stri
   return tables;
 }
 
-/** The hash both sides can compute: CRC32 between MySQL servers, MD5 when SQL Server is involved. */
+/** The hash both sides can compute: CRC32 between MySQL servers (or md5 if configured), MD5 when SQL Server is involved. */
 export function chooseHash(config: Config): CanonicalHash {
-  return config.source.kind === 'mssql' ? 'md5' : 'crc32';
+  if (config.source.kind === 'mssql') {
+    if (config.verify.hash === 'crc32') throw new RefusedError('verify.hash: crc32 cannot be computed by SQL Server (no CRC32 in T-SQL); use auto or md5');
+    return 'md5';
+  }
+  return config.verify.hash === 'auto' ? 'crc32' : config.verify.hash;
 }
 
 /**
