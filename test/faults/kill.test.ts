@@ -4,7 +4,7 @@ import { shardMapFromConfig } from '../../src/shard/map.js';
 import { execCli, runCli } from '../support/cli.js';
 import { createCopyEnv } from '../support/copy-env.js';
 import type { TestEnv } from '../support/env.js';
-import { compareTable, controlNumber, faultPoints, faultTimeout, killAfter, recordFaults, seededRandom, startCli, waitFor } from '../support/faults.js';
+import { compareTable, controlNumber, faultPoints, faultTimeout, killAfter, expectConverged, seededRandom, startCli, waitFor } from '../support/faults.js';
 import { createMemberTable, memberId } from '../support/nasty.js';
 
 /**
@@ -53,10 +53,7 @@ describe('kill -9 anywhere, then rerun: nothing lost, duplicated or bent', () =>
     const final = await execCli(['full', '--config', env.configPath, '--json']);
     expect(final.code, final.stderr.slice(-2000)).toBe(0);
     expect(JSON.parse(final.stdout).result.state).toBe('done');
-    const cmp = await compare();
-    expect(cmp.differences.slice(0, 10)).toEqual([]);
-    expect(cmp.shardRows).toBe(ROWS);
-    recordFaults({ scenario: 'kill -9 full', faults: killed, recoveries: 1, rowsChecked: cmp.legacyRows, differences: cmp.differences.length });
+    expectConverged(await compare(), 'kill -9 full', killed, ROWS);
   }, faultTimeout(12_000));
 
   it('verify --repair killed at random points while repairing, rerun: the shards equal legacy again', async () => {
@@ -73,13 +70,10 @@ describe('kill -9 anywhere, then rerun: nothing lost, duplicated or bent', () =>
 
     const final = await execCli(['verify', '--config', env.configPath, '--repair', '--json']);
     expect(final.code, final.stderr.slice(-2000) + final.stdout.slice(-2000)).toBe(0);
-    const cmp = await compare();
-    expect(cmp.differences.slice(0, 10)).toEqual([]);
-    expect(cmp.shardRows).toBe(ROWS);
+    expectConverged(await compare(), 'kill -9 verify --repair', killed, ROWS);
     // A plain verify afterwards agrees: clean.
     const after = await execCli(['verify', '--config', env.configPath, '--json']);
     expect(after.code, after.stdout.slice(-2000)).toBe(0);
-    recordFaults({ scenario: 'kill -9 verify --repair', faults: killed, recoveries: 1, rowsChecked: cmp.legacyRows, differences: cmp.differences.length });
   }, faultTimeout(15_000));
 });
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectMysql, quoteId } from '../../src/mysql/connect.js';
-import { execCli, type CliResult } from '../support/cli.js';
+import { execWithin } from '../support/faults.js';
 import { stringify } from 'yaml';
 import { createCopyEnv } from '../support/copy-env.js';
 import type { TestEnv } from '../support/env.js';
@@ -37,14 +37,14 @@ function withCredentials(url: string, password: string): string {
 describe('secrets from ${ENV} and ${file:} appear nowhere', () => {
   let env: TestEnv;
   let dir: string;
-  const runs: [string, CliResult][] = [];
+  const runs: [string, { stdout: string; stderr: string }][] = [];
   const childEnv = () => ({ ...process.env, MM_TEST_SECRET: SECRET });
 
   beforeAll(async () => {
     env = await createCopyEnv({
       shardCount: 4,
       tables: (db) => ({ member: { source: `${db}.member`, target: 'member', shard_key: 'member_id' } }),
-      extra: { copy: { chunk_rows: 100, workers: 2 }, verify: { chunk_rows: 100, workers: 2, recheck_after_seconds: 0 } },
+      extra: { copy: { chunk_rows: 100, workers: 2, retries: 1, retry_base_ms: 100 }, verify: { chunk_rows: 100, workers: 2, recheck_after_seconds: 0 } },
     });
     await createMemberTable(env.legacyUrl, 300);
     for (const url of new Set(Object.values(env.urls))) {
@@ -78,8 +78,9 @@ describe('secrets from ${ENV} and ${file:} appear nowhere', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  const run = async (name: string, args: string[], expectCode?: number): Promise<CliResult> => {
-    const r = await execCli([...args, '--config', env.configPath, '--log-level', 'debug'], childEnv());
+  const run = async (name: string, args: string[], expectCode?: number) => {
+    const r = await execWithin([...args, '--config', env.configPath, '--log-level', 'debug'], 60_000, childEnv());
+    expect(r.hung, `${name} did not end within 60 s: ${r.stderr.slice(-1500)}`).toBe(false);
     runs.push([name, r]);
     if (expectCode !== undefined) expect(r.code, `${name}: ${r.stderr.slice(-1500)}`).toBe(expectCode);
     return r;

@@ -157,3 +157,26 @@ export async function compareTable(config: Config, legacyUrl: string, sourceTabl
   for (const key of expected.keys()) if (!seen.has(key)) differences.push(`missing ${key}`);
   return { legacyRows: expected.size, shardRows, differences };
 }
+
+/** Waits for a child at most `ms`; a child still running then is killed (-9) and reported as hung. */
+export async function exitWithin(child: Child, ms: number): Promise<{ code: number | null; hung: boolean }> {
+  const done = await Promise.race([child.exit.then((e) => e), sleep(ms).then(() => null)]);
+  if (done) return { code: done.code, hung: false };
+  child.proc.kill('SIGKILL');
+  await child.exit;
+  return { code: null, hung: true };
+}
+
+/** Runs the CLI as a child process to the end, or at most `ms` (then it is killed and `hung` is true). */
+export async function execWithin(args: string[], ms: number, env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; hung: boolean; stdout: string; stderr: string }> {
+  const child = startCli(args, env);
+  const r = await exitWithin(child, ms);
+  return { ...r, stdout: child.stdout, stderr: child.stderr };
+}
+
+/** Records a scenario's figures (for the soak), then fails on any difference or a row count that is off. */
+export function expectConverged(cmp: RowComparison, scenario: string, faults: number, expectedRows = cmp.legacyRows): void {
+  recordFaults({ scenario, faults, recoveries: 1, rowsChecked: cmp.legacyRows, differences: cmp.differences.length + Math.abs(cmp.shardRows - expectedRows) });
+  if (cmp.differences.length > 0) throw new Error(`${scenario}: ${cmp.differences.length} differences, e.g.\n${cmp.differences.slice(0, 10).join('\n')}`);
+  if (cmp.shardRows !== expectedRows) throw new Error(`${scenario}: ${cmp.shardRows} rows in the shards, expected ${expectedRows}`);
+}
