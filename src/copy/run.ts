@@ -15,7 +15,7 @@ import type { ShardWriter } from '../target/writer.js';
 import { ChunkCopier, type CopyMethod } from './chunk.js';
 import { openJob, type FullJob } from './job.js';
 import { kafkaStartPositions } from './kafka.js';
-import { sleep } from './retry.js';
+import { sleep, withRetry, type RetryPolicy } from './retry.js';
 import { summarize } from './summary.js';
 import { createThrottle } from './throttle.js';
 import type { FullCopyOptions, FullCopyResult, TableProgress } from './types.js';
@@ -98,21 +98,34 @@ async function runWorkers(ctx: JobContext, job: FullJob, run: RunState): Promise
     })().catch((e: Error) => logger.warn({ error: e.message }, 'heartbeat failed'));
   }, Math.max(500, (leaseSeconds * 1000) / 3));
 
+  // The control store may blip (a restart, a failover): claims ride it out like shard writes do.
+  const retry: RetryPolicy = { retries: config.copy.retries, baseMs: config.copy.retry_base_ms };
   const worker = async (): Promise<void> => {
     while (!run.stopping) {
-      const chunk = await claimChunk(store.pool, job.id, workerId, leaseSeconds);
+      const chunk = await withRetry('claim a chunk', retry, logger, () => claimChunk(store.pool, job.id, workerId, leaseSeconds));
       if (!chunk) {
         // Chunks leased by another process are finished by it or, if it died, taken over here at lease expiry.
         // Chunks leased by this process are finished by its other workers.
-        if (!(await othersHoldChunks(store, job.id, workerId))) return;
+        if (!(await withRetry('look for chunks', retry, logger, () => othersHoldChunks(store, job.id, workerId)))) return;
         await sleep(Math.min(1000, (leaseSeconds * 1000) / 4));
         continue;
       }
-      await copyOne(ctx, copier, specs.get(chunk.tableName)!, chunk, workerId, run, progress);
+      await copyOne(ctx, copier, specs.get(chunk.tableName)!, chunk, workerId, run, progress, retry);
     }
   };
   try {
-    await Promise.all(Array.from({ length: ctx.workers }, worker));
+    // One worker failing stops the others, and all have ended before the pools close: a worker left
+    // running on closed pools kept the process alive after the command had failed.
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: ctx.workers }, () =>
+        worker().catch((e: unknown) => {
+          run.stopping = true;
+          throw e;
+        }),
+      ),
+    );
+    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failed) throw failed.reason;
   } finally {
     clearInterval(heartbeat);
     await store.pool.query('DELETE FROM workers WHERE id = ?', [workerId]).catch(() => {});
@@ -174,13 +187,14 @@ async function othersHoldChunks(store: ControlStore, jobId: number, workerId: st
   return rows.length > 0;
 }
 
-async function copyOne(ctx: JobContext, copier: ChunkCopier, spec: TableSpec, chunk: Chunk, workerId: string, run: RunState, progress: Progress): Promise<void> {
+async function copyOne(ctx: JobContext, copier: ChunkCopier, spec: TableSpec, chunk: Chunk, workerId: string, run: RunState, progress: Progress, retry: RetryPolicy): Promise<void> {
   const { store, logger } = ctx;
   try {
     const outcome = await copier.copy(spec, chunk);
-    await recordRejected(store, chunk, outcome.rejected);
+    const what = `record ${spec.name} chunk ${chunk.chunkNo} in the control store`;
+    await withRetry(what, retry, logger, () => recordRejected(store, chunk, outcome.rejected));
     const result = { servers: outcome.servers, rejected: outcome.rejected.length, method: outcome.method };
-    if (await completeChunk(store.pool, chunk, workerId, outcome.rows, result)) {
+    if (await withRetry(what, retry, logger, () => completeChunk(store.pool, chunk, workerId, outcome.rows, result))) {
       run.rows += outcome.rows;
       run.chunks++;
       run.rowsByTable.set(spec.name, (run.rowsByTable.get(spec.name) ?? 0) + outcome.rows);
