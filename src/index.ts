@@ -12,3 +12,7 @@ export type { Row, RowValue, ColumnSpec, TableSpec, SourceType } from './rows/ty
 export { createSourceReader, type SourceReader } from './source/index.js';
 export { createShardWriter, type ShardWriter } from './target/index.js';
 export { mysqlTypeMap, targetDdl, convertRow } from './rows/index.js';
+export { runSync, type SyncOptions, type SyncResult } from './cdc/sync.js';
+export { applyChanges, type ApplyContext, type ApplyResult, type FailedChange } from './cdc/apply.js';
+export { DebeziumDecoder, type KafkaRecord, type Decoded } from './cdc/debezium/decode.js';
+export type { ChangeEvent, ChangeOrigin, PoisonEvent } from './cdc/types.js';

@@ -1,4 +1,8 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
 import { connectMysql } from '../src/mysql/connect.js';
 import { runCli } from './support/cli.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
@@ -115,6 +119,21 @@ describe('membermig sync: Debezium through Kafka to the shards', () => {
     const partitions = s.sync.partitions.filter((p: { group: string }) => p.group === `${env.prefix}-sync`);
     expect(partitions.length).toBeGreaterThan(0);
     for (const p of partitions) expect(p.lagMessages).toBe(0);
+  });
+
+  it('refuses (exit 2, nothing applied) without cdc.kafka in the config, or when the topic does not exist', async () => {
+    const { cdc: _cdc, ...withoutCdc } = env.raw as Record<string, unknown>;
+    const dir = mkdtempSync(join(tmpdir(), 'membermig-cfg-'));
+    const noCdc = join(dir, 'no-cdc.yaml');
+    writeFileSync(noCdc, stringify(withoutCdc));
+    const a = await runCli(['sync', '--config', noCdc, '--until-caught-up']);
+    expect(a.code).toBe(2);
+    expect(a.stderr).toContain('sync needs cdc.kafka in the config');
+    const badTopic = join(dir, 'bad-topic.yaml');
+    writeFileSync(badTopic, stringify({ ...withoutCdc, cdc: { kafka: { brokers: kafkaServices().brokers, topic: `${env.prefix}.nope`, group: `${env.prefix}-x` } } }));
+    const b = await runCli(['sync', '--config', badTopic, '--until-caught-up']);
+    expect(b.code).toBe(2);
+    expect(b.stderr).toContain(`topic ${env.prefix}.nope does not exist`);
   });
 
   it('dead-letters malformed and out-of-contract events with topic, partition, offset, key and reason; retries them after a fix', async () => {
