@@ -73,19 +73,29 @@ export default async function setup(project: TestProject): Promise<() => Promise
   // The broker starts beside the MariaDB servers (both take a few seconds).
   const brokersStarting = startKafkaBroker(root, kafkaStops);
   brokersStarting.catch(() => {});
-  try {
-    const [legacy, shardA, shardB] = await Promise.all([
-      startMariaDb({ dir: join(root, 'legacy'), binlog: true, serverId: 1 }),
-      startMariaDb({ dir: join(root, 'shard-a') }),
-      startMariaDb({ dir: join(root, 'shard-b') }),
-    ]);
-    started.push(legacy, shardA, shardB);
-    project.provide('mysql', { legacy: legacy.url, shardA: shardA.url, shardB: shardB.url });
-    project.provide('kafka', await startKafkaServices(root, legacy.url, brokersStarting, kafkaStops));
-  } catch (e) {
+  const results = await Promise.allSettled([
+    startMariaDb({ dir: join(root, 'legacy'), binlog: true, serverId: 1 }),
+    startMariaDb({ dir: join(root, 'shard-a') }),
+    startMariaDb({ dir: join(root, 'shard-b') }),
+  ]);
+  for (const r of results) if (r.status === 'fulfilled') started.push(r.value);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  const stopAll = async (): Promise<void> => {
     await brokersStarting.catch(() => {});
     await stopKafka();
     await Promise.all(started.map((s) => s.stop()));
+  };
+  if (failed) {
+    // Stop what did start: a failed setup must not leave servers behind.
+    await stopAll();
+    throw failed.reason;
+  }
+  const [legacy, shardA, shardB] = started as [MariaDbInstance, MariaDbInstance, MariaDbInstance];
+  project.provide('mysql', { legacy: legacy.url, shardA: shardA.url, shardB: shardB.url });
+  try {
+    project.provide('kafka', await startKafkaServices(root, legacy.url, brokersStarting, kafkaStops));
+  } catch (e) {
+    await stopAll();
     throw e;
   }
   return async () => {

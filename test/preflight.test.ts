@@ -14,6 +14,9 @@ describe('init preflight with least-privilege users', () => {
 
   beforeAll(async () => {
     env = await createTestEnv({ shardCount: 4 });
+    const legacy = await connectMysql(env.legacyUrl);
+    await legacy.query('CREATE TABLE member (member_id BIGINT PRIMARY KEY, name VARCHAR(50) NULL)');
+    await legacy.end();
     for (const url of [env.urls.legacy, env.urls.shardA, env.urls.shardB]) {
       const conn = await connectMysql(url);
       await conn.query(`CREATE USER IF NOT EXISTS '${user}'@'%' IDENTIFIED BY '${password}'`);

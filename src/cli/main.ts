@@ -23,6 +23,8 @@ export function buildProgram(io: CliIO, setExitCode: (code: ExitCode) => void): 
     .addOption(new Option('--json', 'print one JSON document with the result on stdout (for CI)'))
     .addOption(new Option('--log-level <level>', 'log level on stderr').choices([...logLevels]).default('info'))
     .showHelpAfterError('(run with --help for usage)')
+    // Descriptions are written as lines of up to ~110 characters; a wider help keeps them as written.
+    .configureHelp({ helpWidth: 120 })
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
       writeErr: (s) => io.stderr.write(s),
@@ -30,7 +32,7 @@ export function buildProgram(io: CliIO, setExitCode: (code: ExitCode) => void): 
     .exitOverride();
 
   const run: Run = async (cmd, action) => {
-    const ctx = new CommandContext(cmd.name(), globalOptions(cmd), io);
+    const ctx = new CommandContext(commandPath(cmd), globalOptions(cmd), io);
     try {
       setExitCode(await action(ctx));
     } catch (e) {
@@ -43,6 +45,13 @@ export function buildProgram(io: CliIO, setExitCode: (code: ExitCode) => void): 
   }
   for (const cmd of program.commands) cmd.exitOverride().configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
   return program;
+}
+
+/** "gray set" for a sub-command, "init" for a command: the name in messages and --json output. */
+function commandPath(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c && c.parent; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
 }
 
 function reportError(ctx: CommandContext, e: unknown, io: CliIO): ExitCode {

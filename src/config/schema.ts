@@ -108,17 +108,25 @@ export const configSchema = z
         workers: positiveInt.default(4),
         max_rows_per_sec: positiveInt.optional(),
         lease_seconds: positiveInt.default(120),
+        /** auto: LOAD DATA lines built by a MySQL source (else upserts); load; insert (multi-row upserts). */
+        method: z.enum(['auto', 'load', 'insert']).default('auto'),
+        /** Attempts of a write or read that failed for a transient reason (server down, lost connection). */
+        retries: z.number().int().nonnegative().default(5),
+        /** First backoff between attempts; doubles each time, up to 30 s. */
+        retry_base_ms: positiveInt.default(500),
       })
       .strict()
-      .default({ chunk_rows: 50_000, batch_rows: 5_000, workers: 4, lease_seconds: 120 }),
+      .default({ chunk_rows: 50_000, batch_rows: 5_000, workers: 4, lease_seconds: 120, method: 'auto', retries: 5, retry_base_ms: 500 }),
     verify: z
       .object({
         chunk_rows: positiveInt.default(10_000),
         workers: positiveInt.default(2),
         recheck_after_seconds: z.number().nonnegative().default(5),
+        /** Row hash: auto = crc32 between MySQL servers, md5 with a SQL Server legacy side (see src/rows/canonical.ts). */
+        hash: z.enum(['auto', 'crc32', 'md5']).default('auto'),
       })
       .strict()
-      .default({ chunk_rows: 10_000, workers: 2, recheck_after_seconds: 5 }),
+      .default({ chunk_rows: 10_000, workers: 2, recheck_after_seconds: 5, hash: 'auto' }),
     cdc: z
       .object({
         kafka: z

@@ -3,6 +3,7 @@ import { maskUrl } from '../config/secrets.js';
 import { silentLogger, type Logger } from '../log.js';
 import { connectMysql, databaseOfUrl } from '../mysql/connect.js';
 import { checkMysqlServer, type ServerReport, type ServerToCheck } from '../preflight/index.js';
+import { checkMssqlSource } from '../source/mssql/preflight.js';
 import { shardMapFromConfig, type ShardMap } from '../shard/map.js';
 import { controlDatabase, setupControlStore } from '../store/control.js';
 import { ensureDatabase } from '../store/migrate.js';
@@ -34,7 +35,7 @@ export interface InitResult {
 export async function runInit(config: Config, options: InitOptions = {}): Promise<InitResult> {
   const logger = options.logger ?? silentLogger;
   const map = shardMapFromConfig(config);
-  const servers = await Promise.all(serversToCheck(config, map).map((s) => checkMysqlServer(s)));
+  const servers = await Promise.all([...serversToCheck(config, map).map((s) => checkMysqlServer(s)), ...mssqlSourceCheck(config)]);
   for (const s of servers) {
     for (const f of s.findings) logger[f.severity === 'error' ? 'error' : 'warn']({ server: s.label }, f.message);
   }
@@ -75,6 +76,21 @@ async function planTables(config: Config, map: ShardMap, logger: Logger): Promis
   } finally {
     await reader.close();
   }
+}
+
+/** SQL Server legacy side: version, CDC enabled, Agent running, capture instances (when cdc.mssql is set). */
+function mssqlSourceCheck(config: Config): Promise<ServerReport>[] {
+  if (config.source.kind !== 'mssql') return [];
+  return [
+    checkMssqlSource({
+      url: config.source.url,
+      connect: { tls: config.source.tls, trustServerCertificate: config.source.trust_server_certificate },
+      needCdc: config.cdc?.mssql !== undefined,
+      captureInstances: Object.fromEntries(
+        Object.entries(config.cdc?.mssql?.capture_instances ?? {}).map(([table, instance]) => [table, { instance, source: config.tables[table]!.source }]),
+      ),
+    }).then((r) => ({ ...r, role: 'source' as const })),
+  ];
 }
 
 function serversToCheck(config: Config, map: ShardMap): ServerToCheck[] {

@@ -1,5 +1,6 @@
 import { spawn, execFile } from 'node:child_process';
-import { mkdirSync, existsSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -88,15 +89,38 @@ export async function startMariaDb(options: MariaDbOptions): Promise<MariaDbInst
   return { url, port, pid, dataDir, stop: () => stopMariaDb(pid) };
 }
 
+/**
+ * A fresh data folder: copied from a template that is bootstrapped once per machine and MariaDB
+ * version. Copying is faster than mariadb-install-db, and several bootstraps at once (parallel test
+ * runs) have been seen to fail on each other's temporary tables.
+ */
 async function installDataDir(dataDir: string, tmpDir: string): Promise<void> {
-  const args = ['--no-defaults', `--datadir=${dataDir}`, `--tmpdir=${tmpDir}`, '--auth-root-authentication-method=normal', '--skip-test-db', '--user=root'];
+  const template = await dataDirTemplate(tmpDir);
+  cpSync(template, dataDir, { recursive: true });
+}
+
+async function dataDirTemplate(tmpDir: string): Promise<string> {
+  const { stdout } = await execFileAsync('mariadbd', ['--version']);
+  const version = /Ver\s+(\S+)/.exec(stdout)?.[1] ?? 'unknown';
+  const template = join(tmpdir(), `membermig-mariadb-template-${version}`);
+  if (existsSync(join(template, 'mysql', 'user.frm')) || existsSync(join(template, 'mysql', 'global_priv.frm'))) return template;
+  // Bootstrap into a private folder, then rename: the rename is atomic, so a racing process either
+  // sees no template or a whole one.
+  const staging = `${template}.${process.pid}.${Date.now()}`;
+  const args = ['--no-defaults', `--datadir=${staging}`, `--tmpdir=${tmpDir}`, '--auth-root-authentication-method=normal', '--skip-test-db', '--user=root'];
   try {
     await execFileAsync('mariadb-install-db', args);
   } catch {
     // One retry on a clean folder: bootstrap occasionally fails under heavy parallel load.
-    rmSync(dataDir, { recursive: true, force: true });
+    rmSync(staging, { recursive: true, force: true });
     await execFileAsync('mariadb-install-db', args);
   }
+  try {
+    renameSync(staging, template);
+  } catch {
+    rmSync(staging, { recursive: true, force: true }); // another process won the race; use its template
+  }
+  return template;
 }
 
 async function waitForServer(url: string, timeoutMs: number, exited: () => boolean): Promise<void> {

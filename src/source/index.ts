@@ -1,6 +1,7 @@
 import type { Config } from '../config/schema.js';
 import { RefusedError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { createMssqlReader } from './mssql/index.js';
 import { MysqlSourceReader } from './mysql/reader.js';
 import type { SourceReader } from './reader.js';
 
@@ -13,7 +14,7 @@ export function createSourceReader(config: Config, logger: Logger): SourceReader
     case 'mysql':
       return new MysqlSourceReader(config, logger);
     case 'mssql':
-      throw new RefusedError('source.kind mssql: the SQL Server reader is not built yet in this version; nothing was done');
+      return createMssqlReader(config, logger);
   }
 }
 

@@ -3,6 +3,9 @@ import type { Config } from '../config/schema.js';
 import { shardMapFromConfig } from '../shard/map.js';
 import { controlSchemaState, openControlStore, type SchemaState } from './control.js';
 import { chunkCounts, type ChunkCounts } from './leases.js';
+import { collectGrayStatus, type GrayStatus } from '../gray/status.js';
+import { collectFullCopyStatus, type FullCopyStatus } from '../copy/status.js';
+import { latestFinishedRuns, openRepairQueue, type LatestRun } from '../verify/runs.js';
 import { collectSyncStatus, type SyncStatus } from '../cdc/status.js';
 
 export interface JobStatus {
@@ -23,6 +26,12 @@ export interface Status {
   tables: { name: string; source: string; target: string; shardKey: string }[];
   jobs: JobStatus[];
   workers: { id: string; command: string; jobId: number | null; heartbeatAgeSeconds: number }[];
+  /** Shim mode and gray percentages per table (absent when the control store is not initialised). */
+  gray?: GrayStatus;
+  /** Full-copy jobs: chunks left, rows, rejected values, CDC start position (absent when not initialised). */
+  fullCopy?: FullCopyStatus;
+  /** verify: the latest finished run per table, and open repair_queue entries per table. */
+  verify?: { latest: LatestRun[]; repairQueue: { table: string; open: number }[] };
   /** sync: offsets and lag per partition (from the cdc_offsets mirror) and dead letters. */
   sync?: SyncStatus;
 }
@@ -61,9 +70,12 @@ export async function collectStatus(config: Config): Promise<Status> {
       'SELECT id, command, job_id, TIMESTAMPDIFF(SECOND, heartbeat_at, NOW(6)) AS age FROM workers ORDER BY started_at',
     );
     const workers = workerRows.map((w) => ({ id: w.id, command: w.command, jobId: w.job_id === null ? null : Number(w.job_id), heartbeatAgeSeconds: Number(w.age) }));
+    const gray = await collectGrayStatus(store.pool, config);
+    const fullCopy = await collectFullCopyStatus(store.pool);
+    const verify = { latest: await latestFinishedRuns(store.pool), repairQueue: await openRepairQueue(store.pool) };
     // A control store not yet migrated to this version has no sync tables: status still answers.
     const sync = await collectSyncStatus(store.pool).catch(() => undefined);
-    return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs, workers, ...(sync ? { sync } : {}) };
+    return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs, workers, gray, fullCopy, verify, ...(sync ? { sync } : {}) };
   } catch (e) {
     return { ...base, control: { database: store.database, reachable: false, error: (e as Error).message }, jobs: [], workers: [] };
   } finally {

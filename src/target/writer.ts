@@ -12,7 +12,7 @@ import { shardMapFromConfig, type ShardLocation, type ShardMap } from '../shard/
  * (after a crash, a retry, or a change the copy already saw) converges to the same rows.
  *
  * - `upsertRows(shard, spec, rows)`: multi-row INSERT ... ON DUPLICATE KEY UPDATE of every
- *   non-key column, in one transaction per call. Rows are in the spec's column order, values in
+ *   non-key column (statements of up to 1000 rows), in one transaction per call. Rows are in the spec's column order, values in
  *   target form (src/rows/types.ts). All rows must belong to that shard (the caller routes them
  *   with the shard map); the writer does not re-route.
  * - `deleteKeys(shard, spec, keys)`: DELETE by primary key (values in key order, target form);
@@ -30,6 +30,8 @@ export interface ShardWriter {
   upsertRows(shard: number | ShardLocation, spec: TableSpec, rows: Row[]): Promise<void>;
   deleteKeys(shard: number | ShardLocation, spec: TableSpec, keys: RowValue[][]): Promise<number>;
   loadLines(shard: number | ShardLocation, spec: TableSpec, lines: Buffer[]): Promise<number>;
+  /** loadLines for blocks of several lines each; `rows` is how many lines they hold (checked). */
+  loadBlocks(shard: number | ShardLocation, spec: TableSpec, blocks: Buffer[], rows: number): Promise<number>;
   /** The pool of a physical server, e.g. for reading back in tests or verify. */
   poolOf(server: string): Pool;
   close(): Promise<void>;
@@ -37,6 +39,8 @@ export interface ShardWriter {
 
 /** STRICT_ALL_TABLES: out-of-range or malformed values fail instead of being adjusted; zero dates stay allowed. */
 export const WRITER_SESSION = ["SET time_zone = '+00:00'", "SET sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'"];
+
+const UPSERT_ROWS = 1000;
 
 export interface ShardWriterOptions {
   /** Overrides each server's max_connections. */
@@ -59,18 +63,24 @@ export function createShardWriter(config: Pick<Config, 'servers' | 'shards'>, op
     }
     return pool;
   };
+  let writer: ShardWriter;
   const locate = (shard: number | ShardLocation): ShardLocation =>
     typeof shard === 'number' ? { shard, database: map.databaseOf(shard), server: map.serverOf(shard) } : shard;
   const tableOf = (loc: ShardLocation, spec: TableSpec) => `${quoteId(loc.database)}.${quoteId(spec.target)}`;
 
-  return {
+  writer = {
     map,
     poolOf,
     async upsertRows(shard, spec, rows) {
       if (rows.length === 0) return;
       const loc = locate(shard);
-      const sql = upsertSql(tableOf(loc, spec), spec, rows.length);
-      await inTransaction(poolOf(loc.server.name), (conn) => conn.query(sql, rows.flat()));
+      await inTransaction(poolOf(loc.server.name), async (conn) => {
+        // Statements of at most UPSERT_ROWS rows keep the SQL text (built by the driver) small.
+        for (let i = 0; i < rows.length; i += UPSERT_ROWS) {
+          const part = rows.slice(i, i + UPSERT_ROWS);
+          await conn.query(upsertSql(tableOf(loc, spec), spec, part.length), part.flat());
+        }
+      });
     },
     async deleteKeys(shard, spec, keys) {
       if (keys.length === 0) return 0;
@@ -87,23 +97,26 @@ export function createShardWriter(config: Pick<Config, 'servers' | 'shards'>, op
       });
       return deleted;
     },
-    async loadLines(shard, spec, lines) {
-      if (lines.length === 0) return 0;
+    loadLines(shard, spec, lines) {
+      return writer.loadBlocks(shard, spec, lines, lines.length);
+    },
+    async loadBlocks(shard, spec, blocks, rows) {
+      if (rows === 0) return 0;
       const loc = locate(shard);
       return inTransaction(poolOf(loc.server.name), async (conn) => {
         const [res] = await conn.query<ResultSetHeader>({
           sql: loadDataSql(tableOf(loc, spec), spec),
-          infileStreamFactory: () => Readable.from(lines),
-        } as never);
+          infileStreamFactory: () => Readable.from(coalesce(blocks)),
+        });
         if (res.warningStatus > 0) {
           const [warnings] = await conn.query<RowDataPacket[]>('SHOW WARNINGS LIMIT 3');
           throw new Error(`LOAD DATA into ${loc.database}.${spec.target} reported ${res.warningStatus} warnings: ${warnings.map((w) => w.Message).join('; ')}`);
         }
         const records = /Records: (\d+)/.exec(res.info ?? '');
-        if (records && Number(records[1]) !== lines.length) {
-          throw new Error(`LOAD DATA into ${loc.database}.${spec.target} read ${records[1]} records from ${lines.length} lines`);
+        if (!records || Number(records[1]) !== rows) {
+          throw new Error(`LOAD DATA into ${loc.database}.${spec.target} read ${records?.[1] ?? 'an unknown number of'} records from ${rows} lines`);
         }
-        return lines.length;
+        return rows;
       });
     },
     async close() {
@@ -111,6 +124,27 @@ export function createShardWriter(config: Pick<Config, 'servers' | 'shards'>, op
       pools.clear();
     },
   };
+  return writer;
+}
+
+/** Small buffers joined into blocks of about 1 MB: each stream chunk becomes a packet to the server. */
+function* coalesce(buffers: Buffer[], target = 1 << 20): Generator<Buffer> {
+  let part: Buffer[] = [];
+  let size = 0;
+  for (const b of buffers) {
+    if (b.length >= target && part.length === 0) {
+      yield b;
+      continue;
+    }
+    part.push(b);
+    size += b.length;
+    if (size >= target) {
+      yield Buffer.concat(part, size);
+      part = [];
+      size = 0;
+    }
+  }
+  if (part.length > 0) yield Buffer.concat(part, size);
 }
 
 /** INSERT ... ON DUPLICATE KEY UPDATE every non-key column (a key-only table just keeps the row). */

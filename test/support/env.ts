@@ -33,6 +33,15 @@ export interface TestEnvOptions {
   tables?: Record<string, { source: string; target: string; shard_key: string } & Record<string, unknown>>;
   /** Extra top-level config sections (copy, verify, cdc, gray...). */
   extra?: Record<string, unknown>;
+  /** Statements run in the legacy database before the env is returned, e.g. CREATE TABLE. */
+  legacySql?: string[];
+}
+
+/** A table source written as `legacy.NAME` in test options names the env's own legacy database. */
+function resolveLegacy(tables: NonNullable<TestEnvOptions['tables']>, legacyDb: string): NonNullable<TestEnvOptions['tables']> {
+  return Object.fromEntries(
+    Object.entries(tables).map(([name, t]) => [name, { ...t, source: t.source.replace(/^legacy\./, `${legacyDb}.`) }]),
+  );
 }
 
 export function testUrls(): TestUrls {
@@ -71,7 +80,7 @@ export async function createTestEnv(options: TestEnvOptions = {}): Promise<TestE
         { shards: `${half}-${count - 1}`, server: 'shard-b' },
       ],
     },
-    tables: options.tables ?? { member: { source: `${legacyDb}.member`, target: 'member', shard_key: 'member_id' } },
+    tables: options.tables ? resolveLegacy(options.tables, legacyDb) : { member: { source: `${legacyDb}.member`, target: 'member', shard_key: 'member_id' } },
     ...options.extra,
   };
   const dir = mkdtempSync(join(tmpdir(), 'membermig-cfg-'));
@@ -81,6 +90,8 @@ export async function createTestEnv(options: TestEnvOptions = {}): Promise<TestE
 
   const legacy = await connectMysql(urls.legacy);
   await legacy.query(`CREATE DATABASE IF NOT EXISTS \`${legacyDb}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
+  await legacy.query(`USE \`${legacyDb}\``);
+  for (const sql of options.legacySql ?? []) await legacy.query(sql);
   await legacy.end();
 
   return {

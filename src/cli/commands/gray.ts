@@ -1,13 +1,199 @@
-import type { Command } from 'commander';
+import { userInfo } from 'node:os';
+import { InvalidArgumentError, type Command } from 'commander';
+import { ExitCode, RefusedError } from '../../errors.js';
+import { checkMember, rollbackGray, setGray, settingsHistory, showSettings, type ChangeResult, type MemberCheck, type TableView } from '../../gray/operations.js';
+import { formatPercent, parsePercent } from '../../gray/percent.js';
+import type { GraySetting } from '../../gray/route.js';
+import type { HistoryEntry } from '../../gray/settings.js';
+import { openControlStore, type ControlStore } from '../../store/control.js';
+import type { Config } from '../../config/schema.js';
 import type { Run } from '../main.js';
-import { registerNotBuilt } from './not-built.js';
+import { renderTable } from '../render.js';
 
 export function registerGray(program: Command, run: Run): void {
-  registerNotBuilt(
-    program,
-    run,
-    'gray',
-    "Phase 5: move a percentage of members' reads and writes to MySQL; roll back instantly",
-    'Raising a percentage is gated on a clean, recent verify and a small sync lag; rollback never is.',
+  const gray = program
+    .command('gray')
+    .summary("Phase 5: move a percentage of members' reads and writes to MySQL; roll back instantly")
+    .description(
+      [
+        "Phase 5 of the cutover. Per table: the percentage of members whose reads go to MySQL (--read) and whose",
+        'writes move one shim step further (--write), in steps of 0.01%, plus an allowlist (always MySQL, e.g. staff)',
+        'and a denylist (always legacy, e.g. VIPs; it wins over the allowlist). A member is inside a percentage',
+        'when murmur3("salt:memberId") mod 10000 < basis points, so raising a percentage only adds members.',
+        '',
+        'Raising anything is gated: the last verify of the table clean and recent, sync lag small, no dead letters',
+        '(config gray.gates). --force --reason overrides and the override is recorded. Rollback is never gated.',
+        '',
+        'Exit codes: 0 done; 2 refused (bad input, a gate), nothing changed.',
+      ].join('\n'),
+    );
+
+  gray
+    .command('set <table>')
+    .description('change the read/write percentages and the allow/deny lists of a table')
+    .option('--read <percent>', 'members whose reads go to MySQL, e.g. 5% or 0.25%')
+    .option('--write <percent>', 'members whose writes take the shim mode (the others take the step before)')
+    .option('--allow <ids>', 'add member ids (comma-separated) to the allowlist', collectIds, [])
+    .option('--unallow <ids>', 'remove member ids from the allowlist', collectIds, [])
+    .option('--deny <ids>', 'add member ids to the denylist', collectIds, [])
+    .option('--undeny <ids>', 'remove member ids from the denylist', collectIds, [])
+    .option('--reason <text>', 'why (recorded in the history; required)')
+    .option('--operator <name>', 'who (default $MEMBERMIG_OPERATOR, else $USER)')
+    .option('--force', 'override failed gates (needs --reason; recorded as forced)')
+    .action(async (table: string, opts: SetOptions, cmd: Command) =>
+      run(cmd, async (ctx) => {
+        const read = opts.read === undefined ? undefined : parsePercent(opts.read, '--read');
+        const write = opts.write === undefined ? undefined : parsePercent(opts.write, '--write');
+        const { config } = ctx.loadConfig();
+        const result = await withStore(config, (store) =>
+          setGray(store, config, table, { read, write, allow: opts.allow, unallow: opts.unallow, deny: opts.deny, undeny: opts.undeny }, changeContext(opts)),
+        );
+        return ctx.finish(ExitCode.Ok, result, (r) => renderGrayChange([r]));
+      }),
+    );
+
+  gray
+    .command('rollback [table]')
+    .description('back to the previous setting (or --to 0) for one table or all; never gated')
+    .option('--to <percent>', 'only 0: every percentage to 0% and the allowlist emptied')
+    .option('--reason <text>', 'why (recorded in the history)')
+    .option('--operator <name>', 'who (default $MEMBERMIG_OPERATOR, else $USER)')
+    .action(async (table: string | undefined, opts: { to?: string; reason?: string; operator?: string }, cmd: Command) =>
+      run(cmd, async (ctx) => {
+        if (opts.to !== undefined && parsePercent(opts.to, '--to') !== 0) throw new RefusedError(`--to only takes 0 (got ${opts.to}); to lower to another value use gray set`);
+        const { config } = ctx.loadConfig();
+        const tables = table ? [table] : Object.keys(config.tables);
+        const results = await withStore(config, (store) => rollbackGray(store, config, tables, { toZero: opts.to !== undefined }, changeContext(opts)));
+        return ctx.finish(ExitCode.Ok, results, renderGrayChange);
+      }),
+    );
+
+  gray
+    .command('show [table]')
+    .description('the current percentages, lists and shim mode of every table (or one)')
+    .action(async (table: string | undefined, _opts: unknown, cmd: Command) =>
+      run(cmd, async (ctx) => {
+        const { config } = ctx.loadConfig();
+        const views = await withStore(config, (store) => showSettings(store, config, table ? [table] : undefined));
+        return ctx.finish(ExitCode.Ok, views, renderGrayShow);
+      }),
+    );
+
+  gray
+    .command('history [table]')
+    .description('every gray change, newest first: time, operator, reason, before and after')
+    .option('--limit <n>', 'how many', '50')
+    .action(async (table: string | undefined, opts: { limit: string }, cmd: Command) =>
+      run(cmd, async (ctx) => {
+        const limit = parseLimit(opts.limit);
+        const { config } = ctx.loadConfig();
+        const history = await withStore(config, (store) => settingsHistory(store, config, 'gray', table, limit));
+        return ctx.finish(ExitCode.Ok, history, (h) => renderHistory(h, describeGray));
+      }),
+    );
+
+  gray
+    .command('check <table> <memberId>')
+    .description("explain one member's route: bucket, lists, percentages, mode")
+    .action(async (table: string, memberId: string, _opts: unknown, cmd: Command) =>
+      run(cmd, async (ctx) => {
+        const { config } = ctx.loadConfig();
+        const check = await withStore(config, (store) => checkMember(store, config, table, memberId));
+        return ctx.finish(ExitCode.Ok, check, renderCheck);
+      }),
+    );
+}
+
+interface SetOptions {
+  read?: string;
+  write?: string;
+  allow: string[];
+  unallow: string[];
+  deny: string[];
+  undeny: string[];
+  reason?: string;
+  operator?: string;
+  force?: boolean;
+}
+
+function collectIds(value: string, previous: string[]): string[] {
+  const ids = value.split(',').map((s) => s.trim());
+  if (ids.some((id) => id === '')) throw new InvalidArgumentError(`member id list "${value}" has an empty id`);
+  return [...previous, ...ids];
+}
+
+export function parseLimit(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new RefusedError(`--limit must be a positive integer, got "${text}"`);
+  return n;
+}
+
+/** Who made a change: --operator, else $MEMBERMIG_OPERATOR, else $USER, else the OS account. */
+export function resolveOperator(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  const fromFlag = flag?.trim();
+  if (fromFlag) return fromFlag;
+  const fromEnv = env.MEMBERMIG_OPERATOR?.trim() || env.USER?.trim() || env.USERNAME?.trim();
+  if (fromEnv) return fromEnv;
+  try {
+    return userInfo().username;
+  } catch {
+    return 'unknown';
+  }
+}
+
+export function changeContext(opts: { reason?: string; operator?: string; force?: boolean }): { operator: string; reason?: string; force: boolean } {
+  return { operator: resolveOperator(opts.operator), reason: opts.reason, force: opts.force === true };
+}
+
+export async function withStore<T>(config: Config, work: (store: ControlStore) => Promise<T>): Promise<T> {
+  const store = openControlStore(config, 2);
+  try {
+    return await work(store);
+  } finally {
+    await store.close();
+  }
+}
+
+function describeGray(v: unknown): string {
+  if (v === null || v === undefined) return '-';
+  const g = v as GraySetting;
+  const lists = `${g.allow?.length ? ` allow ${g.allow.length}` : ''}${g.deny?.length ? ` deny ${g.deny.length}` : ''}`;
+  return `read ${formatPercent(g.read_bp)} write ${formatPercent(g.write_bp)}${lists}`;
+}
+
+function renderGrayChange(results: ChangeResult<GraySetting>[]): string {
+  const lines: string[] = [];
+  for (const r of results) {
+    if (!r.changed) {
+      lines.push(`${r.table}: unchanged (${describeGray(r.after)})`);
+      continue;
+    }
+    lines.push(`${r.table}: ${describeGray(r.before)} -> ${describeGray(r.after)} (settings version ${r.version}, by ${r.operator})`);
+    if (r.forced) lines.push('  FORCED past failed gates (recorded)');
+    for (const g of r.gates) lines.push(`  gate ${g.gate}: ${g.ok ? 'ok' : 'FAILED'}: ${g.message}`);
+  }
+  return lines.join('\n');
+}
+
+function renderGrayShow(views: TableView[]): string {
+  return renderTable(
+    ['table', 'shim mode', 'read', 'write', 'allow', 'deny', 'salt', 'version', 'updated'],
+    views.map((v) => [v.table, v.mode, v.read, v.write, v.allow.length, v.deny.length, v.salt, v.version, v.updatedAt]),
   );
+}
+
+export function renderHistory(history: HistoryEntry[], describe: (v: unknown) => string): string {
+  if (history.length === 0) return 'no changes recorded';
+  return renderTable(
+    ['id', 'time', 'table', 'action', 'before', 'after', 'operator', 'forced', 'reason'],
+    history.map((h) => [h.id, h.changedAt, h.table, h.action, describe(h.oldValue), describe(h.newValue), h.operator, h.forced ? 'FORCED' : '', h.reason]),
+  );
+}
+
+function renderCheck(c: MemberCheck): string {
+  return [
+    `table ${c.table}, member ${c.memberId}: reads ${c.read}, writes ${c.write.replace(/_/g, ' ')}`,
+    `  shim mode ${c.mode}; read ${formatPercent(c.readBp)}, write ${formatPercent(c.writeBp)}`,
+    `  why: ${c.why}`,
+  ].join('\n');
 }

@@ -1,0 +1,152 @@
+import type { MssqlColumnConversion } from '../../rows/mssql/typemap.js';
+import { Unrepresentable, type RowValue, type TableSpec } from '../../rows/types.js';
+import type { ChangeEvent, ChangeOrigin, PoisonEvent } from '../types.js';
+import { Lsn } from './lsn.js';
+import type { ResumePoint } from './tsql.js';
+
+/**
+ * Rows of cdc.fn_cdc_get_all_changes_<instance>(…, N'all update old') → ChangeEvents (pure).
+ * __$operation: 1 delete (before-image), 2 insert, 3 update before-image, 4 update after-image.
+ * Op 3 only supplies the old shard key (and the old primary key: an update that changes the key
+ * becomes a delete of the old key plus an upsert of the new one).
+ */
+
+export const Operation = { Delete: 1, Insert: 2, UpdateBefore: 3, UpdateAfter: 4 } as const;
+
+export interface CdcTable {
+  /** Logical table name from the config. */
+  name: string;
+  instance: string;
+  spec: TableSpec;
+  /** One per spec column, in spec order (the query selects them as [c0], [c1], ...). */
+  conversions: MssqlColumnConversion[];
+}
+
+/** A row as changesQuery selects it. */
+export interface ChangeRow {
+  __start_lsn: Buffer;
+  __seqval: Buffer;
+  __operation: number;
+  /** Table mode only. */
+  __command_id?: number | null;
+  /** DATEDIFF_BIG: tedious returns bigint as a string. */
+  __ts_ms: string | number | null;
+  [column: `c${number}`]: unknown;
+}
+
+export interface MappedPage {
+  events: ChangeEvent[];
+  poison: PoisonEvent[];
+  /** Rows consumed; a trailing op 3 whose op 4 is on the next page is left for that page. */
+  consumed: number;
+  last: ResumePoint | null;
+  lastSourceTsMs: number | null;
+}
+
+interface Image {
+  values: Record<string, RowValue>;
+  key: Record<string, RowValue>;
+  shardKey: RowValue;
+}
+
+type Converted = { ok: true; image: Image } | { ok: false; reason: string };
+
+/** Converts the columns of an image; `only` limits it to the key and shard key (delete, op 3). */
+function convertImage(table: CdcTable, row: ChangeRow, keysOnly: boolean): Converted {
+  const { spec } = table;
+  const values: Record<string, RowValue> = {};
+  for (let i = 0; i < spec.columns.length; i++) {
+    const column = spec.columns[i]!.source;
+    const isKey = spec.primaryKey.includes(column) || column === spec.shardKey;
+    if (keysOnly && !isKey) continue;
+    let v: RowValue | Unrepresentable;
+    try {
+      v = table.conversions[i]!.convert(row[`c${i}`]);
+    } catch (e) {
+      return { ok: false, reason: `column ${column}: ${(e as Error).message}` };
+    }
+    if (v instanceof Unrepresentable) return { ok: false, reason: `column ${column}: ${v.reason} (value ${v.value})` };
+    values[column] = v;
+  }
+  const key = Object.fromEntries(spec.primaryKey.map((k) => [k, values[k] ?? null]));
+  if (spec.primaryKey.some((k) => key[k] === null)) return { ok: false, reason: 'primary key value is NULL in the change row' };
+  return { ok: true, image: { values, key, shardKey: values[spec.shardKey] ?? null } };
+}
+
+function sameKey(a: Record<string, RowValue>, b: Record<string, RowValue>): boolean {
+  return Object.keys(a).every((k) => {
+    const x = a[k] ?? null;
+    const y = b[k] ?? null;
+    if (Buffer.isBuffer(x) && Buffer.isBuffer(y)) return x.equals(y);
+    return x === y;
+  });
+}
+
+function rawJson(row: ChangeRow): Buffer {
+  return Buffer.from(JSON.stringify(row, (_k, v) => (v && typeof v === 'object' && v.type === 'Buffer' && Array.isArray(v.data) ? '0x' + Buffer.from(v.data).toString('hex') : v)));
+}
+
+export function mapChanges(table: CdcTable, rows: ChangeRow[], pageWasFull: boolean): MappedPage {
+  let usable = rows;
+  // Never cut between an update's before- and after-image: leave a trailing op 3 for the next page.
+  if (pageWasFull && rows.length > 0 && rows[rows.length - 1]!.__operation === Operation.UpdateBefore) usable = rows.slice(0, -1);
+  const events: ChangeEvent[] = [];
+  const poison: PoisonEvent[] = [];
+  let before: { at: string; image: Image } | null = null;
+  let lastTs: number | null = null;
+  let last: MappedPage['last'] = null;
+
+  for (const row of usable) {
+    const lsn = Lsn.parse(row.__start_lsn);
+    const seqval = Lsn.parse(row.__seqval);
+    last = { lsn, seqval, commandId: row.__command_id ?? null };
+    const at = `${lsn.toString()}:${seqval.toString()}`;
+    const origin: ChangeOrigin = { source: table.instance, offset: at, commitLsn: lsn.toString() };
+    const ts = row.__ts_ms === null || row.__ts_ms === undefined ? undefined : Number(row.__ts_ms);
+    if (ts !== undefined) lastTs = ts;
+    const stamp = ts !== undefined ? { sourceTsMs: ts } : {};
+    const fail = (reason: string) =>
+      poison.push({ origin, table: table.name, messageKey: Buffer.from(at), rawValue: rawJson(row), reason: `operation ${row.__operation}: ${reason}` });
+
+    switch (row.__operation) {
+      case Operation.Delete: {
+        const c = convertImage(table, row, true);
+        if (!c.ok) fail(c.reason);
+        else events.push({ table: table.name, op: 'delete', key: c.image.key, after: null, beforeShardKey: c.image.shardKey, origin, ...stamp });
+        break;
+      }
+      case Operation.UpdateBefore: {
+        const c = convertImage(table, row, true);
+        before = c.ok ? { at, image: c.image } : null;
+        if (!c.ok) fail(c.reason);
+        break;
+      }
+      case Operation.Insert:
+      case Operation.UpdateAfter: {
+        const old = row.__operation === Operation.UpdateAfter && before?.at === at ? before.image : null;
+        before = null;
+        const c = convertImage(table, row, false);
+        if (!c.ok) {
+          fail(c.reason);
+          break;
+        }
+        if (old && !sameKey(old.key, c.image.key)) {
+          events.push({ table: table.name, op: 'delete', key: old.key, after: null, beforeShardKey: old.shardKey, origin, ...stamp });
+        }
+        events.push({
+          table: table.name,
+          op: 'upsert',
+          key: c.image.key,
+          after: c.image.values,
+          ...(old ? { beforeShardKey: old.shardKey } : {}),
+          origin,
+          ...stamp,
+        });
+        break;
+      }
+      default:
+        fail(`unknown __$operation ${row.__operation}`);
+    }
+  }
+  return { events, poison, consumed: usable.length, last, lastSourceTsMs: lastTs };
+}

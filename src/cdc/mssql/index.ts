@@ -1,0 +1,61 @@
+import type { Pool } from 'mysql2/promise';
+import type { Config } from '../../config/schema.js';
+import { RefusedError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import { createMssqlReader } from '../../source/mssql/index.js';
+import { Lsn } from './lsn.js';
+import { recordedStartLsn } from './position.js';
+import { MssqlCdcSource, type ApplyChanges, type NewInstanceNotice } from './source.js';
+
+export { Lsn } from './lsn.js';
+export { MssqlCdcSource, type ApplyChanges, type NewInstanceNotice, type PollResult } from './source.js';
+export { CdcWindowError, loadPosition, savePosition, recordedStartLsn, readWindow, mssqlCdcStatus, type CdcPosition, type MssqlCdcInstanceStatus } from './position.js';
+export { mapChanges, Operation } from './events.js';
+
+export interface MssqlCdcDeps {
+  apply: ApplyChanges;
+  logger: Logger;
+  /** The control store pool (positions, dead letters, start positions). */
+  control: Pool;
+  /** Default: the lowest start position recorded by `membermig full`. */
+  startLsn?: Lsn | null;
+  onNewInstance?: (notice: NewInstanceNotice) => void;
+  batchRows?: number;
+}
+
+/**
+ * Builds the direct CDC source from `cdc.mssql` (capture_instances, poll_interval_ms): describes
+ * each table through the SQL Server reader, checks the instances, and returns the source with a
+ * close() for its SQL Server connections.
+ */
+export async function openMssqlCdcSource(config: Config, deps: MssqlCdcDeps): Promise<{ source: MssqlCdcSource; close(): Promise<void> }> {
+  const cdc = config.cdc?.mssql;
+  if (!cdc || Object.keys(cdc.capture_instances).length === 0) throw new RefusedError('cdc.mssql.capture_instances names no table');
+  if (config.source.kind !== 'mssql') throw new RefusedError('cdc.mssql needs source.kind: mssql');
+  const reader = createMssqlReader(config, deps.logger);
+  try {
+    const tables = [];
+    for (const [name, instance] of Object.entries(cdc.capture_instances)) {
+      const table = config.tables[name];
+      if (!table) throw new RefusedError(`cdc.mssql.capture_instances.${name}: no such table in tables`);
+      tables.push({ name, instance, spec: await reader.describeTable(name, table) });
+    }
+    const startLsn = deps.startLsn !== undefined ? deps.startLsn : await recordedStartLsn(deps.control);
+    const source = new MssqlCdcSource({
+      source: await reader.connection(),
+      control: deps.control,
+      tables,
+      apply: deps.apply,
+      startLsn,
+      logger: deps.logger,
+      pollIntervalMs: cdc.poll_interval_ms,
+      ...(deps.batchRows ? { batchRows: deps.batchRows } : {}),
+      ...(deps.onNewInstance ? { onNewInstance: deps.onNewInstance } : {}),
+    });
+    await source.checkInstances();
+    return { source, close: () => reader.close() };
+  } catch (e) {
+    await reader.close();
+    throw e;
+  }
+}

@@ -1,0 +1,167 @@
+import type { Pool, RowDataPacket } from 'mysql2/promise';
+import { Lsn } from './lsn.js';
+import type { ChangesMode, ResumePoint } from './tsql.js';
+
+/**
+ * Where the direct CDC source stands for one capture instance. seqval null: every change with
+ * start_lsn <= lsn is applied (the next read starts at lsn + 1). seqval set: the source stopped
+ * inside the transaction at lsn; every change up to (lsn, seqval) is applied.
+ */
+export interface CdcPosition {
+  lsn: Lsn;
+  seqval: Lsn | null;
+  /** __$command_id of that row, when read from the change table (table mode). */
+  commandId?: number | null;
+}
+
+export interface ReadWindow {
+  from: Lsn;
+  to: Lsn;
+  after: ResumePoint | null;
+}
+
+/**
+ * Where the next read starts. A position inside a transaction saved in the other mode's order
+ * cannot be resumed row-exactly, so the whole transaction is read again: replay is idempotent.
+ */
+export function nextFrom(p: CdcPosition, mode: ChangesMode = 'function'): { from: Lsn; after: ResumePoint | null } {
+  if (p.seqval === null) return { from: p.lsn.increment(), after: null };
+  const commandId = p.commandId ?? null;
+  const sameOrder = mode === 'table' ? commandId !== null : commandId === null;
+  return sameOrder ? { from: p.lsn, after: { lsn: p.lsn, seqval: p.seqval, commandId } } : { from: p.lsn, after: null };
+}
+
+export class CdcWindowError extends Error {
+  override name = 'CdcWindowError';
+}
+
+/**
+ * The window check made before every batch. min 0x00…00 means the instance is missing or we lack
+ * rights. A next read below min means cleanup already deleted changes we have not applied: they are
+ * lost to us, and the table must be copied again.
+ * Returns the window to read, or null when there is nothing new yet.
+ */
+export function readWindow(instance: string, position: CdcPosition, minLsn: Lsn, maxLsn: Lsn | null, mode: ChangesMode = 'function'): ReadWindow | null {
+  if (minLsn.isZero()) {
+    throw new CdcWindowError(
+      `capture instance ${instance}: sys.fn_cdc_get_min_lsn returned 0x00000000000000000000: the instance does not exist, or this account lacks SELECT on its captured columns or its gating role`,
+    );
+  }
+  const { from, after } = nextFrom(position, mode);
+  if (from.compare(minLsn) < 0) {
+    throw new CdcWindowError(
+      `capture instance ${instance}: the saved position ${position.lsn.toString()} fell behind CDC cleanup (lowest available LSN ${minLsn.toString()}): ` +
+        'changes since then are lost to this sync; copy the table again (membermig full) and sync from its new start position. ' +
+        'If the instance was just created to replace another one, it starts after your position: switch only once it covers it.',
+    );
+  }
+  if (maxLsn === null || maxLsn.isZero() || from.compare(maxLsn) > 0) return null;
+  return { from, to: maxLsn, after };
+}
+
+/** The position after a page: inside the window's last transaction, or caught up to `to`. */
+export function positionAfterPage(window: ReadWindow, last: ResumePoint | null, pageWasFull: boolean): CdcPosition | null {
+  if (!pageWasFull) return { lsn: window.to, seqval: null, commandId: null };
+  return last ? { lsn: last.lsn, seqval: last.seqval, commandId: last.commandId } : null;
+}
+
+// ---- control store (migration 050) ---------------------------------------------------------------
+
+interface PositionRow extends RowDataPacket {
+  last_lsn: string;
+  last_seqval: string | null;
+  last_command_id: number | null;
+}
+
+export async function loadPosition(pool: Pool, instance: string): Promise<CdcPosition | null> {
+  const [rows] = await pool.query<PositionRow[]>('SELECT last_lsn, last_seqval, last_command_id FROM cdc_lsn_positions WHERE capture_instance = ?', [instance]);
+  const row = rows[0];
+  if (!row) return null;
+  return {
+    lsn: Lsn.parse(row.last_lsn),
+    seqval: row.last_seqval === null ? null : Lsn.parse(row.last_seqval),
+    commandId: row.last_command_id === null ? null : Number(row.last_command_id),
+  };
+}
+
+export interface PositionUpdate {
+  instance: string;
+  table: string;
+  position: CdcPosition;
+  eventsApplied: number;
+  lastSourceTsMs: number | null;
+}
+
+/** Saved only after apply resolved, so a crash replays (idempotently) rather than skips. */
+export async function savePosition(pool: Pool, u: PositionUpdate): Promise<void> {
+  await pool.query(
+    `INSERT INTO cdc_lsn_positions (capture_instance, table_name, last_lsn, last_seqval, last_command_id, events_applied, last_source_ts_ms)
+     VALUES (?, ?, ?, ?, ?, ?, ?)
+     ON DUPLICATE KEY UPDATE table_name = VALUES(table_name), last_lsn = VALUES(last_lsn), last_seqval = VALUES(last_seqval),
+       last_command_id = VALUES(last_command_id),
+       events_applied = events_applied + VALUES(events_applied),
+       last_source_ts_ms = COALESCE(VALUES(last_source_ts_ms), last_source_ts_ms)`,
+    [u.instance, u.table, u.position.lsn.toString(), u.position.seqval?.toString() ?? null, u.position.seqval ? (u.position.commandId ?? null) : null, u.eventsApplied, u.lastSourceTsMs],
+  );
+}
+
+interface StartRow extends RowDataPacket {
+  lsn: string | null;
+}
+
+/**
+ * The start position recorded by `full` (cdc_start_positions, {"lsn": "<20 hex>"}): the lowest of
+ * all recorded ones, so that replay covers every copy (replaying more is harmless). Null if none.
+ */
+export async function recordedStartLsn(pool: Pool): Promise<Lsn | null> {
+  const [rows] = await pool.query<StartRow[]>(
+    "SELECT JSON_UNQUOTE(JSON_EXTRACT(position, '$.lsn')) AS lsn FROM cdc_start_positions WHERE source_kind = 'mssql'",
+  );
+  let lowest: Lsn | null = null;
+  for (const r of rows) {
+    if (!r.lsn) continue;
+    const lsn = Lsn.parse(r.lsn);
+    if (lowest === null || lsn.compare(lowest) < 0) lowest = lsn;
+  }
+  return lowest;
+}
+
+export interface MssqlCdcInstanceStatus {
+  instance: string;
+  table: string;
+  lastLsn: string;
+  /** Set while the source stands inside a transaction larger than a page. */
+  lastSeqval: string | null;
+  eventsApplied: number;
+  /** Now minus the source commit time of the last applied change; null before the first one. */
+  lagSeconds: number | null;
+  updatedAt: string;
+}
+
+interface StatusRow extends RowDataPacket {
+  capture_instance: string;
+  table_name: string;
+  last_lsn: string;
+  last_seqval: string | null;
+  events_applied: string | number;
+  last_source_ts_ms: string | number | null;
+  updated_at: string;
+}
+
+/** For `membermig status`: where each capture instance stands (cdc_lsn_positions). */
+export async function mssqlCdcStatus(pool: Pool, nowMs: number = Date.now()): Promise<MssqlCdcInstanceStatus[]> {
+  const [rows] = await pool.query<StatusRow[]>(
+    `SELECT capture_instance, table_name, last_lsn, last_seqval, events_applied, last_source_ts_ms,
+            DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%sZ') AS updated_at
+       FROM cdc_lsn_positions ORDER BY capture_instance`,
+  );
+  return rows.map((r) => ({
+    instance: r.capture_instance,
+    table: r.table_name,
+    lastLsn: r.last_lsn,
+    lastSeqval: r.last_seqval,
+    eventsApplied: Number(r.events_applied),
+    lagSeconds: r.last_source_ts_ms === null ? null : Math.max(0, Math.round((nowMs - Number(r.last_source_ts_ms)) / 1000)),
+    updatedAt: r.updated_at,
+  }));
+}

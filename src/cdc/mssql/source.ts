@@ -1,0 +1,245 @@
+import type { Pool } from 'mysql2/promise';
+import sql from 'mssql';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { RefusedError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import { mssqlTypeMap, type MssqlTypeMap } from '../../rows/mssql/typemap.js';
+import type { TableSpec } from '../../rows/types.js';
+import { bindRequest } from '../../source/mssql/connect.js';
+import { quoteName, quoteTable, type SqlStatement } from '../../source/mssql/tsql.js';
+import type { ChangeEvent, PoisonEvent } from '../types.js';
+import { mapChanges, type CdcTable, type ChangeRow } from './events.js';
+import { Lsn } from './lsn.js';
+import { loadPosition, positionAfterPage, readWindow, savePosition, type CdcPosition } from './position.js';
+import {
+  CAPTURED_COLUMNS_SQL,
+  changesQuery,
+  changeTable,
+  COMMAND_ID_SQL,
+  COMPUTED_COLUMNS_SQL,
+  MAX_LSN_SQL,
+  MIN_LSN_SQL,
+  TABLE_INSTANCES_SQL,
+  type ChangesMode,
+} from './tsql.js';
+
+/**
+ * The direct CDC source: polls cdc.fn_cdc_get_all_changes_<instance> between LSNs, hands each page
+ * of ChangeEvents to `apply`, and saves the position in the control store only after apply
+ * resolved. Before every page it checks the instance's window (sys.fn_cdc_get_min_lsn), and stops
+ * with CdcWindowError when cleanup has passed the saved position.
+ */
+
+export type ApplyChanges = (events: ChangeEvent[]) => Promise<void>;
+
+export interface CdcSourceTable {
+  /** Logical table name (config `tables.<name>`). */
+  name: string;
+  /** cdc.mssql.capture_instances.<name> */
+  instance: string;
+  spec: TableSpec;
+}
+
+export interface MssqlCdcSourceOptions {
+  source: sql.ConnectionPool;
+  control: Pool;
+  tables: CdcSourceTable[];
+  apply: ApplyChanges;
+  /** Where to start an instance that has no saved position yet: the `full` start LSN (replay is after it). */
+  startLsn: Lsn | null;
+  logger: Logger;
+  /** Changes per page (and per apply call). */
+  batchRows?: number;
+  pollIntervalMs?: number;
+  typeMap?: MssqlTypeMap;
+  /** Changes that cannot be decoded: default, the control store's dead_letters. */
+  onPoison?: (p: PoisonEvent) => Promise<void>;
+  /** A new capture instance appeared for a table (someone prepares a schema change). */
+  onNewInstance?: (notice: NewInstanceNotice) => void;
+  /** Default: `table` where the change table has __$command_id and is readable, else `function`. */
+  changesMode?: ChangesMode;
+}
+
+export interface NewInstanceNotice {
+  table: string;
+  configured: string;
+  found: string;
+  message: string;
+}
+
+export interface PollResult {
+  /** Per capture instance: events applied and where it stands now. */
+  instances: { instance: string; table: string; events: number; poison: number; position: string | null }[];
+}
+
+export class MssqlCdcSource {
+  private readonly tables: CdcTable[];
+  private readonly batchRows: number;
+  private readonly noticed = new Set<string>();
+  private readonly modes = new Map<string, ChangesMode>();
+
+  constructor(private readonly o: MssqlCdcSourceOptions) {
+    const typeMap = o.typeMap ?? mssqlTypeMap;
+    this.batchRows = Math.max(2, o.batchRows ?? 5000);
+    this.tables = o.tables.map((t) => ({
+      name: t.name,
+      instance: t.instance,
+      spec: t.spec,
+      conversions: t.spec.columns.map((c) => typeMap.conversion(c.sourceType, `table ${t.name}, column ${c.source}`)),
+    }));
+  }
+
+  /**
+   * Refuses before any apply when an instance does not capture a column the spec copies, or the
+   * table has computed columns (CDC records them as NULL) that are not excluded.
+   */
+  async checkInstances(): Promise<void> {
+    for (const t of this.tables) {
+      const captured = new Set((await this.query<{ column_name: string }>(CAPTURED_COLUMNS_SQL, [{ name: 'instance', type: 'nvarchar', value: t.instance }])).map((r) => r.column_name));
+      if (captured.size === 0) throw new RefusedError(`table ${t.name}: capture instance ${t.instance} does not exist or captures no columns (cdc.mssql.capture_instances.${t.name})`);
+      const missing = t.spec.columns.map((c) => c.source).filter((c) => !captured.has(c));
+      if (missing.length > 0) {
+        throw new RefusedError(
+          `table ${t.name}: capture instance ${t.instance} does not capture ${missing.join(', ')}; create a new capture instance that does, or exclude the columns`,
+        );
+      }
+      const computed = (await this.query<{ column_name: string }>(COMPUTED_COLUMNS_SQL, [{ name: 'table', type: 'nvarchar', value: this.tableName(t) }])).map((r) => r.column_name);
+      const copied = computed.filter((c) => t.spec.columns.some((s) => s.source === c));
+      if (copied.length > 0) {
+        throw new RefusedError(`table ${t.name}: computed columns ${copied.join(', ')} are always NULL in CDC; add them to exclude_columns`);
+      }
+      await this.changesMode(t);
+    }
+  }
+
+  /** Applies everything available up to the current max LSN, page by page; returns what it did. */
+  async pollOnce(): Promise<PollResult> {
+    const result: PollResult = { instances: [] };
+    for (const t of this.tables) {
+      await this.noticeNewInstances(t);
+      result.instances.push(await this.drainInstance(t));
+    }
+    return result;
+  }
+
+  /** Polls until the signal aborts; errors (a window passed, a failed apply) end the loop. */
+  async run(signal: AbortSignal): Promise<void> {
+    const interval = this.o.pollIntervalMs ?? 1000;
+    while (!signal.aborted) {
+      await this.pollOnce();
+      try {
+        await sleep(interval, undefined, { signal });
+      } catch {
+        return;
+      }
+    }
+  }
+
+  /** How this instance's changes are read (see ChangesMode); decided once per instance. */
+  async changesMode(t: { instance: string }): Promise<ChangesMode> {
+    const known = this.o.changesMode ?? this.modes.get(t.instance);
+    if (known) return known;
+    let mode: ChangesMode = 'function';
+    const [col] = await this.query<{ len: number | null }>(COMMAND_ID_SQL, [{ name: 'change_table', type: 'nvarchar', value: changeTable(t.instance) }]);
+    if (col?.len !== null && col?.len !== undefined) {
+      try {
+        await this.query(`SELECT TOP (0) __$command_id FROM ${changeTable(t.instance)}`, []);
+        mode = 'table';
+      } catch (e) {
+        this.o.logger.warn(
+          { instance: t.instance },
+          `cannot read ${changeTable(t.instance)} (${(e as Error).message}); reading changes through the CDC function, ordered by seqval without __$command_id`,
+        );
+      }
+    }
+    this.modes.set(t.instance, mode);
+    return mode;
+  }
+
+  private async drainInstance(t: CdcTable): Promise<PollResult['instances'][number]> {
+    const mode = await this.changesMode(t);
+    let position = await this.startingPosition(t);
+    let events = 0;
+    let poison = 0;
+    for (;;) {
+      // The window is checked before every page: cleanup runs while we read.
+      const minLsn = await this.lsnQuery(MIN_LSN_SQL, [{ name: 'instance', type: 'nvarchar', value: t.instance }], 'min_lsn');
+      const maxLsn = await this.lsnQuery(MAX_LSN_SQL, [], 'max_lsn');
+      const window = readWindow(t.instance, position, minLsn ?? Lsn.ZERO, maxLsn, mode);
+      if (!window) break;
+      const cols = t.spec.columns.map((c, i) => t.conversions[i]!.selectExpression(quoteName(c.source)));
+      const stmt = changesQuery({ instance: t.instance, mode, columns: cols, from: window.from, to: window.to, after: window.after, limit: this.batchRows });
+      const rows = await this.query<ChangeRow>(stmt.text, stmt.params);
+      const full = rows.length === this.batchRows;
+      const page = mapChanges(t, rows, full);
+      if (page.events.length > 0) await this.o.apply(page.events);
+      for (const p of page.poison) await this.recordPoison(p);
+      const next = positionAfterPage(window, page.last, full);
+      if (next) {
+        await savePosition(this.o.control, {
+          instance: t.instance,
+          table: t.name,
+          position: next,
+          eventsApplied: page.events.length,
+          lastSourceTsMs: page.lastSourceTsMs,
+        });
+        position = next;
+      }
+      events += page.events.length;
+      poison += page.poison.length;
+      if (!full) break;
+    }
+    return { instance: t.instance, table: t.name, events, poison, position: position.lsn.toString() + (position.seqval ? ':' + position.seqval.toString() : '') };
+  }
+
+  private async startingPosition(t: CdcTable): Promise<CdcPosition> {
+    const saved = await loadPosition(this.o.control, t.instance);
+    if (saved) return saved;
+    if (!this.o.startLsn) {
+      throw new RefusedError(`table ${t.name}: no saved CDC position for ${t.instance} and no start position recorded by membermig full`);
+    }
+    return { lsn: this.o.startLsn, seqval: null };
+  }
+
+  private async noticeNewInstances(t: CdcTable): Promise<void> {
+    const rows = await this.query<{ capture_instance: string }>(TABLE_INSTANCES_SQL, [{ name: 'table', type: 'nvarchar', value: this.tableName(t) }]);
+    for (const r of rows) {
+      if (r.capture_instance.toLowerCase() === t.instance.toLowerCase() || this.noticed.has(r.capture_instance)) continue;
+      this.noticed.add(r.capture_instance);
+      const notice: NewInstanceNotice = {
+        table: t.name,
+        configured: t.instance,
+        found: r.capture_instance,
+        message:
+          `table ${t.name} has a new capture instance ${r.capture_instance} besides ${t.instance}: a schema change is being prepared; ` +
+          `switch cdc.mssql.capture_instances.${t.name} to it once it covers the saved position`,
+      };
+      this.o.logger.warn(notice, notice.message);
+      this.o.onNewInstance?.(notice);
+    }
+  }
+
+  private tableName(t: CdcTable): string {
+    return quoteTable(t.spec.sourceSchema, t.spec.sourceTable);
+  }
+
+  private async recordPoison(p: PoisonEvent): Promise<void> {
+    if (this.o.onPoison) return this.o.onPoison(p);
+    await this.o.control.query(
+      'INSERT IGNORE INTO dead_letters (source, partition_no, offset_no, table_name, message_key, raw_value, reason) VALUES (?, NULL, ?, ?, ?, ?, ?)',
+      [p.origin.source, p.origin.offset, p.table ?? null, p.messageKey, p.rawValue, p.reason],
+    );
+    this.o.logger.error({ source: p.origin.source, offset: p.origin.offset, table: p.table }, `change not applied: ${p.reason}`);
+  }
+
+  private async lsnQuery(text: string, params: SqlStatement['params'], column: string): Promise<Lsn | null> {
+    const rows = await this.query<Record<string, Buffer | null>>(text, params);
+    const v = rows[0]?.[column];
+    return v ? Lsn.parse(v) : null;
+  }
+
+  private async query<T>(text: string, params: SqlStatement['params']): Promise<T[]> {
+    const request = bindRequest(new sql.Request(this.o.source), params);
+    return (await request.query<T>(text)).recordset ?? [];
+  }
+}

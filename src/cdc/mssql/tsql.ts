@@ -1,0 +1,108 @@
+import { quoteName, type SqlStatement } from '../../source/mssql/tsql.js';
+import type { Lsn } from './lsn.js';
+
+/**
+ * The T-SQL of the direct CDC source, as pure functions (tested exactly). LSNs and seqvals are
+ * bound as binary(10) parameters.
+ */
+
+/** Low end of the instance's window; 0x00…00 when the instance is missing or the caller lacks rights. */
+export const MIN_LSN_SQL = 'SELECT sys.fn_cdc_get_min_lsn(@instance) AS min_lsn';
+
+/** The highest LSN the capture job has processed (database-wide). */
+export const MAX_LSN_SQL = 'SELECT sys.fn_cdc_get_max_lsn() AS max_lsn';
+
+/** Every capture instance of a table: a second one appears when someone prepares a schema change. */
+export const TABLE_INSTANCES_SQL = `SELECT ct.capture_instance, ct.start_lsn, ct.create_date
+FROM cdc.change_tables AS ct
+WHERE ct.source_object_id = OBJECT_ID(@table)
+ORDER BY ct.create_date`;
+
+/** The source columns an instance captures (new columns added after it was created are missing). */
+export const CAPTURED_COLUMNS_SQL = `SELECT cc.column_name
+FROM cdc.captured_columns AS cc
+JOIN cdc.change_tables AS ct ON ct.object_id = cc.object_id
+WHERE ct.capture_instance = @instance
+ORDER BY cc.column_ordinal`;
+
+/** Computed columns of the source table: CDC always records NULL for them. */
+export const COMPUTED_COLUMNS_SQL = `SELECT c.name AS column_name FROM sys.columns AS c WHERE c.object_id = OBJECT_ID(@table) AND c.is_computed = 1`;
+
+/** Does the instance's change table have __$command_id (SQL Server 2016 SP2+ / the 2012–2014 CUs)? */
+export const COMMAND_ID_SQL = "SELECT COL_LENGTH(@change_table, '__$command_id') AS len";
+
+/** The change table's name as COL_LENGTH and FROM take it. */
+export function changeTable(instance: string): string {
+  return `cdc.${quoteName(`${instance}_CT`)}`;
+}
+
+/**
+ * How changes are read. `function`: cdc.fn_cdc_get_all_changes_<instance>(…, N'all update old'),
+ * ordered by (start_lsn, seqval, operation). `table`: the change table cdc.<instance>_CT itself,
+ * ordered by (start_lsn, command_id, seqval, operation) as Debezium's default direct mode does:
+ * __$command_id is the order of the statements inside a transaction, which seqval alone does not
+ * always follow. Both give the same rows (the table holds op 3 before-images too).
+ */
+export type ChangesMode = 'function' | 'table';
+
+export interface ResumePoint {
+  lsn: Lsn;
+  seqval: Lsn;
+  /** Set in table mode. */
+  commandId: number | null;
+}
+
+export interface ChangesQuery {
+  instance: string;
+  mode: ChangesMode;
+  /** SELECT expressions of the spec's columns over the change rows, aliased [c0], [c1], ... */
+  columns: string[];
+  from: Lsn;
+  to: Lsn;
+  /** Resume inside a transaction: only rows after this point (in the mode's order). */
+  after: ResumePoint | null;
+  limit: number;
+}
+
+/**
+ * One page of changes in log order. `all update old` gives the before-image (op 3) of every update
+ * right before its after-image (op 4), with the same start_lsn and seqval, so sorting by operation
+ * keeps the pair together. Commit time comes back as ms since the epoch in UTC (lsn_time_mapping
+ * holds server-local time).
+ */
+export function changesQuery(q: ChangesQuery): SqlStatement {
+  const table = q.mode === 'table';
+  const select = [
+    '__$start_lsn AS [__start_lsn]',
+    '__$seqval AS [__seqval]',
+    '__$operation AS [__operation]',
+    ...(table ? ['__$command_id AS [__command_id]'] : []),
+    "DATEDIFF_BIG(millisecond, '19700101', DATEADD(minute, -DATEPART(TZOFFSET, SYSDATETIMEOFFSET()), sys.fn_cdc_map_lsn_to_time(__$start_lsn))) AS [__ts_ms]",
+    ...q.columns.map((expr, i) => `${expr} AS [c${i}]`),
+  ];
+  const conditions: string[] = table ? ['__$start_lsn >= @from_lsn AND __$start_lsn <= @to_lsn'] : [];
+  if (q.after) {
+    if (table && q.after.commandId === null) throw new Error('resuming a change table read needs the command id of the last row');
+    conditions.push(
+      table
+        ? '(__$start_lsn > @after_lsn OR (__$start_lsn = @after_lsn AND (__$command_id > @after_command_id OR (__$command_id = @after_command_id AND __$seqval > @after_seqval))))'
+        : '(__$start_lsn > @after_lsn OR (__$start_lsn = @after_lsn AND __$seqval > @after_seqval))',
+    );
+  }
+  const from = table ? changeTable(q.instance) : `cdc.${quoteName(`fn_cdc_get_all_changes_${q.instance}`)}(@from_lsn, @to_lsn, N'all update old')`;
+  const order = table ? '__$start_lsn, __$command_id, __$seqval, __$operation' : '__$start_lsn, __$seqval, __$operation';
+  const text =
+    `SELECT TOP (@limit) ${select.join(', ')}\nFROM ${from}` +
+    (conditions.length > 0 ? `\nWHERE ${conditions.join('\n  AND ')}` : '') +
+    `\nORDER BY ${order}`;
+  const params: SqlStatement['params'] = [
+    { name: 'limit', type: 'int', value: q.limit },
+    { name: 'from_lsn', type: 'lsn', value: q.from.toBuffer() },
+    { name: 'to_lsn', type: 'lsn', value: q.to.toBuffer() },
+  ];
+  if (q.after) {
+    params.push({ name: 'after_lsn', type: 'lsn', value: q.after.lsn.toBuffer() }, { name: 'after_seqval', type: 'lsn', value: q.after.seqval.toBuffer() });
+    if (table) params.push({ name: 'after_command_id', type: 'int', value: q.after.commandId! });
+  }
+  return { text, params };
+}

@@ -1,0 +1,106 @@
+import type { RowDataPacket } from 'mysql2/promise';
+import type { Config } from '../config/schema.js';
+import { RefusedError } from '../errors.js';
+import { silentLogger, type Logger } from '../log.js';
+import { connectMysql } from '../mysql/connect.js';
+import type { TableSpec } from '../rows/types.js';
+import { shardMapFromConfig, type ShardMap } from '../shard/map.js';
+import { createSourceReader, describeTables, type SourceReader } from '../source/index.js';
+import { controlSchemaState, openControlStore } from '../store/control.js';
+import { planShardTables } from '../target/tables.js';
+import { createShardWriter } from '../target/writer.js';
+import type { CopyMethod } from './chunk.js';
+import { isTransient } from './retry.js';
+import { copyJob } from './run.js';
+import { emptyResult } from './summary.js';
+import type { FullCopyOptions, FullCopyResult, TablePlan } from './types.js';
+
+export type { FullCopyOptions, FullCopyResult, LeftChunk, TablePlan, TableProgress } from './types.js';
+
+/**
+ * Phase 1: copies every row of the configured tables into its shard, chunk by chunk, and can be
+ * killed at any moment and run again. Refuses (RefusedError, nothing written) when a source
+ * table, key or shard table is not what the config and the row pipeline expect.
+ */
+export async function runFullCopy(config: Config, options: FullCopyOptions = {}): Promise<FullCopyResult> {
+  const logger = options.logger ?? silentLogger;
+  const names = options.tables && options.tables.length > 0 ? options.tables : Object.keys(config.tables);
+  const workers = options.workers ?? config.copy.workers;
+  const map = shardMapFromConfig(config);
+  const reader = createSourceReader({ ...config, copy: { ...config.copy, workers } }, logger);
+  try {
+    const specs = await describeTables(reader, config, names);
+    const tables = await planShardTables(config, map, specs, { tolerateUnreachable: isTransient });
+    for (const server of tables.unreachable) logger.warn({ server }, 'shard server unreachable: its tables are checked before its first write');
+    const missing = [...tables.missing.values()].flat();
+    if (missing.length > 0) {
+      const first = missing[0]!;
+      throw new RefusedError(`table ${first.spec.name}: shard table ${first.database}.${first.spec.target} does not exist (${missing.length} missing): run membermig init first`);
+    }
+    const method = await chooseMethod(config, reader, logger, tables.unreachable);
+    if (options.dryRun) return await dryRun(config, map, reader, specs, method);
+
+    const store = openControlStore(config, workers + 3);
+    try {
+      const schema = await controlSchemaState(store);
+      if (!schema.exists || schema.appliedVersion !== schema.latestVersion) throw new RefusedError('the control store is not initialised or not up to date: run membermig init first');
+      const writer = createShardWriter(config);
+      try {
+        return await copyJob({ config, options, logger, map, reader, writer, store, specs, method, workers, unchecked: tables.unreachable });
+      } finally {
+        await writer.close();
+      }
+    } finally {
+      await store.close();
+    }
+  } finally {
+    await reader.close();
+  }
+}
+
+/**
+ * The bulk path needs a source that builds LOAD DATA text and shard servers that accept LOAD DATA
+ * LOCAL (local_infile, off by default on MySQL 8). With method auto the row path takes over
+ * otherwise; with method load that is refused.
+ */
+async function chooseMethod(config: Config, reader: SourceReader, logger: Logger, unreachable: string[]): Promise<CopyMethod> {
+  const wanted = config.copy.method;
+  if (wanted === 'insert') return 'insert';
+  if (!reader.readTsv) {
+    if (wanted === 'load') logger.warn(`copy.method load needs a source that builds LOAD DATA lines; ${reader.kind} does not, using insert`);
+    return 'insert';
+  }
+  const refusing: string[] = [];
+  for (const [name, server] of Object.entries(config.servers)) {
+    if (unreachable.includes(name)) continue;
+    const conn = await connectMysql(server.primary, { database: undefined }, server.tls);
+    try {
+      const [rows] = await conn.query<RowDataPacket[]>('SELECT @@global.local_infile AS v');
+      if (Number(rows[0]?.v) !== 1) refusing.push(name);
+    } finally {
+      await conn.end();
+    }
+  }
+  if (refusing.length === 0) return 'load';
+  const why = `shard server ${refusing.join(', ')} has local_infile off, so LOAD DATA LOCAL cannot be used`;
+  if (wanted === 'load') throw new RefusedError(`copy.method load: ${why} (SET GLOBAL local_infile = 1, or use method auto/insert)`);
+  logger.warn(`${why}: copying with multi-row upserts (slower)`);
+  return 'insert';
+}
+
+async function dryRun(config: Config, map: ShardMap, reader: SourceReader, specs: TableSpec[], method: CopyMethod): Promise<FullCopyResult> {
+  const plans: TablePlan[] = [];
+  for (const spec of specs) {
+    let chunks = 1;
+    for await (const _bound of reader.chunkBoundaries(spec, config.copy.chunk_rows)) chunks++;
+    plans.push({ table: spec.name, source: `${spec.sourceSchema}.${spec.sourceTable}`, target: spec.target, chunks, chunkRows: config.copy.chunk_rows });
+  }
+  const servers = map.servers().map((s) => ({ server: s.name, shards: map.shardsOn(s.name).length }));
+  return {
+    ...emptyResult(specs, method),
+    state: 'planned',
+    tables: plans.map((p) => ({ table: p.table, chunks: p.chunks, chunksDone: 0, rows: 0, rowsThisRun: 0, servers: {} })),
+    servers: servers.map((s) => ({ ...s, rows: 0 })),
+    plan: { tables: plans, shards: map.count, servers },
+  };
+}

@@ -1,0 +1,102 @@
+import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
+import type { Config } from '../config/schema.js';
+
+/**
+ * The gates in front of every move toward MySQL (a higher percentage, a longer allowlist, a shorter
+ * denylist, a shim mode one step forward): a clean and recent verify of the table, a small sync lag,
+ * no dead letter waiting. Each gate reports its numbers, so a refusal says exactly why.
+ */
+export type GateName = 'verify' | 'sync_lag' | 'dead_letters' | 'step_complete';
+
+export interface GateResult {
+  gate: GateName;
+  ok: boolean;
+  message: string;
+}
+
+type Db = Pool | PoolConnection;
+
+export async function checkGates(db: Db, config: Config, table: string): Promise<GateResult[]> {
+  const gates = config.gray.gates;
+  return [await verifyGate(db, table, gates.max_verify_age_minutes), await syncLagGate(db, config, gates.max_sync_lag_seconds), await deadLetterGate(db, table, gates.allow_dead_letters)];
+}
+
+/**
+ * Only a run that covered the whole table counts for a gate: a --shards, --sample or --since run
+ * can be clean while the rest of the table is not. (A run without a recorded scope counts.)
+ */
+const FULL_COVERAGE = `(scope IS NULL OR (JSON_UNQUOTE(JSON_EXTRACT(scope, '$.shards')) = 'all'
+  AND COALESCE(JSON_TYPE(JSON_EXTRACT(scope, '$.sample')), 'NULL') = 'NULL'
+  AND COALESCE(JSON_TYPE(JSON_EXTRACT(scope, '$.since')), 'NULL') = 'NULL'))`;
+
+async function verifyGate(db: Db, table: string, maxAgeMinutes: number): Promise<GateResult> {
+  const [rows] = await db.query<RowDataPacket[]>(
+    `SELECT id, state, differences, TIMESTAMPDIFF(SECOND, finished_at, NOW(6)) AS age_s
+       FROM verify_runs WHERE table_name = ? AND finished_at IS NOT NULL AND ${FULL_COVERAGE}
+      ORDER BY finished_at DESC, id DESC LIMIT 1`,
+    [table],
+  );
+  const run = rows[0];
+  if (!run) return { gate: 'verify', ok: false, message: `no finished full verify of table ${table} (run membermig verify --tables ${table})` };
+  const ageMinutes = Math.max(0, Number(run.age_s)) / 60;
+  const age = `${ageMinutes.toFixed(1)} min ago`;
+  if (run.state !== 'clean') {
+    return { gate: 'verify', ok: false, message: `last verify of ${table} (run ${run.id}, ${age}) finished ${run.state} with ${run.differences} differences` };
+  }
+  if (ageMinutes > maxAgeMinutes) {
+    return { gate: 'verify', ok: false, message: `last clean verify of ${table} (run ${run.id}) is ${ageMinutes.toFixed(1)} min old; gray.gates.max_verify_age_minutes is ${maxAgeMinutes}` };
+  }
+  return { gate: 'verify', ok: true, message: `verify run ${run.id} clean, ${age} (limit ${maxAgeMinutes} min)` };
+}
+
+/**
+ * Sync lag over the partitions of the configured consumer group (all partitions when none is
+ * configured). A partition that still has events to consume lags by now − the source time of the
+ * last event applied; one that has consumed everything it saw lags by how long ago it said so.
+ */
+async function syncLagGate(db: Db, config: Config, maxLagSeconds: number): Promise<GateResult> {
+  const group = config.cdc?.kafka?.group;
+  const [rows] = await db.query<RowDataPacket[]>(
+    `SELECT topic, partition_no, next_offset, high_watermark, last_source_ts_ms,
+            CAST(UNIX_TIMESTAMP(NOW(6)) * 1000 AS SIGNED) AS now_ms,
+            CAST(UNIX_TIMESTAMP(updated_at) * 1000 AS SIGNED) AS updated_ms
+       FROM cdc_offsets${group ? ' WHERE consumer_group = ?' : ''}`,
+    group ? [group] : [],
+  );
+  if (rows.length === 0) {
+    return { gate: 'sync_lag', ok: false, message: `no sync has ever run${group ? ` for consumer group ${group}` : ''} (cdc_offsets is empty), so the lag is unknown` };
+  }
+  let worstSeconds = 0;
+  let worstWhere = '';
+  let offsetLag = 0;
+  for (const r of rows) {
+    const behind = r.high_watermark === null ? 0 : Math.max(0, Number(r.high_watermark) - Number(r.next_offset));
+    offsetLag += behind;
+    const since = behind > 0 && r.last_source_ts_ms !== null ? Number(r.last_source_ts_ms) : Number(r.updated_ms);
+    const seconds = Math.max(0, (Number(r.now_ms) - since) / 1000);
+    if (seconds >= worstSeconds) {
+      worstSeconds = seconds;
+      worstWhere = `${r.topic}[${r.partition_no}]`;
+    }
+  }
+  const figures = `sync lag ${worstSeconds.toFixed(1)} s (worst ${worstWhere}), ${offsetLag} events behind over ${rows.length} partitions`;
+  if (worstSeconds > maxLagSeconds) return { gate: 'sync_lag', ok: false, message: `${figures}; gray.gates.max_sync_lag_seconds is ${maxLagSeconds}` };
+  return { gate: 'sync_lag', ok: true, message: `${figures} (limit ${maxLagSeconds} s)` };
+}
+
+/** Dead letters of this table, and those no table could be told for (undecodable events). */
+async function deadLetterGate(db: Db, table: string, allowed: boolean): Promise<GateResult> {
+  const [rows] = await db.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM dead_letters WHERE resolved_at IS NULL AND (table_name = ? OR table_name IS NULL)', [table]);
+  const n = Number(rows[0]?.n ?? 0);
+  if (n === 0) return { gate: 'dead_letters', ok: true, message: 'no dead letters waiting' };
+  if (allowed) return { gate: 'dead_letters', ok: true, message: `${n} dead letters waiting (allowed by gray.gates.allow_dead_letters)` };
+  return { gate: 'dead_letters', ok: false, message: `${n} dead letters waiting for ${table} (resolve them, or set gray.gates.allow_dead_letters)` };
+}
+
+/** One line naming every failed gate with its numbers. */
+export function describeFailures(results: GateResult[]): string {
+  return results
+    .filter((g) => !g.ok)
+    .map((g) => `gate ${g.gate}: ${g.message}`)
+    .join('; ');
+}

@@ -1,0 +1,316 @@
+import type { PoolConnection } from 'mysql2/promise';
+import type { Config } from '../config/schema.js';
+import { RefusedError } from '../errors.js';
+import { keyText, type ShardKey } from '../shard/map.js';
+import type { ControlStore } from '../store/control.js';
+import { checkGates, describeFailures, type GateResult } from './gates.js';
+import { formatPercent, FULL_BASIS_POINTS } from './percent.js';
+import { DEFAULT_GRAY, DEFAULT_SHIM, SHIM_MODES, TableRouter, isShimMode, type GraySetting, type RouteExplanation, type ShimMode, type ShimSetting } from './route.js';
+import {
+  lockSetting,
+  newSalt,
+  readHistory,
+  readSettings,
+  settingsOf,
+  toGraySetting,
+  toShimSetting,
+  withSettingsLock,
+  writeSetting,
+  type HistoryEntry,
+  type SettingKind,
+} from './settings.js';
+
+/**
+ * The operator-facing changes behind `membermig gray` and `membermig shim`. Each change runs in one
+ * transaction under the settings lock, checks the gates when it moves members toward MySQL, and
+ * records who, why, what before and whether the gates were forced.
+ */
+
+export interface ChangeContext {
+  operator: string;
+  reason?: string | undefined;
+  force?: boolean | undefined;
+}
+
+export interface ChangeResult<T> {
+  table: string;
+  changed: boolean;
+  before: T;
+  after: T;
+  /** The settings version after the change (unchanged when nothing changed). */
+  version: number;
+  gates: GateResult[];
+  forced: boolean;
+  operator: string;
+  /** Side effects on the other kind of setting (shim set moves the write percentage). */
+  notes: string[];
+}
+
+export function requireTable(config: Config, table: string): void {
+  if (!config.tables[table]) {
+    throw new RefusedError(`unknown table "${table}"; the config has: ${Object.keys(config.tables).join(', ') || '(none)'}`);
+  }
+}
+
+function requireReason(ctx: ChangeContext): string {
+  const reason = ctx.reason?.trim();
+  if (!reason) throw new RefusedError('a reason is required for every change (--reason TEXT)');
+  return reason;
+}
+
+/** Refuses when a gate fails, unless forced; returns the reason to record. */
+function passGates(gates: GateResult[], ctx: ChangeContext, reason: string, what: string): { forced: boolean; reason: string } {
+  const failures = describeFailures(gates);
+  if (!failures) return { forced: false, reason };
+  if (!ctx.force) throw new RefusedError(`refused to ${what}: ${failures}. Nothing was changed; --force --reason TEXT overrides.`);
+  return { forced: true, reason: `${reason} [forced past: ${failures}]` };
+}
+
+// ---------------------------------------------------------------- gray
+
+export interface GrayChange {
+  read?: number | undefined;
+  write?: number | undefined;
+  allow?: ShardKey[];
+  unallow?: ShardKey[];
+  deny?: ShardKey[];
+  undeny?: ShardKey[];
+}
+
+/** True when the new setting sends anyone further toward MySQL than the old one. */
+export function graysRaise(before: GraySetting, after: GraySetting): boolean {
+  const denied = new Set(after.deny);
+  const allowedBefore = new Set(before.allow);
+  return (
+    after.read_bp > before.read_bp ||
+    after.write_bp > before.write_bp ||
+    after.allow.some((id) => !allowedBefore.has(id) && !denied.has(id)) ||
+    before.deny.some((id) => !denied.has(id))
+  );
+}
+
+function applyGrayChange(before: GraySetting, change: GrayChange): GraySetting {
+  const edit = (list: string[], add: ShardKey[] = [], remove: ShardKey[] = []): string[] => {
+    const out = new Set(list);
+    for (const id of add) out.add(keyText(id));
+    for (const id of remove) out.delete(keyText(id));
+    return [...out].sort();
+  };
+  return {
+    read_bp: change.read ?? before.read_bp,
+    write_bp: change.write ?? before.write_bp,
+    salt: before.salt || newSalt(),
+    allow: edit(before.allow, change.allow, change.unallow),
+    deny: edit(before.deny, change.deny, change.undeny),
+  };
+}
+
+function sameGray(a: GraySetting, b: GraySetting): boolean {
+  return a.read_bp === b.read_bp && a.write_bp === b.write_bp && a.salt === b.salt && a.allow.join('\n') === b.allow.join('\n') && a.deny.join('\n') === b.deny.join('\n');
+}
+
+/** `gray set`: changes percentages and lists relative to the value current at commit time. */
+export async function setGray(store: ControlStore, config: Config, table: string, change: GrayChange, ctx: ChangeContext): Promise<ChangeResult<GraySetting>> {
+  requireTable(config, table);
+  const nothing = change.read === undefined && change.write === undefined && ![change.allow, change.unallow, change.deny, change.undeny].some((l) => l && l.length > 0);
+  if (nothing) throw new RefusedError('nothing to change: give --read, --write, --allow, --unallow, --deny or --undeny');
+  for (const [flag, bp] of [['--read', change.read], ['--write', change.write]] as const) {
+    if (bp !== undefined && (!Number.isInteger(bp) || bp < 0 || bp > FULL_BASIS_POINTS)) throw new RefusedError(`${flag} must be 0..10000 basis points, got ${bp}`);
+  }
+  const reason = requireReason(ctx);
+  return withSettingsLock(store.pool, async (conn) => {
+    const stored = await lockSetting(conn, table, 'gray');
+    const before = stored === null ? DEFAULT_GRAY : toGraySetting(stored);
+    const after = applyGrayChange(before, change);
+    if (sameGray(before, after) && stored !== null) return unchanged(table, before, ctx, await currentVersion(conn));
+    let gates: GateResult[] = [];
+    let recorded = { forced: false, reason };
+    if (graysRaise(before, after)) {
+      gates = await checkGates(conn, config, table);
+      recorded = passGates(gates, ctx, reason, `move ${table} toward MySQL`);
+    }
+    const version = await writeSetting(conn, { table, kind: 'gray', action: 'set', oldValue: stored, newValue: after, operator: ctx.operator, reason: recorded.reason, forced: recorded.forced });
+    return { table, changed: true, before, after, version, gates, forced: recorded.forced, operator: ctx.operator, notes: [] };
+  });
+}
+
+async function currentVersion(conn: PoolConnection): Promise<number> {
+  const [rows] = await conn.query('SELECT version FROM settings_version WHERE id = 1');
+  return Number((rows as { version: string }[])[0]?.version ?? 0);
+}
+
+function unchanged<T>(table: string, value: T, ctx: ChangeContext, version: number): ChangeResult<T> {
+  return { table, changed: false, before: value, after: value, version, gates: [], forced: false, operator: ctx.operator, notes: [] };
+}
+
+export interface RollbackOptions {
+  /** Roll back to 0% read and write with empty allowlist, instead of the previous setting. */
+  toZero?: boolean;
+}
+
+/**
+ * `gray rollback`: back to the setting before the last change not yet rolled back, or to 0.
+ * Never gated, never refused for the state of verify or sync. A rollback never raises anything:
+ * each percentage ends at or below where it was, and the allowlist only shrinks.
+ */
+export async function rollbackGray(store: ControlStore, config: Config, tables: string[], options: RollbackOptions, ctx: ChangeContext): Promise<ChangeResult<GraySetting>[]> {
+  for (const t of tables) requireTable(config, t);
+  const reason = ctx.reason?.trim() || (options.toZero ? 'rollback to 0' : 'rollback to the previous setting');
+  const results: ChangeResult<GraySetting>[] = [];
+  for (const table of tables) {
+    results.push(
+      await withSettingsLock(store.pool, async (conn) => {
+        const stored = await lockSetting(conn, table, 'gray');
+        if (stored === null) return unchanged(table, DEFAULT_GRAY, ctx, await currentVersion(conn));
+        const before = toGraySetting(stored);
+        const target = options.toZero ? { ...before, read_bp: 0, write_bp: 0, allow: [] } : await previousGray(conn, table, before);
+        const after = lower(before, target);
+        if (sameGray(before, after)) return unchanged(table, before, ctx, await currentVersion(conn));
+        const version = await writeSetting(conn, { table, kind: 'gray', action: 'rollback', oldValue: stored, newValue: after, operator: ctx.operator, reason, forced: false });
+        return { table, changed: true, before, after, version, gates: [], forced: false, operator: ctx.operator, notes: [] };
+      }),
+    );
+  }
+  return results;
+}
+
+/**
+ * The setting before the newest `gray set` that no rollback has undone yet: each rollback in the
+ * history undoes one set, newest first. Changes made by `shim set` are neither.
+ */
+async function previousGray(conn: PoolConnection, table: string, current: GraySetting): Promise<GraySetting> {
+  const history = await readHistory(conn, 'gray', table, 10_000);
+  let undone = 0;
+  for (const h of history) {
+    if (h.action === 'rollback') undone++;
+    else if (h.action === 'set') {
+      if (undone > 0) undone--;
+      else return h.oldValue === null ? { ...DEFAULT_GRAY, salt: current.salt } : toGraySetting(h.oldValue);
+    }
+  }
+  return { ...DEFAULT_GRAY, salt: current.salt };
+}
+
+/** `target`, but never above `current`: percentages capped, allowlist only shrinks, denylist only grows. */
+function lower(current: GraySetting, target: GraySetting): GraySetting {
+  const targetAllow = new Set(target.allow);
+  return {
+    read_bp: Math.min(current.read_bp, target.read_bp),
+    write_bp: Math.min(current.write_bp, target.write_bp),
+    salt: current.salt,
+    allow: current.allow.filter((id) => targetAllow.has(id)),
+    deny: [...new Set([...current.deny, ...target.deny])].sort(),
+  };
+}
+
+// ---------------------------------------------------------------- shim modes
+
+/**
+ * `shim set`: forward one step at a time (gated; from a dual mode only once its write percentage
+ * is at 100%), back any number of steps (never gated). The write percentage moves with the mode
+ * in the same transaction so no member jumps: forward restarts it at 0% (the new step begins
+ * empty), back sets it to 100% (the whole table is then exactly in the mode named).
+ */
+export async function setShimMode(store: ControlStore, config: Config, table: string, modeText: string, ctx: ChangeContext): Promise<ChangeResult<ShimSetting>> {
+  requireTable(config, table);
+  if (!isShimMode(modeText)) throw new RefusedError(`unknown shim mode "${modeText}"; modes in order: ${SHIM_MODES.join(' -> ')}`);
+  const mode: ShimMode = modeText;
+  const reason = requireReason(ctx);
+  return withSettingsLock(store.pool, async (conn) => {
+    const stored = await lockSetting(conn, table, 'shim');
+    const before = stored === null ? DEFAULT_SHIM : toShimSetting(stored);
+    const from = SHIM_MODES.indexOf(before.mode);
+    const to = SHIM_MODES.indexOf(mode);
+    if (from === to) return unchanged(table, before, ctx, await currentVersion(conn));
+    const storedGray = await lockSetting(conn, table, 'gray');
+    const gray = storedGray === null ? null : toGraySetting(storedGray);
+    let gates: GateResult[] = [];
+    let recorded = { forced: false, reason };
+    if (to > from) {
+      if (to !== from + 1) {
+        throw new RefusedError(`shim mode moves forward one step at a time: ${table} is ${before.mode}, the next step is ${SHIM_MODES[from + 1]} (not ${mode}). Nothing was changed.`);
+      }
+      gates = await checkGates(conn, config, table);
+      if (from > 0) {
+        const writeBp = gray?.write_bp ?? 0;
+        gates.push({
+          gate: 'step_complete',
+          ok: writeBp === FULL_BASIS_POINTS,
+          message: writeBp === FULL_BASIS_POINTS ? `${before.mode} reached 100% write` : `${before.mode} is at ${formatPercent(writeBp)} write; raise it to 100% before the next step`,
+        });
+      }
+      recorded = passGates(gates, ctx, reason, `move ${table} from ${before.mode} to ${mode}`);
+    }
+    const after: ShimSetting = { mode };
+    const notes: string[] = [];
+    const newWrite = to > from ? 0 : FULL_BASIS_POINTS;
+    if (gray && gray.write_bp !== newWrite) {
+      const movedGray = { ...gray, write_bp: newWrite };
+      const why = to > from ? `${mode} starts at 0% write` : `the whole table is back in ${mode}`;
+      await writeSetting(conn, { table, kind: 'gray', action: 'mode', oldValue: storedGray, newValue: movedGray, operator: ctx.operator, reason: `shim set ${mode}: ${why}`, forced: false });
+      notes.push(`write percentage ${formatPercent(gray.write_bp)} -> ${formatPercent(newWrite)} (${why})`);
+    }
+    const version = await writeSetting(conn, { table, kind: 'shim', action: 'set', oldValue: stored, newValue: after, operator: ctx.operator, reason: recorded.reason, forced: recorded.forced });
+    return { table, changed: true, before, after, version, gates, forced: recorded.forced, operator: ctx.operator, notes };
+  });
+}
+
+// ---------------------------------------------------------------- reading
+
+export interface TableView {
+  table: string;
+  mode: ShimMode;
+  readBp: number;
+  writeBp: number;
+  read: string;
+  write: string;
+  salt: string | null;
+  allow: string[];
+  deny: string[];
+  version: number;
+  updatedAt: string | null;
+}
+
+/** `gray show` / `shim show`: every configured table (or the ones named), with defaults for tables never set. */
+export async function showSettings(store: ControlStore, config: Config, tables?: string[]): Promise<TableView[]> {
+  const names = tables && tables.length > 0 ? tables : Object.keys(config.tables);
+  for (const t of names) requireTable(config, t);
+  const snapshot = await readSettings(store.pool);
+  return names.map((table) => {
+    const s = settingsOf(snapshot, table);
+    return {
+      table,
+      mode: s.shim.mode,
+      readBp: s.gray.read_bp,
+      writeBp: s.gray.write_bp,
+      read: formatPercent(s.gray.read_bp),
+      write: formatPercent(s.gray.write_bp),
+      salt: s.gray.salt || null,
+      allow: s.gray.allow,
+      deny: s.gray.deny,
+      version: s.version,
+      updatedAt: s.updatedAt,
+    };
+  });
+}
+
+export async function settingsHistory(store: ControlStore, config: Config, kind: SettingKind, table?: string, limit = 50): Promise<HistoryEntry[]> {
+  if (table) requireTable(config, table);
+  return readHistory(store.pool, kind, table, limit);
+}
+
+export interface MemberCheck extends RouteExplanation {
+  table: string;
+  memberId: string;
+  readBp: number;
+  writeBp: number;
+}
+
+/** `gray check`: where one member's reads and writes go now, and why. */
+export async function checkMember(store: ControlStore, config: Config, table: string, memberId: string): Promise<MemberCheck> {
+  requireTable(config, table);
+  if (memberId.trim() === '') throw new RefusedError('member id is empty');
+  const s = settingsOf(await readSettings(store.pool), table);
+  const explanation = new TableRouter(s.shim, s.gray).explain(memberId);
+  return { table, memberId, readBp: s.gray.read_bp, writeBp: s.gray.write_bp, ...explanation };
+}

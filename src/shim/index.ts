@@ -1,0 +1,204 @@
+/**
+ * membermig/shim: the library application services embed to follow the shim mode and the gray
+ * release of each table without a restart. It reads the settings from the control store, polls
+ * settings_version (default every 500 ms, so a change is acted on within a second), decides per
+ * member where a read goes and which writes to make, sequences dual writes primary first, and
+ * queues a key for repair when the second write fails. docs/shim-contract.md is the contract.
+ */
+import type { RowDataPacket } from 'mysql2/promise';
+import { loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { silentLogger, type Logger } from '../log.js';
+import { keyText, shardMapFromConfig, type ShardKey, type ShardLocation, type ShardMap } from '../shard/map.js';
+import { openControlStore, type ControlStore } from '../store/control.js';
+import { TableRouter, type Route, type WritePlan } from '../gray/route.js';
+import { readSettings, settingsOf, type SettingsSnapshot } from '../gray/settings.js';
+
+export { SHIM_MODES, type ShimMode, type Route, type WritePlan, type ReadSide } from '../gray/route.js';
+export { bucketOf } from '../gray/bucket.js';
+export type { ShardLocation } from '../shard/map.js';
+
+export interface ShimOptions {
+  /** A validated config, or the path of a config file. */
+  config: Config | string;
+  /** How often to poll settings_version; a change is acted on within this plus one query. */
+  pollIntervalMs?: number;
+  logger?: Logger;
+}
+
+/** Where the MySQL side of one member lives: the shard map's answer plus the table's name in the shard. */
+export interface MysqlTarget extends ShardLocation {
+  table: string;
+}
+
+export interface ReadCallbacks<T> {
+  legacy: () => Promise<T>;
+  mysql: (target: MysqlTarget) => Promise<T>;
+}
+
+export interface WriteCallbacks {
+  legacy: () => Promise<unknown>;
+  mysql: (target: MysqlTarget) => Promise<unknown>;
+}
+
+export interface WriteOptions {
+  /** Primary-key values of the row as text, for repair_queue; default { <shard_key>: memberId }. */
+  pk?: Record<string, string>;
+}
+
+export interface WriteOutcome {
+  plan: WritePlan;
+  /** The sides written successfully, in order. */
+  written: ('legacy' | 'mysql')[];
+  /** The second write failed and its key was queued in repair_queue; the request still succeeded. */
+  queuedForRepair: boolean;
+  secondError?: Error;
+}
+
+/** The primary write failed: nothing was changed on either side. */
+export class PrimaryWriteError extends Error {
+  override name = 'PrimaryWriteError';
+  constructor(
+    readonly side: 'legacy' | 'mysql',
+    override readonly cause: unknown,
+  ) {
+    super(`${side} (primary) write failed: ${(cause as Error)?.message ?? String(cause)}`);
+  }
+}
+
+/** The second write failed and the key could not be queued for repair either: the request must fail. */
+export class RepairQueueError extends Error {
+  override name = 'RepairQueueError';
+}
+
+export class Shim {
+  private routers = new Map<string, TableRouter>();
+  private currentVersion = -1;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly map: ShardMap;
+
+  private constructor(
+    private readonly config: Config,
+    private readonly store: ControlStore,
+    private readonly pollIntervalMs: number,
+    private readonly logger: Logger,
+  ) {
+    this.map = shardMapFromConfig(config);
+  }
+
+  static async create(options: ShimOptions): Promise<Shim> {
+    const config = typeof options.config === 'string' ? loadConfig(options.config).config : options.config;
+    const store = openControlStore(config, 2);
+    const shim = new Shim(config, store, options.pollIntervalMs ?? 500, options.logger ?? silentLogger);
+    try {
+      await shim.refresh();
+    } catch (e) {
+      await store.close();
+      throw e;
+    }
+    shim.schedule();
+    return shim;
+  }
+
+  /** The settings version this shim is acting on. */
+  get version(): number {
+    return this.currentVersion;
+  }
+
+  /** Where this member's read goes and which writes it makes now. Allocation-free; throws for an unknown table. */
+  route(table: string, memberId: ShardKey): Route {
+    const router = this.routers.get(table);
+    if (router === undefined) throw new Error(`membermig shim: unknown table "${table}"`);
+    return router.route(memberId);
+  }
+
+  /** The MySQL side of a member: shard, database, server (the same routing as every other path). */
+  mysqlTarget(table: string, memberId: ShardKey): MysqlTarget {
+    const t = this.config.tables[table];
+    if (!t) throw new Error(`membermig shim: unknown table "${table}"`);
+    return { ...this.map.locate(memberId), table: t.target };
+  }
+
+  /** Reads from the side the member's route says. */
+  async read<T>(table: string, memberId: ShardKey, callbacks: ReadCallbacks<T>): Promise<T> {
+    return this.route(table, memberId).read === 'mysql' ? callbacks.mysql(this.mysqlTarget(table, memberId)) : callbacks.legacy();
+  }
+
+  /**
+   * Makes the writes the member's route says, primary first. A failed primary write throws
+   * PrimaryWriteError and nothing else is written. A failed second write does not fail the request:
+   * the key goes to repair_queue (origin 'shim') so `verify --repair` re-copies it.
+   */
+  async write(table: string, memberId: ShardKey, callbacks: WriteCallbacks, options: WriteOptions = {}): Promise<WriteOutcome> {
+    const plan = this.route(table, memberId).write;
+    const order: ('legacy' | 'mysql')[] =
+      plan === 'legacy' ? ['legacy'] : plan === 'mysql' ? ['mysql'] : plan === 'legacy_then_mysql' ? ['legacy', 'mysql'] : ['mysql', 'legacy'];
+    const run = (side: 'legacy' | 'mysql') => (side === 'legacy' ? callbacks.legacy() : callbacks.mysql(this.mysqlTarget(table, memberId)));
+    const [primary, second] = order as ['legacy' | 'mysql', ('legacy' | 'mysql')?];
+    try {
+      await run(primary);
+    } catch (e) {
+      throw new PrimaryWriteError(primary, e);
+    }
+    if (!second) return { plan, written: [primary], queuedForRepair: false };
+    try {
+      await run(second);
+      return { plan, written: [primary, second], queuedForRepair: false };
+    } catch (e) {
+      const error = e instanceof Error ? e : new Error(String(e));
+      await this.queueRepair(table, memberId, options.pk, `shim: ${second} write failed after the ${primary} (primary) write succeeded [${plan}]: ${error.message}`);
+      this.logger.warn({ table, side: second, err: error.message }, 'second write failed; key queued for repair');
+      return { plan, written: [primary], queuedForRepair: true, secondError: error };
+    }
+  }
+
+  private async queueRepair(table: string, memberId: ShardKey, pk: Record<string, string> | undefined, reason: string): Promise<void> {
+    const key = pk ?? { [this.config.tables[table]!.shard_key]: keyText(memberId) };
+    try {
+      await this.store.pool.query("INSERT INTO repair_queue (table_name, pk, reason, origin) VALUES (?, ?, ?, 'shim')", [table, JSON.stringify(key), reason]);
+    } catch (e) {
+      throw new RepairQueueError(`${reason}; and queuing the key for repair failed too: ${(e as Error).message}`);
+    }
+  }
+
+  /** Reloads the settings when settings_version moved; returns whether it did. */
+  async refresh(): Promise<boolean> {
+    const [rows] = await this.store.pool.query<RowDataPacket[]>('SELECT version FROM settings_version WHERE id = 1');
+    const version = Number(rows[0]?.version ?? 0);
+    if (version === this.currentVersion) return false;
+    this.install(await readSettings(this.store.pool));
+    return true;
+  }
+
+  private install(snapshot: SettingsSnapshot): void {
+    const routers = new Map<string, TableRouter>();
+    for (const table of Object.keys(this.config.tables)) {
+      const s = settingsOf(snapshot, table);
+      routers.set(table, new TableRouter(s.shim, s.gray));
+    }
+    this.routers = routers;
+    this.currentVersion = snapshot.version;
+  }
+
+  private schedule(): void {
+    if (this.closed) return;
+    this.timer = setTimeout(() => {
+      this.refresh()
+        .catch((e: Error) => this.logger.warn({ err: e.message }, 'cannot read settings; acting on the last ones'))
+        .finally(() => this.schedule());
+    }, this.pollIntervalMs);
+    this.timer.unref();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.store.close();
+  }
+}
+
+/** Starts a shim: loads the settings once (rejects if the control store cannot be read), then polls. */
+export function createShim(options: ShimOptions): Promise<Shim> {
+  return Shim.create(options);
+}

@@ -1,0 +1,307 @@
+import type { Readable } from 'node:stream';
+import sql from 'mssql';
+import { Lsn } from '../../cdc/mssql/lsn.js';
+import type { TableConfig } from '../../config/schema.js';
+import { RefusedError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import { mssqlTypeMap, type MssqlColumnConversion, type MssqlTypeMap } from '../../rows/mssql/typemap.js';
+import { Unrepresentable, type ColumnSpec, type Row, type SourceType, type TableSpec } from '../../rows/types.js';
+import type { ChunkKey } from '../../store/leases.js';
+import type { SourceReader, StartPosition } from '../reader.js';
+import { bindRequest, describeMssqlUrl, openMssqlPool, type MssqlConnectOptions } from './connect.js';
+import {
+  boundaryQuery,
+  characterLength,
+  DESCRIBE_COLUMNS_SQL,
+  FIND_OBJECT_SQL,
+  MAX_LSN_SQL,
+  pageQuery,
+  PRIMARY_KEY_SQL,
+  quoteName,
+  quoteTable,
+  type KeyColumn,
+  type SqlStatement,
+} from './tsql.js';
+
+/** A value the target cannot hold, with where it was found (rows.on_unrepresentable: record). */
+export interface RejectedValue {
+  table: string;
+  /** Primary key values (key text) by source column name. */
+  key: Record<string, string>;
+  column: string;
+  value: string;
+  reason: string;
+}
+
+export class UnrepresentableValueError extends Error {
+  override name = 'UnrepresentableValueError';
+  constructor(readonly rejected: RejectedValue) {
+    super(
+      `table ${rejected.table}, row ${JSON.stringify(rejected.key)}, column ${rejected.column}: ${rejected.reason}` +
+        ' (set rows.on_unrepresentable: record to record such values and go on)',
+    );
+  }
+}
+
+export interface MssqlReaderOptions {
+  url: string;
+  connect?: MssqlConnectOptions;
+  logger: Logger;
+  typeMap?: MssqlTypeMap;
+  /** rows.on_unrepresentable: stop at the first such value, or record it (the row is then not copied). */
+  onUnrepresentable: 'fail' | 'record';
+  recordRejected?: (rejected: RejectedValue) => Promise<void>;
+  /** Rows per keyset page (one SELECT TOP (n)); batches are cut from the streamed page. */
+  pageRows?: number;
+  /** Called by close(), e.g. to close the pool the rejected values are written to. */
+  onClose?: () => Promise<void>;
+}
+
+/** Column facts from sys.columns, as DESCRIBE_COLUMNS_SQL returns them. */
+export interface CatalogColumn {
+  column_name: string;
+  type_name: string;
+  max_length: number;
+  precision: number;
+  scale: number;
+  collation_name: string | null;
+  is_nullable: boolean;
+  is_computed: boolean;
+}
+
+const DECIMAL_TYPES = new Set(['decimal', 'numeric']);
+const SCALED_TEMPORAL_TYPES = new Set(['datetime2', 'time', 'datetimeoffset']);
+
+/** sys.columns row → SourceType (pure). */
+export function sourceTypeOf(c: CatalogColumn): SourceType {
+  const dataType = c.type_name.toLowerCase();
+  const type: SourceType = { dataType };
+  if (['char', 'varchar', 'nchar', 'nvarchar', 'sysname', 'binary', 'varbinary'].includes(dataType)) {
+    type.length = characterLength(dataType, c.max_length);
+  }
+  if (['text', 'ntext', 'image', 'xml'].includes(dataType)) type.length = -1;
+  if (DECIMAL_TYPES.has(dataType)) {
+    type.precision = c.precision;
+    type.scale = c.scale;
+  }
+  if (SCALED_TEMPORAL_TYPES.has(dataType)) type.scale = c.scale;
+  if (c.collation_name) type.collation = c.collation_name;
+  return type;
+}
+
+/**
+ * Builds the TableSpec from catalog rows (pure): checks the primary key, the shard key and the
+ * excluded columns, and maps every column through the type map. Throws RefusedError naming the
+ * table and column.
+ */
+export function buildTableSpec(
+  name: string,
+  table: TableConfig,
+  catalog: CatalogColumn[],
+  primaryKey: string[],
+  typeMap: MssqlTypeMap = mssqlTypeMap,
+): TableSpec {
+  const [schema, tableName] = splitSource(table.source);
+  const where = `table ${name} (${table.source})`;
+  const byName = new Map(catalog.map((c) => [c.column_name, c]));
+  for (const x of table.exclude_columns) {
+    if (!byName.has(x)) throw new RefusedError(`${where}: exclude_columns names ${x}, which the table does not have`);
+  }
+  if (primaryKey.length === 0) throw new RefusedError(`${where}: has no primary key; keyset reads and idempotent writes need one`);
+  for (const k of primaryKey) {
+    if (table.exclude_columns.includes(k)) throw new RefusedError(`${where}: primary key column ${k} cannot be excluded`);
+  }
+  if (!byName.has(table.shard_key)) throw new RefusedError(`${where}: shard key column ${table.shard_key} does not exist`);
+  if (table.exclude_columns.includes(table.shard_key)) throw new RefusedError(`${where}: shard key column ${table.shard_key} cannot be excluded`);
+
+  const columns: ColumnSpec[] = [];
+  for (const c of catalog) {
+    if (table.exclude_columns.includes(c.column_name)) continue;
+    const sourceType = sourceTypeOf(c);
+    const conversion = typeMap.conversion(sourceType, `${where}, column ${c.column_name}`);
+    if (primaryKey.includes(c.column_name) && !conversion.key) {
+      throw new RefusedError(`${where}: primary key column ${c.column_name} has type ${sourceType.dataType}, which membermig cannot page by`);
+    }
+    columns.push({ source: c.column_name, target: c.column_name, sourceType, targetType: conversion.targetType, nullable: c.is_nullable });
+  }
+  return { name, sourceSchema: schema, sourceTable: tableName, target: table.target, columns, primaryKey, shardKey: table.shard_key };
+}
+
+export function splitSource(source: string): [string, string] {
+  const dot = source.indexOf('.');
+  return [source.slice(0, dot), source.slice(dot + 1)];
+}
+
+/** The conversions and key bindings the reader needs for a spec (the spec itself is plain data). */
+export interface ReadPlan {
+  table: string;
+  conversions: MssqlColumnConversion[];
+  columns: string[];
+  keys: KeyColumn[];
+}
+
+export function readPlan(spec: TableSpec, typeMap: MssqlTypeMap = mssqlTypeMap): ReadPlan {
+  const conversions = spec.columns.map((c) => typeMap.conversion(c.sourceType, `table ${spec.name}, column ${c.source}`));
+  const keys = spec.primaryKey.map((k) => {
+    const i = spec.columns.findIndex((c) => c.source === k);
+    const binding = conversions[i]?.key;
+    if (!binding) throw new RefusedError(`table ${spec.name}: primary key column ${k} cannot be paged by`);
+    return { quoted: quoteName(k), binding };
+  });
+  return {
+    table: quoteTable(spec.sourceSchema, spec.sourceTable),
+    conversions,
+    columns: spec.columns.map((c, i) => conversions[i]!.selectExpression(quoteName(c.source))),
+    keys,
+  };
+}
+
+/** The reader for `source.kind: mssql`. Connects on first use. */
+export class MssqlReader implements SourceReader {
+  readonly kind = 'mssql' as const;
+  private pool: Promise<sql.ConnectionPool> | null = null;
+  private readonly typeMap: MssqlTypeMap;
+  private readonly pageRows: number;
+
+  constructor(private readonly options: MssqlReaderOptions) {
+    this.typeMap = options.typeMap ?? mssqlTypeMap;
+    this.pageRows = options.pageRows ?? 20_000;
+  }
+
+  /** The connection pool, opened on first use (also used by the CDC source). */
+  connection(): Promise<sql.ConnectionPool> {
+    if (!this.pool) {
+      this.options.logger.debug({ server: describeMssqlUrl(this.options.url) }, 'connecting to SQL Server');
+      this.pool = openMssqlPool(this.options.url, this.options.connect);
+      this.pool.catch(() => (this.pool = null));
+    }
+    return this.pool;
+  }
+
+  async request(statement: SqlStatement): Promise<sql.Request> {
+    return bindRequest(new sql.Request(await this.connection()), statement.params);
+  }
+
+  async describeTable(name: string, table: TableConfig): Promise<TableSpec> {
+    const [schema, tableName] = splitSource(table.source);
+    const found = await this.query<{ object_id: number }>(FIND_OBJECT_SQL, [
+      { name: 'schema', type: 'nvarchar', value: schema },
+      { name: 'table', type: 'nvarchar', value: tableName },
+    ]);
+    if (found.length === 0) throw new RefusedError(`table ${name}: ${table.source} does not exist in SQL Server database ${describeMssqlUrl(this.options.url)}`);
+    const objectId = found[0]!.object_id;
+    const catalog = await this.query<CatalogColumn>(DESCRIBE_COLUMNS_SQL, [{ name: 'object_id', type: 'int', value: objectId }]);
+    const pk = await this.query<{ column_name: string }>(PRIMARY_KEY_SQL, [{ name: 'object_id', type: 'int', value: objectId }]);
+    return buildTableSpec(name, table, catalog, pk.map((r) => r.column_name), this.typeMap);
+  }
+
+  async *chunkBoundaries(spec: TableSpec, chunkRows: number): AsyncIterable<ChunkKey> {
+    const plan = readPlan(spec, this.typeMap);
+    let lower: ChunkKey | null = null;
+    for (;;) {
+      const stmt = boundaryQuery(plan.table, plan.keys, lower, chunkRows);
+      const rows = await this.query<Record<string, unknown>>(stmt.text, stmt.params);
+      if (rows.length === 0) return;
+      lower = keyOf(rows[0]!, plan.keys.length);
+      yield lower;
+    }
+  }
+
+  async *readRange(spec: TableSpec, lower: ChunkKey | null, upper: ChunkKey | null, batchRows: number): AsyncIterable<Row[]> {
+    const plan = readPlan(spec, this.typeMap);
+    let after = lower;
+    let batch: Row[] = [];
+    for (;;) {
+      const stmt = pageQuery({ table: plan.table, columns: plan.columns, keys: plan.keys, lower: after, upper, limit: this.pageRows });
+      const request = await this.request(stmt);
+      // The readable stream pauses the request while its buffer is full: backpressure down to the socket.
+      const stream: Readable = request.toReadableStream({ highWaterMark: batchRows });
+      let count = 0;
+      let done = false;
+      try {
+        // Callback form: in stream mode errors arrive on the stream, not as a rejected promise.
+        request.query(stmt.text, () => {});
+        for await (const raw of stream as AsyncIterable<Record<string, unknown>>) {
+          count++;
+          after = keyOf(raw, plan.keys.length);
+          const converted = convertRow(spec, plan, raw, after);
+          if (Array.isArray(converted)) batch.push(converted);
+          else {
+            if (this.options.onUnrepresentable === 'fail' || !this.options.recordRejected) throw new UnrepresentableValueError(converted);
+            // Recorded, and the row is not copied: status and the exit code show it.
+            await this.options.recordRejected(converted);
+          }
+          if (batch.length >= batchRows) {
+            yield batch;
+            batch = [];
+          }
+        }
+        done = true;
+      } finally {
+        if (!done) request.cancel();
+      }
+      if (count < this.pageRows) break;
+    }
+    if (batch.length > 0) yield batch;
+  }
+
+  async startPosition(): Promise<StartPosition> {
+    const rows = await this.query<{ max_lsn: Buffer | null }>(MAX_LSN_SQL, []);
+    const lsn = rows[0]?.max_lsn;
+    if (!lsn) {
+      throw new RefusedError(
+        `SQL Server database ${describeMssqlUrl(this.options.url)} has no CDC position (sys.fn_cdc_get_max_lsn() is NULL): ` +
+          'enable CDC (sys.sp_cdc_enable_db, sys.sp_cdc_enable_table) and make sure SQL Server Agent runs',
+      );
+    }
+    return { kind: 'mssql', position: { lsn: Lsn.parse(lsn).toString() } };
+  }
+
+  async query<T>(text: string, params: SqlStatement['params']): Promise<T[]> {
+    const request = await this.request({ text, params });
+    const result = await request.query<T>(text);
+    return result.recordset ?? [];
+  }
+
+  async close(): Promise<void> {
+    const pool = this.pool;
+    this.pool = null;
+    if (pool) await (await pool.catch(() => null))?.close();
+    await this.options.onClose?.();
+  }
+}
+
+/** A row in target form, or the first value in it the target cannot hold. */
+function convertRow(spec: TableSpec, plan: ReadPlan, raw: Record<string, unknown>, keyText: string[]): Row | RejectedValue {
+  const row: Row = new Array(plan.conversions.length);
+  for (let i = 0; i < plan.conversions.length; i++) {
+    let value;
+    try {
+      value = plan.conversions[i]!.convert(raw[ALIASES[i] ?? `c${i}`]);
+    } catch (e) {
+      throw new Error(`table ${spec.name}, row ${JSON.stringify(keyRecord(spec, keyText))}, column ${spec.columns[i]!.source}: ${(e as Error).message}`);
+    }
+    if (value instanceof Unrepresentable) {
+      return { table: spec.name, key: keyRecord(spec, keyText), column: spec.columns[i]!.source, value: value.value, reason: value.reason };
+    }
+    row[i] = value;
+  }
+  return row;
+}
+
+/** Column aliases [c0]… as property names, built once (the hot loop reads them per value). */
+const ALIASES = Array.from({ length: 1024 }, (_v, i) => `c${i}`);
+
+function keyOf(raw: Record<string, unknown>, n: number): string[] {
+  const key: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const v = raw[`k${i}`];
+    if (v === null || v === undefined) throw new Error(`primary key column ${i} read as NULL`);
+    key.push(typeof v === 'string' ? v : String(v));
+  }
+  return key;
+}
+
+function keyRecord(spec: TableSpec, keyText: string[]): Record<string, string> {
+  return Object.fromEntries(spec.primaryKey.map((k, i) => [k, keyText[i] ?? '']));
+}

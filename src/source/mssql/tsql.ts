@@ -1,0 +1,147 @@
+import type { MssqlKeyBinding } from '../../rows/mssql/typemap.js';
+
+/**
+ * The T-SQL the SQL Server reader sends, as pure functions of plain data so that tests can check
+ * the exact text. Identifiers are always bracket-quoted; values are always parameters.
+ */
+
+/** [name] with ] doubled: a name can never break out of its brackets. */
+export function quoteName(name: string): string {
+  if (name.length === 0 || name.length > 128) throw new Error(`SQL Server identifier must have 1..128 characters: "${name.slice(0, 40)}"`);
+  if (name.includes('\0')) throw new Error('identifier contains a NUL byte');
+  return '[' + name.replace(/]/g, ']]') + ']';
+}
+
+export function quoteTable(schema: string, table: string): string {
+  return `${quoteName(schema)}.${quoteName(table)}`;
+}
+
+/** 'lsn' is binary(10), for LSNs and seqvals. */
+export type ParamType = MssqlKeyBinding['param'] | 'bigint' | 'lsn';
+
+export interface SqlParam {
+  name: string;
+  type: ParamType;
+  value: string | number | Buffer;
+}
+
+export interface SqlStatement {
+  text: string;
+  params: SqlParam[];
+}
+
+// ---- catalog -------------------------------------------------------------------------------------
+
+/** The table or view by schema and name; names compare in the database's collation, as SQL Server does. */
+export const FIND_OBJECT_SQL = `SELECT o.object_id, o.type
+FROM sys.objects AS o
+JOIN sys.schemas AS s ON s.schema_id = o.schema_id
+WHERE s.name = @schema AND o.name = @table AND o.type IN ('U', 'V')`;
+
+/**
+ * Columns with their type. An alias type (and sysname) is reported as its base system type;
+ * CLR types (hierarchyid, geometry, geography) by their own name, since their system_type_id is shared.
+ */
+export const DESCRIBE_COLUMNS_SQL = `SELECT c.column_id, c.name AS column_name,
+  CASE WHEN c.user_type_id <> c.system_type_id AND t.is_assembly_type = 0 THEN TYPE_NAME(c.system_type_id) ELSE t.name END AS type_name,
+  c.max_length, c.precision, c.scale, c.collation_name, c.is_nullable, c.is_computed
+FROM sys.columns AS c
+JOIN sys.types AS t ON t.user_type_id = c.user_type_id
+WHERE c.object_id = @object_id
+ORDER BY c.column_id`;
+
+/** Primary-key columns in key order. */
+export const PRIMARY_KEY_SQL = `SELECT ic.key_ordinal, c.name AS column_name
+FROM sys.indexes AS i
+JOIN sys.index_columns AS ic ON ic.object_id = i.object_id AND ic.index_id = i.index_id
+JOIN sys.columns AS c ON c.object_id = ic.object_id AND c.column_id = ic.column_id
+WHERE i.object_id = @object_id AND i.is_primary_key = 1 AND ic.key_ordinal > 0
+ORDER BY ic.key_ordinal`;
+
+/** The position `full` records before its first read: replay starts after it. NULL when CDC is off. */
+export const MAX_LSN_SQL = 'SELECT sys.fn_cdc_get_max_lsn() AS max_lsn';
+
+/** sys.columns.max_length is in bytes: nchar/nvarchar hold 2 bytes per UTF-16 unit; -1 is MAX. */
+export function characterLength(typeName: string, maxLength: number): number {
+  if (maxLength < 0) return -1;
+  return ['nchar', 'nvarchar', 'sysname'].includes(typeName.toLowerCase()) ? maxLength / 2 : maxLength;
+}
+
+// ---- keyset pages --------------------------------------------------------------------------------
+
+export interface KeyColumn {
+  /** Bracket-quoted column name. */
+  quoted: string;
+  binding: MssqlKeyBinding;
+}
+
+/** (a > @p0) OR (a = @p0 AND b > @p1) ...; `last` is the comparison for the last column. */
+function keyComparison(keys: KeyColumn[], prefix: string, strict: '>' | '<', last: string): string {
+  const param = (i: number) => keys[i]!.binding.castParam(`@${prefix}${i}`);
+  const terms = keys.map((_k, i) => {
+    const equal = keys.slice(0, i).map((k, j) => `${k.quoted} = ${param(j)}`);
+    const op = i === keys.length - 1 ? last : strict;
+    return [...equal, `${keys[i]!.quoted} ${op} ${param(i)}`].join(' AND ');
+  });
+  return terms.length === 1 ? `(${terms[0]})` : '(' + terms.map((t) => `(${t})`).join(' OR ') + ')';
+}
+
+/** Rows after `lower` (exclusive). */
+export function afterKey(keys: KeyColumn[], prefix = 'l'): string {
+  return keyComparison(keys, prefix, '>', '>');
+}
+
+/** Rows up to `upper` (inclusive). */
+export function upToKey(keys: KeyColumn[], prefix = 'u'): string {
+  return keyComparison(keys, prefix, '<', '<=');
+}
+
+function keyParams(keys: KeyColumn[], prefix: string, values: string[] | null): SqlParam[] {
+  if (values === null) return [];
+  if (values.length !== keys.length) throw new Error(`a key of ${keys.length} columns got ${values.length} values`);
+  return keys.map((k, i) => ({
+    name: `${prefix}${i}`,
+    type: k.binding.param,
+    value: k.binding.param === 'nvarchar' ? values[i]! : Number(values[i]),
+  }));
+}
+
+function whereClause(keys: KeyColumn[], lower: string[] | null, upper: string[] | null): string {
+  const conditions = [lower ? afterKey(keys) : null, upper ? upToKey(keys) : null].filter((c): c is string => c !== null);
+  return conditions.length > 0 ? `\nWHERE ${conditions.join('\n  AND ')}` : '';
+}
+
+export interface PageQuery {
+  table: string;
+  /** SELECT expressions of the row's columns, in TableSpec order; aliased [c0], [c1], ... */
+  columns: string[];
+  keys: KeyColumn[];
+  lower: string[] | null;
+  upper: string[] | null;
+  limit: number;
+}
+
+/**
+ * One keyset page: the next `limit` rows after `lower`, up to `upper`, in key order. The key
+ * columns are also selected as key text ([k0], ...) so the next page can start after the last row.
+ */
+export function pageQuery(q: PageQuery): SqlStatement {
+  const select = [
+    ...q.columns.map((expr, i) => `${expr} AS [c${i}]`),
+    ...q.keys.map((k, i) => `${k.binding.keyText(k.quoted)} AS [k${i}]`),
+  ];
+  const text =
+    `SELECT TOP (@limit) ${select.join(', ')}\nFROM ${q.table}` +
+    whereClause(q.keys, q.lower, q.upper) +
+    `\nORDER BY ${q.keys.map((k) => k.quoted).join(', ')}`;
+  return { text, params: [{ name: 'limit', type: 'int', value: q.limit }, ...keyParams(q.keys, 'l', q.lower), ...keyParams(q.keys, 'u', q.upper)] };
+}
+
+/** The key `rows` rows after `lower` (the inclusive upper bound of the next chunk), or no row at the end. */
+export function boundaryQuery(table: string, keys: KeyColumn[], lower: string[] | null, rows: number): SqlStatement {
+  const text =
+    `SELECT ${keys.map((k, i) => `${k.binding.keyText(k.quoted)} AS [k${i}]`).join(', ')}\nFROM ${table}` +
+    whereClause(keys, lower, null) +
+    `\nORDER BY ${keys.map((k) => k.quoted).join(', ')}\nOFFSET @skip ROWS FETCH NEXT 1 ROWS ONLY`;
+  return { text, params: [{ name: 'skip', type: 'int', value: rows - 1 }, ...keyParams(keys, 'l', lower)] };
+}

@@ -1,0 +1,257 @@
+import type { Connection } from 'mysql2/promise';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { setGray } from '../src/gray/operations.js';
+import { connectMysql } from '../src/mysql/connect.js';
+import { openControlStore } from '../src/store/control.js';
+import { runCli } from './support/cli.js';
+import { createTestEnv, type TestEnv } from './support/env.js';
+
+/** Gray and shim settings through the CLI, on a real control store. */
+describe('membermig gray and shim', () => {
+  let env: TestEnv;
+  let db: Connection;
+  const cli = (...args: string[]) => runCli([...args, '--config', env.configPath]);
+  const json = async (...args: string[]) => {
+    const r = await cli(...args, '--json');
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    return JSON.parse(r.stdout).result;
+  };
+
+  /** Makes every gate pass: a clean verify just now, a caught-up sync, no dead letters. */
+  async function gatesOpen(table = 'member'): Promise<void> {
+    await db.query("INSERT INTO verify_runs (table_name, state, finished_at) VALUES (?, 'clean', NOW(6))", [table]);
+    await db.query(
+      `INSERT INTO cdc_offsets (consumer_group, topic, partition_no, next_offset, high_watermark, last_source_ts_ms) VALUES ('g', 't', 0, 100, 100, UNIX_TIMESTAMP() * 1000)
+       ON DUPLICATE KEY UPDATE next_offset = 100, high_watermark = 100, last_source_ts_ms = UNIX_TIMESTAMP() * 1000, updated_at = NOW(6)`,
+    );
+    await db.query('UPDATE dead_letters SET resolved_at = NOW(6) WHERE resolved_at IS NULL');
+  }
+
+  beforeAll(async () => {
+    env = await createTestEnv({
+      shardCount: 8,
+      tables: {
+        member: { source: 'legacy.member', target: 'member', shard_key: 'member_id' },
+        address: { source: 'legacy.address', target: 'address', shard_key: 'member_id' },
+      },
+      legacySql: [
+        'CREATE TABLE member (member_id BIGINT PRIMARY KEY, name VARCHAR(50) NULL)',
+        'CREATE TABLE address (member_id BIGINT NOT NULL, line_no INT NOT NULL, city VARCHAR(50) NULL, PRIMARY KEY (member_id, line_no))',
+      ],
+    });
+    const init = await runCli(['init', '--config', env.configPath]);
+    expect(init.code, init.stderr).toBe(0);
+    db = await connectMysql(env.config.control.url);
+  });
+  afterAll(async () => {
+    await db?.end();
+    await env?.cleanup();
+  });
+  beforeEach(async () => {
+    await db.query('DELETE FROM verify_runs');
+    await db.query('DELETE FROM cdc_offsets');
+    await db.query('DELETE FROM dead_letters');
+  });
+
+  it('refuses bad input with exit 2 and a clear message, before any write', async () => {
+    const cases: [string[], string][] = [
+      [['gray', 'set', 'nosuch', '--read', '5%', '--reason', 'r'], 'unknown table "nosuch"; the config has: member, address'],
+      [['gray', 'set', 'member', '--read', '101%', '--reason', 'r'], '--read "101%" is above 100%'],
+      [['gray', 'set', 'member', '--write', '0.001%', '--reason', 'r'], '--write "0.001%" is finer than the resolution of 0.01%'],
+      [['gray', 'set', 'member', '--read', 'lots', '--reason', 'r'], 'is not a percentage'],
+      [['gray', 'set', 'member', '--read', '5%'], 'a reason is required'],
+      [['gray', 'set', 'member', '--reason', 'r'], 'nothing to change'],
+      [['gray', 'check', 'nosuch', '1'], 'unknown table "nosuch"'],
+      [['gray', 'rollback', 'member', '--to', '5%'], '--to only takes 0'],
+      [['shim', 'set', 'member', 'half_and_half', '--reason', 'r'], 'unknown shim mode "half_and_half"; modes in order: legacy_only -> dual_legacy_primary'],
+      [['shim', 'set', 'nosuch', 'mysql_only', '--reason', 'r'], 'unknown table "nosuch"'],
+      [['shim', 'set', 'member', 'dual_legacy_primary'], 'a reason is required'],
+    ];
+    for (const [args, message] of cases) {
+      const r = await cli(...args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toContain(message);
+    }
+    const [rows] = await db.query('SELECT COUNT(*) AS n FROM settings_history');
+    expect(Number((rows as { n: number }[])[0]!.n)).toBe(0);
+  });
+
+  it('gates refuse a raise with the gate and its numbers; --force --reason overrides and is recorded', async () => {
+    // Nothing has run yet: no verify, no sync.
+    let r = await cli('gray', 'set', 'member', '--read', '5%', '--reason', 'first canary');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('gate verify: no finished full verify of table member');
+    expect(r.stderr).toContain('gate sync_lag: no sync has ever run');
+
+    // A verify with differences, an old verify, a lagging sync, a dead letter: each named with its numbers.
+    await gatesOpen();
+    await db.query("INSERT INTO verify_runs (table_name, state, differences, finished_at) VALUES ('member', 'differences', 3, NOW(6))");
+    r = await cli('gray', 'set', 'member', '--read', '5%', '--reason', 'r');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/gate verify: last verify of member \(run \d+, 0\.\d min ago\) finished differences with 3 differences/);
+
+    // A clean run of part of the table (--sample, --shards) does not open the gate.
+    await db.query('DELETE FROM verify_runs');
+    await db.query(`INSERT INTO verify_runs (table_name, scope, state, finished_at) VALUES
+      ('member', '{"shards":"all","sample":5,"since":null}', 'clean', NOW(6)), ('member', '{"shards":"0-3","sample":null,"since":null}', 'clean', NOW(6))`);
+    r = await cli('gray', 'set', 'member', '--read', '5%', '--reason', 'r');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('gate verify: no finished full verify of table member');
+
+    await db.query('DELETE FROM verify_runs');
+    await db.query("INSERT INTO verify_runs (table_name, state, finished_at) VALUES ('member', 'clean', NOW(6) - INTERVAL 90 MINUTE)");
+    r = await cli('gray', 'set', 'member', '--read', '5%', '--reason', 'r');
+    expect(r.stderr).toMatch(/is 90\.\d min old; gray.gates.max_verify_age_minutes is 60/);
+
+    await gatesOpen();
+    await db.query('UPDATE cdc_offsets SET high_watermark = 250, last_source_ts_ms = (UNIX_TIMESTAMP() - 30) * 1000');
+    r = await cli('gray', 'set', 'member', '--read', '5%', '--reason', 'r');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/gate sync_lag: sync lag 3\d\.\d s \(worst t\[0\]\), 150 events behind over 1 partitions; gray.gates.max_sync_lag_seconds is 5/);
+
+    await gatesOpen();
+    await db.query("INSERT INTO dead_letters (source, partition_no, offset_no, table_name, reason) VALUES ('t', 0, '17', 'member', 'bad decimal')");
+    r = await cli('gray', 'set', 'member', '--read', '5%', '--reason', 'r');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('gate dead_letters: 1 dead letters waiting for member');
+    expect((await json('gray', 'show', 'member'))[0].readBp).toBe(0);
+
+    // --force without a reason is still refused; with one it goes through and is recorded as forced.
+    expect((await cli('gray', 'set', 'member', '--read', '5%', '--force')).stderr).toContain('a reason is required');
+    const forced = await json('gray', 'set', 'member', '--read', '5%', '--force', '--reason', 'incident 42: dead letter is a known test row', '--operator', 'alice');
+    expect(forced).toMatchObject({ changed: true, forced: true, after: { read_bp: 500, write_bp: 0 } });
+    const [hist] = await db.query("SELECT operator, forced, reason FROM settings_history WHERE kind = 'gray' ORDER BY id DESC LIMIT 1");
+    expect((hist as object[])[0]).toMatchObject({ operator: 'alice', forced: 1 });
+    expect((hist as { reason: string }[])[0]!.reason).toContain('incident 42: dead letter is a known test row [forced past: gate dead_letters');
+
+    // With the gates open a raise passes unforced, and lowering never checks them.
+    await gatesOpen();
+    expect(await json('gray', 'set', 'member', '--read', '10%', '--write', '0.5%', '--reason', 'next step')).toMatchObject({ forced: false, after: { read_bp: 1000, write_bp: 50 } });
+    await db.query('DELETE FROM verify_runs');
+    expect(await json('gray', 'set', 'member', '--read', '7.25%', '--reason', 'lower')).toMatchObject({ gates: [], after: { read_bp: 725 } });
+  });
+
+  it('rollback is never gated: it walks back through the sets, then to 0, and --to 0 empties the allowlist', async () => {
+    await gatesOpen('address');
+    await json('gray', 'set', 'address', '--read', '1%', '--reason', 'a');
+    await json('gray', 'set', 'address', '--read', '5%', '--write', '1%', '--allow', '7,8', '--reason', 'b');
+    await json('gray', 'set', 'address', '--read', '20%', '--reason', 'c');
+    const salt = (await json('gray', 'show', 'address'))[0].salt;
+    expect(salt).toMatch(/^[0-9a-f]{16}$/);
+
+    // Every gate now fails: no verify, no sync, a dead letter. Rollback goes through anyway.
+    await db.query('DELETE FROM verify_runs');
+    await db.query('DELETE FROM cdc_offsets');
+    await db.query("INSERT INTO dead_letters (source, partition_no, offset_no, table_name, reason) VALUES ('t', 0, '99', 'address', 'x')");
+    const back1 = (await json('gray', 'rollback', 'address', '--operator', 'bob'))[0];
+    expect(back1).toMatchObject({ changed: true, after: { read_bp: 500, write_bp: 100, allow: ['7', '8'], salt } });
+    const back2 = (await json('gray', 'rollback', 'address'))[0];
+    expect(back2.after).toMatchObject({ read_bp: 100, write_bp: 0, allow: [] });
+
+    // A new raise after rollbacks, then --to 0: everything to 0, allowlist emptied, salt kept.
+    await json('gray', 'set', 'address', '--read', '3%', '--allow', '9', '--force', '--reason', 'gates down, operator accepts');
+    const zero = (await json('gray', 'rollback', 'address', '--to', '0'))[0];
+    expect(zero.after).toEqual({ read_bp: 0, write_bp: 0, salt, allow: [], deny: [] });
+    expect((await json('gray', 'rollback', 'address'))[0].changed).toBe(false);
+
+    const history = await json('gray', 'history', 'address');
+    expect(history.map((h: { action: string }) => h.action)).toEqual(['rollback', 'set', 'rollback', 'rollback', 'set', 'set', 'set']);
+    expect(history[5]).toMatchObject({ operator: expect.any(String), reason: 'b', forced: false, oldValue: { read_bp: 100 }, newValue: { read_bp: 500 } });
+  });
+
+  it('shim mode: forward one step at a time (gated), back any number of steps, every change recorded', async () => {
+    process.env.MEMBERMIG_OPERATOR = 'carol';
+    try {
+      let r = await cli('shim', 'set', 'member', 'dual_mysql_primary', '--reason', 'skip ahead');
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain('forward one step at a time: member is legacy_only, the next step is dual_legacy_primary (not dual_mysql_primary)');
+
+      r = await cli('shim', 'set', 'member', 'dual_legacy_primary', '--reason', 'start dual writes');
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain('refused to move member from legacy_only to dual_legacy_primary: gate verify');
+
+      await gatesOpen();
+      await json('gray', 'set', 'member', '--write', '40%', '--reason', 'w');
+      const step1 = await json('shim', 'set', 'member', 'dual_legacy_primary', '--reason', 'start dual writes');
+      expect(step1).toMatchObject({ changed: true, before: { mode: 'legacy_only' }, after: { mode: 'dual_legacy_primary' }, operator: 'carol' });
+      expect(step1.notes[0]).toContain('write percentage 40% -> 0%');
+
+      // From a dual mode the next step waits for its write percentage to reach 100%.
+      r = await cli('shim', 'set', 'member', 'dual_mysql_primary', '--reason', 'r');
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain('gate step_complete: dual_legacy_primary is at 0% write; raise it to 100% before the next step');
+      await json('gray', 'set', 'member', '--write', '100%', '--reason', 'all dual');
+      await json('shim', 'set', 'member', 'dual_mysql_primary', '--reason', 'mysql primary');
+      await json('gray', 'set', 'member', '--write', '100%', '--reason', 'all mysql primary');
+      await json('shim', 'set', 'member', 'mysql_only', '--reason', 'done');
+
+      // Back three steps at once, with every gate failing: never gated; the whole table is legacy_only.
+      await db.query('DELETE FROM verify_runs');
+      const back = await json('shim', 'set', 'member', 'legacy_only', '--reason', 'incident: roll back');
+      expect(back).toMatchObject({ changed: true, before: { mode: 'mysql_only' }, after: { mode: 'legacy_only' }, gates: [] });
+      expect((await json('shim', 'show', 'member'))[0]).toMatchObject({ mode: 'legacy_only' });
+
+      const history = await json('shim', 'history', 'member');
+      expect(history.map((h: { newValue: { mode: string } }) => h.newValue.mode)).toEqual(['legacy_only', 'mysql_only', 'dual_mysql_primary', 'dual_legacy_primary']);
+      expect(history[0]).toMatchObject({ operator: 'carol', reason: 'incident: roll back', oldValue: { mode: 'mysql_only' }, forced: false });
+      expect(history[3].oldValue).toBeNull();
+      expect((await cli('shim', 'set', 'member', 'legacy_only', '--reason', 'again')).stdout).toContain('already legacy_only; nothing changed');
+    } finally {
+      delete process.env.MEMBERMIG_OPERATOR;
+    }
+  });
+
+  it('gray check explains one member', async () => {
+    await gatesOpen();
+    await json('gray', 'set', 'member', '--read', '100%', '--deny', '55', '--allow', '55,56', '--reason', 'r');
+    const c55 = await json('gray', 'check', 'member', '55');
+    expect(c55).toMatchObject({ read: 'legacy', write: 'legacy', denylisted: true, allowlisted: true });
+    expect(c55.why).toContain('the denylist wins');
+    const c57 = await json('gray', 'check', 'member', '57');
+    expect(c57).toMatchObject({ read: 'mysql', denylisted: false });
+    expect(c57.why).toMatch(/^bucket \d+: inside read 10000 bp/);
+    expect((await cli('gray', 'check', 'member', '57')).stdout).toContain('member 57: reads mysql');
+  });
+
+  it('prints readable tables for people', async () => {
+    await gatesOpen();
+    await json('gray', 'set', 'member', '--read', '0.05%', '--reason', 'people view', '--operator', 'dave');
+    expect((await cli('gray', 'show', 'member')).stdout).toMatch(/^member\s+\w+\s+0\.05%/m);
+    const history = (await cli('gray', 'history', 'member', '--limit', '1')).stdout;
+    expect(history).toMatch(/member\s+set\s+read [\d.]+% write [\d.]+%.*\s+read 0\.05% write [\d.]+%.*dave\s+people view/);
+    expect((await cli('shim', 'history', 'member', '--limit', '1')).stdout).toContain('legacy_only');
+    expect((await cli('shim', 'show')).stdout).toMatch(/^address\s+legacy_only/m);
+    expect((await cli('gray', 'history', 'member', '--limit', 'x')).stderr).toContain('--limit must be a positive integer');
+  });
+
+  it('status shows the shim mode and gray percentages of every table', async () => {
+    await gatesOpen();
+    await json('gray', 'set', 'member', '--read', '12.5%', '--reason', 'status');
+    const r = await cli('status', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const gray = JSON.parse(r.stdout).result.gray;
+    expect(gray.settingsVersion).toBeGreaterThan(0);
+    expect(gray.tables.find((t: { table: string }) => t.table === 'member')).toMatchObject({ read: '12.5%', readBp: 1250, shimRepairsOpen: 0 });
+    expect((await cli('status')).stdout).toMatch(/member\s+\w+\s+12\.5%/);
+  });
+
+  it('concurrent gray set lose no update: every change lands and the history chains', async () => {
+    await gatesOpen('address');
+    await json('gray', 'rollback', 'address', '--to', '0');
+    const stores = Array.from({ length: 6 }, () => openControlStore(env.config, 1));
+    try {
+      await Promise.all([
+        ...stores.map((store, i) => setGray(store, env.config, 'address', { allow: [`c${i}`] }, { operator: `op${i}`, reason: 'concurrent' })),
+        cli('gray', 'set', 'address', '--read', '2%', '--reason', 'concurrent cli'),
+        cli('gray', 'set', 'address', '--write', '1%', '--reason', 'concurrent cli'),
+      ]);
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+    }
+    const [view] = await json('gray', 'show', 'address');
+    expect(view).toMatchObject({ readBp: 200, writeBp: 100, allow: ['c0', 'c1', 'c2', 'c3', 'c4', 'c5'] });
+    const history = (await json('gray', 'history', 'address', '--limit', '8')).reverse();
+    expect(history).toHaveLength(8);
+    for (let i = 1; i < history.length; i++) expect(history[i].oldValue).toEqual(history[i - 1].newValue);
+  });
+});

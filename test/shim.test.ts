@@ -1,0 +1,164 @@
+import type { Connection } from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseJson } from '../src/gray/settings.js';
+import { connectMysql, quoteId } from '../src/mysql/connect.js';
+import { shardMapFromConfig } from '../src/shard/map.js';
+import { createShim, PrimaryWriteError, RepairQueueError, type MysqlTarget, type Shim } from '../src/shim/index.js';
+import { runCli } from './support/cli.js';
+import { createTestEnv, type TestEnv } from './support/env.js';
+
+/** The shim library against a real control store and real shard servers. */
+describe('membermig/shim', () => {
+  let env: TestEnv;
+  let db: Connection;
+  const shims: Shim[] = [];
+  const cli = async (...args: string[]) => {
+    const r = await runCli([...args, '--config', env.configPath, '--force', '--reason', 'shim test']);
+    expect(r.code, r.stderr).toBe(0);
+  };
+  const start = async () => {
+    const s = await createShim({ config: env.configPath });
+    shims.push(s);
+    return s;
+  };
+
+  beforeAll(async () => {
+    env = await createTestEnv({
+      shardCount: 8,
+      tables: { member: { source: 'legacy.member', target: 'member_t', shard_key: 'member_id' } },
+      legacySql: ['CREATE TABLE member (member_id BIGINT UNSIGNED PRIMARY KEY)'],
+    });
+    const init = await runCli(['init', '--config', env.configPath]);
+    expect(init.code, init.stderr).toBe(0);
+    db = await connectMysql(env.config.control.url);
+  });
+  afterAll(async () => {
+    await Promise.all(shims.map((s) => s.close()));
+    await db?.end();
+    await env?.cleanup();
+  });
+
+  it('two running shims act on a rollback within 2 seconds, without a restart', async () => {
+    const [a, b] = [await start(), await start()];
+    expect(a.route('member', 12345)).toEqual({ read: 'legacy', write: 'legacy' });
+    await cli('gray', 'set', 'member', '--read', '100%');
+    await waitFor(() => a.route('member', 12345).read === 'mysql' && b.route('member', '12345').read === 'mysql', 2000);
+
+    const t0 = Date.now();
+    const r = await runCli(['gray', 'rollback', 'member', '--to', '0', '--config', env.configPath]);
+    expect(r.code, r.stderr).toBe(0);
+    await waitFor(() => a.route('member', 12345).read === 'legacy' && b.route('member', 12345).read === 'legacy', 2000);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(a.version).toBe(b.version);
+  });
+
+  it('keeps acting on the last settings while the control store cannot be read, then catches up', async () => {
+    const shim = await start();
+    await cli('gray', 'set', 'member', '--read', '100%');
+    await waitFor(() => shim.route('member', 31).read === 'mysql', 2000);
+    await db.query('RENAME TABLE settings_version TO settings_version_away');
+    try {
+      await new Promise((r) => setTimeout(r, 1200));
+      expect(shim.route('member', 31).read).toBe('mysql');
+    } finally {
+      await db.query('RENAME TABLE settings_version_away TO settings_version');
+    }
+    const back = await runCli(['gray', 'rollback', 'member', '--to', '0', '--config', env.configPath]);
+    expect(back.code, back.stderr).toBe(0);
+    await waitFor(() => shim.route('member', 31).read === 'legacy', 2000);
+    await expect(createShim({ config: { ...env.config, control: { url: 'mysql://root@127.0.0.1:1/nowhere' } } })).rejects.toThrow();
+  });
+
+  it('dual write: primary first, a failed second write is queued for repair and the request succeeds', async () => {
+    const shim = await start();
+    await cli('shim', 'set', 'member', 'dual_legacy_primary');
+    await cli('gray', 'set', 'member', '--write', '100%');
+    await waitFor(() => shim.route('member', 777).write === 'legacy_then_mysql', 2000);
+
+    const calls: string[] = [];
+    const outcome = await shim.write('member', 777, {
+      legacy: async () => calls.push('legacy'),
+      mysql: async () => {
+        calls.push('mysql');
+        throw new Error('shard-b is down');
+      },
+    });
+    expect(calls).toEqual(['legacy', 'mysql']);
+    expect(outcome).toMatchObject({ plan: 'legacy_then_mysql', written: ['legacy'], queuedForRepair: true });
+
+    await shim.write('member', '888', { legacy: async () => undefined, mysql: async () => Promise.reject(new Error('timeout')) }, { pk: { member_id: '888', seq: '2' } });
+    const [rows] = await db.query('SELECT table_name, pk, reason, origin, resolved_at FROM repair_queue ORDER BY id');
+    const queued = (rows as { table_name: string; pk: unknown; reason: string; origin: string; resolved_at: null }[]).map((r) => ({ ...r, pk: parseJson(r.pk) }));
+    expect(queued).toHaveLength(2);
+    expect(queued[0]).toMatchObject({ table_name: 'member', pk: { member_id: '777' }, origin: 'shim', resolved_at: null });
+    expect(queued[0]!.reason).toContain('mysql write failed after the legacy (primary) write succeeded [legacy_then_mysql]: shard-b is down');
+    expect(queued[1]!.pk).toEqual({ member_id: '888', seq: '2' });
+
+    // A failed primary fails the request, writes nothing else and queues nothing.
+    let secondCalled = false;
+    await expect(
+      shim.write('member', 999, { legacy: async () => Promise.reject(new Error('legacy down')), mysql: async () => (secondCalled = true) }),
+    ).rejects.toBeInstanceOf(PrimaryWriteError);
+    expect(secondCalled).toBe(false);
+    const [count] = await db.query('SELECT COUNT(*) AS n FROM repair_queue');
+    expect(Number((count as { n: number }[])[0]!.n)).toBe(2);
+
+    // Only when the key cannot be queued either does the request fail: the change is never dropped silently.
+    await db.query('RENAME TABLE repair_queue TO repair_queue_away');
+    try {
+      await expect(shim.write('member', 1001, { legacy: async () => undefined, mysql: async () => Promise.reject(new Error('down')) })).rejects.toBeInstanceOf(RepairQueueError);
+    } finally {
+      await db.query('RENAME TABLE repair_queue_away TO repair_queue');
+    }
+  });
+
+  it('the MySQL side gets the shard map location and a real write lands in that shard', async () => {
+    const shim = await start();
+    await cli('gray', 'set', 'member', '--write', '100%');
+    await cli('shim', 'set', 'member', 'dual_mysql_primary');
+    await cli('gray', 'set', 'member', '--write', '100%');
+    await waitFor(() => shim.route('member', 4242).write === 'mysql_then_legacy', 2000);
+
+    const map = shardMapFromConfig(env.config);
+    const order: string[] = [];
+    for (const id of [4242, 4243, 4244, '9007199254740993']) {
+      let seen: MysqlTarget | undefined;
+      await shim.write('member', id, {
+        legacy: async () => order.push(`legacy ${id}`),
+        mysql: async (target) => {
+          order.push(`mysql ${id}`);
+          seen = target;
+          const conn = await connectMysql(target.server.primary);
+          try {
+            await conn.query(`CREATE TABLE IF NOT EXISTS ${quoteId(target.database)}.${quoteId(target.table)} (member_id BIGINT UNSIGNED PRIMARY KEY)`);
+            await conn.query(`INSERT INTO ${quoteId(target.database)}.${quoteId(target.table)} VALUES (?)`, [String(id)]);
+          } finally {
+            await conn.end();
+          }
+        },
+      });
+      expect(seen).toEqual({ ...map.locate(id), table: 'member_t' });
+      const conn = await connectMysql(map.locate(id).server.primary);
+      const [rows] = await conn.query(`SELECT member_id FROM ${quoteId(map.locate(id).database)}.member_t WHERE member_id = ?`, [String(id)]);
+      await conn.end();
+      expect(rows).toEqual([{ member_id: String(id) }]);
+    }
+    expect(order.slice(0, 2)).toEqual(['mysql 4242', 'legacy 4242']);
+
+    // Reads follow the route: MySQL once the member writes MySQL only.
+    await cli('shim', 'set', 'member', 'mysql_only');
+    await cli('gray', 'set', 'member', '--write', '100%');
+    await waitFor(() => shim.route('member', 4242).write === 'mysql', 2000);
+    const read = await shim.read('member', 4242, { legacy: async () => 'legacy', mysql: async (t) => `mysql ${t.database}` });
+    expect(read).toBe(`mysql ${map.locate(4242).database}`);
+    expect(() => shim.route('nosuch', 1)).toThrow('unknown table "nosuch"');
+  });
+});
+
+async function waitFor(condition: () => boolean, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > until) throw new Error(`condition not met within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
