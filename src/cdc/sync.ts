@@ -459,8 +459,14 @@ async function startAtRecordedPosition(admin: Admin, store: ControlStore, group:
   const fresh = committed.every((t) => t.partitions.every((p) => p.offset === '-1'));
   if (!fresh) return;
   const [rows] = await store.pool.query<RowDataPacket[]>("SELECT position FROM cdc_start_positions WHERE source_kind = 'kafka' ORDER BY job_id DESC, recorded_at DESC");
+  // One topic: {topic, offsets}; several topics share one row: {topics: [{topic, offsets}, ...]}.
+  type TopicPosition = { topic?: string; offsets?: Record<string, string | number> };
+  const recorded = rows.flatMap((r) => {
+    const p = (typeof r.position === 'string' ? JSON.parse(r.position) : r.position) as TopicPosition & { topics?: TopicPosition[] };
+    return p.topics ?? [p];
+  });
   for (const topic of topics) {
-    const row = rows.map((r) => (typeof r.position === 'string' ? JSON.parse(r.position) : r.position) as { topic?: string; offsets?: Record<string, string | number> }).find((p) => p.topic === topic);
+    const row = recorded.find((p) => p.topic === topic);
     if (!row?.offsets) continue;
     const partitions = Object.entries(row.offsets).map(([partition, offset]) => ({ partition: Number(partition), offset: String(offset) }));
     await retrying(() => admin.setOffsets({ groupId: group, topic, partitions }));
