@@ -63,8 +63,11 @@ describe('kill -9 anywhere, then rerun: nothing lost, duplicated or bent', () =>
     for (let i = 0; i < points; i++) {
       // Damage: rows deleted, values bent, and a stray copy in the wrong shard.
       await damageShards(env, map, random, 30);
-      const child = startCli(['verify', '--config', env.configPath, '--repair', '--log-level', 'warn', '--workers', '1']);
-      if (await killAfter(child, 1000 + random() * 3000)) killed++;
+      // A one-second re-check delay keeps each run busy for a few seconds; the kill lands anywhere
+      // from planning, through checking and re-checking, to rewriting rows.
+      const child = startCli(['verify', '--config', env.configPath, '--repair', '--log-level', 'info', '--workers', '1', '--recheck-after', '1']);
+      await waitFor('the verify job', async () => child.proc.exitCode !== null || /verify job planned|joined a running verify job/.test(child.stderr));
+      if (await killAfter(child, random() * 2500)) killed++;
     }
     expect(killed).toBeGreaterThan(0);
 

@@ -106,7 +106,12 @@ describe('servers failing mid-copy', () => {
     cleanups.push(() => env.cleanup());
     const child = startCli(['full', '--config', env.configPath, '--json', '--max-rows-per-sec', '600', '--log-level', 'warn']);
     await waitFor('a few chunks done', async () => (await doneChunks(env)) >= 2);
-    await restart(control, 1000 + random() * 1000);
+    await control.server.stop();
+    // status shows the outage while it lasts.
+    const during = await runCli(['status', '--config', env.configPath, '--json']);
+    expect(JSON.parse(during.stdout).result.control.reachable).toBe(false);
+    await sleep(random() * 1000);
+    control.server = await startMariaDb({ dir: control.dir, port: control.server.port });
     const { logs, rodeItOut } = await finish(env, child);
     // The run rides the outage out (its claims and completions are retried) and says so in its log.
     expect(rodeItOut, logs.slice(-2000)).toBe(true);
@@ -118,10 +123,11 @@ describe('servers failing mid-copy', () => {
     const shardB = track(await privateServer());
     const env = await faultEnv({ shardB });
     cleanups.push(() => env.cleanup());
-    const child = startCli(['full', '--config', env.configPath, '--json', '--max-rows-per-sec', String(Math.max(100, 1500 / faultPoints())), '--log-level', 'warn']);
+    const child = startCli(['full', '--config', env.configPath, '--json', '--max-rows-per-sec', String(Math.max(100, Math.round(1500 / faultPoints()))), '--log-level', 'warn']);
     const points = faultPoints();
     let killed = 0;
-    await waitFor('a chunk done', async () => (await doneChunks(env)) >= 1);
+    await waitFor('a chunk done', async () => child.proc.exitCode !== null || (await doneChunks(env)) >= 1);
+    expect(child.proc.exitCode, `full ended early: ${child.stderr.slice(-1500)}`).toBeNull();
     const map = shardMapFromConfig(env.config);
     const onB = map.shardsOn('shard-b');
     for (let i = 0; killed < points && child.proc.exitCode === null && i < points * 3; i++) {
