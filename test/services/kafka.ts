@@ -208,8 +208,10 @@ export async function startKafka(options: StartKafkaOptions): Promise<KafkaBroke
       '',
     ].join('\n'),
   );
-  const clusterId = randomBytes(16).toString('base64url');
-  await execFileAsync('java', ['-Xmx256m', '-XX:TieredStopAtLevel=1', `-Dlog4j.configuration=file:${log4jConfig(dir, 'format.log')}`, '-cp', `${runtime.lib}/*`, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props]);
+  // A base64url UUID; one starting with '-' would be read by the tool as an option.
+  let clusterId = randomBytes(16).toString('base64url');
+  while (clusterId.startsWith('-')) clusterId = randomBytes(16).toString('base64url');
+  await execFileAsync('java', ['-Xmx256m', '-XX:TieredStopAtLevel=1', `-Dlog4j.configuration=file:${log4jConfig(dir, 'format.log')}`, '-cp', `${runtime.lib}/*`, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, '-c', props]);
 
   const broker: KafkaBroker = {
     brokers: [`127.0.0.1:${port}`],
