@@ -152,14 +152,14 @@ describe('membermig sync under failures', () => {
   it('two sync processes in one group split the partitions; a rebalance (join, then SIGTERM) loses and duplicates nothing', async () => {
     const { env, capture, topic } = await capturedEnv({ batch: 20 });
     cleanups.push(() => env.cleanup(), () => capture.stop());
-    await insertMembers(env, 1, 400);
+    await insertMembers(env, 1, 200);
     const a = startSync(env.configPath, '--log-level', 'debug');
     await waitFor('process A applying', async () => (await appliedEvents(env)) > 0);
     const b = startSync(env.configPath, '--log-level', 'debug');
     // Changes keep flowing while B joins, so the group rebalances mid-stream and both get work.
     let writing = true;
     const writer = (async () => {
-      while (writing) await updateMembers(env, 1, 400, 1, 100);
+      while (writing) await updateMembers(env, 1, 200, 1, 100);
     })();
     try {
       await waitFor('both processes applying batches', async () => /batch committed/.test(b.stderr) && /batch committed/.test(a.stderr), 90_000);
@@ -175,6 +175,8 @@ describe('membermig sync under failures', () => {
       const status = JSON.parse((await runCli(['status', '--config', env.configPath, '--json'])).stdout).result;
       const parts = status.sync.partitions.filter((p: { group: string }) => p.group === `${env.prefix}-sync`);
       return parts.reduce((n: number, p: { nextOffset: number }) => n + p.nextOffset, 0) >= total;
+    }, 150_000).catch((e) => {
+      throw new Error(`${(e as Error).message}; B's log: ${b.stderr.split('\n').filter((l) => !l.includes('"level":20')).slice(-15).join('\n')}`);
     });
     b.proc.kill('SIGTERM');
     expect(await b.exit, b.stderr.slice(-2000)).toBe(0);
