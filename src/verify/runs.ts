@@ -142,6 +142,10 @@ export async function finishJobIfDone(pool: Pool, job: VerifyJob): Promise<boole
     let failed = 0;
     let rowsSource = 0;
     let rowsTarget = 0;
+    // Counted from each chunk's final result, not from verify_diffs: a verifier killed mid-chunk
+    // leaves the differences it recorded behind, and the attempt that redoes the chunk decides.
+    let differences = 0;
+    let repaired = 0;
     for (const c of chunks) {
       if (c.state === 'failed') failed++;
       if (c.state !== 'done') continue;
@@ -149,10 +153,9 @@ export async function finishJobIfDone(pool: Pool, job: VerifyJob): Promise<boole
       const r = (typeof c.result === 'string' ? JSON.parse(c.result) : c.result) as ChunkResult;
       rowsSource += r.legacyRows;
       rowsTarget += r.targetRows;
+      differences += r.differences;
+      repaired += r.repaired;
     }
-    const [diffs] = await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n, COALESCE(SUM(repaired_at IS NOT NULL), 0) AS r FROM verify_diffs WHERE run_id = ?', [runId]);
-    const differences = Number(diffs[0]!.n);
-    const repaired = Number(diffs[0]!.r);
     const state: RunState = failed > 0 ? 'failed' : differences > repaired ? 'differences' : 'clean';
     anyFailed ||= failed > 0;
     await pool.query(
