@@ -3,11 +3,13 @@ import { silentLogger } from '../src/log.js';
 import { connectMysql } from '../src/mysql/connect.js';
 import { keyPositions, targetDdl } from '../src/rows/ddl.js';
 import type { Row, TableSpec } from '../src/rows/types.js';
-import { createSourceReader, type SourceReader } from '../src/source/index.js';
+import { createShardMap } from '../src/shard/map.js';
+import { createSourceReader, MysqlSourceReader, type SourceReader } from '../src/source/index.js';
 import { createShardWriter, type ShardWriter } from '../src/target/writer.js';
 import { runCli } from './support/cli.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
 import { createMemberTable } from './support/nasty.js';
+import { readShards } from './support/shards.js';
 
 /** The shared pieces other phases build on: describeTable, readRange, the DDL, upsertRows/deleteKeys. */
 describe('row pipeline, mysql source reader and shard writer', () => {
@@ -88,7 +90,7 @@ describe('row pipeline, mysql source reader and shard writer', () => {
       byShard.set(shard, [...(byShard.get(shard) ?? []), r]);
     }
     for (let pass = 0; pass < 2; pass++) for (const [shard, rows] of byShard) await writer.upsertRows(shard, spec, rows);
-    const back = await readShards(writer, spec);
+    const back = await readShards(writer, spec.target);
     expect(back.size).toBe(ROWS);
     for (const r of all) expect(back.get(r[0] as string)).toEqual(r);
 
@@ -97,7 +99,7 @@ describe('row pipeline, mysql source reader and shard writer', () => {
     const shard = writer.map.shardOf(victim[0] as string);
     expect(await writer.deleteKeys(shard, spec, [keys])).toBe(1);
     expect(await writer.deleteKeys(shard, spec, [keys])).toBe(0);
-    expect((await readShards(writer, spec)).size).toBe(ROWS - 1);
+    expect((await readShards(writer, spec.target)).size).toBe(ROWS - 1);
   });
 
   it('bulk path: the source builds shard numbers and LOAD DATA lines, the writer loads them byte-identical', async () => {
@@ -105,12 +107,34 @@ describe('row pipeline, mysql source reader and shard writer', () => {
     for await (const batch of reader.readRange(spec, null, null, 1000)) expected.push(...batch);
     const chunk = await reader.readTsv!(spec, null, null, writer.map);
     expect(chunk!.rows).toBe(ROWS);
+    expect(chunk!.byShard.size).toBe(4); // crc32: one concatenated block per shard
     for (let pass = 0; pass < 2; pass++) {
-      for (const [shard, lines] of chunk!.byShard) expect(await writer.loadLines(shard, spec, lines)).toBe(lines.length);
+      for (const [shard, blocks] of chunk!.byShard) expect(await writer.loadBlocks(shard, spec, blocks, chunk!.rowsByShard.get(shard)!)).toBe(chunk!.rowsByShard.get(shard));
     }
-    const back = await readShards(writer, spec);
+    const back = await readShards(writer, spec.target);
     expect(back.size).toBe(ROWS);
     for (const r of expected) expect(back.get(r[0] as string)).toEqual(r);
+
+    // murmur3 has no SQL form: lines come one per row and Node routes them, to the same shards.
+    const murmur = createShardMap({ count: 4, function: 'murmur3', database: 'x{shard}', serverOf: ['a', 'a', 'b', 'b'], servers: { a: { name: 'a', primary: 'mysql://a', replicas: [] }, b: { name: 'b', primary: 'mysql://b', replicas: [] } } });
+    const lines = await reader.readTsv!(spec, null, null, murmur);
+    for (const [shard, rows] of lines!.byShard) {
+      expect(rows.length).toBe(lines!.rowsByShard.get(shard));
+      for (const line of rows) expect(murmur.shardOf(line.toString('utf8').split('\t')[0]!)).toBe(shard);
+    }
+  });
+
+  it('bulk path: a shard block cut short by group_concat_max_len is detected and read row by row instead', async () => {
+    const small = new MysqlSourceReader(env.config, silentLogger, 1);
+    try {
+      await small.pool.query('SET SESSION group_concat_max_len = 300');
+      const chunk = await small.readTsv(spec, null, null, writer.map);
+      expect(chunk!.rows).toBe(ROWS);
+      const lines = [...chunk!.byShard.values()].reduce((n, blocks) => n + blocks.length, 0);
+      expect(lines).toBe(ROWS); // one buffer per row: the row-by-row form
+    } finally {
+      await small.close();
+    }
   });
 
   it('records the source binlog position', async () => {
@@ -120,18 +144,3 @@ describe('row pipeline, mysql source reader and shard writer', () => {
     expect(Number(pos.position.pos)).toBeGreaterThan(0);
   });
 });
-
-/** Every row of every shard, keyed by member_id, as the pipeline's values (text/Buffer/null). */
-export async function readShards(writer: ShardWriter, spec: TableSpec): Promise<Map<string, Row>> {
-  const out = new Map<string, Row>();
-  for (let shard = 0; shard < writer.map.count; shard++) {
-    const pool = writer.poolOf(writer.map.serverOf(shard).name);
-    const [rows] = await pool.query({ sql: `SELECT * FROM \`${writer.map.databaseOf(shard)}\`.\`${spec.target}\``, rowsAsArray: true });
-    for (const r of rows as unknown[][]) {
-      const row = r.map((v) => (v === null || Buffer.isBuffer(v) ? v : String(v))) as Row;
-      expect(writer.map.shardOf(row[0] as string)).toBe(shard);
-      out.set(row[0] as string, row);
-    }
-  }
-  return out;
-}

@@ -108,9 +108,15 @@ export const configSchema = z
         workers: positiveInt.default(4),
         max_rows_per_sec: positiveInt.optional(),
         lease_seconds: positiveInt.default(120),
+        /** auto: LOAD DATA lines built by a MySQL source (else upserts); load; insert (multi-row upserts). */
+        method: z.enum(['auto', 'load', 'insert']).default('auto'),
+        /** Attempts of a write or read that failed for a transient reason (server down, lost connection). */
+        retries: z.number().int().nonnegative().default(5),
+        /** First backoff between attempts; doubles each time, up to 30 s. */
+        retry_base_ms: positiveInt.default(500),
       })
       .strict()
-      .default({ chunk_rows: 50_000, batch_rows: 5_000, workers: 4, lease_seconds: 120 }),
+      .default({ chunk_rows: 50_000, batch_rows: 5_000, workers: 4, lease_seconds: 120, method: 'auto', retries: 5, retry_base_ms: 500 }),
     verify: z
       .object({
         chunk_rows: positiveInt.default(10_000),

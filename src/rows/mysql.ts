@@ -15,7 +15,7 @@ const BYTE_TYPES = new Set(['binary', 'varbinary', 'tinyblob', 'blob', 'mediumbl
 const TEMPORAL_TYPES = new Set(['date', 'time', 'datetime', 'timestamp', 'year']);
 const FLOAT_TYPES = new Set(['float', 'double', 'real']);
 /** Character sets whose text is already valid UTF-8 (the server's conversion to utf8mb4 is exact). */
-const UTF8_CHARSETS = new Set(['utf8mb4', 'utf8mb3', 'utf8', 'ascii']);
+const UTF8_CHARSETS = new Set(['utf8mb4', 'utf8mb3', 'utf8']);
 
 /** utf8mb4 keeps the source collation; other sets map to the utf8mb4 collation with the same rule (binary or not). */
 export function targetCollationOf(type: SourceType): string {

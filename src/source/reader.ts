@@ -53,10 +53,13 @@ export interface ReadRangeOptions {
   onRejected?(rejected: RejectedValue): void;
 }
 
-/** Rows of one key range as text lines per shard, in the format of src/rows/tsv.ts. */
+/** Rows of one key range as text per shard, in the format of src/rows/tsv.ts. */
 export interface TsvChunk {
   rows: number;
+  /** Per shard: blocks of whole lines (one line or many per Buffer). */
   byShard: Map<number, Buffer[]>;
+  /** Per shard: how many lines its blocks hold. */
+  rowsByShard: Map<number, number>;
 }
 
 /** A value the target cannot hold, met with rows.on_unrepresentable: fail. */

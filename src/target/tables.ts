@@ -11,47 +11,73 @@ export interface ShardTablesResult {
   existing: number;
 }
 
+export interface ServerTables {
+  /** The (database, spec) pairs whose table does not exist yet. */
+  missing: { database: string; spec: TableSpec }[];
+  existing: number;
+  /** Shape differences of existing tables, each naming database, table and column. */
+  problems: string[];
+}
+
 export interface ShardTablesPlan {
-  /** Per server: the (database, spec) pairs whose table does not exist yet. */
   missing: Map<string, { database: string; spec: TableSpec }[]>;
   existing: Map<string, number>;
+  /** Servers that could not be reached (only with tolerateUnreachable): not checked. */
+  unreachable: string[];
+}
+
+/** Reads one shard server's tables for the specs and checks the shape of those that exist. Changes nothing. */
+export async function checkServerTables(config: Pick<Config, 'servers'>, map: ShardMap, specs: TableSpec[], name: string): Promise<ServerTables> {
+  const server = config.servers[name]!;
+  const databases = map.shardsOn(name).map((s) => map.databaseOf(s));
+  const conn = await connectMysql(server.primary, { database: undefined }, server.tls);
+  try {
+    const found = await readExistingTables(conn, databases, specs.map((s) => s.target));
+    const result: ServerTables = { missing: [], existing: 0, problems: [] };
+    for (const database of databases) {
+      for (const spec of specs) {
+        const columns = found.columns.get(`${database}.${spec.target}`);
+        if (!columns) result.missing.push({ database, spec });
+        else {
+          result.existing++;
+          result.problems.push(...shapeProblems(database, spec, columns, found.primaryKeys.get(`${database}.${spec.target}`) ?? []));
+        }
+      }
+    }
+    return result;
+  } finally {
+    await conn.end();
+  }
 }
 
 /**
  * Reads every shard server and checks the tables that already exist; refuses (naming table and
- * column) when one has a different shape. Changes nothing: run it before any write.
+ * column) when one has a different shape. Changes nothing: run it before any write. With
+ * tolerateUnreachable, a server that cannot be reached is listed instead of failing the check.
  */
-export async function planShardTables(config: Pick<Config, 'servers'>, map: ShardMap, specs: TableSpec[]): Promise<ShardTablesPlan> {
-  const missing = new Map<string, { database: string; spec: TableSpec }[]>();
-  const existing = new Map<string, number>();
+export async function planShardTables(
+  config: Pick<Config, 'servers'>,
+  map: ShardMap,
+  specs: TableSpec[],
+  options: { tolerateUnreachable?: (error: Error) => boolean } = {},
+): Promise<ShardTablesPlan> {
+  const plan: ShardTablesPlan = { missing: new Map(), existing: new Map(), unreachable: [] };
   const problems: string[] = [];
   await Promise.all(
-    Object.entries(config.servers).map(async ([name, server]) => {
-      const databases = map.shardsOn(name).map((s) => map.databaseOf(s));
-      const conn = await connectMysql(server.primary, { database: undefined }, server.tls);
+    Object.keys(config.servers).map(async (name) => {
       try {
-        const found = await readExistingTables(conn, databases, specs.map((s) => s.target));
-        const todo: { database: string; spec: TableSpec }[] = [];
-        let count = 0;
-        for (const database of databases) {
-          for (const spec of specs) {
-            const columns = found.columns.get(`${database}.${spec.target}`);
-            if (!columns) todo.push({ database, spec });
-            else {
-              count++;
-              problems.push(...shapeProblems(database, spec, columns, found.primaryKeys.get(`${database}.${spec.target}`) ?? []));
-            }
-          }
-        }
-        missing.set(name, todo);
-        existing.set(name, count);
-      } finally {
-        await conn.end();
+        const found = await checkServerTables(config, map, specs, name);
+        plan.missing.set(name, found.missing);
+        plan.existing.set(name, found.existing);
+        problems.push(...found.problems);
+      } catch (e) {
+        if (!options.tolerateUnreachable?.(e as Error)) throw e;
+        plan.unreachable.push(name);
       }
     }),
   );
   refuseShapeProblems(problems);
-  return { missing, existing };
+  return plan;
 }
 
 /** Creates the missing shard tables of a plan (IF NOT EXISTS: a concurrent init is harmless). */

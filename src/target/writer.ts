@@ -30,6 +30,8 @@ export interface ShardWriter {
   upsertRows(shard: number | ShardLocation, spec: TableSpec, rows: Row[]): Promise<void>;
   deleteKeys(shard: number | ShardLocation, spec: TableSpec, keys: RowValue[][]): Promise<number>;
   loadLines(shard: number | ShardLocation, spec: TableSpec, lines: Buffer[]): Promise<number>;
+  /** loadLines for blocks of several lines each; `rows` is how many lines they hold (checked). */
+  loadBlocks(shard: number | ShardLocation, spec: TableSpec, blocks: Buffer[], rows: number): Promise<number>;
   /** The pool of a physical server, e.g. for reading back in tests or verify. */
   poolOf(server: string): Pool;
   close(): Promise<void>;
@@ -59,11 +61,12 @@ export function createShardWriter(config: Pick<Config, 'servers' | 'shards'>, op
     }
     return pool;
   };
+  let writer: ShardWriter;
   const locate = (shard: number | ShardLocation): ShardLocation =>
     typeof shard === 'number' ? { shard, database: map.databaseOf(shard), server: map.serverOf(shard) } : shard;
   const tableOf = (loc: ShardLocation, spec: TableSpec) => `${quoteId(loc.database)}.${quoteId(spec.target)}`;
 
-  return {
+  writer = {
     map,
     poolOf,
     async upsertRows(shard, spec, rows) {
@@ -87,23 +90,26 @@ export function createShardWriter(config: Pick<Config, 'servers' | 'shards'>, op
       });
       return deleted;
     },
-    async loadLines(shard, spec, lines) {
-      if (lines.length === 0) return 0;
+    loadLines(shard, spec, lines) {
+      return writer.loadBlocks(shard, spec, lines, lines.length);
+    },
+    async loadBlocks(shard, spec, blocks, rows) {
+      if (rows === 0) return 0;
       const loc = locate(shard);
       return inTransaction(poolOf(loc.server.name), async (conn) => {
         const [res] = await conn.query<ResultSetHeader>({
           sql: loadDataSql(tableOf(loc, spec), spec),
-          infileStreamFactory: () => Readable.from(lines),
+          infileStreamFactory: () => Readable.from(coalesce(blocks)),
         } as never);
         if (res.warningStatus > 0) {
           const [warnings] = await conn.query<RowDataPacket[]>('SHOW WARNINGS LIMIT 3');
           throw new Error(`LOAD DATA into ${loc.database}.${spec.target} reported ${res.warningStatus} warnings: ${warnings.map((w) => w.Message).join('; ')}`);
         }
         const records = /Records: (\d+)/.exec(res.info ?? '');
-        if (records && Number(records[1]) !== lines.length) {
-          throw new Error(`LOAD DATA into ${loc.database}.${spec.target} read ${records[1]} records from ${lines.length} lines`);
+        if (!records || Number(records[1]) !== rows) {
+          throw new Error(`LOAD DATA into ${loc.database}.${spec.target} read ${records?.[1] ?? 'an unknown number of'} records from ${rows} lines`);
         }
-        return lines.length;
+        return rows;
       });
     },
     async close() {
@@ -111,6 +117,27 @@ export function createShardWriter(config: Pick<Config, 'servers' | 'shards'>, op
       pools.clear();
     },
   };
+  return writer;
+}
+
+/** Small buffers joined into blocks of about 1 MB: each stream chunk becomes a packet to the server. */
+function* coalesce(buffers: Buffer[], target = 1 << 20): Generator<Buffer> {
+  let part: Buffer[] = [];
+  let size = 0;
+  for (const b of buffers) {
+    if (b.length >= target && part.length === 0) {
+      yield b;
+      continue;
+    }
+    part.push(b);
+    size += b.length;
+    if (size >= target) {
+      yield Buffer.concat(part, size);
+      part = [];
+      size = 0;
+    }
+  }
+  if (part.length > 0) yield Buffer.concat(part, size);
 }
 
 /** INSERT ... ON DUPLICATE KEY UPDATE every non-key column (a key-only table just keeps the row). */

@@ -66,3 +66,31 @@ export async function insertMembers(conn: Connection, from: number, count: numbe
     await conn.query('INSERT INTO member VALUES ?', [batch]);
   }
 }
+
+/** A second table with a composite primary key (member_id, tag) and a latin1 key column. */
+export const TAG_DDL = `CREATE TABLE member_tag (
+  member_id BIGINT NOT NULL,
+  tag VARCHAR(16) CHARACTER SET latin1 COLLATE latin1_bin NOT NULL,
+  weight DECIMAL(10,3) NULL,
+  tagged_at DATETIME(3) NULL,
+  PRIMARY KEY (member_id, tag)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`;
+
+const TAGS = ['vip', 'gold', 'café', 'Ærø', 'new'];
+
+export function tagRow(i: number): unknown[] {
+  return [String(Math.floor(i / 3) - 20), TAGS[i % TAGS.length]! + (i % 3 ? String(i % 3) : ''), i % 4 === 0 ? null : `${i}.${String(i % 1000).padStart(3, '0')}`, `2025-01-01 00:00:${String(i % 60).padStart(2, '0')}.${String(i % 1000).padStart(3, '0')}`];
+}
+
+export async function createTagTable(url: string, rows: number): Promise<void> {
+  const conn = await connectMysql(url);
+  try {
+    await conn.query('DROP TABLE IF EXISTS member_tag');
+    await conn.query(TAG_DDL);
+    const batch = [];
+    for (let i = 0; i < rows; i++) batch.push(tagRow(i));
+    if (batch.length > 0) await conn.query('INSERT INTO member_tag VALUES ?', [batch]);
+  } finally {
+    await conn.end();
+  }
+}

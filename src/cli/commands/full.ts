@@ -1,13 +1,129 @@
-import type { Command } from 'commander';
+import cliProgress from 'cli-progress';
+import { InvalidArgumentError, type Command } from 'commander';
+import { runFullCopy, type FullCopyResult, type TableProgress } from '../../copy/index.js';
+import { ExitCode } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import type { CliIO } from '../context.js';
 import type { Run } from '../main.js';
-import { registerNotBuilt } from './not-built.js';
+import { renderTable } from '../render.js';
+
+interface FullFlags {
+  tables?: string[];
+  dryRun?: boolean;
+  restart?: boolean;
+  maxRowsPerSec?: number;
+  workers?: number;
+}
+
+const positive = (flag: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${flag} expects a positive integer`);
+  return n;
+};
 
 export function registerFull(program: Command, run: Run): void {
-  registerNotBuilt(
-    program,
-    run,
-    'full',
-    'Phase 1: copy every row from the legacy database into its shard, resumable after any crash',
-    'Records the change-capture start position first, then copies each table chunk by chunk.',
+  program
+    .command('full')
+    .summary('Phase 1: copy every row from the legacy database into its shard, resumable after any crash')
+    .description(
+      [
+        'Phase 1 of the cutover. Records the change-capture start position first (so sync replays from there),',
+        'splits each table into primary-key chunks in the control store, then copies chunk by chunk into the',
+        'shards with idempotent writes. Kill it at any moment and run it again: it resumes. Run it on several',
+        'machines at once to share the job (chunk leases). A shard server that is down is retried with backoff',
+        'while the others go on; what is left is listed at the end and a rerun finishes it.',
+        '',
+        'Exit codes: 0 every chunk copied and no rejected value; 1 chunks left or values rejected;',
+        '2 bad config, a source or shard table that does not match (nothing was written).',
+      ].join('\n'),
+    )
+    .option('--tables <names>', 'copy only these tables (comma-separated logical names)', (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean))
+    .option('--dry-run', 'show the plan (chunks, shards, servers) and change nothing')
+    .option('--restart', "drop this job's progress on purpose and copy again from the start")
+    .option('--max-rows-per-sec <n>', 'limit the rows this process copies per second', positive('--max-rows-per-sec'))
+    .option('--workers <n>', 'chunk workers in this process (default copy.workers)', positive('--workers'))
+    .action(async (flags: FullFlags, cmd: Command) =>
+      run(cmd, async (ctx) => {
+        const { config } = ctx.loadConfig();
+        const progress = progressReporter(ctx.io, ctx.logger, ctx.json);
+        let result: FullCopyResult;
+        try {
+          result = await runFullCopy(config, {
+            logger: ctx.logger,
+            ...(flags.tables ? { tables: flags.tables } : {}),
+            dryRun: flags.dryRun === true,
+            restart: flags.restart === true,
+            ...(flags.maxRowsPerSec ? { maxRowsPerSec: flags.maxRowsPerSec } : {}),
+            ...(flags.workers ? { workers: flags.workers } : {}),
+            onProgress: progress.update,
+          });
+        } finally {
+          progress.stop();
+        }
+        const clean = result.state === 'planned' || (result.state === 'done' && result.rejectedValues === 0 && result.errors.length === 0);
+        return ctx.finish(clean ? ExitCode.Ok : ExitCode.Problems, result, renderFull);
+      }),
+    );
+}
+
+/** Bars per table on a terminal (stderr); otherwise a plain log line per table every few seconds. */
+function progressReporter(io: CliIO, logger: Logger, json: boolean) {
+  const stderr = io.stderr as NodeJS.WriteStream;
+  if (stderr.isTTY && !json) {
+    const bars = new cliProgress.MultiBar(
+      { stream: stderr, format: ' {table} [{bar}] {value}/{total} chunks, {rows} rows', hideCursor: true, clearOnComplete: false },
+      cliProgress.Presets.shades_classic,
+    );
+    const byTable = new Map<string, cliProgress.SingleBar>();
+    return {
+      update(tables: TableProgress[]) {
+        for (const t of tables) {
+          const payload = { table: t.table.padEnd(16), rows: t.rowsDone };
+          const bar = byTable.get(t.table);
+          if (!bar) byTable.set(t.table, bars.create(t.chunksTotal, t.chunksDone, payload));
+          else bar.update(t.chunksDone, payload);
+        }
+      },
+      stop: () => bars.stop(),
+    };
+  }
+  let last = 0;
+  return {
+    update(tables: TableProgress[]) {
+      const now = Date.now();
+      if (now - last < 5000) return;
+      last = now;
+      for (const t of tables) logger.info({ table: t.table, chunksDone: t.chunksDone, chunksTotal: t.chunksTotal, rows: t.rowsDone }, 'full copy progress');
+    },
+    stop: () => {},
+  };
+}
+
+function renderFull(r: FullCopyResult): string {
+  const out: string[] = [];
+  if (r.plan) {
+    out.push(`Plan (--dry-run, nothing was changed): ${r.plan.shards} shards, method ${r.method}`, '');
+    out.push(renderTable(['table', 'source', 'target', 'chunks', 'rows per chunk'], r.plan.tables.map((t) => [t.table, t.source, t.target, t.chunks, t.chunkRows])));
+    out.push('', renderTable(['server', 'shards'], r.plan.servers.map((s) => [s.server, s.shards])));
+    return out.join('\n');
+  }
+  out.push(`full copy job ${r.jobId} (${r.job}): ${r.state}, method ${r.method}`);
+  for (const p of r.startPositions) out.push(`CDC start position (${p.kind}): ${JSON.stringify(p.position)}`);
+  out.push('');
+  const servers = r.servers.map((s) => s.server);
+  out.push(
+    renderTable(
+      ['table', 'chunks done', 'rows', 'this run', ...servers],
+      r.tables.map((t) => [t.table, `${t.chunksDone}/${t.chunks}`, t.rows, t.rowsThisRun, ...servers.map((s) => t.servers[s] ?? 0)]),
+    ),
   );
+  out.push('', renderTable(['server', 'shards', 'rows'], r.servers.map((s) => [s.server, s.shards, s.rows])));
+  out.push('', `this run: ${r.rowsThisRun} rows in ${r.chunksThisRun} chunks, ${r.seconds.toFixed(1)} s, ${Math.round(r.rowsPerSec)} rows/s; rejected values: ${r.rejectedValues}`);
+  if (r.left.length > 0) {
+    out.push('', `${r.left.length} chunks are left; run membermig full again to finish them:`);
+    out.push(renderTable(['table', 'chunk', 'state', 'keys after', 'keys up to', 'last error'], r.left.slice(0, 50).map((c) => [c.table, c.chunkNo, c.state, c.lowerKey?.join(',') ?? '(start)', c.upperKey?.join(',') ?? '(end)', c.error ?? ''])));
+    if (r.left.length > 50) out.push(`... and ${r.left.length - 50} more (see --json)`);
+  }
+  for (const e of r.errors) out.push('', `error: ${e}`);
+  return out.join('\n');
 }

@@ -46,7 +46,7 @@ export function tsvSelect(spec: TableSpec, map: ShardMap): TsvSelect {
   const keyExpr = isTextType(key.sourceType) && !isUtf8Compatible(key.sourceType) ? `CONVERT(${quoteId(key.source)} USING utf8mb4)` : quoteId(key.source);
   const shard = shardSql(map, keyExpr, isIntegerType(key.sourceType));
   const line = `CAST(CONCAT(CONCAT_WS(X'09', ${spec.columns.map(tsvColumnExpression).join(', ')}), X'0A') AS BINARY)`;
-  return { select: `${shard ?? keyExpr}, ${line}, ${convertibleExpression(spec)}`, shardInSql: shard !== undefined };
+  return { select: `${shard ?? keyExpr} AS shard, ${line} AS line, ${convertibleExpression(spec)} AS ok`, shardInSql: shard !== undefined };
 }
 
 /** The shard in SQL where it equals the shard map's answer; undefined where only Node can compute it. */

@@ -1,0 +1,244 @@
+import { execFile, spawn } from 'node:child_process';
+import { closeSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import type { Connection } from 'mysql2/promise';
+import { stringify } from 'yaml';
+import { parseConfig } from '../src/config/index.js';
+import { runInit } from '../src/init/index.js';
+import { connectMysql } from '../src/mysql/connect.js';
+import { startMariaDb, type MariaDbInstance } from '../src/sandbox/mariadb.js';
+import { shardMapFromConfig } from '../src/shard/map.js';
+import { benchMemberId, memberLine, MEMBER_BENCH_DDL } from './gen-member.js';
+import type { Benchmark, BenchFigure, BenchRatio } from './types.js';
+
+/**
+ * `npm run bench -- copy`: membermig full from a legacy MariaDB into 16 shards on two MariaDB
+ * servers (private, durable settings), against, in the same run: raw LOAD DATA LOCAL of the same
+ * rows into the same shard tables (2 streams, the write limit) and mydumper + myloader.
+ * BENCH_ROWS sets the row count (default 2,000,000); BENCH_INSERT=0 skips the upsert method.
+ */
+
+const execFileAsync = promisify(execFile);
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const SHARDS = 16;
+/** Tuning knobs for experiments; the defaults are what the figures are reported with. */
+const WORKERS = Number(process.env.BENCH_WORKERS ?? 4);
+const CONNS = Number(process.env.BENCH_CONNS ?? 2);
+const CHUNK_ROWS = Number(process.env.BENCH_CHUNK_ROWS ?? 50_000);
+const log = (msg: string) => process.stderr.write(`[copy bench] ${msg}\n`);
+
+interface Timed {
+  seconds: number;
+  cpuSeconds?: number;
+  peakRssMb?: number;
+}
+
+async function timed(work: () => Promise<void>): Promise<Timed> {
+  const t0 = process.hrtime.bigint();
+  await work();
+  return { seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
+}
+
+/** Runs a command under /usr/bin/time for its wall time, CPU time and peak RSS. */
+async function timedCommand(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Timed & { stdout: string; code: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('/usr/bin/time', ['-f', 'TIMING %e %U %S %M', cmd, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const m = /TIMING ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(stderr);
+      if (!m) return reject(new Error(`${cmd} gave no timing (exit ${code}): ${stderr.slice(-2000)}`));
+      if (code !== 0) log(`${cmd} exited ${code}: ${stderr.slice(-1500)}`);
+      resolve({ seconds: Number(m[1]), cpuSeconds: Number(m[2]) + Number(m[3]), peakRssMb: Number(m[4]) / 1024, stdout, code: code ?? -1 });
+    });
+  });
+}
+
+async function loadFile(conn: Connection, file: string, table: string): Promise<void> {
+  await conn.query({
+    sql: `LOAD DATA LOCAL INFILE 'rows' INTO TABLE ${table} CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n'`,
+    infileStreamFactory: () => createReadStream(file),
+  } as never);
+}
+
+async function countRows(servers: Record<string, string>, map: ReturnType<typeof shardMapFromConfig>): Promise<number> {
+  let total = 0;
+  for (const [name, url] of Object.entries(servers)) {
+    const conn = await connectMysql(url);
+    for (const shard of map.shardsOn(name)) {
+      const [rows] = await conn.query(`SELECT COUNT(*) AS n FROM \`${map.databaseOf(shard)}\`.member`);
+      total += Number((rows as { n: number }[])[0]!.n);
+    }
+    await conn.end();
+  }
+  return total;
+}
+
+async function truncateShards(servers: Record<string, string>, map: ReturnType<typeof shardMapFromConfig>): Promise<void> {
+  for (const [name, url] of Object.entries(servers)) {
+    const conn = await connectMysql(url);
+    for (const shard of map.shardsOn(name)) await conn.query(`TRUNCATE TABLE \`${map.databaseOf(shard)}\`.member`);
+    await conn.end();
+  }
+}
+
+async function ensureMydumper(): Promise<boolean> {
+  const has = async () => execFileAsync('sh', ['-c', 'command -v mydumper && command -v myloader']).then(() => true, () => false);
+  if (await has()) return true;
+  log('mydumper not found: apt-get update && apt-get install -y mydumper');
+  try {
+    await execFileAsync('apt-get', ['update', '-qq'], { maxBuffer: 64 << 20 });
+    await execFileAsync('apt-get', ['install', '-y', '-qq', 'mydumper'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, maxBuffer: 64 << 20 });
+  } catch (e) {
+    log(`could not install mydumper: ${(e as Error).message}`);
+  }
+  return has();
+}
+
+const bench: Benchmark = {
+  name: 'copy',
+  description: 'membermig full into 16 shards on 2 servers vs raw LOAD DATA (2 streams) and mydumper+myloader; peak RSS',
+  async run() {
+    const N = Number(process.env.BENCH_ROWS ?? 2_000_000);
+    const root = mkdtempSync(join(tmpdir(), 'membermig-bench-copy-'));
+    const started: MariaDbInstance[] = [];
+    const figures: BenchFigure[] = [];
+    const ratios: BenchRatio[] = [];
+    try {
+      log(`starting 3 private MariaDB servers (durable settings) in ${root}`);
+      const [legacy, a, b] = await Promise.all([
+        startMariaDb({ dir: join(root, 'legacy'), binlog: true, durable: true, bufferPoolMb: 1024 }),
+        startMariaDb({ dir: join(root, 'a'), durable: true, bufferPoolMb: 1024 }),
+        startMariaDb({ dir: join(root, 'b'), durable: true, bufferPoolMb: 1024 }),
+      ]);
+      started.push(legacy, a, b);
+      const servers = { a: a.url, b: b.url };
+      const raw = {
+        control: { url: `${legacy.url}bench_control` },
+        source: { kind: 'mysql', url: `${legacy.url}bench_legacy` },
+        servers: { a: { primary: a.url, max_connections: CONNS }, b: { primary: b.url, max_connections: CONNS } },
+        shards: { count: SHARDS, function: 'crc32', database: 'member_{shard:02}', placement: [{ shards: '0-7', server: 'a' }, { shards: '8-15', server: 'b' }] },
+        tables: { member: { source: 'bench_legacy.member', target: 'member', shard_key: 'member_id' } },
+        copy: { chunk_rows: CHUNK_ROWS, workers: WORKERS },
+      };
+      const configPath = join(root, 'membermig.yaml');
+      writeFileSync(configPath, stringify(raw));
+      const config = parseConfig(stringify(raw), configPath);
+      const map = shardMapFromConfig(config);
+
+      log(`generating ${N} rows (legacy TSV and per-shard TSV for the raw LOAD DATA baseline)`);
+      const dataDir = join(root, 'data');
+      mkdirSync(dataDir);
+      const legacyFile = join(dataDir, 'member.tsv');
+      const gen = await timed(async () => {
+        const all = openSync(legacyFile, 'w');
+        const perShard = Array.from({ length: SHARDS }, (_, s) => openSync(join(dataDir, `shard-${s}.tsv`), 'w'));
+        const buffers: string[][] = Array.from({ length: SHARDS }, () => []);
+        let block: string[] = [];
+        for (let i = 0; i < N; i++) {
+          const line = memberLine(i);
+          block.push(line);
+          buffers[map.shardOf(benchMemberId(i))]!.push(line);
+          if (block.length === 20_000 || i === N - 1) {
+            writeSync(all, block.join(''));
+            block = [];
+            buffers.forEach((lines, s) => (writeSync(perShard[s]!, lines.join('')), (buffers[s] = [])));
+          }
+        }
+        closeSync(all);
+        perShard.forEach(closeSync);
+      });
+      figures.push({ measure: 'generate rows', value: gen.seconds, unit: 's' });
+
+      const legacyConn = await connectMysql(legacy.url);
+      await legacyConn.query('CREATE DATABASE bench_legacy CHARACTER SET utf8mb4');
+      await legacyConn.query('USE bench_legacy');
+      await legacyConn.query(MEMBER_BENCH_DDL);
+      const fill = await timed(() => loadFile(legacyConn, legacyFile, 'member'));
+      await legacyConn.end();
+      log(`legacy filled in ${fill.seconds.toFixed(1)} s`);
+
+      log('building dist/ (the bench runs bin/membermig, as shipped)');
+      await execFileAsync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT });
+      const init = await runInit(config);
+      if (!init.ok) throw new Error('init failed');
+
+      // The limit: raw LOAD DATA of the same rows into the same 16 shard tables, one stream per server.
+      log('raw LOAD DATA LOCAL, 2 streams');
+      const rawLoad = await timed(async () => {
+        await Promise.all(
+          Object.entries(servers).map(async ([name, url]) => {
+            const conn = await connectMysql(url);
+            for (const shard of map.shardsOn(name)) await loadFile(conn, join(dataDir, `shard-${shard}.tsv`), `\`${map.databaseOf(shard)}\`.member`);
+            await conn.end();
+          }),
+        );
+      });
+      const rawCount = await countRows(servers, map);
+      if (rawCount !== N) throw new Error(`raw LOAD DATA left ${rawCount} rows, expected ${N}`);
+      const rawRate = N / rawLoad.seconds;
+      figures.push({ measure: 'raw LOAD DATA LOCAL (2 streams, the limit)', value: rawRate, unit: 'rows/s', note: `${rawLoad.seconds.toFixed(1)} s` });
+      await truncateShards(servers, map);
+
+      const runMembermig = async (label: string, path: string, extra: string[]): Promise<number> => {
+        log(`membermig full (${label})`);
+        const t = await timedCommand(process.execPath, [join(ROOT, 'bin/membermig'), 'full', '--config', path, '--json', '--log-level', 'warn', ...extra]);
+        const result = JSON.parse(t.stdout).result;
+        const count = await countRows(servers, map);
+        if (t.code !== 0 || count !== N || result.rowsThisRun !== N) throw new Error(`membermig ${label}: exit ${t.code}, ${count} rows in shards, ${result.rowsThisRun} copied; expected ${N}`);
+        const rate = N / t.seconds;
+        figures.push({ measure: `membermig full (${label})`, value: rate, unit: 'rows/s', note: `${t.seconds.toFixed(1)} s wall incl. start-up, ${Math.round(N / result.seconds)} rows/s in the copy` });
+        figures.push({ measure: `membermig full (${label}) client CPU`, value: t.cpuSeconds!, unit: 's' });
+        figures.push({ measure: `membermig full (${label}) peak RSS`, value: t.peakRssMb!, unit: 'MB' });
+        await truncateShards(servers, map);
+        return rate;
+      };
+      const loadRate = await runMembermig('LOAD DATA lines built by the source', configPath, []);
+      const loadRss = figures.find((f) => f.measure.startsWith('membermig full (LOAD') && f.unit === 'MB')!.value;
+
+      if (process.env.BENCH_INSERT !== '0') {
+        const insertPath = join(root, 'membermig-insert.yaml');
+        writeFileSync(insertPath, stringify({ ...raw, copy: { ...raw.copy, method: 'insert' } }));
+        const insertRate = await runMembermig('multi-row INSERT ... ON DUPLICATE KEY UPDATE', insertPath, ['--restart']);
+        ratios.push({ name: 'membermig LOAD DATA path / INSERT..ODKU path (rows/s)', value: loadRate / insertRate });
+      }
+
+      ratios.push({ name: 'membermig / raw LOAD DATA 2 streams (rows/s)', value: loadRate / rawRate, target: '>= 0.7', met: loadRate / rawRate >= 0.7 });
+      ratios.push({ name: 'membermig peak RSS (MB)', value: loadRss, target: '< 300', met: loadRss < 300 });
+
+      if (process.env.BENCH_PEER !== '0' && (await ensureMydumper())) {
+        const dumpDir = join(root, 'dump');
+        log('mydumper -t 2 -r 100000');
+        const dump = await timedCommand('mydumper', ['-h', '127.0.0.1', '-P', String(legacy.port), '-u', 'root', '-B', 'bench_legacy', '-T', 'member', '-t', '2', '-r', '100000', '-o', dumpDir]);
+        log('myloader -t 2 into server a');
+        const target = await connectMysql(a.url);
+        await target.query('CREATE DATABASE bench_myloader CHARACTER SET utf8mb4');
+        await target.end();
+        const load = await timedCommand('myloader', ['-h', '127.0.0.1', '-P', String(a.port), '-u', 'root', '-d', dumpDir, '-s', 'bench_legacy', '-B', 'bench_myloader', '-t', '2', '-o']);
+        const conn = await connectMysql(a.url);
+        const [rows] = await conn.query('SELECT COUNT(*) AS n FROM bench_myloader.member');
+        await conn.end();
+        if (Number((rows as { n: number }[])[0]!.n) !== N) throw new Error('myloader did not load every row');
+        const peerRate = N / (dump.seconds + load.seconds);
+        figures.push({ measure: 'mydumper (dump)', value: N / dump.seconds, unit: 'rows/s', note: `${dump.seconds.toFixed(1)} s` });
+        figures.push({ measure: 'myloader (load, one server)', value: N / load.seconds, unit: 'rows/s', note: `${load.seconds.toFixed(1)} s` });
+        figures.push({ measure: 'mydumper + myloader end to end', value: peerRate, unit: 'rows/s' });
+        ratios.push({ name: 'membermig / mydumper+myloader (rows/s)', value: loadRate / peerRate, target: '>= 1.5', met: loadRate / peerRate >= 1.5 });
+      } else {
+        figures.push({ measure: 'mydumper + myloader', value: 0, unit: 'rows/s', note: process.env.BENCH_PEER === '0' ? 'skipped (BENCH_PEER=0)' : 'not installed and could not be installed: not measured' });
+      }
+      figures.unshift({ measure: 'rows', value: N, unit: 'rows', note: `${SHARDS} shards on 2 servers, durable settings; workers ${WORKERS}, ${CONNS} connections per server, chunks of ${CHUNK_ROWS}` });
+      return { name: 'copy', figures, ratios };
+    } finally {
+      await Promise.all(started.map((s) => s.stop()));
+      if (existsSync(root)) rmSync(root, { recursive: true, force: true });
+    }
+  },
+};
+export default bench;

@@ -1,0 +1,114 @@
+import { createHash } from 'node:crypto';
+import type { PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import type { Logger } from '../log.js';
+import type { TableSpec } from '../rows/types.js';
+import type { SourceReader, StartPosition } from '../source/reader.js';
+import type { ControlStore } from '../store/control.js';
+import { insertChunks, type NewChunk } from '../store/leases.js';
+
+/**
+ * A full-copy job in the control store: found or created under a named lock, so two processes
+ * started at once join one job. The process that creates it records the CDC start position and
+ * then plans the chunks (state 'planning'); workers start once it is 'running'. A planner killed
+ * mid-way leaves 'planning', and the next process plans again from scratch (no chunk was copied).
+ */
+
+export interface FullJob {
+  id: number;
+  name: string;
+  state: string;
+  /** This process created it or finished its planning. */
+  planned: boolean;
+}
+
+export function jobName(tables: string[]): string {
+  const name = [...tables].sort().join(',');
+  return name.length <= 150 ? name : `${name.slice(0, 100)}…${createHash('sha1').update(name).digest('hex').slice(0, 16)}`;
+}
+
+interface JobRow extends RowDataPacket {
+  id: number | string;
+  state: string;
+}
+
+export interface OpenJobOptions {
+  restart: boolean;
+  chunkRows: number;
+  logger: Logger;
+  /** Extra start positions (e.g. Kafka end offsets), recorded with the source's. */
+  extraStartPositions?: () => Promise<StartPosition[]>;
+}
+
+export async function openJob(store: ControlStore, reader: SourceReader, specs: TableSpec[], options: OpenJobOptions): Promise<FullJob> {
+  const name = jobName(specs.map((s) => s.name));
+  const conn = await store.pool.getConnection();
+  const lock = `membermig.full.${createHash('sha1').update(name).digest('hex').slice(0, 24)}`;
+  try {
+    const [got] = await conn.query<RowDataPacket[]>('SELECT GET_LOCK(?, 600) AS got', [lock]);
+    if (Number(got[0]?.got) !== 1) throw new Error(`timed out waiting for another membermig full to plan job ${name}`);
+    try {
+      if (options.restart) {
+        const [res] = await conn.query<ResultSetHeader>(
+          "UPDATE jobs SET state = 'abandoned', finished_at = NOW(6) WHERE kind = 'full' AND name = ? AND state IN ('planning', 'running', 'done')",
+          [name],
+        );
+        if (res.affectedRows > 0) options.logger.warn({ job: name }, '--restart: the previous progress of this job was dropped');
+      }
+      const [rows] = await conn.query<JobRow[]>(
+        "SELECT id, state FROM jobs WHERE kind = 'full' AND name = ? AND state IN ('planning', 'running', 'done') ORDER BY id DESC LIMIT 1",
+        [name],
+      );
+      let job = rows[0] ? { id: Number(rows[0].id), state: rows[0].state } : null;
+      if (!job) {
+        const [res] = await conn.query<ResultSetHeader>("INSERT INTO jobs (kind, name, state, options) VALUES ('full', ?, 'planning', ?)", [
+          name,
+          JSON.stringify({ tables: specs.map((s) => s.name), chunkRows: options.chunkRows }),
+        ]);
+        job = { id: res.insertId, state: 'planning' };
+      }
+      if (job.state !== 'planning') return { id: job.id, name, state: job.state, planned: false };
+      await recordStartPositions(conn, job.id, reader, options);
+      await planChunks(conn, job.id, reader, specs, options);
+      await conn.query("UPDATE jobs SET state = 'running' WHERE id = ?", [job.id]);
+      return { id: job.id, name, state: 'running', planned: true };
+    } finally {
+      await conn.query('SELECT RELEASE_LOCK(?)', [lock]);
+    }
+  } finally {
+    conn.release();
+  }
+}
+
+/** Start position first: before any chunk is read. A replanned job keeps the earlier (safe) position. */
+async function recordStartPositions(conn: PoolConnection, jobId: number, reader: SourceReader, options: OpenJobOptions): Promise<void> {
+  const positions = [await reader.startPosition(), ...((await options.extraStartPositions?.()) ?? [])];
+  for (const p of positions) {
+    await conn.query('INSERT IGNORE INTO cdc_start_positions (job_id, source_kind, position) VALUES (?, ?, ?)', [jobId, p.kind, JSON.stringify(p.position)]);
+    options.logger.info({ job: jobId, kind: p.kind, position: p.position }, 'recorded the CDC start position');
+  }
+}
+
+async function planChunks(conn: PoolConnection, jobId: number, reader: SourceReader, specs: TableSpec[], options: OpenJobOptions): Promise<void> {
+  await conn.query('DELETE FROM chunks WHERE job_id = ?', [jobId]);
+  for (const spec of specs) {
+    let chunkNo = 0;
+    let lower: string[] | null = null;
+    let pending: NewChunk[] = [];
+    for await (const upper of reader.chunkBoundaries(spec, options.chunkRows)) {
+      pending.push({ tableName: spec.name, chunkNo: chunkNo++, lowerKey: lower, upperKey: upper });
+      lower = upper;
+      if (pending.length >= 1000) {
+        await insertChunks(conn as never, jobId, pending);
+        pending = [];
+      }
+    }
+    pending.push({ tableName: spec.name, chunkNo: chunkNo++, lowerKey: lower, upperKey: null });
+    await insertChunks(conn as never, jobId, pending);
+    options.logger.info({ job: jobId, table: spec.name, chunks: chunkNo }, 'planned chunks');
+  }
+}
+
+export async function startPositionsOf(store: ControlStore, jobId: number): Promise<StartPosition[]> {
+  const [rows] = await store.pool.query<RowDataPacket[]>('SELECT source_kind, position FROM cdc_start_positions WHERE job_id = ? ORDER BY source_kind', [jobId]);
+  return rows.map((r) => ({ kind: r.source_kind, position: typeof r.position === 'string' ? JSON.parse(r.position) : r.position }));
+}

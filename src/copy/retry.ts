@@ -1,0 +1,46 @@
+import type { Logger } from '../log.js';
+
+/** Error codes that mean "the server is (for now) not there or busy": worth another attempt. */
+const TRANSIENT_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'EPIPE',
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  'ER_LOCK_DEADLOCK',
+  'ER_LOCK_WAIT_TIMEOUT',
+  'ER_CON_COUNT_ERROR',
+  'ER_SERVER_SHUTDOWN',
+  'ER_CONNECTION_KILLED',
+  'ER_QUERY_INTERRUPTED',
+]);
+
+export function isTransient(e: unknown): boolean {
+  const err = e as { code?: string; fatal?: boolean };
+  return (err.code !== undefined && TRANSIENT_CODES.has(err.code)) || err.fatal === true;
+}
+
+export interface RetryPolicy {
+  /** Attempts after the first. */
+  retries: number;
+  baseMs: number;
+  maxMs?: number;
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Runs `work`, retrying transient failures with doubling backoff; other errors go straight up. */
+export async function withRetry<T>(what: string, policy: RetryPolicy, logger: Logger, work: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await work();
+    } catch (e) {
+      if (!isTransient(e) || attempt >= policy.retries) throw e;
+      const wait = Math.min(policy.maxMs ?? 30_000, policy.baseMs * 2 ** attempt);
+      logger.warn({ what, attempt: attempt + 1, of: policy.retries, waitMs: wait, error: (e as Error).message }, 'transient failure, retrying');
+      await sleep(wait);
+    }
+  }
+}

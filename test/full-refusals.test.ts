@@ -1,0 +1,132 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectMysql } from '../src/mysql/connect.js';
+import { runCli } from './support/cli.js';
+import { createCopyEnv, writeConfig } from './support/copy-env.js';
+import type { TestEnv } from './support/env.js';
+import { createMemberTable } from './support/nasty.js';
+
+async function count(url: string, sql: string): Promise<number> {
+  const conn = await connectMysql(url);
+  try {
+    const [rows] = await conn.query(sql);
+    return Number((rows as { n: number | string }[])[0]!.n);
+  } finally {
+    await conn.end();
+  }
+}
+
+describe('membermig full refuses bad input before any write (exit 2, table and column named)', () => {
+  let env: TestEnv;
+  const variant = (name: string, table: Record<string, unknown>): string => {
+    const saved = env.raw;
+    env.raw = { ...env.raw, tables: { [name]: table } };
+    const path = writeConfig(env, env.configPath.replace(/\.yaml$/, `-${name}.yaml`));
+    env.raw = saved;
+    return path;
+  };
+  const nothingWritten = async () => {
+    expect(await count(env.config.control.url, 'SELECT COUNT(*) AS n FROM jobs')).toBe(0);
+    expect(await count(env.urls.shardA, `SELECT COUNT(*) AS n FROM \`${env.prefix}_s000\`.member`)).toBe(0);
+  };
+
+  beforeAll(async () => {
+    env = await createCopyEnv({ shardCount: 4, tables: (db) => ({ member: { source: `${db}.member`, target: 'member', shard_key: 'member_id' } }) });
+    await createMemberTable(env.legacyUrl, 20);
+    const conn = await connectMysql(env.legacyUrl);
+    await conn.query('CREATE TABLE keyless (member_id BIGINT NOT NULL, name VARCHAR(10))');
+    await conn.end();
+    const init = await runCli(['init', '--config', env.configPath]);
+    expect(init.code, init.stderr).toBe(0);
+  });
+  afterAll(async () => env?.cleanup());
+
+  it('a table missing in the source', async () => {
+    const path = variant('ghost', { source: `${env.legacyDb}.ghost`, target: 'ghost', shard_key: 'member_id' });
+    const res = await runCli(['full', '--config', path]);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain(`table ghost (source ${env.legacyDb}.ghost): the source table does not exist`);
+    const init = await runCli(['init', '--config', path]);
+    expect(init.code).toBe(2);
+    await nothingWritten();
+  });
+
+  it('a shard key column missing', async () => {
+    const path = variant('member', { source: `${env.legacyDb}.member`, target: 'member', shard_key: 'user_id' });
+    const res = await runCli(['full', '--config', path]);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain('table member');
+    expect(res.stderr).toContain('shard key column user_id is not a column of the source table');
+    await nothingWritten();
+  });
+
+  it('a primary key absent', async () => {
+    const path = variant('keyless', { source: `${env.legacyDb}.keyless`, target: 'keyless', shard_key: 'member_id' });
+    const res = await runCli(['full', '--config', path]);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain('table keyless');
+    expect(res.stderr).toContain('has no primary key');
+    await nothingWritten();
+  });
+
+  it('a shard table with a different shape than the pipeline writes (full and init both refuse)', async () => {
+    const b = await connectMysql(env.urls.shardB);
+    await b.query(`ALTER TABLE \`${env.prefix}_s003\`.member MODIFY points INT NOT NULL`);
+    await b.end();
+    const res = await runCli(['full', '--config', env.configPath]);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain(`table member: shard table ${env.prefix}_s003.member column points is int(11), expected bigint`);
+    const init = await runCli(['init', '--config', env.configPath]);
+    expect(init.code).toBe(2);
+    expect(init.stderr).toContain('column points');
+    await nothingWritten();
+  });
+});
+
+describe('values the target cannot hold: rows.on_unrepresentable', () => {
+  let env: TestEnv;
+  beforeAll(async () => {
+    env = await createCopyEnv({
+      shardCount: 4,
+      tables: (db) => ({ odd: { source: `${db}.odd`, target: 'odd', shard_key: 'id' } }),
+      extra: { copy: { chunk_rows: 4, workers: 1 } },
+    });
+    const conn = await connectMysql(env.legacyUrl);
+    await conn.query('CREATE TABLE odd (id INT PRIMARY KEY, code VARCHAR(8) CHARACTER SET ascii NULL, city VARCHAR(8) CHARACTER SET gbk NULL)');
+    // An ascii column can hold a byte that is not ASCII; no utf8mb4 text equals it.
+    await conn.query("SET sql_mode = ''");
+    await conn.query("INSERT INTO odd VALUES (1, 'A1', '北京'), (2, X'E9', '上海'), (3, NULL, NULL), (4, '', ''), (5, 'Z', '广州')");
+    await conn.end();
+    const init = await runCli(['init', '--config', env.configPath]);
+    expect(init.code, init.stderr).toBe(0);
+  });
+  afterAll(async () => env?.cleanup());
+
+  it('fail (the default): stops with exit 1 naming table, key, column and reason', async () => {
+    const res = await runCli(['full', '--config', env.configPath, '--json']);
+    expect(res.code).toBe(1);
+    const r = JSON.parse(res.stdout).result;
+    expect(r.state).toBe('incomplete');
+    expect(r.errors[0]).toContain('table odd, key (2), column code');
+    expect(r.errors[0]).toContain('not valid ascii');
+  });
+
+  it('record: writes every other row, records the value in rejected_values, exits 1', async () => {
+    env.raw = { ...env.raw, rows: { on_unrepresentable: 'record' } };
+    writeConfig(env);
+    const res = await runCli(['full', '--config', env.configPath, '--json']);
+    expect(res.code).toBe(1);
+    const r = JSON.parse(res.stdout).result;
+    expect(r.state).toBe('done');
+    expect(r.rejectedValues).toBe(1);
+    const control = await connectMysql(env.config.control.url);
+    const [rows] = await control.query('SELECT table_name, pk, column_name, value, reason FROM rejected_values');
+    await control.end();
+    const rejected = rows as { table_name: string; pk: string; column_name: string; value: string; reason: string }[];
+    expect(rejected.map((x) => [x.table_name, typeof x.pk === 'string' ? JSON.parse(x.pk) : x.pk, x.column_name, x.value])).toEqual([['odd', ['2'], 'code', '0xE9']]);
+    let copied = 0;
+    for (const [url, shards] of [[env.urls.shardA, [0, 1]], [env.urls.shardB, [2, 3]]] as const) {
+      for (const s of shards) copied += await count(url, `SELECT COUNT(*) AS n FROM \`${env.prefix}_s00${s}\`.odd`);
+    }
+    expect(copied).toBe(4);
+  });
+});

@@ -1,0 +1,80 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Row } from '../src/rows/types.js';
+import { startMariaDb, type MariaDbInstance } from '../src/sandbox/mariadb.js';
+import { createShardWriter, type ShardWriter } from '../src/target/writer.js';
+import { runCli } from './support/cli.js';
+import { createCopyEnv, writeConfig } from './support/copy-env.js';
+import type { TestEnv } from './support/env.js';
+import { createMemberTable, memberRow } from './support/nasty.js';
+import { readShards } from './support/shards.js';
+
+const ROWS = 400;
+const asRow = (values: unknown[]): Row => values.map((v) => (v === null || v === undefined || Buffer.isBuffer(v) ? (v ?? null) : String(v))) as Row;
+
+describe('membermig full with a shard server down, then back', () => {
+  let env: TestEnv;
+  let dir: string;
+  let server: MariaDbInstance;
+  let writer: ShardWriter;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'membermig-down-'));
+    server = await startMariaDb({ dir });
+    env = await createCopyEnv({
+      shardCount: 8,
+      tables: (db) => ({ member: { source: `${db}.member`, target: 'member', shard_key: 'member_id' } }),
+      extra: { copy: { chunk_rows: 100, workers: 2, retries: 1, retry_base_ms: 100 } },
+    });
+    // shard-b is a private server this test can stop and start.
+    env.raw = { ...env.raw, servers: { ...(env.raw.servers as object), 'shard-b': { primary: server.url, dc: 'dc2' } } };
+    writeConfig(env);
+    await createMemberTable(env.legacyUrl, ROWS);
+    const init = await runCli(['init', '--config', env.configPath]);
+    expect(init.code, init.stderr).toBe(0);
+    writer = createShardWriter(env.config);
+  });
+  afterAll(async () => {
+    await writer?.close();
+    await server?.stop();
+    await env?.cleanup();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('copies the other servers shards, lists what is left (exit 1); a rerun finishes once the server is back', async () => {
+    await server.stop();
+    const down = await runCli(['full', '--config', env.configPath, '--json', '--log-level', 'error']);
+    expect(down.code, down.stderr).toBe(1);
+    const r = JSON.parse(down.stdout).result;
+    expect(r.state).toBe('incomplete');
+    expect(r.left.length).toBe(ROWS / 100); // every chunk with rows; the open-ended last one is empty
+    expect(r.left[0].error).toContain('on server shard-b');
+
+    // shard-a got its rows even though no chunk could finish.
+    const expected = Array.from({ length: ROWS }, (_, i) => asRow(memberRow(i)));
+    const onA = expected.filter((row) => writer.map.serverOf(writer.map.shardOf(row[0] as string)).name === 'shard-a');
+    const pool = writer.poolOf('shard-a');
+    let countA = 0;
+    for (const shard of writer.map.shardsOn('shard-a')) {
+      const [rows] = await pool.query(`SELECT COUNT(*) AS n FROM \`${writer.map.databaseOf(shard)}\`.member`);
+      countA += Number((rows as { n: number }[])[0]!.n);
+    }
+    expect(countA).toBe(onA.length);
+
+    // The rerun starts while the server is still down and backs off until it is back.
+    env.raw = { ...env.raw, copy: { chunk_rows: 100, workers: 2, retries: 8, retry_base_ms: 250 } };
+    writeConfig(env);
+    const rerun = runCli(['full', '--config', env.configPath, '--json', '--log-level', 'error']);
+    await new Promise((r) => setTimeout(r, 800));
+    server = await startMariaDb({ dir, port: server.port });
+    const done = await rerun;
+    expect(done.code, done.stderr).toBe(0);
+    expect(JSON.parse(done.stdout).result.state).toBe('done');
+
+    const back = await readShards(writer, 'member');
+    expect(back.size).toBe(ROWS);
+    for (const row of expected) expect(back.get(row[0] as string)).toEqual(row);
+  });
+});

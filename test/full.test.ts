@@ -1,0 +1,128 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectMysql } from '../src/mysql/connect.js';
+import type { Row } from '../src/rows/types.js';
+import { createShardWriter, type ShardWriter } from '../src/target/writer.js';
+import { runCli } from './support/cli.js';
+import type { TestEnv } from './support/env.js';
+import { createCopyEnv, memberTables, writeConfig } from './support/copy-env.js';
+import { createMemberTable, createTagTable, memberRow, tagRow } from './support/nasty.js';
+import { readShards } from './support/shards.js';
+
+const MEMBERS = 240;
+const TAGS = 90;
+
+
+/** Expected target values of a generated row: what the source holds, as text/Buffer/NULL. */
+const asRow = (values: unknown[]): Row => values.map((v) => (v === null || v === undefined || Buffer.isBuffer(v) ? (v ?? null) : String(v))) as Row;
+
+async function expectAllCopied(writer: ShardWriter): Promise<void> {
+  const members = await readShards(writer, 'member');
+  expect(members.size).toBe(MEMBERS);
+  for (let i = 0; i < MEMBERS; i++) {
+    const expected = asRow(memberRow(i));
+    expect(members.get(expected[0] as string), `member ${i}`).toEqual(expected);
+  }
+  const tags = await readShards(writer, 'member_tag', 2);
+  expect(tags.size).toBe(TAGS);
+  for (let i = 0; i < TAGS; i++) {
+    const expected = asRow(tagRow(i));
+    expect(tags.get(`${expected[0]}|${expected[1]}`), `tag ${i}`).toEqual(expected);
+  }
+}
+
+describe('membermig full: happy path over 8 shards on two servers', () => {
+  let env: TestEnv;
+  let writer: ShardWriter;
+  beforeAll(async () => {
+    env = await createCopyEnv({ shardCount: 8, tables: memberTables, extra: { copy: { chunk_rows: 37, batch_rows: 20, workers: 3 } } });
+    await createMemberTable(env.legacyUrl, MEMBERS);
+    await createTagTable(env.legacyUrl, TAGS);
+    const init = await runCli(['init', '--config', env.configPath]);
+    expect(init.code, init.stderr).toBe(0);
+    writer = createShardWriter(env.config);
+  });
+  afterAll(async () => {
+    await writer?.close();
+    await env?.cleanup();
+  });
+
+  it('--dry-run shows chunks, shards and servers and writes nothing', async () => {
+    const res = await runCli(['full', '--config', env.configPath, '--dry-run', '--json']);
+    expect(res.code, res.stderr).toBe(0);
+    const r = JSON.parse(res.stdout).result;
+    expect(r.state).toBe('planned');
+    expect(r.plan.tables.map((t: { table: string; chunks: number }) => [t.table, t.chunks])).toEqual([
+      ['member', Math.ceil(MEMBERS / 37) + (MEMBERS % 37 === 0 ? 1 : 0)],
+      ['member_tag', Math.ceil(TAGS / 37)],
+    ]);
+    expect(r.plan.servers).toEqual([
+      { server: 'shard-a', shards: 4 },
+      { server: 'shard-b', shards: 4 },
+    ]);
+    const control = await connectMysql(env.config.control.url);
+    const [jobs] = await control.query('SELECT COUNT(*) AS n FROM jobs');
+    await control.end();
+    expect(Number((jobs as { n: number }[])[0]!.n)).toBe(0);
+  });
+
+  it('copies every row byte-identical (NULL vs empty, 64-bit, DECIMAL(38,10), DATETIME(6), emoji, latin1/gbk, bytes)', async () => {
+    const res = await runCli(['full', '--config', env.configPath, '--json']);
+    expect(res.code, res.stderr + res.stdout).toBe(0);
+    const r = JSON.parse(res.stdout).result;
+    expect(r.state).toBe('done');
+    expect(r.method).toBe('load');
+    expect(r.rowsThisRun).toBe(MEMBERS + TAGS);
+    expect(r.tables.map((t: { table: string; rows: number }) => [t.table, t.rows])).toEqual([
+      ['member', MEMBERS],
+      ['member_tag', TAGS],
+    ]);
+    const perServer = r.servers.reduce((n: number, s: { rows: number }) => n + s.rows, 0);
+    expect(perServer).toBe(MEMBERS + TAGS);
+    expect(r.servers.every((s: { rows: number }) => s.rows > 0)).toBe(true);
+    expect(r.startPositions[0].kind).toBe('mysql');
+    expect(r.startPositions[0].position.file).toMatch(/mysql-bin/);
+    expect(res.stdout).not.toContain('password');
+    await expectAllCopied(writer);
+  });
+
+  it('the start position is recorded before the first chunk, and a rerun of a done job copies nothing', async () => {
+    const control = await connectMysql(env.config.control.url);
+    const [rows] = await control.query(
+      `SELECT p.recorded_at <= (SELECT MIN(updated_at) FROM chunks c WHERE c.job_id = p.job_id) AS first FROM cdc_start_positions p`,
+    );
+    await control.end();
+    expect((rows as { first: number }[]).map((r) => Number(r.first))).toEqual([1]);
+
+    const again = await runCli(['full', '--config', env.configPath, '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    const r = JSON.parse(again.stdout).result;
+    expect(r.state).toBe('done');
+    expect(r.rowsThisRun).toBe(0);
+
+    const status = await runCli(['status', '--config', env.configPath, '--json']);
+    const job = JSON.parse(status.stdout).result.jobs[0];
+    expect(job).toMatchObject({ kind: 'full', state: 'done' });
+  });
+
+  it('--restart copies again on purpose, through the row path with copy.method insert, with the same result', async () => {
+    const saved = env.raw;
+    env.raw = { ...env.raw, copy: { chunk_rows: 50, batch_rows: 16, workers: 2, method: 'insert' } };
+    const path = writeConfig(env, env.configPath.replace(/\.yaml$/, '-insert.yaml'));
+    env.raw = saved;
+    const res = await runCli(['full', '--config', path, '--restart', '--tables', 'member,member_tag', '--json']);
+    expect(res.code, res.stderr).toBe(0);
+    const r = JSON.parse(res.stdout).result;
+    expect(r.method).toBe('insert');
+    expect(r.rowsThisRun).toBe(MEMBERS + TAGS);
+    await expectAllCopied(writer);
+  });
+
+  it('--tables copies only the named tables; an unknown name is refused', async () => {
+    const res = await runCli(['full', '--config', env.configPath, '--tables', 'member_tag', '--json']);
+    expect(res.code, res.stderr).toBe(0);
+    expect(JSON.parse(res.stdout).result.tables.map((t: { table: string }) => t.table)).toEqual(['member_tag']);
+    const bad = await runCli(['full', '--config', env.configPath, '--tables', 'nope']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('table nope is not in the config');
+  });
+});
