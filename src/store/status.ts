@@ -4,6 +4,7 @@ import { shardMapFromConfig } from '../shard/map.js';
 import { controlSchemaState, openControlStore, type SchemaState } from './control.js';
 import { chunkCounts, type ChunkCounts } from './leases.js';
 import { collectGrayStatus, type GrayStatus } from '../gray/status.js';
+import { latestFinishedRuns, openRepairQueue, type LatestRun } from '../verify/runs.js';
 
 export interface JobStatus {
   id: number;
@@ -25,6 +26,8 @@ export interface Status {
   workers: { id: string; command: string; jobId: number | null; heartbeatAgeSeconds: number }[];
   /** Shim mode and gray percentages per table (absent when the control store is not initialised). */
   gray?: GrayStatus;
+  /** verify: the latest finished run per table, and open repair_queue entries per table. */
+  verify?: { latest: LatestRun[]; repairQueue: { table: string; open: number }[] };
 }
 
 /** One view of everything membermig knows, read from the config and the control store. */
@@ -62,7 +65,8 @@ export async function collectStatus(config: Config): Promise<Status> {
     );
     const workers = workerRows.map((w) => ({ id: w.id, command: w.command, jobId: w.job_id === null ? null : Number(w.job_id), heartbeatAgeSeconds: Number(w.age) }));
     const gray = await collectGrayStatus(store.pool, config);
-    return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs, workers, gray };
+    const verify = { latest: await latestFinishedRuns(store.pool), repairQueue: await openRepairQueue(store.pool) };
+    return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs, workers, gray, verify };
   } catch (e) {
     return { ...base, control: { database: store.database, reachable: false, error: (e as Error).message }, jobs: [], workers: [] };
   } finally {

@@ -1,13 +1,154 @@
 import type { Command } from 'commander';
+import { ExitCode, RefusedError } from '../../errors.js';
+import { runVerify, type VerifyResult } from '../../verify/index.js';
 import type { Run } from '../main.js';
-import { registerNotBuilt } from './not-built.js';
+import { renderTable } from '../render.js';
+
+interface VerifyFlags {
+  tables?: string;
+  shards?: string;
+  sample?: string;
+  since?: string;
+  recheckAfter?: string;
+  repair?: boolean;
+  dryRun?: boolean;
+  watch?: string;
+  workers?: string;
+}
 
 export function registerVerify(program: Command, run: Run): void {
-  registerNotBuilt(
-    program,
-    run,
-    'verify',
-    'Phase 4: compare legacy and shards by chunk checksums, find the differing rows, optionally repair them',
-    'Exit 0 when clean, 1 when differences persist.',
+  program
+    .command('verify')
+    .summary('Phase 4: compare legacy and shards by chunk checksums, find the differing rows, optionally repair them')
+    .description(
+      [
+        'Phase 4. For each primary-key chunk of each table, compares the legacy side\'s row count and checksum',
+        '(the sum of canonical row hashes, computed inside the databases) with the sum over every shard, and',
+        'checks that no shard holds a row the shard map routes elsewhere. A mismatched chunk is split until the',
+        'differing rows are found: missing in target, extra in target, different (with the columns), or on the',
+        'wrong shard. A mismatch is re-checked after --recheck-after seconds plus the current sync lag; only a',
+        'persistent one is reported. Runs are recorded in verify_runs (the gray gates read them) and differences',
+        'in verify_diffs. Several verifiers started with the same flags share the chunks through leases.',
+        '',
+        'Exit codes: 0 clean (or every difference repaired and re-verified); 1 differences persist or chunks',
+        'failed; 2 bad flags or config (nothing was checked).',
+      ].join('\n'),
+    )
+    .option('--tables <names>', 'comma-separated logical table names (default: all configured tables)')
+    .option('--shards <list>', 'only these logical shards, e.g. 0-15,32 (legacy rows routed to them, and those shards)')
+    .option('--sample <percent>', 'check about this percentage of the chunks, chosen at random (quick gates on huge tables)')
+    .option('--since <time>', 'only rows changed at or after this time (UTC; ISO 8601, or a duration ago like 30m, 2h, 1d); needs tables.NAME.updated_at')
+    .option('--recheck-after <seconds>', 'wait before re-checking a mismatch (default verify.recheck_after_seconds), plus the sync lag')
+    .option('--repair', 'rewrite differing rows from the legacy side, delete extras and wrong-shard copies, re-verify them; also drains repair_queue')
+    .option('--dry-run', 'with --repair: show what would be repaired, change nothing')
+    .option('--watch <interval>', 'continuous mode: a new pass this long after the last (seconds, or 30s, 5m, 1h) until SIGINT/SIGTERM')
+    .option('--workers <n>', 'chunks checked at once by this process (default verify.workers)')
+    .action(async (flags: VerifyFlags, cmd: Command) =>
+      run(cmd, async (ctx) => {
+        const { config } = ctx.loadConfig();
+        const controller = new AbortController();
+        const stop = () => controller.abort();
+        const watchSeconds = flags.watch === undefined ? undefined : parseDuration(flags.watch, '--watch');
+        if (watchSeconds !== undefined) {
+          process.once('SIGINT', stop);
+          process.once('SIGTERM', stop);
+        }
+        try {
+          const result = await runVerify(config, {
+            logger: ctx.logger,
+            ...(flags.tables ? { tables: splitList(flags.tables) } : {}),
+            ...(flags.shards ? { shards: parseShardList(flags.shards) } : {}),
+            ...(flags.sample ? { samplePercent: parseNumber(flags.sample, '--sample') } : {}),
+            ...(flags.since ? { since: parseSince(flags.since) } : {}),
+            ...(flags.recheckAfter ? { recheckAfterSeconds: parseNumber(flags.recheckAfter, '--recheck-after') } : {}),
+            ...(flags.workers ? { workers: parseNumber(flags.workers, '--workers') } : {}),
+            repair: flags.repair === true,
+            dryRun: flags.dryRun === true,
+            ...(watchSeconds !== undefined ? { watchSeconds, signal: controller.signal } : {}),
+            onPass: (r) => {
+              if (watchSeconds !== undefined && !ctx.json) ctx.io.stderr.write(`${new Date().toISOString()} pass ${r.passes}: ${r.state}\n`);
+            },
+          });
+          return ctx.finish(result.state === 'clean' ? ExitCode.Ok : ExitCode.Problems, result, renderVerify);
+        } finally {
+          process.removeListener('SIGINT', stop);
+          process.removeListener('SIGTERM', stop);
+        }
+      }),
+    );
+}
+
+function splitList(text: string): string[] {
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+/** "0-3,7" → [0, 1, 2, 3, 7] */
+export function parseShardList(text: string): number[] {
+  const out = new Set<number>();
+  for (const part of splitList(text)) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
+    if (!m) throw new RefusedError(`--shards: "${part}" is not a shard number or range like 0-15`);
+    const first = Number(m[1]);
+    const last = Number(m[2] ?? m[1]);
+    if (last < first) throw new RefusedError(`--shards: range ${part} ends before it starts`);
+    for (let s = first; s <= last; s++) out.add(s);
+  }
+  return [...out].sort((a, b) => a - b);
+}
+
+function parseNumber(text: string, flag: string): number {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < 0) throw new RefusedError(`${flag}: expected a non-negative number, got "${text}"`);
+  return n;
+}
+
+/** Seconds from "90", "90s", "5m", "2h", "1d". */
+export function parseDuration(text: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(s|m|h|d)?$/.exec(text.trim());
+  if (!m) throw new RefusedError(`${flag}: expected seconds or a duration like 30s, 5m, 1h, got "${text}"`);
+  return Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[(m[2] ?? 's') as 's' | 'm' | 'h' | 'd'];
+}
+
+/** A time in the shards' literal form (UTC, microseconds): an ISO time, or a duration ago. */
+export function parseSince(text: string, now = new Date()): string {
+  // A UTC wall-clock time keeps its microseconds exactly (a JS Date would cut them to milliseconds).
+  const plain = /^(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?Z?$/.exec(text.trim());
+  if (plain && !Number.isNaN(new Date(`${plain[1]}T${plain[2]}Z`).getTime())) return `${plain[1]} ${plain[2]}.${(plain[3] ?? '').padEnd(6, '0')}`;
+  let at: Date;
+  if (/^\d+(?:\.\d+)?\s*[smhd]$/.test(text.trim())) at = new Date(now.getTime() - parseDuration(text, '--since') * 1000);
+  else {
+    const iso = /[zZ]|[+-]\d\d:?\d\d$/.test(text) ? text : `${text.replace(' ', 'T')}Z`;
+    at = new Date(iso);
+  }
+  if (Number.isNaN(at.getTime())) throw new RefusedError(`--since: "${text}" is not a time (use ISO 8601 such as 2026-11-27T10:00:00Z, or a duration ago like 2h)`);
+  return at.toISOString().replace('T', ' ').replace('Z', '').padEnd(26, '0').replace(/\.(\d{3})0*$/, '.$1000');
+}
+
+function renderVerify(r: VerifyResult): string {
+  const out: string[] = [];
+  out.push(
+    renderTable(
+      ['table', 'state', 'chunks', 'legacy rows', 'shard rows', 'differences', 'repaired', 'seconds'],
+      r.tables.map((t) => [t.table, t.state, `${t.chunksChecked}/${t.chunksTotal}`, t.rowsSource, t.rowsTarget, t.differences, t.repaired, t.seconds?.toFixed(1)]),
+    ),
   );
+  if (r.differences.length > 0) {
+    out.push('', `first ${r.differences.length} differences:`);
+    out.push(
+      renderTable(
+        ['table', 'kind', 'shard', 'key', 'columns', 'repair'],
+        r.differences.map((d) => [d.table, d.kind, d.shard, d.key.join(', '), d.columns?.join(', ') ?? '', d.repairAction ?? '']),
+      ),
+    );
+  }
+  if (r.plannedRepairs.length > 0) {
+    out.push('', 'dry run: --repair would do:');
+    out.push(renderTable(['table', 'kind', 'shard', 'key', 'action'], r.plannedRepairs.map((p) => [p.table, p.kind, p.shard, p.key.join(', '), p.action])));
+  }
+  for (const q of r.repairQueue) if (q.entries > 0) out.push('', `repair_queue ${q.table}: ${q.entries} entries, ${q.resolved} resolved, ${q.left} left`);
+  out.push('', r.state === 'clean' ? 'clean' : r.state === 'failed' ? 'some chunks failed: run again to finish them' : 'differences persist');
+  return out.join('\n');
 }

@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { canonicalKind, canonicalRow, hashCanonical, mssqlCanonicalRow, mssqlCanonicalValue, mysqlCanonicalValue, rowHash } from './canonical.js';
+
+describe('canonical row form', () => {
+  it('keeps NULL, empty text, trailing spaces and case apart', () => {
+    const kinds = canonicalKind('varchar(10)');
+    const forms = [null, '', ' ', 'a', 'a ', 'A', '\\N'].map((v) => canonicalRow([kinds], [v]).toString('hex'));
+    expect(new Set(forms).size).toBe(forms.length);
+    expect(canonicalRow([kinds], [null])).toEqual(Buffer.from([0xfe]));
+  });
+
+  it('is unambiguous across column boundaries', () => {
+    const kinds = [canonicalKind('varchar(10)'), canonicalKind('varchar(10)')];
+    const a = canonicalRow(kinds, ['ab', 'c']);
+    const b = canonicalRow(kinds, ['a', 'bc']);
+    const c = canonicalRow(kinds, [null, '']);
+    const d = canonicalRow(kinds, ['', null]);
+    expect(new Set([a, b, c, d].map((x) => x.toString('hex'))).size).toBe(4);
+  });
+
+  it('writes bytes as upper-case hex and BIT as its number', () => {
+    expect(canonicalRow(['bytes'], [Buffer.from([0xff, 0x00, 0xfe])]).toString()).toBe('FF00FE');
+    expect(canonicalRow(['bit'], [Buffer.from([0x01, 0x02])]).toString()).toBe('258');
+  });
+
+  it('hashes as MySQL does: CRC32 and the first 64 bits of MD5', () => {
+    // CRC32('abc') and MD5('abc') = 900150983cd24fb0..., as the servers print them.
+    expect(hashCanonical('crc32', Buffer.from('abc'))).toBe(891568578n);
+    expect(hashCanonical('md5', Buffer.from('abc'))).toBe(BigInt('0x900150983cd24fb0'));
+    expect(rowHash('crc32', ['literal'], ['abc'])).toBe(891568578n);
+  });
+
+  it('builds MySQL expressions with a NULL marker only for nullable columns and UTF-8 for other charsets', () => {
+    expect(mysqlCanonicalValue('`a`', { targetType: 'int', nullable: false })).toBe('`a`');
+    expect(mysqlCanonicalValue('`a`', { targetType: 'varchar(5)', nullable: true })).toBe('COALESCE(CAST(`a` AS BINARY), 0xFE)');
+    expect(mysqlCanonicalValue('`a`', { targetType: 'varchar(5)', nullable: false }, { dataType: 'varchar', charset: 'gbk' })).toBe('CONVERT(`a` USING utf8mb4)');
+    expect(mysqlCanonicalValue('`a`', { targetType: 'varbinary(5)', nullable: false })).toBe('HEX(`a`)');
+  });
+
+  it('emits T-SQL with explicit CONVERT styles, UTF-8 text and the same NULL marker (cannot run here: no SQL Server)', () => {
+    expect(mssqlCanonicalValue('[id]', { dataType: 'bigint' }, false)).toBe('CAST(CONVERT(varchar(20), [id]) AS varbinary(max))');
+    expect(mssqlCanonicalValue('[d]', { dataType: 'datetime2', scale: 7 }, true)).toBe('ISNULL(CAST(LEFT(CONVERT(varchar(27), [d], 121), 26) AS varbinary(max)), 0xFE)');
+    expect(mssqlCanonicalValue('[d]', { dataType: 'datetime2', scale: 0 }, false)).toBe('CAST(CONVERT(varchar(19), [d], 120) AS varbinary(max))');
+    expect(mssqlCanonicalValue('[n]', { dataType: 'nvarchar', length: 50 }, false)).toBe(
+      'CAST(CAST(CAST([n] AS nvarchar(max)) COLLATE Latin1_General_100_BIN2_UTF8 AS varchar(max)) AS varbinary(max))',
+    );
+    expect(mssqlCanonicalValue('[c]', { dataType: 'nchar', length: 5 }, false)).toContain('RTRIM([c])');
+    expect(mssqlCanonicalValue('[m]', { dataType: 'money' }, false)).toBe('CAST(CAST(CAST([m] AS decimal(19,4)) AS varchar(30)) AS varbinary(max))');
+    expect(mssqlCanonicalValue('[g]', { dataType: 'uniqueidentifier' }, false)).toBe('CAST(UPPER(CONVERT(char(36), [g])) AS varbinary(max))');
+    expect(mssqlCanonicalValue('[b]', { dataType: 'varbinary', length: 8 }, false)).toBe('CAST(CONVERT(varchar(max), CAST([b] AS varbinary(max)), 2) AS varbinary(max))');
+    expect(mssqlCanonicalValue('[f]', { dataType: 'float' }, false)).toBeUndefined();
+    expect(mssqlCanonicalRow(['A', 'B', 'C'])).toBe('A + 0xFF + B + 0xFF + C');
+  });
+});

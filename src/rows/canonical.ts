@@ -1,0 +1,270 @@
+import { createHash } from 'node:crypto';
+import { crc32 } from 'node:zlib';
+import type { ColumnSpec, Row, RowValue, SourceType } from './types.js';
+
+/**
+ * The canonical row form and its hash: the one definition every comparison of rows uses
+ * (verify's chunk checksums, drill-down and re-checks). It is defined on the target form of a
+ * row (src/rows/types.ts) and can be computed three ways that must agree byte for byte:
+ * in Node from a Row, in MySQL/MariaDB SQL over a shard table or a MySQL legacy table, and in
+ * T-SQL over a SQL Server table.
+ *
+ * Canonical bytes of a row: the canonical bytes of each column, joined by 0xFF.
+ * Canonical bytes of a value:
+ * - NULL: the single byte 0xFE;
+ * - text: its UTF-8 bytes, exactly (no trimming, no case folding: 'a' ≠ 'A' ≠ 'a ');
+ * - bytes: upper-case hex (so a value can never contain 0xFE/0xFF);
+ * - BIT: its unsigned decimal value;
+ * - everything else (integers, decimals, dates and times, YEAR): the target's literal text,
+ *   e.g. '1.50' for DECIMAL(10,2), '2024-01-01 00:00:00.000100' for DATETIME(6).
+ * UTF-8 text never contains the bytes 0xFE or 0xFF, and hex and literal text are ASCII, so the
+ * form is unambiguous: NULL ≠ '' ≠ '\N', and no two different rows share canonical bytes.
+ *
+ * Row hash (`CanonicalHash`):
+ * - crc32: CRC-32 (IEEE) of the canonical bytes, as MySQL's CRC32() computes it. The fast path
+ *   MySQL ↔ MySQL: it costs about what a bare CRC32(CONCAT_WS(...)) costs, where MD5 costs 3-4×.
+ * - md5: the first 8 bytes of MD5, as an unsigned big-endian 64-bit number. SQL Server has no
+ *   CRC32 but has HASHBYTES('MD5'), so a SQL Server legacy side is compared with md5 on both sides.
+ *
+ * A key range's checksum is (row count, digest), the digest combining the row hashes in an
+ * order-independent way that also combines across shards and sub-ranges:
+ * - crc32: BIT_XOR. Cheapest in the databases (a SUM accumulates in DECIMAL, ~15% slower over a
+ *   chunk). XOR's known weakness, a row present twice cancelling itself out, cannot hide a
+ *   difference here: a key is unique within the legacy table and within each shard table, and a
+ *   key present on two shards is on a shard the map does not route it to, which verify counts
+ *   separately per shard (misrouted rows) and treats as a mismatch by itself.
+ * - md5: the exact SUM (DECIMAL in MySQL, two 32-bit halves in T-SQL), since SQL Server has no
+ *   XOR aggregate; nothing rounds or wraps on either side.
+ * For a single changed row the digest changes unless the two row hashes collide (CRC-32: never for
+ * a change of up to 3 bits or a burst of up to 32 bits, else 2^-32); the count catches rows
+ * missing or extra whatever their hashes.
+ */
+
+export type CanonicalHash = 'crc32' | 'md5';
+
+/** How a column's value turns into canonical bytes; derived from the column's target type. */
+export type CanonicalKind = 'text' | 'bytes' | 'bit' | 'literal';
+
+const TEXT_TYPES = /^(char|varchar|tinytext|text|mediumtext|longtext|enum|set|json)\b/;
+const BYTE_TYPES = /^(binary|varbinary|tinyblob|blob|mediumblob|longblob)\b/;
+const FLOAT_TYPES = /^(float|double|real)\b/;
+
+export function canonicalKind(targetType: string): CanonicalKind {
+  const t = targetType.trim().toLowerCase();
+  if (TEXT_TYPES.test(t)) return 'text';
+  if (BYTE_TYPES.test(t)) return 'bytes';
+  if (/^bit\b/.test(t)) return 'bit';
+  return 'literal';
+}
+
+/** FLOAT/DOUBLE text differs between servers and JS; such columns are only compared in the database. */
+export function isFloatType(targetType: string): boolean {
+  return FLOAT_TYPES.test(targetType.trim().toLowerCase());
+}
+
+const NULL_BYTE = Buffer.from([0xfe]);
+const SEPARATOR = Buffer.from([0xff]);
+
+/** Canonical bytes of one value of a column of the given kind. */
+export function canonicalValue(kind: CanonicalKind, value: RowValue | number | bigint): Buffer {
+  if (value === null) return NULL_BYTE;
+  switch (kind) {
+    case 'bytes':
+      return Buffer.from((Buffer.isBuffer(value) ? value : Buffer.from(String(value), 'utf8')).toString('hex').toUpperCase(), 'ascii');
+    case 'bit': {
+      const hex = Buffer.isBuffer(value) ? value.toString('hex') : '';
+      return Buffer.from(Buffer.isBuffer(value) ? (hex.length === 0 ? '0' : BigInt('0x' + hex).toString()) : String(value), 'ascii');
+    }
+    default:
+      return Buffer.isBuffer(value) ? value : Buffer.from(String(value), 'utf8');
+  }
+}
+
+/** Canonical bytes of a row whose values are in `kinds` order. */
+export function canonicalRow(kinds: CanonicalKind[], row: Row): Buffer {
+  const parts: Buffer[] = [];
+  for (let i = 0; i < kinds.length; i++) {
+    if (i > 0) parts.push(SEPARATOR);
+    parts.push(canonicalValue(kinds[i]!, row[i] ?? null));
+  }
+  return Buffer.concat(parts);
+}
+
+/** The row hash of canonical bytes, as an unsigned integer. */
+export function hashCanonical(hash: CanonicalHash, bytes: Buffer): bigint {
+  if (hash === 'crc32') return BigInt(crc32(bytes));
+  return createHash('md5').update(bytes).digest().readBigUInt64BE(0);
+}
+
+export function rowHash(hash: CanonicalHash, kinds: CanonicalKind[], row: Row): bigint {
+  return hashCanonical(hash, canonicalRow(kinds, row));
+}
+
+/** A key range's checksum: row count and the digest of its row hashes (XOR for crc32, SUM for md5). */
+export interface RangeChecksum {
+  count: number;
+  digest: bigint;
+}
+
+export const emptyChecksum = (): RangeChecksum => ({ count: 0, digest: 0n });
+
+/** Folds one more row hash into a digest. */
+export function foldHash(hash: CanonicalHash, digest: bigint, rowHashValue: bigint): bigint {
+  return hash === 'crc32' ? digest ^ rowHashValue : digest + rowHashValue;
+}
+
+export function combineChecksums(hash: CanonicalHash, a: RangeChecksum, b: RangeChecksum): RangeChecksum {
+  return { count: a.count + b.count, digest: foldHash(hash, a.digest, b.digest) };
+}
+
+export function sameChecksum(a: RangeChecksum, b: RangeChecksum): boolean {
+  return a.count === b.count && a.digest === b.digest;
+}
+
+/** The canonical kinds of a table's columns, in spec order. */
+export function canonicalKinds(columns: ColumnSpec[]): CanonicalKind[] {
+  return columns.map((c) => canonicalKind(c.targetType));
+}
+
+/** Names of the columns whose canonical values differ between two rows of the same spec. */
+export function differingColumns(columns: ColumnSpec[], a: Row, b: Row): string[] {
+  const kinds = canonicalKinds(columns);
+  return columns.filter((_c, i) => !canonicalValue(kinds[i]!, a[i] ?? null).equals(canonicalValue(kinds[i]!, b[i] ?? null))).map((c) => c.target);
+}
+
+// ---------------------------------------------------------------------------------------------
+// SQL: the same bytes and hash computed by MySQL/MariaDB.
+
+/** Character sets whose bytes are already UTF-8 (no conversion needed for canonical text). */
+const UTF8_CHARSETS = new Set(['utf8mb4', 'utf8mb3', 'utf8', 'ascii']);
+
+/**
+ * MySQL expression for one column's canonical bytes. `sourceType` is given for a MySQL legacy
+ * column (its character set may need converting to UTF-8); omit it for a shard column (utf8mb4).
+ */
+export function mysqlCanonicalValue(quotedColumn: string, column: Pick<ColumnSpec, 'targetType' | 'nullable'>, sourceType?: SourceType): string {
+  const kind = canonicalKind(column.targetType);
+  let expr: string;
+  switch (kind) {
+    case 'bytes':
+      expr = `HEX(${quotedColumn})`;
+      break;
+    case 'bit':
+      expr = `CAST(${quotedColumn} AS UNSIGNED)`;
+      break;
+    case 'text':
+      expr = sourceType?.charset && !UTF8_CHARSETS.has(sourceType.charset) ? `CONVERT(${quotedColumn} USING utf8mb4)` : quotedColumn;
+      break;
+    default:
+      expr = quotedColumn;
+  }
+  // A binary separator makes CONCAT_WS binary (bytes kept, no collation mixing); a nullable value
+  // needs an explicit NULL marker since CONCAT_WS skips NULLs, and only a binary operand takes 0xFE.
+  return column.nullable ? `COALESCE(CAST(${expr} AS BINARY), 0xFE)` : expr;
+}
+
+/** MySQL expression for a row's canonical bytes. */
+export function mysqlCanonicalRow(values: string[]): string {
+  return `CONCAT_WS(0xFF, ${values.join(', ')})`;
+}
+
+/** MySQL aggregate of row hashes over a range: the digest (0 for no rows). */
+export function mysqlDigest(hash: CanonicalHash, rowHashSql: string): string {
+  return hash === 'crc32' ? `BIT_XOR(${rowHashSql})` : `COALESCE(SUM(${rowHashSql}), 0)`;
+}
+
+/** MySQL expression for a row's hash (an unsigned integer). */
+export function mysqlRowHash(hash: CanonicalHash, canonicalRowSql: string): string {
+  if (hash === 'crc32') return `CRC32(${canonicalRowSql})`;
+  return `CAST(CONV(LEFT(MD5(${canonicalRowSql}), 16), 16, 10) AS UNSIGNED)`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// T-SQL: the same bytes and the md5 hash computed by SQL Server (2019 or later: UTF-8 collations).
+
+/** Text to UTF-8 bytes: nvarchar → varchar under a UTF-8 collation is UTF-8 encoding (SQL Server 2019+). */
+const UTF8 = (e: string) => `CAST(CAST(CAST(${e} AS nvarchar(max)) COLLATE Latin1_General_100_BIN2_UTF8 AS varchar(max)) AS varbinary(max))`;
+const ASCII = (e: string) => `CAST(${e} AS varbinary(max))`;
+
+/**
+ * T-SQL expression for one SQL Server column's canonical bytes (varbinary), matching the
+ * canonical bytes of the value the row pipeline writes into the MySQL column `targetType`.
+ * Undefined when no T-SQL expression yields exactly those bytes (float, real, sql_variant,
+ * xml, ...): such a table is then hashed in Node from the rows the reader converts.
+ */
+export function mssqlCanonicalValue(quotedColumn: string, sourceType: SourceType, nullable: boolean): string | undefined {
+  const c = quotedColumn;
+  const dt = sourceType.dataType.toLowerCase();
+  const frac = (p: number | undefined) => Math.min(p ?? 7, 6);
+  let expr: string | undefined;
+  switch (dt) {
+    case 'tinyint':
+    case 'smallint':
+    case 'int':
+    case 'bigint':
+      expr = ASCII(`CONVERT(varchar(20), ${c})`);
+      break;
+    case 'bit':
+      expr = ASCII(`CONVERT(varchar(1), ${c})`);
+      break;
+    case 'decimal':
+    case 'numeric':
+      expr = ASCII(`CONVERT(varchar(50), ${c})`);
+      break;
+    case 'money':
+    case 'smallmoney':
+      // Four decimals, no thousands separators: the text of DECIMAL(19,4) / DECIMAL(10,4).
+      expr = ASCII(`CAST(CAST(${c} AS decimal(${dt === 'money' ? 19 : 10},4)) AS varchar(30))`);
+      break;
+    case 'date':
+      expr = ASCII(`CONVERT(varchar(10), ${c}, 23)`);
+      break;
+    case 'datetime':
+      expr = ASCII(`CONVERT(varchar(23), ${c}, 121)`);
+      break;
+    case 'smalldatetime':
+      expr = ASCII(`CONVERT(varchar(19), ${c}, 120)`);
+      break;
+    case 'datetime2': {
+      // DATETIME(min(p,6)) text: 19 characters, then '.' and the fraction when p > 0.
+      const p = frac(sourceType.scale ?? sourceType.precision);
+      expr = ASCII(p === 0 ? `CONVERT(varchar(19), ${c}, 120)` : `LEFT(CONVERT(varchar(27), ${c}, 121), ${20 + p})`);
+      break;
+    }
+    case 'time': {
+      const p = frac(sourceType.scale ?? sourceType.precision);
+      expr = ASCII(`LEFT(CONVERT(varchar(16), ${c}, 114), ${p === 0 ? 8 : 9 + p})`);
+      break;
+    }
+    case 'char':
+    case 'nchar':
+      // MySQL returns CHAR values without their trailing pad spaces; SQL Server pads them.
+      expr = UTF8(`RTRIM(${c})`);
+      break;
+    case 'varchar':
+    case 'nvarchar':
+    case 'text':
+    case 'ntext':
+      expr = UTF8(c);
+      break;
+    case 'uniqueidentifier':
+      expr = ASCII(`UPPER(CONVERT(char(36), ${c}))`);
+      break;
+    case 'binary':
+    case 'varbinary':
+    case 'image':
+    case 'rowversion':
+    case 'timestamp':
+      // Style 2: upper-case hex without 0x, as MySQL's HEX().
+      expr = ASCII(`CONVERT(varchar(max), CAST(${c} AS varbinary(max)), 2)`);
+      break;
+    default:
+      return undefined;
+  }
+  return nullable ? `ISNULL(${expr}, 0xFE)` : expr;
+}
+
+/** T-SQL expression for a row's canonical bytes. */
+export function mssqlCanonicalRow(values: string[]): string {
+  return values.join(' + 0xFF + ');
+}

@@ -1,0 +1,32 @@
+import type { Pool, RowDataPacket } from 'mysql2/promise';
+import { quoteId } from '../../mysql/connect.js';
+import { convertRow, type RejectedValue } from '../../rows/convert.js';
+import type { Row, TableSpec } from '../../rows/types.js';
+import type { ChunkKey } from '../../store/leases.js';
+import { mysqlConversions } from './reader.js';
+import { keyColumns, keyLiteral, qualifiedSource } from './sql.js';
+
+/**
+ * Rows of a MySQL legacy table by primary key (text form, hex for bytes), converted by the row
+ * pipeline as readRange converts them: what verify re-checks and repairs from. Keys that are not
+ * there are simply absent; a row with a value the target cannot hold comes back in `rejected`.
+ */
+export async function readMysqlRowsByKey(pool: Pool, spec: TableSpec, keys: ChunkKey[]): Promise<{ rows: Row[]; rejected: RejectedValue[] }> {
+  const rows: Row[] = [];
+  const rejected: RejectedValue[] = [];
+  if (keys.length === 0) return { rows, rejected };
+  const conversions = mysqlConversions(spec);
+  const columns = keyColumns(spec);
+  const select = spec.columns.map((c, i) => conversions[i]!.selectExpression(quoteId(c.source))).join(', ');
+  const one = (key: ChunkKey) => `(${columns.map((c, i) => `${quoteId(c.source)} = ${keyLiteral(c.sourceType, key[i]!)}`).join(' AND ')})`;
+  for (let i = 0; i < keys.length; i += 500) {
+    const part = keys.slice(i, i + 500);
+    const [raw] = await pool.query<RowDataPacket[]>({ sql: `SELECT ${select} FROM ${qualifiedSource(spec)} WHERE ${part.map(one).join(' OR ')}`, rowsAsArray: true });
+    for (const values of raw as unknown as unknown[][]) {
+      const converted = convertRow(spec, conversions, values);
+      if (converted.rejected.length === 0) rows.push(converted.row);
+      else rejected.push(...converted.rejected);
+    }
+  }
+  return { rows, rejected };
+}

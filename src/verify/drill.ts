@@ -1,0 +1,203 @@
+import { combineChecksums, differingColumns, emptyChecksum, sameChecksum, type CanonicalHash, type RangeChecksum } from '../rows/canonical.js';
+import { shardKeyPosition } from '../rows/ddl.js';
+import type { Row, TableSpec } from '../rows/types.js';
+import type { ShardMap } from '../shard/map.js';
+import type { ChunkKey } from '../store/leases.js';
+import { hasIntegerKey, keyId, type HashedRow, type KeySpan, type LegacySide, type ShardChecksum, type ShardSide } from './sides.js';
+import type { KeyRange, RowFilter } from './sql.js';
+
+/**
+ * Chunk comparison and drill-down. A chunk is clean when the legacy side's (count, digest)
+ * equals the combination over every checked shard and no shard holds a row the shard map routes
+ * elsewhere. Otherwise the range is split into sub-ranges checksummed in one scan per side,
+ * recursively, down to ranges small enough to compare row by row (key, shard key, hash).
+ */
+
+export type DiffKind = 'missing' | 'extra' | 'different' | 'wrong_shard';
+
+export interface Difference {
+  key: ChunkKey;
+  kind: DiffKind;
+  /** missing/different: the shard the row belongs in; extra/wrong_shard: the shard it was found in. */
+  shard: number;
+  /** different: target names of the columns that differ. */
+  columns?: string[];
+}
+
+/** A suspected difference and the range that holds it (for re-reading it later). */
+export interface Candidate extends Difference {
+  within: KeyRange;
+}
+
+export interface DrillContext {
+  spec: TableSpec;
+  hash: CanonicalHash;
+  map: ShardMap;
+  legacy: LegacySide;
+  shards: ShardSide;
+  filter: RowFilter;
+  /** Ranges with at most this many rows on each side are compared row by row. */
+  leafRows: number;
+  /** Sub-ranges per split. */
+  fanout: number;
+}
+
+export interface ChunkComparison {
+  legacy: RangeChecksum;
+  target: RangeChecksum;
+  candidates: Candidate[];
+}
+
+const total = (hash: CanonicalHash, list: RangeChecksum[]) => list.reduce((a, b) => combineChecksums(hash, a, b), emptyChecksum());
+
+function rangeClean(hash: CanonicalHash, legacy: RangeChecksum, shards: ShardChecksum[]): boolean {
+  return sameChecksum(legacy, total(hash, shards)) && shards.every((s) => s.misrouted === 0);
+}
+
+export async function compareRange(ctx: DrillContext, range: KeyRange): Promise<ChunkComparison> {
+  const [legacy, shards] = await Promise.all([ctx.legacy.checksum(range, ctx.filter), ctx.shards.checksums(range, ctx.filter)]);
+  const target = total(ctx.hash, shards);
+  if (rangeClean(ctx.hash, legacy, shards)) return { legacy, target, candidates: [] };
+  return { legacy, target, candidates: await drill(ctx, range, legacy, shards) };
+}
+
+async function drill(ctx: DrillContext, range: KeyRange, legacy: RangeChecksum, shards: ShardChecksum[]): Promise<Candidate[]> {
+  const occupied = shards.filter((s) => s.count > 0);
+  const biggest = occupied.reduce<ShardChecksum | null>((a, s) => (a && a.count >= s.count ? a : s), null);
+  const targetRows = occupied.reduce((n, s) => n + s.count, 0);
+  const canSplit = ctx.legacy.canBucket && ctx.shards.sqlShardExpression() !== undefined;
+  if (!canSplit || Math.max(legacy.count, targetRows) <= ctx.leafRows) return leaf(ctx, range, occupied.map((s) => s.shard));
+
+  const bounds = await splitPoints(ctx, range, legacy, biggest);
+  if (bounds.length === 0) return leaf(ctx, range, occupied.map((s) => s.shard));
+
+  const [legacyBuckets, shardBuckets] = await Promise.all([
+    ctx.legacy.bucketChecksums(range, ctx.filter, bounds),
+    ctx.shards.bucketChecksums(range, ctx.filter, bounds, occupied.map((s) => s.shard)),
+  ]);
+  const found: Candidate[] = [];
+  for (let b = 0; b <= bounds.length; b++) {
+    const sub: KeyRange = { lower: b === 0 ? range.lower : bounds[b - 1]!, upper: b === bounds.length ? range.upper : bounds[b]! };
+    const perShard = [...shardBuckets.values()].map((list) => list[b]!);
+    if (!rangeClean(ctx.hash, legacyBuckets[b]!, perShard)) found.push(...(await drill(ctx, sub, legacyBuckets[b]!, perShard)));
+  }
+  return found;
+}
+
+/**
+ * Up to fanout-1 keys splitting a range, taken from the side with the most rows so each
+ * sub-range shrinks whatever the difference. An integer key is split by value between the
+ * range's smallest and largest key (no keys read); other keys by reading the range's keys.
+ */
+async function splitPoints(ctx: DrillContext, range: KeyRange, legacy: RangeChecksum, biggest: ShardChecksum | null): Promise<ChunkKey[]> {
+  const fromLegacy = legacy.count >= (biggest?.count ?? 0);
+  if (hasIntegerKey(ctx.spec) && ctx.legacy.keySpan) {
+    // A bounded range splits by its own bounds; an open end asks the side with the most rows.
+    const span: KeySpan | null =
+      range.lower && range.upper
+        ? [BigInt(range.lower[0]!) + 1n, BigInt(range.upper[0]!)]
+        : fromLegacy
+          ? await ctx.legacy.keySpan(range, ctx.filter)
+          : await ctx.shards.keySpan(range, ctx.filter, biggest!.shard);
+    if (!span) return [];
+    const [min, max] = span;
+    const width = max - min;
+    const parts = BigInt(ctx.fanout);
+    if (width < parts) return [];
+    const bounds: ChunkKey[] = [];
+    for (let i = 1n; i < parts; i++) bounds.push([String(min + (width * i) / parts)]);
+    return bounds;
+  }
+  const keys = fromLegacy ? await ctx.legacy.keys(range, ctx.filter) : await ctx.shards.keys(range, ctx.filter, biggest!.shard);
+  const step = Math.ceil(keys.length / ctx.fanout);
+  const bounds: ChunkKey[] = [];
+  for (let i = step - 1; i < keys.length - 1; i += step) bounds.push(keys[i]!);
+  return bounds;
+}
+
+/** Row-by-row comparison of a small range on the legacy side and the given shards. */
+async function leaf(ctx: DrillContext, range: KeyRange, shards: number[]): Promise<Candidate[]> {
+  const [legacyRows, shardRows] = await Promise.all([ctx.legacy.rowHashes(range, ctx.filter), shards.length > 0 ? ctx.shards.rowHashes(range, ctx.filter, shards) : []]);
+  const legacy = new Map(legacyRows.map((r) => [keyId(r.key), r]));
+  const found = new Map<string, (HashedRow & { shard: number })[]>();
+  for (const r of shardRows) {
+    const id = keyId(r.key);
+    found.set(id, [...(found.get(id) ?? []), r]);
+  }
+  const candidates: Candidate[] = [];
+  const checked = new Set(ctx.shards.shards);
+  for (const id of new Set([...legacy.keys(), ...found.keys()])) {
+    const l = legacy.get(id);
+    const copies = found.get(id) ?? [];
+    const key = (l ?? copies[0]!).key;
+    const diffs = classifyHashes(ctx.map, l, copies, checked);
+    candidates.push(...diffs.map((d) => ({ ...d, key, within: range })));
+  }
+  return candidates;
+}
+
+/** Differences of one key from its legacy row hash (if any) and its copies on the shards. */
+function classifyHashes(map: ShardMap, legacy: HashedRow | undefined, copies: (HashedRow & { shard: number })[], checked: Set<number>): Omit<Difference, 'key'>[] {
+  if (!legacy) return copies.map((c) => ({ kind: 'extra', shard: c.shard }));
+  const routed = map.shardOf(legacy.shardKey);
+  const out: Omit<Difference, 'key'>[] = [];
+  const home = copies.find((c) => c.shard === routed);
+  const strays = copies.filter((c) => c.shard !== routed);
+  if (!home && checked.has(routed)) out.push(strays.length > 0 ? { kind: 'wrong_shard', shard: strays[0]!.shard } : { kind: 'missing', shard: routed });
+  else if (home && home.hash !== legacy.hash) out.push({ kind: 'different', shard: routed });
+  for (const s of home ? strays : strays.slice(1)) out.push({ kind: 'wrong_shard', shard: s.shard });
+  return out;
+}
+
+/**
+ * The definitive classification of some keys from full rows: the legacy row (if any) and every
+ * copy found on the shards looked at. `different` lists the columns whose canonical values differ.
+ */
+export function classifyRows(spec: TableSpec, map: ShardMap, key: ChunkKey, legacy: Row | undefined, copies: Map<number, Row>, checked: Set<number>): Difference[] {
+  const shardKeyAt = shardKeyPosition(spec);
+  if (!legacy) return [...copies.keys()].map((shard) => ({ key, kind: 'extra', shard }));
+  const routed = map.shardOf(String(legacy[shardKeyAt]));
+  const out: Difference[] = [];
+  const home = copies.get(routed);
+  const strays = [...copies.keys()].filter((s) => s !== routed);
+  if (!home && checked.has(routed)) out.push(strays.length > 0 ? { key, kind: 'wrong_shard', shard: strays[0]! } : { key, kind: 'missing', shard: routed });
+  else if (home) {
+    const columns = differingColumns(spec.columns, legacy, home);
+    if (columns.length > 0) out.push({ key, kind: 'different', shard: routed, columns });
+  }
+  for (const s of home ? strays : strays.slice(1)) out.push({ key, kind: 'wrong_shard', shard: s });
+  return out;
+}
+
+/** Looks at the given keys again, by key, on the legacy side and on every shard they may be on. */
+export async function recheckKeys(ctx: DrillContext, candidates: Candidate[]): Promise<Difference[]> {
+  if (candidates.length === 0) return [];
+  const byId = new Map<string, Candidate[]>();
+  for (const c of candidates) byId.set(keyId(c.key), [...(byId.get(keyId(c.key)) ?? []), c]);
+  const keys = [...byId.values()].map((list) => list[0]!.key);
+  const within = spanOf(candidates.map((c) => c.within));
+  const legacyRows = await ctx.legacy.rowsByKey(keys, within);
+  const shardKeyAt = shardKeyPosition(ctx.spec);
+  const look = new Set<number>(candidates.map((c) => c.shard));
+  for (const row of legacyRows.values()) look.add(ctx.map.shardOf(String(row[shardKeyAt])));
+  const copies = await ctx.shards.rowsByKey(keys, [...look]);
+  const checked = new Set(ctx.shards.shards);
+  const out: Difference[] = [];
+  for (const [id, list] of byId) {
+    const onShards = new Map<number, Row>();
+    for (const [shard, rows] of copies) {
+      const row = rows.get(id);
+      if (row) onShards.set(shard, row);
+    }
+    out.push(...classifyRows(ctx.spec, ctx.map, list[0]!.key, legacyRows.get(id), onShards, checked));
+  }
+  return out;
+}
+
+/** The smallest range holding all the given ranges (they come from one chunk, in key order). */
+function spanOf(ranges: KeyRange[]): KeyRange {
+  const lower = ranges.some((r) => r.lower === null) ? null : ranges[0]!.lower;
+  const upper = ranges.some((r) => r.upper === null) ? null : ranges[ranges.length - 1]!.upper;
+  return { lower, upper };
+}
+

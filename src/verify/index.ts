@@ -1,0 +1,372 @@
+import type { Pool } from 'mysql2/promise';
+import type { Config } from '../config/schema.js';
+import { RefusedError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { CanonicalHash } from '../rows/canonical.js';
+import type { TableSpec } from '../rows/types.js';
+import { shardMapFromConfig, type ShardMap } from '../shard/map.js';
+import { createSourceReader, describeTables, MysqlSourceReader, type SourceReader } from '../source/index.js';
+import { openControlStore, type ControlStore } from '../store/control.js';
+import { claimChunk, completeChunk, newWorkerId, releaseChunk, renewLeases, type Chunk, type ChunkKey } from '../store/leases.js';
+import { createShardWriter, type ShardWriter } from '../target/writer.js';
+import { compareRange, recheckKeys, type Candidate, type Difference, type DrillContext } from './drill.js';
+import { currentSyncLagSeconds } from './lag.js';
+import { drainRepairQueue, planRepairs, repairDifferences, type PlannedRepair, type QueueOutcome } from './repair.js';
+import {
+  finishJobIfDone,
+  heartbeatWorker,
+  jobState,
+  markRepaired,
+  openVerifyJob,
+  readDifferences,
+  readRuns,
+  recordDifferences,
+  registerWorker,
+  removeWorker,
+  type ChunkResult,
+  type StoredDifference,
+  type TableRun,
+  type VerifyJob,
+} from './runs.js';
+import { planChunks } from './plan.js';
+import { MysqlLegacySide, ShardSide, StreamingLegacySide, keyId, type LegacySide } from './sides.js';
+import type { KeyRange, RowFilter } from './sql.js';
+
+export type { Difference, DiffKind } from './drill.js';
+export type { TableRun, StoredDifference } from './runs.js';
+
+export interface VerifyOptions {
+  logger: Logger;
+  /** Logical table names (default: every configured table). */
+  tables?: string[];
+  /** Logical shards to check (default: all). */
+  shards?: number[];
+  /** Check about this percentage of the chunks, chosen at random (quick gates on huge tables). */
+  samplePercent?: number;
+  /** Only rows whose updated_at column (tables.NAME.updated_at) is at or after this UTC time. */
+  since?: string;
+  /** Seconds to wait before re-checking a mismatch (default verify.recheck_after_seconds), plus the sync lag. */
+  recheckAfterSeconds?: number;
+  repair?: boolean;
+  dryRun?: boolean;
+  /** Continuous mode: a new pass this many seconds after the last one ended, until `signal` aborts. */
+  watchSeconds?: number;
+  signal?: AbortSignal;
+  /** Chunks checked at once by this process (default verify.workers). */
+  workers?: number;
+  chunkRows?: number;
+  hash?: CanonicalHash;
+  /** Drill-down compares ranges of at most this many rows row by row (default 512); smaller splits more. */
+  leafRows?: number;
+  /** Called after each pass (watch mode reports progress with it). */
+  onPass?: (result: VerifyResult) => void;
+  /** How many differences the result lists (all are in the control store). */
+  listDifferences?: number;
+}
+
+export interface VerifyResult {
+  state: 'clean' | 'differences' | 'failed';
+  passes: number;
+  hash: CanonicalHash;
+  jobId: number;
+  tables: TableRun[];
+  /** The first differences of the last pass (with repair actions when repaired). */
+  differences: StoredDifference[];
+  /** --dry-run: what --repair would do. */
+  plannedRepairs: (PlannedRepair & { table: string })[];
+  repairQueue: QueueOutcome[];
+}
+
+const LEAF_ROWS = 1024;
+const FANOUT = 16;
+const MAX_ATTEMPTS = 3;
+const MAX_PENDING_RECHECKS = 64;
+
+/** Everything one table's checks need, built once per run. */
+interface TableContext extends DrillContext {
+  runId: number;
+}
+
+/** Validates flags against the config before anything connects. */
+export function checkVerifyOptions(config: Config, options: VerifyOptions): string[] {
+  const tables = options.tables ?? Object.keys(config.tables);
+  for (const t of tables) if (!config.tables[t]) throw new RefusedError(`--tables: ${t} is not in the config (tables: ${Object.keys(config.tables).join(', ')})`);
+  if (options.shards) {
+    for (const s of options.shards) {
+      if (!Number.isInteger(s) || s < 0 || s >= config.shards.count) throw new RefusedError(`--shards: ${s} is outside 0..${config.shards.count - 1}`);
+    }
+    if (config.shards.function === 'murmur3') throw new RefusedError('--shards needs a shard function with an SQL form (mod, crc32); this config uses murmur3');
+  }
+  if (options.since !== undefined) {
+    for (const t of tables) {
+      if (!config.tables[t]!.updated_at) throw new RefusedError(`--since: table ${t} has no updated_at column configured (tables.${t}.updated_at)`);
+    }
+  }
+  if (options.samplePercent !== undefined && !(options.samplePercent > 0 && options.samplePercent <= 100)) {
+    throw new RefusedError(`--sample: expected a percentage in (0, 100], got ${options.samplePercent}`);
+  }
+  if (options.dryRun && !options.repair) throw new RefusedError('--dry-run only makes sense with --repair');
+  return tables;
+}
+
+/** The hash both sides can compute: CRC32 between MySQL servers, MD5 when SQL Server is involved. */
+export function chooseHash(config: Config): CanonicalHash {
+  return config.source.kind === 'mssql' ? 'md5' : 'crc32';
+}
+
+/**
+ * membermig verify: compares the legacy side and the shards chunk by chunk, drills down to the
+ * differing rows, re-checks them after the sync lag, optionally repairs them, and records the
+ * run in the control store. In watch mode it repeats until the signal aborts.
+ */
+export async function runVerify(config: Config, options: VerifyOptions): Promise<VerifyResult> {
+  const tables = checkVerifyOptions(config, options);
+  const log = options.logger;
+  const map = shardMapFromConfig(config);
+  const hash = options.hash ?? chooseHash(config);
+  const store = openControlStore(config, (options.workers ?? config.verify.workers) + 3);
+  const reader = createSourceReader(config, log);
+  const writer = createShardWriter(config);
+  try {
+    const specs = await describeTables(reader, config, tables);
+    const shards = options.shards ?? Array.from({ length: map.count }, (_, i) => i);
+    const contexts = specs.map((spec) => tableContext(config, options, spec, map, reader, writer, hash, shards));
+
+    const repairQueue: QueueOutcome[] = [];
+    if (options.repair) {
+      for (const ctx of contexts) repairQueue.push(await drainRepairQueue(store.pool, ctx, writer, options.dryRun === true));
+    }
+
+    let passes = 0;
+    let result: VerifyResult;
+    for (;;) {
+      passes++;
+      result = { ...(await runPass(config, options, store, reader, specs, contexts, writer, hash)), passes, repairQueue };
+      options.onPass?.(result);
+      log.info({ pass: passes, state: result.state, tables: result.tables.map((t) => `${t.table}:${t.state}`) }, 'verify pass done');
+      if (options.watchSeconds === undefined || options.signal?.aborted) break;
+      if (!(await sleep(options.watchSeconds * 1000, options.signal))) break;
+    }
+    return result;
+  } finally {
+    await Promise.allSettled([reader.close(), writer.close(), store.close()]);
+  }
+}
+
+function tableContext(
+  config: Config,
+  options: VerifyOptions,
+  spec: TableSpec,
+  map: ShardMap,
+  reader: SourceReader,
+  writer: ShardWriter,
+  hash: CanonicalHash,
+  shards: number[],
+): DrillContext {
+  const legacy: LegacySide = reader instanceof MysqlSourceReader ? new MysqlLegacySide(reader, spec, hash) : new StreamingLegacySide(reader, spec, hash, map);
+  const filter: RowFilter = {};
+  const updatedAt = config.tables[spec.name]!.updated_at;
+  if (options.since !== undefined && updatedAt) {
+    const target = spec.columns.find((c) => c.source === updatedAt)?.target ?? updatedAt;
+    filter.since = { legacyColumn: updatedAt, shardColumn: target, value: options.since };
+  }
+  if (options.shards) filter.shards = { expression: (c) => map.sqlShardExpression(c)!, list: options.shards };
+  return { spec, hash, map, legacy, shards: new ShardSide((s) => writer.poolOf(s), spec, hash, map, shards), filter, leafRows: options.leafRows ?? LEAF_ROWS, fanout: FANOUT };
+}
+
+async function runPass(
+  config: Config,
+  options: VerifyOptions,
+  store: ControlStore,
+  reader: SourceReader,
+  specs: TableSpec[],
+  contexts: DrillContext[],
+  writer: ShardWriter,
+  hash: CanonicalHash,
+): Promise<Omit<VerifyResult, 'passes' | 'repairQueue'>> {
+  const log = options.logger;
+  const chunkRows = options.chunkRows ?? config.verify.chunk_rows;
+  const scope = {
+    shards: options.shards ?? 'all',
+    sample: options.samplePercent ?? null,
+    since: options.since ?? null,
+    hash,
+    repair: options.repair ? (options.dryRun ? 'dry-run' : 'yes') : 'no',
+  };
+  const jobName = `${specs.map((s) => s.name).join(',')}|${JSON.stringify(scope)}`.slice(0, 191);
+  const job = await openVerifyJob(store.pool, jobName, { scope }, async () => {
+    const planned = [];
+    for (const ctx of contexts) planned.push({ table: ctx.spec.name, scope, chunks: await planChunks(reader, ctx.legacy, ctx.spec, chunkRows, options.samplePercent) });
+    return planned;
+  });
+  log.info({ job: job.jobId, joined: !job.created }, job.created ? 'verify job planned' : 'joined a running verify job');
+  const byTable = new Map(contexts.map((c) => [c.spec.name, { ...c, runId: job.runIds[c.spec.name]! }]));
+  const planned = await workJob(config, options, store.pool, job, byTable, writer);
+
+  const runs = await readRuns(store.pool, job.runIds);
+  const differences = await readDifferences(store.pool, Object.values(job.runIds), options.listDifferences ?? 50);
+  const state = runs.some((r) => r.state === 'failed') ? 'failed' : runs.some((r) => r.state !== 'clean') ? 'differences' : 'clean';
+  return { state, hash, jobId: job.jobId, tables: runs, differences, plannedRepairs: planned };
+}
+
+/**
+ * Claims and checks chunks until none is left, with `workers` chunks in flight; a chunk with
+ * suspects is completed only after its re-check (and repair), which runs beside later chunks.
+ */
+async function workJob(
+  config: Config,
+  options: VerifyOptions,
+  pool: Pool,
+  job: VerifyJob,
+  tables: Map<string, TableContext>,
+  writer: ShardWriter,
+): Promise<(PlannedRepair & { table: string })[]> {
+  const log = options.logger;
+  const worker = newWorkerId();
+  const leaseSeconds = config.copy.lease_seconds;
+  const workers = options.workers ?? config.verify.workers;
+  const recheckAfter = options.recheckAfterSeconds ?? config.verify.recheck_after_seconds;
+  const planned: (PlannedRepair & { table: string })[] = [];
+  const pending = new Set<Promise<void>>();
+
+  await registerWorker(pool, worker, job.jobId);
+  const heartbeat = setInterval(() => {
+    void Promise.all([renewLeases(pool, job.jobId, worker, leaseSeconds), heartbeatWorker(pool, worker)]).catch((e) => log.warn({ err: e }, 'lease renewal failed'));
+  }, Math.max(1000, (leaseSeconds * 1000) / 3));
+
+  const finishChunk = async (chunk: Chunk, ctx: TableContext, work: () => Promise<ChunkResult>) => {
+    try {
+      const result = await work();
+      if (!(await completeChunk(pool, chunk, worker, result.legacyRows, result))) log.warn({ chunk: chunk.chunkNo, table: chunk.tableName }, 'lease lost: another verifier redoes this chunk');
+    } catch (e) {
+      const giveUp = chunk.attempts >= MAX_ATTEMPTS;
+      log.warn({ err: e, table: ctx.spec.name, chunk: chunk.chunkNo, attempt: chunk.attempts }, giveUp ? 'chunk failed' : 'chunk failed; will retry');
+      await releaseChunk(pool, chunk, worker, (e as Error).message ?? String(e), giveUp ? 'failed' : 'pending').catch(() => {});
+    }
+  };
+
+  const slot = async () => {
+    for (;;) {
+      const chunk = await claimChunk(pool, job.jobId, worker, leaseSeconds);
+      if (!chunk) {
+        if (pending.size === 0) return;
+        await Promise.race(pending);
+        continue;
+      }
+      const ctx = tables.get(chunk.tableName)!;
+      const range: KeyRange = { lower: chunk.lowerKey, upper: chunk.upperKey };
+      let compared;
+      try {
+        compared = await compareRange(ctx, range);
+      } catch (e) {
+        await finishChunk(chunk, ctx, () => Promise.reject(e));
+        continue;
+      }
+      const base = { legacyRows: compared.legacy.count, targetRows: compared.target.count, differences: 0, repaired: 0 };
+      if (compared.candidates.length === 0) {
+        await finishChunk(chunk, ctx, async () => base);
+        continue;
+      }
+      log.info({ table: ctx.spec.name, chunk: chunk.chunkNo, suspects: compared.candidates.length }, 'mismatch: re-checking after the delay');
+      while (pending.size >= MAX_PENDING_RECHECKS) await Promise.race(pending);
+      const p = finishChunk(chunk, ctx, async () => {
+        const persistent = await recheckUntilSteady(pool, ctx, compared.candidates, recheckAfter);
+        return { ...base, ...(await settleDifferences(pool, options, ctx, writer, persistent, range, planned)) };
+      }).finally(() => pending.delete(p));
+      pending.add(p);
+    }
+  };
+
+  try {
+    // Until the job ends: work what can be claimed; chunks leased by other verifiers are waited
+    // for, and taken over if their lease expires (that verifier died).
+    for (;;) {
+      await Promise.all(Array.from({ length: workers }, slot));
+      await Promise.all(pending);
+      if ((await finishJobIfDone(pool, job)) || options.signal?.aborted) break;
+      await sleep(500, options.signal);
+    }
+  } finally {
+    clearInterval(heartbeat);
+  }
+  while ((await jobState(pool, job.jobId)) === 'finishing') await sleep(100);
+  await removeWorker(pool, worker).catch(() => {});
+  return planned;
+}
+
+const MAX_RECHECKS = 3;
+
+/**
+ * Looks at suspects again after the delay plus the sync lag. A difference is persistent when it
+ * is seen the same way (kind and shard) twice in a row; one that changed is still moving and is
+ * looked at again, up to MAX_RECHECKS times (then reported as last seen).
+ */
+async function recheckUntilSteady(pool: Pool, ctx: TableContext, candidates: Candidate[], recheckAfter: number): Promise<Difference[]> {
+  const signature = (d: Difference) => `${keyId(d.key)}|${d.kind}|${d.shard}`;
+  let suspects = candidates;
+  const steady: Difference[] = [];
+  for (let round = 1; suspects.length > 0; round++) {
+    await sleep((recheckAfter + (await currentSyncLagSeconds(pool))) * 1000);
+    const seen = await recheckKeys(ctx, suspects);
+    if (round === MAX_RECHECKS) return [...steady, ...seen];
+    const before = new Set(suspects.map(signature));
+    const within = new Map(suspects.map((c) => [keyId(c.key), c.within]));
+    steady.push(...seen.filter((d) => before.has(signature(d))));
+    suspects = seen.filter((d) => !before.has(signature(d))).map((d) => ({ ...d, within: within.get(keyId(d.key))! }));
+  }
+  return steady;
+}
+
+/** Records persistent differences; with --repair, repairs and re-verifies them (or plans it, --dry-run). */
+async function settleDifferences(
+  pool: Pool,
+  options: VerifyOptions,
+  ctx: TableContext,
+  writer: ShardWriter,
+  diffs: Difference[],
+  within: KeyRange,
+  planned: (PlannedRepair & { table: string })[],
+): Promise<{ differences: number; repaired: number }> {
+  if (diffs.length === 0) return { differences: 0, repaired: 0 };
+  const ids = await recordDifferences(pool, ctx.runId, ctx.spec.name, diffs);
+  options.logger.warn({ table: ctx.spec.name, differences: diffs.length }, 'persistent differences');
+  if (!options.repair) return { differences: diffs.length, repaired: 0 };
+  if (options.dryRun) {
+    const legacyRows = await ctx.legacy.rowsByKey(
+      diffs.map((d) => d.key),
+      within,
+    );
+    planned.push(...planRepairs(diffs, legacyRows).map((p) => ({ ...p, table: ctx.spec.name })));
+    return { differences: diffs.length, repaired: 0 };
+  }
+  const outcome = await repairDifferences(ctx, writer, diffs, within);
+  const verified = new Set(outcome.verified.map((p) => `${keyId(p.key)}|${p.kind}|${p.shard}`));
+  let repaired = 0;
+  for (let i = 0; i < diffs.length; i++) {
+    const d = diffs[i]!;
+    const p = outcome.planned[i]!;
+    if (verified.has(`${keyId(d.key)}|${d.kind}|${d.shard}`)) {
+      await markRepaired(pool, ids[i]!, p.action);
+      repaired++;
+    }
+  }
+  return { differences: diffs.length, repaired };
+}
+
+/** Resolves true after `ms`, or false as soon as the signal aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
+  if (signal?.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+export type { Candidate };

@@ -1,0 +1,159 @@
+import type { Pool, RowDataPacket } from 'mysql2/promise';
+import { shardKeyPosition } from '../rows/ddl.js';
+import { isByteType } from '../rows/mysql.js';
+import type { Row, RowValue, TableSpec } from '../rows/types.js';
+import { keyColumns } from '../source/mysql/sql.js';
+import type { ChunkKey } from '../store/leases.js';
+import type { ShardWriter } from '../target/writer.js';
+import { recheckKeys, type Candidate, type Difference, type DrillContext } from './drill.js';
+import { keyId } from './sides.js';
+import type { KeyRange } from './sql.js';
+
+/**
+ * Repair: rewrite differing rows from the legacy side through the row pipeline (the legacy side
+ * reads and converts them) and the shard map (the writer routes nothing itself: we give it the
+ * shard the map names), delete extras and wrong-shard copies, then look at the keys again.
+ */
+
+export type RepairAction = 'upsert' | 'delete' | 'move';
+
+export interface PlannedRepair extends Difference {
+  action: RepairAction;
+}
+
+/** Key text (hex for bytes) → key values in target form for the writer's deleteKeys. */
+export function keyValues(spec: TableSpec, key: ChunkKey): RowValue[] {
+  return keyColumns(spec).map((c, i) => (isByteType(c.sourceType) ? Buffer.from(key[i]!, 'hex') : key[i]!));
+}
+
+/** What repair would do for each difference, given the legacy rows of their keys. */
+export function planRepairs(diffs: Difference[], legacyRows: Map<string, Row>): PlannedRepair[] {
+  return diffs.map((d) => {
+    const inLegacy = legacyRows.has(keyId(d.key));
+    switch (d.kind) {
+      case 'missing':
+      case 'different':
+        return { ...d, action: inLegacy ? 'upsert' : 'delete' };
+      case 'wrong_shard':
+        return { ...d, action: inLegacy ? 'move' : 'delete' };
+      case 'extra':
+        return { ...d, action: 'delete' };
+    }
+  });
+}
+
+export interface RepairOutcome {
+  planned: PlannedRepair[];
+  /** The planned repairs whose keys were clean when looked at again. */
+  verified: PlannedRepair[];
+}
+
+/** Applies the repairs of some differences of one range, then re-checks their keys. */
+export async function repairDifferences(ctx: DrillContext, writer: ShardWriter, diffs: Difference[], within: KeyRange): Promise<RepairOutcome> {
+  if (diffs.length === 0) return { planned: [], verified: [] };
+  const keys = uniqueKeys(diffs.map((d) => d.key));
+  const legacyRows = await ctx.legacy.rowsByKey(keys, within);
+  const planned = planRepairs(diffs, legacyRows);
+  await applyRepairs(ctx, writer, planned, legacyRows);
+  const again = await recheckKeys(
+    ctx,
+    planned.map((p) => ({ ...p, within })),
+  );
+  const dirty = new Set(again.map((d) => keyId(d.key)));
+  return { planned, verified: planned.filter((p) => !dirty.has(keyId(p.key))) };
+}
+
+async function applyRepairs(ctx: DrillContext, writer: ShardWriter, planned: PlannedRepair[], legacyRows: Map<string, Row>): Promise<void> {
+  const shardKeyAt = shardKeyPosition(ctx.spec);
+  const deletes = new Map<number, ChunkKey[]>();
+  const upserts = new Map<number, Row[]>();
+  const upserted = new Set<string>();
+  for (const p of planned) {
+    const id = keyId(p.key);
+    const row = legacyRows.get(id);
+    if (p.kind === 'extra' || p.kind === 'wrong_shard' || !row) deletes.set(p.shard, [...(deletes.get(p.shard) ?? []), p.key]);
+    if (row && p.action !== 'delete' && !upserted.has(id)) {
+      upserted.add(id);
+      const home = ctx.map.shardOf(String(row[shardKeyAt]));
+      upserts.set(home, [...(upserts.get(home) ?? []), row]);
+    }
+  }
+  for (const [shard, keys] of deletes) await writer.deleteKeys(shard, ctx.spec, keys.map((k) => keyValues(ctx.spec, k)));
+  for (const [shard, rows] of upserts) await writer.upsertRows(shard, ctx.spec, rows);
+}
+
+function uniqueKeys(keys: ChunkKey[]): ChunkKey[] {
+  return [...new Map(keys.map((k) => [keyId(k), k])).values()];
+}
+
+// ---------------------------------------------------------------------------------------------
+// repair_queue: rows the shim (or sync) knows are out of step.
+
+export interface QueueOutcome {
+  table: string;
+  entries: number;
+  resolved: number;
+  /** Entries left open: their keys still differ after the re-copy (or, with --dry-run, all). */
+  left: number;
+}
+
+interface QueueEntry {
+  id: number;
+  key: ChunkKey;
+}
+
+/** A queue entry's pk JSON: an array of key values in key order, or an object by column name. */
+export function queueKey(spec: TableSpec, pk: unknown): ChunkKey {
+  const value = typeof pk === 'string' ? JSON.parse(pk) : pk;
+  if (Array.isArray(value)) return value.map(String);
+  if (value && typeof value === 'object') {
+    return spec.primaryKey.map((k) => {
+      const v = (value as Record<string, unknown>)[k] ?? (value as Record<string, unknown>)[spec.columns.find((c) => c.source === k)!.target];
+      if (v === undefined || v === null) throw new Error(`repair_queue pk ${JSON.stringify(value)} has no value for key column ${k}`);
+      return String(v);
+    });
+  }
+  return [String(value)];
+}
+
+/**
+ * Re-copies every open repair_queue entry of a table from the legacy side: upsert into the shard
+ * the map names, delete the key from every other shard (a shard-key change may have left a copy),
+ * then compares the key again and marks the entry resolved when it is clean.
+ */
+export async function drainRepairQueue(pool: Pool, ctx: DrillContext, writer: ShardWriter, dryRun: boolean): Promise<QueueOutcome> {
+  const outcome: QueueOutcome = { table: ctx.spec.name, entries: 0, resolved: 0, left: 0 };
+  let after = 0;
+  for (;;) {
+    const [rows] = await pool.query<RowDataPacket[]>('SELECT id, pk FROM repair_queue WHERE table_name = ? AND resolved_at IS NULL AND id > ? ORDER BY id LIMIT 500', [
+      ctx.spec.name,
+      after,
+    ]);
+    if (rows.length === 0) return outcome;
+    after = Number(rows[rows.length - 1]!.id);
+    const entries: QueueEntry[] = rows.map((r) => ({ id: Number(r.id), key: queueKey(ctx.spec, r.pk) }));
+    outcome.entries += entries.length;
+    if (dryRun) {
+      outcome.left += entries.length;
+      continue;
+    }
+    const keys = uniqueKeys(entries.map((e) => e.key));
+    const all: KeyRange = { lower: null, upper: null };
+    const legacyRows = await ctx.legacy.rowsByKey(keys, all);
+    const shardKeyAt = shardKeyPosition(ctx.spec);
+    const homes = new Map<string, number>();
+    for (const [id, row] of legacyRows) homes.set(id, ctx.map.shardOf(String(row[shardKeyAt])));
+    for (let shard = 0; shard < ctx.map.count; shard++) {
+      const stale = keys.filter((k) => homes.get(keyId(k)) !== shard);
+      if (stale.length > 0) await writer.deleteKeys(shard, ctx.spec, stale.map((k) => keyValues(ctx.spec, k)));
+      const rowsHere = keys.filter((k) => homes.get(keyId(k)) === shard).map((k) => legacyRows.get(keyId(k))!);
+      if (rowsHere.length > 0) await writer.upsertRows(shard, ctx.spec, rowsHere);
+    }
+    const candidates: Candidate[] = keys.map((key) => ({ key, kind: 'missing', shard: homes.get(keyId(key)) ?? 0, within: all }));
+    const still = new Set((await recheckKeys(ctx, candidates)).map((d) => keyId(d.key)));
+    const resolved = entries.filter((e) => !still.has(keyId(e.key))).map((e) => e.id);
+    if (resolved.length > 0) await pool.query('UPDATE repair_queue SET resolved_at = NOW(6) WHERE id IN (?)', [resolved]);
+    outcome.resolved += resolved.length;
+    outcome.left += entries.length - resolved.length;
+  }
+}

@@ -1,0 +1,282 @@
+import { hostname } from 'node:os';
+import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import { insertChunks, type NewChunk } from '../store/leases.js';
+import type { Difference } from './drill.js';
+
+/**
+ * What verify keeps in the control store. A pass over some tables is a job (kind 'verify') whose
+ * chunks are leased, so several verifiers started with the same scope share one job; each table
+ * of the job has a verify_runs row (the gray gates read the latest finished one), and each
+ * persistent difference a verify_diffs row.
+ */
+
+export interface VerifyJob {
+  jobId: number;
+  /** table name → verify_runs.id */
+  runIds: Record<string, number>;
+  /** True when this process planned the job; false when it joined one already running. */
+  created: boolean;
+}
+
+export interface PlannedTable {
+  table: string;
+  scope: Record<string, unknown>;
+  chunks: Omit<NewChunk, 'tableName'>[];
+}
+
+const LOCK_WAIT_SECONDS = 600;
+
+/** Runs `fn` holding a named lock of the control store, so two verifiers never plan the same job twice. */
+async function withLock<T>(pool: Pool, name: string, fn: (conn: PoolConnection) => Promise<T>): Promise<T> {
+  const conn = await pool.getConnection();
+  try {
+    const [rows] = await conn.query<RowDataPacket[]>('SELECT GET_LOCK(?, ?) AS ok', [name, LOCK_WAIT_SECONDS]);
+    if (Number(rows[0]?.ok) !== 1) throw new Error(`could not take the control-store lock ${name} within ${LOCK_WAIT_SECONDS} s`);
+    try {
+      return await fn(conn);
+    } finally {
+      await conn.query('SELECT RELEASE_LOCK(?)', [name]);
+    }
+  } finally {
+    conn.release();
+  }
+}
+
+const lockName = (jobName: string) => `membermig.verify.${jobName}`.slice(0, 64);
+
+/**
+ * Joins the running verify job of this name, or plans a new one: a verify_runs row per table
+ * and the chunks to check. `plan` runs only when no job is running.
+ */
+export async function openVerifyJob(pool: Pool, name: string, options: Record<string, unknown>, plan: () => Promise<PlannedTable[]>): Promise<VerifyJob> {
+  return withLock(pool, lockName(name), async (conn) => {
+    const [jobs] = await conn.query<RowDataPacket[]>("SELECT id, options FROM jobs WHERE kind = 'verify' AND name = ? AND state = 'running' ORDER BY id DESC LIMIT 1", [name]);
+    const running = jobs[0];
+    if (running) {
+      const opts = typeof running.options === 'string' ? JSON.parse(running.options) : running.options;
+      return { jobId: Number(running.id), runIds: opts.runIds as Record<string, number>, created: false };
+    }
+    const tables = await plan();
+    const [job] = await conn.query<ResultSetHeader>("INSERT INTO jobs (kind, name, state, options) VALUES ('verify', ?, 'planning', ?)", [name, JSON.stringify(options)]);
+    const jobId = job.insertId;
+    const runIds: Record<string, number> = {};
+    for (const t of tables) {
+      const [run] = await conn.query<ResultSetHeader>("INSERT INTO verify_runs (table_name, scope, state, chunks_total) VALUES (?, ?, 'running', ?)", [
+        t.table,
+        JSON.stringify(t.scope),
+        t.chunks.length,
+      ]);
+      runIds[t.table] = run.insertId;
+      await insertChunks(pool, jobId, t.chunks.map((c) => ({ ...c, tableName: t.table })));
+    }
+    await conn.query("UPDATE jobs SET state = 'running', options = ? WHERE id = ?", [JSON.stringify({ ...options, runIds }), jobId]);
+    return { jobId, runIds, created: true };
+  });
+}
+
+export interface ChunkResult {
+  legacyRows: number;
+  targetRows: number;
+  differences: number;
+  repaired: number;
+}
+
+/** Pending or leased chunks left in the job. */
+export async function openChunks(pool: Pool, jobId: number): Promise<number> {
+  const [rows] = await pool.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM chunks WHERE job_id = ? AND state IN ('pending', 'leased')", [jobId]);
+  return Number(rows[0]!.n);
+}
+
+/** Records persistent differences of a run; returns their ids in order. */
+export async function recordDifferences(pool: Pool, runId: number, table: string, diffs: Difference[]): Promise<number[]> {
+  const ids: number[] = [];
+  for (const d of diffs) {
+    const [res] = await pool.query<ResultSetHeader>('INSERT INTO verify_diffs (run_id, table_name, pk, shard, kind, columns) VALUES (?, ?, ?, ?, ?, ?)', [
+      runId,
+      table,
+      JSON.stringify(d.key),
+      d.shard,
+      d.kind,
+      d.columns ? JSON.stringify(d.columns) : null,
+    ]);
+    ids.push(res.insertId);
+  }
+  return ids;
+}
+
+export async function markRepaired(pool: Pool, diffId: number, action: string): Promise<void> {
+  await pool.query('UPDATE verify_diffs SET repaired_at = NOW(6), repair_action = ? WHERE id = ?', [action, diffId]);
+}
+
+export type RunState = 'running' | 'clean' | 'differences' | 'failed';
+
+export interface TableRun {
+  table: string;
+  runId: number;
+  state: RunState;
+  chunksTotal: number;
+  chunksChecked: number;
+  rowsSource: number;
+  rowsTarget: number;
+  differences: number;
+  repaired: number;
+  seconds: number | null;
+  scope: Record<string, unknown>;
+}
+
+/**
+ * Ends the job once no chunk is pending or leased: sums the chunk results into each table's
+ * verify_runs row and sets its state. Only one process does it (the job's state guards it).
+ */
+export async function finishJobIfDone(pool: Pool, job: VerifyJob): Promise<boolean> {
+  if ((await openChunks(pool, job.jobId)) > 0) return false;
+  const [claimed] = await pool.query<ResultSetHeader>("UPDATE jobs SET state = 'finishing' WHERE id = ? AND state = 'running'", [job.jobId]);
+  if (claimed.affectedRows !== 1) return true;
+  let anyFailed = false;
+  for (const [table, runId] of Object.entries(job.runIds)) {
+    const [chunks] = await pool.query<RowDataPacket[]>(
+      "SELECT state, result FROM chunks WHERE job_id = ? AND table_name = ?",
+      [job.jobId, table],
+    );
+    let checked = 0;
+    let failed = 0;
+    let rowsSource = 0;
+    let rowsTarget = 0;
+    for (const c of chunks) {
+      if (c.state === 'failed') failed++;
+      if (c.state !== 'done') continue;
+      checked++;
+      const r = (typeof c.result === 'string' ? JSON.parse(c.result) : c.result) as ChunkResult;
+      rowsSource += r.legacyRows;
+      rowsTarget += r.targetRows;
+    }
+    const [diffs] = await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n, COALESCE(SUM(repaired_at IS NOT NULL), 0) AS r FROM verify_diffs WHERE run_id = ?', [runId]);
+    const differences = Number(diffs[0]!.n);
+    const repaired = Number(diffs[0]!.r);
+    const state: RunState = failed > 0 ? 'failed' : differences > repaired ? 'differences' : 'clean';
+    anyFailed ||= failed > 0;
+    await pool.query(
+      `UPDATE verify_runs SET state = ?, chunks_checked = ?, rows_source = ?, rows_target = ?, differences = ?, repaired = ?, finished_at = NOW(6) WHERE id = ?`,
+      [state, checked, rowsSource, rowsTarget, differences, repaired, runId],
+    );
+  }
+  await pool.query("UPDATE jobs SET state = ?, finished_at = NOW(6) WHERE id = ?", [anyFailed ? 'failed' : 'done', job.jobId]);
+  return true;
+}
+
+export async function jobState(pool: Pool, jobId: number): Promise<string> {
+  const [rows] = await pool.query<RowDataPacket[]>('SELECT state FROM jobs WHERE id = ?', [jobId]);
+  return String(rows[0]?.state ?? 'missing');
+}
+
+export async function readRuns(pool: Pool, runIds: Record<string, number>): Promise<TableRun[]> {
+  const ids = Object.values(runIds);
+  if (ids.length === 0) return [];
+  const [rows] = await pool.query<RowDataPacket[]>(
+    `SELECT r.id, r.table_name, r.scope, r.state, r.chunks_total, r.chunks_checked, r.rows_source, r.rows_target, r.differences, r.repaired,
+            TIMESTAMPDIFF(MICROSECOND, r.started_at, r.finished_at) / 1e6 AS seconds
+       FROM verify_runs r WHERE r.id IN (?) ORDER BY r.table_name`,
+    [ids],
+  );
+  return rows.map((r) => ({
+    table: r.table_name,
+    runId: Number(r.id),
+    state: r.state,
+    chunksTotal: Number(r.chunks_total),
+    chunksChecked: Number(r.chunks_checked),
+    rowsSource: Number(r.rows_source),
+    rowsTarget: Number(r.rows_target),
+    differences: Number(r.differences),
+    repaired: Number(r.repaired),
+    seconds: r.seconds === null ? null : Number(r.seconds),
+    scope: typeof r.scope === 'string' ? JSON.parse(r.scope) : r.scope,
+  }));
+}
+
+export interface StoredDifference extends Difference {
+  id: number;
+  table: string;
+  runId: number;
+  repairAction: string | null;
+  repairedAt: string | null;
+}
+
+export async function readDifferences(pool: Pool, runIds: number[], limit: number): Promise<StoredDifference[]> {
+  if (runIds.length === 0) return [];
+  const [rows] = await pool.query<RowDataPacket[]>(
+    `SELECT id, run_id, table_name, pk, shard, kind, columns, repair_action, DATE_FORMAT(repaired_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS repaired_at
+       FROM verify_diffs WHERE run_id IN (?) ORDER BY id LIMIT ?`,
+    [runIds, limit],
+  );
+  const json = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v);
+  return rows.map((r) => ({
+    id: Number(r.id),
+    runId: Number(r.run_id),
+    table: r.table_name,
+    key: json(r.pk),
+    shard: Number(r.shard),
+    kind: r.kind,
+    ...(r.columns ? { columns: json(r.columns) } : {}),
+    repairAction: r.repair_action,
+    repairedAt: r.repaired_at,
+  }));
+}
+
+/** A verifier process in the workers table, for status; heartbeats keep it fresh. */
+export async function registerWorker(pool: Pool, id: string, jobId: number): Promise<void> {
+  await pool.query(
+    "INSERT INTO workers (id, job_id, command, host, pid) VALUES (?, ?, 'verify', ?, ?) ON DUPLICATE KEY UPDATE job_id = VALUES(job_id), heartbeat_at = NOW(6)",
+    [id, jobId, hostname(), process.pid],
+  );
+}
+
+export async function heartbeatWorker(pool: Pool, id: string): Promise<void> {
+  await pool.query('UPDATE workers SET heartbeat_at = NOW(6) WHERE id = ?', [id]);
+}
+
+export async function removeWorker(pool: Pool, id: string): Promise<void> {
+  await pool.query('DELETE FROM workers WHERE id = ?', [id]);
+}
+
+export interface LatestRun {
+  table: string;
+  runId: number;
+  state: RunState;
+  finishedAt: string;
+  /** Seconds since it finished, by the control store's clock. */
+  ageSeconds: number;
+  differences: number;
+  repaired: number;
+  rowsSource: number;
+  rowsTarget: number;
+  scope: Record<string, unknown> | null;
+}
+
+/** The latest finished verify run of each table: what `status` shows and the gray gates read. */
+export async function latestFinishedRuns(pool: Pool): Promise<LatestRun[]> {
+  const [rows] = await pool.query<RowDataPacket[]>(
+    `SELECT r.id, r.table_name, r.state, r.differences, r.repaired, r.rows_source, r.rows_target, r.scope,
+            DATE_FORMAT(r.finished_at, '%Y-%m-%dT%H:%i:%sZ') AS finished_at, TIMESTAMPDIFF(SECOND, r.finished_at, NOW(6)) AS age
+       FROM verify_runs r
+       JOIN (SELECT table_name, MAX(id) AS id FROM verify_runs WHERE finished_at IS NOT NULL GROUP BY table_name) l ON l.id = r.id
+      ORDER BY r.table_name`,
+  );
+  return rows.map((r) => ({
+    table: r.table_name,
+    runId: Number(r.id),
+    state: r.state,
+    finishedAt: r.finished_at,
+    ageSeconds: Number(r.age),
+    differences: Number(r.differences),
+    repaired: Number(r.repaired),
+    rowsSource: Number(r.rows_source),
+    rowsTarget: Number(r.rows_target),
+    scope: r.scope === null ? null : typeof r.scope === 'string' ? JSON.parse(r.scope) : r.scope,
+  }));
+}
+
+/** Open repair_queue entries per table. */
+export async function openRepairQueue(pool: Pool): Promise<{ table: string; open: number }[]> {
+  const [rows] = await pool.query<RowDataPacket[]>('SELECT table_name, COUNT(*) AS n FROM repair_queue WHERE resolved_at IS NULL GROUP BY table_name ORDER BY table_name');
+  return rows.map((r) => ({ table: r.table_name, open: Number(r.n) }));
+}

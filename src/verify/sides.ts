@@ -1,0 +1,363 @@
+import type { Pool, RowDataPacket } from 'mysql2/promise';
+import { canonicalKinds, emptyChecksum, foldHash, rowHash, type CanonicalHash, type RangeChecksum } from '../rows/canonical.js';
+import { keyText } from '../rows/convert.js';
+import { keyPositions, shardKeyPosition } from '../rows/ddl.js';
+import { isIntegerType } from '../rows/mysql.js';
+import type { Row, RowValue, TableSpec } from '../rows/types.js';
+import type { ShardMap } from '../shard/map.js';
+import { readMysqlRowsByKey } from '../source/mysql/keys.js';
+import { MysqlSourceReader } from '../source/mysql/reader.js';
+import { rawKeyText } from '../source/mysql/sql.js';
+import type { SourceReader } from '../source/reader.js';
+import type { ChunkKey } from '../store/leases.js';
+import {
+  bucketChecksumQuery,
+  checksumQuery,
+  keySpanQuery,
+  keysQuery,
+  keysWhere,
+  legacyTableSql,
+  rowHashesQuery,
+  shardChecksumsQuery,
+  shardTableSql,
+  whereClause,
+  type KeyRange,
+  type MysqlTableSql,
+  type RowFilter,
+} from './sql.js';
+
+/** One row as drill-down sees it: its key (text), its shard key (text) and its canonical hash. */
+export interface HashedRow {
+  key: ChunkKey;
+  shardKey: string;
+  hash: bigint;
+}
+
+/** Smallest and largest value of a single integer key. */
+export type KeySpan = [bigint, bigint];
+
+/** True when the table's key is one integer column: ranges can then be split by value, without reading keys. */
+export function hasIntegerKey(spec: TableSpec): boolean {
+  if (spec.primaryKey.length !== 1) return false;
+  const column = spec.columns.find((c) => c.source === spec.primaryKey[0]);
+  return column !== undefined && isIntegerType(column.sourceType);
+}
+
+async function readSpan(pool: Pool, sql: string): Promise<KeySpan | null> {
+  const [rows] = await pool.query<RowDataPacket[]>({ sql, rowsAsArray: true });
+  const r = rows[0] as unknown as unknown[];
+  return r[0] === null ? null : [BigInt(String(r[0])), BigInt(String(r[1]))];
+}
+
+export const keyId = (key: ChunkKey): string => JSON.stringify(key);
+
+/** The legacy side of one table: checksums, drill-down reads and rows by key. */
+export interface LegacySide {
+  /** True when it can checksum sub-ranges in one scan (pushdown); false: drill-down reads row hashes directly. */
+  readonly canBucket: boolean;
+  checksum(range: KeyRange, filter: RowFilter): Promise<RangeChecksum>;
+  bucketChecksums(range: KeyRange, filter: RowFilter, bounds: ChunkKey[]): Promise<RangeChecksum[]>;
+  keys(range: KeyRange, filter: RowFilter): Promise<ChunkKey[]>;
+  /** Smallest and largest key in a range, for a single integer key; undefined when the side cannot tell cheaply. */
+  keySpan?(range: KeyRange, filter: RowFilter): Promise<KeySpan | null>;
+  rowHashes(range: KeyRange, filter: RowFilter): Promise<HashedRow[]>;
+  /** Rows in target form (row pipeline), by key; `within` is a range that holds them all. */
+  rowsByKey(keys: ChunkKey[], within: KeyRange): Promise<Map<string, Row>>;
+}
+
+/** A driver value read from a shard table, in target form (src/rows/types.ts). */
+export function targetValue(v: unknown): RowValue {
+  if (v === null || v === undefined) return null;
+  if (typeof v === 'string' || Buffer.isBuffer(v)) return v;
+  if (typeof v === 'number' || typeof v === 'bigint') return String(v);
+  throw new TypeError(`unexpected driver value of type ${typeof v}`);
+}
+
+const bucketsFrom = (rows: RowDataPacket[], count: number, offset = 0): RangeChecksum[] => {
+  const out = Array.from({ length: count }, emptyChecksum);
+  for (const r of rows as unknown as unknown[][]) out[Number(r[offset])] = { count: Number(r[offset + 1]), digest: BigInt(String(r[offset + 2])) };
+  return out;
+};
+
+/** MySQL legacy side: everything computed by the legacy server (pushdown). */
+export class MysqlLegacySide implements LegacySide {
+  readonly canBucket = true;
+  private readonly t: MysqlTableSql;
+  constructor(
+    private readonly reader: MysqlSourceReader,
+    private readonly spec: TableSpec,
+    hash: CanonicalHash,
+  ) {
+    this.t = legacyTableSql(spec, hash);
+  }
+
+  private where(range: KeyRange, filter: RowFilter): string {
+    return whereClause(this.t, range, filter, 'legacy');
+  }
+
+  async checksum(range: KeyRange, filter: RowFilter): Promise<RangeChecksum> {
+    const [rows] = await this.reader.pool.query<RowDataPacket[]>({ sql: checksumQuery(this.t, this.where(range, filter)), rowsAsArray: true });
+    const r = rows[0] as unknown as unknown[];
+    return { count: Number(r[0]), digest: BigInt(String(r[1])) };
+  }
+
+  async bucketChecksums(range: KeyRange, filter: RowFilter, bounds: ChunkKey[]): Promise<RangeChecksum[]> {
+    const [rows] = await this.reader.pool.query<RowDataPacket[]>({ sql: bucketChecksumQuery(this.t, this.where(range, filter), bounds), rowsAsArray: true });
+    return bucketsFrom(rows, bounds.length + 1);
+  }
+
+  async keys(range: KeyRange, filter: RowFilter): Promise<ChunkKey[]> {
+    const [rows] = await this.reader.pool.query<RowDataPacket[]>({ sql: keysQuery(this.t, this.where(range, filter)), rowsAsArray: true });
+    return (rows as unknown as unknown[][]).map((r) => r.map(rawKeyText));
+  }
+
+  keySpan(range: KeyRange, filter: RowFilter): Promise<KeySpan | null> {
+    return readSpan(this.reader.pool, keySpanQuery(this.t, this.where(range, filter)));
+  }
+
+  /** The catalog's row estimate (InnoDB statistics: approximate, free). */
+  async estimatedRows(): Promise<number> {
+    const [rows] = await this.reader.pool.query<RowDataPacket[]>('SELECT TABLE_ROWS AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', [
+      this.spec.sourceSchema,
+      this.spec.sourceTable,
+    ]);
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  async rowHashes(range: KeyRange, filter: RowFilter): Promise<HashedRow[]> {
+    const [rows] = await this.reader.pool.query<RowDataPacket[]>({ sql: rowHashesQuery(this.t, this.where(range, filter)), rowsAsArray: true });
+    const width = this.t.keyColumns.length;
+    return (rows as unknown as unknown[][]).map((r) => ({ key: r.slice(0, width).map(rawKeyText), shardKey: rawKeyText(r[width]), hash: BigInt(String(r[width + 1])) }));
+  }
+
+  async rowsByKey(keys: ChunkKey[]): Promise<Map<string, Row>> {
+    const out = new Map<string, Row>();
+    for (let i = 0; i < keys.length; i += 500) {
+      const part = keys.slice(i, i + 500);
+      const { rows } = await readMysqlRowsByKey(this.reader.pool, this.spec, part);
+      for (const row of rows) out.set(keyId(keyText(this.spec, row)), row);
+    }
+    return out;
+  }
+}
+
+/**
+ * Any legacy side, through SourceReader.readRange: rows converted by the row pipeline and hashed
+ * in Node. Used where the legacy database cannot compute the canonical hash itself (e.g. a SQL
+ * Server column type without an exact T-SQL canonical form).
+ */
+export class StreamingLegacySide implements LegacySide {
+  readonly canBucket = false;
+  private readonly kinds;
+  constructor(
+    private readonly reader: SourceReader,
+    private readonly spec: TableSpec,
+    private readonly hash: CanonicalHash,
+    private readonly map: ShardMap,
+    private readonly batchRows = 2000,
+  ) {
+    this.kinds = canonicalKinds(spec.columns);
+  }
+
+  private keep(filter: RowFilter): (row: Row) => boolean {
+    const sinceAt = filter.since ? this.spec.columns.findIndex((c) => c.source === filter.since!.legacyColumn) : -1;
+    const shards = filter.shards ? new Set(filter.shards.list) : null;
+    const shardAt = shardKeyPosition(this.spec);
+    return (row) => {
+      if (sinceAt >= 0 && !(row[sinceAt] !== null && String(row[sinceAt]) >= filter.since!.value)) return false;
+      if (shards && !shards.has(this.map.shardOf(String(row[shardAt])))) return false;
+      return true;
+    };
+  }
+
+  private async *rows(range: KeyRange, filter: RowFilter): AsyncIterable<Row> {
+    const keep = this.keep(filter);
+    for await (const batch of this.reader.readRange(this.spec, range.lower, range.upper, this.batchRows)) for (const row of batch) if (keep(row)) yield row;
+  }
+
+  async checksum(range: KeyRange, filter: RowFilter): Promise<RangeChecksum> {
+    const c = emptyChecksum();
+    for await (const row of this.rows(range, filter)) {
+      c.count++;
+      c.digest = foldHash(this.hash, c.digest, rowHash(this.hash, this.kinds, row));
+    }
+    return c;
+  }
+
+  bucketChecksums(): Promise<RangeChecksum[]> {
+    return Promise.reject(new Error('the streaming legacy side has no bucketed checksums'));
+  }
+
+  async keys(range: KeyRange, filter: RowFilter): Promise<ChunkKey[]> {
+    const out: ChunkKey[] = [];
+    for await (const row of this.rows(range, filter)) out.push(keyText(this.spec, row));
+    return out;
+  }
+
+  async rowHashes(range: KeyRange, filter: RowFilter): Promise<HashedRow[]> {
+    const out: HashedRow[] = [];
+    const shardAt = shardKeyPosition(this.spec);
+    for await (const row of this.rows(range, filter)) out.push({ key: keyText(this.spec, row), shardKey: String(row[shardAt]), hash: rowHash(this.hash, this.kinds, row) });
+    return out;
+  }
+
+  async rowsByKey(keys: ChunkKey[], within: KeyRange): Promise<Map<string, Row>> {
+    const wanted = new Set(keys.map(keyId));
+    const out = new Map<string, Row>();
+    for await (const row of this.rows(within, {})) {
+      const id = keyId(keyText(this.spec, row));
+      if (wanted.has(id)) out.set(id, row);
+    }
+    return out;
+  }
+}
+
+/** Per shard: count, digest, and rows the shard map routes to another shard. */
+export interface ShardChecksum extends RangeChecksum {
+  shard: number;
+  misrouted: number;
+}
+
+/** Every checked shard of one table, on every shard server (always MySQL, always pushdown). */
+export class ShardSide {
+  private readonly tables = new Map<number, MysqlTableSql>();
+  private readonly checked: number[];
+  /** Checked shards grouped by server name. */
+  private readonly byServer = new Map<string, number[]>();
+  private readonly width: number;
+
+  constructor(
+    private readonly poolOf: (server: string) => Pool,
+    private readonly spec: TableSpec,
+    private readonly hash: CanonicalHash,
+    private readonly map: ShardMap,
+    shards: number[],
+  ) {
+    this.checked = shards;
+    for (const shard of shards) {
+      const server = map.serverOf(shard).name;
+      this.byServer.set(server, [...(this.byServer.get(server) ?? []), shard]);
+    }
+    this.width = spec.primaryKey.length;
+  }
+
+  /** The shards this run checks (all, or those of --shards). */
+  get shards(): number[] {
+    return this.checked;
+  }
+
+  private t(shard: number): MysqlTableSql {
+    let t = this.tables.get(shard);
+    if (!t) this.tables.set(shard, (t = shardTableSql(this.spec, this.map.databaseOf(shard), this.hash)));
+    return t;
+  }
+
+  /** Runs one statement per server over the given shards (the checked shards by default), in parallel. */
+  private async perServer<T>(shards: number[] | undefined, run: (pool: Pool, shards: number[]) => Promise<T[]>): Promise<T[]> {
+    let groups = this.byServer;
+    if (shards) {
+      groups = new Map();
+      for (const shard of shards) {
+        const server = this.map.serverOf(shard).name;
+        groups.set(server, [...(groups.get(server) ?? []), shard]);
+      }
+    }
+    return (await Promise.all([...groups].map(([server, list]) => run(this.poolOf(server), list)))).flat();
+  }
+
+  async checksums(range: KeyRange, filter: RowFilter): Promise<ShardChecksum[]> {
+    const expression = this.sqlShardExpression();
+    const hasSql = expression !== undefined;
+    const results = await this.perServer(undefined, async (pool, shards) => {
+      const sql = shardChecksumsQuery(
+        shards.map((shard) => ({ shard, t: this.t(shard), where: whereClause(this.t(shard), range, filter) })),
+        expression,
+      );
+      const [rows] = await pool.query<RowDataPacket[]>({ sql, rowsAsArray: true });
+      return (rows as unknown as unknown[][]).map((r) => ({ shard: Number(r[0]), count: Number(r[1]), digest: BigInt(String(r[2])), misrouted: r[3] === null ? 0 : Number(r[3]) }));
+    });
+    if (!hasSql) await this.countMisroutedInNode(results, range, filter);
+    return results;
+  }
+
+  /** Shard functions without an SQL form (murmur3): route each shard's keys in Node. */
+  private async countMisroutedInNode(results: ShardChecksum[], range: KeyRange, filter: RowFilter): Promise<void> {
+    for (const r of results) {
+      if (r.count === 0) continue;
+      const rows = await this.rowHashes(range, filter, [r.shard]);
+      r.misrouted = rows.filter((h) => this.map.shardOf(h.shardKey) !== r.shard).length;
+    }
+  }
+
+  /** Per shard and sub-range: count, hash sum, misrouted rows (SQL shard functions only; else 0). */
+  async bucketChecksums(range: KeyRange, filter: RowFilter, bounds: ChunkKey[], shards: number[]): Promise<Map<number, ShardChecksum[]>> {
+    const expression = this.sqlShardExpression();
+    const rows = await this.perServer(shards, async (pool, list) => {
+      const sql = list
+        .map((shard) => bucketChecksumQuery(this.t(shard), whereClause(this.t(shard), range, filter), bounds, { shard, ...(expression ? { expression } : {}) }))
+        .join(' UNION ALL ');
+      const [result] = await pool.query<RowDataPacket[]>({ sql, rowsAsArray: true });
+      return result as unknown as unknown[][];
+    });
+    const out = new Map<number, ShardChecksum[]>();
+    for (const shard of shards) out.set(shard, Array.from({ length: bounds.length + 1 }, () => ({ shard, count: 0, digest: 0n, misrouted: 0 })));
+    for (const r of rows) out.get(Number(r[0]))![Number(r[1])] = { shard: Number(r[0]), count: Number(r[2]), digest: BigInt(String(r[3])), misrouted: Number(r[4]) };
+    return out;
+  }
+
+  /** The SQL form of the shard function, when it has one (mod, crc32). */
+  sqlShardExpression(): ((column: string) => string) | undefined {
+    return this.map.sqlShardExpression('k') === undefined ? undefined : (c) => this.map.sqlShardExpression(c)!;
+  }
+
+  async keys(range: KeyRange, filter: RowFilter, shard: number): Promise<ChunkKey[]> {
+    const [rows] = await this.poolOf(this.map.serverOf(shard).name).query<RowDataPacket[]>({
+      sql: keysQuery(this.t(shard), whereClause(this.t(shard), range, filter)),
+      rowsAsArray: true,
+    });
+    return (rows as unknown as unknown[][]).map((r) => r.map(rawKeyText));
+  }
+
+  keySpan(range: KeyRange, filter: RowFilter, shard: number): Promise<KeySpan | null> {
+    return readSpan(this.poolOf(this.map.serverOf(shard).name), keySpanQuery(this.t(shard), whereClause(this.t(shard), range, filter)));
+  }
+
+  async rowHashes(range: KeyRange, filter: RowFilter, shards: number[]): Promise<(HashedRow & { shard: number })[]> {
+    const w = this.width;
+    return this.perServer(shards, async (pool, list) => {
+      const sql = list.map((shard) => rowHashesQuery(this.t(shard), whereClause(this.t(shard), range, filter), shard)).join(' UNION ALL ');
+      const [rows] = await pool.query<RowDataPacket[]>({ sql, rowsAsArray: true });
+      return (rows as unknown as unknown[][]).map((r) => ({
+        shard: Number(r[0]),
+        key: r.slice(1, 1 + w).map(rawKeyText),
+        shardKey: rawKeyText(r[1 + w]),
+        hash: BigInt(String(r[2 + w])),
+      }));
+    });
+  }
+
+  /** Full rows (target form) of the given keys on each given shard: shard → key id → row. */
+  async rowsByKey(keys: ChunkKey[], shards: number[]): Promise<Map<number, Map<string, Row>>> {
+    const out = new Map<number, Map<string, Row>>();
+    const positions = keyPositions(this.spec);
+    const columns = this.spec.columns.map((c) => `\`${c.target.replace(/`/g, '``')}\``).join(', ');
+    await this.perServer(shards, async (pool, list) => {
+      for (const shard of list) {
+        const found = new Map<string, Row>();
+        for (let i = 0; i < keys.length; i += 500) {
+          const [rows] = await pool.query<RowDataPacket[]>({
+            sql: `SELECT ${columns} FROM ${this.t(shard).table} ${keysWhere(this.t(shard), keys.slice(i, i + 500))}`,
+            rowsAsArray: true,
+          });
+          for (const raw of rows as unknown as unknown[][]) {
+            const row = raw.map(targetValue);
+            found.set(keyId(positions.map((p) => rawKeyText(row[p]))), row);
+          }
+        }
+        out.set(shard, found);
+      }
+      return [];
+    });
+    return out;
+  }
+}

@@ -1,0 +1,152 @@
+import mysql from 'mysql2/promise';
+import { quoteId } from '../mysql/connect.js';
+import { mysqlCanonicalRow, mysqlCanonicalValue, mysqlDigest, mysqlRowHash, type CanonicalHash } from '../rows/canonical.js';
+import type { TableSpec } from '../rows/types.js';
+import { keyLiteral, keyPredicate } from '../source/mysql/sql.js';
+import type { ChunkKey } from '../store/leases.js';
+
+/**
+ * The SQL verify runs on MySQL/MariaDB: on a MySQL legacy table (source column names, source
+ * character sets converted to UTF-8) and on each shard table (target names). Both sides compute
+ * the canonical row hash of src/rows/canonical.ts, so their sums are comparable.
+ */
+
+/** One MySQL table as verify sees it: where it is, its row hash expression, its key columns. */
+export interface MysqlTableSql {
+  /** `db`.`table` */
+  table: string;
+  /** The spec with this side's column names in `source` (what keyPredicate/keyLiteral read). */
+  view: TableSpec;
+  /** Unsigned integer expression: the canonical row hash. */
+  rowHash: string;
+  /** Aggregate expression: the digest of the row hashes (src/rows/canonical.ts). */
+  digest: string;
+  keyColumns: string[];
+  shardKeyColumn: string;
+}
+
+/** The legacy side (MySQL source): source names; text in other character sets converted to UTF-8. */
+export function legacyTableSql(spec: TableSpec, hash: CanonicalHash): MysqlTableSql {
+  const values = spec.columns.map((c) => mysqlCanonicalValue(quoteId(c.source), c, c.sourceType));
+  const rowHash = mysqlRowHash(hash, mysqlCanonicalRow(values));
+  return {
+    table: `${quoteId(spec.sourceSchema)}.${quoteId(spec.sourceTable)}`,
+    view: spec,
+    rowHash,
+    digest: mysqlDigest(hash, rowHash),
+    keyColumns: spec.primaryKey.map(quoteId),
+    shardKeyColumn: quoteId(spec.shardKey),
+  };
+}
+
+/** The spec renamed to target column names, so the keyset helpers of src/source/mysql/sql.ts apply to shard tables. */
+export function targetView(spec: TableSpec): TableSpec {
+  const targetOf = (source: string) => spec.columns.find((c) => c.source === source)?.target ?? source;
+  return {
+    ...spec,
+    columns: spec.columns.map((c) => ({ ...c, source: c.target })),
+    primaryKey: spec.primaryKey.map(targetOf),
+    shardKey: targetOf(spec.shardKey),
+  };
+}
+
+/** One shard table (utf8mb4 everywhere, target names). */
+export function shardTableSql(spec: TableSpec, database: string, hash: CanonicalHash): MysqlTableSql {
+  const view = targetView(spec);
+  const values = view.columns.map((c) => mysqlCanonicalValue(quoteId(c.source), c));
+  const rowHash = mysqlRowHash(hash, mysqlCanonicalRow(values));
+  return {
+    table: `${quoteId(database)}.${quoteId(spec.target)}`,
+    view,
+    rowHash,
+    digest: mysqlDigest(hash, rowHash),
+    keyColumns: view.primaryKey.map(quoteId),
+    shardKeyColumn: quoteId(view.shardKey),
+  };
+}
+
+export interface KeyRange {
+  /** Exclusive; null = from the start. */
+  lower: ChunkKey | null;
+  /** Inclusive; null = to the end. */
+  upper: ChunkKey | null;
+}
+
+/** Extra row filters of a run: `--since` (on the table's updated_at column) and `--shards` (legacy side). */
+export interface RowFilter {
+  /** The updated_at column (legacy and shard names) and the time (UTC text) rows must have changed at or after. */
+  since?: { legacyColumn: string; shardColumn: string; value: string };
+  /** Legacy side only: SQL shard expression of the shard key, and the shards to keep. */
+  shards?: { expression: (column: string) => string; list: number[] };
+}
+
+export function whereClause(t: MysqlTableSql, range: KeyRange, filter: RowFilter = {}, side: 'legacy' | 'shard' = 'shard'): string {
+  const parts: string[] = [];
+  if (range.lower) parts.push(keyPredicate(t.view, 'after', range.lower));
+  if (range.upper) parts.push(keyPredicate(t.view, 'upTo', range.upper));
+  if (filter.since) {
+    const column = side === 'legacy' ? filter.since.legacyColumn : filter.since.shardColumn;
+    parts.push(`${quoteId(column)} >= ${mysql.escape(filter.since.value)}`);
+  }
+  if (side === 'legacy' && filter.shards) parts.push(`${filter.shards.expression(t.shardKeyColumn)} IN (${filter.shards.list.join(', ')})`);
+  return parts.length > 0 ? `WHERE ${parts.join(' AND ')}` : '';
+}
+
+/** Count and digest of a range. */
+export function checksumQuery(t: MysqlTableSql, where: string): string {
+  return `SELECT COUNT(*) AS n, ${t.digest} AS s FROM ${t.table} ${where}`;
+}
+
+/**
+ * Per shard of one server, in one statement: shard, count, hash sum and how many of its rows
+ * the shard map routes elsewhere (`misrouted`: null when the shard function has no SQL form).
+ */
+export function shardChecksumsQuery(parts: { shard: number; t: MysqlTableSql; where: string }[], shardExpression?: (column: string) => string): string {
+  return parts
+    .map(({ shard, t, where }) => {
+      const misrouted = shardExpression ? `COALESCE(SUM(${shardExpression(t.shardKeyColumn)} <> ${shard}), 0)` : 'NULL';
+      return `SELECT ${shard} AS shard, COUNT(*) AS n, ${t.digest} AS s, ${misrouted} AS m FROM ${t.table} ${where}`;
+    })
+    .join(' UNION ALL ');
+}
+
+/**
+ * Count and hash sum per sub-range (lower, b1], (b1, b2], ..., (bk, upper] of a range, in one
+ * scan: bucket i holds the keys up to bounds[i]; the last bucket the rest.
+ */
+export function bucketExpression(t: MysqlTableSql, bounds: ChunkKey[]): string {
+  if (bounds.length === 0) return '0';
+  return `CASE ${bounds.map((b, i) => `WHEN ${keyPredicate(t.view, 'upTo', b)} THEN ${i}`).join(' ')} ELSE ${bounds.length} END`;
+}
+
+export function bucketChecksumQuery(t: MysqlTableSql, where: string, bounds: ChunkKey[], shard?: { shard: number; expression?: (column: string) => string }): string {
+  if (!shard) return `SELECT ${bucketExpression(t, bounds)} AS b, COUNT(*) AS n, ${t.digest} AS s FROM ${t.table} ${where} GROUP BY b`;
+  const misrouted = shard.expression ? `COALESCE(SUM(${shard.expression(t.shardKeyColumn)} <> ${shard.shard}), 0)` : '0';
+  return (
+    `SELECT ${shard.shard} AS shard, ${bucketExpression(t, bounds)} AS b, COUNT(*) AS n, ${t.digest} AS s, ${misrouted} AS m ` +
+    `FROM ${t.table} ${where} GROUP BY b`
+  );
+}
+
+/** Key columns, shard key and row hash of every row of a (small) range. */
+export function rowHashesQuery(t: MysqlTableSql, where: string, shard?: number): string {
+  const shardColumn = shard === undefined ? '' : `${shard} AS shard, `;
+  return `SELECT ${shardColumn}${t.keyColumns.join(', ')}, ${t.shardKeyColumn}, ${t.rowHash} FROM ${t.table} ${where}`;
+}
+
+/** Key values of a range in key order, every `step`-th one: split points for drill-down. */
+export function keysQuery(t: MysqlTableSql, where: string): string {
+  return `SELECT ${t.keyColumns.join(', ')} FROM ${t.table} ${where} ORDER BY ${t.keyColumns.join(', ')}`;
+}
+
+/** `WHERE (k1 = .. AND k2 = ..) OR ...` for a list of keys (text form, hex for bytes). */
+export function keysWhere(t: MysqlTableSql, keys: ChunkKey[]): string {
+  const columns = t.view.primaryKey.map((k) => t.view.columns.find((c) => c.source === k)!);
+  const one = (key: ChunkKey) => `(${columns.map((c, i) => `${quoteId(c.source)} = ${keyLiteral(c.sourceType, key[i]!)}`).join(' AND ')})`;
+  return `WHERE ${keys.map(one).join(' OR ')}`;
+}
+
+/** Smallest and largest key of a range (single-column keys). */
+export function keySpanQuery(t: MysqlTableSql, where: string): string {
+  return `SELECT MIN(${t.keyColumns[0]}), MAX(${t.keyColumns[0]}) FROM ${t.table} ${where}`;
+}

@@ -1,0 +1,211 @@
+import type { RowDataPacket } from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../src/log.js';
+import { connectMysql } from '../src/mysql/connect.js';
+import { shardMapFromConfig, type ShardMap } from '../src/shard/map.js';
+import { runVerify } from '../src/verify/index.js';
+import { runCli } from './support/cli.js';
+import { copyTable } from './support/copy-rows.js';
+import { createTestEnv, type TestEnv } from './support/env.js';
+import { createMemberTable, memberId } from './support/nasty.js';
+
+/** Runs SQL on the shard database that holds `shard`. */
+async function onShard(env: TestEnv, map: ShardMap, shard: number, sql: string, params: unknown[] = []): Promise<RowDataPacket[]> {
+  const conn = await connectMysql(map.serverOf(shard).primary, { database: map.databaseOf(shard) });
+  try {
+    await conn.query("SET time_zone = '+00:00'");
+    const [rows] = await conn.query(sql, params);
+    return rows as RowDataPacket[];
+  } finally {
+    await conn.end();
+  }
+}
+
+const otherShard = (map: ShardMap, shard: number) => (shard + 3) % map.count;
+
+describe('membermig verify: find, classify, repair, re-verify', () => {
+  let env: TestEnv;
+  let map: ShardMap;
+  const ROWS = 300;
+
+  beforeAll(async () => {
+    env = await createTestEnv({
+      shardCount: 8,
+      extra: { verify: { chunk_rows: 60, workers: 2, recheck_after_seconds: 0 } },
+    });
+    map = shardMapFromConfig(env.config);
+    await createMemberTable(env.legacyUrl, ROWS);
+    const init = await runCli(['init', '--config', env.configPath]);
+    expect(init.code, init.stderr).toBe(0);
+    expect(await copyTable(env.config, 'member')).toBe(ROWS);
+  });
+  afterAll(async () => env?.cleanup());
+
+  it('a faithful copy verifies clean: exit 0, a clean verify_runs row', async () => {
+    const res = await runCli(['verify', '--config', env.configPath, '--json']);
+    expect(res.code, res.stderr).toBe(0);
+    const r = JSON.parse(res.stdout).result;
+    expect(r.tables).toHaveLength(1);
+    expect(r.tables[0]).toMatchObject({ table: 'member', state: 'clean', rowsSource: ROWS, rowsTarget: ROWS, differences: 0 });
+    expect(r.tables[0].chunksChecked).toBe(r.tables[0].chunksTotal);
+    expect(r.tables[0].chunksTotal).toBeGreaterThanOrEqual(5);
+    const control = await connectMysql(env.config.control.url);
+    const [runs] = await control.query<RowDataPacket[]>("SELECT state, finished_at FROM verify_runs WHERE table_name = 'member' ORDER BY id DESC LIMIT 1");
+    await control.end();
+    expect(runs[0]!.state).toBe('clean');
+    expect(runs[0]!.finished_at).not.toBeNull();
+    const status = JSON.parse((await runCli(['status', '--config', env.configPath, '--json'])).stdout).result;
+    expect(status.verify.latest).toEqual([expect.objectContaining({ table: 'member', state: 'clean', differences: 0, rowsSource: ROWS })]);
+    expect(status.verify.latest[0].ageSeconds).toBeLessThan(60);
+  });
+
+  it('plants every kind of difference; verify finds and classifies each, --dry-run changes nothing, --repair fixes all, then clean', async () => {
+    const conn = await connectMysql(env.legacyUrl);
+    const [legacyRows] = await conn.query<RowDataPacket[]>('SELECT member_id FROM member ORDER BY member_id');
+    await conn.end();
+    const ids = legacyRows.map((r) => String(r.member_id));
+    const pick = (n: number) => ids[Math.floor((ids.length * n) / 7)]!;
+    const missing = pick(1);
+    const different = pick(2);
+    const moved = pick(3);
+    const duplicated = pick(4);
+    const caseOnly = pick(5);
+    const extra = '424242424242';
+
+    await onShard(env, map, map.shardOf(missing), 'DELETE FROM member WHERE member_id = ?', [missing]);
+    await onShard(env, map, map.shardOf(different), "UPDATE member SET joined = '2001-01-01 00:00:00.000001', balance = NULL WHERE member_id = ?", [different]);
+    // Case only, under a case-insensitive collation (utf8mb4_unicode_ci): still a difference.
+    await onShard(env, map, map.shardOf(caseOnly), "UPDATE member SET name = 'zhang WEI', note = CONCAT(COALESCE(note, ''), ' ') WHERE member_id = ?", [caseOnly]);
+    const home = map.shardOf(moved);
+    const [row] = await onShard(env, map, home, 'SELECT * FROM member WHERE member_id = ?', [moved]);
+    await onShard(env, map, home, 'DELETE FROM member WHERE member_id = ?', [moved]);
+    await onShard(env, map, otherShard(map, home), 'INSERT INTO member SET ?', [row]);
+    const [dup] = await onShard(env, map, map.shardOf(duplicated), 'SELECT * FROM member WHERE member_id = ?', [duplicated]);
+    await onShard(env, map, otherShard(map, map.shardOf(duplicated)), 'INSERT INTO member SET ?', [dup]);
+    await onShard(env, map, map.shardOf(extra), 'INSERT INTO member SET ?', [{ ...dup, member_id: extra }]);
+
+    const found = await runCli(['verify', '--config', env.configPath, '--json']);
+    expect(found.code, found.stderr).toBe(1);
+    const r = JSON.parse(found.stdout).result;
+    expect(r.state).toBe('differences');
+    const diffs = (r.differences as { kind: string; key: string[]; shard: number; columns?: string[] }[])
+      .map((d) => ({ kind: d.kind, key: d.key[0], shard: d.shard, columns: d.columns?.slice().sort() ?? null }))
+      .sort((a, b) => a.key!.localeCompare(b.key!));
+    const expected = [
+      { kind: 'missing', key: missing, shard: map.shardOf(missing), columns: null },
+      { kind: 'different', key: different, shard: map.shardOf(different), columns: ['balance', 'joined'] },
+      { kind: 'different', key: caseOnly, shard: map.shardOf(caseOnly), columns: ['name', 'note'] },
+      { kind: 'wrong_shard', key: moved, shard: otherShard(map, home), columns: null },
+      { kind: 'wrong_shard', key: duplicated, shard: otherShard(map, map.shardOf(duplicated)), columns: null },
+      { kind: 'extra', key: extra, shard: map.shardOf(extra), columns: null },
+    ].sort((a, b) => a.key.localeCompare(b.key));
+    expect(diffs).toEqual(expected);
+    expect(r.tables[0]).toMatchObject({ state: 'differences', differences: 6, repaired: 0 });
+
+    const dry = await runCli(['verify', '--config', env.configPath, '--json', '--repair', '--dry-run']);
+    expect(dry.code).toBe(1);
+    const planned = JSON.parse(dry.stdout).result.plannedRepairs as { key: string[]; action: string }[];
+    expect(Object.fromEntries(planned.map((p) => [p.key[0], p.action]))).toEqual({
+      [missing]: 'upsert',
+      [different]: 'upsert',
+      [caseOnly]: 'upsert',
+      [moved]: 'move',
+      [duplicated]: 'move',
+      [extra]: 'delete',
+    });
+    const still = await runCli(['verify', '--config', env.configPath, '--json']);
+    expect(JSON.parse(still.stdout).result.tables[0].differences).toBe(6);
+
+    // Drill down with tiny leaves so the split-and-bucket path is the one that finds them.
+    const repaired = await runVerify(env.config, { logger: silentLogger, repair: true, leafRows: 4 });
+    expect(repaired.state).toBe('clean');
+    expect(repaired.tables[0]).toMatchObject({ state: 'clean', differences: 6, repaired: 6 });
+    expect(Object.fromEntries(repaired.differences.map((d) => [d.key[0], d.repairAction]))).toEqual({
+      [missing]: 'upsert',
+      [different]: 'upsert',
+      [caseOnly]: 'upsert',
+      [moved]: 'move',
+      [duplicated]: 'move',
+      [extra]: 'delete',
+    });
+    expect(repaired.differences.every((d) => d.repairedAt !== null)).toBe(true);
+
+    const clean = await runCli(['verify', '--config', env.configPath, '--json']);
+    expect(clean.code, clean.stdout).toBe(0);
+    expect(JSON.parse(clean.stdout).result.tables[0]).toMatchObject({ state: 'clean', rowsSource: ROWS, rowsTarget: ROWS });
+  });
+
+  it('--repair drains repair_queue: re-copies the key from legacy, removes a stale copy elsewhere, marks it resolved', async () => {
+    const id = memberId(10);
+    const home = map.shardOf(id);
+    await onShard(env, map, home, "UPDATE member SET name = 'stale' WHERE member_id = ?", [id]);
+    const [row] = await onShard(env, map, home, 'SELECT * FROM member WHERE member_id = ?', [id]);
+    await onShard(env, map, otherShard(map, home), 'INSERT INTO member SET ?', [row]);
+    const control = await connectMysql(env.config.control.url);
+    await control.query("INSERT INTO repair_queue (table_name, pk, reason, origin) VALUES ('member', ?, 'dual write failed', 'shim')", [JSON.stringify([id])]);
+    const res = await runCli(['verify', '--config', env.configPath, '--json', '--repair']);
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    expect(JSON.parse(res.stdout).result.repairQueue).toEqual([{ table: 'member', entries: 1, resolved: 1, left: 0 }]);
+    const [q] = await control.query<RowDataPacket[]>('SELECT resolved_at FROM repair_queue');
+    await control.end();
+    expect(q[0]!.resolved_at).not.toBeNull();
+    const [fixed] = await onShard(env, map, home, 'SELECT name FROM member WHERE member_id = ?', [id]);
+    expect(fixed!.name).not.toBe('stale');
+    expect(await onShard(env, map, otherShard(map, home), 'SELECT 1 FROM member WHERE member_id = ?', [id])).toHaveLength(0);
+  });
+
+  it('--shards checks only those shards; --sample checks part of the chunks; bad flags exit 2', async () => {
+    const id = memberId(20);
+    const home = map.shardOf(id);
+    await onShard(env, map, home, "UPDATE member SET points = 1 WHERE member_id = ?", [id]);
+    const others = Array.from({ length: map.count }, (_, s) => s).filter((s) => s !== home);
+    const elsewhere = await runCli(['verify', '--config', env.configPath, '--json', '--shards', others.join(',')]);
+    expect(elsewhere.code, elsewhere.stdout).toBe(0);
+    const mine = await runCli(['verify', '--config', env.configPath, '--json', '--shards', String(home)]);
+    expect(mine.code).toBe(1);
+    const r = JSON.parse(mine.stdout).result;
+    expect(r.differences.map((d: { key: string[]; kind: string }) => [d.key[0], d.kind])).toEqual([[id, 'different']]);
+    expect(r.tables[0].rowsTarget).toBeLessThan(ROWS);
+
+    const sample = await runVerify(env.config, { logger: silentLogger, samplePercent: 30, repair: true });
+    expect(sample.tables[0]!.chunksTotal).toBeLessThan(6);
+    expect(sample.tables[0]!.scope).toMatchObject({ sample: 30 });
+    await runVerify(env.config, { logger: silentLogger, repair: true });
+
+    expect((await runCli(['verify', '--config', env.configPath, '--tables', 'nope'])).code).toBe(2);
+    expect((await runCli(['verify', '--config', env.configPath, '--since', '1h'])).code).toBe(2); // no updated_at configured
+    expect((await runCli(['verify', '--config', env.configPath, '--shards', '99'])).code).toBe(2);
+    expect((await runCli(['verify', '--config', env.configPath, '--dry-run'])).code).toBe(2);
+  });
+
+  it('two verifiers with the same flags share one job through leases', async () => {
+    const [a, b] = await Promise.all([
+      runVerify(env.config, { logger: silentLogger, workers: 1 }),
+      runVerify(env.config, { logger: silentLogger, workers: 1 }),
+    ]);
+    expect(a.jobId).toBe(b.jobId);
+    expect(a.tables[0]).toMatchObject({ state: 'clean', rowsSource: ROWS });
+    const control = await connectMysql(env.config.control.url);
+    const [chunks] = await control.query<RowDataPacket[]>("SELECT COUNT(*) AS n, SUM(attempts) AS attempts FROM chunks WHERE job_id = ?", [a.jobId]);
+    const [runs] = await control.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM verify_runs WHERE id = ?', [a.tables[0]!.runId]);
+    await control.end();
+    expect(Number(chunks[0]!.attempts)).toBe(Number(chunks[0]!.n)); // every chunk checked once
+    expect(Number(runs[0]!.n)).toBe(1);
+  });
+
+  it('--watch repeats passes until the signal', async () => {
+    const controller = new AbortController();
+    let passes = 0;
+    const done = runVerify(env.config, {
+      logger: silentLogger,
+      watchSeconds: 0.1,
+      signal: controller.signal,
+      onPass: () => {
+        if (++passes === 2) controller.abort();
+      },
+    });
+    const r = await done;
+    expect(r.passes).toBe(2);
+    expect(r.state).toBe('clean');
+  });
+});
