@@ -133,6 +133,13 @@ export const configSchema = z
             topic: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
             group: z.string().min(1),
             client_id: z.string().min(1).default('membermig'),
+            /** Most events decoded and applied as one batch (per partition) before its offset is committed. */
+            max_batch_events: positiveInt.default(2000),
+            /** Partitions whose batches one sync process applies at the same time. */
+            partitions_concurrently: positiveInt.default(4),
+            /** Debezium's decimal.handling.mode, for events without schemas: precise (base64 bytes) or string. */
+            decimal_handling: z.enum(['precise', 'string']).default('precise'),
+            session_timeout_ms: positiveInt.default(30_000),
           })
           .strict()
           .optional(),

@@ -5,6 +5,7 @@ import { controlSchemaState, openControlStore, type SchemaState } from './contro
 import { chunkCounts, type ChunkCounts } from './leases.js';
 import { collectGrayStatus, type GrayStatus } from '../gray/status.js';
 import { latestFinishedRuns, openRepairQueue, type LatestRun } from '../verify/runs.js';
+import { collectSyncStatus, type SyncStatus } from '../cdc/status.js';
 
 export interface JobStatus {
   id: number;
@@ -28,6 +29,8 @@ export interface Status {
   gray?: GrayStatus;
   /** verify: the latest finished run per table, and open repair_queue entries per table. */
   verify?: { latest: LatestRun[]; repairQueue: { table: string; open: number }[] };
+  /** sync: offsets and lag per partition (from the cdc_offsets mirror) and dead letters. */
+  sync?: SyncStatus;
 }
 
 /** One view of everything membermig knows, read from the config and the control store. */
@@ -66,7 +69,8 @@ export async function collectStatus(config: Config): Promise<Status> {
     const workers = workerRows.map((w) => ({ id: w.id, command: w.command, jobId: w.job_id === null ? null : Number(w.job_id), heartbeatAgeSeconds: Number(w.age) }));
     const gray = await collectGrayStatus(store.pool, config);
     const verify = { latest: await latestFinishedRuns(store.pool), repairQueue: await openRepairQueue(store.pool) };
-    return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs, workers, gray, verify };
+    const sync = await collectSyncStatus(store.pool);
+    return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs, workers, gray, verify, sync };
   } catch (e) {
     return { ...base, control: { database: store.database, reachable: false, error: (e as Error).message }, jobs: [], workers: [] };
   } finally {

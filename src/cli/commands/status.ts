@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { ExitCode, RefusedError } from '../../errors.js';
 import { collectStatus, type Status } from '../../store/status.js';
+import { renderSyncStatus } from '../../cdc/status.js';
 import type { Run } from '../main.js';
 import { renderTable } from '../render.js';
 
@@ -68,6 +69,7 @@ function renderStatus(s: Status): string {
     const g = s.gray.tables.map((t) => [t.table, t.mode, t.read, t.write, t.allow, t.deny, t.shimRepairsOpen, t.updatedAt]);
     out.push('', renderTable(['table', 'shim mode', 'gray read', 'gray write', 'allow', 'deny', 'shim repairs open', 'changed'], g));
   }
+  if (s.sync) out.push(...renderSyncStatus(s.sync));
   return out.join('\n');
 }
 

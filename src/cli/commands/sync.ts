@@ -1,13 +1,74 @@
 import type { Command } from 'commander';
+import { runSync, type SyncResult } from '../../cdc/sync.js';
+import { ExitCode, RefusedError } from '../../errors.js';
 import type { Run } from '../main.js';
-import { registerNotBuilt } from './not-built.js';
+import { renderTable } from '../render.js';
 
 export function registerSync(program: Command, run: Run): void {
-  registerNotBuilt(
-    program,
-    run,
-    'sync',
-    'Phase 3: apply change events (CDC through Kafka, Debezium format) to the shards and keep lag near zero',
-    'Starts where `full` recorded the start position; every write is an idempotent upsert or delete.',
-  );
+  program
+    .command('sync')
+    .summary('Phase 3: apply change events (CDC through Kafka, Debezium format) to the shards and keep lag near zero')
+    .description(
+      [
+        'Phase 3 of the cutover. Joins the consumer group cdc.kafka.group on cdc.kafka.topic, decodes',
+        "Debezium's change events and applies them to the shards: idempotent upserts and deletes by",
+        'primary key, per-key order kept, a shard-key change moves the row. Offsets are committed only',
+        'after the writes they cover are durable. A fresh group starts where `full` recorded the start',
+        'position. Events that cannot be decoded or applied go to the dead_letters table with their',
+        'reason. Several sync processes in one group split the partitions.',
+        '',
+        'Runs until SIGINT/SIGTERM (finishes and commits the in-flight batch, then exits) or, with',
+        '--until-caught-up, until the group has applied every partition to its end.',
+        '',
+        'Exit codes: 0 stopped cleanly with no open dead letters; 1 dead letters are open (see status);',
+        '2 bad config or flags, nothing was applied.',
+      ].join('\n'),
+    )
+    .option('--until-caught-up', 'exit once the lag is 0 on every partition')
+    .option('--retry-dead-letters', 'first replay the open dead letters (after a fix), in log order')
+    .option('--metrics-port <port>', 'serve Prometheus metrics on http://HOST:PORT/metrics (0 = any free port)')
+    .option('--metrics-host <host>', 'address for --metrics-port', '127.0.0.1')
+    .action(async (opts: { untilCaughtUp?: boolean; retryDeadLetters?: boolean; metricsPort?: string; metricsHost: string }, cmd: Command) =>
+      run(cmd, async (ctx) => {
+        const { config } = ctx.loadConfig();
+        let metricsPort: number | undefined;
+        if (opts.metricsPort !== undefined) {
+          metricsPort = Number(opts.metricsPort);
+          if (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535) throw new RefusedError(`--metrics-port ${opts.metricsPort}: expected a port number`);
+        }
+        const abort = new AbortController();
+        const onSignal = (signal: NodeJS.Signals) => {
+          ctx.logger.info({ signal }, 'stopping: finishing the in-flight batch');
+          abort.abort();
+        };
+        process.once('SIGINT', onSignal);
+        process.once('SIGTERM', onSignal);
+        try {
+          const result = await runSync(config, {
+            logger: ctx.logger,
+            untilCaughtUp: opts.untilCaughtUp === true,
+            retryDeadLetters: opts.retryDeadLetters === true,
+            ...(metricsPort !== undefined ? { metricsPort, metricsHost: opts.metricsHost } : {}),
+            signal: abort.signal,
+          });
+          return ctx.finish(result.deadLetters.open > 0 ? ExitCode.Problems : ExitCode.Ok, result, renderSync);
+        } finally {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+        }
+      }),
+    );
+}
+
+function renderSync(r: SyncResult): string {
+  const lines = [
+    `sync of ${r.topics.join(', ')} as group ${r.group}: ${r.stoppedBy === 'caught-up' ? 'caught up' : 'stopped'} after ${r.elapsedSeconds.toFixed(1)} s`,
+    `events applied ${r.eventsApplied}, tombstones skipped ${r.tombstones}, dead-lettered now ${r.deadLettered}`,
+  ];
+  if (r.retried) lines.push(`dead letters retried: ${r.retried.resolved} resolved, ${r.retried.stillFailing} still failing`);
+  if (r.partitions.length > 0) {
+    lines.push('', renderTable(['topic', 'partition', 'events', 'next offset'], r.partitions.map((p) => [p.topic, p.partition, p.events, p.nextOffset])));
+  }
+  lines.push('', r.deadLetters.open > 0 ? `${r.deadLetters.open} dead letters are open: see membermig status, fix, then sync --retry-dead-letters` : 'no open dead letters');
+  return lines.join('\n');
 }

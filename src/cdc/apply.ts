@@ -1,0 +1,219 @@
+import pLimit from 'p-limit';
+import type { Logger } from '../log.js';
+import type { Row, RowValue, TableSpec } from '../rows/types.js';
+import type { ShardMap } from '../shard/map.js';
+import type { ShardWriter } from '../target/writer.js';
+import type { ChangeEvent } from './types.js';
+
+/**
+ * The one apply path for change events, shared by the Kafka consumer (Debezium) and the direct
+ * SQL Server CDC source. A batch of events in log order becomes, per key, its last effect on each
+ * shard (an upsert of the final row, or a delete), then one delete and one upsert statement per
+ * shard through the shard writer, servers in parallel. Every write is idempotent, so replaying a
+ * batch (after a crash, a rebalance or from full's start position) converges to the same rows.
+ *
+ * A shard-key change moves the row: delete from the old shard, upsert into the new one.
+ * A write the target refuses (a value out of range, a missing table) fails only the events it
+ * came from: those are returned as failed, to be dead-lettered; the rest of the batch applies.
+ * A server that cannot be reached is retried with backoff until it answers or `shouldStop()` says
+ * so; other servers' writes of the batch go on meanwhile.
+ */
+
+export interface ApplyContext {
+  writer: ShardWriter;
+  /** Table specs by logical name. */
+  specs: Map<string, TableSpec>;
+  logger: Logger;
+  /** Checked between retries of an unreachable server. */
+  shouldStop?: () => boolean;
+  /** First and longest wait between retries of an unreachable server. */
+  backoffMs?: { first: number; max: number };
+  /** Called while a server is being retried (for status and metrics). */
+  onServerDown?: (server: string, error: string) => void;
+  onServerUp?: (server: string) => void;
+}
+
+export interface FailedChange {
+  event: ChangeEvent;
+  reason: string;
+}
+
+export interface ApplyResult {
+  /** Row writes done (upserts + deletes) after collapsing. */
+  writes: number;
+  failed: FailedChange[];
+}
+
+/** Thrown when `shouldStop()` turned true while a server was unreachable: nothing after it is durable. */
+export class ApplyInterrupted extends Error {}
+
+interface Write {
+  op: 'upsert' | 'delete';
+  row: Row | null;
+  key: RowValue[];
+  /** The event this write comes from (the key's last in the batch), to dead-letter if the target refuses it. */
+  events: ChangeEvent[];
+}
+
+interface ShardWork {
+  shard: number;
+  spec: TableSpec;
+  writes: Write[];
+}
+
+export async function applyChanges(ctx: ApplyContext, events: ChangeEvent[]): Promise<ApplyResult> {
+  const map = ctx.writer.map;
+  const failed: FailedChange[] = [];
+  // table → key text → shard → final write for that shard
+  const finals = new Map<string, Map<string, Map<number, Write>>>();
+  for (const event of events) {
+    const spec = ctx.specs.get(event.table);
+    if (!spec) {
+      failed.push({ event, reason: `table ${event.table} is not in the config` });
+      continue;
+    }
+    let perTable = finals.get(spec.name);
+    if (!perTable) finals.set(spec.name, (perTable = new Map()));
+    const keyValues = spec.primaryKey.map((k) => event.key[k] ?? null);
+    const keyText = keyValues.map(valueKey).join('\u0000');
+    let perShard = perTable.get(keyText);
+    if (!perShard) perTable.set(keyText, (perShard = new Map()));
+    try {
+      if (event.op === 'upsert') {
+        const row = rowOf(spec, event);
+        const target = shardOf(map, row[shardIndex(spec)] ?? null, spec);
+        perShard.set(target, { op: 'upsert', row, key: keyValues, events: [event] });
+        if (event.beforeShardKey !== undefined) {
+          const old = shardOf(map, event.beforeShardKey, spec);
+          if (old !== target) perShard.set(old, { op: 'delete', row: null, key: keyValues, events: [event] });
+        }
+      } else {
+        const shardKey = event.beforeShardKey !== undefined ? event.beforeShardKey : (event.key[spec.shardKey] ?? null);
+        perShard.set(shardOf(map, shardKey, spec), { op: 'delete', row: null, key: keyValues, events: [event] });
+      }
+    } catch (e) {
+      failed.push({ event, reason: (e as Error).message });
+    }
+  }
+
+  // server → shard works
+  const byServer = new Map<string, ShardWork[]>();
+  for (const [table, perTable] of finals) {
+    const spec = ctx.specs.get(table)!;
+    const byShard = new Map<number, Write[]>();
+    for (const perShard of perTable.values()) {
+      for (const [shard, write] of perShard) {
+        let list = byShard.get(shard);
+        if (!list) byShard.set(shard, (list = []));
+        list.push(write);
+      }
+    }
+    for (const [shard, writes] of byShard) {
+      const server = map.serverOf(shard).name;
+      let list = byServer.get(server);
+      if (!list) byServer.set(server, (list = []));
+      list.push({ shard, spec, writes });
+    }
+  }
+
+  let writes = 0;
+  await Promise.all(
+    [...byServer].map(async ([server, works]) => {
+      const limit = pLimit(4);
+      await Promise.all(
+        works.map((work) =>
+          limit(async () => {
+            const refused = await withServerRetry(ctx, server, () => writeShard(ctx.writer, work));
+            writes += work.writes.length - refused.length;
+            failed.push(...refused);
+          }),
+        ),
+      );
+    }),
+  );
+  return { writes, failed };
+}
+
+/** The shard's deletes, then its upserts; if the target refuses a statement, each write alone, to find the bad ones. */
+async function writeShard(writer: ShardWriter, work: ShardWork): Promise<FailedChange[]> {
+  const deletes = work.writes.filter((w) => w.op === 'delete');
+  const upserts = work.writes.filter((w) => w.op === 'upsert');
+  try {
+    if (deletes.length > 0) await writer.deleteKeys(work.shard, work.spec, deletes.map((w) => w.key));
+    if (upserts.length > 0) await writer.upsertRows(work.shard, work.spec, upserts.map((w) => w.row!));
+    return [];
+  } catch (e) {
+    if (isUnreachable(e)) throw e;
+  }
+  const failed: FailedChange[] = [];
+  for (const w of work.writes) {
+    try {
+      if (w.op === 'delete') await writer.deleteKeys(work.shard, work.spec, [w.key]);
+      else await writer.upsertRows(work.shard, work.spec, [w.row!]);
+    } catch (e) {
+      if (isUnreachable(e)) throw e;
+      const where = `${work.spec.name} shard ${work.shard} (${writer.map.databaseOf(work.shard)} on ${writer.map.serverOf(work.shard).name})`;
+      const reason = `${where} refused the ${w.op}: ${(e as Error).message}`;
+      for (const event of w.events) failed.push({ event, reason });
+    }
+  }
+  return failed;
+}
+
+/** Errors that say the server is not there (or went away), as opposed to refusing a statement. */
+export function isUnreachable(e: unknown): boolean {
+  const err = e as { code?: string; fatal?: boolean; errno?: number };
+  if (err.fatal) return true;
+  return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'PROTOCOL_CONNECTION_LOST', 'ER_CON_COUNT_ERROR', 'ER_SERVER_SHUTDOWN', 'POOL_CLOSED'].includes(
+    err.code ?? '',
+  );
+}
+
+async function withServerRetry<T>(ctx: ApplyContext, server: string, work: () => Promise<T>): Promise<T> {
+  const { first, max } = ctx.backoffMs ?? { first: 200, max: 5000 };
+  let wait = first;
+  let down = false;
+  for (;;) {
+    try {
+      const result = await work();
+      if (down) {
+        ctx.logger.info({ server }, 'shard server is back; resuming its writes');
+        ctx.onServerUp?.(server);
+      }
+      return result;
+    } catch (e) {
+      if (!isUnreachable(e)) throw e;
+      if (!down) ctx.logger.warn({ server, err: (e as Error).message }, 'shard server unreachable; pausing its writes and retrying with backoff');
+      down = true;
+      ctx.onServerDown?.(server, (e as Error).message);
+      if (ctx.shouldStop?.()) throw new ApplyInterrupted(`stopped while shard server ${server} was unreachable`);
+      await new Promise((r) => setTimeout(r, wait));
+      wait = Math.min(max, wait * 2);
+    }
+  }
+}
+
+function valueKey(v: RowValue): string {
+  return v === null ? '\u0001' : Buffer.isBuffer(v) ? `x${v.toString('hex')}` : `s${v}`;
+}
+
+function shardIndex(spec: TableSpec): number {
+  return spec.columns.findIndex((c) => c.source === spec.shardKey);
+}
+
+function shardOf(map: ShardMap, value: RowValue, spec: TableSpec): number {
+  if (value === null) throw new Error(`shard key ${spec.shardKey} is null: cannot route`);
+  if (Buffer.isBuffer(value)) throw new Error(`shard key ${spec.shardKey} is binary: cannot route`);
+  return map.shardOf(value);
+}
+
+function rowOf(spec: TableSpec, event: ChangeEvent): Row {
+  const after = event.after!;
+  return spec.columns.map((c) => {
+    const v = after[c.source];
+    if (v === undefined) throw new Error(`column ${c.source} is missing from the change`);
+    return v;
+  });
+}
+
+export type { ShardMap };

@@ -1,0 +1,77 @@
+import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import type { PoisonEvent } from './types.js';
+
+/**
+ * dead_letters (migrations/control/002_phases.sql): events that could not be decoded or applied.
+ * They are written before the offset that passes them is committed, so none is ever lost; the
+ * unique (source, partition, offset) key makes a replayed batch record the same event once.
+ */
+export async function recordDeadLetters(pool: Pool, poisons: PoisonEvent[]): Promise<void> {
+  if (poisons.length === 0) return;
+  const tuple = '(?, ?, ?, ?, ?, ?, ?)';
+  await pool.query(
+    `INSERT INTO dead_letters (source, partition_no, offset_no, table_name, message_key, raw_value, reason)
+     VALUES ${poisons.map(() => tuple).join(', ')}
+     ON DUPLICATE KEY UPDATE reason = VALUES(reason), table_name = VALUES(table_name), resolved_at = NULL`,
+    poisons.flatMap((p) => [p.origin.source, p.origin.partition ?? null, p.origin.offset, p.table ?? null, p.messageKey, p.rawValue, p.reason.slice(0, 60_000)]),
+  );
+}
+
+export interface DeadLetter {
+  id: number;
+  source: string;
+  partition: number | null;
+  offset: string;
+  table: string | null;
+  messageKey: Buffer | null;
+  rawValue: Buffer | null;
+  reason: string;
+}
+
+/** Open dead letters in log order (per source and partition), oldest first. */
+export async function openDeadLetters(pool: Pool, limit = 10_000): Promise<DeadLetter[]> {
+  const [rows] = await pool.query<RowDataPacket[]>(
+    `SELECT id, source, partition_no, offset_no, table_name, message_key, raw_value, reason FROM dead_letters
+      WHERE resolved_at IS NULL ORDER BY source, partition_no, CAST(offset_no AS DECIMAL(40,0)), id LIMIT ?`,
+    [limit],
+  );
+  return rows.map((r) => ({
+    id: Number(r.id),
+    source: r.source,
+    partition: r.partition_no === null ? null : Number(r.partition_no),
+    offset: r.offset_no,
+    table: r.table_name,
+    messageKey: r.message_key,
+    rawValue: r.raw_value,
+    reason: r.reason,
+  }));
+}
+
+export async function markDeadLetter(pool: Pool, id: number, outcome: { resolved: true } | { resolved: false; reason: string }): Promise<void> {
+  if (outcome.resolved) await pool.query('UPDATE dead_letters SET retried_at = NOW(6), resolved_at = NOW(6) WHERE id = ?', [id]);
+  else await pool.query<ResultSetHeader>('UPDATE dead_letters SET retried_at = NOW(6), reason = ? WHERE id = ?', [outcome.reason.slice(0, 60_000), id]);
+}
+
+export interface DeadLetterCounts {
+  open: number;
+  resolved: number;
+  /** Open ones per table (null: the table could not be told). */
+  openByTable: { table: string | null; count: number }[];
+}
+
+export async function deadLetterCounts(pool: Pool): Promise<DeadLetterCounts> {
+  const [rows] = await pool.query<RowDataPacket[]>(
+    'SELECT table_name, resolved_at IS NULL AS open, COUNT(*) AS n FROM dead_letters GROUP BY table_name, resolved_at IS NULL ORDER BY table_name',
+  );
+  let open = 0;
+  let resolved = 0;
+  const openByTable: { table: string | null; count: number }[] = [];
+  for (const r of rows) {
+    const n = Number(r.n);
+    if (Number(r.open) === 1) {
+      open += n;
+      openByTable.push({ table: r.table_name, count: n });
+    } else resolved += n;
+  }
+  return { open, resolved, openByTable };
+}

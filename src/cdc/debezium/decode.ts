@@ -1,0 +1,218 @@
+import { Unrepresentable, type ColumnSpec, type RowValue, type TableSpec } from '../../rows/types.js';
+import type { ChangeEvent, ChangeOrigin, PoisonEvent } from '../types.js';
+import { parseJsonLossless } from './json.js';
+import { BadValue, decodeValue, encodingOfField, encodingOfSourceType, type DecodeOptions, type Encoding, type FieldSchema } from './values.js';
+
+/**
+ * Debezium change events (JsonConverter, with or without schemas) to ChangeEvents in target form.
+ *
+ * - c / r / u: an upsert of the after image; a `u` whose before image has another shard key also
+ *   carries that key (beforeShardKey) so apply can delete the row from its old shard, and a `u`
+ *   whose primary key changed becomes a delete of the old key plus an upsert of the new one.
+ * - d: a delete by key, from the before image or, when there is none, from the message key.
+ * - a null value is a tombstone (Kafka compaction's marker after a delete): nothing to apply.
+ * - t (truncate) and anything that cannot be decoded exactly become poison: dead-lettered with the
+ *   reason, never applied and never skipped silently.
+ */
+
+export interface KafkaRecord {
+  topic: string;
+  partition: number;
+  /** Offset as decimal text. */
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+}
+
+export type Decoded =
+  | { kind: 'changes'; events: ChangeEvent[] }
+  | { kind: 'tombstone' }
+  | { kind: 'poison'; poison: PoisonEvent };
+
+type Json = Record<string, unknown>;
+
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** A table of the config with what decoding needs, prepared once. */
+interface TableEntry {
+  spec: TableSpec;
+  keyColumns: ColumnSpec[];
+  shardColumn: ColumnSpec;
+  /** Schema-less encodings per connector family. */
+  defaults: Map<string, Encoding[]>;
+}
+
+class Poison extends Error {}
+
+export class DebeziumDecoder {
+  private readonly tables = new Map<string, TableEntry>();
+
+  constructor(
+    specs: TableSpec[],
+    private readonly options: Pick<DecodeOptions, 'decimalHandling'> = { decimalHandling: 'precise' },
+  ) {
+    for (const spec of specs) {
+      const byName = new Map(spec.columns.map((c) => [c.source, c]));
+      const keyColumns = spec.primaryKey.map((k) => byName.get(k)!);
+      const shardColumn = byName.get(spec.shardKey);
+      if (!shardColumn || keyColumns.some((c) => !c)) throw new Error(`table ${spec.name}: key or shard key column missing from its spec`);
+      this.tables.set(`${spec.sourceSchema}.${spec.sourceTable}`.toLowerCase(), { spec, keyColumns, shardColumn, defaults: new Map() });
+    }
+  }
+
+  decode(record: KafkaRecord): Decoded {
+    const origin: ChangeOrigin = { source: record.topic, partition: record.partition, offset: record.offset };
+    if (record.value === null || record.value.length === 0) return { kind: 'tombstone' };
+    let table: TableEntry | undefined;
+    try {
+      const { payload, schema } = envelope(record.value, 'value');
+      if (payload === null) return { kind: 'tombstone' };
+      if (!isObject(payload) || typeof payload.op !== 'string' || !isObject(payload.source)) {
+        throw new Poison('not a Debezium change event: expected an envelope with "op" and "source"');
+      }
+      const source = payload.source;
+      const connector = source.connector === 'sqlserver' ? 'sqlserver' : 'mysql';
+      const qualified = connector === 'sqlserver' ? `${String(source.schema)}.${String(source.table)}` : `${String(source.db)}.${String(source.table)}`;
+      table = this.tables.get(qualified.toLowerCase());
+      if (!table) throw new Poison(`unknown table ${qualified}: it is not in the config's tables`);
+      const sourceTsMs = typeof source.ts_ms === 'number' ? source.ts_ms : typeof source.ts_ms === 'string' ? Number(source.ts_ms) : undefined;
+      if (typeof source.commit_lsn === 'string') origin.commitLsn = source.commit_lsn.replace(/:/g, '').toLowerCase();
+      const base = { table: table.spec.name, origin, ...(sourceTsMs !== undefined ? { sourceTsMs } : {}) };
+      const encodings = this.encodings(table, connector, schema);
+      switch (payload.op) {
+        case 'c':
+        case 'r':
+        case 'u':
+          return { kind: 'changes', events: this.upsert(table, payload, encodings, base) };
+        case 'd':
+          return { kind: 'changes', events: [this.delete(table, payload, encodings, record.key, connector, base)] };
+        case 't':
+          throw new Poison(`truncate of ${qualified}: a TRUNCATE cannot be replayed row by row; copy the table again with full, then resolve this dead letter`);
+        default:
+          throw new Poison(`unknown op ${JSON.stringify(payload.op)} (expected c, r, u or d)`);
+      }
+    } catch (e) {
+      if (!(e instanceof Poison) && !(e instanceof BadValue) && !(e instanceof SyntaxError)) throw e;
+      const reason = e instanceof SyntaxError ? `not JSON: ${e.message}` : e.message;
+      return {
+        kind: 'poison',
+        poison: { origin, ...(table ? { table: table.spec.name } : {}), messageKey: record.key, rawValue: record.value, reason },
+      };
+    }
+  }
+
+  /** Column encodings in spec order: from the event's schema when present, else from the source types. */
+  private encodings(table: TableEntry, connector: 'mysql' | 'sqlserver', schema: unknown): Encoding[] {
+    if (isObject(schema) && Array.isArray(schema.fields)) {
+      const image = (schema.fields as FieldSchema[]).find((f) => f.field === 'after' || f.field === 'before') as (FieldSchema & { fields?: FieldSchema[] }) | undefined;
+      if (image?.fields) {
+        const byName = new Map(image.fields.map((f) => [f.field, f]));
+        return table.spec.columns.map((c) => {
+          const f = byName.get(c.source);
+          return f ? encodingOfField(f) : encodingOfSourceType(c.sourceType, { ...this.options, connector });
+        });
+      }
+    }
+    let cached = table.defaults.get(connector);
+    if (!cached) {
+      cached = table.spec.columns.map((c) => encodingOfSourceType(c.sourceType, { ...this.options, connector }));
+      table.defaults.set(connector, cached);
+    }
+    return cached;
+  }
+
+  private upsert(table: TableEntry, payload: Json, encodings: Encoding[], base: Omit<ChangeEvent, 'op' | 'key' | 'after'>): ChangeEvent[] {
+    if (!isObject(payload.after)) throw new Poison(`op ${String(payload.op)} without an "after" image`);
+    const after = decodeImage(table.spec.columns, encodings, payload.after, 'after');
+    const key = keyOf(table, after, 'after');
+    const events: ChangeEvent[] = [];
+    let beforeShardKey: RowValue | undefined;
+    if (payload.op === 'u' && isObject(payload.before)) {
+      const before = decodeImage(table.spec.columns, encodings, payload.before, 'before', true);
+      const oldKey = keyOf(table, before, 'before');
+      if (!sameValues(oldKey, key)) events.push({ ...base, op: 'delete', key: oldKey, after: null, beforeShardKey: before[table.spec.shardKey] ?? null });
+      else if (before[table.spec.shardKey] !== undefined && !sameValue(before[table.spec.shardKey]!, after[table.spec.shardKey]!)) beforeShardKey = before[table.spec.shardKey]!;
+    }
+    if (after[table.spec.shardKey] === null) throw new Poison(`shard key ${table.spec.shardKey} is null in the after image`);
+    events.push({ ...base, op: 'upsert', key, after, ...(beforeShardKey !== undefined ? { beforeShardKey } : {}) });
+    return events;
+  }
+
+  private delete(table: TableEntry, payload: Json, encodings: Encoding[], messageKey: Buffer | null, connector: 'mysql' | 'sqlserver', base: Omit<ChangeEvent, 'op' | 'key' | 'after'>): ChangeEvent {
+    let image: Record<string, RowValue>;
+    if (isObject(payload.before)) {
+      image = decodeImage(table.spec.columns, encodings, payload.before, 'before', true);
+    } else {
+      // Key-only delete: the message key holds the primary key columns.
+      if (!messageKey) throw new Poison('delete without a before image or a message key');
+      const { payload: keyPayload, schema: keySchema } = envelope(messageKey, 'key');
+      if (!isObject(keyPayload)) throw new Poison('delete without a before image, and the message key is not an object');
+      const fields = isObject(keySchema) && Array.isArray(keySchema.fields) ? new Map((keySchema.fields as FieldSchema[]).map((f) => [f.field, f])) : undefined;
+      const columns = table.keyColumns.includes(table.shardColumn) ? table.keyColumns : [...table.keyColumns, table.shardColumn];
+      image = decodeImage(
+        columns,
+        columns.map((c) => (fields?.get(c.source) ? encodingOfField(fields.get(c.source)!) : encodingOfSourceType(c.sourceType, { ...this.options, connector }))),
+        keyPayload,
+        'key',
+        true,
+      );
+    }
+    const key = keyOf(table, image, isObject(payload.before) ? 'before' : 'key');
+    const shard = image[table.spec.shardKey];
+    if (shard === undefined || shard === null) throw new Poison(`delete without the shard key ${table.spec.shardKey}: cannot tell which shard holds the row`);
+    return { ...base, op: 'delete', key, after: null, beforeShardKey: shard };
+  }
+}
+
+function envelope(bytes: Buffer, what: 'key' | 'value'): { payload: unknown; schema: unknown } {
+  let doc: unknown;
+  try {
+    doc = parseJsonLossless(bytes.toString('utf8'));
+  } catch (e) {
+    throw new Poison(`message ${what} is not JSON: ${(e as Error).message}`);
+  }
+  if (isObject(doc) && 'payload' in doc && 'schema' in doc && Object.keys(doc).length === 2) return { payload: doc.payload, schema: doc.schema };
+  return { payload: doc, schema: undefined };
+}
+
+/** One image (after, before or the key) by source column name, in target form. */
+function decodeImage(columns: ColumnSpec[], encodings: Encoding[], image: Json, what: string, partial = false): Record<string, RowValue> {
+  const out: Record<string, RowValue> = {};
+  for (let i = 0; i < columns.length; i++) {
+    const c = columns[i]!;
+    if (!(c.source in image)) {
+      if (partial) continue;
+      throw new Poison(`column ${c.source} is missing from the ${what} image`);
+    }
+    let v: RowValue | Unrepresentable;
+    try {
+      v = decodeValue(image[c.source], encodings[i]!, c);
+    } catch (e) {
+      if (e instanceof BadValue) throw new Poison(`column ${c.source} (${what}): ${e.message}`);
+      throw e;
+    }
+    if (v instanceof Unrepresentable) throw new Poison(`column ${c.source} (${what}): ${v.reason}`);
+    out[c.source] = v;
+  }
+  return out;
+}
+
+function keyOf(table: TableEntry, image: Record<string, RowValue>, what: string): Record<string, RowValue> {
+  const key: Record<string, RowValue> = {};
+  for (const c of table.keyColumns) {
+    const v = image[c.source];
+    if (v === undefined || v === null) throw new Poison(`key column ${c.source} is missing or null in the ${what} image`);
+    key[c.source] = v;
+  }
+  return key;
+}
+
+function sameValue(a: RowValue, b: RowValue): boolean {
+  if (a === null || b === null) return a === b;
+  if (Buffer.isBuffer(a) || Buffer.isBuffer(b)) return Buffer.isBuffer(a) && Buffer.isBuffer(b) && a.equals(b);
+  return a === b;
+}
+
+function sameValues(a: Record<string, RowValue>, b: Record<string, RowValue>): boolean {
+  return Object.keys(a).every((k) => sameValue(a[k] ?? null, b[k] ?? null));
+}

@@ -1,0 +1,326 @@
+import { Unrepresentable, type ColumnSpec, type RowValue, type SourceType } from '../../rows/types.js';
+
+/**
+ * Debezium's JSON value encodings to the row pipeline's target form (src/rows/types.ts): decimal
+ * digits, 'YYYY-MM-DD HH:MM:SS.ffffff', bytes as Buffers. The field's Connect schema says which
+ * encoding a value has when the converter includes schemas; otherwise the column's source type
+ * (from the TableSpec) and Debezium's defaults for that source decide.
+ */
+
+/** A field of a Connect struct schema, as JsonConverter writes it with schemas.enable=true. */
+export interface FieldSchema {
+  type: string;
+  name?: string;
+  field?: string;
+  optional?: boolean;
+  parameters?: Record<string, string>;
+}
+
+/** How Debezium encodes one column: its Connect base type and logical name. */
+export interface Encoding {
+  type: string;
+  name?: string;
+  /** Decimal scale (org.apache.kafka.connect.data.Decimal). */
+  scale?: number;
+}
+
+export interface DecodeOptions {
+  /** Debezium's decimal.handling.mode: precise (bytes, the default) or string. */
+  decimalHandling: 'precise' | 'string';
+  /** Debezium connector family: decides schema-less defaults (e.g. SQL Server datetime2(7) is NanoTimestamp). */
+  connector: 'mysql' | 'sqlserver';
+}
+
+export const DECIMAL = 'org.apache.kafka.connect.data.Decimal';
+const VARIABLE_SCALE_DECIMAL = 'io.debezium.data.VariableScaleDecimal';
+
+export function encodingOfField(field: FieldSchema): Encoding {
+  const e: Encoding = { type: field.type };
+  if (field.name) e.name = field.name;
+  if (field.name === DECIMAL) e.scale = Number(field.parameters?.scale ?? 0);
+  return e;
+}
+
+/** Fractional-second digits of a temporal source type (datetime2(7) → 7, datetime(3) → 3). */
+function fractionDigits(type: SourceType, fallback: number): number {
+  if (type.precision !== undefined && ['datetime', 'datetime2', 'time', 'timestamp', 'datetimeoffset'].includes(type.dataType)) {
+    // MySQL's catalog gives DATETIME_PRECISION, SQL Server's gives the scale for datetime2/time.
+    return type.scale ?? type.precision;
+  }
+  if (type.scale !== undefined) return type.scale;
+  const m = /\((\d+)\)/.exec((type as { columnType?: string }).columnType ?? '');
+  return m ? Number(m[1]) : fallback;
+}
+
+/** The encoding Debezium uses for a source type, for events without schemas. */
+export function encodingOfSourceType(type: SourceType, options: DecodeOptions): Encoding {
+  const dt = type.dataType.toLowerCase();
+  const decimal = (scale: number): Encoding =>
+    options.decimalHandling === 'precise' ? { type: 'bytes', name: DECIMAL, scale } : { type: 'string' };
+  switch (dt) {
+    case 'decimal':
+    case 'numeric':
+      return decimal(type.scale ?? 0);
+    case 'money':
+    case 'smallmoney':
+      return decimal(4);
+    case 'tinyint':
+    case 'smallint':
+    case 'mediumint':
+    case 'int':
+    case 'integer':
+    case 'year':
+      return { type: 'int32' };
+    case 'bigint':
+      // MySQL BIGINT UNSIGNED with bigint.unsigned.handling.mode=precise is a Decimal of scale 0.
+      return type.unsigned && options.decimalHandling === 'precise' ? { type: 'bytes', name: DECIMAL, scale: 0 } : { type: 'int64' };
+    case 'date':
+      return { type: 'int32', name: 'io.debezium.time.Date' };
+    case 'datetime':
+    case 'smalldatetime':
+    case 'datetime2': {
+      if (dt === 'smalldatetime' || (dt === 'datetime' && options.connector === 'sqlserver')) return { type: 'int64', name: 'io.debezium.time.Timestamp' };
+      const p = fractionDigits(type, dt === 'datetime2' ? 7 : 0);
+      if (p <= 3) return { type: 'int64', name: 'io.debezium.time.Timestamp' };
+      if (p <= 6) return { type: 'int64', name: 'io.debezium.time.MicroTimestamp' };
+      return { type: 'int64', name: 'io.debezium.time.NanoTimestamp' };
+    }
+    case 'timestamp':
+    case 'datetimeoffset':
+      return { type: 'string', name: 'io.debezium.time.ZonedTimestamp' };
+    case 'time': {
+      if (options.connector === 'mysql') return { type: 'int64', name: 'io.debezium.time.MicroTime' };
+      const p = fractionDigits(type, 7);
+      if (p <= 3) return { type: 'int32', name: 'io.debezium.time.Time' };
+      if (p <= 6) return { type: 'int64', name: 'io.debezium.time.MicroTime' };
+      return { type: 'int64', name: 'io.debezium.time.NanoTime' };
+    }
+    case 'bit':
+      return options.connector === 'sqlserver' || (type.length ?? type.precision ?? 1) <= 1 ? { type: 'boolean' } : { type: 'bytes', name: 'io.debezium.data.Bits' };
+    case 'binary':
+    case 'varbinary':
+    case 'image':
+    case 'tinyblob':
+    case 'blob':
+    case 'mediumblob':
+    case 'longblob':
+    case 'rowversion':
+    case 'timestamp_rowversion':
+      return { type: 'bytes' };
+    case 'float':
+    case 'double':
+    case 'real':
+      return { type: 'float64' };
+    default:
+      return { type: 'string' };
+  }
+}
+
+const INTEGER_TEXT = /^-?\d+$/;
+
+/** A problem with one value: the event is dead-lettered with this reason. */
+export class BadValue extends Error {}
+
+/** One column's JSON value to target form, or Unrepresentable when the target cannot hold it exactly. */
+export function decodeValue(raw: unknown, encoding: Encoding, column: ColumnSpec): RowValue | Unrepresentable {
+  if (raw === null || raw === undefined) return null;
+  switch (encoding.name) {
+    case DECIMAL:
+      return decimalValue(raw, encoding.scale ?? 0, column);
+    case VARIABLE_SCALE_DECIMAL: {
+      const v = raw as { scale?: unknown; value?: unknown };
+      if (typeof v !== 'object' || typeof v.value !== 'string') throw new BadValue(`expected {scale, value} for a variable-scale decimal`);
+      return decimalValue(v.value, Number(v.scale ?? 0), column);
+    }
+    case 'io.debezium.time.Date':
+      return formatDate(BigInt(integerText(raw)));
+    case 'io.debezium.time.Timestamp':
+      return timestampText(BigInt(integerText(raw)) * 1_000_000n, column);
+    case 'io.debezium.time.MicroTimestamp':
+      return timestampText(BigInt(integerText(raw)) * 1000n, column);
+    case 'io.debezium.time.NanoTimestamp':
+      return timestampText(BigInt(integerText(raw)), column);
+    case 'io.debezium.time.ZonedTimestamp':
+      return timestampText(zonedToEpochNanos(stringValue(raw)), column);
+    case 'io.debezium.time.Time':
+      return timeText(BigInt(integerText(raw)) * 1_000_000n, column);
+    case 'io.debezium.time.MicroTime':
+      return timeText(BigInt(integerText(raw)) * 1000n, column);
+    case 'io.debezium.time.NanoTime':
+      return timeText(BigInt(integerText(raw)), column);
+    case 'io.debezium.time.Year':
+      return integerText(raw);
+  }
+  switch (encoding.type) {
+    case 'int8':
+    case 'int16':
+    case 'int32':
+    case 'int64':
+      return integerText(raw);
+    case 'float32':
+    case 'float64':
+    case 'double':
+    case 'float':
+      if (typeof raw === 'number') return String(raw);
+      if (typeof raw === 'string' && /^(-?(\d+(\.\d*)?([eE][-+]?\d+)?)|NaN|-?Infinity)$/.test(raw)) return raw;
+      throw new BadValue(`expected a number, got ${JSON.stringify(raw)}`);
+    case 'boolean':
+      if (typeof raw === 'boolean') return raw ? '1' : '0';
+      throw new BadValue(`expected true or false, got ${JSON.stringify(raw)}`);
+    case 'bytes':
+      return base64Bytes(raw);
+    case 'string':
+      return stringValue(raw);
+    default:
+      throw new BadValue(`unsupported Connect type ${encoding.type}${encoding.name ? ` (${encoding.name})` : ''}`);
+  }
+}
+
+function stringValue(raw: unknown): string {
+  if (typeof raw === 'string') return raw;
+  throw new BadValue(`expected a string, got ${JSON.stringify(raw)}`);
+}
+
+/** An integer as decimal text: a JSON number (safe range) or digit text (lossless parse of a big one). */
+export function integerText(raw: unknown): string {
+  if (typeof raw === 'number') {
+    if (!Number.isSafeInteger(raw)) throw new BadValue(`expected an integer, got ${raw}`);
+    return String(raw);
+  }
+  if (typeof raw === 'string' && INTEGER_TEXT.test(raw)) return raw;
+  throw new BadValue(`expected an integer, got ${JSON.stringify(raw)}`);
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+function base64Bytes(raw: unknown): Buffer {
+  if (typeof raw !== 'string' || raw.length % 4 !== 0 || !BASE64.test(raw)) throw new BadValue(`expected base64 bytes, got ${JSON.stringify(raw).slice(0, 80)}`);
+  return Buffer.from(raw, 'base64');
+}
+
+/** Big-endian two's-complement bytes as a signed integer. */
+export function twosComplement(bytes: Buffer): bigint {
+  if (bytes.length === 0) return 0n;
+  const unsigned = BigInt('0x' + bytes.toString('hex'));
+  return bytes[0]! & 0x80 ? unsigned - (1n << BigInt(bytes.length * 8)) : unsigned;
+}
+
+/** An unscaled integer and a scale as exact decimal text: (-2550, 2) → "-25.50". */
+export function scaledText(unscaled: bigint, scale: number): string {
+  const negative = unscaled < 0n;
+  let digits = (negative ? -unscaled : unscaled).toString();
+  if (scale > 0) {
+    digits = digits.padStart(scale + 1, '0');
+    digits = `${digits.slice(0, -scale)}.${digits.slice(-scale)}`;
+  }
+  return negative ? `-${digits}` : digits;
+}
+
+/** Decimal from base64 unscaled two's-complement bytes (precise mode), checked against the target scale. */
+function decimalValue(raw: unknown, scale: number, column: ColumnSpec): RowValue | Unrepresentable {
+  const text = scaledText(twosComplement(base64Bytes(raw)), scale);
+  const targetScale = targetDecimalScale(column.targetType);
+  if (targetScale !== undefined) {
+    const fraction = text.split('.')[1] ?? '';
+    if (fraction.length > targetScale && /[1-9]/.test(fraction.slice(targetScale))) {
+      return new Unrepresentable(`column ${column.source}: ${column.targetType} would round ${text}`, text);
+    }
+  }
+  return text;
+}
+
+function targetDecimalScale(targetType: string): number | undefined {
+  const m = /^\s*(?:decimal|numeric)\s*\(\s*\d+\s*,\s*(\d+)\s*\)/i.exec(targetType);
+  if (m) return Number(m[1]);
+  return /^\s*(?:decimal|numeric)\b/i.test(targetType) ? 0 : undefined;
+}
+
+/** Fractional digits the target column keeps (DATETIME(6) → 6, TIME → 0). */
+function targetFraction(column: ColumnSpec): number {
+  const m = /\(\s*(\d+)\s*\)/.exec(column.targetType);
+  return m ? Number(m[1]) : 0;
+}
+
+const NS_PER_DAY = 86_400_000_000_000n;
+
+function floorDiv(a: bigint, b: bigint): bigint {
+  const q = a / b;
+  return a % b !== 0n && a < 0n !== b < 0n ? q - 1n : q;
+}
+
+/** Days since 1970-01-01 to a civil date (proleptic Gregorian), any year. */
+export function civilFromDays(days: bigint): { y: number; m: number; d: number } {
+  const z = Number(days) + 719468;
+  const era = Math.floor(z / 146097);
+  const doe = z - era * 146097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const m = mp < 10 ? mp + 3 : mp - 9;
+  return { y: yoe + era * 400 + (m <= 2 ? 1 : 0), m, d };
+}
+
+export function daysFromCivil(y: number, m: number, d: number): number {
+  const yy = m <= 2 ? y - 1 : y;
+  const era = Math.floor(yy / 400);
+  const yoe = yy - era * 400;
+  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
+}
+
+const pad = (n: number | bigint, w: number): string => String(n).padStart(w, '0');
+
+function formatDate(days: bigint): string {
+  const { y, m, d } = civilFromDays(days);
+  if (y < 0 || y > 9999) throw new BadValue(`date year ${y} is outside 0000-9999`);
+  return `${pad(y, 4)}-${pad(m, 2)}-${pad(d, 2)}`;
+}
+
+/** Nanoseconds as a fraction of `digits` digits, or Unrepresentable when digits beyond them are not zero. */
+function fractionText(nanos: bigint, digits: number, column: ColumnSpec, whole: () => string): string | Unrepresentable {
+  const nine = pad(nanos, 9);
+  if (/[1-9]/.test(nine.slice(digits))) {
+    return new Unrepresentable(`column ${column.source}: ${column.targetType} would round the fraction .${nine.replace(/0+$/, '')}`, `${whole()}.${nine}`);
+  }
+  return digits > 0 ? `.${nine.slice(0, digits)}` : '';
+}
+
+/** Nanoseconds since the epoch (UTC wall clock) to 'YYYY-MM-DD HH:MM:SS[.f]' at the target's precision. */
+export function timestampText(epochNanos: bigint, column: ColumnSpec): string | Unrepresentable {
+  const days = floorDiv(epochNanos, NS_PER_DAY);
+  const inDay = epochNanos - days * NS_PER_DAY;
+  const secondsOfDay = Number(inDay / 1_000_000_000n);
+  const nanos = inDay % 1_000_000_000n;
+  const whole = `${formatDate(days)} ${pad(Math.floor(secondsOfDay / 3600), 2)}:${pad(Math.floor(secondsOfDay / 60) % 60, 2)}:${pad(secondsOfDay % 60, 2)}`;
+  const fraction = fractionText(nanos, targetFraction(column), column, () => whole);
+  return fraction instanceof Unrepresentable ? fraction : whole + fraction;
+}
+
+/** Nanoseconds since midnight (may be negative or past 24 h, as MySQL TIME allows) to '[-]HH:MM:SS[.f]'. */
+export function timeText(nanosOfDay: bigint, column: ColumnSpec): string | Unrepresentable {
+  const negative = nanosOfDay < 0n;
+  const abs = negative ? -nanosOfDay : nanosOfDay;
+  const seconds = abs / 1_000_000_000n;
+  const nanos = abs % 1_000_000_000n;
+  const whole = `${negative ? '-' : ''}${pad(seconds / 3600n, 2)}:${pad((seconds / 60n) % 60n, 2)}:${pad(seconds % 60n, 2)}`;
+  const fraction = fractionText(nanos, targetFraction(column), column, () => whole);
+  return fraction instanceof Unrepresentable ? fraction : whole + fraction;
+}
+
+const ZONED = /^(\d{4,})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$/;
+
+/** An ISO-8601 instant with Z or an offset (Debezium's ZonedTimestamp) to nanoseconds since the epoch, UTC. */
+export function zonedToEpochNanos(text: string): bigint {
+  const m = ZONED.exec(text);
+  if (!m) throw new BadValue(`expected an ISO-8601 timestamp with zone, got ${JSON.stringify(text)}`);
+  const days = daysFromCivil(Number(m[1]), Number(m[2]), Number(m[3]));
+  const seconds = BigInt(days) * 86400n + BigInt(Number(m[4]) * 3600 + Number(m[5]) * 60 + Number(m[6]));
+  let offsetSeconds = 0n;
+  if (m[8] !== 'Z') {
+    const sign = m[8]!.startsWith('-') ? -1n : 1n;
+    offsetSeconds = sign * BigInt(Number(m[8]!.slice(1, 3)) * 3600 + Number(m[8]!.slice(4, 6)) * 60);
+  }
+  return (seconds - offsetSeconds) * 1_000_000_000n + BigInt((m[7] ?? '').padEnd(9, '0'));
+}

@@ -1,0 +1,70 @@
+import type { Pool, RowDataPacket } from 'mysql2/promise';
+
+/**
+ * cdc_offsets: the control store's mirror of the consumer group's committed offsets, written after
+ * each commit, with the partition end seen then and the source commit time of the last applied
+ * event: what status, the metrics and gray's lag gate read without asking Kafka.
+ */
+export interface OffsetMirror {
+  group: string;
+  topic: string;
+  partition: number;
+  nextOffset: string;
+  highWatermark: string | null;
+  lastSourceTsMs: number | null;
+  appliedEvents: number;
+}
+
+export async function mirrorOffset(pool: Pool, m: OffsetMirror): Promise<void> {
+  // GREATEST: a member that lost the partition in a rebalance never moves the mirror back.
+  await pool.query(
+    `INSERT INTO cdc_offsets (consumer_group, topic, partition_no, next_offset, high_watermark, last_source_ts_ms, applied_events)
+     VALUES (?, ?, ?, ?, ?, ?, ?)
+     ON DUPLICATE KEY UPDATE
+       last_source_ts_ms = IF(VALUES(next_offset) >= next_offset, COALESCE(VALUES(last_source_ts_ms), last_source_ts_ms), last_source_ts_ms),
+       high_watermark = GREATEST(COALESCE(high_watermark, 0), COALESCE(VALUES(high_watermark), 0)),
+       next_offset = GREATEST(next_offset, VALUES(next_offset)),
+       applied_events = applied_events + VALUES(applied_events)`,
+    [m.group, m.topic, m.partition, m.nextOffset, m.highWatermark, m.lastSourceTsMs, m.appliedEvents],
+  );
+}
+
+export interface PartitionLag {
+  group: string;
+  topic: string;
+  partition: number;
+  nextOffset: number;
+  highWatermark: number | null;
+  lagMessages: number | null;
+  /** now − source commit time of the last applied event; 0 when the partition was caught up. */
+  lagSeconds: number | null;
+  lastSourceTsMs: number | null;
+  appliedEvents: number;
+  updatedAt: string;
+}
+
+export async function readOffsetMirror(pool: Pool, nowMs = Date.now()): Promise<PartitionLag[]> {
+  const [rows] = await pool.query<RowDataPacket[]>(
+    `SELECT consumer_group, topic, partition_no, next_offset, high_watermark, last_source_ts_ms, applied_events,
+            DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS updated_at
+       FROM cdc_offsets ORDER BY consumer_group, topic, partition_no`,
+  );
+  return rows.map((r) => {
+    const next = Number(r.next_offset);
+    const high = r.high_watermark === null ? null : Number(r.high_watermark);
+    const lagMessages = high === null ? null : Math.max(0, high - next);
+    const ts = r.last_source_ts_ms === null ? null : Number(r.last_source_ts_ms);
+    return {
+      group: r.consumer_group,
+      topic: r.topic,
+      partition: Number(r.partition_no),
+      nextOffset: next,
+      highWatermark: high,
+      lagMessages,
+      lagSeconds: lagMessages === 0 ? 0 : ts === null ? null : Math.max(0, (nowMs - ts) / 1000),
+      lastSourceTsMs: ts,
+      appliedEvents: Number(r.applied_events),
+      updatedAt: r.updated_at,
+    };
+  });
+}

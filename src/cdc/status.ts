@@ -1,0 +1,43 @@
+import type { Pool } from 'mysql2/promise';
+import { renderTable } from '../cli/render.js';
+import { deadLetterCounts, type DeadLetterCounts } from './deadletters.js';
+import { readOffsetMirror, type PartitionLag } from './offsets.js';
+
+export interface SyncStatus {
+  partitions: PartitionLag[];
+  /** Largest lag over all partitions, in events and in seconds (null when nothing was synced yet). */
+  maxLagMessages: number | null;
+  maxLagSeconds: number | null;
+  deadLetters: DeadLetterCounts;
+}
+
+/** The sync section of `membermig status`, read from the control store only (no Kafka round trip). */
+export async function collectSyncStatus(pool: Pool): Promise<SyncStatus> {
+  const partitions = await readOffsetMirror(pool);
+  const lags = partitions.map((p) => p.lagMessages).filter((n): n is number => n !== null);
+  const seconds = partitions.map((p) => p.lagSeconds).filter((n): n is number => n !== null);
+  return {
+    partitions,
+    maxLagMessages: lags.length > 0 ? Math.max(...lags) : null,
+    maxLagSeconds: seconds.length > 0 ? Math.max(...seconds) : null,
+    deadLetters: await deadLetterCounts(pool),
+  };
+}
+
+/** Lines for people: lag per partition and open dead letters. */
+export function renderSyncStatus(s: SyncStatus): string[] {
+  const out: string[] = [];
+  if (s.partitions.length > 0) {
+    out.push(
+      '',
+      renderTable(
+        ['sync group', 'topic', 'partition', 'next offset', 'lag events', 'lag s', 'applied', 'updated'],
+        s.partitions.map((p) => [p.group, p.topic, p.partition, p.nextOffset, p.lagMessages, p.lagSeconds === null ? null : p.lagSeconds.toFixed(1), p.appliedEvents, p.updatedAt]),
+      ),
+    );
+  }
+  if (s.deadLetters.open > 0 || s.deadLetters.resolved > 0) {
+    out.push('', `dead letters: ${s.deadLetters.open} open, ${s.deadLetters.resolved} resolved` + (s.deadLetters.open > 0 ? ' (fix, then membermig sync --retry-dead-letters)' : ''));
+  }
+  return out;
+}

@@ -1,0 +1,375 @@
+import { Kafka, logLevel as KafkaLogLevel, type Admin, type Consumer, type KafkaMessage, type LogEntry } from 'kafkajs';
+import type { RowDataPacket } from 'mysql2/promise';
+import type { Config } from '../config/schema.js';
+import { RefusedError } from '../errors.js';
+import { silentLogger, type Logger } from '../log.js';
+import type { TableSpec } from '../rows/types.js';
+import { createSourceReader, describeTables } from '../source/index.js';
+import { controlSchemaState, openControlStore, type ControlStore } from '../store/control.js';
+import { createShardWriter, type ShardWriter } from '../target/writer.js';
+import { ApplyInterrupted, applyChanges, type ApplyContext } from './apply.js';
+import { deadLetterCounts, markDeadLetter, openDeadLetters, recordDeadLetters } from './deadletters.js';
+import { DebeziumDecoder, type KafkaRecord } from './debezium/decode.js';
+import { SyncMetrics } from './metrics.js';
+import { mirrorOffset } from './offsets.js';
+import type { ChangeEvent, PoisonEvent } from './types.js';
+
+/**
+ * `membermig sync`: consumes Debezium change events from Kafka as one member of the consumer
+ * group, applies them to the shards (src/cdc/apply.ts) and commits each partition's offset only
+ * after the shard writes and dead letters it covers are durable, then mirrors it in cdc_offsets.
+ *
+ * Order: a partition's events are applied in offset order, batch after batch; partitions are
+ * applied concurrently (Debezium keys messages by primary key, so a key lives in one partition).
+ * A rebalance hands a partition over from its last committed offset: the new owner may replay
+ * what the old one applied but did not commit, which converges since every write is idempotent,
+ * and the old owner only rejoins the group after its in-flight batch (eager rebalancing).
+ */
+
+export interface SyncOptions {
+  logger?: Logger;
+  /** Stop once the group's committed offsets reach every partition's end. */
+  untilCaughtUp?: boolean;
+  /** Replay the open dead letters first (after a fix), in log order. */
+  retryDeadLetters?: boolean;
+  /** Serve Prometheus metrics on this port (0 = any free port). */
+  metricsPort?: number;
+  metricsHost?: string;
+  /** Aborting stops the process cleanly: the in-flight batch finishes and is committed. */
+  signal?: AbortSignal;
+  /** How often --until-caught-up compares committed offsets with partition ends. */
+  caughtUpCheckMs?: number;
+}
+
+export interface SyncPartitionResult {
+  topic: string;
+  partition: number;
+  events: number;
+  nextOffset: string;
+}
+
+export interface SyncResult {
+  group: string;
+  topics: string[];
+  stoppedBy: 'caught-up' | 'signal';
+  /** Partitions this process applied batches from (a rebalance may move them). */
+  partitions: SyncPartitionResult[];
+  eventsApplied: number;
+  tombstones: number;
+  deadLettered: number;
+  retried?: { resolved: number; stillFailing: number };
+  deadLetters: { open: number; resolved: number };
+  metricsPort?: number;
+  elapsedSeconds: number;
+}
+
+interface Runtime {
+  config: Config;
+  kafkaConfig: NonNullable<NonNullable<Config['cdc']>['kafka']>;
+  logger: Logger;
+  store: ControlStore;
+  writer: ShardWriter;
+  decoder: DebeziumDecoder;
+  apply: ApplyContext;
+  metrics: SyncMetrics;
+  stopping: () => boolean;
+}
+
+export async function runSync(config: Config, options: SyncOptions = {}): Promise<SyncResult> {
+  const logger = options.logger ?? silentLogger;
+  const kafkaConfig = config.cdc?.kafka;
+  if (!kafkaConfig) throw new RefusedError('sync needs cdc.kafka in the config (brokers, topic, group)');
+  const topics = Array.isArray(kafkaConfig.topic) ? kafkaConfig.topic : [kafkaConfig.topic];
+  const started = Date.now();
+
+  const specs = await describeAll(config, logger);
+  const store = openControlStore(config, 4);
+  const writer = createShardWriter(config);
+  const metrics = new SyncMetrics();
+  const kafka = new Kafka({ clientId: kafkaConfig.client_id, brokers: kafkaConfig.brokers, logLevel: KafkaLogLevel.WARN, logCreator: kafkaLogs(logger), retry: { retries: 10 } });
+  const admin = kafka.admin();
+  let consumer: Consumer | undefined;
+  let stopRequested = false;
+  const stopping = () => stopRequested || options.signal?.aborted === true;
+  try {
+    await requireMigratedStore(store);
+    const rt: Runtime = {
+      config,
+      kafkaConfig,
+      logger,
+      store,
+      writer,
+      decoder: new DebeziumDecoder(specs, { decimalHandling: kafkaConfig.decimal_handling }),
+      metrics,
+      stopping,
+      apply: {
+        writer,
+        specs: new Map(specs.map((s) => [s.name, s])),
+        logger,
+        shouldStop: stopping,
+        onServerDown: (server) => metrics.serverDown.set({ server }, 1),
+        onServerUp: (server) => metrics.serverDown.set({ server }, 0),
+      },
+    };
+    const metricsPort = options.metricsPort !== undefined ? await metrics.listen(options.metricsPort, options.metricsHost) : undefined;
+    if (metricsPort !== undefined) logger.info({ port: metricsPort }, 'metrics at /metrics');
+
+    const result: SyncResult = {
+      group: kafkaConfig.group,
+      topics,
+      stoppedBy: 'signal',
+      partitions: [],
+      eventsApplied: 0,
+      tombstones: 0,
+      deadLettered: 0,
+      deadLetters: { open: 0, resolved: 0 },
+      ...(metricsPort !== undefined ? { metricsPort } : {}),
+      elapsedSeconds: 0,
+    };
+    if (options.retryDeadLetters) result.retried = await retryDeadLetters(rt);
+
+    await admin.connect();
+    await requireTopics(admin, topics, kafkaConfig.brokers);
+    await startAtRecordedPosition(admin, store, kafkaConfig.group, topics, logger);
+
+    const partitions = new Map<string, SyncPartitionResult>();
+    consumer = kafka.consumer({
+      groupId: kafkaConfig.group,
+      sessionTimeout: kafkaConfig.session_timeout_ms,
+      rebalanceTimeout: Math.max(60_000, kafkaConfig.session_timeout_ms),
+      heartbeatInterval: Math.min(3000, Math.floor(kafkaConfig.session_timeout_ms / 3)),
+      allowAutoTopicCreation: false,
+      maxBytesPerPartition: 4 * 1024 * 1024,
+      maxWaitTimeInMs: 200,
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topics, fromBeginning: true });
+    const c = consumer;
+    let crashed: Error | undefined;
+    const done = new Promise<void>((resolve) => {
+      c.on(c.events.CRASH, (e) => {
+        if (!(e.payload.restart as boolean)) {
+          crashed = e.payload.error;
+          resolve();
+        }
+      });
+      c.on(c.events.STOP, () => resolve());
+      options.signal?.addEventListener('abort', () => resolve(), { once: true });
+    });
+    await c.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: kafkaConfig.partitions_concurrently,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+        const messages = batch.messages;
+        for (let i = 0; i < messages.length; i += kafkaConfig.max_batch_events) {
+          if (!isRunning() || isStale()) return;
+          const chunk = messages.slice(i, i + kafkaConfig.max_batch_events);
+          const outcome = await applyBatch(rt, c, batch.topic, batch.partition, batch.highWatermark, chunk);
+          resolveOffset(chunk[chunk.length - 1]!.offset);
+          result.eventsApplied += outcome.applied;
+          result.tombstones += outcome.tombstones;
+          result.deadLettered += outcome.deadLettered;
+          const key = `${batch.topic}/${batch.partition}`;
+          const p = partitions.get(key) ?? { topic: batch.topic, partition: batch.partition, events: 0, nextOffset: '0' };
+          p.events += chunk.length;
+          p.nextOffset = outcome.nextOffset;
+          partitions.set(key, p);
+          await heartbeat();
+        }
+      },
+    });
+
+    const caughtUp = options.untilCaughtUp ? watchCaughtUp(admin, kafkaConfig.group, topics, options.caughtUpCheckMs ?? 300, stopping) : undefined;
+    const reason = await Promise.race([done.then(() => 'stopped' as const), caughtUp?.then(() => 'caught-up' as const) ?? new Promise<never>(() => {})]);
+    stopRequested = true;
+    // consumer.stop waits for the in-flight batch, which commits before it returns.
+    await c.stop();
+    if (crashed) throw crashed;
+    result.stoppedBy = reason === 'caught-up' ? 'caught-up' : 'signal';
+    result.partitions = [...partitions.values()].sort((a, b) => a.topic.localeCompare(b.topic) || a.partition - b.partition);
+    const counts = await deadLetterCounts(store.pool);
+    result.deadLetters = { open: counts.open, resolved: counts.resolved };
+    result.elapsedSeconds = (Date.now() - started) / 1000;
+    return result;
+  } finally {
+    stopRequested = true;
+    await consumer?.disconnect().catch(() => {});
+    await admin.disconnect().catch(() => {});
+    await metrics.close();
+    await writer.close();
+    await store.close();
+  }
+}
+
+interface BatchOutcome {
+  applied: number;
+  tombstones: number;
+  deadLettered: number;
+  nextOffset: string;
+}
+
+/** Decode, apply, record dead letters, commit, mirror: one partition's chunk of messages. */
+async function applyBatch(rt: Runtime, consumer: Consumer, topic: string, partition: number, highWatermark: string, messages: KafkaMessage[]): Promise<BatchOutcome> {
+  const events: ChangeEvent[] = [];
+  const poisons: PoisonEvent[] = [];
+  const raw = new Map<string, KafkaMessage>();
+  let tombstones = 0;
+  let lastSourceTsMs: number | null = null;
+  for (const m of messages) {
+    const record: KafkaRecord = { topic, partition, offset: m.offset, key: m.key, value: m.value };
+    const decoded = rt.decoder.decode(record);
+    if (decoded.kind === 'tombstone') tombstones++;
+    else if (decoded.kind === 'poison') poisons.push(decoded.poison);
+    else {
+      raw.set(m.offset, m);
+      for (const e of decoded.events) {
+        events.push(e);
+        if (e.sourceTsMs !== undefined) lastSourceTsMs = e.sourceTsMs;
+      }
+    }
+  }
+  const { failed } = await applyChanges(rt.apply, events);
+  for (const f of failed) {
+    const m = raw.get(f.event.origin.offset);
+    poisons.push({ origin: f.event.origin, table: f.event.table, messageKey: m?.key ?? null, rawValue: m?.value ?? null, reason: f.reason });
+  }
+  await recordDeadLetters(rt.store.pool, poisons);
+  const nextOffset = (BigInt(messages[messages.length - 1]!.offset) + 1n).toString();
+  await consumer.commitOffsets([{ topic, partition, offset: nextOffset }]);
+  await mirrorOffset(rt.store.pool, {
+    group: rt.kafkaConfig.group,
+    topic,
+    partition,
+    nextOffset,
+    highWatermark,
+    lastSourceTsMs,
+    appliedEvents: events.length - failed.length,
+  });
+  const lag = Math.max(0, Number(BigInt(highWatermark) - BigInt(nextOffset)));
+  const labels = { topic, partition: String(partition) };
+  rt.metrics.lagMessages.set(labels, lag);
+  rt.metrics.lagSeconds.set(labels, lag === 0 || lastSourceTsMs === null ? 0 : Math.max(0, (Date.now() - lastSourceTsMs) / 1000));
+  rt.metrics.applied.inc({ topic }, events.length - failed.length);
+  if (tombstones > 0) rt.metrics.tombstones.inc({ topic }, tombstones);
+  if (poisons.length > 0) {
+    rt.metrics.deadLettered.inc({ topic }, poisons.length);
+    rt.logger.warn({ topic, partition, count: poisons.length, first: poisons[0]!.reason }, 'events dead-lettered');
+  }
+  rt.logger.debug({ topic, partition, nextOffset, events: events.length }, 'batch committed');
+  return { applied: events.length - failed.length, tombstones, deadLettered: poisons.length, nextOffset };
+}
+
+/** Replays open dead letters in log order: resolved when they now decode and apply, else their reason is updated. */
+async function retryDeadLetters(rt: Runtime): Promise<{ resolved: number; stillFailing: number }> {
+  let resolved = 0;
+  let stillFailing = 0;
+  for (const dl of await openDeadLetters(rt.store.pool)) {
+    const decoded = rt.decoder.decode({ topic: dl.source, partition: dl.partition ?? 0, offset: dl.offset, key: dl.messageKey, value: dl.rawValue });
+    if (decoded.kind === 'poison') {
+      stillFailing++;
+      await markDeadLetter(rt.store.pool, dl.id, { resolved: false, reason: decoded.poison.reason });
+      continue;
+    }
+    const failed = decoded.kind === 'changes' ? (await applyChanges(rt.apply, decoded.events)).failed : [];
+    if (failed.length > 0) {
+      stillFailing++;
+      await markDeadLetter(rt.store.pool, dl.id, { resolved: false, reason: failed[0]!.reason });
+    } else {
+      resolved++;
+      await markDeadLetter(rt.store.pool, dl.id, { resolved: true });
+    }
+  }
+  rt.logger.info({ resolved, stillFailing }, 'dead letters retried');
+  return { resolved, stillFailing };
+}
+
+async function describeAll(config: Config, logger: Logger): Promise<TableSpec[]> {
+  const reader = createSourceReader(config, logger);
+  try {
+    return await describeTables(reader, config);
+  } finally {
+    await reader.close();
+  }
+}
+
+async function requireMigratedStore(store: ControlStore): Promise<void> {
+  const state = await controlSchemaState(store);
+  if (!state.exists || state.appliedVersion !== state.latestVersion) {
+    throw new RefusedError(`the control store ${store.database} is not set up or not migrated to this version: run membermig init first`);
+  }
+}
+
+/** Retries what Kafka calls retriable (a coordinator still loading, a leader moving) for up to a minute. */
+async function retrying<T>(work: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await work();
+    } catch (e) {
+      if ((e as { retriable?: boolean }).retriable !== true || Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+async function requireTopics(admin: Admin, topics: string[], brokers: string[]): Promise<void> {
+  const existing = new Set(await retrying(() => admin.listTopics()));
+  const missing = topics.filter((t) => !existing.has(t));
+  if (missing.length > 0) throw new RefusedError(`topic ${missing.join(', ')} does not exist on ${brokers.join(', ')} (cdc.kafka.topic)`);
+}
+
+/**
+ * A group that has committed nothing yet starts where full recorded the Kafka start position
+ * (cdc_start_positions, source_kind kafka), or at the beginning of each partition.
+ */
+async function startAtRecordedPosition(admin: Admin, store: ControlStore, group: string, topics: string[], logger: Logger): Promise<void> {
+  const committed = await retrying(() => admin.fetchOffsets({ groupId: group, topics }));
+  const fresh = committed.every((t) => t.partitions.every((p) => p.offset === '-1'));
+  if (!fresh) return;
+  const [rows] = await store.pool.query<RowDataPacket[]>("SELECT position FROM cdc_start_positions WHERE source_kind = 'kafka' ORDER BY job_id DESC, recorded_at DESC");
+  for (const topic of topics) {
+    const row = rows.map((r) => (typeof r.position === 'string' ? JSON.parse(r.position) : r.position) as { topic?: string; offsets?: Record<string, string | number> }).find((p) => p.topic === topic);
+    if (!row?.offsets) continue;
+    const partitions = Object.entries(row.offsets).map(([partition, offset]) => ({ partition: Number(partition), offset: String(offset) }));
+    await retrying(() => admin.setOffsets({ groupId: group, topic, partitions }));
+    logger.info({ topic, partitions }, 'starting at the position full recorded');
+  }
+}
+
+/** Resolves when the group's committed offsets have reached the end of every partition. */
+async function watchCaughtUp(admin: Admin, group: string, topics: string[], everyMs: number, stopping: () => boolean): Promise<void> {
+  for (;;) {
+    await new Promise((r) => setTimeout(r, everyMs));
+    if (stopping()) return new Promise<never>(() => {});
+    try {
+      if (await isCaughtUp(admin, group, topics)) return;
+    } catch {
+      // The broker may be restarting; ask again.
+    }
+  }
+}
+
+export async function isCaughtUp(admin: Admin, group: string, topics: string[]): Promise<boolean> {
+  const committed = await admin.fetchOffsets({ groupId: group, topics });
+  for (const topic of topics) {
+    const ends = await admin.fetchTopicOffsets(topic);
+    const done = committed.find((t) => t.topic === topic)?.partitions ?? [];
+    for (const end of ends) {
+      const c = done.find((p) => p.partition === end.partition)?.offset ?? '-1';
+      const high = BigInt(end.high);
+      if (high > 0n && (c === '-1' || BigInt(c) < high)) return false;
+    }
+  }
+  return true;
+}
+
+/** kafkajs logs into the command's pino logger (stderr), one level quieter: it reports every rebalance as an error. */
+function kafkaLogs(logger: Logger) {
+  return () =>
+    ({ level, log }: LogEntry) => {
+      const { message, ...rest } = log;
+      if (level <= KafkaLogLevel.ERROR) logger.warn({ kafka: rest }, `kafka: ${message}`);
+      else logger.debug({ kafka: rest }, `kafka: ${message}`);
+    };
+}

@@ -1,0 +1,162 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DebeziumDecoder, type KafkaRecord } from '../src/cdc/debezium/decode.js';
+import { parseJsonLossless } from '../src/cdc/debezium/json.js';
+import { scaledText, twosComplement } from '../src/cdc/debezium/values.js';
+import type { ColumnSpec, SourceType, TableSpec } from '../src/rows/types.js';
+import { ROOT } from './support/cli.js';
+
+const FIXTURES = join(ROOT, 'test/fixtures/debezium-sqlserver');
+
+function col(source: string, sourceType: SourceType, targetType: string, nullable = true): ColumnSpec {
+  return { source, target: source, sourceType, targetType, nullable };
+}
+
+/** dbo.Member as the SQL Server type map would describe it (brief §5 target types). */
+const memberSpec: TableSpec = {
+  name: 'member',
+  sourceSchema: 'dbo',
+  sourceTable: 'Member',
+  target: 'member',
+  primaryKey: ['member_id'],
+  shardKey: 'member_id',
+  columns: [
+    col('member_id', { dataType: 'bigint' }, 'bigint', false),
+    col('name', { dataType: 'nvarchar', length: 50 }, 'varchar(50)'),
+    col('points', { dataType: 'decimal', precision: 18, scale: 2 }, 'decimal(18,2)'),
+    col('updated_at', { dataType: 'datetime2', precision: 27, scale: 7 }, 'datetime(6)'),
+    col('created_at', { dataType: 'datetime' }, 'datetime(3)'),
+    col('birth_date', { dataType: 'date' }, 'date'),
+    col('login_time', { dataType: 'time', scale: 7 }, 'time(6)'),
+    col('guid', { dataType: 'uniqueidentifier' }, 'char(36)'),
+    col('seen_at', { dataType: 'datetimeoffset', scale: 6 }, 'datetime(6)'),
+    col('avatar_hash', { dataType: 'varbinary', length: 16 }, 'varbinary(16)'),
+    col('level', { dataType: 'tinyint' }, 'tinyint unsigned'),
+    col('active', { dataType: 'bit' }, 'tinyint(1)'),
+    col('big_counter', { dataType: 'bigint' }, 'bigint'),
+    col('balance', { dataType: 'money' }, 'decimal(19,4)'),
+  ],
+};
+
+function fixture(name: string, offset = 0): KafkaRecord {
+  const file = (part: string): Buffer | null => {
+    const path = join(FIXTURES, `${name}.${part}.json`);
+    return existsSync(path) ? readFileSync(path) : null;
+  };
+  return { topic: 'legacy.MemberDB.dbo.Member', partition: 0, offset: String(offset), key: file('key'), value: file('value') };
+}
+
+const decoder = new DebeziumDecoder([memberSpec]);
+
+describe('Debezium decoding (SQL Server envelope fixtures)', () => {
+  it('keeps integers above 2^53 exact through JSON parsing', () => {
+    const doc = parseJsonLossless('{"a":9007199254740993,"b":"9007199254740993","c":1.5,"d":-9223372036854775808,"e":[12345678901234567]}') as Record<string, unknown>;
+    expect(doc).toEqual({ a: '9007199254740993', b: '9007199254740993', c: 1.5, d: '-9223372036854775808', e: ['12345678901234567'] });
+    expect(JSON.parse('{"a":9007199254740993}').a).not.toBe(9007199254740993n.toString()); // why the lossless parse exists
+  });
+
+  it('decodes precise decimals: base64 two\'s complement big-endian unscaled bytes and a scale', () => {
+    const dec = (b64: string, scale: number) => scaledText(twosComplement(Buffer.from(b64, 'base64')), scale);
+    expect(dec('AIAA', 2)).toBe('327.68');
+    expect(dec('9go=', 2)).toBe('-25.50');
+    expect(dec('gAA=', 2)).toBe('-327.68');
+    expect(dec('EtaH', 2)).toBe('12345.67');
+    expect(dec('AA==', 3)).toBe('0.000');
+    expect(dec('/w==', 0)).toBe('-1');
+  });
+
+  it('decodes an insert with schemas: every SQL Server type exactly, and the LSN and commit time', () => {
+    const d = decoder.decode(fixture('01-insert', 17));
+    expect(d.kind).toBe('changes');
+    if (d.kind !== 'changes') return;
+    expect(d.events).toHaveLength(1);
+    const e = d.events[0]!;
+    expect(e).toMatchObject({ table: 'member', op: 'upsert', key: { member_id: '9007199254740993' }, sourceTsMs: 1709281815123 });
+    expect(e.origin).toEqual({ source: 'legacy.MemberDB.dbo.Member', partition: 0, offset: '17', commitLsn: '0000002b00000d200005' });
+    expect(e.after).toEqual({
+      member_id: '9007199254740993',
+      name: '张伟',
+      points: '327.68',
+      updated_at: '2024-03-01 08:30:15.123456',
+      created_at: '2024-03-01 08:30:15.123',
+      birth_date: '1000-01-01',
+      login_time: '12:30:15.123456',
+      guid: '0E984725-C51C-4BF4-9960-E1C80E27ABA0',
+      seen_at: '2024-03-01 08:30:15.123456',
+      avatar_hash: Buffer.from([0x00, 0xff, 0x10]),
+      level: '255',
+      active: '1',
+      big_counter: '9223372036854775807',
+      balance: '123.4567',
+    });
+  });
+
+  it('decodes a payload-only update (schemas.enable=false) from the column types alone', () => {
+    const d = decoder.decode(fixture('02-update-no-schema'));
+    expect(d.kind).toBe('changes');
+    if (d.kind !== 'changes') return;
+    expect(d.events).toHaveLength(1);
+    expect(d.events[0]!.after).toMatchObject({ member_id: '9007199254740993', points: '-25.50', balance: '-3.2768', updated_at: '2024-03-01 08:30:15.123456', login_time: '12:30:15.123456' });
+    expect(d.events[0]!.beforeShardKey).toBeUndefined();
+  });
+
+  it('turns a delete into a delete by key, and its tombstone into nothing', () => {
+    const d = decoder.decode(fixture('03-delete'));
+    expect(d).toMatchObject({ kind: 'changes', events: [{ op: 'delete', key: { member_id: '9007199254740993' }, after: null, beforeShardKey: '9007199254740993' }] });
+    expect(decoder.decode(fixture('03-delete-tombstone'))).toEqual({ kind: 'tombstone' });
+  });
+
+  it('decodes a primary-key change as a delete of the old key and a create of the new one', () => {
+    const del = decoder.decode(fixture('04-pk-update-d'));
+    const cre = decoder.decode(fixture('04-pk-update-c'));
+    expect(del).toMatchObject({ kind: 'changes', events: [{ op: 'delete', key: { member_id: '7' } }] });
+    expect(cre).toMatchObject({ kind: 'changes', events: [{ op: 'upsert', key: { member_id: '8' } }] });
+  });
+
+  it('applies snapshot reads as upserts and decodes key-only deletes from the message key', () => {
+    expect(decoder.decode(fixture('05-snapshot-read'))).toMatchObject({ kind: 'changes', events: [{ op: 'upsert', key: { member_id: '42' } }] });
+    expect(decoder.decode(fixture('07-key-only-delete'))).toMatchObject({ kind: 'changes', events: [{ op: 'delete', key: { member_id: '42' }, beforeShardKey: '42' }] });
+  });
+
+  it('refuses what the target cannot hold or replay: 100 ns fractions and truncates are poison with reasons', () => {
+    const nanos = decoder.decode(fixture('06-nanos-100ns'));
+    expect(nanos.kind).toBe('poison');
+    if (nanos.kind === 'poison') {
+      expect(nanos.poison.reason).toContain('column updated_at');
+      expect(nanos.poison.reason).toContain('.1234567'); // the int64 survived parsing: 100 ns are still there
+      expect(nanos.poison.table).toBe('member');
+    }
+    const truncate = decoder.decode(fixture('08-truncate'));
+    expect(truncate).toMatchObject({ kind: 'poison', poison: { reason: expect.stringContaining('truncate of dbo.Member') } });
+  });
+
+  it('dead-letters malformed and out-of-contract events with a reason, keeping the raw message', () => {
+    const rec = (value: string | null, key: string | null = '{"member_id":1}'): KafkaRecord => ({
+      topic: 't',
+      partition: 3,
+      offset: '99',
+      key: key === null ? null : Buffer.from(key),
+      value: value === null ? null : Buffer.from(value),
+    });
+    const reason = (value: string, key?: string | null) => {
+      const d = decoder.decode(rec(value, key));
+      expect(d.kind).toBe('poison');
+      return d.kind === 'poison' ? d.poison : undefined;
+    };
+    const notJson = reason('{not json');
+    expect(notJson?.reason).toMatch(/not JSON/);
+    expect(notJson?.rawValue?.toString()).toBe('{not json');
+    expect(notJson?.origin).toEqual({ source: 't', partition: 3, offset: '99' });
+    expect(reason('{"hello":1}')?.reason).toMatch(/not a Debezium change event/);
+    const src = '"source":{"connector":"sqlserver","schema":"dbo","table":"Member","ts_ms":1}';
+    expect(reason(`{"op":"c","after":{"member_id":1},"source":{"connector":"sqlserver","schema":"dbo","table":"Nope"}}`)?.reason).toMatch(/unknown table dbo.Nope/);
+    expect(reason(`{"op":"c","after":{"name":"x"},${src}}`)?.reason).toMatch(/column member_id is missing/);
+    const full = JSON.parse(readFileSync(join(FIXTURES, '02-update-no-schema.value.json'), 'utf8').replace(/(\d{16,})/g, '"$1"')).after;
+    expect(reason(JSON.stringify({ op: 'c', after: { ...full, member_id: null }, source: JSON.parse(`{${src}}`).source }))?.reason).toMatch(/key column member_id is missing or null/);
+    expect(reason(JSON.stringify({ op: 'c', after: { ...full, points: 'not base64!' }, source: JSON.parse(`{${src}}`).source }))?.reason).toMatch(/column points.*base64/);
+    expect(reason(JSON.stringify({ op: 'c', after: { ...full, level: 'x' }, source: JSON.parse(`{${src}}`).source }))?.reason).toMatch(/column level.*expected an integer/);
+    expect(reason(`{"op":"d","before":null,${src}}`, null)?.reason).toMatch(/delete without a before image or a message key/);
+    expect(reason(`{"op":"x","after":{},${src}}`)?.reason).toMatch(/unknown op "x"/);
+  });
+});
