@@ -100,8 +100,21 @@ describe('membermig full: happy path over 8 shards on two servers', () => {
     expect(r.rowsThisRun).toBe(0);
 
     const status = await runCli(['status', '--config', env.configPath, '--json']);
-    const job = JSON.parse(status.stdout).result.jobs[0];
-    expect(job).toMatchObject({ kind: 'full', state: 'done' });
+    const s = JSON.parse(status.stdout).result;
+    expect(s.jobs[0]).toMatchObject({ kind: 'full', state: 'done' });
+    expect(s.fullCopy.jobs[0]).toMatchObject({ state: 'done', chunksLeft: 0, rows: MEMBERS + TAGS, rejectedValues: 0 });
+    expect(s.fullCopy.jobs[0].startPositions[0].kind).toBe('mysql');
+    const human = await runCli(['status', '--config', env.configPath]);
+    expect(human.stdout).toMatch(/full copy:\n  job \d+ \(member,member_tag\): done, \d+\/\d+ chunks done, 330 rows, 0 rejected values; CDC start mysql/);
+  });
+
+  it('--max-rows-per-sec paces the copy', async () => {
+    const res = await runCli(['full', '--config', env.configPath, '--restart', '--tables', 'member', '--max-rows-per-sec', '200', '--json']);
+    expect(res.code, res.stderr).toBe(0);
+    const r = JSON.parse(res.stdout).result;
+    expect(r.rowsThisRun).toBe(MEMBERS);
+    // The first chunk goes at once; the remaining rows take at least (MEMBERS - 37) / 200 seconds.
+    expect(r.seconds).toBeGreaterThanOrEqual((MEMBERS - 37) / 200 - 0.05);
   });
 
   it('--restart copies again on purpose, through the row path with copy.method insert, with the same result', async () => {

@@ -6,6 +6,7 @@ import { chunkCounts, type ChunkCounts } from './leases.js';
 import { collectGrayStatus, type GrayStatus } from '../gray/status.js';
 import { latestFinishedRuns, openRepairQueue, type LatestRun } from '../verify/runs.js';
 import { collectSyncStatus, type SyncStatus } from '../cdc/status.js';
+import { collectFullCopyStatus, type FullCopyStatus } from '../copy/status.js';
 
 export interface JobStatus {
   id: number;
@@ -31,6 +32,8 @@ export interface Status {
   verify?: { latest: LatestRun[]; repairQueue: { table: string; open: number }[] };
   /** sync: offsets and lag per partition (from the cdc_offsets mirror) and dead letters. */
   sync?: SyncStatus;
+  /** Full-copy jobs: chunks left, rows, rejected values, CDC start position (absent when not initialised). */
+  fullCopy?: FullCopyStatus;
 }
 
 /** One view of everything membermig knows, read from the config and the control store. */
@@ -70,7 +73,8 @@ export async function collectStatus(config: Config): Promise<Status> {
     const gray = await collectGrayStatus(store.pool, config);
     const verify = { latest: await latestFinishedRuns(store.pool), repairQueue: await openRepairQueue(store.pool) };
     const sync = await collectSyncStatus(store.pool);
-    return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs, workers, gray, verify, sync };
+    const fullCopy = await collectFullCopyStatus(store.pool);
+    return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs, workers, gray, verify, sync, fullCopy };
   } catch (e) {
     return { ...base, control: { database: store.database, reachable: false, error: (e as Error).message }, jobs: [], workers: [] };
   } finally {

@@ -12,7 +12,7 @@ import { shardMapFromConfig, type ShardLocation, type ShardMap } from '../shard/
  * (after a crash, a retry, or a change the copy already saw) converges to the same rows.
  *
  * - `upsertRows(shard, spec, rows)`: multi-row INSERT ... ON DUPLICATE KEY UPDATE of every
- *   non-key column, in one transaction per call. Rows are in the spec's column order, values in
+ *   non-key column (statements of up to 1000 rows), in one transaction per call. Rows are in the spec's column order, values in
  *   target form (src/rows/types.ts). All rows must belong to that shard (the caller routes them
  *   with the shard map); the writer does not re-route.
  * - `deleteKeys(shard, spec, keys)`: DELETE by primary key (values in key order, target form);
@@ -39,6 +39,8 @@ export interface ShardWriter {
 
 /** STRICT_ALL_TABLES: out-of-range or malformed values fail instead of being adjusted; zero dates stay allowed. */
 export const WRITER_SESSION = ["SET time_zone = '+00:00'", "SET sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'"];
+
+const UPSERT_ROWS = 1000;
 
 export interface ShardWriterOptions {
   /** Overrides each server's max_connections. */
@@ -72,8 +74,13 @@ export function createShardWriter(config: Pick<Config, 'servers' | 'shards'>, op
     async upsertRows(shard, spec, rows) {
       if (rows.length === 0) return;
       const loc = locate(shard);
-      const sql = upsertSql(tableOf(loc, spec), spec, rows.length);
-      await inTransaction(poolOf(loc.server.name), (conn) => conn.query(sql, rows.flat()));
+      await inTransaction(poolOf(loc.server.name), async (conn) => {
+        // Statements of at most UPSERT_ROWS rows keep the SQL text (built by the driver) small.
+        for (let i = 0; i < rows.length; i += UPSERT_ROWS) {
+          const part = rows.slice(i, i + UPSERT_ROWS);
+          await conn.query(upsertSql(tableOf(loc, spec), spec, part.length), part.flat());
+        }
+      });
     },
     async deleteKeys(shard, spec, keys) {
       if (keys.length === 0) return 0;

@@ -4,6 +4,7 @@ import { collectStatus, type Status } from '../../store/status.js';
 import { renderSyncStatus } from '../../cdc/status.js';
 import type { Run } from '../main.js';
 import { renderTable } from '../render.js';
+import { renderFullCopyStatus } from '../../copy/status.js';
 
 export function registerStatus(program: Command, run: Run): void {
   program
@@ -62,6 +63,8 @@ function renderStatus(s: Status): string {
     );
     out.push(renderTable(['job', 'kind', 'state', 'table', 'chunks done', 'rows', 'failed', 'updated'], rows));
   }
+  const fullCopy = s.fullCopy ? renderFullCopyStatus(s.fullCopy) : [];
+  if (fullCopy.length > 0) out.push('', ...fullCopy);
   if (s.workers.length > 0) {
     out.push('', renderTable(['worker', 'command', 'job', 'heartbeat age s'], s.workers.map((w) => [w.id, w.command, w.jobId, w.heartbeatAgeSeconds])));
   }
