@@ -8,7 +8,7 @@ import { inject } from 'vitest';
 import { connectMysql } from '../../src/mysql/connect.js';
 import { shardMapFromConfig } from '../../src/shard/map.js';
 import type { TestEnv } from '../support/env.js';
-import { debeziumMariaDbConfig, sleep } from './kafka.js';
+import { debeziumMariaDbConfig, sleep } from '../../src/sandbox/kafka.js';
 
 export function kafkaServices() {
   return inject('kafka');

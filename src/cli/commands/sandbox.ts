@@ -7,12 +7,15 @@ import { renderTable } from '../render.js';
 export function registerSandbox(program: Command, run: Run): void {
   const sandbox = program
     .command('sandbox')
-    .summary('A local sandbox: legacy MariaDB, control store and two shard servers on 127.0.0.1')
+    .summary('A local sandbox (legacy MariaDB, control store, two shard servers, Kafka + Debezium) and the demo')
     .description(
       [
         'Starts private MariaDB servers on free ports of 127.0.0.1 with their data in one folder',
-        `(default ${DEFAULT_SANDBOX_DIR}/), and writes a ready membermig.yaml there. Reuses what is running;`,
-        'tears down only what it started. Needs nothing but `npm ci` on a machine with mariadbd.',
+        `(default ${DEFAULT_SANDBOX_DIR}/): the legacy stand-in (binlog on), the control store and two shard`,
+        'servers, plus a Kafka broker and Kafka Connect with Debezium capturing the legacy database',
+        '(fetched with Maven into ~/.cache/membermig on first use), and writes a ready membermig.yaml there.',
+        'Reuses what is running; tears down only what it started (by PID). Needs nothing but `npm ci` on a',
+        'machine with mariadbd, java and mvn (scripts/ensure-tools.sh installs them).',
       ].join('\n'),
     );
   const dirOption = ['--dir <folder>', 'sandbox folder', DEFAULT_SANDBOX_DIR] as const;
@@ -22,9 +25,10 @@ export function registerSandbox(program: Command, run: Run): void {
     .description('start (or reuse) the sandbox servers and write <dir>/membermig.yaml')
     .option(...dirOption)
     .option('--shards <n>', 'logical shards in the written config', '16')
-    .action(async (opts: { dir: string; shards: string }, cmd: Command) =>
+    .option('--no-kafka', 'skip Kafka and Kafka Connect with Debezium (no cdc section in the config)')
+    .action(async (opts: { dir: string; shards: string; kafka: boolean }, cmd: Command) =>
       run(cmd, async (ctx) => {
-        const state = await sandboxUp({ dir: opts.dir, shardCount: Number(opts.shards), logger: ctx.logger });
+        const state = await sandboxUp({ dir: opts.dir, shardCount: Number(opts.shards), kafka: opts.kafka, logger: ctx.logger });
         return ctx.finish(ExitCode.Ok, state, renderState);
       }),
     );
@@ -37,7 +41,7 @@ export function registerSandbox(program: Command, run: Run): void {
       run(cmd, async (ctx) => {
         const state = await sandboxStatus(opts.dir);
         if (!state) return ctx.finish(ExitCode.Problems, null, () => `no sandbox in ${opts.dir} (run: membermig sandbox up)`);
-        const allUp = state.servers.every((s) => s.running);
+        const allUp = state.servers.every((s) => s.running) && state.kafka?.running !== false;
         return ctx.finish(allUp ? ExitCode.Ok : ExitCode.Problems, state, renderState);
       }),
     );
@@ -63,10 +67,18 @@ export function registerSandbox(program: Command, run: Run): void {
 }
 
 function renderState(state: SandboxState): string {
+  const yes = (r: boolean | undefined) => (r === undefined ? '-' : r ? 'yes' : 'no');
+  const k = state.kafka;
+  const kafkaRows = k
+    ? [
+        ['kafka', k.brokers[0]!.split(':')[1], k.brokerPid, yes(k.running), `${k.brokers.join(',')} topic ${k.topic}`],
+        ['kafka-connect', new URL(k.connectUrl).port, k.connectPid, yes(k.running), `${k.connectUrl} connector ${k.connector}`],
+      ]
+    : [];
   return [
     renderTable(
       ['server', 'port', 'pid', 'running', 'url'],
-      state.servers.map((s) => [s.name, s.port, s.pid, s.running === undefined ? '-' : s.running ? 'yes' : 'no', s.url]),
+      [...state.servers.map((s) => [s.name, s.port, s.pid, yes(s.running), s.url]), ...kafkaRows],
     ),
     '',
     `config: ${state.configPath}`,

@@ -1,9 +1,9 @@
 /**
  * Real Apache Kafka (KRaft, one combined broker+controller) and Kafka Connect with Debezium's
- * MariaDB connector, for the tests and the sync bench.
+ * MariaDB connector, for the sandbox (`membermig sandbox up`), the tests and the sync bench.
  *
- * First run: Maven copies Kafka 3.9 (test/services/kafka/pom.xml) and the Debezium plugin
- * (test/services/kafka/debezium/pom.xml) from Maven Central into ~/.cache/membermig/kafka-<version>
+ * First run: Maven copies Kafka 3.9 (services/kafka/pom.xml) and the Debezium plugin
+ * (services/kafka/debezium/pom.xml) from Maven Central into ~/.cache/membermig/kafka-<version>
  * (about 70 MB, 30-60 s); later runs reuse that folder ($MEMBERMIG_CACHE_DIR moves it).
  * Every process started here is stopped by the PID it was started with.
  */
@@ -15,10 +15,12 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { freePort } from '../../src/sandbox/mariadb.js';
+import { freePort } from './mariadb.js';
 
 const execFileAsync = promisify(execFile);
-const here = dirname(fileURLToPath(import.meta.url));
+// The poms ship in the package's top-level services/ folder: two levels up from src/sandbox/ (tsx)
+// and from dist/sandbox/ (the built CLI) alike.
+const POMS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'services', 'kafka');
 
 export const KAFKA_VERSION = '3.9.1';
 export const DEBEZIUM_VERSION = '3.2.0.Final';
@@ -61,8 +63,8 @@ export async function ensureKafkaRuntime(): Promise<KafkaRuntime> {
   const home = kafkaCacheDir();
   const lib = join(home, 'lib');
   const plugins = join(home, 'plugins');
-  await mavenCopy(join(here, 'kafka', 'pom.xml'), lib);
-  await mavenCopy(join(here, 'kafka', 'debezium', 'pom.xml'), join(plugins, `debezium-mariadb-${DEBEZIUM_VERSION}`));
+  await mavenCopy(join(POMS, 'pom.xml'), lib);
+  await mavenCopy(join(POMS, 'debezium', 'pom.xml'), join(plugins, `debezium-mariadb-${DEBEZIUM_VERSION}`));
   return { lib, plugins };
 }
 
@@ -362,6 +364,8 @@ export function debeziumMariaDbConfig(options: {
   serverId: number;
   partitions?: number;
   tables?: string[];
+  /** initial (default): existing rows first, then the binlog; no_data: only changes from now on. */
+  snapshotMode?: 'initial' | 'no_data';
 }): Record<string, string> {
   return {
     'connector.class': 'io.debezium.connector.mariadb.MariaDbConnector',
@@ -376,7 +380,7 @@ export function debeziumMariaDbConfig(options: {
     'topic.prefix': options.topicPrefix,
     'schema.history.internal.kafka.bootstrap.servers': options.brokers.join(','),
     'schema.history.internal.kafka.topic': `${options.topicPrefix}.schema-history`,
-    'snapshot.mode': 'initial',
+    'snapshot.mode': options.snapshotMode ?? 'initial',
     'snapshot.locking.mode': 'none',
     'include.schema.changes': 'false',
     'topic.creation.default.replication.factor': '1',
