@@ -99,7 +99,7 @@ function progressReporter(io: CliIO, logger: Logger, json: boolean) {
   };
 }
 
-function renderFull(r: FullCopyResult): string {
+export function renderFull(r: FullCopyResult): string {
   const out: string[] = [];
   if (r.plan) {
     out.push(`Plan (--dry-run, nothing was changed): ${r.plan.shards} shards, method ${r.method}`, '');

@@ -38,7 +38,7 @@ export function registerStatus(program: Command, run: Run): void {
     );
 }
 
-function renderStatus(s: Status): string {
+export function renderStatus(s: Status): string {
   const out: string[] = [];
   const c = s.control;
   if (!c.reachable) out.push(`control store ${c.database}: unreachable (${c.error})`);

@@ -127,7 +127,7 @@ export function parseSince(text: string, now = new Date()): string {
   return at.toISOString().replace('T', ' ').replace('Z', '').padEnd(26, '0').replace(/\.(\d{3})0*$/, '.$1000');
 }
 
-function renderVerify(r: VerifyResult): string {
+export function renderVerify(r: VerifyResult): string {
   const out: string[] = [];
   out.push(
     renderTable(
