@@ -28,3 +28,4 @@ export {
   type GrayChange,
   type ChangeResult,
 } from './gray/index.js';
+export { runFullCopy, type FullCopyOptions, type FullCopyResult } from './copy/index.js';

@@ -9,7 +9,8 @@ import type { TestEnv } from './support/env.js';
 import { createMemberTable, memberRow } from './support/nasty.js';
 import { readShards } from './support/shards.js';
 
-const ROWS = 2400;
+const ROWS = 1500;
+const CHUNK = 60;
 
 const asRow = (values: unknown[]): Row => values.map((v) => (v === null || v === undefined || Buffer.isBuffer(v) ? (v ?? null) : String(v))) as Row;
 
@@ -53,7 +54,7 @@ describe('membermig full resumes after kill -9 and shares a job between processe
     env = await createCopyEnv({
       shardCount: 8,
       tables: (db) => ({ member: { source: `${db}.member`, target: 'member', shard_key: 'member_id' } }),
-      extra: { copy: { chunk_rows: 100, batch_rows: 50, workers: 2, lease_seconds: 2 } },
+      extra: { copy: { chunk_rows: CHUNK, batch_rows: 50, workers: 2, lease_seconds: 30 } },
     });
     await createMemberTable(env.legacyUrl, ROWS);
     const init = await runCli(['init', '--config', env.configPath]);
@@ -73,37 +74,40 @@ describe('membermig full resumes after kill -9 and shares a job between processe
       ['12 chunks done', async () => (await doneChunks()) >= 12],
     ];
     for (const [point, reached] of killPoints) {
-      const child = spawnCli(['full', '--config', env.configPath, '--max-rows-per-sec', '1500', '--log-level', 'warn']);
+      const child = spawnCli(['full', '--config', env.configPath, '--max-rows-per-sec', '1000', '--log-level', 'warn']);
       await waitFor(point, reached);
       child.kill('SIGKILL');
       expect(await exited(child)).toBe(null);
     }
-    expect(await doneChunks()).toBeLessThan(ROWS / 100);
+    expect(await doneChunks()).toBeLessThan(ROWS / CHUNK);
 
     const final = await execCli(['full', '--config', env.configPath, '--json']);
     expect(final.code, final.stderr).toBe(0);
     const r = JSON.parse(final.stdout).result;
     expect(r.state).toBe('done');
     expect(r.tables[0].rows).toBe(ROWS); // each chunk's rows counted once
-    // Some chunk was leased by a killed worker and taken over after its lease expired.
+    // Chunks leased by the killed workers were taken over at once (their process is gone), not after the 30 s lease.
     expect(await controlValue(env, 'SELECT MAX(attempts) AS n FROM chunks')).toBeGreaterThan(1);
+    expect(r.seconds).toBeLessThan(15);
+    expect(await controlValue(env, 'SELECT COUNT(*) AS n FROM workers')).toBe(0);
     expect(await controlValue(env, 'SELECT COUNT(*) AS n FROM cdc_start_positions')).toBe(1);
     await expectEveryRowOnce(writer);
   });
 
   it('two processes at once share one job: each copies some chunks, none twice', async () => {
-    const args = ['full', '--config', env.configPath, '--restart', '--json', '--max-rows-per-sec', '500', '--log-level', 'warn'];
-    const first = execCli(args);
-    await waitFor('the first process to start copying', async () => (await controlValue(env, "SELECT COUNT(*) AS n FROM jobs WHERE state = 'running'")) > 0);
-    const second = await execCli(args.filter((a) => a !== '--restart'));
-    const one = await first;
+    // Drop the previous run's job first, so both processes find the same fresh job; then start them together.
+    const control = await connectMysql(env.config.control.url);
+    await control.query("UPDATE jobs SET state = 'abandoned' WHERE kind = 'full'");
+    await control.end();
+    const args = ['full', '--config', env.configPath, '--json', '--max-rows-per-sec', '250', '--log-level', 'warn'];
+    const [one, second] = await Promise.all([execCli(args), execCli(args)]);
     expect(one.code, one.stderr).toBe(0);
     expect(second.code, second.stderr).toBe(0);
     const [a, b] = [JSON.parse(one.stdout).result, JSON.parse(second.stdout).result];
     expect(a.jobId).toBe(b.jobId);
     expect(a.chunksThisRun).toBeGreaterThan(0);
     expect(b.chunksThisRun).toBeGreaterThan(0);
-    expect(a.chunksThisRun + b.chunksThisRun).toBe(ROWS / 100 + 1);
+    expect(a.chunksThisRun + b.chunksThisRun).toBe(ROWS / CHUNK + 1);
     expect(a.rowsThisRun + b.rowsThisRun).toBe(ROWS);
     await expectEveryRowOnce(writer);
   });

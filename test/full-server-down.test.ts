@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Row } from '../src/rows/types.js';
+import { connectMysql } from '../src/mysql/connect.js';
 import { startMariaDb, type MariaDbInstance } from '../src/sandbox/mariadb.js';
 import { createShardWriter, type ShardWriter } from '../src/target/writer.js';
 import { runCli } from './support/cli.js';
@@ -76,5 +77,21 @@ describe('membermig full with a shard server down, then back', () => {
     const back = await readShards(writer, 'member');
     expect(back.size).toBe(ROWS);
     for (const row of expected) expect(back.get(row[0] as string)).toEqual(row);
+  });
+
+  it('a shard server with local_infile off: method auto copies with upserts, method load is refused', async () => {
+    const conn = await connectMysql(server.url);
+    await conn.query('SET GLOBAL local_infile = 0');
+    await conn.end();
+    const auto = await runCli(['full', '--config', env.configPath, '--restart', '--json', '--log-level', 'error']);
+    expect(auto.code, auto.stderr).toBe(0);
+    expect(JSON.parse(auto.stdout).result).toMatchObject({ method: 'insert', state: 'done', rowsThisRun: ROWS });
+    expect((await readShards(writer, 'member')).size).toBe(ROWS);
+
+    env.raw = { ...env.raw, copy: { chunk_rows: 100, method: 'load' } };
+    writeConfig(env);
+    const load = await runCli(['full', '--config', env.configPath, '--restart']);
+    expect(load.code).toBe(2);
+    expect(load.stderr).toContain('shard server shard-b has local_infile off');
   });
 });

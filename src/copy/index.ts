@@ -1,7 +1,8 @@
 import { hostname } from 'node:os';
-import type { RowDataPacket } from 'mysql2/promise';
+import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../config/schema.js';
 import { RefusedError } from '../errors.js';
+import { connectMysql } from '../mysql/connect.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { RejectedValue } from '../rows/convert.js';
 import type { TableSpec } from '../rows/types.js';
@@ -96,7 +97,7 @@ export async function runFullCopy(config: Config, options: FullCopyOptions = {})
       const first = missing[0]!;
       throw new RefusedError(`table ${first.spec.name}: shard table ${first.database}.${first.spec.target} does not exist (${missing.length} missing): run membermig init first`);
     }
-    const method = chooseMethod(config, reader, logger);
+    const method = await chooseMethod(config, reader, logger, tables.unreachable);
     if (options.dryRun) return await dryRun(config, map, reader, specs, method);
 
     const store = openControlStore(config, workers + 3);
@@ -117,11 +118,33 @@ export async function runFullCopy(config: Config, options: FullCopyOptions = {})
   }
 }
 
-function chooseMethod(config: Config, reader: SourceReader, logger: Logger): CopyMethod {
+/**
+ * The bulk path needs a source that builds LOAD DATA text and shard servers that accept LOAD DATA
+ * LOCAL (local_infile, off by default on MySQL 8). With method auto the row path takes over
+ * otherwise; with method load that is refused.
+ */
+async function chooseMethod(config: Config, reader: SourceReader, logger: Logger, unreachable: string[]): Promise<CopyMethod> {
   const wanted = config.copy.method;
   if (wanted === 'insert') return 'insert';
-  if (reader.readTsv) return 'load';
-  if (wanted === 'load') logger.warn(`copy.method load needs a source that builds LOAD DATA lines; ${reader.kind} does not, using insert`);
+  if (!reader.readTsv) {
+    if (wanted === 'load') logger.warn(`copy.method load needs a source that builds LOAD DATA lines; ${reader.kind} does not, using insert`);
+    return 'insert';
+  }
+  const refusing: string[] = [];
+  for (const [name, server] of Object.entries(config.servers)) {
+    if (unreachable.includes(name)) continue;
+    const conn = await connectMysql(server.primary, { database: undefined }, server.tls);
+    try {
+      const [rows] = await conn.query<RowDataPacket[]>('SELECT @@global.local_infile AS v');
+      if (Number(rows[0]?.v) !== 1) refusing.push(name);
+    } finally {
+      await conn.end();
+    }
+  }
+  if (refusing.length === 0) return 'load';
+  const why = `shard server ${refusing.join(', ')} has local_infile off, so LOAD DATA LOCAL cannot be used`;
+  if (wanted === 'load') throw new RefusedError(`copy.method load: ${why} (SET GLOBAL local_infile = 1, or use method auto/insert)`);
+  logger.warn(`${why}: copying with multi-row upserts (slower)`);
   return 'insert';
 }
 
@@ -219,6 +242,7 @@ async function runWorkers(ctx: JobContext, job: FullJob, run: RunState): Promise
     method: ctx.method,
     beforeWrite: lateShapeCheck(ctx),
   });
+  await releaseDeadLocalWorkers(store, logger);
   await store.pool.query('INSERT INTO workers (id, job_id, command, host, pid) VALUES (?, ?, ?, ?, ?)', [workerId, job.id, 'full', hostname(), process.pid]);
   const progress = new Progress(ctx, job.id);
   await progress.refresh();
@@ -275,6 +299,33 @@ function lateShapeCheck(ctx: JobContext): (server: string) => Promise<void> {
     }
     return check;
   };
+}
+
+/**
+ * Workers registered from this host whose process is gone (kill -9, a crash) give their leases up
+ * now instead of at expiry. Only a process that is certainly dead here is released; a mistake
+ * (another machine with the same host name) costs only a chunk copied twice, idempotently.
+ */
+async function releaseDeadLocalWorkers(store: ControlStore, logger: Logger): Promise<void> {
+  const [rows] = await store.pool.query<RowDataPacket[]>("SELECT id, pid FROM workers WHERE host = ? AND command = 'full'", [hostname()]);
+  for (const w of rows) {
+    if (Number(w.pid) === process.pid || isAlive(Number(w.pid))) continue;
+    const [res] = await store.pool.query<ResultSetHeader>(
+      "UPDATE chunks SET lease_until = NOW(6) - INTERVAL 1 SECOND WHERE lease_owner = ? AND state = 'leased'",
+      [w.id],
+    );
+    await store.pool.query('DELETE FROM workers WHERE id = ?', [w.id]);
+    if (res.affectedRows > 0) logger.info({ worker: w.id, chunks: res.affectedRows }, 'took over the chunks of a dead worker on this host');
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 async function othersHoldChunks(store: ControlStore, jobId: number, workerId: string): Promise<boolean> {

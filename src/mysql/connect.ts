@@ -21,6 +21,8 @@ export function mysqlOptions(url: string, tls?: TlsConfig): ConnectionOptions {
     supportBigNumbers: true,
     bigNumberStrings: true,
     dateStrings: true,
+    // JSON as its text, not parsed: parsing would round big numbers and reorder nothing back.
+    jsonStrings: true,
     decimalNumbers: false,
     connectTimeout: 10_000,
   };

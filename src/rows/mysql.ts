@@ -86,6 +86,32 @@ function textConversion(targetType: string, targetCollation: string, type: Sourc
   };
 }
 
+/** A FLOAT column's exact value as DOUBLE (see mysqlTypeMap). */
+export function floatExpression(quotedColumn: string): string {
+  return `(${quotedColumn} * 1e0)`;
+}
+
+/** Whether '' is one of the ENUM's own members (then it is an ordinary value). */
+export function enumHasEmptyMember(type: SourceType): boolean {
+  return /[(,]''[,)]/.test(type.columnType ?? '');
+}
+
+/**
+ * ENUM's error value '' (index 0, stored by a non-strict insert of a bad value) can only be
+ * written again in non-strict mode, which would bend other values: it is flagged instead.
+ */
+function enumConversion(base: ColumnConversion, type: SourceType, column: string): ColumnConversion {
+  if (enumHasEmptyMember(type)) return base;
+  return {
+    ...base,
+    convert(value) {
+      const v = base.convert(value);
+      if (v === '') return new Unrepresentable(`column ${column}: the ENUM error value '' (index 0) can only be written by a non-strict insert`, "''");
+      return v;
+    },
+  };
+}
+
 /** SQL: true when a non-UTF-8 text value converts to utf8mb4 and back to the same bytes. */
 export function roundTrips(quotedColumn: string, charset: string): string {
   if (!/^[a-z0-9_]+$/.test(charset)) throw new Error(`bad character set name ${charset}`);
@@ -105,11 +131,15 @@ export const mysqlTypeMap: SourceTypeMap = {
     const dt = type.dataType;
     if (INTEGER_TYPES.has(dt)) return plain(integerType(type));
     if (dt === 'decimal' || dt === 'numeric') return plain(`decimal(${type.precision ?? 10},${type.scale ?? 0})${type.unsigned ? ' unsigned' : ''}`);
+    // The server prints a FLOAT with 6 digits, which loses bits; times 1e0 it is the DOUBLE it exactly
+    // equals, printed in full, and that text stores back into FLOAT as the same value.
+    if (dt === 'float') return { ...plain(columnTypeOf(type)), selectExpression: floatExpression };
     if (FLOAT_TYPES.has(dt)) return plain(columnTypeOf(type));
     if (TEMPORAL_TYPES.has(dt)) return plain(dt === 'year' ? 'year' : columnTypeOf(type));
     if (BYTE_TYPES.has(dt)) return { ...plain(columnTypeOf(type)), wire: 'hex' };
     if (dt === 'char' || dt === 'varchar') return textConversion(varcharTarget(type), targetCollationOf(type), type, column);
     if (dt === 'json') return textConversion('json', 'utf8mb4_bin', type, column);
+    if (dt === 'enum') return enumConversion(textConversion(columnTypeOf(type), targetCollationOf(type), type, column), type, column);
     if (TEXT_TYPES.has(dt)) return textConversion(columnTypeOf(type), targetCollationOf(type), type, column);
     throw new RefusedError(`column ${column}: source type ${type.columnType ?? dt} is not supported by the MySQL type map`);
   },

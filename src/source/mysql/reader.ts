@@ -14,9 +14,11 @@ import { tsvSelect } from './tsv.js';
 
 /**
  * Every session reads in UTC, as the shard writer writes: TIMESTAMP values keep their instant.
- * GROUP_CONCAT may hold a whole chunk's lines for one shard (checked against counts and lengths).
+ * GROUP_CONCAT may hold a whole chunk's lines for one shard (checked against the line count).
+ * Key literals are escaped with backslashes, so NO_BACKSLASH_ESCAPES is taken out of the session.
  */
-const SESSION_SETUP = "SET time_zone = '+00:00', group_concat_max_len = 1073741824";
+const SESSION_SETUP =
+  "SET time_zone = '+00:00', group_concat_max_len = 1073741824, sql_mode = REPLACE(@@sql_mode, 'NO_BACKSLASH_ESCAPES', '')";
 
 /** The conversions of a spec's columns, derived again from their source types (one rule, no cache needed). */
 export function mysqlConversions(spec: TableSpec): ColumnConversion[] {

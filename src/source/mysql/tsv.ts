@@ -1,5 +1,5 @@
 import { quoteId } from '../../mysql/connect.js';
-import { isIntegerType, isTextType, isUtf8Compatible, roundTrips } from '../../rows/mysql.js';
+import { enumHasEmptyMember, floatExpression, isIntegerType, isTextType, isUtf8Compatible, roundTrips } from '../../rows/mysql.js';
 import type { ColumnSpec, TableSpec } from '../../rows/types.js';
 import type { ShardMap } from '../../shard/map.js';
 
@@ -16,22 +16,25 @@ function escaped(expr: string): string {
   return `REPLACE(REPLACE(REPLACE(REPLACE(${expr}, X'5C', X'5C5C'), X'09', X'5C74'), X'0A', X'5C6E'), X'00', X'5C30')`;
 }
 
-/** The text of one column in a line. */
+/** The text of one column in a line (a NOT NULL column skips the NULL test). */
 export function tsvColumnExpression(column: ColumnSpec): string {
   const c = quoteId(column.source);
-  if (column.wire === 'hex') return `IFNULL(HEX(${c}), ${NULL_MARK})`;
-  if (isTextType(column.sourceType)) {
-    const utf8 = isUtf8Compatible(column.sourceType) ? c : `CONVERT(${c} USING utf8mb4)`;
-    return `IFNULL(${escaped(utf8)}, ${NULL_MARK})`;
-  }
-  return `IFNULL(${c}, ${NULL_MARK})`;
+  const orNull = (expr: string) => (column.nullable ? `IFNULL(${expr}, ${NULL_MARK})` : expr);
+  if (column.wire === 'hex') return orNull(`HEX(${c})`);
+  if (isTextType(column.sourceType)) return orNull(escaped(isUtf8Compatible(column.sourceType) ? c : `CONVERT(${c} USING utf8mb4)`));
+  if (column.sourceType.dataType === 'float') return orNull(floatExpression(c));
+  return orNull(c);
 }
 
-/** 1 when every non-UTF-8 text value of the row converts exactly, else 0. */
+/** 1 when every value of the row converts exactly (the row pipeline's checks, in SQL), else 0. */
 function convertibleExpression(spec: TableSpec): string {
-  const checks = spec.columns
-    .filter((c) => isTextType(c.sourceType) && !isUtf8Compatible(c.sourceType))
-    .map((c) => `(${quoteId(c.source)} IS NULL OR ${roundTrips(quoteId(c.source), c.sourceType.charset!)})`);
+  const checks = spec.columns.flatMap((c) => {
+    const q = quoteId(c.source);
+    const list: string[] = [];
+    if (isTextType(c.sourceType) && !isUtf8Compatible(c.sourceType)) list.push(`(${q} IS NULL OR ${roundTrips(q, c.sourceType.charset!)})`);
+    if (c.sourceType.dataType === 'enum' && !enumHasEmptyMember(c.sourceType)) list.push(`(${q} IS NULL OR ${q} + 0 <> 0)`);
+    return list;
+  });
   return checks.length === 0 ? '1' : `(${checks.join(' AND ')})`;
 }
 
