@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { stringify } from 'yaml';
 import { parseConfig, type Config } from '../src/config/index.js';
-import { silentLogger } from '../src/log.js';
+import { createLogger, silentLogger } from '../src/log.js';
 import { connectMysql, createMysqlPool, quoteId } from '../src/mysql/connect.js';
 import { startMariaDb, type MariaDbInstance } from '../src/sandbox/mariadb.js';
 import { shardMapFromConfig } from '../src/shard/map.js';
 import { createSourceReader, MysqlSourceReader } from '../src/source/index.js';
 import { planChunks } from '../src/verify/plan.js';
-import { MysqlLegacySide } from '../src/verify/sides.js';
+import { MysqlLegacySide, ShardSide } from '../src/verify/sides.js';
 import { rangeWhere } from '../src/source/mysql/sql.js';
 import type { ChunkKey } from '../src/store/leases.js';
 import { setupControlStore } from '../src/store/control.js';
@@ -54,6 +54,38 @@ const GENERATED = (rows: number, where = '') => `SELECT seq,
   IF(seq % 4 = 0, NULL, REPEAT('备注x', seq % 20))
   FROM seq_1_to_${rows} ${where}`;
 
+/** BENCH_PROFILE=1: wall time per side method (summed over concurrent calls), printed on stderr per run. */
+function profileSides(): { report(label: string): void } {
+  const totals = new Map<string, { ms: number; calls: number }>();
+  if (!process.env.BENCH_PROFILE) return { report() {} };
+  for (const [name, proto] of [
+    ['legacy', MysqlLegacySide.prototype],
+    ['shards', ShardSide.prototype],
+  ] as const) {
+    for (const method of Object.getOwnPropertyNames(proto)) {
+      const original = (proto as unknown as Record<string, unknown>)[method];
+      if (method === 'constructor' || typeof original !== 'function') continue;
+      (proto as unknown as Record<string, unknown>)[method] = function (this: unknown, ...args: unknown[]) {
+        const t = performance.now();
+        const result = (original as (...a: unknown[]) => unknown).apply(this, args);
+        if (!(result instanceof Promise)) return result;
+        return result.finally(() => {
+          const entry = totals.get(`${name}.${method}`) ?? { ms: 0, calls: 0 };
+          entry.ms += performance.now() - t;
+          entry.calls++;
+          totals.set(`${name}.${method}`, entry);
+        });
+      };
+    }
+  }
+  return {
+    report(label) {
+      process.stderr.write(`profile ${label}: ${[...totals].map(([k, v]) => `${k} ${Math.round(v.ms)}ms/${v.calls}`).join(', ')}\n`);
+      totals.clear();
+    },
+  };
+}
+
 const bench: Benchmark = {
   name: 'verify',
   description: 'membermig verify (legacy vs 16 shards on 2 servers) beside the plain chunked COUNT/BIT_XOR(CRC32) floor; drill-down of 100 differences',
@@ -65,11 +97,14 @@ const bench: Benchmark = {
     const ratios: BenchRatio[] = [];
     const say = (s: string) => process.stderr.write(`${new Date().toISOString()} ${s}\n`);
     try {
-      const [legacy, a, b] = await Promise.all(
-        ['legacy', 'shard-a', 'shard-b'].map((name) => startMariaDb({ dir: join(dir, name), bufferPoolMb: 1024, extraArgs: ['--innodb-log-file-size=512M'] })),
+      // As the sandbox lays them out: the legacy stand-in, a control-store server, two shard servers.
+      const [legacy, control, a, b] = await Promise.all(
+        ['legacy', 'control', 'shard-a', 'shard-b'].map((name) =>
+          startMariaDb({ dir: join(dir, name), bufferPoolMb: name === 'control' ? 128 : 1024, extraArgs: ['--innodb-log-file-size=512M'] }),
+        ),
       );
-      servers.push(legacy!, a!, b!);
-      const config = benchConfig(legacy!.url, a!.url, b!.url);
+      servers.push(legacy!, control!, a!, b!);
+      const config = benchConfig(legacy!.url, control!.url, a!.url, b!.url);
       say(`generating ${rows} rows on the legacy server and the shards`);
       const t0 = performance.now();
       await generate(config, rows);
@@ -83,6 +118,7 @@ const bench: Benchmark = {
       const bounds: (ChunkKey | null)[] = [null, ...chunks.map((c) => c.upperKey)];
       await reader.close();
 
+      const profile = profileSides();
       const floorSeconds: number[] = [];
       const verifySeconds: number[] = [];
       for (let rep = 0; rep < 2; rep++) {
@@ -91,9 +127,10 @@ const bench: Benchmark = {
         say(`rep ${rep + 1}: verify (clean)`);
         const mem = sampleMemory();
         const t = performance.now();
-        const clean = await runVerify(config, { logger: silentLogger, workers: WORKERS, recheckAfterSeconds: 0 });
+        const clean = await runVerify(config, { logger: process.env.BENCH_PROFILE ? createLogger('debug') : silentLogger, workers: WORKERS, recheckAfterSeconds: 0 });
         verifySeconds.push((performance.now() - t) / 1000);
         const peak = mem.stop();
+        profile.report(`clean verify ${rep + 1}`);
         if (clean.state !== 'clean' || clean.tables[0]!.rowsSource !== rows || clean.tables[0]!.rowsTarget !== rows) throw new Error(`bench data is not clean: ${JSON.stringify(clean.tables)}`);
         figures.push({ measure: `rep ${rep + 1}: floor (chunked COUNT + BIT_XOR(CRC32(CONCAT_WS)))`, value: floorSeconds[rep]!, unit: 's', note: `${bounds.length - 1} chunks x (1 legacy + 2 shard-server statements)` });
         figures.push({ measure: `rep ${rep + 1}: verify, clean`, value: verifySeconds[rep]!, unit: 's', note: `${Math.round(rows / verifySeconds[rep]!)} rows/s; peak RSS ${peak} MB; includes planning and control store` });
@@ -106,13 +143,14 @@ const bench: Benchmark = {
       await plant(config, 100);
       const mem = sampleMemory();
       const t = performance.now();
-      const found = await runVerify(config, { logger: silentLogger, workers: WORKERS, recheckAfterSeconds: 0, listDifferences: 1000 });
+      const found = await runVerify(config, { logger: createLogger('warn'), workers: WORKERS, recheckAfterSeconds: 0, listDifferences: 1000 });
       const drillSeconds = (performance.now() - t) / 1000;
       const peak = mem.stop();
+      profile.report('verify with differences');
       const kinds = countBy(found.differences.map((d) => d.kind));
       figures.push({ measure: 'verify with 100 scattered differences', value: drillSeconds, unit: 's', note: `found ${found.differences.length}: ${JSON.stringify(kinds)}; peak RSS ${peak} MB` });
       ratios.push({ name: 'verify with 100 differences / clean verify', value: drillSeconds / bestVerify, target: '< 2', met: drillSeconds / bestVerify < 2 });
-      if (found.differences.length !== 100) throw new Error(`expected 100 differences, found ${found.differences.length}`);
+      if (found.differences.length !== 100) throw new Error(`expected 100 differences, found ${found.differences.length} (${JSON.stringify(kinds)}, state ${found.state}, ${JSON.stringify(found.tables)})`);
 
       say('repairing them');
       const t2 = performance.now();
@@ -127,9 +165,9 @@ const bench: Benchmark = {
 };
 export default bench;
 
-function benchConfig(legacy: string, a: string, b: string): Config {
+function benchConfig(legacy: string, control: string, a: string, b: string): Config {
   const raw = {
-    control: { url: `${legacy}membermig_control` },
+    control: { url: `${control}membermig_control` },
     source: { kind: 'mysql', url: `${legacy}memberdb` },
     servers: { 'shard-a': { primary: a, max_connections: 4 }, 'shard-b': { primary: b, max_connections: 4 } },
     shards: {

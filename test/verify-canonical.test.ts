@@ -30,6 +30,13 @@ const NASTY_DDL = `CREATE TABLE nasty (
   y YEAR NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`;
 
+/** No nullable column: the canonical row must still be binary (a text-only CONCAT_WS would refuse 0xFF). */
+const STRICT_DDL = `CREATE TABLE strict_text (
+  id BIGINT NOT NULL PRIMARY KEY,
+  s VARCHAR(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci NOT NULL,
+  g VARCHAR(20) CHARACTER SET gbk NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`;
+
 const NASTY_ROWS: unknown[][] = [
   [1, null, null, null, null, null, null, null, null, null],
   [2, '', '', '0.000000', '1000-01-01 00:00:00.000000', '0', '0', Buffer.alloc(0), '', 1901],
@@ -53,10 +60,12 @@ describe('canonical hash: legacy SQL, Node and shard SQL agree', () => {
     const conn = await connectMysql(env.legacyUrl);
     await conn.query(NASTY_DDL);
     await conn.query('INSERT INTO nasty VALUES ?', [NASTY_ROWS]);
+    await conn.query(STRICT_DDL);
+    await conn.query('INSERT INTO strict_text VALUES ?', [[[1, 'a', '北京'], [2, 'A', '上海'], [3, 'a ', ''], [4, '', 'x'], [5, 'Zoë 😀', '深圳市'], [6, 'x', 'y'], [7, 'é', 'é'], [8, '1', '2']]]);
     await conn.end();
     reader = createSourceReader(env.config, silentLogger) as MysqlSourceReader;
     writer = createShardWriter(env.config);
-    for (const name of ['member', 'nasty']) {
+    for (const name of ['member', 'nasty', 'strict_text']) {
       specs[name] = await reader.describeTable(name, { source: `${env.legacyDb}.${name}`, target: name, shard_key: name === 'member' ? 'member_id' : 'id', exclude_columns: [] });
     }
     const map = shardMapFromConfig(env.config);
@@ -89,7 +98,7 @@ describe('canonical hash: legacy SQL, Node and shard SQL agree', () => {
   const asMap = (rows: HashedRow[]) => new Map(rows.map((r) => [keyId(r.key), r.hash]));
 
   for (const hash of ['crc32', 'md5'] as CanonicalHash[]) {
-    for (const table of ['nasty', 'member']) {
+    for (const table of ['nasty', 'member', 'strict_text']) {
       it(`${table}, ${hash}: every row hashes the same in the legacy server, in Node and in its shard`, async () => {
         const spec = specs[table]!;
         const map = shardMapFromConfig(env.config);

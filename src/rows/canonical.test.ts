@@ -27,12 +27,25 @@ describe('canonical row form', () => {
     // CRC32('abc') and MD5('abc') = 900150983cd24fb0..., as the servers print them.
     expect(hashCanonical('crc32', Buffer.from('abc'))).toBe(891568578n);
     expect(hashCanonical('md5', Buffer.from('abc'))).toBe(BigInt('0x900150983cd24fb0'));
-    expect(rowHash('crc32', ['literal'], ['abc'])).toBe(891568578n);
+    expect(rowHash('md5', ['literal'], ['abc'], [0])).toBe(BigInt('0x900150983cd24fb0'));
+  });
+
+  it('crc32 rows: CRC32 of the row times (CRC32 of the key | 1), so equal edits of two rows do not cancel', () => {
+    // CRC32('1' 0xFF 'abc') * (CRC32('1') | 1), as MySQL computes CRC32(CONCAT_WS(0xFF, 1, 'abc')) * (CRC32(1) | 1).
+    const kinds = ['literal', 'text'] as const;
+    const h = rowHash('crc32', [...kinds], ['1', 'abc'], [0]);
+    expect(h).toBe(hashCanonical('crc32', Buffer.from([0x31, 0xff, 0x61, 0x62, 0x63])) * (hashCanonical('crc32', Buffer.from('1')) | 1n));
+    // The same edit (balance 10.05 → 10.06) on two rows of the same shape: plain CRC deltas are equal
+    // (CRC is linear), so XOR of plain CRCs cancels; the keyed hash does not.
+    const plain = (k: string, v: string) => hashCanonical('crc32', canonicalRow([...kinds], [k, v]));
+    expect(plain('11', '10.05') ^ plain('11', '10.06') ^ plain('12', '10.05') ^ plain('12', '10.06')).toBe(0n);
+    const keyed = (k: string, v: string) => rowHash('crc32', [...kinds], [k, v], [0]);
+    expect(keyed('11', '10.05') ^ keyed('11', '10.06') ^ keyed('12', '10.05') ^ keyed('12', '10.06')).not.toBe(0n);
   });
 
   it('builds MySQL expressions with a NULL marker only for nullable columns and UTF-8 for other charsets', () => {
     expect(mysqlCanonicalValue('`a`', { targetType: 'int', nullable: false })).toBe('`a`');
-    expect(mysqlCanonicalValue('`a`', { targetType: 'varchar(5)', nullable: true })).toBe('COALESCE(CAST(`a` AS BINARY), 0xFE)');
+    expect(mysqlCanonicalValue('`a`', { targetType: 'varchar(5)', nullable: true })).toBe('IFNULL(`a`, CAST(0xFE AS BINARY))');
     expect(mysqlCanonicalValue('`a`', { targetType: 'varchar(5)', nullable: false }, { dataType: 'varchar', charset: 'gbk' })).toBe('CONVERT(`a` USING utf8mb4)');
     expect(mysqlCanonicalValue('`a`', { targetType: 'varbinary(5)', nullable: false })).toBe('HEX(`a`)');
   });

@@ -128,7 +128,9 @@ export async function runVerify(config: Config, options: VerifyOptions): Promise
   const reader = createSourceReader(config, log);
   const writer = createShardWriter(config);
   try {
+    const started = performance.now();
     const specs = await describeTables(reader, config, tables);
+    log.debug({ ms: Math.round(performance.now() - started) }, 'tables described');
     const shards = options.shards ?? Array.from({ length: map.count }, (_, i) => i);
     const contexts = specs.map((spec) => tableContext(config, options, spec, map, reader, writer, hash, shards));
 
@@ -194,14 +196,16 @@ async function runPass(
     repair: options.repair ? (options.dryRun ? 'dry-run' : 'yes') : 'no',
   };
   const jobName = `${specs.map((s) => s.name).join(',')}|${JSON.stringify(scope)}`.slice(0, 191);
+  const started = performance.now();
   const job = await openVerifyJob(store.pool, jobName, { scope }, async () => {
     const planned = [];
     for (const ctx of contexts) planned.push({ table: ctx.spec.name, scope, chunks: await planChunks(reader, ctx.legacy, ctx.spec, chunkRows, options.samplePercent) });
     return planned;
   });
-  log.info({ job: job.jobId, joined: !job.created }, job.created ? 'verify job planned' : 'joined a running verify job');
+  log.info({ job: job.jobId, joined: !job.created, ms: Math.round(performance.now() - started) }, job.created ? 'verify job planned' : 'joined a running verify job');
   const byTable = new Map(contexts.map((c) => [c.spec.name, { ...c, runId: job.runIds[c.spec.name]! }]));
   const planned = await workJob(config, options, store.pool, job, byTable, writer);
+  log.debug({ ms: Math.round(performance.now() - started) }, 'chunks done, job finished');
 
   const runs = await readRuns(store.pool, job.runIds);
   const differences = await readDifferences(store.pool, Object.values(job.runIds), options.listDifferences ?? 50);

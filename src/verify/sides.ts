@@ -149,6 +149,7 @@ export class MysqlLegacySide implements LegacySide {
 export class StreamingLegacySide implements LegacySide {
   readonly canBucket = false;
   private readonly kinds;
+  private readonly keyAt: number[];
   constructor(
     private readonly reader: SourceReader,
     private readonly spec: TableSpec,
@@ -157,6 +158,7 @@ export class StreamingLegacySide implements LegacySide {
     private readonly batchRows = 2000,
   ) {
     this.kinds = canonicalKinds(spec.columns);
+    this.keyAt = keyPositions(spec);
   }
 
   private keep(filter: RowFilter): (row: Row) => boolean {
@@ -179,7 +181,7 @@ export class StreamingLegacySide implements LegacySide {
     const c = emptyChecksum();
     for await (const row of this.rows(range, filter)) {
       c.count++;
-      c.digest = foldHash(this.hash, c.digest, rowHash(this.hash, this.kinds, row));
+      c.digest = foldHash(this.hash, c.digest, rowHash(this.hash, this.kinds, row, this.keyAt));
     }
     return c;
   }
@@ -197,7 +199,7 @@ export class StreamingLegacySide implements LegacySide {
   async rowHashes(range: KeyRange, filter: RowFilter): Promise<HashedRow[]> {
     const out: HashedRow[] = [];
     const shardAt = shardKeyPosition(this.spec);
-    for await (const row of this.rows(range, filter)) out.push({ key: keyText(this.spec, row), shardKey: String(row[shardAt]), hash: rowHash(this.hash, this.kinds, row) });
+    for await (const row of this.rows(range, filter)) out.push({ key: keyText(this.spec, row), shardKey: String(row[shardAt]), hash: rowHash(this.hash, this.kinds, row, this.keyAt) });
     return out;
   }
 

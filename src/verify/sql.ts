@@ -1,6 +1,7 @@
 import mysql from 'mysql2/promise';
 import { quoteId } from '../mysql/connect.js';
 import { mysqlCanonicalRow, mysqlCanonicalValue, mysqlDigest, mysqlRowHash, type CanonicalHash } from '../rows/canonical.js';
+import { keyPositions } from '../rows/ddl.js';
 import type { TableSpec } from '../rows/types.js';
 import { keyLiteral, keyPredicate } from '../source/mysql/sql.js';
 import type { ChunkKey } from '../store/leases.js';
@@ -28,7 +29,7 @@ export interface MysqlTableSql {
 /** The legacy side (MySQL source): source names; text in other character sets converted to UTF-8. */
 export function legacyTableSql(spec: TableSpec, hash: CanonicalHash): MysqlTableSql {
   const values = spec.columns.map((c) => mysqlCanonicalValue(quoteId(c.source), c, c.sourceType));
-  const rowHash = mysqlRowHash(hash, mysqlCanonicalRow(values));
+  const rowHash = mysqlRowHash(hash, mysqlCanonicalRow(values), mysqlCanonicalRow(keyPositions(spec).map((i) => values[i]!)));
   return {
     table: `${quoteId(spec.sourceSchema)}.${quoteId(spec.sourceTable)}`,
     view: spec,
@@ -54,7 +55,7 @@ export function targetView(spec: TableSpec): TableSpec {
 export function shardTableSql(spec: TableSpec, database: string, hash: CanonicalHash): MysqlTableSql {
   const view = targetView(spec);
   const values = view.columns.map((c) => mysqlCanonicalValue(quoteId(c.source), c));
-  const rowHash = mysqlRowHash(hash, mysqlCanonicalRow(values));
+  const rowHash = mysqlRowHash(hash, mysqlCanonicalRow(values), mysqlCanonicalRow(keyPositions(view).map((i) => values[i]!)));
   return {
     table: `${quoteId(database)}.${quoteId(spec.target)}`,
     view,

@@ -1,0 +1,78 @@
+import type { RowDataPacket } from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectMysql } from '../src/mysql/connect.js';
+import { shardMapFromConfig } from '../src/shard/map.js';
+import { execCli, runCli, spawnCli } from './support/cli.js';
+import { copyTable } from './support/copy-rows.js';
+import { createTestEnv, type TestEnv } from './support/env.js';
+import { createMemberTable, memberId } from './support/nasty.js';
+
+/** verify as real processes: killed with -9 while holding a lease, and --watch stopped by SIGTERM. */
+describe('verify processes', () => {
+  let env: TestEnv;
+
+  beforeAll(async () => {
+    env = await createTestEnv({
+      shardCount: 4,
+      extra: { verify: { chunk_rows: 50, workers: 2, recheck_after_seconds: 0 }, copy: { lease_seconds: 2 } },
+    });
+    await createMemberTable(env.legacyUrl, 200);
+    expect((await runCli(['init', '--config', env.configPath])).code).toBe(0);
+    await copyTable(env.config, 'member');
+  });
+  afterAll(async () => env?.cleanup());
+
+  it('a verifier killed with -9 mid-run: the rerun joins its job, takes over the expired lease and finishes it', async () => {
+    const map = shardMapFromConfig(env.config);
+    const id = memberId(42);
+    const shard = map.shardOf(id);
+    const conn = await connectMysql(map.serverOf(shard).primary, { database: map.databaseOf(shard) });
+    await conn.query("UPDATE member SET name = 'changed' WHERE member_id = ?", [id]);
+    await conn.end();
+
+    // The first verifier finds the mismatch and waits 60 s before re-checking it, holding the chunk's lease.
+    const child = spawnCli(['verify', '--config', env.configPath, '--recheck-after', '60', '--log-level', 'info']);
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const deadline = Date.now() + 30_000;
+    while (!stderr.includes('re-checking after the delay') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(stderr).toContain('re-checking after the delay');
+    child.kill('SIGKILL');
+    await new Promise((r) => child.on('close', r));
+
+    const rerun = await execCli(['verify', '--config', env.configPath, '--json', '--recheck-after', '0']);
+    expect(rerun.code, rerun.stderr).toBe(1);
+    const r = JSON.parse(rerun.stdout).result;
+    expect(r.differences.map((d: { key: string[]; kind: string; columns: string[] }) => [d.key[0], d.kind, d.columns])).toEqual([[id, 'different', ['name']]]);
+    expect(r.tables[0]).toMatchObject({ state: 'differences', rowsSource: 200, rowsTarget: 200 });
+    expect(r.tables[0].chunksChecked).toBe(r.tables[0].chunksTotal);
+    const control = await connectMysql(env.config.control.url);
+    const [runs] = await control.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM verify_runs');
+    const [jobs] = await control.query<RowDataPacket[]>("SELECT COUNT(*) AS n, MAX(state) AS state FROM jobs WHERE kind = 'verify'");
+    const [attempts] = await control.query<RowDataPacket[]>('SELECT MAX(attempts) AS a FROM chunks');
+    await control.end();
+    // One job, one run: the rerun joined the killed verifier's job; the chunk it held was checked twice.
+    expect(Number(runs[0]!.n)).toBe(1);
+    expect(Number(jobs[0]!.n)).toBe(1);
+    expect(jobs[0]!.state).toBe('done');
+    expect(Number(attempts[0]!.a)).toBe(2);
+
+    expect((await runCli(['verify', '--config', env.configPath, '--repair'])).code).toBe(0);
+  });
+
+  it('--watch runs passes until SIGTERM, then prints the last result and exits 0 when clean', async () => {
+    const child = spawnCli(['verify', '--config', env.configPath, '--watch', '0.2', '--json', '--log-level', 'info']);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const deadline = Date.now() + 30_000;
+    while ((stderr.match(/verify pass done/g) ?? []).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGTERM');
+    const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)));
+    expect(code, stderr).toBe(0);
+    const r = JSON.parse(stdout).result;
+    expect(r.passes).toBeGreaterThanOrEqual(2);
+    expect(r.state).toBe('clean');
+  });
+});
