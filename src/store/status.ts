@@ -7,6 +7,7 @@ import { collectGrayStatus, type GrayStatus } from '../gray/status.js';
 import { latestFinishedRuns, openRepairQueue, type LatestRun } from '../verify/runs.js';
 import { collectSyncStatus, type SyncStatus } from '../cdc/status.js';
 import { collectFullCopyStatus, type FullCopyStatus } from '../copy/status.js';
+import { collectLeases, tableStatuses, type LeaseStatus, type TableStatus } from './status-tables.js';
 
 export interface JobStatus {
   id: number;
@@ -34,12 +35,21 @@ export interface Status {
   sync?: SyncStatus;
   /** Full-copy jobs: chunks left, rows, rejected values, CDC start position (absent when not initialised). */
   fullCopy?: FullCopyStatus;
+  /** Chunk leases held right now, per worker, job and table. */
+  leases?: LeaseStatus[];
+  /** One summary per configured table, from the sections above (what `status` shows first). */
+  perTable: TableStatus[];
 }
 
 /** One view of everything membermig knows, read from the config and the control store. */
 export async function collectStatus(config: Config): Promise<Status> {
+  const sections = await collectSections(config);
+  return { ...sections, perTable: tableStatuses(sections) };
+}
+
+async function collectSections(config: Config): Promise<Omit<Status, 'perTable'>> {
   const map = shardMapFromConfig(config);
-  const base: Omit<Status, 'control' | 'jobs' | 'workers'> = {
+  const base: Omit<Status, 'control' | 'jobs' | 'workers' | 'perTable'> = {
     servers: Object.entries(config.servers).map(([name, s]) => ({ name, dc: s.dc ?? null, shards: map.shardsOn(name).length, replicas: s.replicas.length })),
     shards: { count: config.shards.count, function: config.shards.function, database: config.shards.database },
     tables: Object.entries(config.tables).map(([name, t]) => ({ name, source: t.source, target: t.target, shardKey: t.shard_key })),
@@ -74,7 +84,8 @@ export async function collectStatus(config: Config): Promise<Status> {
     const verify = { latest: await latestFinishedRuns(store.pool), repairQueue: await openRepairQueue(store.pool) };
     const sync = await collectSyncStatus(store.pool);
     const fullCopy = await collectFullCopyStatus(store.pool);
-    return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs, workers, gray, verify, sync, fullCopy };
+    const leases = await collectLeases(store.pool);
+    return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs, workers, gray, verify, sync, fullCopy, leases };
   } catch (e) {
     return { ...base, control: { database: store.database, reachable: false, error: (e as Error).message }, jobs: [], workers: [] };
   } finally {
