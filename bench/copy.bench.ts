@@ -64,7 +64,7 @@ async function loadFile(conn: Connection, file: string, table: string): Promise<
   await conn.query({
     sql: `LOAD DATA LOCAL INFILE 'rows' INTO TABLE ${table} CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n'`,
     infileStreamFactory: () => createReadStream(file),
-  } as never);
+  });
 }
 
 async function countRows(servers: Record<string, string>, map: ReturnType<typeof shardMapFromConfig>): Promise<number> {

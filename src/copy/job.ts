@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { Logger } from '../log.js';
 import type { TableSpec } from '../rows/types.js';
 import type { SourceReader, StartPosition } from '../source/reader.js';
@@ -98,12 +98,12 @@ async function planChunks(conn: PoolConnection, jobId: number, reader: SourceRea
       pending.push({ tableName: spec.name, chunkNo: chunkNo++, lowerKey: lower, upperKey: upper });
       lower = upper;
       if (pending.length >= 1000) {
-        await insertChunks(conn as never, jobId, pending);
+        await insertChunks(conn as unknown as Pool, jobId, pending); // only runs queries: fine on the locked connection
         pending = [];
       }
     }
     pending.push({ tableName: spec.name, chunkNo: chunkNo++, lowerKey: lower, upperKey: null });
-    await insertChunks(conn as never, jobId, pending);
+    await insertChunks(conn as unknown as Pool, jobId, pending); // only runs queries: fine on the locked connection
     options.logger.info({ job: jobId, table: spec.name, chunks: chunkNo }, 'planned chunks');
   }
 }

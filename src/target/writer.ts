@@ -107,7 +107,7 @@ export function createShardWriter(config: Pick<Config, 'servers' | 'shards'>, op
         const [res] = await conn.query<ResultSetHeader>({
           sql: loadDataSql(tableOf(loc, spec), spec),
           infileStreamFactory: () => Readable.from(coalesce(blocks)),
-        } as never);
+        });
         if (res.warningStatus > 0) {
           const [warnings] = await conn.query<RowDataPacket[]>('SHOW WARNINGS LIMIT 3');
           throw new Error(`LOAD DATA into ${loc.database}.${spec.target} reported ${res.warningStatus} warnings: ${warnings.map((w) => w.Message).join('; ')}`);

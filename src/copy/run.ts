@@ -1,0 +1,238 @@
+import { hostname } from 'node:os';
+import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import type { Config } from '../config/schema.js';
+import { RefusedError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { RejectedValue } from '../rows/convert.js';
+import type { TableSpec } from '../rows/types.js';
+import type { ShardMap } from '../shard/map.js';
+import { UnrepresentableError, type SourceReader } from '../source/index.js';
+import type { ControlStore } from '../store/control.js';
+import { chunkCounts, claimChunk, completeChunk, newWorkerId, releaseChunk, renewLeases, type Chunk } from '../store/leases.js';
+import { refuseShapeProblems } from '../target/shape.js';
+import { checkServerTables } from '../target/tables.js';
+import type { ShardWriter } from '../target/writer.js';
+import { ChunkCopier, type CopyMethod } from './chunk.js';
+import { openJob, type FullJob } from './job.js';
+import { kafkaStartPositions } from './kafka.js';
+import { sleep } from './retry.js';
+import { summarize } from './summary.js';
+import { createThrottle } from './throttle.js';
+import type { FullCopyOptions, FullCopyResult, TableProgress } from './types.js';
+
+/** The workers of one process on one full-copy job, and what they share. */
+
+export interface JobContext {
+  config: Config;
+  options: FullCopyOptions;
+  logger: Logger;
+  map: ShardMap;
+  reader: SourceReader;
+  writer: ShardWriter;
+  store: ControlStore;
+  specs: TableSpec[];
+  method: CopyMethod;
+  workers: number;
+  /** Shard servers that were down at the start: their tables are checked before the first write. */
+  unchecked: string[];
+}
+
+export async function copyJob(ctx: JobContext): Promise<FullCopyResult> {
+  const { config, store, logger } = ctx;
+  const started = Date.now();
+  const job = await openJob(store, ctx.reader, ctx.specs, {
+    restart: ctx.options.restart === true,
+    chunkRows: config.copy.chunk_rows,
+    logger,
+    extraStartPositions: () => kafkaStartPositions(config, logger),
+  });
+  const run: RunState = { rows: 0, chunks: 0, rowsByTable: new Map(), errors: [], stopping: false };
+  if (job.state !== 'done') {
+    // Chunks given up by an earlier run (server down, bad value) get another try now.
+    await store.pool.query("UPDATE chunks SET state = 'pending', lease_owner = NULL, lease_until = NULL WHERE job_id = ? AND state = 'failed'", [job.id]);
+    await runWorkers(ctx, job, run);
+  } else {
+    logger.info({ job: job.id }, 'this full copy is already done (use --restart to copy again)');
+  }
+  return summarize(ctx, job, run, (Date.now() - started) / 1000);
+}
+
+export interface RunState {
+  rows: number;
+  chunks: number;
+  rowsByTable: Map<string, number>;
+  errors: string[];
+  /** Set on a fatal error or an abandoned job: workers take no new chunks. */
+  stopping: boolean;
+}
+
+async function runWorkers(ctx: JobContext, job: FullJob, run: RunState): Promise<void> {
+  const { config, store, logger } = ctx;
+  const workerId = newWorkerId();
+  const leaseSeconds = config.copy.lease_seconds;
+  const specs = new Map(ctx.specs.map((s) => [s.name, s]));
+  const copier = new ChunkCopier({
+    config,
+    reader: ctx.reader,
+    writer: ctx.writer,
+    throttle: createThrottle(ctx.options.maxRowsPerSec ?? config.copy.max_rows_per_sec),
+    logger,
+    method: ctx.method,
+    beforeWrite: lateShapeCheck(ctx),
+  });
+  await releaseDeadLocalWorkers(store, logger);
+  await store.pool.query('INSERT INTO workers (id, job_id, command, host, pid) VALUES (?, ?, ?, ?, ?)', [workerId, job.id, 'full', hostname(), process.pid]);
+  const progress = new Progress(ctx, job.id);
+  await progress.refresh();
+
+  const heartbeat = setInterval(() => {
+    void (async () => {
+      await renewLeases(store.pool, job.id, workerId, leaseSeconds);
+      await store.pool.query('UPDATE workers SET heartbeat_at = NOW(6) WHERE id = ?', [workerId]);
+      const [rows] = await store.pool.query<RowDataPacket[]>('SELECT state FROM jobs WHERE id = ?', [job.id]);
+      if (rows[0]?.state === 'abandoned' && !run.stopping) {
+        run.stopping = true;
+        run.errors.push(`job ${job.id} was restarted by another process (--restart); this run stopped`);
+      }
+      await progress.refresh();
+    })().catch((e: Error) => logger.warn({ error: e.message }, 'heartbeat failed'));
+  }, Math.max(500, (leaseSeconds * 1000) / 3));
+
+  const worker = async (): Promise<void> => {
+    while (!run.stopping) {
+      const chunk = await claimChunk(store.pool, job.id, workerId, leaseSeconds);
+      if (!chunk) {
+        // Chunks leased by another process are finished by it or, if it died, taken over here at lease expiry.
+        // Chunks leased by this process are finished by its other workers.
+        if (!(await othersHoldChunks(store, job.id, workerId))) return;
+        await sleep(Math.min(1000, (leaseSeconds * 1000) / 4));
+        continue;
+      }
+      await copyOne(ctx, copier, specs.get(chunk.tableName)!, chunk, workerId, run, progress);
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: ctx.workers }, worker));
+  } finally {
+    clearInterval(heartbeat);
+    await store.pool.query('DELETE FROM workers WHERE id = ?', [workerId]).catch(() => {});
+  }
+}
+
+/** The refuse-before-write check for a server that was down at the start, run once before its first write. */
+function lateShapeCheck(ctx: JobContext): (server: string) => Promise<void> {
+  const pending = new Map<string, Promise<void>>();
+  return (server) => {
+    if (!ctx.unchecked.includes(server)) return Promise.resolve();
+    let check = pending.get(server);
+    if (!check) {
+      check = checkServerTables(ctx.config, ctx.map, ctx.specs, server).then((found) => {
+        const first = found.missing[0];
+        if (first) throw new RefusedError(`table ${first.spec.name}: shard table ${first.database}.${first.spec.target} does not exist on server ${server}: run membermig init`);
+        refuseShapeProblems(found.problems);
+      });
+      // A failed attempt (still down) is tried again by the next write.
+      check.catch(() => pending.delete(server));
+      pending.set(server, check);
+    }
+    return check;
+  };
+}
+
+/**
+ * Workers registered from this host whose process is gone (kill -9, a crash) give their leases up
+ * now instead of at expiry. Only a process that is certainly dead here is released; a mistake
+ * (another machine with the same host name) costs only a chunk copied twice, idempotently.
+ */
+async function releaseDeadLocalWorkers(store: ControlStore, logger: Logger): Promise<void> {
+  const [rows] = await store.pool.query<RowDataPacket[]>("SELECT id, pid FROM workers WHERE host = ? AND command = 'full'", [hostname()]);
+  for (const w of rows) {
+    if (Number(w.pid) === process.pid || isAlive(Number(w.pid))) continue;
+    const [res] = await store.pool.query<ResultSetHeader>(
+      "UPDATE chunks SET lease_until = NOW(6) - INTERVAL 1 SECOND WHERE lease_owner = ? AND state = 'leased'",
+      [w.id],
+    );
+    await store.pool.query('DELETE FROM workers WHERE id = ?', [w.id]);
+    if (res.affectedRows > 0) logger.info({ worker: w.id, chunks: res.affectedRows }, 'took over the chunks of a dead worker on this host');
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function othersHoldChunks(store: ControlStore, jobId: number, workerId: string): Promise<boolean> {
+  const [rows] = await store.pool.query<RowDataPacket[]>(
+    "SELECT 1 FROM chunks WHERE job_id = ? AND (state = 'pending' OR (state = 'leased' AND lease_owner <> ?)) LIMIT 1",
+    [jobId, workerId],
+  );
+  return rows.length > 0;
+}
+
+async function copyOne(ctx: JobContext, copier: ChunkCopier, spec: TableSpec, chunk: Chunk, workerId: string, run: RunState, progress: Progress): Promise<void> {
+  const { store, logger } = ctx;
+  try {
+    const outcome = await copier.copy(spec, chunk);
+    await recordRejected(store, chunk, outcome.rejected);
+    const result = { servers: outcome.servers, rejected: outcome.rejected.length, method: outcome.method };
+    if (await completeChunk(store.pool, chunk, workerId, outcome.rows, result)) {
+      run.rows += outcome.rows;
+      run.chunks++;
+      run.rowsByTable.set(spec.name, (run.rowsByTable.get(spec.name) ?? 0) + outcome.rows);
+      progress.chunkDone(spec.name, outcome.rows);
+    } else {
+      logger.warn({ table: spec.name, chunk: chunk.chunkNo }, 'lease lost to another worker; its copy of this chunk counts');
+    }
+  } catch (e) {
+    const message = (e as Error).message;
+    logger.error({ table: spec.name, chunk: chunk.chunkNo, error: message }, 'chunk not copied');
+    await releaseChunk(store.pool, chunk, workerId, message, 'failed').catch(() => {});
+    if (e instanceof UnrepresentableError || e instanceof RefusedError) {
+      run.stopping = true;
+      run.errors.push(`${message}; rows.on_unrepresentable is fail (set it to record to skip and record such values)`);
+    }
+  }
+}
+
+/** Replaces a chunk's records in rejected_values, so a redone chunk does not count them twice. */
+async function recordRejected(store: ControlStore, chunk: Chunk, rejected: RejectedValue[]): Promise<void> {
+  await store.pool.query('DELETE FROM rejected_values WHERE job_id = ? AND table_name = ? AND chunk_no = ?', [chunk.jobId, chunk.tableName, chunk.chunkNo]);
+  if (rejected.length === 0) return;
+  await store.pool.query('INSERT INTO rejected_values (job_id, table_name, pk, column_name, value, reason, chunk_no) VALUES ?', [
+    rejected.map((r) => [chunk.jobId, r.table, JSON.stringify(r.key), r.column, r.value.slice(0, 60_000), r.reason, chunk.chunkNo]),
+  ]);
+}
+
+/** Per-table progress for bars and log lines: the job's totals from the control store plus this process's work. */
+class Progress {
+  private tables = new Map<string, TableProgress>();
+  constructor(
+    private readonly ctx: JobContext,
+    private readonly jobId: number,
+  ) {}
+
+  async refresh(): Promise<void> {
+    for (const c of await chunkCounts(this.ctx.store.pool, this.jobId)) {
+      this.tables.set(c.tableName, { table: c.tableName, chunksTotal: c.pending + c.leased + c.done + c.failed, chunksDone: c.done, rowsDone: c.rowsDone });
+    }
+    this.emit();
+  }
+
+  chunkDone(table: string, rows: number): void {
+    const t = this.tables.get(table);
+    if (t) {
+      t.chunksDone++;
+      t.rowsDone += rows;
+    }
+    this.emit();
+  }
+
+  private emit(): void {
+    this.ctx.options.onProgress?.([...this.tables.values()]);
+  }
+}

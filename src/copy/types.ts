@@ -1,0 +1,62 @@
+import type { Logger } from '../log.js';
+import type { StartPosition } from '../source/reader.js';
+import type { ChunkKey } from '../store/leases.js';
+import type { CopyMethod } from './chunk.js';
+
+export interface FullCopyOptions {
+  logger?: Logger;
+  /** Logical table names (default: every table in the config). */
+  tables?: string[];
+  /** Show the plan (chunks, shards, servers) and change nothing. */
+  dryRun?: boolean;
+  /** Drop the job's progress on purpose and start it again. */
+  restart?: boolean;
+  maxRowsPerSec?: number;
+  /** Chunk workers in this process (default copy.workers). */
+  workers?: number;
+  onProgress?: (progress: TableProgress[]) => void;
+}
+
+export interface TableProgress {
+  table: string;
+  chunksTotal: number;
+  chunksDone: number;
+  rowsDone: number;
+}
+
+export interface LeftChunk {
+  table: string;
+  chunkNo: number;
+  state: string;
+  lowerKey: ChunkKey | null;
+  upperKey: ChunkKey | null;
+  error: string | null;
+}
+
+export interface TablePlan {
+  table: string;
+  source: string;
+  target: string;
+  chunks: number;
+  chunkRows: number;
+}
+
+export interface FullCopyResult {
+  jobId: number | null;
+  job: string;
+  /** done: every chunk copied; incomplete: chunks are left (see `left`); planned: --dry-run. */
+  state: 'done' | 'incomplete' | 'planned';
+  method: CopyMethod;
+  startPositions: StartPosition[];
+  tables: { table: string; chunks: number; chunksDone: number; rows: number; rowsThisRun: number; servers: Record<string, number> }[];
+  servers: { server: string; rows: number; shards: number }[];
+  seconds: number;
+  rowsThisRun: number;
+  rowsPerSec: number;
+  chunksThisRun: number;
+  rejectedValues: number;
+  left: LeftChunk[];
+  /** Why the run stopped early (e.g. a value the target cannot hold, with on_unrepresentable: fail). */
+  errors: string[];
+  plan?: { tables: TablePlan[]; shards: number; servers: { server: string; shards: number }[] };
+}
