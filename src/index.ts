@@ -29,3 +29,4 @@ export {
   type ChangeResult,
 } from './gray/index.js';
 export { runFullCopy, type FullCopyOptions, type FullCopyResult } from './copy/index.js';
+export { runVerify, type VerifyOptions, type VerifyResult } from './verify/index.js';

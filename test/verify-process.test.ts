@@ -61,7 +61,7 @@ describe('verify processes', () => {
   });
 
   it('--watch runs passes until SIGTERM, then prints the last result and exits 0 when clean', async () => {
-    const child = spawnCli(['verify', '--config', env.configPath, '--watch', '0.2', '--json', '--log-level', 'info']);
+    const child = spawnCli(['verify', '--config', env.configPath, '--watch', '0.2', '--json', '--log-level', 'debug']);
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -1,4 +1,6 @@
+import { writeFileSync } from 'node:fs';
 import type { RowDataPacket } from 'mysql2/promise';
+import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/log.js';
 import { connectMysql } from '../src/mysql/connect.js';
@@ -176,6 +178,44 @@ describe('membermig verify: find, classify, repair, re-verify', () => {
     expect((await runCli(['verify', '--config', env.configPath, '--since', '1h'])).code).toBe(2); // no updated_at configured
     expect((await runCli(['verify', '--config', env.configPath, '--shards', '99'])).code).toBe(2);
     expect((await runCli(['verify', '--config', env.configPath, '--dry-run'])).code).toBe(2);
+  });
+
+  it('--since checks only rows changed since then (tables.NAME.updated_at); people get a table on stdout', async () => {
+    const raw = structuredClone(env.raw) as { tables: Record<string, Record<string, unknown>> };
+    raw.tables.member!.updated_at = 'joined';
+    const configPath = env.configPath.replace(/\.yaml$/, '-since.yaml');
+    writeFileSync(configPath, stringify(raw));
+    const old = memberId(1); // joined 2001-02-02
+    const recent = memberId(25); // joined 2025-02-26
+    for (const id of [old, recent]) await onShard(env, map, map.shardOf(id), "UPDATE member SET nick = 'edited' WHERE member_id = ?", [id]);
+    const since = await runCli(['verify', '--config', configPath, '--since', '2020-01-01T00:00:00Z']);
+    expect(since.code).toBe(1);
+    expect(since.stdout).toMatch(/table\s+state\s+chunks\s+legacy rows\s+shard rows\s+differences/);
+    expect(since.stdout).toContain(`member  different  ${map.shardOf(recent)}`);
+    expect(since.stdout).not.toContain(old);
+    expect(since.stdout).toContain('differences persist');
+    const all = await runCli(['verify', '--config', configPath, '--json', '--repair']);
+    expect(JSON.parse(all.stdout).result.differences.map((d: { key: string[] }) => d.key[0]).sort()).toEqual([old, recent].sort());
+    expect(all.code).toBe(0);
+  });
+
+  it('a shard server down: its chunks are retried, then the run ends failed (exit 1) and says what is left', async () => {
+    const raw = structuredClone(env.raw) as { servers: Record<string, Record<string, unknown>> };
+    raw.servers['shard-b']!.primary = 'mysql://root@127.0.0.1:1/';
+    const configPath = env.configPath.replace(/\.yaml$/, '-down.yaml');
+    writeFileSync(configPath, stringify(raw));
+    const res = await runCli(['verify', '--config', configPath, '--json']);
+    expect(res.code).toBe(1);
+    const r = JSON.parse(res.stdout).result;
+    expect(r.state).toBe('failed');
+    expect(r.tables[0]).toMatchObject({ state: 'failed', chunksChecked: 0 });
+    expect(r.tables[0].chunksTotal).toBeGreaterThan(0);
+    const control = await connectMysql(env.config.control.url);
+    const [chunks] = await control.query<RowDataPacket[]>('SELECT DISTINCT state, attempts FROM chunks WHERE job_id = ?', [r.jobId]);
+    const [last] = await control.query<RowDataPacket[]>('SELECT last_error FROM chunks WHERE job_id = ? LIMIT 1', [r.jobId]);
+    await control.end();
+    expect(chunks).toEqual([{ state: 'failed', attempts: 3 }]);
+    expect(String(last[0]!.last_error)).toMatch(/ECONNREFUSED|connect/);
   });
 
   it('two verifiers with the same flags share one job through leases', async () => {

@@ -77,10 +77,13 @@ export interface VerifyResult {
   repairQueue: QueueOutcome[];
 }
 
+/** Ranges up to this many rows are compared row by row at once; bigger ones are split first. */
 const LEAF_ROWS = 1024;
 const FANOUT = 16;
 const MAX_ATTEMPTS = 3;
-const MAX_PENDING_RECHECKS = 64;
+const RETRY_BACKOFF_MS = 250;
+/** Chunks completing or waiting for their re-check, per process. */
+const MAX_PENDING = 64;
 
 /** Everything one table's checks need, built once per run. */
 interface TableContext extends DrillContext {
@@ -245,18 +248,30 @@ async function workJob(
     } catch (e) {
       const giveUp = chunk.attempts >= MAX_ATTEMPTS;
       log.warn({ err: e, table: ctx.spec.name, chunk: chunk.chunkNo, attempt: chunk.attempts }, giveUp ? 'chunk failed' : 'chunk failed; will retry');
+      if (!giveUp) await sleep(RETRY_BACKOFF_MS * chunk.attempts, options.signal);
       await releaseChunk(pool, chunk, worker, (e as Error).message ?? String(e), giveUp ? 'failed' : 'pending').catch(() => {});
     }
   };
 
+  /** Runs chunk follow-up work (completion, re-check) beside the next chunks, at most MAX_PENDING at once. */
+  const inBackground = async (work: Promise<void>) => {
+    const p = work.finally(() => pending.delete(p));
+    pending.add(p);
+    while (pending.size >= MAX_PENDING) await Promise.race(pending);
+  };
+
   const slot = async () => {
+    // The next claim is in flight while a chunk is checked, so control-store round trips overlap the checksums.
+    let next = claimChunk(pool, job.jobId, worker, leaseSeconds);
     for (;;) {
-      const chunk = await claimChunk(pool, job.jobId, worker, leaseSeconds);
+      const chunk = await next;
       if (!chunk) {
         if (pending.size === 0) return;
         await Promise.race(pending);
+        next = claimChunk(pool, job.jobId, worker, leaseSeconds);
         continue;
       }
+      next = claimChunk(pool, job.jobId, worker, leaseSeconds);
       const ctx = tables.get(chunk.tableName)!;
       const range: KeyRange = { lower: chunk.lowerKey, upper: chunk.upperKey };
       let compared;
@@ -268,16 +283,16 @@ async function workJob(
       }
       const base = { legacyRows: compared.legacy.count, targetRows: compared.target.count, differences: 0, repaired: 0 };
       if (compared.candidates.length === 0) {
-        await finishChunk(chunk, ctx, async () => base);
+        await inBackground(finishChunk(chunk, ctx, async () => base));
         continue;
       }
       log.info({ table: ctx.spec.name, chunk: chunk.chunkNo, suspects: compared.candidates.length }, 'mismatch: re-checking after the delay');
-      while (pending.size >= MAX_PENDING_RECHECKS) await Promise.race(pending);
-      const p = finishChunk(chunk, ctx, async () => {
-        const persistent = await recheckUntilSteady(pool, ctx, compared.candidates, recheckAfter);
-        return { ...base, ...(await settleDifferences(pool, options, ctx, writer, persistent, range, planned)) };
-      }).finally(() => pending.delete(p));
-      pending.add(p);
+      await inBackground(
+        finishChunk(chunk, ctx, async () => {
+          const persistent = await recheckUntilSteady(pool, ctx, compared.candidates, recheckAfter);
+          return { ...base, ...(await settleDifferences(pool, options, ctx, writer, persistent, range, planned)) };
+        }),
+      );
     }
   };
 

@@ -7,6 +7,18 @@ import type { Pool, RowDataPacket } from 'mysql2/promise';
  * --recheck-after before it believes a mismatch, so a change still in flight is not reported.
  */
 export async function currentSyncLagSeconds(pool: Pool): Promise<number> {
+  const cached = lagCache.get(pool);
+  if (cached && Date.now() - cached.at < LAG_CACHE_MS) return cached.seconds;
+  const seconds = await readSyncLagSeconds(pool);
+  lagCache.set(pool, { at: Date.now(), seconds });
+  return seconds;
+}
+
+/** Re-checks of many chunks ask within moments of each other: one read a second is enough. */
+const LAG_CACHE_MS = 1000;
+const lagCache = new WeakMap<Pool, { at: number; seconds: number }>();
+
+async function readSyncLagSeconds(pool: Pool): Promise<number> {
   const [rows] = await pool.query<RowDataPacket[]>(
     `SELECT MIN(last_source_ts_ms) AS oldest, COUNT(*) AS behind, UNIX_TIMESTAMP(NOW(6)) * 1000 AS now_ms
        FROM cdc_offsets WHERE high_watermark IS NOT NULL AND next_offset < high_watermark`,
