@@ -1,11 +1,8 @@
-import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
-import { parseConfig } from '../src/config/index.js';
 import { connectMysql } from '../src/mysql/connect.js';
 import { runCli } from './support/cli.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
-import { captureLegacy, compareWithLegacy, kafkaClient, kafkaServices, waitForMessages, type LegacyCapture } from './services/kafka-env.js';
+import { captureLegacy, compareWithLegacy, kafkaClient, kafkaServices, rewriteConfig, waitForMessages, type LegacyCapture } from './services/kafka-env.js';
 
 
 /**
@@ -32,13 +29,6 @@ const ADDRESS_DDL = `CREATE TABLE address (
   member_id BIGINT NOT NULL,
   city VARCHAR(40) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL
 ) ENGINE=InnoDB`;
-
-/** Writes a new config for the env (same databases), e.g. with more tables or a cdc section. */
-export function rewriteConfig(env: TestEnv, raw: Record<string, unknown>): void {
-  writeFileSync(env.configPath, stringify(raw));
-  env.config = parseConfig(stringify(raw), env.configPath);
-  env.raw = raw;
-}
 
 describe('membermig sync: Debezium through Kafka to the shards', () => {
   let env: TestEnv;

@@ -3,6 +3,7 @@ import type { Logger } from '../log.js';
 import type { Row, RowValue, TableSpec } from '../rows/types.js';
 import type { ShardMap } from '../shard/map.js';
 import type { ShardWriter } from '../target/writer.js';
+import type { ParkedWrite, ParkingLot } from './parking.js';
 import type { ChangeEvent } from './types.js';
 
 /**
@@ -15,8 +16,9 @@ import type { ChangeEvent } from './types.js';
  * A shard-key change moves the row: delete from the old shard, upsert into the new one.
  * A write the target refuses (a value out of range, a missing table) fails only the events it
  * came from: those are returned as failed, to be dead-lettered; the rest of the batch applies.
- * A server that cannot be reached is retried with backoff until it answers or `shouldStop()` says
- * so; other servers' writes of the batch go on meanwhile.
+ * A server that cannot be reached gets its writes parked (src/cdc/parking.ts) and replayed in order
+ * when it is back; the batch completes and other servers go on. Without a parking lot, the batch
+ * waits for the server, retrying with backoff until it answers or `shouldStop()` says so.
  */
 
 export interface ApplyContext {
@@ -28,6 +30,11 @@ export interface ApplyContext {
   shouldStop?: () => boolean;
   /** First and longest wait between retries of an unreachable server. */
   backoffMs?: { first: number; max: number };
+  /**
+   * Where writes for an unreachable server wait, durably, so the batch can complete and the other
+   * servers go on. Without one, the batch waits for the server (retrying with backoff).
+   */
+  parking?: ParkingLot;
   /** Called while a server is being retried (for status and metrics). */
   onServerDown?: (server: string, error: string) => void;
   onServerUp?: (server: string) => void;
@@ -41,6 +48,8 @@ export interface FailedChange {
 export interface ApplyResult {
   /** Row writes done (upserts + deletes) after collapsing. */
   writes: number;
+  /** Row writes parked for an unreachable server (durable; replayed in order when it is back). */
+  parked: number;
   failed: FailedChange[];
 }
 
@@ -117,21 +126,50 @@ export async function applyChanges(ctx: ApplyContext, events: ChangeEvent[]): Pr
   }
 
   let writes = 0;
+  let parked = 0;
   await Promise.all(
     [...byServer].map(async ([server, works]) => {
+      const parking = ctx.parking;
+      if (!parking) {
+        // No parking lot: wait for the server, retrying with backoff.
+        const limit = pLimit(4);
+        await Promise.all(
+          works.map((work) =>
+            limit(async () => {
+              const refused = await withServerRetry(ctx, server, () => writeShard(ctx.writer, work));
+              writes += work.writes.length - refused.length;
+              failed.push(...refused);
+            }),
+          ),
+        );
+        return;
+      }
+      // Behind writes already parked for this server: park too, so none overtakes an older one.
+      if (await parking.hasParked(server)) {
+        await parking.park(server, works.flatMap(parkedWrites));
+        parked += works.reduce((n, w) => n + w.writes.length, 0);
+        return;
+      }
       const limit = pLimit(4);
-      await Promise.all(
-        works.map((work) =>
-          limit(async () => {
-            const refused = await withServerRetry(ctx, server, () => writeShard(ctx.writer, work));
-            writes += work.writes.length - refused.length;
-            failed.push(...refused);
-          }),
-        ),
-      );
+      const outcomes = await Promise.allSettled(works.map((work) => limit(() => writeShard(ctx.writer, work))));
+      const unreachable: ShardWork[] = [];
+      outcomes.forEach((o, i) => {
+        const work = works[i]!;
+        if (o.status === 'fulfilled') {
+          writes += work.writes.length - o.value.length;
+          failed.push(...o.value);
+        } else if (isUnreachable(o.reason)) unreachable.push(work);
+        else throw o.reason;
+      });
+      if (unreachable.length > 0) {
+        ctx.logger.warn({ server }, 'shard server unreachable; parking its writes until it is back (other servers go on)');
+        ctx.onServerDown?.(server, 'unreachable');
+        await parking.park(server, unreachable.flatMap(parkedWrites));
+        parked += unreachable.reduce((n, w) => n + w.writes.length, 0);
+      }
     }),
   );
-  return { writes, failed };
+  return { writes, parked, failed };
 }
 
 /** The shard's deletes, then its upserts; if the target refuses a statement, each write alone, to find the bad ones. */
@@ -191,6 +229,18 @@ async function withServerRetry<T>(ctx: ApplyContext, server: string, work: () =>
       wait = Math.min(max, wait * 2);
     }
   }
+}
+
+/** A shard's writes as parked rows, in the order writeShard does them (deletes, then upserts). */
+function parkedWrites(work: ShardWork): ParkedWrite[] {
+  const ordered = [...work.writes.filter((w) => w.op === 'delete'), ...work.writes.filter((w) => w.op === 'upsert')];
+  return ordered.map((w) => ({
+    table: work.spec.name,
+    shard: work.shard,
+    op: w.op,
+    values: w.op === 'upsert' ? w.row! : w.key,
+    origin: w.events[0] ? { source: w.events[0].origin.source, offset: w.events[0].origin.offset, ...(w.events[0].origin.partition !== undefined ? { partition: w.events[0].origin.partition } : {}) } : null,
+  }));
 }
 
 function valueKey(v: RowValue): string {

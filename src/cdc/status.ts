@@ -2,6 +2,7 @@ import type { Pool } from 'mysql2/promise';
 import { renderTable } from '../cli/render.js';
 import { deadLetterCounts, type DeadLetterCounts } from './deadletters.js';
 import { readOffsetMirror, type PartitionLag } from './offsets.js';
+import { parkedCounts } from './parking.js';
 
 export interface SyncStatus {
   partitions: PartitionLag[];
@@ -9,6 +10,8 @@ export interface SyncStatus {
   maxLagMessages: number | null;
   maxLagSeconds: number | null;
   deadLetters: DeadLetterCounts;
+  /** Writes waiting for an unreachable shard server (cdc_parked), per server. */
+  parked: { server: string; count: number }[];
 }
 
 /** The sync section of `membermig status`, read from the control store only (no Kafka round trip). */
@@ -21,6 +24,7 @@ export async function collectSyncStatus(pool: Pool): Promise<SyncStatus> {
     maxLagMessages: lags.length > 0 ? Math.max(...lags) : null,
     maxLagSeconds: seconds.length > 0 ? Math.max(...seconds) : null,
     deadLetters: await deadLetterCounts(pool),
+    parked: [...(await parkedCounts(pool))].map(([server, count]) => ({ server, count })),
   };
 }
 
@@ -36,6 +40,7 @@ export function renderSyncStatus(s: SyncStatus): string[] {
       ),
     );
   }
+  for (const p of s.parked) out.push('', `shard server ${p.server}: ${p.count} writes parked until it is reachable again`);
   if (s.deadLetters.open > 0 || s.deadLetters.resolved > 0) {
     out.push('', `dead letters: ${s.deadLetters.open} open, ${s.deadLetters.resolved} resolved` + (s.deadLetters.open > 0 ? ' (fix, then membermig sync --retry-dead-letters)' : ''));
   }

@@ -1,4 +1,4 @@
-import { Kafka, logLevel as KafkaLogLevel, type Admin, type Consumer, type KafkaMessage, type LogEntry } from 'kafkajs';
+import { Kafka, logLevel as KafkaLogLevel, type Admin, type Consumer, type EachBatchPayload, type KafkaMessage, type LogEntry } from 'kafkajs';
 import type { RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../config/schema.js';
 import { RefusedError } from '../errors.js';
@@ -7,7 +7,8 @@ import type { TableSpec } from '../rows/types.js';
 import { createSourceReader, describeTables } from '../source/index.js';
 import { controlSchemaState, openControlStore, type ControlStore } from '../store/control.js';
 import { createShardWriter, type ShardWriter } from '../target/writer.js';
-import { ApplyInterrupted, applyChanges, type ApplyContext } from './apply.js';
+import { applyChanges, isUnreachable, type ApplyContext } from './apply.js';
+import { ParkingLot } from './parking.js';
 import { deadLetterCounts, markDeadLetter, openDeadLetters, recordDeadLetters } from './deadletters.js';
 import { DebeziumDecoder, type KafkaRecord } from './debezium/decode.js';
 import { SyncMetrics } from './metrics.js';
@@ -91,8 +92,21 @@ export async function runSync(config: Config, options: SyncOptions = {}): Promis
   let consumer: Consumer | undefined;
   let stopRequested = false;
   const stopping = () => stopRequested || options.signal?.aborted === true;
+  const specsByName = new Map(specs.map((s) => [s.name, s]));
+  const parking = new ParkingLot(store.pool, logger, {
+    writer,
+    specs: specsByName,
+    isUnreachable,
+    deadLetter: async (poison) => {
+      await recordDeadLetters(store.pool, [poison]);
+      metrics.deadLettered.inc({ topic: poison.origin.source });
+    },
+    onDown: (server) => metrics.serverDown.set({ server }, 1),
+    onDrained: (server) => metrics.serverDown.set({ server }, 0),
+  });
   try {
     await requireMigratedStore(store);
+    await parking.resumeAll();
     const rt: Runtime = {
       config,
       kafkaConfig,
@@ -104,8 +118,9 @@ export async function runSync(config: Config, options: SyncOptions = {}): Promis
       stopping,
       apply: {
         writer,
-        specs: new Map(specs.map((s) => [s.name, s])),
+        specs: specsByName,
         logger,
+        parking,
         shouldStop: stopping,
         onServerDown: (server) => metrics.serverDown.set({ server }, 1),
         onServerUp: (server) => metrics.serverDown.set({ server }, 0),
@@ -133,59 +148,82 @@ export async function runSync(config: Config, options: SyncOptions = {}): Promis
     await startAtRecordedPosition(admin, store, kafkaConfig.group, topics, logger);
 
     const partitions = new Map<string, SyncPartitionResult>();
-    consumer = kafka.consumer({
-      groupId: kafkaConfig.group,
-      sessionTimeout: kafkaConfig.session_timeout_ms,
-      rebalanceTimeout: Math.max(60_000, kafkaConfig.session_timeout_ms),
-      heartbeatInterval: Math.min(3000, Math.floor(kafkaConfig.session_timeout_ms / 3)),
-      allowAutoTopicCreation: false,
-      maxBytesPerPartition: 4 * 1024 * 1024,
-      maxWaitTimeInMs: 200,
-    });
-    await consumer.connect();
-    await consumer.subscribe({ topics, fromBeginning: true });
-    const c = consumer;
-    let crashed: Error | undefined;
+    const eachBatch = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload, c: Consumer): Promise<void> => {
+      const messages = batch.messages;
+      for (let i = 0; i < messages.length; i += kafkaConfig.max_batch_events) {
+        if (!isRunning() || isStale()) return;
+        const chunk = messages.slice(i, i + kafkaConfig.max_batch_events);
+        const outcome = await applyBatch(rt, c, batch.topic, batch.partition, batch.highWatermark, chunk);
+        resolveOffset(chunk[chunk.length - 1]!.offset);
+        result.eventsApplied += outcome.applied;
+        result.tombstones += outcome.tombstones;
+        result.deadLettered += outcome.deadLettered;
+        const key = `${batch.topic}/${batch.partition}`;
+        const p = partitions.get(key) ?? { topic: batch.topic, partition: batch.partition, events: 0, nextOffset: '0' };
+        p.events += chunk.length;
+        p.nextOffset = outcome.nextOffset;
+        partitions.set(key, p);
+        await heartbeat();
+      }
+    };
+    // kafkajs gives up on a broker that stays away past its retries; we start a new consumer instead,
+    // with backoff, for as long as it takes (the group resumes from the committed offsets).
+    let stopped: () => void = () => {};
     const done = new Promise<void>((resolve) => {
-      c.on(c.events.CRASH, (e) => {
-        if (!(e.payload.restart as boolean)) {
-          crashed = e.payload.error;
-          resolve();
-        }
-      });
-      c.on(c.events.STOP, () => resolve());
+      stopped = resolve;
       options.signal?.addEventListener('abort', () => resolve(), { once: true });
     });
-    await c.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: kafkaConfig.partitions_concurrently,
-      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
-        const messages = batch.messages;
-        for (let i = 0; i < messages.length; i += kafkaConfig.max_batch_events) {
-          if (!isRunning() || isStale()) return;
-          const chunk = messages.slice(i, i + kafkaConfig.max_batch_events);
-          const outcome = await applyBatch(rt, c, batch.topic, batch.partition, batch.highWatermark, chunk);
-          resolveOffset(chunk[chunk.length - 1]!.offset);
-          result.eventsApplied += outcome.applied;
-          result.tombstones += outcome.tombstones;
-          result.deadLettered += outcome.deadLettered;
-          const key = `${batch.topic}/${batch.partition}`;
-          const p = partitions.get(key) ?? { topic: batch.topic, partition: batch.partition, events: 0, nextOffset: '0' };
-          p.events += chunk.length;
-          p.nextOffset = outcome.nextOffset;
-          partitions.set(key, p);
-          await heartbeat();
-        }
-      },
-    });
+    let restartWait = 500;
+    const startConsumer = async (): Promise<void> => {
+      const c = kafka.consumer({
+        groupId: kafkaConfig.group,
+        sessionTimeout: kafkaConfig.session_timeout_ms,
+        rebalanceTimeout: Math.max(kafkaConfig.rebalance_timeout_ms, kafkaConfig.session_timeout_ms),
+        heartbeatInterval: Math.min(3000, Math.floor(kafkaConfig.session_timeout_ms / 3)),
+        allowAutoTopicCreation: false,
+        maxBytesPerPartition: 4 * 1024 * 1024,
+        maxWaitTimeInMs: 200,
+        retry: { retries: 5, restartOnFailure: async () => false },
+      });
+      consumer = c;
+      c.on(c.events.CRASH, (e) => {
+        if (stopping()) return;
+        logger.warn({ err: e.payload.error.message }, `kafka consumer stopped; starting a new one in ${restartWait} ms`);
+        setTimeout(() => void restart(c), restartWait);
+        restartWait = Math.min(10_000, restartWait * 2);
+      });
+      c.on(c.events.FETCH, () => (restartWait = 500));
+      await c.connect();
+      await c.subscribe({ topics, fromBeginning: true });
+      await c.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: kafkaConfig.partitions_concurrently,
+        eachBatch: (payload) => eachBatch(payload, c),
+      });
+    };
+    const restart = async (old: Consumer): Promise<void> => {
+      await old.disconnect().catch(() => {});
+      if (stopping()) return;
+      try {
+        await startConsumer();
+      } catch (e) {
+        logger.warn({ err: (e as Error).message }, `kafka not reachable; trying again in ${restartWait} ms`);
+        const failed = consumer!;
+        setTimeout(() => void restart(failed), restartWait);
+        restartWait = Math.min(10_000, restartWait * 2);
+      }
+    };
+    await startConsumer();
 
-    const caughtUp = options.untilCaughtUp ? watchCaughtUp(admin, kafkaConfig.group, topics, options.caughtUpCheckMs ?? 300, stopping) : undefined;
+    const caughtUp = options.untilCaughtUp
+      ? watchCaughtUp(admin, kafkaConfig.group, topics, options.caughtUpCheckMs ?? 300, stopping, async () => (await parking.counts()).size === 0)
+      : undefined;
     const reason = await Promise.race([done.then(() => 'stopped' as const), caughtUp?.then(() => 'caught-up' as const) ?? new Promise<never>(() => {})]);
     stopRequested = true;
+    stopped();
     // consumer.stop waits for the in-flight batch, which commits before it returns.
-    await c.stop();
-    if (crashed) throw crashed;
+    await consumer?.stop();
     result.stoppedBy = reason === 'caught-up' ? 'caught-up' : 'signal';
     result.partitions = [...partitions.values()].sort((a, b) => a.topic.localeCompare(b.topic) || a.partition - b.partition);
     const counts = await deadLetterCounts(store.pool);
@@ -195,6 +233,7 @@ export async function runSync(config: Config, options: SyncOptions = {}): Promis
   } finally {
     stopRequested = true;
     await consumer?.disconnect().catch(() => {});
+    await parking.stop();
     await admin.disconnect().catch(() => {});
     await metrics.close();
     await writer.close();
@@ -211,6 +250,7 @@ interface BatchOutcome {
 
 /** Decode, apply, record dead letters, commit, mirror: one partition's chunk of messages. */
 async function applyBatch(rt: Runtime, consumer: Consumer, topic: string, partition: number, highWatermark: string, messages: KafkaMessage[]): Promise<BatchOutcome> {
+  const t0 = performance.now();
   const events: ChangeEvent[] = [];
   const poisons: PoisonEvent[] = [];
   const raw = new Map<string, KafkaMessage>();
@@ -229,7 +269,9 @@ async function applyBatch(rt: Runtime, consumer: Consumer, topic: string, partit
       }
     }
   }
+  const t1 = performance.now();
   const { failed } = await applyChanges(rt.apply, events);
+  const t2 = performance.now();
   for (const f of failed) {
     const m = raw.get(f.event.origin.offset);
     poisons.push({ origin: f.event.origin, table: f.event.table, messageKey: m?.key ?? null, rawValue: m?.value ?? null, reason: f.reason });
@@ -237,6 +279,7 @@ async function applyBatch(rt: Runtime, consumer: Consumer, topic: string, partit
   await recordDeadLetters(rt.store.pool, poisons);
   const nextOffset = (BigInt(messages[messages.length - 1]!.offset) + 1n).toString();
   await consumer.commitOffsets([{ topic, partition, offset: nextOffset }]);
+  const t3 = performance.now();
   await mirrorOffset(rt.store.pool, {
     group: rt.kafkaConfig.group,
     topic,
@@ -256,7 +299,8 @@ async function applyBatch(rt: Runtime, consumer: Consumer, topic: string, partit
     rt.metrics.deadLettered.inc({ topic }, poisons.length);
     rt.logger.warn({ topic, partition, count: poisons.length, first: poisons[0]!.reason }, 'events dead-lettered');
   }
-  rt.logger.debug({ topic, partition, nextOffset, events: events.length }, 'batch committed');
+  const t4 = performance.now();
+  rt.logger.debug({ topic, partition, nextOffset, events: events.length, ms: { decode: Math.round(t1 - t0), apply: Math.round(t2 - t1), commit: Math.round(t3 - t2), mirror: Math.round(t4 - t3) } }, 'batch committed');
   return { applied: events.length - failed.length, tombstones, deadLettered: poisons.length, nextOffset };
 }
 
@@ -338,12 +382,12 @@ async function startAtRecordedPosition(admin: Admin, store: ControlStore, group:
 }
 
 /** Resolves when the group's committed offsets have reached the end of every partition. */
-async function watchCaughtUp(admin: Admin, group: string, topics: string[], everyMs: number, stopping: () => boolean): Promise<void> {
+async function watchCaughtUp(admin: Admin, group: string, topics: string[], everyMs: number, stopping: () => boolean, nothingParked: () => Promise<boolean>): Promise<void> {
   for (;;) {
     await new Promise((r) => setTimeout(r, everyMs));
     if (stopping()) return new Promise<never>(() => {});
     try {
-      if (await isCaughtUp(admin, group, topics)) return;
+      if ((await isCaughtUp(admin, group, topics)) && (await nothingParked())) return;
     } catch {
       // The broker may be restarting; ask again.
     }

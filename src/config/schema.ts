@@ -139,7 +139,10 @@ export const configSchema = z
             partitions_concurrently: positiveInt.default(4),
             /** Debezium's decimal.handling.mode, for events without schemas: precise (base64 bytes) or string. */
             decimal_handling: z.enum(['precise', 'string']).default('precise'),
+            /** A member that stops heartbeating (killed, partitioned) loses its partitions after this long. */
             session_timeout_ms: positiveInt.default(30_000),
+            /** How long a rebalance waits for members to finish their in-flight batch and rejoin. */
+            rebalance_timeout_ms: positiveInt.default(60_000),
           })
           .strict()
           .optional(),

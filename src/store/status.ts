@@ -82,10 +82,11 @@ async function collectSections(config: Config): Promise<Omit<Status, 'perTable'>
     const workers = workerRows.map((w) => ({ id: w.id, command: w.command, jobId: w.job_id === null ? null : Number(w.job_id), heartbeatAgeSeconds: Number(w.age) }));
     const gray = await collectGrayStatus(store.pool, config);
     const verify = { latest: await latestFinishedRuns(store.pool), repairQueue: await openRepairQueue(store.pool) };
-    const sync = await collectSyncStatus(store.pool);
+    // A control store not yet migrated to this version has no sync tables: status still answers.
+    const sync = await collectSyncStatus(store.pool).catch(() => undefined);
     const fullCopy = await collectFullCopyStatus(store.pool);
     const leases = await collectLeases(store.pool);
-    return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs, workers, gray, verify, sync, fullCopy, leases };
+    return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs, workers, gray, verify, ...(sync ? { sync } : {}), fullCopy, leases };
   } catch (e) {
     return { ...base, control: { database: store.database, reachable: false, error: (e as Error).message }, jobs: [], workers: [] };
   } finally {

@@ -3,8 +3,11 @@
  * capture a test's legacy database with a real Debezium connector, wait for its events, and
  * compare the shards with the legacy tables row by row.
  */
+import { writeFileSync } from 'node:fs';
 import { Kafka, logLevel } from 'kafkajs';
 import { inject } from 'vitest';
+import { stringify } from 'yaml';
+import { parseConfig } from '../../src/config/index.js';
 import { connectMysql } from '../../src/mysql/connect.js';
 import { shardMapFromConfig } from '../../src/shard/map.js';
 import type { TestEnv } from '../support/env.js';
@@ -87,7 +90,10 @@ export async function messageCount(topics: string[], brokers?: string[]): Promis
 export async function waitForMessages(topics: string[], expected: number, timeoutMs = 60_000, brokers?: string[]): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const n = await messageCount(topics, brokers);
+    const n = await messageCount(topics, brokers).catch((e) => {
+      if ((e as { retriable?: boolean }).retriable) return -1; // a new topic's leader is still being elected
+      throw e;
+    });
     if (n >= expected) return n;
     if (Date.now() > deadline) throw new Error(`expected ${expected} messages in ${topics.join(', ')}, found ${n} after ${timeoutMs} ms`);
     await sleep(200);
@@ -147,4 +153,25 @@ export async function compareWithLegacy(env: TestEnv, table: string, options: { 
   }
   for (const key of expected.keys()) if (!seen.has(key)) differences.push(`missing ${table} ${key}`);
   return { legacyRows: expected.size, shardRows, differences };
+}
+
+/** Writes a new config for the env (same databases), e.g. with more tables or a cdc section. */
+export function rewriteConfig(env: TestEnv, raw: Record<string, unknown>): void {
+  writeFileSync(env.configPath, stringify(raw));
+  env.config = parseConfig(stringify(raw), env.configPath);
+  env.raw = raw;
+}
+
+/** Waits until Debezium has stopped adding messages to the topics (no change for `quietMs`); returns the count. */
+export async function settledMessageCount(topics: string[], quietMs = 2000, brokers?: string[]): Promise<number> {
+  let last = -1;
+  let since = Date.now();
+  for (;;) {
+    const n = await messageCount(topics, brokers).catch(() => last);
+    if (n !== last) {
+      last = n;
+      since = Date.now();
+    } else if (Date.now() - since >= quietMs) return n;
+    await sleep(200);
+  }
 }

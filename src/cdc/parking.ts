@@ -1,0 +1,168 @@
+import type { Pool, RowDataPacket } from 'mysql2/promise';
+import type { Logger } from '../log.js';
+import type { RowValue, TableSpec } from '../rows/types.js';
+import type { ShardWriter } from '../target/writer.js';
+import type { PoisonEvent } from './types.js';
+
+/**
+ * The parking lot (cdc_parked, migration 031) for writes to a shard server that cannot be reached.
+ * Parked writes are durable in the control store, so the offsets that carried them can be
+ * committed and the other servers go on; one drainer per server (a named lock makes it one per
+ * group) replays them in order once the server answers. While a server has parked writes, every
+ * new write for it is parked behind them, so no write ever overtakes an older one for its key.
+ */
+
+export interface ParkedWrite {
+  table: string;
+  shard: number;
+  op: 'upsert' | 'delete';
+  /** Row (upsert) or key (delete) values in target form. */
+  values: RowValue[];
+  origin: { source: string; partition?: number; offset: string } | null;
+}
+
+export interface DrainHooks {
+  writer: ShardWriter;
+  specs: Map<string, TableSpec>;
+  isUnreachable: (e: unknown) => boolean;
+  /** A parked write the server refused when it was back: dead-letter it. */
+  deadLetter: (poison: PoisonEvent) => Promise<void>;
+  onDown?: (server: string) => void;
+  onDrained?: (server: string) => void;
+}
+
+export async function parkedCounts(pool: Pool): Promise<Map<string, number>> {
+  const [rows] = await pool.query<RowDataPacket[]>('SELECT server, COUNT(*) AS n FROM cdc_parked GROUP BY server');
+  return new Map(rows.map((r) => [r.server as string, Number(r.n)]));
+}
+
+const encode = (values: RowValue[]): string => JSON.stringify(values.map((v) => (Buffer.isBuffer(v) ? { $b: v.toString('base64') } : v)));
+const decode = (text: string): RowValue[] =>
+  (JSON.parse(text) as (string | null | { $b: string })[]).map((v) => (v !== null && typeof v === 'object' ? Buffer.from(v.$b, 'base64') : v));
+
+export class ParkingLot {
+  private readonly draining = new Map<string, Promise<void>>();
+  private stopped = false;
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly logger: Logger,
+    private readonly hooks: DrainHooks,
+    private readonly backoffMs = { first: 200, max: 5000 },
+  ) {}
+
+  async hasParked(server: string): Promise<boolean> {
+    const [rows] = await this.pool.query<RowDataPacket[]>('SELECT 1 FROM cdc_parked WHERE server = ? LIMIT 1', [server]);
+    return rows.length > 0;
+  }
+
+  /** Servers with parked writes, and how many each. */
+  counts(): Promise<Map<string, number>> {
+    return parkedCounts(this.pool);
+  }
+
+  async park(server: string, writes: ParkedWrite[]): Promise<void> {
+    for (let i = 0; i < writes.length; i += 500) {
+      const part = writes.slice(i, i + 500);
+      await this.pool.query(
+        `INSERT INTO cdc_parked (server, table_name, shard, op, data, origin) VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?)').join(', ')}`,
+        part.flatMap((w) => [server, w.table, w.shard, w.op, encode(w.values), w.origin ? JSON.stringify(w.origin) : null]),
+      );
+    }
+    this.drain(server);
+  }
+
+  /** Starts the server's drainer unless it runs already; it ends when nothing is parked for the server. */
+  drain(server: string): void {
+    if (this.stopped || this.draining.has(server)) return;
+    const run = this.drainLoop(server).finally(() => this.draining.delete(server));
+    this.draining.set(server, run);
+  }
+
+  /** Drainers of every server that has parked writes (e.g. left by a stopped process). */
+  async resumeAll(): Promise<void> {
+    for (const server of (await this.counts()).keys()) this.drain(server);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all([...this.draining.values()]);
+  }
+
+  private async drainLoop(server: string): Promise<void> {
+    let wait = this.backoffMs.first;
+    this.hooks.onDown?.(server);
+    const lockName = `membermig.drain.${server}`;
+    while (!this.stopped) {
+      const conn = await this.pool.getConnection();
+      try {
+        const [lock] = await conn.query<RowDataPacket[]>('SELECT GET_LOCK(?, 0) AS got', [lockName]);
+        if (lock[0]?.got === 1) {
+          try {
+            if (await this.drainOnce(server)) {
+              this.logger.info({ server }, 'parked writes replayed; the server is written directly again');
+              this.hooks.onDrained?.(server);
+              return;
+            }
+            wait = this.backoffMs.first;
+            continue;
+          } catch (e) {
+            if (!this.hooks.isUnreachable(e)) throw e;
+          } finally {
+            await conn.query('SELECT RELEASE_LOCK(?)', [lockName]);
+          }
+        } else if (!(await this.hasParked(server))) {
+          return; // another process drained it
+        }
+      } finally {
+        conn.release();
+      }
+      await new Promise((r) => setTimeout(r, wait));
+      wait = Math.min(this.backoffMs.max, wait * 2);
+    }
+  }
+
+  /** Replays up to 1000 parked writes in order; true when nothing is left. Throws when the server is unreachable. */
+  private async drainOnce(server: string): Promise<boolean> {
+    const [rows] = await this.pool.query<RowDataPacket[]>('SELECT id, table_name, shard, op, data, origin FROM cdc_parked WHERE server = ? ORDER BY id LIMIT 1000', [server]);
+    if (rows.length === 0) return true;
+    // Consecutive writes of the same table, shard and kind go in one statement; order is kept.
+    let i = 0;
+    while (i < rows.length) {
+      const first = rows[i]!;
+      let j = i;
+      while (j < rows.length && rows[j]!.table_name === first.table_name && rows[j]!.shard === first.shard && rows[j]!.op === first.op && j - i < 500) j++;
+      const run = rows.slice(i, j);
+      await this.replay(run);
+      await this.pool.query('DELETE FROM cdc_parked WHERE server = ? AND id <= ?', [server, run[run.length - 1]!.id]);
+      i = j;
+    }
+    return false;
+  }
+
+  private async replay(run: RowDataPacket[]): Promise<void> {
+    const spec = this.hooks.specs.get(run[0]!.table_name);
+    const shard = Number(run[0]!.shard);
+    const apply = async (part: RowDataPacket[]) => {
+      if (!spec) throw Object.assign(new Error(`table ${run[0]!.table_name} is not in the config`), { refused: true });
+      const values = part.map((r) => decode(r.data));
+      if (part[0]!.op === 'delete') await this.hooks.writer.deleteKeys(shard, spec, values);
+      else await this.hooks.writer.upsertRows(shard, spec, values);
+    };
+    try {
+      await apply(run);
+    } catch (e) {
+      if (this.hooks.isUnreachable(e)) throw e;
+      // One refused value fails the statement: find it, dead-letter it, keep the rest.
+      for (const r of run) {
+        try {
+          await apply([r]);
+        } catch (e2) {
+          if (this.hooks.isUnreachable(e2)) throw e2;
+          const origin = r.origin ? (typeof r.origin === 'string' ? JSON.parse(r.origin) : r.origin) : { source: 'parked', offset: String(r.id) };
+          await this.hooks.deadLetter({ origin, table: r.table_name, messageKey: null, rawValue: null, reason: `parked ${r.op} for shard ${shard} refused: ${(e2 as Error).message}` });
+        }
+      }
+    }
+  }
+}
