@@ -381,6 +381,9 @@ export function debeziumMariaDbConfig(options: {
     'schema.history.internal.kafka.bootstrap.servers': options.brokers.join(','),
     'schema.history.internal.kafka.topic': `${options.topicPrefix}.schema-history`,
     'snapshot.mode': options.snapshotMode ?? 'initial',
+    // Read and keep the schema of the captured database only: other databases on the server (other
+    // tests' ones, created and dropped meanwhile) are none of this connector's business.
+    'schema.history.internal.store.only.captured.databases.ddl': 'true',
     'snapshot.locking.mode': 'none',
     'include.schema.changes': 'false',
     'topic.creation.default.replication.factor': '1',

@@ -104,7 +104,7 @@ export function registerSandbox(program: Command, run: Run): void {
           ctx.io.stdout.write(renderJson({ command: ctx.command, ok: result.ok, exitCode, result }) + '\n');
           return exitCode;
         }
-        return finishDemo(ctx, exitCode, result);
+        return finishDemo(ctx, exitCode, result, up.configPath, opts.dir);
       }),
     );
 }
@@ -117,12 +117,21 @@ function positiveInt(flag: string) {
   };
 }
 
-function finishDemo(ctx: CommandContext, exitCode: ExitCode, r: Awaited<ReturnType<typeof runDemo>>): ExitCode {
+function finishDemo(ctx: CommandContext, exitCode: ExitCode, r: Awaited<ReturnType<typeof runDemo>>, configPath: string, dir: string): ExitCode {
   const failed = r.steps.find((s) => !s.ok);
   const line = failed
     ? `demo FAILED at "${failed.title}" after ${r.seconds.toFixed(1)} s${failed.error ? `: ${failed.error}` : ''}`
     : `demo done: ${r.rows} members moved to ${r.status?.shards.count ?? '?'} shards while they kept changing, verified clean, gray at 100%, in ${r.seconds.toFixed(1)} s`;
-  ctx.io.stdout.write(line + '\n');
+  ctx.io.stdout.write(
+    [
+      line,
+      '',
+      'The sandbox keeps running. Try (from the repository; or `membermig` when installed):',
+      `  node bin/membermig status --config ${configPath}`,
+      `  node bin/membermig gray rollback member --config ${configPath} --reason "try a rollback"`,
+      `  node bin/membermig sandbox down --dir ${dir}    (add --purge to delete its data)`,
+    ].join('\n') + '\n',
+  );
   return exitCode;
 }
 
