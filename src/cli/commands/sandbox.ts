@@ -1,6 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { loadConfig } from '../../config/load.js';
 import { ExitCode } from '../../errors.js';
+import { createLogger } from '../../log.js';
 import { runDemo, type DemoStep } from '../../sandbox/demo.js';
 import { DEFAULT_SANDBOX_DIR, sandboxDown, sandboxStatus, sandboxUp, type SandboxState } from '../../sandbox/index.js';
 import type { CommandContext } from '../context.js';
@@ -86,7 +87,10 @@ export function registerSandbox(program: Command, run: Run): void {
     .option('--writes-per-sec <n>', 'changes per second the writer makes while the cutover runs', positiveInt('--writes-per-sec'), 40)
     .action(async (opts: { dir: string; rows: number; writesPerSec: number }, cmd: Command) =>
       run(cmd, async (ctx) => {
-        const up = await sandboxUp({ dir: opts.dir, logger: ctx.logger });
+        // stdout tells the story; the logs on stderr say only what went wrong, unless --log-level asks for more.
+        const logger = cmd.getOptionValueSourceWithGlobals('logLevel') === 'default' ? createLogger('warn', ctx.io.stderr) : ctx.logger;
+        ctx.io.stderr.write(`starting the sandbox in ${opts.dir} (the first run fetches Kafka and Debezium with Maven: about a minute)\n`);
+        const up = await sandboxUp({ dir: opts.dir, logger });
         if (!ctx.json) ctx.io.stdout.write(`sandbox: ${opts.dir} (config ${up.configPath})\n${renderState(up)}\n\n`);
         const { config } = loadConfig(up.configPath);
         let n = 0;
@@ -94,7 +98,7 @@ export function registerSandbox(program: Command, run: Run): void {
           rows: opts.rows,
           writesPerSecond: opts.writesPerSec,
           fresh: true,
-          logger: ctx.logger,
+          logger,
           onStep: (step) => {
             if (!ctx.json) ctx.io.stdout.write(renderStep(++n, step) + '\n\n');
           },
