@@ -77,7 +77,7 @@ describe('membermig full with a shard server down, then back', () => {
     const back = await readShards(writer, 'member');
     expect(back.size).toBe(ROWS);
     for (const row of expected) expect(back.get(row[0] as string)).toEqual(row);
-  });
+  }, 150_000); // child processes and server restarts are slow on a busy 2-core machine
 
   it('a shard server with local_infile off: method auto copies with upserts, method load is refused', async () => {
     const conn = await connectMysql(server.url);
@@ -93,5 +93,5 @@ describe('membermig full with a shard server down, then back', () => {
     const load = await runCli(['full', '--config', env.configPath, '--restart']);
     expect(load.code).toBe(2);
     expect(load.stderr).toContain('shard server shard-b has local_infile off');
-  });
+  }, 150_000); // child processes and server restarts are slow on a busy 2-core machine
 });
