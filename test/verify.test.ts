@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/log.js';
 import { connectMysql } from '../src/mysql/connect.js';
 import { shardMapFromConfig, type ShardMap } from '../src/shard/map.js';
-import { runVerify } from '../src/verify/index.js';
+import { chooseHash, runVerify } from '../src/verify/index.js';
 import { runCli } from './support/cli.js';
 import { copyTable } from './support/copy-rows.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
@@ -231,6 +231,16 @@ describe('membermig verify: find, classify, repair, re-verify', () => {
     await control.end();
     expect(Number(chunks[0]!.attempts)).toBe(Number(chunks[0]!.n)); // every chunk checked once
     expect(Number(runs[0]!.n)).toBe(1);
+  });
+
+  it('verify.hash: md5 checks the same data clean; crc32 is refused for a SQL Server legacy side', async () => {
+    const md5 = await runVerify({ ...env.config, verify: { ...env.config.verify, hash: 'md5' } }, { logger: silentLogger });
+    expect(md5).toMatchObject({ state: 'clean', hash: 'md5' });
+    expect(md5.tables[0]).toMatchObject({ rowsSource: ROWS, rowsTarget: ROWS });
+    expect(chooseHash(env.config)).toBe('crc32');
+    const mssql = { ...env.config, source: { ...env.config.source, kind: 'mssql' as const } };
+    expect(chooseHash(mssql)).toBe('md5');
+    expect(() => chooseHash({ ...mssql, verify: { ...env.config.verify, hash: 'crc32' } })).toThrow(/no CRC32 in T-SQL/);
   });
 
   it('--watch repeats passes until the signal', async () => {

@@ -122,9 +122,11 @@ export const configSchema = z
         chunk_rows: positiveInt.default(10_000),
         workers: positiveInt.default(2),
         recheck_after_seconds: z.number().nonnegative().default(5),
+        /** Row hash: auto = crc32 between MySQL servers, md5 with a SQL Server legacy side (see src/rows/canonical.ts). */
+        hash: z.enum(['auto', 'crc32', 'md5']).default('auto'),
       })
       .strict()
-      .default({ chunk_rows: 10_000, workers: 2, recheck_after_seconds: 5 }),
+      .default({ chunk_rows: 10_000, workers: 2, recheck_after_seconds: 5, hash: 'auto' }),
     cdc: z
       .object({
         kafka: z

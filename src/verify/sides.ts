@@ -1,4 +1,5 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
+import { quoteId } from '../mysql/connect.js';
 import { canonicalKinds, emptyChecksum, foldHash, rowHash, type CanonicalHash, type RangeChecksum } from '../rows/canonical.js';
 import { keyText } from '../rows/convert.js';
 import { keyPositions, shardKeyPosition } from '../rows/ddl.js';
@@ -73,9 +74,10 @@ export function targetValue(v: unknown): RowValue {
   throw new TypeError(`unexpected driver value of type ${typeof v}`);
 }
 
-const bucketsFrom = (rows: RowDataPacket[], count: number, offset = 0): RangeChecksum[] => {
+/** Rows (bucket, count, digest) of a bucketed checksum query → one checksum per bucket (empty ones included). */
+const bucketsFrom = (rows: RowDataPacket[], count: number): RangeChecksum[] => {
   const out = Array.from({ length: count }, emptyChecksum);
-  for (const r of rows as unknown as unknown[][]) out[Number(r[offset])] = { count: Number(r[offset + 1]), digest: BigInt(String(r[offset + 2])) };
+  for (const r of rows as unknown as unknown[][]) out[Number(r[0])] = { count: Number(r[1]), digest: BigInt(String(r[2])) };
   return out;
 };
 
@@ -342,7 +344,7 @@ export class ShardSide {
   async rowsByKey(keys: ChunkKey[], shards: number[]): Promise<Map<number, Map<string, Row>>> {
     const out = new Map<number, Map<string, Row>>();
     const positions = keyPositions(this.spec);
-    const columns = this.spec.columns.map((c) => `\`${c.target.replace(/`/g, '``')}\``).join(', ');
+    const columns = this.spec.columns.map((c) => quoteId(c.target)).join(', ');
     await this.perServer(shards, async (pool, list) => {
       for (const shard of list) {
         const found = new Map<string, Row>();

@@ -3,7 +3,8 @@ import { quoteId } from '../mysql/connect.js';
 import { mysqlCanonicalRow, mysqlCanonicalValue, mysqlDigest, mysqlRowHash, type CanonicalHash } from '../rows/canonical.js';
 import { keyPositions } from '../rows/ddl.js';
 import type { TableSpec } from '../rows/types.js';
-import { keyLiteral, keyPredicate } from '../source/mysql/sql.js';
+import { keysPredicate } from '../source/mysql/keys.js';
+import { keyPredicate } from '../source/mysql/sql.js';
 import type { ChunkKey } from '../store/leases.js';
 
 /**
@@ -142,9 +143,7 @@ export function keysQuery(t: MysqlTableSql, where: string): string {
 
 /** `WHERE (k1 = .. AND k2 = ..) OR ...` for a list of keys (text form, hex for bytes). */
 export function keysWhere(t: MysqlTableSql, keys: ChunkKey[]): string {
-  const columns = t.view.primaryKey.map((k) => t.view.columns.find((c) => c.source === k)!);
-  const one = (key: ChunkKey) => `(${columns.map((c, i) => `${quoteId(c.source)} = ${keyLiteral(c.sourceType, key[i]!)}`).join(' AND ')})`;
-  return `WHERE ${keys.map(one).join(' OR ')}`;
+  return `WHERE ${keysPredicate(t.view, keys)}`;
 }
 
 /** Smallest and largest key of a range (single-column keys). */

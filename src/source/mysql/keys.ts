@@ -16,12 +16,10 @@ export async function readMysqlRowsByKey(pool: Pool, spec: TableSpec, keys: Chun
   const rejected: RejectedValue[] = [];
   if (keys.length === 0) return { rows, rejected };
   const conversions = mysqlConversions(spec);
-  const columns = keyColumns(spec);
   const select = spec.columns.map((c, i) => conversions[i]!.selectExpression(quoteId(c.source))).join(', ');
-  const one = (key: ChunkKey) => `(${columns.map((c, i) => `${quoteId(c.source)} = ${keyLiteral(c.sourceType, key[i]!)}`).join(' AND ')})`;
   for (let i = 0; i < keys.length; i += 500) {
     const part = keys.slice(i, i + 500);
-    const [raw] = await pool.query<RowDataPacket[]>({ sql: `SELECT ${select} FROM ${qualifiedSource(spec)} WHERE ${part.map(one).join(' OR ')}`, rowsAsArray: true });
+    const [raw] = await pool.query<RowDataPacket[]>({ sql: `SELECT ${select} FROM ${qualifiedSource(spec)} WHERE ${keysPredicate(spec, part)}`, rowsAsArray: true });
     for (const values of raw as unknown as unknown[][]) {
       const converted = convertRow(spec, conversions, values);
       if (converted.rejected.length === 0) rows.push(converted.row);
@@ -29,4 +27,11 @@ export async function readMysqlRowsByKey(pool: Pool, spec: TableSpec, keys: Chun
     }
   }
   return { rows, rejected };
+}
+
+/** `(k1 = .. AND k2 = ..) OR ...` for a list of keys (text form, hex for bytes), literals typed as keyLiteral types them. */
+export function keysPredicate(spec: TableSpec, keys: ChunkKey[]): string {
+  const columns = keyColumns(spec);
+  const one = (key: ChunkKey) => `(${columns.map((c, i) => `${quoteId(c.source)} = ${keyLiteral(c.sourceType, key[i]!)}`).join(' AND ')})`;
+  return keys.map(one).join(' OR ');
 }
