@@ -112,7 +112,7 @@ export async function runDemo(config: Config, options: DemoOptions): Promise<Dem
   };
 
   let writer: MemberWriter | undefined;
-  let background: { stop: () => Promise<SyncResult> } | undefined;
+  let background: BackgroundSync | undefined;
   let status: Status | null = null;
   let ok = false;
   try {
@@ -139,9 +139,9 @@ export async function runDemo(config: Config, options: DemoOptions): Promise<Dem
     await step('writer', '(stop the writer)', 'members stop changing', () => writer!.stop(), (r) => r.errors === 0);
     writer = undefined;
     await step('sync', 'membermig sync (running since the first catch-up)', 'sync catches up with the last changes, then stops', async () => {
-      await waitForCaptureIdle(kafka.brokers, topicsOf(kafka.topic));
-      await waitCaughtUp(kafka.brokers, kafka.group, topicsOf(kafka.topic));
       const b = background!;
+      await waitForCaptureIdle(kafka.brokers, topicsOf(kafka.topic));
+      await waitCaughtUp(kafka.brokers, kafka.group, topicsOf(kafka.topic), () => b.failure());
       background = undefined;
       return b.stop();
     }, (r) => r.deadLetters.open === 0);
@@ -154,6 +154,8 @@ export async function runDemo(config: Config, options: DemoOptions): Promise<Dem
     await writer?.stop().catch(() => {});
     await background?.stop().catch(() => {});
   }
+  // After a failed step the status still shows where things stand (best effort: the store may be what failed).
+  status ??= await collectStatus(config).catch(() => null);
   return { ok: ok && steps.every((s) => s.ok), rows: options.rows, seconds: (Date.now() - started) / 1000, steps, status };
 }
 
@@ -170,12 +172,20 @@ async function withStore<T>(config: Config, work: (store: ReturnType<typeof open
   }
 }
 
+interface BackgroundSync {
+  /** Why it stopped on its own, if it did. */
+  failure(): Error | undefined;
+  stop(): Promise<SyncResult>;
+}
+
 /** `membermig sync` as the service it is in production: runs until stopped. */
-function startBackgroundSync(config: Config, logger: Logger): { stop: () => Promise<SyncResult> } {
+function startBackgroundSync(config: Config, logger: Logger): BackgroundSync {
   const abort = new AbortController();
+  let failed: Error | undefined;
   const running = runSync(config, { logger, signal: abort.signal });
-  running.catch(() => {}); // a crash is reported when stopped
+  running.catch((e: Error) => (failed = e)); // reported when stopped, and while waiting for it
   return {
+    failure: () => failed,
     stop: async () => {
       abort.abort();
       return running;
@@ -271,12 +281,14 @@ async function waitForCaptureIdle(brokers: string[], topics: string[], timeoutMs
   }
 }
 
-async function waitCaughtUp(brokers: string[], group: string, topics: string[], timeoutMs = 120_000): Promise<void> {
+async function waitCaughtUp(brokers: string[], group: string, topics: string[], failure: () => Error | undefined, timeoutMs = 120_000): Promise<void> {
   const admin = new Kafka({ clientId: 'membermig-demo', brokers, logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
   try {
     const deadline = Date.now() + timeoutMs;
     while (!(await isCaughtUp(admin, group, topics))) {
+      const failed = failure();
+      if (failed) throw new Error(`sync stopped: ${failed.message}`);
       if (Date.now() > deadline) throw new Error(`sync did not catch up within ${timeoutMs / 1000} s`);
       await sleep(250);
     }

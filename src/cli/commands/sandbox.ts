@@ -126,6 +126,7 @@ function finishDemo(ctx: CommandContext, exitCode: ExitCode, r: Awaited<ReturnTy
   const line = failed
     ? `demo FAILED at "${failed.title}" after ${r.seconds.toFixed(1)} s${failed.error ? `: ${failed.error}` : ''}`
     : `demo done: ${r.rows} members moved to ${r.status?.shards.count ?? '?'} shards while they kept changing, verified clean, gray at 100%, in ${r.seconds.toFixed(1)} s`;
+  if (failed && r.status) ctx.io.stdout.write(`== where everything stands  [membermig status]\n${renderStatus(r.status)}\n\n`);
   ctx.io.stdout.write(
     [
       line,
