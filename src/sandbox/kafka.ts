@@ -160,6 +160,17 @@ function javaProcess(runtime: KafkaRuntime, dir: string, logFile: string, heapMb
   return child.pid;
 }
 
+/**
+ * A KRaft cluster id (16 random bytes, base64url). Never one starting with '-': the storage tool
+ * would read it as an option (Kafka's own Uuid.randomUuid avoids those for the same reason).
+ */
+export function newClusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
+}
+
 export interface KafkaBroker {
   brokers: string[];
   port: number;
@@ -210,7 +221,7 @@ export async function startKafka(options: StartKafkaOptions): Promise<KafkaBroke
       '',
     ].join('\n'),
   );
-  const clusterId = randomBytes(16).toString('base64url');
+  const clusterId = newClusterId();
   await execFileAsync('java', ['-Xmx256m', '-XX:TieredStopAtLevel=1', `-Dlog4j.configuration=file:${log4jConfig(dir, 'format.log')}`, '-cp', `${runtime.lib}/*`, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props]);
 
   const broker: KafkaBroker = {
