@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/config/index.js';
 import { sandboxConfigYaml } from '../src/sandbox/index.js';
+import { newClusterId } from '../src/sandbox/kafka.js';
 import { runCli } from './support/cli.js';
 
 const isAlive = (pid: number): boolean => {
@@ -52,5 +53,13 @@ describe('membermig sandbox up | status | down', () => {
     expect(config.cdc?.kafka).toMatchObject({ brokers: ['127.0.0.1:9999'], topic: 'legacy.memberdb.member', group: 'membermig-sync' });
     expect(config.tables.member).toMatchObject({ source: 'memberdb.member', shard_key: 'member_id' });
     expect(config.source.url).toBe('mysql://root@127.0.0.1:4000/memberdb');
+  });
+
+  it('a KRaft cluster id is 16 bytes of base64url and never starts with "-" (the storage tool would take it for an option)', () => {
+    for (let i = 0; i < 2000; i++) {
+      const id = newClusterId();
+      expect(id).toMatch(/^[A-Za-z0-9_][A-Za-z0-9_-]{21}$/);
+      expect(Buffer.from(id, 'base64url')).toHaveLength(16);
+    }
   });
 });
