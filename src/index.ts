@@ -30,3 +30,7 @@ export {
 } from './gray/index.js';
 export { runFullCopy, type FullCopyOptions, type FullCopyResult } from './copy/index.js';
 export { runVerify, type VerifyOptions, type VerifyResult } from './verify/index.js';
+export { runSync, type SyncOptions, type SyncResult } from './cdc/sync.js';
+export { applyChanges, type ApplyContext, type ApplyResult, type FailedChange } from './cdc/apply.js';
+export { DebeziumDecoder, type KafkaRecord, type Decoded } from './cdc/debezium/decode.js';
+export type { ChangeEvent, ChangeOrigin, PoisonEvent } from './cdc/types.js';

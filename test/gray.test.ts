@@ -80,7 +80,7 @@ describe('membermig gray and shim', () => {
     // Nothing has run yet: no verify, no sync.
     let r = await cli('gray', 'set', 'member', '--read', '5%', '--reason', 'first canary');
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('gate verify: no finished verify of table member');
+    expect(r.stderr).toContain('gate verify: no finished full verify of table member');
     expect(r.stderr).toContain('gate sync_lag: no sync has ever run');
 
     // A verify with differences, an old verify, a lagging sync, a dead letter: each named with its numbers.
@@ -89,6 +89,14 @@ describe('membermig gray and shim', () => {
     r = await cli('gray', 'set', 'member', '--read', '5%', '--reason', 'r');
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/gate verify: last verify of member \(run \d+, 0\.\d min ago\) finished differences with 3 differences/);
+
+    // A clean run of part of the table (--sample, --shards) does not open the gate.
+    await db.query('DELETE FROM verify_runs');
+    await db.query(`INSERT INTO verify_runs (table_name, scope, state, finished_at) VALUES
+      ('member', '{"shards":"all","sample":5,"since":null}', 'clean', NOW(6)), ('member', '{"shards":"0-3","sample":null,"since":null}', 'clean', NOW(6))`);
+    r = await cli('gray', 'set', 'member', '--read', '5%', '--reason', 'r');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('gate verify: no finished full verify of table member');
 
     await db.query('DELETE FROM verify_runs');
     await db.query("INSERT INTO verify_runs (table_name, state, finished_at) VALUES ('member', 'clean', NOW(6) - INTERVAL 90 MINUTE)");

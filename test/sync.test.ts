@@ -1,4 +1,8 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
 import { connectMysql } from '../src/mysql/connect.js';
 import { runCli } from './support/cli.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
@@ -117,6 +121,21 @@ describe('membermig sync: Debezium through Kafka to the shards', () => {
     for (const p of partitions) expect(p.lagMessages).toBe(0);
   });
 
+  it('refuses (exit 2, nothing applied) without cdc.kafka in the config, or when the topic does not exist', async () => {
+    const { cdc: _cdc, ...withoutCdc } = env.raw as Record<string, unknown>;
+    const dir = mkdtempSync(join(tmpdir(), 'membermig-cfg-'));
+    const noCdc = join(dir, 'no-cdc.yaml');
+    writeFileSync(noCdc, stringify(withoutCdc));
+    const a = await runCli(['sync', '--config', noCdc, '--until-caught-up']);
+    expect(a.code).toBe(2);
+    expect(a.stderr).toContain('sync needs cdc.kafka in the config');
+    const badTopic = join(dir, 'bad-topic.yaml');
+    writeFileSync(badTopic, stringify({ ...withoutCdc, cdc: { kafka: { brokers: kafkaServices().brokers, topic: `${env.prefix}.nope`, group: `${env.prefix}-x` } } }));
+    const b = await runCli(['sync', '--config', badTopic, '--until-caught-up']);
+    expect(b.code).toBe(2);
+    expect(b.stderr).toContain(`topic ${env.prefix}.nope does not exist`);
+  });
+
   it('dead-letters malformed and out-of-contract events with topic, partition, offset, key and reason; retries them after a fix', async () => {
     const producer = kafkaClient().producer();
     await producer.connect();
@@ -177,4 +196,48 @@ describe('membermig sync: Debezium through Kafka to the shards', () => {
     expect(Number((after as { n: number }[])[0]!.n)).toBe(4);
     await control.end();
   });
+});
+
+describe('membermig full, then sync from the start position full recorded', () => {
+  let env: TestEnv;
+  let capture: LegacyCapture | undefined;
+  afterAll(async () => {
+    await capture?.stop();
+    await env?.cleanup();
+  });
+
+  it('replays only what came after the copy began, and converges', async () => {
+    env = await createTestEnv({ shardCount: 8 });
+    const topic = `${env.prefix}.${env.legacyDb}.member`;
+    rewriteConfig(env, { ...env.raw, cdc: { kafka: { brokers: kafkaServices().brokers, topic, group: `${env.prefix}-sync` } } });
+    const legacy = await connectMysql(env.legacyUrl, { multipleStatements: true });
+    await legacy.query('CREATE TABLE member (member_id BIGINT NOT NULL PRIMARY KEY, name VARCHAR(40) NOT NULL, points DECIMAL(18,2) NOT NULL)');
+    const values = Array.from({ length: 300 }, (_, i) => `(${i + 1}, 'm${i + 1}', ${i}.25)`).join(', ');
+    await legacy.query(`INSERT INTO member VALUES ${values}`);
+    expect((await runCli(['init', '--config', env.configPath])).code).toBe(0);
+    capture = await captureLegacy(env, ['member']);
+    let expected = await waitForMessages([topic], 300); // the snapshot
+    await legacy.query('UPDATE member SET points = points + 1 WHERE member_id <= 50; DELETE FROM member WHERE member_id > 290');
+    expected = await waitForMessages([topic], expected + 50 + 20);
+
+    const full = await runCli(['full', '--config', env.configPath, '--json']);
+    expect(full.code, full.stderr.slice(-2000)).toBe(0);
+
+    await legacy.query(
+      `INSERT INTO member VALUES ${Array.from({ length: 20 }, (_, i) => `(${1000 + i}, 'n', 1.00)`).join(', ')};
+       UPDATE member SET name = 'after full' WHERE member_id BETWEEN 100 AND 129;
+       DELETE FROM member WHERE member_id BETWEEN 200 AND 204`,
+    );
+    await legacy.end();
+    await waitForMessages([topic], expected + 20 + 30 + 10);
+    const res = await runCli(['sync', '--config', env.configPath, '--json', '--until-caught-up']);
+    expect(res.code, res.stderr.slice(-2000)).toBe(0);
+    const result = JSON.parse(res.stdout).result;
+    // Only the changes after the recorded position: 20 inserts, 30 updates, 5 deletes (+ 5 tombstones).
+    expect(result.eventsApplied).toBe(55);
+    expect(result.tombstones).toBe(5);
+    const cmp = await compareWithLegacy(env, 'member', { key: 'member_id', shardKey: 'member_id' });
+    expect(cmp.differences).toEqual([]);
+    expect(cmp.legacyRows).toBe(290 - 5 + 20);
+  }, 120_000);
 });

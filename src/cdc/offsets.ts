@@ -15,17 +15,18 @@ export interface OffsetMirror {
   appliedEvents: number;
 }
 
-export async function mirrorOffset(pool: Pool, m: OffsetMirror): Promise<void> {
+export async function mirrorOffsets(pool: Pool, mirrors: OffsetMirror[]): Promise<void> {
+  if (mirrors.length === 0) return;
   // GREATEST: a member that lost the partition in a rebalance never moves the mirror back.
   await pool.query(
     `INSERT INTO cdc_offsets (consumer_group, topic, partition_no, next_offset, high_watermark, last_source_ts_ms, applied_events)
-     VALUES (?, ?, ?, ?, ?, ?, ?)
+     VALUES ${mirrors.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}
      ON DUPLICATE KEY UPDATE
        last_source_ts_ms = IF(VALUES(next_offset) >= next_offset, COALESCE(VALUES(last_source_ts_ms), last_source_ts_ms), last_source_ts_ms),
        high_watermark = GREATEST(COALESCE(high_watermark, 0), COALESCE(VALUES(high_watermark), 0)),
        next_offset = GREATEST(next_offset, VALUES(next_offset)),
        applied_events = applied_events + VALUES(applied_events)`,
-    [m.group, m.topic, m.partition, m.nextOffset, m.highWatermark, m.lastSourceTsMs, m.appliedEvents],
+    mirrors.flatMap((m) => [m.group, m.topic, m.partition, m.nextOffset, m.highWatermark, m.lastSourceTsMs, m.appliedEvents]),
   );
 }
 

@@ -12,7 +12,7 @@ import { ParkingLot } from './parking.js';
 import { deadLetterCounts, markDeadLetter, openDeadLetters, recordDeadLetters } from './deadletters.js';
 import { DebeziumDecoder, type KafkaRecord } from './debezium/decode.js';
 import { SyncMetrics } from './metrics.js';
-import { mirrorOffset } from './offsets.js';
+import { mirrorOffsets } from './offsets.js';
 import type { ChangeEvent, PoisonEvent } from './types.js';
 
 /**
@@ -40,6 +40,8 @@ export interface SyncOptions {
   signal?: AbortSignal;
   /** How often --until-caught-up compares committed offsets with partition ends. */
   caughtUpCheckMs?: number;
+  /** Called after each batch is durable and committed (benchmarks measure end-to-end lag with it). */
+  onBatchCommitted?: (batch: { topic: string; partition: number; events: ChangeEvent[]; committedAtMs: number }) => void;
 }
 
 export interface SyncPartitionResult {
@@ -74,6 +76,7 @@ interface Runtime {
   apply: ApplyContext;
   metrics: SyncMetrics;
   stopping: () => boolean;
+  onBatchCommitted?: SyncOptions['onBatchCommitted'];
 }
 
 export async function runSync(config: Config, options: SyncOptions = {}): Promise<SyncResult> {
@@ -116,6 +119,7 @@ export async function runSync(config: Config, options: SyncOptions = {}): Promis
       decoder: new DebeziumDecoder(specs, { decimalHandling: kafkaConfig.decimal_handling }),
       metrics,
       stopping,
+      ...(options.onBatchCommitted ? { onBatchCommitted: options.onBatchCommitted } : {}),
       apply: {
         writer,
         specs: specsByName,
@@ -148,12 +152,14 @@ export async function runSync(config: Config, options: SyncOptions = {}): Promis
     await startAtRecordedPosition(admin, store, kafkaConfig.group, topics, logger);
 
     const partitions = new Map<string, SyncPartitionResult>();
+    const committer = new GroupCommitter(rt);
     const eachBatch = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload, c: Consumer): Promise<void> => {
       const messages = batch.messages;
       for (let i = 0; i < messages.length; i += kafkaConfig.max_batch_events) {
         if (!isRunning() || isStale()) return;
         const chunk = messages.slice(i, i + kafkaConfig.max_batch_events);
-        const outcome = await applyBatch(rt, c, batch.topic, batch.partition, batch.highWatermark, chunk);
+        const decoded = decodePart(rt, batch.topic, batch.partition, chunk);
+        const outcome = await committer.submit({ consumer: c, topic: batch.topic, partition: batch.partition, highWatermark: batch.highWatermark, messages: chunk, decoded });
         resolveOffset(chunk[chunk.length - 1]!.offset);
         result.eventsApplied += outcome.applied;
         result.tombstones += outcome.tombstones;
@@ -249,59 +255,140 @@ interface BatchOutcome {
 }
 
 /** Decode, apply, record dead letters, commit, mirror: one partition's chunk of messages. */
-async function applyBatch(rt: Runtime, consumer: Consumer, topic: string, partition: number, highWatermark: string, messages: KafkaMessage[]): Promise<BatchOutcome> {
-  const t0 = performance.now();
-  const events: ChangeEvent[] = [];
-  const poisons: PoisonEvent[] = [];
-  const raw = new Map<string, KafkaMessage>();
-  let tombstones = 0;
-  let lastSourceTsMs: number | null = null;
+/** One partition's chunk of messages, waiting to be applied in the next group. */
+interface Part {
+  consumer: Consumer;
+  topic: string;
+  partition: number;
+  highWatermark: string;
+  messages: KafkaMessage[];
+  decoded: DecodedPart;
+}
+
+interface DecodedPart {
+  events: ChangeEvent[];
+  poisons: PoisonEvent[];
+  tombstones: number;
+  lastSourceTsMs: number | null;
+  /** Messages that produced events, by offset, for the raw bytes of a dead letter. */
+  raw: Map<string, KafkaMessage>;
+}
+
+/**
+ * Decoding happens in the partition's handler, before its chunk joins a group, so the CPU work of
+ * the next group overlaps the shard writes of the current one.
+ */
+function decodePart(rt: Runtime, topic: string, partition: number, messages: KafkaMessage[]): DecodedPart {
+  const out: DecodedPart = { events: [], poisons: [], tombstones: 0, lastSourceTsMs: null, raw: new Map() };
   for (const m of messages) {
-    const record: KafkaRecord = { topic, partition, offset: m.offset, key: m.key, value: m.value };
-    const decoded = rt.decoder.decode(record);
-    if (decoded.kind === 'tombstone') tombstones++;
-    else if (decoded.kind === 'poison') poisons.push(decoded.poison);
+    const decoded = rt.decoder.decode({ topic, partition, offset: m.offset, key: m.key, value: m.value });
+    if (decoded.kind === 'tombstone') out.tombstones++;
+    else if (decoded.kind === 'poison') out.poisons.push(decoded.poison);
     else {
-      raw.set(m.offset, m);
+      out.raw.set(m.offset, m);
       for (const e of decoded.events) {
-        events.push(e);
-        if (e.sourceTsMs !== undefined) lastSourceTsMs = e.sourceTsMs;
+        out.events.push(e);
+        if (e.sourceTsMs !== undefined) out.lastSourceTsMs = e.sourceTsMs;
       }
     }
   }
+  return out;
+}
+
+/**
+ * Group commit: the chunks that partitions hand in while a group is being applied are applied
+ * together next (one write per shard, one offset commit, one mirror statement), so per-batch
+ * costs are shared by every partition. Keys never span partitions and each partition has at most
+ * one chunk in a group, so applying them together keeps every key's order.
+ */
+class GroupCommitter {
+  private queue: { part: Part; resolve: (o: BatchOutcome) => void; reject: (e: unknown) => void }[] = [];
+  private running = false;
+
+  constructor(private readonly rt: Runtime) {}
+
+  submit(part: Part): Promise<BatchOutcome> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ part, resolve, reject });
+      void this.run();
+    });
+  }
+
+  private async run(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      while (this.queue.length > 0) {
+        const group = this.queue.splice(0);
+        try {
+          const outcomes = await applyGroup(this.rt, group.map((g) => g.part));
+          group.forEach((g, i) => g.resolve(outcomes[i]!));
+        } catch (e) {
+          for (const g of group) g.reject(e);
+        }
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+}
+
+/** Decode, apply, record dead letters, commit, mirror: a group of partitions' chunks. */
+async function applyGroup(rt: Runtime, parts: Part[]): Promise<BatchOutcome[]> {
+  const t0 = performance.now();
+  const all: ChangeEvent[] = parts.flatMap((p) => p.decoded.events);
+  const poisons: PoisonEvent[] = parts.flatMap((p) => p.decoded.poisons);
+  const perPart = parts.map((p) => ({ ...p.decoded, failed: 0 }));
   const t1 = performance.now();
-  const { failed } = await applyChanges(rt.apply, events);
+  const { failed } = await applyChanges(rt.apply, all);
   const t2 = performance.now();
   for (const f of failed) {
-    const m = raw.get(f.event.origin.offset);
+    const i0 = parts.findIndex((p) => p.topic === f.event.origin.source && p.partition === f.event.origin.partition);
+    const m = i0 >= 0 ? parts[i0]!.decoded.raw.get(f.event.origin.offset) : undefined;
     poisons.push({ origin: f.event.origin, table: f.event.table, messageKey: m?.key ?? null, rawValue: m?.value ?? null, reason: f.reason });
+    const i = parts.findIndex((p) => p.topic === f.event.origin.source && p.partition === f.event.origin.partition);
+    if (i >= 0) perPart[i]!.failed++;
   }
   await recordDeadLetters(rt.store.pool, poisons);
-  const nextOffset = (BigInt(messages[messages.length - 1]!.offset) + 1n).toString();
-  await consumer.commitOffsets([{ topic, partition, offset: nextOffset }]);
-  const t3 = performance.now();
-  await mirrorOffset(rt.store.pool, {
-    group: rt.kafkaConfig.group,
-    topic,
-    partition,
-    nextOffset,
-    highWatermark,
-    lastSourceTsMs,
-    appliedEvents: events.length - failed.length,
-  });
-  const lag = Math.max(0, Number(BigInt(highWatermark) - BigInt(nextOffset)));
-  const labels = { topic, partition: String(partition) };
-  rt.metrics.lagMessages.set(labels, lag);
-  rt.metrics.lagSeconds.set(labels, lag === 0 || lastSourceTsMs === null ? 0 : Math.max(0, (Date.now() - lastSourceTsMs) / 1000));
-  rt.metrics.applied.inc({ topic }, events.length - failed.length);
-  if (tombstones > 0) rt.metrics.tombstones.inc({ topic }, tombstones);
-  if (poisons.length > 0) {
-    rt.metrics.deadLettered.inc({ topic }, poisons.length);
-    rt.logger.warn({ topic, partition, count: poisons.length, first: poisons[0]!.reason }, 'events dead-lettered');
+  const nextOffsets = parts.map((p) => (BigInt(p.messages[p.messages.length - 1]!.offset) + 1n).toString());
+  for (const consumer of new Set(parts.map((p) => p.consumer))) {
+    await consumer.commitOffsets(parts.flatMap((p, i) => (p.consumer === consumer ? [{ topic: p.topic, partition: p.partition, offset: nextOffsets[i]! }] : [])));
   }
+  const t3 = performance.now();
+  await mirrorOffsets(
+    rt.store.pool,
+    parts.map((p, i) => ({
+      group: rt.kafkaConfig.group,
+      topic: p.topic,
+      partition: p.partition,
+      nextOffset: nextOffsets[i]!,
+      highWatermark: p.highWatermark,
+      lastSourceTsMs: perPart[i]!.lastSourceTsMs,
+      appliedEvents: perPart[i]!.events.length - perPart[i]!.failed,
+    })),
+  );
+  const committedAtMs = Date.now();
+  const outcomes = parts.map((p, i) => {
+    const stats = perPart[i]!;
+    const applied = stats.events.length - stats.failed;
+    const lag = Math.max(0, Number(BigInt(p.highWatermark) - BigInt(nextOffsets[i]!)));
+    const labels = { topic: p.topic, partition: String(p.partition) };
+    rt.metrics.lagMessages.set(labels, lag);
+    rt.metrics.lagSeconds.set(labels, lag === 0 || stats.lastSourceTsMs === null ? 0 : Math.max(0, (committedAtMs - stats.lastSourceTsMs) / 1000));
+    rt.metrics.applied.inc({ topic: p.topic }, applied);
+    if (stats.tombstones > 0) rt.metrics.tombstones.inc({ topic: p.topic }, stats.tombstones);
+    const dead = stats.poisons.length + stats.failed;
+    if (dead > 0) rt.metrics.deadLettered.inc({ topic: p.topic }, dead);
+    rt.onBatchCommitted?.({ topic: p.topic, partition: p.partition, events: stats.events, committedAtMs });
+    return { applied, tombstones: stats.tombstones, deadLettered: dead, nextOffset: nextOffsets[i]! };
+  });
+  if (poisons.length > 0) rt.logger.warn({ count: poisons.length, first: poisons[0]!.reason }, 'events dead-lettered');
   const t4 = performance.now();
-  rt.logger.debug({ topic, partition, nextOffset, events: events.length, ms: { decode: Math.round(t1 - t0), apply: Math.round(t2 - t1), commit: Math.round(t3 - t2), mirror: Math.round(t4 - t3) } }, 'batch committed');
-  return { applied: events.length - failed.length, tombstones, deadLettered: poisons.length, nextOffset };
+  rt.logger.debug(
+    { partitions: parts.map((p, i) => `${p.topic}/${p.partition}@${nextOffsets[i]}`), events: all.length, ms: { collect: Math.round(t1 - t0), apply: Math.round(t2 - t1), commit: Math.round(t3 - t2), mirror: Math.round(t4 - t3) } },
+    'batch committed',
+  );
+  return outcomes;
 }
 
 /** Replays open dead letters in log order: resolved when they now decode and apply, else their reason is updated. */
@@ -372,8 +459,14 @@ async function startAtRecordedPosition(admin: Admin, store: ControlStore, group:
   const fresh = committed.every((t) => t.partitions.every((p) => p.offset === '-1'));
   if (!fresh) return;
   const [rows] = await store.pool.query<RowDataPacket[]>("SELECT position FROM cdc_start_positions WHERE source_kind = 'kafka' ORDER BY job_id DESC, recorded_at DESC");
+  // One topic: {topic, offsets}; several topics share one row: {topics: [{topic, offsets}, ...]}.
+  type TopicPosition = { topic?: string; offsets?: Record<string, string | number> };
+  const recorded = rows.flatMap((r) => {
+    const p = (typeof r.position === 'string' ? JSON.parse(r.position) : r.position) as TopicPosition & { topics?: TopicPosition[] };
+    return p.topics ?? [p];
+  });
   for (const topic of topics) {
-    const row = rows.map((r) => (typeof r.position === 'string' ? JSON.parse(r.position) : r.position) as { topic?: string; offsets?: Record<string, string | number> }).find((p) => p.topic === topic);
+    const row = recorded.find((p) => p.topic === topic);
     if (!row?.offsets) continue;
     const partitions = Object.entries(row.offsets).map(([partition, offset]) => ({ partition: Number(partition), offset: String(offset) }));
     await retrying(() => admin.setOffsets({ groupId: group, topic, partitions }));

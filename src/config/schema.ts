@@ -137,8 +137,8 @@ export const configSchema = z
             client_id: z.string().min(1).default('membermig'),
             /** Most events decoded and applied as one batch (per partition) before its offset is committed. */
             max_batch_events: positiveInt.default(2000),
-            /** Partitions whose batches one sync process applies at the same time. */
-            partitions_concurrently: positiveInt.default(4),
+            /** Partitions one sync process consumes at the same time (their batches are applied together). */
+            partitions_concurrently: positiveInt.default(16),
             /** Debezium's decimal.handling.mode, for events without schemas: precise (base64 bytes) or string. */
             decimal_handling: z.enum(['precise', 'string']).default('precise'),
             /** A member that stops heartbeating (killed, partitioned) loses its partitions after this long. */

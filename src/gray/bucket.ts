@@ -1,5 +1,5 @@
 import { keyText, type ShardKey } from '../shard/map.js';
-import { murmur3 } from '../shard/hash.js';
+import { murmur3, murmur3Bytes } from '../shard/hash.js';
 import { FULL_BASIS_POINTS } from './percent.js';
 
 /**
@@ -12,8 +12,6 @@ export function bucketOf(salt: string, memberId: ShardKey): number {
 }
 
 const POW10 = Array.from({ length: 16 }, (_, i) => 10 ** i);
-const C1 = 0xcc9e2d51;
-const C2 = 0x1b873593;
 const encoder = new TextEncoder();
 
 /**
@@ -38,7 +36,7 @@ export class Bucketer {
     if (typeof memberId === 'number') length = this.writeInteger(memberId);
     else if (typeof memberId === 'string') length = this.writeString(memberId);
     else length = this.writeString(memberId.toString());
-    return murmur3Prefix(this.bytes, length) % FULL_BASIS_POINTS;
+    return murmur3Bytes(this.bytes, 0, length) % FULL_BASIS_POINTS;
   }
 
   /** Decimal digits of a safe integer after the prefix, as keyText would print them. */
@@ -94,37 +92,4 @@ export class Bucketer {
     bigger.set(this.bytes.subarray(0, this.prefixLength));
     this.bytes = bigger;
   }
-}
-
-/** MurmurHash3 x86_32, seed 0, of bytes[0..length): the contract's function (shard/hash.ts) over a buffer prefix. */
-function murmur3Prefix(bytes: Uint8Array, length: number): number {
-  let h = 0;
-  const blocks = length & ~3;
-  for (let i = 0; i < blocks; i += 4) {
-    let k = bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24);
-    k = Math.imul(k, C1);
-    k = (k << 15) | (k >>> 17);
-    k = Math.imul(k, C2);
-    h ^= k;
-    h = (h << 13) | (h >>> 19);
-    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
-  }
-  const tail = length & 3;
-  if (tail > 0) {
-    let k = 0;
-    if (tail === 3) k ^= bytes[blocks + 2]! << 16;
-    if (tail >= 2) k ^= bytes[blocks + 1]! << 8;
-    k ^= bytes[blocks]!;
-    k = Math.imul(k, C1);
-    k = (k << 15) | (k >>> 17);
-    k = Math.imul(k, C2);
-    h ^= k;
-  }
-  h ^= length;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
 }

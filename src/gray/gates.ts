@@ -21,14 +21,23 @@ export async function checkGates(db: Db, config: Config, table: string): Promise
   return [await verifyGate(db, table, gates.max_verify_age_minutes), await syncLagGate(db, config, gates.max_sync_lag_seconds), await deadLetterGate(db, table, gates.allow_dead_letters)];
 }
 
+/**
+ * Only a run that covered the whole table counts for a gate: a --shards, --sample or --since run
+ * can be clean while the rest of the table is not. (A run without a recorded scope counts.)
+ */
+const FULL_COVERAGE = `(scope IS NULL OR (JSON_UNQUOTE(JSON_EXTRACT(scope, '$.shards')) = 'all'
+  AND COALESCE(JSON_TYPE(JSON_EXTRACT(scope, '$.sample')), 'NULL') = 'NULL'
+  AND COALESCE(JSON_TYPE(JSON_EXTRACT(scope, '$.since')), 'NULL') = 'NULL'))`;
+
 async function verifyGate(db: Db, table: string, maxAgeMinutes: number): Promise<GateResult> {
   const [rows] = await db.query<RowDataPacket[]>(
     `SELECT id, state, differences, TIMESTAMPDIFF(SECOND, finished_at, NOW(6)) AS age_s
-       FROM verify_runs WHERE table_name = ? AND finished_at IS NOT NULL ORDER BY finished_at DESC, id DESC LIMIT 1`,
+       FROM verify_runs WHERE table_name = ? AND finished_at IS NOT NULL AND ${FULL_COVERAGE}
+      ORDER BY finished_at DESC, id DESC LIMIT 1`,
     [table],
   );
   const run = rows[0];
-  if (!run) return { gate: 'verify', ok: false, message: `no finished verify of table ${table} (run membermig verify ${table})` };
+  if (!run) return { gate: 'verify', ok: false, message: `no finished full verify of table ${table} (run membermig verify --tables ${table})` };
   const ageMinutes = Math.max(0, Number(run.age_s)) / 60;
   const age = `${ageMinutes.toFixed(1)} min ago`;
   if (run.state !== 'clean') {

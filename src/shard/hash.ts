@@ -33,26 +33,34 @@ export function crc32(text: string): number {
   return (crc ^ -1) >>> 0;
 }
 
+/** Reused for non-ASCII strings, so hashing allocates only when a key outgrows it. */
+let scratch = new Uint8Array(256);
+
 /** MurmurHash3 x86_32 of a string's UTF-8 bytes, as an unsigned 32-bit number. */
 export function murmur3(text: string, seed = 0): number {
-  if (isAscii(text)) return murmur3Core(text.length, (i) => text.charCodeAt(i), seed);
-  const bytes = encoder.encode(text);
-  return murmur3Bytes(bytes, seed);
-}
-
-/** MurmurHash3 x86_32 of raw bytes, as an unsigned 32-bit number. */
-export function murmur3Bytes(bytes: Uint8Array, seed = 0): number {
-  return murmur3Core(bytes.length, (i) => bytes[i]!, seed);
+  if (isAscii(text)) {
+    if (text.length > scratch.length) scratch = new Uint8Array(text.length * 2);
+    for (let i = 0; i < text.length; i++) scratch[i] = text.charCodeAt(i);
+    return murmur3Bytes(scratch, seed, text.length);
+  }
+  // UTF-8 takes at most 3 bytes per UTF-16 unit.
+  if (text.length * 3 > scratch.length) scratch = new Uint8Array(text.length * 3);
+  const { written } = encoder.encodeInto(text, scratch);
+  return murmur3Bytes(scratch, seed, written);
 }
 
 const C1 = 0xcc9e2d51;
 const C2 = 0x1b873593;
 
-function murmur3Core(length: number, byteAt: (i: number) => number, seed: number): number {
+/**
+ * MurmurHash3 x86_32 of bytes[0..length), as an unsigned 32-bit number: the one implementation,
+ * also used by the gray bucketer over its reused buffer.
+ */
+export function murmur3Bytes(bytes: Uint8Array, seed = 0, length = bytes.length): number {
   let h = seed >>> 0;
   const blocks = length & ~3;
   for (let i = 0; i < blocks; i += 4) {
-    let k = byteAt(i) | (byteAt(i + 1) << 8) | (byteAt(i + 2) << 16) | (byteAt(i + 3) << 24);
+    let k = bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24);
     k = Math.imul(k, C1);
     k = (k << 15) | (k >>> 17);
     k = Math.imul(k, C2);
@@ -63,9 +71,9 @@ function murmur3Core(length: number, byteAt: (i: number) => number, seed: number
   const tail = length & 3;
   if (tail > 0) {
     let k = 0;
-    if (tail === 3) k ^= byteAt(blocks + 2) << 16;
-    if (tail >= 2) k ^= byteAt(blocks + 1) << 8;
-    k ^= byteAt(blocks);
+    if (tail === 3) k ^= bytes[blocks + 2]! << 16;
+    if (tail >= 2) k ^= bytes[blocks + 1]! << 8;
+    k ^= bytes[blocks]!;
     k = Math.imul(k, C1);
     k = (k << 15) | (k >>> 17);
     k = Math.imul(k, C2);

@@ -165,14 +165,49 @@ export class DebeziumDecoder {
 }
 
 function envelope(bytes: Buffer, what: 'key' | 'value'): { payload: unknown; schema: unknown } {
+  const text = bytes.toString('utf8');
+  const split = splitWithSchema(text);
+  try {
+    if (split) return { schema: split.schema, payload: parseJsonLossless(split.payloadText) };
+  } catch {
+    // not the converter's exact layout after all: parse the whole message below
+  }
   let doc: unknown;
   try {
-    doc = parseJsonLossless(bytes.toString('utf8'));
+    doc = parseJsonLossless(text);
   } catch (e) {
     throw new Poison(`message ${what} is not JSON: ${(e as Error).message}`);
   }
   if (isObject(doc) && 'payload' in doc && 'schema' in doc && Object.keys(doc).length === 2) return { payload: doc.payload, schema: doc.schema };
   return { payload: doc, schema: undefined };
+}
+
+const SCHEMA_PREFIX = '{"schema":';
+const PAYLOAD_KEY = ',"payload":';
+/** Parsed schemas by their text: every event of a table version carries the same one (most of its bytes). */
+const schemaCache = new Map<string, unknown>();
+
+/**
+ * JsonConverter with schemas writes {"schema":{...},"payload":{...}} in that order. The schema
+ * cannot hold the text ,"payload": (its keys are fixed, and quotes inside strings are escaped), so
+ * the first one ends it: the schema is parsed once per distinct text and only the payload per event.
+ */
+function splitWithSchema(text: string): { schema: unknown; payloadText: string } | undefined {
+  if (!text.startsWith(SCHEMA_PREFIX) || !text.endsWith('}')) return undefined;
+  const at = text.indexOf(PAYLOAD_KEY);
+  if (at < 0) return undefined;
+  const schemaText = text.slice(SCHEMA_PREFIX.length, at);
+  let schema = schemaCache.get(schemaText);
+  if (schema === undefined) {
+    try {
+      schema = JSON.parse(schemaText);
+    } catch {
+      return undefined;
+    }
+    if (schemaCache.size >= 256) schemaCache.clear();
+    schemaCache.set(schemaText, schema);
+  }
+  return { schema, payloadText: text.slice(at + PAYLOAD_KEY.length, -1) };
 }
 
 /** One image (after, before or the key) by source column name, in target form. */
