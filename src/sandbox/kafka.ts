@@ -222,7 +222,7 @@ export async function startKafka(options: StartKafkaOptions): Promise<KafkaBroke
     ].join('\n'),
   );
   const clusterId = newClusterId();
-  await execFileAsync('java', ['-Xmx256m', '-XX:TieredStopAtLevel=1', `-Dlog4j.configuration=file:${log4jConfig(dir, 'format.log')}`, '-cp', `${runtime.lib}/*`, 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', props]);
+  await execFileAsync('java', ['-Xmx256m', '-XX:TieredStopAtLevel=1', `-Dlog4j.configuration=file:${log4jConfig(dir, 'format.log')}`, '-cp', `${runtime.lib}/*`, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, '-c', props]);
 
   const broker: KafkaBroker = {
     brokers: [`127.0.0.1:${port}`],
