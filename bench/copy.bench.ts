@@ -11,7 +11,7 @@ import { runInit } from '../src/init/index.js';
 import { connectMysql } from '../src/mysql/connect.js';
 import { startMariaDb, type MariaDbInstance } from '../src/sandbox/mariadb.js';
 import { shardMapFromConfig } from '../src/shard/map.js';
-import { benchMemberId, memberLine, MEMBER_BENCH_DDL } from './gen-member.js';
+import { benchMemberId, memberLine, MEMBER_BENCH_DDL } from '../src/sandbox/members.js';
 import type { Benchmark, BenchFigure, BenchRatio } from './types.js';
 
 /**

@@ -20,7 +20,7 @@ import { runInit } from '../src/init/index.js';
 import { createLogger, type LogLevel } from '../src/log.js';
 import { connectMysql } from '../src/mysql/connect.js';
 import { startMariaDb, type MariaDbInstance } from '../src/sandbox/mariadb.js';
-import { startKafka, type KafkaBroker } from '../test/services/kafka.js';
+import { startKafka, type KafkaBroker } from '../src/sandbox/kafka.js';
 import type { Benchmark, BenchFigure, BenchRatio } from './types.js';
 
 const PARTITIONS = 12;

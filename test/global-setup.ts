@@ -5,7 +5,7 @@ import type {} from 'vitest';
 import type { TestProject } from 'vitest/node';
 import { startMariaDb, type MariaDbInstance } from '../src/sandbox/mariadb.js';
 import { connectMysql } from '../src/mysql/connect.js';
-import { ensureDebeziumUser, startConnect, startKafka, type KafkaBroker, type KafkaConnect } from './services/kafka.js';
+import { ensureDebeziumUser, startConnect, startKafka, type KafkaBroker, type KafkaConnect } from '../src/sandbox/kafka.js';
 
 /**
  * Real servers for the whole test run. MEMBERMIG_TEST_MYSQL_URL names one server to use for
@@ -23,7 +23,7 @@ declare module 'vitest' {
 
 /**
  * Kafka: MEMBERMIG_TEST_KAFKA_BROKERS (comma-separated host:port) names a broker to use; otherwise
- * one KRaft broker starts here (fetched with Maven on first run, see test/services/kafka.ts).
+ * one KRaft broker starts here (fetched with Maven on first run, see src/sandbox/kafka.ts).
  * Kafka Connect (with Debezium) always starts here, against whichever broker is used, so the
  * end-to-end tests consume events real Debezium produced from real writes on the legacy server.
  */

@@ -8,7 +8,7 @@ import { freePort, startMariaDb, type MariaDbInstance } from '../src/sandbox/mar
 import { runCli, spawnCli, execCli } from './support/cli.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
 import { captureLegacy, compareWithLegacy, kafkaClient, kafkaServices, messageCount, rewriteConfig, settledMessageCount, waitForMessages, type LegacyCapture } from './services/kafka-env.js';
-import { sleep, startKafka, type KafkaBroker } from './services/kafka.js';
+import { sleep, startKafka, type KafkaBroker } from '../src/sandbox/kafka.js';
 
 /**
  * sync under failure, on real servers: kill -9 mid-batch, two processes in one group (rebalance),

@@ -1,35 +1,12 @@
-import { createServer, type Server } from 'node:http';
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
+import { MetricsServer } from '../metrics/index.js';
 
 /** Prometheus metrics of one sync process (`--metrics-port`), in their own registry. */
-export class SyncMetrics {
-  readonly registry = new Registry();
+export class SyncMetrics extends MetricsServer {
   readonly lagMessages = new Gauge({ name: 'membermig_sync_lag_messages', help: 'Events in the partition not yet applied (partition end − next offset)', labelNames: ['topic', 'partition'], registers: [this.registry] });
   readonly lagSeconds = new Gauge({ name: 'membermig_sync_lag_seconds', help: 'Now − source commit time of the last applied event (0 when caught up)', labelNames: ['topic', 'partition'], registers: [this.registry] });
   readonly applied = new Counter({ name: 'membermig_sync_events_applied_total', help: 'Change events applied', labelNames: ['topic'], registers: [this.registry] });
   readonly deadLettered = new Counter({ name: 'membermig_sync_dead_letters_total', help: 'Events recorded as dead letters', labelNames: ['topic'], registers: [this.registry] });
   readonly tombstones = new Counter({ name: 'membermig_sync_tombstones_total', help: 'Tombstones skipped', labelNames: ['topic'], registers: [this.registry] });
   readonly serverDown = new Gauge({ name: 'membermig_sync_shard_server_down', help: '1 while writes to the shard server are paused and retried', labelNames: ['server'], registers: [this.registry] });
-  private server: Server | undefined;
-
-  /** Serves /metrics; resolves with the bound port. */
-  async listen(port: number, host = '127.0.0.1'): Promise<number> {
-    this.server = createServer(async (req, res) => {
-      if (req.url !== '/metrics') {
-        res.writeHead(404).end();
-        return;
-      }
-      res.writeHead(200, { 'content-type': this.registry.contentType }).end(await this.registry.metrics());
-    });
-    await new Promise<void>((resolve, reject) => {
-      this.server!.once('error', reject);
-      this.server!.listen(port, host, () => resolve());
-    });
-    const address = this.server.address();
-    return typeof address === 'object' && address ? address.port : port;
-  }
-
-  async close(): Promise<void> {
-    if (this.server) await new Promise<void>((r) => this.server!.close(() => r()));
-  }
 }

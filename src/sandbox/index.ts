@@ -3,12 +3,14 @@ import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { silentLogger, type Logger } from '../log.js';
 import { connectMysql } from '../mysql/connect.js';
+import { startSandboxKafka, sandboxKafkaRunning, stopSandboxKafka, type SandboxKafka } from './cdc.js';
 import { startMariaDb, stopMariaDb } from './mariadb.js';
 
 /**
  * A local sandbox on 127.0.0.1: a legacy stand-in MariaDB (binlog on), the control store and two
- * shard servers, each a private mariadbd with its data in one folder, plus a ready membermig.yaml.
- * `up` reuses servers that are still running, `down` stops only what the sandbox started.
+ * shard servers, each a private mariadbd with its data in one folder, plus (unless `kafka: false`)
+ * a Kafka broker and Kafka Connect with Debezium capturing the legacy database, and a ready
+ * membermig.yaml. `up` reuses what is still running, `down` stops only what the sandbox started.
  */
 export const SANDBOX_SERVERS = ['legacy', 'control', 'shard-a', 'shard-b'] as const;
 export type SandboxServerName = (typeof SANDBOX_SERVERS)[number];
@@ -25,11 +27,15 @@ export interface SandboxState {
   dir: string;
   configPath: string;
   servers: SandboxServer[];
+  /** The change-capture services (absent with --no-kafka). */
+  kafka?: SandboxKafka;
 }
 
 export interface SandboxOptions {
   dir?: string;
   shardCount?: number;
+  /** Start Kafka and Kafka Connect with Debezium (default true). */
+  kafka?: boolean;
   logger?: Logger;
 }
 
@@ -87,18 +93,25 @@ export async function sandboxUp(options: SandboxOptions = {}): Promise<SandboxSt
   await conn.query(`CREATE DATABASE IF NOT EXISTS ${LEGACY_DATABASE} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
   await conn.end();
 
+  let kafka: SandboxKafka | undefined;
+  if (options.kafka !== false) {
+    kafka = await startSandboxKafka({ dir, previous: previous?.kafka, legacy: { url: legacy.url, port: legacy.port, database: LEGACY_DATABASE, table: 'member' }, logger });
+  } else if (previous?.kafka) {
+    await stopSandboxKafka(previous.kafka); // --no-kafka: a broker left from an earlier `up` would only confuse
+  }
+
   const configPath = join(dir, 'membermig.yaml');
-  writeFileSync(configPath, sandboxConfigYaml(servers, options.shardCount ?? 16));
-  const state: SandboxState = { dir, configPath, servers: servers.map(({ running: _r, ...s }) => s) };
+  writeFileSync(configPath, sandboxConfigYaml(servers, options.shardCount ?? 16, kafka));
+  const state: SandboxState = { dir, configPath, servers: servers.map(({ running: _r, ...s }) => s), ...(kafka ? { kafka: { ...kafka, running: undefined } } : {}) };
   writeFileSync(stateFile(dir), JSON.stringify(state, null, 2));
-  return { ...state, servers };
+  return { ...state, servers, ...(kafka ? { kafka } : {}) };
 }
 
 function urlOf(servers: SandboxServer[], name: SandboxServerName, database = ''): string {
   return `mysql://root@127.0.0.1:${servers.find((s) => s.name === name)!.port}/${database}`;
 }
 
-export function sandboxConfigYaml(servers: SandboxServer[], shardCount: number): string {
+export function sandboxConfigYaml(servers: SandboxServer[], shardCount: number, kafka?: SandboxKafka): string {
   const half = shardCount / 2;
   const config = {
     control: { url: urlOf(servers, 'control', 'membermig_control') },
@@ -117,6 +130,7 @@ export function sandboxConfigYaml(servers: SandboxServer[], shardCount: number):
       ],
     },
     tables: { member: { source: `${LEGACY_DATABASE}.member`, target: 'member', shard_key: 'member_id', updated_at: 'updated_at' } },
+    ...(kafka ? { cdc: { kafka: { brokers: kafka.brokers, topic: kafka.topic, group: 'membermig-sync' } } } : {}),
   };
   return `# Written by membermig sandbox up: local servers on 127.0.0.1.\n${stringify(config)}`;
 }
@@ -125,13 +139,15 @@ export async function sandboxStatus(dir: string = DEFAULT_SANDBOX_DIR): Promise<
   const state = readSandboxState(dir);
   if (!state) return null;
   const servers = await Promise.all(state.servers.map(async (s) => ({ ...s, running: isAlive(s.pid) && (await accepts(s.url)) })));
-  return { ...state, servers };
+  const kafka = state.kafka ? { ...state.kafka, running: await sandboxKafkaRunning(state.kafka) } : undefined;
+  return { ...state, servers, ...(kafka ? { kafka } : {}) };
 }
 
 /** Stops the servers this sandbox started (by PID); with `purge` also deletes its folder. */
 export async function sandboxDown(dir: string = DEFAULT_SANDBOX_DIR, purge = false): Promise<{ stopped: string[]; purged: boolean }> {
   const state = readSandboxState(dir);
   const stopped: string[] = [];
+  if (state?.kafka) stopped.push(...(await stopSandboxKafka(state.kafka)));
   for (const s of state?.servers ?? []) {
     if (isAlive(s.pid)) {
       await stopMariaDb(s.pid);

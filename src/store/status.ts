@@ -4,9 +4,10 @@ import { shardMapFromConfig } from '../shard/map.js';
 import { controlSchemaState, openControlStore, type SchemaState } from './control.js';
 import { chunkCounts, type ChunkCounts } from './leases.js';
 import { collectGrayStatus, type GrayStatus } from '../gray/status.js';
-import { collectFullCopyStatus, type FullCopyStatus } from '../copy/status.js';
 import { latestFinishedRuns, openRepairQueue, type LatestRun } from '../verify/runs.js';
 import { collectSyncStatus, type SyncStatus } from '../cdc/status.js';
+import { collectFullCopyStatus, type FullCopyStatus } from '../copy/status.js';
+import { collectLeases, tableStatuses, type LeaseStatus, type TableStatus } from './status-tables.js';
 
 export interface JobStatus {
   id: number;
@@ -28,18 +29,27 @@ export interface Status {
   workers: { id: string; command: string; jobId: number | null; heartbeatAgeSeconds: number }[];
   /** Shim mode and gray percentages per table (absent when the control store is not initialised). */
   gray?: GrayStatus;
-  /** Full-copy jobs: chunks left, rows, rejected values, CDC start position (absent when not initialised). */
-  fullCopy?: FullCopyStatus;
   /** verify: the latest finished run per table, and open repair_queue entries per table. */
   verify?: { latest: LatestRun[]; repairQueue: { table: string; open: number }[] };
   /** sync: offsets and lag per partition (from the cdc_offsets mirror) and dead letters. */
   sync?: SyncStatus;
+  /** Full-copy jobs: chunks left, rows, rejected values, CDC start position (absent when not initialised). */
+  fullCopy?: FullCopyStatus;
+  /** Chunk leases held right now, per worker, job and table. */
+  leases?: LeaseStatus[];
+  /** One summary per configured table, from the sections above (what `status` shows first). */
+  perTable: TableStatus[];
 }
 
 /** One view of everything membermig knows, read from the config and the control store. */
 export async function collectStatus(config: Config): Promise<Status> {
+  const sections = await collectSections(config);
+  return { ...sections, perTable: tableStatuses(sections) };
+}
+
+async function collectSections(config: Config): Promise<Omit<Status, 'perTable'>> {
   const map = shardMapFromConfig(config);
-  const base: Omit<Status, 'control' | 'jobs' | 'workers'> = {
+  const base: Omit<Status, 'control' | 'jobs' | 'workers' | 'perTable'> = {
     servers: Object.entries(config.servers).map(([name, s]) => ({ name, dc: s.dc ?? null, shards: map.shardsOn(name).length, replicas: s.replicas.length })),
     shards: { count: config.shards.count, function: config.shards.function, database: config.shards.database },
     tables: Object.entries(config.tables).map(([name, t]) => ({ name, source: t.source, target: t.target, shardKey: t.shard_key })),
@@ -71,11 +81,12 @@ export async function collectStatus(config: Config): Promise<Status> {
     );
     const workers = workerRows.map((w) => ({ id: w.id, command: w.command, jobId: w.job_id === null ? null : Number(w.job_id), heartbeatAgeSeconds: Number(w.age) }));
     const gray = await collectGrayStatus(store.pool, config);
-    const fullCopy = await collectFullCopyStatus(store.pool);
     const verify = { latest: await latestFinishedRuns(store.pool), repairQueue: await openRepairQueue(store.pool) };
     // A control store not yet migrated to this version has no sync tables: status still answers.
     const sync = await collectSyncStatus(store.pool).catch(() => undefined);
-    return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs, workers, gray, fullCopy, verify, ...(sync ? { sync } : {}) };
+    const fullCopy = await collectFullCopyStatus(store.pool);
+    const leases = await collectLeases(store.pool);
+    return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs, workers, gray, verify, ...(sync ? { sync } : {}), fullCopy, leases };
   } catch (e) {
     return { ...base, control: { database: store.database, reachable: false, error: (e as Error).message }, jobs: [], workers: [] };
   } finally {

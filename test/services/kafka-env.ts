@@ -11,7 +11,7 @@ import { parseConfig } from '../../src/config/index.js';
 import { connectMysql } from '../../src/mysql/connect.js';
 import { shardMapFromConfig } from '../../src/shard/map.js';
 import type { TestEnv } from '../support/env.js';
-import { debeziumMariaDbConfig, sleep } from './kafka.js';
+import { debeziumMariaDbConfig, sleep } from '../../src/sandbox/kafka.js';
 
 export function kafkaServices() {
   return inject('kafka');

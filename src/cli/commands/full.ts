@@ -2,6 +2,7 @@ import cliProgress from 'cli-progress';
 import { InvalidArgumentError, type Command } from 'commander';
 import { runFullCopy, type FullCopyResult, type TableProgress } from '../../copy/index.js';
 import { ExitCode } from '../../errors.js';
+import { FullCopyMetrics, parseMetricsPort } from '../../metrics/index.js';
 import type { Logger } from '../../log.js';
 import type { CliIO } from '../context.js';
 import type { Run } from '../main.js';
@@ -13,6 +14,8 @@ interface FullFlags {
   restart?: boolean;
   maxRowsPerSec?: number;
   workers?: number;
+  metricsPort?: string;
+  metricsHost: string;
 }
 
 const positive = (flag: string) => (v: string) => {
@@ -42,10 +45,15 @@ export function registerFull(program: Command, run: Run): void {
     .option('--restart', "drop this job's progress on purpose and copy again from the start")
     .option('--max-rows-per-sec <n>', 'limit the rows this process copies per second', positive('--max-rows-per-sec'))
     .option('--workers <n>', 'chunk workers in this process (default copy.workers)', positive('--workers'))
+    .option('--metrics-port <port>', 'serve Prometheus metrics on http://HOST:PORT/metrics while copying (0 = any free port)')
+    .option('--metrics-host <host>', 'address for --metrics-port', '127.0.0.1')
     .action(async (flags: FullFlags, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { config } = ctx.loadConfig();
+        const metricsPort = flags.metricsPort === undefined ? undefined : parseMetricsPort(flags.metricsPort);
         const progress = progressReporter(ctx.io, ctx.logger, ctx.json);
+        const metrics = metricsPort === undefined ? undefined : new FullCopyMetrics(config);
+        if (metrics) ctx.logger.info({ port: await metrics.listen(metricsPort!, flags.metricsHost) }, 'metrics at /metrics');
         let result: FullCopyResult;
         try {
           result = await runFullCopy(config, {
@@ -55,10 +63,15 @@ export function registerFull(program: Command, run: Run): void {
             restart: flags.restart === true,
             ...(flags.maxRowsPerSec ? { maxRowsPerSec: flags.maxRowsPerSec } : {}),
             ...(flags.workers ? { workers: flags.workers } : {}),
-            onProgress: progress.update,
+            onProgress: (p) => {
+              progress.update(p);
+              metrics?.update(p);
+            },
           });
+          metrics?.finish(result);
         } finally {
           progress.stop();
+          await metrics?.close();
         }
         const clean = result.state === 'planned' || (result.state === 'done' && result.rejectedValues === 0 && result.errors.length === 0);
         return ctx.finish(clean ? ExitCode.Ok : ExitCode.Problems, result, renderFull);
@@ -99,7 +112,7 @@ function progressReporter(io: CliIO, logger: Logger, json: boolean) {
   };
 }
 
-function renderFull(r: FullCopyResult): string {
+export function renderFull(r: FullCopyResult): string {
   const out: string[] = [];
   if (r.plan) {
     out.push(`Plan (--dry-run, nothing was changed): ${r.plan.shards} shards, method ${r.method}`, '');

@@ -161,7 +161,7 @@ function describeGray(v: unknown): string {
   return `read ${formatPercent(g.read_bp)} write ${formatPercent(g.write_bp)}${lists}`;
 }
 
-function renderGrayChange(results: ChangeResult<GraySetting>[]): string {
+export function renderGrayChange(results: ChangeResult<GraySetting>[]): string {
   const lines: string[] = [];
   for (const r of results) {
     if (!r.changed) {

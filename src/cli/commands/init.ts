@@ -32,7 +32,7 @@ export function registerInit(program: Command, run: Run): void {
     );
 }
 
-function renderInit(r: InitResult): string {
+export function renderInit(r: InitResult): string {
   const lines: string[] = [];
   lines.push(
     renderTable(

@@ -61,7 +61,7 @@ export function registerShim(program: Command, run: Run): void {
     );
 }
 
-function renderShimChange(r: ChangeResult<ShimSetting>): string {
+export function renderShimChange(r: ChangeResult<ShimSetting>): string {
   if (!r.changed) return `${r.table}: already ${r.after.mode}; nothing changed`;
   const lines = [`${r.table}: ${r.before.mode} -> ${r.after.mode} (settings version ${r.version}, by ${r.operator})`];
   if (r.forced) lines.push('  FORCED past failed gates (recorded)');

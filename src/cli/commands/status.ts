@@ -9,12 +9,14 @@ import { renderFullCopyStatus } from '../../copy/status.js';
 export function registerStatus(program: Command, run: Run): void {
   program
     .command('status')
-    .summary('Any phase: one view of the shard map, jobs, workers and the control store')
+    .summary('Any phase: one view per table of copy, sync lag, verify, shim, gray, dead letters, repairs, workers')
     .description(
       [
-        'Shows what membermig knows: the shard map (shards per server), the configured tables, and from the',
-        'control store every job with its chunk progress and the workers holding leases.',
-        'Use --json in CI gates and dashboards.',
+        'One view of every phase, first one line per table: full-copy progress, sync lag (events and seconds),',
+        'the last verify (state, differences, when, scope), shim mode, gray read/write percentages, open dead',
+        'letters, repair queue and leased chunks; then the servers, sync offsets per partition, active workers',
+        'with their leases, gray lists, full-copy jobs and recent jobs. --json gives the same (the per-table',
+        'lines are result.perTable) for CI gates and dashboards.',
         '',
         'Exit codes: 0 when the control store is reachable and migrated; 1 otherwise.',
       ].join('\n'),
@@ -38,17 +40,43 @@ export function registerStatus(program: Command, run: Run): void {
     );
 }
 
-function renderStatus(s: Status): string {
+export function renderStatus(s: Status): string {
   const out: string[] = [];
   const c = s.control;
   if (!c.reachable) out.push(`control store ${c.database}: unreachable (${c.error})`);
   else if (!c.exists) out.push(`control store ${c.database}: not initialised (run membermig init)`);
   else out.push(`control store ${c.database}: schema ${c.appliedVersion} of ${c.latestVersion}${c.appliedVersion === c.latestVersion ? '' : ' (run membermig init)'}`);
-  out.push(`shards: ${s.shards.count} (${s.shards.function}), databases ${s.shards.database}`, '');
-  out.push(renderTable(['server', 'dc', 'shards', 'replicas'], s.servers.map((v) => [v.name, v.dc, v.shards, v.replicas])), '');
-  out.push(renderTable(['table', 'source', 'target', 'shard key'], s.tables.map((t) => [t.name, t.source, t.target, t.shardKey])));
+  out.push(`shard map: ${s.shards.count} shards (${s.shards.function}) in databases ${s.shards.database} on ${s.servers.length} servers`, '');
+
+  out.push(
+    renderTable(
+      ['table', 'full copy', 'sync lag', 'last verify', 'shim mode', 'gray read/write', 'dead letters', 'repair queue', 'leased chunks'],
+      s.perTable.map((t) => [
+        t.table,
+        t.fullCopy ? `${t.fullCopy.state} ${t.fullCopy.chunksDone}/${t.fullCopy.chunksTotal} chunks, ${t.fullCopy.rows} rows${t.fullCopy.chunksFailed ? `, ${t.fullCopy.chunksFailed} failed` : ''}` : 'not started',
+        t.sync ? `${t.sync.lagEvents ?? '?'} events, ${t.sync.lagSeconds === null ? '?' : t.sync.lagSeconds.toFixed(1)} s` : 'no sync yet',
+        t.lastVerify ? `${t.lastVerify.state}, ${t.lastVerify.differences} differences${t.lastVerify.repaired ? ` (${t.lastVerify.repaired} repaired)` : ''}, ${ago(t.lastVerify.ageSeconds)} (${t.lastVerify.scope})` : 'never',
+        t.shimMode,
+        t.grayRead === null ? null : `${t.grayRead} / ${t.grayWrite}`,
+        t.deadLettersOpen,
+        t.repairQueueOpen,
+        t.leasedChunks,
+      ]),
+    ),
+  );
+  const unknownDeadLetters = s.sync?.deadLetters.openByTable.filter((d) => d.table === null).reduce((a, d) => a + d.count, 0) ?? 0;
+  if (unknownDeadLetters > 0) out.push(`${unknownDeadLetters} open dead letters could not be told to a table (undecodable events)`);
+
+  out.push('', renderTable(['server', 'dc', 'shards', 'replicas'], s.servers.map((v) => [v.name, v.dc, v.shards, v.replicas])));
+  if (s.sync) out.push(...renderSyncStatus(s.sync));
+  if (s.workers.length > 0 || (s.leases ?? []).length > 0) out.push('', renderWorkers(s));
+  const details = (s.gray?.tables ?? []).filter((t) => t.allow > 0 || t.deny > 0 || t.shimRepairsOpen > 0 || t.updatedAt !== null);
+  if (details.length > 0) {
+    out.push('', renderTable(['table', 'gray allowlist', 'denylist', 'shim repairs open', 'settings changed'], details.map((t) => [t.table, t.allow, t.deny, t.shimRepairsOpen, t.updatedAt])));
+  }
+  const fullCopy = s.fullCopy ? renderFullCopyStatus(s.fullCopy) : [];
+  if (fullCopy.length > 0) out.push('', ...fullCopy);
   if (s.jobs.length > 0) {
-    out.push('');
     const rows = s.jobs.flatMap((j) =>
       (j.chunks.length > 0 ? j.chunks : [null]).map((ch) => [
         j.id,
@@ -61,19 +89,26 @@ function renderStatus(s: Status): string {
         j.updatedAt,
       ]),
     );
-    out.push(renderTable(['job', 'kind', 'state', 'table', 'chunks done', 'rows', 'failed', 'updated'], rows));
+    out.push('', 'recent jobs:', renderTable(['job', 'kind', 'state', 'table', 'chunks done', 'rows', 'failed', 'updated'], rows));
   }
-  const fullCopy = s.fullCopy ? renderFullCopyStatus(s.fullCopy) : [];
-  if (fullCopy.length > 0) out.push('', ...fullCopy);
-  if (s.workers.length > 0) {
-    out.push('', renderTable(['worker', 'command', 'job', 'heartbeat age s'], s.workers.map((w) => [w.id, w.command, w.jobId, w.heartbeatAgeSeconds])));
-  }
-  if (s.gray) {
-    const g = s.gray.tables.map((t) => [t.table, t.mode, t.read, t.write, t.allow, t.deny, t.shimRepairsOpen, t.updatedAt]);
-    out.push('', renderTable(['table', 'shim mode', 'gray read', 'gray write', 'allow', 'deny', 'shim repairs open', 'changed'], g));
-  }
-  if (s.sync) out.push(...renderSyncStatus(s.sync));
   return out.join('\n');
+}
+
+/** Active workers with the chunk leases they hold (a lease without a live worker shows as its owner id). */
+function renderWorkers(s: Status): string {
+  const leases = s.leases ?? [];
+  const rows = s.workers.map((w) => {
+    const held = leases.filter((l) => l.worker === w.id);
+    return [w.id, w.command, w.jobId, w.heartbeatAgeSeconds, held.reduce((a, l) => a + l.chunks, 0), held.length > 0 ? Math.min(...held.map((l) => l.expiresInSeconds)) : null];
+  });
+  for (const l of leases) if (!s.workers.some((w) => w.id === l.worker)) rows.push([l.worker, '(gone)', l.jobId, null, l.chunks, l.expiresInSeconds]);
+  return renderTable(['worker', 'command', 'job', 'heartbeat age s', 'leased chunks', 'lease expires in s'], rows);
+}
+
+function ago(seconds: number): string {
+  if (seconds < 120) return `${Math.max(0, seconds)} s ago`;
+  if (seconds < 7200) return `${(seconds / 60).toFixed(1)} min ago`;
+  return `${(seconds / 3600).toFixed(1)} h ago`;
 }
 
 /** Waits `ms`; resolves true early if the process is asked to stop (SIGINT/SIGTERM). */

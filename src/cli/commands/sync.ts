@@ -60,7 +60,7 @@ export function registerSync(program: Command, run: Run): void {
     );
 }
 
-function renderSync(r: SyncResult): string {
+export function renderSync(r: SyncResult): string {
   const lines = [
     `sync of ${r.topics.join(', ')} as group ${r.group}: ${r.stoppedBy === 'caught-up' ? 'caught up' : 'stopped'} after ${r.elapsedSeconds.toFixed(1)} s`,
     `events applied ${r.eventsApplied}, tombstones skipped ${r.tombstones}, dead-lettered now ${r.deadLettered}`,

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { ExitCode, RefusedError } from '../../errors.js';
+import { VerifyMetrics, parseMetricsPort } from '../../metrics/index.js';
 import { runVerify, type VerifyResult } from '../../verify/index.js';
 import type { Run } from '../main.js';
 import { renderTable } from '../render.js';
@@ -14,6 +15,8 @@ interface VerifyFlags {
   dryRun?: boolean;
   watch?: string;
   workers?: string;
+  metricsPort?: string;
+  metricsHost: string;
 }
 
 export function registerVerify(program: Command, run: Run): void {
@@ -43,9 +46,14 @@ export function registerVerify(program: Command, run: Run): void {
     .option('--dry-run', 'with --repair: show what would be repaired, change nothing')
     .option('--watch <interval>', 'continuous mode: a new pass this long after the last (seconds, or 30s, 5m, 1h) until SIGINT/SIGTERM')
     .option('--workers <n>', 'chunks checked at once by this process (default verify.workers)')
+    .option('--metrics-port <port>', 'serve Prometheus metrics on http://HOST:PORT/metrics while verifying (0 = any free port)')
+    .option('--metrics-host <host>', 'address for --metrics-port', '127.0.0.1')
     .action(async (flags: VerifyFlags, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { config } = ctx.loadConfig();
+        const metricsPort = flags.metricsPort === undefined ? undefined : parseMetricsPort(flags.metricsPort);
+        const metrics = metricsPort === undefined ? undefined : new VerifyMetrics(config);
+        if (metrics) ctx.logger.info({ port: await metrics.listen(metricsPort!, flags.metricsHost) }, 'metrics at /metrics');
         const controller = new AbortController();
         const stop = () => controller.abort();
         const watchSeconds = flags.watch === undefined ? undefined : parseDuration(flags.watch, '--watch');
@@ -66,6 +74,7 @@ export function registerVerify(program: Command, run: Run): void {
             dryRun: flags.dryRun === true,
             ...(watchSeconds !== undefined ? { watchSeconds, signal: controller.signal } : {}),
             onPass: (r) => {
+              metrics?.update(r);
               if (watchSeconds !== undefined && !ctx.json) ctx.io.stderr.write(`${new Date().toISOString()} pass ${r.passes}: ${r.state}\n`);
             },
           });
@@ -73,6 +82,7 @@ export function registerVerify(program: Command, run: Run): void {
         } finally {
           process.removeListener('SIGINT', stop);
           process.removeListener('SIGTERM', stop);
+          await metrics?.close();
         }
       }),
     );
@@ -127,7 +137,7 @@ export function parseSince(text: string, now = new Date()): string {
   return at.toISOString().replace('T', ' ').replace('Z', '').padEnd(26, '0').replace(/\.(\d{3})0*$/, '.$1000');
 }
 
-function renderVerify(r: VerifyResult): string {
+export function renderVerify(r: VerifyResult): string {
   const out: string[] = [];
   out.push(
     renderTable(

@@ -1,9 +1,9 @@
 /**
  * Real Apache Kafka (KRaft, one combined broker+controller) and Kafka Connect with Debezium's
- * MariaDB connector, for the tests and the sync bench.
+ * MariaDB connector, for the sandbox (`membermig sandbox up`), the tests and the sync bench.
  *
- * First run: Maven copies Kafka 3.9 (test/services/kafka/pom.xml) and the Debezium plugin
- * (test/services/kafka/debezium/pom.xml) from Maven Central into ~/.cache/membermig/kafka-<version>
+ * First run: Maven copies Kafka 3.9 (services/kafka/pom.xml) and the Debezium plugin
+ * (services/kafka/debezium/pom.xml) from Maven Central into ~/.cache/membermig/kafka-<version>
  * (about 70 MB, 30-60 s); later runs reuse that folder ($MEMBERMIG_CACHE_DIR moves it).
  * Every process started here is stopped by the PID it was started with.
  */
@@ -15,10 +15,12 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { freePort } from '../../src/sandbox/mariadb.js';
+import { freePort } from './mariadb.js';
 
 const execFileAsync = promisify(execFile);
-const here = dirname(fileURLToPath(import.meta.url));
+// The poms ship in the package's top-level services/ folder: two levels up from src/sandbox/ (tsx)
+// and from dist/sandbox/ (the built CLI) alike.
+const POMS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'services', 'kafka');
 
 export const KAFKA_VERSION = '3.9.1';
 export const DEBEZIUM_VERSION = '3.2.0.Final';
@@ -61,8 +63,8 @@ export async function ensureKafkaRuntime(): Promise<KafkaRuntime> {
   const home = kafkaCacheDir();
   const lib = join(home, 'lib');
   const plugins = join(home, 'plugins');
-  await mavenCopy(join(here, 'kafka', 'pom.xml'), lib);
-  await mavenCopy(join(here, 'kafka', 'debezium', 'pom.xml'), join(plugins, `debezium-mariadb-${DEBEZIUM_VERSION}`));
+  await mavenCopy(join(POMS, 'pom.xml'), lib);
+  await mavenCopy(join(POMS, 'debezium', 'pom.xml'), join(plugins, `debezium-mariadb-${DEBEZIUM_VERSION}`));
   return { lib, plugins };
 }
 
@@ -158,6 +160,17 @@ function javaProcess(runtime: KafkaRuntime, dir: string, logFile: string, heapMb
   return child.pid;
 }
 
+/**
+ * A KRaft cluster id (16 random bytes, base64url). Never one starting with '-': the storage tool
+ * would read it as an option (Kafka's own Uuid.randomUuid avoids those for the same reason).
+ */
+export function newClusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
+}
+
 export interface KafkaBroker {
   brokers: string[];
   port: number;
@@ -208,9 +221,7 @@ export async function startKafka(options: StartKafkaOptions): Promise<KafkaBroke
       '',
     ].join('\n'),
   );
-  // A base64url UUID; one starting with '-' would be read by the tool as an option.
-  let clusterId = randomBytes(16).toString('base64url');
-  while (clusterId.startsWith('-')) clusterId = randomBytes(16).toString('base64url');
+  const clusterId = newClusterId();
   await execFileAsync('java', ['-Xmx256m', '-XX:TieredStopAtLevel=1', `-Dlog4j.configuration=file:${log4jConfig(dir, 'format.log')}`, '-cp', `${runtime.lib}/*`, 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, '-c', props]);
 
   const broker: KafkaBroker = {
@@ -364,6 +375,8 @@ export function debeziumMariaDbConfig(options: {
   serverId: number;
   partitions?: number;
   tables?: string[];
+  /** initial (default): existing rows first, then the binlog; no_data: only changes from now on. */
+  snapshotMode?: 'initial' | 'no_data';
 }): Record<string, string> {
   return {
     'connector.class': 'io.debezium.connector.mariadb.MariaDbConnector',
@@ -378,7 +391,10 @@ export function debeziumMariaDbConfig(options: {
     'topic.prefix': options.topicPrefix,
     'schema.history.internal.kafka.bootstrap.servers': options.brokers.join(','),
     'schema.history.internal.kafka.topic': `${options.topicPrefix}.schema-history`,
-    'snapshot.mode': 'initial',
+    'snapshot.mode': options.snapshotMode ?? 'initial',
+    // Read and keep the schema of the captured database only: other databases on the server (other
+    // tests' ones, created and dropped meanwhile) are none of this connector's business.
+    'schema.history.internal.store.only.captured.databases.ddl': 'true',
     'snapshot.locking.mode': 'none',
     'include.schema.changes': 'false',
     'topic.creation.default.replication.factor': '1',

@@ -1,7 +1,8 @@
 /**
- * Bench data: a `member` table of realistic width (~200 bytes a row as TSV): Chinese names,
- * emails, mobiles, DECIMAL(18,2), DATETIME(3)/(6), NULLs. Deterministic (row i is always the
- * same), written as LOAD DATA text so the legacy server can be filled fast.
+ * Member data for the sandbox demo and the benchmarks: a `member` table of realistic width (~200
+ * bytes a row as TSV): Chinese names, emails, mobiles, DECIMAL(18,2), DATETIME(3)/(6), NULLs.
+ * Deterministic (row i is always the same), as LOAD DATA text so the legacy server fills fast, or
+ * as values for one INSERT (the demo's writer).
  */
 
 export const MEMBER_BENCH_DDL = `CREATE TABLE member (
@@ -54,8 +55,20 @@ function datetime(r: () => number, yearFrom: number, digits: number): string {
 /** The member id of row i: spread out, increasing. */
 export const benchMemberId = (i: number): number => 10_000_000 + i * 7;
 
+/** The columns of MEMBER_BENCH_DDL, in order. */
+export const MEMBER_COLUMNS = ['member_id', 'name', 'nickname', 'email', 'mobile', 'gender', 'birthday', 'level', 'points', 'balance', 'frozen', 'city', 'address', 'created_at', 'updated_at', 'last_login', 'status'] as const;
+
+/** Row i as column values in MEMBER_COLUMNS order (text, null for NULL). */
+export function memberValues(i: number): (string | null)[] {
+  return memberFields(i).map((f) => (f === '\\N' ? null : f));
+}
+
 /** Row i as one LOAD DATA line (tab-separated, \N for NULL, newline-terminated). */
 export function memberLine(i: number): string {
+  return memberFields(i).join('\t') + '\n';
+}
+
+function memberFields(i: number): string[] {
   const r = rng(i * 2654435761);
   const name = pick(r, SURNAMES) + pick(r, GIVEN) + (r() < 0.6 ? pick(r, GIVEN) : '');
   const nullable = (p: number, v: () => string) => (r() < p ? '\\N' : v());
@@ -79,5 +92,5 @@ export function memberLine(i: number): string {
     nullable(0.1, () => datetime(r, 2020, 6)),
     String(Math.floor(r() * 3)),
   ];
-  return fields.join('\t') + '\n';
+  return fields;
 }

@@ -1,0 +1,139 @@
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import type { Logger } from '../log.js';
+import { connectMysql } from '../mysql/connect.js';
+import { debeziumMariaDbConfig, ensureDebeziumUser, startConnect, startKafka, stopPid } from './kafka.js';
+
+/**
+ * The sandbox's change capture: one Kafka broker and Kafka Connect running Debezium's MariaDB
+ * connector on the legacy database, with the change topic created up front (so `sync` and the
+ * start position `full` records work before the first change). Debezium captures changes from the
+ * moment it starts (snapshot.mode no_data): rows already in the legacy table are `full`'s job.
+ */
+export interface SandboxKafka {
+  brokers: string[];
+  brokerPid: number;
+  connectUrl: string;
+  connectPid: number;
+  connector: string;
+  topic: string;
+  running?: boolean;
+}
+
+export const TOPIC_PREFIX = 'legacy';
+export const TOPIC_PARTITIONS = 4;
+const CONNECTOR = 'legacy-memberdb';
+// A sandbox-only account on a server that listens on 127.0.0.1 only.
+const CDC_USER = { user: 'membermig_cdc', password: 'sandbox-cdc' };
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function sandboxKafkaRunning(k: SandboxKafka): Promise<boolean> {
+  if (!isAlive(k.brokerPid) || !isAlive(k.connectPid)) return false;
+  try {
+    const res = await fetch(`${k.connectUrl}/connectors/${encodeURIComponent(k.connector)}/status`, { signal: AbortSignal.timeout(3000) });
+    if (!res.ok) return false;
+    const s = (await res.json()) as { connector?: { state: string }; tasks?: { state: string }[] };
+    return s.connector?.state === 'RUNNING' && (s.tasks ?? []).length > 0 && s.tasks!.every((t) => t.state === 'RUNNING');
+  } catch {
+    return false;
+  }
+}
+
+/** Stops Connect, then the broker, by the PIDs the sandbox recorded; returns what was running. */
+export async function stopSandboxKafka(k: SandboxKafka): Promise<string[]> {
+  const stopped: string[] = [];
+  if (isAlive(k.connectPid)) {
+    await stopPid(k.connectPid, 20_000);
+    stopped.push('kafka-connect');
+  }
+  if (isAlive(k.brokerPid)) {
+    await stopPid(k.brokerPid, 30_000);
+    stopped.push('kafka');
+  }
+  return stopped;
+}
+
+export interface StartSandboxKafkaOptions {
+  dir: string;
+  previous: SandboxKafka | undefined;
+  legacy: { url: string; port: number; database: string; table: string };
+  logger: Logger;
+}
+
+/**
+ * Reuses the broker and Connect when both still run with the connector up; otherwise stops what
+ * is left of them and starts both fresh (a sandbox's topics are transient: rerun `full` or the demo).
+ */
+export async function startSandboxKafka(options: StartSandboxKafkaOptions): Promise<SandboxKafka> {
+  const { dir, previous, legacy, logger } = options;
+  if (previous && (await sandboxKafkaRunning(previous))) {
+    logger.info({ brokers: previous.brokers, connect: previous.connectUrl }, 'sandbox Kafka and Kafka Connect already running');
+    return { ...previous, running: true };
+  }
+  if (previous) await stopSandboxKafka(previous);
+  const kafkaDir = join(dir, 'kafka');
+  const connectDir = join(dir, 'connect');
+  rmSync(kafkaDir, { recursive: true, force: true });
+  rmSync(connectDir, { recursive: true, force: true });
+
+  logger.info('starting Kafka (the first run fetches Kafka and Debezium with Maven, about a minute)');
+  const broker = await startKafka({ dir: kafkaDir, partitions: TOPIC_PARTITIONS });
+  try {
+    logger.info({ brokers: broker.brokers }, 'sandbox Kafka started; starting Kafka Connect with Debezium');
+    const connect = await startConnect({ dir: connectDir, brokers: broker.brokers });
+    try {
+      const topic = `${TOPIC_PREFIX}.${legacy.database}.${legacy.table}`;
+      await createTopic(broker.brokers, topic);
+      const conn = await connectMysql(legacy.url);
+      try {
+        await ensureDebeziumUser((sql) => conn.query(sql), CDC_USER.user, CDC_USER.password);
+      } finally {
+        await conn.end();
+      }
+      await connect.createConnector(
+        CONNECTOR,
+        debeziumMariaDbConfig({
+          host: '127.0.0.1',
+          port: legacy.port,
+          ...CDC_USER,
+          database: legacy.database,
+          topicPrefix: TOPIC_PREFIX,
+          brokers: broker.brokers,
+          serverId: 5400,
+          partitions: TOPIC_PARTITIONS,
+          tables: [legacy.table],
+          snapshotMode: 'no_data',
+        }),
+      );
+      logger.info({ connector: CONNECTOR, topic }, 'Debezium is capturing the legacy database');
+      return { brokers: broker.brokers, brokerPid: broker.pid, connectUrl: connect.url, connectPid: connect.pid, connector: CONNECTOR, topic, running: true };
+    } catch (e) {
+      await connect.stop();
+      throw e;
+    }
+  } catch (e) {
+    await broker.stop();
+    throw e;
+  }
+}
+
+async function createTopic(brokers: string[], topic: string): Promise<void> {
+  const admin = new Kafka({ clientId: 'membermig-sandbox', brokers, logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    if (!(await admin.listTopics()).includes(topic)) {
+      await admin.createTopics({ topics: [{ topic, numPartitions: TOPIC_PARTITIONS, replicationFactor: 1 }], waitForLeaders: true });
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}

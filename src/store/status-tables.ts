@@ -1,0 +1,120 @@
+import type { Pool, RowDataPacket } from 'mysql2/promise';
+import type { Status } from './status.js';
+
+/**
+ * One line per configured table, put together from the sections each phase collects: what an
+ * operator (or a CI gate reading `status --json`) looks at first.
+ */
+export interface TableStatus {
+  table: string;
+  /** The newest full-copy job holding chunks of this table. */
+  fullCopy: { jobId: number; state: string; chunksDone: number; chunksTotal: number; chunksFailed: number; rows: number } | null;
+  /** Over the partitions of this table's change topics (topic name ending in the table's source name). */
+  sync: { partitions: number; nextOffsets: number[]; lagEvents: number | null; lagSeconds: number | null; appliedEvents: number } | null;
+  lastVerify: { runId: number; state: string; finishedAt: string; ageSeconds: number; scope: string; differences: number; repaired: number } | null;
+  shimMode: string | null;
+  grayRead: string | null;
+  grayWrite: string | null;
+  deadLettersOpen: number;
+  repairQueueOpen: number;
+  /** Chunks of this table leased right now (full copy or verify workers). */
+  leasedChunks: number;
+}
+
+/** A chunk lease held right now: which worker, which job and table, how many chunks, when it runs out. */
+export interface LeaseStatus {
+  worker: string;
+  jobId: number;
+  table: string;
+  chunks: number;
+  /** Seconds until the earliest of these leases expires (negative: expired, about to be taken over). */
+  expiresInSeconds: number;
+}
+
+export async function collectLeases(pool: Pool): Promise<LeaseStatus[]> {
+  const [rows] = await pool.query<RowDataPacket[]>(
+    `SELECT lease_owner, job_id, table_name, COUNT(*) AS n, MIN(TIMESTAMPDIFF(SECOND, NOW(6), lease_until)) AS expires
+       FROM chunks WHERE state = 'leased' GROUP BY lease_owner, job_id, table_name ORDER BY lease_owner, job_id, table_name`,
+  );
+  return rows.map((r) => ({ worker: r.lease_owner ?? '-', jobId: Number(r.job_id), table: r.table_name, chunks: Number(r.n), expiresInSeconds: Number(r.expires) }));
+}
+
+/** Verify's scope as one short text: "all" for a full pass, else what narrowed it. */
+export function describeScope(scope: Record<string, unknown> | null): string {
+  if (!scope) return '-';
+  const parts: string[] = [];
+  if (scope.shards !== undefined && scope.shards !== 'all') parts.push(`shards ${Array.isArray(scope.shards) ? compactRanges(scope.shards as number[]) : String(scope.shards)}`);
+  if (scope.sample !== undefined && scope.sample !== null) parts.push(`sample ${String(scope.sample)}%`);
+  if (scope.since !== undefined && scope.since !== null) parts.push(`since ${String(scope.since)}`);
+  if (scope.repair === 'yes') parts.push('repair');
+  return parts.length === 0 ? 'all rows' : parts.join(', ');
+}
+
+function compactRanges(list: number[]): string {
+  const out: string[] = [];
+  for (let i = 0; i < list.length; ) {
+    let j = i;
+    while (j + 1 < list.length && list[j + 1] === list[j]! + 1) j++;
+    out.push(i === j ? String(list[i]) : `${list[i]}-${list[j]}`);
+    i = j + 1;
+  }
+  return out.join(',');
+}
+
+/** True when a change topic belongs to a table: Debezium names topics prefix.database.table (SQL Server: prefix.database.schema.table). */
+function topicOfTable(topic: string, source: string, tableCount: number): boolean {
+  return tableCount === 1 || topic.toLowerCase().endsWith(`.${source.toLowerCase()}`);
+}
+
+export function tableStatuses(s: Pick<Status, 'tables' | 'jobs' | 'gray' | 'verify' | 'sync'> & { leases?: LeaseStatus[] }): TableStatus[] {
+  return s.tables.map((t) => {
+    const fullJob = s.jobs.find((j) => j.kind === 'full' && j.chunks.some((c) => c.tableName === t.name));
+    const chunks = fullJob?.chunks.find((c) => c.tableName === t.name);
+    const partitions = (s.sync?.partitions ?? []).filter((p) => topicOfTable(p.topic, t.source, s.tables.length));
+    const lags = partitions.map((p) => p.lagMessages).filter((n): n is number => n !== null);
+    const seconds = partitions.map((p) => p.lagSeconds).filter((n): n is number => n !== null);
+    const verify = s.verify?.latest.find((v) => v.table === t.name);
+    const gray = s.gray?.tables.find((g) => g.table === t.name);
+    return {
+      table: t.name,
+      fullCopy:
+        fullJob && chunks
+          ? {
+              jobId: fullJob.id,
+              state: fullJob.state,
+              chunksDone: chunks.done,
+              chunksTotal: chunks.pending + chunks.leased + chunks.done + chunks.failed,
+              chunksFailed: chunks.failed,
+              rows: chunks.rowsDone,
+            }
+          : null,
+      sync:
+        partitions.length > 0
+          ? {
+              partitions: partitions.length,
+              nextOffsets: partitions.map((p) => p.nextOffset),
+              lagEvents: lags.length > 0 ? lags.reduce((a, b) => a + b, 0) : null,
+              lagSeconds: seconds.length > 0 ? Math.max(...seconds) : null,
+              appliedEvents: partitions.reduce((a, p) => a + p.appliedEvents, 0),
+            }
+          : null,
+      lastVerify: verify
+        ? {
+            runId: verify.runId,
+            state: verify.state,
+            finishedAt: verify.finishedAt,
+            ageSeconds: verify.ageSeconds,
+            scope: describeScope(verify.scope),
+            differences: verify.differences,
+            repaired: verify.repaired,
+          }
+        : null,
+      shimMode: gray?.mode ?? null,
+      grayRead: gray?.read ?? null,
+      grayWrite: gray?.write ?? null,
+      deadLettersOpen: s.sync?.deadLetters.openByTable.filter((d) => d.table === t.name).reduce((a, d) => a + d.count, 0) ?? 0,
+      repairQueueOpen: s.verify?.repairQueue.find((q) => q.table === t.name)?.open ?? 0,
+      leasedChunks: (s.leases ?? []).filter((l) => l.table === t.name).reduce((a, l) => a + l.chunks, 0),
+    };
+  });
+}

@@ -1,0 +1,65 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../src/config/index.js';
+import { sandboxConfigYaml } from '../src/sandbox/index.js';
+import { newClusterId } from '../src/sandbox/kafka.js';
+import { runCli } from './support/cli.js';
+
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('membermig sandbox up | status | down', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'membermig-sandbox-'));
+  afterAll(async () => {
+    await runCli(['sandbox', 'down', '--dir', dir, '--purge']);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('--no-kafka: starts four servers, writes a valid config, reuses them, stops only them by PID', async () => {
+    const up = await runCli(['sandbox', 'up', '--no-kafka', '--dir', dir, '--json']);
+    expect(up.code, up.stderr).toBe(0);
+    const state = JSON.parse(up.stdout).result;
+    expect(state.servers.map((s: { name: string }) => s.name)).toEqual(['legacy', 'control', 'shard-a', 'shard-b']);
+    expect(state.kafka).toBeUndefined();
+    const config = parseConfig(readFileSync(state.configPath, 'utf8'), state.configPath);
+    expect(config.cdc).toBeUndefined();
+    expect(config.shards.count).toBe(16);
+
+    const again = JSON.parse((await runCli(['sandbox', 'up', '--no-kafka', '--dir', dir, '--json'])).stdout).result;
+    expect(again.servers.map((s: { pid: number }) => s.pid)).toEqual(state.servers.map((s: { pid: number }) => s.pid));
+
+    const status = await runCli(['sandbox', 'status', '--dir', dir]);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(/^legacy\s+\d+\s+\d+\s+yes/m);
+
+    const down = await runCli(['sandbox', 'down', '--dir', dir, '--json']);
+    expect(JSON.parse(down.stdout).result.stopped).toEqual(['legacy', 'control', 'shard-a', 'shard-b']);
+    for (const s of state.servers as { pid: number }[]) expect(isAlive(s.pid)).toBe(false);
+    expect((await runCli(['sandbox', 'status', '--dir', dir])).code).toBe(1);
+  }, 90_000);
+
+  it('the config written with Kafka points sync at the Debezium topic', () => {
+    const servers = (['legacy', 'control', 'shard-a', 'shard-b'] as const).map((name, i) => ({ name, port: 4000 + i, pid: 1, url: '' }));
+    const text = sandboxConfigYaml(servers, 16, { brokers: ['127.0.0.1:9999'], brokerPid: 1, connectUrl: 'http://127.0.0.1:8083', connectPid: 2, connector: 'c', topic: 'legacy.memberdb.member' });
+    const config = parseConfig(text, 'membermig.yaml');
+    expect(config.cdc?.kafka).toMatchObject({ brokers: ['127.0.0.1:9999'], topic: 'legacy.memberdb.member', group: 'membermig-sync' });
+    expect(config.tables.member).toMatchObject({ source: 'memberdb.member', shard_key: 'member_id' });
+    expect(config.source.url).toBe('mysql://root@127.0.0.1:4000/memberdb');
+  });
+
+  it('a KRaft cluster id is 16 bytes of base64url and never starts with "-" (the storage tool would take it for an option)', () => {
+    for (let i = 0; i < 2000; i++) {
+      const id = newClusterId();
+      expect(id).toMatch(/^[A-Za-z0-9_][A-Za-z0-9_-]{21}$/);
+      expect(Buffer.from(id, 'base64url')).toHaveLength(16);
+    }
+  });
+});
