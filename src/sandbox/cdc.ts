@@ -4,6 +4,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import type { Logger } from '../log.js';
 import { connectMysql } from '../mysql/connect.js';
 import { debeziumMariaDbConfig, ensureDebeziumUser, startConnect, startKafka, stopPid } from './kafka.js';
+import { isAlive } from './process.js';
 
 /**
  * The sandbox's change capture: one Kafka broker and Kafka Connect running Debezium's MariaDB
@@ -26,15 +27,6 @@ export const TOPIC_PARTITIONS = 4;
 const CONNECTOR = 'legacy-memberdb';
 // A sandbox-only account on a server that listens on 127.0.0.1 only.
 const CDC_USER = { user: 'membermig_cdc', password: 'sandbox-cdc' };
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export async function sandboxKafkaRunning(k: SandboxKafka): Promise<boolean> {
   if (!isAlive(k.brokerPid) || !isAlive(k.connectPid)) return false;

@@ -5,6 +5,7 @@ import { silentLogger, type Logger } from '../log.js';
 import { connectMysql } from '../mysql/connect.js';
 import { startSandboxKafka, sandboxKafkaRunning, stopSandboxKafka, type SandboxKafka } from './cdc.js';
 import { startMariaDb, stopMariaDb } from './mariadb.js';
+import { isAlive } from './process.js';
 
 /**
  * A local sandbox on 127.0.0.1: a legacy stand-in MariaDB (binlog on), the control store and two
@@ -50,15 +51,6 @@ export function readSandboxState(dir: string = DEFAULT_SANDBOX_DIR): SandboxStat
   const file = stateFile(resolve(dir));
   if (!existsSync(file)) return null;
   return JSON.parse(readFileSync(file, 'utf8')) as SandboxState;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function accepts(url: string): Promise<boolean> {

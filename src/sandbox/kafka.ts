@@ -16,6 +16,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { freePort } from './mariadb.js';
+import { isAlive } from './process.js';
 
 const execFileAsync = promisify(execFile);
 // The poms ship in the package's top-level services/ folder: two levels up from src/sandbox/ (tsx)
@@ -85,15 +86,6 @@ function log4jConfig(dir: string, file: string): string {
     ].join('\n'),
   );
   return path;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** SIGTERM, wait for exit, SIGKILL after `graceMs`. */

@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
+import { isAlive } from './process.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -143,15 +144,6 @@ async function waitForServer(url: string, timeoutMs: number, exited: () => boole
 function stopPid(pid: number, signal: NodeJS.Signals = 'SIGTERM'): boolean {
   try {
     process.kill(pid, signal);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
     return true;
   } catch {
     return false;

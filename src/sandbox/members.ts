@@ -1,3 +1,5 @@
+import { mulberry32 } from './random.js';
+
 /**
  * Member data for the sandbox demo and the benchmarks: a `member` table of realistic width (~200
  * bytes a row as TSV): Chinese names, emails, mobiles, DECIMAL(18,2), DATETIME(3)/(6), NULLs.
@@ -32,17 +34,6 @@ const CITIES = ['北京市', '上海市', '广州市', '深圳市', '杭州市',
 const STREETS = ['人民路', '解放路', '中山路', '建设路', '和平街', '新华路', '长江路', '黄河大道', '科技园南路', '滨江大道'];
 const DOMAINS = ['qq.com', '163.com', 'gmail.com', 'outlook.com', 'sina.com', 'example.cn'];
 
-/** A small fast PRNG (mulberry32), seeded per row: row i does not depend on rows before it. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const pick = <T>(r: () => number, list: ArrayLike<T>): T => list[Math.floor(r() * list.length)]!;
 const pad = (n: number, w = 2) => String(n).padStart(w, '0');
@@ -69,7 +60,7 @@ export function memberLine(i: number): string {
 }
 
 function memberFields(i: number): string[] {
-  const r = rng(i * 2654435761);
+  const r = mulberry32(i * 2654435761);
   const name = pick(r, SURNAMES) + pick(r, GIVEN) + (r() < 0.6 ? pick(r, GIVEN) : '');
   const nullable = (p: number, v: () => string) => (r() < p ? '\\N' : v());
   const id = benchMemberId(i);

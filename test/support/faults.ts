@@ -4,6 +4,7 @@ import { connectMysql, quoteId } from '../../src/mysql/connect.js';
 import { shardMapFromConfig } from '../../src/shard/map.js';
 import type { Config } from '../../src/config/schema.js';
 import { spawnCli } from './cli.js';
+import { mulberry32 } from '../../src/sandbox/random.js';
 
 /**
  * Helpers for the fault suite (test/faults): seeded fault points, child processes to kill, and a
@@ -25,14 +26,7 @@ export function faultSeed(): number {
 
 /** A small seeded generator (mulberry32): the same seed gives the same fault points. */
 export function seededRandom(seed = faultSeed()): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed);
 }
 
 /** Per-test timeout that grows with the number of fault points. */
