@@ -25,16 +25,9 @@ export interface SettingsSnapshot {
   tables: Map<string, TableSettings>;
 }
 
-export interface HistoryEntry {
+/** A settings_history row as read back: the write plus its id and time. */
+export interface HistoryEntry extends SettingWrite {
   id: number;
-  table: string;
-  kind: SettingKind;
-  action: HistoryAction;
-  oldValue: unknown;
-  newValue: unknown;
-  operator: string;
-  reason: string | null;
-  forced: boolean;
   changedAt: string;
 }
 
