@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lsn } from '../src/cdc/mssql/lsn.js';
-import { loadPosition, mssqlCdcStatus, recordedStartLsn, savePosition } from '../src/cdc/mssql/position.js';
+import { openDeadLetters, recordDeadLetters } from '../src/cdc/deadletters.js';
+import { loadPosition, markCaughtUp, mssqlCdcStatus, recordedStartLsn, savePosition } from '../src/cdc/mssql/position.js';
+import { checkGates } from '../src/gray/gates.js';
+import { collectStatus } from '../src/store/status.js';
 import { openControlStore, setupControlStore, type ControlStore } from '../src/store/control.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
 
@@ -11,7 +14,7 @@ describe('direct CDC positions in the control store', () => {
   beforeAll(async () => {
     env = await createTestEnv();
     const setup = await setupControlStore(env.config);
-    expect(setup.applied.map((m) => `${m.version}_${m.name}`)).toContain('50_mssql_cdc');
+    expect(setup.applied.map((m) => `${m.version}_${m.name}`)).toEqual(expect.arrayContaining(['50_mssql_cdc', '60_direct_cdc_lag']));
     store = openControlStore(env.config);
   });
   afterAll(async () => {
@@ -47,10 +50,37 @@ describe('direct CDC positions in the control store', () => {
     expect((await recordedStartLsn(store.pool))!.toString()).toBe('0000002b00000c480003');
   });
 
-  it('dead_letters holds a direct-CDC position lsn:seqval (41 chars)', async () => {
-    const offset = '0000002b00000c480003:0000002b00000c480002';
-    await store.pool.query("INSERT INTO dead_letters (source, offset_no, table_name, reason) VALUES ('dbo_Member', ?, 'member', 'test')", [offset]);
-    const [rows] = await store.pool.query('SELECT offset_no FROM dead_letters WHERE source = ?', ['dbo_Member']);
-    expect(rows).toEqual([{ offset_no: offset }]);
+  it('a direct-CDC dead letter (lsn:seqval, no partition) is recorded once however often its page is replayed, and listed in LSN order', async () => {
+    const poison = (offset: string, reason: string) => ({ origin: { source: 'dbo_Member', offset }, table: 'member', messageKey: Buffer.from(offset), rawValue: null, reason });
+    const later = '0000002b00000f000001:0000002b00000f000001';
+    const earlier = '0000002b00000c480003:0000002b00000c480002';
+    await recordDeadLetters(store.pool, [poison(later, 'first try')]);
+    await recordDeadLetters(store.pool, [poison(earlier, 'bad value')]);
+    await recordDeadLetters(store.pool, [poison(later, 'replayed')]);
+    const open = (await openDeadLetters(store.pool)).filter((d) => d.source === 'dbo_Member');
+    expect(open.map((d) => [d.offset, d.partition, d.reason])).toEqual([
+      [earlier, null, 'bad value'],
+      [later, null, 'replayed'],
+    ]);
+  });
+
+  it('lag of an idle instance counts from the last poll that found nothing new; the gray gate reads it', async () => {
+    const config = { ...env.config, cdc: { mssql: { capture_instances: { member: 'dbo_Member' }, poll_interval_ms: 1000 } } };
+    const lagGate = async () => (await checkGates(store.pool, config, 'member')).find((g) => g.gate === 'sync_lag')!;
+    await store.pool.query('DELETE FROM cdc_lsn_positions');
+    expect((await lagGate()).message).toMatch(/no direct CDC sync has run yet/);
+    // Last change applied an hour ago (source time), never caught up since: an hour behind.
+    await savePosition(store.pool, { instance: 'dbo_Member', table: 'member', position: { lsn: Lsn.parse('0000002b00000f000001'), seqval: null }, eventsApplied: 1, lastSourceTsMs: Date.now() - 3_600_000 });
+    expect(await lagGate()).toMatchObject({ ok: false, message: expect.stringMatching(/^sync lag 360\d s \(worst capture instance dbo_Member, at LSN 0000002b00000f000001\)/) });
+    await markCaughtUp(store.pool, 'dbo_Member', 'member', { lsn: Lsn.parse('0000002b00000f000001'), seqval: null });
+    const [status] = await mssqlCdcStatus(store.pool);
+    expect(status!.lagSeconds).toBeLessThanOrEqual(1);
+    expect(await lagGate()).toMatchObject({ ok: true, message: expect.stringMatching(/^sync lag [01] s/) });
+    const overall = await collectStatus(config);
+    expect(overall.perTable.find((t) => t.table === 'member')!.sync).toMatchObject({ lastLsn: '0000002b00000f000001', appliedEvents: 1, lagEvents: null });
+    expect(overall.sync!.captureInstances.map((i) => i.instance)).toEqual(['dbo_Member']);
+    // A first poll that finds nothing creates the row at the start position.
+    await markCaughtUp(store.pool, 'dbo_Other', 'other', { lsn: Lsn.parse('0000002b00000c480003'), seqval: null });
+    expect((await loadPosition(store.pool, 'dbo_Other'))!.lsn.toString()).toBe('0000002b00000c480003');
   });
 });

@@ -121,14 +121,14 @@ describe('membermig sync: Debezium through Kafka to the shards', () => {
     for (const p of partitions) expect(p.lagMessages).toBe(0);
   });
 
-  it('refuses (exit 2, nothing applied) without cdc.kafka in the config, or when the topic does not exist', async () => {
+  it('refuses (exit 2, nothing applied) without a change source in the config, or when the topic does not exist', async () => {
     const { cdc: _cdc, ...withoutCdc } = env.raw as Record<string, unknown>;
     const dir = mkdtempSync(join(tmpdir(), 'membermig-cfg-'));
     const noCdc = join(dir, 'no-cdc.yaml');
     writeFileSync(noCdc, stringify(withoutCdc));
     const a = await runCli(['sync', '--config', noCdc, '--until-caught-up']);
     expect(a.code).toBe(2);
-    expect(a.stderr).toContain('sync needs cdc.kafka in the config');
+    expect(a.stderr).toContain('sync needs a change source in the config: cdc.kafka');
     const badTopic = join(dir, 'bad-topic.yaml');
     writeFileSync(badTopic, stringify({ ...withoutCdc, cdc: { kafka: { brokers: kafkaServices().brokers, topic: `${env.prefix}.nope`, group: `${env.prefix}-x` } } }));
     const b = await runCli(['sync', '--config', badTopic, '--until-caught-up']);

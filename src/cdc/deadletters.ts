@@ -1,6 +1,9 @@
 import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { PoisonEvent } from './types.js';
 
+/** partition_no of a direct-CDC dead letter (migration 060: NULL would not be unique). */
+const NO_PARTITION = -1;
+
 /**
  * dead_letters (migrations/control/002_phases.sql): events that could not be decoded or applied.
  * They are written before the offset that passes them is committed, so none is ever lost; the
@@ -13,7 +16,7 @@ export async function recordDeadLetters(pool: Pool, poisons: PoisonEvent[]): Pro
     `INSERT INTO dead_letters (source, partition_no, offset_no, table_name, message_key, raw_value, reason)
      VALUES ${poisons.map(() => tuple).join(', ')}
      ON DUPLICATE KEY UPDATE reason = VALUES(reason), table_name = VALUES(table_name), resolved_at = NULL`,
-    poisons.flatMap((p) => [p.origin.source, p.origin.partition ?? null, p.origin.offset, p.table ?? null, p.messageKey, p.rawValue, p.reason.slice(0, 60_000)]),
+    poisons.flatMap((p) => [p.origin.source, p.origin.partition ?? NO_PARTITION, p.origin.offset, p.table ?? null, p.messageKey, p.rawValue, p.reason.slice(0, 60_000)]),
   );
 }
 
@@ -28,17 +31,20 @@ export interface DeadLetter {
   reason: string;
 }
 
-/** Open dead letters in log order (per source and partition), oldest first. */
+/**
+ * Open dead letters in log order (per source and partition), oldest first. Kafka offsets are
+ * decimal text and LSN:seqval positions fixed-width hex, so (length, text) is log order for both.
+ */
 export async function openDeadLetters(pool: Pool, limit = 10_000): Promise<DeadLetter[]> {
   const [rows] = await pool.query<RowDataPacket[]>(
     `SELECT id, source, partition_no, offset_no, table_name, message_key, raw_value, reason FROM dead_letters
-      WHERE resolved_at IS NULL ORDER BY source, partition_no, CAST(offset_no AS DECIMAL(40,0)), id LIMIT ?`,
+      WHERE resolved_at IS NULL ORDER BY source, partition_no, LENGTH(offset_no), offset_no, id LIMIT ?`,
     [limit],
   );
   return rows.map((r) => ({
     id: Number(r.id),
     source: r.source,
-    partition: r.partition_no === null ? null : Number(r.partition_no),
+    partition: Number(r.partition_no) === NO_PARTITION ? null : Number(r.partition_no),
     offset: r.offset_no,
     table: r.table_name,
     messageKey: r.message_key,

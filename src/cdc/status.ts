@@ -1,11 +1,14 @@
 import type { Pool } from 'mysql2/promise';
 import { renderTable } from '../cli/render.js';
 import { deadLetterCounts, type DeadLetterCounts } from './deadletters.js';
+import { mssqlCdcStatus, type MssqlCdcInstanceStatus } from './mssql/position.js';
 import { readOffsetMirror, type PartitionLag } from './offsets.js';
 import { parkedCounts } from './parking.js';
 
 export interface SyncStatus {
   partitions: PartitionLag[];
+  /** Direct SQL Server CDC (cdc.mssql): where each capture instance stands. */
+  captureInstances: MssqlCdcInstanceStatus[];
   /** Largest lag over all partitions, in events and in seconds (null when nothing was synced yet). */
   maxLagMessages: number | null;
   maxLagSeconds: number | null;
@@ -17,10 +20,12 @@ export interface SyncStatus {
 /** The sync section of `membermig status`, read from the control store only (no Kafka round trip). */
 export async function collectSyncStatus(pool: Pool): Promise<SyncStatus> {
   const partitions = await readOffsetMirror(pool);
+  const captureInstances = await mssqlCdcStatus(pool);
   const lags = partitions.map((p) => p.lagMessages).filter((n): n is number => n !== null);
-  const seconds = partitions.map((p) => p.lagSeconds).filter((n): n is number => n !== null);
+  const seconds = [...partitions, ...captureInstances].map((p) => p.lagSeconds).filter((n): n is number => n !== null);
   return {
     partitions,
+    captureInstances,
     maxLagMessages: lags.length > 0 ? Math.max(...lags) : null,
     maxLagSeconds: seconds.length > 0 ? Math.max(...seconds) : null,
     deadLetters: await deadLetterCounts(pool),
@@ -28,7 +33,7 @@ export async function collectSyncStatus(pool: Pool): Promise<SyncStatus> {
   };
 }
 
-/** Lines for people: lag per partition and open dead letters. */
+/** Lines for people: lag per partition or capture instance, and open dead letters. */
 export function renderSyncStatus(s: SyncStatus): string[] {
   const out: string[] = [];
   if (s.partitions.length > 0) {
@@ -37,6 +42,15 @@ export function renderSyncStatus(s: SyncStatus): string[] {
       renderTable(
         ['sync group', 'topic', 'partition', 'next offset', 'lag events', 'lag s', 'applied', 'updated'],
         s.partitions.map((p) => [p.group, p.topic, p.partition, p.nextOffset, p.lagMessages, p.lagSeconds === null ? null : p.lagSeconds.toFixed(1), p.appliedEvents, p.updatedAt]),
+      ),
+    );
+  }
+  if (s.captureInstances.length > 0) {
+    out.push(
+      '',
+      renderTable(
+        ['capture instance', 'table', 'last lsn', 'inside transaction at seqval', 'lag s', 'applied', 'updated'],
+        s.captureInstances.map((i) => [i.instance, i.table, i.lastLsn, i.lastSeqval ?? '-', i.lagSeconds, i.eventsApplied, i.updatedAt]),
       ),
     );
   }

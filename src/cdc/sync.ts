@@ -3,16 +3,15 @@ import type { RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../config/schema.js';
 import { RefusedError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
-import type { TableSpec } from '../rows/types.js';
-import { createSourceReader, describeTables } from '../source/index.js';
-import { controlSchemaState, openControlStore, type ControlStore } from '../store/control.js';
-import { createShardWriter, type ShardWriter } from '../target/writer.js';
-import { applyChanges, isUnreachable, type ApplyContext } from './apply.js';
-import { ParkingLot } from './parking.js';
+import type { ControlStore } from '../store/control.js';
+import type { ShardWriter } from '../target/writer.js';
+import { applyChanges, type ApplyContext } from './apply.js';
 import { deadLetterCounts, markDeadLetter, openDeadLetters, recordDeadLetters } from './deadletters.js';
 import { DebeziumDecoder, type KafkaRecord } from './debezium/decode.js';
-import { SyncMetrics } from './metrics.js';
+import type { SyncMetrics } from './metrics.js';
+import { runMssqlSync, type MssqlSyncResult } from './mssql/sync.js';
 import { mirrorOffsets } from './offsets.js';
+import { openApplyRuntime } from './runtime.js';
 import type { ChangeEvent, PoisonEvent } from './types.js';
 
 /**
@@ -51,7 +50,10 @@ export interface SyncPartitionResult {
   nextOffset: string;
 }
 
-export interface SyncResult {
+export type SyncResult = KafkaSyncResult | MssqlSyncResult;
+
+export interface KafkaSyncResult {
+  source: 'kafka';
   group: string;
   topics: string[];
   stoppedBy: 'caught-up' | 'signal';
@@ -79,61 +81,50 @@ interface Runtime {
   onBatchCommitted?: SyncOptions['onBatchCommitted'];
 }
 
+/**
+ * `membermig sync`: from Kafka (cdc.kafka) or, without Kafka, straight from SQL Server's CDC
+ * tables (cdc.mssql, src/cdc/mssql/sync.ts). Both apply through src/cdc/runtime.ts.
+ */
 export async function runSync(config: Config, options: SyncOptions = {}): Promise<SyncResult> {
+  if (config.cdc?.kafka && config.cdc.mssql) {
+    throw new RefusedError('cdc.kafka and cdc.mssql are both set: sync reads one change source; keep the one this cutover uses');
+  }
+  if (config.cdc?.mssql) return runMssqlSync(config, options);
+  return runKafkaSync(config, options);
+}
+
+async function runKafkaSync(config: Config, options: SyncOptions): Promise<KafkaSyncResult> {
   const logger = options.logger ?? silentLogger;
   const kafkaConfig = config.cdc?.kafka;
-  if (!kafkaConfig) throw new RefusedError('sync needs cdc.kafka in the config (brokers, topic, group)');
+  if (!kafkaConfig) throw new RefusedError('sync needs a change source in the config: cdc.kafka (brokers, topic, group) or cdc.mssql (capture_instances)');
   const topics = Array.isArray(kafkaConfig.topic) ? kafkaConfig.topic : [kafkaConfig.topic];
   const started = Date.now();
 
-  const specs = await describeAll(config, logger);
-  const store = openControlStore(config, 4);
-  const writer = createShardWriter(config);
-  const metrics = new SyncMetrics();
+  let stopRequested = false;
+  const stopping = () => stopRequested || options.signal?.aborted === true;
+  const applyRuntime = await openApplyRuntime(config, logger, stopping);
+  const { store, writer, metrics, parking } = applyRuntime;
   const kafka = new Kafka({ clientId: kafkaConfig.client_id, brokers: kafkaConfig.brokers, logLevel: KafkaLogLevel.WARN, logCreator: kafkaLogs(logger), retry: { retries: 10 } });
   const admin = kafka.admin();
   let consumer: Consumer | undefined;
-  let stopRequested = false;
-  const stopping = () => stopRequested || options.signal?.aborted === true;
-  const specsByName = new Map(specs.map((s) => [s.name, s]));
-  const parking = new ParkingLot(store.pool, logger, {
-    writer,
-    specs: specsByName,
-    isUnreachable,
-    deadLetter: async (poison) => {
-      await recordDeadLetters(store.pool, [poison]);
-      metrics.deadLettered.inc({ topic: poison.origin.source });
-    },
-    onDown: (server) => metrics.serverDown.set({ server }, 1),
-    onDrained: (server) => metrics.serverDown.set({ server }, 0),
-  });
   try {
-    await requireMigratedStore(store);
-    await parking.resumeAll();
     const rt: Runtime = {
       config,
       kafkaConfig,
       logger,
       store,
       writer,
-      decoder: new DebeziumDecoder(specs, { decimalHandling: kafkaConfig.decimal_handling }),
+      decoder: new DebeziumDecoder([...applyRuntime.apply.specs.values()], { decimalHandling: kafkaConfig.decimal_handling }),
       metrics,
       stopping,
       ...(options.onBatchCommitted ? { onBatchCommitted: options.onBatchCommitted } : {}),
-      apply: {
-        writer,
-        specs: specsByName,
-        logger,
-        parking,
-        shouldStop: stopping,
-        onServerDown: (server) => metrics.serverDown.set({ server }, 1),
-        onServerUp: (server) => metrics.serverDown.set({ server }, 0),
-      },
+      apply: applyRuntime.apply,
     };
     const metricsPort = options.metricsPort !== undefined ? await metrics.listen(options.metricsPort, options.metricsHost) : undefined;
     if (metricsPort !== undefined) logger.info({ port: metricsPort }, 'metrics at /metrics');
 
-    const result: SyncResult = {
+    const result: KafkaSyncResult = {
+      source: 'kafka',
       group: kafkaConfig.group,
       topics,
       stoppedBy: 'signal',
@@ -239,11 +230,8 @@ export async function runSync(config: Config, options: SyncOptions = {}): Promis
   } finally {
     stopRequested = true;
     await consumer?.disconnect().catch(() => {});
-    await parking.stop();
     await admin.disconnect().catch(() => {});
-    await metrics.close();
-    await writer.close();
-    await store.close();
+    await applyRuntime.close();
   }
 }
 
@@ -413,22 +401,6 @@ async function retryDeadLetters(rt: Runtime): Promise<{ resolved: number; stillF
   }
   rt.logger.info({ resolved, stillFailing }, 'dead letters retried');
   return { resolved, stillFailing };
-}
-
-async function describeAll(config: Config, logger: Logger): Promise<TableSpec[]> {
-  const reader = createSourceReader(config, logger);
-  try {
-    return await describeTables(reader, config);
-  } finally {
-    await reader.close();
-  }
-}
-
-async function requireMigratedStore(store: ControlStore): Promise<void> {
-  const state = await controlSchemaState(store);
-  if (!state.exists || state.appliedVersion !== state.latestVersion) {
-    throw new RefusedError(`the control store ${store.database} is not set up or not migrated to this version: run membermig init first`);
-  }
 }
 
 /** Retries what Kafka calls retriable (a coordinator still loading, a leader moving) for up to a minute. */

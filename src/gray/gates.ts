@@ -1,4 +1,5 @@
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
+import { mssqlCdcStatus } from '../cdc/mssql/position.js';
 import type { Config } from '../config/schema.js';
 
 /**
@@ -55,6 +56,7 @@ async function verifyGate(db: Db, table: string, maxAgeMinutes: number): Promise
  * last event applied; one that has consumed everything it saw lags by how long ago it said so.
  */
 async function syncLagGate(db: Db, config: Config, maxLagSeconds: number): Promise<GateResult> {
+  if (config.cdc?.mssql && !config.cdc.kafka) return directCdcLagGate(db, maxLagSeconds);
   const group = config.cdc?.kafka?.group;
   const [rows] = await db.query<RowDataPacket[]>(
     `SELECT topic, partition_no, next_offset, high_watermark, last_source_ts_ms,
@@ -81,6 +83,21 @@ async function syncLagGate(db: Db, config: Config, maxLagSeconds: number): Promi
   }
   const figures = `sync lag ${worstSeconds.toFixed(1)} s (worst ${worstWhere}), ${offsetLag} events behind over ${rows.length} partitions`;
   if (worstSeconds > maxLagSeconds) return { gate: 'sync_lag', ok: false, message: `${figures}; gray.gates.max_sync_lag_seconds is ${maxLagSeconds}` };
+  return { gate: 'sync_lag', ok: true, message: `${figures} (limit ${maxLagSeconds} s)` };
+}
+
+/** Sync lag of the direct SQL Server CDC source: the worst capture instance (cdc_lsn_positions). */
+async function directCdcLagGate(db: Db, maxLagSeconds: number): Promise<GateResult> {
+  const [now] = await db.query<RowDataPacket[]>('SELECT CAST(UNIX_TIMESTAMP(NOW(6)) * 1000 AS SIGNED) AS now_ms');
+  const instances = await mssqlCdcStatus(db, Number(now[0]!.now_ms));
+  if (instances.length === 0) {
+    return { gate: 'sync_lag', ok: false, message: 'no direct CDC sync has run yet (cdc_lsn_positions is empty), so the lag is unknown' };
+  }
+  const worst = instances.reduce((a, b) => ((b.lagSeconds ?? Infinity) > (a.lagSeconds ?? Infinity) ? b : a));
+  if (worst.lagSeconds === null) return { gate: 'sync_lag', ok: false, message: `capture instance ${worst.instance} has not applied or polled anything yet, so its lag is unknown` };
+  const seconds = worst.lagSeconds;
+  const figures = `sync lag ${seconds} s (worst capture instance ${worst.instance}, at LSN ${worst.lastLsn}) over ${instances.length} instances`;
+  if (seconds > maxLagSeconds) return { gate: 'sync_lag', ok: false, message: `${figures}; gray.gates.max_sync_lag_seconds is ${maxLagSeconds}` };
   return { gate: 'sync_lag', ok: true, message: `${figures} (limit ${maxLagSeconds} s)` };
 }
 

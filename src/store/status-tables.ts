@@ -1,4 +1,5 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
+import type { MssqlCdcInstanceStatus } from '../cdc/mssql/position.js';
 import type { Status } from './status.js';
 
 /**
@@ -9,8 +10,9 @@ export interface TableStatus {
   table: string;
   /** The newest full-copy job holding chunks of this table. */
   fullCopy: { jobId: number; state: string; chunksDone: number; chunksTotal: number; chunksFailed: number; rows: number } | null;
-  /** Over the partitions of this table's change topics (topic name ending in the table's source name). */
-  sync: { partitions: number; nextOffsets: number[]; lagEvents: number | null; lagSeconds: number | null; appliedEvents: number } | null;
+  /** Over the partitions of this table's change topics (topic name ending in the table's source name), or its capture instances. */
+  /** From Kafka partitions, or (direct CDC) capture instances: then lagEvents is unknown and lastLsn is set. */
+  sync: { partitions: number; nextOffsets: number[]; lagEvents: number | null; lagSeconds: number | null; appliedEvents: number; lastLsn?: string } | null;
   lastVerify: { runId: number; state: string; finishedAt: string; ageSeconds: number; scope: string; differences: number; repaired: number } | null;
   shimMode: string | null;
   grayRead: string | null;
@@ -66,6 +68,20 @@ function topicOfTable(topic: string, source: string, tableCount: number): boolea
   return tableCount === 1 || topic.toLowerCase().endsWith(`.${source.toLowerCase()}`);
 }
 
+function directCdcSync(instances: MssqlCdcInstanceStatus[]): TableStatus['sync'] {
+  if (instances.length === 0) return null;
+  const seconds = instances.map((i) => i.lagSeconds).filter((n): n is number => n !== null);
+  const newest = instances.reduce((a, b) => (b.updatedAt > a.updatedAt ? b : a));
+  return {
+    partitions: 0,
+    nextOffsets: [],
+    lagEvents: null,
+    lagSeconds: seconds.length > 0 ? Math.max(...seconds) : null,
+    appliedEvents: instances.reduce((a, i) => a + i.eventsApplied, 0),
+    lastLsn: newest.lastLsn,
+  };
+}
+
 export function tableStatuses(s: Pick<Status, 'tables' | 'jobs' | 'gray' | 'verify' | 'sync'> & { leases?: LeaseStatus[] }): TableStatus[] {
   return s.tables.map((t) => {
     const fullJob = s.jobs.find((j) => j.kind === 'full' && j.chunks.some((c) => c.tableName === t.name));
@@ -89,15 +105,15 @@ export function tableStatuses(s: Pick<Status, 'tables' | 'jobs' | 'gray' | 'veri
             }
           : null,
       sync:
-        partitions.length > 0
-          ? {
+        partitions.length === 0
+          ? directCdcSync(s.sync?.captureInstances.filter((i) => i.table === t.name) ?? [])
+          : {
               partitions: partitions.length,
               nextOffsets: partitions.map((p) => p.nextOffset),
               lagEvents: lags.length > 0 ? lags.reduce((a, b) => a + b, 0) : null,
               lagSeconds: seconds.length > 0 ? Math.max(...seconds) : null,
               appliedEvents: partitions.reduce((a, p) => a + p.appliedEvents, 0),
-            }
-          : null,
+            },
       lastVerify: verify
         ? {
             runId: verify.runId,

@@ -2,6 +2,7 @@ import type { Pool } from 'mysql2/promise';
 import type { Config } from '../../config/schema.js';
 import { RefusedError } from '../../errors.js';
 import type { Logger } from '../../log.js';
+import type { TableSpec } from '../../rows/types.js';
 import { createMssqlReader } from '../../source/mssql/index.js';
 import { Lsn } from './lsn.js';
 import { recordedStartLsn } from './position.js';
@@ -17,6 +18,8 @@ export interface MssqlCdcDeps {
   logger: Logger;
   /** The control store pool (positions, dead letters, start positions). */
   control: Pool;
+  /** The tables as described at the source (by logical name). */
+  specs: Map<string, TableSpec>;
   /** Default: the lowest start position recorded by `membermig full`. */
   startLsn?: Lsn | null;
   onNewInstance?: (notice: NewInstanceNotice) => void;
@@ -24,9 +27,9 @@ export interface MssqlCdcDeps {
 }
 
 /**
- * Builds the direct CDC source from `cdc.mssql` (capture_instances, poll_interval_ms): describes
- * each table through the SQL Server reader, checks the instances, and returns the source with a
- * close() for its SQL Server connections.
+ * Builds the direct CDC source from `cdc.mssql` (capture_instances, poll_interval_ms): checks each
+ * capture instance against its table, and returns the source with a close() for its SQL Server
+ * connections.
  */
 export async function openMssqlCdcSource(config: Config, deps: MssqlCdcDeps): Promise<{ source: MssqlCdcSource; close(): Promise<void> }> {
   const cdc = config.cdc?.mssql;
@@ -36,9 +39,9 @@ export async function openMssqlCdcSource(config: Config, deps: MssqlCdcDeps): Pr
   try {
     const tables = [];
     for (const [name, instance] of Object.entries(cdc.capture_instances)) {
-      const table = config.tables[name];
-      if (!table) throw new RefusedError(`cdc.mssql.capture_instances.${name}: no such table in tables`);
-      tables.push({ name, instance, spec: await reader.describeTable(name, table) });
+      const spec = deps.specs.get(name);
+      if (!spec) throw new RefusedError(`cdc.mssql.capture_instances.${name}: no such table in tables`);
+      tables.push({ name, instance, spec });
     }
     const startLsn = deps.startLsn !== undefined ? deps.startLsn : await recordedStartLsn(deps.control);
     const source = new MssqlCdcSource({

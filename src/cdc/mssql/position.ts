@@ -1,4 +1,4 @@
-import type { Pool, RowDataPacket } from 'mysql2/promise';
+import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { Lsn } from './lsn.js';
 import type { ChangesMode, ResumePoint } from './tsql.js';
 
@@ -105,6 +105,15 @@ export async function savePosition(pool: Pool, u: PositionUpdate): Promise<void>
   );
 }
 
+/** Notes that a poll found nothing newer than `position` (creating the row on a first, idle poll). */
+export async function markCaughtUp(pool: Pool, instance: string, table: string, position: CdcPosition): Promise<void> {
+  await pool.query(
+    `INSERT INTO cdc_lsn_positions (capture_instance, table_name, last_lsn, last_seqval, caught_up_at) VALUES (?, ?, ?, ?, NOW(6))
+     ON DUPLICATE KEY UPDATE caught_up_at = NOW(6)`,
+    [instance, table, position.lsn.toString(), position.seqval?.toString() ?? null],
+  );
+}
+
 interface StartRow extends RowDataPacket {
   lsn: string | null;
 }
@@ -133,7 +142,10 @@ export interface MssqlCdcInstanceStatus {
   /** Set while the source stands inside a transaction larger than a page. */
   lastSeqval: string | null;
   eventsApplied: number;
-  /** Now minus the source commit time of the last applied change; null before the first one. */
+  /**
+   * Now minus the later of: the source commit time of the last applied change, and the last poll
+   * that found nothing newer (an idle source is not behind). Null before either.
+   */
   lagSeconds: number | null;
   updatedAt: string;
 }
@@ -145,13 +157,15 @@ interface StatusRow extends RowDataPacket {
   last_seqval: string | null;
   events_applied: string | number;
   last_source_ts_ms: string | number | null;
+  caught_up_ms: string | number | null;
   updated_at: string;
 }
 
 /** For `membermig status`: where each capture instance stands (cdc_lsn_positions). */
-export async function mssqlCdcStatus(pool: Pool, nowMs: number = Date.now()): Promise<MssqlCdcInstanceStatus[]> {
+export async function mssqlCdcStatus(pool: Pool | PoolConnection, nowMs: number = Date.now()): Promise<MssqlCdcInstanceStatus[]> {
   const [rows] = await pool.query<StatusRow[]>(
     `SELECT capture_instance, table_name, last_lsn, last_seqval, events_applied, last_source_ts_ms,
+            CAST(UNIX_TIMESTAMP(caught_up_at) * 1000 AS SIGNED) AS caught_up_ms,
             DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%sZ') AS updated_at
        FROM cdc_lsn_positions ORDER BY capture_instance`,
   );
@@ -161,7 +175,12 @@ export async function mssqlCdcStatus(pool: Pool, nowMs: number = Date.now()): Pr
     lastLsn: r.last_lsn,
     lastSeqval: r.last_seqval,
     eventsApplied: Number(r.events_applied),
-    lagSeconds: r.last_source_ts_ms === null ? null : Math.max(0, Math.round((nowMs - Number(r.last_source_ts_ms)) / 1000)),
+    lagSeconds: lagSeconds(nowMs, r.last_source_ts_ms, r.caught_up_ms),
     updatedAt: r.updated_at,
   }));
+}
+
+function lagSeconds(nowMs: number, ...instants: (string | number | null)[]): number | null {
+  const known = instants.filter((t) => t !== null).map(Number);
+  return known.length === 0 ? null : Math.max(0, Math.round((nowMs - Math.max(...known)) / 1000));
 }

@@ -7,10 +7,11 @@ import { mssqlTypeMap, type MssqlTypeMap } from '../../rows/mssql/typemap.js';
 import type { TableSpec } from '../../rows/types.js';
 import { bindRequest } from '../../source/mssql/connect.js';
 import { quoteName, quoteTable, type SqlStatement } from '../../source/mssql/tsql.js';
+import { recordDeadLetters } from '../deadletters.js';
 import type { ChangeEvent, PoisonEvent } from '../types.js';
 import { mapChanges, type CdcTable, type ChangeRow } from './events.js';
 import { Lsn } from './lsn.js';
-import { loadPosition, positionAfterPage, readWindow, savePosition, type CdcPosition } from './position.js';
+import { loadPosition, markCaughtUp, positionAfterPage, readWindow, savePosition, type CdcPosition } from './position.js';
 import {
   CAPTURED_COLUMNS_SQL,
   changesQuery,
@@ -112,27 +113,48 @@ export class MssqlCdcSource {
     }
   }
 
-  /** Applies everything available up to the current max LSN, page by page; returns what it did. */
-  async pollOnce(): Promise<PollResult> {
+  /**
+   * Applies everything available up to the current max LSN, page by page; returns what it did.
+   * An aborted signal ends it after the page in flight (its position is saved).
+   */
+  async pollOnce(signal?: AbortSignal): Promise<PollResult> {
     const result: PollResult = { instances: [] };
     for (const t of this.tables) {
+      if (signal?.aborted) break;
       await this.noticeNewInstances(t);
-      result.instances.push(await this.drainInstance(t));
+      result.instances.push(await this.drainInstance(t, signal));
     }
     return result;
   }
 
   /** Polls until the signal aborts; errors (a window passed, a failed apply) end the loop. */
-  async run(signal: AbortSignal): Promise<void> {
+  async run(signal: AbortSignal, onPoll?: (result: PollResult) => void): Promise<void> {
     const interval = this.o.pollIntervalMs ?? 1000;
     while (!signal.aborted) {
-      await this.pollOnce();
+      onPoll?.(await this.pollOnce(signal));
       try {
         await sleep(interval, undefined, { signal });
       } catch {
         return;
       }
     }
+  }
+
+  /**
+   * The change at (lsn, seqval) of an instance, read again from CDC (an update's before- and
+   * after-image share both), for replaying a dead letter after a fix. Null when cleanup removed it.
+   */
+  async changeAt(instance: string, lsn: Lsn, seqval: Lsn): Promise<{ events: ChangeEvent[]; poison: PoisonEvent[] } | null> {
+    const t = this.tables.find((x) => x.instance.toLowerCase() === instance.toLowerCase());
+    if (!t) throw new RefusedError(`capture instance ${instance} is not in cdc.mssql.capture_instances`);
+    const minLsn = await this.lsnQuery(MIN_LSN_SQL, [{ name: 'instance', type: 'nvarchar', value: t.instance }], 'min_lsn');
+    if (!minLsn || lsn.compare(minLsn) < 0) return null;
+    const cols = t.spec.columns.map((c, i) => t.conversions[i]!.selectExpression(quoteName(c.source)));
+    const stmt = changesQuery({ instance: t.instance, mode: await this.changesMode(t), columns: cols, from: lsn, to: lsn, after: null, onlySeqval: seqval, limit: 2 });
+    const rows = await this.query<ChangeRow>(stmt.text, stmt.params);
+    if (rows.length === 0) return null;
+    const page = mapChanges(t, rows, false);
+    return { events: page.events, poison: page.poison };
   }
 
   /** How this instance's changes are read (see ChangesMode); decided once per instance. */
@@ -156,17 +178,21 @@ export class MssqlCdcSource {
     return mode;
   }
 
-  private async drainInstance(t: CdcTable): Promise<PollResult['instances'][number]> {
+  private async drainInstance(t: CdcTable, signal?: AbortSignal): Promise<PollResult['instances'][number]> {
     const mode = await this.changesMode(t);
     let position = await this.startingPosition(t);
     let events = 0;
     let poison = 0;
-    for (;;) {
+    let caughtUp = false;
+    while (!caughtUp) {
       // The window is checked before every page: cleanup runs while we read.
       const minLsn = await this.lsnQuery(MIN_LSN_SQL, [{ name: 'instance', type: 'nvarchar', value: t.instance }], 'min_lsn');
       const maxLsn = await this.lsnQuery(MAX_LSN_SQL, [], 'max_lsn');
       const window = readWindow(t.instance, position, minLsn ?? Lsn.ZERO, maxLsn, mode);
-      if (!window) break;
+      if (!window) {
+        caughtUp = true;
+        break;
+      }
       const cols = t.spec.columns.map((c, i) => t.conversions[i]!.selectExpression(quoteName(c.source)));
       const stmt = changesQuery({ instance: t.instance, mode, columns: cols, from: window.from, to: window.to, after: window.after, limit: this.batchRows });
       const rows = await this.query<ChangeRow>(stmt.text, stmt.params);
@@ -187,8 +213,11 @@ export class MssqlCdcSource {
       }
       events += page.events.length;
       poison += page.poison.length;
-      if (!full) break;
+      caughtUp = !full;
+      if (signal?.aborted) break;
     }
+    // The gray gate's lag of an idle source: caught up now, however old the last change is.
+    if (caughtUp) await markCaughtUp(this.o.control, t.instance, t.name, position);
     return { instance: t.instance, table: t.name, events, poison, position: position.lsn.toString() + (position.seqval ? ':' + position.seqval.toString() : '') };
   }
 
@@ -225,10 +254,7 @@ export class MssqlCdcSource {
 
   private async recordPoison(p: PoisonEvent): Promise<void> {
     if (this.o.onPoison) return this.o.onPoison(p);
-    await this.o.control.query(
-      'INSERT IGNORE INTO dead_letters (source, partition_no, offset_no, table_name, message_key, raw_value, reason) VALUES (?, NULL, ?, ?, ?, ?, ?)',
-      [p.origin.source, p.origin.offset, p.table ?? null, p.messageKey, p.rawValue, p.reason],
-    );
+    await recordDeadLetters(this.o.control, [p]);
     this.o.logger.error({ source: p.origin.source, offset: p.origin.offset, table: p.table }, `change not applied: ${p.reason}`);
   }
 

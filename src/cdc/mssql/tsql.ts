@@ -9,8 +9,7 @@ import type { Lsn } from './lsn.js';
 /** Low end of the instance's window; 0x00…00 when the instance is missing or the caller lacks rights. */
 export const MIN_LSN_SQL = 'SELECT sys.fn_cdc_get_min_lsn(@instance) AS min_lsn';
 
-/** The highest LSN the capture job has processed (database-wide). */
-export const MAX_LSN_SQL = 'SELECT sys.fn_cdc_get_max_lsn() AS max_lsn';
+export { MAX_LSN_SQL } from '../../source/mssql/tsql.js';
 
 /** Every capture instance of a table: a second one appears when someone prepares a schema change. */
 export const TABLE_INSTANCES_SQL = `SELECT ct.capture_instance, ct.start_lsn, ct.create_date
@@ -61,6 +60,8 @@ export interface ChangesQuery {
   to: Lsn;
   /** Resume inside a transaction: only rows after this point (in the mode's order). */
   after: ResumePoint | null;
+  /** Only the rows of this seqval (one change: an update's two images share it), to replay a dead letter. */
+  onlySeqval?: Lsn;
   limit: number;
 }
 
@@ -89,6 +90,7 @@ export function changesQuery(q: ChangesQuery): SqlStatement {
         : '(__$start_lsn > @after_lsn OR (__$start_lsn = @after_lsn AND __$seqval > @after_seqval))',
     );
   }
+  if (q.onlySeqval) conditions.push('__$seqval = @only_seqval');
   const from = table ? changeTable(q.instance) : `cdc.${quoteName(`fn_cdc_get_all_changes_${q.instance}`)}(@from_lsn, @to_lsn, N'all update old')`;
   const order = table ? '__$start_lsn, __$command_id, __$seqval, __$operation' : '__$start_lsn, __$seqval, __$operation';
   const text =
@@ -104,5 +106,6 @@ export function changesQuery(q: ChangesQuery): SqlStatement {
     params.push({ name: 'after_lsn', type: 'lsn', value: q.after.lsn.toBuffer() }, { name: 'after_seqval', type: 'lsn', value: q.after.seqval.toBuffer() });
     if (table) params.push({ name: 'after_command_id', type: 'int', value: q.after.commandId! });
   }
+  if (q.onlySeqval) params.push({ name: 'only_seqval', type: 'lsn', value: q.onlySeqval.toBuffer() });
   return { text, params };
 }

@@ -54,7 +54,7 @@ export function renderStatus(s: Status): string {
       s.perTable.map((t) => [
         t.table,
         t.fullCopy ? `${t.fullCopy.state} ${t.fullCopy.chunksDone}/${t.fullCopy.chunksTotal} chunks, ${t.fullCopy.rows} rows${t.fullCopy.chunksFailed ? `, ${t.fullCopy.chunksFailed} failed` : ''}` : 'not started',
-        t.sync ? `${t.sync.lagEvents ?? '?'} events, ${t.sync.lagSeconds === null ? '?' : t.sync.lagSeconds.toFixed(1)} s` : 'no sync yet',
+        t.sync ? `${t.sync.lastLsn ? `at LSN ${t.sync.lastLsn}` : `${t.sync.lagEvents ?? '?'} events`}, ${t.sync.lagSeconds === null ? '?' : t.sync.lagSeconds.toFixed(1)} s` : 'no sync yet',
         t.lastVerify ? `${t.lastVerify.state}, ${t.lastVerify.differences} differences${t.lastVerify.repaired ? ` (${t.lastVerify.repaired} repaired)` : ''}, ${ago(t.lastVerify.ageSeconds)} (${t.lastVerify.scope})` : 'never',
         t.shimMode,
         t.grayRead === null ? null : `${t.grayRead} / ${t.grayWrite}`,

@@ -7,18 +7,21 @@ import { renderTable } from '../render.js';
 export function registerSync(program: Command, run: Run): void {
   program
     .command('sync')
-    .summary('Phase 3: apply change events (CDC through Kafka, Debezium format) to the shards and keep lag near zero')
+    .summary('Phase 3: apply change events (CDC through Kafka, or SQL Server CDC directly) to the shards and keep lag near zero')
     .description(
       [
-        'Phase 3 of the cutover. Joins the consumer group cdc.kafka.group on cdc.kafka.topic, decodes',
-        "Debezium's change events and applies them to the shards: idempotent upserts and deletes by",
-        'primary key, per-key order kept, a shard-key change moves the row. Offsets are committed only',
-        'after the writes they cover are durable. A fresh group starts where `full` recorded the start',
-        'position. Events that cannot be decoded or applied go to the dead_letters table with their',
-        'reason. Several sync processes in one group split the partitions.',
+        'Phase 3 of the cutover. With cdc.kafka: joins the consumer group cdc.kafka.group on',
+        "cdc.kafka.topic and decodes Debezium's change events. With cdc.mssql (no Kafka): polls SQL",
+        "Server's CDC tables of cdc.mssql.capture_instances between LSNs. Either way the changes are",
+        'applied to the shards as idempotent upserts and deletes by primary key, per-key order kept, a',
+        'shard-key change moves the row, and the position (Kafka offsets, or the LSN per capture',
+        'instance) is saved only after the writes it covers are durable. A fresh start begins where',
+        '`full` recorded the start position. Events that cannot be decoded or applied go to the',
+        'dead_letters table with their reason. Several sync processes in one Kafka group split the',
+        'partitions. Direct CDC stops with an error when CDC cleanup has passed its position.',
         '',
         'Runs until SIGINT/SIGTERM (finishes and commits the in-flight batch, then exits) or, with',
-        '--until-caught-up, until the group has applied every partition to its end.',
+        '--until-caught-up, until every partition (or capture instance) is applied to its end.',
         '',
         'Exit codes: 0 stopped cleanly with no open dead letters; 1 dead letters are open (see status);',
         '2 bad config or flags, nothing was applied.',
@@ -61,13 +64,17 @@ export function registerSync(program: Command, run: Run): void {
 }
 
 export function renderSync(r: SyncResult): string {
+  const from = r.source === 'kafka' ? `${r.topics.join(', ')} as group ${r.group}` : `SQL Server CDC (${r.instances.map((i) => i.instance).join(', ')})`;
   const lines = [
-    `sync of ${r.topics.join(', ')} as group ${r.group}: ${r.stoppedBy === 'caught-up' ? 'caught up' : 'stopped'} after ${r.elapsedSeconds.toFixed(1)} s`,
-    `events applied ${r.eventsApplied}, tombstones skipped ${r.tombstones}, dead-lettered now ${r.deadLettered}`,
+    `sync of ${from}: ${r.stoppedBy === 'caught-up' ? 'caught up' : 'stopped'} after ${r.elapsedSeconds.toFixed(1)} s`,
+    `events applied ${r.eventsApplied}${r.source === 'kafka' ? `, tombstones skipped ${r.tombstones}` : ''}, dead-lettered now ${r.deadLettered}`,
   ];
   if (r.retried) lines.push(`dead letters retried: ${r.retried.resolved} resolved, ${r.retried.stillFailing} still failing`);
-  if (r.partitions.length > 0) {
+  if (r.source === 'kafka' && r.partitions.length > 0) {
     lines.push('', renderTable(['topic', 'partition', 'events', 'next offset'], r.partitions.map((p) => [p.topic, p.partition, p.events, p.nextOffset])));
+  }
+  if (r.source === 'mssql' && r.instances.length > 0) {
+    lines.push('', renderTable(['capture instance', 'table', 'events', 'dead-lettered', 'position (lsn[:seqval])'], r.instances.map((i) => [i.instance, i.table, i.events, i.deadLettered, i.position ?? '-'])));
   }
   lines.push('', r.deadLetters.open > 0 ? `${r.deadLetters.open} dead letters are open: see membermig status, fix, then sync --retry-dead-letters` : 'no open dead letters');
   return lines.join('\n');

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import sql from 'mssql';
 import { Lsn } from '../../cdc/mssql/lsn.js';
 import type { TableConfig } from '../../config/schema.js';
@@ -15,6 +16,7 @@ import {
   DESCRIBE_COLUMNS_SQL,
   FIND_OBJECT_SQL,
   MAX_LSN_SQL,
+  NEWEST_INSTANCE_START_SQL,
   pageQuery,
   PRIMARY_KEY_SQL,
   quoteName,
@@ -245,16 +247,30 @@ export class MssqlReader implements SourceReader {
     if (batch.length > 0) yield batch;
   }
 
-  async startPosition(): Promise<StartPosition> {
-    const rows = await this.query<{ max_lsn: Buffer | null }>(MAX_LSN_SQL, []);
-    const lsn = rows[0]?.max_lsn;
-    if (!lsn) {
-      throw new RefusedError(
-        `SQL Server database ${describeMssqlUrl(this.options.url)} has no CDC position (sys.fn_cdc_get_max_lsn() is NULL): ` +
-          'enable CDC (sys.sp_cdc_enable_db, sys.sp_cdc_enable_table) and make sure SQL Server Agent runs',
-      );
+  /**
+   * The capture job's max LSN. A capture instance created moments ago starts after it until the
+   * job has read that far; sync would then find its start before the instance's window, so this
+   * waits (up to startWaitMs) for the job to pass the newest instance's first LSN.
+   */
+  async startPosition(startWaitMs = 60_000): Promise<StartPosition> {
+    for (const deadline = Date.now() + startWaitMs; ; await sleep(1000)) {
+      const lsn = (await this.query<{ max_lsn: Buffer | null }>(MAX_LSN_SQL, []))[0]?.max_lsn;
+      if (!lsn) {
+        throw new RefusedError(
+          `SQL Server database ${describeMssqlUrl(this.options.url)} has no CDC position (sys.fn_cdc_get_max_lsn() is NULL): ` +
+            'enable CDC (sys.sp_cdc_enable_db, sys.sp_cdc_enable_table) and make sure SQL Server Agent runs',
+        );
+      }
+      const max = Lsn.parse(lsn);
+      const newest = (await this.query<{ start_lsn: Buffer | null }>(NEWEST_INSTANCE_START_SQL, []))[0]?.start_lsn;
+      if (!newest || max.compare(Lsn.parse(newest)) >= 0) return { kind: 'mssql', position: { lsn: max.toString() } };
+      if (Date.now() > deadline) {
+        throw new RefusedError(
+          `the CDC capture job has not reached the newest capture instance (first LSN ${Lsn.parse(newest).toString()}, max LSN ${max.toString()}) ` +
+            `after ${startWaitMs / 1000} s: check that SQL Server Agent and the capture job run, then run full again`,
+        );
+      }
     }
-    return { kind: 'mssql', position: { lsn: Lsn.parse(lsn).toString() } };
   }
 
   async query<T>(text: string, params: SqlStatement['params']): Promise<T[]> {

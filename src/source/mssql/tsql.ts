@@ -61,6 +61,9 @@ ORDER BY ic.key_ordinal`;
 /** The position `full` records before its first read: replay starts after it. NULL when CDC is off. */
 export const MAX_LSN_SQL = 'SELECT sys.fn_cdc_get_max_lsn() AS max_lsn';
 
+/** The first LSN of the newest capture instance (NULL when none): the capture job must be past it. */
+export const NEWEST_INSTANCE_START_SQL = 'SELECT MAX(start_lsn) AS start_lsn FROM cdc.change_tables';
+
 /** sys.columns.max_length is in bytes: nchar/nvarchar hold 2 bytes per UTF-16 unit; -1 is MAX. */
 export function characterLength(typeName: string, maxLength: number): number {
   if (maxLength < 0) return -1;

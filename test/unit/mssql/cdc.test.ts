@@ -31,6 +31,20 @@ describe('changes query', () => {
     expect(q.params.map((p) => p.name)).toEqual(['limit', 'from_lsn', 'to_lsn', 'after_lsn', 'after_seqval']);
   });
 
+  it('reads one change again by (lsn, seqval) to replay a dead letter, in either mode', () => {
+    const at = { from: L('0000002b00000c480003'), to: L('0000002b00000c480003'), after: null, onlySeqval: L('0000002b00000c480002'), limit: 2 };
+    const fn = changesQuery({ instance: 'dbo_Member', mode: 'function', columns: ['[member_id]'], ...at });
+    expect(fn.text).toContain("FROM cdc.[fn_cdc_get_all_changes_dbo_Member](@from_lsn, @to_lsn, N'all update old')\nWHERE __$seqval = @only_seqval\nORDER BY");
+    const table = changesQuery({ instance: 'dbo_Member', mode: 'table', columns: ['[member_id]'], ...at });
+    expect(table.text).toContain('FROM cdc.[dbo_Member_CT]\nWHERE __$start_lsn >= @from_lsn AND __$start_lsn <= @to_lsn\n  AND __$seqval = @only_seqval\nORDER BY');
+    expect(table.params.map((p) => [p.name, Buffer.isBuffer(p.value) ? p.value.toString('hex') : p.value])).toEqual([
+      ['limit', 2],
+      ['from_lsn', '0000002b00000c480003'],
+      ['to_lsn', '0000002b00000c480003'],
+      ['only_seqval', '0000002b00000c480002'],
+    ]);
+  });
+
   it('table mode reads the change table in (start_lsn, command_id, seqval, operation) order and resumes by all three', () => {
     const first = changesQuery({ instance: 'dbo_Member', mode: 'table', columns: ['[member_id]'], from: L('0000002b00000c480004'), to: L('0000002b00000f000003'), after: null, limit: 100 });
     expect(first.text).toBe(

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { openMssqlCdcSource } from '../../../src/cdc/mssql/index.js';
+import { runSync } from '../../../src/cdc/sync.js';
 import { parseConfig } from '../../../src/config/index.js';
 import { RefusedError } from '../../../src/errors.js';
 import { silentLogger } from '../../../src/log.js';
@@ -34,9 +35,25 @@ describe('createMssqlReader / openMssqlCdcSource from a config', () => {
 
   it('refuses direct CDC without cdc.mssql.capture_instances', async () => {
     const control = {} as never; // never reached: the refusal comes first
-    await expect(openMssqlCdcSource(parseConfig(yaml(), 'membermig.yaml'), { apply: async () => {}, logger: silentLogger, control })).rejects.toThrow(RefusedError);
+    await expect(openMssqlCdcSource(parseConfig(yaml(), 'membermig.yaml'), { apply: async () => {}, logger: silentLogger, control, specs: new Map() })).rejects.toThrow(RefusedError);
     await expect(
-      openMssqlCdcSource(parseConfig(yaml('cdc: { mssql: { capture_instances: {} } }'), 'membermig.yaml'), { apply: async () => {}, logger: silentLogger, control }),
+      openMssqlCdcSource(parseConfig(yaml('cdc: { mssql: { capture_instances: {} } }'), 'membermig.yaml'), { apply: async () => {}, logger: silentLogger, control, specs: new Map() }),
     ).rejects.toThrow(/cdc\.mssql\.capture_instances names no table/);
+  });
+
+  it('sync with cdc.mssql reads SQL Server directly: an unreachable server is named, without the password', async () => {
+    const config = parseConfig(yaml('cdc: { mssql: { capture_instances: { member: dbo_Member } } }'), 'membermig.yaml');
+    const error = await runSync(config).then(
+      () => null,
+      (e: Error) => e,
+    );
+    expect(error?.message).toMatch(/^cannot connect to SQL Server at 127\.0\.0\.1:1\/MemberDB: /);
+    expect(error?.message).not.toContain('Sup3rSecretPw');
+  });
+
+  it('sync refuses a config with both change sources, and one with none', async () => {
+    const both = parseConfig(yaml('cdc: { kafka: { brokers: ["127.0.0.1:1"], topic: t, group: g }, mssql: { capture_instances: { member: dbo_Member } } }'), 'membermig.yaml');
+    await expect(runSync(both)).rejects.toThrow(/cdc\.kafka and cdc\.mssql are both set/);
+    await expect(runSync(parseConfig(yaml(), 'membermig.yaml'))).rejects.toThrow(/sync needs a change source in the config: cdc\.kafka .* or cdc\.mssql/);
   });
 });

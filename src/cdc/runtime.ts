@@ -1,0 +1,112 @@
+import type { Config } from '../config/schema.js';
+import { RefusedError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { TableSpec } from '../rows/types.js';
+import { createSourceReader, describeTables } from '../source/index.js';
+import { controlSchemaState, openControlStore, type ControlStore } from '../store/control.js';
+import { createShardWriter, type ShardWriter } from '../target/writer.js';
+import { applyChanges, isUnreachable, type ApplyContext } from './apply.js';
+import { recordDeadLetters } from './deadletters.js';
+import { SyncMetrics } from './metrics.js';
+import { ParkingLot } from './parking.js';
+import type { ChangeEvent, PoisonEvent } from './types.js';
+
+/**
+ * What every change source of `sync` applies through: the control store, the shard writer, the
+ * parking lot for unreachable servers, the metrics, and the apply context that ties them together.
+ * The Kafka consumer (sync.ts) and the direct SQL Server CDC source (mssql/sync.ts) differ only in
+ * where events come from and how their position is saved.
+ */
+export interface ApplyRuntime {
+  config: Config;
+  logger: Logger;
+  store: ControlStore;
+  writer: ShardWriter;
+  metrics: SyncMetrics;
+  parking: ParkingLot;
+  apply: ApplyContext;
+  /** Releases everything, in order (drainers first, then pools). */
+  close(): Promise<void>;
+}
+
+/** Opens the runtime: describes the tables at the source and checks the control store is migrated. */
+export async function openApplyRuntime(config: Config, logger: Logger, stopping: () => boolean): Promise<ApplyRuntime> {
+  const specs = await describeAll(config, logger);
+  const store = openControlStore(config, 4);
+  const writer = createShardWriter(config);
+  const metrics = new SyncMetrics();
+  const specsByName = new Map(specs.map((s) => [s.name, s]));
+  const parking = new ParkingLot(store.pool, logger, {
+    writer,
+    specs: specsByName,
+    isUnreachable,
+    deadLetter: async (poison) => {
+      await recordDeadLetters(store.pool, [poison]);
+      metrics.deadLettered.inc({ topic: poison.origin.source });
+    },
+    onDown: (server) => metrics.serverDown.set({ server }, 1),
+    onDrained: (server) => metrics.serverDown.set({ server }, 0),
+  });
+  const close = async () => {
+    await parking.stop();
+    await metrics.close();
+    await writer.close();
+    await store.close();
+  };
+  try {
+    await requireMigratedStore(store);
+    await parking.resumeAll();
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  return {
+    config,
+    logger,
+    store,
+    writer,
+    metrics,
+    parking,
+    apply: {
+      writer,
+      specs: specsByName,
+      logger,
+      parking,
+      shouldStop: stopping,
+      onServerDown: (server) => metrics.serverDown.set({ server }, 1),
+      onServerUp: (server) => metrics.serverDown.set({ server }, 0),
+    },
+    close,
+  };
+}
+
+/**
+ * Applies events and dead-letters the ones the target refused, with `raw` giving each failed
+ * event's message key and raw bytes. Returns how many were applied and how many dead-lettered.
+ */
+export async function applyOrDeadLetter(
+  rt: ApplyRuntime,
+  events: ChangeEvent[],
+  raw: (event: ChangeEvent) => { messageKey: Buffer | null; rawValue: Buffer | null },
+): Promise<{ applied: number; deadLettered: number }> {
+  const { failed } = await applyChanges(rt.apply, events);
+  const poisons: PoisonEvent[] = failed.map((f) => ({ origin: f.event.origin, table: f.event.table, ...raw(f.event), reason: f.reason }));
+  await recordDeadLetters(rt.store.pool, poisons);
+  return { applied: events.length - failed.length, deadLettered: failed.length };
+}
+
+async function describeAll(config: Config, logger: Logger): Promise<TableSpec[]> {
+  const reader = createSourceReader(config, logger);
+  try {
+    return await describeTables(reader, config);
+  } finally {
+    await reader.close();
+  }
+}
+
+async function requireMigratedStore(store: ControlStore): Promise<void> {
+  const state = await controlSchemaState(store);
+  if (!state.exists || state.appliedVersion !== state.latestVersion) {
+    throw new RefusedError(`the control store ${store.database} is not set up or not migrated to this version: run membermig init first`);
+  }
+}
