@@ -4,7 +4,8 @@ import { parseConfig } from '../src/config/index.js';
 import { renderStep } from '../src/cli/commands/sandbox.js';
 import { renderJson } from '../src/cli/render.js';
 import { runDemo, type DemoResult } from '../src/sandbox/demo.js';
-import { captureLegacy, compareWithLegacy, kafkaClient, kafkaServices, type LegacyCapture } from './services/kafka-env.js';
+import { captureLegacy, kafkaClient, kafkaServices, type LegacyCapture } from './services/kafka-env.js';
+import { compareWithLegacy } from './support/compare.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
 
 /**

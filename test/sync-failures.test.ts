@@ -7,7 +7,8 @@ import { connectMysql } from '../src/mysql/connect.js';
 import { freePort, startMariaDb, type MariaDbInstance } from '../src/sandbox/mariadb.js';
 import { runCli, spawnCli, execCli } from './support/cli.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
-import { captureLegacy, compareWithLegacy, kafkaClient, kafkaServices, messageCount, rewriteConfig, settledMessageCount, waitForMessages, type LegacyCapture } from './services/kafka-env.js';
+import { captureLegacy, kafkaClient, kafkaServices, messageCount, rewriteConfig, settledMessageCount, waitForMessages, type LegacyCapture } from './services/kafka-env.js';
+import { compareWithLegacy } from './support/compare.js';
 import { sleep, startKafka, type KafkaBroker } from '../src/sandbox/kafka.js';
 
 /**

@@ -6,7 +6,8 @@ import { stringify } from 'yaml';
 import { connectMysql } from '../src/mysql/connect.js';
 import { runCli } from './support/cli.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
-import { captureLegacy, compareWithLegacy, kafkaClient, kafkaServices, rewriteConfig, waitForMessages, type LegacyCapture } from './services/kafka-env.js';
+import { captureLegacy, kafkaClient, kafkaServices, rewriteConfig, waitForMessages, type LegacyCapture } from './services/kafka-env.js';
+import { compareWithLegacy } from './support/compare.js';
 
 
 /**

@@ -5,7 +5,8 @@ import { shardMapFromConfig } from '../../src/shard/map.js';
 import { execCli, runCli } from '../support/cli.js';
 import { copyTable } from '../support/copy-rows.js';
 import { createTestEnv, type TestEnv } from '../support/env.js';
-import { compareTable, expectConverged } from '../support/faults.js';
+import { compareTable } from '../support/compare.js';
+import { expectConverged } from '../support/faults.js';
 import { createMemberTable, memberId } from '../support/nasty.js';
 
 /**

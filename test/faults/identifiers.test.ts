@@ -4,7 +4,8 @@ import { shardMapFromConfig } from '../../src/shard/map.js';
 import { execCli, runCli } from '../support/cli.js';
 import { createCopyEnv } from '../support/copy-env.js';
 import type { TestEnv } from '../support/env.js';
-import { compareTable, recordFaults } from '../support/faults.js';
+import { compareTable } from '../support/compare.js';
+import { recordFaults } from '../support/faults.js';
 
 /**
  * Hostile identifiers: a legacy table and columns named with double quotes, backticks, spaces,

@@ -4,7 +4,8 @@ import { shardMapFromConfig } from '../../src/shard/map.js';
 import { execCli, runCli } from '../support/cli.js';
 import { createCopyEnv } from '../support/copy-env.js';
 import type { TestEnv } from '../support/env.js';
-import { compareTable, controlNumber, faultPoints, faultTimeout, killAfter, expectConverged, seededRandom, startCli, waitFor } from '../support/faults.js';
+import { compareTable } from '../support/compare.js';
+import { controlNumber, faultPoints, faultTimeout, killAfter, expectConverged, seededRandom, startCli, waitFor } from '../support/faults.js';
 import { createMemberTable, memberId } from '../support/nasty.js';
 
 /**

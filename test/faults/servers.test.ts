@@ -8,7 +8,8 @@ import { startMariaDb, type MariaDbInstance } from '../../src/sandbox/mariadb.js
 import { execCli, runCli } from '../support/cli.js';
 import { createCopyEnv, writeConfig } from '../support/copy-env.js';
 import { withDatabase, type TestEnv } from '../support/env.js';
-import { compareTable, controlNumber, exitWithin, faultPoints, faultTimeout, expectConverged, seededRandom, sleep, startCli, waitFor, type Child } from '../support/faults.js';
+import { compareTable } from '../support/compare.js';
+import { controlNumber, exitWithin, faultPoints, faultTimeout, expectConverged, seededRandom, sleep, startCli, waitFor, type Child } from '../support/faults.js';
 import { createMemberTable } from '../support/nasty.js';
 
 /**

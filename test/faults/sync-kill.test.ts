@@ -2,7 +2,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { connectMysql } from '../../src/mysql/connect.js';
 import { execCli, runCli } from '../support/cli.js';
 import { createTestEnv, type TestEnv } from '../support/env.js';
-import { compareTable, controlNumber, faultPoints, faultTimeout, killAfter, expectConverged, seededRandom, startCli, waitFor } from '../support/faults.js';
+import { compareTable } from '../support/compare.js';
+import { controlNumber, faultPoints, faultTimeout, killAfter, expectConverged, seededRandom, startCli, waitFor } from '../support/faults.js';
 import { captureLegacy, kafkaServices, rewriteConfig, settledMessageCount, waitForMessages, type LegacyCapture } from '../services/kafka-env.js';
 
 /**

@@ -8,8 +8,6 @@ import { Kafka, logLevel } from 'kafkajs';
 import { inject } from 'vitest';
 import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config/index.js';
-import { connectMysql } from '../../src/mysql/connect.js';
-import { shardMapFromConfig } from '../../src/shard/map.js';
 import type { TestEnv } from '../support/env.js';
 import { debeziumMariaDbConfig, sleep } from '../../src/sandbox/kafka.js';
 
@@ -98,61 +96,6 @@ export async function waitForMessages(topics: string[], expected: number, timeou
     if (Date.now() > deadline) throw new Error(`expected ${expected} messages in ${topics.join(', ')}, found ${n} after ${timeoutMs} ms`);
     await sleep(200);
   }
-}
-
-type TextRow = Record<string, string | null>;
-
-function textRow(row: Record<string, unknown>): TextRow {
-  const out: TextRow = {};
-  for (const [k, v] of Object.entries(row)) out[k] = v === null ? null : Buffer.isBuffer(v) ? `0x${v.toString('hex')}` : String(v);
-  return out;
-}
-
-export interface Comparison {
-  legacyRows: number;
-  shardRows: number;
-  /** One line per difference: missing, extra, different, or in the wrong shard. */
-  differences: string[];
-}
-
-/** Every legacy row must be in its shard (by the shard map) with equal values, and no shard row may be extra. */
-export async function compareWithLegacy(env: TestEnv, table: string, options: { key: string; shardKey: string }): Promise<Comparison> {
-  const legacy = await connectMysql(env.legacyUrl);
-  const expected = new Map<string, TextRow>();
-  try {
-    const [rows] = await legacy.query(`SELECT * FROM \`${table}\``);
-    for (const r of rows as Record<string, unknown>[]) expected.set(String(r[options.key]), textRow(r));
-  } finally {
-    await legacy.end();
-  }
-  const map = shardMapFromConfig(env.config);
-  const differences: string[] = [];
-  const seen = new Set<string>();
-  let shardRows = 0;
-  for (const server of map.servers()) {
-    const conn = await connectMysql(server.primary);
-    try {
-      for (const shard of map.shardsOn(server.name)) {
-        const db = map.databaseOf(shard);
-        const [rows] = await conn.query(`SELECT * FROM \`${db}\`.\`${table}\``);
-        for (const raw of rows as Record<string, unknown>[]) {
-          shardRows++;
-          const row = textRow(raw);
-          const key = row[options.key]!;
-          const want = expected.get(key);
-          if (!want) differences.push(`extra ${table} ${key} in shard ${shard}`);
-          else if (JSON.stringify(want) !== JSON.stringify(row)) differences.push(`different ${table} ${key}: legacy ${JSON.stringify(want)} shard ${JSON.stringify(row)}`);
-          if (map.shardOf(row[options.shardKey]!) !== shard) differences.push(`${table} ${key} in shard ${shard}, belongs in ${map.shardOf(row[options.shardKey]!)}`);
-          if (seen.has(key)) differences.push(`${table} ${key} is in more than one shard`);
-          seen.add(key);
-        }
-      }
-    } finally {
-      await conn.end();
-    }
-  }
-  for (const key of expected.keys()) if (!seen.has(key)) differences.push(`missing ${table} ${key}`);
-  return { legacyRows: expected.size, shardRows, differences };
 }
 
 /** Writes a new config for the env (same databases), e.g. with more tables or a cdc section. */
