@@ -58,6 +58,9 @@ describe('canonical row form', () => {
       'CAST(CAST(CAST([n] AS nvarchar(max)) COLLATE Latin1_General_100_BIN2_UTF8 AS varchar(max)) AS varbinary(max))',
     );
     expect(mssqlCanonicalValue('[c]', { dataType: 'nchar', length: 5 }, false)).toContain('RTRIM([c])');
+    // TIME(6) text hh:mm:ss.ffffff: style 121, cut after the fraction MySQL keeps (none for time(0)).
+    expect(mssqlCanonicalValue('[t]', { dataType: 'time', scale: 7 }, false)).toBe('CAST(LEFT(CONVERT(varchar(16), [t], 121), 15) AS varbinary(max))');
+    expect(mssqlCanonicalValue('[t]', { dataType: 'time', scale: 0 }, false)).toBe('CAST(LEFT(CONVERT(varchar(16), [t], 121), 8) AS varbinary(max))');
     expect(mssqlCanonicalValue('[m]', { dataType: 'money' }, false)).toBe('CAST(CAST(CAST([m] AS decimal(19,4)) AS varchar(30)) AS varbinary(max))');
     expect(mssqlCanonicalValue('[g]', { dataType: 'uniqueidentifier' }, false)).toBe('CAST(UPPER(CONVERT(char(36), [g])) AS varbinary(max))');
     expect(mssqlCanonicalValue('[b]', { dataType: 'varbinary', length: 8 }, false)).toBe('CAST(CONVERT(varchar(max), CAST([b] AS varbinary(max)), 2) AS varbinary(max))');

@@ -246,8 +246,9 @@ export function mssqlCanonicalValue(quotedColumn: string, sourceType: SourceType
       break;
     }
     case 'time': {
+      // Style 121 (time's default) is hh:mi:ss.fffffff; 114 would put a colon before 3 digits.
       const p = frac(sourceType.scale ?? sourceType.precision);
-      expr = ASCII(`LEFT(CONVERT(varchar(16), ${c}, 114), ${p === 0 ? 8 : 9 + p})`);
+      expr = ASCII(`LEFT(CONVERT(varchar(16), ${c}, 121), ${p === 0 ? 8 : 9 + p})`);
       break;
     }
     case 'char':

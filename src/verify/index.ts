@@ -29,7 +29,9 @@ import {
   type VerifyJob,
 } from './runs.js';
 import { planChunks } from './plan.js';
+import { MssqlLegacySide } from './mssql.js';
 import { MysqlLegacySide, ShardSide, StreamingLegacySide, keyId, type LegacySide } from './sides.js';
+import { MssqlReader } from '../source/mssql/reader.js';
 import type { KeyRange, RowFilter } from './sql.js';
 
 export type { Difference, DiffKind } from './drill.js';
@@ -173,6 +175,13 @@ async function drainQueue(pool: Pool, ctx: DrillContext, writer: ShardWriter, op
   return drainRepairQueue(pool, ctx, writer, options.dryRun === true);
 }
 
+/** Checksums pushed down where the legacy database can compute the canonical hash, else hashed in Node. */
+function legacySide(reader: SourceReader, spec: TableSpec, hash: CanonicalHash, map: ShardMap): LegacySide {
+  if (reader instanceof MysqlSourceReader) return new MysqlLegacySide(reader, spec, hash);
+  if (reader instanceof MssqlReader && hash === 'md5') return new MssqlLegacySide(reader, spec, map);
+  return new StreamingLegacySide(reader, spec, hash, map);
+}
+
 function tableContext(
   config: Config,
   options: VerifyOptions,
@@ -183,7 +192,7 @@ function tableContext(
   hash: CanonicalHash,
   shards: number[],
 ): DrillContext {
-  const legacy: LegacySide = reader instanceof MysqlSourceReader ? new MysqlLegacySide(reader, spec, hash) : new StreamingLegacySide(reader, spec, hash, map);
+  const legacy = legacySide(reader, spec, hash, map);
   const filter: RowFilter = {};
   const updatedAt = config.tables[spec.name]!.updated_at;
   if (options.since !== undefined && updatedAt) {

@@ -19,21 +19,24 @@ const spec: TableSpec = {
 };
 
 describe('SQL Server checksum pushdown (T-SQL text; no SQL Server here to run it)', () => {
-  it('emits HASHBYTES MD5 over the canonical bytes, exact sums of two 32-bit halves, typed key parameters', () => {
+  it('emits HASHBYTES MD5 over the canonical bytes, exact sums of two 32-bit halves, the key range bound as the reader binds it', () => {
     const q = mssqlChecksumQuery(spec, { lower: ['1', '100'], upper: ['1', '200'] })!;
-    expect(q.sql).toBe(
-      'SELECT COUNT_BIG(*) AS n, ISNULL(SUM(CAST(SUBSTRING(h, 1, 4) AS bigint)), 0) AS hi, ISNULL(SUM(CAST(SUBSTRING(h, 5, 4) AS bigint)), 0) AS lo ' +
+    expect(q.text).toBe(
+      'SELECT COUNT_BIG(*) AS n, ISNULL(SUM(CAST(SUBSTRING(h, 1, 4) AS bigint)), 0) AS hi, ISNULL(SUM(CAST(SUBSTRING(h, 5, 4) AS bigint)), 0) AS lo\n' +
         "FROM (SELECT HASHBYTES('MD5', CAST(CONVERT(varchar(20), [TenantId]) AS varbinary(max)) + 0xFF + CAST(CONVERT(varchar(20), [MemberId]) AS varbinary(max)) + 0xFF + " +
         'ISNULL(CAST(CAST(CAST([Name] AS nvarchar(max)) COLLATE Latin1_General_100_BIN2_UTF8 AS varchar(max)) AS varbinary(max)), 0xFE) + 0xFF + ' +
-        'ISNULL(CAST(LEFT(CONVERT(varchar(27), [Joined], 121), 26) AS varbinary(max)), 0xFE)) AS h FROM [dbo].[Member] ' +
-        'WHERE ([TenantId] > @lo0 OR ([TenantId] = @lo0 AND [MemberId] > @lo1)) AND ([TenantId] < @hi0 OR ([TenantId] = @hi0 AND [MemberId] <= @hi1))) AS x',
+        'ISNULL(CAST(LEFT(CONVERT(varchar(27), [Joined], 121), 26) AS varbinary(max)), 0xFE)) AS h\nFROM [dbo].[Member]\n' +
+        'WHERE (([TenantId] > @l0) OR ([TenantId] = @l0 AND [MemberId] > CAST(@l1 AS bigint)))\n' +
+        '  AND (([TenantId] < @u0) OR ([TenantId] = @u0 AND [MemberId] <= CAST(@u1 AS bigint)))) AS x',
     );
+    // bigint keys travel as text and are cast by SQL Server: no 64-bit value passes through a JS number.
     expect(q.params).toEqual([
-      { name: '@lo0', column: 'TenantId', value: '1' },
-      { name: '@lo1', column: 'MemberId', value: '100' },
-      { name: '@hi0', column: 'TenantId', value: '1' },
-      { name: '@hi1', column: 'MemberId', value: '200' },
+      { name: 'l0', type: 'int', value: 1 },
+      { name: 'l1', type: 'nvarchar', value: '100' },
+      { name: 'u0', type: 'int', value: 1 },
+      { name: 'u1', type: 'nvarchar', value: '200' },
     ]);
+    expect(mssqlChecksumQuery(spec, { lower: null, upper: null })!.text).toMatch(/FROM \[dbo\]\.\[Member\]\) AS x$/);
   });
 
   it('hi·2^32 + lo is the sum of the 64-bit MD5 prefixes, as MySQL sums them', () => {

@@ -154,7 +154,7 @@ export class StreamingLegacySide implements LegacySide {
   private readonly keyAt: number[];
   constructor(
     private readonly reader: SourceReader,
-    private readonly spec: TableSpec,
+    protected readonly spec: TableSpec,
     private readonly hash: CanonicalHash,
     private readonly map: ShardMap,
     private readonly batchRows = 2000,

@@ -114,6 +114,11 @@ function whereClause(keys: KeyColumn[], lower: string[] | null, upper: string[] 
   return conditions.length > 0 ? `\nWHERE ${conditions.join('\n  AND ')}` : '';
 }
 
+/** WHERE clause and parameters of the key range (lower, upper], as every keyset read binds them. */
+export function keyRange(keys: KeyColumn[], lower: string[] | null, upper: string[] | null): { where: string; params: SqlParam[] } {
+  return { where: whereClause(keys, lower, upper), params: [...keyParams(keys, 'l', lower), ...keyParams(keys, 'u', upper)] };
+}
+
 export interface PageQuery {
   table: string;
   /** SELECT expressions of the row's columns, in TableSpec order; aliased [c0], [c1], ... */
@@ -129,15 +134,16 @@ export interface PageQuery {
  * columns are also selected as key text ([k0], ...) so the next page can start after the last row.
  */
 export function pageQuery(q: PageQuery): SqlStatement {
+  const range = keyRange(q.keys, q.lower, q.upper);
   const select = [
     ...q.columns.map((expr, i) => `${expr} AS [c${i}]`),
     ...q.keys.map((k, i) => `${k.binding.keyText(k.quoted)} AS [k${i}]`),
   ];
   const text =
     `SELECT TOP (@limit) ${select.join(', ')}\nFROM ${q.table}` +
-    whereClause(q.keys, q.lower, q.upper) +
+    range.where +
     `\nORDER BY ${q.keys.map((k) => k.quoted).join(', ')}`;
-  return { text, params: [{ name: 'limit', type: 'int', value: q.limit }, ...keyParams(q.keys, 'l', q.lower), ...keyParams(q.keys, 'u', q.upper)] };
+  return { text, params: [{ name: 'limit', type: 'int', value: q.limit }, ...range.params] };
 }
 
 /** The key `rows` rows after `lower` (the inclusive upper bound of the next chunk), or no row at the end. */
