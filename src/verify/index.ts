@@ -166,7 +166,7 @@ export async function runVerify(config: Config, options: VerifyOptions): Promise
  * can do without a scan; other sources leave them open (and say so).
  */
 async function drainQueue(pool: Pool, ctx: DrillContext, writer: ShardWriter, options: VerifyOptions): Promise<QueueOutcome> {
-  if (!(ctx.legacy instanceof MysqlLegacySide)) {
+  if (!ctx.legacy.readsByKey) {
     const [rows] = await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM repair_queue WHERE table_name = ? AND resolved_at IS NULL', [ctx.spec.name]);
     const open = Number(rows[0]!.n);
     if (open > 0) options.logger.warn({ table: ctx.spec.name, open }, 'repair_queue: this legacy source cannot read rows by key yet; entries left open');

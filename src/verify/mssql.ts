@@ -1,9 +1,11 @@
 import { emptyChecksum, mssqlCanonicalRow, mssqlCanonicalValue, type RangeChecksum } from '../rows/canonical.js';
-import type { TableSpec } from '../rows/types.js';
+import type { Row, TableSpec } from '../rows/types.js';
+import type { ChunkKey } from '../store/leases.js';
 import type { ShardMap } from '../shard/map.js';
 import { readPlan, type MssqlReader } from '../source/mssql/reader.js';
 import { keyRange, quoteName, type SqlStatement } from '../source/mssql/tsql.js';
-import { StreamingLegacySide } from './sides.js';
+import { keyText } from '../rows/convert.js';
+import { keyId, StreamingLegacySide } from './sides.js';
 import type { KeyRange, RowFilter } from './sql.js';
 
 /**
@@ -42,6 +44,7 @@ export function mssqlDigest(hi: string | number | bigint, lo: string | number | 
  * and the other tables read rows through the reader and hash them in Node.
  */
 export class MssqlLegacySide extends StreamingLegacySide {
+  override readonly readsByKey = true;
   constructor(
     private readonly mssql: MssqlReader,
     spec: TableSpec,
@@ -59,6 +62,12 @@ export class MssqlLegacySide extends StreamingLegacySide {
     const [row] = await this.mssql.query<{ n: string | number; hi: string | number; lo: string | number }>(stmt.text, stmt.params);
     if (!row) return emptyChecksum();
     return { count: Number(row.n), digest: mssqlDigest(row.hi, row.lo) };
+  }
+
+  /** Rows by key with one keyed statement per batch (the repair queue, drill-down's rows to repair). */
+  override async rowsByKey(keys: ChunkKey[]): Promise<Map<string, Row>> {
+    const rows = await this.mssql.readRowsByKey(this.spec, keys);
+    return new Map(rows.map((row) => [keyId(keyText(this.spec, row)), row]));
   }
 
   /** The canonical text is UTF-8 through a _UTF8 collation: SQL Server 2019 (15.x) and later. */

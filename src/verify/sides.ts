@@ -56,6 +56,8 @@ export const keyId = (key: ChunkKey): string => JSON.stringify(key);
 export interface LegacySide {
   /** True when it can checksum sub-ranges in one scan (pushdown); false: drill-down reads row hashes directly. */
   readonly canBucket: boolean;
+  /** True when rowsByKey reads just those keys; false: it scans the `within` range (too much for the repair queue). */
+  readonly readsByKey: boolean;
   checksum(range: KeyRange, filter: RowFilter): Promise<RangeChecksum>;
   bucketChecksums(range: KeyRange, filter: RowFilter, bounds: ChunkKey[]): Promise<RangeChecksum[]>;
   keys(range: KeyRange, filter: RowFilter): Promise<ChunkKey[]>;
@@ -84,6 +86,7 @@ const bucketsFrom = (rows: RowDataPacket[], count: number): RangeChecksum[] => {
 /** MySQL legacy side: everything computed by the legacy server (pushdown). */
 export class MysqlLegacySide implements LegacySide {
   readonly canBucket = true;
+  readonly readsByKey = true;
   private readonly t: MysqlTableSql;
   constructor(
     private readonly reader: MysqlSourceReader,
@@ -150,6 +153,7 @@ export class MysqlLegacySide implements LegacySide {
  */
 export class StreamingLegacySide implements LegacySide {
   readonly canBucket = false;
+  readonly readsByKey: boolean = false;
   private readonly kinds;
   private readonly keyAt: number[];
   constructor(

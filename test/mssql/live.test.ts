@@ -11,6 +11,7 @@ import { runVerify } from '../../src/verify/index.js';
 import { MssqlLegacySide, mssqlChecksumQuery } from '../../src/verify/mssql.js';
 import { StreamingLegacySide } from '../../src/verify/sides.js';
 import { shardMapFromConfig } from '../../src/shard/map.js';
+import { connectMysql } from '../../src/mysql/connect.js';
 import type { ChangeEvent } from '../../src/cdc/types.js';
 import { silentLogger } from '../../src/log.js';
 import type { Row, TableSpec } from '../../src/rows/types.js';
@@ -369,6 +370,18 @@ describe.skipIf(skipReason !== null)(`SQL Server live${skipReason ? ` (skipped: 
       expect(applied).toBeGreaterThanOrEqual(53);
       const status = await collectStatus(e2e.config);
       expect(status.perTable[0]!.sync?.lastLsn).toMatch(/^[0-9a-f]{20}$/);
+
+      // The repair queue reads its keys from SQL Server one statement per batch: a damaged row is re-copied.
+      const at = shardMapFromConfig(e2e.config).locate('100');
+      const shard = await connectMysql(at.server.primary);
+      await shard.query(`UPDATE \`${at.database}\`.member SET points = -1 WHERE member_id = 100`);
+      await shard.end();
+      const store = openControlStore(e2e.config);
+      await store.pool.query("INSERT INTO repair_queue (table_name, pk, reason, origin) VALUES ('member', JSON_OBJECT('member_id', '100'), 'test', 'shim')");
+      await store.close();
+      const repaired = await runVerify(e2e.config, { logger: silentLogger, repair: true, recheckAfterSeconds: 0 });
+      expect(repaired.repairQueue).toEqual([{ table: 'member', entries: 1, resolved: 1, left: 0 }]);
+      expect((await runVerify(e2e.config, { logger: silentLogger, recheckAfterSeconds: 0 })).state).toBe('clean');
     } finally {
       await e2e.cleanup();
     }

@@ -16,6 +16,8 @@ import {
   DESCRIBE_COLUMNS_SQL,
   FIND_OBJECT_SQL,
   MAX_LSN_SQL,
+  MAX_PARAMS,
+  rowsByKeyQuery,
   NEWEST_INSTANCE_START_SQL,
   pageQuery,
   PRIMARY_KEY_SQL,
@@ -245,6 +247,25 @@ export class MssqlReader implements SourceReader {
       if (count < this.pageRows) break;
     }
     if (batch.length > 0) yield batch;
+  }
+
+  /**
+   * The rows with these keys (key text as chunk bounds hold it), converted by the row pipeline; a
+   * key that is not in the table is absent from the result. Batched within SQL Server's parameter limit.
+   */
+  async readRowsByKey(spec: TableSpec, keys: ChunkKey[]): Promise<Row[]> {
+    const plan = readPlan(spec, this.typeMap);
+    const perStatement = Math.max(1, Math.floor(MAX_PARAMS / plan.keys.length));
+    const out: Row[] = [];
+    for (let i = 0; i < keys.length; i += perStatement) {
+      const stmt = rowsByKeyQuery({ table: plan.table, columns: plan.columns, keys: plan.keys, values: keys.slice(i, i + perStatement) });
+      for (const raw of await this.query<Record<string, unknown>>(stmt.text, stmt.params)) {
+        const converted = convertRow(spec, plan, raw, keyOf(raw, plan.keys.length));
+        if (!Array.isArray(converted)) throw new UnrepresentableValueError(converted);
+        out.push(converted);
+      }
+    }
+    return out;
   }
 
   /**

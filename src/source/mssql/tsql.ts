@@ -146,6 +146,21 @@ export function pageQuery(q: PageQuery): SqlStatement {
   return { text, params: [{ name: 'limit', type: 'int', value: q.limit }, ...range.params] };
 }
 
+/** SQL Server takes at most 2,100 parameters per request. */
+export const MAX_PARAMS = 2000;
+
+/**
+ * The rows with these primary keys, in one statement (at most MAX_PARAMS key values): each key is
+ * an AND of its columns, bound as the keyset pages bind them (so collations and 64-bit keys are exact).
+ */
+export function rowsByKeyQuery(q: { table: string; columns: string[]; keys: KeyColumn[]; values: string[][] }): SqlStatement {
+  if (q.values.length * q.keys.length > MAX_PARAMS) throw new Error(`${q.values.length} keys of ${q.keys.length} columns exceed ${MAX_PARAMS} parameters`);
+  const select = [...q.columns.map((expr, i) => `${expr} AS [c${i}]`), ...q.keys.map((k, i) => `${k.binding.keyText(k.quoted)} AS [k${i}]`)];
+  const terms = q.values.map((_v, r) => '(' + q.keys.map((k, i) => `${k.quoted} = ${k.binding.castParam(`@r${r}_${i}`)}`).join(' AND ') + ')');
+  const text = `SELECT ${select.join(', ')}\nFROM ${q.table}\nWHERE ${terms.join('\n   OR ')}`;
+  return { text, params: q.values.flatMap((v, r) => keyParams(q.keys, `r${r}_`, v)) };
+}
+
 /** The key `rows` rows after `lower` (the inclusive upper bound of the next chunk), or no row at the end. */
 export function boundaryQuery(table: string, keys: KeyColumn[], lower: string[] | null, rows: number): SqlStatement {
   const text =

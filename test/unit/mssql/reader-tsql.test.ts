@@ -7,7 +7,7 @@ import { RefusedError } from '../../../src/errors.js';
 import { mssqlTypeMap } from '../../../src/rows/mssql/typemap.js';
 import { bindRequest, describeMssqlUrl, mssqlConfig } from '../../../src/source/mssql/connect.js';
 import { buildTableSpec, readPlan, sourceTypeOf, type CatalogColumn } from '../../../src/source/mssql/reader.js';
-import { boundaryQuery, pageQuery, quoteName, quoteTable, type KeyColumn } from '../../../src/source/mssql/tsql.js';
+import { boundaryQuery, MAX_PARAMS, pageQuery, quoteName, quoteTable, rowsByKeyQuery, type KeyColumn } from '../../../src/source/mssql/tsql.js';
 
 const key = (name: string, type: Parameters<typeof mssqlTypeMap.conversion>[0]): KeyColumn => ({
   quoted: quoteName(name),
@@ -125,6 +125,37 @@ describe('keyset pages', () => {
     expect(p.c!.type).toBe(sql.Binary);
     expect(p.d!.type).toBe(sql.TinyInt);
     expect(p.e!.length).toBe(sql.MAX);
+  });
+});
+
+describe('rows by key (repair queue, drill-down repairs)', () => {
+  const id = key('member_id', { dataType: 'bigint' });
+  const region = key('region', { dataType: 'int' });
+  const name = key('name', { dataType: 'varchar', length: 20, collation: 'Chinese_PRC_CI_AS' });
+
+  it('one OR of keys, each column bound as keyset pages bind it (64-bit as text, varchar with its collation)', () => {
+    const q = rowsByKeyQuery({ table: '[dbo].[T]', columns: ['[member_id]', '[region]', '[name]'], keys: [region, name], values: [['1', '张伟'], ['2', 'z']] });
+    expect(q.text).toBe(
+      'SELECT [member_id] AS [c0], [region] AS [c1], [name] AS [c2], [region] AS [k0], [name] AS [k1]\n' +
+        'FROM [dbo].[T]\n' +
+        `WHERE ([region] = @r0_0 AND [name] = ${name.binding.castParam('@r0_1')})\n` +
+        `   OR ([region] = @r1_0 AND [name] = ${name.binding.castParam('@r1_1')})`,
+    );
+    expect(name.binding.castParam('@p')).toContain('COLLATE Chinese_PRC_CI_AS');
+    expect(q.params).toEqual([
+      { name: 'r0_0', type: 'int', value: 1 },
+      { name: 'r0_1', type: 'nvarchar', value: '张伟' },
+      { name: 'r1_0', type: 'int', value: 2 },
+      { name: 'r1_1', type: 'nvarchar', value: 'z' },
+    ]);
+    const big = rowsByKeyQuery({ table: '[t]', columns: [], keys: [id], values: [['9223372036854775807']] });
+    expect(big.text).toContain('[member_id] = CAST(@r0_0 AS bigint)');
+    expect(big.params).toEqual([{ name: 'r0_0', type: 'nvarchar', value: '9223372036854775807' }]);
+  });
+
+  it('refuses more keys than SQL Server takes parameters (the reader batches below that)', () => {
+    const values = Array.from({ length: MAX_PARAMS / 2 + 1 }, (_v, i) => [String(i), 'x']);
+    expect(() => rowsByKeyQuery({ table: '[t]', columns: [], keys: [region, name], values })).toThrow(/exceed 2000 parameters/);
   });
 });
 
