@@ -87,10 +87,10 @@ describe('membermig/shim', () => {
     expect(outcome).toMatchObject({ plan: 'legacy_then_mysql', written: ['legacy'], queuedForRepair: true });
 
     await shim.write('member', '888', { legacy: async () => undefined, mysql: async () => Promise.reject(new Error('timeout')) }, { pk: { member_id: '888', seq: '2' } });
-    const [rows] = await db.query('SELECT table_name, pk, reason, origin, resolved_at FROM repair_queue ORDER BY id');
+    const [rows] = await db.query('SELECT table_name, pk, reason, origin, behind, resolved_at FROM repair_queue ORDER BY id');
     const queued = (rows as { table_name: string; pk: unknown; reason: string; origin: string; resolved_at: null }[]).map((r) => ({ ...r, pk: parseJson(r.pk) }));
     expect(queued).toHaveLength(2);
-    expect(queued[0]).toMatchObject({ table_name: 'member', pk: { member_id: '777' }, origin: 'shim', resolved_at: null });
+    expect(queued[0]).toMatchObject({ table_name: 'member', pk: { member_id: '777' }, origin: 'shim', behind: 'mysql', resolved_at: null });
     expect(queued[0]!.reason).toContain('mysql write failed after the legacy (primary) write succeeded [legacy_then_mysql]: shard-b is down');
     expect(queued[1]!.pk).toEqual({ member_id: '888', seq: '2' });
 
@@ -144,6 +144,12 @@ describe('membermig/shim', () => {
       expect(rows).toEqual([{ member_id: String(id) }]);
     }
     expect(order.slice(0, 2)).toEqual(['mysql 4242', 'legacy 4242']);
+
+    // MySQL is primary: a failed legacy write is queued with legacy as the side behind (verify holds it).
+    const failed = await shim.write('member', 4245, { mysql: async () => undefined, legacy: async () => Promise.reject(new Error('legacy timeout')) });
+    expect(failed).toMatchObject({ plan: 'mysql_then_legacy', written: ['mysql'], queuedForRepair: true });
+    const [queued] = await db.query("SELECT behind, reason FROM repair_queue WHERE JSON_EXTRACT(pk, '$.member_id') = '4245'");
+    expect(queued).toEqual([{ behind: 'legacy', reason: expect.stringContaining('shim: legacy write failed after the mysql (primary) write succeeded') }]);
 
     // Reads follow the route: MySQL once the member writes MySQL only.
     await cli('shim', 'set', 'member', 'mysql_only');

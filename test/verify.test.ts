@@ -147,13 +147,41 @@ describe('membermig verify: find, classify, repair, re-verify', () => {
     await control.query("INSERT INTO repair_queue (table_name, pk, reason, origin) VALUES ('member', ?, 'dual write failed', 'shim')", [JSON.stringify([id])]);
     const res = await runCli(['verify', '--config', env.configPath, '--json', '--repair']);
     expect(res.code, res.stdout + res.stderr).toBe(0);
-    expect(JSON.parse(res.stdout).result.repairQueue).toEqual([{ table: 'member', entries: 1, resolved: 1, left: 0 }]);
+    expect(JSON.parse(res.stdout).result.repairQueue).toEqual([{ table: 'member', entries: 1, resolved: 1, left: 0, legacyBehind: 0 }]);
     const [q] = await control.query<RowDataPacket[]>('SELECT resolved_at FROM repair_queue');
     await control.end();
     expect(q[0]!.resolved_at).not.toBeNull();
     const [fixed] = await onShard(env, map, home, 'SELECT name FROM member WHERE member_id = ?', [id]);
     expect(fixed!.name).not.toBe('stale');
     expect(await onShard(env, map, otherShard(map, home), 'SELECT 1 FROM member WHERE member_id = ?', [id])).toHaveLength(0);
+  });
+
+  it('--repair never re-copies a key whose legacy row is behind MySQL (a failed shim write to legacy): held until legacy catches up', async () => {
+    const id = memberId(11);
+    const home = map.shardOf(id);
+    await onShard(env, map, home, "UPDATE member SET name = 'newer in mysql' WHERE member_id = ?", [id]);
+    const control = await connectMysql(env.config.control.url);
+    await control.query('DELETE FROM repair_queue');
+    await control.query("INSERT INTO repair_queue (table_name, pk, reason, origin, behind) VALUES ('member', ?, 'shim: legacy write failed', 'shim', 'legacy')", [JSON.stringify([id])]);
+    const held = await runCli(['verify', '--config', env.configPath, '--json', '--repair']);
+    expect(held.code, held.stderr).toBe(1);
+    const r = JSON.parse(held.stdout).result;
+    expect(r.repairQueue).toEqual([{ table: 'member', entries: 1, resolved: 0, left: 1, legacyBehind: 1 }]);
+    expect(r.differences.map((d: { key: string[]; kind: string; repairAction: string | null; repairedAt: string | null }) => [d.key[0], d.kind, d.repairAction, d.repairedAt])).toEqual([
+      [id, 'different', 'hold', null],
+    ]);
+    const [kept] = await onShard(env, map, home, 'SELECT name FROM member WHERE member_id = ?', [id]);
+    expect(kept!.name).toBe('newer in mysql');
+    // Legacy catches up (a later write reached both sides): the entry resolves, nothing is copied.
+    const legacy = await connectMysql(env.legacyUrl);
+    await legacy.query("UPDATE member SET name = 'newer in mysql' WHERE member_id = ?", [id]);
+    await legacy.end();
+    const caughtUp = await runCli(['verify', '--config', env.configPath, '--json', '--repair']);
+    expect(caughtUp.code, caughtUp.stdout).toBe(0);
+    expect(JSON.parse(caughtUp.stdout).result.repairQueue).toEqual([{ table: 'member', entries: 1, resolved: 1, left: 0, legacyBehind: 0 }]);
+    const [q] = await control.query<RowDataPacket[]>('SELECT resolved_at FROM repair_queue');
+    await control.end();
+    expect(q[0]!.resolved_at).not.toBeNull();
   });
 
   it('--shards checks only those shards; --sample checks part of the chunks; bad flags exit 2', async () => {

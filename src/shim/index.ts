@@ -128,7 +128,8 @@ export class Shim {
   /**
    * Makes the writes the member's route says, primary first. A failed primary write throws
    * PrimaryWriteError and nothing else is written. A failed second write does not fail the request:
-   * the key goes to repair_queue (origin 'shim') so `verify --repair` re-copies it.
+   * the key goes to repair_queue (origin 'shim', with the side that is behind) so `verify --repair`
+   * re-copies it when MySQL is behind, or holds it when legacy is.
    */
   async write(table: string, memberId: ShardKey, callbacks: WriteCallbacks, options: WriteOptions = {}): Promise<WriteOutcome> {
     const plan = this.route(table, memberId).write;
@@ -147,16 +148,17 @@ export class Shim {
       return { plan, written: [primary, second], queuedForRepair: false };
     } catch (e) {
       const error = e instanceof Error ? e : new Error(String(e));
-      await this.queueRepair(table, memberId, options.pk, `shim: ${second} write failed after the ${primary} (primary) write succeeded [${plan}]: ${error.message}`);
+      await this.queueRepair(table, memberId, options.pk, second, `shim: ${second} write failed after the ${primary} (primary) write succeeded [${plan}]: ${error.message}`);
       this.logger.warn({ table, side: second, err: error.message }, 'second write failed; key queued for repair');
       return { plan, written: [primary], queuedForRepair: true, secondError: error };
     }
   }
 
-  private async queueRepair(table: string, memberId: ShardKey, pk: Record<string, string> | undefined, reason: string): Promise<void> {
+  /** `behind`: the side whose write failed (verify --repair only re-copies toward MySQL; see migration 070). */
+  private async queueRepair(table: string, memberId: ShardKey, pk: Record<string, string> | undefined, behind: 'legacy' | 'mysql', reason: string): Promise<void> {
     const key = pk ?? { [this.config.tables[table]!.shard_key]: keyText(memberId) };
     try {
-      await this.store.pool.query("INSERT INTO repair_queue (table_name, pk, reason, origin) VALUES (?, ?, ?, 'shim')", [table, JSON.stringify(key), reason]);
+      await this.store.pool.query("INSERT INTO repair_queue (table_name, pk, reason, origin, behind) VALUES (?, ?, ?, 'shim', ?)", [table, JSON.stringify(key), reason, behind]);
     } catch (e) {
       throw new RepairQueueError(`${reason}; and queuing the key for repair failed too: ${(e as Error).message}`);
     }

@@ -15,7 +15,8 @@ import type { KeyRange } from './sql.js';
  * shard the map names), delete extras and wrong-shard copies, then look at the keys again.
  */
 
-export type RepairAction = 'upsert' | 'delete' | 'move';
+/** hold: the key's legacy row is behind MySQL (a failed shim write to legacy): not re-copied from legacy. */
+export type RepairAction = 'upsert' | 'delete' | 'move' | 'hold';
 
 export interface PlannedRepair extends Difference {
   action: RepairAction;
@@ -26,9 +27,10 @@ export function keyValues(spec: TableSpec, key: ChunkKey): RowValue[] {
   return keyColumns(spec).map((c, i) => (isByteType(c.sourceType) ? Buffer.from(key[i]!, 'hex') : key[i]!));
 }
 
-/** What repair would do for each difference, given the legacy rows of their keys. */
-export function planRepairs(diffs: Difference[], legacyRows: Map<string, Row>): PlannedRepair[] {
+/** What repair would do for each difference, given the legacy rows of their keys and the keys held (legacy behind). */
+export function planRepairs(diffs: Difference[], legacyRows: Map<string, Row>, held: Set<string> = new Set()): PlannedRepair[] {
   return diffs.map((d) => {
+    if (held.has(keyId(d.key))) return { ...d, action: 'hold' };
     const inLegacy = legacyRows.has(keyId(d.key));
     switch (d.kind) {
       case 'missing':
@@ -48,19 +50,20 @@ export interface RepairOutcome {
   verified: PlannedRepair[];
 }
 
-/** Applies the repairs of some differences of one range, then re-checks their keys. */
-export async function repairDifferences(ctx: DrillContext, writer: ShardWriter, diffs: Difference[], within: KeyRange): Promise<RepairOutcome> {
+/** Applies the repairs of some differences of one range (held keys excepted), then re-checks their keys. */
+export async function repairDifferences(ctx: DrillContext, writer: ShardWriter, diffs: Difference[], within: KeyRange, held: Set<string> = new Set()): Promise<RepairOutcome> {
   if (diffs.length === 0) return { planned: [], verified: [] };
   const keys = uniqueKeys(diffs.map((d) => d.key));
   const legacyRows = await ctx.legacy.rowsByKey(keys, within);
-  const planned = planRepairs(diffs, legacyRows);
-  await applyRepairs(ctx, writer, planned, legacyRows);
+  const planned = planRepairs(diffs, legacyRows, held);
+  const acting = planned.filter((p) => p.action !== 'hold');
+  await applyRepairs(ctx, writer, acting, legacyRows);
   const again = await recheckKeys(
     ctx,
-    planned.map((p) => ({ ...p, within })),
+    acting.map((p) => ({ ...p, within })),
   );
   const dirty = new Set(again.map((d) => keyId(d.key)));
-  return { planned, verified: planned.filter((p) => !dirty.has(keyId(p.key))) };
+  return { planned, verified: acting.filter((p) => !dirty.has(keyId(p.key))) };
 }
 
 async function applyRepairs(ctx: DrillContext, writer: ShardWriter, planned: PlannedRepair[], legacyRows: Map<string, Row>): Promise<void> {
@@ -95,6 +98,8 @@ export interface QueueOutcome {
   resolved: number;
   /** Entries left open: their keys still differ after the re-copy (or, with --dry-run, all). */
   left: number;
+  /** Open entries whose legacy row is behind MySQL: held, never re-copied from legacy. */
+  legacyBehind: number;
 }
 
 interface QueueEntry {
@@ -117,28 +122,31 @@ export function queueKey(spec: TableSpec, pk: unknown): ChunkKey {
 }
 
 /**
- * Re-copies every open repair_queue entry of a table from the legacy side: upsert into the shard
- * the map names, delete the key from every other shard (a shard-key change may have left a copy),
- * then compares the key again and marks the entry resolved when it is clean.
+ * Re-copies every open repair_queue entry of a table where MySQL is behind from the legacy side:
+ * upsert into the shard the map names, delete the key from every other shard (a shard-key change
+ * may have left a copy), then compares the key again and marks the entry resolved when it is clean.
+ * Entries where legacy is behind are held: never re-copied (that would undo MySQL's newer write),
+ * resolved only once the key compares equal again (a later write reached both sides); a key with
+ * such an entry is held in the other entries too.
  */
 export async function drainRepairQueue(pool: Pool, ctx: DrillContext, writer: ShardWriter, dryRun: boolean): Promise<QueueOutcome> {
-  const outcome: QueueOutcome = { table: ctx.spec.name, entries: 0, resolved: 0, left: 0 };
+  const outcome: QueueOutcome = { table: ctx.spec.name, entries: 0, resolved: 0, left: 0, legacyBehind: 0 };
+  const held = await allOpenEntries(pool, ctx.spec, 'legacy');
+  const heldKeys = new Set(held.map((e) => keyId(e.key)));
+  const all: KeyRange = { lower: null, upper: null };
   let after = 0;
   for (;;) {
-    const [rows] = await pool.query<RowDataPacket[]>('SELECT id, pk FROM repair_queue WHERE table_name = ? AND resolved_at IS NULL AND id > ? ORDER BY id LIMIT 500', [
-      ctx.spec.name,
-      after,
-    ]);
-    if (rows.length === 0) return outcome;
-    after = Number(rows[rows.length - 1]!.id);
-    const entries: QueueEntry[] = rows.map((r) => ({ id: Number(r.id), key: queueKey(ctx.spec, r.pk) }));
-    outcome.entries += entries.length;
-    if (dryRun) {
-      outcome.left += entries.length;
+    const page = await openEntries(pool, ctx.spec, 'mysql', after);
+    if (page.length === 0) break;
+    after = page[page.length - 1]!.id;
+    outcome.entries += page.length;
+    const entries = page.filter((e) => !heldKeys.has(keyId(e.key)));
+    outcome.left += page.length - entries.length;
+    if (dryRun || entries.length === 0) {
+      if (dryRun) outcome.left += entries.length;
       continue;
     }
     const keys = uniqueKeys(entries.map((e) => e.key));
-    const all: KeyRange = { lower: null, upper: null };
     const legacyRows = await ctx.legacy.rowsByKey(keys, all);
     const shardKeyAt = shardKeyPosition(ctx.spec);
     const homes = new Map<string, number>();
@@ -149,11 +157,43 @@ export async function drainRepairQueue(pool: Pool, ctx: DrillContext, writer: Sh
       const rowsHere = keys.filter((k) => homes.get(keyId(k)) === shard).map((k) => legacyRows.get(keyId(k))!);
       if (rowsHere.length > 0) await writer.upsertRows(shard, ctx.spec, rowsHere);
     }
-    const candidates: Candidate[] = keys.map((key) => ({ key, kind: 'missing', shard: homes.get(keyId(key)) ?? 0, within: all }));
-    const still = new Set((await recheckKeys(ctx, candidates)).map((d) => keyId(d.key)));
-    const resolved = entries.filter((e) => !still.has(keyId(e.key))).map((e) => e.id);
-    if (resolved.length > 0) await pool.query('UPDATE repair_queue SET resolved_at = NOW(6) WHERE id IN (?)', [resolved]);
-    outcome.resolved += resolved.length;
-    outcome.left += entries.length - resolved.length;
+    const resolved = await resolveClean(pool, ctx, entries, homes);
+    outcome.resolved += resolved;
+    outcome.left += entries.length - resolved;
   }
+  outcome.entries += held.length;
+  const heldResolved = dryRun || held.length === 0 ? 0 : await resolveClean(pool, ctx, held, new Map());
+  outcome.resolved += heldResolved;
+  outcome.legacyBehind = held.length - heldResolved;
+  outcome.left += outcome.legacyBehind;
+  return outcome;
+}
+
+/** Keys (keyId) of a table's open repair_queue entries whose legacy row is behind MySQL. */
+export async function legacyBehindKeys(pool: Pool, spec: TableSpec): Promise<Set<string>> {
+  return new Set((await allOpenEntries(pool, spec, 'legacy')).map((e) => keyId(e.key)));
+}
+
+async function allOpenEntries(pool: Pool, spec: TableSpec, behind: 'mysql' | 'legacy'): Promise<QueueEntry[]> {
+  const out: QueueEntry[] = [];
+  for (let page = await openEntries(pool, spec, behind); page.length > 0; page = await openEntries(pool, spec, behind, page[page.length - 1]!.id)) out.push(...page);
+  return out;
+}
+
+async function openEntries(pool: Pool, spec: TableSpec, behind: 'mysql' | 'legacy', afterId = 0): Promise<QueueEntry[]> {
+  const [rows] = await pool.query<RowDataPacket[]>(
+    'SELECT id, pk FROM repair_queue WHERE table_name = ? AND resolved_at IS NULL AND behind = ? AND id > ? ORDER BY id LIMIT 500',
+    [spec.name, behind, afterId],
+  );
+  return rows.map((r) => ({ id: Number(r.id), key: queueKey(spec, r.pk) }));
+}
+
+/** Compares the entries' keys again; marks the clean ones resolved and returns how many. */
+async function resolveClean(pool: Pool, ctx: DrillContext, entries: QueueEntry[], homes: Map<string, number>): Promise<number> {
+  const all: KeyRange = { lower: null, upper: null };
+  const candidates: Candidate[] = uniqueKeys(entries.map((e) => e.key)).map((key) => ({ key, kind: 'missing', shard: homes.get(keyId(key)) ?? 0, within: all }));
+  const still = new Set((await recheckKeys(ctx, candidates)).map((d) => keyId(d.key)));
+  const resolved = entries.filter((e) => !still.has(keyId(e.key))).map((e) => e.id);
+  if (resolved.length > 0) await pool.query('UPDATE repair_queue SET resolved_at = NOW(6) WHERE id IN (?)', [resolved]);
+  return resolved.length;
 }

@@ -104,6 +104,11 @@ export async function recordDifferences(pool: Pool, runId: number, table: string
   return ids;
 }
 
+/** A difference left as it is on purpose (action hold: legacy is behind MySQL for its key). */
+export async function markHeld(pool: Pool, diffId: number): Promise<void> {
+  await pool.query("UPDATE verify_diffs SET repair_action = 'hold' WHERE id = ?", [diffId]);
+}
+
 export async function markRepaired(pool: Pool, diffId: number, action: string): Promise<void> {
   await pool.query('UPDATE verify_diffs SET repaired_at = NOW(6), repair_action = ? WHERE id = ?', [action, diffId]);
 }

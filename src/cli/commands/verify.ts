@@ -158,7 +158,11 @@ export function renderVerify(r: VerifyResult): string {
     out.push('', 'dry run: --repair would do:');
     out.push(renderTable(['table', 'kind', 'shard', 'key', 'action'], r.plannedRepairs.map((p) => [p.table, p.kind, p.shard, p.key.join(', '), p.action])));
   }
-  for (const q of r.repairQueue) if (q.entries > 0) out.push('', `repair_queue ${q.table}: ${q.entries} entries, ${q.resolved} resolved, ${q.left} left`);
+  for (const q of r.repairQueue) {
+    if (q.entries === 0) continue;
+    out.push('', `repair_queue ${q.table}: ${q.entries} entries, ${q.resolved} resolved, ${q.left} left`);
+    if (q.legacyBehind > 0) out.push(`  ${q.legacyBehind} of them: legacy is behind MySQL (a shim write to legacy failed); held, never re-copied from legacy`);
+  }
   out.push('', r.state === 'clean' ? 'clean' : r.state === 'failed' ? 'some chunks failed: run again to finish them' : 'differences persist');
   return out.join('\n');
 }
