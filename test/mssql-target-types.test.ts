@@ -3,6 +3,7 @@ import { connectMysql, quoteId } from '../src/mysql/connect.js';
 import { createMssqlTypeMap } from '../src/rows/mssql/typemap.js';
 import type { RowValue, SourceType } from '../src/rows/types.js';
 import { createTestEnv, withDatabase, type TestEnv } from './support/env.js';
+import { shardServerFlavor } from '../src/target/flavor.js';
 
 /**
  * The other half of type fidelity: the DDL types the SQL Server map produces, created on a real
@@ -108,5 +109,10 @@ describe('SQL Server type map on a real shard server', () => {
     } finally {
       await conn.end();
     }
+  });
+
+  it('the DDL for a SQL Server source names the shard servers\' collations: MariaDB is asked and told apart', async () => {
+    expect(await shardServerFlavor(env.config)).toBe('mariadb');
+    expect(await shardServerFlavor({ servers: { x: { primary: 'mysql://root@127.0.0.1:1', replicas: [], max_connections: 1 } } })).toBeUndefined();
   });
 });

@@ -3,6 +3,7 @@ import type { Logger } from '../../log.js';
 import { createMssqlTypeMap } from '../../rows/mssql/typemap.js';
 import type { TargetFlavor } from '../../rows/mssql/collation.js';
 import { openControlStore } from '../../store/control.js';
+import { shardServerFlavor } from '../../target/flavor.js';
 import { MssqlReader, type RejectedValue } from './reader.js';
 
 export { MssqlReader, UnrepresentableValueError, buildTableSpec, readPlan, sourceTypeOf, type RejectedValue } from './reader.js';
@@ -13,7 +14,7 @@ export interface MssqlReaderExtras {
   /** Where rejected values go with rows.on_unrepresentable: record; default: the control store's rejected_values. */
   recordRejected?: (rejected: RejectedValue) => Promise<void>;
   jobId?: number;
-  /** Shard servers' family: only collation names in the DDL differ. Default mysql. */
+  /** Shard servers' family: only collation names in the DDL differ. Default: asked of the first shard server (else mysql). */
   targetFlavor?: TargetFlavor;
 }
 
@@ -27,6 +28,7 @@ export function createMssqlReader(config: Config, logger: Logger, extras: MssqlR
     connect: { tls: config.source.tls, trustServerCertificate: config.source.trust_server_certificate },
     logger,
     typeMap: createMssqlTypeMap({ flavor: extras.targetFlavor ?? 'mysql' }),
+    describeTypeMap: async () => createMssqlTypeMap({ flavor: extras.targetFlavor ?? (await shardServerFlavor(config)) ?? 'mysql' }),
     onUnrepresentable,
     ...(recordRejected ? { recordRejected } : {}),
     ...(sink ? { onClose: sink.close } : {}),

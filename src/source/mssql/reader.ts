@@ -52,6 +52,11 @@ export interface MssqlReaderOptions {
   connect?: MssqlConnectOptions;
   logger: Logger;
   typeMap?: MssqlTypeMap;
+  /**
+   * The type map for describing tables (their target DDL), resolved on first use; default typeMap.
+   * Lets the factory ask the shard servers whether they are MySQL or MariaDB.
+   */
+  describeTypeMap?: () => Promise<MssqlTypeMap>;
   /** rows.on_unrepresentable: stop at the first such value, or record it (the row is then not copied). */
   onUnrepresentable: 'fail' | 'record';
   recordRejected?: (rejected: RejectedValue) => Promise<void>;
@@ -165,6 +170,7 @@ export class MssqlReader implements SourceReader {
   readonly kind = 'mssql' as const;
   private pool: Promise<sql.ConnectionPool> | null = null;
   private readonly typeMap: MssqlTypeMap;
+  private describeMap: Promise<MssqlTypeMap> | undefined;
   private readonly pageRows: number;
 
   constructor(private readonly options: MssqlReaderOptions) {
@@ -196,7 +202,8 @@ export class MssqlReader implements SourceReader {
     const objectId = found[0]!.object_id;
     const catalog = await this.query<CatalogColumn>(DESCRIBE_COLUMNS_SQL, [{ name: 'object_id', type: 'int', value: objectId }]);
     const pk = await this.query<{ column_name: string }>(PRIMARY_KEY_SQL, [{ name: 'object_id', type: 'int', value: objectId }]);
-    return buildTableSpec(name, table, catalog, pk.map((r) => r.column_name), this.typeMap);
+    this.describeMap ??= this.options.describeTypeMap?.() ?? Promise.resolve(this.typeMap);
+    return buildTableSpec(name, table, catalog, pk.map((r) => r.column_name), await this.describeMap);
   }
 
   async *chunkBoundaries(spec: TableSpec, chunkRows: number): AsyncIterable<ChunkKey> {
