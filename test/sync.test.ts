@@ -190,9 +190,16 @@ describe('membermig sync: Debezium through Kafka to the shards', () => {
       for (const { n } of dbs as { n: string }[]) await conn.query(`ALTER TABLE \`${n}\`.member MODIFY points DECIMAL(22,2) NULL`);
       await conn.end();
     }
+    // Meanwhile member 77 moved on in legacy, and that change is applied: the dead letter's image is stale.
+    await legacy.query("INSERT INTO member (member_id, name, points) VALUES (77, 'newer', 5.00)");
+    expectedMessages += 1;
+    expect((await syncUntilCaughtUp()).result.deadLetters.open).toBe(5);
     const retry = await syncUntilCaughtUp('--retry-dead-letters');
     expect(retry.result.retried).toEqual({ resolved: 1, stillFailing: 4 });
     expect(retry.code).toBe(1);
+    // The retry copied member 77 again from legacy instead of applying its stale image (10^16 points).
+    const cmp = await compareWithLegacy(env, 'member', { key: 'member_id', shardKey: 'member_id' });
+    expect(cmp.differences).toEqual([]);
     const [after] = await control.query('SELECT COUNT(*) AS n FROM dead_letters WHERE resolved_at IS NULL');
     expect(Number((after as { n: number }[])[0]!.n)).toBe(4);
     await control.end();

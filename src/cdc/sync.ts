@@ -11,6 +11,8 @@ import { DebeziumDecoder, type KafkaRecord } from './debezium/decode.js';
 import type { SyncMetrics } from './metrics.js';
 import { runMssqlSync, type MssqlSyncResult } from './mssql/sync.js';
 import { mirrorOffsets } from './offsets.js';
+import { recopyKeys } from './recopy.js';
+import { createSourceReader } from '../source/index.js';
 import { openApplyRuntime } from './runtime.js';
 import type { ChangeEvent, PoisonEvent } from './types.js';
 
@@ -379,25 +381,32 @@ async function applyGroup(rt: Runtime, parts: Part[]): Promise<BatchOutcome[]> {
   return outcomes;
 }
 
-/** Replays open dead letters in log order: resolved when they now decode and apply, else their reason is updated. */
+/**
+ * Replays open dead letters in log order, after a fix: each must decode now, and its keys are then
+ * copied again from the legacy table (src/cdc/recopy.ts; never its stored image, which later events
+ * may have passed). Resolved when that worked, else its reason is updated.
+ */
 async function retryDeadLetters(rt: Runtime): Promise<{ resolved: number; stillFailing: number }> {
   let resolved = 0;
   let stillFailing = 0;
-  for (const dl of await openDeadLetters(rt.store.pool)) {
-    const decoded = rt.decoder.decode({ topic: dl.source, partition: dl.partition ?? 0, offset: dl.offset, key: dl.messageKey, value: dl.rawValue });
-    if (decoded.kind === 'poison') {
-      stillFailing++;
-      await markDeadLetter(rt.store.pool, dl.id, { resolved: false, reason: decoded.poison.reason });
-      continue;
+  const reader = createSourceReader(rt.config, rt.logger);
+  try {
+    for (const dl of await openDeadLetters(rt.store.pool)) {
+      const decoded = rt.decoder.decode({ topic: dl.source, partition: dl.partition ?? 0, offset: dl.offset, key: dl.messageKey, value: dl.rawValue });
+      let reason: string | null = null;
+      if (decoded.kind === 'poison') reason = decoded.poison.reason;
+      else if (decoded.kind === 'changes') reason = await recopyKeys(rt.apply, reader, decoded.events);
+      else if (dl.rawValue === null) reason = dl.reason.startsWith('no message') ? dl.reason : `no message is stored for it (${dl.reason}): repair the row with membermig verify --repair`;
+      if (reason === null) {
+        resolved++;
+        await markDeadLetter(rt.store.pool, dl.id, { resolved: true });
+      } else {
+        stillFailing++;
+        await markDeadLetter(rt.store.pool, dl.id, { resolved: false, reason });
+      }
     }
-    const failed = decoded.kind === 'changes' ? (await applyChanges(rt.apply, decoded.events)).failed : [];
-    if (failed.length > 0) {
-      stillFailing++;
-      await markDeadLetter(rt.store.pool, dl.id, { resolved: false, reason: failed[0]!.reason });
-    } else {
-      resolved++;
-      await markDeadLetter(rt.store.pool, dl.id, { resolved: true });
-    }
+  } finally {
+    await reader.close();
   }
   rt.logger.info({ resolved, stillFailing }, 'dead letters retried');
   return { resolved, stillFailing };

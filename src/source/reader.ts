@@ -40,6 +40,12 @@ export interface SourceReader {
    * the range cannot be converted: the caller then copies the range through readRange.
    */
   readTsv?(spec: TableSpec, lower: ChunkKey | null, upper: ChunkKey | null, map: ShardMap): Promise<TsvChunk | null>;
+  /**
+   * The rows with these keys (key text, as chunk bounds hold it), converted like readRange's; a
+   * key not in the table is absent. A row with a value the target cannot hold is left out and
+   * described in `rejected`.
+   */
+  rowsByKey(spec: TableSpec, keys: ChunkKey[]): Promise<{ rows: Row[]; rejected: string[] }>;
   /** The CDC position to record before the first chunk is read. */
   startPosition(): Promise<StartPosition>;
   close(): Promise<void>;

@@ -66,7 +66,7 @@ export class MssqlLegacySide extends StreamingLegacySide {
 
   /** Rows by key with one keyed statement per batch (the repair queue, drill-down's rows to repair). */
   override async rowsByKey(keys: ChunkKey[]): Promise<Map<string, Row>> {
-    const rows = await this.mssql.readRowsByKey(this.spec, keys);
+    const { rows } = await this.mssql.rowsByKey(this.spec, keys);
     return new Map(rows.map((row) => [keyId(keyText(this.spec, row)), row]));
   }
 

@@ -3,7 +3,7 @@ import type { Config } from '../../config/schema.js';
 import { RefusedError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { TableSpec } from '../../rows/types.js';
-import { createMssqlReader } from '../../source/mssql/index.js';
+import { createMssqlReader, type MssqlReader } from '../../source/mssql/index.js';
 import { Lsn } from './lsn.js';
 import { recordedStartLsn } from './position.js';
 import { MssqlCdcSource, type ApplyChanges, type NewInstanceNotice } from './source.js';
@@ -28,10 +28,10 @@ export interface MssqlCdcDeps {
 
 /**
  * Builds the direct CDC source from `cdc.mssql` (capture_instances, poll_interval_ms): checks each
- * capture instance against its table, and returns the source with a close() for its SQL Server
- * connections.
+ * capture instance against its table, and returns the source and its reader (one connection pool)
+ * with a close() for them.
  */
-export async function openMssqlCdcSource(config: Config, deps: MssqlCdcDeps): Promise<{ source: MssqlCdcSource; close(): Promise<void> }> {
+export async function openMssqlCdcSource(config: Config, deps: MssqlCdcDeps): Promise<{ source: MssqlCdcSource; reader: MssqlReader; close(): Promise<void> }> {
   const cdc = config.cdc?.mssql;
   if (!cdc || Object.keys(cdc.capture_instances).length === 0) throw new RefusedError('cdc.mssql.capture_instances names no table');
   if (config.source.kind !== 'mssql') throw new RefusedError('cdc.mssql needs source.kind: mssql');
@@ -56,7 +56,7 @@ export async function openMssqlCdcSource(config: Config, deps: MssqlCdcDeps): Pr
       ...(deps.onNewInstance ? { onNewInstance: deps.onNewInstance } : {}),
     });
     await source.checkInstances();
-    return { source, close: () => reader.close() };
+    return { source, reader, close: () => reader.close() };
   } catch (e) {
     await reader.close();
     throw e;

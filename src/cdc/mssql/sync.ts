@@ -8,6 +8,8 @@ import type { ChangeEvent } from '../types.js';
 import { openMssqlCdcSource } from './index.js';
 import { Lsn } from './lsn.js';
 import type { MssqlCdcSource, PollResult } from './source.js';
+import type { SourceReader } from '../../source/reader.js';
+import { recopyKeys } from '../recopy.js';
 
 /**
  * `membermig sync` with `cdc.mssql`: reads SQL Server's own CDC tables (no Kafka), applies each
@@ -57,7 +59,7 @@ export async function runMssqlSync(config: Config, options: SyncOptions = {}): P
       result.metricsPort = await rt.metrics.listen(options.metricsPort, options.metricsHost);
       logger.info({ port: result.metricsPort }, 'metrics at /metrics');
     }
-    if (options.retryDeadLetters) result.retried = await retryDeadLetters(rt, cdc.source, Object.values(config.cdc!.mssql!.capture_instances));
+    if (options.retryDeadLetters) result.retried = await retryDeadLetters(rt, cdc, Object.values(config.cdc!.mssql!.capture_instances));
 
     const onPoll = (poll: PollResult) => mergePoll(result, poll);
     if (options.untilCaughtUp) {
@@ -107,24 +109,22 @@ function mergePoll(result: MssqlSyncResult, poll: PollResult): void {
 
 /**
  * Replays the open dead letters of the configured capture instances, in log order: each change is
- * read again from CDC at its (lsn, seqval) and applied. One that cleanup already removed cannot be
- * replayed: its row is for `verify --repair` to copy again, which the reason says.
+ * read again from CDC at its (lsn, seqval) for its keys, which are then copied again from the
+ * legacy table (src/cdc/recopy.ts). One that cleanup already removed cannot be told: its row is
+ * for `verify --repair`, which the reason says.
  */
-async function retryDeadLetters(rt: ApplyRuntime, source: MssqlCdcSource, instances: string[]): Promise<{ resolved: number; stillFailing: number }> {
+async function retryDeadLetters(rt: ApplyRuntime, cdc: { source: MssqlCdcSource; reader: SourceReader }, instances: string[]): Promise<{ resolved: number; stillFailing: number }> {
   const ours = new Set(instances.map((i) => i.toLowerCase()));
   let resolved = 0;
   let stillFailing = 0;
   for (const dl of await openDeadLetters(rt.store.pool)) {
     if (!ours.has(dl.source.toLowerCase())) continue;
     const [lsn, seqval] = dl.offset.split(':');
-    const change = lsn && seqval ? await source.changeAt(dl.source, Lsn.parse(lsn), Lsn.parse(seqval)) : null;
+    const change = lsn && seqval ? await cdc.source.changeAt(dl.source, Lsn.parse(lsn), Lsn.parse(seqval)) : null;
     let reason: string | null = null;
     if (!change) reason = `the change at ${dl.offset} is no longer in CDC (cleanup removed it): repair the row with membermig verify --repair`;
     else if (change.poison.length > 0) reason = change.poison[0]!.reason;
-    else {
-      const outcome = await applyOrDeadLetter(rt, change.events, eventAsRaw);
-      if (outcome.deadLettered > 0) reason = 'the target still refuses the change (see the dead letter at the same offset)';
-    }
+    else reason = await recopyKeys(rt.apply, cdc.reader, change.events);
     if (reason === null) {
       resolved++;
       await markDeadLetter(rt.store.pool, dl.id, { resolved: true });

@@ -256,23 +256,21 @@ export class MssqlReader implements SourceReader {
     if (batch.length > 0) yield batch;
   }
 
-  /**
-   * The rows with these keys (key text as chunk bounds hold it), converted by the row pipeline; a
-   * key that is not in the table is absent from the result. Batched within SQL Server's parameter limit.
-   */
-  async readRowsByKey(spec: TableSpec, keys: ChunkKey[]): Promise<Row[]> {
+  /** The rows with these keys, one keyed statement per batch below SQL Server's parameter limit. */
+  async rowsByKey(spec: TableSpec, keys: ChunkKey[]): Promise<{ rows: Row[]; rejected: string[] }> {
     const plan = readPlan(spec, this.typeMap);
     const perStatement = Math.max(1, Math.floor(MAX_PARAMS / plan.keys.length));
-    const out: Row[] = [];
+    const rows: Row[] = [];
+    const rejected: string[] = [];
     for (let i = 0; i < keys.length; i += perStatement) {
       const stmt = rowsByKeyQuery({ table: plan.table, columns: plan.columns, keys: plan.keys, values: keys.slice(i, i + perStatement) });
       for (const raw of await this.query<Record<string, unknown>>(stmt.text, stmt.params)) {
         const converted = convertRow(spec, plan, raw, keyOf(raw, plan.keys.length));
-        if (!Array.isArray(converted)) throw new UnrepresentableValueError(converted);
-        out.push(converted);
+        if (Array.isArray(converted)) rows.push(converted);
+        else rejected.push(new UnrepresentableValueError(converted).message);
       }
     }
-    return out;
+    return { rows, rejected };
   }
 
   /**

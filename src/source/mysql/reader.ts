@@ -9,6 +9,7 @@ import type { ShardMap } from '../../shard/map.js';
 import type { ChunkKey } from '../../store/leases.js';
 import { UnrepresentableError, type ReadRangeOptions, type SourceReader, type StartPosition, type TsvChunk } from '../reader.js';
 import { describeMysqlTable } from './catalog.js';
+import { readMysqlRowsByKey } from './keys.js';
 import { orderBy, qualifiedSource, rangeWhere, rawKeyText } from './sql.js';
 import { tsvSelect } from './tsv.js';
 
@@ -139,6 +140,11 @@ export class MysqlSourceReader implements SourceReader {
       chunk.rowsByShard.set(shard, lines.length);
     }
     return chunk;
+  }
+
+  async rowsByKey(spec: TableSpec, keys: ChunkKey[]): Promise<{ rows: Row[]; rejected: string[] }> {
+    const { rows, rejected } = await readMysqlRowsByKey(this.pool, spec, keys);
+    return { rows, rejected: rejected.map((r) => new UnrepresentableError(r).message) };
   }
 
   async startPosition(): Promise<StartPosition> {
