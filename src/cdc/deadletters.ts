@@ -58,6 +58,27 @@ export async function markDeadLetter(pool: Pool, id: number, outcome: { resolved
   else await pool.query<ResultSetHeader>('UPDATE dead_letters SET retried_at = NOW(6), reason = ? WHERE id = ?', [outcome.reason.slice(0, 60_000), id]);
 }
 
+/**
+ * Retries the open dead letters that `mine` accepts, in log order: `attempt` returns null when the
+ * dead letter is now applied (it is marked resolved), else why not (its reason is updated).
+ */
+export async function retryOpenDeadLetters(
+  pool: Pool,
+  attempt: (dl: DeadLetter) => Promise<string | null>,
+  mine: (dl: DeadLetter) => boolean = () => true,
+): Promise<{ resolved: number; stillFailing: number }> {
+  let resolved = 0;
+  let stillFailing = 0;
+  for (const dl of await openDeadLetters(pool)) {
+    if (!mine(dl)) continue;
+    const reason = await attempt(dl);
+    if (reason === null) resolved++;
+    else stillFailing++;
+    await markDeadLetter(pool, dl.id, reason === null ? { resolved: true } : { resolved: false, reason });
+  }
+  return { resolved, stillFailing };
+}
+
 export interface DeadLetterCounts {
   open: number;
   resolved: number;

@@ -29,6 +29,18 @@ export interface ApplyRuntime {
   close(): Promise<void>;
 }
 
+/** What a sync run reports whatever its change source. */
+export interface SyncOutcome {
+  stoppedBy: 'caught-up' | 'signal';
+  eventsApplied: number;
+  deadLettered: number;
+  /** With --retry-dead-letters. */
+  retried?: { resolved: number; stillFailing: number };
+  deadLetters: { open: number; resolved: number };
+  metricsPort?: number;
+  elapsedSeconds: number;
+}
+
 /** Opens the runtime: describes the tables at the source and checks the control store is migrated. */
 export async function openApplyRuntime(config: Config, logger: Logger, stopping: () => boolean): Promise<ApplyRuntime> {
   const specs = await describeAll(config, logger);

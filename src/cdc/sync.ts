@@ -6,10 +6,11 @@ import { silentLogger, type Logger } from '../log.js';
 import type { ControlStore } from '../store/control.js';
 import type { ShardWriter } from '../target/writer.js';
 import { applyChanges, type ApplyContext } from './apply.js';
-import { deadLetterCounts, markDeadLetter, openDeadLetters, recordDeadLetters } from './deadletters.js';
+import { deadLetterCounts, recordDeadLetters, retryOpenDeadLetters } from './deadletters.js';
 import { DebeziumDecoder, type KafkaRecord } from './debezium/decode.js';
 import type { SyncMetrics } from './metrics.js';
 import { runMssqlSync, type MssqlSyncResult } from './mssql/sync.js';
+import type { SyncOutcome } from './runtime.js';
 import { mirrorOffsets } from './offsets.js';
 import { recopyKeys } from './recopy.js';
 import { createSourceReader } from '../source/index.js';
@@ -54,20 +55,13 @@ export interface SyncPartitionResult {
 
 export type SyncResult = KafkaSyncResult | MssqlSyncResult;
 
-export interface KafkaSyncResult {
+export interface KafkaSyncResult extends SyncOutcome {
   source: 'kafka';
   group: string;
   topics: string[];
-  stoppedBy: 'caught-up' | 'signal';
   /** Partitions this process applied batches from (a rebalance may move them). */
   partitions: SyncPartitionResult[];
-  eventsApplied: number;
   tombstones: number;
-  deadLettered: number;
-  retried?: { resolved: number; stillFailing: number };
-  deadLetters: { open: number; resolved: number };
-  metricsPort?: number;
-  elapsedSeconds: number;
 }
 
 interface Runtime {
@@ -387,27 +381,20 @@ async function applyGroup(rt: Runtime, parts: Part[]): Promise<BatchOutcome[]> {
  * may have passed). Resolved when that worked, else its reason is updated.
  */
 async function retryDeadLetters(rt: Runtime): Promise<{ resolved: number; stillFailing: number }> {
-  let resolved = 0;
-  let stillFailing = 0;
   const reader = createSourceReader(rt.config, rt.logger);
+  let outcome: { resolved: number; stillFailing: number };
   try {
-    for (const dl of await openDeadLetters(rt.store.pool)) {
+    outcome = await retryOpenDeadLetters(rt.store.pool, async (dl) => {
       const decoded = rt.decoder.decode({ topic: dl.source, partition: dl.partition ?? 0, offset: dl.offset, key: dl.messageKey, value: dl.rawValue });
-      let reason: string | null = null;
-      if (decoded.kind === 'poison') reason = decoded.poison.reason;
-      else if (decoded.kind === 'changes') reason = await recopyKeys(rt.apply, reader, decoded.events);
-      else if (dl.rawValue === null) reason = dl.reason.startsWith('no message') ? dl.reason : `no message is stored for it (${dl.reason}): repair the row with membermig verify --repair`;
-      if (reason === null) {
-        resolved++;
-        await markDeadLetter(rt.store.pool, dl.id, { resolved: true });
-      } else {
-        stillFailing++;
-        await markDeadLetter(rt.store.pool, dl.id, { resolved: false, reason });
-      }
-    }
+      if (decoded.kind === 'poison') return decoded.poison.reason;
+      if (decoded.kind === 'changes') return recopyKeys(rt.apply, reader, decoded.events);
+      if (dl.rawValue !== null) return null; // a tombstone: nothing to apply
+      return dl.reason.startsWith('no message') ? dl.reason : `no message is stored for it (${dl.reason}): repair the row with membermig verify --repair`;
+    });
   } finally {
     await reader.close();
   }
+  const { resolved, stillFailing } = outcome;
   rt.logger.info({ resolved, stillFailing }, 'dead letters retried');
   return { resolved, stillFailing };
 }

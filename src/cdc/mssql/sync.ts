@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../../config/schema.js';
 import { silentLogger } from '../../log.js';
-import { markDeadLetter, openDeadLetters, deadLetterCounts } from '../deadletters.js';
-import { applyOrDeadLetter, openApplyRuntime, type ApplyRuntime } from '../runtime.js';
+import { deadLetterCounts, retryOpenDeadLetters } from '../deadletters.js';
+import { applyOrDeadLetter, openApplyRuntime, type ApplyRuntime, type SyncOutcome } from '../runtime.js';
 import type { SyncOptions } from '../sync.js';
 import type { ChangeEvent } from '../types.js';
 import { openMssqlCdcSource } from './index.js';
@@ -28,16 +28,9 @@ export interface MssqlSyncInstance {
   position: string | null;
 }
 
-export interface MssqlSyncResult {
+export interface MssqlSyncResult extends SyncOutcome {
   source: 'mssql';
-  stoppedBy: 'caught-up' | 'signal';
   instances: MssqlSyncInstance[];
-  eventsApplied: number;
-  deadLettered: number;
-  retried?: { resolved: number; stillFailing: number };
-  deadLetters: { open: number; resolved: number };
-  metricsPort?: number;
-  elapsedSeconds: number;
 }
 
 export async function runMssqlSync(config: Config, options: SyncOptions = {}): Promise<MssqlSyncResult> {
@@ -115,24 +108,17 @@ function mergePoll(result: MssqlSyncResult, poll: PollResult): void {
  */
 async function retryDeadLetters(rt: ApplyRuntime, cdc: { source: MssqlCdcSource; reader: SourceReader }, instances: string[]): Promise<{ resolved: number; stillFailing: number }> {
   const ours = new Set(instances.map((i) => i.toLowerCase()));
-  let resolved = 0;
-  let stillFailing = 0;
-  for (const dl of await openDeadLetters(rt.store.pool)) {
-    if (!ours.has(dl.source.toLowerCase())) continue;
-    const [lsn, seqval] = dl.offset.split(':');
-    const change = lsn && seqval ? await cdc.source.changeAt(dl.source, Lsn.parse(lsn), Lsn.parse(seqval)) : null;
-    let reason: string | null = null;
-    if (!change) reason = `the change at ${dl.offset} is no longer in CDC (cleanup removed it): repair the row with membermig verify --repair`;
-    else if (change.poison.length > 0) reason = change.poison[0]!.reason;
-    else reason = await recopyKeys(rt.apply, cdc.reader, change.events);
-    if (reason === null) {
-      resolved++;
-      await markDeadLetter(rt.store.pool, dl.id, { resolved: true });
-    } else {
-      stillFailing++;
-      await markDeadLetter(rt.store.pool, dl.id, { resolved: false, reason });
-    }
-  }
+  const { resolved, stillFailing } = await retryOpenDeadLetters(
+    rt.store.pool,
+    async (dl) => {
+      const [lsn, seqval] = dl.offset.split(':');
+      const change = lsn && seqval ? await cdc.source.changeAt(dl.source, Lsn.parse(lsn), Lsn.parse(seqval)) : null;
+      if (!change) return `the change at ${dl.offset} is no longer in CDC (cleanup removed it): repair the row with membermig verify --repair`;
+      if (change.poison.length > 0) return change.poison[0]!.reason;
+      return recopyKeys(rt.apply, cdc.reader, change.events);
+    },
+    (dl) => ours.has(dl.source.toLowerCase()),
+  );
   rt.logger.info({ resolved, stillFailing }, 'dead letters retried');
   return { resolved, stillFailing };
 }
