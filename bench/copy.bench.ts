@@ -1,5 +1,5 @@
-import { execFile, spawn } from 'node:child_process';
-import { closeSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { closeSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,6 +58,29 @@ async function timedCommand(cmd: string, args: string[], env: NodeJS.ProcessEnv 
       resolve({ seconds: Number(m[1]), cpuSeconds: Number(m[2]) + Number(m[3]), peakRssMb: Number(m[4]) / 1024, stdout, code: code ?? -1 });
     });
   });
+}
+
+/** CPU seconds a process has used so far, from /proc (Linux); NaN where that is not there. */
+function cpuSecondsOf(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * Runs a phase and adds a figure with the CPU seconds the servers spent in it: on 2 shared cores
+ * the total CPU per row decides the rate, so this shows where a gap comes from.
+ */
+async function withServerCpu<T>(figures: BenchFigure[], label: string, servers: Record<string, MariaDbInstance>, work: () => Promise<T>): Promise<T> {
+  const before = Object.values(servers).map((s) => cpuSecondsOf(s.pid));
+  const result = await work();
+  const spent = Object.values(servers).map((s, i) => cpuSecondsOf(s.pid) - before[i]!);
+  const note = Object.keys(servers).map((name, i) => `${name} ${spent[i]!.toFixed(1)}`).join(', ');
+  figures.push({ measure: `${label} server CPU`, value: spent.reduce((a, b) => a + b, 0), unit: 's', note });
+  return result;
 }
 
 async function loadFile(conn: Connection, file: string, table: string): Promise<void> {
@@ -171,7 +194,8 @@ const bench: Benchmark = {
 
       // The limit: raw LOAD DATA of the same rows into the same 16 shard tables, one stream per server.
       log('raw LOAD DATA LOCAL, 2 streams');
-      const rawLoad = await timed(async () => {
+      const everyServer = { legacy, a, b };
+      const rawLoad = await withServerCpu(figures, 'raw LOAD DATA', everyServer, () => timed(async () => {
         await Promise.all(
           Object.entries(servers).map(async ([name, url]) => {
             const conn = await connectMysql(url);
@@ -179,7 +203,7 @@ const bench: Benchmark = {
             await conn.end();
           }),
         );
-      });
+      }));
       const rawCount = await countRows(servers, map);
       if (rawCount !== N) throw new Error(`raw LOAD DATA left ${rawCount} rows, expected ${N}`);
       const rawRate = N / rawLoad.seconds;
@@ -188,7 +212,9 @@ const bench: Benchmark = {
 
       const runMembermig = async (label: string, path: string, extra: string[]): Promise<number> => {
         log(`membermig full (${label})`);
-        const t = await timedCommand(process.execPath, [join(ROOT, 'bin/membermig'), 'full', '--config', path, '--json', '--log-level', 'warn', ...extra]);
+        const t = await withServerCpu(figures, `membermig full (${label})`, everyServer, () =>
+          timedCommand(process.execPath, [join(ROOT, 'bin/membermig'), 'full', '--config', path, '--json', '--log-level', 'warn', ...extra]),
+        );
         const result = JSON.parse(t.stdout).result;
         const count = await countRows(servers, map);
         if (t.code !== 0 || count !== N || result.rowsThisRun !== N) throw new Error(`membermig ${label}: exit ${t.code}, ${count} rows in shards, ${result.rowsThisRun} copied; expected ${N}`);
@@ -220,7 +246,7 @@ const bench: Benchmark = {
         const target = await connectMysql(a.url);
         await target.query('CREATE DATABASE bench_myloader CHARACTER SET utf8mb4');
         await target.end();
-        const load = await timedCommand('myloader', ['-h', '127.0.0.1', '-P', String(a.port), '-u', 'root', '-d', dumpDir, '-s', 'bench_legacy', '-B', 'bench_myloader', '-t', '2', '-o']);
+        const load = await withServerCpu(figures, 'myloader', { a }, () => timedCommand('myloader', ['-h', '127.0.0.1', '-P', String(a.port), '-u', 'root', '-d', dumpDir, '-s', 'bench_legacy', '-B', 'bench_myloader', '-t', '2', '-o']));
         const conn = await connectMysql(a.url);
         const [rows] = await conn.query('SELECT COUNT(*) AS n FROM bench_myloader.member');
         await conn.end();

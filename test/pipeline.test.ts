@@ -4,7 +4,7 @@ import { connectMysql } from '../src/mysql/connect.js';
 import { keyPositions, targetDdl } from '../src/rows/ddl.js';
 import type { Row, TableSpec } from '../src/rows/types.js';
 import { createShardMap } from '../src/shard/map.js';
-import { createSourceReader, MysqlSourceReader, type SourceReader } from '../src/source/index.js';
+import { createSourceReader, type SourceReader } from '../src/source/index.js';
 import { createShardWriter, type ShardWriter } from '../src/target/writer.js';
 import { runCli } from './support/cli.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
@@ -107,7 +107,7 @@ describe('row pipeline, mysql source reader and shard writer', () => {
     for await (const batch of reader.readRange(spec, null, null, 1000)) expected.push(...batch);
     const chunk = await reader.readTsv!(spec, null, null, writer.map);
     expect(chunk!.rows).toBe(ROWS);
-    expect(chunk!.byShard.size).toBe(4); // crc32: one concatenated block per shard
+    expect(chunk!.byShard.size).toBe(4); // crc32: the shard computed by the source
     for (let pass = 0; pass < 2; pass++) {
       for (const [shard, blocks] of chunk!.byShard) expect(await writer.loadBlocks(shard, spec, blocks, chunk!.rowsByShard.get(shard)!)).toBe(chunk!.rowsByShard.get(shard));
     }
@@ -115,25 +115,13 @@ describe('row pipeline, mysql source reader and shard writer', () => {
     expect(back.size).toBe(ROWS);
     for (const r of expected) expect(back.get(r[0] as string)).toEqual(r);
 
-    // murmur3 has no SQL form: lines come one per row and Node routes them, to the same shards.
+    // murmur3 has no SQL form: Node routes the lines by their key, to the same shards.
     const murmur = createShardMap({ count: 4, function: 'murmur3', database: 'x{shard}', serverOf: ['a', 'a', 'b', 'b'], servers: { a: { name: 'a', primary: 'mysql://a', replicas: [] }, b: { name: 'b', primary: 'mysql://b', replicas: [] } } });
-    const lines = await reader.readTsv!(spec, null, null, murmur);
-    for (const [shard, rows] of lines!.byShard) {
-      expect(rows.length).toBe(lines!.rowsByShard.get(shard));
-      for (const line of rows) expect(murmur.shardOf(line.toString('utf8').split('\t')[0]!)).toBe(shard);
-    }
-  });
-
-  it('bulk path: a shard block cut short by group_concat_max_len is detected and read row by row instead', async () => {
-    const small = new MysqlSourceReader(env.config, silentLogger, 1);
-    try {
-      await small.pool.query('SET SESSION group_concat_max_len = 300');
-      const chunk = await small.readTsv(spec, null, null, writer.map);
-      expect(chunk!.rows).toBe(ROWS);
-      const lines = [...chunk!.byShard.values()].reduce((n, blocks) => n + blocks.length, 0);
-      expect(lines).toBe(ROWS); // one buffer per row: the row-by-row form
-    } finally {
-      await small.close();
+    const routed = await reader.readTsv!(spec, null, null, murmur);
+    for (const [shard, blocks] of routed!.byShard) {
+      const lines = Buffer.concat(blocks).toString('utf8').split('\n').slice(0, -1);
+      expect(lines.length).toBe(routed!.rowsByShard.get(shard));
+      for (const line of lines) expect(murmur.shardOf(line.split('\t')[0]!)).toBe(shard);
     }
   });
 

@@ -26,3 +26,39 @@ export function escapeTsv(text: string): string {
 export function tsvLine(row: Row, columns: Pick<ColumnSpec, 'wire'>[]): Buffer {
   return Buffer.from(row.map((v, i) => tsvField(v, columns[i]!)).join('\t') + '\n', 'utf8');
 }
+
+/**
+ * Lines gathered into blocks of whole lines, each becoming one packet of a LOAD DATA stream.
+ * Each line is copied on arrival, so the driver's row objects die young instead of being kept
+ * (and promoted by the garbage collector) until the block is written.
+ */
+export class LineBlocks {
+  readonly blocks: Buffer[] = [];
+  lines = 0;
+  private block = Buffer.alloc(0);
+  private used = 0;
+
+  constructor(private readonly blockBytes = 256 * 1024) {}
+
+  add(line: Buffer): void {
+    if (this.used + line.length > this.block.length) {
+      this.seal();
+      this.block = Buffer.allocUnsafe(Math.max(this.blockBytes, line.length));
+    }
+    line.copy(this.block, this.used);
+    this.used += line.length;
+    this.lines++;
+  }
+
+  /** The blocks, the last one cut to its lines. */
+  done(): Buffer[] {
+    this.seal();
+    return this.blocks;
+  }
+
+  private seal(): void {
+    if (this.used > 0) this.blocks.push(this.block.subarray(0, this.used));
+    this.block = Buffer.alloc(0);
+    this.used = 0;
+  }
+}

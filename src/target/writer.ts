@@ -3,6 +3,7 @@ import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql
 import type { Config } from '../config/schema.js';
 import { createMysqlPool, quoteId } from '../mysql/connect.js';
 import { keyPositions } from '../rows/ddl.js';
+import { LineBlocks } from '../rows/tsv.js';
 import type { Row, RowValue, TableSpec } from '../rows/types.js';
 import { shardMapFromConfig, type ShardLocation, type ShardMap } from '../shard/map.js';
 
@@ -98,7 +99,9 @@ export function createShardWriter(config: Pick<Config, 'servers' | 'shards'>, op
       return deleted;
     },
     loadLines(shard, spec, lines) {
-      return writer.loadBlocks(shard, spec, lines, lines.length);
+      const blocks = new LineBlocks();
+      for (const line of lines) blocks.add(line);
+      return writer.loadBlocks(shard, spec, blocks.done(), lines.length);
     },
     async loadBlocks(shard, spec, blocks, rows) {
       if (rows === 0) return 0;
@@ -106,7 +109,7 @@ export function createShardWriter(config: Pick<Config, 'servers' | 'shards'>, op
       return inTransaction(poolOf(loc.server.name), async (conn) => {
         const [res] = await conn.query<ResultSetHeader>({
           sql: loadDataSql(tableOf(loc, spec), spec),
-          infileStreamFactory: () => Readable.from(coalesce(blocks)),
+          infileStreamFactory: () => Readable.from(blocks), // each block is one packet
         });
         if (res.warningStatus > 0) {
           const [warnings] = await conn.query<RowDataPacket[]>('SHOW WARNINGS LIMIT 3');
@@ -125,26 +128,6 @@ export function createShardWriter(config: Pick<Config, 'servers' | 'shards'>, op
     },
   };
   return writer;
-}
-
-/** Small buffers joined into blocks of about 1 MB: each stream chunk becomes a packet to the server. */
-function* coalesce(buffers: Buffer[], target = 1 << 20): Generator<Buffer> {
-  let part: Buffer[] = [];
-  let size = 0;
-  for (const b of buffers) {
-    if (b.length >= target && part.length === 0) {
-      yield b;
-      continue;
-    }
-    part.push(b);
-    size += b.length;
-    if (size >= target) {
-      yield Buffer.concat(part, size);
-      part = [];
-      size = 0;
-    }
-  }
-  if (part.length > 0) yield Buffer.concat(part, size);
 }
 
 /** INSERT ... ON DUPLICATE KEY UPDATE every non-key column (a key-only table just keeps the row). */

@@ -4,6 +4,7 @@ import type { Logger } from '../../log.js';
 import { createMysqlPool, quoteId } from '../../mysql/connect.js';
 import { convertRow } from '../../rows/convert.js';
 import { mysqlTypeMap } from '../../rows/mysql.js';
+import { LineBlocks } from '../../rows/tsv.js';
 import type { ColumnConversion, Row, TableSpec } from '../../rows/types.js';
 import type { ShardMap } from '../../shard/map.js';
 import type { ChunkKey } from '../../store/leases.js';
@@ -15,21 +16,36 @@ import { tsvSelect } from './tsv.js';
 
 /**
  * Every session reads in UTC, as the shard writer writes: TIMESTAMP values keep their instant.
- * GROUP_CONCAT may hold a whole chunk's lines for one shard (checked against the line count).
  * Key literals are escaped with backslashes, so NO_BACKSLASH_ESCAPES is taken out of the session.
  */
-const SESSION_SETUP =
-  "SET time_zone = '+00:00', group_concat_max_len = 1073741824, sql_mode = REPLACE(@@sql_mode, 'NO_BACKSLASH_ESCAPES', '')";
+const SESSION_SETUP = "SET time_zone = '+00:00', sql_mode = REPLACE(@@sql_mode, 'NO_BACKSLASH_ESCAPES', '')";
 
 /** The conversions of a spec's columns, derived again from their source types (one rule, no cache needed). */
 export function mysqlConversions(spec: TableSpec): ColumnConversion[] {
   return spec.columns.map((c) => mysqlTypeMap.conversion(c.sourceType, `${c.source} of table ${spec.name}`));
 }
 
-function countLines(body: Buffer): number {
-  let n = 0;
-  for (let at = body.indexOf(0x0a); at !== -1; at = body.indexOf(0x0a, at + 1)) n++;
-  return n;
+/** Runs a query and hands each row (an array) to onRow as it arrives; rejects with onRow's first error. */
+function forEachRow(pool: Pool, sql: string, onRow: (row: unknown[]) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let failed = false;
+    const fail = (e: unknown) => {
+      if (!failed) reject(e);
+      failed = true;
+    };
+    pool.pool
+      .query({ sql, rowsAsArray: true })
+      .on('result', (row: unknown) => {
+        if (failed) return;
+        try {
+          onRow(row as unknown[]);
+        } catch (e) {
+          fail(e);
+        }
+      })
+      .on('error', fail)
+      .on('end', () => failed || resolve());
+  });
 }
 
 /** The legacy side when it is MySQL or MariaDB. */
@@ -91,53 +107,33 @@ export class MysqlSourceReader implements SourceReader {
   }
 
   /**
-   * The bulk path of full copy: the source server computes each row's shard and its LOAD DATA
-   * text line, and (where SQL can compute the shard) concatenates the lines of each shard, so
-   * Node only moves a few large buffers per chunk. Null when a value in the range cannot be
-   * converted (then the caller takes the row path, which flags it).
+   * The bulk path of full copy: the source server computes each row's LOAD DATA text line and
+   * (where SQL can) its shard; Node only routes the lines into blocks as they arrive. Null when a
+   * value in the range cannot be converted (then the caller takes the row path, which flags it).
+   * Rows are not grouped by shard in SQL: GROUP BY sorts the range and re-reads every row by key,
+   * which cost the source more than building the lines (6.4 s against 2.8 s of server CPU for 1M
+   * member rows).
    */
   async readTsv(spec: TableSpec, lower: ChunkKey | null, upper: ChunkKey | null, map: ShardMap): Promise<TsvChunk | null> {
     const q = tsvSelect(spec, map);
-    const from = `${qualifiedSource(spec)} ${rangeWhere(spec, lower, upper)}`;
-    if (q.shardInSql) {
-      const grouped = await this.readTsvGrouped(q.select, from);
-      if (grouped !== 'truncated') return grouped;
-      this.logger.warn({ table: spec.name, lower, upper }, 'a shard block of this chunk is too large to concatenate; reading it row by row (lower copy.chunk_rows)');
-    }
-    return this.readTsvRows(q.select, from, q.shardInSql, map, spec);
-  }
-
-  /**
-   * One row per shard: line count and the concatenated lines. Escaping leaves exactly one raw
-   * newline per line, so counting them proves GROUP_CONCAT cut nothing off.
-   */
-  private async readTsvGrouped(select: string, from: string): Promise<TsvChunk | null | 'truncated'> {
-    const [rows] = await this.pool.query<RowDataPacket[]>({
-      sql: `SELECT shard, COUNT(*), MIN(ok), GROUP_CONCAT(line SEPARATOR '') FROM (SELECT ${select} FROM ${from}) AS r GROUP BY shard`,
-      rowsAsArray: true,
+    const byShard = new Map<number, LineBlocks>();
+    let convertible = true;
+    await forEachRow(this.pool, `SELECT ${q.select} FROM ${qualifiedSource(spec)} ${rangeWhere(spec, lower, upper)}`, (raw) => {
+      const [key, line, ok] = raw as [number | string, Buffer | null, number | string];
+      if (Number(ok) !== 1) convertible = false;
+      if (!convertible) return; // the rest of the result is only drained
+      if (line === null) throw new Error(`table ${spec.name}: a row's text form is NULL (longer than the source's max_allowed_packet?)`);
+      const shard = q.shardInSql ? Number(key) : map.shardOf(String(key));
+      let blocks = byShard.get(shard);
+      if (!blocks) byShard.set(shard, (blocks = new LineBlocks()));
+      blocks.add(line);
     });
+    if (!convertible) return null;
     const chunk: TsvChunk = { rows: 0, byShard: new Map(), rowsByShard: new Map() };
-    for (const [shard, count, ok, body] of rows as unknown as [number | string, number | string, number | string, Buffer | null][]) {
-      if (Number(ok) !== 1) return null;
-      if (body === null || countLines(body) !== Number(count) || body[body.length - 1] !== 0x0a) return 'truncated';
-      chunk.byShard.set(Number(shard), [body]);
-      chunk.rowsByShard.set(Number(shard), Number(count));
-      chunk.rows += Number(count);
-    }
-    return chunk;
-  }
-
-  private async readTsvRows(select: string, from: string, shardInSql: boolean, map: ShardMap, spec: TableSpec): Promise<TsvChunk | null> {
-    const [rows] = await this.pool.query<RowDataPacket[]>({ sql: `SELECT ${select} FROM ${from}`, rowsAsArray: true });
-    const chunk: TsvChunk = { rows: rows.length, byShard: new Map(), rowsByShard: new Map() };
-    for (const raw of rows as unknown as [number | string, Buffer | null, number | string][]) {
-      if (Number(raw[2]) !== 1) return null;
-      if (raw[1] === null) throw new Error(`table ${spec.name}: a row's text form is NULL (longer than the source's max_allowed_packet?)`);
-      const shard = shardInSql ? Number(raw[0]) : map.shardOf(String(raw[0]));
-      let lines = chunk.byShard.get(shard);
-      if (!lines) chunk.byShard.set(shard, (lines = []));
-      lines.push(raw[1]);
-      chunk.rowsByShard.set(shard, lines.length);
+    for (const [shard, blocks] of byShard) {
+      chunk.byShard.set(shard, blocks.done());
+      chunk.rowsByShard.set(shard, blocks.lines);
+      chunk.rows += blocks.lines;
     }
     return chunk;
   }

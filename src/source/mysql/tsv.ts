@@ -12,8 +12,10 @@ import type { ShardMap } from '../../shard/map.js';
 const NULL_MARK = "X'5C4E'"; // \N
 
 function escaped(expr: string): string {
-  // \ first, then tab, newline, NUL. Byte-wise: UTF-8 never has these bytes inside a character.
-  return `REPLACE(REPLACE(REPLACE(REPLACE(${expr}, X'5C', X'5C5C'), X'09', X'5C74'), X'0A', X'5C6E'), X'00', X'5C30')`;
+  // \ first, then tab, newline, NUL. Byte-wise: UTF-8 never has these bytes inside a character,
+  // and REPLACE on bytes skips the character-by-character scan it does on utf8mb4 (a third of the
+  // line's cost on the source).
+  return `REPLACE(REPLACE(REPLACE(REPLACE(CAST(${expr} AS BINARY), X'5C', X'5C5C'), X'09', X'5C74'), X'0A', X'5C6E'), X'00', X'5C30')`;
 }
 
 /** The text of one column in a line (a NOT NULL column skips the NULL test). */
