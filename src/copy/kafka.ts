@@ -1,4 +1,4 @@
-import { Kafka, logLevel } from 'kafkajs';
+import { withKafkaAdmin } from '../cdc/kafka-admin.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { StartPosition } from '../source/reader.js';
@@ -12,20 +12,19 @@ export async function kafkaStartPositions(config: Pick<Config, 'cdc'>, logger: L
   const kafka = config.cdc?.kafka;
   if (!kafka) return [];
   const topics = Array.isArray(kafka.topic) ? kafka.topic : [kafka.topic];
-  const admin = new Kafka({ clientId: kafka.client_id, brokers: kafka.brokers, logLevel: logLevel.NOTHING, connectionTimeout: 5000, retry: { retries: 1 } }).admin();
   try {
-    await admin.connect();
-    const positions: StartPosition[] = [];
-    for (const topic of topics) {
-      const offsets = await admin.fetchTopicOffsets(topic);
-      positions.push({ kind: 'kafka', position: { topic, offsets: Object.fromEntries(offsets.map((o) => [String(o.partition), o.high])) } });
-    }
+    const positions = await withKafkaAdmin({ clientId: kafka.client_id, brokers: kafka.brokers, connectionTimeout: 5000, retry: { retries: 1 } }, async (admin) => {
+      const out: StartPosition[] = [];
+      for (const topic of topics) {
+        const offsets = await admin.fetchTopicOffsets(topic);
+        out.push({ kind: 'kafka', position: { topic, offsets: Object.fromEntries(offsets.map((o) => [String(o.partition), o.high])) } });
+      }
+      return out;
+    });
     // One row per source kind in cdc_start_positions: several topics share the 'kafka' row.
     return positions.length <= 1 ? positions : [{ kind: 'kafka', position: { topics: positions.map((p) => p.position) } }];
   } catch (e) {
     logger.warn({ error: (e as Error).message }, 'could not read the change topics end offsets; only the source position is recorded');
     return [];
-  } finally {
-    await admin.disconnect().catch(() => {});
   }
 }

@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
+import { withKafkaAdmin } from '../cdc/kafka-admin.js';
 import type { Logger } from '../log.js';
 import { connectMysql } from '../mysql/connect.js';
 import { debeziumMariaDbConfig, ensureDebeziumUser, startConnect, startKafka, stopPid } from './kafka.js';
@@ -119,13 +119,9 @@ export async function startSandboxKafka(options: StartSandboxKafkaOptions): Prom
 }
 
 async function createTopic(brokers: string[], topic: string): Promise<void> {
-  const admin = new Kafka({ clientId: 'membermig-sandbox', brokers, logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  try {
+  await withKafkaAdmin({ clientId: 'membermig-sandbox', brokers }, async (admin) => {
     if (!(await admin.listTopics()).includes(topic)) {
       await admin.createTopics({ topics: [{ topic, numPartitions: TOPIC_PARTITIONS, replicationFactor: 1 }], waitForLeaders: true });
     }
-  } finally {
-    await admin.disconnect();
-  }
+  });
 }

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { Kafka, logLevel } from 'kafkajs';
+import { withKafkaAdmin } from '../cdc/kafka-admin.js';
 import type { Config } from '../config/schema.js';
 import { runFullCopy, type FullCopyResult } from '../copy/index.js';
 import { isCaughtUp, runSync, type SyncResult } from '../cdc/sync.js';
@@ -247,22 +247,14 @@ async function resetDemo(config: Config, logger: Logger): Promise<void> {
   }
   const kafka = config.cdc?.kafka;
   if (kafka) {
-    const admin = new Kafka({ clientId: 'membermig-demo', brokers: kafka.brokers, logLevel: logLevel.NOTHING }).admin();
-    await admin.connect();
-    try {
-      await admin.deleteGroups([kafka.group]).catch(() => {}); // absent on a first run
-    } finally {
-      await admin.disconnect();
-    }
+    await withKafkaAdmin({ clientId: 'membermig-demo', brokers: kafka.brokers }, (admin) => admin.deleteGroups([kafka.group]).catch(() => [])); // absent on a first run
   }
   logger.info('demo: control store, shard databases and consumer group reset');
 }
 
 /** Debezium has produced everything: the topics' ends stop moving for two seconds. */
 async function waitForCaptureIdle(brokers: string[], topics: string[], timeoutMs = 60_000): Promise<void> {
-  const admin = new Kafka({ clientId: 'membermig-demo', brokers, logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  try {
+  await withKafkaAdmin({ clientId: 'membermig-demo', brokers }, async (admin) => {
     const ends = async () => (await Promise.all(topics.map((t) => admin.fetchTopicOffsets(t)))).flat().map((p) => p.high).join(',');
     const deadline = Date.now() + timeoutMs;
     let last = await ends();
@@ -276,15 +268,11 @@ async function waitForCaptureIdle(brokers: string[], topics: string[], timeoutMs
         stableSince = Date.now();
       }
     }
-  } finally {
-    await admin.disconnect();
-  }
+  });
 }
 
 async function waitCaughtUp(brokers: string[], group: string, topics: string[], failure: () => Error | undefined, timeoutMs = 120_000): Promise<void> {
-  const admin = new Kafka({ clientId: 'membermig-demo', brokers, logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  try {
+  await withKafkaAdmin({ clientId: 'membermig-demo', brokers }, async (admin) => {
     const deadline = Date.now() + timeoutMs;
     while (!(await isCaughtUp(admin, group, topics))) {
       const failed = failure();
@@ -292,9 +280,7 @@ async function waitCaughtUp(brokers: string[], group: string, topics: string[], 
       if (Date.now() > deadline) throw new Error(`sync did not catch up within ${timeoutMs / 1000} s`);
       await sleep(250);
     }
-  } finally {
-    await admin.disconnect();
-  }
+  });
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -1,5 +1,5 @@
 import type { Pool } from 'mysql2/promise';
-import sql from 'mssql';
+import type sql from 'mssql';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RefusedError } from '../../errors.js';
 import type { Logger } from '../../log.js';
@@ -265,7 +265,7 @@ export class MssqlCdcSource {
   }
 
   private async query<T>(text: string, params: SqlStatement['params']): Promise<T[]> {
-    const request = bindRequest(new sql.Request(this.o.source), params);
+    const request = bindRequest(this.o.source.request(), params);
     return (await request.query<T>(text)).recordset ?? [];
   }
 }

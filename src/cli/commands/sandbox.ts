@@ -2,7 +2,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { loadConfig } from '../../config/load.js';
 import { ExitCode } from '../../errors.js';
 import { createLogger } from '../../log.js';
-import { runDemo, type DemoStep } from '../../sandbox/demo.js';
+import type { DemoStep, runDemo } from '../../sandbox/demo.js';
 import { DEFAULT_SANDBOX_DIR, sandboxDown, sandboxStatus, sandboxUp, type SandboxState } from '../../sandbox/index.js';
 import type { CommandContext } from '../context.js';
 import type { Run } from '../main.js';
@@ -94,6 +94,7 @@ export function registerSandbox(program: Command, run: Run): void {
         if (!ctx.json) ctx.io.stdout.write(`sandbox: ${opts.dir} (config ${up.configPath})\n${renderState(up)}\n\n`);
         const { config } = loadConfig(up.configPath);
         let n = 0;
+        const { runDemo } = await import('../../sandbox/demo.js');
         const result = await runDemo(config, {
           rows: opts.rows,
           writesPerSecond: opts.writesPerSec,

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { runSync, type SyncResult } from '../../cdc/sync.js';
+import type { SyncResult } from '../../cdc/sync.js';
 import { ExitCode, RefusedError } from '../../errors.js';
 import type { Run } from '../main.js';
 import { renderTable } from '../render.js';
@@ -47,6 +47,8 @@ export function registerSync(program: Command, run: Run): void {
         process.once('SIGINT', onSignal);
         process.once('SIGTERM', onSignal);
         try {
+          // Loaded here: kafkajs and the SQL Server driver only for the command that needs them.
+          const { runSync } = await import('../../cdc/sync.js');
           const result = await runSync(config, {
             logger: ctx.logger,
             untilCaughtUp: opts.untilCaughtUp === true,

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import sql from 'mssql';
+import type sql from 'mssql';
 import type { TlsConfig } from '../../config/schema.js';
 import type { SqlParam } from './tsql.js';
 
@@ -65,8 +65,20 @@ export function describeMssqlUrl(url: string): string {
   return `${u.hostname}:${u.port || 1433}${u.pathname}`;
 }
 
+/**
+ * node-mssql with tedious takes about 0.4 s to load: it is loaded on the first SQL Server
+ * connection, so a command on a MySQL legacy side never pays for it.
+ */
+let driver: typeof sql | undefined;
+
+export async function loadMssqlDriver(): Promise<typeof sql> {
+  driver ??= (await import('mssql')).default;
+  return driver;
+}
+
 export async function openMssqlPool(url: string, options: MssqlConnectOptions = {}): Promise<sql.ConnectionPool> {
-  const pool = new sql.ConnectionPool(mssqlConfig(url, options));
+  const mssql = await loadMssqlDriver();
+  const pool = new mssql.ConnectionPool(mssqlConfig(url, options));
   try {
     await pool.connect();
   } catch (e) {
@@ -78,26 +90,29 @@ export async function openMssqlPool(url: string, options: MssqlConnectOptions = 
 
 /** A request with the statement's parameters bound with their declared types. */
 export function bindRequest(request: sql.Request, params: SqlParam[]): sql.Request {
+  // A request comes from a pool, and opening the pool loaded the driver.
+  if (!driver) throw new Error('bindRequest before the SQL Server driver is loaded (loadMssqlDriver)');
+  const types = driver;
   for (const p of params) {
     switch (p.type) {
       case 'tinyint':
-        request.input(p.name, sql.TinyInt, p.value);
+        request.input(p.name, types.TinyInt, p.value);
         break;
       case 'smallint':
-        request.input(p.name, sql.SmallInt, p.value);
+        request.input(p.name, types.SmallInt, p.value);
         break;
       case 'int':
-        request.input(p.name, sql.Int, p.value);
+        request.input(p.name, types.Int, p.value);
         break;
       case 'bigint':
-        request.input(p.name, sql.BigInt, p.value);
+        request.input(p.name, types.BigInt, p.value);
         break;
       case 'nvarchar':
         // nvarchar(4000) rather than MAX where it fits, so a key comparison can still seek.
-        request.input(p.name, sql.NVarChar(String(p.value).length <= 4000 ? 4000 : sql.MAX), p.value);
+        request.input(p.name, types.NVarChar(String(p.value).length <= 4000 ? 4000 : types.MAX), p.value);
         break;
       case 'lsn':
-        request.input(p.name, sql.Binary, p.value);
+        request.input(p.name, types.Binary, p.value);
         break;
     }
   }

@@ -1,4 +1,4 @@
-import sql from 'mssql';
+import type sql from 'mssql';
 import type { Finding } from '../../preflight/check.js';
 import { describeMssqlUrl, openMssqlPool, type MssqlConnectOptions } from './connect.js';
 

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import sql from 'mssql';
+import type sql from 'mssql';
 import { Lsn } from '../../cdc/mssql/lsn.js';
 import type { TableConfig } from '../../config/schema.js';
 import { RefusedError } from '../../errors.js';
@@ -189,7 +189,7 @@ export class MssqlReader implements SourceReader {
   }
 
   async request(statement: SqlStatement): Promise<sql.Request> {
-    return bindRequest(new sql.Request(await this.connection()), statement.params);
+    return bindRequest((await this.connection()).request(), statement.params);
   }
 
   async describeTable(name: string, table: TableConfig): Promise<TableSpec> {

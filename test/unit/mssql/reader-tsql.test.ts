@@ -5,7 +5,7 @@ import sql from 'mssql';
 import { describe, expect, it } from 'vitest';
 import { RefusedError } from '../../../src/errors.js';
 import { mssqlTypeMap } from '../../../src/rows/mssql/typemap.js';
-import { bindRequest, describeMssqlUrl, mssqlConfig } from '../../../src/source/mssql/connect.js';
+import { bindRequest, describeMssqlUrl, loadMssqlDriver, mssqlConfig } from '../../../src/source/mssql/connect.js';
 import { buildTableSpec, readPlan, sourceTypeOf, type CatalogColumn } from '../../../src/source/mssql/reader.js';
 import { boundaryQuery, MAX_PARAMS, pageQuery, quoteName, quoteTable, rowsByKeyQuery, type KeyColumn } from '../../../src/source/mssql/tsql.js';
 
@@ -110,7 +110,8 @@ describe('keyset pages', () => {
     expect(() => pageQuery({ table: '[t]', columns: [], keys: [region, name], lower: ['1'], upper: null, limit: 1 })).toThrow(/2 columns got 1/);
   });
 
-  it('binds each parameter with its declared SQL Server type', () => {
+  it('binds each parameter with its declared SQL Server type', async () => {
+    await loadMssqlDriver();
     const r = bindRequest(new sql.Request(), [
       { name: 'a', type: 'int', value: 5 },
       { name: 'b', type: 'nvarchar', value: 'x' },
