@@ -51,7 +51,7 @@ export interface ChunkComparison {
 const total = (hash: CanonicalHash, list: RangeChecksum[]) => list.reduce((a, b) => combineChecksums(hash, a, b), emptyChecksum());
 
 function rangeClean(hash: CanonicalHash, legacy: RangeChecksum, shards: ShardChecksum[]): boolean {
-  return sameChecksum(legacy, total(hash, shards)) && shards.every((s) => s.misrouted === 0);
+  return sameChecksum(legacy, total(hash, shards)) && shards.every((s) => !s.misrouted);
 }
 
 export async function compareRange(ctx: DrillContext, range: KeyRange): Promise<ChunkComparison> {

@@ -100,13 +100,14 @@ export function checksumQuery(t: MysqlTableSql, where: string): string {
 }
 
 /**
- * Per shard of one server, in one statement: shard, count, hash sum and how many of its rows
- * the shard map routes elsewhere (`misrouted`: null when the shard function has no SQL form).
+ * Per shard of one server, in one statement: shard, count, hash sum and whether any of its rows
+ * is one the shard map routes elsewhere (`misrouted`: 1 or 0; null when the shard function has no
+ * SQL form). BIT_OR, not a count: an integer aggregate, where SUM accumulates in DECIMAL.
  */
 export function shardChecksumsQuery(parts: { shard: number; t: MysqlTableSql; where: string }[], shardExpression?: (column: string) => string): string {
   return parts
     .map(({ shard, t, where }) => {
-      const misrouted = shardExpression ? `COALESCE(SUM(${shardExpression(t.shardKeyColumn)} <> ${shard}), 0)` : 'NULL';
+      const misrouted = shardExpression ? `BIT_OR(${shardExpression(t.shardKeyColumn)} <> ${shard})` : 'NULL';
       return `SELECT ${shard} AS shard, COUNT(*) AS n, ${t.digest} AS s, ${misrouted} AS m FROM ${t.table} ${where}`;
     })
     .join(' UNION ALL ');
@@ -123,7 +124,7 @@ export function bucketExpression(t: MysqlTableSql, bounds: ChunkKey[]): string {
 
 export function bucketChecksumQuery(t: MysqlTableSql, where: string, bounds: ChunkKey[], shard?: { shard: number; expression?: (column: string) => string }): string {
   if (!shard) return `SELECT ${bucketExpression(t, bounds)} AS b, COUNT(*) AS n, ${t.digest} AS s FROM ${t.table} ${where} GROUP BY b`;
-  const misrouted = shard.expression ? `COALESCE(SUM(${shard.expression(t.shardKeyColumn)} <> ${shard.shard}), 0)` : '0';
+  const misrouted = shard.expression ? `BIT_OR(${shard.expression(t.shardKeyColumn)} <> ${shard.shard})` : '0';
   return (
     `SELECT ${shard.shard} AS shard, ${bucketExpression(t, bounds)} AS b, COUNT(*) AS n, ${t.digest} AS s, ${misrouted} AS m ` +
     `FROM ${t.table} ${where} GROUP BY b`
