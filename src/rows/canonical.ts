@@ -179,6 +179,8 @@ export function mysqlCanonicalValue(quotedColumn: string, column: Pick<ColumnSpe
  * the text columns' character set (a plain 0xFF literal is converted, and refused as utf8mb4).
  */
 export function mysqlCanonicalRow(values: string[]): string {
+  // One value (a single-column key) is its own canonical bytes; CONCAT_WS would only cost time per row.
+  if (values.length === 1) return values[0]!;
   return `CONCAT_WS(CAST(0xFF AS BINARY), ${values.join(', ')})`;
 }
 
