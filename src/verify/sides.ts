@@ -21,6 +21,8 @@ import {
   rowHashesQuery,
   shardChecksumsQuery,
   shardTableSql,
+  subRangeChecksumsQuery,
+  subRanges,
   whereClause,
   type KeyRange,
   type MysqlTableSql,
@@ -104,7 +106,8 @@ export class MysqlLegacySide implements LegacySide {
   }
 
   async bucketChecksums(range: KeyRange, filter: RowFilter, bounds: ChunkKey[]): Promise<RangeChecksum[]> {
-    const [rows] = await this.reader.pool.query<RowDataPacket[]>({ sql: bucketChecksumQuery(this.t, this.where(range, filter), bounds), rowsAsArray: true });
+    const sql = subRangeChecksumsQuery(this.t, subRanges(range, bounds), (sub) => this.where(sub, filter));
+    const [rows] = await this.reader.pool.query<RowDataPacket[]>({ sql, rowsAsArray: true });
     return bucketsFrom(rows, bounds.length + 1);
   }
 
