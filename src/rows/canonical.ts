@@ -36,7 +36,7 @@ import type { ColumnSpec, Row, RowValue, SourceType } from './types.js';
  * - crc32: BIT_XOR. Cheapest in the databases (a SUM accumulates in DECIMAL, ~15% slower over a
  *   chunk). XOR's known weakness, a row present twice cancelling itself out, cannot hide a
  *   difference here: a key is unique within the legacy table and within each shard table, and a
- *   key present on two shards is on a shard the map does not route it to, which verify counts
+ *   key present on two shards is on a shard the map does not route it to, which verify checks
  *   separately per shard (misrouted rows) and treats as a mismatch by itself.
  * - md5: the exact SUM (DECIMAL in MySQL, two 32-bit halves in T-SQL), since SQL Server has no
  *   XOR aggregate; nothing rounds or wraps on either side.
@@ -179,6 +179,8 @@ export function mysqlCanonicalValue(quotedColumn: string, column: Pick<ColumnSpe
  * the text columns' character set (a plain 0xFF literal is converted, and refused as utf8mb4).
  */
 export function mysqlCanonicalRow(values: string[]): string {
+  // One value (a single-column key) is its own canonical bytes; CONCAT_WS would only cost time per row.
+  if (values.length === 1) return values[0]!;
   return `CONCAT_WS(CAST(0xFF AS BINARY), ${values.join(', ')})`;
 }
 

@@ -63,6 +63,14 @@ function parseKey(v: string | ChunkKey | null): ChunkKey | null {
 
 /** Claims one chunk of the job (optionally of one table), or returns null when none is free. */
 export async function claimChunk(pool: Pool, jobId: number, worker: string, leaseSeconds: number, tableName?: string): Promise<Chunk | null> {
+  return (await claimChunks(pool, jobId, worker, leaseSeconds, 1, tableName))[0] ?? null;
+}
+
+/**
+ * Claims up to `limit` chunks of the job (optionally of one table) in one transaction, in chunk
+ * order; none when none is free. A batch saves control-store round trips per chunk.
+ */
+export async function claimChunks(pool: Pool, jobId: number, worker: string, leaseSeconds: number, limit: number, tableName?: string): Promise<Chunk[]> {
   const conn = await pool.getConnection();
   try {
     await conn.beginTransaction();
@@ -70,34 +78,38 @@ export async function claimChunk(pool: Pool, jobId: number, worker: string, leas
       `SELECT table_name, chunk_no, lower_key, upper_key, attempts FROM chunks
         WHERE job_id = ? ${tableName ? 'AND table_name = ?' : ''}
           AND (state = 'pending' OR (state = 'leased' AND lease_until < NOW(6)))
-        ORDER BY table_name, chunk_no LIMIT 1 FOR UPDATE SKIP LOCKED`,
-      tableName ? [jobId, tableName] : [jobId],
+        ORDER BY table_name, chunk_no LIMIT ? FOR UPDATE SKIP LOCKED`,
+      tableName ? [jobId, tableName, limit] : [jobId, limit],
     );
-    const row = rows[0];
-    if (!row) {
-      await conn.commit();
-      return null;
+    for (const [table, numbers] of byTable(rows.map((r) => ({ tableName: r.table_name, chunkNo: r.chunk_no })))) {
+      await conn.query(
+        `UPDATE chunks SET state = 'leased', lease_owner = ?, lease_until = NOW(6) + INTERVAL ? SECOND, attempts = attempts + 1
+          WHERE job_id = ? AND table_name = ? AND chunk_no IN (?)`,
+        [worker, leaseSeconds, jobId, table, numbers],
+      );
     }
-    await conn.query(
-      `UPDATE chunks SET state = 'leased', lease_owner = ?, lease_until = NOW(6) + INTERVAL ? SECOND, attempts = attempts + 1
-        WHERE job_id = ? AND table_name = ? AND chunk_no = ?`,
-      [worker, leaseSeconds, jobId, row.table_name, row.chunk_no],
-    );
     await conn.commit();
-    return {
+    return rows.map((row) => ({
       jobId,
       tableName: row.table_name,
       chunkNo: row.chunk_no,
       lowerKey: parseKey(row.lower_key),
       upperKey: parseKey(row.upper_key),
       attempts: row.attempts + 1,
-    };
+    }));
   } catch (e) {
     await conn.rollback().catch(() => {});
     throw e;
   } finally {
     conn.release();
   }
+}
+
+/** Chunk numbers grouped by table. */
+function byTable(chunks: Pick<Chunk, 'tableName' | 'chunkNo'>[]): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  for (const c of chunks) out.set(c.tableName, [...(out.get(c.tableName) ?? []), c.chunkNo]);
+  return out;
 }
 
 /** Extends every lease this worker holds in the job; returns how many it still holds. */
@@ -111,12 +123,38 @@ export async function renewLeases(pool: Pool, jobId: number, worker: string, lea
 
 /** Marks a chunk done if this worker still owns it; false means the lease was lost to another worker. */
 export async function completeChunk(pool: Pool, chunk: Chunk, worker: string, rowsDone: number, result: unknown = null): Promise<boolean> {
-  const [res] = await pool.query<ResultSetHeader>(
-    `UPDATE chunks SET state = 'done', rows_done = ?, result = ?, lease_owner = NULL, lease_until = NULL, last_error = NULL
-      WHERE job_id = ? AND table_name = ? AND chunk_no = ? AND lease_owner = ? AND state = 'leased'`,
-    [rowsDone, result === null ? null : JSON.stringify(result), chunk.jobId, chunk.tableName, chunk.chunkNo, worker],
-  );
-  return res.affectedRows === 1;
+  return (await completeChunks(pool, worker, [{ chunk, rowsDone, result }])) === 1;
+}
+
+export interface CompletedChunk {
+  chunk: Chunk;
+  rowsDone: number;
+  result: unknown;
+}
+
+/**
+ * Marks chunks of one job done, one statement per table, each only if this worker still owns
+ * it; returns how many it still owned (the rest were lost to other workers).
+ */
+export async function completeChunks(pool: Pool, worker: string, done: CompletedChunk[]): Promise<number> {
+  let completed = 0;
+  const jobId = done[0]?.chunk.jobId;
+  for (const [table, numbers] of byTable(done.map((d) => d.chunk))) {
+    const of = done.filter((d) => d.chunk.tableName === table);
+    const cases = (pick: (d: CompletedChunk) => unknown) => ({
+      sql: `CASE chunk_no ${of.map(() => 'WHEN ? THEN ?').join(' ')} END`,
+      params: of.flatMap((d) => [d.chunk.chunkNo, pick(d)]),
+    });
+    const rows = cases((d) => d.rowsDone);
+    const results = cases((d) => (d.result === null ? null : JSON.stringify(d.result)));
+    const [res] = await pool.query<ResultSetHeader>(
+      `UPDATE chunks SET state = 'done', rows_done = ${rows.sql}, result = ${results.sql}, lease_owner = NULL, lease_until = NULL, last_error = NULL
+        WHERE job_id = ? AND table_name = ? AND chunk_no IN (?) AND lease_owner = ? AND state = 'leased'`,
+      [...rows.params, ...results.params, jobId, table, numbers, worker],
+    );
+    completed += res.affectedRows;
+  }
+  return completed;
 }
 
 /** Gives a chunk back (e.g. its shard server is down) so a later attempt or rerun takes it. */

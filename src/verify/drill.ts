@@ -4,7 +4,7 @@ import type { Row, TableSpec } from '../rows/types.js';
 import type { ShardMap } from '../shard/map.js';
 import type { ChunkKey } from '../store/leases.js';
 import { hasIntegerKey, keyId, type HashedRow, type KeySpan, type LegacySide, type ShardChecksum, type ShardSide } from './sides.js';
-import type { KeyRange, RowFilter } from './sql.js';
+import { subRanges, type KeyRange, type RowFilter } from './sql.js';
 
 /**
  * Chunk comparison and drill-down. A chunk is clean when the legacy side's (count, digest)
@@ -51,7 +51,7 @@ export interface ChunkComparison {
 const total = (hash: CanonicalHash, list: RangeChecksum[]) => list.reduce((a, b) => combineChecksums(hash, a, b), emptyChecksum());
 
 function rangeClean(hash: CanonicalHash, legacy: RangeChecksum, shards: ShardChecksum[]): boolean {
-  return sameChecksum(legacy, total(hash, shards)) && shards.every((s) => s.misrouted === 0);
+  return sameChecksum(legacy, total(hash, shards)) && shards.every((s) => !s.misrouted);
 }
 
 export async function compareRange(ctx: DrillContext, range: KeyRange): Promise<ChunkComparison> {
@@ -76,8 +76,9 @@ async function drill(ctx: DrillContext, range: KeyRange, legacy: RangeChecksum, 
     ctx.shards.bucketChecksums(range, ctx.filter, bounds, occupied.map((s) => s.shard)),
   ]);
   const found: Candidate[] = [];
-  for (let b = 0; b <= bounds.length; b++) {
-    const sub: KeyRange = { lower: b === 0 ? range.lower : bounds[b - 1]!, upper: b === bounds.length ? range.upper : bounds[b]! };
+  const subs = subRanges(range, bounds);
+  for (let b = 0; b < subs.length; b++) {
+    const sub = subs[b]!;
     const perShard = [...shardBuckets.values()].map((list) => list[b]!);
     if (!rangeClean(ctx.hash, legacyBuckets[b]!, perShard)) found.push(...(await drill(ctx, sub, legacyBuckets[b]!, perShard)));
   }

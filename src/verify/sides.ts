@@ -21,6 +21,8 @@ import {
   rowHashesQuery,
   shardChecksumsQuery,
   shardTableSql,
+  subRangeChecksumsQuery,
+  subRanges,
   whereClause,
   type KeyRange,
   type MysqlTableSql,
@@ -107,7 +109,8 @@ export class MysqlLegacySide implements LegacySide {
   }
 
   async bucketChecksums(range: KeyRange, filter: RowFilter, bounds: ChunkKey[]): Promise<RangeChecksum[]> {
-    const [rows] = await this.reader.pool.query<RowDataPacket[]>({ sql: bucketChecksumQuery(this.t, this.where(range, filter), bounds), rowsAsArray: true });
+    const sql = subRangeChecksumsQuery(this.t, subRanges(range, bounds), (sub) => this.where(sub, filter));
+    const [rows] = await this.reader.pool.query<RowDataPacket[]>({ sql, rowsAsArray: true });
     return bucketsFrom(rows, bounds.length + 1);
   }
 
@@ -220,10 +223,10 @@ export class StreamingLegacySide implements LegacySide {
   }
 }
 
-/** Per shard: count, digest, and rows the shard map routes to another shard. */
+/** Per shard: count, digest, and whether it holds rows the shard map routes to another shard. */
 export interface ShardChecksum extends RangeChecksum {
   shard: number;
-  misrouted: number;
+  misrouted: boolean;
 }
 
 /** Every checked shard of one table, on every shard server (always MySQL, always pushdown). */
@@ -282,7 +285,7 @@ export class ShardSide {
         expression,
       );
       const [rows] = await pool.query<RowDataPacket[]>({ sql, rowsAsArray: true });
-      return (rows as unknown as unknown[][]).map((r) => ({ shard: Number(r[0]), count: Number(r[1]), digest: BigInt(String(r[2])), misrouted: r[3] === null ? 0 : Number(r[3]) }));
+      return (rows as unknown as unknown[][]).map((r) => ({ shard: Number(r[0]), count: Number(r[1]), digest: BigInt(String(r[2])), misrouted: Number(r[3]) === 1 }));
     });
     if (!hasSql) await this.countMisroutedInNode(results, range, filter);
     return results;
@@ -293,11 +296,11 @@ export class ShardSide {
     for (const r of results) {
       if (r.count === 0) continue;
       const rows = await this.rowHashes(range, filter, [r.shard]);
-      r.misrouted = rows.filter((h) => this.map.shardOf(h.shardKey) !== r.shard).length;
+      r.misrouted = rows.some((h) => this.map.shardOf(h.shardKey) !== r.shard);
     }
   }
 
-  /** Per shard and sub-range: count, hash sum, misrouted rows (SQL shard functions only; else 0). */
+  /** Per shard and sub-range: count, hash sum, whether it holds misrouted rows (SQL shard functions only; else false). */
   async bucketChecksums(range: KeyRange, filter: RowFilter, bounds: ChunkKey[], shards: number[]): Promise<Map<number, ShardChecksum[]>> {
     const expression = this.sqlShardExpression();
     const rows = await this.perServer(shards, async (pool, list) => {
@@ -308,8 +311,8 @@ export class ShardSide {
       return result as unknown as unknown[][];
     });
     const out = new Map<number, ShardChecksum[]>();
-    for (const shard of shards) out.set(shard, Array.from({ length: bounds.length + 1 }, () => ({ shard, count: 0, digest: 0n, misrouted: 0 })));
-    for (const r of rows) out.get(Number(r[0]))![Number(r[1])] = { shard: Number(r[0]), count: Number(r[2]), digest: BigInt(String(r[3])), misrouted: Number(r[4]) };
+    for (const shard of shards) out.set(shard, Array.from({ length: bounds.length + 1 }, () => ({ shard, count: 0, digest: 0n, misrouted: false })));
+    for (const r of rows) out.get(Number(r[0]))![Number(r[1])] = { shard: Number(r[0]), count: Number(r[2]), digest: BigInt(String(r[3])), misrouted: Number(r[4]) === 1 };
     return out;
   }
 
