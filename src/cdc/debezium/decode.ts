@@ -165,8 +165,7 @@ export class DebeziumDecoder {
 }
 
 function envelope(bytes: Buffer, what: 'key' | 'value'): { payload: unknown; schema: unknown } {
-  const text = bytes.toString('utf8');
-  const split = splitWithSchema(text);
+  const split = splitWithSchema(bytes);
   try {
     if (split) return { schema: split.schema, payload: parseJsonLossless(split.payloadText) };
   } catch {
@@ -174,7 +173,7 @@ function envelope(bytes: Buffer, what: 'key' | 'value'): { payload: unknown; sch
   }
   let doc: unknown;
   try {
-    doc = parseJsonLossless(text);
+    doc = parseJsonLossless(bytes.toString('utf8'));
   } catch (e) {
     throw new Poison(`message ${what} is not JSON: ${(e as Error).message}`);
   }
@@ -182,32 +181,41 @@ function envelope(bytes: Buffer, what: 'key' | 'value'): { payload: unknown; sch
   return { payload: doc, schema: undefined };
 }
 
-const SCHEMA_PREFIX = '{"schema":';
-const PAYLOAD_KEY = ',"payload":';
-/** Parsed schemas by their text: every event of a table version carries the same one (most of its bytes). */
-const schemaCache = new Map<string, unknown>();
+const SCHEMA_PREFIX = Buffer.from('{"schema":');
+const PAYLOAD_KEY = Buffer.from(',"payload":');
+const CLOSING_BRACE = 0x7d;
+
+/**
+ * Parsed schemas with their bytes: every event of a table version carries the same schema (most of
+ * its bytes), so an event's schema bytes are compared with these (memcmp, no decoding or hashing)
+ * and only a new one is parsed. The newest first; a few table versions at a time.
+ */
+const schemaCache: { bytes: Buffer; schema: unknown }[] = [];
+const SCHEMAS_KEPT = 64;
 
 /**
  * JsonConverter with schemas writes {"schema":{...},"payload":{...}} in that order. The schema
  * cannot hold the text ,"payload": (its keys are fixed, and quotes inside strings are escaped), so
  * the first one ends it: the schema is parsed once per distinct text and only the payload per event.
  */
-function splitWithSchema(text: string): { schema: unknown; payloadText: string } | undefined {
-  if (!text.startsWith(SCHEMA_PREFIX) || !text.endsWith('}')) return undefined;
-  const at = text.indexOf(PAYLOAD_KEY);
+function splitWithSchema(bytes: Buffer): { schema: unknown; payloadText: string } | undefined {
+  if (bytes.length < SCHEMA_PREFIX.length || bytes.compare(SCHEMA_PREFIX, 0, SCHEMA_PREFIX.length, 0, SCHEMA_PREFIX.length) !== 0 || bytes[bytes.length - 1] !== CLOSING_BRACE) return undefined;
+  const at = bytes.indexOf(PAYLOAD_KEY, SCHEMA_PREFIX.length);
   if (at < 0) return undefined;
-  const schemaText = text.slice(SCHEMA_PREFIX.length, at);
-  let schema = schemaCache.get(schemaText);
-  if (schema === undefined) {
+  const start = SCHEMA_PREFIX.length;
+  let entry = schemaCache.find((e) => e.bytes.length === at - start && bytes.compare(e.bytes, 0, e.bytes.length, start, at) === 0);
+  if (!entry) {
+    let schema: unknown;
     try {
-      schema = JSON.parse(schemaText);
+      schema = JSON.parse(bytes.toString('utf8', start, at));
     } catch {
       return undefined;
     }
-    if (schemaCache.size >= 256) schemaCache.clear();
-    schemaCache.set(schemaText, schema);
+    entry = { bytes: Buffer.from(bytes.subarray(start, at)), schema };
+    schemaCache.unshift(entry);
+    if (schemaCache.length > SCHEMAS_KEPT) schemaCache.pop();
   }
-  return { schema, payloadText: text.slice(at + PAYLOAD_KEY.length, -1) };
+  return { schema: entry.schema, payloadText: bytes.toString('utf8', at + PAYLOAD_KEY.length, bytes.length - 1) };
 }
 
 /** One image (after, before or the key) by source column name, in target form. */
