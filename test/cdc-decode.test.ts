@@ -56,6 +56,11 @@ describe('Debezium decoding (SQL Server envelope fixtures)', () => {
     expect(JSON.parse('{"a":9007199254740993}').a).not.toBe(9007199254740993n.toString()); // why the lossless parse exists
   });
 
+  it('quotes only whole integer tokens outside strings (not fractions, exponents or digits in strings)', () => {
+    const text = String.raw`[1e-12345678901234567, 1.12345678901234567, 12345678901234567.5, 12345678901234567e3, -12345678901234567, "\\", 12345678901234567, "a\"12345678901234567", {"k\\":98765432109876543}]`;
+    expect(parseJsonLossless(text)).toEqual([1e-12345678901234567, 1.12345678901234567, 12345678901234567.5, 12345678901234567e3, '-12345678901234567', '\\', '12345678901234567', 'a"12345678901234567', { 'k\\': '98765432109876543' }]);
+  });
+
   it('decodes precise decimals: base64 two\'s complement big-endian unscaled bytes and a scale', () => {
     const dec = (b64: string, scale: number) => scaledText(twosComplement(Buffer.from(b64, 'base64')), scale);
     expect(dec('AIAA', 2)).toBe('327.68');

@@ -174,7 +174,11 @@ async function runKafkaSync(config: Config, options: SyncOptions): Promise<Kafka
         rebalanceTimeout: Math.max(kafkaConfig.rebalance_timeout_ms, kafkaConfig.session_timeout_ms),
         heartbeatInterval: Math.min(3000, Math.floor(kafkaConfig.session_timeout_ms / 3)),
         allowAutoTopicCreation: false,
+        // kafkajs fetches again only once every batch of a fetch is applied: a fetch large enough for
+        // every partition's next batch (not kafkajs's default 10 MB, a few partitions of schema-laden
+        // events) lets them all join one group commit instead of waiting for the next round trip.
         maxBytesPerPartition: 4 * 1024 * 1024,
+        maxBytes: 64 * 1024 * 1024,
         maxWaitTimeInMs: 200,
         retry: { retries: 5, restartOnFailure: async () => false },
       });
@@ -254,8 +258,6 @@ interface DecodedPart {
   poisons: PoisonEvent[];
   tombstones: number;
   lastSourceTsMs: number | null;
-  /** Messages that produced events, by offset, for the raw bytes of a dead letter. */
-  raw: Map<string, KafkaMessage>;
 }
 
 /**
@@ -263,13 +265,12 @@ interface DecodedPart {
  * the next group overlaps the shard writes of the current one.
  */
 function decodePart(rt: Runtime, topic: string, partition: number, messages: KafkaMessage[]): DecodedPart {
-  const out: DecodedPart = { events: [], poisons: [], tombstones: 0, lastSourceTsMs: null, raw: new Map() };
+  const out: DecodedPart = { events: [], poisons: [], tombstones: 0, lastSourceTsMs: null };
   for (const m of messages) {
     const decoded = rt.decoder.decode({ topic, partition, offset: m.offset, key: m.key, value: m.value });
     if (decoded.kind === 'tombstone') out.tombstones++;
     else if (decoded.kind === 'poison') out.poisons.push(decoded.poison);
     else {
-      out.raw.set(m.offset, m);
       for (const e of decoded.events) {
         out.events.push(e);
         if (e.sourceTsMs !== undefined) out.lastSourceTsMs = e.sourceTsMs;
@@ -327,10 +328,10 @@ async function applyGroup(rt: Runtime, parts: Part[]): Promise<BatchOutcome[]> {
   const { failed } = await applyChanges(rt.apply, all);
   const t2 = performance.now();
   for (const f of failed) {
-    const i0 = parts.findIndex((p) => p.topic === f.event.origin.source && p.partition === f.event.origin.partition);
-    const m = i0 >= 0 ? parts[i0]!.decoded.raw.get(f.event.origin.offset) : undefined;
-    poisons.push({ origin: f.event.origin, table: f.event.table, messageKey: m?.key ?? null, rawValue: m?.value ?? null, reason: f.reason });
+    // The message's raw bytes for the dead letter: looked up only for the (rare) failed events.
     const i = parts.findIndex((p) => p.topic === f.event.origin.source && p.partition === f.event.origin.partition);
+    const m = i >= 0 ? parts[i]!.messages.find((message) => message.offset === f.event.origin.offset) : undefined;
+    poisons.push({ origin: f.event.origin, table: f.event.table, messageKey: m?.key ?? null, rawValue: m?.value ?? null, reason: f.reason });
     if (i >= 0) perPart[i]!.failed++;
   }
   await recordDeadLetters(rt.store.pool, poisons);

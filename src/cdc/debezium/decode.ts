@@ -38,9 +38,15 @@ interface TableEntry {
   spec: TableSpec;
   keyColumns: ColumnSpec[];
   shardColumn: ColumnSpec;
+  /** Positions of the key and shard key columns: all a before image is read for. */
+  keyAndShard: number[];
   /** Schema-less encodings per connector family. */
   defaults: Map<string, Encoding[]>;
+  /** Encodings per parsed schema (one object per table version, see schemaCache) and connector family. */
+  fromSchema: Record<Connector, WeakMap<object, Encoding[]>>;
 }
+
+type Connector = DecodeOptions['connector'];
 
 class Poison extends Error {}
 
@@ -56,7 +62,9 @@ export class DebeziumDecoder {
       const keyColumns = spec.primaryKey.map((k) => byName.get(k)!);
       const shardColumn = byName.get(spec.shardKey);
       if (!shardColumn || keyColumns.some((c) => !c)) throw new Error(`table ${spec.name}: key or shard key column missing from its spec`);
-      this.tables.set(`${spec.sourceSchema}.${spec.sourceTable}`.toLowerCase(), { spec, keyColumns, shardColumn, defaults: new Map() });
+      const keyAndShard = [...new Set([...keyColumns, shardColumn].map((c) => spec.columns.indexOf(c)))];
+      const fromSchema = { mysql: new WeakMap(), sqlserver: new WeakMap() };
+      this.tables.set(`${spec.sourceSchema}.${spec.sourceTable}`.toLowerCase(), { spec, keyColumns, shardColumn, keyAndShard, defaults: new Map(), fromSchema });
     }
   }
 
@@ -102,15 +110,19 @@ export class DebeziumDecoder {
   }
 
   /** Column encodings in spec order: from the event's schema when present, else from the source types. */
-  private encodings(table: TableEntry, connector: 'mysql' | 'sqlserver', schema: unknown): Encoding[] {
+  private encodings(table: TableEntry, connector: Connector, schema: unknown): Encoding[] {
     if (isObject(schema) && Array.isArray(schema.fields)) {
+      const known = table.fromSchema[connector].get(schema);
+      if (known) return known;
       const image = (schema.fields as FieldSchema[]).find((f) => f.field === 'after' || f.field === 'before') as (FieldSchema & { fields?: FieldSchema[] }) | undefined;
       if (image?.fields) {
         const byName = new Map(image.fields.map((f) => [f.field, f]));
-        return table.spec.columns.map((c) => {
+        const encodings = table.spec.columns.map((c) => {
           const f = byName.get(c.source);
           return f ? encodingOfField(f) : encodingOfSourceType(c.sourceType, { ...this.options, connector });
         });
+        table.fromSchema[connector].set(schema, encodings);
+        return encodings;
       }
     }
     let cached = table.defaults.get(connector);
@@ -128,7 +140,7 @@ export class DebeziumDecoder {
     const events: ChangeEvent[] = [];
     let beforeShardKey: RowValue | undefined;
     if (payload.op === 'u' && isObject(payload.before)) {
-      const before = decodeImage(table.spec.columns, encodings, payload.before, 'before', true);
+      const before = decodeImage(table.spec.columns, encodings, payload.before, 'before', true, table.keyAndShard);
       const oldKey = keyOf(table, before, 'before');
       if (!sameValues(oldKey, key)) events.push({ ...base, op: 'delete', key: oldKey, after: null, beforeShardKey: before[table.spec.shardKey] ?? null });
       else if (before[table.spec.shardKey] !== undefined && !sameValue(before[table.spec.shardKey]!, after[table.spec.shardKey]!)) beforeShardKey = before[table.spec.shardKey]!;
@@ -138,10 +150,10 @@ export class DebeziumDecoder {
     return events;
   }
 
-  private delete(table: TableEntry, payload: Json, encodings: Encoding[], messageKey: Buffer | null, connector: 'mysql' | 'sqlserver', base: Omit<ChangeEvent, 'op' | 'key' | 'after'>): ChangeEvent {
+  private delete(table: TableEntry, payload: Json, encodings: Encoding[], messageKey: Buffer | null, connector: Connector, base: Omit<ChangeEvent, 'op' | 'key' | 'after'>): ChangeEvent {
     let image: Record<string, RowValue>;
     if (isObject(payload.before)) {
-      image = decodeImage(table.spec.columns, encodings, payload.before, 'before', true);
+      image = decodeImage(table.spec.columns, encodings, payload.before, 'before', true, table.keyAndShard);
     } else {
       // Key-only delete: the message key holds the primary key columns.
       if (!messageKey) throw new Poison('delete without a before image or a message key');
@@ -165,8 +177,7 @@ export class DebeziumDecoder {
 }
 
 function envelope(bytes: Buffer, what: 'key' | 'value'): { payload: unknown; schema: unknown } {
-  const text = bytes.toString('utf8');
-  const split = splitWithSchema(text);
+  const split = splitWithSchema(bytes);
   try {
     if (split) return { schema: split.schema, payload: parseJsonLossless(split.payloadText) };
   } catch {
@@ -174,7 +185,7 @@ function envelope(bytes: Buffer, what: 'key' | 'value'): { payload: unknown; sch
   }
   let doc: unknown;
   try {
-    doc = parseJsonLossless(text);
+    doc = parseJsonLossless(bytes.toString('utf8'));
   } catch (e) {
     throw new Poison(`message ${what} is not JSON: ${(e as Error).message}`);
   }
@@ -182,38 +193,58 @@ function envelope(bytes: Buffer, what: 'key' | 'value'): { payload: unknown; sch
   return { payload: doc, schema: undefined };
 }
 
-const SCHEMA_PREFIX = '{"schema":';
-const PAYLOAD_KEY = ',"payload":';
-/** Parsed schemas by their text: every event of a table version carries the same one (most of its bytes). */
-const schemaCache = new Map<string, unknown>();
+const SCHEMA_PREFIX = Buffer.from('{"schema":');
+const PAYLOAD_KEY = Buffer.from(',"payload":');
+const CLOSING_BRACE = 0x7d;
+
+/**
+ * Parsed schemas with their bytes: every event of a table version carries the same schema (most of
+ * its bytes), so an event is first compared with these (memcmp, no search, decoding or hashing)
+ * and only a new schema is searched for and parsed. The newest first; a few table versions at a time.
+ */
+const schemaCache: { bytes: Buffer; schema: unknown }[] = [];
+const SCHEMAS_KEPT = 64;
 
 /**
  * JsonConverter with schemas writes {"schema":{...},"payload":{...}} in that order. The schema
  * cannot hold the text ,"payload": (its keys are fixed, and quotes inside strings are escaped), so
  * the first one ends it: the schema is parsed once per distinct text and only the payload per event.
+ * A cached schema followed by ,"payload": is that first one, since the text cannot overlap itself.
  */
-function splitWithSchema(text: string): { schema: unknown; payloadText: string } | undefined {
-  if (!text.startsWith(SCHEMA_PREFIX) || !text.endsWith('}')) return undefined;
-  const at = text.indexOf(PAYLOAD_KEY);
-  if (at < 0) return undefined;
-  const schemaText = text.slice(SCHEMA_PREFIX.length, at);
-  let schema = schemaCache.get(schemaText);
-  if (schema === undefined) {
+function splitWithSchema(bytes: Buffer): { schema: unknown; payloadText: string } | undefined {
+  const start = SCHEMA_PREFIX.length;
+  if (bytes.length < start || bytes.compare(SCHEMA_PREFIX, 0, start, 0, start) !== 0 || bytes[bytes.length - 1] !== CLOSING_BRACE) return undefined;
+  let entry = schemaCache.find((e) => {
+    const end = start + e.bytes.length;
+    if (bytes.length < end + PAYLOAD_KEY.length) return false;
+    return bytes.compare(e.bytes, 0, e.bytes.length, start, end) === 0 && bytes.compare(PAYLOAD_KEY, 0, PAYLOAD_KEY.length, end, end + PAYLOAD_KEY.length) === 0;
+  });
+  if (!entry) {
+    const at = bytes.indexOf(PAYLOAD_KEY, start);
+    if (at < 0) return undefined;
+    let schema: unknown;
     try {
-      schema = JSON.parse(schemaText);
+      schema = JSON.parse(bytes.toString('utf8', start, at));
     } catch {
       return undefined;
     }
-    if (schemaCache.size >= 256) schemaCache.clear();
-    schemaCache.set(schemaText, schema);
+    entry = { bytes: Buffer.from(bytes.subarray(start, at)), schema };
+    schemaCache.unshift(entry);
+    if (schemaCache.length > SCHEMAS_KEPT) schemaCache.pop();
   }
-  return { schema, payloadText: text.slice(at + PAYLOAD_KEY.length, -1) };
+  return { schema: entry.schema, payloadText: bytes.toString('utf8', start + entry.bytes.length + PAYLOAD_KEY.length, bytes.length - 1) };
 }
 
-/** One image (after, before or the key) by source column name, in target form. */
-function decodeImage(columns: ColumnSpec[], encodings: Encoding[], image: Json, what: string, partial = false): Record<string, RowValue> {
+/**
+ * One image (after, before or the key) by source column name, in target form: all columns, or
+ * those at `positions` (a before image is read only for its key and shard key, which is all a
+ * change needs of it; its other values are never written).
+ */
+function decodeImage(columns: ColumnSpec[], encodings: Encoding[], image: Json, what: string, partial = false, positions?: number[]): Record<string, RowValue> {
   const out: Record<string, RowValue> = {};
-  for (let i = 0; i < columns.length; i++) {
+  const count = positions ? positions.length : columns.length;
+  for (let p = 0; p < count; p++) {
+    const i = positions ? positions[p]! : p;
     const c = columns[i]!;
     if (!(c.source in image)) {
       if (partial) continue;

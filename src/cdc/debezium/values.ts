@@ -201,6 +201,8 @@ function base64Bytes(raw: unknown): Buffer {
 /** Big-endian two's-complement bytes as a signed integer. */
 export function twosComplement(bytes: Buffer): bigint {
   if (bytes.length === 0) return 0n;
+  // Up to 6 bytes fit a double exactly; readIntBE spares the hex text (most amounts are this small).
+  if (bytes.length <= 6) return BigInt(bytes.readIntBE(0, bytes.length));
   const unsigned = BigInt('0x' + bytes.toString('hex'));
   return bytes[0]! & 0x80 ? unsigned - (1n << BigInt(bytes.length * 8)) : unsigned;
 }
@@ -229,17 +231,27 @@ function decimalValue(raw: unknown, scale: number, column: ColumnSpec): RowValue
   return text;
 }
 
-function targetDecimalScale(targetType: string): number | undefined {
+/** A property of a target type, read from its text once (values are decoded per event, types are few). */
+function perTargetType<T>(read: (targetType: string) => T): (targetType: string) => T {
+  const known = new Map<string, T>();
+  return (targetType) => {
+    if (!known.has(targetType)) known.set(targetType, read(targetType));
+    return known.get(targetType)!;
+  };
+}
+
+const targetDecimalScale = perTargetType((targetType): number | undefined => {
   const m = /^\s*(?:decimal|numeric)\s*\(\s*\d+\s*,\s*(\d+)\s*\)/i.exec(targetType);
   if (m) return Number(m[1]);
   return /^\s*(?:decimal|numeric)\b/i.test(targetType) ? 0 : undefined;
-}
+});
 
 /** Fractional digits the target column keeps (DATETIME(6) → 6, TIME → 0). */
-function targetFraction(column: ColumnSpec): number {
-  const m = /\(\s*(\d+)\s*\)/.exec(column.targetType);
+const targetFractionOf = perTargetType((targetType): number => {
+  const m = /\(\s*(\d+)\s*\)/.exec(targetType);
   return m ? Number(m[1]) : 0;
-}
+});
+const targetFraction = (column: ColumnSpec): number => targetFractionOf(column.targetType);
 
 const NS_PER_DAY = 86_400_000_000_000n;
 
