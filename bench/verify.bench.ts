@@ -37,6 +37,8 @@ import type { Benchmark, BenchFigure, BenchRatio } from './types.js';
 
 const SHARDS = 16;
 const WORKERS = 2;
+/** verify.chunk_rows, for both verify and the floor (they check the same chunks); BENCH_CHUNK_ROWS to try others. */
+const CHUNK_ROWS = Number(process.env.BENCH_CHUNK_ROWS ?? 10_000);
 const COLUMNS = ['member_id', 'name', 'email', 'phone', 'level', 'balance', 'created_at', 'updated_at', 'note'];
 
 const DDL = (table: string) => `CREATE TABLE ${table} (
@@ -196,7 +198,7 @@ function benchConfig(legacy: string, control: string, a: string, b: string): Con
       ],
     },
     tables: { member: { source: 'memberdb.member', target: 'member', shard_key: 'member_id' } },
-    verify: { chunk_rows: 10_000, workers: WORKERS, recheck_after_seconds: 0 },
+    verify: { chunk_rows: CHUNK_ROWS, workers: WORKERS, recheck_after_seconds: 0 },
   };
   return parseConfig(stringify(raw), 'bench-verify.yaml');
 }

@@ -1,0 +1,51 @@
+import type { RowDataPacket } from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { claimChunks } from '../src/store/leases.js';
+import { openControlStore, setupControlStore, type ControlStore } from '../src/store/control.js';
+import { createTestEnv, type TestEnv } from './support/env.js';
+
+/** Chunk leases on the real control store: the order claims take chunks in. */
+describe('chunk claims', () => {
+  let env: TestEnv;
+  let store: ControlStore;
+  beforeAll(async () => {
+    env = await createTestEnv();
+    await setupControlStore(env.config);
+    store = openControlStore(env.config);
+    await store.pool.query("INSERT INTO jobs (id, kind, name, state) VALUES (77, 'verify', 'leases', 'running')");
+    await store.pool.query("INSERT INTO chunks (job_id, table_name, chunk_no) SELECT 77, 'member', seq FROM seq_0_to_4999");
+    await store.pool.query("UPDATE chunks SET state = 'done' WHERE job_id = 77 AND chunk_no < 4000");
+  });
+  afterAll(async () => {
+    await store?.close();
+    await env?.cleanup();
+  });
+
+  it('takes expired leases first, then pending chunks in order, each once; a live lease is left alone', async () => {
+    const first = await claimChunks(store.pool, 77, 'w1', 60, 8);
+    expect(first.map((c) => c.chunkNo)).toEqual([4000, 4001, 4002, 4003, 4004, 4005, 4006, 4007]);
+    // w1 dies: the lease of 4002 runs out; 4003 is still held.
+    await store.pool.query('UPDATE chunks SET lease_until = NOW(6) - INTERVAL 1 SECOND WHERE job_id = 77 AND chunk_no = 4002');
+    const second = await claimChunks(store.pool, 77, 'w2', 60, 4);
+    expect(second.map((c) => [c.chunkNo, c.attempts])).toEqual([
+      [4002, 2],
+      [4008, 1],
+      [4009, 1],
+      [4010, 1],
+    ]);
+    const [owners] = await store.pool.query('SELECT chunk_no, lease_owner FROM chunks WHERE job_id = 77 AND chunk_no IN (4002, 4003) ORDER BY chunk_no');
+    expect(owners).toEqual([
+      { chunk_no: 4002, lease_owner: 'w2' },
+      { chunk_no: 4003, lease_owner: 'w1' },
+    ]);
+  });
+
+  it('reads the pending chunks through their index, not past the chunks already done', async () => {
+    const [plan] = await store.pool.query<RowDataPacket[]>(
+      "EXPLAIN SELECT chunk_no FROM chunks FORCE INDEX (chunks_pending) WHERE job_id = 77 AND state = 'pending' ORDER BY table_name, chunk_no LIMIT 8",
+    );
+    // In index order: the LIMIT stops the read after 8 entries (no sort of every pending chunk).
+    expect(plan[0]).toMatchObject({ key: 'chunks_pending', type: 'ref' });
+    expect(String(plan[0]!.Extra)).not.toMatch(/filesort/);
+  });
+});
