@@ -9,7 +9,7 @@ import { connectMysql, createMysqlPool, quoteId } from '../src/mysql/connect.js'
 import { startMariaDb, type MariaDbInstance } from '../src/sandbox/mariadb.js';
 import { shardMapFromConfig } from '../src/shard/map.js';
 import { createSourceReader, MysqlSourceReader } from '../src/source/index.js';
-import { planChunks } from '../src/verify/plan.js';
+import { planChunks, verifyChunkRows } from '../src/verify/plan.js';
 import { MysqlLegacySide, ShardSide } from '../src/verify/sides.js';
 import { rangeWhere } from '../src/source/mysql/sql.js';
 import type { ChunkKey } from '../src/store/leases.js';
@@ -37,8 +37,8 @@ import type { Benchmark, BenchFigure, BenchRatio } from './types.js';
 
 const SHARDS = 16;
 const WORKERS = 2;
-/** verify.chunk_rows, for both verify and the floor (they check the same chunks); BENCH_CHUNK_ROWS to try others. */
-const CHUNK_ROWS = Number(process.env.BENCH_CHUNK_ROWS ?? 10_000);
+/** verify.chunk_rows, for both verify and the floor (they check the same chunks): the default (auto), or BENCH_CHUNK_ROWS. */
+const CHUNK_ROWS = process.env.BENCH_CHUNK_ROWS ? Number(process.env.BENCH_CHUNK_ROWS) : 'auto';
 const COLUMNS = ['member_id', 'name', 'email', 'phone', 'level', 'balance', 'created_at', 'updated_at', 'note'];
 
 const DDL = (table: string) => `CREATE TABLE ${table} (
@@ -125,7 +125,7 @@ const bench: Benchmark = {
       // The chunks verify plans, for the floor.
       const reader = createSourceReader(config, silentLogger) as MysqlSourceReader;
       const spec = await reader.describeTable('member', config.tables.member!);
-      const chunks = await planChunks(reader, new MysqlLegacySide(reader, spec, 'crc32'), spec, config.verify.chunk_rows);
+      const chunks = await planChunks(reader, new MysqlLegacySide(reader, spec, 'crc32'), spec, verifyChunkRows(config));
       const bounds: (ChunkKey | null)[] = [null, ...chunks.map((c) => c.upperKey)];
       await reader.close();
 

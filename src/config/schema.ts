@@ -119,14 +119,15 @@ export const configSchema = z
       .default({ chunk_rows: 50_000, batch_rows: 5_000, workers: 4, lease_seconds: 120, method: 'auto', retries: 5, retry_base_ms: 500 }),
     verify: z
       .object({
-        chunk_rows: positiveInt.default(10_000),
+        /** auto: verifyChunkRows (src/verify/plan.ts), from the shard count. */
+        chunk_rows: z.union([z.literal('auto'), positiveInt]).default('auto'),
         workers: positiveInt.default(2),
         recheck_after_seconds: z.number().nonnegative().default(5),
         /** Row hash: auto = crc32 between MySQL servers, md5 with a SQL Server legacy side (see src/rows/canonical.ts). */
         hash: z.enum(['auto', 'crc32', 'md5']).default('auto'),
       })
       .strict()
-      .default({ chunk_rows: 10_000, workers: 2, recheck_after_seconds: 5, hash: 'auto' }),
+      .default({ chunk_rows: 'auto', workers: 2, recheck_after_seconds: 5, hash: 'auto' }),
     cdc: z
       .object({
         kafka: z

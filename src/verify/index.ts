@@ -29,7 +29,7 @@ import {
   type TableRun,
   type VerifyJob,
 } from './runs.js';
-import { planChunks } from './plan.js';
+import { planChunks, verifyChunkRows } from './plan.js';
 import { MssqlLegacySide } from './mssql.js';
 import { MysqlLegacySide, ShardSide, StreamingLegacySide, keyId, type LegacySide } from './sides.js';
 import { MssqlReader } from '../source/mssql/reader.js';
@@ -221,7 +221,7 @@ async function runPass(
   hash: CanonicalHash,
 ): Promise<Omit<VerifyResult, 'passes' | 'repairQueue'>> {
   const log = options.logger;
-  const chunkRows = options.chunkRows ?? config.verify.chunk_rows;
+  const chunkRows = options.chunkRows ?? verifyChunkRows(config);
   const scope = {
     shards: options.shards ?? 'all',
     sample: options.samplePercent ?? null,
