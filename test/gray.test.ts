@@ -99,7 +99,8 @@ describe('membermig gray and shim', () => {
     expect(r.stderr).toContain('gate verify: no finished full verify of table member');
 
     await db.query('DELETE FROM verify_runs');
-    await db.query("INSERT INTO verify_runs (table_name, state, finished_at) VALUES ('member', 'clean', NOW(6) - INTERVAL 90 MINUTE)");
+    // Resumed after a kill: it finished a minute ago, but it started (checked its first chunks) 90 minutes ago.
+    await db.query("INSERT INTO verify_runs (table_name, state, started_at, finished_at) VALUES ('member', 'clean', NOW(6) - INTERVAL 90 MINUTE, NOW(6) - INTERVAL 1 MINUTE)");
     r = await cli('gray', 'set', 'member', '--read', '5%', '--reason', 'r');
     expect(r.stderr).toMatch(/is 90\.\d min old; gray.gates.max_verify_age_minutes is 60/);
 

@@ -60,6 +60,27 @@ describe('verify processes', () => {
     expect((await runCli(['verify', '--config', env.configPath, '--repair'])).code).toBe(0);
   });
 
+  it('--restart abandons a killed verifier\'s job and checks every chunk again', async () => {
+    const child = spawnCli(['verify', '--config', env.configPath, '--recheck-after', '60', '--log-level', 'info']);
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const deadline = Date.now() + 30_000;
+    while (!stderr.includes('verify job planned') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.on('close', r));
+
+    expect(stderr).toContain('verify job planned');
+    const fresh = await execCli(['verify', '--config', env.configPath, '--json', '--restart']);
+    expect(fresh.code, fresh.stderr).toBe(0);
+    expect(JSON.parse(fresh.stdout).result.tables[0]).toMatchObject({ state: 'clean', rowsSource: 200, rowsTarget: 200 });
+    const control = await connectMysql(env.config.control.url);
+    const [jobs] = await control.query<RowDataPacket[]>("SELECT state FROM jobs WHERE kind = 'verify' ORDER BY id DESC LIMIT 2");
+    const [runs] = await control.query<RowDataPacket[]>('SELECT state FROM verify_runs ORDER BY id DESC LIMIT 2');
+    await control.end();
+    expect(jobs.map((j) => j.state)).toEqual(['done', 'abandoned']);
+    expect(runs.map((r) => r.state)).toEqual(['clean', 'abandoned']);
+  });
+
   it('--watch runs passes until SIGTERM, then prints the last result and exits 0 when clean', async () => {
     const child = spawnCli(['verify', '--config', env.configPath, '--watch', '0.2', '--json', '--log-level', 'debug']);
     let stdout = '';

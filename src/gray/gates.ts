@@ -30,9 +30,13 @@ const FULL_COVERAGE = `(scope IS NULL OR (JSON_UNQUOTE(JSON_EXTRACT(scope, '$.sh
   AND COALESCE(JSON_TYPE(JSON_EXTRACT(scope, '$.sample')), 'NULL') = 'NULL'
   AND COALESCE(JSON_TYPE(JSON_EXTRACT(scope, '$.since')), 'NULL') = 'NULL'))`;
 
+/**
+ * A run is as old as its start: a run resumed after a kill finishes today, but the chunks its
+ * first attempt checked were checked back then.
+ */
 async function verifyGate(db: Db, table: string, maxAgeMinutes: number): Promise<GateResult> {
   const [rows] = await db.query<RowDataPacket[]>(
-    `SELECT id, state, differences, TIMESTAMPDIFF(SECOND, finished_at, NOW(6)) AS age_s
+    `SELECT id, state, differences, TIMESTAMPDIFF(SECOND, started_at, NOW(6)) AS age_s
        FROM verify_runs WHERE table_name = ? AND finished_at IS NOT NULL AND ${FULL_COVERAGE}
       ORDER BY finished_at DESC, id DESC LIMIT 1`,
     [table],

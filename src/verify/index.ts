@@ -61,6 +61,8 @@ export interface VerifyOptions {
   hash?: CanonicalHash;
   /** Drill-down compares ranges of at most this many rows row by row (default 512); smaller splits more. */
   leafRows?: number;
+  /** Abandon a running (or killed) job of this scope and check everything again, rather than join it. */
+  restart?: boolean;
   /** Called after each pass (watch mode reports progress with it). */
   onPass?: (result: VerifyResult) => void;
   /** How many differences the result lists (all are in the control store). */
@@ -156,7 +158,9 @@ export async function runVerify(config: Config, options: VerifyOptions): Promise
       passes++;
       const repairQueue: QueueOutcome[] = [];
       if (options.repair) for (const ctx of contexts) repairQueue.push(await drainQueue(store.pool, ctx, writer, options));
-      result = { ...(await runPass(config, options, store, reader, specs, contexts, writer, hash)), passes, repairQueue };
+      // --restart abandons a job only before the first pass; later passes plan their own anyway.
+      const passOptions = { ...options, restart: options.restart === true && passes === 1 };
+      result = { ...(await runPass(config, passOptions, store, reader, specs, contexts, writer, hash)), passes, repairQueue };
       options.onPass?.(result);
       log.info({ pass: passes, state: result.state, tables: result.tables.map((t) => `${t.table}:${t.state}`) }, 'verify pass done');
       if (options.watchSeconds === undefined || options.signal?.aborted) break;
@@ -235,7 +239,7 @@ async function runPass(
     const planned = [];
     for (const ctx of contexts) planned.push({ table: ctx.spec.name, scope, chunks: await planChunks(reader, ctx.legacy, ctx.spec, chunkRows, options.samplePercent) });
     return planned;
-  });
+  }, options.restart === true);
   log.info({ job: job.jobId, joined: !job.created, ms: Math.round(performance.now() - started) }, job.created ? 'verify job planned' : 'joined a running verify job');
   const byTable = new Map(contexts.map((c) => [c.spec.name, { ...c, runId: job.runIds[c.spec.name]! }]));
   const planned = await workJob(config, options, store.pool, job, byTable, writer);

@@ -45,11 +45,22 @@ async function withLock<T>(pool: Pool, name: string, fn: (conn: PoolConnection) 
 const lockName = (jobName: string) => `membermig.verify.${jobName}`.slice(0, 64);
 
 /**
- * Joins the running verify job of this name, or plans a new one: a verify_runs row per table
- * and the chunks to check. `plan` runs only when no job is running.
+ * Joins the running verify job of this name (one still running, or killed), or plans a new one: a
+ * verify_runs row per table and the chunks to check. `plan` runs only when no job is running.
+ * `restart` abandons a running job first (its runs end as 'abandoned'): the chunks it finished
+ * were checked back then, and changes made since are only seen by a new job.
  */
-export async function openVerifyJob(pool: Pool, name: string, options: Record<string, unknown>, plan: () => Promise<PlannedTable[]>): Promise<VerifyJob> {
+export async function openVerifyJob(pool: Pool, name: string, options: Record<string, unknown>, plan: () => Promise<PlannedTable[]>, restart = false): Promise<VerifyJob> {
   return withLock(pool, lockName(name), async (conn) => {
+    if (restart) {
+      const [stale] = await conn.query<RowDataPacket[]>("SELECT id, options FROM jobs WHERE kind = 'verify' AND name = ? AND state = 'running'", [name]);
+      for (const job of stale) {
+        const opts = typeof job.options === 'string' ? JSON.parse(job.options) : job.options;
+        const runIds = Object.values((opts?.runIds ?? {}) as Record<string, number>);
+        if (runIds.length > 0) await conn.query("UPDATE verify_runs SET state = 'abandoned', finished_at = NOW(6) WHERE id IN (?)", [runIds]);
+        await conn.query("UPDATE jobs SET state = 'abandoned', finished_at = NOW(6) WHERE id = ?", [job.id]);
+      }
+    }
     const [jobs] = await conn.query<RowDataPacket[]>("SELECT id, options FROM jobs WHERE kind = 'verify' AND name = ? AND state = 'running' ORDER BY id DESC LIMIT 1", [name]);
     const running = jobs[0];
     if (running) {

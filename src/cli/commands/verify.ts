@@ -15,6 +15,7 @@ interface VerifyFlags {
   dryRun?: boolean;
   watch?: string;
   workers?: string;
+  restart?: boolean;
   metricsPort?: string;
   metricsHost: string;
 }
@@ -46,6 +47,7 @@ export function registerVerify(program: Command, run: Run): void {
     .option('--dry-run', 'with --repair: show what would be repaired, change nothing')
     .option('--watch <interval>', 'continuous mode: a new pass this long after the last (seconds, or 30s, 5m, 1h) until SIGINT/SIGTERM')
     .option('--workers <n>', 'chunks checked at once by this process (default verify.workers)')
+    .option('--restart', 'abandon a running or killed verify of the same scope instead of joining it, and check every chunk again')
     .option('--metrics-port <port>', 'serve Prometheus metrics on http://HOST:PORT/metrics while verifying (0 = any free port)')
     .option('--metrics-host <host>', 'address for --metrics-port', '127.0.0.1')
     .action(async (flags: VerifyFlags, cmd: Command) =>
@@ -72,6 +74,7 @@ export function registerVerify(program: Command, run: Run): void {
             ...(flags.workers ? { workers: parseNumber(flags.workers, '--workers') } : {}),
             repair: flags.repair === true,
             dryRun: flags.dryRun === true,
+            restart: flags.restart === true,
             ...(watchSeconds !== undefined ? { watchSeconds, signal: controller.signal } : {}),
             onPass: (r) => {
               metrics?.update(r);
