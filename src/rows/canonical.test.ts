@@ -58,6 +58,7 @@ describe('canonical row form', () => {
       'CAST(CAST(CAST([n] AS nvarchar(max)) COLLATE Latin1_General_100_BIN2_UTF8 AS varchar(max)) AS varbinary(max))',
     );
     expect(mssqlCanonicalValue('[c]', { dataType: 'nchar', length: 5 }, false)).toContain('RTRIM([c])');
+    expect(mssqlCanonicalValue('[c]', { dataType: 'char', length: 300 }, false)).not.toContain('RTRIM');
     // TIME(6) text hh:mm:ss.ffffff: style 121, cut after the fraction MySQL keeps (none for time(0)).
     expect(mssqlCanonicalValue('[t]', { dataType: 'time', scale: 7 }, false)).toBe('CAST(LEFT(CONVERT(varchar(16), [t], 121), 15) AS varbinary(max))');
     expect(mssqlCanonicalValue('[t]', { dataType: 'time', scale: 0 }, false)).toBe('CAST(LEFT(CONVERT(varchar(16), [t], 121), 8) AS varbinary(max))');

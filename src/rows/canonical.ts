@@ -255,8 +255,8 @@ export function mssqlCanonicalValue(quotedColumn: string, sourceType: SourceType
     }
     case 'char':
     case 'nchar':
-      // MySQL returns CHAR values without their trailing pad spaces; SQL Server pads them.
-      expr = UTF8(`RTRIM(${c})`);
+      // A MySQL CHAR (up to 255) drops trailing spaces, SQL Server pads them; longer ones map to VARCHAR and keep them.
+      expr = UTF8((sourceType.length ?? 0) > 0 && sourceType.length! <= 255 ? `RTRIM(${c})` : c);
       break;
     case 'varchar':
     case 'nvarchar':

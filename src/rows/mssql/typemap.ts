@@ -171,9 +171,14 @@ function escapeSurrogates(s: string): string {
   return s.replace(/[\uD800-\uDFFF]/g, (c) => `\\u${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
-function textConverter(nonUnicodeCodepage: string | null): (v: unknown) => RowValue | Unrepresentable {
-  return nullOr((v) => {
-    if (typeof v !== 'string') throw new TypeError(`expected text, got ${typeof v}`);
+/**
+ * `fixedChar`: the target is MySQL CHAR, which drops trailing spaces, while SQL Server pads char(n)
+ * with them: the value is converted to what the target holds, so every side compares the same text.
+ */
+function textConverter(nonUnicodeCodepage: string | null, fixedChar = false): (v: unknown) => RowValue | Unrepresentable {
+  return nullOr((raw) => {
+    if (typeof raw !== 'string') throw new TypeError(`expected text, got ${typeof raw}`);
+    const v = fixedChar ? raw.replace(/ +$/, '') : raw;
     if (hasLoneSurrogate(v)) return new Unrepresentable('a lone UTF-16 surrogate: utf8mb4 would turn it into U+FFFD', escapeSurrogates(v));
     // A code page like CP936 has no U+FFFD, so one in the decoded text marks bytes that were not valid there.
     if (nonUnicodeCodepage && v.includes('\uFFFD')) {
@@ -206,10 +211,11 @@ function nonUnicodeText(kind: 'char' | 'varchar' | 'max'): Make {
     const max = kind === 'max' || (type.length ?? 0) < 0;
     const codepageKnown = info?.codepage !== undefined;
     const nType = max || (type.length ?? 0) > 4000 ? 'nvarchar(max)' : `nvarchar(${type.length})`;
+    const targetType = textTargetType(max ? 'max' : kind, type.length, charsetClause(info, flavor));
     const conversion: MssqlColumnConversion = {
-      targetType: textTargetType(max ? 'max' : kind, type.length, charsetClause(info, flavor)),
+      targetType,
       selectExpression: codepageKnown ? identity : (c) => `CAST(${c} AS ${nType})`,
-      convert: textConverter(codepageKnown && !info!.utf8 ? info!.codepage! : null),
+      convert: textConverter(codepageKnown && !info!.utf8 ? info!.codepage! : null, targetType.startsWith('CHAR(')),
     };
     if (!max && type.collation) {
       const collation = assertCollationName(type.collation);
@@ -229,10 +235,11 @@ function unicodeText(kind: 'char' | 'varchar' | 'max'): Make {
   return (type, _column, flavor) => {
     const info = type.collation ? parseCollation(type.collation) : null;
     const max = kind === 'max' || (type.length ?? 0) < 0;
+    const targetType = textTargetType(max ? 'max' : kind, type.length, charsetClause(info, flavor));
     const conversion: MssqlColumnConversion = {
-      targetType: textTargetType(max ? 'max' : kind, type.length, charsetClause(info, flavor)),
+      targetType,
       selectExpression: identity,
-      convert: textConverter(null),
+      convert: textConverter(null, targetType.startsWith('CHAR(')),
     };
     if (!max) conversion.key = { param: 'nvarchar', castParam: identity, keyText: identity };
     return conversion;

@@ -195,6 +195,14 @@ describe('text', () => {
     );
   });
 
+  it('char(n) padding: a CHAR target drops trailing spaces as MySQL does; a longer char kept as VARCHAR keeps them', () => {
+    const fixed = conv({ dataType: 'nchar', length: 5, collation: 'Latin1_General_CI_AS' });
+    expect(['ab   ', '     ', ' a b ', '长  '].map((v) => fixed.convert(v))).toEqual(['ab', '', ' a b', '长']);
+    expect(conv({ dataType: 'char', length: 5, collation: 'Chinese_PRC_CI_AS' }).convert('张伟 ')).toBe('张伟');
+    expect(conv({ dataType: 'char', length: 300, collation: 'Latin1_General_CI_AS' }).convert('ab   ')).toBe('ab   ');
+    expect(conv({ dataType: 'nvarchar', length: 5, collation: 'Latin1_General_CI_AS' }).convert('ab   ')).toBe('ab   ');
+  });
+
   it('sizes: CHAR up to 255, VARCHAR up to 1024, then TEXT; MAX, text, ntext and xml are LONGTEXT', () => {
     const t = (type: SourceType) => conv(type).targetType.split(' ')[0];
     expect(t({ dataType: 'nchar', length: 10, collation: 'Latin1_General_CI_AS' })).toBe('CHAR(10)');
