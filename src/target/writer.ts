@@ -3,7 +3,7 @@ import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql
 import type { Config } from '../config/schema.js';
 import { createMysqlPool, quoteId } from '../mysql/connect.js';
 import { keyPositions } from '../rows/ddl.js';
-import { LineBlocks } from '../rows/tsv.js';
+import { LOAD_DATA_FORMAT } from '../rows/tsv.js';
 import type { Row, RowValue, TableSpec } from '../rows/types.js';
 import { shardMapFromConfig, type ShardLocation, type ShardMap } from '../shard/map.js';
 
@@ -18,9 +18,10 @@ import { shardMapFromConfig, type ShardLocation, type ShardMap } from '../shard/
  *   with the shard map); the writer does not re-route.
  * - `deleteKeys(shard, spec, keys)`: DELETE by primary key (values in key order, target form);
  *   deleting a missing key is a no-op. Returns the number of rows deleted.
- * - `loadLines(shard, spec, lines)`: the bulk path of full copy: LOAD DATA LOCAL ... REPLACE of
- *   text lines (src/rows/tsv.ts), in one transaction that is rolled back if the server reports
- *   any warning, since LOAD DATA LOCAL turns bad values into warnings instead of errors.
+ * - `loadBlocks(shard, spec, blocks, rows)`: the bulk path of full copy: LOAD DATA LOCAL ... REPLACE
+ *   of text lines (src/rows/tsv.ts) in blocks of whole lines, in one transaction that is rolled
+ *   back if the server reports any warning (LOAD DATA LOCAL turns bad values into warnings
+ *   instead of errors) or reads another number of rows than `rows`.
  *
  * `shard` is a logical shard number or a ShardLocation from the shard map. Sessions run in UTC
  * with a strict sql_mode, so a value the target cannot take exactly is an error, never bent.
@@ -30,8 +31,6 @@ export interface ShardWriter {
   readonly map: ShardMap;
   upsertRows(shard: number | ShardLocation, spec: TableSpec, rows: Row[]): Promise<void>;
   deleteKeys(shard: number | ShardLocation, spec: TableSpec, keys: RowValue[][]): Promise<number>;
-  loadLines(shard: number | ShardLocation, spec: TableSpec, lines: Buffer[]): Promise<number>;
-  /** loadLines for blocks of several lines each; `rows` is how many lines they hold (checked). */
   loadBlocks(shard: number | ShardLocation, spec: TableSpec, blocks: Buffer[], rows: number): Promise<number>;
   /** The pool of a physical server, e.g. for reading back in tests or verify. */
   poolOf(server: string): Pool;
@@ -67,12 +66,11 @@ export function createShardWriter(config: Pick<Config, 'servers' | 'shards'>, op
     }
     return pool;
   };
-  let writer: ShardWriter;
   const locate = (shard: number | ShardLocation): ShardLocation =>
     typeof shard === 'number' ? { shard, database: map.databaseOf(shard), server: map.serverOf(shard) } : shard;
   const tableOf = (loc: ShardLocation, spec: TableSpec) => `${quoteId(loc.database)}.${quoteId(spec.target)}`;
 
-  writer = {
+  const writer: ShardWriter = {
     map,
     poolOf,
     async upsertRows(shard, spec, rows) {
@@ -98,11 +96,6 @@ export function createShardWriter(config: Pick<Config, 'servers' | 'shards'>, op
       }
       const results = await atomically(poolOf(loc.server.name), statements);
       return results.reduce((n, r) => n + r.affectedRows, 0);
-    },
-    loadLines(shard, spec, lines) {
-      const blocks = new LineBlocks();
-      for (const line of lines) blocks.add(line);
-      return writer.loadBlocks(shard, spec, blocks.done(), lines.length);
     },
     async loadBlocks(shard, spec, blocks, rows) {
       if (rows === 0) return 0;
@@ -141,13 +134,12 @@ export function upsertSql(table: string, spec: TableSpec, rowCount: number): str
   return `INSERT INTO ${table} (${names.join(', ')}) VALUES ${new Array(rowCount).fill(tuple).join(', ')} ON DUPLICATE KEY UPDATE ${onDuplicate}`;
 }
 
-/** LOAD DATA of the tsv format; hex columns go through a user variable and UNHEX. */
+/** LOAD DATA of the bulk text form (src/rows/tsv.ts); hex columns go through a user variable and UNHEX. */
 export function loadDataSql(table: string, spec: TableSpec): string {
   const targets = spec.columns.map((c, i) => (c.wire === 'hex' ? `@h${i}` : quoteId(c.target)));
   const sets = spec.columns.flatMap((c, i) => (c.wire === 'hex' ? [`${quoteId(c.target)} = UNHEX(@h${i})`] : []));
   return (
-    `LOAD DATA LOCAL INFILE 'membermig-rows' REPLACE INTO TABLE ${table} CHARACTER SET utf8mb4 ` +
-    `FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (${targets.join(', ')})` +
+    `LOAD DATA LOCAL INFILE 'membermig-rows' REPLACE INTO TABLE ${table} CHARACTER SET utf8mb4 ${LOAD_DATA_FORMAT} (${targets.join(', ')})` +
     (sets.length > 0 ? ` SET ${sets.join(', ')}` : '')
   );
 }

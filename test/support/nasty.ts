@@ -21,8 +21,8 @@ export const MEMBER_DDL = `CREATE TABLE member (
   KEY member_name (name)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`;
 
-const NAMES = ['张伟', '王芳', 'Zoë 😀', '', null, 'tab\there', 'new\nline', 'back\\slash', 'nul\u0000byte', "quote'\"", '\\N', 'Ω≈ç√'];
-const NICKS = ['café', 'naïve', 'Ångström', '', null, 'plain'];
+const NAMES = ['张伟', '王芳', 'Zoë 😀', '', null, 'tab\there', 'new\nline', 'back\\slash', 'nul\u0000byte', "quote'\"", '\\N', 'Ω≈ç√', 'NULL', '"', '"\t""\n', 'ends in backslash\\'];
+const NICKS = ['café', 'naïve', 'Ångström', '', null, 'plain', 'NULL', '"ô"\t'];
 const CITIES = ['北京', '上海', '广州', '', null, '深圳市'];
 
 export function memberId(i: number): string {

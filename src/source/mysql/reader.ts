@@ -119,8 +119,8 @@ export class MysqlSourceReader implements SourceReader {
     const byShard = new Map<number, LineBlocks>();
     let convertible = true;
     await forEachRow(this.pool, `SELECT ${q.select} FROM ${qualifiedSource(spec)} ${rangeWhere(spec, lower, upper)}`, (raw) => {
-      const [key, line, ok] = raw as [number | string, Buffer | null, number | string];
-      if (Number(ok) !== 1) convertible = false;
+      const [key, line, ok] = raw as [number | string, Buffer | null, number | string | undefined];
+      if (ok !== undefined && Number(ok) !== 1) convertible = false;
       if (!convertible) return; // the rest of the result is only drained
       if (line === null) throw new Error(`table ${spec.name}: a row's text form is NULL (longer than the source's max_allowed_packet?)`);
       const shard = q.shardInSql ? Number(key) : map.shardOf(String(key));

@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import type { ColumnSpec, TableSpec } from '../../rows/types.js';
+import { shardMapFromConfig } from '../../shard/map.js';
+import { tsvColumnExpression, tsvSelect } from './tsv.js';
+
+const column = (source: string, dataType: string, nullable: boolean, extra: Partial<ColumnSpec> = {}): ColumnSpec => ({
+  source,
+  target: source,
+  sourceType: { dataType, ...(extra.sourceType ?? {}) },
+  targetType: dataType.toUpperCase(),
+  nullable,
+  ...(extra.wire ? { wire: extra.wire } : {}),
+});
+
+const spec = (columns: ColumnSpec[]): TableSpec => ({
+  name: 'member',
+  sourceSchema: 'legacy',
+  sourceTable: 'member',
+  target: 'member',
+  columns,
+  primaryKey: ['id'],
+  shardKey: 'id',
+  indexes: [],
+});
+
+const map = shardMapFromConfig({
+  servers: { a: { primary: 'mysql://u@h/' } as never },
+  shards: { count: 16, function: 'crc32', database: 'm_{shard}', placement: [{ shards: '0-15', server: 'a' }] },
+});
+
+describe('the bulk line built by the MySQL source', () => {
+  it('escapes backslash, tab and newline in text, bytewise, and writes NULL as \\N', () => {
+    expect(tsvColumnExpression(column('name', 'varchar', true, { sourceType: { dataType: 'varchar', charset: 'utf8mb4' } }))).toBe(
+      "IFNULL(REPLACE(REPLACE(REPLACE(CAST(`name` AS BINARY), X'5C', X'5C5C'), X'09', X'5C74'), X'0A', X'5C6E'), X'5C4E')",
+    );
+  });
+
+  it('converts text of another character set to UTF-8 first', () => {
+    expect(tsvColumnExpression(column('nick', 'varchar', false, { sourceType: { dataType: 'varchar', charset: 'latin1' } }))).toBe(
+      "REPLACE(REPLACE(REPLACE(CAST(CONVERT(`nick` USING utf8mb4) AS BINARY), X'5C', X'5C5C'), X'09', X'5C74'), X'0A', X'5C6E')",
+    );
+  });
+
+  it('leaves numbers and times as they are, and bytes as hex', () => {
+    expect(tsvColumnExpression(column('points', 'int', false))).toBe('`points`');
+    expect(tsvColumnExpression(column('avatar', 'varbinary', true, { wire: 'hex' }))).toBe("IFNULL(HEX(`avatar`), X'5C4E')");
+  });
+
+  it('asks for the convertible flag only where a value may not convert', () => {
+    const utf8 = tsvSelect(spec([column('id', 'bigint', false), column('name', 'varchar', true, { sourceType: { dataType: 'varchar', charset: 'utf8mb4' } })]), map);
+    expect(utf8.shardInSql).toBe(true);
+    expect(utf8.select).toMatch(/^\(CRC32\(`id`\) % 16\) AS shard, .* AS line$/);
+    const latin1 = tsvSelect(spec([column('id', 'bigint', false), column('nick', 'varchar', true, { sourceType: { dataType: 'varchar', charset: 'latin1' } })]), map);
+    expect(latin1.select).toMatch(/ AS line, \(\(`nick` IS NULL OR .*\)\) AS ok$/);
+  });
+});
