@@ -29,8 +29,8 @@ import type { Benchmark, BenchFigure, BenchRatio } from './types.js';
  * the control store (job, run and chunk rows, chunk claims and results, summing the run) and
  * closing its pools; the floor's pools are made before its timer and closed after it (both open
  * their connections inside it). Per row, verify computes more than the floor: the exact canonical
- * form (NULL markers, a binary separator), the keyed row hash (a second CRC32 and a multiply) and,
- * on the shards, each row's shard to find rows on a wrong shard. The 100 differences fall into
+ * form (NULL markers, a binary separator) and the keyed row hash (a second CRC32 and a multiply),
+ * whose multiplier on a shard also checks that the row belongs there (16 shards, crc32 of the key). The 100 differences fall into
  * 100 different chunks, so every chunk is drilled into: the legacy side reads each chunk at least
  * twice (checksum, then sub-range checksums).
  */
@@ -125,7 +125,7 @@ const bench: Benchmark = {
       // The chunks verify plans, for the floor.
       const reader = createSourceReader(config, silentLogger) as MysqlSourceReader;
       const spec = await reader.describeTable('member', config.tables.member!);
-      const chunks = await planChunks(reader, new MysqlLegacySide(reader, spec, 'crc32'), spec, verifyChunkRows(config));
+      const chunks = await planChunks(reader, new MysqlLegacySide(reader, spec, 'crc32', shardMapFromConfig(config)), spec, verifyChunkRows(config));
       const bounds: (ChunkKey | null)[] = [null, ...chunks.map((c) => c.upperKey)];
       await reader.close();
 

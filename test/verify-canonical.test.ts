@@ -103,7 +103,7 @@ describe('canonical hash: legacy SQL, Node and shard SQL agree', () => {
         const spec = specs[table]!;
         const map = shardMapFromConfig(env.config);
         const all = { lower: null, upper: null };
-        const sql = asMap(await new MysqlLegacySide(reader, spec, hash).rowHashes(all, {}));
+        const sql = asMap(await new MysqlLegacySide(reader, spec, hash, map).rowHashes(all, {}));
         const node = asMap(await new StreamingLegacySide(reader, spec, hash, map).rowHashes(all, {}));
         const shards = new ShardSide((s) => writer.poolOf(s), spec, hash, map, [0, 1, 2, 3]);
         const target = asMap(await shards.rowHashes(all, {}, [0, 1, 2, 3]));
@@ -111,7 +111,7 @@ describe('canonical hash: legacy SQL, Node and shard SQL agree', () => {
         expect(node).toEqual(sql);
         expect(target).toEqual(sql);
         // And the checksums of the whole range agree: legacy pushdown, Node, and the sum over the shards.
-        const a = await new MysqlLegacySide(reader, spec, hash).checksum(all, {});
+        const a = await new MysqlLegacySide(reader, spec, hash, map).checksum(all, {});
         const b = await new StreamingLegacySide(reader, spec, hash, map).checksum(all, {});
         const c = (await shards.checksums(all, {})).reduce((s, r) => combineChecksums(hash, s, r), emptyChecksum());
         expect(b).toEqual(a);

@@ -21,12 +21,16 @@ import type { ColumnSpec, Row, RowValue, SourceType } from './types.js';
  * form is unambiguous: NULL ≠ '' ≠ '\N', and no two different rows share canonical bytes.
  *
  * Row hash (`CanonicalHash`):
- * - crc32: CRC-32 (IEEE, MySQL's CRC32()) of the row's canonical bytes, multiplied by
- *   (CRC-32 of its key's canonical bytes | 1), an unsigned 64-bit product. CRC-32 alone is linear:
- *   two rows of the same shape with the same edit (the same digit changed at the same offset)
- *   change their CRCs by the same bits, so XOR or SUM of row CRCs can cancel out exactly, and
- *   such edits are common in real data. The per-key odd multiplier breaks that symmetry for a
- *   few percent of the cost, where MD5 costs 3-4× a bare CRC32(CONCAT_WS(...)).
+ * - crc32: CRC-32 (IEEE, MySQL's CRC32()) of the row's canonical bytes, multiplied by the key
+ *   multiplier: the CRC-32 of its key's canonical bytes with its low `keyBits` bits set (odd), an
+ *   unsigned 64-bit product. CRC-32 alone is linear: two rows of the same shape with the same edit
+ *   (the same digit changed at the same offset) change their CRCs by the same bits, so XOR or SUM
+ *   of row CRCs can cancel out exactly, and such edits are common in real data. The per-key odd
+ *   multiplier breaks that symmetry for a few percent of the cost, where MD5 costs 3-4× a bare
+ *   CRC32(CONCAT_WS(...)). keyBits is 1, or log2 of the shard count where those low bits are the
+ *   key's shard (src/verify/sql.ts, shardBitsInMultiplier): a shard then forms the multiplier from
+ *   its own number instead (mysqlRowHash), so a row on a wrong shard changes that shard's digest
+ *   with no per-row routing check.
  * - md5: the first 8 bytes of MD5, as an unsigned big-endian 64-bit number (non-linear). SQL
  *   Server has no CRC32 but has HASHBYTES('MD5'), so a SQL Server legacy side is compared with
  *   md5 on both sides.
@@ -101,13 +105,18 @@ export function hashCanonical(hash: CanonicalHash, bytes: Buffer): bigint {
   return createHash('md5').update(bytes).digest().readBigUInt64BE(0);
 }
 
+/** The low bits set in the crc32 key multiplier: 2^keyBits - 1. */
+export const keyMask = (keyBits: number): number => 2 ** keyBits - 1;
+
 /**
- * A row's hash. `keyAt` are the positions of the primary key columns (only crc32 uses them).
+ * A row's hash. `keyAt` are the positions of the primary key columns and `keyBits` the low bits
+ * set in the key multiplier (only crc32 uses them).
  */
-export function rowHash(hash: CanonicalHash, kinds: CanonicalKind[], row: Row, keyAt: number[]): bigint {
+export function rowHash(hash: CanonicalHash, kinds: CanonicalKind[], row: Row, keyAt: number[], keyBits = 1): bigint {
   const rowCrc = hashCanonical(hash, canonicalRow(kinds, row));
   if (hash !== 'crc32') return rowCrc;
-  return rowCrc * (hashCanonical('crc32', canonicalRow(keyAt.map((i) => kinds[i]!), keyAt.map((i) => row[i] ?? null))) | 1n);
+  const keyCrc = hashCanonical('crc32', canonicalRow(keyAt.map((i) => kinds[i]!), keyAt.map((i) => row[i] ?? null)));
+  return rowCrc * (keyCrc | BigInt(keyMask(keyBits)));
 }
 
 /** A key range's checksum: row count and the digest of its row hashes (XOR for crc32, SUM for md5). */
@@ -189,9 +198,18 @@ export function mysqlDigest(hash: CanonicalHash, rowHashSql: string): string {
   return hash === 'crc32' ? `BIT_XOR(${rowHashSql})` : `COALESCE(SUM(${rowHashSql}), 0)`;
 }
 
-/** MySQL expression for a row's hash (an unsigned integer), from its canonical row and key expressions. */
-export function mysqlRowHash(hash: CanonicalHash, canonicalRowSql: string, canonicalKeySql: string): string {
-  if (hash === 'crc32') return `CRC32(${canonicalRowSql}) * (CRC32(${canonicalKeySql}) | 1)`;
+/**
+ * MySQL expression for a row's hash (an unsigned integer), from its canonical row and key
+ * expressions. With `shard`, the key multiplier is formed on a shard whose rows' low keyBits of
+ * the key's CRC-32 should equal that shard's number: CRC XOR (shard XOR mask) equals CRC | mask
+ * exactly for those rows, and differs for a row that belongs elsewhere.
+ */
+export function mysqlRowHash(hash: CanonicalHash, canonicalRowSql: string, canonicalKeySql: string, keyBits = 1, shard?: number): string {
+  if (hash === 'crc32') {
+    const mask = keyMask(keyBits);
+    const multiplier = shard === undefined ? `(CRC32(${canonicalKeySql}) | ${mask})` : `(CRC32(${canonicalKeySql}) ^ ${shard ^ mask})`;
+    return `CRC32(${canonicalRowSql}) * ${multiplier}`;
+  }
   return `CAST(CONV(LEFT(MD5(${canonicalRowSql}), 16), 16, 10) AS UNSIGNED)`;
 }
 

@@ -188,7 +188,7 @@ async function drainQueue(pool: Pool, ctx: DrillContext, writer: ShardWriter, op
 
 /** Checksums pushed down where the legacy database can compute the canonical hash, else hashed in Node. */
 function legacySide(reader: SourceReader, spec: TableSpec, hash: CanonicalHash, map: ShardMap): LegacySide {
-  if (reader instanceof MysqlSourceReader) return new MysqlLegacySide(reader, spec, hash);
+  if (reader instanceof MysqlSourceReader) return new MysqlLegacySide(reader, spec, hash, map);
   if (reader instanceof MssqlReader && hash === 'md5') return new MssqlLegacySide(reader, spec, map);
   return new StreamingLegacySide(reader, spec, hash, map);
 }

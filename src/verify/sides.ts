@@ -19,6 +19,7 @@ import {
   keysWhere,
   legacyTableSql,
   rowHashesQuery,
+  shardBitsInMultiplier,
   shardChecksumsQuery,
   shardTableSql,
   subRangeChecksumsQuery,
@@ -94,8 +95,9 @@ export class MysqlLegacySide implements LegacySide {
     private readonly reader: MysqlSourceReader,
     private readonly spec: TableSpec,
     hash: CanonicalHash,
+    map: ShardMap,
   ) {
-    this.t = legacyTableSql(spec, hash);
+    this.t = legacyTableSql(spec, hash, shardBitsInMultiplier(spec, map, hash) || 1);
   }
 
   private where(range: KeyRange, filter: RowFilter): string {
@@ -159,6 +161,7 @@ export class StreamingLegacySide implements LegacySide {
   readonly readsByKey: boolean = false;
   private readonly kinds;
   private readonly keyAt: number[];
+  private readonly keyBits: number;
   constructor(
     private readonly reader: SourceReader,
     protected readonly spec: TableSpec,
@@ -168,6 +171,7 @@ export class StreamingLegacySide implements LegacySide {
   ) {
     this.kinds = canonicalKinds(spec.columns);
     this.keyAt = keyPositions(spec);
+    this.keyBits = shardBitsInMultiplier(spec, map, hash) || 1;
   }
 
   private keep(filter: RowFilter): (row: Row) => boolean {
@@ -190,7 +194,7 @@ export class StreamingLegacySide implements LegacySide {
     const c = emptyChecksum();
     for await (const row of this.rows(range, filter)) {
       c.count++;
-      c.digest = foldHash(this.hash, c.digest, rowHash(this.hash, this.kinds, row, this.keyAt));
+      c.digest = foldHash(this.hash, c.digest, rowHash(this.hash, this.kinds, row, this.keyAt, this.keyBits));
     }
     return c;
   }
@@ -208,7 +212,7 @@ export class StreamingLegacySide implements LegacySide {
   async rowHashes(range: KeyRange, filter: RowFilter): Promise<HashedRow[]> {
     const out: HashedRow[] = [];
     const shardAt = shardKeyPosition(this.spec);
-    for await (const row of this.rows(range, filter)) out.push({ key: keyText(this.spec, row), shardKey: String(row[shardAt]), hash: rowHash(this.hash, this.kinds, row, this.keyAt) });
+    for await (const row of this.rows(range, filter)) out.push({ key: keyText(this.spec, row), shardKey: String(row[shardAt]), hash: rowHash(this.hash, this.kinds, row, this.keyAt, this.keyBits) });
     return out;
   }
 
@@ -236,6 +240,8 @@ export class ShardSide {
   /** Checked shards grouped by server name. */
   private readonly byServer = new Map<string, number[]>();
   private readonly width: number;
+  /** Low bits of the key multiplier that are the row's shard (0: routing is checked apart). */
+  private readonly shardBits: number;
 
   constructor(
     private readonly poolOf: (server: string) => Pool,
@@ -250,6 +256,7 @@ export class ShardSide {
       this.byServer.set(server, [...(this.byServer.get(server) ?? []), shard]);
     }
     this.width = spec.primaryKey.length;
+    this.shardBits = shardBitsInMultiplier(spec, map, hash);
   }
 
   /** The shards this run checks (all, or those of --shards). */
@@ -259,7 +266,11 @@ export class ShardSide {
 
   private t(shard: number): MysqlTableSql {
     let t = this.tables.get(shard);
-    if (!t) this.tables.set(shard, (t = shardTableSql(this.spec, this.map.databaseOf(shard), this.hash)));
+    if (!t) {
+      const database = this.map.databaseOf(shard);
+      t = this.shardBits > 0 ? shardTableSql(this.spec, database, this.hash, this.shardBits, shard) : shardTableSql(this.spec, database, this.hash);
+      this.tables.set(shard, t);
+    }
     return t;
   }
 
@@ -276,9 +287,17 @@ export class ShardSide {
     return (await Promise.all([...groups].map(([server, list]) => run(this.poolOf(server), list)))).flat();
   }
 
+  /**
+   * How each shard's rows are checked for routing: inside the row hash (a row on a wrong shard
+   * changes the digest), by the shard function in SQL (the `misrouted` flag), or in Node.
+   */
+  private routingCheck(): { inHash: true } | { inHash: false; expression: ((column: string) => string) | undefined } {
+    return this.shardBits > 0 ? { inHash: true } : { inHash: false, expression: this.sqlShardExpression() };
+  }
+
   async checksums(range: KeyRange, filter: RowFilter): Promise<ShardChecksum[]> {
-    const expression = this.sqlShardExpression();
-    const hasSql = expression !== undefined;
+    const routing = this.routingCheck();
+    const expression = routing.inHash ? undefined : routing.expression;
     const results = await this.perServer(undefined, async (pool, shards) => {
       const sql = shardChecksumsQuery(
         shards.map((shard) => ({ shard, t: this.t(shard), where: whereClause(this.t(shard), range, filter) })),
@@ -287,7 +306,7 @@ export class ShardSide {
       const [rows] = await pool.query<RowDataPacket[]>({ sql, rowsAsArray: true });
       return (rows as unknown as unknown[][]).map((r) => ({ shard: Number(r[0]), count: Number(r[1]), digest: BigInt(String(r[2])), misrouted: Number(r[3]) === 1 }));
     });
-    if (!hasSql) await this.countMisroutedInNode(results, range, filter);
+    if (!routing.inHash && expression === undefined) await this.countMisroutedInNode(results, range, filter);
     return results;
   }
 
@@ -302,7 +321,8 @@ export class ShardSide {
 
   /** Per shard and sub-range: count, hash sum, whether it holds misrouted rows (SQL shard functions only; else false). */
   async bucketChecksums(range: KeyRange, filter: RowFilter, bounds: ChunkKey[], shards: number[]): Promise<Map<number, ShardChecksum[]>> {
-    const expression = this.sqlShardExpression();
+    const routing = this.routingCheck();
+    const expression = routing.inHash ? undefined : routing.expression;
     const rows = await this.perServer(shards, async (pool, list) => {
       const sql = list
         .map((shard) => bucketChecksumQuery(this.t(shard), whereClause(this.t(shard), range, filter), bounds, { shard, ...(expression ? { expression } : {}) }))

@@ -1,8 +1,9 @@
 import mysql from 'mysql2/promise';
 import { quoteId } from '../mysql/connect.js';
-import { mysqlCanonicalRow, mysqlCanonicalValue, mysqlDigest, mysqlRowHash, type CanonicalHash } from '../rows/canonical.js';
+import { canonicalKind, mysqlCanonicalRow, mysqlCanonicalValue, mysqlDigest, mysqlRowHash, type CanonicalHash } from '../rows/canonical.js';
 import { keyPositions } from '../rows/ddl.js';
 import type { TableSpec } from '../rows/types.js';
+import type { ShardMap } from '../shard/map.js';
 import { keysPredicate } from '../source/mysql/keys.js';
 import { keyPredicate } from '../source/mysql/sql.js';
 import type { ChunkKey } from '../store/leases.js';
@@ -27,10 +28,27 @@ export interface MysqlTableSql {
   shardKeyColumn: string;
 }
 
+const INTEGER_TYPE = /^(tinyint|smallint|mediumint|int|integer|bigint)\b/i;
+
+/**
+ * How many low bits of the crc32 key multiplier are the row's shard (src/rows/canonical.ts): log2
+ * of the shard count when the shard function is crc32 of the table's whole key (one column whose
+ * canonical bytes are what the shard function hashes: text, or an integer's digits) and the count
+ * is a power of two; then each shard checks its rows' routing inside the row hash. 0 otherwise
+ * (the multiplier is just odd, and shards check routing separately).
+ */
+export function shardBitsInMultiplier(spec: TableSpec, map: ShardMap, hash: CanonicalHash): number {
+  const bits = Math.log2(map.count);
+  if (hash !== 'crc32' || map.function !== 'crc32' || !Number.isInteger(bits) || bits < 1) return 0;
+  if (spec.primaryKey.length !== 1 || spec.primaryKey[0] !== spec.shardKey) return 0;
+  const key = spec.columns.find((c) => c.source === spec.shardKey)!;
+  return canonicalKind(key.targetType) === 'text' || INTEGER_TYPE.test(key.targetType.trim()) ? bits : 0;
+}
+
 /** The legacy side (MySQL source): source names; text in other character sets converted to UTF-8. */
-export function legacyTableSql(spec: TableSpec, hash: CanonicalHash): MysqlTableSql {
+export function legacyTableSql(spec: TableSpec, hash: CanonicalHash, keyBits = 1): MysqlTableSql {
   const values = spec.columns.map((c) => mysqlCanonicalValue(quoteId(c.source), c, c.sourceType));
-  const rowHash = mysqlRowHash(hash, mysqlCanonicalRow(values), mysqlCanonicalRow(keyPositions(spec).map((i) => values[i]!)));
+  const rowHash = mysqlRowHash(hash, mysqlCanonicalRow(values), mysqlCanonicalRow(keyPositions(spec).map((i) => values[i]!)), keyBits);
   return {
     table: `${quoteId(spec.sourceSchema)}.${quoteId(spec.sourceTable)}`,
     view: spec,
@@ -52,11 +70,14 @@ export function targetView(spec: TableSpec): TableSpec {
   };
 }
 
-/** One shard table (utf8mb4 everywhere, target names). */
-export function shardTableSql(spec: TableSpec, database: string, hash: CanonicalHash): MysqlTableSql {
+/**
+ * One shard table (utf8mb4 everywhere, target names). With `shard` (where shardBitsInMultiplier
+ * is not 0), the row hash checks that each row belongs to that shard.
+ */
+export function shardTableSql(spec: TableSpec, database: string, hash: CanonicalHash, keyBits = 1, shard?: number): MysqlTableSql {
   const view = targetView(spec);
   const values = view.columns.map((c) => mysqlCanonicalValue(quoteId(c.source), c));
-  const rowHash = mysqlRowHash(hash, mysqlCanonicalRow(values), mysqlCanonicalRow(keyPositions(view).map((i) => values[i]!)));
+  const rowHash = mysqlRowHash(hash, mysqlCanonicalRow(values), mysqlCanonicalRow(keyPositions(view).map((i) => values[i]!)), keyBits, shard);
   return {
     table: `${quoteId(database)}.${quoteId(spec.target)}`,
     view,
@@ -101,7 +122,7 @@ export function checksumQuery(t: MysqlTableSql, where: string): string {
 
 /**
  * Per shard of one server, in one statement: shard, count, hash sum and whether any of its rows
- * is one the shard map routes elsewhere (`misrouted`: 1 or 0; null when the shard function has no
+ * is one the shard map routes elsewhere (`misrouted`: 1 or 0; null when the row hash checks routing itself or the shard function has no
  * SQL form). BIT_OR, not a count: an integer aggregate, where SUM accumulates in DECIMAL.
  */
 export function shardChecksumsQuery(parts: { shard: number; t: MysqlTableSql; where: string }[], shardExpression?: (column: string) => string): string {
