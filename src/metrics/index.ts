@@ -2,7 +2,6 @@ import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Config } from '../config/schema.js';
 import type { TableProgress } from '../copy/index.js';
-import { RefusedError } from '../errors.js';
 import { openControlStore, type ControlStore } from '../store/control.js';
 import { collectLeases } from '../store/status-tables.js';
 import type { VerifyResult } from '../verify/index.js';
@@ -40,13 +39,6 @@ export class MetricsServer {
     if (this.server) await new Promise<void>((r) => this.server!.close(() => r()));
     this.server = undefined;
   }
-}
-
-/** `--metrics-port` text → a port number (0 = any free port); refused otherwise. */
-export function parseMetricsPort(text: string): number {
-  const port = Number(text);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RefusedError(`--metrics-port ${text}: expected a port number`);
-  return port;
 }
 
 /**
