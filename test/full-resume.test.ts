@@ -94,6 +94,45 @@ describe('membermig full resumes after kill -9 and shares a job between processe
     await expectEveryRowOnce(writer);
   }, 150_000); // child processes and server restarts are slow on a busy 2-core machine
 
+  it('a planner killed mid-way: its chunks (copied ones too) are kept and planning goes on after the last one', async () => {
+    const control = await connectMysql(env.config.control.url);
+    try {
+      await control.query("UPDATE jobs SET state = 'abandoned' WHERE kind = 'full'");
+      const child = spawnCli(['full', '--config', env.configPath, '--max-rows-per-sec', '200', '--log-level', 'warn']);
+      await waitFor('2 chunks done', async () => (await controlValue(env, "SELECT COUNT(*) AS n FROM chunks c JOIN jobs j ON j.id = c.job_id WHERE j.state <> 'abandoned' AND c.state = 'done'")) >= 2);
+      child.kill('SIGKILL');
+      await exited(child);
+      // As the planner would have left the job had it died after planning chunks 0-5.
+      const [[job]] = (await control.query("SELECT id FROM jobs WHERE kind = 'full' AND state <> 'abandoned'")) as unknown as [{ id: number }[]];
+      await control.query("UPDATE jobs SET state = 'planning' WHERE id = ?", [job!.id]);
+      await control.query('DELETE FROM chunks WHERE job_id = ? AND chunk_no > 5', [job!.id]);
+      const [kept] = await control.query('SELECT chunk_no, upper_key, state, attempts FROM chunks WHERE job_id = ? ORDER BY chunk_no', [job!.id]);
+      expect((kept as { state: string }[]).filter((c) => c.state === 'done').length).toBeGreaterThanOrEqual(2);
+
+      const rerun = await execCli(['full', '--config', env.configPath, '--json']);
+      expect(rerun.code, rerun.stderr).toBe(0);
+      const r = JSON.parse(rerun.stdout).result;
+      expect(r.jobId).toBe(Number(job!.id));
+      expect(r.state).toBe('done');
+      const [after] = await control.query('SELECT chunk_no, upper_key, state, attempts FROM chunks WHERE job_id = ? ORDER BY chunk_no', [job!.id]);
+      const chunks = after as { chunk_no: number; upper_key: unknown; state: string; attempts: number }[];
+      // The same chunks a plan from scratch gives (every CHUNK keys, the last open-ended), all done.
+      expect(chunks.map((c) => c.chunk_no)).toEqual(Array.from({ length: ROWS / CHUNK + 1 }, (_, i) => i));
+      expect(chunks.at(-1)!.upper_key).toBe(null);
+      expect(chunks.every((c) => c.state === 'done')).toBe(true);
+      // The kept chunks were not planned again, and those copied before the kill were not copied again.
+      for (const k of kept as typeof chunks) {
+        const now = chunks[k.chunk_no]!;
+        expect(now.upper_key).toEqual(k.upper_key);
+        if (k.state === 'done') expect(now.attempts).toBe(k.attempts);
+      }
+      expect(r.rowsThisRun).toBeLessThan(ROWS);
+      await expectEveryRowOnce(writer);
+    } finally {
+      await control.end();
+    }
+  }, 150_000);
+
   it('two processes at once share one job: each copies some chunks, none twice', async () => {
     // Drop the previous run's job first, so both processes find the same fresh job; then start them together.
     const control = await connectMysql(env.config.control.url);

@@ -4,21 +4,25 @@ import type { Logger } from '../log.js';
 import type { TableSpec } from '../rows/types.js';
 import type { SourceReader, StartPosition } from '../source/reader.js';
 import type { ControlStore } from '../store/control.js';
-import { insertChunks, type NewChunk } from '../store/leases.js';
+import { insertChunks, parseChunkKey, type NewChunk } from '../store/leases.js';
 
 /**
  * A full-copy job in the control store: found or created under a named lock, so two processes
  * started at once join one job. The process that creates it records the CDC start position and
- * then plans the chunks (state 'planning'); workers start once it is 'running'. A planner killed
- * mid-way leaves 'planning', and the next process plans again from scratch (no chunk was copied).
+ * plans the chunks (state 'planning') while its workers already copy the chunks planned so far;
+ * the job is 'running' once every chunk is planned, and other processes join then. A planner
+ * killed mid-way leaves 'planning' with the chunks it inserted (some maybe copied), and the next
+ * process goes on planning after the last of them.
  */
 
 export interface FullJob {
   id: number;
   name: string;
   state: string;
-  /** This process created it or finished its planning. */
+  /** This process created the job or went on planning it. */
   planned: boolean;
+  /** Settles when this process has planned every chunk (at once when it plans nothing). */
+  planning: Promise<void>;
 }
 
 export function jobName(tables: string[]): string {
@@ -43,6 +47,8 @@ export async function openJob(store: ControlStore, reader: SourceReader, specs: 
   const name = jobName(specs.map((s) => s.name));
   const conn = await store.pool.getConnection();
   const lock = `membermig.full.${createHash('sha1').update(name).digest('hex').slice(0, 24)}`;
+  // While this process plans, the lock and its connection stay taken, beyond this call.
+  let handedOver = false;
   try {
     const [got] = await conn.query<RowDataPacket[]>('SELECT GET_LOCK(?, 600) AS got', [lock]);
     if (Number(got[0]?.got) !== 1) throw new Error(`timed out waiting for another membermig full to plan job ${name}`);
@@ -66,15 +72,26 @@ export async function openJob(store: ControlStore, reader: SourceReader, specs: 
         ]);
         job = { id: res.insertId, state: 'planning' };
       }
-      if (job.state !== 'planning') return { id: job.id, name, state: job.state, planned: false };
+      if (job.state !== 'planning') return { id: job.id, name, state: job.state, planned: false, planning: Promise.resolve() };
       await recordStartPositions(conn, job.id, reader, options);
-      await planChunks(conn, job.id, reader, specs, options);
-      await conn.query("UPDATE jobs SET state = 'running' WHERE id = ?", [job.id]);
-      return { id: job.id, name, state: 'running', planned: true };
+      const planning = planThenRelease(conn, lock, job.id, reader, specs, options);
+      handedOver = true;
+      return { id: job.id, name, state: 'planning', planned: true, planning };
     } finally {
-      await conn.query('SELECT RELEASE_LOCK(?)', [lock]);
+      if (!handedOver) await conn.query('SELECT RELEASE_LOCK(?)', [lock]);
     }
   } finally {
+    if (!handedOver) conn.release();
+  }
+}
+
+/** Plans every chunk on the locked connection, marks the job running, then lets the lock and the connection go. */
+async function planThenRelease(conn: PoolConnection, lock: string, jobId: number, reader: SourceReader, specs: TableSpec[], options: OpenJobOptions): Promise<void> {
+  try {
+    await planChunks(conn, jobId, reader, specs, options);
+    await conn.query("UPDATE jobs SET state = 'running' WHERE id = ?", [jobId]);
+  } finally {
+    await conn.query('SELECT RELEASE_LOCK(?)', [lock]).catch(() => {});
     conn.release();
   }
 }
@@ -88,22 +105,34 @@ async function recordStartPositions(conn: PoolConnection, jobId: number, reader:
   }
 }
 
+/** Chunks are inserted at least this often while planning, so workers can start on them. */
+const PLAN_FLUSH_MS = 200;
+
+/**
+ * Plans each table's chunks after the last one already planned (a killed planner's work is kept:
+ * its chunks may have been copied already). A table whose open-ended last chunk exists is planned.
+ */
 async function planChunks(conn: PoolConnection, jobId: number, reader: SourceReader, specs: TableSpec[], options: OpenJobOptions): Promise<void> {
-  await conn.query('DELETE FROM chunks WHERE job_id = ?', [jobId]);
+  const pool = conn as unknown as Pool; // only runs queries: fine on the locked connection
   for (const spec of specs) {
-    let chunkNo = 0;
-    let lower: string[] | null = null;
+    const [last] = await conn.query<RowDataPacket[]>('SELECT chunk_no, upper_key FROM chunks WHERE job_id = ? AND table_name = ? ORDER BY chunk_no DESC LIMIT 1', [jobId, spec.name]);
+    if (last[0] && last[0].upper_key === null) continue;
+    let chunkNo = last[0] ? Number(last[0].chunk_no) + 1 : 0;
+    let lower = last[0] ? parseChunkKey(last[0].upper_key) : null;
+    if (lower) options.logger.info({ job: jobId, table: spec.name, after: lower }, 'planning goes on after the chunks planned before');
     let pending: NewChunk[] = [];
-    for await (const upper of reader.chunkBoundaries(spec, options.chunkRows)) {
+    let flushedAt = 0;
+    for await (const upper of reader.chunkBoundaries(spec, options.chunkRows, lower)) {
       pending.push({ tableName: spec.name, chunkNo: chunkNo++, lowerKey: lower, upperKey: upper });
       lower = upper;
-      if (pending.length >= 1000) {
-        await insertChunks(conn as unknown as Pool, jobId, pending); // only runs queries: fine on the locked connection
+      if (pending.length >= 1000 || Date.now() - flushedAt >= PLAN_FLUSH_MS) {
+        await insertChunks(pool, jobId, pending);
         pending = [];
+        flushedAt = Date.now();
       }
     }
     pending.push({ tableName: spec.name, chunkNo: chunkNo++, lowerKey: lower, upperKey: null });
-    await insertChunks(conn as unknown as Pool, jobId, pending); // only runs queries: fine on the locked connection
+    await insertChunks(pool, jobId, pending);
     options.logger.info({ job: jobId, table: spec.name, chunks: chunkNo }, 'planned chunks');
   }
 }

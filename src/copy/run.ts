@@ -46,11 +46,25 @@ export async function copyJob(ctx: JobContext): Promise<FullCopyResult> {
     logger,
     extraStartPositions: () => kafkaStartPositions(config, logger),
   });
-  const run: RunState = { rows: 0, chunks: 0, rowsByTable: new Map(), errors: [], stopping: false };
+  const run: RunState = { rows: 0, chunks: 0, rowsByTable: new Map(), errors: [], stopping: false, planning: job.planned };
+  // Workers copy chunks while they are being planned; a planning failure stops them.
+  const planned = job.planning.then(
+    () => void (run.planning = false),
+    (e: unknown) => {
+      run.planning = false;
+      run.stopping = true;
+      throw e;
+    },
+  );
+  planned.catch(() => {}); // awaited below; this only keeps an early failure from counting as unhandled
   if (job.state !== 'done') {
-    // Chunks given up by an earlier run (server down, bad value) get another try now.
-    await store.pool.query("UPDATE chunks SET state = 'pending', lease_owner = NULL, lease_until = NULL WHERE job_id = ? AND state = 'failed'", [job.id]);
-    await runWorkers(ctx, job, run);
+    try {
+      // Chunks given up by an earlier run (server down, bad value) get another try now.
+      await store.pool.query("UPDATE chunks SET state = 'pending', lease_owner = NULL, lease_until = NULL WHERE job_id = ? AND state = 'failed'", [job.id]);
+      await runWorkers(ctx, job, run);
+    } finally {
+      await planned;
+    }
   } else {
     logger.info({ job: job.id }, 'this full copy is already done (use --restart to copy again)');
   }
@@ -64,7 +78,12 @@ export interface RunState {
   errors: string[];
   /** Set on a fatal error or an abandoned job: workers take no new chunks. */
   stopping: boolean;
+  /** This process is still planning chunks: a worker finding none waits for more. */
+  planning: boolean;
 }
+
+/** How long a worker that found no chunk waits while the planner inserts more. */
+const PLAN_WAIT_MS = 50;
 
 async function runWorkers(ctx: JobContext, job: FullJob, run: RunState): Promise<void> {
   const { config, store, logger } = ctx;
@@ -104,6 +123,10 @@ async function runWorkers(ctx: JobContext, job: FullJob, run: RunState): Promise
     while (!run.stopping) {
       const chunk = await withRetry('claim a chunk', retry, logger, () => claimChunk(store.pool, job.id, workerId, leaseSeconds));
       if (!chunk) {
+        if (run.planning) {
+          await sleep(PLAN_WAIT_MS);
+          continue;
+        }
         // Chunks leased by another process are finished by it or, if it died, taken over here at lease expiry.
         // Chunks leased by this process are finished by its other workers.
         if (!(await withRetry('look for chunks', retry, logger, () => othersHoldChunks(store, job.id, workerId)))) return;

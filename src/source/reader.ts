@@ -25,10 +25,11 @@ export interface SourceReader {
    */
   describeTable(name: string, table: TableConfig): Promise<TableSpec>;
   /**
-   * Upper bounds (inclusive) of consecutive chunks of about `chunkRows` rows, in key order;
-   * the last chunk is open-ended (upper bound null) and is not yielded.
+   * Upper bounds (inclusive) of consecutive chunks of about `chunkRows` rows, in key order,
+   * starting after `after` (null = from the start); the last chunk is open-ended (upper bound
+   * null) and is not yielded.
    */
-  chunkBoundaries(spec: TableSpec, chunkRows: number): AsyncIterable<ChunkKey>;
+  chunkBoundaries(spec: TableSpec, chunkRows: number, after?: ChunkKey | null): AsyncIterable<ChunkKey>;
   /**
    * The rows with lower < key <= upper (null = unbounded), in key order, in batches of
    * at most `batchRows`, with values already converted to target form by the row pipeline.

@@ -56,7 +56,8 @@ interface ChunkRow extends RowDataPacket {
   attempts: number;
 }
 
-function parseKey(v: string | ChunkKey | null): ChunkKey | null {
+/** A chunk bound as the control store returns it (JSON text or already parsed) → the key. */
+export function parseChunkKey(v: string | ChunkKey | null): ChunkKey | null {
   if (v === null) return null;
   return typeof v === 'string' ? (JSON.parse(v) as ChunkKey) : v;
 }
@@ -99,8 +100,8 @@ export async function claimChunks(pool: Pool, jobId: number, worker: string, lea
       jobId,
       tableName: row.table_name,
       chunkNo: row.chunk_no,
-      lowerKey: parseKey(row.lower_key),
-      upperKey: parseKey(row.upper_key),
+      lowerKey: parseChunkKey(row.lower_key),
+      upperKey: parseChunkKey(row.upper_key),
       attempts: row.attempts + 1,
     }));
   } catch (e) {

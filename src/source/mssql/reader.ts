@@ -206,9 +206,9 @@ export class MssqlReader implements SourceReader {
     return buildTableSpec(name, table, catalog, pk.map((r) => r.column_name), await this.describeMap);
   }
 
-  async *chunkBoundaries(spec: TableSpec, chunkRows: number): AsyncIterable<ChunkKey> {
+  async *chunkBoundaries(spec: TableSpec, chunkRows: number, after: ChunkKey | null = null): AsyncIterable<ChunkKey> {
     const plan = readPlan(spec, this.typeMap);
-    let lower: ChunkKey | null = null;
+    let lower = after;
     for (;;) {
       const stmt = boundaryQuery(plan.table, plan.keys, lower, chunkRows);
       const rows = await this.query<Record<string, unknown>>(stmt.text, stmt.params);

@@ -66,9 +66,9 @@ export class MysqlSourceReader implements SourceReader {
     return describeMysqlTable(this.pool, name, table);
   }
 
-  async *chunkBoundaries(spec: TableSpec, chunkRows: number): AsyncIterable<ChunkKey> {
+  async *chunkBoundaries(spec: TableSpec, chunkRows: number, after: ChunkKey | null = null): AsyncIterable<ChunkKey> {
     const keys = spec.primaryKey.map(quoteId).join(', ');
-    let last: ChunkKey | null = null;
+    let last = after;
     for (;;) {
       // A bounded skip of chunkRows index entries from the last bound: never an OFFSET from the start.
       const [rows] = await this.pool.query<RowDataPacket[]>({
