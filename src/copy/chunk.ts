@@ -8,7 +8,7 @@ import type { Row, TableSpec } from '../rows/types.js';
 import type { SourceReader } from '../source/reader.js';
 import type { Chunk } from '../store/leases.js';
 import type { ShardWriter } from '../target/writer.js';
-import { withRetry, type RetryPolicy } from './retry.js';
+import { withRetry, type RetryPolicy } from '../mysql/retry.js';
 import type { Throttle } from './throttle.js';
 
 export type CopyMethod = 'load' | 'insert';

@@ -10,7 +10,7 @@ import { controlSchemaState, openControlStore } from '../store/control.js';
 import { planShardTables } from '../target/tables.js';
 import { createShardWriter } from '../target/writer.js';
 import type { CopyMethod } from './chunk.js';
-import { isTransient } from './retry.js';
+import { isTransient } from '../mysql/retry.js';
 import { copyJob } from './run.js';
 import { emptyResult } from './summary.js';
 import type { FullCopyOptions, FullCopyResult, TablePlan } from './types.js';

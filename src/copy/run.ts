@@ -15,7 +15,7 @@ import type { ShardWriter } from '../target/writer.js';
 import { ChunkCopier, type CopyMethod } from './chunk.js';
 import { openJob, type FullJob } from './job.js';
 import { kafkaStartPositions } from './kafka.js';
-import { sleep, withRetry, type RetryPolicy } from './retry.js';
+import { sleep, withRetry, type RetryPolicy } from '../mysql/retry.js';
 import { summarize } from './summary.js';
 import { createThrottle } from './throttle.js';
 import type { FullCopyOptions, FullCopyResult, TableProgress } from './types.js';

@@ -76,6 +76,9 @@ export async function claimChunk(pool: Pool, jobId: number, worker: string, leas
 export async function claimChunks(pool: Pool, jobId: number, worker: string, leaseSeconds: number, limit: number, tableName?: string): Promise<Chunk[]> {
   const conn = await pool.getConnection();
   try {
+    // Record locks only: under REPEATABLE READ the locking reads' gap locks on the chunks_pending
+    // index deadlocked with a concurrent completeChunks inserting its 'done' entries there.
+    await conn.query('SET TRANSACTION ISOLATION LEVEL READ COMMITTED');
     await conn.beginTransaction();
     const select = async (index: string, state: string, upTo: number) => {
       const [found] = await conn.query<ChunkRow[]>(

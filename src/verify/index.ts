@@ -1,6 +1,7 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../config/schema.js';
 import { RefusedError } from '../errors.js';
+import { withRetry, type RetryPolicy } from '../mysql/retry.js';
 import type { Logger } from '../log.js';
 import type { CanonicalHash } from '../rows/canonical.js';
 import type { TableSpec } from '../rows/types.js';
@@ -276,7 +277,9 @@ async function workJob(
     void Promise.all([renewLeases(pool, job.jobId, worker, leaseSeconds), heartbeatWorker(pool, worker)]).catch((e) => log.warn({ err: e }, 'lease renewal failed'));
   }, Math.max(1000, (leaseSeconds * 1000) / 3));
 
-  const feed = chunkFeed(() => claimChunks(pool, job.jobId, worker, leaseSeconds, CONTROL_BATCH), workers);
+  // A deadlock or a control-store blip while claiming is retried, as full's claims are.
+  const retry: RetryPolicy = { retries: config.copy.retries, baseMs: config.copy.retry_base_ms };
+  const feed = chunkFeed(() => withRetry('claim chunks', retry, log, () => claimChunks(pool, job.jobId, worker, leaseSeconds, CONTROL_BATCH)), workers);
   const done: CompletedChunk[] = [];
   /** Records the done chunks; on failure they stay queued for the next try. */
   const recordDone = async () => {
