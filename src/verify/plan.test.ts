@@ -14,9 +14,9 @@ ${verify}`,
   );
 
 describe('verify chunk size', () => {
-  it('auto: about 160 rows per shard table, within 2,500..100,000', () => {
+  it('auto: about 320 rows per shard table, within 5,000..100,000', () => {
     expect(config(16).verify.chunk_rows).toBe('auto');
-    expect([1, 16, 64, 1024].map((n) => verifyChunkRows(config(n)))).toEqual([2_500, 2_560, 10_240, 100_000]);
+    expect([1, 16, 64, 1024].map((n) => verifyChunkRows(config(n)))).toEqual([5_000, 5_120, 20_480, 100_000]);
   });
 
   it('a number in the config is taken as it is; anything else is refused with its YAML path', () => {

@@ -54,15 +54,16 @@ async function keysetRanges(reader: SourceReader, spec: TableSpec, chunkRows: nu
 }
 
 /**
- * Rows per verify chunk. Each chunk asks every shard table once, so with few rows per shard table
- * that fixed cost dominates; and a chunk that differs is read again in parts, so smaller chunks
- * find a difference for less. auto: about 160 rows per shard table, within 2,500..100,000
- * (16 shards: 2,560; 1,024 shards: 100,000). At 16 shards and 1M rows, 10,000-row chunks made a
- * run with 100 scattered differences cost 2.8-2.9x a clean run, 2,500-row chunks 1.5x, with the
- * clean run itself unchanged against the floor (npm run bench -- verify).
+ * Rows per verify chunk. Each chunk asks every shard table once and costs a share of a claim and
+ * a completion in the control store, so with few rows per shard table that fixed cost dominates;
+ * and a chunk that differs is read again in parts, so smaller chunks find a difference for less.
+ * auto: about 320 rows per shard table, within 5,000..100,000 (16 shards: 5,120; 1,024 shards:
+ * 100,000). At 16 shards and 2M rows (npm run bench -- verify): 2,560-row chunks ran clean at
+ * 1.21-1.34x the floor, 5,120 at 0.94-1.16x with 100 scattered differences 1.09x a clean run,
+ * 10,240 at 1.17-1.50x with the differences 2.08x.
  */
 export function verifyChunkRows(config: Pick<Config, 'verify' | 'shards'>): number {
   const configured = config.verify.chunk_rows;
   if (configured !== 'auto') return configured;
-  return Math.min(100_000, Math.max(2_500, 160 * config.shards.count));
+  return Math.min(100_000, Math.max(5_000, 320 * config.shards.count));
 }
