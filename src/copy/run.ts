@@ -103,6 +103,8 @@ async function runWorkers(ctx: JobContext, job: FullJob, run: RunState): Promise
   await store.pool.query('INSERT INTO workers (id, job_id, command, host, pid) VALUES (?, ?, ?, ?, ?)', [workerId, job.id, 'full', hostname(), process.pid]);
   const progress = new Progress(ctx, job.id);
   await progress.refresh();
+  // The totals grow while chunks are planned: show the final ones as soon as they are known.
+  job.planning.then(() => progress.refresh()).catch(() => {});
 
   const heartbeat = setInterval(() => {
     void (async () => {
@@ -149,6 +151,7 @@ async function runWorkers(ctx: JobContext, job: FullJob, run: RunState): Promise
     );
     const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
     if (failed) throw failed.reason;
+    await progress.refresh();
   } finally {
     clearInterval(heartbeat);
     await store.pool.query('DELETE FROM workers WHERE id = ?', [workerId]).catch(() => {});
