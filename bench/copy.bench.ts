@@ -20,12 +20,14 @@ import type { Benchmark, BenchFigure, BenchRatio } from './types.js';
  * rows into the same shard tables (2 streams, the write limit) and mydumper + myloader, each
  * BENCH_REPS times (default 2), alternating, ratios taken best of each.
  * BENCH_ROWS sets the row count (default 2,000,000); BENCH_INSERT=0 skips the upsert method;
- * BENCH_PEER=0 skips mydumper+myloader; BENCH_NODE_FLAGS passes node flags to membermig.
+ * BENCH_PEER=0 skips mydumper+myloader; BENCH_NODE_FLAGS passes node flags to membermig;
+ * BENCH_SHARDS sets the shard count (default 16, half on each server).
  */
 
 const execFileAsync = promisify(execFile);
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const SHARDS = 16;
+/** 16 by default; BENCH_SHARDS for another count (half on each server), e.g. 1024 to see per-shard write costs. */
+const SHARDS = Number(process.env.BENCH_SHARDS ?? 16);
 /** Tuning knobs for experiments; the defaults are what the figures are reported with. */
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 4);
 const CONNS = Number(process.env.BENCH_CONNS ?? 2);
@@ -150,7 +152,7 @@ const bench: Benchmark = {
         control: { url: `${legacy.url}bench_control` },
         source: { kind: 'mysql', url: `${legacy.url}bench_legacy` },
         servers: { a: { primary: a.url, max_connections: CONNS }, b: { primary: b.url, max_connections: CONNS } },
-        shards: { count: SHARDS, function: 'crc32', database: 'member_{shard:02}', placement: [{ shards: '0-7', server: 'a' }, { shards: '8-15', server: 'b' }] },
+        shards: { count: SHARDS, function: 'crc32', database: 'member_{shard:02}', placement: [{ shards: `0-${SHARDS / 2 - 1}`, server: 'a' }, { shards: `${SHARDS / 2}-${SHARDS - 1}`, server: 'b' }] },
         tables: { member: { source: 'bench_legacy.member', target: 'member', shard_key: 'member_id' } },
         copy: { chunk_rows: CHUNK_ROWS, workers: WORKERS },
       };

@@ -11,6 +11,14 @@ describe('LineBlocks', () => {
     expect(out.map((b) => b.toString())).toEqual(['a\nbbbb\ncc\n', 'dddddddddddddddd\n', 'e\n']);
   });
 
+  it('starts with a small block and doubles up to the block size, so a few lines cost little', () => {
+    const blocks = new LineBlocks(64, 8);
+    for (let i = 0; i < 40; i++) blocks.add(Buffer.from(`${String(i).padStart(3, '0')}\n`));
+    const out = blocks.done();
+    expect(out.map((b) => b.length)).toEqual([8, 16, 32, 64, 40]);
+    expect(Buffer.concat(out).toString()).toBe(Array.from({ length: 40 }, (_, i) => `${String(i).padStart(3, '0')}\n`).join(''));
+  });
+
   it('gives no block for no lines', () => {
     expect(new LineBlocks().done()).toEqual([]);
   });
