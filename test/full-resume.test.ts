@@ -1,6 +1,10 @@
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openJob } from '../src/copy/job.js';
+import { silentLogger } from '../src/log.js';
 import { connectMysql } from '../src/mysql/connect.js';
+import { createSourceReader, describeTables } from '../src/source/index.js';
+import { openControlStore } from '../src/store/control.js';
 import type { Row } from '../src/rows/types.js';
 import { createShardWriter, type ShardWriter } from '../src/target/writer.js';
 import { execCli, runCli, spawnCli } from './support/cli.js';
@@ -132,6 +136,32 @@ describe('membermig full resumes after kill -9 and shares a job between processe
       await control.end();
     }
   }, 150_000);
+
+  it('planning stopped by a failed run leaves the job planning; the next run plans it to the end', async () => {
+    const store = openControlStore(env.config, 2);
+    const reader = createSourceReader(env.config, silentLogger);
+    try {
+      await store.pool.query("UPDATE jobs SET state = 'abandoned' WHERE kind = 'full'");
+      const specs = await describeTables(reader, env.config, ['member']);
+      const stopped = new AbortController();
+      stopped.abort();
+      const first = await openJob(store, reader, specs, { restart: false, chunkRows: CHUNK, logger: silentLogger, signal: stopped.signal });
+      await first.planning;
+      const [[job]] = (await store.pool.query('SELECT state, (SELECT COUNT(*) FROM chunks c WHERE c.job_id = j.id) AS chunks FROM jobs j WHERE id = ?', [first.id])) as unknown as [{ state: string; chunks: number }[]];
+      expect(job).toMatchObject({ state: 'planning' });
+      expect(Number(job!.chunks)).toBeLessThan(ROWS / CHUNK + 1);
+      // The lock was let go: the next run takes the job over and plans every chunk.
+      const second = await openJob(store, reader, specs, { restart: false, chunkRows: CHUNK, logger: silentLogger });
+      expect(second.id).toBe(first.id);
+      await second.planning;
+      const [[after]] = (await store.pool.query('SELECT state, (SELECT COUNT(*) FROM chunks c WHERE c.job_id = j.id) AS chunks FROM jobs j WHERE id = ?', [first.id])) as unknown as [{ state: string; chunks: number }[]];
+      expect(after).toMatchObject({ state: 'running' });
+      expect(Number(after!.chunks)).toBe(ROWS / CHUNK + 1);
+    } finally {
+      await reader.close();
+      await store.close();
+    }
+  });
 
   it('two processes at once share one job: each copies some chunks, none twice', async () => {
     // Drop the previous run's job first, so both processes find the same fresh job; then start them together.

@@ -41,6 +41,8 @@ export interface OpenJobOptions {
   logger: Logger;
   /** Extra start positions (e.g. Kafka end offsets), recorded with the source's. */
   extraStartPositions?: () => Promise<StartPosition[]>;
+  /** Stops planning early (the run failed): the job stays 'planning' and the next run goes on. */
+  signal?: AbortSignal;
 }
 
 export async function openJob(store: ControlStore, reader: SourceReader, specs: TableSpec[], options: OpenJobOptions): Promise<FullJob> {
@@ -88,8 +90,7 @@ export async function openJob(store: ControlStore, reader: SourceReader, specs: 
 /** Plans every chunk on the locked connection, marks the job running, then lets the lock and the connection go. */
 async function planThenRelease(conn: PoolConnection, lock: string, jobId: number, reader: SourceReader, specs: TableSpec[], options: OpenJobOptions): Promise<void> {
   try {
-    await planChunks(conn, jobId, reader, specs, options);
-    await conn.query("UPDATE jobs SET state = 'running' WHERE id = ?", [jobId]);
+    if (await planChunks(conn, jobId, reader, specs, options)) await conn.query("UPDATE jobs SET state = 'running' WHERE id = ?", [jobId]);
   } finally {
     await conn.query('SELECT RELEASE_LOCK(?)', [lock]).catch(() => {});
     conn.release();
@@ -111,8 +112,9 @@ const PLAN_FLUSH_MS = 200;
 /**
  * Plans each table's chunks after the last one already planned (a killed planner's work is kept:
  * its chunks may have been copied already). A table whose open-ended last chunk exists is planned.
+ * False when stopped early by the signal.
  */
-async function planChunks(conn: PoolConnection, jobId: number, reader: SourceReader, specs: TableSpec[], options: OpenJobOptions): Promise<void> {
+async function planChunks(conn: PoolConnection, jobId: number, reader: SourceReader, specs: TableSpec[], options: OpenJobOptions): Promise<boolean> {
   const pool = conn as unknown as Pool; // only runs queries: fine on the locked connection
   for (const spec of specs) {
     const [last] = await conn.query<RowDataPacket[]>('SELECT chunk_no, upper_key FROM chunks WHERE job_id = ? AND table_name = ? ORDER BY chunk_no DESC LIMIT 1', [jobId, spec.name]);
@@ -123,6 +125,10 @@ async function planChunks(conn: PoolConnection, jobId: number, reader: SourceRea
     let pending: NewChunk[] = [];
     let flushedAt = 0;
     for await (const upper of reader.chunkBoundaries(spec, options.chunkRows, lower)) {
+      if (options.signal?.aborted) {
+        await insertChunks(pool, jobId, pending);
+        return false;
+      }
       pending.push({ tableName: spec.name, chunkNo: chunkNo++, lowerKey: lower, upperKey: upper });
       lower = upper;
       if (pending.length >= 1000 || Date.now() - flushedAt >= PLAN_FLUSH_MS) {
@@ -135,6 +141,7 @@ async function planChunks(conn: PoolConnection, jobId: number, reader: SourceRea
     await insertChunks(pool, jobId, pending);
     options.logger.info({ job: jobId, table: spec.name, chunks: chunkNo }, 'planned chunks');
   }
+  return true;
 }
 
 export async function startPositionsOf(store: ControlStore, jobId: number): Promise<StartPosition[]> {

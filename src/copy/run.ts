@@ -40,11 +40,13 @@ export interface JobContext {
 export async function copyJob(ctx: JobContext): Promise<FullCopyResult> {
   const { config, store, logger } = ctx;
   const started = Date.now();
+  const stopPlanning = new AbortController();
   const job = await openJob(store, ctx.reader, ctx.specs, {
     restart: ctx.options.restart === true,
     chunkRows: config.copy.chunk_rows,
     logger,
     extraStartPositions: () => kafkaStartPositions(config, logger),
+    signal: stopPlanning.signal,
   });
   const run: RunState = { rows: 0, chunks: 0, rowsByTable: new Map(), errors: [], stopping: false, planning: job.planned };
   // Workers copy chunks while they are being planned; a planning failure stops them.
@@ -63,6 +65,8 @@ export async function copyJob(ctx: JobContext): Promise<FullCopyResult> {
       await store.pool.query("UPDATE chunks SET state = 'pending', lease_owner = NULL, lease_until = NULL WHERE job_id = ? AND state = 'failed'", [job.id]);
       await runWorkers(ctx, job, run);
     } finally {
+      // Workers end normally only once planning is done; after a failure, planning stops too.
+      stopPlanning.abort();
       await planned;
     }
   } else {
