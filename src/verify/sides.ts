@@ -17,6 +17,7 @@ import {
   keySpanQuery,
   keysQuery,
   keysWhere,
+  legacyKeyBits,
   legacyTableSql,
   rowHashesQuery,
   shardBitsInMultiplier,
@@ -97,7 +98,7 @@ export class MysqlLegacySide implements LegacySide {
     hash: CanonicalHash,
     map: ShardMap,
   ) {
-    this.t = legacyTableSql(spec, hash, shardBitsInMultiplier(spec, map, hash) || 1);
+    this.t = legacyTableSql(spec, hash, legacyKeyBits(spec, map, hash));
   }
 
   private where(range: KeyRange, filter: RowFilter): string {
@@ -171,7 +172,7 @@ export class StreamingLegacySide implements LegacySide {
   ) {
     this.kinds = canonicalKinds(spec.columns);
     this.keyAt = keyPositions(spec);
-    this.keyBits = shardBitsInMultiplier(spec, map, hash) || 1;
+    this.keyBits = legacyKeyBits(spec, map, hash);
   }
 
   private keep(filter: RowFilter): (row: Row) => boolean {
@@ -288,16 +289,16 @@ export class ShardSide {
   }
 
   /**
-   * How each shard's rows are checked for routing: inside the row hash (a row on a wrong shard
-   * changes the digest), by the shard function in SQL (the `misrouted` flag), or in Node.
+   * The SQL shard function for the per-row routing check (the `misrouted` flag); undefined where
+   * the row hash checks routing itself (shardBits > 0) or the function has no SQL form (then Node
+   * routes the keys).
    */
-  private routingCheck(): { inHash: true } | { inHash: false; expression: ((column: string) => string) | undefined } {
-    return this.shardBits > 0 ? { inHash: true } : { inHash: false, expression: this.sqlShardExpression() };
+  private misroutedExpression(): ((column: string) => string) | undefined {
+    return this.shardBits > 0 ? undefined : this.sqlShardExpression();
   }
 
   async checksums(range: KeyRange, filter: RowFilter): Promise<ShardChecksum[]> {
-    const routing = this.routingCheck();
-    const expression = routing.inHash ? undefined : routing.expression;
+    const expression = this.misroutedExpression();
     const results = await this.perServer(undefined, async (pool, shards) => {
       const sql = shardChecksumsQuery(
         shards.map((shard) => ({ shard, t: this.t(shard), where: whereClause(this.t(shard), range, filter) })),
@@ -306,7 +307,7 @@ export class ShardSide {
       const [rows] = await pool.query<RowDataPacket[]>({ sql, rowsAsArray: true });
       return (rows as unknown as unknown[][]).map((r) => ({ shard: Number(r[0]), count: Number(r[1]), digest: BigInt(String(r[2])), misrouted: Number(r[3]) === 1 }));
     });
-    if (!routing.inHash && expression === undefined) await this.countMisroutedInNode(results, range, filter);
+    if (this.shardBits === 0 && expression === undefined) await this.countMisroutedInNode(results, range, filter);
     return results;
   }
 
@@ -321,8 +322,7 @@ export class ShardSide {
 
   /** Per shard and sub-range: count, hash sum, whether it holds misrouted rows (SQL shard functions only; else false). */
   async bucketChecksums(range: KeyRange, filter: RowFilter, bounds: ChunkKey[], shards: number[]): Promise<Map<number, ShardChecksum[]>> {
-    const routing = this.routingCheck();
-    const expression = routing.inHash ? undefined : routing.expression;
+    const expression = this.misroutedExpression();
     const rows = await this.perServer(shards, async (pool, list) => {
       const sql = list
         .map((shard) => bucketChecksumQuery(this.t(shard), whereClause(this.t(shard), range, filter), bounds, { shard, ...(expression ? { expression } : {}) }))

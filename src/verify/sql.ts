@@ -45,6 +45,11 @@ export function shardBitsInMultiplier(spec: TableSpec, map: ShardMap, hash: Cano
   return canonicalKind(key.targetType) === 'text' || INTEGER_TYPE.test(key.targetType.trim()) ? bits : 0;
 }
 
+/** The low bits set in the legacy side's key multiplier (SQL or Node): the shard bits, or 1 (just odd). */
+export function legacyKeyBits(spec: TableSpec, map: ShardMap, hash: CanonicalHash): number {
+  return shardBitsInMultiplier(spec, map, hash) || 1;
+}
+
 /** The legacy side (MySQL source): source names; text in other character sets converted to UTF-8. */
 export function legacyTableSql(spec: TableSpec, hash: CanonicalHash, keyBits = 1): MysqlTableSql {
   const values = spec.columns.map((c) => mysqlCanonicalValue(quoteId(c.source), c, c.sourceType));
