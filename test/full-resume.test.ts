@@ -78,7 +78,9 @@ describe('membermig full resumes after kill -9 and shares a job between processe
       ['12 chunks done', async () => (await doneChunks()) >= 12],
     ];
     for (const [point, reached] of killPoints) {
-      const child = spawnCli(['full', '--config', env.configPath, '--max-rows-per-sec', '1000', '--log-level', 'warn']);
+      // Paced so that each kill point comes well before the end: rows are written (and chunks done) every ~2 s,
+      // when batched lines have waited their longest (src/copy/batcher.ts).
+      const child = spawnCli(['full', '--config', env.configPath, '--max-rows-per-sec', '300', '--log-level', 'warn']);
       await waitFor(point, reached);
       child.kill('SIGKILL');
       expect(await exited(child)).toBe(null);

@@ -125,6 +125,32 @@ describe('row pipeline, mysql source reader and shard writer', () => {
     }
   });
 
+  it('bulk path: shards of one server load in one transaction, all or none', async () => {
+    const chunk = await reader.readTsv!(spec, null, null, writer.map);
+    const server = writer.map.servers()[0]!.name;
+    const shards = writer.map.shardsOn(server).filter((s) => chunk!.byShard.has(s));
+    expect(shards.length).toBe(2);
+    const pool = writer.poolOf(server);
+    const count = async () => {
+      let n = 0;
+      for (const s of shards) n += Number(((await pool.query(`SELECT COUNT(*) AS n FROM \`${writer.map.databaseOf(s)}\`.member`))[0] as { n: number }[])[0]!.n);
+      return n;
+    };
+    for (const s of shards) await pool.query(`DELETE FROM \`${writer.map.databaseOf(s)}\`.member`);
+    const parts = shards.map((shard) => ({ shard, spec, blocks: chunk!.byShard.get(shard)!, rows: chunk!.rowsByShard.get(shard)! }));
+    const expected = parts.reduce((n, p) => n + p.rows, 0);
+
+    // The second shard's lines end with one the target cannot read: the first shard's rows go too.
+    const broken = [...parts.slice(0, -1), { ...parts.at(-1)!, blocks: [...parts.at(-1)!.blocks, Buffer.from('99\tnot a row\n')], rows: parts.at(-1)!.rows + 1 }];
+    await expect(writer.loadShards(broken)).rejects.toThrow(/doesn't contain data for all columns/); // strict mode: an error, not a warning
+    expect(await count()).toBe(0);
+
+    expect(await writer.loadShards(parts)).toBe(expected);
+    expect(await count()).toBe(expected);
+    const other = writer.map.servers()[1]!.name;
+    await expect(writer.loadShards([parts[0]!, { ...parts[0]!, shard: writer.map.shardsOn(other)[0]! }])).rejects.toThrow(`is on server ${other}`);
+  });
+
   it('records the source binlog position', async () => {
     const pos = await reader.startPosition();
     expect(pos.kind).toBe('mysql');

@@ -106,6 +106,8 @@ export const configSchema = z
         chunk_rows: positiveInt.default(50_000),
         batch_rows: positiveInt.default(5_000),
         workers: positiveInt.default(4),
+        /** Memory for LOAD DATA lines batched per shard across chunks (src/copy/batcher.ts), in MB. */
+        buffer_mb: positiveInt.default(32),
         max_rows_per_sec: positiveInt.optional(),
         lease_seconds: positiveInt.default(120),
         /** auto: LOAD DATA lines built by a MySQL source (else upserts); load; insert (multi-row upserts). */
@@ -116,7 +118,7 @@ export const configSchema = z
         retry_base_ms: positiveInt.default(500),
       })
       .strict()
-      .default({ chunk_rows: 50_000, batch_rows: 5_000, workers: 4, lease_seconds: 120, method: 'auto', retries: 5, retry_base_ms: 500 }),
+      .default({ chunk_rows: 50_000, batch_rows: 5_000, workers: 4, buffer_mb: 32, lease_seconds: 120, method: 'auto', retries: 5, retry_base_ms: 500 }),
     verify: z
       .object({
         /** auto: verifyChunkRows (src/verify/plan.ts), from the shard count. */

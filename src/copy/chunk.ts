@@ -10,6 +10,14 @@ import type { Chunk } from '../store/leases.js';
 import type { ShardWriter } from '../target/writer.js';
 import { withRetry, type RetryPolicy } from '../mysql/retry.js';
 import type { Throttle } from './throttle.js';
+import { LoadBatcher } from './batcher.js';
+
+/** A shard's batched lines are written once they reach this size (~5,000 rows of 200 bytes). */
+const LOAD_FLUSH_BYTES = 1024 * 1024;
+/** Shards written together (the memory budget reached) go in transactions of up to this many bytes. */
+const LOAD_GROUP_BYTES = 4 * 1024 * 1024;
+/** Lines wait at most this long for more of their shard's (a throttled copy still finishes chunks steadily). */
+const LOAD_MAX_WAIT_MS = 2000;
 
 export type CopyMethod = 'load' | 'insert';
 
@@ -32,23 +40,42 @@ export interface ChunkCopierDeps {
   beforeWrite?: (server: string) => Promise<void>;
 }
 
+/** A chunk read and handed to the writers; `written` settles when its rows are committed. */
+export interface ChunkHandoff {
+  written: Promise<ChunkOutcome>;
+}
+
 /**
- * Copies one chunk (a primary-key range of one table) into the shards. Writes go out per shard,
- * at most `max_connections` at a time per physical server, shared by every worker of this
- * process (the bounded queue: a worker takes its next chunk only when this one is written).
+ * Copies chunks (primary-key ranges of one table) into the shards. Writes go out per shard, at
+ * most `max_connections` at a time per physical server, shared by every worker of this process.
+ * On the LOAD DATA path a chunk's lines join per-shard batches (src/copy/batcher.ts) that are
+ * written when big enough or when the memory budget is reached, so `copy` resolves once the
+ * chunk is read and buffered and its `written` later; on the row path both are the same moment.
  * A write that fails for a transient reason is retried with backoff while the other servers'
  * writes go on. Everything is keyed by primary key, so redoing a chunk is harmless.
  */
 export class ChunkCopier {
   private readonly limits = new Map<string, LimitFunction>();
   private readonly retry: RetryPolicy;
+  private readonly batcher: LoadBatcher;
 
   constructor(private readonly deps: ChunkCopierDeps) {
     this.retry = { retries: deps.config.copy.retries, baseMs: deps.config.copy.retry_base_ms };
     for (const [name, server] of Object.entries(deps.config.servers)) this.limits.set(name, pLimit(server.max_connections));
+    this.batcher = new LoadBatcher({
+      flushBytes: LOAD_FLUSH_BYTES,
+      groupBytes: LOAD_GROUP_BYTES,
+      maxWaitMs: LOAD_MAX_WAIT_MS,
+      budgetBytes: deps.config.copy.buffer_mb * 1024 * 1024,
+      serverOf: (shard) => deps.writer.map.serverOf(shard).name,
+      write: (server, parts) => {
+        const shards = parts.length === 1 ? `shard ${parts[0]!.shard}` : `shards ${parts.map((p) => p.shard).join(', ')}`;
+        return this.writeTo(server, shards, `load ${parts.reduce((n, p) => n + p.rows, 0)} rows into`, () => deps.writer.loadShards(parts));
+      },
+    });
   }
 
-  async copy(spec: TableSpec, chunk: Chunk): Promise<ChunkOutcome> {
+  async copy(spec: TableSpec, chunk: Chunk): Promise<ChunkHandoff> {
     const { reader, writer } = this.deps;
     if (this.deps.method === 'load' && reader.readTsv) {
       const tsv = await withRetry(`read ${spec.name} chunk ${chunk.chunkNo}`, this.retry, this.deps.logger, () =>
@@ -56,12 +83,18 @@ export class ChunkCopier {
       );
       if (tsv) {
         await this.deps.throttle.take(tsv.rows);
-        const servers = await this.writeEach([...tsv.byShard], (shard, blocks) => writer.loadBlocks(shard, spec, blocks, tsv.rowsByShard.get(shard)!), spec, chunk);
-        return { rows: tsv.rows, servers, rejected: [], method: 'load' };
+        const { written } = await this.batcher.add(spec, tsv);
+        return { written: written.then((servers) => ({ rows: tsv.rows, servers, rejected: [], method: 'load' })) };
       }
       this.deps.logger.info({ table: spec.name, chunk: chunk.chunkNo }, 'chunk has values that need the row path');
     }
-    return this.copyRows(spec, chunk);
+    const outcome = await this.copyRows(spec, chunk);
+    return { written: Promise.resolve(outcome) };
+  }
+
+  /** Writes every batched line still buffered; the chunks waiting on them settle. */
+  flush(): Promise<void> {
+    return this.batcher.flushAll();
   }
 
   /** The row path: converted rows, upserted per shard (also how rejected values are found). */
@@ -80,42 +113,37 @@ export class ChunkCopier {
         if (!rows) byShard.set(shard, (rows = []));
         rows.push(row);
       }
-      const servers = await this.writeEach([...byShard], async (shard, rows) => (await writer.upsertRows(shard, spec, rows), rows.length), spec, chunk);
-      for (const [name, n] of Object.entries(servers)) outcome.servers[name] = (outcome.servers[name] ?? 0) + n;
+      // Every shard's write is waited for, so a down server does not stop the others'; then the first error is thrown.
+      const results = await Promise.allSettled(
+        [...byShard].map(async ([shard, rows]) => {
+          const server = await this.writeShard(shard, `write ${spec.name} chunk ${chunk.chunkNo} to`, () => writer.upsertRows(shard, spec, rows));
+          outcome.servers[server] = (outcome.servers[server] ?? 0) + rows.length;
+        }),
+      );
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
       outcome.rows += batch.length;
     }
     return outcome;
   }
 
-  /**
-   * Runs one write per shard, limited per server, each retried on transient failures. Waits for
-   * all of them, so a down server does not stop the others' writes; then throws the first error.
-   */
-  private async writeEach<T extends unknown[]>(
-    parts: [number, T][],
-    write: (shard: number, items: T) => Promise<number>,
-    spec: TableSpec,
-    chunk: Chunk,
-  ): Promise<Record<string, number>> {
-    const servers: Record<string, number> = {};
-    const results = await Promise.allSettled(
-      parts.map(([shard, items]) => {
-        const server = this.deps.writer.map.serverOf(shard).name;
-        const what = `shard ${shard} on server ${server}`;
-        return this.limits.get(server)!(() =>
-          withRetry(`write ${spec.name} chunk ${chunk.chunkNo} to ${what}`, this.retry, this.deps.logger, async () => {
-            await this.deps.beforeWrite?.(server);
-            const n = await write(shard, items);
-            servers[server] = (servers[server] ?? 0) + n;
-          }).catch((e: Error) => {
-            if (e instanceof RefusedError) throw e;
-            throw Object.assign(new Error(`${what}: ${e.message}`), { code: (e as { code?: string }).code, server });
-          }),
-        );
+  /** One write to one shard, limited per server and retried on transient failures; resolves to the server's name. */
+  private writeShard(shard: number, what: string, write: () => Promise<unknown>): Promise<string> {
+    const server = this.deps.writer.map.serverOf(shard).name;
+    return this.writeTo(server, `shard ${shard}`, what, write).then(() => server);
+  }
+
+  /** A write to shards of one server, limited per server and retried; a failure names the shards and the server. */
+  private writeTo(server: string, shards: string, what: string, write: () => Promise<unknown>): Promise<void> {
+    const where = `${shards} on server ${server}`;
+    return this.limits.get(server)!(() =>
+      withRetry(`${what} ${where}`, this.retry, this.deps.logger, async () => {
+        await this.deps.beforeWrite?.(server);
+        await write();
+      }).catch((e: Error) => {
+        if (e instanceof RefusedError) throw e;
+        throw Object.assign(new Error(`${where}: ${e.message}`), { code: (e as { code?: string }).code, server });
       }),
     );
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
-    return servers;
   }
 }

@@ -12,7 +12,7 @@ import { chunkCounts, claimChunk, completeChunk, newWorkerId, releaseChunk, rene
 import { refuseShapeProblems } from '../target/shape.js';
 import { checkServerTables } from '../target/tables.js';
 import type { ShardWriter } from '../target/writer.js';
-import { ChunkCopier, type CopyMethod } from './chunk.js';
+import { ChunkCopier, type ChunkHandoff, type ChunkOutcome, type CopyMethod } from './chunk.js';
 import { openJob, type FullJob } from './job.js';
 import { kafkaStartPositions } from './kafka.js';
 import { sleep, withRetry, type RetryPolicy } from '../mysql/retry.js';
@@ -139,9 +139,22 @@ async function runWorkers(ctx: JobContext, job: FullJob, run: RunState): Promise
         await sleep(Math.min(1000, (leaseSeconds * 1000) / 4));
         continue;
       }
-      await copyOne(ctx, copier, specs.get(chunk.tableName)!, chunk, workerId, run, progress, retry);
+      const spec = specs.get(chunk.tableName)!;
+      let handoff: ChunkHandoff;
+      try {
+        handoff = await copier.copy(spec, chunk);
+      } catch (e) {
+        // Known at once (a read failed, a value the target cannot hold): recorded before the next claim.
+        await finishChunk(ctx, spec, chunk, Promise.reject(e), workerId, run, progress, retry);
+        continue;
+      }
+      // The worker goes on to its next chunk while this one's batched rows wait for their writes.
+      const completion = finishChunk(ctx, spec, chunk, handoff.written, workerId, run, progress, retry);
+      completions.add(completion);
+      void completion.finally(() => completions.delete(completion));
     }
   };
+  const completions = new Set<Promise<void>>();
   try {
     // One worker failing stops the others, and all have ended before the pools close: a worker left
     // running on closed pools kept the process alive after the command had failed.
@@ -153,6 +166,9 @@ async function runWorkers(ctx: JobContext, job: FullJob, run: RunState): Promise
         }),
       ),
     );
+    // Whatever is still batched is written, also after a failure: those rows are good, and their chunks get recorded.
+    await copier.flush();
+    await Promise.all(completions);
     const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
     if (failed) throw failed.reason;
     await progress.refresh();
@@ -217,10 +233,20 @@ async function othersHoldChunks(store: ControlStore, jobId: number, workerId: st
   return rows.length > 0;
 }
 
-async function copyOne(ctx: JobContext, copier: ChunkCopier, spec: TableSpec, chunk: Chunk, workerId: string, run: RunState, progress: Progress, retry: RetryPolicy): Promise<void> {
+/** Records a chunk once its rows are written: done (with its rejected values), or failed with the reason. */
+async function finishChunk(
+  ctx: JobContext,
+  spec: TableSpec,
+  chunk: Chunk,
+  written: Promise<ChunkOutcome>,
+  workerId: string,
+  run: RunState,
+  progress: Progress,
+  retry: RetryPolicy,
+): Promise<void> {
   const { store, logger } = ctx;
   try {
-    const outcome = await copier.copy(spec, chunk);
+    const outcome = await written;
     const what = `record ${spec.name} chunk ${chunk.chunkNo} in the control store`;
     await withRetry(what, retry, logger, () => recordRejected(store, chunk, outcome.rejected));
     const result = { servers: outcome.servers, rejected: outcome.rejected.length, method: outcome.method };

@@ -47,7 +47,9 @@ export class LineBlocks {
   }
 
   private seal(): void {
-    if (this.used > 0) this.blocks.push(this.block.subarray(0, this.used));
+    // A block mostly empty is copied to its size: lines may wait in a batch (src/copy/batcher.ts)
+    // for a while, and a subarray would hold the whole allocation (most of it, with many shards).
+    if (this.used > 0) this.blocks.push(this.used < (this.block.length * 3) / 4 ? Buffer.from(this.block.subarray(0, this.used)) : this.block.subarray(0, this.used));
     this.block = Buffer.alloc(0);
     this.used = 0;
   }

@@ -18,10 +18,11 @@ import { shardMapFromConfig, type ShardLocation, type ShardMap } from '../shard/
  *   with the shard map); the writer does not re-route.
  * - `deleteKeys(shard, spec, keys)`: DELETE by primary key (values in key order, target form);
  *   deleting a missing key is a no-op. Returns the number of rows deleted.
- * - `loadBlocks(shard, spec, blocks, rows)`: the bulk path of full copy: LOAD DATA LOCAL ... REPLACE
- *   of text lines (src/rows/tsv.ts) in blocks of whole lines, in one transaction that is rolled
- *   back if the server reports any warning (LOAD DATA LOCAL turns bad values into warnings
- *   instead of errors) or reads another number of rows than `rows`.
+ * - `loadShards(parts)`: the bulk path of full copy: for each part, LOAD DATA LOCAL ... REPLACE of
+ *   text lines (src/rows/tsv.ts) in blocks of whole lines into one shard table; all parts on one
+ *   server, in one transaction that is rolled back if the server reports any warning (LOAD DATA
+ *   LOCAL turns bad values into warnings instead of errors) or reads another number of rows than
+ *   a part has lines. `loadBlocks(shard, spec, blocks, rows)` is the one-part case.
  *
  * `shard` is a logical shard number or a ShardLocation from the shard map. Sessions run in UTC
  * with a strict sql_mode, so a value the target cannot take exactly is an error, never bent.
@@ -31,10 +32,19 @@ export interface ShardWriter {
   readonly map: ShardMap;
   upsertRows(shard: number | ShardLocation, spec: TableSpec, rows: Row[]): Promise<void>;
   deleteKeys(shard: number | ShardLocation, spec: TableSpec, keys: RowValue[][]): Promise<number>;
+  loadShards(parts: ShardLoad[]): Promise<number>;
   loadBlocks(shard: number | ShardLocation, spec: TableSpec, blocks: Buffer[], rows: number): Promise<number>;
   /** The pool of a physical server, e.g. for reading back in tests or verify. */
   poolOf(server: string): Pool;
   close(): Promise<void>;
+}
+
+/** Lines for one shard table: `rows` lines in blocks of whole lines. */
+export interface ShardLoad {
+  shard: number | ShardLocation;
+  spec: TableSpec;
+  blocks: Buffer[];
+  rows: number;
 }
 
 /**
@@ -97,24 +107,20 @@ export function createShardWriter(config: Pick<Config, 'servers' | 'shards'>, op
       const results = await atomically(poolOf(loc.server.name), statements);
       return results.reduce((n, r) => n + r.affectedRows, 0);
     },
-    async loadBlocks(shard, spec, blocks, rows) {
-      if (rows === 0) return 0;
-      const loc = locate(shard);
-      return inTransaction(poolOf(loc.server.name), async (conn) => {
-        const [res] = await conn.query<ResultSetHeader>({
-          sql: loadDataSql(tableOf(loc, spec), spec),
-          infileStreamFactory: () => Readable.from(blocks), // each block is one packet
-        });
-        if (res.warningStatus > 0) {
-          const [warnings] = await conn.query<RowDataPacket[]>('SHOW WARNINGS LIMIT 3');
-          throw new Error(`LOAD DATA into ${loc.database}.${spec.target} reported ${res.warningStatus} warnings: ${warnings.map((w) => w.Message).join('; ')}`);
-        }
-        const records = /Records: (\d+)/.exec(res.info ?? '');
-        if (!records || Number(records[1]) !== rows) {
-          throw new Error(`LOAD DATA into ${loc.database}.${spec.target} read ${records?.[1] ?? 'an unknown number of'} records from ${rows} lines`);
-        }
+    async loadShards(parts) {
+      const loads = parts.filter((p) => p.rows > 0).map((p) => ({ ...p, loc: locate(p.shard) }));
+      if (loads.length === 0) return 0;
+      const server = loads[0]!.loc.server.name;
+      const elsewhere = loads.find((l) => l.loc.server.name !== server);
+      if (elsewhere) throw new Error(`loadShards: shard ${elsewhere.loc.shard} is on server ${elsewhere.loc.server.name}, not ${server}`);
+      return inTransaction(poolOf(server), async (conn) => {
+        let rows = 0;
+        for (const { loc, spec, blocks, rows: lines } of loads) rows += await loadInto(conn, tableOf(loc, spec), `${loc.database}.${spec.target}`, spec, blocks, lines);
         return rows;
       });
+    },
+    loadBlocks(shard, spec, blocks, rows) {
+      return writer.loadShards([{ shard, spec, blocks, rows }]);
     },
     async close() {
       await Promise.all([...pools.values()].map((p) => p.end()));
@@ -122,6 +128,23 @@ export function createShardWriter(config: Pick<Config, 'servers' | 'shards'>, op
     },
   };
   return writer;
+}
+
+/** One LOAD DATA in the caller's transaction; throws on any warning or a record count other than `lines`. */
+async function loadInto(conn: PoolConnection, table: string, name: string, spec: TableSpec, blocks: Buffer[], lines: number): Promise<number> {
+  const [res] = await conn.query<ResultSetHeader>({
+    sql: loadDataSql(table, spec),
+    infileStreamFactory: () => Readable.from(blocks), // each block is one packet
+  });
+  if (res.warningStatus > 0) {
+    const [warnings] = await conn.query<RowDataPacket[]>('SHOW WARNINGS LIMIT 3');
+    throw new Error(`LOAD DATA into ${name} reported ${res.warningStatus} warnings: ${warnings.map((w) => w.Message).join('; ')}`);
+  }
+  const records = /Records: (\d+)/.exec(res.info ?? '');
+  if (!records || Number(records[1]) !== lines) {
+    throw new Error(`LOAD DATA into ${name} read ${records?.[1] ?? 'an unknown number of'} records from ${lines} lines`);
+  }
+  return lines;
 }
 
 /** INSERT ... ON DUPLICATE KEY UPDATE every non-key column (a key-only table just keeps the row). */
