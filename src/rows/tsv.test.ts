@@ -19,6 +19,15 @@ describe('LineBlocks', () => {
     expect(Buffer.concat(out).toString()).toBe(Array.from({ length: 40 }, (_, i) => `${String(i).padStart(3, '0')}\n`).join(''));
   });
 
+  it('counts bytes, and copies a mostly empty last block to its size so waiting lines do not hold the whole allocation', () => {
+    const blocks = new LineBlocks(1 << 20, 1 << 20);
+    blocks.add(Buffer.from('x'.repeat(99) + '\n'));
+    const [only] = blocks.done();
+    expect(blocks.bytes).toBe(100);
+    expect(only!.length).toBe(100);
+    expect(only!.buffer.byteLength).toBeLessThan(1 << 20);
+  });
+
   it('gives no block for no lines', () => {
     expect(new LineBlocks().done()).toEqual([]);
   });

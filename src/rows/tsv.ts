@@ -14,20 +14,25 @@ export const LOAD_DATA_FORMAT = "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LI
 /**
  * Lines gathered into blocks of whole lines, each becoming one packet of a LOAD DATA stream.
  * Each line is copied on arrival, so the driver's row objects die young instead of being kept
- * (and promoted by the garbage collector) until the block is written. Blocks start small and
+ * (and promoted by the garbage collector) until the block is written. Blocks start at
+ * `firstBlockBytes` (the caller's guess of a shard's share of a chunk; 8 KB without one) and
  * double up to `blockBytes`: with 1,024 shards a shard gets a few dozen lines of a chunk, and a
  * full-size first block per shard cost most of the copy's client CPU (1,024 x 256 KB a chunk).
  */
 export class LineBlocks {
   readonly blocks: Buffer[] = [];
   lines = 0;
+  bytes = 0;
   private block = Buffer.alloc(0);
   private used = 0;
+  private readonly firstBlockBytes: number;
 
   constructor(
     private readonly blockBytes = 256 * 1024,
-    private readonly firstBlockBytes = 8 * 1024,
-  ) {}
+    firstBlockBytes = 8 * 1024,
+  ) {
+    this.firstBlockBytes = Math.min(blockBytes, firstBlockBytes);
+  }
 
   add(line: Buffer): void {
     if (this.used + line.length > this.block.length) {
@@ -37,6 +42,7 @@ export class LineBlocks {
     }
     line.copy(this.block, this.used);
     this.used += line.length;
+    this.bytes += line.length;
     this.lines++;
   }
 

@@ -73,6 +73,7 @@ async function expectShardsEqualLegacy(env: TestEnv, scenario: string, faults: n
   expectConverged(await compareTable(env.config, env.legacyUrl, 'member', 'member', ['member_id'], 'member_id'), scenario, faults, ROWS);
 }
 
+/** Copies here are paced (200 rows/s, ~7 s) so an outage lands mid-copy: chunks are done in bursts, when batched lines have waited ~2 s (src/copy/batcher.ts). */
 const doneChunks = (env: TestEnv) => controlNumber(env.config, "SELECT COUNT(*) AS n FROM chunks WHERE state = 'done'");
 
 describe('servers failing mid-copy', () => {
@@ -92,9 +93,9 @@ describe('servers failing mid-copy', () => {
     const shardB = track(await privateServer());
     const env = await faultEnv({ shardB });
     cleanups.push(() => env.cleanup());
-    const child = startCli(['full', '--config', env.configPath, '--json', '--max-rows-per-sec', '600', '--log-level', 'warn']);
+    const child = startCli(['full', '--config', env.configPath, '--json', '--max-rows-per-sec', '200', '--log-level', 'warn']);
     await waitFor('a few chunks done', async () => (await doneChunks(env)) >= 2);
-    await restart(shardB, 1000 + random() * 1000);
+    await restart(shardB, 2500 + random() * 1000); // longer than the batches' 2 s wait, so a write meets the outage
     const { logs, rodeItOut } = await finish(env, child);
     expect(rodeItOut, logs.slice(-2000)).toBe(true);
     expect(logs).toMatch(/transient failure, retrying/);
@@ -105,13 +106,13 @@ describe('servers failing mid-copy', () => {
     const control = track(await privateServer());
     const env = await faultEnv({ control });
     cleanups.push(() => env.cleanup());
-    const child = startCli(['full', '--config', env.configPath, '--json', '--max-rows-per-sec', '600', '--log-level', 'warn']);
+    const child = startCli(['full', '--config', env.configPath, '--json', '--max-rows-per-sec', '200', '--log-level', 'warn']);
     await waitFor('a few chunks done', async () => (await doneChunks(env)) >= 2);
     await control.server.stop();
     // status shows the outage while it lasts.
     const during = await runCli(['status', '--config', env.configPath, '--json']);
     expect(JSON.parse(during.stdout).result.control.reachable).toBe(false);
-    await sleep(random() * 1000);
+    await sleep(1500 + random() * 1000); // longer than a heartbeat's interval and the batches' 2 s wait
     control.server = await startMariaDb({ dir: control.dir, port: control.server.port });
     const { logs, rodeItOut } = await finish(env, child);
     // The run rides the outage out (its claims and completions are retried) and says so in its log.
