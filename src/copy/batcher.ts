@@ -10,7 +10,8 @@ import type { ShardLoad } from '../target/writer.js';
  * DATA that way). Memory is bounded in bytes, whatever the row width or the shard count:
  *
  * - a shard's buffer is written once it holds `flushBytes`, or once its first line has waited
- *   `maxWaitMs` (a throttled or slow source still sees its chunks finish, and a kill loses little);
+ *   `maxWaitMs` (a throttled or slow source still sees its chunks finish, and a kill loses little),
+ *   in a transaction of its own;
  * - when buffered plus in-flight bytes pass `budgetBytes`, the largest buffers are written until
  *   buffered bytes are under three quarters of the budget, and `add` waits while the budget is
  *   still exceeded (the bounded queue between readers and writers). Buffers written together go
@@ -119,9 +120,18 @@ export class LoadBatcher {
     return buffer;
   }
 
+  /**
+   * Lines that waited their longest go out shard by shard, not grouped: buffers fill this slowly
+   * only when little is copied, where a group saves nothing, and a failing shard then costs its
+   * own retries only (a group's retries are shared by all its shards, and each failure of any of
+   * them lengthens the backoff of all).
+   */
   private flushOld(): void {
     const before = Date.now() - this.options.maxWaitMs;
-    this.flush([...this.buffers.values()].filter((b) => b.since <= before));
+    this.flush(
+      [...this.buffers.values()].filter((b) => b.since <= before),
+      0,
+    );
   }
 
   private async keepWithinBudget(): Promise<void> {
@@ -145,8 +155,8 @@ export class LoadBatcher {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  /** Starts writing buffers, grouped per server; they are emptied at once and fill again meanwhile. */
-  private flush(buffers: ShardBuffer[]): void {
+  /** Starts writing buffers, grouped per server up to `groupBytes`; they are emptied at once and fill again meanwhile. */
+  private flush(buffers: ShardBuffer[], groupBytes = this.options.groupBytes): void {
     if (buffers.length === 0) return;
     const byServer = new Map<string, ShardBuffer[]>();
     for (const buffer of buffers) {
@@ -160,7 +170,7 @@ export class LoadBatcher {
       let group: ShardBuffer[] = [];
       let bytes = 0;
       for (const buffer of list) {
-        if (group.length > 0 && bytes + buffer.bytes > this.options.groupBytes) {
+        if (group.length > 0 && bytes + buffer.bytes > groupBytes) {
           this.writeGroup(server, group, bytes);
           group = [];
           bytes = 0;

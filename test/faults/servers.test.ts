@@ -40,12 +40,12 @@ async function restart(p: Private, downMs: number): Promise<void> {
 }
 
 /** A copy env whose shard-b (and, if asked, control store) live on private servers this test can stop. */
-async function faultEnv(options: { shardB?: Private; control?: Private }): Promise<TestEnv> {
+async function faultEnv(options: { shardB?: Private; control?: Private; chunkRows?: number }): Promise<TestEnv> {
   const env = await createCopyEnv({
     shardCount: 8,
     tables: (db) => ({ member: { source: `${db}.member`, target: 'member', shard_key: 'member_id' } }),
     // Many quick retries: a few seconds of outage are ridden out inside the run.
-    extra: { copy: { chunk_rows: 100, batch_rows: 50, workers: 2, lease_seconds: 3, retries: 10, retry_base_ms: 200 } },
+    extra: { copy: { chunk_rows: options.chunkRows ?? 100, batch_rows: 50, workers: 2, lease_seconds: 3, retries: 10, retry_base_ms: 200 } },
   });
   const raw = env.raw as { servers: Record<string, unknown>; control: { url: string } };
   if (options.shardB) env.raw = { ...env.raw, servers: { ...raw.servers, 'shard-b': { primary: options.shardB.server.url, dc: 'dc2' } } };
@@ -123,7 +123,9 @@ describe('servers failing mid-copy', () => {
 
   it("the writer's shard connection killed mid-batch (KILL from another session), again and again: converges", async () => {
     const shardB = track(await privateServer());
-    const env = await faultEnv({ shardB });
+    // Small chunks: a kill needs a write to come, and writes come as chunks arrive (then wait ~2 s in
+    // their batch); 100-row chunks paced for 20 points gave one write to a shard every 10 s.
+    const env = await faultEnv({ shardB, chunkRows: 25 });
     cleanups.push(() => env.cleanup());
     // About 5 s of copying per kill point (1,500 rows; a kill waits for the next write to its shard and
     // the retry backs off): with 1-2.5 s per point the copy ended after 15-17 of 20 kills under the soak.
