@@ -1,14 +1,20 @@
-import { writeFileSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli } from './support/cli.js';
+import { ROOT, runCli } from './support/cli.js';
 
 describe('command line contract', () => {
   it('--help lists every phase command and exits 0', async () => {
     const res = await runCli(['--help']);
     expect(res.code).toBe(0);
     for (const cmd of ['init', 'full', 'sync', 'verify', 'gray', 'shim', 'status']) expect(res.stdout).toMatch(new RegExp(`^  ${cmd}\\b`, 'm'));
+  });
+
+  it('--version prints the version of package.json and exits 0', async () => {
+    const res = await runCli(['--version']);
+    expect(res.code).toBe(0);
+    expect(res.stdout.trim()).toBe(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version);
   });
 
   it('each command explains itself in --help', async () => {

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { redactSecrets } from '../config/secrets.js';
 import { ExitCode, RefusedError } from '../errors.js';
@@ -13,6 +14,11 @@ import { registerGray } from './commands/gray.js';
 import { registerShim } from './commands/shim.js';
 import { registerSandbox } from './commands/sandbox.js';
 
+/** The version in package.json (two levels up from src/cli and from dist/cli alike). */
+export function membermigVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
 /** Runs one action and turns whatever it throws into the contract's exit code and message. */
 export type Run = (cmd: Command, action: (ctx: CommandContext) => Promise<ExitCode>) => Promise<void>;
 
@@ -22,6 +28,7 @@ export function buildProgram(io: CliIO, setExitCode: (code: ExitCode) => void): 
     .addOption(new Option('-c, --config <file>', 'config file (default: $MEMBERMIG_CONFIG or ./membermig.yaml)'))
     .addOption(new Option('--json', 'print one JSON document with the result on stdout (for CI)'))
     .addOption(new Option('--log-level <level>', 'log level on stderr').choices([...logLevels]).default('info'))
+    .version(membermigVersion(), '-V, --version', 'print the version and exit')
     .showHelpAfterError('(run with --help for usage)')
     // Descriptions are written as lines of up to ~110 characters; a wider help keeps them as written.
     .configureHelp({ helpWidth: 120 })
