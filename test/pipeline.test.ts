@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/log.js';
 import { connectMysql } from '../src/mysql/connect.js';
+import { isTransient } from '../src/mysql/retry.js';
 import { keyPositions, targetDdl } from '../src/rows/ddl.js';
 import type { Row, TableSpec } from '../src/rows/types.js';
 import { createShardMap } from '../src/shard/map.js';
@@ -149,6 +150,27 @@ describe('row pipeline, mysql source reader and shard writer', () => {
     expect(await count()).toBe(expected);
     const other = writer.map.servers()[1]!.name;
     await expect(writer.loadShards([parts[0]!, { ...parts[0]!, shard: writer.map.shardsOn(other)[0]! }])).rejects.toThrow(`is on server ${other}`);
+  });
+
+  it('a write held by a table lock fails as transient after the lock wait, instead of hanging', async () => {
+    const shard = writer.map.shardsOn(writer.map.servers()[0]!.name)[0]!;
+    const table = `\`${writer.map.databaseOf(shard)}\`.member`;
+    const quick = createShardWriter(env.config, { lockWaitSeconds: 1 });
+    const locker = await connectMysql(writer.map.serverOf(shard).primary);
+    try {
+      const [[row]] = (await writer.poolOf(writer.map.serverOf(shard).name).query(`SELECT * FROM ${table} LIMIT 1`)) as unknown as [Record<string, unknown>[]];
+      await locker.query(`LOCK TABLES ${table} WRITE`);
+      const started = Date.now();
+      const line = Buffer.from(`${row!.member_id}\tx\n`);
+      const error = await quick.loadBlocks(shard, spec, [line], 1).catch((e: unknown) => e as { code?: string });
+      expect(error).toMatchObject({ code: 'ER_LOCK_WAIT_TIMEOUT' });
+      expect(isTransient(error)).toBe(true);
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      await locker.query('UNLOCK TABLES');
+      await locker.end();
+      await quick.close();
+    }
   });
 
   it('records the source binlog position', async () => {

@@ -53,11 +53,21 @@ export interface ShardLoad {
  */
 export const WRITER_SESSION = ["SET time_zone = '+00:00'", "SET sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'", 'SET autocommit = 1'];
 
+/**
+ * How long a write waits for a table's metadata lock (held by someone's LOCK TABLES, or an ALTER
+ * on a shard table) before it fails with ER_LOCK_WAIT_TIMEOUT, which is retried with backoff and
+ * logged. The server's default is a year: the write would hang, silent, for as long as the lock.
+ * 50 s, as long as InnoDB lets a row lock wait by default.
+ */
+export const WRITER_LOCK_WAIT_SECONDS = 50;
+
 const UPSERT_ROWS = 1000;
 
 export interface ShardWriterOptions {
   /** Overrides each server's max_connections. */
   connectionsPerServer?: number;
+  /** Overrides WRITER_LOCK_WAIT_SECONDS (tests). */
+  lockWaitSeconds?: number;
 }
 
 export function createShardWriter(config: Pick<Config, 'servers' | 'shards'>, options: ShardWriterOptions = {}): ShardWriter {
@@ -71,6 +81,7 @@ export function createShardWriter(config: Pick<Config, 'servers' | 'shards'>, op
       pool = createMysqlPool(s.primary, { connectionLimit: options.connectionsPerServer ?? s.max_connections, database: undefined }, s.tls);
       pool.on('connection', (conn) => {
         for (const sql of WRITER_SESSION) conn.query(sql);
+        conn.query(`SET lock_wait_timeout = ${Math.max(1, Math.round(options.lockWaitSeconds ?? WRITER_LOCK_WAIT_SECONDS))}`);
       });
       pools.set(server, pool);
     }
