@@ -99,7 +99,7 @@ function serversToCheck(config: Config, map: ShardMap): ServerToCheck[] {
   ];
   for (const [name, server] of Object.entries(config.servers)) {
     const databases = map.shardsOn(name).map((s) => map.databaseOf(s));
-    list.push({ label: `server ${name}`, role: 'shard', url: server.primary, tls: server.tls, databases });
+    list.push({ label: `server ${name}`, role: 'shard', url: server.primary, tls: server.tls, databases, tables: databases.length * Object.keys(config.tables).length });
   }
   if (config.source.kind === 'mysql') {
     const db = databaseOfUrl(config.source.url) ?? Object.values(config.tables)[0]?.source.split('.')[0] ?? '*';

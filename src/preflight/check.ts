@@ -15,6 +15,8 @@ export interface MysqlTarget {
   conn: Connection;
   /** Databases this account must be able to create or write (patterns allowed, e.g. member\_%). */
   databases: string[];
+  /** Shard servers: how many shard tables membermig writes there. */
+  tables?: number;
 }
 
 /** One preflight check on a MySQL/MariaDB server; each lives in its own file beside its test. */

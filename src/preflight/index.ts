@@ -2,6 +2,7 @@ import { connectMysql } from '../mysql/connect.js';
 import type { TlsConfig } from '../config/schema.js';
 import type { Finding, MysqlCheck, ServerRole } from './check.js';
 import { privilegesCheck } from './privileges.js';
+import { tableCacheCheck } from './table-cache.js';
 import { variablesCheck } from './variables.js';
 import { versionCheck } from './version.js';
 
@@ -9,7 +10,7 @@ export { requiredPrivileges } from './privileges.js';
 export type { Finding, MysqlCheck, ServerRole } from './check.js';
 
 /** The registry: every MySQL-side check, run in this order. */
-export const mysqlChecks: MysqlCheck[] = [versionCheck, variablesCheck, privilegesCheck];
+export const mysqlChecks: MysqlCheck[] = [versionCheck, variablesCheck, privilegesCheck, tableCacheCheck];
 
 export interface ServerToCheck {
   label: string;
@@ -17,6 +18,8 @@ export interface ServerToCheck {
   url: string;
   tls?: TlsConfig;
   databases: string[];
+  /** Shard servers: how many shard tables membermig writes there. */
+  tables?: number;
 }
 
 export interface ServerReport {
@@ -41,7 +44,7 @@ export async function checkMysqlServer(server: ServerToCheck, checks: MysqlCheck
     for (const check of checks) {
       if (!check.appliesTo.includes(server.role)) continue;
       try {
-        findings.push(...(await check.run({ label: server.label, role: server.role, conn, databases: server.databases })));
+        findings.push(...(await check.run({ label: server.label, role: server.role, conn, databases: server.databases, tables: server.tables })));
       } catch (e) {
         findings.push({ severity: 'error', message: `check ${check.name} failed: ${(e as Error).message}` });
       }
