@@ -7,15 +7,17 @@ import type { Finding, MysqlCheck } from './check.js';
  * definitions ~12,000 times per server. Only a warning: correctness does not depend on it.
  */
 export function tableCacheFindings(caches: { tableDefinitionCache: number; tableOpenCache: number }, tables: number): Finding[] {
-  const findings: Finding[] = [];
-  const advice = `membermig writes ${tables} shard tables on this server; each write to a table that fell out of the cache opens it again`;
-  if (caches.tableDefinitionCache > 0 && caches.tableDefinitionCache < tables) {
-    findings.push({ severity: 'warning', message: `table_definition_cache is ${caches.tableDefinitionCache}: ${advice}. Set it to at least ${tables} plus the server's other tables` });
-  }
-  if (caches.tableOpenCache > 0 && caches.tableOpenCache < tables) {
-    findings.push({ severity: 'warning', message: `table_open_cache is ${caches.tableOpenCache}: ${advice}. Set it to at least ${tables} plus the server's other tables` });
-  }
-  return findings;
+  const sizes: [string, number][] = [
+    ['table_definition_cache', caches.tableDefinitionCache],
+    ['table_open_cache', caches.tableOpenCache],
+  ];
+  // 0 or -1: sized by the server itself.
+  return sizes
+    .filter(([, size]) => size > 0 && size < tables)
+    .map(([name, size]) => ({
+      severity: 'warning',
+      message: `${name} is ${size}: membermig writes ${tables} shard tables on this server; each write to a table that fell out of the cache opens it again. Set it to at least ${tables} plus the server's other tables`,
+    }));
 }
 
 export const tableCacheCheck: MysqlCheck = {
