@@ -110,6 +110,15 @@ describe('LoadBatcher', () => {
     expect(await chunk.written).toEqual({ a: 20, b: 10 });
   });
 
+  it('lets lines wait 4 x maxWaitMs while the buffers hold half the budget: the budget writes them in bigger statements', async () => {
+    const { batcher, writes } = recordingBatcher({ flushBytes: 1 << 20, budgetBytes: 4000, maxWaitMs: 100 });
+    await batcher.add(spec, chunkOf([1, 9], 10)); // 2,000 bytes: half the budget
+    await new Promise((r) => setTimeout(r, 250));
+    expect(writes).toHaveLength(0);
+    await new Promise((r) => setTimeout(r, 600));
+    expect(writes.map((w) => `${w.server} ${rowsOf(w)}`)).toEqual(['a 1:10', 'b 9:10']);
+  });
+
   it('settles a chunk with no lines at once', async () => {
     const { batcher } = recordingBatcher({ flushBytes: 1, budgetBytes: 1 });
     expect(await (await batcher.add(spec, chunkOf([], 0))).written).toEqual({});

@@ -11,7 +11,8 @@ import type { ShardLoad } from '../target/writer.js';
  *
  * - a shard's buffer is written once it holds `flushBytes`, or once its first line has waited
  *   `maxWaitMs` (a throttled or slow source still sees its chunks finish, and a kill loses little),
- *   in a transaction of its own;
+ *   in a transaction of its own; while the buffers hold half the budget or more, lines flood in
+ *   and the budget (below) writes them soon anyway, so they may wait 4 x `maxWaitMs`;
  * - when buffered plus in-flight bytes pass `budgetBytes`, the largest buffers are written until
  *   buffered bytes are under three quarters of the budget, and `add` waits while the budget is
  *   still exceeded (the bounded queue between readers and writers). Buffers written together go
@@ -125,9 +126,15 @@ export class LoadBatcher {
    * only when little is copied, where a group saves nothing, and a failing shard then costs its
    * own retries only (a group's retries are shared by all its shards, and each failure of any of
    * them lengthens the backoff of all).
+   * While lines flood in (buffers at half the budget or more) the budget writes them within
+   * seconds, in bigger statements grouped per server; an age flush at maxWaitMs would cut them
+   * short. With 1,024 shards a shard's lines reach only ~30 KB in 2 s: 2M rows took ~6,400 LOAD
+   * DATA and ~3,600 transactions per server that way, ~3,900 and ~80 with the budget writing
+   * them (`npm run bench -- copy`, BENCH_SHARDS=1024).
    */
   private flushOld(): void {
-    const before = Date.now() - this.options.maxWaitMs;
+    const flooding = this.buffered >= this.options.budgetBytes / 2;
+    const before = Date.now() - this.options.maxWaitMs * (flooding ? 4 : 1);
     this.flush(
       [...this.buffers.values()].filter((b) => b.since <= before),
       0,
