@@ -10,6 +10,7 @@ import { parseConfig } from '../src/config/index.js';
 import { runInit } from '../src/init/index.js';
 import { connectMysql } from '../src/mysql/connect.js';
 import { startMariaDb, type MariaDbInstance } from '../src/sandbox/mariadb.js';
+import { copyWorkers } from '../src/copy/workers.js';
 import { shardMapFromConfig } from '../src/shard/map.js';
 import { benchMemberId, memberLine, MEMBER_BENCH_DDL } from '../src/sandbox/members.js';
 import type { Benchmark, BenchFigure, BenchRatio } from './types.js';
@@ -29,7 +30,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 /** 16 by default; BENCH_SHARDS for another count (half on each server), e.g. 1024 to see per-shard write costs. */
 const SHARDS = Number(process.env.BENCH_SHARDS ?? 16);
 /** Tuning knobs for experiments; the defaults are what the figures are reported with. */
-const WORKERS = Number(process.env.BENCH_WORKERS ?? 4);
+const WORKERS: number | 'auto' = process.env.BENCH_WORKERS ? Number(process.env.BENCH_WORKERS) : 'auto';
 const CONNS = Number(process.env.BENCH_CONNS ?? 2);
 const CHUNK_ROWS = Number(process.env.BENCH_CHUNK_ROWS ?? 50_000);
 /** Alternating runs of the limit and of membermig (and of the peer); ratios are taken best of each. */
@@ -289,7 +290,7 @@ const bench: Benchmark = {
       } else {
         figures.push({ measure: 'mydumper + myloader', value: 0, unit: 'rows/s', note: process.env.BENCH_PEER === '0' ? 'skipped (BENCH_PEER=0)' : 'not installed and could not be installed: not measured' });
       }
-      figures.unshift({ measure: 'rows', value: N, unit: 'rows', note: `${SHARDS} shards on 2 servers, durable settings; workers ${WORKERS}, ${CONNS} connections per server, chunks of ${CHUNK_ROWS}` });
+      figures.unshift({ measure: 'rows', value: N, unit: 'rows', note: `${SHARDS} shards on 2 servers, durable settings; workers ${WORKERS === 'auto' ? `auto (${copyWorkers(config)})` : WORKERS}, ${CONNS} connections per server, chunks of ${CHUNK_ROWS}` });
       return { name: 'copy', figures, ratios };
     } finally {
       await Promise.all(started.map((s) => s.stop()));

@@ -105,7 +105,8 @@ export const configSchema = z
       .object({
         chunk_rows: positiveInt.default(50_000),
         batch_rows: positiveInt.default(5_000),
-        workers: positiveInt.default(4),
+        /** Chunk workers per process; auto: 4, and 2 above 256 shards (src/copy/workers.ts). */
+        workers: z.union([z.literal('auto'), positiveInt]).default('auto'),
         /** Memory for LOAD DATA lines batched per shard across chunks (src/copy/batcher.ts), in MB. */
         buffer_mb: positiveInt.default(32),
         max_rows_per_sec: positiveInt.optional(),
@@ -118,7 +119,7 @@ export const configSchema = z
         retry_base_ms: positiveInt.default(500),
       })
       .strict()
-      .default({ chunk_rows: 50_000, batch_rows: 5_000, workers: 4, buffer_mb: 32, lease_seconds: 120, method: 'auto', retries: 5, retry_base_ms: 500 }),
+      .default({ chunk_rows: 50_000, batch_rows: 5_000, workers: 'auto', buffer_mb: 32, lease_seconds: 120, method: 'auto', retries: 5, retry_base_ms: 500 }),
     verify: z
       .object({
         /** auto: verifyChunkRows (src/verify/plan.ts), from the shard count. */

@@ -14,6 +14,7 @@ import { isTransient } from '../mysql/retry.js';
 import { copyJob } from './run.js';
 import { emptyResult } from './summary.js';
 import type { FullCopyOptions, FullCopyResult, TablePlan } from './types.js';
+import { copyWorkers } from './workers.js';
 
 export type { FullCopyOptions, FullCopyResult, LeftChunk, TablePlan, TableProgress } from './types.js';
 
@@ -25,7 +26,7 @@ export type { FullCopyOptions, FullCopyResult, LeftChunk, TablePlan, TableProgre
 export async function runFullCopy(config: Config, options: FullCopyOptions = {}): Promise<FullCopyResult> {
   const logger = options.logger ?? silentLogger;
   const names = options.tables && options.tables.length > 0 ? options.tables : Object.keys(config.tables);
-  const workers = options.workers ?? config.copy.workers;
+  const workers = options.workers ?? copyWorkers(config);
   const map = shardMapFromConfig(config);
   const reader = createSourceReader({ ...config, copy: { ...config.copy, workers } }, logger);
   try {

@@ -13,6 +13,7 @@ import { describeMysqlTable } from './catalog.js';
 import { readMysqlRowsByKey } from './keys.js';
 import { orderBy, qualifiedSource, rangeWhere, rawKeyText } from './sql.js';
 import { tsvSelect } from './tsv.js';
+import { copyWorkers } from '../../copy/workers.js';
 
 /**
  * Every session reads in UTC, as the shard writer writes: TIMESTAMP values keep their instant.
@@ -56,9 +57,9 @@ export class MysqlSourceReader implements SourceReader {
   readonly pool: Pool;
 
   constructor(
-    config: Pick<Config, 'source' | 'copy'>,
+    config: Pick<Config, 'source' | 'copy' | 'shards'>,
     private readonly logger: Logger,
-    poolSize = config.copy.workers + 2,
+    poolSize = copyWorkers(config) + 2,
   ) {
     this.pool = createMysqlPool(config.source.url, { connectionLimit: poolSize }, config.source.tls);
     this.pool.on('connection', (conn) => conn.query(SESSION_SETUP));
