@@ -130,7 +130,7 @@ export class LoadBatcher {
    * seconds, in bigger statements grouped per server; an age flush at maxWaitMs would cut them
    * short. With 1,024 shards a shard's lines reach only ~30 KB in 2 s: 2M rows took ~6,400 LOAD
    * DATA and ~3,600 transactions per server that way, ~3,900 and ~80 with the budget writing
-   * them (`npm run bench -- copy`, BENCH_SHARDS=1024).
+   * them (the shard servers' Com_load and Com_begin over a 2M-row copy).
    */
   private flushOld(): void {
     const flooding = this.buffered >= this.options.budgetBytes / 2;
