@@ -98,7 +98,9 @@ describe('servers failing mid-copy', () => {
     cleanups.push(() => env.cleanup());
     const child = startCli(['full', '--config', env.configPath, '--json', '--max-rows-per-sec', '200', '--log-level', 'warn']);
     await waitFor('a few chunks done', async () => (await doneChunks(env)) >= 2);
-    await restart(shardB, 2500 + random() * 1000); // longer than the batches' 2 s wait, so a write meets the outage
+    // Longer than a shard's write cycle at this pace (the batches' 2 s wait, the age check every 0.5 s and up to
+    // a chunk's 0.5 s of pacing): at 2.5-3.5 s a restart once fell between two writes and met none.
+    await restart(shardB, 4000 + random() * 1000);
     const { logs, rodeItOut } = await finish(env, child);
     expect(rodeItOut, logs.slice(-2000)).toBe(true);
     expect(logs).toMatch(/transient failure, retrying/);
