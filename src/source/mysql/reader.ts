@@ -59,7 +59,9 @@ export class MysqlSourceReader implements SourceReader {
   constructor(
     config: Pick<Config, 'source' | 'copy' | 'shards'>,
     private readonly logger: Logger,
-    poolSize = copyWorkers(config) + 2,
+    // At least 6: verify's checksums and sync's re-copies share this pool, and their concurrency is not
+    // copy.workers (2 by default above 256 shards). Connections open only when needed.
+    poolSize = Math.max(4, copyWorkers(config)) + 2,
   ) {
     this.pool = createMysqlPool(config.source.url, { connectionLimit: poolSize }, config.source.tls);
     this.pool.on('connection', (conn) => conn.query(SESSION_SETUP));
