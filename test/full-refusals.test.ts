@@ -129,4 +129,32 @@ describe('values the target cannot hold: rows.on_unrepresentable', () => {
     }
     expect(copied).toBe(4);
   });
+
+  it('verify --repair never deletes the copy of a row whose legacy value became unrepresentable: kind unrepresentable, kept', async () => {
+    const legacy = await connectMysql(env.legacyUrl);
+    await legacy.query("SET sql_mode = ''");
+    await legacy.query("UPDATE odd SET code = X'E9' WHERE id = 5"); // copied as 'Z' before
+    await legacy.end();
+    const control = await connectMysql(env.config.control.url);
+    await control.query("INSERT INTO repair_queue (table_name, pk, reason, origin) VALUES ('odd', '[\"5\"]', 'dual write failed', 'shim')");
+    const res = await runCli(['verify', '--config', env.configPath, '--json', '--repair']);
+    expect(res.code, res.stderr).toBe(1);
+    const r = JSON.parse(res.stdout).result;
+    const diffs = (r.differences as { key: string[]; kind: string; reason?: string; repairAction: string | null }[]).map((d) => [d.key[0], d.kind, d.repairAction]);
+    expect(diffs.sort()).toEqual([
+      ['2', 'unrepresentable', 'keep'],
+      ['5', 'unrepresentable', 'keep'],
+    ]);
+    expect(r.differences[0].reason).toContain('column code');
+    expect(r.repairQueue).toEqual([{ table: 'odd', entries: 1, resolved: 0, left: 1, legacyBehind: 0, unrepresentable: 1 }]);
+    const [stored] = await control.query('SELECT kind, reason FROM verify_diffs WHERE kind = ? ORDER BY id DESC LIMIT 1', ['unrepresentable']);
+    await control.end();
+    expect((stored as { reason: string }[])[0]!.reason).toContain('not valid ascii');
+    // Row 5's copy is still there, as it was; nothing else was written or deleted.
+    let copied = 0;
+    for (const [url, shards] of [[env.urls.shardA, [0, 1]], [env.urls.shardB, [2, 3]]] as const) {
+      for (const s of shards) copied += await count(url, `SELECT COUNT(*) AS n FROM \`${env.prefix}_s00${s}\`.odd WHERE id = 5 AND code = 'Z'`);
+    }
+    expect(copied).toBe(1);
+  });
 });

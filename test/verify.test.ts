@@ -147,7 +147,7 @@ describe('membermig verify: find, classify, repair, re-verify', () => {
     await control.query("INSERT INTO repair_queue (table_name, pk, reason, origin) VALUES ('member', ?, 'dual write failed', 'shim')", [JSON.stringify([id])]);
     const res = await runCli(['verify', '--config', env.configPath, '--json', '--repair']);
     expect(res.code, res.stdout + res.stderr).toBe(0);
-    expect(JSON.parse(res.stdout).result.repairQueue).toEqual([{ table: 'member', entries: 1, resolved: 1, left: 0, legacyBehind: 0 }]);
+    expect(JSON.parse(res.stdout).result.repairQueue).toEqual([{ table: 'member', entries: 1, resolved: 1, left: 0, legacyBehind: 0, unrepresentable: 0 }]);
     const [q] = await control.query<RowDataPacket[]>('SELECT resolved_at FROM repair_queue');
     await control.end();
     expect(q[0]!.resolved_at).not.toBeNull();
@@ -166,7 +166,7 @@ describe('membermig verify: find, classify, repair, re-verify', () => {
     const held = await runCli(['verify', '--config', env.configPath, '--json', '--repair']);
     expect(held.code, held.stderr).toBe(1);
     const r = JSON.parse(held.stdout).result;
-    expect(r.repairQueue).toEqual([{ table: 'member', entries: 1, resolved: 0, left: 1, legacyBehind: 1 }]);
+    expect(r.repairQueue).toEqual([{ table: 'member', entries: 1, resolved: 0, left: 1, legacyBehind: 1, unrepresentable: 0 }]);
     expect(r.differences.map((d: { key: string[]; kind: string; repairAction: string | null; repairedAt: string | null }) => [d.key[0], d.kind, d.repairAction, d.repairedAt])).toEqual([
       [id, 'different', 'hold', null],
     ]);
@@ -178,7 +178,7 @@ describe('membermig verify: find, classify, repair, re-verify', () => {
     await legacy.end();
     const caughtUp = await runCli(['verify', '--config', env.configPath, '--json', '--repair']);
     expect(caughtUp.code, caughtUp.stdout).toBe(0);
-    expect(JSON.parse(caughtUp.stdout).result.repairQueue).toEqual([{ table: 'member', entries: 1, resolved: 1, left: 0, legacyBehind: 0 }]);
+    expect(JSON.parse(caughtUp.stdout).result.repairQueue).toEqual([{ table: 'member', entries: 1, resolved: 1, left: 0, legacyBehind: 0, unrepresentable: 0 }]);
     const [q] = await control.query<RowDataPacket[]>('SELECT resolved_at FROM repair_queue');
     await control.end();
     expect(q[0]!.resolved_at).not.toBeNull();

@@ -21,7 +21,7 @@ export async function recopyKeys(apply: ApplyContext, reader: SourceReader, even
     if (!spec) return `table ${table} is not in the config`;
     const keys = [...new Map(ofTable.map((e) => [JSON.stringify(keyOf(spec.primaryKey, e)), keyOf(spec.primaryKey, e)])).values()];
     const { rows, rejected } = await reader.rowsByKey(spec, keys);
-    if (rejected.length > 0) return rejected[0]!;
+    if (rejected.length > 0) return rejected[0]!.message;
     const current = new Map(rows.map((row) => [JSON.stringify(spec.primaryKey.map((k) => text(row[spec.columns.findIndex((c) => c.source === k)]))), row]));
     for (const e of ofTable) {
       const key = keyOf(spec.primaryKey, e);

@@ -43,10 +43,10 @@ export interface SourceReader {
   readTsv?(spec: TableSpec, lower: ChunkKey | null, upper: ChunkKey | null, map: ShardMap): Promise<TsvChunk | null>;
   /**
    * The rows with these keys (key text, as chunk bounds hold it), converted like readRange's; a
-   * key not in the table is absent. A row with a value the target cannot hold is left out and
-   * described in `rejected`.
+   * key not in the table is absent. A row with a value the target cannot hold is left out of
+   * `rows` and listed in `rejected`: it exists, so no caller may take it for absent.
    */
-  rowsByKey(spec: TableSpec, keys: ChunkKey[]): Promise<{ rows: Row[]; rejected: string[] }>;
+  rowsByKey(spec: TableSpec, keys: ChunkKey[]): Promise<{ rows: Row[]; rejected: RejectedRow[] }>;
   /** The CDC position to record before the first chunk is read. */
   startPosition(): Promise<StartPosition>;
   close(): Promise<void>;
@@ -67,6 +67,12 @@ export interface TsvChunk {
   byShard: Map<number, Buffer[]>;
   /** Per shard: how many lines its blocks hold. */
   rowsByShard: Map<number, number>;
+}
+
+/** A row rowsByKey read but could not convert: its key (key text) and why. */
+export interface RejectedRow {
+  key: ChunkKey;
+  message: string;
 }
 
 /** A value the target cannot hold, met with rows.on_unrepresentable: fail. */

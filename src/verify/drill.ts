@@ -13,15 +13,21 @@ import { subRanges, type KeyRange, type RowFilter } from './sql.js';
  * recursively, down to ranges small enough to compare row by row (key, shard key, hash).
  */
 
-export type DiffKind = 'missing' | 'extra' | 'different' | 'wrong_shard';
+/**
+ * unrepresentable: the legacy row holds a value the target cannot hold (rows.on_unrepresentable),
+ * so it cannot be copied; its copies on the shards, if any, are kept as they are.
+ */
+export type DiffKind = 'missing' | 'extra' | 'different' | 'wrong_shard' | 'unrepresentable';
 
 export interface Difference {
   key: ChunkKey;
   kind: DiffKind;
-  /** missing/different: the shard the row belongs in; extra/wrong_shard: the shard it was found in. */
+  /** missing/different/unrepresentable: the shard the row belongs in (as far as known); extra/wrong_shard: the shard it was found in. */
   shard: number;
   /** different: target names of the columns that differ. */
   columns?: string[];
+  /** unrepresentable: which value and why. */
+  reason?: string;
 }
 
 /** A suspected difference and the range that holds it (for re-reading it later). */
@@ -177,20 +183,25 @@ export async function recheckKeys(ctx: DrillContext, candidates: Candidate[]): P
   for (const c of candidates) byId.set(keyId(c.key), [...(byId.get(keyId(c.key)) ?? []), c]);
   const keys = [...byId.values()].map((list) => list[0]!.key);
   const within = spanOf(candidates.map((c) => c.within));
-  const legacyRows = await ctx.legacy.rowsByKey(keys, within);
+  const legacy = await ctx.legacy.rowsByKey(keys, within);
   const shardKeyAt = shardKeyPosition(ctx.spec);
   const look = new Set<number>(candidates.map((c) => c.shard));
-  for (const row of legacyRows.values()) look.add(ctx.map.shardOf(String(row[shardKeyAt])));
+  for (const row of legacy.rows.values()) look.add(ctx.map.shardOf(String(row[shardKeyAt])));
   const copies = await ctx.shards.rowsByKey(keys, [...look]);
   const checked = new Set(ctx.shards.shards);
   const out: Difference[] = [];
   for (const [id, list] of byId) {
+    const reason = legacy.unrepresentable.get(id);
+    if (reason !== undefined) {
+      out.push({ key: list[0]!.key, kind: 'unrepresentable', shard: list[0]!.shard, reason });
+      continue;
+    }
     const onShards = new Map<number, Row>();
     for (const [shard, rows] of copies) {
       const row = rows.get(id);
       if (row) onShards.set(shard, row);
     }
-    out.push(...classifyRows(ctx.spec, ctx.map, list[0]!.key, legacyRows.get(id), onShards, checked));
+    out.push(...classifyRows(ctx.spec, ctx.map, list[0]!.key, legacy.rows.get(id), onShards, checked));
   }
   return out;
 }

@@ -17,7 +17,7 @@ import {
   finishJobIfDone,
   heartbeatWorker,
   jobState,
-  markHeld,
+  markNotRepaired,
   markRepaired,
   openVerifyJob,
   readDifferences,
@@ -182,7 +182,7 @@ async function drainQueue(pool: Pool, ctx: DrillContext, writer: ShardWriter, op
     const [rows] = await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM repair_queue WHERE table_name = ? AND resolved_at IS NULL', [ctx.spec.name]);
     const open = Number(rows[0]!.n);
     if (open > 0) options.logger.warn({ table: ctx.spec.name, open }, 'repair_queue: this legacy source cannot read rows by key yet; entries left open');
-    return { table: ctx.spec.name, entries: open, resolved: 0, left: open, legacyBehind: 0 };
+    return { table: ctx.spec.name, entries: open, resolved: 0, left: open, legacyBehind: 0, unrepresentable: 0 };
   }
   return drainRepairQueue(pool, ctx, writer, options.dryRun === true);
 }
@@ -438,12 +438,14 @@ async function settleDifferences(
   const outcome = await repairDifferences(ctx, writer, diffs, within, held);
   const holding = outcome.planned.filter((p) => p.action === 'hold');
   if (holding.length > 0) options.logger.warn({ table: ctx.spec.name, keys: holding.length }, 'not repaired: legacy is behind MySQL for these keys (a shim write to legacy failed)');
+  const keeping = outcome.planned.filter((p) => p.action === 'keep');
+  if (keeping.length > 0) options.logger.warn({ table: ctx.spec.name, keys: keeping.length }, 'not repaired: the legacy rows hold values the target cannot hold (see verify_diffs.reason); their copies are kept');
   const verified = new Set(outcome.verified.map((p) => `${keyId(p.key)}|${p.kind}|${p.shard}`));
   let repaired = 0;
   for (let i = 0; i < diffs.length; i++) {
     const d = diffs[i]!;
     const p = outcome.planned[i]!;
-    if (p.action === 'hold') await markHeld(pool, ids[i]!);
+    if (p.action === 'hold' || p.action === 'keep') await markNotRepaired(pool, ids[i]!, p.action);
     else if (verified.has(`${keyId(d.key)}|${d.kind}|${d.shard}`)) {
       await markRepaired(pool, ids[i]!, p.action);
       repaired++;

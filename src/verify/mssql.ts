@@ -5,7 +5,7 @@ import type { ShardMap } from '../shard/map.js';
 import { readPlan, type MssqlReader } from '../source/mssql/reader.js';
 import { keyRange, quoteName, type SqlStatement } from '../source/mssql/tsql.js';
 import { keyText } from '../rows/convert.js';
-import { keyId, StreamingLegacySide } from './sides.js';
+import { keyId, StreamingLegacySide, type LegacyRows } from './sides.js';
 import type { KeyRange, RowFilter } from './sql.js';
 
 /**
@@ -65,9 +65,12 @@ export class MssqlLegacySide extends StreamingLegacySide {
   }
 
   /** Rows by key with one keyed statement per batch (the repair queue, drill-down's rows to repair). */
-  override async rowsByKey(keys: ChunkKey[]): Promise<Map<string, Row>> {
-    const { rows } = await this.mssql.rowsByKey(this.spec, keys);
-    return new Map(rows.map((row) => [keyId(keyText(this.spec, row)), row]));
+  override async rowsByKey(keys: ChunkKey[]): Promise<LegacyRows> {
+    const { rows, rejected } = await this.mssql.rowsByKey(this.spec, keys);
+    return {
+      rows: new Map(rows.map((row) => [keyId(keyText(this.spec, row)), row])),
+      unrepresentable: new Map(rejected.map((r) => [keyId(r.key), r.message])),
+    };
   }
 
   /** The canonical text is UTF-8 through a _UTF8 collation: SQL Server 2019 (15.x) and later. */

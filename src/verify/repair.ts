@@ -6,7 +6,7 @@ import { keyColumns } from '../source/mysql/sql.js';
 import type { ChunkKey } from '../store/leases.js';
 import type { ShardWriter } from '../target/writer.js';
 import { recheckKeys, type Candidate, type Difference, type DrillContext } from './drill.js';
-import { keyId } from './sides.js';
+import { keyId, type LegacyRows } from './sides.js';
 import type { KeyRange } from './sql.js';
 
 /**
@@ -15,8 +15,11 @@ import type { KeyRange } from './sql.js';
  * shard the map names), delete extras and wrong-shard copies, then look at the keys again.
  */
 
-/** hold: the key's legacy row is behind MySQL (a failed shim write to legacy): not re-copied from legacy. */
-export type RepairAction = 'upsert' | 'delete' | 'move' | 'hold';
+/**
+ * hold: the key's legacy row is behind MySQL (a failed shim write to legacy): not re-copied from legacy.
+ * keep: the legacy row holds a value the target cannot hold: nothing written, its copies kept.
+ */
+export type RepairAction = 'upsert' | 'delete' | 'move' | 'hold' | 'keep';
 
 export interface PlannedRepair extends Difference {
   action: RepairAction;
@@ -28,11 +31,16 @@ export function keyValues(spec: TableSpec, key: ChunkKey): RowValue[] {
 }
 
 /** What repair would do for each difference, given the legacy rows of their keys and the keys held (legacy behind). */
-export function planRepairs(diffs: Difference[], legacyRows: Map<string, Row>, held: Set<string> = new Set()): PlannedRepair[] {
+export function planRepairs(diffs: Difference[], legacy: LegacyRows, held: Set<string> = new Set()): PlannedRepair[] {
   return diffs.map((d) => {
-    if (held.has(keyId(d.key))) return { ...d, action: 'hold' };
-    const inLegacy = legacyRows.has(keyId(d.key));
+    const id = keyId(d.key);
+    if (held.has(id)) return { ...d, action: 'hold' };
+    // A legacy row that cannot be converted exists: never read as absent (that would delete its copies).
+    if (legacy.unrepresentable.has(id)) return { ...d, action: 'keep' };
+    const inLegacy = legacy.rows.has(id);
     switch (d.kind) {
+      case 'unrepresentable':
+        return { ...d, action: 'keep' };
       case 'missing':
       case 'different':
         return { ...d, action: inLegacy ? 'upsert' : 'delete' };
@@ -54,10 +62,10 @@ export interface RepairOutcome {
 export async function repairDifferences(ctx: DrillContext, writer: ShardWriter, diffs: Difference[], within: KeyRange, held: Set<string> = new Set()): Promise<RepairOutcome> {
   if (diffs.length === 0) return { planned: [], verified: [] };
   const keys = uniqueKeys(diffs.map((d) => d.key));
-  const legacyRows = await ctx.legacy.rowsByKey(keys, within);
-  const planned = planRepairs(diffs, legacyRows, held);
-  const acting = planned.filter((p) => p.action !== 'hold');
-  await applyRepairs(ctx, writer, acting, legacyRows);
+  const legacy = await ctx.legacy.rowsByKey(keys, within);
+  const planned = planRepairs(diffs, legacy, held);
+  const acting = planned.filter((p) => p.action !== 'hold' && p.action !== 'keep');
+  await applyRepairs(ctx, writer, acting, legacy.rows);
   const again = await recheckKeys(
     ctx,
     acting.map((p) => ({ ...p, within })),
@@ -100,6 +108,8 @@ export interface QueueOutcome {
   left: number;
   /** Open entries whose legacy row is behind MySQL: held, never re-copied from legacy. */
   legacyBehind: number;
+  /** Open entries whose legacy row holds a value the target cannot hold: left as they are. */
+  unrepresentable: number;
 }
 
 interface QueueEntry {
@@ -130,7 +140,7 @@ export function queueKey(spec: TableSpec, pk: unknown): ChunkKey {
  * such an entry is held in the other entries too.
  */
 export async function drainRepairQueue(pool: Pool, ctx: DrillContext, writer: ShardWriter, dryRun: boolean): Promise<QueueOutcome> {
-  const outcome: QueueOutcome = { table: ctx.spec.name, entries: 0, resolved: 0, left: 0, legacyBehind: 0 };
+  const outcome: QueueOutcome = { table: ctx.spec.name, entries: 0, resolved: 0, left: 0, legacyBehind: 0, unrepresentable: 0 };
   const held = await allOpenEntries(pool, ctx.spec, 'legacy');
   const heldKeys = new Set(held.map((e) => keyId(e.key)));
   const all: KeyRange = { lower: null, upper: null };
@@ -146,15 +156,17 @@ export async function drainRepairQueue(pool: Pool, ctx: DrillContext, writer: Sh
       if (dryRun) outcome.left += entries.length;
       continue;
     }
-    const keys = uniqueKeys(entries.map((e) => e.key));
-    const legacyRows = await ctx.legacy.rowsByKey(keys, all);
+    const legacy = await ctx.legacy.rowsByKey(uniqueKeys(entries.map((e) => e.key)), all);
+    // Keys whose legacy row cannot be converted are left alone (their entries stay open): not absent, not copyable.
+    outcome.unrepresentable += entries.filter((e) => legacy.unrepresentable.has(keyId(e.key))).length;
+    const keys = uniqueKeys(entries.map((e) => e.key)).filter((k) => !legacy.unrepresentable.has(keyId(k)));
     const shardKeyAt = shardKeyPosition(ctx.spec);
     const homes = new Map<string, number>();
-    for (const [id, row] of legacyRows) homes.set(id, ctx.map.shardOf(String(row[shardKeyAt])));
+    for (const [id, row] of legacy.rows) homes.set(id, ctx.map.shardOf(String(row[shardKeyAt])));
     for (let shard = 0; shard < ctx.map.count; shard++) {
       const stale = keys.filter((k) => homes.get(keyId(k)) !== shard);
       if (stale.length > 0) await writer.deleteKeys(shard, ctx.spec, stale.map((k) => keyValues(ctx.spec, k)));
-      const rowsHere = keys.filter((k) => homes.get(keyId(k)) === shard).map((k) => legacyRows.get(keyId(k))!);
+      const rowsHere = keys.filter((k) => homes.get(keyId(k)) === shard).map((k) => legacy.rows.get(keyId(k))!);
       if (rowsHere.length > 0) await writer.upsertRows(shard, ctx.spec, rowsHere);
     }
     const resolved = await resolveClean(pool, ctx, entries, homes);

@@ -102,13 +102,14 @@ export async function openChunks(pool: Pool, jobId: number): Promise<number> {
 export async function recordDifferences(pool: Pool, runId: number, table: string, diffs: Difference[]): Promise<number[]> {
   const ids: number[] = [];
   for (const d of diffs) {
-    const [res] = await pool.query<ResultSetHeader>('INSERT INTO verify_diffs (run_id, table_name, pk, shard, kind, columns) VALUES (?, ?, ?, ?, ?, ?)', [
+    const [res] = await pool.query<ResultSetHeader>('INSERT INTO verify_diffs (run_id, table_name, pk, shard, kind, columns, reason) VALUES (?, ?, ?, ?, ?, ?, ?)', [
       runId,
       table,
       JSON.stringify(d.key),
       d.shard,
       d.kind,
       d.columns ? JSON.stringify(d.columns) : null,
+      d.reason?.slice(0, 2048) ?? null,
     ]);
     ids.push(res.insertId);
   }
@@ -116,8 +117,9 @@ export async function recordDifferences(pool: Pool, runId: number, table: string
 }
 
 /** A difference left as it is on purpose (action hold: legacy is behind MySQL for its key). */
-export async function markHeld(pool: Pool, diffId: number): Promise<void> {
-  await pool.query("UPDATE verify_diffs SET repair_action = 'hold' WHERE id = ?", [diffId]);
+/** A difference repair leaves alone on purpose: hold (legacy behind MySQL) or keep (legacy row unrepresentable). */
+export async function markNotRepaired(pool: Pool, diffId: number, action: 'hold' | 'keep'): Promise<void> {
+  await pool.query('UPDATE verify_diffs SET repair_action = ? WHERE id = ?', [action, diffId]);
 }
 
 export async function markRepaired(pool: Pool, diffId: number, action: string): Promise<void> {
@@ -223,7 +225,7 @@ export interface StoredDifference extends Difference {
 export async function readDifferences(pool: Pool, runIds: number[], limit: number): Promise<StoredDifference[]> {
   if (runIds.length === 0) return [];
   const [rows] = await pool.query<RowDataPacket[]>(
-    `SELECT id, run_id, table_name, pk, shard, kind, columns, repair_action, DATE_FORMAT(repaired_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS repaired_at
+    `SELECT id, run_id, table_name, pk, shard, kind, columns, reason, repair_action, DATE_FORMAT(repaired_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS repaired_at
        FROM verify_diffs WHERE run_id IN (?) ORDER BY id LIMIT ?`,
     [runIds, limit],
   );
@@ -236,6 +238,7 @@ export async function readDifferences(pool: Pool, runIds: number[], limit: numbe
     shard: Number(r.shard),
     kind: r.kind,
     ...(r.columns ? { columns: json(r.columns) } : {}),
+    ...(r.reason ? { reason: r.reason } : {}),
     repairAction: r.repair_action,
     repairedAt: r.repaired_at,
   }));

@@ -1,7 +1,7 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { quoteId } from '../mysql/connect.js';
 import { canonicalKinds, emptyChecksum, foldHash, rowHash, type CanonicalHash, type RangeChecksum } from '../rows/canonical.js';
-import { keyText } from '../rows/convert.js';
+import { keyText, type RejectedValue } from '../rows/convert.js';
 import { keyPositions, shardKeyPosition } from '../rows/ddl.js';
 import { isIntegerType } from '../rows/mysql.js';
 import type { Row, RowValue, TableSpec } from '../rows/types.js';
@@ -9,7 +9,7 @@ import type { ShardMap } from '../shard/map.js';
 import { readMysqlRowsByKey } from '../source/mysql/keys.js';
 import { MysqlSourceReader } from '../source/mysql/reader.js';
 import { rawKeyText } from '../source/mysql/sql.js';
-import type { SourceReader } from '../source/reader.js';
+import { UnrepresentableError, type SourceReader } from '../source/reader.js';
 import type { ChunkKey } from '../store/leases.js';
 import {
   bucketChecksumQuery,
@@ -69,8 +69,19 @@ export interface LegacySide {
   keySpan?(range: KeyRange, filter: RowFilter): Promise<KeySpan | null>;
   rowHashes(range: KeyRange, filter: RowFilter): Promise<HashedRow[]>;
   /** Rows in target form (row pipeline), by key; `within` is a range that holds them all. */
-  rowsByKey(keys: ChunkKey[], within: KeyRange): Promise<Map<string, Row>>;
+  rowsByKey(keys: ChunkKey[], within: KeyRange): Promise<LegacyRows>;
 }
+
+/**
+ * Legacy rows by keyId. A row with a value the target cannot hold (src/rows) is in
+ * `unrepresentable` (keyId → why), never taken for absent: repair would delete its copies.
+ */
+export interface LegacyRows {
+  rows: Map<string, Row>;
+  unrepresentable: Map<string, string>;
+}
+
+export const noLegacyRows = (): LegacyRows => ({ rows: new Map(), unrepresentable: new Map() });
 
 /** A driver value read from a shard table, in target form (src/rows/types.ts). */
 export function targetValue(v: unknown): RowValue {
@@ -141,12 +152,13 @@ export class MysqlLegacySide implements LegacySide {
     return (rows as unknown as unknown[][]).map((r) => ({ key: r.slice(0, width).map(rawKeyText), shardKey: rawKeyText(r[width]), hash: BigInt(String(r[width + 1])) }));
   }
 
-  async rowsByKey(keys: ChunkKey[]): Promise<Map<string, Row>> {
-    const out = new Map<string, Row>();
+  async rowsByKey(keys: ChunkKey[]): Promise<LegacyRows> {
+    const out = noLegacyRows();
     for (let i = 0; i < keys.length; i += 500) {
       const part = keys.slice(i, i + 500);
-      const { rows } = await readMysqlRowsByKey(this.reader.pool, this.spec, part);
-      for (const row of rows) out.set(keyId(keyText(this.spec, row)), row);
+      const { rows, rejected } = await readMysqlRowsByKey(this.reader.pool, this.spec, part);
+      for (const row of rows) out.rows.set(keyId(keyText(this.spec, row)), row);
+      for (const r of rejected) out.unrepresentable.set(keyId(r.key), new UnrepresentableError(r).message);
     }
     return out;
   }
@@ -217,12 +229,17 @@ export class StreamingLegacySide implements LegacySide {
     return out;
   }
 
-  async rowsByKey(keys: ChunkKey[], within: KeyRange): Promise<Map<string, Row>> {
+  async rowsByKey(keys: ChunkKey[], within: KeyRange): Promise<LegacyRows> {
     const wanted = new Set(keys.map(keyId));
-    const out = new Map<string, Row>();
-    for await (const row of this.rows(within, {})) {
-      const id = keyId(keyText(this.spec, row));
-      if (wanted.has(id)) out.set(id, row);
+    const out = noLegacyRows();
+    const onRejected = (r: RejectedValue) => {
+      if (wanted.has(keyId(r.key))) out.unrepresentable.set(keyId(r.key), new UnrepresentableError(r).message);
+    };
+    for await (const batch of this.reader.readRange(this.spec, within.lower, within.upper, this.batchRows, { onRejected })) {
+      for (const row of batch) {
+        const id = keyId(keyText(this.spec, row));
+        if (wanted.has(id)) out.rows.set(id, row);
+      }
     }
     return out;
   }

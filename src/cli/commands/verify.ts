@@ -153,8 +153,8 @@ export function renderVerify(r: VerifyResult): string {
     out.push('', `first ${r.differences.length} differences:`);
     out.push(
       renderTable(
-        ['table', 'kind', 'shard', 'key', 'columns', 'repair'],
-        r.differences.map((d) => [d.table, d.kind, d.shard, d.key.join(', '), d.columns?.join(', ') ?? '', d.repairAction ?? '']),
+        ['table', 'kind', 'shard', 'key', 'columns / reason', 'repair'],
+        r.differences.map((d) => [d.table, d.kind, d.shard, d.key.join(', '), d.columns?.join(', ') ?? d.reason ?? '', d.repairAction ?? '']),
       ),
     );
   }
@@ -166,6 +166,7 @@ export function renderVerify(r: VerifyResult): string {
     if (q.entries === 0) continue;
     out.push('', `repair_queue ${q.table}: ${q.entries} entries, ${q.resolved} resolved, ${q.left} left`);
     if (q.legacyBehind > 0) out.push(`  ${q.legacyBehind} of them: legacy is behind MySQL (a shim write to legacy failed); held, never re-copied from legacy`);
+    if (q.unrepresentable > 0) out.push(`  ${q.unrepresentable} of them: the legacy row holds a value the target cannot hold; left as they are`);
   }
   out.push('', r.state === 'clean' ? 'clean' : r.state === 'failed' ? 'some chunks failed: run again to finish them' : 'differences persist');
   return out.join('\n');

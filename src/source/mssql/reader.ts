@@ -8,7 +8,7 @@ import type { Logger } from '../../log.js';
 import { mssqlTypeMap, type MssqlColumnConversion, type MssqlTypeMap } from '../../rows/mssql/typemap.js';
 import { Unrepresentable, type ColumnSpec, type Row, type SourceType, type TableSpec } from '../../rows/types.js';
 import type { ChunkKey } from '../../store/leases.js';
-import type { SourceReader, StartPosition } from '../reader.js';
+import type { ReadRangeOptions, RejectedRow, SourceReader, StartPosition } from '../reader.js';
 import { bindRequest, describeMssqlUrl, openMssqlPool, type MssqlConnectOptions } from './connect.js';
 import {
   boundaryQuery,
@@ -218,7 +218,7 @@ export class MssqlReader implements SourceReader {
     }
   }
 
-  async *readRange(spec: TableSpec, lower: ChunkKey | null, upper: ChunkKey | null, batchRows: number): AsyncIterable<Row[]> {
+  async *readRange(spec: TableSpec, lower: ChunkKey | null, upper: ChunkKey | null, batchRows: number, options: ReadRangeOptions = {}): AsyncIterable<Row[]> {
     const plan = readPlan(spec, this.typeMap);
     let after = lower;
     let batch: Row[] = [];
@@ -237,7 +237,10 @@ export class MssqlReader implements SourceReader {
           after = keyOf(raw, plan.keys.length);
           const converted = convertRow(spec, plan, raw, after);
           if (Array.isArray(converted)) batch.push(converted);
-          else {
+          else if (options.onRejected) {
+            // The caller's handler first (verify's reads by key), as the SourceReader contract says.
+            options.onRejected({ table: converted.table, key: after, column: converted.column, value: converted.value, reason: converted.reason });
+          } else {
             if (this.options.onUnrepresentable === 'fail' || !this.options.recordRejected) throw new UnrepresentableValueError(converted);
             // Recorded, and the row is not copied: status and the exit code show it.
             await this.options.recordRejected(converted);
@@ -257,17 +260,18 @@ export class MssqlReader implements SourceReader {
   }
 
   /** The rows with these keys, one keyed statement per batch below SQL Server's parameter limit. */
-  async rowsByKey(spec: TableSpec, keys: ChunkKey[]): Promise<{ rows: Row[]; rejected: string[] }> {
+  async rowsByKey(spec: TableSpec, keys: ChunkKey[]): Promise<{ rows: Row[]; rejected: RejectedRow[] }> {
     const plan = readPlan(spec, this.typeMap);
     const perStatement = Math.max(1, Math.floor(MAX_PARAMS / plan.keys.length));
     const rows: Row[] = [];
-    const rejected: string[] = [];
+    const rejected: RejectedRow[] = [];
     for (let i = 0; i < keys.length; i += perStatement) {
       const stmt = rowsByKeyQuery({ table: plan.table, columns: plan.columns, keys: plan.keys, values: keys.slice(i, i + perStatement) });
       for (const raw of await this.query<Record<string, unknown>>(stmt.text, stmt.params)) {
-        const converted = convertRow(spec, plan, raw, keyOf(raw, plan.keys.length));
+        const key = keyOf(raw, plan.keys.length);
+        const converted = convertRow(spec, plan, raw, key);
         if (Array.isArray(converted)) rows.push(converted);
-        else rejected.push(new UnrepresentableValueError(converted).message);
+        else rejected.push({ key, message: new UnrepresentableValueError(converted).message });
       }
     }
     return { rows, rejected };

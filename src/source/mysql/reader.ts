@@ -8,7 +8,7 @@ import { LineBlocks } from '../../rows/tsv.js';
 import type { ColumnConversion, Row, TableSpec } from '../../rows/types.js';
 import type { ShardMap } from '../../shard/map.js';
 import type { ChunkKey } from '../../store/leases.js';
-import { UnrepresentableError, type ReadRangeOptions, type SourceReader, type StartPosition, type TsvChunk } from '../reader.js';
+import { UnrepresentableError, type ReadRangeOptions, type RejectedRow, type SourceReader, type StartPosition, type TsvChunk } from '../reader.js';
 import { describeMysqlTable } from './catalog.js';
 import { readMysqlRowsByKey } from './keys.js';
 import { orderBy, qualifiedSource, rangeWhere, rawKeyText } from './sql.js';
@@ -148,9 +148,9 @@ export class MysqlSourceReader implements SourceReader {
     return chunk;
   }
 
-  async rowsByKey(spec: TableSpec, keys: ChunkKey[]): Promise<{ rows: Row[]; rejected: string[] }> {
+  async rowsByKey(spec: TableSpec, keys: ChunkKey[]): Promise<{ rows: Row[]; rejected: RejectedRow[] }> {
     const { rows, rejected } = await readMysqlRowsByKey(this.pool, spec, keys);
-    return { rows, rejected: rejected.map((r) => new UnrepresentableError(r).message) };
+    return { rows, rejected: rejected.map((r) => ({ key: r.key, message: new UnrepresentableError(r).message })) };
   }
 
   async startPosition(): Promise<StartPosition> {
