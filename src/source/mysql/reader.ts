@@ -154,12 +154,24 @@ export class MysqlSourceReader implements SourceReader {
   }
 
   async startPosition(): Promise<StartPosition> {
-    const [status] = await this.pool.query<RowDataPacket[]>('SHOW MASTER STATUS');
+    const status = await this.binaryLogStatus();
     const gtid = await this.firstValue(['SELECT @@global.gtid_binlog_pos AS v', 'SELECT @@global.gtid_executed AS v']);
     const file = status[0]?.File ?? null;
     const pos = status[0]?.Position === undefined ? null : Number(status[0].Position);
     if (file === null) this.logger.warn('the source has no binary log: sync will have no position to start from');
     return { kind: 'mysql', position: { file, pos, gtid } };
+  }
+
+  /** MySQL 8.4 dropped SHOW MASTER STATUS for SHOW BINARY LOG STATUS (8.2+), which MariaDB does not know. */
+  private async binaryLogStatus(): Promise<RowDataPacket[]> {
+    try {
+      const [rows] = await this.pool.query<RowDataPacket[]>('SHOW BINARY LOG STATUS');
+      return rows;
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'ER_PARSE_ERROR') throw e;
+      const [rows] = await this.pool.query<RowDataPacket[]>('SHOW MASTER STATUS');
+      return rows;
+    }
   }
 
   private async firstValue(queries: string[]): Promise<string | null> {
