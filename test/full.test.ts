@@ -139,3 +139,84 @@ describe('membermig full: happy path over 8 shards on two servers', () => {
     expect(bad.stderr).toContain('table nope is not in the config');
   });
 });
+
+describe('membermig full keeps apart every key the source keeps apart', () => {
+  let env: TestEnv;
+  beforeAll(async () => {
+    env = await createCopyEnv({ shardCount: 2, tables: (db) => ({ word: { source: `${db}.word`, target: 'word', shard_key: 'n' } }) });
+    const conn = await connectMysql(env.legacyUrl);
+    // latin1_swedish_ci (MySQL's old default) holds 'bar' and 'bår' apart; utf8mb4_general_ci calls them equal.
+    await conn.query(`CREATE TABLE word (
+      w VARCHAR(16) CHARACTER SET latin1 COLLATE latin1_swedish_ci NOT NULL PRIMARY KEY,
+      alias VARCHAR(16) CHARACTER SET latin1 COLLATE latin1_swedish_ci NOT NULL,
+      note VARCHAR(16) CHARACTER SET latin1 COLLATE latin1_swedish_ci NULL,
+      n INT NOT NULL,
+      UNIQUE KEY word_alias (alias)
+    )`);
+    await conn.query("INSERT INTO word VALUES ('bar', 'x', 'a', 1), ('bår', 'å', 'b', 1), ('Ærø', 'X2', NULL, 1)");
+    await conn.end();
+    expect((await runCli(['init', '--config', env.configPath])).code).toBe(0);
+  });
+  afterAll(async () => env?.cleanup());
+
+  it('unique key columns of a non-UTF-8 collation land in utf8mb4_bin; every row arrives', async () => {
+    const res = await runCli(['full', '--config', env.configPath, '--json']);
+    expect(res.code, res.stderr).toBe(0);
+    const shard = await connectMysql(env.urls.shardA);
+    const [columns] = await shard.query(
+      "SELECT COLUMN_NAME AS c, COLLATION_NAME AS collation FROM information_schema.COLUMNS WHERE TABLE_NAME = 'word' AND TABLE_SCHEMA = ? ORDER BY ORDINAL_POSITION",
+      [`${env.prefix}_s000`],
+    );
+    expect(columns).toEqual([
+      { c: 'w', collation: 'utf8mb4_bin' },
+      { c: 'alias', collation: 'utf8mb4_bin' },
+      { c: 'note', collation: 'utf8mb4_general_ci' },
+      { c: 'n', collation: null },
+    ]);
+    await shard.end();
+    const writer = createShardWriter(env.config);
+    try {
+      const rows = await readShards(writer, 'word', 1, 3);
+      expect([...rows.values()].map((r) => r[0]).sort()).toEqual(['bar', 'bår', 'Ærø'].sort());
+    } finally {
+      await writer.close();
+    }
+  });
+});
+
+describe('membermig full pages by ENUM key columns in their sort order (row path, small batches)', () => {
+  let env: TestEnv;
+  const ROWS = 60;
+  beforeAll(async () => {
+    env = await createCopyEnv({
+      shardCount: 2,
+      tables: (db) => ({ contact: { source: `${db}.contact`, target: 'contact', shard_key: 'member_id' } }),
+      extra: { copy: { method: 'insert', chunk_rows: 25, batch_rows: 2 } },
+    });
+    const conn = await connectMysql(env.legacyUrl);
+    // ENUM sorts by member number (email, phone, address) but 'address' < 'phone' as text.
+    await conn.query(`CREATE TABLE contact (
+      member_id INT NOT NULL, kind ENUM('email','phone','address') NOT NULL, value VARCHAR(40) NOT NULL,
+      PRIMARY KEY (member_id, kind)
+    )`);
+    const rows = Array.from({ length: ROWS }, (_, i) => [Math.floor(i / 3), ['email', 'phone', 'address'][i % 3], `v${i}`]);
+    await conn.query('INSERT INTO contact VALUES ?', [rows]);
+    await conn.end();
+    expect((await runCli(['init', '--config', env.configPath])).code).toBe(0);
+  });
+  afterAll(async () => env?.cleanup());
+
+  it('copies every row', async () => {
+    const res = await runCli(['full', '--config', env.configPath, '--json']);
+    expect(res.code, res.stderr).toBe(0);
+    expect(JSON.parse(res.stdout).result).toMatchObject({ method: 'insert', rowsThisRun: ROWS });
+    const writer = createShardWriter(env.config);
+    try {
+      const rows = await readShards(writer, 'contact', 2);
+      expect(rows.size).toBe(ROWS);
+      expect([...rows.values()].filter((r) => r[1] === 'address')).toHaveLength(ROWS / 3);
+    } finally {
+      await writer.close();
+    }
+  });
+});

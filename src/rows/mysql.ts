@@ -25,6 +25,17 @@ export function targetCollationOf(type: SourceType): string {
   return collation.endsWith('_bin') ? 'utf8mb4_bin' : 'utf8mb4_general_ci';
 }
 
+/**
+ * The target collation of a column in a unique key (the primary key or a UNIQUE index). Where the
+ * utf8mb4 collation only approximates the source's (a non-UTF-8, non-binary one: latin1_swedish_ci
+ * keeps 'bar' and 'bår' apart, utf8mb4_general_ci does not), two keys the source holds apart would
+ * collide on the target and REPLACE would drop one: such a column takes utf8mb4_bin, which
+ * merges no two different strings.
+ */
+export function uniqueKeyCollationOf(type: SourceType): string {
+  return isUtf8Compatible(type) ? targetCollationOf(type) : 'utf8mb4_bin';
+}
+
 export function isUtf8Compatible(type: SourceType): boolean {
   return type.charset === undefined || UTF8_CHARSETS.has(type.charset);
 }

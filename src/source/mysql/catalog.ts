@@ -1,7 +1,7 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { TableConfig } from '../../config/schema.js';
 import { RefusedError } from '../../errors.js';
-import { isIntegerType, isTextType, mysqlTypeMap } from '../../rows/mysql.js';
+import { isIntegerType, isTextType, mysqlTypeMap, uniqueKeyCollationOf } from '../../rows/mysql.js';
 import type { ColumnSpec, IndexSpec, SourceType, TableSpec } from '../../rows/types.js';
 
 interface ColumnRow extends RowDataPacket {
@@ -68,18 +68,26 @@ export async function describeMysqlTable(pool: Pool, name: string, table: TableC
   for (const column of [...primaryKey, table.shard_key]) {
     if (table.exclude_columns.includes(column)) throw new RefusedError(`${where}: column ${column} is a key column and cannot be excluded`);
   }
+  for (const column of primaryKey) {
+    // The server prints a FLOAT with 6 digits, which may be above the value: a keyset page bound from it would skip rows.
+    if (columns.find((c) => c.name === column)?.data_type === 'float') {
+      throw new RefusedError(`${where}: primary key column ${column} is FLOAT, whose text form is not exact; keyset chunks cannot page by it (make it DOUBLE or DECIMAL)`);
+    }
+  }
 
+  const inUniqueKey = new Set(indexRows.filter((r) => Number(r.non_unique) === 0).map((r) => r.column_name));
   const specColumns: ColumnSpec[] = columns
     .filter((c) => !table.exclude_columns.includes(c.name))
     .map((c) => {
       const sourceType = sourceTypeOf(c);
       const conversion = mysqlTypeMap.conversion(sourceType, `${c.name} of table ${name}`);
+      const targetCollation = conversion.targetCollation && inUniqueKey.has(c.name) ? uniqueKeyCollationOf(sourceType) : conversion.targetCollation;
       return {
         source: c.name,
         target: c.name,
         sourceType,
         targetType: conversion.targetType,
-        ...(conversion.targetCollation ? { targetCollation: conversion.targetCollation } : {}),
+        ...(targetCollation ? { targetCollation } : {}),
         ...(conversion.wire ? { wire: conversion.wire } : {}),
         nullable: c.nullable === 'YES',
       };

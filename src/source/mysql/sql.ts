@@ -39,7 +39,37 @@ export function keyLiteral(type: SourceType, value: string): string {
     if (!HEX_TEXT.test(value)) throw new Error(`key value "${value}" is not hex`);
     return `X'${value}'`;
   }
+  // ENUM and SET sort by their numbers but compare with a string by its text: a text bound would
+  // not match ORDER BY, and keyset pages would skip rows. Numbers compare as ORDER BY sorts.
+  if (type.dataType === 'enum') return String(enumNumber(type, value));
+  if (type.dataType === 'set') return String(setNumber(type, value));
   return mysql.escape(value);
+}
+
+/** The members of an ENUM or SET column type, e.g. enum('a','it''s') → ['a', "it's"]. */
+export function memberLabels(columnType: string): string[] {
+  const list = columnType.slice(columnType.indexOf('(') + 1, columnType.lastIndexOf(')'));
+  return [...list.matchAll(/'((?:[^']|'')*)'/g)].map((m) => m[1]!.replace(/''/g, "'"));
+}
+
+/** An ENUM value's number: 1 for the first member, 0 for the error value ''. */
+function enumNumber(type: SourceType, label: string): number {
+  const index = memberLabels(type.columnType ?? '').indexOf(label);
+  if (index >= 0) return index + 1;
+  if (label === '') return 0;
+  throw new Error(`key value "${label}" is not a member of ${type.columnType}`);
+}
+
+/** A SET value's number: the sum of its members' bits. */
+function setNumber(type: SourceType, text: string): bigint {
+  const labels = memberLabels(type.columnType ?? '');
+  let n = 0n;
+  for (const member of text === '' ? [] : text.split(',')) {
+    const index = labels.indexOf(member);
+    if (index < 0) throw new Error(`key value "${text}" is not made of members of ${type.columnType}`);
+    n |= 1n << BigInt(index);
+  }
+  return n;
 }
 
 /**

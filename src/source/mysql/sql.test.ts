@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import type { SourceType } from '../../rows/types.js';
+import { keyLiteral, memberLabels } from './sql.js';
+
+describe('keyLiteral', () => {
+  const kind: SourceType = { dataType: 'enum', columnType: "enum('email','phone','address','it''s')" };
+  const flags: SourceType = { dataType: 'set', columnType: "set('vip','gold','new')" };
+
+  it('reads ENUM and SET members, quotes included', () => {
+    expect(memberLabels(kind.columnType!)).toEqual(['email', 'phone', 'address', "it's"]);
+  });
+
+  it('gives ENUM and SET bounds as their numbers, the order ORDER BY uses (not text order)', () => {
+    expect(keyLiteral(kind, 'phone')).toBe('2');
+    expect(keyLiteral(kind, 'address')).toBe('3');
+    expect(keyLiteral(kind, "it's")).toBe('4');
+    expect(keyLiteral(kind, '')).toBe('0'); // the error value
+    expect(keyLiteral(flags, 'vip,new')).toBe('5');
+    expect(keyLiteral(flags, '')).toBe('0');
+    expect(() => keyLiteral(kind, 'fax')).toThrow(/not a member/);
+    expect(() => keyLiteral(flags, 'vip,fax')).toThrow(/not made of members/);
+  });
+
+  it('keeps integers as digits, bytes as hex literals and text quoted', () => {
+    expect(keyLiteral({ dataType: 'bigint' }, '18446744073709551615')).toBe('18446744073709551615');
+    expect(keyLiteral({ dataType: 'varbinary' }, '00ff')).toBe("X'00ff'");
+    expect(keyLiteral({ dataType: 'varchar' }, "o'k")).toBe("'o\\'k'");
+    expect(() => keyLiteral({ dataType: 'int' }, '1 OR 1=1')).toThrow(/not a number/);
+  });
+});
