@@ -182,4 +182,41 @@ describe('membermig full resumes after kill -9 and shares a job between processe
     expect(a.rowsThisRun + b.rowsThisRun).toBe(ROWS);
     await expectEveryRowOnce(writer);
   }, 150_000); // child processes and server restarts are slow on a busy 2-core machine
+
+  it('a job restarted by another process (--restart) gets no more writes from the process still copying it', async () => {
+    const control = await connectMysql(env.config.control.url);
+    const shardRows = async () => {
+      let n = 0;
+      for (let shard = 0; shard < writer.map.count; shard++) {
+        const [rows] = await writer.poolOf(writer.map.serverOf(shard).name).query(`SELECT COUNT(*) AS n FROM \`${writer.map.databaseOf(shard)}\`.member`);
+        n += Number((rows as { n: number }[])[0]!.n);
+      }
+      return n;
+    };
+    try {
+      await control.query("UPDATE jobs SET state = 'abandoned' WHERE kind = 'full'");
+      for (let shard = 0; shard < writer.map.count; shard++) {
+        await writer.poolOf(writer.map.serverOf(shard).name).query(`TRUNCATE TABLE \`${writer.map.databaseOf(shard)}\`.member`);
+      }
+      // Paced: writes every ~2 s; the heartbeat (lease_seconds 30) would notice only every 10 s.
+      const child = spawnCli(['full', '--config', env.configPath, '--json', '--max-rows-per-sec', '200', '--log-level', 'warn']);
+      let stdout = '';
+      child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr!.resume();
+      const closed = new Promise((r) => child.on('close', r));
+      await waitFor('2 chunks done', async () => (await controlValue(env, "SELECT COUNT(*) AS n FROM chunks c JOIN jobs j ON j.id = c.job_id WHERE j.state <> 'abandoned' AND c.state = 'done'")) >= 2);
+      await control.query("UPDATE jobs SET state = 'abandoned' WHERE kind = 'full' AND state <> 'abandoned'"); // what --restart does to it
+      await new Promise((r) => setTimeout(r, 1000)); // a write already past its fence ends
+      const atRestart = await shardRows();
+      expect(await exited(child)).toBe(1);
+      expect(await shardRows()).toBe(atRestart);
+      expect(atRestart).toBeLessThan(ROWS);
+      await closed;
+      const r = JSON.parse(stdout).result;
+      expect(r.errors.join('\n')).toContain('restarted by another process');
+      expect(r.left.filter((c: { error?: string }) => c.error?.includes('writes no more of it')).length).toBeGreaterThan(0);
+    } finally {
+      await control.end();
+    }
+  }, 150_000);
 });

@@ -101,7 +101,7 @@ async function runWorkers(ctx: JobContext, job: FullJob, run: RunState): Promise
     throttle: createThrottle(ctx.options.maxRowsPerSec ?? config.copy.max_rows_per_sec),
     logger,
     method: ctx.method,
-    beforeWrite: lateShapeCheck(ctx),
+    beforeWrite: beforeEachWrite(ctx, job.id, run),
   });
   await releaseDeadLocalWorkers(store, logger);
   await store.pool.query('INSERT INTO workers (id, job_id, command, host, pid) VALUES (?, ?, ?, ?, ?)', [workerId, job.id, 'full', hostname(), process.pid]);
@@ -175,6 +175,36 @@ async function runWorkers(ctx: JobContext, job: FullJob, run: RunState): Promise
   } finally {
     clearInterval(heartbeat);
     await store.pool.query('DELETE FROM workers WHERE id = ?', [workerId]).catch(() => {});
+  }
+}
+
+/**
+ * Runs before each write to a shard server: the job fence, then the late shape check. A job
+ * another process restarted (--restart) gets no more writes from this one: its rows were read
+ * before the new job's CDC start position, so sync from there would never put back what they
+ * overwrite. The heartbeat notices too, but only every lease_seconds / 3.
+ */
+function beforeEachWrite(ctx: JobContext, jobId: number, run: RunState): (server: string) => Promise<void> {
+  const shapeCheck = lateShapeCheck(ctx);
+  return async (server) => {
+    if (await jobAbandoned(ctx, jobId)) {
+      const message = `job ${jobId} was restarted by another process (--restart): this process writes no more of it`;
+      if (!run.errors.includes(message)) run.errors.push(message);
+      run.stopping = true;
+      throw new Error(message);
+    }
+    await shapeCheck(server);
+  };
+}
+
+/** True when the job is known to be abandoned; a control store that cannot answer does not stop writes. */
+async function jobAbandoned(ctx: JobContext, jobId: number): Promise<boolean> {
+  try {
+    // Bounded: a hung control store must not hold every write up.
+    const [rows] = await ctx.store.pool.query<RowDataPacket[]>({ sql: 'SELECT state FROM jobs WHERE id = ?', values: [jobId], timeout: 2000 });
+    return rows[0]?.state === 'abandoned';
+  } catch {
+    return false;
   }
 }
 
