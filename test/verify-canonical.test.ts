@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/log.js';
 import { connectMysql } from '../src/mysql/connect.js';
-import { combineChecksums, emptyChecksum, mysqlCanonicalValue, type CanonicalHash } from '../src/rows/canonical.js';
+import { combineChecksums, differingColumns, doubleText, emptyChecksum, mysqlCanonicalValue, type CanonicalHash } from '../src/rows/canonical.js';
 import { keyText } from '../src/rows/convert.js';
 import { shardKeyPosition, targetDdl } from '../src/rows/ddl.js';
-import type { Row, TableSpec } from '../src/rows/types.js';
+import type { ColumnSpec, Row, TableSpec } from '../src/rows/types.js';
 import { shardMapFromConfig } from '../src/shard/map.js';
 import { createSourceReader, MysqlSourceReader } from '../src/source/index.js';
 import { createShardWriter, type ShardWriter } from '../src/target/writer.js';
@@ -27,8 +27,15 @@ const NASTY_DDL = `CREATE TABLE nasty (
   u BIGINT UNSIGNED NULL,
   b VARBINARY(8) NULL,
   c CHAR(5) NULL,
-  y YEAR NULL
+  y YEAR NULL,
+  f FLOAT NULL,
+  e DOUBLE NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`;
+
+const FLOAT_COLUMNS: ColumnSpec[] = [
+  { source: 'f', target: 'f', sourceType: { dataType: 'float' }, targetType: 'float', nullable: true },
+  { source: 'd', target: 'd', sourceType: { dataType: 'double' }, targetType: 'double', nullable: false },
+];
 
 /** No nullable column: the canonical row must still be binary (a text-only CONCAT_WS would refuse 0xFF). */
 const STRICT_DDL = `CREATE TABLE strict_text (
@@ -38,14 +45,14 @@ const STRICT_DDL = `CREATE TABLE strict_text (
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`;
 
 const NASTY_ROWS: unknown[][] = [
-  [1, null, null, null, null, null, null, null, null, null],
-  [2, '', '', '0.000000', '1000-01-01 00:00:00.000000', '0', '0', Buffer.alloc(0), '', 1901],
-  [3, 'a', '北京', '1.500000', '2024-02-29 23:59:59.999999', '9223372036854775807', '18446744073709551615', Buffer.from([0xff, 0xfe]), 'a', 2155],
-  [4, 'a ', '北京 ', '-1.500000', '2024-02-29 23:59:59.000001', '-9223372036854775808', '1', Buffer.from([0x00]), 'a  ', 2000],
-  [5, 'A', '上海', '123456789.100000', '9999-12-31 23:59:59.999999', '-1', '9007199254740993', Buffer.from('\\N'), 'A', null],
-  [6, 'Zoë 😀', '深圳市', '0.000001', '1970-01-01 00:00:00.000000', '9007199254740993', null, Buffer.from([0x0a, 0x09]), 'x y', 2024],
-  [7, '\\N', null, '-0.000001', null, null, '2', null, null, null],
-  [8, 'tab\there\nnl', 'ab', '99999999999999.999999', '2000-01-01 12:00:00.5', null, null, null, 'ÄÖÜ', null],
+  [1, null, null, null, null, null, null, null, null, null, null, null],
+  [2, '', '', '0.000000', '1000-01-01 00:00:00.000000', '0', '0', Buffer.alloc(0), '', 1901, 0, 0],
+  [3, 'a', '北京', '1.500000', '2024-02-29 23:59:59.999999', '9223372036854775807', '18446744073709551615', Buffer.from([0xff, 0xfe]), 'a', 2155, 0.1, 0.1],
+  [4, 'a ', '北京 ', '-1.500000', '2024-02-29 23:59:59.000001', '-9223372036854775808', '1', Buffer.from([0x00]), 'a  ', 2000, -1.5, 1e-20],
+  [5, 'A', '上海', '123456789.100000', '9999-12-31 23:59:59.999999', '-1', '9007199254740993', Buffer.from('\\N'), 'A', null, 123456789, 123456789012345680000],
+  [6, 'Zoë 😀', '深圳市', '0.000001', '1970-01-01 00:00:00.000000', '9007199254740993', null, Buffer.from([0x0a, 0x09]), 'x y', 2024, 3.4e38, 9007199254740993],
+  [7, '\\N', null, '-0.000001', null, null, '2', null, null, null, 1.17549435e-38, -0.30000000000000004],
+  [8, 'tab\there\nnl', 'ab', '99999999999999.999999', '2000-01-01 12:00:00.5', null, null, null, 'ÄÖÜ', null, 16777217, 4097885430382135.5],
 ];
 
 describe('canonical hash: legacy SQL, Node and shard SQL agree', () => {
@@ -116,9 +123,40 @@ describe('canonical hash: legacy SQL, Node and shard SQL agree', () => {
         const c = (await shards.checksums(all, {})).reduce((s, r) => combineChecksums(hash, s, r), emptyChecksum());
         expect(b).toEqual(a);
         expect(c).toEqual(a);
+        // Rows read back by key from the shards compare equal, column by column, to the legacy rows.
+        const legacyRows = await new MysqlLegacySide(reader, spec, hash, map).rowsByKey([...sql.keys()].map((id) => JSON.parse(id)));
+        const copies = new Map([...(await shards.rowsByKey([...sql.keys()].map((id) => JSON.parse(id)), [0, 1, 2, 3])).values()].flatMap((m) => [...m]));
+        expect(copies.size).toBe(legacyRows.rows.size);
+        for (const [id, row] of legacyRows.rows) expect(differingColumns(spec.columns, row, copies.get(id)!), id).toEqual([]);
       });
     }
   }
+
+  it('FLOAT and DOUBLE: the server prints `column * 1e0` as doubleText does, for values of every magnitude', async () => {
+    const values = [0.1, 1e15, 1e16, 1234567890123456.7, 9007199254740993, 1e-14, 1e-15, 1.5e-15, 2 ** 53, 5e-324, 1.7976931348623157e308, 123456789012345680000];
+    for (let e = -40; e <= 40; e++) for (let k = 0; k < 8; k++) values.push((k % 2 ? -1 : 1) * (k % 3 === 0 ? 10 ** e : Math.random() * 10 ** e));
+    for (let k = 0; k < 1000; k++) values.push((Math.random() - 0.5) * 10 ** (Math.floor(Math.random() * 600) - 300));
+    const inFloat = (v: number) => v === 0 || (Math.abs(v) >= 1.2e-38 && Math.abs(v) <= 3.4e38);
+    const conn = await connectMysql(env.legacyUrl);
+    try {
+      await conn.query('CREATE TABLE floats (i INT PRIMARY KEY, f FLOAT NULL, d DOUBLE NOT NULL)');
+      await conn.query('INSERT INTO floats VALUES ?', [values.map((v, i) => [i, inFloat(v) ? v : null, v])]);
+      // Read back as ShardSide.rowsByKey reads a FLOAT (times 1e0: its plain text has 6 digits only).
+      const [rows] = await conn.query('SELECT i, CONCAT(f * 1e0) AS f, CONCAT(d * 1e0) AS d, f * 1e0 AS fAsRead, d AS dAsRead FROM floats ORDER BY i');
+      const wrong = (rows as { i: number; f: string | null; d: string; fAsRead: number | null; dAsRead: number }[]).flatMap((r) => {
+        const v = values[r.i]!;
+        const out: string[] = [];
+        if (r.d !== doubleText(v)) out.push(`double ${v}: server ${r.d}, doubleText ${doubleText(v)}`);
+        if (r.f !== null && r.f !== doubleText(Math.fround(v))) out.push(`float ${v}: server ${r.f}, doubleText ${doubleText(Math.fround(v))}`);
+        // What the driver reads back compares equal to the value the legacy reader gives.
+        if (r.fAsRead !== null && differingColumns(FLOAT_COLUMNS, [String(r.fAsRead), String(r.dAsRead)], [String(Math.fround(v)), String(v)]).length > 0) out.push(`read back ${v}`);
+        return out;
+      });
+      expect(wrong).toEqual([]);
+    } finally {
+      await conn.end();
+    }
+  });
 
   it('keeps near-identical values apart in SQL: NULL, empty, trailing space, case, gbk', async () => {
     const spec = specs.nasty!;
@@ -131,6 +169,6 @@ describe('canonical hash: legacy SQL, Node and shard SQL agree', () => {
     expect(new Set(list.map((r) => r.s)).size).toBe(5);
     // gbk text is hashed as its UTF-8 bytes: 北京 = E58C97E4BAAC.
     expect(list[2]!.g).toBe('E58C97E4BAAC');
-    expect(keyText(spec, ['3', null, null, null, null, null, null, null, null, null])).toEqual(['3']);
+    expect(keyText(spec, ['3', null, null, null, null, null, null, null, null, null, null, null])).toEqual(['3']);
   });
 });

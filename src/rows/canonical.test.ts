@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalKind, canonicalRow, hashCanonical, mssqlCanonicalRow, mssqlCanonicalValue, mysqlCanonicalValue, rowHash } from './canonical.js';
+import { canonicalKind, canonicalRow, canonicalValue, doubleText, hashCanonical, mssqlCanonicalRow, mssqlCanonicalValue, mysqlCanonicalValue, rowHash } from './canonical.js';
 
 describe('canonical row form', () => {
   it('keeps NULL, empty text, trailing spaces and case apart', () => {
@@ -67,5 +67,40 @@ describe('canonical row form', () => {
     expect(mssqlCanonicalValue('[b]', { dataType: 'varbinary', length: 8 }, false)).toBe('CAST(CONVERT(varchar(max), CAST([b] AS varbinary(max)), 2) AS varbinary(max))');
     expect(mssqlCanonicalValue('[f]', { dataType: 'float' }, false)).toBeUndefined();
     expect(mssqlCanonicalRow(['A', 'B', 'C'])).toBe('A + 0xFF + B + 0xFF + C');
+  });
+});
+
+describe('doubleText: a double as MariaDB prints `column * 1e0`', () => {
+  // Pairs printed by MariaDB 10.11 (test/verify-canonical.test.ts checks thousands more against a live server).
+  const printed: [number, string][] = [
+    [0, '0'],
+    [-0, '0'],
+    [0.1, '0.1'],
+    [Math.fround(0.1), '0.10000000149011612'],
+    [-1.5, '-1.5'],
+    [12345678, '12345678'],
+    [999999986991104, '999999986991104'],
+    [1e15, '1e15'],
+    [9007199254740992, '9.007199254740992e15'],
+    [4097885430382135.5, '4097885430382135.5'],
+    [123456789012345680000, '1.2345678901234568e20'],
+    [0.000009999999747378752, '0.000009999999747378752'],
+    [1.3712436103842895e-12, '0.0000000000013712436103842895'],
+    [-1.7578563486056643e-16, '-1.7578563486056643e-16'],
+    [0.30000000000000004, '0.30000000000000004'],
+    [1.7976931348623157e308, '1.7976931348623157e308'],
+    [5e-324, '5e-324'],
+  ];
+  it.each(printed)('%s prints as %s', (value, text) => expect(doubleText(value)).toBe(text));
+
+  it('FLOAT and DOUBLE columns are canonical as those doubles, whatever text they were read as', () => {
+    expect(canonicalKind('float')).toBe('float');
+    expect(canonicalKind('FLOAT(53)')).toBe('double');
+    expect(canonicalKind('double(10,2)')).toBe('double');
+    expect(canonicalKind('real')).toBe('double');
+    expect(canonicalValue('float', '0.1').toString()).toBe('0.10000000149011612');
+    expect(canonicalValue('float', '0.10000000149011612').toString()).toBe('0.10000000149011612');
+    expect(canonicalValue('double', '1e+21').toString()).toBe('1e21');
+    expect(canonicalValue('double', '-0').toString()).toBe('0');
   });
 });
