@@ -26,5 +26,9 @@ describe('keyLiteral', () => {
     expect(keyLiteral({ dataType: 'varbinary' }, '00ff')).toBe("X'00ff'");
     expect(keyLiteral({ dataType: 'varchar' }, "o'k")).toBe("'o\\'k'");
     expect(() => keyLiteral({ dataType: 'int' }, '1 OR 1=1')).toThrow(/not a number/);
+    // Exact numbers stay numbers (a quoted one compares through a double, inexact past 15 digits).
+    expect(keyLiteral({ dataType: 'decimal' }, '12345678901234567.89')).toBe('12345678901234567.89');
+    expect(keyLiteral({ dataType: 'numeric' }, '-1.5')).toBe('-1.5');
+    expect(keyLiteral({ dataType: 'money' }, '922337203685477.5807')).toBe('922337203685477.5807');
   });
 });

@@ -23,6 +23,8 @@ export function orderBy(spec: TableSpec): string {
 }
 
 const NUMERIC_TEXT = /^-?\d+(\.\d+)?$/;
+/** Exact numbers of MySQL and SQL Server (verify puts SQL Server key types here too): never compared through a double. */
+const EXACT_NUMERIC_TYPES = new Set(['decimal', 'numeric', 'money', 'smallmoney']);
 const HEX_TEXT = /^[0-9a-f]*$/i;
 
 /**
@@ -31,7 +33,7 @@ const HEX_TEXT = /^[0-9a-f]*$/i;
  * double, which is inexact past 2^53.
  */
 export function keyLiteral(type: SourceType, value: string): string {
-  if (isIntegerType(type) || type.dataType === 'decimal') {
+  if (isIntegerType(type) || EXACT_NUMERIC_TYPES.has(type.dataType)) {
     if (!NUMERIC_TEXT.test(value)) throw new Error(`key value "${value}" is not a number`);
     return value;
   }
