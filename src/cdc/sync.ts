@@ -11,6 +11,7 @@ import { DebeziumDecoder, type KafkaRecord } from './debezium/decode.js';
 import type { SyncMetrics } from './metrics.js';
 import { runMssqlSync, type MssqlSyncResult } from './mssql/sync.js';
 import type { SyncOutcome } from './runtime.js';
+import { kafkaStartOffsets } from './kafka-start.js';
 import { mirrorOffsets } from './offsets.js';
 import { recopyKeys } from './recopy.js';
 import { createSourceReader } from '../source/index.js';
@@ -420,26 +421,21 @@ async function requireTopics(admin: Admin, topics: string[], brokers: string[]):
 }
 
 /**
- * A group that has committed nothing yet starts where full recorded the Kafka start position
- * (cdc_start_positions, source_kind kafka), or at the beginning of each partition.
+ * A group that has committed nothing yet starts where full recorded the Kafka start positions
+ * (cdc_start_positions): per partition, the lowest any job recorded (src/cdc/kafka-start.ts);
+ * a partition some job did not record starts at its beginning.
  */
 async function startAtRecordedPosition(admin: Admin, store: ControlStore, group: string, topics: string[], logger: Logger): Promise<void> {
   const committed = await retrying(() => admin.fetchOffsets({ groupId: group, topics }));
   const fresh = committed.every((t) => t.partitions.every((p) => p.offset === '-1'));
   if (!fresh) return;
-  const [rows] = await store.pool.query<RowDataPacket[]>("SELECT position FROM cdc_start_positions WHERE source_kind = 'kafka' ORDER BY job_id DESC, recorded_at DESC");
-  // One topic: {topic, offsets}; several topics share one row: {topics: [{topic, offsets}, ...]}.
-  type TopicPosition = { topic?: string; offsets?: Record<string, string | number> };
-  const recorded = rows.flatMap((r) => {
-    const p = (typeof r.position === 'string' ? JSON.parse(r.position) : r.position) as TopicPosition & { topics?: TopicPosition[] };
-    return p.topics ?? [p];
-  });
+  const [rows] = await store.pool.query<RowDataPacket[]>('SELECT job_id, source_kind, position FROM cdc_start_positions');
+  const recorded = rows.map((r) => ({ jobId: r.job_id as number, kind: r.source_kind as string, position: r.position as unknown }));
   for (const topic of topics) {
-    const row = recorded.find((p) => p.topic === topic);
-    if (!row?.offsets) continue;
-    const partitions = Object.entries(row.offsets).map(([partition, offset]) => ({ partition: Number(partition), offset: String(offset) }));
+    const partitions = kafkaStartOffsets(recorded, topic);
+    if (partitions.length === 0) continue;
     await retrying(() => admin.setOffsets({ groupId: group, topic, partitions }));
-    logger.info({ topic, partitions }, 'starting at the position full recorded');
+    logger.info({ topic, partitions }, 'starting at the position full recorded (partitions not listed: from the beginning)');
   }
 }
 
