@@ -1,5 +1,6 @@
 import pLimit from 'p-limit';
 import type { Logger } from '../log.js';
+import { isTransient } from '../mysql/retry.js';
 import type { Row, RowValue, TableSpec } from '../rows/types.js';
 import type { ShardMap } from '../shard/map.js';
 import type { ShardWriter } from '../target/writer.js';
@@ -14,11 +15,15 @@ import type { ChangeEvent } from './types.js';
  * batch (after a crash, a rebalance or from full's start position) converges to the same rows.
  *
  * A shard-key change moves the row: delete from the old shard, upsert into the new one.
- * A write the target refuses (a value out of range, a missing table) fails only the events it
- * came from: those are returned as failed, to be dead-lettered; the rest of the batch applies.
- * A server that cannot be reached gets its writes parked (src/cdc/parking.ts) and replayed in order
- * when it is back; the batch completes and other servers go on. Without a parking lot, the batch
- * waits for the server, retrying with backoff until it answers or `shouldStop()` says so.
+ * A failed write is one of two things, told apart by one rule (isTransient, src/mysql/retry.ts,
+ * also used by the parking lot's replay):
+ * - the server cannot take writes now (unreachable, a lock wait timeout or deadlock behind an
+ *   ALTER, a killed query, read-only during a failover): its writes are parked
+ *   (src/cdc/parking.ts) and replayed in order when it takes them again; the batch completes and
+ *   other servers go on. Without a parking lot, the batch waits for the server, retrying with
+ *   backoff until it takes them or `shouldStop()` says so. Never dead-lettered.
+ * - the server refused the row (a value too long or out of range, a constraint, a missing
+ *   table): only the events it came from fail, returned to be dead-lettered; the rest applies.
  */
 
 export interface ApplyContext {
@@ -26,13 +31,13 @@ export interface ApplyContext {
   /** Table specs by logical name. */
   specs: Map<string, TableSpec>;
   logger: Logger;
-  /** Checked between retries of an unreachable server. */
+  /** Checked between retries of a server that cannot take writes. */
   shouldStop?: () => boolean;
-  /** First and longest wait between retries of an unreachable server. */
+  /** First and longest wait between retries of a server that cannot take writes. */
   backoffMs?: { first: number; max: number };
   /**
-   * Where writes for an unreachable server wait, durably, so the batch can complete and the other
-   * servers go on. Without one, the batch waits for the server (retrying with backoff).
+   * Where writes for a server that cannot take them now wait, durably, so the batch can complete
+   * and the other servers go on. Without one, the batch waits for the server (retrying with backoff).
    */
   parking?: ParkingLot;
   /** Called while a server is being retried (for status and metrics). */
@@ -48,12 +53,12 @@ export interface FailedChange {
 export interface ApplyResult {
   /** Row writes done (upserts + deletes) after collapsing. */
   writes: number;
-  /** Row writes parked for an unreachable server (durable; replayed in order when it is back). */
+  /** Row writes parked for a server that could not take them (durable; replayed in order when it can). */
   parked: number;
   failed: FailedChange[];
 }
 
-/** Thrown when `shouldStop()` turned true while a server was unreachable: nothing after it is durable. */
+/** Thrown when `shouldStop()` turned true while a server could not take writes: nothing after it is durable. */
 export class ApplyInterrupted extends Error {}
 
 interface Write {
@@ -152,27 +157,34 @@ export async function applyChanges(ctx: ApplyContext, events: ChangeEvent[]): Pr
       }
       const limit = pLimit(4);
       const outcomes = await Promise.allSettled(works.map((work) => limit(() => writeShard(ctx.writer, work))));
-      const unreachable: ShardWork[] = [];
+      const waiting: ShardWork[] = [];
+      let why = '';
       outcomes.forEach((o, i) => {
         const work = works[i]!;
         if (o.status === 'fulfilled') {
           writes += work.writes.length - o.value.length;
           failed.push(...o.value);
-        } else if (isUnreachable(o.reason)) unreachable.push(work);
-        else throw o.reason;
+        } else if (isTransient(o.reason)) {
+          waiting.push(work);
+          why = (o.reason as Error).message;
+        } else throw o.reason;
       });
-      if (unreachable.length > 0) {
-        ctx.logger.warn({ server }, 'shard server unreachable; parking its writes until it is back (other servers go on)');
-        ctx.onServerDown?.(server, 'unreachable');
-        await parking.park(server, unreachable.flatMap(parkedWrites));
-        parked += unreachable.reduce((n, w) => n + w.writes.length, 0);
+      if (waiting.length > 0) {
+        ctx.logger.warn({ server, err: why }, 'shard server cannot take writes now; parking its writes until it can (other servers go on)');
+        ctx.onServerDown?.(server, why);
+        await parking.park(server, waiting.flatMap(parkedWrites));
+        parked += waiting.reduce((n, w) => n + w.writes.length, 0);
       }
     }),
   );
   return { writes, parked, failed };
 }
 
-/** The shard's deletes, then its upserts; if the target refuses a statement, each write alone, to find the bad ones. */
+/**
+ * The shard's deletes, then its upserts; if the target refuses a statement, each write alone, to
+ * find the bad ones. A transient failure is thrown (the caller waits for the server), never
+ * taken for a refusal.
+ */
 async function writeShard(writer: ShardWriter, work: ShardWork): Promise<FailedChange[]> {
   const deletes = work.writes.filter((w) => w.op === 'delete');
   const upserts = work.writes.filter((w) => w.op === 'upsert');
@@ -181,7 +193,7 @@ async function writeShard(writer: ShardWriter, work: ShardWork): Promise<FailedC
     if (upserts.length > 0) await writer.upsertRows(work.shard, work.spec, upserts.map((w) => w.row!));
     return [];
   } catch (e) {
-    if (isUnreachable(e)) throw e;
+    if (isTransient(e)) throw e;
   }
   const failed: FailedChange[] = [];
   for (const w of work.writes) {
@@ -189,22 +201,13 @@ async function writeShard(writer: ShardWriter, work: ShardWork): Promise<FailedC
       if (w.op === 'delete') await writer.deleteKeys(work.shard, work.spec, [w.key]);
       else await writer.upsertRows(work.shard, work.spec, [w.row!]);
     } catch (e) {
-      if (isUnreachable(e)) throw e;
+      if (isTransient(e)) throw e;
       const where = `${work.spec.name} shard ${work.shard} (${writer.map.databaseOf(work.shard)} on ${writer.map.serverOf(work.shard).name})`;
       const reason = `${where} refused the ${w.op}: ${(e as Error).message}`;
       for (const event of w.events) failed.push({ event, reason });
     }
   }
   return failed;
-}
-
-/** Errors that say the server is not there (or went away), as opposed to refusing a statement. */
-export function isUnreachable(e: unknown): boolean {
-  const err = e as { code?: string; fatal?: boolean; errno?: number };
-  if (err.fatal) return true;
-  return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'PROTOCOL_CONNECTION_LOST', 'ER_CON_COUNT_ERROR', 'ER_SERVER_SHUTDOWN', 'POOL_CLOSED'].includes(
-    err.code ?? '',
-  );
 }
 
 async function withServerRetry<T>(ctx: ApplyContext, server: string, work: () => Promise<T>): Promise<T> {
@@ -220,11 +223,11 @@ async function withServerRetry<T>(ctx: ApplyContext, server: string, work: () =>
       }
       return result;
     } catch (e) {
-      if (!isUnreachable(e)) throw e;
-      if (!down) ctx.logger.warn({ server, err: (e as Error).message }, 'shard server unreachable; pausing its writes and retrying with backoff');
+      if (!isTransient(e)) throw e;
+      if (!down) ctx.logger.warn({ server, err: (e as Error).message }, 'shard server cannot take writes now; pausing its writes and retrying with backoff');
       down = true;
       ctx.onServerDown?.(server, (e as Error).message);
-      if (ctx.shouldStop?.()) throw new ApplyInterrupted(`stopped while shard server ${server} was unreachable`);
+      if (ctx.shouldStop?.()) throw new ApplyInterrupted(`stopped while shard server ${server} could not take writes (${(e as Error).message})`);
       await new Promise((r) => setTimeout(r, wait));
       wait = Math.min(max, wait * 2);
     }

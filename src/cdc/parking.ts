@@ -1,11 +1,13 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { Logger } from '../log.js';
+import { isTransient } from '../mysql/retry.js';
 import type { RowValue, TableSpec } from '../rows/types.js';
 import type { ShardWriter } from '../target/writer.js';
 import type { PoisonEvent } from './types.js';
 
 /**
- * The parking lot (cdc_parked, migration 031) for writes to a shard server that cannot be reached.
+ * The parking lot (cdc_parked, migration 031) for writes to a shard server that cannot take them
+ * now (unreachable, or a transient failure: the same rule as src/cdc/apply.ts, isTransient).
  * Parked writes are durable in the control store, so the offsets that carried them can be
  * committed and the other servers go on; one drainer per server (a named lock makes it one per
  * group) replays them in order once the server answers. While a server has parked writes, every
@@ -24,7 +26,6 @@ export interface ParkedWrite {
 export interface DrainHooks {
   writer: ShardWriter;
   specs: Map<string, TableSpec>;
-  isUnreachable: (e: unknown) => boolean;
   /** A parked write the server refused when it was back: dead-letter it. */
   deadLetter: (poison: PoisonEvent) => Promise<void>;
   onDown?: (server: string) => void;
@@ -107,7 +108,7 @@ export class ParkingLot {
             wait = this.backoffMs.first;
             continue;
           } catch (e) {
-            if (!this.hooks.isUnreachable(e)) throw e;
+            if (!isTransient(e)) throw e;
           } finally {
             await conn.query('SELECT RELEASE_LOCK(?)', [lockName]);
           }
@@ -122,7 +123,7 @@ export class ParkingLot {
     }
   }
 
-  /** Replays up to 1000 parked writes in order; true when nothing is left. Throws when the server is unreachable. */
+  /** Replays up to 1000 parked writes in order; true when nothing is left. Throws when the server cannot take them now. */
   private async drainOnce(server: string): Promise<boolean> {
     const [rows] = await this.pool.query<RowDataPacket[]>('SELECT id, table_name, shard, op, data, origin FROM cdc_parked WHERE server = ? ORDER BY id LIMIT 1000', [server]);
     if (rows.length === 0) return true;
@@ -152,13 +153,13 @@ export class ParkingLot {
     try {
       await apply(run);
     } catch (e) {
-      if (this.hooks.isUnreachable(e)) throw e;
+      if (isTransient(e)) throw e;
       // One refused value fails the statement: find it, dead-letter it, keep the rest.
       for (const r of run) {
         try {
           await apply([r]);
         } catch (e2) {
-          if (this.hooks.isUnreachable(e2)) throw e2;
+          if (isTransient(e2)) throw e2;
           const origin = r.origin ? (typeof r.origin === 'string' ? JSON.parse(r.origin) : r.origin) : { source: 'parked', offset: String(r.id) };
           await this.hooks.deadLetter({ origin, table: r.table_name, messageKey: null, rawValue: null, reason: `parked ${r.op} for shard ${shard} refused: ${(e2 as Error).message}` });
         }

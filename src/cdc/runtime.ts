@@ -5,7 +5,7 @@ import type { TableSpec } from '../rows/types.js';
 import { createSourceReader, describeTables } from '../source/index.js';
 import { controlSchemaState, openControlStore, type ControlStore } from '../store/control.js';
 import { createShardWriter, type ShardWriter } from '../target/writer.js';
-import { applyChanges, isUnreachable, type ApplyContext } from './apply.js';
+import { applyChanges, type ApplyContext } from './apply.js';
 import { recordDeadLetters } from './deadletters.js';
 import { SyncMetrics } from './metrics.js';
 import { ParkingLot } from './parking.js';
@@ -13,7 +13,8 @@ import type { ChangeEvent, PoisonEvent } from './types.js';
 
 /**
  * What every change source of `sync` applies through: the control store, the shard writer, the
- * parking lot for unreachable servers, the metrics, and the apply context that ties them together.
+ * parking lot for servers that cannot take writes now, the metrics, and the apply context that
+ * ties them together.
  * The Kafka consumer (sync.ts) and the direct SQL Server CDC source (mssql/sync.ts) differ only in
  * where events come from and how their position is saved.
  */
@@ -51,7 +52,6 @@ export async function openApplyRuntime(config: Config, logger: Logger, stopping:
   const parking = new ParkingLot(store.pool, logger, {
     writer,
     specs: specsByName,
-    isUnreachable,
     deadLetter: async (poison) => {
       await recordDeadLetters(store.pool, [poison]);
       metrics.deadLettered.inc({ topic: poison.origin.source });

@@ -13,7 +13,7 @@ export interface SyncStatus {
   maxLagMessages: number | null;
   maxLagSeconds: number | null;
   deadLetters: DeadLetterCounts;
-  /** Writes waiting for an unreachable shard server (cdc_parked), per server. */
+  /** Writes waiting for a shard server that could not take them (cdc_parked), per server. */
   parked: { server: string; count: number }[];
 }
 

@@ -1,6 +1,9 @@
 import type { Logger } from '../log.js';
 
-/** Error codes that mean "the server is (for now) not there or busy": worth another attempt. */
+/**
+ * Error codes that mean "the server is (for now) not there or busy": worth another attempt. The
+ * statement itself is fine: sync waits for the server on these and never dead-letters the write.
+ */
 const TRANSIENT_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
@@ -15,6 +18,8 @@ const TRANSIENT_CODES = new Set([
   'ER_SERVER_SHUTDOWN',
   'ER_CONNECTION_KILLED',
   'ER_QUERY_INTERRUPTED',
+  // --read-only / super_read_only: a primary demoted (or not yet promoted) during a failover.
+  'ER_OPTION_PREVENTS_STATEMENT',
 ]);
 
 export function isTransient(e: unknown): boolean {
