@@ -3,8 +3,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DebeziumDecoder, type KafkaRecord } from '../src/cdc/debezium/decode.js';
 import { parseJsonLossless } from '../src/cdc/debezium/json.js';
-import { scaledText, twosComplement } from '../src/cdc/debezium/values.js';
-import type { ColumnSpec, SourceType, TableSpec } from '../src/rows/types.js';
+import { decodeValue, scaledText, twosComplement } from '../src/cdc/debezium/values.js';
+import { mssqlTypeMap } from '../src/rows/mssql/typemap.js';
+import { Unrepresentable, type ColumnSpec, type RowValue, type SourceType, type TableSpec } from '../src/rows/types.js';
 import { ROOT } from './support/cli.js';
 
 const FIXTURES = join(ROOT, 'test/fixtures/debezium-sqlserver');
@@ -30,7 +31,7 @@ const memberSpec: TableSpec = {
     col('birth_date', { dataType: 'date' }, 'date'),
     col('login_time', { dataType: 'time', scale: 7 }, 'time(6)'),
     col('guid', { dataType: 'uniqueidentifier' }, 'char(36)'),
-    col('seen_at', { dataType: 'datetimeoffset', scale: 6 }, 'datetime(6)'),
+    col('seen_at', { dataType: 'datetimeoffset', scale: 6 }, 'VARCHAR(34) CHARACTER SET ascii COLLATE ascii_bin'),
     col('avatar_hash', { dataType: 'varbinary', length: 16 }, 'varbinary(16)'),
     col('level', { dataType: 'tinyint' }, 'tinyint unsigned'),
     col('active', { dataType: 'bit' }, 'tinyint(1)'),
@@ -88,7 +89,7 @@ describe('Debezium decoding (SQL Server envelope fixtures)', () => {
       birth_date: '1000-01-01',
       login_time: '12:30:15.123456',
       guid: '0E984725-C51C-4BF4-9960-E1C80E27ABA0',
-      seen_at: '2024-03-01 08:30:15.123456',
+      seen_at: '2024-03-01 16:30:15.123456 +08:00', // its own offset, as the copy keeps it
       avatar_hash: Buffer.from([0x00, 0xff, 0x10]),
       level: '255',
       active: '1',
@@ -163,5 +164,101 @@ describe('Debezium decoding (SQL Server envelope fixtures)', () => {
     expect(reason(JSON.stringify({ op: 'c', after: { ...full, level: 'x' }, source: JSON.parse(`{${src}}`).source }))?.reason).toMatch(/column level.*expected an integer/);
     expect(reason(`{"op":"d","before":null,${src}}`, null)?.reason).toMatch(/delete without a before image or a message key/);
     expect(reason(`{"op":"x","after":{},${src}}`)?.reason).toMatch(/unknown op "x"/);
+  });
+});
+
+/**
+ * Change events must become exactly the text the copy path writes for the same source value: the
+ * copy reads what tedious hands over and converts it with the type map (src/rows/mssql/typemap.ts).
+ */
+describe('Debezium SQL Server values give the copy path\'s text', () => {
+  /** A column as the SQL Server catalog and type map describe it. */
+  const mapped = (source: string, sourceType: SourceType): ColumnSpec => col(source, sourceType, mssqlTypeMap.conversion(sourceType, source).targetType);
+  /** What the copy path writes for a value read in the form its SELECT expression gives. */
+  const copied = (c: ColumnSpec, read: string): RowValue | Unrepresentable => mssqlTypeMap.conversion(c.sourceType, c.source).convert(read);
+
+  const columns = {
+    code: mapped('code', { dataType: 'char', length: 10, collation: 'Latin1_General_CI_AS' }),
+    nick: mapped('nick', { dataType: 'nchar', length: 8, collation: 'Latin1_General_CI_AS' }),
+    name: mapped('name', { dataType: 'nvarchar', length: 50, collation: 'Latin1_General_CI_AS' }),
+    city: mapped('city', { dataType: 'varchar', length: 20, collation: 'Chinese_PRC_CI_AS' }),
+    seen7: mapped('seen7', { dataType: 'datetimeoffset', scale: 7 }),
+    seen3: mapped('seen3', { dataType: 'datetimeoffset', scale: 3 }),
+    seen0: mapped('seen0', { dataType: 'datetimeoffset', scale: 0 }),
+  };
+  const spec: TableSpec = {
+    name: 'card',
+    sourceSchema: 'dbo',
+    sourceTable: 'Card',
+    target: 'card',
+    primaryKey: ['code'],
+    shardKey: 'code',
+    columns: Object.values(columns),
+  };
+  const cardDecoder = new DebeziumDecoder([spec]);
+  const source = { connector: 'sqlserver', db: 'MemberDB', schema: 'dbo', table: 'Card', ts_ms: 1, commit_lsn: '0000002b:00000d20:0005' };
+  const row = { code: 'AB12      ', nick: 'zz      ', name: 'x', city: '北京', seen7: null, seen3: null, seen0: null };
+  const record = (payload: unknown, key: unknown = { code: 'AB12      ' }): KafkaRecord => ({
+    topic: 'legacy.MemberDB.dbo.Card',
+    partition: 0,
+    offset: '1',
+    key: Buffer.from(JSON.stringify(key)),
+    value: Buffer.from(JSON.stringify(payload)),
+  });
+  const after = (values: Partial<Record<keyof typeof row, string | null>>) => {
+    const d = cardDecoder.decode(record({ op: 'c', before: null, after: { ...row, ...values }, source }));
+    if (d.kind !== 'changes') throw new Error(`expected changes, got ${JSON.stringify(d)}`);
+    return d.events[0]!;
+  };
+  const poison = (values: Partial<Record<keyof typeof row, string | null>>): string => {
+    const d = cardDecoder.decode(record({ op: 'c', before: null, after: { ...row, ...values }, source }));
+    if (d.kind !== 'poison') throw new Error(`expected poison, got ${JSON.stringify(d)}`);
+    return d.poison.reason;
+  };
+
+  it('keeps a datetimeoffset in its own offset, as the copy does (not moved to UTC, not cut by the VARCHAR(34) length)', () => {
+    expect(columns.seen7.targetType).toMatch(/^VARCHAR\(34\)/);
+    const cases: [keyof typeof columns, string, string][] = [
+      // [column, Debezium ZonedTimestamp, the copy path's read: style 121 + ' ' + DATEPART(TZOFFSET)]
+      ['seen7', '2024-03-02T17:00:00.1234567+08:00', '2024-03-02 17:00:00.1234567 480'],
+      ['seen7', '2024-03-02T17:00:00.1+08:00', '2024-03-02 17:00:00.1000000 480'],
+      ['seen7', '2024-03-02T17:00:00.123456700-05:30', '2024-03-02 17:00:00.1234567 -330'],
+      ['seen7', '0001-01-01T00:00:00Z', '0001-01-01 00:00:00.0000000 0'],
+      ['seen3', '2024-03-02T17:00:00.12+14:00', '2024-03-02 17:00:00.120 840'],
+      ['seen0', '9999-12-31T23:59:59-14:00', '9999-12-31 23:59:59 -840'],
+    ];
+    for (const [column, zoned, read] of cases) {
+      const expected = copied(columns[column], read);
+      expect(after({ [column]: zoned }).after![column], `${column} ${zoned}`).toBe(expected);
+    }
+    expect(after({ seen7: '2024-03-02T17:00:00.1234567+08:00' }).after!.seen7).toBe('2024-03-02 17:00:00.1234567 +08:00');
+    expect(after({ seen3: '2024-03-02T17:00:00Z' }).after!.seen3).toBe('2024-03-02 17:00:00.000 +00:00');
+  });
+
+  it('dead-letters a datetimeoffset it cannot hold exactly, with a reason', () => {
+    expect(poison({ seen3: '2024-03-02T17:00:00.1234+08:00' })).toMatch(/column seen3.*more digits than datetimeoffset\(3\)/);
+    expect(poison({ seen7: '2024-03-02T17:00:00.123456789+08:00' })).toMatch(/column seen7.*more than 7 fraction digits/);
+    expect(poison({ seen7: '2024-03-02 17:00:00' })).toMatch(/column seen7.*ISO-8601/);
+    // A zone-less date-time never takes its precision from a VARCHAR's length.
+    expect(() => decodeValue(1709370000000, { type: 'int64', name: 'io.debezium.time.Timestamp' }, columns.seen7)).toThrow(/a date-time value for a VARCHAR\(34\)/);
+  });
+
+  it('applies the copy path\'s text rules: CHAR(n) loses its pad (the shard key routes alike), lone surrogates and U+FFFD are refused', () => {
+    const e = after({});
+    expect(e.key).toEqual({ code: copied(columns.code, 'AB12      ') });
+    expect(e.key).toEqual({ code: 'AB12' });
+    expect(e.after).toMatchObject({ code: 'AB12', nick: 'zz', name: 'x', city: '北京' });
+    expect(after({ name: 'trailing kept  ' }).after!.name).toBe('trailing kept  '); // nvarchar keeps its spaces, as in the copy
+    expect(poison({ name: 'a\uD800b' })).toMatch(/column name.*lone UTF-16 surrogate/);
+    expect(poison({ city: 'bad \uFFFD' })).toMatch(/column city.*code page CP936/);
+  });
+
+  it('strips the pad from the shard key of key-only deletes and of update before images too', () => {
+    const del = cardDecoder.decode(record({ op: 'd', before: null, after: null, source }, { code: 'AB12      ' }));
+    expect(del).toMatchObject({ kind: 'changes', events: [{ op: 'delete', key: { code: 'AB12' }, beforeShardKey: 'AB12' }] });
+    // Only the pad differs: the same key, not a key change.
+    const upd = cardDecoder.decode(record({ op: 'u', before: { ...row, code: 'AB12      ' }, after: { ...row, code: 'AB12', name: 'y' }, source }));
+    expect(upd).toMatchObject({ kind: 'changes', events: [{ op: 'upsert', key: { code: 'AB12' } }] });
+    if (upd.kind === 'changes') expect(upd.events).toHaveLength(1);
   });
 });

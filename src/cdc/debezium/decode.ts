@@ -1,7 +1,7 @@
 import { Unrepresentable, type ColumnSpec, type RowValue, type TableSpec } from '../../rows/types.js';
 import type { ChangeEvent, ChangeOrigin, PoisonEvent } from '../types.js';
 import { parseJsonLossless } from './json.js';
-import { BadValue, decodeValue, encodingOfField, encodingOfSourceType, type DecodeOptions, type Encoding, type FieldSchema } from './values.js';
+import { BadValue, decodeValue, encodingOfField, encodingOfSourceType, withSqlServerConversion, type DecodeOptions, type Encoding, type FieldSchema } from './values.js';
 
 /**
  * Debezium change events (JsonConverter, with or without schemas) to ChangeEvents in target form.
@@ -117,20 +117,24 @@ export class DebeziumDecoder {
       const image = (schema.fields as FieldSchema[]).find((f) => f.field === 'after' || f.field === 'before') as (FieldSchema & { fields?: FieldSchema[] }) | undefined;
       if (image?.fields) {
         const byName = new Map(image.fields.map((f) => [f.field, f]));
-        const encodings = table.spec.columns.map((c) => {
-          const f = byName.get(c.source);
-          return f ? encodingOfField(f) : encodingOfSourceType(c.sourceType, { ...this.options, connector });
-        });
+        const encodings = table.spec.columns.map((c) => this.encodingOf(c, byName.get(c.source), connector));
         table.fromSchema[connector].set(schema, encodings);
         return encodings;
       }
     }
     let cached = table.defaults.get(connector);
     if (!cached) {
-      cached = table.spec.columns.map((c) => encodingOfSourceType(c.sourceType, { ...this.options, connector }));
+      cached = table.spec.columns.map((c) => this.encodingOf(c, undefined, connector));
       table.defaults.set(connector, cached);
     }
     return cached;
+  }
+
+  /** A column's encoding: from its field in the event's schema, else from its source type. */
+  private encodingOf(column: ColumnSpec, field: FieldSchema | undefined, connector: Connector): Encoding {
+    const encoding = field ? encodingOfField(field) : encodingOfSourceType(column.sourceType, { ...this.options, connector });
+    // SQL Server text and datetimeoffset finish through the copy path's type map: the same text in both.
+    return connector === 'sqlserver' ? withSqlServerConversion(encoding, column) : encoding;
   }
 
   private upsert(table: TableEntry, payload: Json, encodings: Encoding[], base: Omit<ChangeEvent, 'op' | 'key' | 'after'>): ChangeEvent[] {
@@ -163,7 +167,7 @@ export class DebeziumDecoder {
       const columns = table.keyColumns.includes(table.shardColumn) ? table.keyColumns : [...table.keyColumns, table.shardColumn];
       image = decodeImage(
         columns,
-        columns.map((c) => (fields?.get(c.source) ? encodingOfField(fields.get(c.source)!) : encodingOfSourceType(c.sourceType, { ...this.options, connector }))),
+        columns.map((c) => this.encodingOf(c, fields?.get(c.source), connector)),
         keyPayload,
         'key',
         true,

@@ -1,10 +1,15 @@
-import { Unrepresentable, type ColumnSpec, type RowValue, type SourceType } from '../../rows/types.js';
+import { mssqlTypeMap } from '../../rows/mssql/typemap.js';
+import { Unrepresentable, type ColumnConversion, type ColumnSpec, type RowValue, type SourceType } from '../../rows/types.js';
 
 /**
  * Debezium's JSON value encodings to the row pipeline's target form (src/rows/types.ts): decimal
  * digits, 'YYYY-MM-DD HH:MM:SS.ffffff', bytes as Buffers. The field's Connect schema says which
  * encoding a value has when the converter includes schemas; otherwise the column's source type
  * (from the TableSpec) and Debezium's defaults for that source decide.
+ *
+ * SQL Server text and datetimeoffset columns end in the copy path's own conversion (the type map,
+ * src/rows/mssql/typemap.ts): the event's value is put in the form the copy reads, then converted
+ * by the same function, so copy and sync write the same text (see withSqlServerConversion).
  */
 
 /** A field of a Connect struct schema, as JsonConverter writes it with schemas.enable=true. */
@@ -22,6 +27,8 @@ export interface Encoding {
   name?: string;
   /** Decimal scale (org.apache.kafka.connect.data.Decimal). */
   scale?: number;
+  /** The source type map's conversion that finishes the value (see withSqlServerConversion). */
+  sourceConversion?: ColumnConversion['convert'];
 }
 
 export interface DecodeOptions {
@@ -33,6 +40,8 @@ export interface DecodeOptions {
 
 export const DECIMAL = 'org.apache.kafka.connect.data.Decimal';
 const VARIABLE_SCALE_DECIMAL = 'io.debezium.data.VariableScaleDecimal';
+const ZONED_TIMESTAMP = 'io.debezium.time.ZonedTimestamp';
+const XML = 'io.debezium.data.Xml';
 
 export function encodingOfField(field: FieldSchema): Encoding {
   const e: Encoding = { type: field.type };
@@ -87,7 +96,7 @@ export function encodingOfSourceType(type: SourceType, options: DecodeOptions): 
     }
     case 'timestamp':
     case 'datetimeoffset':
-      return { type: 'string', name: 'io.debezium.time.ZonedTimestamp' };
+      return { type: 'string', name: ZONED_TIMESTAMP };
     case 'time': {
       if (options.connector === 'mysql') return { type: 'int64', name: 'io.debezium.time.MicroTime' };
       const p = fractionDigits(type, 7);
@@ -116,6 +125,25 @@ export function encodingOfSourceType(type: SourceType, options: DecodeOptions): 
   }
 }
 
+/** SQL Server text types: Debezium's string is the text tedious hands the copy path. */
+const SQLSERVER_TEXT = new Set(['char', 'varchar', 'text', 'nchar', 'nvarchar', 'ntext', 'sysname', 'xml']);
+
+/**
+ * For the SQL Server connector: attaches the type map's conversion to a text or datetimeoffset
+ * column's encoding, so the copy path's rules (CHAR(n) loses its trailing pad, lone surrogates and
+ * U+FFFD are Unrepresentable, datetimeoffset keeps its own offset as 'YYYY-MM-DD hh:mm:ss.f +hh:mm')
+ * apply to change events too. Other encodings are returned as they are.
+ */
+export function withSqlServerConversion(encoding: Encoding, column: ColumnSpec): Encoding {
+  const dt = column.sourceType.dataType.toLowerCase();
+  const fits =
+    dt === 'datetimeoffset'
+      ? encoding.name === ZONED_TIMESTAMP
+      : SQLSERVER_TEXT.has(dt) && encoding.type === 'string' && (encoding.name === undefined || encoding.name === XML);
+  if (!fits) return encoding;
+  return { ...encoding, sourceConversion: mssqlTypeMap.conversion(column.sourceType, column.source).convert };
+}
+
 const INTEGER_TEXT = /^-?\d+$/;
 
 /** A problem with one value: the event is dead-lettered with this reason. */
@@ -124,6 +152,7 @@ export class BadValue extends Error {}
 /** One column's JSON value to target form, or Unrepresentable when the target cannot hold it exactly. */
 export function decodeValue(raw: unknown, encoding: Encoding, column: ColumnSpec): RowValue | Unrepresentable {
   if (raw === null || raw === undefined) return null;
+  if (encoding.sourceConversion) return throughTypeMap(raw, encoding, encoding.sourceConversion);
   switch (encoding.name) {
     case DECIMAL:
       return decimalValue(raw, encoding.scale ?? 0, column);
@@ -140,7 +169,7 @@ export function decodeValue(raw: unknown, encoding: Encoding, column: ColumnSpec
       return timestampText(BigInt(integerText(raw)) * 1000n, column);
     case 'io.debezium.time.NanoTimestamp':
       return timestampText(BigInt(integerText(raw)), column);
-    case 'io.debezium.time.ZonedTimestamp':
+    case ZONED_TIMESTAMP:
       return timestampText(zonedToEpochNanos(stringValue(raw)), column);
     case 'io.debezium.time.Time':
       return timeText(BigInt(integerText(raw)) * 1_000_000n, column);
@@ -173,6 +202,18 @@ export function decodeValue(raw: unknown, encoding: Encoding, column: ColumnSpec
       return stringValue(raw);
     default:
       throw new BadValue(`unsupported Connect type ${encoding.type}${encoding.name ? ` (${encoding.name})` : ''}`);
+  }
+}
+
+/** The value in the form the copy path reads it, converted by the type map's function. */
+function throughTypeMap(raw: unknown, encoding: Encoding, convert: ColumnConversion['convert']): RowValue | Unrepresentable {
+  const read = encoding.name === ZONED_TIMESTAMP ? datetimeoffsetAsRead(stringValue(raw)) : stringValue(raw);
+  try {
+    return convert(read);
+  } catch (e) {
+    // The type map throws these for a value not in the expected form: a bad event, not a crash.
+    if (e instanceof TypeError || e instanceof RangeError) throw new BadValue(e.message);
+    throw e;
   }
 }
 
@@ -246,10 +287,15 @@ const targetDecimalScale = perTargetType((targetType): number | undefined => {
   return /^\s*(?:decimal|numeric)\b/i.test(targetType) ? 0 : undefined;
 });
 
-/** Fractional digits the target column keeps (DATETIME(6) → 6, TIME → 0). */
+/**
+ * Fractional digits a DATETIME, TIMESTAMP or TIME column keeps (DATETIME(6) → 6, TIME → 0). Any
+ * other target (e.g. the VARCHAR(34) of a datetimeoffset) has no such precision: a date-time
+ * value decoded for it is an error, not a guess.
+ */
 const targetFractionOf = perTargetType((targetType): number => {
-  const m = /\(\s*(\d+)\s*\)/.exec(targetType);
-  return m ? Number(m[1]) : 0;
+  const m = /^\s*(?:datetime|timestamp|time)\b\s*(?:\(\s*(\d+)\s*\))?/i.exec(targetType);
+  if (!m) throw new BadValue(`a date-time value for a ${targetType} column`);
+  return m[1] ? Number(m[1]) : 0;
 });
 const targetFraction = (column: ColumnSpec): number => targetFractionOf(column.targetType);
 
@@ -323,16 +369,33 @@ export function timeText(nanosOfDay: bigint, column: ColumnSpec): string | Unrep
 
 const ZONED = /^(\d{4,})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$/;
 
-/** An ISO-8601 instant with Z or an offset (Debezium's ZonedTimestamp) to nanoseconds since the epoch, UTC. */
-export function zonedToEpochNanos(text: string): bigint {
+/** A ZonedTimestamp's parts: its own wall clock (date, time, fraction digits) and its offset. */
+function parseZoned(text: string): { date: string; time: string; fraction: string; offsetMinutes: number } {
   const m = ZONED.exec(text);
   if (!m) throw new BadValue(`expected an ISO-8601 timestamp with zone, got ${JSON.stringify(text)}`);
-  const days = daysFromCivil(Number(m[1]), Number(m[2]), Number(m[3]));
-  const seconds = BigInt(days) * 86400n + BigInt(Number(m[4]) * 3600 + Number(m[5]) * 60 + Number(m[6]));
-  let offsetSeconds = 0n;
-  if (m[8] !== 'Z') {
-    const sign = m[8]!.startsWith('-') ? -1n : 1n;
-    offsetSeconds = sign * BigInt(Number(m[8]!.slice(1, 3)) * 3600 + Number(m[8]!.slice(4, 6)) * 60);
-  }
-  return (seconds - offsetSeconds) * 1_000_000_000n + BigInt((m[7] ?? '').padEnd(9, '0'));
+  const offset = m[8]!;
+  const offsetMinutes = offset === 'Z' ? 0 : (offset.startsWith('-') ? -1 : 1) * (Number(offset.slice(1, 3)) * 60 + Number(offset.slice(4, 6)));
+  return { date: `${m[1]}-${m[2]}-${m[3]}`, time: `${m[4]}:${m[5]}:${m[6]}`, fraction: m[7] ?? '', offsetMinutes };
+}
+
+/** An ISO-8601 instant with Z or an offset (Debezium's ZonedTimestamp) to nanoseconds since the epoch, UTC. */
+export function zonedToEpochNanos(text: string): bigint {
+  const { date, time, fraction, offsetMinutes } = parseZoned(text);
+  const [y, mo, d] = date.split('-').map(Number) as [number, number, number];
+  const [h, mi, sec] = time.split(':').map(Number) as [number, number, number];
+  const seconds = BigInt(daysFromCivil(y, mo, d)) * 86400n + BigInt(h * 3600 + mi * 60 + sec - offsetMinutes * 60);
+  return seconds * 1_000_000_000n + BigInt(fraction.padEnd(9, '0'));
+}
+
+/**
+ * A SQL Server datetimeoffset as Debezium sends it (ISO-8601 in the value's own offset, e.g.
+ * 2024-03-02T17:00:00.1234567+08:00; Z for +00:00) in the form the copy path selects it:
+ * '<wall clock, style 121> <offset minutes>' (src/rows/mssql/typemap.ts). The fraction's trailing
+ * zeros carry nothing (Debezium may pad to a width); datetimeoffset has at most 7 digits.
+ */
+export function datetimeoffsetAsRead(text: string): string {
+  const { date, time, fraction, offsetMinutes } = parseZoned(text);
+  const digits = fraction.replace(/0+$/, '');
+  if (digits.length > 7) throw new BadValue(`datetimeoffset ${JSON.stringify(text)} has more than 7 fraction digits`);
+  return `${date} ${time}${digits ? `.${digits}` : ''} ${offsetMinutes}`;
 }
