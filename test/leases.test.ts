@@ -1,6 +1,6 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { claimChunks, completeChunks, type Chunk } from '../src/store/leases.js';
+import { chunksTakenOver, claimChunks, completeChunks, type Chunk } from '../src/store/leases.js';
 import { openControlStore, setupControlStore, type ControlStore } from '../src/store/control.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
 
@@ -38,6 +38,9 @@ describe('chunk claims', () => {
       { chunk_no: 4002, lease_owner: 'w2' },
       { chunk_no: 4003, lease_owner: 'w1' },
     ]);
+    // w1 (alive after all, cut off from the control store) learns which of its chunks were taken over.
+    expect((await chunksTakenOver(store.pool, first)).map((c) => c.chunkNo)).toEqual([4002]);
+    expect(await chunksTakenOver(store.pool, second)).toEqual([]);
   });
 
   it('claims racing with completions of other chunks neither deadlock nor hand a chunk out twice', async () => {

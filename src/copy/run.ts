@@ -8,7 +8,7 @@ import type { TableSpec } from '../rows/types.js';
 import type { ShardMap } from '../shard/map.js';
 import { UnrepresentableError, type SourceReader } from '../source/index.js';
 import type { ControlStore } from '../store/control.js';
-import { chunkCounts, claimChunk, completeChunk, newWorkerId, releaseChunk, renewLeases, type Chunk } from '../store/leases.js';
+import { chunkCounts, chunksTakenOver, claimChunk, completeChunk, newWorkerId, releaseChunk, renewLeases, type Chunk } from '../store/leases.js';
 import { refuseShapeProblems } from '../target/shape.js';
 import { checkServerTables } from '../target/tables.js';
 import type { ShardWriter } from '../target/writer.js';
@@ -17,6 +17,7 @@ import { openJob, type FullJob } from './job.js';
 import { kafkaStartPositions } from './kafka.js';
 import { sleep, withRetry, type RetryPolicy } from '../mysql/retry.js';
 import { summarize } from './summary.js';
+import { leaseSafetyProblem } from './fence.js';
 import { createThrottle } from './throttle.js';
 import type { FullCopyOptions, FullCopyResult, TableProgress } from './types.js';
 
@@ -48,7 +49,7 @@ export async function copyJob(ctx: JobContext): Promise<FullCopyResult> {
     extraStartPositions: () => kafkaStartPositions(config, logger),
     signal: stopPlanning.signal,
   });
-  const run: RunState = { rows: 0, chunks: 0, rowsByTable: new Map(), errors: [], stopping: false, planning: job.planned };
+  const run: RunState = { rows: 0, chunks: 0, rowsByTable: new Map(), errors: [], stopping: false, planning: job.planned, leasesRenewedAt: Date.now(), held: new Map(), leasesLost: null };
   // Workers copy chunks while they are being planned; a planning failure stops them.
   const planned = job.planning.then(
     () => void (run.planning = false),
@@ -84,6 +85,12 @@ export interface RunState {
   stopping: boolean;
   /** This process is still planning chunks: a worker finding none waits for more. */
   planning: boolean;
+  /** When this process last renewed its leases (Date.now()): writes wait when that is too long ago (src/copy/fence.ts). */
+  leasesRenewedAt: number;
+  /** Chunks this process holds (claimed, not yet recorded), by table and number: the lease check's list. */
+  held: Map<string, Chunk>;
+  /** Set when another process took over chunks this one holds: no more writes. */
+  leasesLost: string | null;
 }
 
 /** How long a worker that found no chunk waits while the planner inserts more. */
@@ -101,7 +108,7 @@ async function runWorkers(ctx: JobContext, job: FullJob, run: RunState): Promise
     throttle: createThrottle(ctx.options.maxRowsPerSec ?? config.copy.max_rows_per_sec),
     logger,
     method: ctx.method,
-    beforeWrite: beforeEachWrite(ctx, job.id, run),
+    beforeWrite: beforeEachWrite(ctx, job.id, run, leaseSeconds),
   });
   await releaseDeadLocalWorkers(store, logger);
   await store.pool.query('INSERT INTO workers (id, job_id, command, host, pid) VALUES (?, ?, ?, ?, ?)', [workerId, job.id, 'full', hostname(), process.pid]);
@@ -113,6 +120,14 @@ async function runWorkers(ctx: JobContext, job: FullJob, run: RunState): Promise
   const heartbeat = setInterval(() => {
     void (async () => {
       await renewLeases(store.pool, job.id, workerId, leaseSeconds);
+      const lost = await chunksTakenOver(store.pool, [...run.held.values()]);
+      if (lost.length > 0 && !run.leasesLost) {
+        const names = lost.map((c) => `${c.tableName} chunk ${c.chunkNo}`).join(', ');
+        run.leasesLost = `${names}: taken over by another process while this one could not renew its leases; this process writes no more`;
+        run.errors.push(run.leasesLost);
+        run.stopping = true;
+      }
+      run.leasesRenewedAt = Date.now();
       await store.pool.query('UPDATE workers SET heartbeat_at = NOW(6) WHERE id = ?', [workerId]);
       const [rows] = await store.pool.query<RowDataPacket[]>('SELECT state FROM jobs WHERE id = ?', [job.id]);
       if (rows[0]?.state === 'abandoned' && !run.stopping) {
@@ -140,18 +155,24 @@ async function runWorkers(ctx: JobContext, job: FullJob, run: RunState): Promise
         continue;
       }
       const spec = specs.get(chunk.tableName)!;
+      const heldKey = `${chunk.tableName}\u0000${chunk.chunkNo}`;
+      run.held.set(heldKey, chunk);
       let handoff: ChunkHandoff;
       try {
         handoff = await copier.copy(spec, chunk);
       } catch (e) {
         // Known at once (a read failed, a value the target cannot hold): recorded before the next claim.
         await finishChunk(ctx, spec, chunk, Promise.reject(e), workerId, run, progress, retry);
+        run.held.delete(heldKey);
         continue;
       }
       // The worker goes on to its next chunk while this one's batched rows wait for their writes.
       const completion = finishChunk(ctx, spec, chunk, handoff.written, workerId, run, progress, retry);
       completions.add(completion);
-      void completion.finally(() => completions.delete(completion));
+      void completion.finally(() => {
+        completions.delete(completion);
+        run.held.delete(heldKey);
+      });
     }
   };
   const completions = new Set<Promise<void>>();
@@ -179,14 +200,26 @@ async function runWorkers(ctx: JobContext, job: FullJob, run: RunState): Promise
 }
 
 /**
- * Runs before each write to a shard server: the job fence, then the late shape check. A job
- * another process restarted (--restart) gets no more writes from this one: its rows were read
- * before the new job's CDC start position, so sync from there would never put back what they
- * overwrite. The heartbeat notices too, but only every lease_seconds / 3.
+ * Runs before each write to a shard server: the fences, then the late shape check.
+ * - Leases not renewed for half their length may soon pass to another process, which would re-read
+ *   the rows and write them: a write of ours after that could put older rows over newer ones. So
+ *   writes wait for the next renewal, which also checks that no chunk this process holds was
+ *   taken over meanwhile (src/copy/fence.ts, chunksTakenOver); if one was, they stop.
+ * - A job another process restarted (--restart) gets no more writes from this one: its rows were
+ *   read before the new job's CDC start position, so sync from there would never put back what
+ *   they overwrite. The heartbeat notices that too, but only every lease_seconds / 3.
  */
-function beforeEachWrite(ctx: JobContext, jobId: number, run: RunState): (server: string) => Promise<void> {
+function beforeEachWrite(ctx: JobContext, jobId: number, run: RunState, leaseSeconds: number): (server: string) => Promise<void> {
   const shapeCheck = lateShapeCheck(ctx);
   return async (server) => {
+    let problem = leaseSafetyProblem(run.leasesRenewedAt, Date.now(), leaseSeconds);
+    if (problem && !run.leasesLost && !run.stopping) ctx.logger.warn({ server, reason: problem }, 'writes wait for a lease renewal');
+    while (problem && !run.leasesLost && !run.stopping) {
+      await sleep(250);
+      problem = leaseSafetyProblem(run.leasesRenewedAt, Date.now(), leaseSeconds);
+    }
+    if (run.leasesLost) throw new Error(run.leasesLost);
+    if (problem) throw new Error(problem);
     if (await jobAbandoned(ctx, jobId)) {
       const message = `job ${jobId} was restarted by another process (--restart): this process writes no more of it`;
       if (!run.errors.includes(message)) run.errors.push(message);

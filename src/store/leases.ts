@@ -131,6 +131,20 @@ export async function renewLeases(pool: Pool, jobId: number, worker: string, lea
   return res.affectedRows;
 }
 
+/**
+ * Of these chunks, as this worker claimed them, those another worker has claimed since: a claim
+ * counts an attempt, so a chunk whose attempts went past the claim's was taken over.
+ */
+export async function chunksTakenOver(pool: Pool, chunks: Chunk[]): Promise<Chunk[]> {
+  if (chunks.length === 0) return [];
+  const [rows] = await pool.query<RowDataPacket[]>('SELECT table_name, chunk_no, attempts FROM chunks WHERE job_id = ? AND (table_name, chunk_no) IN (?)', [
+    chunks[0]!.jobId,
+    chunks.map((c) => [c.tableName, c.chunkNo]),
+  ]);
+  const attempts = new Map(rows.map((r) => [`${r.table_name}\u0000${r.chunk_no}`, Number(r.attempts)]));
+  return chunks.filter((c) => (attempts.get(`${c.tableName}\u0000${c.chunkNo}`) ?? 0) > c.attempts);
+}
+
 /** Marks a chunk done if this worker still owns it; false means the lease was lost to another worker. */
 export async function completeChunk(pool: Pool, chunk: Chunk, worker: string, rowsDone: number, result: unknown = null): Promise<boolean> {
   return (await completeChunks(pool, worker, [{ chunk, rowsDone, result }])) === 1;
