@@ -43,6 +43,11 @@ const decode = (text: string): RowValue[] =>
 
 export class ParkingLot {
   private readonly draining = new Map<string, Promise<void>>();
+  /**
+   * Servers for which drain() was called while their drainer ran. That drainer may have looked for
+   * parked rows already and be on its way out, so it looks again before it ends (see drain()).
+   */
+  private readonly parkedMeanwhile = new Set<string>();
   private stopped = false;
 
   constructor(
@@ -75,9 +80,23 @@ export class ParkingLot {
 
   /** Starts the server's drainer unless it runs already; it ends when nothing is parked for the server. */
   drain(server: string): void {
-    if (this.stopped || this.draining.has(server)) return;
-    const run = this.drainLoop(server).finally(() => this.draining.delete(server));
+    if (this.stopped) return;
+    if (this.draining.has(server)) {
+      this.parkedMeanwhile.add(server);
+      return;
+    }
+    const run = this.drainLoop(server).finally(() => {
+      this.draining.delete(server);
+      // Rows parked after the drainer's last look (e.g. while it released its lock) would
+      // otherwise wait for the next write to this server: look again.
+      if (this.parkedMeanwhile.has(server)) this.drain(server);
+    });
     this.draining.set(server, run);
+  }
+
+  /** Resolves once no drainer runs (one that starts again, see drain(), is waited for too). */
+  async idle(): Promise<void> {
+    while (this.draining.size > 0) await Promise.allSettled([...this.draining.values()]);
   }
 
   /** Drainers of every server that has parked writes (e.g. left by a stopped process). */
@@ -95,6 +114,8 @@ export class ParkingLot {
     this.hooks.onDown?.(server);
     const lockName = `membermig.drain.${server}`;
     while (!this.stopped) {
+      // Every row parked before this point is seen by the look below.
+      this.parkedMeanwhile.delete(server);
       const conn = await this.pool.getConnection();
       try {
         const [lock] = await conn.query<RowDataPacket[]>('SELECT GET_LOCK(?, 0) AS got', [lockName]);

@@ -1,0 +1,141 @@
+import { randomBytes } from 'node:crypto';
+import type { Pool, RowDataPacket } from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { silentLogger } from '../log.js';
+import { connectMysql, createMysqlPool } from '../mysql/connect.js';
+import type { Row, RowValue, TableSpec } from '../rows/types.js';
+import { setupControlStore } from '../store/control.js';
+import type { ShardWriter } from '../target/writer.js';
+import { ParkingLot, type ParkedWrite } from './parking.js';
+
+/**
+ * The parking lot against a real control store (a scratch database on the test MariaDB server):
+ * a park() that races the end of the server's drainer must still end with its rows replayed.
+ * The races are made deterministic by running the test's park() inside the drainer's last steps.
+ */
+
+const spec: TableSpec = {
+  name: 'member',
+  sourceSchema: 'dbo',
+  sourceTable: 'Member',
+  target: 'member',
+  primaryKey: ['id'],
+  shardKey: 'id',
+  columns: [{ source: 'id', target: 'id', sourceType: { dataType: 'int' }, targetType: 'INT', nullable: false }],
+};
+
+/** The shard side is not under test: a writer that records what it was given. */
+function recordingWriter(): ShardWriter & { written: RowValue[] } {
+  const written: RowValue[] = [];
+  return {
+    written,
+    async upsertRows(_shard: number, _spec: TableSpec, rows: Row[]) {
+      written.push(...rows.map((r) => r[0]!));
+    },
+    async deleteKeys() {
+      return 0;
+    },
+  } as unknown as ShardWriter & { written: RowValue[] };
+}
+
+const write = (id: string): ParkedWrite => ({ table: 'member', shard: 0, op: 'upsert', values: [id], origin: null });
+
+/** The real pool, with `before` run ahead of every statement sent on it or on its connections. */
+function hooked(pool: Pool, before: (sql: string) => Promise<void>): Pool {
+  const query = async (sql: string, params?: unknown[]) => {
+    await before(sql);
+    return pool.query(sql, params);
+  };
+  return {
+    query,
+    getConnection: async () => {
+      const conn = await pool.getConnection();
+      return {
+        query: async (sql: string, params?: unknown[]) => {
+          await before(sql);
+          return conn.query(sql, params);
+        },
+        release: () => conn.release(),
+      };
+    },
+  } as unknown as Pool;
+}
+
+describe('parking lot: rows parked while the drainer finishes are drained', () => {
+  const database = `membermig_parking_${randomBytes(4).toString('hex')}`;
+  const serverUrl = inject('mysql').legacy;
+  const url = Object.assign(new URL(serverUrl), { pathname: `/${database}` }).toString();
+  let pool: Pool;
+
+  beforeAll(async () => {
+    await setupControlStore({ control: { url } });
+    pool = createMysqlPool(url);
+  });
+  afterAll(async () => {
+    await pool?.end();
+    const admin = await connectMysql(serverUrl);
+    await admin.query(`DROP DATABASE IF EXISTS \`${database}\``);
+    await admin.end();
+  });
+
+  const parkedRows = async (server: string): Promise<number> => {
+    const [rows] = await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM cdc_parked WHERE server = ?', [server]);
+    return Number(rows[0]!.n);
+  };
+
+  it('a park() while the drainer releases its lock after finding nothing', async () => {
+    const writer = recordingWriter();
+    let raced = false;
+    // The drainer's RELEASE_LOCK after a look that found nothing: the drainer is on its way out.
+    const lot: ParkingLot = new ParkingLot(
+      hooked(pool, async (sql) => {
+        if (raced || !sql.includes('RELEASE_LOCK') || (await parkedRows('a')) > 0) return;
+        raced = true;
+        await lot.park('a', [write('1'), write('2')]);
+      }),
+      silentLogger,
+      { writer, specs: new Map([[spec.name, spec]]), deadLetter: async () => {} },
+      { first: 1, max: 1 },
+    );
+    lot.drain('a');
+    await lot.idle();
+    expect(raced).toBe(true);
+    expect(writer.written).toEqual(['1', '2']);
+    expect(await parkedRows('a')).toBe(0);
+    await lot.stop();
+  });
+
+  it('a park() right after the drainer found that another process drained the server', async () => {
+    const writer = recordingWriter();
+    // Another process's drainer holds the server's lock; it finishes while ours checks for rows.
+    const other = await pool.getConnection();
+    try {
+      await other.query("SELECT GET_LOCK('membermig.drain.b', 0)");
+      let raced = false;
+      const lot = new ParkingLot(
+        pool,
+        silentLogger,
+        { writer, specs: new Map([[spec.name, spec]]), deadLetter: async () => {} },
+        { first: 1, max: 1 },
+      );
+      const probe = lot.hasParked.bind(lot);
+      lot.hasParked = async (server) => {
+        const found = await probe(server);
+        if (!found && !raced) {
+          raced = true;
+          await other.query("SELECT RELEASE_LOCK('membermig.drain.b')");
+          await lot.park('b', [write('3')]);
+        }
+        return found;
+      };
+      lot.drain('b');
+      await lot.idle();
+      expect(raced).toBe(true);
+      expect(writer.written).toEqual(['3']);
+      expect(await parkedRows('b')).toBe(0);
+      await lot.stop();
+    } finally {
+      other.release();
+    }
+  });
+});
