@@ -1,4 +1,5 @@
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
+import { RefusedError } from '../../errors.js';
 import { Lsn } from './lsn.js';
 import type { ChangesMode, ResumePoint } from './tsql.js';
 
@@ -36,27 +37,70 @@ export class CdcWindowError extends Error {
 }
 
 /**
- * The window check made before every batch. min 0x00…00 means the instance is missing or we lack
- * rights. A next read below min means cleanup already deleted changes we have not applied: they are
- * lost to us, and the table must be copied again.
+ * The window check made before every batch. A next read below min means cleanup already deleted
+ * changes we have not applied: they are lost to us, and the table must be copied again.
  * Returns the window to read, or null when there is nothing new yet.
  */
 export function readWindow(instance: string, position: CdcPosition, minLsn: Lsn, maxLsn: Lsn | null, mode: ChangesMode = 'function'): ReadWindow | null {
+  const { from, after } = nextFrom(position, mode);
+  checkHolds(instance, from, minLsn, () =>
+    `capture instance ${instance}: the saved position ${position.lsn.toString()} fell behind CDC cleanup (lowest available LSN ${minLsn.toString()}): ` +
+      'changes since then are lost to this sync; copy the table again (membermig full) and sync from its new start position. ' +
+      'If the instance was just created to replace another one, it starts after your position: switch only once it covers it.',
+  );
+  if (maxLsn === null || maxLsn.isZero() || from.compare(maxLsn) > 0) return null;
+  return { from, to: maxLsn, after };
+}
+
+/** A capture instance and the position saved for it. */
+export interface InstancePosition {
+  instance: string;
+  position: CdcPosition;
+}
+
+/**
+ * Where a capture instance with no saved position of its own starts.
+ *
+ * When its table was read through another capture instance (`previous`): from where that one
+ * stopped. A schema change gives a table a second capture instance, which holds changes only from
+ * its own start LSN on (the ones before are in the old instance), and the switch is made once the
+ * old one was read past that start. So the start position of `full`, which lies before the new
+ * instance's start, is no place to begin; the old one's position is, provided the new instance holds
+ * the next change to read. Otherwise the changes in between are only in the old instance, or gone.
+ *
+ * Else after the start position `full` recorded (readWindow checks it against the window).
+ */
+export function firstPosition(
+  table: string,
+  instance: string,
+  known: { previous: InstancePosition | null; startLsn: Lsn | null; minLsn: Lsn },
+  mode: ChangesMode = 'function',
+): CdcPosition {
+  const { previous, startLsn, minLsn } = known;
+  if (previous) {
+    checkHolds(instance, nextFrom(previous.position, mode).from, minLsn, () =>
+      `table ${table}: capture instance ${instance} holds changes from ${minLsn.toString()} on, but ${previous.instance} was applied only up to ` +
+        `${previous.position.lsn.toString()}: the changes between are not in ${instance} (it started later, or cleanup removed them). ` +
+        `Set cdc.mssql.capture_instances.${table} back to ${previous.instance} until its position passes ${minLsn.toString()}, then switch; ` +
+        'if cleanup removed them there too, copy the table again (membermig full) and sync from its new start position.',
+    );
+    return previous.position;
+  }
+  if (!startLsn) throw new RefusedError(`table ${table}: no saved CDC position for ${instance} and no start position recorded by membermig full`);
+  return { lsn: startLsn, seqval: null };
+}
+
+/**
+ * Throws CdcWindowError unless the instance holds the change at `from` (its window starts at or
+ * before it). Min 0x00…00 means the instance is missing or we lack rights.
+ */
+function checkHolds(instance: string, from: Lsn, minLsn: Lsn, behind: () => string): void {
   if (minLsn.isZero()) {
     throw new CdcWindowError(
       `capture instance ${instance}: sys.fn_cdc_get_min_lsn returned 0x00000000000000000000: the instance does not exist, or this account lacks SELECT on its captured columns or its gating role`,
     );
   }
-  const { from, after } = nextFrom(position, mode);
-  if (from.compare(minLsn) < 0) {
-    throw new CdcWindowError(
-      `capture instance ${instance}: the saved position ${position.lsn.toString()} fell behind CDC cleanup (lowest available LSN ${minLsn.toString()}): ` +
-        'changes since then are lost to this sync; copy the table again (membermig full) and sync from its new start position. ' +
-        'If the instance was just created to replace another one, it starts after your position: switch only once it covers it.',
-    );
-  }
-  if (maxLsn === null || maxLsn.isZero() || from.compare(maxLsn) > 0) return null;
-  return { from, to: maxLsn, after };
+  if (from.compare(minLsn) < 0) throw new CdcWindowError(behind());
 }
 
 /** The position after a page: inside the window's last transaction, or caught up to `to`. */
@@ -76,12 +120,39 @@ interface PositionRow extends RowDataPacket {
 export async function loadPosition(pool: Pool, instance: string): Promise<CdcPosition | null> {
   const [rows] = await pool.query<PositionRow[]>('SELECT last_lsn, last_seqval, last_command_id FROM cdc_lsn_positions WHERE capture_instance = ?', [instance]);
   const row = rows[0];
-  if (!row) return null;
+  return row ? positionOf(row) : null;
+}
+
+function positionOf(row: PositionRow): CdcPosition {
   return {
     lsn: Lsn.parse(row.last_lsn),
     seqval: row.last_seqval === null ? null : Lsn.parse(row.last_seqval),
     commandId: row.last_command_id === null ? null : Number(row.last_command_id),
   };
+}
+
+/**
+ * The furthest position saved for the table under another capture instance than `instance`
+ * (the one it was read through before a switch), or null.
+ */
+export async function previousInstancePosition(pool: Pool, table: string, instance: string): Promise<InstancePosition | null> {
+  // seqval NULL (the whole transaction applied) is further than any seqval inside it.
+  const [rows] = await pool.query<(PositionRow & { capture_instance: string })[]>(
+    `SELECT capture_instance, last_lsn, last_seqval, last_command_id FROM cdc_lsn_positions
+      WHERE table_name = ? AND capture_instance <> ?
+      ORDER BY last_lsn DESC, last_seqval IS NULL DESC, last_seqval DESC, last_command_id DESC LIMIT 1`,
+    [table, instance],
+  );
+  const row = rows[0];
+  return row ? { instance: row.capture_instance, position: positionOf(row) } : null;
+}
+
+/**
+ * After a switch, the table's position (with its counters and lag) belongs to the new instance:
+ * left under the old one, it would stand still and show as an ever-growing lag (status, gray gate).
+ */
+export async function moveInstancePosition(pool: Pool, from: string, to: string): Promise<void> {
+  await pool.query('UPDATE cdc_lsn_positions SET capture_instance = ? WHERE capture_instance = ?', [to, from]);
 }
 
 export interface PositionUpdate {

@@ -11,7 +11,17 @@ import { recordDeadLetters } from '../deadletters.js';
 import type { ChangeEvent, PoisonEvent } from '../types.js';
 import { mapChanges, type CdcTable, type ChangeRow } from './events.js';
 import { Lsn } from './lsn.js';
-import { loadPosition, markCaughtUp, positionAfterPage, readWindow, savePosition, type CdcPosition } from './position.js';
+import {
+  firstPosition,
+  loadPosition,
+  markCaughtUp,
+  moveInstancePosition,
+  positionAfterPage,
+  previousInstancePosition,
+  readWindow,
+  savePosition,
+  type CdcPosition,
+} from './position.js';
 import {
   CAPTURED_COLUMNS_SQL,
   changesQuery,
@@ -180,7 +190,7 @@ export class MssqlCdcSource {
 
   private async drainInstance(t: CdcTable, signal?: AbortSignal): Promise<PollResult['instances'][number]> {
     const mode = await this.changesMode(t);
-    let position = await this.startingPosition(t);
+    let position = await this.startingPosition(t, mode);
     let events = 0;
     let poison = 0;
     let caughtUp = false;
@@ -221,13 +231,21 @@ export class MssqlCdcSource {
     return { instance: t.instance, table: t.name, events, poison, position: position.lsn.toString() + (position.seqval ? ':' + position.seqval.toString() : '') };
   }
 
-  private async startingPosition(t: CdcTable): Promise<CdcPosition> {
+  /** The instance's saved position, else its first one (firstPosition). */
+  private async startingPosition(t: CdcTable, mode: ChangesMode): Promise<CdcPosition> {
     const saved = await loadPosition(this.o.control, t.instance);
     if (saved) return saved;
-    if (!this.o.startLsn) {
-      throw new RefusedError(`table ${t.name}: no saved CDC position for ${t.instance} and no start position recorded by membermig full`);
+    const previous = await previousInstancePosition(this.o.control, t.name, t.instance);
+    const minLsn = await this.lsnQuery(MIN_LSN_SQL, [{ name: 'instance', type: 'nvarchar', value: t.instance }], 'min_lsn');
+    const position = firstPosition(t.name, t.instance, { previous, startLsn: this.o.startLsn, minLsn: minLsn ?? Lsn.ZERO }, mode);
+    if (previous) {
+      await moveInstancePosition(this.o.control, previous.instance, t.instance);
+      this.o.logger.info(
+        { table: t.name, from: previous.instance, to: t.instance, lsn: position.lsn.toString() },
+        `table ${t.name}: reading capture instance ${t.instance} from where ${previous.instance} stopped`,
+      );
     }
-    return { lsn: this.o.startLsn, seqval: null };
+    return position;
   }
 
   private async noticeNewInstances(t: CdcTable): Promise<void> {
