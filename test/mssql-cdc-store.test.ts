@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lsn } from '../src/cdc/mssql/lsn.js';
 import { openDeadLetters, recordDeadLetters } from '../src/cdc/deadletters.js';
-import { loadPosition, markCaughtUp, mssqlCdcStatus, recordedStartLsn, savePosition } from '../src/cdc/mssql/position.js';
+import { loadPosition, markCaughtUp, mssqlCdcStatus, recordedStarts, savePosition, startLsnOf } from '../src/cdc/mssql/position.js';
 import { checkGates } from '../src/gray/gates.js';
 import { collectStatus } from '../src/store/status.js';
 import { openControlStore, setupControlStore, type ControlStore } from '../src/store/control.js';
@@ -41,13 +41,22 @@ describe('direct CDC positions in the control store', () => {
     ]);
   });
 
-  it('starts from the lowest start position that full recorded', async () => {
-    expect(await recordedStartLsn(store.pool)).toBeNull();
-    await store.pool.query("INSERT INTO jobs (id, kind, name, state) VALUES (901, 'full', 'a', 'done'), (902, 'full', 'b', 'done')");
+  it('starts a table from the lowest start position of the full jobs that copied it', async () => {
+    expect(startLsnOf(await recordedStarts(store.pool), 'member')).toBeNull();
     await store.pool.query(
-      "INSERT INTO cdc_start_positions (job_id, source_kind, position) VALUES (901, 'mssql', JSON_OBJECT('lsn', '0000002b00000d200005')), (902, 'mssql', JSON_OBJECT('lsn', '0000002b00000c480003'))",
+      `INSERT INTO jobs (id, kind, name, state, options) VALUES (901, 'full', 'member', 'done', '{"tables": ["member"]}'),
+         (902, 'full', 'member', 'done', '{"tables": ["member"]}'), (903, 'full', 'address', 'done', '{"tables": ["address"]}')`,
     );
-    expect((await recordedStartLsn(store.pool))!.toString()).toBe('0000002b00000c480003');
+    await store.pool.query(
+      `INSERT INTO cdc_start_positions (job_id, source_kind, position) VALUES (901, 'mssql', JSON_OBJECT('lsn', '0000002b00000d200005')),
+         (902, 'mssql', JSON_OBJECT('lsn', '0000002b00000c480003')), (903, 'mssql', JSON_OBJECT('lsn', '0000002b00000f000001'))`,
+    );
+    const starts = await recordedStarts(store.pool);
+    expect(startLsnOf(starts, 'member')!.toString()).toBe('0000002b00000c480003');
+    // address's capture instance may have been enabled after member's copy: its own job's start, not member's.
+    expect(startLsnOf(starts, 'address')!.toString()).toBe('0000002b00000f000001');
+    // A table no job copied: the lowest of all.
+    expect(startLsnOf(starts, 'other')!.toString()).toBe('0000002b00000c480003');
   });
 
   it('a direct-CDC dead letter (lsn:seqval, no partition) is recorded once however often its page is replayed, and listed in LSN order', async () => {

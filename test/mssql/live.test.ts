@@ -256,7 +256,7 @@ describe.skipIf(skipReason !== null)(`SQL Server live${skipReason ? ` (skipped: 
       control: control.pool,
       tables: [{ name: 'nasty', instance: 'dbo_Nasty', spec }],
       apply: async (events) => void applied.push(...events),
-      startLsn,
+      startLsnOf: () => startLsn,
       logger: silentLogger,
       batchRows: 3,
       onNewInstance: (n) => void notices.push(n),

@@ -5,12 +5,12 @@ import type { Logger } from '../../log.js';
 import type { TableSpec } from '../../rows/types.js';
 import { createMssqlReader, type MssqlReader } from '../../source/mssql/index.js';
 import { Lsn } from './lsn.js';
-import { recordedStartLsn } from './position.js';
+import { recordedStarts, startLsnOf } from './position.js';
 import { MssqlCdcSource, type ApplyChanges, type NewInstanceNotice } from './source.js';
 
 export { Lsn } from './lsn.js';
 export { MssqlCdcSource, type ApplyChanges, type NewInstanceNotice, type PollResult } from './source.js';
-export { CdcWindowError, loadPosition, savePosition, recordedStartLsn, readWindow, mssqlCdcStatus, type CdcPosition, type MssqlCdcInstanceStatus } from './position.js';
+export { CdcWindowError, loadPosition, savePosition, recordedStarts, startLsnOf, readWindow, mssqlCdcStatus, type CdcPosition, type MssqlCdcInstanceStatus } from './position.js';
 export { mapChanges, Operation } from './events.js';
 
 export interface MssqlCdcDeps {
@@ -20,7 +20,7 @@ export interface MssqlCdcDeps {
   control: Pool;
   /** The tables as described at the source (by logical name). */
   specs: Map<string, TableSpec>;
-  /** Default: the lowest start position recorded by `membermig full`. */
+  /** Default: per table, the lowest start position recorded by the `membermig full` jobs that copied it. */
   startLsn?: Lsn | null;
   onNewInstance?: (notice: NewInstanceNotice) => void;
   batchRows?: number;
@@ -43,13 +43,14 @@ export async function openMssqlCdcSource(config: Config, deps: MssqlCdcDeps): Pr
       if (!spec) throw new RefusedError(`cdc.mssql.capture_instances.${name}: no such table in tables`);
       tables.push({ name, instance, spec });
     }
-    const startLsn = deps.startLsn !== undefined ? deps.startLsn : await recordedStartLsn(deps.control);
+    const starts = deps.startLsn !== undefined ? null : await recordedStarts(deps.control);
+    const startOf = (table: string): Lsn | null => (starts ? startLsnOf(starts, table) : (deps.startLsn ?? null));
     const source = new MssqlCdcSource({
       source: await reader.connection(),
       control: deps.control,
       tables,
       apply: deps.apply,
-      startLsn,
+      startLsnOf: startOf,
       logger: deps.logger,
       pollIntervalMs: cdc.poll_interval_ms,
       ...(deps.batchRows ? { batchRows: deps.batchRows } : {}),

@@ -187,23 +187,43 @@ export async function markCaughtUp(pool: Pool, instance: string, table: string, 
 
 interface StartRow extends RowDataPacket {
   lsn: string | null;
+  tables: string | string[] | null;
+}
+
+/** One `full` job's recorded SQL Server start LSN, and the tables it copied (null: not known). */
+export interface RecordedStart {
+  lsn: Lsn;
+  tables: string[] | null;
+}
+
+/** The start positions `full` recorded (cdc_start_positions, {"lsn": "<20 hex>"}), with each job's tables. */
+export async function recordedStarts(pool: Pool): Promise<RecordedStart[]> {
+  const [rows] = await pool.query<StartRow[]>(
+    `SELECT JSON_UNQUOTE(JSON_EXTRACT(p.position, '$.lsn')) AS lsn, JSON_EXTRACT(j.options, '$.tables') AS tables
+       FROM cdc_start_positions p LEFT JOIN jobs j ON j.id = p.job_id WHERE p.source_kind = 'mssql'`,
+  );
+  return rows
+    .filter((r) => r.lsn)
+    .map((r) => {
+      const tables = typeof r.tables === 'string' ? (JSON.parse(r.tables) as unknown) : r.tables;
+      return { lsn: Lsn.parse(r.lsn!), tables: Array.isArray(tables) ? tables.map(String) : null };
+    });
 }
 
 /**
- * The start position recorded by `full` (cdc_start_positions, {"lsn": "<20 hex>"}): the lowest of
- * all recorded ones, so that replay covers every copy (replaying more is harmless). Null if none.
+ * Where sync starts a table that has no saved position: the lowest start of the `full` jobs that
+ * copied it (replay covers every copy of it; replaying more is harmless), a job whose tables are
+ * not known counting for every table. Not the lowest over all jobs: a table whose capture instance
+ * was enabled after an earlier job of other tables would start before its window, and fail as
+ * behind cleanup. Without a job of the table, the lowest of all. Null if none was recorded.
  */
-export async function recordedStartLsn(pool: Pool): Promise<Lsn | null> {
-  const [rows] = await pool.query<StartRow[]>(
-    "SELECT JSON_UNQUOTE(JSON_EXTRACT(position, '$.lsn')) AS lsn FROM cdc_start_positions WHERE source_kind = 'mssql'",
-  );
-  let lowest: Lsn | null = null;
-  for (const r of rows) {
-    if (!r.lsn) continue;
-    const lsn = Lsn.parse(r.lsn);
-    if (lowest === null || lsn.compare(lowest) < 0) lowest = lsn;
-  }
-  return lowest;
+export function startLsnOf(starts: RecordedStart[], table: string): Lsn | null {
+  const own = starts.filter((s) => s.tables === null || s.tables.includes(table));
+  return lowest((own.length > 0 ? own : starts).map((s) => s.lsn));
+}
+
+function lowest(lsns: Lsn[]): Lsn | null {
+  return lsns.reduce<Lsn | null>((low, lsn) => (low === null || lsn.compare(low) < 0 ? lsn : low), null);
 }
 
 export interface MssqlCdcInstanceStatus {

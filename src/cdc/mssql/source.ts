@@ -56,8 +56,8 @@ export interface MssqlCdcSourceOptions {
   control: Pool;
   tables: CdcSourceTable[];
   apply: ApplyChanges;
-  /** Where to start an instance that has no saved position yet: the `full` start LSN (replay is after it). */
-  startLsn: Lsn | null;
+  /** Where to start a table's instance that has no saved position yet: its `full` start LSN (replay is after it). */
+  startLsnOf: (table: string) => Lsn | null;
   logger: Logger;
   /** Changes per page (and per apply call). */
   batchRows?: number;
@@ -237,7 +237,7 @@ export class MssqlCdcSource {
     if (saved) return saved;
     const previous = await previousInstancePosition(this.o.control, t.name, t.instance);
     const minLsn = await this.lsnQuery(MIN_LSN_SQL, [{ name: 'instance', type: 'nvarchar', value: t.instance }], 'min_lsn');
-    const position = firstPosition(t.name, t.instance, { previous, startLsn: this.o.startLsn, minLsn: minLsn ?? Lsn.ZERO }, mode);
+    const position = firstPosition(t.name, t.instance, { previous, startLsn: this.o.startLsnOf(t.name), minLsn: minLsn ?? Lsn.ZERO }, mode);
     if (previous) {
       await moveInstancePosition(this.o.control, previous.instance, t.instance);
       this.o.logger.info(
