@@ -45,6 +45,24 @@ describe('membermig init and status on real servers', () => {
     ]);
   });
 
+  it('a migration that a crash left applied but not recorded (or half applied) is finished by the next init', async () => {
+    const conn = await connectMysql(env.config.control.url);
+    // As a kill after the DDL (which commits by itself) and before the ledger row would leave them.
+    const [rows] = await conn.query('SELECT version FROM schema_migrations WHERE version >= 60 ORDER BY version');
+    const versions = (rows as { version: number }[]).map((r) => r.version);
+    expect(versions.length).toBeGreaterThanOrEqual(3);
+    await conn.query('DELETE FROM schema_migrations WHERE version >= 60');
+    await conn.query('ALTER TABLE verify_diffs DROP COLUMN reason'); // 090 half applied: its first statement undone
+    const res = await runCli(['init', '--config', env.configPath, '--json']);
+    expect(res.code, res.stderr).toBe(0);
+    expect(JSON.parse(res.stdout).result.control.applied).toHaveLength(versions.length);
+    const [after] = await conn.query('SELECT version FROM schema_migrations WHERE version >= 60 ORDER BY version');
+    const [reason] = await conn.query("SELECT COUNT(*) AS n FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'verify_diffs' AND COLUMN_NAME = 'reason'");
+    await conn.end();
+    expect((after as { version: number }[]).map((r) => r.version)).toEqual(versions);
+    expect(Number((reason as { n: number }[])[0]!.n)).toBe(1);
+  });
+
   it('refuses a control store whose applied migration was changed', async () => {
     const conn = await connectMysql(env.config.control.url);
     await conn.query("UPDATE schema_migrations SET checksum = REPEAT('0', 64) WHERE version = 1");

@@ -66,7 +66,7 @@ export async function migrate(conn: Connection, migrations: Migration[] = readMi
     const applied: Migration[] = [];
     for (const m of migrations) {
       if (appliedVersions.has(m.version)) continue;
-      await conn.query(m.sql);
+      for (const statement of splitStatements(m.sql)) await applyStatement(conn, statement);
       await conn.query('INSERT INTO schema_migrations (version, name, checksum) VALUES (?, ?, ?)', [m.version, m.name, m.checksum]);
       applied.push(m);
     }
@@ -74,6 +74,51 @@ export async function migrate(conn: Connection, migrations: Migration[] = readMi
   } finally {
     await conn.query("SELECT RELEASE_LOCK('membermig.migrate')");
   }
+}
+
+/**
+ * Errors that say a statement's change is there already. DDL commits by itself, so a crash (or a
+ * kill) between two statements of a migration, or before its ledger row, leaves part of it applied;
+ * the rerun applies it again, and these statements are then done, not failed.
+ */
+const ALREADY_APPLIED = new Set(['ER_DUP_FIELDNAME', 'ER_DUP_KEYNAME', 'ER_TABLE_EXISTS_ERROR', 'ER_DUP_ENTRY', 'ER_MULTIPLE_PRI_KEY']);
+
+async function applyStatement(conn: Connection, statement: string): Promise<void> {
+  try {
+    await conn.query(statement);
+  } catch (e) {
+    if (!ALREADY_APPLIED.has((e as { code?: string }).code ?? '')) throw e;
+  }
+}
+
+/** A migration file's statements: split at semicolons outside quotes and comments; comments and blanks dropped. */
+export function splitStatements(sql: string): string[] {
+  const out: string[] = [];
+  let current = '';
+  let quote: string | null = null;
+  for (let i = 0; i < sql.length; i++) {
+    const c = sql[i]!;
+    if (quote) {
+      current += c;
+      if (c === '\\' && quote !== '`') current += sql[++i] ?? '';
+      else if (c === quote) quote = null;
+    } else if (c === '-' && sql[i + 1] === '-') {
+      while (i < sql.length && sql[i] !== '\n') i++;
+      current += '\n';
+    } else if (c === '/' && sql[i + 1] === '*') {
+      const end = sql.indexOf('*/', i + 2);
+      i = end < 0 ? sql.length : end + 1;
+      current += ' ';
+    } else if (c === ';') {
+      if (current.trim()) out.push(current.trim());
+      current = '';
+    } else {
+      if (c === "'" || c === '"' || c === '`') quote = c;
+      current += c;
+    }
+  }
+  if (current.trim()) out.push(current.trim());
+  return out;
 }
 
 function checkLedger(ledger: LedgerRow[], migrations: Migration[]): void {
