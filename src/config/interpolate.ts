@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { registerSecret } from './secrets.js';
+import { registerSecret, registerUrlPassword } from './secrets.js';
 
 export type PathSegment = string | number;
 
@@ -12,8 +12,13 @@ const REFERENCE = /\$\{([^}]*)\}/g;
 
 /**
  * Replaces `${NAME}` with the environment variable and `${file:PATH}` with the file's content
- * (one trailing newline dropped) in every string of a parsed YAML tree. Every substituted value
- * is registered as a secret so that it is never printed or logged.
+ * (one trailing newline dropped) in every string of a parsed YAML tree.
+ *
+ * Secrets (registered, so never printed or logged): every `${file:}` value, a value put into the
+ * user:password part of a URL, and a value of a key named like a secret (password, token, ...);
+ * of any other value (a host, a port: scrubbing those would mangle every output that holds the
+ * same digits), the password of a URL it holds. A value put into a URL's user:password part is
+ * percent-encoded, so a password with '%', '/', '@' or '#' reaches the server as it is.
  */
 export function interpolate(
   value: unknown,
@@ -31,16 +36,38 @@ export function interpolate(
   return value;
 }
 
+const SECRET_KEY = /pass|secret|token|credential|private|api_?key/i;
+
 function interpolateString(text: string, env: NodeJS.ProcessEnv, problems: InterpolationProblem[], path: PathSegment[]): string {
-  return text.replace(REFERENCE, (_match, ref: string) => {
-    const resolved = resolveReference(ref.trim(), env);
+  const userinfo = userinfoRange(text);
+  const secretKey = SECRET_KEY.test(String(path.at(-1) ?? ''));
+  return text.replace(REFERENCE, (_match, ref: string, offset: number) => {
+    const reference = ref.trim();
+    const resolved = resolveReference(reference, env);
     if ('error' in resolved) {
       problems.push({ path, message: resolved.error });
       return '';
     }
-    registerSecret(resolved.value);
-    return resolved.value;
+    const inUserinfo = userinfo !== null && offset >= userinfo.start && offset < userinfo.end;
+    if (inUserinfo || secretKey || reference.startsWith('file:')) registerSecret(resolved.value);
+    else registerUrlPassword(resolved.value);
+    return inUserinfo ? encodeURIComponent(resolved.value) : resolved.value;
   });
+}
+
+/** Where the user:password part of a URL template lies (`scheme://` up to the `@`), references skipped; null if none. */
+function userinfoRange(text: string): { start: number; end: number } | null {
+  const scheme = text.indexOf('://');
+  if (scheme < 0) return null;
+  for (let i = scheme + 3; i < text.length; i++) {
+    if (text.startsWith('${', i)) {
+      const close = text.indexOf('}', i);
+      if (close < 0) return null;
+      i = close;
+    } else if (text[i] === '@') return { start: scheme + 3, end: i };
+    else if (text[i] === '/' || text[i] === '?' || text[i] === '#') return null;
+  }
+  return null;
 }
 
 function resolveReference(ref: string, env: NodeJS.ProcessEnv): { value: string } | { error: string } {

@@ -109,6 +109,38 @@ describe('config loading', () => {
     expect(redactSecrets('failed: mysql://app:file-secret-s3cr3t@10.0.0.5 and env-secret-pw')).toBe('failed: mysql://app:***@10.0.0.5 and ***');
   });
 
+  it('a secret with %, /, @, # or : in a URL reaches the server as it is', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mm-cfg-'));
+    const secretFile = join(dir, 'odd');
+    const password = 'p%41a/s@s#w:rd?"x';
+    writeFileSync(secretFile, `${password}\n`);
+    const text = VALID.replace('mysql://app@10.0.0.5:3306', `mysql://app:\${file:${secretFile}}@10.0.0.5:3306`);
+    const url = new URL(parseConfig(text, 'membermig.yaml').servers['dc1-a']!.primary);
+    expect(url.hostname).toBe('10.0.0.5');
+    expect(decodeURIComponent(url.password)).toBe(password);
+    // Scrubbed as it is, percent-encoded, and escaped in JSON.
+    expect(redactSecrets(`${password} ${encodeURIComponent(password)} ${JSON.stringify({ p: password })}`)).toBe('*** *** {"p":"***"}');
+  });
+
+  it('a host or port from the environment is not a secret: output holding the same digits stays whole', () => {
+    const text = VALID.replace('mysql://app@10.0.0.5:3306', 'mysql://app@${MM_TEST_HOST}:${MM_TEST_PORT}');
+    const config = parseConfig(text, 'membermig.yaml', { MM_TEST_HOST: 'db-host-7.internal', MM_TEST_PORT: '3377' });
+    expect(config.servers['dc1-a']!.primary).toBe('mysql://app@db-host-7.internal:3377');
+    expect(redactSecrets('{"rows": 133770, "port": 3377, "host": "db-host-7.internal"}')).toBe('{"rows": 133770, "port": 3377, "host": "db-host-7.internal"}');
+  });
+
+  it('refuses URLs it would misread: a query, bad percent-encoding, a control store without a database, a scheme of the other kind', () => {
+    expect(rejection(VALID.replace('mysql://app@10.0.0.5:3306', 'mysql://app@10.0.0.5:3306/x?ssl-mode=REQUIRED'))).toContain('servers.dc1-a.primary: the URL has a query');
+    const badPercent = rejection(VALID.replace('mysql://app@10.0.0.5:3306', 'mysql://app:100%sure@10.0.0.5:3306'));
+    expect(badPercent).toContain("servers.dc1-a.primary: the URL's password is not percent-encoded");
+    expect(badPercent).not.toContain('100%sure');
+    expect(rejection(VALID.replace('mysql://root@127.0.0.1:3306/membermig_control', 'mysql://root@127.0.0.1:3306'))).toContain('control.url: the URL must name a database');
+    expect(rejection(VALID.replace('kind: mssql', 'kind: mysql'))).toContain('source.url: source.kind is mysql, but the URL is mssql://');
+    expect(rejection(VALID.replace('control: { url: "mysql://root@127.0.0.1:3306/membermig_control" }', 'control: { url: "mysql://root@127.0.0.1:3306/membermig_control", tls: { ca: /nonexistent/ca.pem } }'))).toContain(
+      'control.tls.ca: no such file',
+    );
+  });
+
   it('refuses an unset environment variable or an unreadable secret file, at its path', () => {
     const text = VALID.replace('"mssql://sa:pw@127.0.0.1:1433/MemberDB"', '"${MEMBERMIG_SOURCE_URL}"');
     expect(rejection(text)).toBe('membermig.yaml:2:29 source.url: environment variable MEMBERMIG_SOURCE_URL is not set');

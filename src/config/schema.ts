@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { z } from 'zod';
 
 /**
@@ -6,31 +7,55 @@ import { z } from 'zod';
  * checked in validate.ts, where they can point at the exact YAML node.
  */
 
-const mysqlUrl = z
-  .string()
-  .refine((s) => isUrlWithScheme(s, ['mysql:', 'mariadb:']), {
-    message: 'expected a URL like mysql://user@host:3306/database',
-  });
+const MYSQL_SCHEMES = ['mysql:', 'mariadb:'];
+const MSSQL_SCHEMES = ['mssql:', 'sqlserver:'];
 
-const sourceUrl = z.string().refine((s) => isUrlWithScheme(s, ['mysql:', 'mariadb:', 'mssql:', 'sqlserver:']), {
-  message: 'expected a URL like mssql://user@host:1433/Database or mysql://user@host:3306/database',
-});
-
-function isUrlWithScheme(s: string, schemes: string[]): boolean {
+/** A connection URL's problems, in words that never repeat its user or password. */
+function urlProblem(s: string, schemes: string[], example: string, needsDatabase = false): string | null {
+  let u: URL;
   try {
-    const u = new URL(s);
-    return schemes.includes(u.protocol) && u.hostname.length > 0;
+    u = new URL(s);
   } catch {
-    return false;
+    return `expected a URL like ${example}`;
   }
+  if (!schemes.includes(u.protocol) || u.hostname.length === 0) return `expected a URL like ${example}`;
+  if (u.search || u.hash) return 'the URL has a query (?...) or fragment (#...), which is not read: put TLS settings under tls:, and percent-encode a password holding ? or #';
+  for (const [part, text] of [['user', u.username], ['password', u.password], ['database', u.pathname]] as const) {
+    try {
+      decodeURIComponent(text);
+    } catch {
+      return `the URL's ${part} is not percent-encoded (write %25 for %), or give it as \${file:PATH} or \${ENV}, which are encoded for you`;
+    }
+  }
+  if (needsDatabase && u.pathname.replace(/^\//, '') === '') return `the URL must name a database, like ${example}`;
+  return null;
 }
+
+function urlSchema(schemes: string[], example: string, needsDatabase = false) {
+  return z.string().superRefine((s, ctx) => {
+    const problem = urlProblem(s, schemes, example, needsDatabase);
+    if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+  });
+}
+
+const mysqlUrl = urlSchema(MYSQL_SCHEMES, 'mysql://user@host:3306/database');
+const controlUrl = urlSchema(MYSQL_SCHEMES, 'mysql://user@host:3306/membermig_control', true);
+const sourceUrl = urlSchema([...MYSQL_SCHEMES, ...MSSQL_SCHEMES], 'mssql://user@host:1433/Database or mysql://user@host:3306/database');
+
+/** The URL schemes a source kind takes. */
+export function sourceSchemes(kind: 'mssql' | 'mysql'): string[] {
+  return kind === 'mssql' ? MSSQL_SCHEMES : MYSQL_SCHEMES;
+}
+
+/** A file that must be there when the config is loaded (read again at connect time). */
+const existingFile = z.string().refine((path) => existsSync(path), { message: 'no such file' });
 
 /** TLS options for a MySQL or SQL Server connection; file paths are read at connect time. */
 const tls = z
   .object({
-    ca: z.string().optional().describe('path of a CA certificate file'),
-    cert: z.string().optional(),
-    key: z.string().optional(),
+    ca: existingFile.optional().describe('path of a CA certificate file'),
+    cert: existingFile.optional(),
+    key: existingFile.optional(),
     reject_unauthorized: z.boolean().default(true),
   })
   .strict();
@@ -62,7 +87,7 @@ const tableSchema = z
 
 export const configSchema = z
   .object({
-    control: z.object({ url: mysqlUrl, tls: tls.optional() }).strict(),
+    control: z.object({ url: controlUrl, tls: tls.optional() }).strict(),
     source: z
       .object({
         kind: z.enum(['mssql', 'mysql']),

@@ -11,8 +11,12 @@ export function registerSecret(value: string): void {
   const trimmed = value.trim();
   if (trimmed.length >= MIN_SECRET_LENGTH) secrets.add(trimmed);
   if (value.length >= MIN_SECRET_LENGTH) secrets.add(value);
-  // A whole URL from the environment carries its password inside: that part must go too.
-  const password = urlPassword(trimmed);
+  registerUrlPassword(value);
+}
+
+/** A whole URL (from the environment, say) carries its password inside: that part is a secret. */
+export function registerUrlPassword(value: string): void {
+  const password = urlPassword(value.trim());
   if (password && password.length >= MIN_SECRET_LENGTH) secrets.add(password);
 }
 
@@ -29,9 +33,10 @@ function urlPassword(value: string): string | undefined {
 export function redactSecrets(text: string): string {
   let out = text;
   for (const secret of secrets) {
-    if (out.includes(secret)) out = out.split(secret).join('***');
-    const encoded = encodeURIComponent(secret);
-    if (encoded !== secret && out.includes(encoded)) out = out.split(encoded).join('***');
+    // As it is, percent-encoded (in a URL) and escaped in JSON (a log line, --json output).
+    for (const form of new Set([secret, encodeURIComponent(secret), JSON.stringify(secret).slice(1, -1)])) {
+      if (out.includes(form)) out = out.split(form).join('***');
+    }
   }
   return maskUrlPasswords(out);
 }

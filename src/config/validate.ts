@@ -1,5 +1,5 @@
 import type { InterpolationProblem } from './interpolate.js';
-import type { Config } from './schema.js';
+import { sourceSchemes, type Config } from './schema.js';
 
 export interface ShardRange {
   first: number;
@@ -18,7 +18,7 @@ export function parseShardRange(spec: string | number): { first: number; last: n
 
 /** Rules that span several fields; each problem carries the path of the node to point at. */
 export function crossCheck(config: Config): InterpolationProblem[] {
-  return [...checkPlacement(config), ...checkTables(config), ...checkCdc(config)];
+  return [...checkPlacement(config), ...checkTables(config), ...checkCdc(config), ...checkSourceKind(config)];
 }
 
 function checkPlacement(config: Config): InterpolationProblem[] {
@@ -93,4 +93,12 @@ function checkCdc(config: Config): InterpolationProblem[] {
     problems.push({ path: ['cdc', 'mssql'], message: 'direct CDC needs source.kind: mssql' });
   }
   return problems;
+}
+
+/** source.url's scheme says the same server kind as source.kind (else one driver would talk to the other server). */
+function checkSourceKind(config: Config): InterpolationProblem[] {
+  const schemes = sourceSchemes(config.source.kind);
+  const scheme = new URL(config.source.url).protocol;
+  if (schemes.includes(scheme)) return [];
+  return [{ path: ['source', 'url'], message: `source.kind is ${config.source.kind}, but the URL is ${scheme}// (use ${schemes.map((s) => `${s}//`).join(' or ')})` }];
 }
