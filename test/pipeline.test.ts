@@ -170,6 +170,23 @@ describe('row pipeline, mysql source reader and shard writer', () => {
     }
   });
 
+  it('a TLS handshake failure is not transient, though the driver marks it fatal; nor is a wrong password', async () => {
+    const url = writer.map.servers()[0]!.primary;
+    const failure = (promise: Promise<{ end(): Promise<void> }>) =>
+      promise.then(
+        (c) => c.end().then(() => null),
+        (e: unknown) => e as { code?: string; fatal?: boolean },
+      );
+    // The test servers have no TLS: a client that requires it fails in the handshake.
+    const tls = await failure(connectMysql(url, {}, { reject_unauthorized: true }));
+    expect(tls).toMatchObject({ fatal: true });
+    expect(tls!.code).toMatch(/^HANDSHAKE_/);
+    expect(isTransient(tls)).toBe(false);
+    const denied = await failure(connectMysql(Object.assign(new URL(url), { username: 'root', password: 'surely-not-this' }).toString()));
+    expect(denied).toMatchObject({ code: 'ER_ACCESS_DENIED_ERROR' });
+    expect(isTransient(denied)).toBe(false);
+  });
+
   it('records the source binlog position', async () => {
     const pos = await reader.startPosition();
     expect(pos.kind).toBe('mysql');

@@ -22,8 +22,16 @@ const TRANSIENT_CODES = new Set([
   'ER_OPTION_PREVENTS_STATEMENT',
 ]);
 
+/**
+ * A TLS handshake failure (a certificate the client refuses, a server without TLS) is marked fatal
+ * by the driver, but another attempt will not cure it: retried as if the server were down, the
+ * mistake would hide behind backoff and "server unreachable".
+ */
+const TLS_FAILURE = /^HANDSHAKE_|SSL|TLS|CERT/;
+
 export function isTransient(e: unknown): boolean {
   const err = e as { code?: string; fatal?: boolean };
+  if (err.code !== undefined && TLS_FAILURE.test(err.code)) return false;
   return (err.code !== undefined && TRANSIENT_CODES.has(err.code)) || err.fatal === true;
 }
 
