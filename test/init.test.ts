@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectMysql } from '../src/mysql/connect.js';
-import { runCli } from './support/cli.js';
+import { runCli, spawnCli } from './support/cli.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
 import { createMemberTable } from './support/nasty.js';
 
@@ -61,6 +61,20 @@ describe('membermig init and status on real servers', () => {
     await conn.end();
     expect((after as { version: number }[]).map((r) => r.version)).toEqual(versions);
     expect(Number((reason as { n: number }[])[0]!.n)).toBe(1);
+  });
+
+  it('status --watch --json prints one JSON document per line, each parseable', async () => {
+    const child = spawnCli(['status', '--config', env.configPath, '--json', '--watch', '0.2']);
+    let stdout = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.resume();
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    while (stdout.split('\n').filter(Boolean).length < 3) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGINT');
+    await closed;
+    const lines = stdout.split('\n').filter(Boolean);
+    expect(lines.length).toBeGreaterThanOrEqual(3);
+    for (const line of lines) expect(JSON.parse(line)).toMatchObject({ command: 'status', result: { control: { reachable: true } } });
   });
 
   it('refuses a control store whose applied migration was changed', async () => {

@@ -42,10 +42,12 @@ export class CommandContext {
 
   /**
    * Prints the command's result on stdout: one JSON document with --json, else the text that
-   * `human` renders. Returns the exit code so actions can `return ctx.finish(...)`.
+   * `human` renders. Returns the exit code so actions can `return ctx.finish(...)`. A command that
+   * prints a result again and again (`status --watch`) passes `stream`: with --json each result is
+   * then one line (JSON Lines), so the output stays machine-readable.
    */
-  finish<T>(exitCode: ExitCode, result: T, human: (r: T) => string): ExitCode {
-    if (this.json) this.io.stdout.write(renderJson({ command: this.command, ok: exitCode === ExitCode.Ok, exitCode, result }) + '\n');
+  finish<T>(exitCode: ExitCode, result: T, human: (r: T) => string, stream = false): ExitCode {
+    if (this.json) this.io.stdout.write(renderJson({ command: this.command, ok: exitCode === ExitCode.Ok, exitCode, result }, stream) + '\n');
     else this.io.stdout.write(redactSecrets(human(result)) + '\n');
     return exitCode;
   }

@@ -16,7 +16,8 @@ function displayWidth(s: string): number {
 }
 
 /** JSON for --json output: bigint as string, Buffers as hex, secrets scrubbed. */
-export function renderJson(value: unknown): string {
+/** JSON text (2-space indent; `compact`: one line, for a stream of documents); bigints and Buffers as text. */
+export function renderJson(value: unknown, compact = false): string {
   const text = JSON.stringify(
     value,
     (_k, v: unknown) => {
@@ -26,7 +27,7 @@ export function renderJson(value: unknown): string {
       }
       return v;
     },
-    2,
+    compact ? undefined : 2,
   );
   return redactSecrets(text);
 }

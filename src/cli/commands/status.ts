@@ -32,7 +32,7 @@ export function registerStatus(program: Command, run: Run): void {
           const status = await collectStatus(config);
           const healthy = status.control.reachable && status.control.exists === true && status.control.appliedVersion === status.control.latestVersion;
           if (interval > 0 && !ctx.json && process.stdout.isTTY) ctx.io.stdout.write('\x1b[2J\x1b[H');
-          exitCode = ctx.finish(healthy ? ExitCode.Ok : ExitCode.Problems, status, renderStatus);
+          exitCode = ctx.finish(healthy ? ExitCode.Ok : ExitCode.Problems, status, renderStatus, interval > 0);
           stop = interval === 0 || (await interrupted(interval * 1000));
         }
         return exitCode;
