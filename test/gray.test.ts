@@ -1,4 +1,6 @@
-import type { Connection } from 'mysql2/promise';
+import type { Connection, Pool } from 'mysql2/promise';
+import type { Config } from '../src/config/schema.js';
+import { checkGates } from '../src/gray/gates.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { setGray } from '../src/gray/operations.js';
 import { connectMysql } from '../src/mysql/connect.js';
@@ -98,6 +100,14 @@ describe('membermig gray and shim', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('gate verify: no finished full verify of table member');
 
+    // A clean full run, then a partial run that found differences and left them: the gate stays shut.
+    await db.query('DELETE FROM verify_runs');
+    await db.query(`INSERT INTO verify_runs (table_name, scope, state, differences, finished_at) VALUES
+      ('member', NULL, 'clean', 0, NOW(6) - INTERVAL 20 MINUTE), ('member', '{"shards":"5","sample":null,"since":null}', 'differences', 30, NOW(6) - INTERVAL 5 MINUTE)`);
+    r = await cli('gray', 'set', 'member', '--read', '5%', '--reason', 'r');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/gate verify: verify run \d+ of member \(partial: .*"shards":"5".*\) found 30 differences after the clean run \d+/);
+
     await db.query('DELETE FROM verify_runs');
     // Resumed after a kill: it finished a minute ago, but it started (checked its first chunks) 90 minutes ago.
     await db.query("INSERT INTO verify_runs (table_name, state, started_at, finished_at) VALUES ('member', 'clean', NOW(6) - INTERVAL 90 MINUTE, NOW(6) - INTERVAL 1 MINUTE)");
@@ -130,6 +140,17 @@ describe('membermig gray and shim', () => {
     expect(await json('gray', 'set', 'member', '--read', '10%', '--write', '0.5%', '--reason', 'next step')).toMatchObject({ forced: false, after: { read_bp: 1000, write_bp: 50 } });
     await db.query('DELETE FROM verify_runs');
     expect(await json('gray', 'set', 'member', '--read', '7.25%', '--reason', 'lower')).toMatchObject({ gates: [], after: { read_bp: 725 } });
+  });
+
+  it('an unknown sync lag never passes the gate: a configured topic with no progress, a partition behind with no event time', async () => {
+    await gatesOpen();
+    const lagGate = async (topic: string | string[]) =>
+      (await checkGates(db as unknown as Pool, { ...env.config, cdc: { kafka: { brokers: ['127.0.0.1:9092'], topic, group: 'g' } } } as Config, 'member')).find((g) => g.gate === 'sync_lag')!;
+    expect(await lagGate('t')).toMatchObject({ ok: true });
+    expect(await lagGate(['t', 'new-topic'])).toMatchObject({ ok: false, message: 'no sync progress recorded for topic new-topic yet, so its lag is unknown' });
+    await db.query('UPDATE cdc_offsets SET high_watermark = 250, last_source_ts_ms = NULL');
+    expect(await lagGate('t')).toMatchObject({ ok: false, message: 't[0] is 150 events behind and has applied no event with a source time yet, so its lag is unknown' });
+    await gatesOpen();
   });
 
   it('rollback is never gated: it walks back through the sets, then to 0, and --to 0 empties the allowlist', async () => {

@@ -48,6 +48,22 @@ async function verifyGate(db: Db, table: string, maxAgeMinutes: number): Promise
   if (run.state !== 'clean') {
     return { gate: 'verify', ok: false, message: `last verify of ${table} (run ${run.id}, ${age}) finished ${run.state} with ${run.differences} differences` };
   }
+  // A partial run (--shards, --sample, --since) cannot vouch for the table, but differences it found
+  // since then and left unrepaired are real: they count against the older clean run.
+  const [later] = await db.query<RowDataPacket[]>(
+    `SELECT id, differences, scope FROM verify_runs
+      WHERE table_name = ? AND finished_at IS NOT NULL AND state = 'differences' AND id <> ?
+        AND finished_at > (SELECT finished_at FROM verify_runs WHERE id = ?)
+      ORDER BY finished_at DESC, id DESC LIMIT 1`,
+    [table, run.id, run.id],
+  );
+  if (later[0]) {
+    return {
+      gate: 'verify',
+      ok: false,
+      message: `verify run ${later[0].id} of ${table} (partial: ${JSON.stringify(typeof later[0].scope === 'string' ? JSON.parse(later[0].scope) : later[0].scope)}) found ${later[0].differences} differences after the clean run ${run.id}: repair them (verify --repair)`,
+    };
+  }
   if (ageMinutes > maxAgeMinutes) {
     return { gate: 'verify', ok: false, message: `last clean verify of ${table} (run ${run.id}) is ${ageMinutes.toFixed(1)} min old; gray.gates.max_verify_age_minutes is ${maxAgeMinutes}` };
   }
@@ -60,7 +76,7 @@ async function verifyGate(db: Db, table: string, maxAgeMinutes: number): Promise
  * last event applied; one that has consumed everything it saw lags by how long ago it said so.
  */
 async function syncLagGate(db: Db, config: Config, maxLagSeconds: number): Promise<GateResult> {
-  if (config.cdc?.mssql && !config.cdc.kafka) return directCdcLagGate(db, maxLagSeconds);
+  if (config.cdc?.mssql && !config.cdc.kafka) return directCdcLagGate(db, config, maxLagSeconds);
   const group = config.cdc?.kafka?.group;
   const [rows] = await db.query<RowDataPacket[]>(
     `SELECT topic, partition_no, next_offset, high_watermark, last_source_ts_ms,
@@ -72,13 +88,22 @@ async function syncLagGate(db: Db, config: Config, maxLagSeconds: number): Promi
   if (rows.length === 0) {
     return { gate: 'sync_lag', ok: false, message: `no sync has ever run${group ? ` for consumer group ${group}` : ''} (cdc_offsets is empty), so the lag is unknown` };
   }
+  // A configured topic without a row, or a partition behind with no applied event's time: unknown, not zero.
+  const configured = config.cdc?.kafka ? [config.cdc.kafka.topic].flat() : [];
+  const unseen = configured.filter((topic) => !rows.some((r) => r.topic === topic));
+  if (unseen.length > 0) return { gate: 'sync_lag', ok: false, message: `no sync progress recorded for topic ${unseen.join(', ')} yet, so its lag is unknown` };
+  const untimed = rows.find((r) => r.high_watermark !== null && Number(r.high_watermark) > Number(r.next_offset) && r.last_source_ts_ms === null);
+  if (untimed) {
+    const behind = Number(untimed.high_watermark) - Number(untimed.next_offset);
+    return { gate: 'sync_lag', ok: false, message: `${untimed.topic}[${untimed.partition_no}] is ${behind} events behind and has applied no event with a source time yet, so its lag is unknown` };
+  }
   let worstSeconds = 0;
   let worstWhere = '';
   let offsetLag = 0;
   for (const r of rows) {
     const behind = r.high_watermark === null ? 0 : Math.max(0, Number(r.high_watermark) - Number(r.next_offset));
     offsetLag += behind;
-    const since = behind > 0 && r.last_source_ts_ms !== null ? Number(r.last_source_ts_ms) : Number(r.updated_ms);
+    const since = behind > 0 ? Number(r.last_source_ts_ms) : Number(r.updated_ms);
     const seconds = Math.max(0, (Number(r.now_ms) - since) / 1000);
     if (seconds >= worstSeconds) {
       worstSeconds = seconds;
@@ -91,12 +116,14 @@ async function syncLagGate(db: Db, config: Config, maxLagSeconds: number): Promi
 }
 
 /** Sync lag of the direct SQL Server CDC source: the worst capture instance (cdc_lsn_positions). */
-async function directCdcLagGate(db: Db, maxLagSeconds: number): Promise<GateResult> {
+async function directCdcLagGate(db: Db, config: Config, maxLagSeconds: number): Promise<GateResult> {
   const [now] = await db.query<RowDataPacket[]>('SELECT CAST(UNIX_TIMESTAMP(NOW(6)) * 1000 AS SIGNED) AS now_ms');
   const instances = await mssqlCdcStatus(db, Number(now[0]!.now_ms));
   if (instances.length === 0) {
     return { gate: 'sync_lag', ok: false, message: 'no direct CDC sync has run yet (cdc_lsn_positions is empty), so the lag is unknown' };
   }
+  const unseen = Object.values(config.cdc?.mssql?.capture_instances ?? {}).filter((instance) => !instances.some((i) => i.instance === instance));
+  if (unseen.length > 0) return { gate: 'sync_lag', ok: false, message: `capture instance ${unseen.join(', ')} has no sync position yet, so its lag is unknown` };
   const worst = instances.reduce((a, b) => ((b.lagSeconds ?? Infinity) > (a.lagSeconds ?? Infinity) ? b : a));
   if (worst.lagSeconds === null) return { gate: 'sync_lag', ok: false, message: `capture instance ${worst.instance} has not applied or polled anything yet, so its lag is unknown` };
   const seconds = worst.lagSeconds;
