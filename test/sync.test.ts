@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { connectMysql } from '../src/mysql/connect.js';
-import { runCli } from './support/cli.js';
+import { runCli, spawnCli } from './support/cli.js';
+import { checkGates } from '../src/gray/gates.js';
+import type { Pool } from 'mysql2/promise';
 import { createTestEnv, type TestEnv } from './support/env.js';
 import { captureLegacy, kafkaClient, kafkaServices, rewriteConfig, waitForMessages, type LegacyCapture } from './services/kafka-env.js';
 import { compareWithLegacy } from './support/compare.js';
@@ -121,6 +123,25 @@ describe('membermig sync: Debezium through Kafka to the shards', () => {
     expect(partitions.length).toBeGreaterThan(0);
     for (const p of partitions) expect(p.lagMessages).toBe(0);
   });
+
+  it('a running sync keeps quiet partitions fresh: the gray gate reads an idle, caught-up sync as no lag', async () => {
+    await syncUntilCaughtUp();
+    const child = spawnCli(['sync', '--config', env.configPath, '--log-level', 'warn']);
+    child.stdout!.resume();
+    child.stderr!.resume();
+    const closed = new Promise((resolve) => child.on('close', resolve));
+    const control = await connectMysql(env.config.control.url);
+    try {
+      // Nothing is produced meanwhile: longer than the gate's 5 s, the mirror would age without the refresh.
+      await new Promise((r) => setTimeout(r, 8000));
+      const gate = (await checkGates(control as unknown as Pool, env.config, 'member')).find((g) => g.gate === 'sync_lag')!;
+      expect(gate, gate.message).toMatchObject({ ok: true });
+    } finally {
+      await control.end();
+      child.kill('SIGTERM');
+      await closed;
+    }
+  }, 60_000);
 
   it('refuses (exit 2, nothing applied) without a change source in the config, or when the topic does not exist', async () => {
     const { cdc: _cdc, ...withoutCdc } = env.raw as Record<string, unknown>;

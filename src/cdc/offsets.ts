@@ -30,6 +30,35 @@ export async function mirrorOffsets(pool: Pool, mirrors: OffsetMirror[]): Promis
   );
 }
 
+/** A partition whose committed offset has reached its end (everything in it is applied). */
+export interface CaughtUpPartition {
+  group: string;
+  topic: string;
+  partition: number;
+  /** The committed offset (0 when nothing was ever committed and the partition is empty). */
+  nextOffset: string;
+  highWatermark: string;
+}
+
+/**
+ * Marks partitions that have applied everything their topic holds as caught up now. The mirror is
+ * written when batches come, so a partition with nothing new would age in it, and the gray gate
+ * would take a quiet partition for a lagging one. A partition that never had a message gets its
+ * row, so the gate sees every partition of the topic.
+ */
+export async function markPartitionsCaughtUp(pool: Pool, partitions: CaughtUpPartition[]): Promise<void> {
+  if (partitions.length === 0) return;
+  await pool.query(
+    `INSERT INTO cdc_offsets (consumer_group, topic, partition_no, next_offset, high_watermark, last_source_ts_ms, applied_events)
+     VALUES ${partitions.map(() => '(?, ?, ?, ?, ?, NULL, 0)').join(', ')}
+     ON DUPLICATE KEY UPDATE
+       updated_at = NOW(6),
+       high_watermark = GREATEST(COALESCE(high_watermark, 0), VALUES(high_watermark)),
+       next_offset = GREATEST(next_offset, VALUES(next_offset))`,
+    partitions.flatMap((p) => [p.group, p.topic, p.partition, p.nextOffset, p.highWatermark]),
+  );
+}
+
 export interface PartitionLag {
   group: string;
   topic: string;

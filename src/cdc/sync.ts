@@ -12,7 +12,7 @@ import type { SyncMetrics } from './metrics.js';
 import { runMssqlSync, type MssqlSyncResult } from './mssql/sync.js';
 import type { SyncOutcome } from './runtime.js';
 import { kafkaStartOffsets } from './kafka-start.js';
-import { mirrorOffsets } from './offsets.js';
+import { markPartitionsCaughtUp, mirrorOffsets, type CaughtUpPartition } from './offsets.js';
 import { recopyKeys } from './recopy.js';
 import { createSourceReader } from '../source/index.js';
 import { openApplyRuntime } from './runtime.js';
@@ -98,6 +98,7 @@ async function runKafkaSync(config: Config, options: SyncOptions): Promise<Kafka
   const started = Date.now();
 
   let stopRequested = false;
+  let stopFreshness: () => void = () => {};
   const stopping = () => stopRequested || options.signal?.aborted === true;
   const applyRuntime = await openApplyRuntime(config, logger, stopping);
   const { store, writer, metrics, parking } = applyRuntime;
@@ -213,6 +214,14 @@ async function runKafkaSync(config: Config, options: SyncOptions): Promise<Kafka
       }
     };
     await startConsumer();
+    // Quiet partitions stay fresh in the mirror (markPartitionsCaughtUp): else the gray gate reads them as lagging.
+    const freshness = setInterval(() => {
+      void partitionProgress(admin, kafkaConfig.group, topics)
+        .then((progress) => markPartitionsCaughtUp(store.pool, progress.filter((p) => p.caughtUp)))
+        .catch((e: Error) => logger.debug({ err: e.message }, 'could not refresh caught-up partitions'));
+    }, CAUGHT_UP_EVERY_MS);
+    freshness.unref();
+    stopFreshness = () => clearInterval(freshness);
 
     const caughtUp = options.untilCaughtUp
       ? watchCaughtUp(admin, kafkaConfig.group, topics, options.caughtUpCheckMs ?? 300, stopping, async () => (await parking.counts()).size === 0)
@@ -230,6 +239,7 @@ async function runKafkaSync(config: Config, options: SyncOptions): Promise<Kafka
     return result;
   } finally {
     stopRequested = true;
+    stopFreshness();
     await consumer?.disconnect().catch(() => {});
     await admin.disconnect().catch(() => {});
     await applyRuntime.close();
@@ -453,18 +463,28 @@ async function watchCaughtUp(admin: Admin, group: string, topics: string[], ever
 }
 
 export async function isCaughtUp(admin: Admin, group: string, topics: string[]): Promise<boolean> {
+  return (await partitionProgress(admin, group, topics)).every((p) => p.caughtUp);
+}
+
+/** Each partition of the topics: the group's committed offset against the partition's end. */
+async function partitionProgress(admin: Admin, group: string, topics: string[]): Promise<(CaughtUpPartition & { caughtUp: boolean })[]> {
   const committed = await admin.fetchOffsets({ groupId: group, topics });
+  const out: (CaughtUpPartition & { caughtUp: boolean })[] = [];
   for (const topic of topics) {
     const ends = await admin.fetchTopicOffsets(topic);
     const done = committed.find((t) => t.topic === topic)?.partitions ?? [];
     for (const end of ends) {
       const c = done.find((p) => p.partition === end.partition)?.offset ?? '-1';
       const high = BigInt(end.high);
-      if (high > 0n && (c === '-1' || BigInt(c) < high)) return false;
+      const next = c === '-1' ? 0n : BigInt(c);
+      out.push({ group, topic, partition: end.partition, nextOffset: next.toString(), highWatermark: end.high, caughtUp: high === 0n || (c !== '-1' && next >= high) });
     }
   }
-  return true;
+  return out;
 }
+
+/** How often a running sync tells the control store which partitions are caught up (the gray gate's lag is seconds). */
+const CAUGHT_UP_EVERY_MS = 2000;
 
 /** kafkajs logs into the command's pino logger (stderr), one level quieter: it reports every rebalance as an error. */
 function kafkaLogs(logger: Logger) {
