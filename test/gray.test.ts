@@ -181,6 +181,23 @@ describe('membermig gray and shim', () => {
     expect(history[5]).toMatchObject({ operator: expect.any(String), reason: 'b', forced: false, oldValue: { read_bp: 100 }, newValue: { read_bp: 500 } });
   });
 
+  it('rollback goes past newer sets that only lowered something, to the raise before them', async () => {
+    await gatesOpen('address');
+    await json('gray', 'rollback', 'address', '--to', '0');
+    await json('gray', 'set', 'address', '--read', '10%', '--reason', 'raise');
+    await json('gray', 'set', 'address', '--deny', '42', '--reason', 'keep a VIP on legacy');
+    const back = (await json('gray', 'rollback', 'address'))[0];
+    expect(back).toMatchObject({ changed: true, after: { read_bp: 0, deny: ['42'] }, notes: ['went past 1 newer set(s) that raised nothing'] });
+    expect((await json('gray', 'rollback', 'address'))[0].changed).toBe(false);
+    const history = await json('gray', 'history', 'address');
+    expect(history.slice(0, 4).map((h: { action: string; reason: string }) => [h.action, h.reason])).toEqual([
+      ['rollback', 'rollback to the previous setting'],
+      ['rollback', expect.stringMatching(/^rollback to the previous setting \(set #\d+ raised nothing: nothing to undo\)$/)],
+      ['set', 'keep a VIP on legacy'],
+      ['set', 'raise'],
+    ]);
+  });
+
   it('shim mode: forward one step at a time (gated), back any number of steps, every change recorded', async () => {
     process.env.MEMBERMIG_OPERATOR = 'carol';
     try {

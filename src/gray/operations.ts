@@ -163,11 +163,30 @@ export async function rollbackGray(store: ControlStore, config: Config, tables: 
         const stored = await lockSetting(conn, table, 'gray');
         if (stored === null) return unchanged(table, DEFAULT_GRAY, ctx, await currentVersion(conn));
         const before = toGraySetting(stored);
-        const target = options.toZero ? { ...before, read_bp: 0, write_bp: 0, allow: [] } : await previousGray(conn, table, before);
-        const after = lower(before, target);
-        if (sameGray(before, after)) return unchanged(table, before, ctx, await currentVersion(conn));
-        const version = await writeSetting(conn, { table, kind: 'gray', action: 'rollback', oldValue: stored, newValue: after, operator: ctx.operator, reason, forced: false });
-        return { table, changed: true, before, after, version, gates: [], forced: false, operator: ctx.operator, notes: [] };
+        if (options.toZero) {
+          const after = lower(before, { ...before, read_bp: 0, write_bp: 0, allow: [] });
+          if (sameGray(before, after)) return unchanged(table, before, ctx, await currentVersion(conn));
+          const version = await writeSetting(conn, { table, kind: 'gray', action: 'rollback', oldValue: stored, newValue: after, operator: ctx.operator, reason, forced: false });
+          return { table, changed: true, before, after, version, gates: [], forced: false, operator: ctx.operator, notes: [] };
+        }
+        // Back through the sets not yet undone, newest first, to the first whose undoing lowers something.
+        // A set that only lowered (a longer denylist, a lower percentage) has nothing to undo; it is
+        // recorded as undone (a rollback row that changes nothing), so the next rollback goes further.
+        const skipped: number[] = [];
+        for (const target of await setsToUndo(conn, table, before)) {
+          const after = lower(before, target.setting);
+          if (sameGray(before, after)) {
+            skipped.push(target.historyId);
+            continue;
+          }
+          for (const id of skipped) {
+            await writeSetting(conn, { table, kind: 'gray', action: 'rollback', oldValue: stored, newValue: before, operator: ctx.operator, reason: `${reason} (set #${id} raised nothing: nothing to undo)`, forced: false });
+          }
+          const version = await writeSetting(conn, { table, kind: 'gray', action: 'rollback', oldValue: stored, newValue: after, operator: ctx.operator, reason, forced: false });
+          const notes = skipped.length > 0 ? [`went past ${skipped.length} newer set(s) that raised nothing`] : [];
+          return { table, changed: true, before, after, version, gates: [], forced: false, operator: ctx.operator, notes };
+        }
+        return unchanged(table, before, ctx, await currentVersion(conn));
       }),
     );
   }
@@ -175,20 +194,22 @@ export async function rollbackGray(store: ControlStore, config: Config, tables: 
 }
 
 /**
- * The setting before the newest `gray set` that no rollback has undone yet: each rollback in the
- * history undoes one set, newest first. Changes made by `shim set` are neither.
+ * The settings before each `gray set` that no rollback has undone yet, newest first, then the
+ * default (0%): each rollback in the history undoes one set. Changes made by `shim set` are neither.
  */
-async function previousGray(conn: PoolConnection, table: string, current: GraySetting): Promise<GraySetting> {
+async function setsToUndo(conn: PoolConnection, table: string, current: GraySetting): Promise<{ historyId: number; setting: GraySetting }[]> {
   const history = await readHistory(conn, 'gray', table, 10_000);
+  const out: { historyId: number; setting: GraySetting }[] = [];
   let undone = 0;
   for (const h of history) {
     if (h.action === 'rollback') undone++;
     else if (h.action === 'set') {
       if (undone > 0) undone--;
-      else return h.oldValue === null ? { ...DEFAULT_GRAY, salt: current.salt } : toGraySetting(h.oldValue);
+      else out.push({ historyId: h.id, setting: h.oldValue === null ? { ...DEFAULT_GRAY, salt: current.salt } : toGraySetting(h.oldValue) });
     }
   }
-  return { ...DEFAULT_GRAY, salt: current.salt };
+  out.push({ historyId: 0, setting: { ...DEFAULT_GRAY, salt: current.salt } });
+  return out;
 }
 
 /** `target`, but never above `current`: percentages capped, allowlist only shrinks, denylist only grows. */
