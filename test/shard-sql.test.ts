@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { connectMysql } from '../src/mysql/connect.js';
-import { shardOfKey } from '../src/shard/map.js';
+import { createShardMap, shardOfKey } from '../src/shard/map.js';
 import { testUrls } from './support/env.js';
 
 /** The contract says our crc32 and mod routing equal MySQL's CRC32(k) % count and MOD(k, count). */
@@ -35,6 +35,23 @@ describe('shard functions agree with the database', () => {
       const [rows] = await conn.query<RowDataPacket[]>('SELECT CRC32(CONVERT(? USING utf8mb4)) % 997 AS s', [key]);
       expect(shardOfKey(key, 'crc32', 997), key).toBe(Number(rows[0]!.s));
     }
+  });
+
+  it("the shard map's SQL form of mod equals the JS one: negative keys, 64-bit keys, integer text", async () => {
+    const map = createShardMap({ count: 1000, function: 'mod', database: 's{shard}', serverOf: Array(1000).fill('a'), servers: { a: { name: 'a', primary: 'mysql://a', replicas: [] } } });
+    const signed = ['-1', '-999', '-1000', '-1001', '-9223372036854775808', '0', '7', '9223372036854775807'];
+    const text = [...signed, '18446744073709551615', '36893488147419103232'];
+    const [ints] = await conn.query<RowDataPacket[]>(
+      `SELECT v, ${map.sqlShardExpression('CAST(v AS SIGNED)', { integerColumn: true })} AS s FROM JSON_TABLE(?, '$[*]' COLUMNS (v VARCHAR(40) PATH '$')) t`,
+      [JSON.stringify(signed)],
+    );
+    for (const r of ints) expect(Number(r.s), `signed ${r.v}`).toBe(shardOfKey(r.v, 'mod', 1000));
+    const [texts] = await conn.query<RowDataPacket[]>(
+      `SELECT v, ${map.sqlShardExpression('v')} AS s FROM JSON_TABLE(?, '$[*]' COLUMNS (v VARCHAR(40) PATH '$')) t`,
+      [JSON.stringify(text)],
+    );
+    expect(texts).toHaveLength(text.length);
+    for (const r of texts) expect(Number(r.s), `text ${r.v}`).toBe(shardOfKey(r.v, 'mod', 1000));
   });
 
   it('agrees on many random 64-bit keys', async () => {

@@ -45,7 +45,7 @@ export interface ShardMap {
   shardsOn(server: string): number[];
   servers(): ShardServer[];
   /** The SQL expression (MySQL) that computes the shard of `column`, where one exists. */
-  sqlShardExpression(column: string): string | undefined;
+  sqlShardExpression(column: string, options?: { integerColumn?: boolean }): string | undefined;
 }
 
 /** The text form of a key: decimal digits for integers, the string itself otherwise. */
@@ -128,9 +128,14 @@ export function createShardMap(spec: ShardMapSpec): ShardMap {
     },
     shardsOn: (server) => serverOfShard.flatMap((s, shard) => (s.name === server ? [shard] : [])),
     servers: () => Object.values(spec.servers),
-    sqlShardExpression(column) {
+    sqlShardExpression(column, options = {}) {
       if (fn === 'crc32') return `(CRC32(${column}) % ${count})`;
-      if (fn === 'mod') return `MOD(${column}, ${count})`;
+      if (fn === 'mod') {
+        // MOD of a negative key is negative in SQL, the contract's mod never is; text goes through
+        // DECIMAL, as MOD on text would take it as a double (inexact past 2^53).
+        const key = options.integerColumn ? column : `CAST(${column} AS DECIMAL(65,0))`;
+        return `MOD(MOD(${key}, ${count}) + ${count}, ${count})`;
+      }
       return undefined;
     },
   };

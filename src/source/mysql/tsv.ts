@@ -60,7 +60,7 @@ export function tsvSelect(spec: TableSpec, map: ShardMap): TsvSelect {
 /** The shard in SQL where it equals the shard map's answer; undefined where only Node can compute it. */
 function shardSql(map: ShardMap, keyExpr: string, integerKey: boolean): string | undefined {
   if (map.function === 'crc32') return map.sqlShardExpression(keyExpr);
-  // MOD of a negative key is negative in SQL; the contract's mod never is. Text keys: Node checks they are integers.
-  if (map.function === 'mod' && integerKey) return `MOD(MOD(${keyExpr}, ${map.count}) + ${map.count}, ${map.count})`;
+  // Text keys under mod: Node checks they are integers (SQL would take 'abc' as 0).
+  if (map.function === 'mod' && integerKey) return map.sqlShardExpression(keyExpr, { integerColumn: true });
   return undefined;
 }
