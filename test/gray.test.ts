@@ -198,6 +198,17 @@ describe('membermig gray and shim', () => {
     ]);
   });
 
+  it('shim set back puts the whole table in the mode named, also when it never had a gray setting', async () => {
+    await db.query("DELETE FROM settings WHERE table_name = 'address'");
+    const forced = ['--force', '--reason', 'test: forward without gray'];
+    await json('shim', 'set', 'address', 'dual_legacy_primary', ...forced);
+    await json('shim', 'set', 'address', 'dual_mysql_primary', ...forced);
+    const back = await json('shim', 'set', 'address', 'dual_legacy_primary', '--reason', 'back');
+    expect(back.notes).toEqual(['write percentage 0% -> 100% (the whole table is back in dual_legacy_primary)']);
+    expect((await json('gray', 'show', 'address'))[0]).toMatchObject({ writeBp: 10000, readBp: 0 });
+    await json('shim', 'set', 'address', 'legacy_only', '--reason', 'reset');
+  });
+
   it('shim mode: forward one step at a time (gated), back any number of steps, every change recorded', async () => {
     process.env.MEMBERMIG_OPERATOR = 'carol';
     try {

@@ -265,11 +265,13 @@ export async function setShimMode(store: ControlStore, config: Config, table: st
     const after: ShimSetting = { mode };
     const notes: string[] = [];
     const newWrite = to > from ? 0 : FULL_BASIS_POINTS;
-    if (gray && gray.write_bp !== newWrite) {
-      const movedGray = { ...gray, write_bp: newWrite };
+    // A table without a gray row writes at the default (0%): moving back must still put it all in the mode named.
+    const current = gray ?? { ...DEFAULT_GRAY, salt: newSalt() };
+    if (current.write_bp !== newWrite) {
+      const movedGray = { ...current, write_bp: newWrite };
       const why = to > from ? `${mode} starts at 0% write` : `the whole table is back in ${mode}`;
       await writeSetting(conn, { table, kind: 'gray', action: 'mode', oldValue: storedGray, newValue: movedGray, operator: ctx.operator, reason: `shim set ${mode}: ${why}`, forced: false });
-      notes.push(`write percentage ${formatPercent(gray.write_bp)} -> ${formatPercent(newWrite)} (${why})`);
+      notes.push(`write percentage ${formatPercent(current.write_bp)} -> ${formatPercent(newWrite)} (${why})`);
     }
     const version = await writeSetting(conn, { table, kind: 'shim', action: 'set', oldValue: stored, newValue: after, operator: ctx.operator, reason: recorded.reason, forced: recorded.forced });
     return { table, changed: true, before, after, version, gates, forced: recorded.forced, operator: ctx.operator, notes };
