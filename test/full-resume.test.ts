@@ -183,6 +183,34 @@ describe('membermig full resumes after kill -9 and shares a job between processe
     await expectEveryRowOnce(writer);
   }, 150_000); // child processes and server restarts are slow on a busy 2-core machine
 
+  it('SIGINT: no new chunk is taken, those in hand are finished and recorded, the result says what is left; a rerun finishes', async () => {
+    const control = await connectMysql(env.config.control.url);
+    try {
+      await control.query("UPDATE jobs SET state = 'abandoned' WHERE kind = 'full'");
+      const child = spawnCli(['full', '--config', env.configPath, '--json', '--max-rows-per-sec', '200', '--log-level', 'warn']);
+      let stdout = '';
+      child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr!.resume();
+      const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+      await waitFor('2 chunks done', async () => (await controlValue(env, "SELECT COUNT(*) AS n FROM chunks c JOIN jobs j ON j.id = c.job_id WHERE j.state <> 'abandoned' AND c.state = 'done'")) >= 2);
+      child.kill('SIGINT');
+      expect(await closed).toBe(1);
+      const r = JSON.parse(stdout).result;
+      expect(r.state).not.toBe('done');
+      expect(r.errors.join('\n')).toContain('stopped on request');
+      expect(r.left.length).toBeGreaterThan(0);
+      // Nothing stays leased by the stopped process, and it left the workers table.
+      expect(await controlValue(env, `SELECT COUNT(*) AS n FROM chunks WHERE job_id = ${Number(r.jobId)} AND state = 'leased'`)).toBe(0);
+      expect(await controlValue(env, 'SELECT COUNT(*) AS n FROM workers')).toBe(0);
+      const rerun = await execCli(['full', '--config', env.configPath, '--json']);
+      expect(rerun.code, rerun.stderr).toBe(0);
+      expect(JSON.parse(rerun.stdout).result).toMatchObject({ state: 'done', jobId: r.jobId });
+      await expectEveryRowOnce(writer);
+    } finally {
+      await control.end();
+    }
+  }, 150_000);
+
   it('a job restarted by another process (--restart) gets no more writes from the process still copying it', async () => {
     const control = await connectMysql(env.config.control.url);
     const shardRows = async () => {

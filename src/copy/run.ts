@@ -60,6 +60,14 @@ export async function copyJob(ctx: JobContext): Promise<FullCopyResult> {
     },
   );
   planned.catch(() => {}); // awaited below; this only keeps an early failure from counting as unhandled
+  // A stop asked for (SIGINT/SIGTERM): the workers take no new chunk, and what they hold is finished and recorded.
+  const onStop = () => {
+    if (!run.stopping) run.errors.push('stopped on request: the chunks not yet taken are left for the next run');
+    run.stopping = true;
+    stopPlanning.abort();
+  };
+  ctx.options.signal?.addEventListener('abort', onStop, { once: true });
+  if (ctx.options.signal?.aborted) onStop();
   if (job.state !== 'done') {
     try {
       // Chunks given up by an earlier run (server down, bad value) get another try now.
@@ -73,6 +81,7 @@ export async function copyJob(ctx: JobContext): Promise<FullCopyResult> {
   } else {
     logger.info({ job: job.id }, 'this full copy is already done (use --restart to copy again)');
   }
+  ctx.options.signal?.removeEventListener('abort', onStop);
   return summarize(ctx, job, run, (Date.now() - started) / 1000);
 }
 

@@ -15,6 +15,8 @@ export interface FullCopyOptions {
   /** Chunk workers in this process (default copy.workers). */
   workers?: number;
   onProgress?: (progress: TableProgress[]) => void;
+  /** Aborted (SIGINT/SIGTERM): no new chunk is taken; what is buffered is written and recorded; the rest is left. */
+  signal?: AbortSignal;
 }
 
 export interface TableProgress {

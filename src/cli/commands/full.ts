@@ -55,9 +55,19 @@ export function registerFull(program: Command, run: Run): void {
         // prom-client (and what it loads) only when metrics are asked for: a fifth of the start-up otherwise.
         const metrics = metricsPort === undefined ? undefined : new (await import('../../metrics/index.js')).FullCopyMetrics(config);
         if (metrics) ctx.logger.info({ port: await metrics.listen(metricsPort!, flags.metricsHost) }, 'metrics at /metrics');
+        // The first SIGINT/SIGTERM stops taking chunks and finishes the ones in hand (then the summary and
+        // exit 1 say what is left); a second one ends the process at once (Node's default).
+        const stop = new AbortController();
+        const onSignal = (signal: NodeJS.Signals) => {
+          ctx.logger.warn({ signal }, 'stopping: finishing the chunks in hand (again to quit at once)');
+          stop.abort();
+        };
+        process.once('SIGINT', onSignal);
+        process.once('SIGTERM', onSignal);
         let result: FullCopyResult;
         try {
           result = await runFullCopy(config, {
+            signal: stop.signal,
             logger: ctx.logger,
             ...(flags.tables ? { tables: flags.tables } : {}),
             dryRun: flags.dryRun === true,
@@ -71,6 +81,8 @@ export function registerFull(program: Command, run: Run): void {
           });
           metrics?.finish(result);
         } finally {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
           progress.stop();
           await metrics?.close();
         }
