@@ -101,8 +101,13 @@ export function parseCollation(name: string): CollationInfo {
  */
 export function targetCollation(info: CollationInfo, flavor: TargetFlavor = 'mysql'): string {
   if (info.binary || info.caseSensitive) return 'utf8mb4_bin';
+  // Turkish and Azeri fold i with İ and ı with I; the root collation folds i with I, merging 'kim' and 'KIM'.
+  if (/^(Turkish|Azeri)_/i.test(info.name)) return 'utf8mb4_bin';
   const family = flavor === 'mysql' ? 'utf8mb4_0900' : 'utf8mb4_uca1400';
-  return info.accentSensitive ? `${family}_as_ci` : `${family}_ai_ci`;
+  // Accent-insensitive only where the source is the general (root-like) one: in a language's own
+  // collation a letter like Swedish å or Spanish ñ is a letter, not a with an accent, and stays apart.
+  const general = /^(SQL_)?Latin1_General_/i.test(info.name);
+  return info.accentSensitive || !general ? `${family}_as_ci` : `${family}_ai_ci`;
 }
 
 /** Collation names go into T-SQL (COLLATE x) unquoted: only catalog-shaped names are accepted. */

@@ -184,6 +184,10 @@ describe('text', () => {
       ['Chinese_Taiwan_Stroke_CI_AS', 'utf8mb4_0900_as_ci', 'utf8mb4_uca1400_as_ci', 'CP950'],
       ['Japanese_CI_AS', 'utf8mb4_0900_as_ci', 'utf8mb4_uca1400_as_ci', 'CP932'],
       ['Cyrillic_General_CI_AS', 'utf8mb4_0900_as_ci', 'utf8mb4_uca1400_as_ci', 'CP1251'],
+      // Turkish keeps 'kim' and 'KIM' apart (i pairs with İ); the root collation would merge them.
+      ['Turkish_CI_AS', 'utf8mb4_bin', 'utf8mb4_bin', 'CP1254'],
+      // Swedish å is a letter of its own, not an accented a: accent-insensitive there keeps it apart.
+      ['Finnish_Swedish_CI_AI', 'utf8mb4_0900_as_ci', 'utf8mb4_uca1400_as_ci', 'CP1252'],
     ];
     for (const [name, mysql, mariadb, codepage] of cases) {
       const info = parseCollation(name);
