@@ -1,25 +1,57 @@
-import type { Pool } from 'mysql2/promise';
-import { describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import type { Config } from '../config/schema.js';
 import { silentLogger } from '../log.js';
-import type { Row, RowValue, TableSpec } from '../rows/types.js';
-import { createShardMap } from '../shard/map.js';
-import type { ShardWriter } from '../target/writer.js';
-import { applyChanges, type ApplyContext } from './apply.js';
+import { connectMysql, createMysqlPool, quoteId } from '../mysql/connect.js';
+import type { TableSpec } from '../rows/types.js';
+import { startMariaDb, type MariaDbInstance } from '../sandbox/mariadb.js';
+import type { ShardLocation } from '../shard/map.js';
+import { setupControlStore } from '../store/control.js';
+import { createShardWriter, type ShardWriter } from '../target/writer.js';
+import { applyChanges } from './apply.js';
+import { openDeadLetters, recordDeadLetters } from './deadletters.js';
 import { ParkingLot, type ParkedWrite } from './parking.js';
-import type { ChangeEvent, PoisonEvent } from './types.js';
+import type { ChangeEvent } from './types.js';
 
-/** An error as mysql2 reports a server's answer. */
-function sqlError(code: string, errno: number, message: string): Error & { code: string } {
-  return Object.assign(new Error(message), { code, errno, sqlState: 'HY000' });
-}
+/**
+ * applyChanges (src/cdc/apply.ts) and the parking lot's replay (src/cdc/parking.ts) against real
+ * servers, with real errors: one rule (isTransient, src/mysql/retry.ts) tells a write the server
+ * will take later (parked, or retried without a parking lot; never dead-lettered; the other
+ * server goes on) from a row the server refuses (dead-lettered alone; the rest applies).
+ *
+ * Two shards (mod 2): shard 0 (even ids) on server A, a private mariadbd this file starts and may
+ * lock, kill queries on, set read-only or stop; shard 1 (odd ids) on server B, the shared shardB.
+ * The writer is the real one (createShardWriter), reaching A as a user without SUPER / READ ONLY
+ * ADMIN, so read_only applies to it. The parking lot is the real ParkingLot on a scratch control
+ * store (setupControlStore on the legacy test server), dead-lettering into its real dead_letters.
+ * How each error is made:
+ * - ER_LOCK_WAIT_TIMEOUT: another session holds LOCK TABLES <shard 0>.member WRITE; the writer's
+ *   sessions wait lock_wait_timeout = 1 s.
+ * - ER_QUERY_INTERRUPTED: the same lock (writer waits up to 30 s), and another session KILL QUERYs
+ *   every writer statement waiting for it.
+ * - ER_OPTION_PREVENTS_STATEMENT: SET GLOBAL read_only = 1 on server A.
+ * - ECONNREFUSED: server A stopped (restarted on the same port and data to end the outage).
+ * - ER_DATA_TOO_LONG: 'too long' into VARCHAR(5) under the writer's strict sql_mode.
+ * ER_LOCK_DEADLOCK is left out: it takes the same path (isTransient) as the codes above, and the
+ * writer's single autocommit statements give no natural way to make a real one.
+ */
 
-const TRANSIENT = [
-  sqlError('ER_LOCK_WAIT_TIMEOUT', 1205, 'Lock wait timeout exceeded; try restarting transaction'),
-  sqlError('ER_LOCK_DEADLOCK', 1213, 'Deadlock found when trying to get lock; try restarting transaction'),
-  sqlError('ER_QUERY_INTERRUPTED', 1317, 'Query execution was interrupted'),
-  sqlError('ER_OPTION_PREVENTS_STATEMENT', 1290, 'The MySQL server is running with the --read-only option so it cannot execute this statement'),
-];
-const TOO_LONG = sqlError('ER_DATA_TOO_LONG', 1406, "Data too long for column 'name' at row 1");
+const tag = randomBytes(4).toString('hex');
+const prefix = `mmapply_${tag}`;
+// Server names are also the drainers' lock names (GET_LOCK, server-wide on the control server): unique per run.
+const A = `a-${tag}`;
+const B = `b-${tag}`;
+const dbOf = (shard: number) => `${prefix}_s${shard}`;
+const WRITER_USER = 'mm_writer';
+const WRITER_PASSWORD = randomBytes(8).toString('hex');
+const BACKOFF = { first: 20, max: 200 };
+
+const urls = inject('mysql');
+const controlUrl = Object.assign(new URL(urls.legacy), { pathname: `/${prefix}_control` }).toString();
 
 const spec: TableSpec = {
   name: 'member',
@@ -33,138 +65,337 @@ const spec: TableSpec = {
     { source: 'name', target: 'name', sourceType: { dataType: 'varchar', length: 5 }, targetType: 'VARCHAR(5)', nullable: true },
   ],
 };
+const specs = new Map([[spec.name, spec]]);
+const TABLE_DDL = 'CREATE TABLE member (id INT NOT NULL PRIMARY KEY, name VARCHAR(5) NULL) ENGINE=InnoDB';
 
-// Two shards (mod 2): even ids on server a, odd ids on server b.
-const map = createShardMap({
-  count: 2,
-  function: 'mod',
-  database: 'member_{shard}',
-  serverOf: ['a', 'b'],
-  servers: { a: { name: 'a', primary: 'mysql://a', replicas: [] }, b: { name: 'b', primary: 'mysql://b', replicas: [] } },
-});
+let dir: string;
+let serverA: MariaDbInstance;
+let control: Pool;
+/** What the running test started (outage, parking lot, writer): undone after it, passed or not, newest first. */
+let cleanups: (() => Promise<unknown>)[] = [];
+const undoAfter = <T>(thing: T, undo: (thing: T) => Promise<unknown>): T => {
+  cleanups.push(() => undo(thing));
+  return thing;
+};
 
-/** A writer whose upserts fail as `fail` says (per shard and row), recording what it wrote. */
-function fakeWriter(fail: (shard: number, rows: Row[]) => Error | undefined): ShardWriter & { written: RowValue[] } {
-  const written: RowValue[] = [];
+function shardConfig(): Pick<Config, 'servers' | 'shards'> {
   return {
-    map,
-    written,
-    async upsertRows(shard, _spec, rows) {
-      const e = fail(shard as number, rows);
-      if (e) throw e;
-      written.push(...rows.map((r) => r[0]!));
+    servers: {
+      [A]: { primary: `mysql://${WRITER_USER}:${WRITER_PASSWORD}@127.0.0.1:${serverA.port}/`, replicas: [], max_connections: 4 },
+      [B]: { primary: urls.shardB, replicas: [], max_connections: 4 },
     },
-    async deleteKeys() {
-      return 0;
+    shards: {
+      count: 2,
+      function: 'mod',
+      database: `${prefix}_s{shard}`,
+      placement: [
+        { shards: '0', server: A },
+        { shards: '1', server: B },
+      ],
     },
-    loadShards: () => Promise.reject(new Error('not used')),
-    loadBlocks: () => Promise.reject(new Error('not used')),
-    poolOf: () => {
-      throw new Error('not used');
-    },
-    close: async () => {},
   };
 }
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+/** Runs statements as root on a server, on a connection of their own. */
+async function onServer(url: string, ...statements: string[]): Promise<RowDataPacket[]> {
+  const conn = await connectMysql(url);
+  try {
+    let last: RowDataPacket[] = [];
+    for (const sql of statements) last = (await conn.query<RowDataPacket[]>(sql))[0];
+    return last;
+  } finally {
+    await conn.end();
+  }
+}
+
+/** A shard's rows, read back from its server, as [id, name]. */
+async function rowsOf(shard: number): Promise<string[][]> {
+  const rows = await onServer(shard === 0 ? serverA.url : urls.shardB, `SELECT id, name FROM ${quoteId(dbOf(shard))}.member ORDER BY id`);
+  return rows.map((r) => [String(r.id), r.name as string]);
+}
+
+/** What the real cdc_parked holds for a server, in replay order, as [op, values]. */
+async function parkedFor(server: string): Promise<[string, unknown][]> {
+  const [rows] = await control.query<RowDataPacket[]>('SELECT op, data FROM cdc_parked WHERE server = ? ORDER BY id', [server]);
+  return rows.map((r) => [r.op as string, JSON.parse(r.data as string)]);
+}
+
+async function deadLetterCount(): Promise<number> {
+  const [rows] = await control.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM dead_letters');
+  return Number(rows[0]!.n);
+}
+
+interface SeenError {
+  server: string;
+  code: string | undefined;
+}
+
+/**
+ * The real writer, noting each error a server answered (and telling `onError`) before throwing it
+ * on unchanged: how a test sees which real error apply or the drainer met, and when.
+ */
+function watched(writer: ShardWriter, onError: () => void = () => {}): ShardWriter & { errors: SeenError[] } {
+  const errors: SeenError[] = [];
+  const note = async <T>(shard: number | ShardLocation, work: () => Promise<T>): Promise<T> => {
+    try {
+      return await work();
+    } catch (e) {
+      errors.push({ server: typeof shard === 'number' ? writer.map.serverOf(shard).name : shard.server.name, code: (e as { code?: string }).code });
+      onError();
+      throw e;
+    }
+  };
+  return {
+    map: writer.map,
+    errors,
+    upsertRows: (shard, s, rows) => note(shard, () => writer.upsertRows(shard, s, rows)),
+    deleteKeys: (shard, s, keys) => note(shard, () => writer.deleteKeys(shard, s, keys)),
+    loadShards: (parts) => writer.loadShards(parts),
+    loadBlocks: (shard, s, blocks, rows) => writer.loadBlocks(shard, s, blocks, rows),
+    poolOf: (server) => writer.poolOf(server),
+    close: () => writer.close(),
+  };
+}
+
+/** Something done to server A that makes it fail writes until end() (idempotent). */
+interface Outage {
+  begin(): Promise<void>;
+  end(): Promise<void>;
+}
+
+/** Another session holds shard 0's table lock; with `killWaiting`, a third KILL QUERYs every writer statement waiting for it. */
+function tableLocked(killWaiting: boolean): Outage {
+  let locker: Connection | undefined;
+  let killer: Connection | undefined;
+  let killing: Promise<void> | undefined;
+  let stopKilling = false;
+  return {
+    async begin() {
+      locker = await connectMysql(serverA.url);
+      await locker.query(`LOCK TABLES ${quoteId(dbOf(0))}.member WRITE`);
+      if (!killWaiting) return;
+      const k = (killer = await connectMysql(serverA.url));
+      killing = (async () => {
+        while (!stopKilling) {
+          const [waiting] = await k.query<RowDataPacket[]>(
+            "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE USER = ? AND COMMAND = 'Query' AND STATE = 'Waiting for table metadata lock'",
+            [WRITER_USER],
+          );
+          for (const w of waiting) {
+            await k.query(`KILL QUERY ${Number(w.id)}`).catch((e: { code?: string }) => {
+              if (e.code !== 'ER_NO_SUCH_THREAD') throw e; // the session went away meanwhile
+            });
+          }
+          await sleep(20);
+        }
+      })();
+    },
+    async end() {
+      stopKilling = true;
+      const kill = killing;
+      killing = undefined;
+      await kill;
+      await killer?.end();
+      killer = undefined;
+      if (locker) {
+        const l = locker;
+        locker = undefined;
+        await l.query('UNLOCK TABLES');
+        await l.end();
+      }
+    },
+  };
+}
+
+const readOnly = (): Outage => ({
+  begin: async () => void (await onServer(serverA.url, 'SET GLOBAL read_only = 1')),
+  end: async () => void (await onServer(serverA.url, 'SET GLOBAL read_only = 0')),
+});
+
+function stopped(): Outage {
+  let down = false;
+  return {
+    async begin() {
+      await serverA.stop();
+      down = true;
+    },
+    async end() {
+      if (!down) return;
+      serverA = await startMariaDb({ dir, port: serverA.port });
+      down = false;
+    },
+  };
+}
+
+interface Kind {
+  code: string;
+  how: string;
+  lockWaitSeconds: number;
+  outage: () => Outage;
+}
+
+const KINDS: Kind[] = [
+  { code: 'ER_LOCK_WAIT_TIMEOUT', how: "a table lock outlasting the writer's lock_wait_timeout", lockWaitSeconds: 1, outage: () => tableLocked(false) },
+  { code: 'ER_QUERY_INTERRUPTED', how: "KILL QUERY of the writer's waiting statement", lockWaitSeconds: 30, outage: () => tableLocked(true) },
+  { code: 'ER_OPTION_PREVENTS_STATEMENT', how: 'the server set read_only', lockWaitSeconds: 1, outage: readOnly },
+  { code: 'ECONNREFUSED', how: 'the server stopped', lockWaitSeconds: 1, outage: stopped },
+];
 
 function upsert(id: number, name: string, offset: number): ChangeEvent {
   return { table: 'member', op: 'upsert', key: { id: String(id) }, after: { id: String(id), name }, origin: { source: 't', partition: 0, offset: String(offset) } };
 }
 
-/** A parking lot stand-in that only records what apply parks. */
-function recordingParking(): ParkingLot & { parkedWrites: Map<string, ParkedWrite[]> } {
-  const parkedWrites = new Map<string, ParkedWrite[]>();
-  return {
-    parkedWrites,
-    hasParked: async (server: string) => parkedWrites.has(server),
-    park: async (server: string, writes: ParkedWrite[]) => void parkedWrites.set(server, [...(parkedWrites.get(server) ?? []), ...writes]),
-  } as unknown as ParkingLot & { parkedWrites: Map<string, ParkedWrite[]> };
+/** A real parking lot on the scratch control store, dead-lettering into its dead_letters as sync does; `drained` resolves when server A's drainer ends, done. */
+function parkingLot(writer: ShardWriter): { lot: ParkingLot; drained: Promise<void> } {
+  let done!: () => void;
+  const drained = new Promise<void>((resolve) => (done = resolve));
+  const lot = new ParkingLot(
+    control,
+    silentLogger,
+    { writer, specs, deadLetter: (poison) => recordDeadLetters(control, [poison]), onDrained: (server) => server === A && done() },
+    BACKOFF,
+  );
+  undoAfter(lot, (l) => l.stop());
+  return { lot, drained };
 }
 
-describe('apply: a write the server cannot take now waits; only a refused row is dead-lettered', () => {
+describe('apply and parking-lot replay on real servers: a write the server cannot take now waits; only a refused row is dead-lettered', () => {
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'membermig-apply-'));
+    [serverA] = await Promise.all([startMariaDb({ dir }), setupControlStore({ control: { url: controlUrl } })]);
+    control = createMysqlPool(controlUrl);
+    await onServer(
+      serverA.url,
+      `CREATE DATABASE ${quoteId(dbOf(0))}`,
+      `USE ${quoteId(dbOf(0))}`,
+      TABLE_DDL,
+      `CREATE USER '${WRITER_USER}'@'%' IDENTIFIED BY '${WRITER_PASSWORD}'`,
+      `GRANT SELECT, INSERT, UPDATE, DELETE ON ${quoteId(dbOf(0))}.* TO '${WRITER_USER}'@'%'`,
+    );
+    await onServer(urls.shardB, `CREATE DATABASE ${quoteId(dbOf(1))}`, `USE ${quoteId(dbOf(1))}`, TABLE_DDL);
+  });
+
+  afterAll(async () => {
+    await control?.end();
+    await onServer(urls.legacy, `DROP DATABASE IF EXISTS ${quoteId(`${prefix}_control`)}`).catch(() => {});
+    await onServer(urls.shardB, `DROP DATABASE IF EXISTS ${quoteId(dbOf(1))}`).catch(() => {});
+    await serverA?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  afterEach(async () => {
+    const undo = cleanups.reverse();
+    cleanups = [];
+    for (const u of undo) await u();
+  });
+
+  beforeEach(async () => {
+    await onServer(serverA.url, `DELETE FROM ${quoteId(dbOf(0))}.member`);
+    await onServer(urls.shardB, `DELETE FROM ${quoteId(dbOf(1))}.member`);
+    await control.query('DELETE FROM cdc_parked');
+    await control.query('DELETE FROM dead_letters');
+  });
+
   const events = [upsert(2, 'two', 1), upsert(3, 'three', 2), upsert(4, 'four', 3)];
 
-  for (const error of TRANSIENT) {
-    it(`parks, never dead-letters, on ${error.code}`, async () => {
-      const writer = fakeWriter((shard) => (shard === 0 ? error : undefined));
-      const parking = recordingParking();
-      const ctx: ApplyContext = { writer, specs: new Map([[spec.name, spec]]), logger: silentLogger, parking };
-      const result = await applyChanges(ctx, events);
-      expect(result.failed).toEqual([]);
-      expect(result.parked).toBe(2);
-      expect(parking.parkedWrites.get('a')?.map((w) => w.values[0])).toEqual(['2', '4']);
-      expect(writer.written).toEqual(['3']); // server b goes on
+  for (const kind of KINDS) {
+    it(`${kind.code} (${kind.how}): apply parks server A's writes, server B goes on; the drainer waits it out and replays them`, async () => {
+      const writer = undoAfter(watched(createShardWriter(shardConfig(), { lockWaitSeconds: kind.lockWaitSeconds })), (w) => w.close());
+      const { lot, drained } = parkingLot(writer);
+      const outage = undoAfter(kind.outage(), (o) => o.end());
+      await outage.begin();
+      const result = await applyChanges({ writer, specs, logger: silentLogger, parking: lot }, events);
+      expect(result).toEqual({ writes: 1, parked: 2, failed: [] });
+      expect(await rowsOf(1)).toEqual([['3', 'three']]); // server B went on
+      // The drainer started by park() meets the same error: the writes stay parked, in order.
+      await until('the drainer to meet the error', () => writer.errors.length >= 2);
+      expect(await parkedFor(A)).toEqual([
+        ['upsert', ['2', 'two']],
+        ['upsert', ['4', 'four']],
+      ]);
+      await outage.end();
+      await drained;
+      expect(await rowsOf(0)).toEqual([
+        ['2', 'two'],
+        ['4', 'four'],
+      ]);
+      expect(await parkedFor(A)).toEqual([]);
+      expect(await deadLetterCount()).toBe(0);
+      expect(writer.errors.every((e) => e.server === A && e.code === kind.code)).toBe(true);
     });
 
-    it(`without a parking lot, retries the server on ${error.code} until it takes the write`, async () => {
-      let attempts = 0;
-      const writer = fakeWriter((shard) => (shard === 0 && attempts++ < 2 ? error : undefined));
-      const ctx: ApplyContext = { writer, specs: new Map([[spec.name, spec]]), logger: silentLogger, backoffMs: { first: 1, max: 1 } };
-      const result = await applyChanges(ctx, events);
-      expect(result.failed).toEqual([]);
-      expect(result.writes).toBe(3);
-      expect(writer.written.sort()).toEqual(['2', '3', '4']);
+    it(`${kind.code} (${kind.how}): without a parking lot, apply retries server A until it takes the writes; server B goes on`, async () => {
+      const outage = kind.outage();
+      let lifted: Promise<void> | undefined;
+      let liftFailed: unknown;
+      // At server A's first real error: once server B's row is there (it did not wait for A), lift the outage.
+      const writer = watched(createShardWriter(shardConfig(), { lockWaitSeconds: kind.lockWaitSeconds }), () => {
+        lifted ??= (async () => {
+          await until("server B's row", async () => (await rowsOf(1)).length === 1);
+          await outage.end();
+        })().catch((e: unknown) => void (liftFailed = e ?? new Error('lifting the outage failed')));
+      });
+      undoAfter(writer, (w) => w.close());
+      undoAfter(outage, (o) => o.end());
+      await outage.begin();
+      const stopIfStuck = () => liftFailed !== undefined;
+      const result = await applyChanges({ writer, specs, logger: silentLogger, backoffMs: BACKOFF, shouldStop: stopIfStuck }, events).catch((e: unknown) => {
+        throw liftFailed ?? e;
+      });
+      await lifted;
+      expect(result).toEqual({ writes: 3, parked: 0, failed: [] });
+      expect(await rowsOf(0)).toEqual([
+        ['2', 'two'],
+        ['4', 'four'],
+      ]);
+      expect(await rowsOf(1)).toEqual([['3', 'three']]);
+      expect(writer.errors.length).toBeGreaterThan(0);
+      expect(writer.errors.every((e) => e.server === A && e.code === kind.code)).toBe(true);
     });
   }
 
-  it('dead-letters only the row the server refused (data too long); the rest applies', async () => {
-    const writer = fakeWriter((_shard, rows) => (rows.some((r) => (r[1] as string).length > 5) ? TOO_LONG : undefined));
-    const parking = recordingParking();
-    const ctx: ApplyContext = { writer, specs: new Map([[spec.name, spec]]), logger: silentLogger, parking };
-    const result = await applyChanges(ctx, [upsert(2, 'two', 1), upsert(4, 'too long', 2), upsert(3, 'three', 3)]);
+  it('ER_DATA_TOO_LONG: apply returns only the refused event to dead-letter; the rest applies, nothing is parked', async () => {
+    const writer = undoAfter(watched(createShardWriter(shardConfig())), (w) => w.close());
+    const { lot } = parkingLot(writer);
+    const result = await applyChanges({ writer, specs, logger: silentLogger, parking: lot }, [upsert(2, 'two', 1), upsert(4, 'too long', 2), upsert(3, 'three', 3)]);
     expect(result.failed.map((f) => f.event.origin.offset)).toEqual(['2']);
-    expect(result.failed[0]!.reason).toMatch(/refused the upsert: Data too long/);
+    expect(result.failed[0]!.reason).toMatch(/refused the upsert: Data too long for column 'name'/);
+    expect(result.writes).toBe(2);
     expect(result.parked).toBe(0);
-    expect(writer.written.sort()).toEqual(['2', '3']);
+    // Shard 0's two-row statement, then the bad row alone.
+    expect(writer.errors).toEqual([
+      { server: A, code: 'ER_DATA_TOO_LONG' },
+      { server: A, code: 'ER_DATA_TOO_LONG' },
+    ]);
+    expect(await rowsOf(0)).toEqual([['2', 'two']]);
+    expect(await rowsOf(1)).toEqual([['3', 'three']]);
+    expect(await parkedFor(A)).toEqual([]);
   });
-});
 
-/** Just enough of a mysql2 pool for the parking lot: cdc_parked rows in memory, named locks always granted. */
-function fakeControlPool(parked: { id: number; table_name: string; shard: number; op: string; data: string; origin: string | null }[]): Pool {
-  const query = async (sql: string, params: unknown[] = []): Promise<[unknown[], unknown]> => {
-    if (sql.includes('GET_LOCK')) return [[{ got: 1 }], []];
-    if (sql.includes('RELEASE_LOCK')) return [[], []];
-    if (sql.startsWith('SELECT id, table_name')) return [parked.slice(0, 1000), []];
-    if (sql.startsWith('SELECT 1 FROM cdc_parked')) return [parked.length > 0 ? [{ 1: 1 }] : [], []];
-    if (sql.startsWith('DELETE FROM cdc_parked')) {
-      const upTo = Number(params[1]);
-      parked.splice(0, parked.filter((r) => r.id <= upTo).length);
-      return [[], []];
-    }
-    throw new Error(`unexpected query ${sql}`);
-  };
-  return { query, getConnection: async () => ({ query, release: () => {} }) } as unknown as Pool;
-}
-
-describe('parking lot replay: the same rule', () => {
-  const parkedRow = (id: number, name: string) => ({ id, table_name: 'member', shard: 0, op: 'upsert', data: JSON.stringify([String(id), name]), origin: JSON.stringify({ source: 't', partition: 0, offset: String(id) }) });
-
-  async function drain(writer: ShardWriter, rows: ReturnType<typeof parkedRow>[]): Promise<PoisonEvent[]> {
-    const deadLettered: PoisonEvent[] = [];
-    let drained!: () => void;
-    const done = new Promise<void>((resolve) => (drained = resolve));
-    const lot = new ParkingLot(fakeControlPool(rows), silentLogger, { writer, specs: new Map([[spec.name, spec]]), deadLetter: async (p) => void deadLettered.push(p), onDrained: () => drained() }, { first: 1, max: 1 });
-    lot.drain('a');
-    await done;
-    await lot.stop();
-    return deadLettered;
-  }
-
-  for (const error of TRANSIENT) {
-    it(`waits and replays again on ${error.code}, never dead-letters`, async () => {
-      let attempts = 0;
-      const writer = fakeWriter(() => (attempts++ < 3 ? error : undefined));
-      const rows = [parkedRow(2, 'two'), parkedRow(4, 'four')];
-      expect(await drain(writer, rows)).toEqual([]);
-      expect(writer.written).toEqual(['2', '4']);
-      expect(rows).toEqual([]);
-    });
-  }
-
-  it('dead-letters a parked row the server refuses, and replays the rest', async () => {
-    const writer = fakeWriter((_shard, rows) => (rows.some((r) => (r[1] as string).length > 5) ? TOO_LONG : undefined));
-    const dead = await drain(writer, [parkedRow(2, 'two'), parkedRow(4, 'too long'), parkedRow(6, 'six')]);
-    expect(dead.map((d) => d.origin.offset)).toEqual(['4']);
-    expect(dead[0]!.reason).toMatch(/refused: Data too long/);
-    expect(writer.written).toEqual(['2', '6']);
+  it('ER_DATA_TOO_LONG: the drainer dead-letters only the parked write the server refuses, and replays the rest', async () => {
+    const writer = undoAfter(watched(createShardWriter(shardConfig())), (w) => w.close());
+    const { lot, drained } = parkingLot(writer);
+    const write = (id: number, name: string): ParkedWrite => ({ table: 'member', shard: 0, op: 'upsert', values: [String(id), name], origin: { source: 't', partition: 0, offset: String(id) } });
+    await lot.park(A, [write(2, 'two'), write(4, 'too long'), write(6, 'six')]);
+    await drained;
+    const dead = await openDeadLetters(control);
+    expect(dead.map((d) => [d.source, d.partition, d.offset, d.table])).toEqual([['t', 0, '4', 'member']]);
+    expect(dead[0]!.reason).toMatch(/parked upsert for shard 0 refused: Data too long for column 'name'/);
+    expect(writer.errors.every((e) => e.code === 'ER_DATA_TOO_LONG')).toBe(true);
+    expect(await rowsOf(0)).toEqual([
+      ['2', 'two'],
+      ['6', 'six'],
+    ]);
+    expect(await parkedFor(A)).toEqual([]);
   });
 });
