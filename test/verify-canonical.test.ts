@@ -4,6 +4,7 @@ import { connectMysql } from '../src/mysql/connect.js';
 import { combineChecksums, differingColumns, doubleText, emptyChecksum, mysqlCanonicalValue, type CanonicalHash } from '../src/rows/canonical.js';
 import { keyText } from '../src/rows/convert.js';
 import { shardKeyPosition, targetDdl } from '../src/rows/ddl.js';
+import { doubleExpression, floatExpression } from '../src/rows/mysql.js';
 import type { ColumnSpec, Row, TableSpec } from '../src/rows/types.js';
 import { shardMapFromConfig } from '../src/shard/map.js';
 import { createSourceReader, MysqlSourceReader } from '../src/source/index.js';
@@ -47,7 +48,7 @@ const STRICT_DDL = `CREATE TABLE strict_text (
 const NASTY_ROWS: unknown[][] = [
   [1, null, null, null, null, null, null, null, null, null, null, null],
   [2, '', '', '0.000000', '1000-01-01 00:00:00.000000', '0', '0', Buffer.alloc(0), '', 1901, 0, 0],
-  [3, 'a', '北京', '1.500000', '2024-02-29 23:59:59.999999', '9223372036854775807', '18446744073709551615', Buffer.from([0xff, 0xfe]), 'a', 2155, 0.1, 0.1],
+  [3, 'a', '北京', '1.500000', '2024-02-29 23:59:59.999999', '9223372036854775807', '18446744073709551615', Buffer.from([0xff, 0xfe]), 'a', 2155, 0.1, 9592.180569541113],
   [4, 'a ', '北京 ', '-1.500000', '2024-02-29 23:59:59.000001', '-9223372036854775808', '1', Buffer.from([0x00]), 'a  ', 2000, -1.5, 1e-20],
   [5, 'A', '上海', '123456789.100000', '9999-12-31 23:59:59.999999', '-1', '9007199254740993', Buffer.from('\\N'), 'A', null, 123456789, 123456789012345680000],
   [6, 'Zoë 😀', '深圳市', '0.000001', '1970-01-01 00:00:00.000000', '9007199254740993', null, Buffer.from([0x0a, 0x09]), 'x y', 2024, 3.4e38, 9007199254740993],
@@ -141,15 +142,16 @@ describe('canonical hash: legacy SQL, Node and shard SQL agree', () => {
     try {
       await conn.query('CREATE TABLE floats (i INT PRIMARY KEY, f FLOAT NULL, d DOUBLE NOT NULL)');
       await conn.query('INSERT INTO floats VALUES ?', [values.map((v, i) => [i, inFloat(v) ? v : null, v])]);
-      // Read back as ShardSide.rowsByKey reads a FLOAT (times 1e0: its plain text has 6 digits only).
-      const [rows] = await conn.query('SELECT i, CONCAT(f * 1e0) AS f, CONCAT(d * 1e0) AS d, f * 1e0 AS fAsRead, d AS dAsRead FROM floats ORDER BY i');
-      const wrong = (rows as { i: number; f: string | null; d: string; fAsRead: number | null; dAsRead: number }[]).flatMap((r) => {
+      // Read back as ShardSide.rowsByKey reads them (text: mysql2's own parse of a DOUBLE is off by an ulp at times).
+      const [rows] = await conn.query(`SELECT i, CONCAT(f * 1e0) AS f, CONCAT(d * 1e0) AS d, ${floatExpression('f')} AS fAsRead, ${doubleExpression('d')} AS dAsRead FROM floats ORDER BY i`);
+      const wrong = (rows as { i: number; f: string | null; d: string; fAsRead: string | null; dAsRead: string }[]).flatMap((r) => {
         const v = values[r.i]!;
         const out: string[] = [];
         if (r.d !== doubleText(v)) out.push(`double ${v}: server ${r.d}, doubleText ${doubleText(v)}`);
         if (r.f !== null && r.f !== doubleText(Math.fround(v))) out.push(`float ${v}: server ${r.f}, doubleText ${doubleText(Math.fround(v))}`);
         // What the driver reads back compares equal to the value the legacy reader gives.
-        if (r.fAsRead !== null && differingColumns(FLOAT_COLUMNS, [String(r.fAsRead), String(r.dAsRead)], [String(Math.fround(v)), String(v)]).length > 0) out.push(`read back ${v}`);
+        if (r.fAsRead !== null && differingColumns(FLOAT_COLUMNS, [r.fAsRead, r.dAsRead], [String(Math.fround(v)), String(v)]).length > 0) out.push(`read back ${v}`);
+        if (r.dAsRead !== doubleText(v)) out.push(`double read back ${v}: ${r.dAsRead}`);
         return out;
       });
       expect(wrong).toEqual([]);

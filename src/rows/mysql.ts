@@ -97,9 +97,19 @@ function textConversion(targetType: string, targetCollation: string, type: Sourc
   };
 }
 
-/** A FLOAT column's exact value as DOUBLE (see mysqlTypeMap). */
+/**
+ * A FLOAT column's exact value as text: the server prints a FLOAT with 6 digits, but times 1e0 it
+ * is the DOUBLE it exactly equals, printed in full. Text, not a DOUBLE result: mysql2 parses a
+ * DOUBLE's text into a JS number itself, and is off by an ulp at times (9592.180569541113 came
+ * back as 9592.180569541111).
+ */
 export function floatExpression(quotedColumn: string): string {
-  return `(${quotedColumn} * 1e0)`;
+  return `CAST((${quotedColumn} * 1e0) AS CHAR)`;
+}
+
+/** A DOUBLE column's value as the server prints it (shortest exact digits), as text for the reason above. */
+export function doubleExpression(quotedColumn: string): string {
+  return `CAST(${quotedColumn} AS CHAR)`;
 }
 
 /** Whether '' is one of the ENUM's own members (then it is an ordinary value). */
@@ -145,7 +155,7 @@ export const mysqlTypeMap: SourceTypeMap = {
     // The server prints a FLOAT with 6 digits, which loses bits; times 1e0 it is the DOUBLE it exactly
     // equals, printed in full, and that text stores back into FLOAT as the same value.
     if (dt === 'float') return { ...plain(columnTypeOf(type)), selectExpression: floatExpression };
-    if (FLOAT_TYPES.has(dt)) return plain(columnTypeOf(type));
+    if (FLOAT_TYPES.has(dt)) return { ...plain(columnTypeOf(type)), selectExpression: doubleExpression };
     if (TEMPORAL_TYPES.has(dt)) return plain(dt === 'year' ? 'year' : columnTypeOf(type));
     if (BYTE_TYPES.has(dt)) return { ...plain(columnTypeOf(type)), wire: 'hex' };
     if (dt === 'char' || dt === 'varchar') return textConversion(varcharTarget(type), targetCollationOf(type), type, column);

@@ -1,9 +1,9 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { quoteId } from '../mysql/connect.js';
-import { canonicalKind, canonicalKinds, emptyChecksum, foldHash, rowHash, type CanonicalHash, type RangeChecksum } from '../rows/canonical.js';
+import { canonicalKind, canonicalKinds, emptyChecksum, type CanonicalKind, foldHash, rowHash, type CanonicalHash, type RangeChecksum } from '../rows/canonical.js';
 import { keyText, type RejectedValue } from '../rows/convert.js';
 import { keyPositions, shardKeyPosition } from '../rows/ddl.js';
-import { floatExpression, isIntegerType } from '../rows/mysql.js';
+import { doubleExpression, floatExpression, isIntegerType } from '../rows/mysql.js';
 import type { Row, RowValue, TableSpec } from '../rows/types.js';
 import type { ShardMap } from '../shard/map.js';
 import { readMysqlRowsByKey } from '../source/mysql/keys.js';
@@ -245,6 +245,13 @@ export class StreamingLegacySide implements LegacySide {
   }
 }
 
+/** How a shard column is read for comparison: FLOAT and DOUBLE as their exact text (src/rows/mysql.ts). */
+function readExpression(kind: CanonicalKind, quoted: string): string {
+  if (kind === 'float') return floatExpression(quoted);
+  if (kind === 'double') return doubleExpression(quoted);
+  return quoted;
+}
+
 /** Per shard: count, digest, and whether it holds rows the shard map routes to another shard. */
 export interface ShardChecksum extends RangeChecksum {
   shard: number;
@@ -388,8 +395,7 @@ export class ShardSide {
   async rowsByKey(keys: ChunkKey[], shards: number[]): Promise<Map<number, Map<string, Row>>> {
     const out = new Map<number, Map<string, Row>>();
     const positions = keyPositions(this.spec);
-    // A FLOAT reads back as 6-digit text, which is not its value: times 1e0 it is (src/rows/canonical.ts).
-    const columns = this.spec.columns.map((c) => (canonicalKind(c.targetType) === 'float' ? floatExpression(quoteId(c.target)) : quoteId(c.target))).join(', ');
+    const columns = this.spec.columns.map((c) => readExpression(canonicalKind(c.targetType), quoteId(c.target))).join(', ');
     await this.perServer(shards, async (pool, list) => {
       for (const shard of list) {
         const found = new Map<string, Row>();
