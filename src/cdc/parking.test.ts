@@ -1,10 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { scratchControlStore } from '../../test/support/scratch-control.js';
 import { silentLogger } from '../log.js';
-import { connectMysql, createMysqlPool } from '../mysql/connect.js';
 import type { Row, RowValue, TableSpec } from '../rows/types.js';
-import { setupControlStore } from '../store/control.js';
 import type { ShardWriter } from '../target/writer.js';
 import { ParkingLot, type ParkedWrite } from './parking.js';
 
@@ -62,21 +60,13 @@ function hooked(pool: Pool, before: (sql: string) => Promise<void>): Pool {
 }
 
 describe('parking lot: rows parked while the drainer finishes are drained', () => {
-  const database = `membermig_parking_${randomBytes(4).toString('hex')}`;
-  const serverUrl = inject('mysql').legacy;
-  const url = Object.assign(new URL(serverUrl), { pathname: `/${database}` }).toString();
+  const store = scratchControlStore('parking');
   let pool: Pool;
 
   beforeAll(async () => {
-    await setupControlStore({ control: { url } });
-    pool = createMysqlPool(url);
+    pool = await store.open();
   });
-  afterAll(async () => {
-    await pool?.end();
-    const admin = await connectMysql(serverUrl);
-    await admin.query(`DROP DATABASE IF EXISTS \`${database}\``);
-    await admin.end();
-  });
+  afterAll(() => store.drop());
 
   const parkedRows = async (server: string): Promise<number> => {
     const [rows] = await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM cdc_parked WHERE server = ?', [server]);

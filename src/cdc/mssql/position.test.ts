@@ -1,9 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import type { Pool } from 'mysql2/promise';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RefusedError } from '../../errors.js';
-import { connectMysql, createMysqlPool } from '../../mysql/connect.js';
-import { setupControlStore } from '../../store/control.js';
+import { scratchControlStore } from '../../../test/support/scratch-control.js';
 import { Lsn } from './lsn.js';
 import { CdcWindowError, firstPosition, loadPosition, moveInstancePosition, previousInstancePosition, readWindow, savePosition, type InstancePosition } from './position.js';
 
@@ -67,21 +65,13 @@ describe('first position of a capture instance switched to after a schema change
 
 /** The positions of a switch in a real control store (a scratch database on the test MariaDB server). */
 describe('the position moves with the switch', () => {
-  const database = `membermig_cdcpos_${randomBytes(4).toString('hex')}`;
-  const serverUrl = inject('mysql').legacy;
-  const url = Object.assign(new URL(serverUrl), { pathname: `/${database}` }).toString();
+  const store = scratchControlStore('cdcpos');
   let pool: Pool;
 
   beforeAll(async () => {
-    await setupControlStore({ control: { url } });
-    pool = createMysqlPool(url);
+    pool = await store.open();
   });
-  afterAll(async () => {
-    await pool?.end();
-    const admin = await connectMysql(serverUrl);
-    await admin.query(`DROP DATABASE IF EXISTS \`${database}\``);
-    await admin.end();
-  });
+  afterAll(() => store.drop());
 
   it('finds the furthest position of the table under another instance, and moves it to the new one', async () => {
     const save = (instance: string, table: string, lsn: string, seqval: string | null = null) =>
