@@ -59,3 +59,24 @@ export type Action = (ctx: CommandContext, ...args: unknown[]) => Promise<ExitCo
 export function globalOptions(cmd: Command): GlobalOptions {
   return cmd.optsWithGlobals() as GlobalOptions;
 }
+
+/**
+ * An abort signal for the first SIGINT or SIGTERM, logged as `what`; a second signal ends the
+ * process at once (Node's default: the handlers are gone by then). `release()` removes them.
+ */
+export function stopOnSignal(logger: Logger, what: string): { signal: AbortSignal; release(): void } {
+  const stop = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    logger.warn({ signal }, what);
+    stop.abort();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return {
+    signal: stop.signal,
+    release() {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}

@@ -4,7 +4,7 @@ import { runFullCopy, type FullCopyResult, type TableProgress } from '../../copy
 import { ExitCode } from '../../errors.js';
 import { parseMetricsPort } from '../../metrics/port.js';
 import type { Logger } from '../../log.js';
-import type { CliIO } from '../context.js';
+import { stopOnSignal, type CliIO } from '../context.js';
 import type { Run } from '../main.js';
 import { renderTable } from '../render.js';
 
@@ -56,14 +56,8 @@ export function registerFull(program: Command, run: Run): void {
         const metrics = metricsPort === undefined ? undefined : new (await import('../../metrics/index.js')).FullCopyMetrics(config);
         if (metrics) ctx.logger.info({ port: await metrics.listen(metricsPort!, flags.metricsHost) }, 'metrics at /metrics');
         // The first SIGINT/SIGTERM stops taking chunks and finishes the ones in hand (then the summary and
-        // exit 1 say what is left); a second one ends the process at once (Node's default).
-        const stop = new AbortController();
-        const onSignal = (signal: NodeJS.Signals) => {
-          ctx.logger.warn({ signal }, 'stopping: finishing the chunks in hand (again to quit at once)');
-          stop.abort();
-        };
-        process.once('SIGINT', onSignal);
-        process.once('SIGTERM', onSignal);
+        // exit 1 say what is left); a second one ends the process at once.
+        const stop = stopOnSignal(ctx.logger, 'stopping: finishing the chunks in hand (again to quit at once)');
         let result: FullCopyResult;
         try {
           result = await runFullCopy(config, {
@@ -81,8 +75,7 @@ export function registerFull(program: Command, run: Run): void {
           });
           metrics?.finish(result);
         } finally {
-          process.off('SIGINT', onSignal);
-          process.off('SIGTERM', onSignal);
+          stop.release();
           progress.stop();
           await metrics?.close();
         }

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { SyncResult } from '../../cdc/sync.js';
 import { ExitCode, RefusedError } from '../../errors.js';
+import { stopOnSignal } from '../context.js';
 import type { Run } from '../main.js';
 import { renderTable } from '../render.js';
 
@@ -39,13 +40,7 @@ export function registerSync(program: Command, run: Run): void {
           metricsPort = Number(opts.metricsPort);
           if (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535) throw new RefusedError(`--metrics-port ${opts.metricsPort}: expected a port number`);
         }
-        const abort = new AbortController();
-        const onSignal = (signal: NodeJS.Signals) => {
-          ctx.logger.info({ signal }, 'stopping: finishing the in-flight batch');
-          abort.abort();
-        };
-        process.once('SIGINT', onSignal);
-        process.once('SIGTERM', onSignal);
+        const stop = stopOnSignal(ctx.logger, 'stopping: finishing the in-flight batch');
         try {
           // Loaded here: kafkajs and the SQL Server driver only for the command that needs them.
           const { runSync } = await import('../../cdc/sync.js');
@@ -54,12 +49,11 @@ export function registerSync(program: Command, run: Run): void {
             untilCaughtUp: opts.untilCaughtUp === true,
             retryDeadLetters: opts.retryDeadLetters === true,
             ...(metricsPort !== undefined ? { metricsPort, metricsHost: opts.metricsHost } : {}),
-            signal: abort.signal,
+            signal: stop.signal,
           });
           return ctx.finish(result.deadLetters.open > 0 ? ExitCode.Problems : ExitCode.Ok, result, renderSync);
         } finally {
-          process.off('SIGINT', onSignal);
-          process.off('SIGTERM', onSignal);
+          stop.release();
         }
       }),
     );
