@@ -1,4 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openJob } from '../src/copy/job.js';
 import { silentLogger } from '../src/log.js';
@@ -243,6 +246,38 @@ describe('membermig full resumes after kill -9 and shares a job between processe
       const r = JSON.parse(stdout).result;
       expect(r.errors.join('\n')).toContain('restarted by another process');
       expect(r.left.filter((c: { error?: string }) => c.error?.includes('writes no more of it')).length).toBeGreaterThan(0);
+    } finally {
+      await control.end();
+    }
+  }, 150_000);
+
+  it('a chunk leased to this process without its knowing (a claim whose reply was lost) is taken up at lease expiry; the run finishes', async () => {
+    const control = await connectMysql(env.config.control.url);
+    try {
+      await control.query("UPDATE jobs SET state = 'abandoned' WHERE kind = 'full'");
+      // Short leases, renewed every second: the planted one would be renewed with them if renewal went by owner.
+      const raw = env.raw as { copy: Record<string, unknown> };
+      const config = join(dirname(env.configPath), 'short-leases.yaml');
+      writeFileSync(config, stringify({ ...raw, copy: { ...raw.copy, lease_seconds: 3 } }));
+      const child = spawnCli(['full', '--config', config, '--json', '--max-rows-per-sec', '300', '--log-level', 'warn']);
+      let stdout = '';
+      child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr!.resume();
+      const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+      const live = "SELECT COUNT(*) AS n FROM chunks c JOIN jobs j ON j.id = c.job_id WHERE j.state <> 'abandoned'";
+      await waitFor('planning done and a chunk copied', async () => (await controlValue(env, `${live} AND c.state = 'done'`)) >= 1 && (await controlValue(env, `${live} AND c.upper_key IS NULL`)) === 1);
+      // What a claim whose commit went through and whose reply was lost leaves: the last pending chunk leased to the process.
+      const [res] = await control.query(
+        `UPDATE chunks c JOIN jobs j ON j.id = c.job_id JOIN workers w ON w.job_id = j.id
+            SET c.state = 'leased', c.lease_owner = w.id, c.lease_until = NOW(6) + INTERVAL 3 SECOND, c.attempts = c.attempts + 1
+          WHERE j.state IN ('planning', 'running') AND j.kind = 'full' AND c.state = 'pending' AND c.upper_key IS NULL`,
+      );
+      expect((res as { affectedRows: number }).affectedRows).toBe(1);
+      expect(await closed).toBe(0);
+      const r = JSON.parse(stdout).result;
+      expect(r).toMatchObject({ state: 'done', left: [] });
+      expect(await controlValue(env, `${live} AND c.state <> 'done'`)).toBe(0);
+      await expectEveryRowOnce(writer);
     } finally {
       await control.end();
     }

@@ -1,6 +1,6 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chunksTakenOver, claimChunks, completeChunks, type Chunk } from '../src/store/leases.js';
+import { chunksLeftBeyond, chunksTakenOver, claimChunks, completeChunks, renewLeases, type Chunk } from '../src/store/leases.js';
 import { openControlStore, setupControlStore, type ControlStore } from '../src/store/control.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
 
@@ -72,5 +72,25 @@ describe('chunk claims', () => {
     // In index order: the LIMIT stops the read after 8 entries (no sort of every pending chunk).
     expect(plan[0]).toMatchObject({ key: 'chunks_pending', type: 'ref' });
     expect(String(plan[0]!.Extra)).not.toMatch(/filesort/);
+  });
+
+  it('renewal extends only the leases in hand: a chunk whose claim reply was lost runs out and is taken up again', async () => {
+    await store.pool.query("INSERT INTO jobs (id, kind, name, state) VALUES (79, 'full', 'orphan', 'running')");
+    await store.pool.query("INSERT INTO chunks (job_id, table_name, chunk_no) SELECT 79, 'member', seq FROM seq_0_to_3");
+    const inHand = await claimChunks(store.pool, 79, 'w9', 60, 2);
+    // The next claim commits but its reply never arrives: w9 leases chunk 2 without knowing it.
+    const lost = await claimChunks(store.pool, 79, 'w9', 1, 1);
+    expect(lost.map((c) => c.chunkNo)).toEqual([2]);
+    await completeChunks(store.pool, 'w9', [{ chunk: (await claimChunks(store.pool, 79, 'w9', 60, 1))[0]!, rowsDone: 1, result: null }]);
+    expect(await renewLeases(store.pool, 79, 'w9', 60, inHand)).toBe(2);
+    // With every chunk w9 knows of in hand, the orphan still counts as left: w9 waits for it.
+    expect(await chunksLeftBeyond(store.pool, 79, 'w9', inHand)).toBe(true);
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(await renewLeases(store.pool, 79, 'w9', 60, inHand)).toBe(2);
+    const retaken = await claimChunks(store.pool, 79, 'w9', 60, 4);
+    expect(retaken.map((c) => [c.chunkNo, c.attempts])).toEqual([[2, 2]]);
+    expect(await chunksLeftBeyond(store.pool, 79, 'w9', [...inHand, ...retaken])).toBe(false);
+    // Another worker's live lease counts as left too (it finishes it, or it is taken over at expiry).
+    expect(await chunksLeftBeyond(store.pool, 79, 'w8', [])).toBe(true);
   });
 });

@@ -96,4 +96,50 @@ describe('verify processes', () => {
     expect(r.passes).toBeGreaterThanOrEqual(2);
     expect(r.state).toBe('clean');
   });
+
+  it('a chunk leased to the verifier without its knowing (a claim whose reply was lost) runs out and is checked again; the job finishes', async () => {
+    const map = shardMapFromConfig(env.config);
+    const id = memberId(7);
+    const shard = map.shardOf(id);
+    const conn = await connectMysql(map.serverOf(shard).primary, { database: map.databaseOf(shard) });
+    await conn.query("UPDATE member SET name = 'orphan' WHERE member_id = ?", [id]);
+    await conn.end();
+    // The difference holds the verifier for its 3 s re-check delay: long enough to plant a lease in its name.
+    const child = spawnCli(['verify', '--config', env.configPath, '--json', '--restart', '--recheck-after', '3', '--log-level', 'info']);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    const control = await connectMysql(env.config.control.url);
+    try {
+      // A chunk it already recorded, leased to it again as a claim whose reply was lost would leave it.
+      const recorded = async () =>
+        (
+          await control.query<RowDataPacket[]>(
+            `SELECT c.job_id, c.table_name, c.chunk_no, w.id AS worker FROM chunks c JOIN jobs j ON j.id = c.job_id JOIN workers w ON w.job_id = j.id
+              WHERE j.kind = 'verify' AND j.state = 'running' AND c.state = 'done' ORDER BY c.chunk_no DESC LIMIT 1`,
+          )
+        )[0][0];
+      const deadline = Date.now() + 30_000;
+      while (!(await recorded()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      const c = (await recorded())!;
+      const [res] = await control.query(
+        "UPDATE chunks SET state = 'leased', lease_owner = ?, lease_until = NOW(6) + INTERVAL 1 SECOND, attempts = attempts + 1 WHERE job_id = ? AND table_name = ? AND chunk_no = ? AND state = 'done'",
+        [c.worker, c.job_id, c.table_name, c.chunk_no],
+      );
+      expect((res as { affectedRows: number }).affectedRows).toBe(1);
+      // Renewing every lease in its name kept that chunk out of reach, and the verifier waited for it forever.
+      expect(await closed, stderr).toBe(1);
+      const r = JSON.parse(stdout).result;
+      expect(r.tables[0]).toMatchObject({ state: 'differences', rowsSource: 200, rowsTarget: 200 });
+      expect(r.tables[0].chunksChecked).toBe(r.tables[0].chunksTotal);
+      const [left] = await control.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM chunks c JOIN jobs j ON j.id = c.job_id WHERE j.kind = 'verify' AND j.state <> 'abandoned' AND c.state <> 'done'");
+      expect(Number(left[0]!.n)).toBe(0);
+    } finally {
+      await control.end();
+      child.kill('SIGKILL');
+    }
+    expect((await runCli(['verify', '--config', env.configPath, '--repair'])).code).toBe(0);
+  }, 60_000);
 });

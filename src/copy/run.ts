@@ -8,7 +8,7 @@ import type { TableSpec } from '../rows/types.js';
 import type { ShardMap } from '../shard/map.js';
 import { UnrepresentableError, type SourceReader } from '../source/index.js';
 import type { ControlStore } from '../store/control.js';
-import { chunkCounts, chunksTakenOver, claimChunk, completeChunk, newWorkerId, releaseChunk, renewLeases, type Chunk } from '../store/leases.js';
+import { chunkCounts, chunksLeftBeyond, chunksTakenOver, claimChunk, completeChunk, newWorkerId, releaseChunk, renewLeases, type Chunk } from '../store/leases.js';
 import { refuseShapeProblems } from '../target/shape.js';
 import { checkServerTables } from '../target/tables.js';
 import type { ShardWriter } from '../target/writer.js';
@@ -128,8 +128,9 @@ async function runWorkers(ctx: JobContext, job: FullJob, run: RunState): Promise
 
   const heartbeat = setInterval(() => {
     void (async () => {
-      await renewLeases(store.pool, job.id, workerId, leaseSeconds);
-      const lost = await chunksTakenOver(store.pool, [...run.held.values()]);
+      const held = [...run.held.values()];
+      await renewLeases(store.pool, job.id, workerId, leaseSeconds, held);
+      const lost = await chunksTakenOver(store.pool, held);
       if (lost.length > 0 && !run.leasesLost) {
         const names = lost.map((c) => `${c.tableName} chunk ${c.chunkNo}`).join(', ');
         run.leasesLost = `${names}: taken over by another process while this one could not renew its leases; this process writes no more`;
@@ -157,9 +158,10 @@ async function runWorkers(ctx: JobContext, job: FullJob, run: RunState): Promise
           await sleep(PLAN_WAIT_MS);
           continue;
         }
-        // Chunks leased by another process are finished by it or, if it died, taken over here at lease expiry.
-        // Chunks leased by this process are finished by its other workers.
-        if (!(await withRetry('look for chunks', retry, logger, () => othersHoldChunks(store, job.id, workerId)))) return;
+        // Chunks leased by another process are finished by it or, if it died, taken over here at lease expiry;
+        // so are this process's own leases that none of its workers holds (a claim whose reply was lost).
+        // Chunks held by this process are finished by its other workers.
+        if (!(await withRetry('look for chunks', retry, logger, () => chunksLeftBeyond(store.pool, job.id, workerId, [...run.held.values()])))) return;
         await sleep(Math.min(1000, (leaseSeconds * 1000) / 4));
         continue;
       }
@@ -311,14 +313,6 @@ function isAlive(pid: number): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
-}
-
-async function othersHoldChunks(store: ControlStore, jobId: number, workerId: string): Promise<boolean> {
-  const [rows] = await store.pool.query<RowDataPacket[]>(
-    "SELECT 1 FROM chunks WHERE job_id = ? AND (state = 'pending' OR (state = 'leased' AND lease_owner <> ?)) LIMIT 1",
-    [jobId, workerId],
-  );
-  return rows.length > 0;
 }
 
 /** Records a chunk once its rows are written: done (with its rejected values), or failed with the reason. */

@@ -122,13 +122,37 @@ function byTable(chunks: Pick<Chunk, 'tableName' | 'chunkNo'>[]): Map<string, nu
   return out;
 }
 
-/** Extends every lease this worker holds in the job; returns how many it still holds. */
-export async function renewLeases(pool: Pool, jobId: number, worker: string, leaseSeconds: number): Promise<number> {
-  const [res] = await pool.query<ResultSetHeader>(
-    `UPDATE chunks SET lease_until = NOW(6) + INTERVAL ? SECOND WHERE job_id = ? AND lease_owner = ? AND state = 'leased'`,
-    [leaseSeconds, jobId, worker],
+/**
+ * Extends the leases of the chunks this worker has in hand; returns how many it still holds.
+ * Only those: a chunk whose claim committed but whose reply was lost (a dropped connection) is
+ * leased to this worker without its knowing. Renewing by owner kept such a chunk leased, and so
+ * out of every worker's reach, for as long as the process ran; left alone, its lease runs out and
+ * a claim takes it up like any dead worker's chunk.
+ */
+export async function renewLeases(pool: Pool, jobId: number, worker: string, leaseSeconds: number, held: Pick<Chunk, 'tableName' | 'chunkNo'>[]): Promise<number> {
+  let renewed = 0;
+  for (const [table, numbers] of byTable(held)) {
+    const [res] = await pool.query<ResultSetHeader>(
+      `UPDATE chunks SET lease_until = NOW(6) + INTERVAL ? SECOND WHERE job_id = ? AND table_name = ? AND chunk_no IN (?) AND lease_owner = ? AND state = 'leased'`,
+      [leaseSeconds, jobId, table, numbers, worker],
+    );
+    renewed += res.affectedRows;
+  }
+  return renewed;
+}
+
+/**
+ * Whether chunks of the job are left that this worker does not have in hand: pending ones,
+ * others' leases (finished by them or taken over at expiry) and leases of its own it does not
+ * know of (a claim whose reply was lost: taken up again at expiry, see renewLeases).
+ */
+export async function chunksLeftBeyond(pool: Pool, jobId: number, worker: string, held: Pick<Chunk, 'tableName' | 'chunkNo'>[]): Promise<boolean> {
+  const notHeld = held.length === 0 ? '' : ' OR (table_name, chunk_no) NOT IN (?)';
+  const [rows] = await pool.query<RowDataPacket[]>(
+    `SELECT 1 FROM chunks WHERE job_id = ? AND (state = 'pending' OR (state = 'leased' AND (lease_owner <> ?${notHeld}))) LIMIT 1`,
+    held.length === 0 ? [jobId, worker] : [jobId, worker, held.map((c) => [c.tableName, c.chunkNo])],
   );
-  return res.affectedRows;
+  return rows.length > 0;
 }
 
 /**

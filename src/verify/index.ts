@@ -272,14 +272,22 @@ async function workJob(
   const planned: (PlannedRepair & { table: string })[] = [];
   const pending = new Set<Promise<void>>();
 
+  // The chunks this verifier has claimed and not yet recorded: only their leases are renewed (see renewLeases).
+  const held = new Map<string, Chunk>();
+  const heldKey = (c: Chunk) => `${c.tableName}\u0000${c.chunkNo}`;
   await registerWorker(pool, worker, job.jobId);
   const heartbeat = setInterval(() => {
-    void Promise.all([renewLeases(pool, job.jobId, worker, leaseSeconds), heartbeatWorker(pool, worker)]).catch((e) => log.warn({ err: e }, 'lease renewal failed'));
+    void Promise.all([renewLeases(pool, job.jobId, worker, leaseSeconds, [...held.values()]), heartbeatWorker(pool, worker)]).catch((e) => log.warn({ err: e }, 'lease renewal failed'));
   }, Math.max(1000, (leaseSeconds * 1000) / 3));
 
   // A deadlock or a control-store blip while claiming is retried, as full's claims are.
   const retry: RetryPolicy = { retries: config.copy.retries, baseMs: config.copy.retry_base_ms };
-  const feed = chunkFeed(() => withRetry('claim chunks', retry, log, () => claimChunks(pool, job.jobId, worker, leaseSeconds, CONTROL_BATCH)), workers);
+  const claim = async () => {
+    const chunks = await withRetry('claim chunks', retry, log, () => claimChunks(pool, job.jobId, worker, leaseSeconds, CONTROL_BATCH));
+    for (const c of chunks) held.set(heldKey(c), c);
+    return chunks;
+  };
+  const feed = chunkFeed(claim, workers);
   const done: CompletedChunk[] = [];
   /** Records the done chunks; on failure they stay queued for the next try. */
   const recordDone = async () => {
@@ -287,6 +295,7 @@ async function workJob(
     if (batch.length === 0) return;
     try {
       const kept = await completeChunks(pool, worker, batch);
+      for (const d of batch) held.delete(heldKey(d.chunk));
       if (kept < batch.length) log.warn({ lost: batch.length - kept, chunks: batch.map((d) => d.chunk.chunkNo) }, 'lease lost: another verifier redoes these chunks');
     } catch (e) {
       done.unshift(...batch);
@@ -303,6 +312,7 @@ async function workJob(
       log.warn({ err: e, table: ctx.spec.name, chunk: chunk.chunkNo, attempt: chunk.attempts }, giveUp ? 'chunk failed' : 'chunk failed; will retry');
       if (!giveUp) await sleep(RETRY_BACKOFF_MS * chunk.attempts, options.signal);
       await releaseChunk(pool, chunk, worker, (e as Error).message ?? String(e), giveUp ? 'failed' : 'pending').catch(() => {});
+      held.delete(heldKey(chunk));
       return;
     }
     done.push({ chunk, rowsDone: result.legacyRows, result });
