@@ -330,6 +330,25 @@ describe.skipIf(skipReason !== null)(`SQL Server live${skipReason ? ` (skipped: 
     expect((await pushdown.checksum({ lower: null, upper: null }, {})).count).toBe(3);
   });
 
+  it('a binary primary key: chunk bounds read from SQL Server serve the shards too; full then verify is clean', async () => {
+    await pool.request().batch(`CREATE TABLE dbo.BinKey (id binary(4) NOT NULL PRIMARY KEY, city int NOT NULL, name nvarchar(20) NULL);
+      INSERT INTO dbo.BinKey SELECT CAST(n * 2654435761 AS binary(4)), n % 5, CONCAT(N'键', n)
+      FROM (SELECT TOP (300) ROW_NUMBER() OVER (ORDER BY (SELECT NULL)) AS n FROM sys.all_objects) AS s;`);
+    const e2e = await createTestEnv({
+      tables: { bin_key: { source: 'dbo.BinKey', target: 'bin_key', shard_key: 'city' } },
+      extra: { source: { kind: 'mssql', url: db.url, trust_server_certificate: true }, copy: { chunk_rows: 40 }, verify: { chunk_rows: 40 } },
+    });
+    try {
+      expect((await runInit(e2e.config)).ok).toBe(true);
+      const copy = await runFullCopy(e2e.config, { logger: silentLogger });
+      expect([copy.state, copy.rowsThisRun]).toEqual(['done', 300]);
+      const verify = await runVerify(e2e.config, { logger: silentLogger, recheckAfterSeconds: 0 });
+      expect([verify.state, verify.tables[0]!.rowsSource, verify.tables[0]!.rowsTarget]).toEqual(['clean', 300, 300]);
+    } finally {
+      await e2e.cleanup();
+    }
+  }, 120_000);
+
   it('end to end: full, changes, sync straight from CDC (no Kafka), verify: no difference', async () => {
     await pool.request().batch(`CREATE TABLE dbo.Member (
         member_id bigint NOT NULL PRIMARY KEY, city int NOT NULL, name nvarchar(50) COLLATE Chinese_PRC_CI_AS NULL,

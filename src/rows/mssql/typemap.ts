@@ -270,10 +270,12 @@ function binary(kind: 'binary' | 'varbinary' | 'max'): Make {
     else targetType = 'BLOB';
     const conversion: MssqlColumnConversion = { targetType, selectExpression: identity, convert: nullOr(bytesConverter) };
     if (!max) {
+      // Key text in the form every other side uses for bytes (lowercase hex, no 0x: valueText, the
+      // MySQL side's X'..' literals); style 1's '0xAB12' made verify refuse every chunk bound.
       conversion.key = {
         param: 'nvarchar',
-        castParam: (p) => `CONVERT(${kind}(${n}), ${p}, 1)`,
-        keyText: (c) => `CONVERT(varchar(max), ${c}, 1)`,
+        castParam: (p) => `CONVERT(${kind}(${n}), ${p}, 2)`,
+        keyText: (c) => `LOWER(CONVERT(varchar(max), ${c}, 2))`,
       };
     }
     return conversion;

@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import sql from 'mssql';
 import { describe, expect, it } from 'vitest';
 import { RefusedError } from '../../../src/errors.js';
+import { valueText } from '../../../src/rows/convert.js';
 import { mssqlTypeMap } from '../../../src/rows/mssql/typemap.js';
+import { keyLiteral } from '../../../src/source/mysql/sql.js';
 import { bindRequest, describeMssqlUrl, loadMssqlDriver, mssqlConfig } from '../../../src/source/mssql/connect.js';
 import { buildTableSpec, readPlan, sourceTypeOf, type CatalogColumn } from '../../../src/source/mssql/reader.js';
 import { boundaryQuery, MAX_PARAMS, pageQuery, quoteName, quoteTable, rowsByKeyQuery, type KeyColumn } from '../../../src/source/mssql/tsql.js';
@@ -87,7 +89,8 @@ describe('keyset pages', () => {
       [{ dataType: 'datetime2', scale: 7 }, 'CONVERT(datetime2(7), @l0, 121)', 'CONVERT(varchar(27), [k], 121)'],
       [{ dataType: 'datetime' }, 'CONVERT(datetime, @l0, 121)', 'CONVERT(varchar(23), [k], 121)'],
       [{ dataType: 'date' }, 'CONVERT(date, @l0, 23)', 'CONVERT(varchar(10), [k], 23)'],
-      [{ dataType: 'binary', length: 16 }, 'CONVERT(binary(16), @l0, 1)', 'CONVERT(varchar(max), [k], 1)'],
+      [{ dataType: 'binary', length: 16 }, 'CONVERT(binary(16), @l0, 2)', 'LOWER(CONVERT(varchar(max), [k], 2))'],
+      [{ dataType: 'varbinary', length: 8 }, 'CONVERT(varbinary(8), @l0, 2)', 'LOWER(CONVERT(varchar(max), [k], 2))'],
       [{ dataType: 'money' }, 'CAST(@l0 AS money)', 'CAST(CAST([k] AS decimal(19,4)) AS varchar(30))'],
     ];
     for (const [type, predicate, keyText] of cases) {
@@ -95,6 +98,17 @@ describe('keyset pages', () => {
       expect(q.text).toBe(`SELECT TOP (@limit) ${keyText} AS [k0]\nFROM [t]\nWHERE ([k] > ${predicate})\nORDER BY [k]`);
       expect(q.params[1]).toEqual({ name: 'l0', type: 'nvarchar', value: 'x' });
     }
+  });
+
+  it('a binary key reads as the lowercase hex the row path and the shards use, and binds back from it', () => {
+    // Chunk bounds travel from SQL Server to the shards' SQL (verify's ranges): the MySQL side takes hex without 0x.
+    const type = { dataType: 'varbinary', length: 8 };
+    const { key } = mssqlTypeMap.conversion(type, 'k of t');
+    expect(key!.keyText('[k]')).toBe('LOWER(CONVERT(varchar(max), [k], 2))');
+    expect(valueText(Buffer.from([0x00, 0xab, 0x12]))).toBe('00ab12');
+    expect(keyLiteral(type, '00ab12')).toBe("X'00ab12'");
+    expect(() => keyLiteral(type, '0x00AB12')).toThrow(/not hex/);
+    expect(key!.castParam('@l0')).toBe('CONVERT(varbinary(8), @l0, 2)');
   });
 
   it('chunk boundaries: the key chunkRows rows on, via OFFSET/FETCH', () => {
