@@ -102,11 +102,29 @@ describe('membermig gray and shim', () => {
 
     // A clean full run, then a partial run that found differences and left them: the gate stays shut.
     await db.query('DELETE FROM verify_runs');
-    await db.query(`INSERT INTO verify_runs (table_name, scope, state, differences, finished_at) VALUES
-      ('member', NULL, 'clean', 0, NOW(6) - INTERVAL 20 MINUTE), ('member', '{"shards":"5","sample":null,"since":null}', 'differences', 30, NOW(6) - INTERVAL 5 MINUTE)`);
+    await db.query(`INSERT INTO verify_runs (table_name, scope, state, differences, started_at, finished_at) VALUES
+      ('member', NULL, 'clean', 0, NOW(6) - INTERVAL 25 MINUTE, NOW(6) - INTERVAL 20 MINUTE),
+      ('member', '{"shards":"5","sample":null,"since":null}', 'differences', 30, NOW(6) - INTERVAL 6 MINUTE, NOW(6) - INTERVAL 5 MINUTE)`);
     r = await cli('gray', 'set', 'member', '--read', '5%', '--reason', 'r');
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/gate verify: verify run \d+ of member \(partial: .*"shards":"5".*\) found 30 differences after the clean run \d+/);
+    expect(r.stderr).toMatch(/gate verify: verify run \d+ of member \(partial: .*"shards":"5".*\) found 30 differences \(0 repaired\) after the clean run \d+ began/);
+
+    // The same when the partial run also had a failed chunk (it ends 'failed'), and when it finished
+    // while the clean run was still going (that run may have checked those rows before the damage).
+    await db.query('DELETE FROM verify_runs');
+    await db.query(`INSERT INTO verify_runs (table_name, scope, state, differences, started_at, finished_at) VALUES
+      ('member', NULL, 'clean', 0, NOW(6) - INTERVAL 30 MINUTE, NOW(6) - INTERVAL 1 MINUTE),
+      ('member', '{"shards":"5","sample":null,"since":null}', 'failed', 12, NOW(6) - INTERVAL 20 MINUTE, NOW(6) - INTERVAL 10 MINUTE)`);
+    r = await cli('gray', 'set', 'member', '--read', '5%', '--reason', 'r');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/gate verify: verify run \d+ of member \(partial: .*"shards":"5".*, failed\) found 12 differences \(0 repaired\) after the clean run \d+ began/);
+    // Repaired in that run: nothing left, the gate opens.
+    await gatesOpen();
+    await db.query('DELETE FROM verify_runs');
+    await db.query(`INSERT INTO verify_runs (table_name, scope, state, differences, repaired, started_at, finished_at) VALUES
+      ('member', NULL, 'clean', 0, 0, NOW(6) - INTERVAL 30 MINUTE, NOW(6) - INTERVAL 1 MINUTE),
+      ('member', '{"shards":"5","sample":null,"since":null}', 'failed', 12, 12, NOW(6) - INTERVAL 20 MINUTE, NOW(6) - INTERVAL 10 MINUTE)`);
+    expect((await checkGates(db as unknown as Pool, env.config, 'member')).find((g) => g.gate === 'verify')).toMatchObject({ ok: true });
 
     await db.query('DELETE FROM verify_runs');
     // Resumed after a kill: it finished a minute ago, but it started (checked its first chunks) 90 minutes ago.
@@ -140,6 +158,22 @@ describe('membermig gray and shim', () => {
     expect(await json('gray', 'set', 'member', '--read', '10%', '--write', '0.5%', '--reason', 'next step')).toMatchObject({ forced: false, after: { read_bp: 1000, write_bp: 50 } });
     await db.query('DELETE FROM verify_runs');
     expect(await json('gray', 'set', 'member', '--read', '7.25%', '--reason', 'lower')).toMatchObject({ gates: [], after: { read_bp: 725 } });
+  });
+
+  it('writes parked for a shard server count as lag: positions look caught up while that server is behind', async () => {
+    await gatesOpen();
+    const lagGate = async () => (await checkGates(db as unknown as Pool, env.config, 'member')).find((g) => g.gate === 'sync_lag')!;
+    expect(await lagGate()).toMatchObject({ ok: true });
+    await db.query(`INSERT INTO cdc_parked (server, table_name, shard, op, data, parked_at) VALUES
+      ('b', 'member', 9, 'upsert', '{}', NOW(6) - INTERVAL 3 SECOND), ('b', 'member', 9, 'upsert', '{}', NOW(6) - INTERVAL 2 MINUTE)`);
+    expect(await lagGate()).toMatchObject({
+      ok: false,
+      message: expect.stringMatching(/^sync has writes parked \(the shard server could not take them\): 2 for server b, the oldest 12\d\.\d s old; .*max_sync_lag_seconds is 5$/),
+    });
+    // Parked only for a moment (within the limit): no more lag than the limit allows.
+    await db.query('UPDATE cdc_parked SET parked_at = NOW(6) - INTERVAL 1 SECOND');
+    expect(await lagGate()).toMatchObject({ ok: true });
+    await db.query('DELETE FROM cdc_parked');
   });
 
   it('an unknown sync lag never passes the gate: a configured topic with no progress, a partition behind with no event time', async () => {

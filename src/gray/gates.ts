@@ -49,19 +49,22 @@ async function verifyGate(db: Db, table: string, maxAgeMinutes: number): Promise
     return { gate: 'verify', ok: false, message: `last verify of ${table} (run ${run.id}, ${age}) finished ${run.state} with ${run.differences} differences` };
   }
   // A partial run (--shards, --sample, --since) cannot vouch for the table, but differences it found
-  // since then and left unrepaired are real: they count against the older clean run.
+  // and left unrepaired are real: they count against the clean run if they were found after it
+  // began (its chunks may have been checked before the damage). A run that also had a failed chunk
+  // ends 'failed', not 'differences': its differences count all the same.
   const [later] = await db.query<RowDataPacket[]>(
-    `SELECT id, differences, scope FROM verify_runs
-      WHERE table_name = ? AND finished_at IS NOT NULL AND state = 'differences' AND id <> ?
-        AND finished_at > (SELECT finished_at FROM verify_runs WHERE id = ?)
+    `SELECT id, state, differences, repaired, scope FROM verify_runs
+      WHERE table_name = ? AND finished_at IS NOT NULL AND differences > repaired AND id <> ?
+        AND finished_at > (SELECT started_at FROM verify_runs WHERE id = ?)
       ORDER BY finished_at DESC, id DESC LIMIT 1`,
     [table, run.id, run.id],
   );
   if (later[0]) {
+    const l = later[0];
     return {
       gate: 'verify',
       ok: false,
-      message: `verify run ${later[0].id} of ${table} (partial: ${JSON.stringify(typeof later[0].scope === 'string' ? JSON.parse(later[0].scope) : later[0].scope)}) found ${later[0].differences} differences after the clean run ${run.id}: repair them (verify --repair)`,
+      message: `verify run ${l.id} of ${table} (partial: ${JSON.stringify(typeof l.scope === 'string' ? JSON.parse(l.scope) : l.scope)}, ${l.state}) found ${l.differences} differences (${l.repaired} repaired) after the clean run ${run.id} began: repair them (verify --repair)`,
     };
   }
   if (ageMinutes > maxAgeMinutes) {
@@ -76,6 +79,8 @@ async function verifyGate(db: Db, table: string, maxAgeMinutes: number): Promise
  * last event applied; one that has consumed everything it saw lags by how long ago it said so.
  */
 async function syncLagGate(db: Db, config: Config, maxLagSeconds: number): Promise<GateResult> {
+  const parked = await parkedWritesProblem(db, maxLagSeconds);
+  if (parked) return { gate: 'sync_lag', ok: false, message: parked };
   if (config.cdc?.mssql && !config.cdc.kafka) return directCdcLagGate(db, config, maxLagSeconds);
   const group = config.cdc?.kafka?.group;
   const [rows] = await db.query<RowDataPacket[]>(
@@ -113,6 +118,22 @@ async function syncLagGate(db: Db, config: Config, maxLagSeconds: number): Promi
   const figures = `sync lag ${worstSeconds.toFixed(1)} s (worst ${worstWhere}), ${offsetLag} events behind over ${rows.length} partitions`;
   if (worstSeconds > maxLagSeconds) return { gate: 'sync_lag', ok: false, message: `${figures}; gray.gates.max_sync_lag_seconds is ${maxLagSeconds}` };
   return { gate: 'sync_lag', ok: true, message: `${figures} (limit ${maxLagSeconds} s)` };
+}
+
+/**
+ * Writes sync parked for a shard server it could not write to (src/cdc/parking.ts): their offsets
+ * or LSNs count as applied, so the positions look caught up while that server's shards are behind
+ * by at least the age of the oldest. Older than the limit: refused, naming the servers.
+ */
+async function parkedWritesProblem(db: Db, maxLagSeconds: number): Promise<string | null> {
+  const [rows] = await db.query<RowDataPacket[]>(
+    `SELECT server, COUNT(*) AS n, TIMESTAMPDIFF(MICROSECOND, MIN(parked_at), NOW(6)) / 1e6 AS age_s
+       FROM cdc_parked GROUP BY server ORDER BY server`,
+  );
+  const late = rows.filter((r) => Number(r.age_s) > maxLagSeconds);
+  if (late.length === 0) return null;
+  const list = late.map((r) => `${r.n} for server ${r.server}, the oldest ${Number(r.age_s).toFixed(1)} s old`).join('; ');
+  return `sync has writes parked (the shard server could not take them): ${list}; the shards there are behind by at least that; gray.gates.max_sync_lag_seconds is ${maxLagSeconds}`;
 }
 
 /** Sync lag of the direct SQL Server CDC source: the worst capture instance (cdc_lsn_positions). */
