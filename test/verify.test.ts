@@ -184,6 +184,31 @@ describe('membermig verify: find, classify, repair, re-verify', () => {
     expect(q[0]!.resolved_at).not.toBeNull();
   });
 
+  it('a member only MySQL has (a MySQL-primary insert whose legacy write failed) is held, found on its shard, never deleted', async () => {
+    const control = await connectMysql(env.config.control.url);
+    await control.query('DELETE FROM repair_queue');
+    // A new member whose home is not shard 0: the entry's key alone has to lead the check to it.
+    let n = 900_000;
+    while (map.shardOf(String(n)) === 0) n++;
+    const id = String(n);
+    const home = map.shardOf(id);
+    const [some] = await onShard(env, map, home, 'SELECT * FROM member LIMIT 1', []);
+    await onShard(env, map, home, 'INSERT INTO member SET ?', [{ ...some, member_id: id }]);
+    try {
+      await control.query("INSERT INTO repair_queue (table_name, pk, reason, origin, behind) VALUES ('member', ?, 'shim: legacy write failed', 'shim', 'legacy')", [JSON.stringify({ member_id: id })]);
+      const held = await runCli(['verify', '--config', env.configPath, '--json', '--repair']);
+      expect(held.code, held.stderr).toBe(1);
+      const r = JSON.parse(held.stdout).result;
+      expect(r.repairQueue).toEqual([{ table: 'member', entries: 1, resolved: 0, left: 1, legacyBehind: 1, unrepresentable: 0 }]);
+      expect(r.differences.map((d: { key: string[]; kind: string; repairAction: string | null }) => [d.key[0], d.kind, d.repairAction])).toEqual([[id, 'extra', 'hold']]);
+      expect(await onShard(env, map, home, 'SELECT 1 FROM member WHERE member_id = ?', [id])).toHaveLength(1);
+    } finally {
+      await onShard(env, map, home, 'DELETE FROM member WHERE member_id = ?', [id]);
+      await control.query('DELETE FROM repair_queue');
+      await control.end();
+    }
+  });
+
   it('--shards checks only those shards; --sample checks part of the chunks; bad flags exit 2', async () => {
     const id = memberId(20);
     const home = map.shardOf(id);

@@ -203,9 +203,23 @@ async function openEntries(pool: Pool, spec: TableSpec, behind: 'mysql' | 'legac
 /** Compares the entries' keys again; marks the clean ones resolved and returns how many. */
 async function resolveClean(pool: Pool, ctx: DrillContext, entries: QueueEntry[], homes: Map<string, number>): Promise<number> {
   const all: KeyRange = { lower: null, upper: null };
-  const candidates: Candidate[] = uniqueKeys(entries.map((e) => e.key)).map((key) => ({ key, kind: 'missing', shard: homes.get(keyId(key)) ?? 0, within: all }));
+  const candidates: Candidate[] = uniqueKeys(entries.map((e) => e.key)).flatMap((key) =>
+    shardsToLook(ctx, key, homes.get(keyId(key))).map((shard) => ({ key, kind: 'missing' as const, shard, within: all })),
+  );
   const still = new Set((await recheckKeys(ctx, candidates)).map((d) => keyId(d.key)));
   const resolved = entries.filter((e) => !still.has(keyId(e.key))).map((e) => e.id);
   if (resolved.length > 0) await pool.query('UPDATE repair_queue SET resolved_at = NOW(6) WHERE id IN (?)', [resolved]);
   return resolved.length;
+}
+
+/**
+ * The shards a key's copy may be on when legacy has no row to route it by: its home when the shard
+ * key is part of the key, else every shard checked. Looking at one shard only took a row MySQL
+ * alone has (a MySQL-primary insert whose legacy write failed) for absent: its held entry was
+ * resolved, and the same run then deleted the row as extra.
+ */
+function shardsToLook(ctx: DrillContext, key: ChunkKey, home: number | undefined): number[] {
+  if (home !== undefined) return [home];
+  const at = ctx.spec.primaryKey.indexOf(ctx.spec.shardKey);
+  return at >= 0 ? [ctx.map.shardOf(key[at]!)] : ctx.shards.shards;
 }
