@@ -120,8 +120,9 @@ export class TableRouter {
       inWrite = bucket < this.writeBp;
     }
     const write = inWrite ? this.plans.inside : this.plans.outside;
-    // A member whose writes skip the legacy side must read MySQL, or it would not read its own writes.
-    return ROUTES[inRead || write === 'mysql' ? 'mysql' : 'legacy'][write];
+    // A member whose primary is MySQL reads MySQL, or it would not read its own writes: legacy gets
+    // them second at best, and a failed second write is never put back there (verify holds it).
+    return ROUTES[inRead || write === 'mysql' || write === 'mysql_then_legacy' ? 'mysql' : 'legacy'][write];
   }
 
   /** The route with its reasons, for people (`gray check`). */
@@ -135,6 +136,7 @@ export class TableRouter {
     else if (allowed) why = 'on the allowlist: inside both percentages';
     else if (bucket === null) why = 'no gray setting yet: 0% read and write';
     else why = `bucket ${bucket}: ${bucket < this.readBp ? 'inside' : 'outside'} read ${this.readBp} bp, ${bucket < this.writeBp ? 'inside' : 'outside'} write ${this.writeBp} bp`;
+    if (!denied && bucket !== null && bucket >= this.readBp && !allowed && route.read === 'mysql') why += '; reads MySQL, its write primary';
     return { ...route, bucket, allowlisted: allowed, denylisted: denied, mode: this.shim.mode, why };
   }
 
