@@ -158,6 +158,34 @@ describe('membermig sync: Debezium through Kafka to the shards', () => {
     expect(b.stderr).toContain(`topic ${env.prefix}.nope does not exist`);
   });
 
+  it('stops with a clear error when the group is behind what the broker keeps (changes deleted by retention), applying nothing', async () => {
+    const topic = `${env.prefix}.gap`;
+    const group = `${env.prefix}-gap`;
+    const admin = kafkaClient().admin();
+    const producer = kafkaClient().producer();
+    await Promise.all([admin.connect(), producer.connect()]);
+    try {
+      await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+      const source = { connector: 'mariadb', db: env.legacyDb, table: 'member', ts_ms: Date.now() };
+      const row = (id: number) => ({ member_id: id, name: `gap ${id}`, points: null, big: null, born: null, updated_at: null, seen: null, avatar: null, score: null, level: null, note: null });
+      await producer.send({ topic, messages: [1, 2, 3, 4, 5].map((i) => ({ partition: 0, key: `{"member_id":${9000 + i}}`, value: JSON.stringify({ op: 'c', after: row(9000 + i), source }) })) });
+      // The group had applied offset 0 only; retention then removed offsets 0-2.
+      await admin.setOffsets({ groupId: group, topic, partitions: [{ partition: 0, offset: '1' }] });
+      await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '3' }] });
+      const dir = mkdtempSync(join(tmpdir(), 'membermig-cfg-'));
+      const config = join(dir, 'gap.yaml');
+      writeFileSync(config, stringify({ ...(env.raw as Record<string, unknown>), cdc: { kafka: { brokers: kafkaServices().brokers, topic, group } } }));
+      const r = await runCli(['sync', '--config', config, '--until-caught-up', '--json']);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr + r.stdout).toContain(`consumer group ${group} is behind what the broker keeps: ${topic}[0] at offset 1, oldest kept 3`);
+      const cmp = await compareWithLegacy(env, 'member', { key: 'member_id', shardKey: 'member_id' });
+      expect(cmp.differences.filter((d) => d.includes(' 900'))).toEqual([]);
+    } finally {
+      await producer.disconnect();
+      await admin.disconnect();
+    }
+  });
+
   it('dead-letters malformed and out-of-contract events with topic, partition, offset, key and reason; retries them after a fix', async () => {
     const producer = kafkaClient().producer();
     await producer.connect();

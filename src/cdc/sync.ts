@@ -139,6 +139,7 @@ async function runKafkaSync(config: Config, options: SyncOptions): Promise<Kafka
     await admin.connect();
     await requireTopics(admin, topics, kafkaConfig.brokers);
     await startAtRecordedPosition(admin, store, kafkaConfig.group, topics, logger);
+    await refuseRetentionGaps(admin, kafkaConfig.group, topics);
 
     const partitions = new Map<string, SyncPartitionResult>();
     const committer = new GroupCommitter(rt);
@@ -446,6 +447,30 @@ async function startAtRecordedPosition(admin: Admin, store: ControlStore, group:
     if (partitions.length === 0) continue;
     await retrying(() => admin.setOffsets({ groupId: group, topic, partitions }));
     logger.info({ topic, partitions }, 'starting at the position full recorded (partitions not listed: from the beginning)');
+  }
+}
+
+/**
+ * A group position below a partition's oldest kept offset means retention (or a records delete)
+ * removed changes sync has not applied. The consumer would skip them silently (kafkajs resets an
+ * out-of-range offset to the earliest one), so sync stops here instead: only a new copy can bring
+ * the shards back in step, as with SQL Server's cleanup window (src/cdc/mssql/position.ts).
+ */
+async function refuseRetentionGaps(admin: Admin, group: string, topics: string[]): Promise<void> {
+  const committed = await retrying(() => admin.fetchOffsets({ groupId: group, topics }));
+  const gaps: string[] = [];
+  for (const topic of topics) {
+    const kept = await retrying(() => admin.fetchTopicOffsets(topic));
+    for (const p of committed.find((t) => t.topic === topic)?.partitions ?? []) {
+      const low = kept.find((k) => k.partition === p.partition)?.low;
+      if (p.offset === '-1' || low === undefined || BigInt(p.offset) >= BigInt(low)) continue;
+      gaps.push(`${topic}[${p.partition}] at offset ${p.offset}, oldest kept ${low}`);
+    }
+  }
+  if (gaps.length > 0) {
+    throw new Error(
+      `consumer group ${group} is behind what the broker keeps: ${gaps.join('; ')}. The changes in between were deleted (retention) and cannot be applied: copy the tables again (membermig full --restart), then sync from its start`,
+    );
   }
 }
 
