@@ -1,12 +1,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DebeziumDecoder, type KafkaRecord } from '../src/cdc/debezium/decode.js';
 import { parseJsonLossless } from '../src/cdc/debezium/json.js';
 import { decodeValue, scaledText, twosComplement } from '../src/cdc/debezium/values.js';
+import { silentLogger } from '../src/log.js';
 import { mssqlTypeMap } from '../src/rows/mssql/typemap.js';
-import { Unrepresentable, type ColumnSpec, type RowValue, type SourceType, type TableSpec } from '../src/rows/types.js';
+import { Unrepresentable, type ColumnSpec, type Row, type RowValue, type SourceType, type TableSpec } from '../src/rows/types.js';
+import { createSourceReader } from '../src/source/index.js';
 import { ROOT } from './support/cli.js';
+import { createTestEnv, type TestEnv } from './support/env.js';
 
 const FIXTURES = join(ROOT, 'test/fixtures/debezium-sqlserver');
 
@@ -260,5 +263,108 @@ describe('Debezium SQL Server values give the copy path\'s text', () => {
     const upd = cardDecoder.decode(record({ op: 'u', before: { ...row, code: 'AB12      ' }, after: { ...row, code: 'AB12', name: 'y' }, source }));
     expect(upd).toMatchObject({ kind: 'changes', events: [{ op: 'upsert', key: { code: 'AB12' } }] });
     if (upd.kind === 'changes') expect(upd.events).toHaveLength(1);
+  });
+});
+
+/**
+ * MySQL/MariaDB BIT columns: change events must write the bytes the copy path writes, which it
+ * reads from mysql2 (big-endian, ceil(n/8) bytes). Debezium sends BIT(1) as a boolean and BIT(n>1)
+ * as io.debezium.data.Bits: little-endian bytes (java.util.BitSet), padded to ceil(n/8).
+ */
+describe('Debezium MySQL BIT values give the copy path\'s bytes', () => {
+  let env: TestEnv;
+  let spec: TableSpec;
+  /** The copy path's rows (the source reader's readRange), by id. */
+  const copied = new Map<string, Row>();
+  let bitDecoder: DebeziumDecoder;
+  let source: Record<string, unknown>;
+
+  beforeAll(async () => {
+    env = await createTestEnv({
+      tables: { flags: { source: 'legacy.flags', target: 'flags', shard_key: 'id' } },
+      legacySql: ['CREATE TABLE flags (id INT NOT NULL PRIMARY KEY, b10 BIT(10) NULL, b1 BIT(1) NULL)', 'INSERT INTO flags VALUES (1, 512, 1), (2, 1023, 0), (3, 0, NULL)'],
+    });
+    const reader = createSourceReader(env.config, silentLogger);
+    try {
+      spec = await reader.describeTable('flags', env.config.tables.flags!);
+      for await (const batch of reader.readRange(spec, null, null, 100)) for (const row of batch) copied.set(String(row[0]), row);
+    } finally {
+      await reader.close();
+    }
+    bitDecoder = new DebeziumDecoder([spec]);
+    source = { connector: 'mysql', db: env.legacyDb, table: 'flags', ts_ms: 1 };
+  });
+  afterAll(async () => {
+    await env?.cleanup();
+  });
+
+  const field = (name: string) => spec.columns.findIndex((c) => c.source === name);
+  /** The event's after image, decoded; with the Connect schema Debezium writes, or payload only. */
+  const decodeAfter = (after: Record<string, unknown>, withSchema: boolean) => {
+    const payload = { op: 'c', before: null, after, source };
+    const fields = [
+      { type: 'int32', optional: false, field: 'id' },
+      { type: 'bytes', optional: true, name: 'io.debezium.data.Bits', version: 1, parameters: { length: '10' }, field: 'b10' },
+      { type: 'boolean', optional: true, field: 'b1' },
+    ];
+    const schema = { type: 'struct', fields: [{ type: 'struct', optional: true, field: 'before', fields }, { type: 'struct', optional: true, field: 'after', fields }], name: 'flags.Envelope' };
+    const value = withSchema ? { schema, payload } : payload;
+    return bitDecoder.decode({ topic: 'legacy.flags', partition: 0, offset: '1', key: null, value: Buffer.from(JSON.stringify(value)) });
+  };
+  const le = (...bytes: number[]) => Buffer.from(bytes).toString('base64');
+
+  it('reverses BIT(10)\'s little-endian Bits to the copy\'s big-endian bytes, with or without schemas', () => {
+    expect(spec.columns[field('b10')]!.targetType).toBe('bit(10)');
+    expect(copied.get('1')![field('b10')]).toEqual(Buffer.from([0x02, 0x00])); // 512, as mysql2 reads it
+    expect(copied.get('2')![field('b10')]).toEqual(Buffer.from([0x03, 0xff])); // 0x3FF
+    const cases: [string, string][] = [
+      ['1', le(0x00, 0x02)], // 512: BitSet.toByteArray, low byte first
+      ['2', le(0xff, 0x03)], // 0x3FF
+      ['3', le(0x00, 0x00)], // 0: an empty BitSet, padded to ceil(10/8)
+    ];
+    for (const withSchema of [true, false]) {
+      for (const [id, bits] of cases) {
+        const d = decodeAfter({ id: Number(id), b10: bits, b1: null }, withSchema);
+        expect(d.kind, `${id} ${withSchema}`).toBe('changes');
+        if (d.kind === 'changes') expect(d.events[0]!.after!.b10, `id ${id}, schemas ${withSchema}`).toEqual(copied.get(id)![field('b10')]);
+      }
+    }
+  });
+
+  it('sizes Bits to ceil(n/8) bytes whatever width Debezium sent, and dead-letters bits BIT(n) cannot hold', () => {
+    const b10 = (bits: string) => {
+      const d = decodeAfter({ id: 1, b10: bits, b1: null }, true);
+      return d.kind === 'changes' ? d.events[0]!.after!.b10 : d.kind === 'poison' ? d.poison.reason : d.kind;
+    };
+    expect(b10(le(0x03))).toEqual(Buffer.from([0x00, 0x03])); // trimmed high zero byte
+    expect(b10(le(0x00, 0x02, 0, 0, 0, 0, 0, 0))).toEqual(copied.get('1')![field('b10')]); // a long's 8 bytes
+    expect(b10(le(0x00, 0x04))).toMatch(/column b10.*bit\(10\) cannot hold 0x0400/); // bit 10
+    expect(b10(le(0x00, 0x00, 0x01))).toMatch(/column b10.*cannot hold 0x010000/);
+  });
+
+  it('writes BIT(1)\'s boolean as the copy\'s one byte, not the text \'1\'', () => {
+    expect(spec.columns[field('b1')]!.targetType).toBe('bit(1)');
+    expect(copied.get('1')![field('b1')]).toEqual(Buffer.from([1]));
+    expect(copied.get('2')![field('b1')]).toEqual(Buffer.from([0]));
+    for (const withSchema of [true, false]) {
+      for (const [id, b1] of [['1', true], ['2', false]] as const) {
+        const d = decodeAfter({ id: Number(id), b10: null, b1 }, withSchema);
+        expect(d.kind).toBe('changes');
+        if (d.kind === 'changes') expect(d.events[0]!.after!.b1, `${b1}, schemas ${withSchema}`).toEqual(copied.get(id)![field('b1')]);
+      }
+    }
+  });
+});
+
+describe('Debezium SQL Server rowversion', () => {
+  it('decodes a schema-less timestamp (rowversion) column as its 8 bytes, as the copy reads them', () => {
+    const rv = col('rv', { dataType: 'timestamp' }, mssqlTypeMap.conversion({ dataType: 'timestamp' }, 'rv').targetType);
+    expect(rv.targetType).toBe('BINARY(8)');
+    const spec: TableSpec = { name: 'versioned', sourceSchema: 'dbo', sourceTable: 'Versioned', target: 'versioned', primaryKey: ['id'], shardKey: 'id', columns: [col('id', { dataType: 'bigint' }, 'bigint', false), rv] };
+    const bytes = Buffer.from('00000000000007d1', 'hex');
+    const payload = { op: 'u', before: null, after: { id: 7, rv: bytes.toString('base64') }, source: { connector: 'sqlserver', db: 'MemberDB', schema: 'dbo', table: 'Versioned', ts_ms: 1 } };
+    const d = new DebeziumDecoder([spec]).decode({ topic: 'legacy.MemberDB.dbo.Versioned', partition: 0, offset: '1', key: null, value: Buffer.from(JSON.stringify(payload)) });
+    expect(d).toMatchObject({ kind: 'changes', events: [{ op: 'upsert', key: { id: '7' } }] });
+    if (d.kind === 'changes') expect(d.events[0]!.after!.rv).toEqual(mssqlTypeMap.conversion(rv.sourceType, 'rv').convert(bytes));
   });
 });

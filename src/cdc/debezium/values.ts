@@ -7,6 +7,9 @@ import { Unrepresentable, type ColumnConversion, type ColumnSpec, type RowValue,
  * encoding a value has when the converter includes schemas; otherwise the column's source type
  * (from the TableSpec) and Debezium's defaults for that source decide.
  *
+ * MySQL BIT columns take the bytes the copy reads from mysql2: big-endian, ceil(n/8) of them (see
+ * bitsValue, bitValue).
+ *
  * SQL Server text and datetimeoffset columns end in the copy path's own conversion (the type map,
  * src/rows/mssql/typemap.ts): the event's value is put in the form the copy reads, then converted
  * by the same function, so copy and sync write the same text (see withSqlServerConversion).
@@ -42,6 +45,7 @@ export const DECIMAL = 'org.apache.kafka.connect.data.Decimal';
 const VARIABLE_SCALE_DECIMAL = 'io.debezium.data.VariableScaleDecimal';
 const ZONED_TIMESTAMP = 'io.debezium.time.ZonedTimestamp';
 const XML = 'io.debezium.data.Xml';
+const BITS = 'io.debezium.data.Bits';
 
 export function encodingOfField(field: FieldSchema): Encoding {
   const e: Encoding = { type: field.type };
@@ -95,6 +99,8 @@ export function encodingOfSourceType(type: SourceType, options: DecodeOptions): 
       return { type: 'int64', name: 'io.debezium.time.NanoTimestamp' };
     }
     case 'timestamp':
+      // SQL Server's timestamp is rowversion, a binary(8) counter: no date-time at all.
+      return options.connector === 'sqlserver' ? { type: 'bytes' } : { type: 'string', name: ZONED_TIMESTAMP };
     case 'datetimeoffset':
       return { type: 'string', name: ZONED_TIMESTAMP };
     case 'time': {
@@ -105,7 +111,7 @@ export function encodingOfSourceType(type: SourceType, options: DecodeOptions): 
       return { type: 'int64', name: 'io.debezium.time.NanoTime' };
     }
     case 'bit':
-      return options.connector === 'sqlserver' || (type.length ?? type.precision ?? 1) <= 1 ? { type: 'boolean' } : { type: 'bytes', name: 'io.debezium.data.Bits' };
+      return options.connector === 'sqlserver' || (type.length ?? type.precision ?? 1) <= 1 ? { type: 'boolean' } : { type: 'bytes', name: BITS };
     case 'binary':
     case 'varbinary':
     case 'image':
@@ -179,6 +185,8 @@ export function decodeValue(raw: unknown, encoding: Encoding, column: ColumnSpec
       return timeText(BigInt(integerText(raw)), column);
     case 'io.debezium.time.Year':
       return integerText(raw);
+    case BITS:
+      return bitsValue(base64Bytes(raw), column);
   }
   switch (encoding.type) {
     case 'int8':
@@ -194,7 +202,7 @@ export function decodeValue(raw: unknown, encoding: Encoding, column: ColumnSpec
       if (typeof raw === 'string' && /^(-?(\d+(\.\d*)?([eE][-+]?\d+)?)|NaN|-?Infinity)$/.test(raw)) return raw;
       throw new BadValue(`expected a number, got ${JSON.stringify(raw)}`);
     case 'boolean':
-      if (typeof raw === 'boolean') return raw ? '1' : '0';
+      if (typeof raw === 'boolean') return bitValue(raw, column);
       throw new BadValue(`expected true or false, got ${JSON.stringify(raw)}`);
     case 'bytes':
       return base64Bytes(raw);
@@ -237,6 +245,36 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 function base64Bytes(raw: unknown): Buffer {
   if (typeof raw !== 'string' || raw.length % 4 !== 0 || !BASE64.test(raw)) throw new BadValue(`expected base64 bytes, got ${JSON.stringify(raw).slice(0, 80)}`);
   return Buffer.from(raw, 'base64');
+}
+
+/**
+ * A boolean in the target's form. MySQL BIT(1) arrives as a boolean: its BIT(1) target takes the
+ * one byte the copy reads from mysql2 (the text '1' is a string literal there, too long for bit(1)
+ * under strict mode). TINYINT(1) targets (SQL Server bit, MySQL BOOLEAN) take '1'/'0' as the copy writes.
+ */
+function bitValue(value: boolean, column: ColumnSpec): RowValue {
+  return targetBits(column.targetType) === undefined ? (value ? '1' : '0') : Buffer.from([value ? 1 : 0]);
+}
+
+/**
+ * An io.debezium.data.Bits value as the copy reads it from mysql2: big-endian, ceil(n/8) bytes.
+ * Debezium sends the bits little-endian and not always at that width (from the binlog the high
+ * zero bytes are trimmed, then padded back to ceil(n/8); a numeric default keeps 2, 4 or 8 bytes),
+ * so the value is reversed and then padded or cut to the width, never losing a set bit.
+ */
+function bitsValue(littleEndian: Buffer, column: ColumnSpec): RowValue | Unrepresentable {
+  const n = targetBits(column.targetType);
+  if (n === undefined) throw new BadValue(`a BIT value for a ${column.targetType} column`);
+  const bigEndian = Buffer.from(littleEndian).reverse();
+  const width = Math.ceil(n / 8);
+  const extra = bigEndian.length - width;
+  const cut = bigEndian.subarray(0, Math.max(extra, 0));
+  const out = extra >= 0 ? bigEndian.subarray(extra) : Buffer.concat([Buffer.alloc(-extra), bigEndian]);
+  // A bit above n (in a cut byte or high in the top byte) is a value BIT(n) cannot hold.
+  if (cut.some((b) => b !== 0) || out[0]! >> (n - 8 * (width - 1)) !== 0) {
+    return new Unrepresentable(`column ${column.source}: ${column.targetType} cannot hold 0x${bigEndian.toString('hex')}`, bigEndian.toString('hex'));
+  }
+  return out;
 }
 
 /** Big-endian two's-complement bytes as a signed integer. */
@@ -298,6 +336,12 @@ const targetFractionOf = perTargetType((targetType): number => {
   return m[1] ? Number(m[1]) : 0;
 });
 const targetFraction = (column: ColumnSpec): number => targetFractionOf(column.targetType);
+
+/** The n of a BIT(n) target (BIT is BIT(1)); undefined for any other target. */
+const targetBits = perTargetType((targetType): number | undefined => {
+  const m = /^\s*bit\b\s*(?:\(\s*(\d+)\s*\))?/i.exec(targetType);
+  return m ? Number(m[1] ?? 1) : undefined;
+});
 
 const NS_PER_DAY = 86_400_000_000_000n;
 
