@@ -1,4 +1,4 @@
-import type { Pool, RowDataPacket } from 'mysql2/promise';
+import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scratchControlStore } from '../../test/support/scratch-control.js';
 import { silentLogger } from '../log.js';
@@ -125,6 +125,83 @@ describe('parking lot: rows parked while the drainer finishes are drained', () =
       expect(await parkedRows('b')).toBe(0);
       await lot.stop();
     } finally {
+      other.release();
+    }
+  });
+});
+
+describe('parking lot: a lower id committed late (another process parking for the server) is replayed', () => {
+  const store = scratchControlStore('parking_late');
+  let pool: Pool;
+
+  beforeAll(async () => {
+    pool = await store.open();
+  });
+  afterAll(() => store.drop());
+
+  const parkedRows = async (server: string): Promise<number> => {
+    const [rows] = await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM cdc_parked WHERE server = ?', [server]);
+    return Number(rows[0]!.n);
+  };
+  const lotOn = (on: Pool, writer: ShardWriter) => new ParkingLot(on, silentLogger, { writer, specs: new Map([[spec.name, spec]]), deadLetter: async () => {} }, { first: 1, max: 1 });
+
+  /**
+   * Another sync process's park(), left open: its row takes its id now (lower than ours) but is
+   * seen only once `other` commits.
+   */
+  const openPark = async (other: PoolConnection, server: string, id: string) => {
+    await other.query('BEGIN');
+    await other.query("INSERT INTO cdc_parked (server, table_name, shard, op, data) VALUES (?, 'member', 0, 'upsert', ?)", [server, JSON.stringify([id])]);
+  };
+
+  /** Fails instead of waiting: the drainer must not wait for another process's open park(). */
+  const within = <T>(ms: number, what: string, p: Promise<T>): Promise<T> =>
+    Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what}: still waiting after ${ms} ms`)), ms))]);
+
+  it('committed between the drainer reading the rows and deleting them', async () => {
+    const writer = recordingWriter();
+    const other = await pool.getConnection();
+    try {
+      await openPark(other, 'c', 'late');
+      let committed = false;
+      const lot = lotOn(
+        hooked(pool, async (sql) => {
+          if (committed || !sql.startsWith('DELETE FROM cdc_parked')) return;
+          committed = true;
+          await other.query('COMMIT');
+        }),
+        writer,
+      );
+      await lot.park('c', [write('early')]);
+      await lot.idle();
+      expect(committed).toBe(true);
+      // 'late' is replayed by the drainer's next round, once: not deleted along with 'early'.
+      expect(writer.written).toEqual(['early', 'late']);
+      expect(await parkedRows('c')).toBe(0);
+      await lot.stop();
+    } finally {
+      await other.query('ROLLBACK');
+      other.release();
+    }
+  });
+
+  it('committed after a drain round that could not see it', async () => {
+    const writer = recordingWriter();
+    const other = await pool.getConnection();
+    try {
+      await openPark(other, 'd', 'late');
+      const lot = lotOn(pool, writer);
+      await lot.park('d', [write('early')]);
+      await within(10_000, 'drain with a lower id uncommitted', lot.idle());
+      expect(writer.written).toEqual(['early']);
+      await other.query('COMMIT');
+      lot.drain('d'); // as the other process's park() does after its insert
+      await lot.idle();
+      expect(writer.written).toEqual(['early', 'late']);
+      expect(await parkedRows('d')).toBe(0);
+      await lot.stop();
+    } finally {
+      await other.query('ROLLBACK');
       other.release();
     }
   });

@@ -144,7 +144,19 @@ export class ParkingLot {
     }
   }
 
-  /** Replays up to 1000 parked writes in order; true when nothing is left. Throws when the server cannot take them now. */
+  /**
+   * Replays up to 1000 parked writes in id order; true when nothing is left. Throws when the server
+   * cannot take them now.
+   *
+   * Ids are taken at INSERT but seen at COMMIT, so with several sync processes parking for one
+   * server a lower id can become visible after higher ones were replayed. Only the rows replayed
+   * are deleted (by id, never `id <= last`), and each round reads from the lowest id again, so
+   * such a row is replayed by a later round, never skipped or deleted unreplayed. Per-key order
+   * holds: a key's writes come from one partition, parked by one process batch after batch (each
+   * park committed before the next; a rebalance hands a partition over only after the old owner's
+   * in-flight batch, src/cdc/sync.ts), so they become visible, and are replayed, in id order; a
+   * row that shows up late holds other keys than the rows that overtook it.
+   */
   private async drainOnce(server: string): Promise<boolean> {
     const [rows] = await this.pool.query<RowDataPacket[]>('SELECT id, table_name, shard, op, data, origin FROM cdc_parked WHERE server = ? ORDER BY id LIMIT 1000', [server]);
     if (rows.length === 0) return true;
@@ -156,7 +168,7 @@ export class ParkingLot {
       while (j < rows.length && rows[j]!.table_name === first.table_name && rows[j]!.shard === first.shard && rows[j]!.op === first.op && j - i < 500) j++;
       const run = rows.slice(i, j);
       await this.replay(run);
-      await this.pool.query('DELETE FROM cdc_parked WHERE server = ? AND id <= ?', [server, run[run.length - 1]!.id]);
+      await this.pool.query('DELETE FROM cdc_parked WHERE id IN (?)', [run.map((r) => r.id)]);
       i = j;
     }
     return false;
