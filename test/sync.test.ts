@@ -158,6 +158,23 @@ describe('membermig sync: Debezium through Kafka to the shards', () => {
     expect(b.stderr).toContain(`topic ${env.prefix}.nope does not exist`);
   });
 
+  it('refuses a compacted change topic (exit 2): compaction drops delete events and shard moves', async () => {
+    const topic = `${env.prefix}.compacted`;
+    const admin = kafkaClient().admin();
+    await admin.connect();
+    try {
+      await admin.createTopics({ topics: [{ topic, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }], waitForLeaders: true });
+    } finally {
+      await admin.disconnect();
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'membermig-cfg-'));
+    const config = join(dir, 'compacted.yaml');
+    writeFileSync(config, stringify({ ...(env.raw as Record<string, unknown>), cdc: { kafka: { brokers: kafkaServices().brokers, topic, group: `${env.prefix}-compacted` } } }));
+    const r = await runCli(['sync', '--config', config, '--until-caught-up']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`topic ${topic} is compacted (cleanup.policy=compact)`);
+  });
+
   it('stops with a clear error when the group is behind what the broker keeps (changes deleted by retention), applying nothing', async () => {
     const topic = `${env.prefix}.gap`;
     const group = `${env.prefix}-gap`;

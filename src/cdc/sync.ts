@@ -429,6 +429,27 @@ async function requireTopics(admin: Admin, topics: string[], brokers: string[]):
   const existing = new Set(await retrying(() => admin.listTopics()));
   const missing = topics.filter((t) => !existing.has(t));
   if (missing.length > 0) throw new RefusedError(`topic ${missing.join(', ')} does not exist on ${brokers.join(', ')} (cdc.kafka.topic)`);
+  await refuseCompactedTopics(admin, topics);
+}
+
+/**
+ * Compaction keeps only each key's last event: a delete's event goes and its tombstone stays, and
+ * an update that moved a member to another shard can go behind a later one, so the copy left on
+ * the old shard would never be deleted. Change topics must keep every event (cleanup.policy=delete).
+ */
+/** kafkajs' ConfigResourceTypes.TOPIC: the CommonJS module's enum is not a named ESM export at run time. */
+const TOPIC_RESOURCE = 2;
+
+async function refuseCompactedTopics(admin: Admin, topics: string[]): Promise<void> {
+  const described = await retrying(() =>
+    admin.describeConfigs({ resources: topics.map((name) => ({ type: TOPIC_RESOURCE, name, configNames: ['cleanup.policy'] })), includeSynonyms: false }),
+  );
+  const compacted = described.resources.filter((r) => r.configEntries.some((e) => e.configName === 'cleanup.policy' && (e.configValue ?? '').includes('compact')));
+  if (compacted.length > 0) {
+    throw new RefusedError(
+      `topic ${compacted.map((r) => r.resourceName).join(', ')} is compacted (cleanup.policy=compact): compaction drops delete events and shard moves, so sync cannot apply it exactly; use cleanup.policy=delete for change topics`,
+    );
+  }
 }
 
 /**
