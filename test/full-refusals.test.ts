@@ -68,6 +68,28 @@ describe('membermig full refuses bad input before any write (exit 2, table and c
     await nothingWritten();
   });
 
+  it('a shard table with a UNIQUE index besides the primary key (REPLACE would delete the other row): full and init refuse', async () => {
+    const b = await connectMysql(env.urls.shardB);
+    // uq_nick can hit another member's row; uq_own holds the whole primary key, so it cannot.
+    await b.query(`ALTER TABLE \`${env.prefix}_s002\`.member ADD UNIQUE KEY uq_nick (nick), ADD UNIQUE KEY uq_own (member_id, nick)`);
+    try {
+      const res = await runCli(['full', '--config', env.configPath]);
+      expect(res.code, res.stderr).toBe(2);
+      expect(res.stderr).toContain(`table member: shard table ${env.prefix}_s002.member on server shard-b has UNIQUE index uq_nick (nick)`);
+      expect(res.stderr).toContain("REPLACE/upsert by primary key would delete or overwrite another member's row");
+      expect(res.stderr).toContain('make it a plain index');
+      expect(res.stderr).not.toContain('uq_own');
+      const init = await runCli(['init', '--config', env.configPath]);
+      expect(init.code).toBe(2);
+      expect(init.stderr).toContain('UNIQUE index uq_nick (nick)');
+      await nothingWritten();
+      expect(await count(env.urls.shardB, `SELECT COUNT(*) AS n FROM \`${env.prefix}_s002\`.member`)).toBe(0);
+    } finally {
+      await b.query(`ALTER TABLE \`${env.prefix}_s002\`.member DROP INDEX uq_nick, DROP INDEX uq_own`);
+      await b.end();
+    }
+  });
+
   it('a shard table with a different shape than the pipeline writes (full and init both refuse)', async () => {
     const b = await connectMysql(env.urls.shardB);
     await b.query(`ALTER TABLE \`${env.prefix}_s003\`.member MODIFY points INT NOT NULL`);

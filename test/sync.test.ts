@@ -158,6 +158,22 @@ describe('membermig sync: Debezium through Kafka to the shards', () => {
     expect(b.stderr).toContain(`topic ${env.prefix}.nope does not exist`);
   });
 
+  it('refuses (exit 2) a shard table with a unique index besides the primary key: an upsert by key would overwrite another row', async () => {
+    const shard = await connectMysql(env.urls.shardA);
+    const [dbs] = await shard.query('SELECT SCHEMA_NAME AS n FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE ? ORDER BY 1 LIMIT 1', [`${env.prefix}\\_s%`]);
+    const db = (dbs as { n: string }[])[0]!.n;
+    await shard.query(`ALTER TABLE \`${db}\`.member ADD UNIQUE KEY uq_name (name)`);
+    try {
+      const r = await runCli(['sync', '--config', env.configPath, '--until-caught-up']);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`shard table ${db}.member on server`);
+      expect(r.stderr).toContain('has UNIQUE index uq_name (name)');
+    } finally {
+      await shard.query(`ALTER TABLE \`${db}\`.member DROP INDEX uq_name`);
+      await shard.end();
+    }
+  });
+
   it('refuses a compacted change topic (exit 2): compaction drops delete events and shard moves', async () => {
     const topic = `${env.prefix}.compacted`;
     const admin = kafkaClient().admin();

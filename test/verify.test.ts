@@ -209,6 +209,18 @@ describe('membermig verify: find, classify, repair, re-verify', () => {
     }
   });
 
+  it('--repair refuses (exit 2) a shard table with a unique index besides the primary key; a plain verify still runs', async () => {
+    await onShard(env, map, 1, 'ALTER TABLE member ADD UNIQUE KEY uq_points (points)', []);
+    try {
+      const repair = await runCli(['verify', '--config', env.configPath, '--repair']);
+      expect(repair.code).toBe(2);
+      expect(repair.stderr).toContain(`shard table ${map.databaseOf(1)}.member on server ${map.serverOf(1).name} has UNIQUE index uq_points (points)`);
+      expect((await runCli(['verify', '--config', env.configPath])).code).toBe(0);
+    } finally {
+      await onShard(env, map, 1, 'ALTER TABLE member DROP INDEX uq_points', []);
+    }
+  });
+
   it('--shards checks only those shards; --sample checks part of the chunks; bad flags exit 2', async () => {
     const id = memberId(20);
     const home = map.shardOf(id);

@@ -3,6 +3,9 @@ import { RefusedError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { TableSpec } from '../rows/types.js';
 import { createSourceReader, describeTables } from '../source/index.js';
+import { shardMapFromConfig } from '../shard/map.js';
+import { planShardTables } from '../target/tables.js';
+import { isTransient } from '../mysql/retry.js';
 import { controlSchemaState, openControlStore, type ControlStore } from '../store/control.js';
 import { createShardWriter, type ShardWriter } from '../target/writer.js';
 import { applyChanges, type ApplyContext } from './apply.js';
@@ -107,10 +110,17 @@ export async function applyOrDeadLetter(
   return { applied: events.length - failed.length, deadLettered: failed.length };
 }
 
+/**
+ * Describes the tables at the source and checks the shard tables sync writes (shape, and no unique
+ * index besides the primary key: an upsert by key would overwrite another member's row). A server
+ * down now is not checked: sync parks its writes until it is back.
+ */
 async function describeAll(config: Config, logger: Logger): Promise<TableSpec[]> {
   const reader = createSourceReader(config, logger);
   try {
-    return await describeTables(reader, config);
+    const specs = await describeTables(reader, config);
+    await planShardTables(config, shardMapFromConfig(config), specs, { tolerateUnreachable: isTransient });
+    return specs;
   } finally {
     await reader.close();
   }

@@ -1,11 +1,13 @@
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { RefusedError } from '../errors.js';
+import { quoteId } from '../mysql/connect.js';
 import type { ColumnSpec, TableSpec } from '../rows/types.js';
 
 /**
  * Checks that an existing shard table has the shape the row pipeline writes: the same columns
- * in the same order with the same types, nullability and text collations, and the same primary
- * key. Returns the problems found, each naming database, table and column.
+ * in the same order with the same types, nullability and text collations, the same primary
+ * key, and no other unique index. Returns the problems found, each naming database, table and
+ * column or index.
  */
 
 interface ColumnRow extends RowDataPacket {
@@ -23,33 +25,65 @@ export interface ExistingTables {
   columns: Map<string, ColumnRow[]>;
   /** `${database}.${table}` → primary key columns in order. */
   primaryKeys: Map<string, string[]>;
+  /** `${database}.${table}` → its UNIQUE indexes other than PRIMARY. */
+  uniqueKeys: Map<string, UniqueIndex[]>;
 }
 
-/** Reads the columns and primary keys of the given tables in the given databases on one server. */
+export interface UniqueIndex {
+  name: string;
+  /** In index order. column is null for an expression part (MySQL 8); subPart is a prefix length. */
+  parts: { column: string | null; subPart: string | null }[];
+}
+
+interface KeyRow extends RowDataPacket {
+  db: string;
+  tbl: string;
+  idx: string;
+  name: string | null;
+  sub_part: number | string | null;
+}
+
+/**
+ * Reads the columns, primary keys and other unique indexes of the given tables in the given
+ * databases on one server: two queries per server, whatever the number of shard tables.
+ */
 export async function readExistingTables(conn: Connection, databases: string[], tables: string[]): Promise<ExistingTables> {
-  const columns = new Map<string, ColumnRow[]>();
-  const primaryKeys = new Map<string, string[]>();
-  if (databases.length === 0 || tables.length === 0) return { columns, primaryKeys };
+  const found: ExistingTables = { columns: new Map(), primaryKeys: new Map(), uniqueKeys: new Map() };
+  if (databases.length === 0 || tables.length === 0) return found;
   const [rows] = await conn.query<ColumnRow[]>(
     `SELECT TABLE_SCHEMA AS db, TABLE_NAME AS tbl, COLUMN_NAME AS name, COLUMN_TYPE AS column_type, IS_NULLABLE AS nullable,
             COLLATION_NAME AS collation, COLUMN_KEY AS column_key
        FROM information_schema.COLUMNS WHERE TABLE_SCHEMA IN (?) AND TABLE_NAME IN (?) ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION`,
     [databases, tables],
   );
-  for (const r of rows) {
-    const key = `${r.db}.${r.tbl}`;
-    columns.set(key, [...(columns.get(key) ?? []), r]);
-  }
-  const [keys] = await conn.query<RowDataPacket[]>(
-    `SELECT TABLE_SCHEMA AS db, TABLE_NAME AS tbl, COLUMN_NAME AS name FROM information_schema.STATISTICS
-      WHERE TABLE_SCHEMA IN (?) AND TABLE_NAME IN (?) AND INDEX_NAME = 'PRIMARY' ORDER BY TABLE_SCHEMA, TABLE_NAME, SEQ_IN_INDEX`,
+  for (const r of rows) append(found.columns, `${r.db}.${r.tbl}`, r);
+  // PRIMARY and every other unique index in one pass: both decide which row a write by key replaces.
+  const [keys] = await conn.query<KeyRow[]>(
+    `SELECT TABLE_SCHEMA AS db, TABLE_NAME AS tbl, INDEX_NAME AS idx, COLUMN_NAME AS name, SUB_PART AS sub_part FROM information_schema.STATISTICS
+      WHERE TABLE_SCHEMA IN (?) AND TABLE_NAME IN (?) AND (INDEX_NAME = 'PRIMARY' OR NON_UNIQUE = 0)
+      ORDER BY TABLE_SCHEMA, TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX`,
     [databases, tables],
   );
   for (const k of keys) {
     const key = `${k.db}.${k.tbl}`;
-    primaryKeys.set(key, [...(primaryKeys.get(key) ?? []), k.name]);
+    if (k.idx === 'PRIMARY') append(found.primaryKeys, key, k.name ?? '');
+    else addUniqueColumn(found.uniqueKeys, key, k);
   }
-  return { columns, primaryKeys };
+  return found;
+}
+
+function append<T>(map: Map<string, T[]>, key: string, value: T): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
+
+/** Rows arrive in index order, so a part belongs to the table's last index unless the name changed. */
+function addUniqueColumn(uniqueKeys: Map<string, UniqueIndex[]>, key: string, k: KeyRow): void {
+  const part = { column: k.name, subPart: k.sub_part === null ? null : String(k.sub_part) };
+  const last = uniqueKeys.get(key)?.at(-1);
+  if (last?.name === k.idx) last.parts.push(part);
+  else append(uniqueKeys, key, { name: k.idx, parts: [part] });
 }
 
 /** Integer display widths and spacing differ between servers and versions; JSON is LONGTEXT on MariaDB. */
@@ -83,6 +117,32 @@ export function shapeProblems(database: string, spec: TableSpec, existing: Colum
     problems.push(`${where} has primary key (${primaryKey.join(', ')}), expected (${expectedKey.join(', ')})`);
   }
   return problems;
+}
+
+/**
+ * A unique index other than PRIMARY makes the copy's writes by primary key hit the wrong row:
+ * LOAD DATA ... REPLACE deletes the other row that has the same value, and INSERT ... ON
+ * DUPLICATE KEY UPDATE updates it while the intended key never lands. Neither is an error.
+ */
+export function uniqueKeyProblems(server: string, database: string, spec: TableSpec, uniqueKeys: UniqueIndex[]): string[] {
+  const table = `${quoteId(database)}.${quoteId(spec.target)}`;
+  // An index holding every primary key column whole is unique through the primary key alone: harmless.
+  const primary = spec.primaryKey.map((k) => spec.columns.find((c) => c.source === k)?.target ?? k);
+  const harmful = uniqueKeys.filter((u) => !primary.every((k) => u.parts.some((p) => p.column === k && p.subPart === null)));
+  return harmful.map((u) => {
+    const columns = u.parts.map((p) => partText(p, (c) => c)).join(', ');
+    const plain = u.parts.map((p) => partText(p, quoteId)).join(', ');
+    return (
+      `table ${spec.name}: shard table ${database}.${spec.target} on server ${server} has UNIQUE index ${u.name} (${columns}): ` +
+      `REPLACE/upsert by primary key would delete or overwrite another member's row with the same (${columns}); ` +
+      `make it a plain index, as membermig init does: ALTER TABLE ${table} DROP INDEX ${quoteId(u.name)}, ADD INDEX ${quoteId(u.name)} (${plain})`
+    );
+  });
+}
+
+function partText(part: UniqueIndex['parts'][number], name: (column: string) => string): string {
+  if (part.column === null) return '(expression)';
+  return part.subPart === null ? name(part.column) : `${name(part.column)}(${part.subPart})`;
 }
 
 export function refuseShapeProblems(problems: string[]): void {

@@ -3,7 +3,7 @@ import { connectMysql } from '../mysql/connect.js';
 import { targetDdl } from '../rows/ddl.js';
 import type { TableSpec } from '../rows/types.js';
 import type { ShardMap } from '../shard/map.js';
-import { readExistingTables, refuseShapeProblems, shapeProblems } from './shape.js';
+import { readExistingTables, refuseShapeProblems, shapeProblems, uniqueKeyProblems } from './shape.js';
 
 export interface ShardTablesResult {
   server: string;
@@ -15,7 +15,7 @@ export interface ServerTables {
   /** The (database, spec) pairs whose table does not exist yet. */
   missing: { database: string; spec: TableSpec }[];
   existing: number;
-  /** Shape differences of existing tables, each naming database, table and column. */
+  /** Shape differences of existing tables, each naming database, table and column or index. */
   problems: string[];
 }
 
@@ -36,11 +36,13 @@ export async function checkServerTables(config: Pick<Config, 'servers'>, map: Sh
     const result: ServerTables = { missing: [], existing: 0, problems: [] };
     for (const database of databases) {
       for (const spec of specs) {
-        const columns = found.columns.get(`${database}.${spec.target}`);
+        const key = `${database}.${spec.target}`;
+        const columns = found.columns.get(key);
         if (!columns) result.missing.push({ database, spec });
         else {
           result.existing++;
-          result.problems.push(...shapeProblems(database, spec, columns, found.primaryKeys.get(`${database}.${spec.target}`) ?? []));
+          result.problems.push(...shapeProblems(database, spec, columns, found.primaryKeys.get(key) ?? []));
+          result.problems.push(...uniqueKeyProblems(name, database, spec, found.uniqueKeys.get(key) ?? []));
         }
       }
     }
@@ -52,8 +54,9 @@ export async function checkServerTables(config: Pick<Config, 'servers'>, map: Sh
 
 /**
  * Reads every shard server and checks the tables that already exist; refuses (naming table and
- * column) when one has a different shape. Changes nothing: run it before any write. With
- * tolerateUnreachable, a server that cannot be reached is listed instead of failing the check.
+ * column or index) when one has a different shape or a unique index besides the primary key.
+ * Changes nothing: run it before any write. With tolerateUnreachable, a server that cannot be
+ * reached is listed instead of failing the check.
  */
 export async function planShardTables(
   config: Pick<Config, 'servers'>,

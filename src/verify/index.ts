@@ -1,7 +1,8 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../config/schema.js';
 import { RefusedError } from '../errors.js';
-import { withRetry, type RetryPolicy } from '../mysql/retry.js';
+import { isTransient, withRetry, type RetryPolicy } from '../mysql/retry.js';
+import { planShardTables } from '../target/tables.js';
 import type { Logger } from '../log.js';
 import type { CanonicalHash } from '../rows/canonical.js';
 import type { TableSpec } from '../rows/types.js';
@@ -150,6 +151,8 @@ export async function runVerify(config: Config, options: VerifyOptions): Promise
     const started = performance.now();
     const specs = await describeTables(reader, config, tables);
     log.debug({ ms: Math.round(performance.now() - started) }, 'tables described');
+    // Repairs write by primary key: a shard table of another shape, or with another unique index, is refused first.
+    if (options.repair && !options.dryRun) await planShardTables(config, map, specs, { tolerateUnreachable: isTransient });
     const shards = options.shards ?? Array.from({ length: map.count }, (_, i) => i);
     const contexts = specs.map((spec) => tableContext(config, options, spec, map, reader, writer, hash, shards));
 
