@@ -209,6 +209,22 @@ describe('membermig verify: find, classify, repair, re-verify', () => {
     }
   });
 
+  it('--shards: a row on a checked shard whose home is not checked (and holds no copy) is wrong_shard, and --repair moves it', async () => {
+    const id = memberId(33);
+    const home = map.shardOf(id);
+    const stray = otherShard(map, home);
+    const [row] = await onShard(env, map, home, 'SELECT * FROM member WHERE member_id = ?', [id]);
+    await onShard(env, map, stray, 'INSERT INTO member SET ?', [row]);
+    await onShard(env, map, home, 'DELETE FROM member WHERE member_id = ?', [id]);
+    const seen = await runCli(['verify', '--config', env.configPath, '--json', '--shards', String(stray)]);
+    expect(seen.code, seen.stderr).toBe(1);
+    expect(JSON.parse(seen.stdout).result.differences.map((d: { key: string[]; kind: string; shard: number }) => [d.key[0], d.kind, d.shard])).toEqual([[id, 'wrong_shard', stray]]);
+    expect((await runCli(['verify', '--config', env.configPath, '--shards', String(stray), '--repair'])).code).toBe(0);
+    expect(await onShard(env, map, stray, 'SELECT 1 FROM member WHERE member_id = ?', [id])).toHaveLength(0);
+    expect(await onShard(env, map, home, 'SELECT 1 FROM member WHERE member_id = ?', [id])).toHaveLength(1);
+    expect((await runCli(['verify', '--config', env.configPath])).code).toBe(0);
+  });
+
   it('--repair refuses (exit 2) a shard table with a unique index besides the primary key; a plain verify still runs', async () => {
     await onShard(env, map, 1, 'ALTER TABLE member ADD UNIQUE KEY uq_points (points)', []);
     try {

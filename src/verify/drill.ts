@@ -152,7 +152,8 @@ function classifyHashes(map: ShardMap, legacy: HashedRow | undefined, copies: (H
   const strays = copies.filter((c) => c.shard !== routed);
   if (!home && checked.has(routed)) out.push(strays.length > 0 ? { kind: 'wrong_shard', shard: strays[0]!.shard } : { kind: 'missing', shard: routed });
   else if (home && home.hash !== legacy.hash) out.push({ kind: 'different', shard: routed });
-  for (const s of home ? strays : strays.slice(1)) out.push({ kind: 'wrong_shard', shard: s.shard });
+  // Without a home copy the first stray was reported above, unless the home is not checked (--shards).
+  for (const s of home || !checked.has(routed) ? strays : strays.slice(1)) out.push({ kind: 'wrong_shard', shard: s.shard });
   return out;
 }
 
@@ -172,7 +173,7 @@ export function classifyRows(spec: TableSpec, map: ShardMap, key: ChunkKey, lega
     const columns = differingColumns(spec.columns, legacy, home);
     if (columns.length > 0) out.push({ key, kind: 'different', shard: routed, columns });
   }
-  for (const s of home ? strays : strays.slice(1)) out.push({ key, kind: 'wrong_shard', shard: s });
+  for (const s of home || !checked.has(routed) ? strays : strays.slice(1)) out.push({ key, kind: 'wrong_shard', shard: s });
   return out;
 }
 
