@@ -147,13 +147,37 @@ describe('membermig verify: find, classify, repair, re-verify', () => {
     await control.query("INSERT INTO repair_queue (table_name, pk, reason, origin) VALUES ('member', ?, 'dual write failed', 'shim')", [JSON.stringify([id])]);
     const res = await runCli(['verify', '--config', env.configPath, '--json', '--repair']);
     expect(res.code, res.stdout + res.stderr).toBe(0);
-    expect(JSON.parse(res.stdout).result.repairQueue).toEqual([{ table: 'member', entries: 1, resolved: 1, left: 0, legacyBehind: 0, unrepresentable: 0 }]);
+    expect(JSON.parse(res.stdout).result.repairQueue).toEqual([{ table: 'member', entries: 1, resolved: 1, left: 0, legacyBehind: 0, unrepresentable: 0, malformed: 0, problems: [] }]);
     const [q] = await control.query<RowDataPacket[]>('SELECT resolved_at FROM repair_queue');
     await control.end();
     expect(q[0]!.resolved_at).not.toBeNull();
     const [fixed] = await onShard(env, map, home, 'SELECT name FROM member WHERE member_id = ?', [id]);
     expect(fixed!.name).not.toBe('stale');
     expect(await onShard(env, map, otherShard(map, home), 'SELECT 1 FROM member WHERE member_id = ?', [id])).toHaveLength(0);
+  });
+
+  it('a repair_queue entry whose pk does not name the key is counted and left open; the entries after it are still repaired', async () => {
+    const id = memberId(12);
+    const home = map.shardOf(id);
+    await onShard(env, map, home, "UPDATE member SET name = 'stale 12' WHERE member_id = ?", [id]);
+    const control = await connectMysql(env.config.control.url);
+    try {
+      await control.query('DELETE FROM repair_queue');
+      // What a shim writing a composite-key table without `pk` would queue: the shard key alone.
+      const [bad] = await control.query("INSERT INTO repair_queue (table_name, pk, reason, origin) VALUES ('member', '{\"nick\":\"x\"}', 'dual write failed', 'shim')");
+      await control.query("INSERT INTO repair_queue (table_name, pk, reason, origin) VALUES ('member', ?, 'dual write failed', 'shim')", [JSON.stringify({ member_id: id })]);
+      const res = await runCli(['verify', '--config', env.configPath, '--json', '--repair']);
+      expect(res.code, res.stderr).toBe(1);
+      const badId = (bad as { insertId: number }).insertId;
+      expect(JSON.parse(res.stdout).result.repairQueue).toEqual([
+        { table: 'member', entries: 2, resolved: 1, left: 1, legacyBehind: 0, unrepresentable: 0, malformed: 1, problems: [`entry ${badId}: repair_queue pk {"nick":"x"} has no value for key column member_id`] },
+      ]);
+      const [fixed] = await onShard(env, map, home, 'SELECT name FROM member WHERE member_id = ?', [id]);
+      expect(fixed!.name).not.toBe('stale 12');
+    } finally {
+      await control.query('DELETE FROM repair_queue');
+      await control.end();
+    }
   });
 
   it('--repair never re-copies a key whose legacy row is behind MySQL (a failed shim write to legacy): held until legacy catches up', async () => {
@@ -166,7 +190,7 @@ describe('membermig verify: find, classify, repair, re-verify', () => {
     const held = await runCli(['verify', '--config', env.configPath, '--json', '--repair']);
     expect(held.code, held.stderr).toBe(1);
     const r = JSON.parse(held.stdout).result;
-    expect(r.repairQueue).toEqual([{ table: 'member', entries: 1, resolved: 0, left: 1, legacyBehind: 1, unrepresentable: 0 }]);
+    expect(r.repairQueue).toEqual([{ table: 'member', entries: 1, resolved: 0, left: 1, legacyBehind: 1, unrepresentable: 0, malformed: 0, problems: [] }]);
     expect(r.differences.map((d: { key: string[]; kind: string; repairAction: string | null; repairedAt: string | null }) => [d.key[0], d.kind, d.repairAction, d.repairedAt])).toEqual([
       [id, 'different', 'hold', null],
     ]);
@@ -178,7 +202,7 @@ describe('membermig verify: find, classify, repair, re-verify', () => {
     await legacy.end();
     const caughtUp = await runCli(['verify', '--config', env.configPath, '--json', '--repair']);
     expect(caughtUp.code, caughtUp.stdout).toBe(0);
-    expect(JSON.parse(caughtUp.stdout).result.repairQueue).toEqual([{ table: 'member', entries: 1, resolved: 1, left: 0, legacyBehind: 0, unrepresentable: 0 }]);
+    expect(JSON.parse(caughtUp.stdout).result.repairQueue).toEqual([{ table: 'member', entries: 1, resolved: 1, left: 0, legacyBehind: 0, unrepresentable: 0, malformed: 0, problems: [] }]);
     const [q] = await control.query<RowDataPacket[]>('SELECT resolved_at FROM repair_queue');
     await control.end();
     expect(q[0]!.resolved_at).not.toBeNull();
@@ -199,7 +223,7 @@ describe('membermig verify: find, classify, repair, re-verify', () => {
       const held = await runCli(['verify', '--config', env.configPath, '--json', '--repair']);
       expect(held.code, held.stderr).toBe(1);
       const r = JSON.parse(held.stdout).result;
-      expect(r.repairQueue).toEqual([{ table: 'member', entries: 1, resolved: 0, left: 1, legacyBehind: 1, unrepresentable: 0 }]);
+      expect(r.repairQueue).toEqual([{ table: 'member', entries: 1, resolved: 0, left: 1, legacyBehind: 1, unrepresentable: 0, malformed: 0, problems: [] }]);
       expect(r.differences.map((d: { key: string[]; kind: string; repairAction: string | null }) => [d.key[0], d.kind, d.repairAction])).toEqual([[id, 'extra', 'hold']]);
       expect(await onShard(env, map, home, 'SELECT 1 FROM member WHERE member_id = ?', [id])).toHaveLength(1);
     } finally {

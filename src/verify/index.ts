@@ -185,9 +185,11 @@ async function drainQueue(pool: Pool, ctx: DrillContext, writer: ShardWriter, op
     const [rows] = await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM repair_queue WHERE table_name = ? AND resolved_at IS NULL', [ctx.spec.name]);
     const open = Number(rows[0]!.n);
     if (open > 0) options.logger.warn({ table: ctx.spec.name, open }, 'repair_queue: this legacy source cannot read rows by key yet; entries left open');
-    return { table: ctx.spec.name, entries: open, resolved: 0, left: open, legacyBehind: 0, unrepresentable: 0 };
+    return { table: ctx.spec.name, entries: open, resolved: 0, left: open, legacyBehind: 0, unrepresentable: 0, malformed: 0, problems: [] };
   }
-  return drainRepairQueue(pool, ctx, writer, options.dryRun === true);
+  const outcome = await drainRepairQueue(pool, ctx, writer, options.dryRun === true);
+  if (outcome.malformed > 0) options.logger.warn({ table: ctx.spec.name, malformed: outcome.malformed, problems: outcome.problems }, 'repair_queue: entries whose pk does not name the key are left open');
+  return outcome;
 }
 
 /** Checksums pushed down where the legacy database can compute the canonical hash, else hashed in Node. */

@@ -110,12 +110,26 @@ export interface QueueOutcome {
   legacyBehind: number;
   /** Open entries whose legacy row holds a value the target cannot hold: left as they are. */
   unrepresentable: number;
+  /** Open entries whose pk does not name the table's key (e.g. no value for a key column): left open, see `problems`. */
+  malformed: number;
+  /** Why entries were malformed (the first few, with their ids). */
+  problems: string[];
 }
 
 interface QueueEntry {
   id: number;
   key: ChunkKey;
 }
+
+/** Open entries of a page: those whose key could be read, and the problems of the others. */
+interface QueuePage {
+  entries: QueueEntry[];
+  /** Entry ids, for paging past malformed entries too. */
+  lastId: number | null;
+  problems: string[];
+}
+
+const MAX_PROBLEMS_SHOWN = 5;
 
 /** A queue entry's pk JSON: an array of key values in key order, or an object by column name. */
 export function queueKey(spec: TableSpec, pk: unknown): ChunkKey {
@@ -140,15 +154,24 @@ export function queueKey(spec: TableSpec, pk: unknown): ChunkKey {
  * such an entry is held in the other entries too.
  */
 export async function drainRepairQueue(pool: Pool, ctx: DrillContext, writer: ShardWriter, dryRun: boolean): Promise<QueueOutcome> {
-  const outcome: QueueOutcome = { table: ctx.spec.name, entries: 0, resolved: 0, left: 0, legacyBehind: 0, unrepresentable: 0 };
-  const held = await allOpenEntries(pool, ctx.spec, 'legacy');
+  const outcome: QueueOutcome = { table: ctx.spec.name, entries: 0, resolved: 0, left: 0, legacyBehind: 0, unrepresentable: 0, malformed: 0, problems: [] };
+  // A malformed entry is counted and left open: one bad entry must not stop every repair after it.
+  const noteMalformed = (problems: string[]) => {
+    outcome.entries += problems.length;
+    outcome.left += problems.length;
+    outcome.malformed += problems.length;
+    outcome.problems.push(...problems.slice(0, MAX_PROBLEMS_SHOWN - outcome.problems.length));
+  };
+  const held = await allOpenEntries(pool, ctx.spec, 'legacy', noteMalformed);
   const heldKeys = new Set(held.map((e) => keyId(e.key)));
   const all: KeyRange = { lower: null, upper: null };
   let after = 0;
   for (;;) {
-    const page = await openEntries(pool, ctx.spec, 'mysql', after);
-    if (page.length === 0) break;
-    after = page[page.length - 1]!.id;
+    const { entries: page, lastId, problems } = await openEntries(pool, ctx.spec, 'mysql', after);
+    if (lastId === null) break;
+    after = lastId;
+    noteMalformed(problems);
+    if (page.length === 0) continue;
     outcome.entries += page.length;
     const entries = page.filter((e) => !heldKeys.has(keyId(e.key)));
     outcome.left += page.length - entries.length;
@@ -183,21 +206,34 @@ export async function drainRepairQueue(pool: Pool, ctx: DrillContext, writer: Sh
 
 /** Keys (keyId) of a table's open repair_queue entries whose legacy row is behind MySQL. */
 export async function legacyBehindKeys(pool: Pool, spec: TableSpec): Promise<Set<string>> {
-  return new Set((await allOpenEntries(pool, spec, 'legacy')).map((e) => keyId(e.key)));
+  return new Set((await allOpenEntries(pool, spec, 'legacy', () => {})).map((e) => keyId(e.key)));
 }
 
-async function allOpenEntries(pool: Pool, spec: TableSpec, behind: 'mysql' | 'legacy'): Promise<QueueEntry[]> {
+async function allOpenEntries(pool: Pool, spec: TableSpec, behind: 'mysql' | 'legacy', onMalformed: (problems: string[]) => void): Promise<QueueEntry[]> {
   const out: QueueEntry[] = [];
-  for (let page = await openEntries(pool, spec, behind); page.length > 0; page = await openEntries(pool, spec, behind, page[page.length - 1]!.id)) out.push(...page);
-  return out;
+  for (let after = 0; ; ) {
+    const page = await openEntries(pool, spec, behind, after);
+    if (page.lastId === null) return out;
+    out.push(...page.entries);
+    onMalformed(page.problems);
+    after = page.lastId;
+  }
 }
 
-async function openEntries(pool: Pool, spec: TableSpec, behind: 'mysql' | 'legacy', afterId = 0): Promise<QueueEntry[]> {
+async function openEntries(pool: Pool, spec: TableSpec, behind: 'mysql' | 'legacy', afterId = 0): Promise<QueuePage> {
   const [rows] = await pool.query<RowDataPacket[]>(
     'SELECT id, pk FROM repair_queue WHERE table_name = ? AND resolved_at IS NULL AND behind = ? AND id > ? ORDER BY id LIMIT 500',
     [spec.name, behind, afterId],
   );
-  return rows.map((r) => ({ id: Number(r.id), key: queueKey(spec, r.pk) }));
+  const page: QueuePage = { entries: [], lastId: rows.length > 0 ? Number(rows[rows.length - 1]!.id) : null, problems: [] };
+  for (const r of rows) {
+    try {
+      page.entries.push({ id: Number(r.id), key: queueKey(spec, r.pk) });
+    } catch (e) {
+      page.problems.push(`entry ${r.id}: ${(e as Error).message}`);
+    }
+  }
+  return page;
 }
 
 /** Compares the entries' keys again; marks the clean ones resolved and returns how many. */

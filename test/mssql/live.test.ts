@@ -399,7 +399,7 @@ describe.skipIf(skipReason !== null)(`SQL Server live${skipReason ? ` (skipped: 
       await store.pool.query("INSERT INTO repair_queue (table_name, pk, reason, origin) VALUES ('member', JSON_OBJECT('member_id', '100'), 'test', 'shim')");
       await store.close();
       const repaired = await runVerify(e2e.config, { logger: silentLogger, repair: true, recheckAfterSeconds: 0 });
-      expect(repaired.repairQueue).toEqual([{ table: 'member', entries: 1, resolved: 1, left: 0, legacyBehind: 0, unrepresentable: 0 }]);
+      expect(repaired.repairQueue).toEqual([{ table: 'member', entries: 1, resolved: 1, left: 0, legacyBehind: 0, unrepresentable: 0, malformed: 0, problems: [] }]);
       expect((await runVerify(e2e.config, { logger: silentLogger, recheckAfterSeconds: 0 })).state).toBe('clean');
     } finally {
       await e2e.cleanup();

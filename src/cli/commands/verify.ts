@@ -82,7 +82,9 @@ export function registerVerify(program: Command, run: Run): void {
               if (watchSeconds !== undefined && !ctx.json) ctx.io.stderr.write(`${new Date().toISOString()} pass ${r.passes}: ${r.state}\n`);
             },
           });
-          return ctx.finish(result.state === 'clean' ? ExitCode.Ok : ExitCode.Problems, result, renderVerify);
+          // A malformed repair_queue entry is a problem left even when the data compares clean.
+          const problemsLeft = result.state !== 'clean' || result.repairQueue.some((q) => q.malformed > 0);
+          return ctx.finish(problemsLeft ? ExitCode.Problems : ExitCode.Ok, result, renderVerify);
         } finally {
           process.removeListener('SIGINT', stop);
           process.removeListener('SIGTERM', stop);
@@ -167,6 +169,7 @@ export function renderVerify(r: VerifyResult): string {
     out.push('', `repair_queue ${q.table}: ${q.entries} entries, ${q.resolved} resolved, ${q.left} left`);
     if (q.legacyBehind > 0) out.push(`  ${q.legacyBehind} of them: legacy is behind MySQL (a shim write to legacy failed); held, never re-copied from legacy`);
     if (q.unrepresentable > 0) out.push(`  ${q.unrepresentable} of them: the legacy row holds a value the target cannot hold; left as they are`);
+    if (q.malformed > 0) out.push(`  ${q.malformed} of them: the pk does not name the table's key; left open (${q.problems.join('; ')})`);
   }
   out.push('', r.state === 'clean' ? 'clean' : r.state === 'failed' ? 'some chunks failed: run again to finish them' : 'differences persist');
   return out.join('\n');
