@@ -1,5 +1,6 @@
 import type { Connection, Pool } from 'mysql2/promise';
 import type { Config } from '../src/config/schema.js';
+import { markPartitionsBehind } from '../src/cdc/offsets.js';
 import { checkGates } from '../src/gray/gates.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { setGray } from '../src/gray/operations.js';
@@ -158,6 +159,22 @@ describe('membermig gray and shim', () => {
     expect(await json('gray', 'set', 'member', '--read', '10%', '--write', '0.5%', '--reason', 'next step')).toMatchObject({ forced: false, after: { read_bp: 1000, write_bp: 50 } });
     await db.query('DELETE FROM verify_runs');
     expect(await json('gray', 'set', 'member', '--read', '7.25%', '--reason', 'lower')).toMatchObject({ gates: [], after: { read_bp: 725 } });
+  });
+
+  it('a partition behind with no applied batch yet gets a row from the running sync, and its unknown lag shuts the gate', async () => {
+    await gatesOpen();
+    const lagGate = async () => (await checkGates(db as unknown as Pool, env.config, 'member')).find((g) => g.gate === 'sync_lag')!;
+    expect(await lagGate()).toMatchObject({ ok: true });
+    // Partition 1 of t has a backlog and none of its batches has been applied (its consumer is slow to start).
+    await markPartitionsBehind(db as unknown as Pool, [{ group: 'g', topic: 't', partition: 1, nextOffset: '0', highWatermark: '40' }]);
+    expect(await lagGate()).toMatchObject({ ok: false, message: 't[1] is 40 events behind and has applied no event with a source time yet, so its lag is unknown' });
+    // A row that exists keeps its position and event time; only its end moves.
+    await markPartitionsBehind(db as unknown as Pool, [{ group: 'g', topic: 't', partition: 0, nextOffset: '0', highWatermark: '120' }]);
+    const [rows] = await db.query("SELECT next_offset, high_watermark, last_source_ts_ms IS NOT NULL AS timed FROM cdc_offsets WHERE topic = 't' AND partition_no = 0");
+    const r0 = (rows as { next_offset: string | number; high_watermark: string | number; timed: number }[])[0]!;
+    expect([Number(r0.next_offset), Number(r0.high_watermark), Number(r0.timed)]).toEqual([100, 120, 1]);
+    await db.query("DELETE FROM cdc_offsets WHERE topic = 't' AND partition_no = 1");
+    await gatesOpen();
   });
 
   it('writes parked for a shard server count as lag: positions look caught up while that server is behind', async () => {

@@ -59,6 +59,22 @@ export async function markPartitionsCaughtUp(pool: Pool, partitions: CaughtUpPar
   );
 }
 
+/**
+ * Gives a partition that is behind its row when it has none yet (no batch of it applied so far):
+ * without one the gray gate saw only the other, caught-up partitions of the topic and passed.
+ * The row has no event time, so the gate reads its lag as unknown until events are applied; a
+ * row that exists keeps its applied position and event time, and learns the new end.
+ */
+export async function markPartitionsBehind(pool: Pool, partitions: CaughtUpPartition[]): Promise<void> {
+  if (partitions.length === 0) return;
+  await pool.query(
+    `INSERT INTO cdc_offsets (consumer_group, topic, partition_no, next_offset, high_watermark, last_source_ts_ms, applied_events)
+     VALUES ${partitions.map(() => '(?, ?, ?, ?, ?, NULL, 0)').join(', ')}
+     ON DUPLICATE KEY UPDATE high_watermark = GREATEST(COALESCE(high_watermark, 0), VALUES(high_watermark))`,
+    partitions.flatMap((p) => [p.group, p.topic, p.partition, p.nextOffset, p.highWatermark]),
+  );
+}
+
 export interface PartitionLag {
   group: string;
   topic: string;

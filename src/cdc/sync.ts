@@ -12,7 +12,7 @@ import type { SyncMetrics } from './metrics.js';
 import { runMssqlSync, type MssqlSyncResult } from './mssql/sync.js';
 import type { SyncOutcome } from './runtime.js';
 import { kafkaStartOffsets } from './kafka-start.js';
-import { markPartitionsCaughtUp, mirrorOffsets, type CaughtUpPartition } from './offsets.js';
+import { markPartitionsBehind, markPartitionsCaughtUp, mirrorOffsets, type CaughtUpPartition } from './offsets.js';
 import { recopyKeys } from './recopy.js';
 import { createSourceReader } from '../source/index.js';
 import { openApplyRuntime } from './runtime.js';
@@ -215,10 +215,14 @@ async function runKafkaSync(config: Config, options: SyncOptions): Promise<Kafka
       }
     };
     await startConsumer();
-    // Quiet partitions stay fresh in the mirror (markPartitionsCaughtUp): else the gray gate reads them as lagging.
+    // Quiet partitions stay fresh in the mirror (markPartitionsCaughtUp): else the gray gate reads them as lagging;
+    // partitions behind get a row too (markPartitionsBehind): else the gate does not see them at all.
     const freshness = setInterval(() => {
       void partitionProgress(admin, kafkaConfig.group, topics)
-        .then((progress) => markPartitionsCaughtUp(store.pool, progress.filter((p) => p.caughtUp)))
+        .then(async (progress) => {
+          await markPartitionsCaughtUp(store.pool, progress.filter((p) => p.caughtUp));
+          await markPartitionsBehind(store.pool, progress.filter((p) => !p.caughtUp));
+        })
         .catch((e: Error) => logger.debug({ err: e.message }, 'could not refresh caught-up partitions'));
     }, CAUGHT_UP_EVERY_MS);
     freshness.unref();
