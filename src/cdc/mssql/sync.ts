@@ -10,6 +10,7 @@ import { Lsn } from './lsn.js';
 import type { MssqlCdcSource, PollResult } from './source.js';
 import type { SourceReader } from '../../source/reader.js';
 import { recopyKeys } from '../recopy.js';
+import { holdRunLock } from '../../store/run-lock.js';
 
 /**
  * `membermig sync` with `cdc.mssql`: reads SQL Server's own CDC tables (no Kafka), applies each
@@ -38,6 +39,19 @@ export async function runMssqlSync(config: Config, options: SyncOptions = {}): P
   const started = Date.now();
   const stopping = () => options.signal?.aborted === true;
   const rt = await openApplyRuntime(config, logger, stopping);
+  let releaseRunLock: (() => Promise<void>) | undefined;
+  try {
+    // Positions are saved per capture instance with no owner: a second run would re-apply older
+    // pages over rows the first one wrote, and the last to save would win.
+    releaseRunLock = await holdRunLock(
+      rt.store.pool,
+      'sync.mssql',
+      'another membermig sync from SQL Server CDC is running on this control store: run one at a time (two would apply older changes over newer ones)',
+    );
+  } catch (e) {
+    await rt.close();
+    throw e;
+  }
   const result: MssqlSyncResult = { source: 'mssql', stoppedBy: 'signal', instances: [], eventsApplied: 0, deadLettered: 0, deadLetters: { open: 0, resolved: 0 }, elapsedSeconds: 0 };
   let cdc: Awaited<ReturnType<typeof openMssqlCdcSource>> | undefined;
   try {
@@ -69,6 +83,7 @@ export async function runMssqlSync(config: Config, options: SyncOptions = {}): P
     return result;
   } finally {
     await cdc?.close();
+    await releaseRunLock();
     await rt.close();
   }
 }
