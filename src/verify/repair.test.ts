@@ -20,6 +20,15 @@ describe('planRepairs', () => {
     ]);
   });
 
+  it('acts on the legacy rows read for the repair, not on the difference alone: an extra key legacy now has is moved home', () => {
+    const legacy = noLegacyRows();
+    legacy.rows.set(keyId(['7']), ['7', 'inserted since the check']);
+    expect(planRepairs([diff('7', 'extra'), diff('8', 'extra')], legacy).map((p) => [p.key[0], p.action])).toEqual([
+      ['7', 'move'],
+      ['8', 'delete'],
+    ]);
+  });
+
   it('never deletes the copies of a key whose legacy row exists but cannot be converted, whatever the difference said', () => {
     const legacy = noLegacyRows();
     legacy.unrepresentable.set(keyId(['5']), 'table t, key (5), column code: not valid ascii');

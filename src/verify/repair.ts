@@ -47,7 +47,8 @@ export function planRepairs(diffs: Difference[], legacy: LegacyRows, held: Set<s
       case 'wrong_shard':
         return { ...d, action: inLegacy ? 'move' : 'delete' };
       case 'extra':
-        return { ...d, action: 'delete' };
+        // Legacy has the row now (inserted since the difference was seen): the copy goes, the row lands at home.
+        return { ...d, action: inLegacy ? 'move' : 'delete' };
     }
   });
 }
