@@ -1,6 +1,6 @@
-import type { Connection } from 'mysql2/promise';
+import type { Connection, Pool } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseJson } from '../src/gray/settings.js';
+import { parseJson, readSettings, type SettingsSnapshot } from '../src/gray/settings.js';
 import { connectMysql, quoteId } from '../src/mysql/connect.js';
 import { shardMapFromConfig } from '../src/shard/map.js';
 import { createShim, PrimaryWriteError, RepairQueueError, type MysqlTarget, type Shim } from '../src/shim/index.js';
@@ -50,6 +50,21 @@ describe('membermig/shim', () => {
     await waitFor(() => a.route('member', 12345).read === 'legacy' && b.route('member', 12345).read === 'legacy', 2000);
     expect(Date.now() - t0).toBeLessThan(2000);
     expect(a.version).toBe(b.version);
+  });
+
+  it('a refresh that read older settings never replaces newer ones (overlapping refreshes)', async () => {
+    const shim = await start();
+    const older = await readSettings(db as unknown as Pool);
+    await cli('gray', 'set', 'member', '--read', '100%');
+    await shim.refresh();
+    const newer = shim.version;
+    expect(newer).toBeGreaterThan(older.version);
+    expect(shim.route('member', 77).read).toBe('mysql');
+    // The slower of two refreshes finishes last, with what it read before the change.
+    (shim as unknown as { install(s: SettingsSnapshot): void }).install(older);
+    expect(shim.version).toBe(newer);
+    expect(shim.route('member', 77).read).toBe('mysql');
+    expect((await runCli(['gray', 'rollback', 'member', '--to', '0', '--config', env.configPath])).code).toBe(0);
   });
 
   it('keeps acting on the last settings while the control store cannot be read, then catches up', async () => {

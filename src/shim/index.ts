@@ -174,6 +174,9 @@ export class Shim {
   }
 
   private install(snapshot: SettingsSnapshot): void {
+    // Refreshes may overlap (the poll and a caller's refresh()): one that read older settings must
+    // not replace newer ones, or a rollback would be undone in this process until the next poll.
+    if (snapshot.version < this.currentVersion) return;
     const routers = new Map<string, TableRouter>();
     for (const table of Object.keys(this.config.tables)) {
       const s = settingsOf(snapshot, table);
