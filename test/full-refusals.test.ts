@@ -168,7 +168,7 @@ describe('values the target cannot hold: rows.on_unrepresentable', () => {
       ['5', 'unrepresentable', 'keep'],
     ]);
     expect(r.differences[0].reason).toContain('column code');
-    expect(r.repairQueue).toEqual([{ table: 'odd', entries: 1, resolved: 0, left: 1, legacyBehind: 0, unrepresentable: 1 }]);
+    expect(r.repairQueue).toEqual([{ table: 'odd', entries: 1, resolved: 0, left: 1, legacyBehind: 0, unrepresentable: 1, malformed: 0, problems: [] }]);
     const [stored] = await control.query('SELECT kind, reason FROM verify_diffs WHERE kind = ? ORDER BY id DESC LIMIT 1', ['unrepresentable']);
     await control.end();
     expect((stored as { reason: string }[])[0]!.reason).toContain('not valid ascii');
