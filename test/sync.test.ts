@@ -124,6 +124,37 @@ describe('membermig sync: Debezium through Kafka to the shards', () => {
     for (const p of partitions) expect(p.lagMessages).toBe(0);
   });
 
+  it("holds a key whose legacy row is behind MySQL (repair_queue): legacy's older row does not undo MySQL's write; applied again once resolved", async () => {
+    const map = (await import('../src/shard/map.js')).shardMapFromConfig(env.config);
+    const at = map.locate('1');
+    const shard = await connectMysql(at.server.primary);
+    const control = await connectMysql(env.config.control.url);
+    const nameOnShard = async () => ((await shard.query(`SELECT name FROM \`${at.database}\`.member WHERE member_id = 1`))[0] as { name: string }[])[0]!.name;
+    try {
+      // A MySQL-primary write whose legacy write failed: MySQL has it, legacy does not; the shim queued the key.
+      await shard.query(`UPDATE \`${at.database}\`.member SET name = 'only in mysql' WHERE member_id = 1`);
+      await control.query("INSERT INTO repair_queue (table_name, pk, reason, origin, behind) VALUES ('member', '{\"member_id\":\"1\"}', 'shim: legacy write failed', 'shim', 'legacy')");
+      // A later write reaches legacy too: its event carries legacy's whole row, with the older name.
+      await legacy.query("UPDATE member SET note = 'later write' WHERE member_id = 1");
+      expectedMessages += 1;
+      let res = await syncUntilCaughtUp();
+      expect(res.code, res.stderr).toBe(0);
+      expect(await nameOnShard()).toBe('only in mysql');
+      // Legacy brought up to date by hand and the entry resolved: its changes apply again.
+      await control.query("UPDATE repair_queue SET resolved_at = NOW(6) WHERE table_name = 'member'");
+      await legacy.query("UPDATE member SET name = 'only in mysql', note = 'fixed by hand' WHERE member_id = 1");
+      expectedMessages += 1;
+      res = await syncUntilCaughtUp();
+      expect(res.code, res.stderr).toBe(0);
+      const cmp = await compareWithLegacy(env, 'member', { key: 'member_id', shardKey: 'member_id' });
+      expect(cmp.differences).toEqual([]);
+    } finally {
+      await control.query("DELETE FROM repair_queue WHERE table_name = 'member'");
+      await control.end();
+      await shard.end();
+    }
+  });
+
   it('a running sync keeps quiet partitions fresh: the gray gate reads an idle, caught-up sync as no lag', async () => {
     await syncUntilCaughtUp();
     const child = spawnCli(['sync', '--config', env.configPath, '--log-level', 'warn']);

@@ -315,7 +315,7 @@ describe('apply and parking-lot replay on real servers: a write the server canno
       const outage = undoAfter(kind.outage(), (o) => o.end());
       await outage.begin();
       const result = await applyChanges({ writer, specs, logger: silentLogger, parking: lot }, events);
-      expect(result).toEqual({ writes: 1, parked: 2, failed: [] });
+      expect(result).toEqual({ writes: 1, parked: 2, failed: [], held: [] });
       expect(await rowsOf(1)).toEqual([['3', 'three']]); // server B went on
       // The drainer started by park() meets the same error: the writes stay parked, in order.
       await until('the drainer to meet the error', () => writer.errors.length >= 2);
@@ -353,7 +353,7 @@ describe('apply and parking-lot replay on real servers: a write the server canno
         throw liftFailed ?? e;
       });
       await lifted;
-      expect(result).toEqual({ writes: 3, parked: 0, failed: [] });
+      expect(result).toEqual({ writes: 3, parked: 0, failed: [], held: [] });
       expect(await rowsOf(0)).toEqual([
         ['2', 'two'],
         ['4', 'four'],

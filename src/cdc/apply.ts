@@ -6,6 +6,8 @@ import type { ShardMap } from '../shard/map.js';
 import type { ShardWriter } from '../target/writer.js';
 import type { ParkedWrite, ParkingLot } from './parking.js';
 import type { ChangeEvent } from './types.js';
+import { valueText } from '../rows/convert.js';
+import { queueKeyId } from '../store/repair-queue.js';
 
 /**
  * The one apply path for change events, shared by the Kafka consumer (Debezium) and the direct
@@ -43,6 +45,13 @@ export interface ApplyContext {
   /** Called while a server is being retried (for status and metrics). */
   onServerDown?: (server: string, error: string) => void;
   onServerUp?: (server: string) => void;
+  /**
+   * Per table, the ids (src/store/repair-queue.ts) of keys whose legacy row is behind MySQL: a
+   * MySQL-primary write whose legacy write failed. Legacy's events for them are not applied: a
+   * later write reaching both sides carries legacy's whole, older row, which would undo the
+   * member's write that only MySQL has. verify --repair holds the same keys.
+   */
+  heldKeys?: (tables: string[]) => Promise<Map<string, Set<string>>>;
 }
 
 export interface FailedChange {
@@ -56,6 +65,8 @@ export interface ApplyResult {
   /** Row writes parked for a server that could not take them (durable; replayed in order when it can). */
   parked: number;
   failed: FailedChange[];
+  /** Events not applied: their key's legacy row is behind MySQL (ApplyContext.heldKeys). */
+  held: ChangeEvent[];
 }
 
 /** Thrown when `shouldStop()` turned true while a server could not take writes: nothing after it is durable. */
@@ -75,9 +86,10 @@ interface ShardWork {
   writes: Write[];
 }
 
-export async function applyChanges(ctx: ApplyContext, events: ChangeEvent[]): Promise<ApplyResult> {
+export async function applyChanges(ctx: ApplyContext, all: ChangeEvent[]): Promise<ApplyResult> {
   const map = ctx.writer.map;
   const failed: FailedChange[] = [];
+  const { events, held } = await withoutHeldKeys(ctx, all);
   // table → key text → shard → final write for that shard
   const finals = new Map<string, Map<string, Map<number, Write>>>();
   for (const event of events) {
@@ -177,7 +189,7 @@ export async function applyChanges(ctx: ApplyContext, events: ChangeEvent[]): Pr
       }
     }),
   );
-  return { writes, parked, failed };
+  return { writes, parked, failed, held };
 }
 
 /**
@@ -244,6 +256,24 @@ function parkedWrites(work: ShardWork): ParkedWrite[] {
     values: w.op === 'upsert' ? w.row! : w.key,
     origin: w.events[0] ? { source: w.events[0].origin.source, offset: w.events[0].origin.offset, ...(w.events[0].origin.partition !== undefined ? { partition: w.events[0].origin.partition } : {}) } : null,
   }));
+}
+
+/** Splits off the events of keys whose legacy row is behind MySQL (ApplyContext.heldKeys). */
+async function withoutHeldKeys(ctx: ApplyContext, events: ChangeEvent[]): Promise<{ events: ChangeEvent[]; held: ChangeEvent[] }> {
+  if (!ctx.heldKeys || events.length === 0) return { events, held: [] };
+  const ids = await ctx.heldKeys([...new Set(events.map((e) => e.table))]);
+  if (ids.size === 0) return { events, held: [] };
+  const out = { events: [] as ChangeEvent[], held: [] as ChangeEvent[] };
+  for (const event of events) {
+    const spec = ctx.specs.get(event.table);
+    const isHeld = spec !== undefined && ids.get(event.table)?.has(queueKeyId(spec.primaryKey.map((k) => valueText(event.key[k] ?? null))));
+    (isHeld ? out.held : out.events).push(event);
+  }
+  if (out.held.length > 0) {
+    const keys = out.held.slice(0, 5).map((e) => ({ table: e.table, key: e.key, offset: e.origin.offset }));
+    ctx.logger.warn({ held: out.held.length, keys }, "changes not applied: the key's legacy row is behind MySQL (repair_queue, behind = legacy); bring legacy up to date for it");
+  }
+  return out;
 }
 
 function valueKey(v: RowValue): string {

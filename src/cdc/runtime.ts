@@ -5,6 +5,7 @@ import type { TableSpec } from '../rows/types.js';
 import { createSourceReader, describeTables } from '../source/index.js';
 import { shardMapFromConfig } from '../shard/map.js';
 import { planShardTables } from '../target/tables.js';
+import { legacyBehindKeyIds } from '../store/repair-queue.js';
 import { isTransient } from '../mysql/retry.js';
 import { controlSchemaState, openControlStore, type ControlStore } from '../store/control.js';
 import { createShardWriter, type ShardWriter } from '../target/writer.js';
@@ -90,6 +91,7 @@ export async function openApplyRuntime(config: Config, logger: Logger, stopping:
       shouldStop: stopping,
       onServerDown: (server) => metrics.serverDown.set({ server }, 1),
       onServerUp: (server) => metrics.serverDown.set({ server }, 0),
+      heldKeys: (tables) => legacyBehindKeyIds(store.pool, tables.flatMap((t) => specsByName.get(t) ?? [])),
     },
     close,
   };
@@ -104,10 +106,10 @@ export async function applyOrDeadLetter(
   events: ChangeEvent[],
   raw: (event: ChangeEvent) => { messageKey: Buffer | null; rawValue: Buffer | null },
 ): Promise<{ applied: number; deadLettered: number }> {
-  const { failed } = await applyChanges(rt.apply, events);
+  const { failed, held } = await applyChanges(rt.apply, events);
   const poisons: PoisonEvent[] = failed.map((f) => ({ origin: f.event.origin, table: f.event.table, ...raw(f.event), reason: f.reason }));
   await recordDeadLetters(rt.store.pool, poisons);
-  return { applied: events.length - failed.length, deadLettered: failed.length };
+  return { applied: events.length - failed.length - held.length, deadLettered: failed.length };
 }
 
 /**

@@ -8,6 +8,7 @@ import type { ShardWriter } from '../target/writer.js';
 import { recheckKeys, type Candidate, type Difference, type DrillContext } from './drill.js';
 import { keyId, type LegacyRows } from './sides.js';
 import type { KeyRange } from './sql.js';
+import { queueKey } from '../store/repair-queue.js';
 
 /**
  * Repair: rewrite differing rows from the legacy side through the row pipeline (the legacy side
@@ -131,20 +132,6 @@ interface QueuePage {
 }
 
 const MAX_PROBLEMS_SHOWN = 5;
-
-/** A queue entry's pk JSON: an array of key values in key order, or an object by column name. */
-export function queueKey(spec: TableSpec, pk: unknown): ChunkKey {
-  const value = typeof pk === 'string' ? JSON.parse(pk) : pk;
-  if (Array.isArray(value)) return value.map(String);
-  if (value && typeof value === 'object') {
-    return spec.primaryKey.map((k) => {
-      const v = (value as Record<string, unknown>)[k] ?? (value as Record<string, unknown>)[spec.columns.find((c) => c.source === k)!.target];
-      if (v === undefined || v === null) throw new Error(`repair_queue pk ${JSON.stringify(value)} has no value for key column ${k}`);
-      return String(v);
-    });
-  }
-  return [String(value)];
-}
 
 /**
  * Re-copies every open repair_queue entry of a table where MySQL is behind from the legacy side:
