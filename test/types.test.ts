@@ -28,6 +28,8 @@ const ROWS: unknown[][] = [
   [3, ...new Array(20).fill(null)],
   [4, 127, 1, 8388607, '9007199254740993', -1.5, -2.2250738585072014e-308, '12345678901234567890123456789012345.123456789012345678901234567890', Buffer.from([0x02, 0x00]),
     '2024-02-29 12:00:00', '2024-03-31 01:59:59.123', '838:59:59.999999', 2000, '2024-02-29', 'a', 'x,y,z', '{"k": 12345678901234567890.5}', 'é\\t\\n', Buffer.from('\\N'), '\\t', Buffer.from('ab')],
+  // A full gbk TINYTEXT: 254 bytes there, 381 in utf8mb4 (more than a TINYTEXT holds).
+  [5, ...new Array(18).fill(null), '汉'.repeat(127), null],
 ];
 
 describe('every supported MySQL type survives both copy paths exactly', () => {

@@ -147,6 +147,17 @@ function varcharTarget(type: SourceType): string {
   return length <= 16_777_215 / 4 ? 'mediumtext' : 'longtext';
 }
 
+/**
+ * TEXT types hold bytes, not characters: a non-UTF-8 value takes more bytes in utf8mb4 (gbk's 2 per
+ * character become 3, latin1's 1 up to 3), so a full TINYTEXT/TEXT/MEDIUMTEXT would not fit the same
+ * type: such columns take the next size.
+ */
+const NEXT_TEXT_SIZE: Record<string, string> = { tinytext: 'text', text: 'mediumtext', mediumtext: 'longtext' };
+function textTarget(type: SourceType): string {
+  const bigger = NEXT_TEXT_SIZE[type.dataType];
+  return bigger && !isUtf8Compatible(type) ? bigger : columnTypeOf(type);
+}
+
 export const mysqlTypeMap: SourceTypeMap = {
   conversion(type: SourceType, column: string): ColumnConversion {
     const dt = type.dataType;
@@ -161,7 +172,7 @@ export const mysqlTypeMap: SourceTypeMap = {
     if (dt === 'char' || dt === 'varchar') return textConversion(varcharTarget(type), targetCollationOf(type), type, column);
     if (dt === 'json') return textConversion('json', 'utf8mb4_bin', type, column);
     if (dt === 'enum') return enumConversion(textConversion(columnTypeOf(type), targetCollationOf(type), type, column), type, column);
-    if (TEXT_TYPES.has(dt)) return textConversion(columnTypeOf(type), targetCollationOf(type), type, column);
+    if (TEXT_TYPES.has(dt)) return textConversion(textTarget(type), targetCollationOf(type), type, column);
     throw new RefusedError(`column ${column}: source type ${type.columnType ?? dt} is not supported by the MySQL type map`);
   },
 };
