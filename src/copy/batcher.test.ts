@@ -123,4 +123,16 @@ describe('LoadBatcher', () => {
     const { batcher } = recordingBatcher({ flushBytes: 1, budgetBytes: 1 });
     expect(await (await batcher.add(spec, chunkOf([], 0))).written).toEqual({});
   });
+
+  it('a chunk whose write failed is drained only once its lines for the other servers are written too', async () => {
+    const { batcher, writes } = recordingBatcher({ flushBytes: 1_000, budgetBytes: 1 << 20 });
+    const chunk = await batcher.add(spec, chunkOf([1, 9], 20)); // 2,000 bytes each: both written at once, a and b
+    expect(writes.map((w) => w.server).sort()).toEqual(['a', 'b']);
+    writes.find((w) => w.server === 'a')!.fail(new Error('server a is down'));
+    expect(await settledState(chunk.written)).toBe('failed');
+    // Its rows for b are still being written: the chunk must not be given back yet.
+    expect(await settledState(chunk.drained)).toBe('pending');
+    writes.find((w) => w.server === 'b')!.done();
+    expect(await settledState(chunk.drained)).toBe('written');
+  });
 });

@@ -48,6 +48,9 @@ interface PendingChunk {
   settled: boolean;
   resolve: (servers: ServerRows) => void;
   reject: (e: unknown) => void;
+  /** Parts not yet written or failed; at 0 `drained` resolves. */
+  open: number;
+  drained: () => void;
 }
 
 interface ShardBuffer extends ShardLines {
@@ -80,12 +83,16 @@ export class LoadBatcher {
    * Takes a chunk's lines. Resolves once they are buffered within the memory budget, with a
    * promise (wrapped, so it is not awaited here) that settles when they are all written.
    */
-  async add(spec: TableSpec, tsv: TsvChunk): Promise<{ written: Promise<ServerRows> }> {
-    const chunk: PendingChunk = { parts: tsv.byShard.size, servers: {}, settled: false, resolve: () => {}, reject: () => {} };
+  async add(spec: TableSpec, tsv: TsvChunk): Promise<{ written: Promise<ServerRows>; drained: Promise<void> }> {
+    const chunk: PendingChunk = { parts: tsv.byShard.size, servers: {}, settled: false, resolve: () => {}, reject: () => {}, open: tsv.byShard.size, drained: () => {} };
     const written = new Promise<ServerRows>((resolve, reject) => Object.assign(chunk, { resolve, reject }));
+    const drained = new Promise<void>((resolve) => (chunk.drained = resolve));
     // A write may fail before the caller has its handler on `written`: that is not unhandled.
     written.catch(() => {});
-    if (chunk.parts === 0) chunk.resolve({});
+    if (chunk.parts === 0) {
+      chunk.resolve({});
+      chunk.drained();
+    }
     for (const [shard, blocks] of tsv.byShard) {
       const buffer = this.bufferOf(spec, shard);
       const rows = tsv.rowsByShard.get(shard)!;
@@ -101,7 +108,7 @@ export class LoadBatcher {
       if (buffer.bytes >= this.options.flushBytes) this.flush([buffer]);
     }
     await this.keepWithinBudget();
-    return { written };
+    return { written, drained };
   }
 
   /** Writes every buffer and waits for all writes (the end of a run). */
@@ -205,7 +212,7 @@ export class LoadBatcher {
           for (const buffer of group) for (const [chunk, rows] of buffer.chunks) partWritten(chunk, server, rows);
         },
         (e: unknown) => {
-          for (const buffer of group) for (const chunk of buffer.chunks.keys()) fail(chunk, e);
+          for (const buffer of group) for (const chunk of buffer.chunks.keys()) partFailed(chunk, e);
         },
       )
       .finally(() => {
@@ -224,10 +231,22 @@ function partWritten(chunk: PendingChunk, server: string, rows: number): void {
     chunk.settled = true;
     chunk.resolve(chunk.servers);
   }
+  partEnded(chunk);
 }
 
-function fail(chunk: PendingChunk, e: unknown): void {
-  if (chunk.settled) return;
-  chunk.settled = true;
-  chunk.reject(e);
+function partFailed(chunk: PendingChunk, e: unknown): void {
+  if (!chunk.settled) {
+    chunk.settled = true;
+    chunk.reject(e);
+  }
+  partEnded(chunk);
+}
+
+/**
+ * A failed chunk's lines for other servers may still be buffered, and they are written all the
+ * same: `drained` tells when none is left, so the chunk is given back only then (given back
+ * earlier, another process could copy it anew and these older lines land over its rows).
+ */
+function partEnded(chunk: PendingChunk): void {
+  if (--chunk.open === 0) chunk.drained();
 }

@@ -43,6 +43,8 @@ export interface ChunkCopierDeps {
 /** A chunk read and handed to the writers; `written` settles when its rows are committed. */
 export interface ChunkHandoff {
   written: Promise<ChunkOutcome>;
+  /** Settles when no line of the chunk is left to write, also after `written` failed. */
+  drained: Promise<void>;
 }
 
 /**
@@ -83,13 +85,13 @@ export class ChunkCopier {
       );
       if (tsv) {
         await this.deps.throttle.take(tsv.rows);
-        const { written } = await this.batcher.add(spec, tsv);
-        return { written: written.then((servers) => ({ rows: tsv.rows, servers, rejected: [], method: 'load' })) };
+        const { written, drained } = await this.batcher.add(spec, tsv);
+        return { written: written.then((servers) => ({ rows: tsv.rows, servers, rejected: [], method: 'load' })), drained };
       }
       this.deps.logger.info({ table: spec.name, chunk: chunk.chunkNo }, 'chunk has values that need the row path');
     }
     const outcome = await this.copyRows(spec, chunk);
-    return { written: Promise.resolve(outcome) };
+    return { written: Promise.resolve(outcome), drained: Promise.resolve() };
   }
 
   /** Writes every batched line still buffered; the chunks waiting on them settle. */

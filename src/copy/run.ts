@@ -12,7 +12,7 @@ import { chunkCounts, chunksLeftBeyond, chunksTakenOver, claimChunk, completeChu
 import { refuseShapeProblems } from '../target/shape.js';
 import { checkServerTables } from '../target/tables.js';
 import type { ShardWriter } from '../target/writer.js';
-import { ChunkCopier, type ChunkHandoff, type ChunkOutcome, type CopyMethod } from './chunk.js';
+import { ChunkCopier, type ChunkHandoff, type CopyMethod } from './chunk.js';
 import { openJob, type FullJob } from './job.js';
 import { kafkaStartPositions } from './kafka.js';
 import { sleep, withRetry, type RetryPolicy } from '../mysql/retry.js';
@@ -173,12 +173,12 @@ async function runWorkers(ctx: JobContext, job: FullJob, run: RunState): Promise
         handoff = await copier.copy(spec, chunk);
       } catch (e) {
         // Known at once (a read failed, a value the target cannot hold): recorded before the next claim.
-        await finishChunk(ctx, spec, chunk, Promise.reject(e), workerId, run, progress, retry);
+        await finishChunk(ctx, spec, chunk, { written: Promise.reject(e), drained: Promise.resolve() }, workerId, run, progress, retry);
         run.held.delete(heldKey);
         continue;
       }
       // The worker goes on to its next chunk while this one's batched rows wait for their writes.
-      const completion = finishChunk(ctx, spec, chunk, handoff.written, workerId, run, progress, retry);
+      const completion = finishChunk(ctx, spec, chunk, handoff, workerId, run, progress, retry);
       completions.add(completion);
       void completion.finally(() => {
         completions.delete(completion);
@@ -320,7 +320,7 @@ async function finishChunk(
   ctx: JobContext,
   spec: TableSpec,
   chunk: Chunk,
-  written: Promise<ChunkOutcome>,
+  { written, drained }: ChunkHandoff,
   workerId: string,
   run: RunState,
   progress: Progress,
@@ -343,6 +343,8 @@ async function finishChunk(
   } catch (e) {
     const message = (e as Error).message;
     logger.error({ table: spec.name, chunk: chunk.chunkNo, error: message }, 'chunk not copied');
+    // Held (its lease renewed) until its lines for other servers are written too: see LoadBatcher's partEnded.
+    await drained;
     await releaseChunk(store.pool, chunk, workerId, message, 'failed').catch(() => {});
     if (e instanceof UnrepresentableError || e instanceof RefusedError) {
       run.stopping = true;
