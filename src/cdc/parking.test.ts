@@ -59,6 +59,12 @@ function hooked(pool: Pool, before: (sql: string) => Promise<void>): Pool {
   } as unknown as Pool;
 }
 
+/** Writes parked for a server, on the store. */
+async function parkedCount(pool: Pool, server: string): Promise<number> {
+  const [rows] = await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM cdc_parked WHERE server = ?', [server]);
+  return Number(rows[0]!.n);
+}
+
 describe('parking lot: rows parked while the drainer finishes are drained', () => {
   const store = scratchControlStore('parking');
   let pool: Pool;
@@ -68,10 +74,7 @@ describe('parking lot: rows parked while the drainer finishes are drained', () =
   });
   afterAll(() => store.drop());
 
-  const parkedRows = async (server: string): Promise<number> => {
-    const [rows] = await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM cdc_parked WHERE server = ?', [server]);
-    return Number(rows[0]!.n);
-  };
+  const parkedRows = (server: string) => parkedCount(pool, server);
 
   it('a park() while the drainer releases its lock after finding nothing', async () => {
     const writer = recordingWriter();
@@ -139,10 +142,7 @@ describe('parking lot: a lower id committed late (another process parking for th
   });
   afterAll(() => store.drop());
 
-  const parkedRows = async (server: string): Promise<number> => {
-    const [rows] = await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM cdc_parked WHERE server = ?', [server]);
-    return Number(rows[0]!.n);
-  };
+  const parkedRows = (server: string) => parkedCount(pool, server);
   const lotOn = (on: Pool, writer: ShardWriter) => new ParkingLot(on, silentLogger, { writer, specs: new Map([[spec.name, spec]]), deadLetter: async () => {} }, { first: 1, max: 1 });
 
   /**
