@@ -6,6 +6,7 @@ import { shardMapFromConfig } from '../src/shard/map.js';
 import { createShim, PrimaryWriteError, RepairQueueError, type MysqlTarget, type Shim } from '../src/shim/index.js';
 import { runCli } from './support/cli.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
+import { startFreezingProxy } from './support/freezing-proxy.js';
 
 /** The shim library against a real control store and real shard servers. */
 describe('membermig/shim', () => {
@@ -50,6 +51,25 @@ describe('membermig/shim', () => {
     await waitFor(() => a.route('member', 12345).read === 'legacy' && b.route('member', 12345).read === 'legacy', 2000);
     expect(Date.now() - t0).toBeLessThan(2000);
     expect(a.version).toBe(b.version);
+  });
+
+  it('a poll stuck on a half-open connection is given up and the shim reconnects: a rollback is still acted on', async () => {
+    const url = new URL(env.config.control.url);
+    const proxy = await startFreezingProxy(Number(url.port));
+    try {
+      const viaProxy = Object.assign(new URL(url.toString()), { port: String(proxy.port) }).toString();
+      const shim = await createShim({ config: { ...env.config, control: { ...env.config.control, url: viaProxy } } });
+      shims.push(shim);
+      await cli('gray', 'set', 'member', '--read', '100%');
+      await waitFor(() => shim.route('member', 91).read === 'mysql', 3000);
+      // The host freezes: the poll connection's bytes stop, and nothing closes it.
+      proxy.freeze();
+      const back = await runCli(['gray', 'rollback', 'member', '--to', '0', '--config', env.configPath]);
+      expect(back.code, back.stderr).toBe(0);
+      await waitFor(() => shim.route('member', 91).read === 'legacy', 8000);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('a refresh that read older settings never replaces newer ones (overlapping refreshes)', async () => {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
+import type { Connection, Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { DEFAULT_GRAY, DEFAULT_SHIM, isShimMode, type GraySetting, type ShimSetting } from './route.js';
 
 /**
@@ -60,7 +60,7 @@ export function newSalt(): string {
 }
 
 /** The whole settings table in one read; tables without rows get the defaults (legacy_only, 0%). */
-export async function readSettings(pool: Pool | PoolConnection): Promise<SettingsSnapshot> {
+export async function readSettings(pool: Pool | PoolConnection | Connection): Promise<SettingsSnapshot> {
   const [versionRows] = await pool.query<RowDataPacket[]>('SELECT version FROM settings_version WHERE id = 1');
   const [rows] = await pool.query<RowDataPacket[]>(
     "SELECT table_name, kind, value, version, DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS updated_at FROM settings",

@@ -5,12 +5,13 @@
  * member where a read goes and which writes to make, sequences dual writes primary first, and
  * queues a key for repair when the second write fails. docs/shim-contract.md is the contract.
  */
-import type { RowDataPacket } from 'mysql2/promise';
+import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { silentLogger, type Logger } from '../log.js';
 import { keyText, shardMapFromConfig, type ShardKey, type ShardLocation, type ShardMap } from '../shard/map.js';
 import { openControlStore, type ControlStore } from '../store/control.js';
+import { connectMysql } from '../mysql/connect.js';
 import { TableRouter, type Route, type WritePlan } from '../gray/route.js';
 import { readSettings, settingsOf, type SettingsSnapshot } from '../gray/settings.js';
 
@@ -71,12 +72,21 @@ export class RepairQueueError extends Error {
   override name = 'RepairQueueError';
 }
 
+/**
+ * A settings poll with no answer by then is given up and its connection dropped: a half-open
+ * connection (a failover, a frozen host) would otherwise hold the poll, and with it every later
+ * one, until TCP gives up minutes later, and a rollback would not be acted on.
+ */
+const POLL_TIMEOUT_MS = 2000;
+
 export class Shim {
   private routers = new Map<string, TableRouter>();
   private currentVersion = -1;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly map: ShardMap;
+  /** The polls' own connection (repair-queue writes use the pool), made anew after a poll timed out. */
+  private pollConnection: Promise<Connection> | null = null;
 
   private constructor(
     private readonly config: Config,
@@ -166,11 +176,23 @@ export class Shim {
 
   /** Reloads the settings when settings_version moved; returns whether it did. */
   async refresh(): Promise<boolean> {
-    const [rows] = await this.store.pool.query<RowDataPacket[]>('SELECT version FROM settings_version WHERE id = 1');
-    const version = Number(rows[0]?.version ?? 0);
-    if (version === this.currentVersion) return false;
-    this.install(await readSettings(this.store.pool));
-    return true;
+    const conn = this.pollConnection ?? (this.pollConnection = connectMysql(this.config.control.url, {}, this.config.control.tls));
+    try {
+      const [rows] = await (await conn).query<RowDataPacket[]>('SELECT version FROM settings_version WHERE id = 1');
+      const version = Number(rows[0]?.version ?? 0);
+      if (version === this.currentVersion) return false;
+      this.install(await readSettings(await conn));
+      return true;
+    } catch (e) {
+      this.dropPollConnection(conn);
+      throw e;
+    }
+  }
+
+  /** Drops the poll connection (if it is still the current one): the next poll connects anew. */
+  private dropPollConnection(conn: Promise<Connection>): void {
+    if (this.pollConnection === conn) this.pollConnection = null;
+    conn.then((c) => c.destroy()).catch(() => {});
   }
 
   private install(snapshot: SettingsSnapshot): void {
@@ -189,9 +211,21 @@ export class Shim {
   private schedule(): void {
     if (this.closed) return;
     this.timer = setTimeout(() => {
-      this.refresh()
-        .catch((e: Error) => this.logger.warn({ err: e.message }, 'cannot read settings; acting on the last ones'))
-        .finally(() => this.schedule());
+      const refreshed = this.refresh();
+      const conn = this.pollConnection; // the one this poll uses (refresh takes or makes it at once)
+      let watchdog: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<never>((_, reject) => {
+        watchdog = setTimeout(() => reject(new Error(`no answer in ${POLL_TIMEOUT_MS} ms; reconnecting`)), POLL_TIMEOUT_MS);
+      });
+      Promise.race([refreshed, timedOut])
+        .catch((e: Error) => {
+          if (conn && this.pollConnection === conn) this.dropPollConnection(conn);
+          this.logger.warn({ err: e.message }, 'cannot read settings; acting on the last ones');
+        })
+        .finally(() => {
+          clearTimeout(watchdog);
+          this.schedule();
+        });
     }, this.pollIntervalMs);
     this.timer.unref();
   }
@@ -199,6 +233,7 @@ export class Shim {
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.pollConnection) this.dropPollConnection(this.pollConnection);
     await this.store.close();
   }
 }
