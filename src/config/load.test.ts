@@ -79,6 +79,16 @@ describe('config loading', () => {
     expect(rejection(VALID.replace('member_{shard:04}', 'member'))).toContain('shards.database: the database pattern must contain {shard}');
   });
 
+  it("refuses shard databases that are the control store's or a legacy database, or too long for MySQL", () => {
+    const control = VALID.replace('membermig_control', 'member_0000');
+    expect(rejection(control)).toContain(`shards.database: shard 0's database "member_0000" is the control store's database (control.url)`);
+    const legacy = VALID.replace('kind: mssql, url: "mssql://sa:pw@127.0.0.1:1433/MemberDB"', 'kind: mysql, url: "mysql://root@127.0.0.1:3306/legacy"')
+      .replace('source: dbo.Member', 'source: member_0007.member');
+    expect(rejection(legacy)).toContain(`shards.database: shard 7's database "member_0007" is a legacy database (tables.member.source)`);
+    expect(rejection(VALID.replace('member_{shard:04}', `${'x'.repeat(60)}_{shard:04}`))).toContain(`is 65 characters; MySQL database names have at most 64`);
+    expect(rejection(VALID.replace('member_{shard:04}', 'member_{shard:99999999}'))).toContain('a width above 10 makes no sense');
+  });
+
   it('rejects bad URLs and a bad shard function', () => {
     expect(rejection(VALID.replace('mysql://app@10.0.0.6:3306', 'not a url'))).toContain('servers.dc1-b.primary: expected a URL like mysql://');
     expect(rejection(VALID.replace('function: crc32', 'function: md5'))).toContain('shards.function: expected one of "mod", "crc32", "murmur3"');

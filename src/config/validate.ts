@@ -1,5 +1,6 @@
 import type { InterpolationProblem } from './interpolate.js';
 import { sourceSchemes, type Config } from './schema.js';
+import { formatDatabaseName } from '../shard/map.js';
 
 export interface ShardRange {
   first: number;
@@ -18,7 +19,38 @@ export function parseShardRange(spec: string | number): { first: number; last: n
 
 /** Rules that span several fields; each problem carries the path of the node to point at. */
 export function crossCheck(config: Config): InterpolationProblem[] {
-  return [...checkPlacement(config), ...checkTables(config), ...checkCdc(config), ...checkSourceKind(config)];
+  return [...checkPlacement(config), ...checkShardDatabases(config), ...checkTables(config), ...checkCdc(config), ...checkSourceKind(config)];
+}
+
+/** MySQL's longest database name. */
+const MAX_DATABASE_NAME = 64;
+
+/**
+ * The shard databases' names are MySQL names, and none may be the control store's or a legacy
+ * database: repair deletes what the map does not route to a shard, so a shard database that is
+ * the legacy one would have its rows deleted.
+ */
+function checkShardDatabases(config: Config): InterpolationProblem[] {
+  const path = ['shards', 'database'];
+  const pattern = config.shards.database;
+  const width = /\{shard:0?(\d+)\}/.exec(pattern)?.[1];
+  if (width !== undefined && Number(width) > 10) return [{ path, message: `{shard:${width}}: a width above 10 makes no sense for a shard number` }];
+  const longest = formatDatabaseName(pattern, config.shards.count - 1);
+  if (longest.length > MAX_DATABASE_NAME) return [{ path, message: `"${longest}" is ${longest.length} characters; MySQL database names have at most ${MAX_DATABASE_NAME}` }];
+  const reserved = new Map<string, string>();
+  const controlDb = decodeURIComponent(new URL(config.control.url).pathname.replace(/^\//, ''));
+  if (controlDb) reserved.set(controlDb.toLowerCase(), `the control store's database (control.url)`);
+  if (config.source.kind === 'mysql') {
+    const sourceDb = decodeURIComponent(new URL(config.source.url).pathname.replace(/^\//, ''));
+    if (sourceDb) reserved.set(sourceDb.toLowerCase(), 'the legacy database (source.url)');
+    for (const [name, table] of Object.entries(config.tables)) reserved.set(table.source.split('.')[0]!.toLowerCase(), `a legacy database (tables.${name}.source)`);
+  }
+  for (let shard = 0; shard < config.shards.count; shard++) {
+    const db = formatDatabaseName(pattern, shard);
+    const taken = reserved.get(db.toLowerCase());
+    if (taken) return [{ path, message: `shard ${shard}'s database "${db}" is ${taken}: shard databases must be their own` }];
+  }
+  return [];
 }
 
 function checkPlacement(config: Config): InterpolationProblem[] {
