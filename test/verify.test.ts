@@ -282,6 +282,11 @@ describe('membermig verify: find, classify, repair, re-verify', () => {
     expect((await runCli(['verify', '--config', env.configPath, '--tables', 'nope'])).code).toBe(2);
     expect((await runCli(['verify', '--config', env.configPath, '--since', '1h'])).code).toBe(2); // no updated_at configured
     expect((await runCli(['verify', '--config', env.configPath, '--shards', '99'])).code).toBe(2);
+    // A typo'd range is refused before it is expanded; no worker would claim anything (it waited for ever).
+    const huge = await runCli(['verify', '--config', env.configPath, '--shards', '0-20000000']);
+    expect([huge.code, huge.stderr]).toEqual([2, expect.stringContaining('--shards: 0-20000000 is outside 0..')]);
+    const none = await runCli(['verify', '--config', env.configPath, '--workers', '0']);
+    expect([none.code, none.stderr]).toEqual([2, expect.stringContaining('--workers: expected a positive integer, got "0"')]);
     expect((await runCli(['verify', '--config', env.configPath, '--dry-run'])).code).toBe(2);
   });
 

@@ -118,6 +118,7 @@ export function checkVerifyOptions(config: Config, options: VerifyOptions): stri
       if (!config.tables[t]!.updated_at) throw new RefusedError(`--since: table ${t} has no updated_at column configured (tables.${t}.updated_at)`);
     }
   }
+  if (options.workers !== undefined && !(Number.isInteger(options.workers) && options.workers >= 1)) throw new RefusedError(`--workers: expected a positive integer, got ${options.workers}`);
   if (options.samplePercent !== undefined && !(options.samplePercent > 0 && options.samplePercent <= 100)) {
     throw new RefusedError(`--sample: expected a percentage in (0, 100], got ${options.samplePercent}`);
   }

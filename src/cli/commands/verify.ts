@@ -68,11 +68,11 @@ export function registerVerify(program: Command, run: Run): void {
           const result = await runVerify(config, {
             logger: ctx.logger,
             ...(flags.tables ? { tables: splitList(flags.tables) } : {}),
-            ...(flags.shards ? { shards: parseShardList(flags.shards) } : {}),
+            ...(flags.shards ? { shards: parseShardList(flags.shards, config.shards.count) } : {}),
             ...(flags.sample ? { samplePercent: parseNumber(flags.sample, '--sample') } : {}),
             ...(flags.since ? { since: parseSince(flags.since) } : {}),
             ...(flags.recheckAfter ? { recheckAfterSeconds: parseNumber(flags.recheckAfter, '--recheck-after') } : {}),
-            ...(flags.workers ? { workers: parseNumber(flags.workers, '--workers') } : {}),
+            ...(flags.workers ? { workers: parsePositiveInteger(flags.workers, '--workers') } : {}),
             repair: flags.repair === true,
             dryRun: flags.dryRun === true,
             restart: flags.restart === true,
@@ -101,8 +101,8 @@ function splitList(text: string): string[] {
     .filter((s) => s.length > 0);
 }
 
-/** "0-3,7" → [0, 1, 2, 3, 7] */
-export function parseShardList(text: string): number[] {
+/** "0-3,7" → [0, 1, 2, 3, 7]; each number checked against the shard count before a range is expanded. */
+export function parseShardList(text: string, count: number): number[] {
   const out = new Set<number>();
   for (const part of splitList(text)) {
     const m = /^(\d+)(?:-(\d+))?$/.exec(part);
@@ -110,9 +110,16 @@ export function parseShardList(text: string): number[] {
     const first = Number(m[1]);
     const last = Number(m[2] ?? m[1]);
     if (last < first) throw new RefusedError(`--shards: range ${part} ends before it starts`);
+    if (last >= count) throw new RefusedError(`--shards: ${part} is outside 0..${count - 1}`);
     for (let s = first; s <= last; s++) out.add(s);
   }
   return [...out].sort((a, b) => a - b);
+}
+
+function parsePositiveInteger(text: string, flag: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new RefusedError(`${flag}: expected a positive integer, got "${text}"`);
+  return n;
 }
 
 function parseNumber(text: string, flag: string): number {
