@@ -29,6 +29,12 @@ describe('command line contract', () => {
     expect((await runCli(['status', '--log-level', 'loud'])).code).toBe(2);
   });
 
+  it('bad usage with --json still prints one JSON document (exit 2)', async () => {
+    const r = await runCli(['init', '--json', '--nope']);
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.stdout)).toMatchObject({ command: 'init', ok: false, exitCode: 2, error: expect.stringContaining("unknown option '--nope'") });
+  });
+
   it('a missing config file is refused with exit 2 and a JSON error document', async () => {
     const res = await runCli(['status', '--config', '/nonexistent/mm.yaml', '--json']);
     expect(res.code).toBe(2);

@@ -80,7 +80,13 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
   } catch (e) {
     if (e instanceof CommanderError) {
       // --help and --version are not errors; everything else commander rejects is bad usage.
-      return e.exitCode === 0 ? ExitCode.Ok : ExitCode.Refused;
+      if (e.exitCode === 0) return ExitCode.Ok;
+      // CI parsing stdout gets its one document here too (commander already told stderr why).
+      if (argv.includes('--json')) {
+        const command = argv.slice(2).find((a) => !a.startsWith('-')) ?? null;
+        io.stdout.write(renderJson({ command, ok: false, exitCode: ExitCode.Refused, error: e.message.replace(/^error: /, '') }) + '\n');
+      }
+      return ExitCode.Refused;
     }
     throw e;
   }
