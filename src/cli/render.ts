@@ -15,13 +15,17 @@ function displayWidth(s: string): number {
   return w;
 }
 
-/** JSON for --json output: bigint as string, Buffers as hex, secrets scrubbed. */
-/** JSON text (2-space indent; `compact`: one line, for a stream of documents); bigints and Buffers as text. */
+/**
+ * JSON text for --json output (2-space indent; `compact`: one line, for a stream of documents):
+ * bigints and Buffers as text, secrets scrubbed from every string. Strings, not the finished text:
+ * a secret of digits would otherwise turn a number into a bare *** and the document invalid.
+ */
 export function renderJson(value: unknown, compact = false): string {
-  const text = JSON.stringify(
+  return JSON.stringify(
     value,
     (_k, v: unknown) => {
-      if (typeof v === 'bigint') return v.toString();
+      if (typeof v === 'string') return redactSecrets(v);
+      if (typeof v === 'bigint') return redactSecrets(v.toString());
       if (v && typeof v === 'object' && (v as { type?: string }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data)) {
         return Buffer.from((v as { data: number[] }).data).toString('hex');
       }
@@ -29,7 +33,6 @@ export function renderJson(value: unknown, compact = false): string {
     },
     compact ? undefined : 2,
   );
-  return redactSecrets(text);
 }
 
 export function section(title: string, body: string): string {

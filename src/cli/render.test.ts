@@ -1,0 +1,15 @@
+import { describe, expect, it } from 'vitest';
+import { registerSecret } from '../config/secrets.js';
+import { renderJson } from './render.js';
+
+describe('renderJson', () => {
+  it('scrubs secrets from strings and stays valid JSON when a secret is all digits', () => {
+    registerSecret('4096');
+    const text = renderJson({ shards: { count: 4096 }, url: 'mysql://app:4096@db:3306/x', note: 'pw 4096 here' });
+    const doc = JSON.parse(text);
+    expect(doc.shards.count).toBe(4096); // a number is config data, not the secret
+    expect(doc.url).toBe('mysql://app:***@db:3306/x');
+    expect(doc.note).toBe('pw *** here');
+    expect(text).not.toContain('4096"');
+  });
+});
