@@ -59,6 +59,16 @@ describe('membermig full refuses bad input before any write (exit 2, table and c
     await nothingWritten();
   });
 
+  it('an updated_at column the source table does not have (verify --since would fail every chunk)', async () => {
+    const path = variant('member', { source: `${env.legacyDb}.member`, target: 'member', shard_key: 'member_id', updated_at: 'nope' });
+    for (const args of [['full'], ['verify', '--since', '2h'], ['init']]) {
+      const res = await runCli([...args, '--config', path]);
+      expect(res.code, args.join(' ')).toBe(2);
+      expect(res.stderr).toContain(`table member (source ${env.legacyDb}.member): updated_at column nope is not a column copied from the source table`);
+    }
+    await nothingWritten();
+  });
+
   it('a primary key absent', async () => {
     const path = variant('keyless', { source: `${env.legacyDb}.keyless`, target: 'keyless', shard_key: 'member_id' });
     const res = await runCli(['full', '--config', path]);

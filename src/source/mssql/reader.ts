@@ -122,6 +122,9 @@ export function buildTableSpec(
   }
   if (!byName.has(table.shard_key)) throw new RefusedError(`${where}: shard key column ${table.shard_key} does not exist`);
   if (table.exclude_columns.includes(table.shard_key)) throw new RefusedError(`${where}: shard key column ${table.shard_key} cannot be excluded`);
+  if (table.updated_at !== undefined && (!byName.has(table.updated_at) || table.exclude_columns.includes(table.updated_at))) {
+    throw new RefusedError(`${where}: updated_at column ${table.updated_at} is not a column copied from the source table`);
+  }
 
   const columns: ColumnSpec[] = [];
   for (const c of catalog) {

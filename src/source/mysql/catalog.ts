@@ -63,6 +63,9 @@ export async function describeMysqlTable(pool: Pool, name: string, table: TableC
     if (!names.has(excluded)) throw new RefusedError(`${where}: exclude_columns names ${excluded}, which is not a column of the source table`);
   }
   if (!names.has(table.shard_key)) throw new RefusedError(`${where}: shard key column ${table.shard_key} is not a column of the source table`);
+  if (table.updated_at !== undefined && (!names.has(table.updated_at) || table.exclude_columns.includes(table.updated_at))) {
+    throw new RefusedError(`${where}: updated_at column ${table.updated_at} is not a column copied from the source table`);
+  }
   const primaryKey = indexRows.filter((r) => r.index_name === 'PRIMARY').map((r) => r.column_name);
   if (primaryKey.length === 0) throw new RefusedError(`${where}: the source table has no primary key (keyset chunks and idempotent writes need one)`);
   for (const column of [...primaryKey, table.shard_key]) {
