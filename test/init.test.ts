@@ -77,6 +77,25 @@ describe('membermig init and status on real servers', () => {
     for (const line of lines) expect(JSON.parse(line)).toMatchObject({ command: 'status', result: { control: { reachable: true } } });
   });
 
+  it('commands other than init refuse (exit 2) a control store init has not set up, its database missing or empty', async () => {
+    const { writeConfig } = await import('./support/copy-env.js');
+    const control = new URL(env.config.control.url);
+    for (const db of [`${env.prefix}_no_such_control`, `${env.prefix}_empty_control`]) {
+      if (db.endsWith('_empty_control')) {
+        const admin = await connectMysql(env.urls.legacy);
+        await admin.query(`CREATE DATABASE IF NOT EXISTS \`${db}\``);
+        await admin.end();
+      }
+      const path = writeConfig({ ...env, raw: { ...env.raw, control: { url: Object.assign(new URL(control.toString()), { pathname: `/${db}` }).toString() } } } as TestEnv, `${env.configPath}.${db}.yaml`);
+      for (const args of [['verify'], ['gray', 'show'], ['shim', 'show'], ['full']]) {
+        const r = await runCli([...args, '--config', path]);
+        expect([r.code, args.join(' ')]).toEqual([2, args.join(' ')]);
+        expect(r.stderr).toMatch(new RegExp(`control store('s database)? ${db} (does not exist|is not set up)`));
+        expect(r.stderr).toContain('run membermig init first');
+      }
+    }
+  });
+
   it('refuses a control store whose applied migration was changed', async () => {
     const conn = await connectMysql(env.config.control.url);
     await conn.query("UPDATE schema_migrations SET checksum = REPEAT('0', 64) WHERE version = 1");

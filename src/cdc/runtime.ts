@@ -7,7 +7,7 @@ import { shardMapFromConfig } from '../shard/map.js';
 import { planShardTables } from '../target/tables.js';
 import { legacyBehindKeyIds } from '../store/repair-queue.js';
 import { isTransient } from '../mysql/retry.js';
-import { controlSchemaState, openControlStore, type ControlStore } from '../store/control.js';
+import { openControlStore, requireMigratedStore, type ControlStore } from '../store/control.js';
 import { createShardWriter, type ShardWriter } from '../target/writer.js';
 import { applyChanges, type ApplyContext } from './apply.js';
 import { recordDeadLetters } from './deadletters.js';
@@ -128,9 +128,3 @@ async function describeAll(config: Config, logger: Logger): Promise<TableSpec[]>
   }
 }
 
-async function requireMigratedStore(store: ControlStore): Promise<void> {
-  const state = await controlSchemaState(store);
-  if (!state.exists || state.appliedVersion !== state.latestVersion) {
-    throw new RefusedError(`the control store ${store.database} is not set up or not migrated to this version: run membermig init first`);
-  }
-}

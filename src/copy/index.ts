@@ -6,7 +6,7 @@ import { connectMysql } from '../mysql/connect.js';
 import type { TableSpec } from '../rows/types.js';
 import { shardMapFromConfig, type ShardMap } from '../shard/map.js';
 import { createSourceReader, describeTables, type SourceReader } from '../source/index.js';
-import { controlSchemaState, openControlStore } from '../store/control.js';
+import { openControlStore, requireMigratedStore } from '../store/control.js';
 import { planShardTables } from '../target/tables.js';
 import { createShardWriter } from '../target/writer.js';
 import type { CopyMethod } from './chunk.js';
@@ -43,8 +43,7 @@ export async function runFullCopy(config: Config, options: FullCopyOptions = {})
 
     const store = openControlStore(config, workers + 3);
     try {
-      const schema = await controlSchemaState(store);
-      if (!schema.exists || schema.appliedVersion !== schema.latestVersion) throw new RefusedError('the control store is not initialised or not up to date: run membermig init first');
+      await requireMigratedStore(store);
       const writer = createShardWriter(config);
       try {
         return await copyJob({ config, options, logger, map, reader, writer, store, specs, method, workers, unchecked: tables.unreachable });

@@ -1,3 +1,4 @@
+import { RefusedError } from '../errors.js';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../config/schema.js';
 import { connectMysql, createMysqlPool, databaseOfUrl, serverUrl } from '../mysql/connect.js';
@@ -61,4 +62,21 @@ export async function controlSchemaState(store: ControlStore): Promise<SchemaSta
   if (tables.length === 0) return { exists: false, appliedVersion: null, latestVersion };
   const [rows] = await store.pool.query<RowDataPacket[]>('SELECT MAX(version) AS v FROM schema_migrations');
   return { exists: true, appliedVersion: rows[0]?.v ?? null, latestVersion };
+}
+
+/**
+ * Refuses (exit 2) to run on a control store that `membermig init` has not set up at this
+ * version, its database missing included: every command that reads or writes it starts here.
+ */
+export async function requireMigratedStore(store: ControlStore): Promise<void> {
+  let state: SchemaState;
+  try {
+    state = await controlSchemaState(store);
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ER_BAD_DB_ERROR') throw new RefusedError(`the control store's database ${store.database} does not exist: run membermig init first`);
+    throw e;
+  }
+  if (!state.exists || state.appliedVersion !== state.latestVersion) {
+    throw new RefusedError(`the control store ${store.database} is not set up or not migrated to this version: run membermig init first`);
+  }
 }

@@ -8,7 +8,7 @@ import type { CanonicalHash } from '../rows/canonical.js';
 import type { TableSpec } from '../rows/types.js';
 import { shardMapFromConfig, type ShardMap } from '../shard/map.js';
 import { createSourceReader, describeTables, MysqlSourceReader, type SourceReader } from '../source/index.js';
-import { openControlStore, type ControlStore } from '../store/control.js';
+import { openControlStore, requireMigratedStore, type ControlStore } from '../store/control.js';
 import { claimChunks, completeChunks, newWorkerId, releaseChunk, renewLeases, type Chunk, type ChunkKey, type CompletedChunk } from '../store/leases.js';
 import { createShardWriter, type ShardWriter } from '../target/writer.js';
 import { compareRange, recheckKeys, type Candidate, type Difference, type DrillContext } from './drill.js';
@@ -149,6 +149,7 @@ export async function runVerify(config: Config, options: VerifyOptions): Promise
   const reader = createSourceReader(config, log);
   const writer = createShardWriter(config);
   try {
+    await requireMigratedStore(store);
     const started = performance.now();
     const specs = await describeTables(reader, config, tables);
     log.debug({ ms: Math.round(performance.now() - started) }, 'tables described');
