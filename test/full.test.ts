@@ -134,6 +134,10 @@ describe('membermig full: happy path over 8 shards on two servers', () => {
     const res = await runCli(['full', '--config', env.configPath, '--tables', 'member_tag', '--json']);
     expect(res.code, res.stderr).toBe(0);
     expect(JSON.parse(res.stdout).result.tables.map((t: { table: string }) => t.table)).toEqual(['member_tag']);
+    // A name given twice is the same job: joined (done), not a second copy with a second start position.
+    const twice = await runCli(['full', '--config', env.configPath, '--tables', 'member_tag,member_tag', '--json']);
+    expect(twice.code, twice.stderr).toBe(0);
+    expect(JSON.parse(twice.stdout).result).toMatchObject({ jobId: JSON.parse(res.stdout).result.jobId, rowsThisRun: 0 });
     const bad = await runCli(['full', '--config', env.configPath, '--tables', 'nope']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('table nope is not in the config');

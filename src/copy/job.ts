@@ -26,7 +26,7 @@ export interface FullJob {
 }
 
 export function jobName(tables: string[]): string {
-  const name = [...tables].sort().join(',');
+  const name = [...new Set(tables)].sort().join(',');
   return name.length <= 150 ? name : `${name.slice(0, 100)}…${createHash('sha1').update(name).digest('hex').slice(0, 16)}`;
 }
 
