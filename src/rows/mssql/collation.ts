@@ -11,6 +11,8 @@ export interface CollationInfo {
   codepage: string | undefined;
   caseSensitive: boolean;
   accentSensitive: boolean;
+  /** _KS, _WS or _VSS: kana, width or variation selectors tell keys apart (third-level differences in UCA). */
+  kanaWidthOrVariantSensitive: boolean;
   /** _BIN or _BIN2: ordered by code point / bytes. */
   binary: boolean;
   utf8: boolean;
@@ -90,6 +92,7 @@ export function parseCollation(name: string): CollationInfo {
     utf8,
     caseSensitive: binary || parts.includes('CS'),
     accentSensitive: binary || !parts.includes('AI'),
+    kanaWidthOrVariantSensitive: parts.includes('KS') || parts.includes('WS') || parts.includes('VSS'),
   };
 }
 
@@ -100,7 +103,8 @@ export function parseCollation(name: string): CollationInfo {
  * ones get utf8mb4_bin, which merges nothing.
  */
 export function targetCollation(info: CollationInfo, flavor: TargetFlavor = 'mysql'): string {
-  if (info.binary || info.caseSensitive) return 'utf8mb4_bin';
+  // MySQL's _as_ci compares two UCA levels; kana and width differ at the third, so はは = ハハ there.
+  if (info.binary || info.caseSensitive || info.kanaWidthOrVariantSensitive) return 'utf8mb4_bin';
   // Turkish and Azeri fold i with İ and ı with I; the root collation folds i with I, merging 'kim' and 'KIM'.
   if (/^(Turkish|Azeri)_/i.test(info.name)) return 'utf8mb4_bin';
   const family = flavor === 'mysql' ? 'utf8mb4_0900' : 'utf8mb4_uca1400';

@@ -188,6 +188,10 @@ describe('text', () => {
       ['Turkish_CI_AS', 'utf8mb4_bin', 'utf8mb4_bin', 'CP1254'],
       // Swedish å is a letter of its own, not an accented a: accent-insensitive there keeps it apart.
       ['Finnish_Swedish_CI_AI', 'utf8mb4_0900_as_ci', 'utf8mb4_uca1400_as_ci', 'CP1252'],
+      // Kana-, width- or variation-selector-sensitive: はは/ハハ and ＡＢＣ/ABC stay apart, which _as_ci would merge.
+      ['Japanese_CI_AS_KS_WS', 'utf8mb4_bin', 'utf8mb4_bin', 'CP932'],
+      ['Japanese_XJIS_140_CI_AS_VSS', 'utf8mb4_bin', 'utf8mb4_bin', 'CP932'],
+      ['Latin1_General_CI_AS_WS', 'utf8mb4_bin', 'utf8mb4_bin', 'CP1252'],
     ];
     for (const [name, mysql, mariadb, codepage] of cases) {
       const info = parseCollation(name);
