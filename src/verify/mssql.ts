@@ -1,3 +1,4 @@
+import { isAzureSql } from '../source/mssql/preflight.js';
 import { emptyChecksum, mssqlCanonicalRow, mssqlCanonicalValue, type RangeChecksum } from '../rows/canonical.js';
 import type { Row, TableSpec } from '../rows/types.js';
 import type { ChunkKey } from '../store/leases.js';
@@ -31,7 +32,7 @@ export function mssqlChecksumQuery(spec: TableSpec, range: KeyRange): SqlStateme
   return { text, params };
 }
 
-const PRODUCT_MAJOR_VERSION_SQL = "SELECT CAST(SERVERPROPERTY('ProductMajorVersion') AS int) AS major";
+const PRODUCT_MAJOR_VERSION_SQL = "SELECT CAST(SERVERPROPERTY('ProductMajorVersion') AS int) AS major, CAST(SERVERPROPERTY('EngineEdition') AS int) AS engine_edition";
 
 /** The digest from the query's result: hi·2^32 + lo, the exact sum of the 64-bit row hashes. */
 export function mssqlDigest(hi: string | number | bigint, lo: string | number | bigint): bigint {
@@ -75,7 +76,9 @@ export class MssqlLegacySide extends StreamingLegacySide {
 
   /** The canonical text is UTF-8 through a _UTF8 collation: SQL Server 2019 (15.x) and later. */
   private hasUtf8Collations(): Promise<boolean> {
-    this.utf8Collations ??= this.mssql.query<{ major: number }>(PRODUCT_MAJOR_VERSION_SQL, []).then((rows) => Number(rows[0]?.major ?? 0) >= 15);
+    this.utf8Collations ??= this.mssql
+      .query<{ major: number; engine_edition: number }>(PRODUCT_MAJOR_VERSION_SQL, [])
+      .then((rows) => isAzureSql(Number(rows[0]?.engine_edition)) || Number(rows[0]?.major ?? 0) >= 15);
     return this.utf8Collations;
   }
 }

@@ -65,10 +65,20 @@ export interface CaptureInstanceRow {
 /** SQL Server 2016 (13.x) or later: DATEDIFF_BIG and OFFSET/FETCH are used. */
 export const MIN_MAJOR_VERSION = 13;
 
+/**
+ * Azure SQL Database (EngineEdition 5) and Managed Instance (8) report version 12.x although they
+ * are newer than every boxed release (SERVERPROPERTY docs): no version gate applies to them.
+ */
+export function isAzureSql(engineEdition: number): boolean {
+  return engineEdition === 5 || engineEdition === 8;
+}
+
 export function interpretServerFacts(f: ServerFacts, needCdc: boolean): Finding[] {
   const findings: Finding[] = [];
   const major = Number(/^(\d+)\./.exec(f.product_version)?.[1]);
-  if (!Number.isFinite(major)) findings.push({ severity: 'warning', message: `unrecognised SQL Server version "${f.product_version}"` });
+  if (isAzureSql(Number(f.engine_edition))) {
+    // Current by definition (see isAzureSql).
+  } else if (!Number.isFinite(major)) findings.push({ severity: 'warning', message: `unrecognised SQL Server version "${f.product_version}"` });
   else if (major < MIN_MAJOR_VERSION) {
     findings.push({ severity: 'error', message: `SQL Server ${f.product_version} is too old: membermig needs SQL Server 2016 (13.0) or later` });
   }

@@ -55,6 +55,11 @@ describe('mssql preflight', () => {
     expect(interpretServerFacts({ ...facts, product_version: 'vNext' }, true)[0]!.severity).toBe('warning');
   });
 
+  it('Azure SQL Database and Managed Instance report 12.x but are current: no version finding', () => {
+    for (const engine_edition of [5, 8]) expect(interpretServerFacts({ ...facts, product_version: '12.0.2000.8', engine_edition }, true)).toEqual([]);
+    expect(interpretServerFacts({ ...facts, product_version: '12.0.2000.8', engine_edition: 3 }, true)[0]!.message).toMatch(/is too old/);
+  });
+
   it('SQL Server Agent stopped is an error; no row is a warning (cannot tell)', () => {
     const stopped = interpretAgentStatus([{ servicename: 'SQL Server Agent (MSSQLSERVER)', status: 1, status_desc: 'Stopped' }]);
     expect(stopped).toEqual([{ severity: 'error', message: expect.stringMatching(/SQL Server Agent is not running \(SQL Server Agent \(MSSQLSERVER\): Stopped\)/) }]);
