@@ -143,19 +143,13 @@ async function runKafkaSync(config: Config, options: SyncOptions): Promise<Kafka
 
     const partitions = new Map<string, SyncPartitionResult>();
     const committer = new GroupCommitter(rt);
-    const heartbeatEveryMs = Math.min(3000, Math.floor(kafkaConfig.session_timeout_ms / 3));
     const eachBatch = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload, c: Consumer): Promise<void> => {
       const messages = batch.messages;
       for (let i = 0; i < messages.length; i += kafkaConfig.max_batch_events) {
         if (!isRunning() || isStale()) return;
         const chunk = messages.slice(i, i + kafkaConfig.max_batch_events);
         const decoded = decodePart(rt, batch.topic, batch.partition, chunk);
-        // A write may wait up to the writer's lock wait (50 s) for a shard table: heartbeats go on
-        // meanwhile, or a session shorter than that would expire and the partition pass to another
-        // member while this write is still to land (over that member's newer rows).
-        const outcome = await whileHeartbeating(heartbeat, heartbeatEveryMs, () =>
-          committer.submit({ consumer: c, topic: batch.topic, partition: batch.partition, highWatermark: batch.highWatermark, messages: chunk, decoded }),
-        );
+        const outcome = await committer.submit({ consumer: c, topic: batch.topic, partition: batch.partition, highWatermark: batch.highWatermark, messages: chunk, decoded });
         resolveOffset(chunk[chunk.length - 1]!.offset);
         result.eventsApplied += outcome.applied;
         result.tombstones += outcome.tombstones;
@@ -181,7 +175,7 @@ async function runKafkaSync(config: Config, options: SyncOptions): Promise<Kafka
         groupId: kafkaConfig.group,
         sessionTimeout: kafkaConfig.session_timeout_ms,
         rebalanceTimeout: Math.max(kafkaConfig.rebalance_timeout_ms, kafkaConfig.session_timeout_ms),
-        heartbeatInterval: heartbeatEveryMs,
+        heartbeatInterval: Math.min(3000, Math.floor(kafkaConfig.session_timeout_ms / 3)),
         allowAutoTopicCreation: false,
         // kafkajs fetches again only once every batch of a fetch is applied: a fetch large enough for
         // every partition's next batch (not kafkajs's default 10 MB, a few partitions of schema-laden
@@ -502,19 +496,6 @@ async function refuseRetentionGaps(admin: Admin, group: string, topics: string[]
     throw new Error(
       `consumer group ${group} is behind what the broker keeps: ${gaps.join('; ')}. The changes in between were deleted (retention) and cannot be applied: copy the tables again (membermig full --restart), then sync from its start`,
     );
-  }
-}
-
-/**
- * Runs `work` while calling `heartbeat` every `everyMs`. A failed heartbeat (a rebalance began) is
- * left for the caller's next heartbeat after the work, which kafkajs turns into a rejoin.
- */
-export async function whileHeartbeating<T>(heartbeat: () => Promise<void>, everyMs: number, work: () => Promise<T>): Promise<T> {
-  const timer = setInterval(() => void heartbeat().catch(() => {}), everyMs);
-  try {
-    return await work();
-  } finally {
-    clearInterval(timer);
   }
 }
 
