@@ -47,6 +47,7 @@ describe('membermig sandbox demo: the whole cutover on 2,000 members', () => {
     expect(result.steps.map((s) => s.command)).toEqual([
       '(seed 2000 members into ' + `${env.legacyDb}.member)`,
       'membermig init',
+      "(wait for the writer's changes in Kafka)",
       'membermig full',
       'membermig sync --until-caught-up',
       'membermig verify',
@@ -65,7 +66,8 @@ describe('membermig sandbox demo: the whole cutover on 2,000 members', () => {
     ]);
     // Each step was printed with its command's renderer and its time.
     expect(printed).toHaveLength(result.steps.length);
-    expect(printed[2]).toMatch(/full copy job \d+ \(member\): done/);
+    expect(printed[2]).toMatch(/change events in .* so far/);
+    expect(printed[3]).toMatch(/full copy job \d+ \(member\): done/);
     expect(printed.at(-1)).toMatch(/member +done \d+\/\d+ chunks, \d+ rows +0 events, 0\.0 s +clean, 0 differences, .* \(all rows\) +dual_legacy_primary +100% \/ 100% +0 +0 +0/);
   });
 

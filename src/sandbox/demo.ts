@@ -17,8 +17,8 @@ import { startMemberWriter, type MemberWriter, type WriterStats } from './writer
 
 /**
  * The whole cutover on one config, by the core functions the commands call: seed the legacy
- * `member` table, then init → full (while a writer keeps changing members) → sync until caught up
- * → sync keeps running → verify → shim dual_legacy_primary → gray 1% → 10% → 50% → 100% with a
+ * `member` table, then init → the writer's changes reach Kafka → full (while the writer keeps changing
+ * members) → sync until caught up → sync keeps running → verify → shim dual_legacy_primary → gray 1% → 10% → 50% → 100% with a
  * verify before each raise (the gates are checked for real) → writer stops, sync catches up →
  * final verify → status. The writer keeps running through the gray steps, as the business would.
  */
@@ -47,6 +47,7 @@ interface StepBase {
 export interface DemoStepResults {
   seed: SeedResult;
   init: InitResult;
+  capture: CaptureResult;
   full: FullCopyResult & { writer: WriterStats };
   sync: SyncResult;
   verify: VerifyResult;
@@ -64,6 +65,14 @@ export interface SeedResult {
   rows: number;
   /** Seeded without the binlog: rows from before the capture started are full's job, not sync's. */
   captured: false;
+}
+
+/** Change capture is live: Debezium streams the writer's changes into the topics. */
+export interface CaptureResult {
+  topics: string[];
+  /** The topics' messages before the writer began, and once its changes arrived. */
+  messagesBefore: number;
+  messagesNow: number;
 }
 
 export interface DemoResult {
@@ -120,15 +129,26 @@ export async function runDemo(config: Config, options: DemoOptions): Promise<Dem
     await step('seed', `(seed ${options.rows} members into ${table.source})`, `seed ${options.rows} members into the legacy database`, () => seedMembers(config, table.source, options.rows), () => true);
     await step('init', 'membermig init', 'prepare: control store, shard databases and tables', () => runInit(config, { logger }), (r) => r.ok);
 
+    const topics = topicsOf(kafka.topic);
+    const messagesBefore = await topicMessages(kafka.brokers, topics);
     writer = await startMemberWriter({ url: config.source.url, table: table.source, seededRows: options.rows, perSecond: rate, logger });
     const w = writer;
+    // Full copies rows; the changes made meanwhile reach the shards through sync only if capture
+    // already streams them. A connector that is still starting would deliver them late, after
+    // sync has called itself caught up and verify has looked.
+    await step('capture', '(wait for the writer\'s changes in Kafka)', 'change capture is live: the writer\'s changes reach Kafka', () => waitForCapture(kafka.brokers, topics, messagesBefore), () => true);
     await step('full', 'membermig full', `full copy while members keep changing (${rate} changes/s)`, async () => ({ ...(await runFullCopy(config, { logger })), writer: w.stats() }), (r) => r.state === 'done' && r.rejectedValues === 0 && r.errors.length === 0);
     await step('sync', 'membermig sync --until-caught-up', 'apply the changes made during the copy', () => runSync(config, { logger, untilCaughtUp: true }), (r) => r.deadLetters.open === 0);
     background = startBackgroundSync(config, logger);
 
     const verify = (title: string) => step('verify', 'membermig verify', title, () => runVerify(config, { logger }), (r) => r.state === 'clean');
     const change = { operator: OPERATOR, reason: 'membermig sandbox demo' };
-    await verify('verify legacy against the shards (sync running, members changing)');
+    // A sync that is still joining its group applies nothing yet and reports no lag: verify would
+    // take the changes it has not applied for differences.
+    await step('verify', 'membermig verify', 'verify legacy against the shards (sync running, members changing)', async () => {
+      await background!.consuming();
+      return runVerify(config, { logger });
+    }, (r) => r.state === 'clean');
     await step('shim', `membermig shim set ${TABLE} dual_legacy_primary`, 'services write both sides, legacy primary', () => withStore(config, (store) => setShimMode(store, config, TABLE, 'dual_legacy_primary', change)), (r) => r.after.mode === 'dual_legacy_primary');
     const percents = options.grayPercents ?? [1, 10, 50, 100];
     for (const [i, p] of percents.entries()) {
@@ -140,8 +160,8 @@ export async function runDemo(config: Config, options: DemoOptions): Promise<Dem
     writer = undefined;
     await step('sync', 'membermig sync (running since the first catch-up)', 'sync catches up with the last changes, then stops', async () => {
       const b = background!;
-      await waitForCaptureIdle(kafka.brokers, topicsOf(kafka.topic));
-      await waitCaughtUp(kafka.brokers, kafka.group, topicsOf(kafka.topic), () => b.failure());
+      await waitForCaptureIdle(kafka.brokers, topics);
+      await waitCaughtUp(kafka.brokers, kafka.group, topics, () => b.failure());
       background = undefined;
       return b.stop();
     }, (r) => r.deadLetters.open === 0);
@@ -175,6 +195,8 @@ async function withStore<T>(config: Config, work: (store: ReturnType<typeof open
 interface BackgroundSync {
   /** Why it stopped on its own, if it did. */
   failure(): Error | undefined;
+  /** Resolves once it has committed a batch: it has joined its group and applies changes. */
+  consuming(timeoutMs?: number): Promise<void>;
   stop(): Promise<SyncResult>;
 }
 
@@ -182,10 +204,19 @@ interface BackgroundSync {
 function startBackgroundSync(config: Config, logger: Logger): BackgroundSync {
   const abort = new AbortController();
   let failed: Error | undefined;
-  const running = runSync(config, { logger, signal: abort.signal });
+  let committed = false;
+  const running = runSync(config, { logger, signal: abort.signal, onBatchCommitted: () => (committed = true) });
   running.catch((e: Error) => (failed = e)); // reported when stopped, and while waiting for it
   return {
     failure: () => failed,
+    consuming: async (timeoutMs = 60_000) => {
+      const deadline = Date.now() + timeoutMs;
+      while (!committed) {
+        if (failed) throw new Error(`sync stopped: ${failed.message}`);
+        if (Date.now() > deadline) throw new Error(`sync applied no change within ${timeoutMs / 1000} s of starting`);
+        await sleep(100);
+      }
+    },
     stop: async () => {
       abort.abort();
       return running;
@@ -250,6 +281,25 @@ async function resetDemo(config: Config, logger: Logger): Promise<void> {
     await withKafkaAdmin({ clientId: 'membermig-demo', brokers: kafka.brokers }, (admin) => admin.deleteGroups([kafka.group]).catch(() => [])); // absent on a first run
   }
   logger.info('demo: control store, shard databases and consumer group reset');
+}
+
+/** Messages in the topics: the sum of their partitions' ends. */
+async function topicMessages(brokers: string[], topics: string[]): Promise<number> {
+  return withKafkaAdmin({ clientId: 'membermig-demo', brokers }, async (admin) => {
+    const ends = await Promise.all(topics.map((t) => admin.fetchTopicOffsets(t)));
+    return ends.flat().reduce((sum, p) => sum + Number(p.high), 0);
+  });
+}
+
+/** Waits until the topics hold more messages than before the writer began: Debezium streams its changes. */
+async function waitForCapture(brokers: string[], topics: string[], messagesBefore: number, timeoutMs = 60_000): Promise<CaptureResult> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const messagesNow = await topicMessages(brokers, topics);
+    if (messagesNow > messagesBefore) return { topics, messagesBefore, messagesNow };
+    if (Date.now() > deadline) throw new Error(`no change reached ${topics.join(', ')} within ${timeoutMs / 1000} s of the writer starting: is the Debezium connector streaming from the legacy database?`);
+    await sleep(250);
+  }
 }
 
 /** Debezium has produced everything: the topics' ends stop moving for two seconds. */

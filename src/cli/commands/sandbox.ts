@@ -153,6 +153,8 @@ function renderStepBody(step: DemoStep): string {
       return `${step.result.rows} members loaded into ${step.result.table} (outside the binlog: rows from before capture began are full's job)`;
     case 'init':
       return renderInit(step.result);
+    case 'capture':
+      return `${step.result.messagesNow - step.result.messagesBefore} change events in ${step.result.topics.join(', ')} so far: sync will see the changes full cannot`;
     case 'full': {
       const w = step.result.writer;
       return `${renderFull(step.result)}\nmeanwhile on the legacy side: ${describeWriter(w)}`;
