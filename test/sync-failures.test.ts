@@ -190,6 +190,42 @@ describe('membermig sync under failures', () => {
     await expectConverged(env);
   }, 240_000);
 
+  it('a shard table locked longer than the Kafka session: the write gives up in time, the member keeps its partitions', async () => {
+    const { env, capture, topic } = await capturedEnv({ batch: 25 });
+    cleanups.push(() => env.cleanup(), () => capture.stop());
+    const group = `${env.prefix}-sync`;
+    const child = startSync(env.configPath, '--log-level', 'warn');
+    const admin = kafkaClient().admin();
+    await admin.connect();
+    try {
+      await waitFor('the sentinel applied', async () => (await appliedEvents(env)) >= 1);
+      const members = async () => (await admin.describeGroups([group])).groups[0]!.members.map((m) => m.memberId);
+      await waitFor('one group member', async () => (await members()).length === 1);
+      const before = await members();
+      // The shard table of member 5 is locked: its write waits a third of the 6 s session, then the
+      // server's writes are parked and replayed once the lock is gone.
+      const at = (await import('../src/shard/map.js')).shardMapFromConfig(env.config).locate('5');
+      const lock = await connectMysql(at.server.primary);
+      await lock.query(`LOCK TABLES \`${at.database}\`.member WRITE`);
+      try {
+        await insertMembers(env, 5, 1);
+        await waitForMessages([topic], 2);
+        await sleep(13_000); // twice the 6 s session: a write still waiting would get the member dropped
+      } finally {
+        await lock.query('UNLOCK TABLES');
+        await lock.end();
+      }
+      await waitFor('member 5 applied', async () => (await appliedEvents(env)) >= 2);
+      expect(await members()).toEqual(before);
+      expect(child.stderr).not.toMatch(/not aware of this member|UNKNOWN_MEMBER_ID|rebalanc/i);
+    } finally {
+      await admin.disconnect();
+      child.proc.kill('SIGTERM');
+      await child.exit;
+    }
+    await expectConverged(env);
+  }, 240_000);
+
   it('a broker restart in the middle of a stream: sync rides it out and converges', async () => {
     // A private broker, so the shared one keeps serving the other test files.
     const { env, capture, topic } = await capturedEnv({ batch: 25 });

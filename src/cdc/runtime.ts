@@ -46,11 +46,22 @@ export interface SyncOutcome {
   elapsedSeconds: number;
 }
 
+/**
+ * kafkajs heartbeats between batches only: a write that waits on a lock longer than the Kafka
+ * session gets the member dropped, its partitions handed to another, and its write landing late
+ * over that member's newer rows. Lock waits end well inside the session instead; the server's
+ * writes are then parked (ER_LOCK_WAIT_TIMEOUT is transient) and the batch commits in time.
+ */
+export function syncLockWaitSeconds(config: Config): number | undefined {
+  const sessionMs = config.cdc?.kafka?.session_timeout_ms;
+  return sessionMs === undefined ? undefined : Math.max(1, Math.floor(sessionMs / 3000));
+}
+
 /** Opens the runtime: describes the tables at the source and checks the control store is migrated. */
 export async function openApplyRuntime(config: Config, logger: Logger, stopping: () => boolean): Promise<ApplyRuntime> {
   const specs = await describeAll(config, logger);
   const store = openControlStore(config, 4);
-  const writer = createShardWriter(config);
+  const writer = createShardWriter(config, { lockWaitSeconds: syncLockWaitSeconds(config) });
   const metrics = new SyncMetrics();
   const specsByName = new Map(specs.map((s) => [s.name, s]));
   const parking = new ParkingLot(store.pool, logger, {

@@ -55,9 +55,9 @@ export const WRITER_SESSION = ["SET time_zone = '+00:00'", "SET sql_mode = 'STRI
 
 /**
  * How long a write waits for a table's metadata lock (held by someone's LOCK TABLES, or an ALTER
- * on a shard table) before it fails with ER_LOCK_WAIT_TIMEOUT, which is retried with backoff and
- * logged. The server's default is a year: the write would hang, silent, for as long as the lock.
- * 50 s, as long as InnoDB lets a row lock wait by default.
+ * on a shard table) or a row lock before it fails with ER_LOCK_WAIT_TIMEOUT, which is retried with
+ * backoff and logged. The server's default for metadata locks is a year: the write would hang,
+ * silent, for as long as the lock. 50 s, as long as InnoDB lets a row lock wait by default.
  */
 export const WRITER_LOCK_WAIT_SECONDS = 50;
 
@@ -66,7 +66,7 @@ const UPSERT_ROWS = 1000;
 export interface ShardWriterOptions {
   /** Overrides each server's max_connections. */
   connectionsPerServer?: number;
-  /** Overrides WRITER_LOCK_WAIT_SECONDS (tests). */
+  /** Overrides WRITER_LOCK_WAIT_SECONDS (sync bounds its waits by the Kafka session; tests). */
   lockWaitSeconds?: number;
 }
 
@@ -81,7 +81,8 @@ export function createShardWriter(config: Pick<Config, 'servers' | 'shards'>, op
       pool = createMysqlPool(s.primary, { connectionLimit: options.connectionsPerServer ?? s.max_connections, database: undefined }, s.tls);
       pool.on('connection', (conn) => {
         for (const sql of WRITER_SESSION) conn.query(sql);
-        conn.query(`SET lock_wait_timeout = ${Math.max(1, Math.round(options.lockWaitSeconds ?? WRITER_LOCK_WAIT_SECONDS))}`);
+        const lockWait = Math.max(1, Math.round(options.lockWaitSeconds ?? WRITER_LOCK_WAIT_SECONDS));
+        conn.query(`SET lock_wait_timeout = ${lockWait}, innodb_lock_wait_timeout = ${lockWait}`);
       });
       pools.set(server, pool);
     }
