@@ -52,7 +52,7 @@ export interface SyncOutcome {
  * over that member's newer rows. Lock waits end well inside the session instead; the server's
  * writes are then parked (ER_LOCK_WAIT_TIMEOUT is transient) and the batch commits in time.
  */
-export function syncLockWaitSeconds(config: Config): number | undefined {
+function syncLockWaitSeconds(config: Config): number | undefined {
   const sessionMs = config.cdc?.kafka?.session_timeout_ms;
   return sessionMs === undefined ? undefined : Math.max(1, Math.floor(sessionMs / 3000));
 }

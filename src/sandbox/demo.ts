@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import type { Admin } from 'kafkajs';
 import { withKafkaAdmin } from '../cdc/kafka-admin.js';
 import type { Config } from '../config/schema.js';
 import { runFullCopy, type FullCopyResult } from '../copy/index.js';
@@ -130,7 +131,7 @@ export async function runDemo(config: Config, options: DemoOptions): Promise<Dem
     await step('init', 'membermig init', 'prepare: control store, shard databases and tables', () => runInit(config, { logger }), (r) => r.ok);
 
     const topics = topicsOf(kafka.topic);
-    const messagesBefore = await topicMessages(kafka.brokers, topics);
+    const messagesBefore = await withKafkaAdmin({ clientId: 'membermig-demo', brokers: kafka.brokers }, (admin) => topicMessages(admin, topics));
     writer = await startMemberWriter({ url: config.source.url, table: table.source, seededRows: options.rows, perSecond: rate, logger });
     const w = writer;
     // Full copies rows; the changes made meanwhile reach the shards through sync only if capture
@@ -284,28 +285,28 @@ async function resetDemo(config: Config, logger: Logger): Promise<void> {
 }
 
 /** Messages in the topics: the sum of their partitions' ends. */
-async function topicMessages(brokers: string[], topics: string[]): Promise<number> {
-  return withKafkaAdmin({ clientId: 'membermig-demo', brokers }, async (admin) => {
-    const ends = await Promise.all(topics.map((t) => admin.fetchTopicOffsets(t)));
-    return ends.flat().reduce((sum, p) => sum + Number(p.high), 0);
-  });
+async function topicMessages(admin: Admin, topics: string[]): Promise<number> {
+  const ends = await Promise.all(topics.map((t) => admin.fetchTopicOffsets(t)));
+  return ends.flat().reduce((sum, p) => sum + Number(p.high), 0);
 }
 
 /** Waits until the topics hold more messages than before the writer began: Debezium streams its changes. */
 async function waitForCapture(brokers: string[], topics: string[], messagesBefore: number, timeoutMs = 60_000): Promise<CaptureResult> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const messagesNow = await topicMessages(brokers, topics);
-    if (messagesNow > messagesBefore) return { topics, messagesBefore, messagesNow };
-    if (Date.now() > deadline) throw new Error(`no change reached ${topics.join(', ')} within ${timeoutMs / 1000} s of the writer starting: is the Debezium connector streaming from the legacy database?`);
-    await sleep(250);
-  }
+  return withKafkaAdmin({ clientId: 'membermig-demo', brokers }, async (admin) => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const messagesNow = await topicMessages(admin, topics);
+      if (messagesNow > messagesBefore) return { topics, messagesBefore, messagesNow };
+      if (Date.now() > deadline) throw new Error(`no change reached ${topics.join(', ')} within ${timeoutMs / 1000} s of the writer starting: is the Debezium connector streaming from the legacy database?`);
+      await sleep(250);
+    }
+  });
 }
 
 /** Debezium has produced everything: the topics' ends stop moving for two seconds. */
 async function waitForCaptureIdle(brokers: string[], topics: string[], timeoutMs = 60_000): Promise<void> {
   await withKafkaAdmin({ clientId: 'membermig-demo', brokers }, async (admin) => {
-    const ends = async () => (await Promise.all(topics.map((t) => admin.fetchTopicOffsets(t)))).flat().map((p) => p.high).join(',');
+    const ends = () => topicMessages(admin, topics);
     const deadline = Date.now() + timeoutMs;
     let last = await ends();
     let stableSince = Date.now();
