@@ -16,6 +16,7 @@ import type { ChangeEvent } from '../../src/cdc/types.js';
 import { silentLogger } from '../../src/log.js';
 import type { Row, TableSpec } from '../../src/rows/types.js';
 import { mssqlConfig } from '../../src/source/mssql/connect.js';
+import { CAPTURE_INSTANCES_SQL, parseColumnList, type CaptureInstanceRow } from '../../src/source/mssql/tsql.js';
 import { checkMssqlSource } from '../../src/source/mssql/preflight.js';
 import { MssqlReader, UnrepresentableValueError, type RejectedValue } from '../../src/source/mssql/reader.js';
 import { openControlStore, setupControlStore, type ControlStore } from '../../src/store/control.js';
@@ -298,6 +299,21 @@ describe.skipIf(skipReason !== null)(`SQL Server live${skipReason ? ` (skipped: 
     );
     await cdc.pollOnce();
     expect(notices.map((n) => [n.table, n.configured, n.found])).toEqual([['nasty', 'dbo_Nasty', 'dbo_Nasty_v2']]);
+  });
+
+  it('a user with SELECT on the table only (not db_owner, no rights on the cdc schema) sees its capture instances and columns', async () => {
+    await pool.request().batch('CREATE USER membermig_reader WITHOUT LOGIN; GRANT SELECT ON dbo.Nasty TO membermig_reader;');
+    // REVERT in both branches: the pooled connection must not stay impersonated.
+    const seen = await pool.request().batch<CaptureInstanceRow & { is_db_owner: number }>(
+      `EXECUTE AS USER = N'membermig_reader';
+       BEGIN TRY ${CAPTURE_INSTANCES_SQL}; SELECT IS_ROLEMEMBER('db_owner') AS is_db_owner; END TRY
+       BEGIN CATCH REVERT; THROW; END CATCH;
+       REVERT;`,
+    );
+    const rows = seen.recordsets[0] as CaptureInstanceRow[];
+    expect((seen.recordsets[1] as { is_db_owner: number }[])[0]!.is_db_owner).toBe(0);
+    expect(rows.map((r) => r.capture_instance).sort()).toEqual(['dbo_Nasty', 'dbo_Nasty_v2']);
+    expect(parseColumnList(rows.find((r) => r.capture_instance === 'dbo_Nasty')!.captured_column_list)).toEqual(expect.arrayContaining(spec.columns.map((c) => c.source)));
   });
 
   it('stops with a clear error when the saved position is behind the cleanup window', async () => {

@@ -6,7 +6,7 @@ import type { Logger } from '../../log.js';
 import { mssqlTypeMap, type MssqlTypeMap } from '../../rows/mssql/typemap.js';
 import type { TableSpec } from '../../rows/types.js';
 import { bindRequest } from '../../source/mssql/connect.js';
-import { quoteName, quoteTable, type SqlStatement } from '../../source/mssql/tsql.js';
+import { CAPTURE_INSTANCES_SQL, parseColumnList, quoteName, quoteTable, type CaptureInstanceRow, type SqlStatement } from '../../source/mssql/tsql.js';
 import { recordDeadLetters } from '../deadletters.js';
 import type { ChangeEvent, PoisonEvent } from '../types.js';
 import { mapChanges, type CdcTable, type ChangeRow } from './events.js';
@@ -23,14 +23,12 @@ import {
   type CdcPosition,
 } from './position.js';
 import {
-  CAPTURED_COLUMNS_SQL,
   changesQuery,
   changeTable,
   COMMAND_ID_SQL,
   COMPUTED_COLUMNS_SQL,
   MAX_LSN_SQL,
   MIN_LSN_SQL,
-  TABLE_INSTANCES_SQL,
   type ChangesMode,
 } from './tsql.js';
 
@@ -106,8 +104,14 @@ export class MssqlCdcSource {
    */
   async checkInstances(): Promise<void> {
     for (const t of this.tables) {
-      const captured = new Set((await this.query<{ column_name: string }>(CAPTURED_COLUMNS_SQL, [{ name: 'instance', type: 'nvarchar', value: t.instance }])).map((r) => r.column_name));
-      if (captured.size === 0) throw new RefusedError(`table ${t.name}: capture instance ${t.instance} does not exist or captures no columns (cdc.mssql.capture_instances.${t.name})`);
+      const instance = (await this.captureInstances()).find((r) => sameName(r.capture_instance, t.instance));
+      const captured = new Set(parseColumnList(instance?.captured_column_list ?? null));
+      if (captured.size === 0) {
+        throw new RefusedError(
+          `table ${t.name}: capture instance ${t.instance} does not exist, captures no columns, or this login may not read it ` +
+            `(SELECT on every column it captures, and its gating role) (cdc.mssql.capture_instances.${t.name})`,
+        );
+      }
       const missing = t.spec.columns.map((c) => c.source).filter((c) => !captured.has(c));
       if (missing.length > 0) {
         throw new RefusedError(
@@ -249,9 +253,9 @@ export class MssqlCdcSource {
   }
 
   private async noticeNewInstances(t: CdcTable): Promise<void> {
-    const rows = await this.query<{ capture_instance: string }>(TABLE_INSTANCES_SQL, [{ name: 'table', type: 'nvarchar', value: this.tableName(t) }]);
+    const rows = (await this.captureInstances()).filter((r) => sameName(r.source_schema, t.spec.sourceSchema) && sameName(r.source_table, t.spec.sourceTable));
     for (const r of rows) {
-      if (r.capture_instance.toLowerCase() === t.instance.toLowerCase() || this.noticed.has(r.capture_instance)) continue;
+      if (sameName(r.capture_instance, t.instance) || this.noticed.has(r.capture_instance)) continue;
       this.noticed.add(r.capture_instance);
       const notice: NewInstanceNotice = {
         table: t.name,
@@ -264,6 +268,11 @@ export class MssqlCdcSource {
       this.o.logger.warn(notice, notice.message);
       this.o.onNewInstance?.(notice);
     }
+  }
+
+  /** The capture instances this login may read (sys.sp_cdc_help_change_data_capture). */
+  private captureInstances(): Promise<CaptureInstanceRow[]> {
+    return this.query<CaptureInstanceRow>(CAPTURE_INSTANCES_SQL, []);
   }
 
   private tableName(t: CdcTable): string {
@@ -287,3 +296,6 @@ export class MssqlCdcSource {
     return (await request.query<T>(text)).recordset ?? [];
   }
 }
+
+/** SQL Server names compare case-insensitively under the usual database collations. */
+const sameName = (a: string, b: string): boolean => a.toLowerCase() === b.toLowerCase();

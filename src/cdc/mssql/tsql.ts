@@ -11,19 +11,6 @@ export const MIN_LSN_SQL = 'SELECT sys.fn_cdc_get_min_lsn(@instance) AS min_lsn'
 
 export { MAX_LSN_SQL } from '../../source/mssql/tsql.js';
 
-/** Every capture instance of a table: a second one appears when someone prepares a schema change. */
-export const TABLE_INSTANCES_SQL = `SELECT ct.capture_instance, ct.start_lsn, ct.create_date
-FROM cdc.change_tables AS ct
-WHERE ct.source_object_id = OBJECT_ID(@table)
-ORDER BY ct.create_date`;
-
-/** The source columns an instance captures (new columns added after it was created are missing). */
-export const CAPTURED_COLUMNS_SQL = `SELECT cc.column_name
-FROM cdc.captured_columns AS cc
-JOIN cdc.change_tables AS ct ON ct.object_id = cc.object_id
-WHERE ct.capture_instance = @instance
-ORDER BY cc.column_ordinal`;
-
 /** Computed columns of the source table: CDC always records NULL for them. */
 export const COMPUTED_COLUMNS_SQL = `SELECT c.name AS column_name FROM sys.columns AS c WHERE c.object_id = OBJECT_ID(@table) AND c.is_computed = 1`;
 

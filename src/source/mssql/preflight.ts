@@ -1,6 +1,7 @@
 import type sql from 'mssql';
 import type { Finding } from '../../preflight/check.js';
 import { describeMssqlUrl, openMssqlPool, type MssqlConnectOptions } from './connect.js';
+import { CAPTURE_INSTANCES_SQL, type CaptureInstanceRow } from './tsql.js';
 
 /**
  * Preflight for the SQL Server side: version, rights, CDC and SQL Server Agent. The T-SQL and the
@@ -27,11 +28,6 @@ export const AGENT_STATUS_SQL = `SELECT servicename, status, status_desc
 FROM sys.dm_server_services
 WHERE servicename LIKE N'SQL Server Agent%'`;
 
-/** Capture instances of this database (only when CDC is enabled: the cdc schema exists then). */
-export const CAPTURE_INSTANCES_SQL = `SELECT ct.capture_instance, OBJECT_SCHEMA_NAME(ct.source_object_id) AS source_schema,
-  OBJECT_NAME(ct.source_object_id) AS source_table, ct.start_lsn, ct.create_date
-FROM cdc.change_tables AS ct
-ORDER BY ct.capture_instance`;
 
 /** Cleanup retention in minutes; needs read access to msdb (db_owner of the database is not enough everywhere). */
 export const CLEANUP_RETENTION_SQL = `SELECT retention FROM msdb.dbo.cdc_jobs WHERE database_id = DB_ID() AND job_type = N'cleanup'`;
@@ -54,12 +50,6 @@ export interface AgentRow {
   servicename: string;
   status: number;
   status_desc: string;
-}
-
-export interface CaptureInstanceRow {
-  capture_instance: string;
-  source_schema: string;
-  source_table: string;
 }
 
 /** SQL Server 2016 (13.x) or later: DATEDIFF_BIG and OFFSET/FETCH are used. */
@@ -109,13 +99,13 @@ export function interpretAgentStatus(rows: AgentRow[] | null): Finding[] {
 }
 
 /** Every configured capture instance must exist, for the configured table. */
-export function interpretCaptureInstances(rows: CaptureInstanceRow[], wanted: Record<string, { instance: string; source: string }>): Finding[] {
+export function interpretCaptureInstances(rows: Pick<CaptureInstanceRow, 'capture_instance' | 'source_schema' | 'source_table'>[], wanted: Record<string, { instance: string; source: string }>): Finding[] {
   const findings: Finding[] = [];
   const byInstance = new Map(rows.map((r) => [r.capture_instance.toLowerCase(), r]));
   for (const [table, { instance, source }] of Object.entries(wanted)) {
     const row = byInstance.get(instance.toLowerCase());
     if (!row) {
-      findings.push({ severity: 'error', message: `cdc.mssql.capture_instances.${table}: capture instance ${instance} does not exist (sys.sp_cdc_enable_table)` });
+      findings.push({ severity: 'error', message: `cdc.mssql.capture_instances.${table}: capture instance ${instance} does not exist (sys.sp_cdc_enable_table), or this login may not read it (SELECT on every column it captures, and its gating role)` });
       continue;
     }
     const actual = `${row.source_schema}.${row.source_table}`;

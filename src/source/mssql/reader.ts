@@ -18,7 +18,9 @@ import {
   MAX_LSN_SQL,
   MAX_PARAMS,
   rowsByKeyQuery,
-  NEWEST_INSTANCE_START_SQL,
+  CAPTURE_INSTANCES_SQL,
+  newestInstanceStart,
+  type CaptureInstanceRow,
   pageQuery,
   PRIMARY_KEY_SQL,
   quoteName,
@@ -295,7 +297,7 @@ export class MssqlReader implements SourceReader {
         );
       }
       const max = Lsn.parse(lsn);
-      const newest = (await this.query<{ start_lsn: Buffer | null }>(NEWEST_INSTANCE_START_SQL, []))[0]?.start_lsn;
+      const newest = newestInstanceStart(await this.query<CaptureInstanceRow>(CAPTURE_INSTANCES_SQL, []));
       if (!newest || max.compare(Lsn.parse(newest)) >= 0) return { kind: 'mssql', position: { lsn: max.toString() } };
       if (Date.now() > deadline) {
         throw new RefusedError(

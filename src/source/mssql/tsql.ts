@@ -61,8 +61,58 @@ ORDER BY ic.key_ordinal`;
 /** The position `full` records before its first read: replay starts after it. NULL when CDC is off. */
 export const MAX_LSN_SQL = 'SELECT sys.fn_cdc_get_max_lsn() AS max_lsn';
 
-/** The first LSN of the newest capture instance (NULL when none): the capture job must be past it. */
-export const NEWEST_INSTANCE_START_SQL = 'SELECT MAX(start_lsn) AS start_lsn FROM cdc.change_tables';
+/**
+ * The capture instances this login may read: all for db_owner; for another login those whose
+ * captured columns it may SELECT and whose gating role it holds. Microsoft's interface for readers:
+ * the cdc schema's tables (cdc.change_tables, cdc.captured_columns) need rights on that schema,
+ * which the least-privilege account does not have. Up to two rows per table.
+ */
+export const CAPTURE_INSTANCES_SQL = 'EXEC sys.sp_cdc_help_change_data_capture';
+
+/** The columns of CAPTURE_INSTANCES_SQL's rows that membermig reads. */
+export interface CaptureInstanceRow {
+  source_schema: string;
+  source_table: string;
+  capture_instance: string;
+  /** The instance's first LSN; NULL until the capture job has passed its creation. */
+  start_lsn: Buffer | null;
+  /** Bracket-quoted names joined by commas, in column order: `[id], [na]]me]`. */
+  captured_column_list: string | null;
+}
+
+/** The names in a captured_column_list: brackets taken off, `]]` read as `]`. */
+export function parseColumnList(list: string | null): string[] {
+  const names: string[] = [];
+  let i = 0;
+  const text = list ?? '';
+  while (i < text.length) {
+    while (text[i] === ' ' || text[i] === ',') i++;
+    if (i >= text.length) break;
+    if (text[i] !== '[') {
+      const end = text.indexOf(',', i);
+      names.push(text.slice(i, end < 0 ? text.length : end).trim());
+      i = end < 0 ? text.length : end;
+      continue;
+    }
+    let name = '';
+    for (i++; i < text.length; i++) {
+      if (text[i] !== ']') name += text[i];
+      else if (text[i + 1] === ']') name += text[i++];
+      else break;
+    }
+    if (i >= text.length) throw new Error(`unterminated column name in captured_column_list: ${text}`);
+    names.push(name);
+    i++;
+  }
+  return names;
+}
+
+/** The first LSN of the newest capture instance (null when none has one): the capture job must be past it. */
+export function newestInstanceStart(rows: Pick<CaptureInstanceRow, 'start_lsn'>[]): Buffer | null {
+  let newest: Buffer | null = null;
+  for (const r of rows) if (r.start_lsn && (!newest || Buffer.compare(r.start_lsn, newest) > 0)) newest = r.start_lsn;
+  return newest;
+}
 
 /** sys.columns.max_length is in bytes: nchar/nvarchar hold 2 bytes per UTF-16 unit; -1 is MAX. */
 export function characterLength(typeName: string, maxLength: number): number {

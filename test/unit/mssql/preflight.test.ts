@@ -81,7 +81,7 @@ describe('mssql preflight', () => {
     expect(f).toEqual([
       { severity: 'warning', message: 'table dbo.Member has a second capture instance dbo_Member_v2: switch to it once it covers your position' },
       { severity: 'error', message: 'cdc.mssql.capture_instances.orders: capture instance dbo_Order captures dbo.Order, not dbo.Orders' },
-      { severity: 'error', message: 'cdc.mssql.capture_instances.points: capture instance dbo_Points does not exist (sys.sp_cdc_enable_table)' },
+      { severity: 'error', message: 'cdc.mssql.capture_instances.points: capture instance dbo_Points does not exist (sys.sp_cdc_enable_table), or this login may not read it (SELECT on every column it captures, and its gating role)' },
     ]);
   });
 

@@ -9,7 +9,18 @@ import { mssqlTypeMap } from '../../../src/rows/mssql/typemap.js';
 import { keyLiteral } from '../../../src/source/mysql/sql.js';
 import { bindRequest, describeMssqlUrl, loadMssqlDriver, mssqlConfig } from '../../../src/source/mssql/connect.js';
 import { buildTableSpec, readPlan, sourceTypeOf, type CatalogColumn } from '../../../src/source/mssql/reader.js';
-import { boundaryQuery, MAX_PARAMS, pageQuery, quoteName, quoteTable, rowsByKeyQuery, type KeyColumn } from '../../../src/source/mssql/tsql.js';
+import {
+  boundaryQuery,
+  CAPTURE_INSTANCES_SQL,
+  MAX_PARAMS,
+  newestInstanceStart,
+  pageQuery,
+  parseColumnList,
+  quoteName,
+  quoteTable,
+  rowsByKeyQuery,
+  type KeyColumn,
+} from '../../../src/source/mssql/tsql.js';
 
 const key = (name: string, type: Parameters<typeof mssqlTypeMap.conversion>[0]): KeyColumn => ({
   quoted: quoteName(name),
@@ -268,5 +279,29 @@ describe('connection from the mssql:// URL', () => {
     const d = describeMssqlUrl('mssql://app:hunter2secret@db.example:1433/MemberDB');
     expect(d).toBe('db.example:1433/MemberDB');
     expect(d).not.toContain('hunter2');
+  });
+});
+
+describe('capture instances, as a login without rights on the cdc schema reads them', () => {
+  it('asks the documented procedure, not the cdc schema tables', () => {
+    expect(CAPTURE_INSTANCES_SQL).toBe('EXEC sys.sp_cdc_help_change_data_capture');
+  });
+
+  it('reads captured_column_list: brackets off, ]] as ], commas and spaces inside names kept', () => {
+    expect(parseColumnList('[member_id], [name], [city]')).toEqual(['member_id', 'name', 'city']);
+    expect(parseColumnList('[a]]b],[c, d],[ e ]')).toEqual(['a]b', 'c, d', ' e ']);
+    expect(parseColumnList('[名前],[x[y]')).toEqual(['名前', 'x[y']);
+    expect(parseColumnList('plain, [quoted]')).toEqual(['plain', 'quoted']);
+    expect(parseColumnList('')).toEqual([]);
+    expect(parseColumnList(null)).toEqual([]);
+    expect(() => parseColumnList('[a], [b')).toThrow(/unterminated column name/);
+  });
+
+  it('the newest instance start is the highest LSN, instances not yet started left out', () => {
+    const lsn = (hex: string) => Buffer.from(hex, 'hex');
+    expect(newestInstanceStart([])).toBeNull();
+    expect(newestInstanceStart([{ start_lsn: null }])).toBeNull();
+    const newest = newestInstanceStart([{ start_lsn: lsn('0000002b000000100001') }, { start_lsn: null }, { start_lsn: lsn('0000002c000000010001') }, { start_lsn: lsn('0000002b0000ff100001') }]);
+    expect(newest?.toString('hex')).toBe('0000002c000000010001');
   });
 });
