@@ -284,6 +284,8 @@ describe.skipIf(skipReason !== null)(`SQL Server live${skipReason ? ` (skipped: 
       ['delete', '6'],
     ]);
     expect(mine[0]!.after).toMatchObject({ city: '50', name_n: '新', amount: '1.5000000000', dt2: '2024-05-05 05:05:05.555555' });
+    // Commit times are UTC ms, whatever the server's time zone: within minutes of this machine's clock.
+    expect(Math.abs(mine[0]!.sourceTsMs! - Date.now())).toBeLessThan(10 * 60_000);
     expect(mine[1]!).toMatchObject({ beforeShardKey: '50', after: { city: '60', amount: '2.5000000000' } });
     expect(mine[4]!.beforeShardKey).toBe('60');
     const tinies = applied.filter((e) => e.after?.tiny === '7').map((e) => e.key.member_id);

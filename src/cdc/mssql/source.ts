@@ -29,6 +29,7 @@ import {
   COMPUTED_COLUMNS_SQL,
   MAX_LSN_SQL,
   MIN_LSN_SQL,
+  TIME_ZONE_SQL,
   type ChangesMode,
 } from './tsql.js';
 
@@ -86,6 +87,7 @@ export class MssqlCdcSource {
   private readonly batchRows: number;
   private readonly noticed = new Set<string>();
   private readonly modes = new Map<string, ChangesMode>();
+  private timeZone: Promise<string | null> | undefined;
 
   constructor(private readonly o: MssqlCdcSourceOptions) {
     const typeMap = o.typeMap ?? mssqlTypeMap;
@@ -164,7 +166,7 @@ export class MssqlCdcSource {
     const minLsn = await this.lsnQuery(MIN_LSN_SQL, [{ name: 'instance', type: 'nvarchar', value: t.instance }], 'min_lsn');
     if (!minLsn || lsn.compare(minLsn) < 0) return null;
     const cols = t.spec.columns.map((c, i) => t.conversions[i]!.selectExpression(quoteName(c.source)));
-    const stmt = changesQuery({ instance: t.instance, mode: await this.changesMode(t), columns: cols, from: lsn, to: lsn, after: null, onlySeqval: seqval, limit: 2 });
+    const stmt = changesQuery({ instance: t.instance, mode: await this.changesMode(t), columns: cols, from: lsn, to: lsn, after: null, onlySeqval: seqval, limit: 2, timeZone: await this.serverTimeZone() });
     const rows = await this.query<ChangeRow>(stmt.text, stmt.params);
     if (rows.length === 0) return null;
     const page = mapChanges(t, rows, false);
@@ -208,7 +210,7 @@ export class MssqlCdcSource {
         break;
       }
       const cols = t.spec.columns.map((c, i) => t.conversions[i]!.selectExpression(quoteName(c.source)));
-      const stmt = changesQuery({ instance: t.instance, mode, columns: cols, from: window.from, to: window.to, after: window.after, limit: this.batchRows });
+      const stmt = changesQuery({ instance: t.instance, mode, columns: cols, from: window.from, to: window.to, after: window.after, limit: this.batchRows, timeZone: await this.serverTimeZone() });
       const rows = await this.query<ChangeRow>(stmt.text, stmt.params);
       const full = rows.length === this.batchRows;
       const page = mapChanges(t, rows, full);
@@ -268,6 +270,18 @@ export class MssqlCdcSource {
       this.o.logger.warn(notice, notice.message);
       this.o.onNewInstance?.(notice);
     }
+  }
+
+  /** The server's time zone for commit times, asked once (null: the server cannot tell). */
+  private serverTimeZone(): Promise<string | null> {
+    this.timeZone ??= this.query<{ time_zone: string | null }>(TIME_ZONE_SQL, []).then(
+      (rows) => rows[0]?.time_zone ?? null,
+      (e: unknown) => {
+        this.timeZone = undefined; // asked again next time
+        throw e;
+      },
+    );
+    return this.timeZone;
   }
 
   /** The capture instances this login may read (sys.sp_cdc_help_change_data_capture). */

@@ -50,13 +50,34 @@ export interface ChangesQuery {
   /** Only the rows of this seqval (one change: an update's two images share it), to replay a dead letter. */
   onlySeqval?: Lsn;
   limit: number;
+  /** The server's time zone (TIME_ZONE_SQL), when it can tell: commit times then convert with their own offset. */
+  timeZone?: string | null;
+}
+
+/**
+ * The server's Windows time zone name, or NULL where CURRENT_TIMEZONE_ID() does not exist (before
+ * SQL Server 2022; Azure SQL has it). Run as dynamic SQL so an older server's "not a recognized
+ * function" is an error the CATCH can take, not a compile error of the batch.
+ */
+export const TIME_ZONE_SQL = `BEGIN TRY EXEC (N'SELECT CURRENT_TIMEZONE_ID() AS time_zone') END TRY
+BEGIN CATCH SELECT CAST(NULL AS nvarchar(128)) AS time_zone END CATCH`;
+
+/**
+ * Milliseconds since the epoch (UTC) of a change's commit. lsn_time_mapping holds server-local
+ * time: with the zone known, AT TIME ZONE applies the offset in force at that time; without it,
+ * today's offset is all there is (an hour off for changes from the other side of a DST switch).
+ */
+export function commitTimeMs(timeZone: boolean): string {
+  const local = 'sys.fn_cdc_map_lsn_to_time(__$start_lsn)';
+  return timeZone
+    ? `DATEDIFF_BIG(millisecond, '19700101', CONVERT(datetime2(3), (${local} AT TIME ZONE @time_zone) AT TIME ZONE 'UTC'))`
+    : `DATEDIFF_BIG(millisecond, '19700101', DATEADD(minute, -DATEPART(TZOFFSET, SYSDATETIMEOFFSET()), ${local}))`;
 }
 
 /**
  * One page of changes in log order. `all update old` gives the before-image (op 3) of every update
  * right before its after-image (op 4), with the same start_lsn and seqval, so sorting by operation
- * keeps the pair together. Commit time comes back as ms since the epoch in UTC (lsn_time_mapping
- * holds server-local time).
+ * keeps the pair together. Commit time comes back as ms since the epoch in UTC (commitTimeMs).
  */
 export function changesQuery(q: ChangesQuery): SqlStatement {
   const table = q.mode === 'table';
@@ -65,7 +86,7 @@ export function changesQuery(q: ChangesQuery): SqlStatement {
     '__$seqval AS [__seqval]',
     '__$operation AS [__operation]',
     ...(table ? ['__$command_id AS [__command_id]'] : []),
-    "DATEDIFF_BIG(millisecond, '19700101', DATEADD(minute, -DATEPART(TZOFFSET, SYSDATETIMEOFFSET()), sys.fn_cdc_map_lsn_to_time(__$start_lsn))) AS [__ts_ms]",
+    `${commitTimeMs(Boolean(q.timeZone))} AS [__ts_ms]`,
     ...q.columns.map((expr, i) => `${expr} AS [c${i}]`),
   ];
   const conditions: string[] = table ? ['__$start_lsn >= @from_lsn AND __$start_lsn <= @to_lsn'] : [];
@@ -94,5 +115,6 @@ export function changesQuery(q: ChangesQuery): SqlStatement {
     if (table) params.push({ name: 'after_command_id', type: 'int', value: q.after.commandId! });
   }
   if (q.onlySeqval) params.push({ name: 'only_seqval', type: 'lsn', value: q.onlySeqval.toBuffer() });
+  if (q.timeZone) params.push({ name: 'time_zone', type: 'nvarchar', value: q.timeZone });
   return { text, params };
 }

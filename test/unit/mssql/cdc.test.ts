@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { mapChanges, Operation, type CdcTable, type ChangeRow } from '../../../src/cdc/mssql/events.js';
 import { Lsn } from '../../../src/cdc/mssql/lsn.js';
 import { CdcWindowError, nextFrom, positionAfterPage, readWindow } from '../../../src/cdc/mssql/position.js';
-import { changesQuery, MIN_LSN_SQL } from '../../../src/cdc/mssql/tsql.js';
+import { changesQuery, commitTimeMs, MIN_LSN_SQL, TIME_ZONE_SQL } from '../../../src/cdc/mssql/tsql.js';
 import { mssqlTypeMap } from '../../../src/rows/mssql/typemap.js';
 import { buildTableSpec, type CatalogColumn } from '../../../src/source/mssql/reader.js';
 
@@ -23,6 +23,25 @@ describe('changes query', () => {
       ['from_lsn', 'lsn', '0000002b00000c480004'],
       ['to_lsn', 'lsn', '0000002b00000f000003'],
     ]);
+  });
+
+  it('converts commit times with the offset of their own date when the server names its time zone', () => {
+    const q = changesQuery({ instance: 'dbo_Member', mode: 'function', columns: [], from: L('0000002b00000c480004'), to: L('0000002b00000f000003'), after: null, limit: 10, timeZone: 'W. Europe Standard Time' });
+    expect(q.text).toContain(
+      "DATEDIFF_BIG(millisecond, '19700101', CONVERT(datetime2(3), (sys.fn_cdc_map_lsn_to_time(__$start_lsn) AT TIME ZONE @time_zone) AT TIME ZONE 'UTC')) AS [__ts_ms]",
+    );
+    expect(q.text).not.toContain('SYSDATETIMEOFFSET');
+    expect(q.params.at(-1)).toEqual({ name: 'time_zone', type: 'nvarchar', value: 'W. Europe Standard Time' });
+    // Unknown zone (SQL Server before 2022): today's offset, and no parameter for it.
+    const plain = changesQuery({ instance: 'dbo_Member', mode: 'function', columns: [], from: L('0000002b00000c480004'), to: L('0000002b00000f000003'), after: null, limit: 10, timeZone: null });
+    expect(plain.text).toContain(`${commitTimeMs(false)} AS [__ts_ms]`);
+    expect(plain.params.map((p) => p.name)).not.toContain('time_zone');
+  });
+
+  it('asks the server for its time zone in a way an older server answers with NULL', () => {
+    expect(TIME_ZONE_SQL).toBe(
+      "BEGIN TRY EXEC (N'SELECT CURRENT_TIMEZONE_ID() AS time_zone') END TRY\nBEGIN CATCH SELECT CAST(NULL AS nvarchar(128)) AS time_zone END CATCH",
+    );
   });
 
   it('resumes inside a transaction after (lsn, seqval), and quotes the instance name', () => {
