@@ -105,8 +105,9 @@ export class MssqlCdcSource {
    * table has computed columns (CDC records them as NULL) that are not excluded.
    */
   async checkInstances(): Promise<void> {
+    const instances = await this.captureInstances();
     for (const t of this.tables) {
-      const instance = (await this.captureInstances()).find((r) => sameName(r.capture_instance, t.instance));
+      const instance = instances.find((r) => sameName(r.capture_instance, t.instance));
       const captured = new Set(parseColumnList(instance?.captured_column_list ?? null));
       if (captured.size === 0) {
         throw new RefusedError(
@@ -161,7 +162,7 @@ export class MssqlCdcSource {
    * after-image share both), for replaying a dead letter after a fix. Null when cleanup removed it.
    */
   async changeAt(instance: string, lsn: Lsn, seqval: Lsn): Promise<{ events: ChangeEvent[]; poison: PoisonEvent[] } | null> {
-    const t = this.tables.find((x) => x.instance.toLowerCase() === instance.toLowerCase());
+    const t = this.tables.find((x) => sameName(x.instance, instance));
     if (!t) throw new RefusedError(`capture instance ${instance} is not in cdc.mssql.capture_instances`);
     const minLsn = await this.lsnQuery(MIN_LSN_SQL, [{ name: 'instance', type: 'nvarchar', value: t.instance }], 'min_lsn');
     if (!minLsn || lsn.compare(minLsn) < 0) return null;
