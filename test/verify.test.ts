@@ -208,6 +208,39 @@ describe('membermig verify: find, classify, repair, re-verify', () => {
     expect(q[0]!.resolved_at).not.toBeNull();
   });
 
+  it('--repair waits while sync has writes of the table parked: they land first, a repair before them would be overwritten', async () => {
+    const id = memberId(13);
+    const home = map.shardOf(id);
+    await onShard(env, map, home, "UPDATE member SET name = 'stale 13' WHERE member_id = ?", [id]);
+    const control = await connectMysql(env.config.control.url);
+    await control.query('DELETE FROM repair_queue');
+    await control.query("INSERT INTO repair_queue (table_name, pk, reason, origin) VALUES ('member', ?, 'dual write failed', 'shim')", [JSON.stringify({ member_id: id })]);
+    // What sync parks when the shard server cannot take a write (its replay runs once it can).
+    await control.query("INSERT INTO cdc_parked (server, table_name, shard, op, data) VALUES (?, 'member', ?, 'upsert', '[]')", [map.serverOf(home).name, home]);
+    try {
+      const waiting = await runCli(['verify', '--config', env.configPath, '--json', '--repair']);
+      expect(waiting.code, waiting.stderr).toBe(1);
+      const r = JSON.parse(waiting.stdout).result;
+      expect(r.repairQueue).toEqual([{ table: 'member', entries: 1, resolved: 0, left: 1, legacyBehind: 0, unrepresentable: 0, malformed: 0, problems: [] }]);
+      expect(r.differences.map((d: { key: string[]; kind: string; repairAction: string | null; repairedAt: string | null }) => [d.key[0], d.kind, d.repairAction, d.repairedAt])).toEqual([
+        [id, 'different', 'hold', null],
+      ]);
+      expect(waiting.stderr).toContain('parked for a shard server');
+      const [still] = await onShard(env, map, home, 'SELECT name FROM member WHERE member_id = ?', [id]);
+      expect(still!.name).toBe('stale 13');
+      // The parked writes are replayed (the drainer deletes them): repairs go ahead.
+      await control.query('DELETE FROM cdc_parked');
+      const repaired = await runCli(['verify', '--config', env.configPath, '--json', '--repair']);
+      expect(repaired.code, repaired.stdout).toBe(0);
+      const [fixed] = await onShard(env, map, home, 'SELECT name FROM member WHERE member_id = ?', [id]);
+      expect(fixed!.name).not.toBe('stale 13');
+    } finally {
+      await control.query('DELETE FROM cdc_parked');
+      await control.query('DELETE FROM repair_queue');
+      await control.end();
+    }
+  });
+
   it('a member only MySQL has (a MySQL-primary insert whose legacy write failed) is held, found on its shard, never deleted', async () => {
     const control = await connectMysql(env.config.control.url);
     await control.query('DELETE FROM repair_queue');

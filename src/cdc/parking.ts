@@ -37,6 +37,12 @@ export async function parkedCounts(pool: Pool): Promise<Map<string, number>> {
   return new Map(rows.map((r) => [r.server as string, Number(r.n)]));
 }
 
+/** How many writes of one table (its logical name) wait in the parking lot, on any server. */
+export async function parkedWritesOf(pool: Pool, table: string): Promise<number> {
+  const [rows] = await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM cdc_parked WHERE table_name = ?', [table]);
+  return Number(rows[0]!.n);
+}
+
 const encode = (values: RowValue[]): string => JSON.stringify(values.map((v) => (Buffer.isBuffer(v) ? { $b: v.toString('base64') } : v)));
 const decode = (text: string): RowValue[] =>
   (JSON.parse(text) as (string | null | { $b: string })[]).map((v) => (v !== null && typeof v === 'object' ? Buffer.from(v.$b, 'base64') : v));

@@ -1,6 +1,7 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../config/schema.js';
 import { RefusedError } from '../errors.js';
+import { parkedWritesOf } from '../cdc/parking.js';
 import { isTransient, withRetry, type RetryPolicy } from '../mysql/retry.js';
 import { planShardTables } from '../target/tables.js';
 import type { Logger } from '../log.js';
@@ -183,10 +184,11 @@ export async function runVerify(config: Config, options: VerifyOptions): Promise
  * can do without a scan; other sources leave them open (and say so).
  */
 async function drainQueue(pool: Pool, ctx: DrillContext, writer: ShardWriter, options: VerifyOptions): Promise<QueueOutcome> {
-  if (!ctx.legacy.readsByKey) {
+  const why = !ctx.legacy.readsByKey ? 'this legacy source cannot read rows by key yet' : (await parkedWritesOf(pool, ctx.spec.name)) > 0 ? PARKED_FIRST : null;
+  if (why) {
     const [rows] = await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM repair_queue WHERE table_name = ? AND resolved_at IS NULL', [ctx.spec.name]);
     const open = Number(rows[0]!.n);
-    if (open > 0) options.logger.warn({ table: ctx.spec.name, open }, 'repair_queue: this legacy source cannot read rows by key yet; entries left open');
+    if (open > 0) options.logger.warn({ table: ctx.spec.name, open }, `repair_queue: ${why}; entries left open`);
     return { table: ctx.spec.name, entries: open, resolved: 0, left: open, legacyBehind: 0, unrepresentable: 0, malformed: 0, problems: [] };
   }
   const outcome = await drainRepairQueue(pool, ctx, writer, options.dryRun === true);
@@ -406,6 +408,13 @@ function chunkFeed(claim: () => Promise<Chunk[]>, lowWater: number): { next(): P
   };
 }
 
+/**
+ * Sync parks a table's writes for a shard server that cannot take them, and replays them, in log
+ * order, once it can: a repair written before would be overwritten by their older rows. Repairs of
+ * the table wait until none is parked.
+ */
+const PARKED_FIRST = 'sync has writes of this table parked for a shard server that could not take them; they land first, then run verify --repair again';
+
 const MAX_RECHECKS = 3;
 
 /**
@@ -443,7 +452,8 @@ async function settleDifferences(
   const ids = await recordDifferences(pool, ctx.runId, ctx.spec.name, diffs);
   options.logger.warn({ table: ctx.spec.name, differences: diffs.length }, 'persistent differences');
   if (!options.repair) return { differences: diffs.length, repaired: 0 };
-  const held = await legacyBehindKeys(pool, ctx.spec);
+  const parked = (await parkedWritesOf(pool, ctx.spec.name)) > 0;
+  const held = parked ? new Set(diffs.map((d) => keyId(d.key))) : await legacyBehindKeys(pool, ctx.spec);
   if (options.dryRun) {
     const legacyRows = await ctx.legacy.rowsByKey(
       diffs.map((d) => d.key),
@@ -454,7 +464,10 @@ async function settleDifferences(
   }
   const outcome = await repairDifferences(ctx, writer, diffs, within, held);
   const holding = outcome.planned.filter((p) => p.action === 'hold');
-  if (holding.length > 0) options.logger.warn({ table: ctx.spec.name, keys: holding.length }, 'not repaired: legacy is behind MySQL for these keys (a shim write to legacy failed)');
+  if (holding.length > 0) {
+    const why = parked ? PARKED_FIRST : 'legacy is behind MySQL for these keys (a shim write to legacy failed)';
+    options.logger.warn({ table: ctx.spec.name, keys: holding.length }, `not repaired: ${why}`);
+  }
   const keeping = outcome.planned.filter((p) => p.action === 'keep');
   if (keeping.length > 0) options.logger.warn({ table: ctx.spec.name, keys: keeping.length }, 'not repaired: the legacy rows hold values the target cannot hold (see verify_diffs.reason); their copies are kept');
   const verified = new Set(outcome.verified.map((p) => `${keyId(p.key)}|${p.kind}|${p.shard}`));
