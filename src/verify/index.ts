@@ -13,6 +13,7 @@ import { openControlStore, requireMigratedStore, type ControlStore } from '../st
 import { claimChunks, completeChunks, newWorkerId, releaseChunk, renewLeases, type Chunk, type ChunkKey, type CompletedChunk } from '../store/leases.js';
 import { createShardWriter, type ShardWriter } from '../target/writer.js';
 import { compareRange, recheckKeys, type Candidate, type Difference, type DrillContext } from './drill.js';
+import { ChangesInFlight } from './in-flight.js';
 import { currentSyncLagSeconds } from './lag.js';
 import { drainRepairQueue, legacyBehindKeys, planRepairs, repairDifferences, type PlannedRepair, type QueueOutcome } from './repair.js';
 import {
@@ -70,6 +71,8 @@ export interface VerifyOptions {
   onPass?: (result: VerifyResult) => void;
   /** How many differences the result lists (all are in the control store). */
   listDifferences?: number;
+  /** How long one re-check waits for sync to apply what Kafka held (default IN_FLIGHT_WAIT_MS; tests). */
+  inFlightWaitMs?: number;
 }
 
 export interface VerifyResult {
@@ -102,6 +105,8 @@ const CONTROL_BATCH = 8;
 /** Everything one table's checks need, built once per run. */
 interface TableContext extends DrillContext {
   runId: number;
+  /** What sync has still to apply from Kafka (null without a Kafka change source). */
+  inFlight: ChangesInFlight | null;
 }
 
 /** Validates flags against the config before anything connects. */
@@ -149,6 +154,7 @@ export async function runVerify(config: Config, options: VerifyOptions): Promise
   const store = openControlStore(config, (options.workers ?? config.verify.workers) + 3);
   const reader = createSourceReader(config, log);
   const writer = createShardWriter(config);
+  const inFlight = ChangesInFlight.fromConfig(config, log, options.inFlightWaitMs);
   try {
     await requireMigratedStore(store);
     const started = performance.now();
@@ -167,7 +173,7 @@ export async function runVerify(config: Config, options: VerifyOptions): Promise
       if (options.repair) for (const ctx of contexts) repairQueue.push(await drainQueue(store.pool, ctx, writer, options));
       // --restart abandons a job only before the first pass; later passes plan their own anyway.
       const passOptions = { ...options, restart: options.restart === true && passes === 1 };
-      result = { ...(await runPass(config, passOptions, store, reader, specs, contexts, writer, hash)), passes, repairQueue };
+      result = { ...(await runPass(config, passOptions, store, reader, specs, contexts, writer, hash, inFlight)), passes, repairQueue };
       options.onPass?.(result);
       log.info({ pass: passes, state: result.state, tables: result.tables.map((t) => `${t.table}:${t.state}`) }, 'verify pass done');
       if (options.watchSeconds === undefined || options.signal?.aborted) break;
@@ -175,7 +181,7 @@ export async function runVerify(config: Config, options: VerifyOptions): Promise
     }
     return result;
   } finally {
-    await Promise.allSettled([reader.close(), writer.close(), store.close()]);
+    await Promise.allSettled([reader.close(), writer.close(), store.close(), inFlight?.close()]);
   }
 }
 
@@ -233,6 +239,7 @@ async function runPass(
   contexts: DrillContext[],
   writer: ShardWriter,
   hash: CanonicalHash,
+  inFlight: ChangesInFlight | null,
 ): Promise<Omit<VerifyResult, 'passes' | 'repairQueue'>> {
   const log = options.logger;
   const chunkRows = options.chunkRows ?? verifyChunkRows(config);
@@ -251,7 +258,7 @@ async function runPass(
     return planned;
   }, options.restart === true);
   log.info({ job: job.jobId, joined: !job.created, ms: Math.round(performance.now() - started) }, job.created ? 'verify job planned' : 'joined a running verify job');
-  const byTable = new Map(contexts.map((c) => [c.spec.name, { ...c, runId: job.runIds[c.spec.name]! }]));
+  const byTable = new Map(contexts.map((c) => [c.spec.name, { ...c, runId: job.runIds[c.spec.name]!, inFlight }]));
   const planned = await workJob(config, options, store.pool, job, byTable, writer);
   log.debug({ ms: Math.round(performance.now() - started) }, 'chunks done, job finished');
 
@@ -418,7 +425,8 @@ const PARKED_FIRST = 'sync has writes of this table parked for a shard server th
 const MAX_RECHECKS = 3;
 
 /**
- * Looks at suspects again after the delay plus the sync lag. A difference is persistent when it
+ * Looks at suspects again after the delay plus the sync lag, and once sync has applied what the
+ * change topics held when they were seen (ChangesInFlight). A difference is persistent when it
  * is seen the same way (kind and shard) twice in a row; one that changed is still moving and is
  * looked at again, up to MAX_RECHECKS times (then reported as last seen).
  */
@@ -427,7 +435,9 @@ async function recheckUntilSteady(pool: Pool, ctx: TableContext, candidates: Can
   let suspects = candidates;
   const steady: Difference[] = [];
   for (let round = 1; suspects.length > 0; round++) {
+    const ends = await ctx.inFlight?.ends();
     await sleep((recheckAfter + (await currentSyncLagSeconds(pool))) * 1000);
+    await ctx.inFlight?.waitApplied(ends ?? null);
     const seen = await recheckKeys(ctx, suspects);
     if (round === MAX_RECHECKS) return [...steady, ...seen];
     const before = new Set(suspects.map(signature));
