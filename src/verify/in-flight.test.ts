@@ -1,5 +1,8 @@
+import { createServer } from 'node:net';
+import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { behindOf, type TopicOffsets } from './in-flight.js';
+import { createLogger } from '../log.js';
+import { behindOf, ChangesInFlight, type TopicOffsets } from './in-flight.js';
 
 describe('behindOf', () => {
   const offsets = (entries: [string, bigint][]): TopicOffsets => new Map(entries);
@@ -21,4 +24,31 @@ describe('behindOf', () => {
   it('compares 64-bit offsets exactly', () => {
     expect(behindOf(offsets([['t/0', 9007199254740993n]]), offsets([['t/0', 9007199254740992n]]))).toEqual(['t/0']);
   });
+});
+
+describe('ChangesInFlight with a Kafka that cannot be asked', () => {
+  it('gives up waiting with one warning, never throws, and asks again in the next pass', async () => {
+    // A port that refuses connections: taken, then closed.
+    const port = await new Promise<number>((resolve) => {
+      const server = createServer().listen(0, '127.0.0.1', () => {
+        const p = (server.address() as { port: number }).port;
+        server.close(() => resolve(p));
+      });
+    });
+    const out = new PassThrough();
+    let logs = '';
+    out.on('data', (d: Buffer) => (logs += d.toString()));
+    const inFlight = new ChangesInFlight({ brokers: [`127.0.0.1:${port}`], group: 'g', topics: ['t'], clientId: 'test' }, createLogger('warn', out));
+    try {
+      expect(await inFlight.ends()).toBeNull();
+      await inFlight.waitApplied(null);
+      expect(await inFlight.ends()).toBeNull(); // given up: not asked again in this pass
+      expect(logs.match(/cannot ask Kafka how far sync is/g)).toHaveLength(1);
+      inFlight.beginPass();
+      expect(await inFlight.ends()).toBeNull();
+      expect(logs.match(/cannot ask Kafka how far sync is/g)).toHaveLength(2);
+    } finally {
+      await inFlight.close();
+    }
+  }, 60_000);
 });

@@ -11,7 +11,7 @@ export type TopicOffsets = Map<string, bigint>;
  * group reports nothing, and a mismatch its next batch would mend looked persistent. A re-check
  * first waits until the consumer group has committed past the topics' ends as they were when the
  * mismatch was seen. A wait that runs out (sync stopped, or far behind) ends the waiting for the
- * rest of the run, and a Kafka that cannot be asked leaves the re-checks as they were: verify
+ * rest of the pass, and a Kafka that cannot be asked leaves the re-checks as they were: verify
  * must not hang on sync, nor fail for Kafka.
  */
 export class ChangesInFlight {
@@ -30,6 +30,11 @@ export class ChangesInFlight {
     if (!k) return null;
     const topics = Array.isArray(k.topic) ? k.topic : [k.topic];
     return new ChangesInFlight({ brokers: k.brokers, group: k.group, topics, clientId: `${k.client_id}-verify` }, logger, waitLimitMs);
+  }
+
+  /** A new pass (--watch) waits again: sync may be back. */
+  beginPass(): void {
+    this.givenUp = false;
   }
 
   /** The topics' ends now; null once waiting has been given up. */
@@ -71,6 +76,10 @@ export class ChangesInFlight {
       this.admin ??= connectAdmin(this.kafka.clientId, this.kafka.brokers);
       return await work(await this.admin);
     } catch (e) {
+      // The next pass connects anew.
+      const broken = this.admin;
+      this.admin = undefined;
+      void broken?.then((admin) => admin.disconnect()).catch(() => {});
       this.giveUp(`cannot ask Kafka how far sync is (${(e as Error).message}): re-checks wait for the mirror's lag only`);
       return null;
     }
@@ -83,7 +92,7 @@ export class ChangesInFlight {
   }
 }
 
-/** How long one re-check waits for sync at most; after that, none waits again in the run. */
+/** How long one re-check waits for sync at most; after that, none waits again in the pass. */
 export const IN_FLIGHT_WAIT_MS = 60_000;
 const POLL_MS = 250;
 

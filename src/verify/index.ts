@@ -173,6 +173,7 @@ export async function runVerify(config: Config, options: VerifyOptions): Promise
       if (options.repair) for (const ctx of contexts) repairQueue.push(await drainQueue(store.pool, ctx, writer, options));
       // --restart abandons a job only before the first pass; later passes plan their own anyway.
       const passOptions = { ...options, restart: options.restart === true && passes === 1 };
+      inFlight?.beginPass();
       result = { ...(await runPass(config, passOptions, store, reader, specs, contexts, writer, hash, inFlight)), passes, repairQueue };
       options.onPass?.(result);
       log.info({ pass: passes, state: result.state, tables: result.tables.map((t) => `${t.table}:${t.state}`) }, 'verify pass done');
