@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lsn } from '../../src/cdc/mssql/lsn.js';
 import { loadPosition, savePosition, CdcWindowError } from '../../src/cdc/mssql/position.js';
 import { MssqlCdcSource, type NewInstanceNotice } from '../../src/cdc/mssql/source.js';
+import { CAPTURED_COLUMNS_SQL, TIME_ZONE_SQL } from '../../src/cdc/mssql/tsql.js';
 import { runSync } from '../../src/cdc/sync.js';
 import { runFullCopy } from '../../src/copy/index.js';
 import { runInit } from '../../src/init/index.js';
@@ -16,7 +17,7 @@ import type { ChangeEvent } from '../../src/cdc/types.js';
 import { silentLogger } from '../../src/log.js';
 import type { Row, TableSpec } from '../../src/rows/types.js';
 import { mssqlConfig } from '../../src/source/mssql/connect.js';
-import { CAPTURE_INSTANCES_SQL, parseColumnList, type CaptureInstanceRow } from '../../src/source/mssql/tsql.js';
+import { CAPTURE_INSTANCES_SQL, type CaptureInstanceRow } from '../../src/source/mssql/tsql.js';
 import { checkMssqlSource } from '../../src/source/mssql/preflight.js';
 import { MssqlReader, UnrepresentableValueError, type RejectedValue } from '../../src/source/mssql/reader.js';
 import { openControlStore, setupControlStore, type ControlStore } from '../../src/store/control.js';
@@ -240,6 +241,18 @@ describe.skipIf(skipReason !== null)(`SQL Server live${skipReason ? ` (skipped: 
     startLsn = Lsn.parse(position!.position.lsn as string);
   }, 180_000);
 
+  it('names the server time zone only as one AT TIME ZONE takes as a bound parameter', async () => {
+    const zone = (await pool.request().query<{ time_zone: string | null }>(TIME_ZONE_SQL)).recordset[0]?.time_zone ?? null;
+    // NULL (or no row) before SQL Server 2022: the source then keeps today's offset.
+    if (zone === null) return;
+    const r = await pool
+      .request()
+      .input('time_zone', sql.NVarChar(4000), zone)
+      .query<{ id: string; offset: number }>("SELECT CURRENT_TIMEZONE_ID() AS id, DATEPART(TZOFFSET, CAST('2024-01-15T12:00:00' AS datetime) AT TIME ZONE @time_zone) AS offset");
+    expect(r.recordset[0]!.id).toBe(zone);
+    expect(typeof r.recordset[0]!.offset).toBe('number');
+  });
+
   it('preflight sees the version, CDC and the running Agent', async () => {
     const report = await checkMssqlSource({
       url: db.url,
@@ -305,17 +318,23 @@ describe.skipIf(skipReason !== null)(`SQL Server live${skipReason ? ` (skipped: 
 
   it('a user with SELECT on the table only (not db_owner, no rights on the cdc schema) sees its capture instances and columns', async () => {
     await pool.request().batch('CREATE USER membermig_reader WITHOUT LOGIN; GRANT SELECT ON dbo.Nasty TO membermig_reader;');
-    // REVERT in both branches: the pooled connection must not stay impersonated.
-    const seen = await pool.request().batch<CaptureInstanceRow & { is_db_owner: number }>(
+    // REVERT in both branches: the pooled connection must not stay impersonated. @instance is the
+    // parameter CAPTURED_COLUMNS_SQL takes (bound by the source; declared here in one batch).
+    const seen = await pool.request().batch<CaptureInstanceRow & { column_name: string; is_db_owner: number }>(
       `EXECUTE AS USER = N'membermig_reader';
-       BEGIN TRY ${CAPTURE_INSTANCES_SQL}; SELECT IS_ROLEMEMBER('db_owner') AS is_db_owner; END TRY
+       BEGIN TRY
+         ${CAPTURE_INSTANCES_SQL};
+         DECLARE @instance sysname = N'dbo_Nasty'; ${CAPTURED_COLUMNS_SQL};
+         SELECT IS_ROLEMEMBER('db_owner') AS is_db_owner;
+       END TRY
        BEGIN CATCH REVERT; THROW; END CATCH;
        REVERT;`,
     );
     const rows = seen.recordsets[0] as CaptureInstanceRow[];
-    expect((seen.recordsets[1] as { is_db_owner: number }[])[0]!.is_db_owner).toBe(0);
+    const columns = (seen.recordsets[1] as { column_name: string }[]).map((r) => r.column_name);
+    expect((seen.recordsets[2] as { is_db_owner: number }[])[0]!.is_db_owner).toBe(0);
     expect(rows.map((r) => r.capture_instance).sort()).toEqual(['dbo_Nasty', 'dbo_Nasty_v2']);
-    expect(parseColumnList(rows.find((r) => r.capture_instance === 'dbo_Nasty')!.captured_column_list)).toEqual(expect.arrayContaining(spec.columns.map((c) => c.source)));
+    expect(columns).toEqual(expect.arrayContaining(spec.columns.map((c) => c.source)));
   });
 
   it('stops with a clear error when the saved position is behind the cleanup window', async () => {

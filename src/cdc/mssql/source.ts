@@ -6,7 +6,7 @@ import type { Logger } from '../../log.js';
 import { mssqlTypeMap, type MssqlTypeMap } from '../../rows/mssql/typemap.js';
 import type { TableSpec } from '../../rows/types.js';
 import { bindRequest } from '../../source/mssql/connect.js';
-import { CAPTURE_INSTANCES_SQL, parseColumnList, quoteName, quoteTable, type CaptureInstanceRow, type SqlStatement } from '../../source/mssql/tsql.js';
+import { CAPTURE_INSTANCES_SQL, quoteName, quoteTable, type CaptureInstanceRow, type SqlStatement } from '../../source/mssql/tsql.js';
 import { recordDeadLetters } from '../deadletters.js';
 import type { ChangeEvent, PoisonEvent } from '../types.js';
 import { mapChanges, type CdcTable, type ChangeRow } from './events.js';
@@ -23,6 +23,7 @@ import {
   type CdcPosition,
 } from './position.js';
 import {
+  CAPTURED_COLUMNS_SQL,
   changesQuery,
   changeTable,
   COMMAND_ID_SQL,
@@ -108,13 +109,14 @@ export class MssqlCdcSource {
     const instances = await this.captureInstances();
     for (const t of this.tables) {
       const instance = instances.find((r) => sameName(r.capture_instance, t.instance));
-      const captured = new Set(parseColumnList(instance?.captured_column_list ?? null));
-      if (captured.size === 0) {
+      if (!instance) {
         throw new RefusedError(
-          `table ${t.name}: capture instance ${t.instance} does not exist, captures no columns, or this login may not read it ` +
+          `table ${t.name}: capture instance ${t.instance} does not exist, or this login may not read it ` +
             `(SELECT on every column it captures, and its gating role) (cdc.mssql.capture_instances.${t.name})`,
         );
       }
+      const captured = new Set(await this.capturedColumns(instance.capture_instance));
+      if (captured.size === 0) throw new RefusedError(`table ${t.name}: capture instance ${t.instance} captures no columns (cdc.mssql.capture_instances.${t.name})`);
       const missing = t.spec.columns.map((c) => c.source).filter((c) => !captured.has(c));
       if (missing.length > 0) {
         throw new RefusedError(
@@ -136,9 +138,11 @@ export class MssqlCdcSource {
    */
   async pollOnce(signal?: AbortSignal): Promise<PollResult> {
     const result: PollResult = { instances: [] };
+    // One listing per poll for all tables: the procedure checks the login's rights on every instance.
+    const instances = await this.captureInstances();
     for (const t of this.tables) {
       if (signal?.aborted) break;
-      await this.noticeNewInstances(t);
+      this.noticeNewInstances(t, instances);
       result.instances.push(await this.drainInstance(t, signal));
     }
     return result;
@@ -255,8 +259,8 @@ export class MssqlCdcSource {
     return position;
   }
 
-  private async noticeNewInstances(t: CdcTable): Promise<void> {
-    const rows = (await this.captureInstances()).filter((r) => sameName(r.source_schema, t.spec.sourceSchema) && sameName(r.source_table, t.spec.sourceTable));
+  private noticeNewInstances(t: CdcTable, instances: CaptureInstanceRow[]): void {
+    const rows = instances.filter((r) => sameName(r.source_schema, t.spec.sourceSchema) && sameName(r.source_table, t.spec.sourceTable));
     for (const r of rows) {
       if (sameName(r.capture_instance, t.instance) || this.noticed.has(r.capture_instance)) continue;
       this.noticed.add(r.capture_instance);
@@ -288,6 +292,12 @@ export class MssqlCdcSource {
   /** The capture instances this login may read (sys.sp_cdc_help_change_data_capture). */
   private captureInstances(): Promise<CaptureInstanceRow[]> {
     return this.query<CaptureInstanceRow>(CAPTURE_INSTANCES_SQL, []);
+  }
+
+  /** The source columns the instance captures (sys.sp_cdc_get_captured_columns), by their exact names. */
+  private async capturedColumns(instance: string): Promise<string[]> {
+    const rows = await this.query<{ column_name: string }>(CAPTURED_COLUMNS_SQL, [{ name: 'instance', type: 'nvarchar', value: instance }]);
+    return rows.map((r) => r.column_name);
   }
 
   private tableName(t: CdcTable): string {

@@ -11,6 +11,14 @@ export const MIN_LSN_SQL = 'SELECT sys.fn_cdc_get_min_lsn(@instance) AS min_lsn'
 
 export { MAX_LSN_SQL } from '../../source/mssql/tsql.js';
 
+/**
+ * The source columns a capture instance captures, one row each. Microsoft's interface for readers
+ * that are not db_owner (SELECT on every captured column, and the gating role), where the
+ * cdc.captured_columns table needs rights on the cdc schema. Only column_name is read: the
+ * position column is ordinal_position in the older docs and column_ordinal in the newer ones.
+ */
+export const CAPTURED_COLUMNS_SQL = 'EXEC sys.sp_cdc_get_captured_columns @capture_instance = @instance';
+
 /** Computed columns of the source table: CDC always records NULL for them. */
 export const COMPUTED_COLUMNS_SQL = `SELECT c.name AS column_name FROM sys.columns AS c WHERE c.object_id = OBJECT_ID(@table) AND c.is_computed = 1`;
 
@@ -55,11 +63,14 @@ export interface ChangesQuery {
 }
 
 /**
- * The server's Windows time zone name, or NULL where CURRENT_TIMEZONE_ID() does not exist (before
- * SQL Server 2022; Azure SQL has it). Run as dynamic SQL so an older server's "not a recognized
- * function" is an error the CATCH can take, not a compile error of the batch.
+ * The server's Windows time zone name, or no name (NULL or no row) where the server cannot tell.
+ * CURRENT_TIMEZONE_ID() exists from SQL Server 2022 on (and in Azure SQL); it runs as dynamic SQL
+ * so an older server's "not a recognized function" is an error the CATCH can take, not a compile
+ * error of the batch. The name is taken only when sys.time_zone_info, the list AT TIME ZONE
+ * accepts, has it: an unknown name would make every changes query fail, where today's offset is
+ * only an hour off across a DST switch.
  */
-export const TIME_ZONE_SQL = `BEGIN TRY EXEC (N'SELECT CURRENT_TIMEZONE_ID() AS time_zone') END TRY
+export const TIME_ZONE_SQL = `BEGIN TRY EXEC (N'SELECT z.name AS time_zone FROM sys.time_zone_info AS z WHERE z.name = CURRENT_TIMEZONE_ID()') END TRY
 BEGIN CATCH SELECT CAST(NULL AS nvarchar(128)) AS time_zone END CATCH`;
 
 /**

@@ -65,7 +65,9 @@ export const MAX_LSN_SQL = 'SELECT sys.fn_cdc_get_max_lsn() AS max_lsn';
  * The capture instances this login may read: all for db_owner; for another login those whose
  * captured columns it may SELECT and whose gating role it holds. Microsoft's interface for readers:
  * the cdc schema's tables (cdc.change_tables, cdc.captured_columns) need rights on that schema,
- * which the least-privilege account does not have. Up to two rows per table.
+ * which the least-privilege account does not have. Up to two rows per table. Their columns come
+ * from sys.sp_cdc_get_captured_columns (CAPTURED_COLUMNS_SQL in src/cdc/mssql/tsql.ts), one row per
+ * column, rather than from captured_column_list, whose text form the docs do not specify.
  */
 export const CAPTURE_INSTANCES_SQL = 'EXEC sys.sp_cdc_help_change_data_capture';
 
@@ -76,35 +78,6 @@ export interface CaptureInstanceRow {
   capture_instance: string;
   /** The instance's first LSN; NULL until the capture job has passed its creation. */
   start_lsn: Buffer | null;
-  /** Bracket-quoted names joined by commas, in column order: `[id], [na]]me]`. */
-  captured_column_list: string | null;
-}
-
-/** The names in a captured_column_list: brackets taken off, `]]` read as `]`. */
-export function parseColumnList(list: string | null): string[] {
-  const names: string[] = [];
-  let i = 0;
-  const text = list ?? '';
-  while (i < text.length) {
-    while (text[i] === ' ' || text[i] === ',') i++;
-    if (i >= text.length) break;
-    if (text[i] !== '[') {
-      const end = text.indexOf(',', i);
-      names.push(text.slice(i, end < 0 ? text.length : end).trim());
-      i = end < 0 ? text.length : end;
-      continue;
-    }
-    let name = '';
-    for (i++; i < text.length; i++) {
-      if (text[i] !== ']') name += text[i];
-      else if (text[i + 1] === ']') name += text[i++];
-      else break;
-    }
-    if (i >= text.length) throw new Error(`unterminated column name in captured_column_list: ${text}`);
-    names.push(name);
-    i++;
-  }
-  return names;
 }
 
 /** The first LSN of the newest capture instance (null when none has one): the capture job must be past it. */

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { mapChanges, Operation, type CdcTable, type ChangeRow } from '../../../src/cdc/mssql/events.js';
 import { Lsn } from '../../../src/cdc/mssql/lsn.js';
 import { CdcWindowError, nextFrom, positionAfterPage, readWindow } from '../../../src/cdc/mssql/position.js';
-import { changesQuery, commitTimeMs, MIN_LSN_SQL, TIME_ZONE_SQL } from '../../../src/cdc/mssql/tsql.js';
+import { CAPTURED_COLUMNS_SQL, changesQuery, commitTimeMs, MIN_LSN_SQL, TIME_ZONE_SQL } from '../../../src/cdc/mssql/tsql.js';
 import { mssqlTypeMap } from '../../../src/rows/mssql/typemap.js';
 import { buildTableSpec, type CatalogColumn } from '../../../src/source/mssql/reader.js';
 
@@ -38,9 +38,10 @@ describe('changes query', () => {
     expect(plain.params.map((p) => p.name)).not.toContain('time_zone');
   });
 
-  it('asks the server for its time zone in a way an older server answers with NULL', () => {
+  it('asks the server for its time zone in a way an older server answers with NULL, and takes only a zone AT TIME ZONE knows', () => {
     expect(TIME_ZONE_SQL).toBe(
-      "BEGIN TRY EXEC (N'SELECT CURRENT_TIMEZONE_ID() AS time_zone') END TRY\nBEGIN CATCH SELECT CAST(NULL AS nvarchar(128)) AS time_zone END CATCH",
+      "BEGIN TRY EXEC (N'SELECT z.name AS time_zone FROM sys.time_zone_info AS z WHERE z.name = CURRENT_TIMEZONE_ID()') END TRY\n" +
+        'BEGIN CATCH SELECT CAST(NULL AS nvarchar(128)) AS time_zone END CATCH',
     );
   });
 
@@ -86,6 +87,10 @@ describe('changes query', () => {
 
   it('asks for the window low end per instance', () => {
     expect(MIN_LSN_SQL).toBe('SELECT sys.fn_cdc_get_min_lsn(@instance) AS min_lsn');
+  });
+
+  it('asks for the captured columns of an instance through the documented procedure, the instance bound as a parameter', () => {
+    expect(CAPTURED_COLUMNS_SQL).toBe('EXEC sys.sp_cdc_get_captured_columns @capture_instance = @instance');
   });
 });
 

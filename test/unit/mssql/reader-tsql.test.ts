@@ -15,7 +15,6 @@ import {
   MAX_PARAMS,
   newestInstanceStart,
   pageQuery,
-  parseColumnList,
   quoteName,
   quoteTable,
   rowsByKeyQuery,
@@ -285,16 +284,6 @@ describe('connection from the mssql:// URL', () => {
 describe('capture instances, as a login without rights on the cdc schema reads them', () => {
   it('asks the documented procedure, not the cdc schema tables', () => {
     expect(CAPTURE_INSTANCES_SQL).toBe('EXEC sys.sp_cdc_help_change_data_capture');
-  });
-
-  it('reads captured_column_list: brackets off, ]] as ], commas and spaces inside names kept', () => {
-    expect(parseColumnList('[member_id], [name], [city]')).toEqual(['member_id', 'name', 'city']);
-    expect(parseColumnList('[a]]b],[c, d],[ e ]')).toEqual(['a]b', 'c, d', ' e ']);
-    expect(parseColumnList('[名前],[x[y]')).toEqual(['名前', 'x[y']);
-    expect(parseColumnList('plain, [quoted]')).toEqual(['plain', 'quoted']);
-    expect(parseColumnList('')).toEqual([]);
-    expect(parseColumnList(null)).toEqual([]);
-    expect(() => parseColumnList('[a], [b')).toThrow(/unterminated column name/);
   });
 
   it('the newest instance start is the highest LSN, instances not yet started left out', () => {
