@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { withKafkaAdmin } from '../cdc/kafka-admin.js';
 import type { Logger } from '../log.js';
 import { connectMysql } from '../mysql/connect.js';
-import { debeziumMariaDbConfig, ensureDebeziumUser, startConnect, startKafka, stopPid } from './kafka.js';
+import { CAPTURE_PROBE_TABLE, createCaptureProbe, debeziumMariaDbConfig, ensureDebeziumUser, startConnect, startKafka, stopPid, waitUntilStreaming } from './kafka.js';
 import { isAlive } from './process.js';
 
 /**
@@ -86,8 +86,10 @@ export async function startSandboxKafka(options: StartSandboxKafkaOptions): Prom
       const topic = `${TOPIC_PREFIX}.${legacy.database}.${legacy.table}`;
       await createTopic(broker.brokers, topic);
       const conn = await connectMysql(legacy.url);
+      const exec = (sql: string) => conn.query(sql);
       try {
-        await ensureDebeziumUser((sql) => conn.query(sql), CDC_USER.user, CDC_USER.password);
+        await ensureDebeziumUser(exec, CDC_USER.user, CDC_USER.password);
+        await createCaptureProbe(exec, legacy.database);
       } finally {
         await conn.end();
       }
@@ -102,10 +104,17 @@ export async function startSandboxKafka(options: StartSandboxKafkaOptions): Prom
           brokers: broker.brokers,
           serverId: 5400,
           partitions: TOPIC_PARTITIONS,
-          tables: [legacy.table],
+          tables: [legacy.table, CAPTURE_PROBE_TABLE],
           snapshotMode: 'no_data',
         }),
       );
+      // The demo recreates the legacy table next: only once the connector streams is that safe.
+      const probing = await connectMysql(legacy.url);
+      try {
+        await waitUntilStreaming((sql) => probing.query(sql), { database: legacy.database, brokers: broker.brokers, topicPrefix: TOPIC_PREFIX });
+      } finally {
+        await probing.end();
+      }
       logger.info({ connector: CONNECTOR, topic }, 'Debezium is capturing the legacy database');
       return { brokers: broker.brokers, brokerPid: broker.pid, connectUrl: connect.url, connectPid: connect.pid, connector: CONNECTOR, topic, running: true };
     } catch (e) {

@@ -355,6 +355,43 @@ export async function ensureDebeziumUser(
   return { user, password };
 }
 
+/**
+ * A table Debezium captures only to show that it streams. A connector reported RUNNING may still
+ * be in its snapshot: a table created meanwhile, before the snapshot's binlog position and after
+ * its table list was read, is unknown to it, and its first row event stops the connector ("schema
+ * isn't known to this connector"). An event of this table means the snapshot has passed that
+ * point; changes to the schema are safe from then on. It must exist before the connector starts.
+ */
+export const CAPTURE_PROBE_TABLE = 'membermig_capture_probe';
+
+export async function createCaptureProbe(exec: (sql: string) => Promise<unknown>, database: string): Promise<void> {
+  await exec(`CREATE TABLE IF NOT EXISTS \`${database}\`.${CAPTURE_PROBE_TABLE} (id INT NOT NULL PRIMARY KEY, at DATETIME(6) NOT NULL)`);
+}
+
+/**
+ * Writes probe rows (one a second: with snapshot.mode no_data a row written before the snapshot's
+ * position is never sent) until one's change event is in Kafka: the connector streams.
+ */
+export async function waitUntilStreaming(
+  exec: (sql: string) => Promise<unknown>,
+  options: { database: string; brokers: string[]; topicPrefix: string; timeoutMs?: number },
+): Promise<void> {
+  const topic = `${options.topicPrefix}.${options.database}.${CAPTURE_PROBE_TABLE}`;
+  const timeoutMs = options.timeoutMs ?? 120_000;
+  const { withKafkaAdmin } = await import('../cdc/kafka-admin.js');
+  await withKafkaAdmin({ clientId: 'membermig-probe', brokers: options.brokers }, async (admin) => {
+    const messages = async () => ((await admin.listTopics()).includes(topic) ? (await admin.fetchTopicOffsets(topic)).reduce((n, p) => n + Number(p.high), 0) : 0);
+    const before = await messages();
+    const deadline = Date.now() + timeoutMs;
+    for (let probe = 0; ; probe++) {
+      if (probe % 5 === 0) await exec(`REPLACE INTO \`${options.database}\`.${CAPTURE_PROBE_TABLE} VALUES (1, UTC_TIMESTAMP(6))`);
+      await sleep(200);
+      if ((await messages()) > before) return;
+      if (Date.now() > deadline) throw new Error(`Debezium did not stream a probe row into ${topic} within ${timeoutMs / 1000} s: check the connector's status and Kafka Connect's log`);
+    }
+  });
+}
+
 /** Debezium MariaDB connector settings for one legacy database on a test server. */
 export function debeziumMariaDbConfig(options: {
   host: string;

@@ -9,7 +9,8 @@ import { inject } from 'vitest';
 import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config/index.js';
 import type { TestEnv } from '../support/env.js';
-import { debeziumMariaDbConfig, sleep } from '../../src/sandbox/kafka.js';
+import { connectMysql } from '../../src/mysql/connect.js';
+import { CAPTURE_PROBE_TABLE, createCaptureProbe, debeziumMariaDbConfig, sleep, waitUntilStreaming } from '../../src/sandbox/kafka.js';
 
 export function kafkaServices() {
   return inject('kafka');
@@ -31,6 +32,7 @@ export async function captureLegacy(env: TestEnv, tables: string[], partitions =
   const { connectUrl, cdcUser, brokers } = kafkaServices();
   const legacy = new URL(env.urls.legacy);
   const connector = `${env.prefix}-legacy`;
+  await onLegacy(env, (exec) => createCaptureProbe(exec, env.legacyDb));
   const config = debeziumMariaDbConfig({
     host: legacy.hostname,
     port: Number(legacy.port),
@@ -41,7 +43,7 @@ export async function captureLegacy(env: TestEnv, tables: string[], partitions =
     brokers,
     serverId: 10_000 + Math.floor(Math.random() * 1_000_000),
     partitions,
-    tables,
+    tables: [...tables, CAPTURE_PROBE_TABLE],
   });
   const res = await fetch(`${connectUrl}/connectors/${connector}/config`, {
     method: 'PUT',
@@ -58,6 +60,8 @@ export async function captureLegacy(env: TestEnv, tables: string[], partitions =
     if (Date.now() > deadline) throw new Error(`connector ${connector} did not start: ${JSON.stringify(s)}`);
     await sleep(200);
   }
+  // RUNNING comes before the snapshot ends: a table a test creates meanwhile would stop the connector.
+  await onLegacy(env, (exec) => waitUntilStreaming(exec, { database: env.legacyDb, brokers, topicPrefix: env.prefix }));
   return {
     topics: Object.fromEntries(tables.map((t) => [t, `${env.prefix}.${env.legacyDb}.${t}`])),
     connector,
@@ -65,6 +69,15 @@ export async function captureLegacy(env: TestEnv, tables: string[], partitions =
       await fetch(`${connectUrl}/connectors/${connector}`, { method: 'DELETE' });
     },
   };
+}
+
+async function onLegacy<T>(env: TestEnv, work: (exec: (sql: string) => Promise<unknown>) => Promise<T>): Promise<T> {
+  const conn = await connectMysql(env.legacyUrl);
+  try {
+    return await work((sql) => conn.query(sql));
+  } finally {
+    await conn.end();
+  }
 }
 
 /** Sum of the partition ends of the topics (0 for a topic that does not exist yet). */
