@@ -239,10 +239,18 @@ export function mysqlRowHash(hash: CanonicalHash, canonicalRowSql: string, canon
   if (hash === 'crc32') {
     const mask = keyMask(keyBits);
     const multiplier = shard === undefined ? `(CRC32(${canonicalKeySql}) | ${mask})` : `(CRC32(${canonicalKeySql}) ^ ${shard ^ mask})`;
-    return `CRC32(${canonicalRowSql}) * ${multiplier}`;
+    return `COALESCE(CRC32(${canonicalRowSql}) * ${multiplier}, ${UNHASHABLE_ROW})`;
   }
-  return `CAST(CONV(LEFT(MD5(${canonicalRowSql}), 16), 16, 10) AS UNSIGNED)`;
+  return `COALESCE(CAST(CONV(LEFT(MD5(${canonicalRowSql}), 16), 16, 10) AS UNSIGNED), ${UNHASHABLE_ROW})`;
 }
+
+/**
+ * The hash of a row whose canonical bytes outgrow max_allowed_packet: the server makes such a
+ * HEX() or CONCAT_WS() NULL (a warning, not an error), and NULL hashes drop out of BIT_XOR and
+ * SUM, so two different large rows passed as equal. A random number instead differs on each side:
+ * the row's chunk always drills down to the row, whose full values Node then compares.
+ */
+const UNHASHABLE_ROW = 'CAST(FLOOR(RAND() * 18446744073709551615) AS UNSIGNED)';
 
 // ---------------------------------------------------------------------------------------------
 // T-SQL: the same bytes and the md5 hash computed by SQL Server (2019 or later: UTF-8 collations).
