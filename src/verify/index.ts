@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../config/schema.js';
 import { RefusedError } from '../errors.js';
@@ -251,7 +252,7 @@ async function runPass(
     hash,
     repair: options.repair ? (options.dryRun ? 'dry-run' : 'yes') : 'no',
   };
-  const jobName = `${specs.map((s) => s.name).join(',')}|${JSON.stringify(scope)}`.slice(0, 191);
+  const jobName = verifyJobName(specs.map((s) => s.name), scope);
   const started = performance.now();
   const job = await openVerifyJob(store.pool, jobName, { scope }, async () => {
     const planned = [];
@@ -415,6 +416,20 @@ function chunkFeed(claim: () => Promise<Chunk[]>, lowWater: number): { next(): P
     },
   };
 }
+
+/**
+ * The job a verifier joins: the same tables and scope, whatever their length. The name column
+ * holds 191 characters; cut there, a long --shards list lost the rest of the scope, and a plain
+ * verify joined a killed --sample one and finished it as its own. A name too long for the column
+ * ends in a digest of the whole instead.
+ */
+export function verifyJobName(tables: string[], scope: object): string {
+  const name = `${tables.join(',')}|${JSON.stringify(scope)}`;
+  if (name.length <= JOB_NAME_MAX) return name;
+  return `${name.slice(0, JOB_NAME_MAX - 41)}|${createHash('sha1').update(name).digest('hex')}`;
+}
+
+const JOB_NAME_MAX = 191;
 
 /**
  * Sync parks a table's writes for a shard server that cannot take them, and replays them, in log
