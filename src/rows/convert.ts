@@ -47,3 +47,11 @@ export function valueText(v: Row[number]): string {
   if (v === null) return '';
   return Buffer.isBuffer(v) ? v.toString('hex') : v;
 }
+
+/**
+ * A YEAR value as four digits. MySQL reads the text '0' (like '1'..'69') as 2000 (2001..2069) and
+ * only '0000' as the year 0, while drivers and Debezium hand YEAR over as the number 0.
+ */
+export function yearText(value: string): string {
+  return /^\d{1,3}$/.test(value) ? value.padStart(4, '0') : value;
+}

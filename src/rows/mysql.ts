@@ -1,5 +1,6 @@
 import { RefusedError } from '../errors.js';
 import { Unrepresentable, type ColumnConversion, type RowValue, type SourceType, type SourceTypeMap } from './types.js';
+import { yearText } from './convert.js';
 
 /**
  * The row pipeline's type map for MySQL/MariaDB legacy sources (resharding, sandbox, tests).
@@ -59,6 +60,8 @@ function textOf(value: unknown): RowValue {
   if (typeof value === 'number' || typeof value === 'bigint') return String(value);
   throw new TypeError(`unexpected driver value of type ${typeof value}`);
 }
+
+const yearOf = (v: RowValue): RowValue => (typeof v === 'string' ? yearText(v) : v);
 
 function plain(targetType: string): ColumnConversion {
   return { targetType, selectExpression: (c) => c, convert: textOf };
@@ -167,7 +170,8 @@ export const mysqlTypeMap: SourceTypeMap = {
     // equals, printed in full, and that text stores back into FLOAT as the same value.
     if (dt === 'float') return { ...plain(columnTypeOf(type)), selectExpression: floatExpression };
     if (FLOAT_TYPES.has(dt)) return { ...plain(columnTypeOf(type)), selectExpression: doubleExpression };
-    if (TEMPORAL_TYPES.has(dt)) return plain(dt === 'year' ? 'year' : columnTypeOf(type));
+    if (dt === 'year') return { ...plain('year'), convert: (v) => yearOf(textOf(v)) };
+    if (TEMPORAL_TYPES.has(dt)) return plain(columnTypeOf(type));
     if (BYTE_TYPES.has(dt)) return { ...plain(columnTypeOf(type)), wire: 'hex' };
     if (dt === 'char' || dt === 'varchar') return textConversion(varcharTarget(type), targetCollationOf(type), type, column);
     if (dt === 'json') return textConversion('json', 'utf8mb4_bin', type, column);

@@ -1,5 +1,6 @@
 import { mssqlTypeMap } from '../../rows/mssql/typemap.js';
 import { Unrepresentable, type ColumnConversion, type ColumnSpec, type RowValue, type SourceType } from '../../rows/types.js';
+import { yearText } from '../../rows/convert.js';
 
 /**
  * Debezium's JSON value encodings to the row pipeline's target form (src/rows/types.ts): decimal
@@ -184,7 +185,7 @@ export function decodeValue(raw: unknown, encoding: Encoding, column: ColumnSpec
     case 'io.debezium.time.NanoTime':
       return timeText(BigInt(integerText(raw)), column);
     case 'io.debezium.time.Year':
-      return integerText(raw);
+      return yearText(integerText(raw));
     case BITS:
       return bitsValue(base64Bytes(raw), column);
   }
@@ -193,7 +194,7 @@ export function decodeValue(raw: unknown, encoding: Encoding, column: ColumnSpec
     case 'int16':
     case 'int32':
     case 'int64':
-      return integerText(raw);
+      return /^year\b/i.test(column.targetType) ? yearText(integerText(raw)) : integerText(raw);
     case 'float32':
     case 'float64':
     case 'double':
