@@ -133,6 +133,24 @@ describe('canonical hash: legacy SQL, Node and shard SQL agree', () => {
     }
   }
 
+
+  it('a gbk value with no Unicode form is never the same canonical bytes as a shard value of "?"', async () => {
+    const legacy = await connectMysql(env.legacyUrl);
+    try {
+      await legacy.query('CREATE TABLE gbk_probe (id INT PRIMARY KEY, g VARCHAR(4) CHARACTER SET gbk NOT NULL)');
+      await legacy.query("INSERT INTO gbk_probe VALUES (1, X'A140'), (2, '北')");
+      const expr = mysqlCanonicalValue('g', { targetType: 'varchar(4)', nullable: false }, { dataType: 'varchar', charset: 'gbk' });
+      const [rows] = await legacy.query(`SELECT id, HEX(${expr}) AS canon FROM gbk_probe ORDER BY id`);
+      // X'A140' converts to '?' (3F); its canonical bytes are 0xFD + its hex instead. A mapped character stays UTF-8.
+      expect(rows).toEqual([
+        { id: 1, canon: 'FD41313430' },
+        { id: 2, canon: Buffer.from('北').toString('hex').toUpperCase() },
+      ]);
+    } finally {
+      await legacy.query('DROP TABLE IF EXISTS gbk_probe');
+      await legacy.end();
+    }
+  });
   it('FLOAT and DOUBLE: the server prints `column * 1e0` as doubleText does, for values of every magnitude', async () => {
     const values = [0.1, 1e15, 1e16, 1234567890123456.7, 9007199254740993, 1e-14, 1e-15, 1.5e-15, 2 ** 53, 5e-324, 1.7976931348623157e308, 123456789012345680000];
     for (let e = -40; e <= 40; e++) for (let k = 0; k < 8; k++) values.push((k % 2 ? -1 : 1) * (k % 3 === 0 ? 10 ** e : Math.random() * 10 ** e));

@@ -46,7 +46,9 @@ describe('canonical row form', () => {
   it('builds MySQL expressions with a NULL marker only for nullable columns and UTF-8 for other charsets', () => {
     expect(mysqlCanonicalValue('`a`', { targetType: 'int', nullable: false })).toBe('`a`');
     expect(mysqlCanonicalValue('`a`', { targetType: 'varchar(5)', nullable: true })).toBe('IFNULL(`a`, CAST(0xFE AS BINARY))');
-    expect(mysqlCanonicalValue('`a`', { targetType: 'varchar(5)', nullable: false }, { dataType: 'varchar', charset: 'gbk' })).toBe('CONVERT(`a` USING utf8mb4)');
+    expect(mysqlCanonicalValue('`a`', { targetType: 'varchar(5)', nullable: false }, { dataType: 'varchar', charset: 'gbk' })).toBe(
+      'IF(CAST(CONVERT(CONVERT(`a` USING utf8mb4) USING gbk) AS BINARY) = CAST(`a` AS BINARY), CONVERT(`a` USING utf8mb4), CONCAT(CAST(0xFD AS BINARY), HEX(`a`)))',
+    );
     expect(mysqlCanonicalValue('`a`', { targetType: 'varbinary(5)', nullable: false })).toBe('HEX(`a`)');
   });
 

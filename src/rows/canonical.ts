@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
+import { roundTrips } from './mysql.js';
 import type { ColumnSpec, Row, RowValue, SourceType } from './types.js';
 
 /**
@@ -198,7 +199,12 @@ export function mysqlCanonicalValue(quotedColumn: string, column: Pick<ColumnSpe
       expr = `CAST(${quotedColumn} AS UNSIGNED)`;
       break;
     case 'text':
-      expr = sourceType?.charset && !UTF8_CHARSETS.has(sourceType.charset) ? `CONVERT(${quotedColumn} USING utf8mb4)` : quotedColumn;
+      // Bytes with no utf8mb4 form would convert to '?', equal to a shard's '?': they get 0xFD + hex
+      // instead, which no UTF-8 text starts with (the copy flags them unrepresentable the same way).
+      expr =
+        sourceType?.charset && !UTF8_CHARSETS.has(sourceType.charset)
+          ? `IF(${roundTrips(quotedColumn, sourceType.charset)}, CONVERT(${quotedColumn} USING utf8mb4), CONCAT(CAST(0xFD AS BINARY), HEX(${quotedColumn})))`
+          : quotedColumn;
       break;
     case 'float':
     case 'double':
