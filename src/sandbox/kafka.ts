@@ -380,7 +380,11 @@ export async function waitUntilStreaming(
   const timeoutMs = options.timeoutMs ?? 120_000;
   const { withKafkaAdmin } = await import('../cdc/kafka-admin.js');
   await withKafkaAdmin({ clientId: 'membermig-probe', brokers: options.brokers }, async (admin) => {
-    const messages = async () => ((await admin.listTopics()).includes(topic) ? (await admin.fetchTopicOffsets(topic)).reduce((n, p) => n + Number(p.high), 0) : 0);
+    // Connect creates the topic with the first event: until its partitions have a leader, 0.
+    const messages = async () => {
+      if (!(await admin.listTopics()).includes(topic)) return 0;
+      return (await admin.fetchTopicOffsets(topic).catch(() => [])).reduce((n, p) => n + Number(p.high), 0);
+    };
     const before = await messages();
     const deadline = Date.now() + timeoutMs;
     for (let probe = 0; ; probe++) {
