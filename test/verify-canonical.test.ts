@@ -134,6 +134,24 @@ describe('canonical hash: legacy SQL, Node and shard SQL agree', () => {
   }
 
 
+  it('an ascii column holding byte 0xFE is never the NULL marker', async () => {
+    const legacy = await connectMysql(env.legacyUrl);
+    try {
+      await legacy.query('CREATE TABLE ascii_probe (id INT PRIMARY KEY, a VARCHAR(4) CHARACTER SET ascii NULL)');
+      await legacy.query("INSERT INTO ascii_probe VALUES (1, X'FE'), (2, NULL), (3, 'ok')");
+      const expr = mysqlCanonicalValue('a', { targetType: 'varchar(4)', nullable: true }, { dataType: 'varchar', charset: 'ascii' });
+      const [rows] = await legacy.query(`SELECT id, HEX(${expr}) AS canon FROM ascii_probe ORDER BY id`);
+      expect(rows).toEqual([
+        { id: 1, canon: 'FD4645' },
+        { id: 2, canon: 'FE' },
+        { id: 3, canon: '6F6B' },
+      ]);
+    } finally {
+      await legacy.query('DROP TABLE IF EXISTS ascii_probe');
+      await legacy.end();
+    }
+  });
+
   it('a gbk value with no Unicode form is never the same canonical bytes as a shard value of "?"', async () => {
     const legacy = await connectMysql(env.legacyUrl);
     try {

@@ -181,8 +181,11 @@ export function differingColumns(columns: ColumnSpec[], a: Row, b: Row): string[
 // ---------------------------------------------------------------------------------------------
 // SQL: the same bytes and hash computed by MySQL/MariaDB.
 
-/** Character sets whose bytes are already UTF-8 (no conversion needed for canonical text). */
-const UTF8_CHARSETS = new Set(['utf8mb4', 'utf8mb3', 'utf8', 'ascii']);
+/**
+ * Character sets whose bytes are already UTF-8 (no conversion needed for canonical text). Not
+ * ascii: MariaDB keeps any byte in an ascii column, and X'FE' there read as the NULL marker.
+ */
+const UTF8_CHARSETS = new Set(['utf8mb4', 'utf8mb3', 'utf8']);
 
 /**
  * MySQL expression for one column's canonical bytes. `sourceType` is given for a MySQL legacy
