@@ -134,41 +134,37 @@ describe('canonical hash: legacy SQL, Node and shard SQL agree', () => {
   }
 
 
-  it('an ascii column holding byte 0xFE is never the NULL marker', async () => {
+  /** The legacy server's canonical bytes (hex) of one text column of a scratch table, by id. */
+  async function legacyCanonicalHex(charset: string, nullable: boolean, values: string): Promise<{ id: number; canon: string }[]> {
     const legacy = await connectMysql(env.legacyUrl);
     try {
-      await legacy.query('CREATE TABLE ascii_probe (id INT PRIMARY KEY, a VARCHAR(4) CHARACTER SET ascii NULL)');
-      await legacy.query("INSERT INTO ascii_probe VALUES (1, X'FE'), (2, NULL), (3, 'ok')");
-      const expr = mysqlCanonicalValue('a', { targetType: 'varchar(4)', nullable: true }, { dataType: 'varchar', charset: 'ascii' });
-      const [rows] = await legacy.query(`SELECT id, HEX(${expr}) AS canon FROM ascii_probe ORDER BY id`);
-      expect(rows).toEqual([
-        { id: 1, canon: 'FD4645' },
-        { id: 2, canon: 'FE' },
-        { id: 3, canon: '6F6B' },
-      ]);
+      await legacy.query(`CREATE TABLE charset_probe (id INT PRIMARY KEY, v VARCHAR(4) CHARACTER SET ${charset} ${nullable ? 'NULL' : 'NOT NULL'})`);
+      await legacy.query(`INSERT INTO charset_probe VALUES ${values}`);
+      const expr = mysqlCanonicalValue('v', { targetType: 'varchar(4)', nullable }, { dataType: 'varchar', charset });
+      const [rows] = await legacy.query(`SELECT id, HEX(${expr}) AS canon FROM charset_probe ORDER BY id`);
+      return rows as { id: number; canon: string }[];
     } finally {
-      await legacy.query('DROP TABLE IF EXISTS ascii_probe');
+      await legacy.query('DROP TABLE IF EXISTS charset_probe');
       await legacy.end();
     }
+  }
+
+  it('an ascii column holding byte 0xFE is never the NULL marker', async () => {
+    expect(await legacyCanonicalHex('ascii', true, "(1, X'FE'), (2, NULL), (3, 'ok')")).toEqual([
+      { id: 1, canon: 'FD4645' },
+      { id: 2, canon: 'FE' },
+      { id: 3, canon: '6F6B' },
+    ]);
   });
 
   it('a gbk value with no Unicode form is never the same canonical bytes as a shard value of "?"', async () => {
-    const legacy = await connectMysql(env.legacyUrl);
-    try {
-      await legacy.query('CREATE TABLE gbk_probe (id INT PRIMARY KEY, g VARCHAR(4) CHARACTER SET gbk NOT NULL)');
-      await legacy.query("INSERT INTO gbk_probe VALUES (1, X'A140'), (2, '北')");
-      const expr = mysqlCanonicalValue('g', { targetType: 'varchar(4)', nullable: false }, { dataType: 'varchar', charset: 'gbk' });
-      const [rows] = await legacy.query(`SELECT id, HEX(${expr}) AS canon FROM gbk_probe ORDER BY id`);
-      // X'A140' converts to '?' (3F); its canonical bytes are 0xFD + its hex instead. A mapped character stays UTF-8.
-      expect(rows).toEqual([
-        { id: 1, canon: 'FD41313430' },
-        { id: 2, canon: Buffer.from('北').toString('hex').toUpperCase() },
-      ]);
-    } finally {
-      await legacy.query('DROP TABLE IF EXISTS gbk_probe');
-      await legacy.end();
-    }
+    // X'A140' converts to '?' (3F); its canonical bytes are 0xFD + its hex instead. A mapped character stays UTF-8.
+    expect(await legacyCanonicalHex('gbk', false, "(1, X'A140'), (2, '北')")).toEqual([
+      { id: 1, canon: 'FD41313430' },
+      { id: 2, canon: Buffer.from('北').toString('hex').toUpperCase() },
+    ]);
   });
+
   it('FLOAT and DOUBLE: the server prints `column * 1e0` as doubleText does, for values of every magnitude', async () => {
     const values = [0.1, 1e15, 1e16, 1234567890123456.7, 9007199254740993, 1e-14, 1e-15, 1.5e-15, 2 ** 53, 5e-324, 1.7976931348623157e308, 123456789012345680000];
     for (let e = -40; e <= 40; e++) for (let k = 0; k < 8; k++) values.push((k % 2 ? -1 : 1) * (k % 3 === 0 ? 10 ** e : Math.random() * 10 ** e));
