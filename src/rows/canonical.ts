@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import { roundTrips } from './mysql.js';
+import { roundTrips, unpadded } from './mysql.js';
 import type { ColumnSpec, Row, RowValue, SourceType } from './types.js';
 
 /**
@@ -215,7 +215,7 @@ export function mysqlCanonicalValue(quotedColumn: string, column: Pick<ColumnSpe
       expr = `(${quotedColumn} * 1e0)`;
       break;
     default:
-      expr = quotedColumn;
+      expr = sourceType ? unpadded(quotedColumn, sourceType) : quotedColumn;
   }
   // CONCAT_WS skips NULLs, so a nullable value needs an explicit marker. The marker is a binary
   // string: a text literal 0xFE would be converted to the column's character set and refused.

@@ -67,6 +67,29 @@ function plain(targetType: string): ColumnConversion {
   return { targetType, selectExpression: (c) => c, convert: textOf };
 }
 
+/** An integer or decimal column's conversion: its number without ZEROFILL's padding (see unpadded). */
+function numeric(targetType: string, type: SourceType): ColumnConversion {
+  return { ...plain(targetType), selectExpression: (c) => unpadded(c, type) };
+}
+
+/**
+ * A number column's value in plain digits. A ZEROFILL column prints its numbers padded with zeros
+ * (00000042), which is not the text the shards hold, nor the key text the shard functions hash;
+ * adding 0 gives the plain number and keeps the type's scale and range. Other columns as they are.
+ */
+export function unpadded(quotedColumn: string, type: SourceType): string {
+  return /\bzerofill\b/.test(type.columnType ?? '') ? `(${quotedColumn} + 0)` : quotedColumn;
+}
+
+/**
+ * A legacy shard key in the form the shard functions hash (src/shard): text as UTF-8, integers in
+ * plain digits. The copy routes by it and verify's --shards selects legacy rows by it.
+ */
+export function shardKeyExpression(quotedColumn: string, type: SourceType): string {
+  if (isTextType(type)) return isUtf8Compatible(type) ? quotedColumn : `CONVERT(${quotedColumn} USING utf8mb4)`;
+  return unpadded(quotedColumn, type);
+}
+
 /** The column type as the target should declare it, without display widths or charset clauses. */
 function columnTypeOf(type: SourceType): string {
   const full = (type.columnType ?? type.dataType).toLowerCase();
@@ -164,8 +187,8 @@ function textTarget(type: SourceType): string {
 export const mysqlTypeMap: SourceTypeMap = {
   conversion(type: SourceType, column: string): ColumnConversion {
     const dt = type.dataType;
-    if (INTEGER_TYPES.has(dt)) return plain(integerType(type));
-    if (dt === 'decimal' || dt === 'numeric') return plain(`decimal(${type.precision ?? 10},${type.scale ?? 0})${type.unsigned ? ' unsigned' : ''}`);
+    if (INTEGER_TYPES.has(dt)) return numeric(integerType(type), type);
+    if (dt === 'decimal' || dt === 'numeric') return numeric(`decimal(${type.precision ?? 10},${type.scale ?? 0})${type.unsigned ? ' unsigned' : ''}`, type);
     // The server prints a FLOAT with 6 digits, which loses bits; times 1e0 it is the DOUBLE it exactly
     // equals, printed in full, and that text stores back into FLOAT as the same value.
     if (dt === 'float') return { ...plain(columnTypeOf(type)), selectExpression: floatExpression };

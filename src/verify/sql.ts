@@ -3,6 +3,7 @@ import { quoteId } from '../mysql/connect.js';
 import { canonicalKind, mysqlCanonicalRow, mysqlCanonicalValue, mysqlDigest, mysqlRowHash, type CanonicalHash } from '../rows/canonical.js';
 import { keyPositions } from '../rows/ddl.js';
 import type { TableSpec } from '../rows/types.js';
+import { shardKeyExpression, unpadded } from '../rows/mysql.js';
 import type { ShardMap } from '../shard/map.js';
 import { keysPredicate } from '../source/mysql/keys.js';
 import { keyPredicate } from '../source/mysql/sql.js';
@@ -25,6 +26,7 @@ export interface MysqlTableSql {
   /** Aggregate expression: the digest of the row hashes (src/rows/canonical.ts). */
   digest: string;
   keyColumns: string[];
+  /** The shard key as the shard functions hash it (legacy side: see shardKeyExpression). */
   shardKeyColumn: string;
 }
 
@@ -52,6 +54,7 @@ export function legacyKeyBits(spec: TableSpec, map: ShardMap, hash: CanonicalHas
 
 /** The legacy side (MySQL source): source names; text in other character sets converted to UTF-8. */
 export function legacyTableSql(spec: TableSpec, hash: CanonicalHash, keyBits = 1): MysqlTableSql {
+  const typeOf = (column: string) => spec.columns.find((c) => c.source === column)!.sourceType;
   const values = spec.columns.map((c) => mysqlCanonicalValue(quoteId(c.source), c, c.sourceType));
   const rowHash = mysqlRowHash(hash, mysqlCanonicalRow(values), mysqlCanonicalRow(keyPositions(spec).map((i) => values[i]!)), keyBits);
   return {
@@ -59,8 +62,9 @@ export function legacyTableSql(spec: TableSpec, hash: CanonicalHash, keyBits = 1
     view: spec,
     rowHash,
     digest: mysqlDigest(hash, rowHash),
-    keyColumns: spec.primaryKey.map(quoteId),
-    shardKeyColumn: quoteId(spec.shardKey),
+    // Keys in the shards' text form: a ZEROFILL key's padded digits would never match a shard's key.
+    keyColumns: spec.primaryKey.map((k) => unpadded(quoteId(k), typeOf(k))),
+    shardKeyColumn: shardKeyExpression(quoteId(spec.shardKey), typeOf(spec.shardKey)),
   };
 }
 
@@ -183,7 +187,8 @@ export function rowHashesQuery(t: MysqlTableSql, where: string, shard?: number):
 
 /** Key values of a range in key order, every `step`-th one: split points for drill-down. */
 export function keysQuery(t: MysqlTableSql, where: string): string {
-  return `SELECT ${t.keyColumns.join(', ')} FROM ${t.table} ${where} ORDER BY ${t.keyColumns.join(', ')}`;
+  // Ordered by the columns themselves, so the primary key's order serves (keyColumns may be expressions).
+  return `SELECT ${t.keyColumns.join(', ')} FROM ${t.table} ${where} ORDER BY ${t.view.primaryKey.map(quoteId).join(', ')}`;
 }
 
 /** `WHERE (k1 = .. AND k2 = ..) OR ...` for a list of keys (text form, hex for bytes). */

@@ -46,6 +46,17 @@ describe('the bulk line built by the MySQL source', () => {
     expect(tsvColumnExpression(column('avatar', 'varbinary', true, { wire: 'hex' }))).toBe("IFNULL(HEX(`avatar`), X'5C4E')");
   });
 
+  it('writes ZEROFILL numbers in plain digits and routes by the plain digits, as the shard map hashes them', () => {
+    const zerofill = { sourceType: { dataType: 'int', columnType: 'int(8) unsigned zerofill' } };
+    expect(tsvColumnExpression(column('id', 'int', false, zerofill))).toBe('(`id` + 0)');
+    expect(tsvColumnExpression(column('balance', 'decimal', true, { sourceType: { dataType: 'decimal', columnType: 'decimal(10,2) unsigned zerofill' } }))).toBe(
+      "IFNULL((`balance` + 0), X'5C4E')",
+    );
+    expect(tsvSelect(spec([column('id', 'int', false, zerofill)]), map).select).toMatch(/^\(CRC32\(\(`id` \+ 0\)\) % 16\) AS shard, /);
+    const latin1Key = { ...spec([column('id', 'varchar', false, { sourceType: { dataType: 'varchar', charset: 'latin1' } })]) };
+    expect(tsvSelect(latin1Key, map).select).toMatch(/^\(CRC32\(CONVERT\(`id` USING utf8mb4\)\) % 16\) AS shard, /);
+  });
+
   it('asks for the convertible flag only where a value may not convert', () => {
     const utf8 = tsvSelect(spec([column('id', 'bigint', false), column('name', 'varchar', true, { sourceType: { dataType: 'varchar', charset: 'utf8mb4' } })]), map);
     expect(utf8.shardInSql).toBe(true);

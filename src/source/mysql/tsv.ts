@@ -1,5 +1,5 @@
 import { quoteId } from '../../mysql/connect.js';
-import { enumHasEmptyMember, floatExpression, isIntegerType, isTextType, isUtf8Compatible, roundTrips } from '../../rows/mysql.js';
+import { enumHasEmptyMember, floatExpression, isIntegerType, isTextType, isUtf8Compatible, roundTrips, shardKeyExpression, unpadded } from '../../rows/mysql.js';
 import type { ColumnSpec, TableSpec } from '../../rows/types.js';
 import type { ShardMap } from '../../shard/map.js';
 
@@ -25,7 +25,7 @@ export function tsvColumnExpression(column: ColumnSpec): string {
   if (column.wire === 'hex') return orNull(`HEX(${c})`);
   if (isTextType(column.sourceType)) return orNull(escaped(isUtf8Compatible(column.sourceType) ? c : `CONVERT(${c} USING utf8mb4)`));
   if (column.sourceType.dataType === 'float') return orNull(floatExpression(c));
-  return orNull(c);
+  return orNull(unpadded(c, column.sourceType));
 }
 
 /** 1 when every value of the row converts exactly (the row pipeline's checks, in SQL), else 0. */
@@ -48,7 +48,7 @@ export interface TsvSelect {
 
 export function tsvSelect(spec: TableSpec, map: ShardMap): TsvSelect {
   const key = spec.columns.find((c) => c.source === spec.shardKey)!;
-  const keyExpr = isTextType(key.sourceType) && !isUtf8Compatible(key.sourceType) ? `CONVERT(${quoteId(key.source)} USING utf8mb4)` : quoteId(key.source);
+  const keyExpr = shardKeyExpression(quoteId(key.source), key.sourceType);
   const shard = shardSql(map, keyExpr, isIntegerType(key.sourceType));
   const line = `CAST(CONCAT(CONCAT_WS(X'09', ${spec.columns.map(tsvColumnExpression).join(', ')}), X'0A') AS BINARY)`;
   const convertible = convertibleExpression(spec);
