@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/log.js';
 import { connectMysql } from '../src/mysql/connect.js';
-import { combineChecksums, differingColumns, doubleText, emptyChecksum, mysqlCanonicalValue, type CanonicalHash } from '../src/rows/canonical.js';
+import { canonicalRow, combineChecksums, differingColumns, doubleText, emptyChecksum, hashCanonical, mysqlCanonicalValue, mysqlRowHash, rowHash, type CanonicalHash, type CanonicalKind } from '../src/rows/canonical.js';
 import { keyText } from '../src/rows/convert.js';
 import { shardKeyPosition, targetDdl } from '../src/rows/ddl.js';
 import { doubleExpression, floatExpression } from '../src/rows/mysql.js';
@@ -12,6 +12,7 @@ import { createShardWriter, type ShardWriter } from '../src/target/writer.js';
 import { MysqlLegacySide, ShardSide, StreamingLegacySide, keyId, type HashedRow } from '../src/verify/sides.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
 import { createMemberTable } from './support/nasty.js';
+import { zeroCrcText } from './support/zero-crc.js';
 
 /**
  * The canonical hash computed three ways must agree on nasty values: by the legacy server (SQL
@@ -163,6 +164,25 @@ describe('canonical hash: legacy SQL, Node and shard SQL agree', () => {
       { id: 1, canon: 'FD41313430' },
       { id: 2, canon: Buffer.from('北').toString('hex').toUpperCase() },
     ]);
+  });
+
+  it('a row whose CRC-32 is 0 keeps its key multiplier: on a wrong shard it still changes the digest', async () => {
+    const kinds: CanonicalKind[] = ['literal', 'text'];
+    const bytesOf = (text: string) => canonicalRow(kinds, ['7', text]);
+    const text = zeroCrcText(bytesOf);
+    const row = `CAST(X'${bytesOf(text).toString('hex')}' AS BINARY)`;
+    const home = Number(hashCanonical('crc32', Buffer.from('7')) & 15n);
+    const conn = await connectMysql(env.urls.shardA);
+    try {
+      const hashes = `${mysqlRowHash('crc32', row, "'7'", 4)} AS legacy, ${mysqlRowHash('crc32', row, "'7'", 4, home)} AS home, ${mysqlRowHash('crc32', row, "'7'", 4, home ^ 1)} AS wrong`;
+      const [[r]] = (await conn.query(`SELECT CRC32(${row}) AS crc, ${hashes}`)) as unknown as [Record<string, unknown>[]];
+      expect(String(r!.crc)).toBe('0');
+      expect(BigInt(String(r!.legacy))).toBe(rowHash('crc32', kinds, ['7', text], [0], 4));
+      expect(String(r!.home)).toBe(String(r!.legacy));
+      expect(String(r!.wrong)).not.toBe(String(r!.legacy));
+    } finally {
+      await conn.end();
+    }
   });
 
   it('FLOAT and DOUBLE: the server prints `column * 1e0` as doubleText does, for values of every magnitude', async () => {

@@ -30,11 +30,11 @@ describe('canonical row form', () => {
     expect(rowHash('md5', ['literal'], ['abc'], [0])).toBe(BigInt('0x900150983cd24fb0'));
   });
 
-  it('crc32 rows: CRC32 of the row times (CRC32 of the key | 1), so equal edits of two rows do not cancel', () => {
-    // CRC32('1' 0xFF 'abc') * (CRC32('1') | 1), as MySQL computes CRC32(CONCAT_WS(0xFF, 1, 'abc')) * (CRC32(1) | 1).
+  it('crc32 rows: (CRC32 of the row + 1) times (CRC32 of the key | 1), so equal edits of two rows do not cancel', () => {
+    // (CRC32('1' 0xFF 'abc') + 1) * (CRC32('1') | 1), as MySQL computes (CRC32(CONCAT_WS(0xFF, 1, 'abc')) + 1) * (CRC32(1) | 1).
     const kinds = ['literal', 'text'] as const;
     const h = rowHash('crc32', [...kinds], ['1', 'abc'], [0]);
-    expect(h).toBe(hashCanonical('crc32', Buffer.from([0x31, 0xff, 0x61, 0x62, 0x63])) * (hashCanonical('crc32', Buffer.from('1')) | 1n));
+    expect(h).toBe((hashCanonical('crc32', Buffer.from([0x31, 0xff, 0x61, 0x62, 0x63])) + 1n) * (hashCanonical('crc32', Buffer.from('1')) | 1n));
     // The same edit (balance 10.05 → 10.06) on two rows of the same shape: plain CRC deltas are equal
     // (CRC is linear), so XOR of plain CRCs cancels; the keyed hash does not.
     const plain = (k: string, v: string) => hashCanonical('crc32', canonicalRow([...kinds], [k, v]));

@@ -22,9 +22,10 @@ import type { ColumnSpec, Row, RowValue, SourceType } from './types.js';
  * form is unambiguous: NULL ≠ '' ≠ '\N', and no two different rows share canonical bytes.
  *
  * Row hash (`CanonicalHash`):
- * - crc32: CRC-32 (IEEE, MySQL's CRC32()) of the row's canonical bytes, multiplied by the key
- *   multiplier: the CRC-32 of its key's canonical bytes with its low `keyBits` bits set (odd), an
- *   unsigned 64-bit product. CRC-32 alone is linear: two rows of the same shape with the same edit
+ * - crc32: CRC-32 (IEEE, MySQL's CRC32()) of the row's canonical bytes plus 1, multiplied by the
+ *   key multiplier: the CRC-32 of its key's canonical bytes with its low `keyBits` bits set (odd),
+ *   an unsigned 64-bit product (at most 2^32 x (2^32 - 1)). The 1 keeps a row whose CRC-32 is 0
+ *   from a product of 0, which would hide its multiplier (and with it a wrong shard). CRC-32 alone is linear: two rows of the same shape with the same edit
  *   (the same digit changed at the same offset) change their CRCs by the same bits, so XOR or SUM
  *   of row CRCs can cancel out exactly, and such edits are common in real data. The per-key odd
  *   multiplier breaks that symmetry for a few percent of the cost, where MD5 costs 3-4× a bare
@@ -143,7 +144,7 @@ export function rowHash(hash: CanonicalHash, kinds: CanonicalKind[], row: Row, k
   const rowCrc = hashCanonical(hash, canonicalRow(kinds, row));
   if (hash !== 'crc32') return rowCrc;
   const keyCrc = hashCanonical('crc32', canonicalRow(keyAt.map((i) => kinds[i]!), keyAt.map((i) => row[i] ?? null)));
-  return rowCrc * (keyCrc | BigInt(keyMask(keyBits)));
+  return (rowCrc + 1n) * (keyCrc | BigInt(keyMask(keyBits)));
 }
 
 /** A key range's checksum: row count and the digest of its row hashes (XOR for crc32, SUM for md5). */
@@ -248,7 +249,7 @@ export function mysqlRowHash(hash: CanonicalHash, canonicalRowSql: string, canon
   if (hash === 'crc32') {
     const mask = keyMask(keyBits);
     const multiplier = shard === undefined ? `(CRC32(${canonicalKeySql}) | ${mask})` : `(CRC32(${canonicalKeySql}) ^ ${shard ^ mask})`;
-    return `COALESCE(CRC32(${canonicalRowSql}) * ${multiplier}, ${UNHASHABLE_ROW})`;
+    return `COALESCE((CRC32(${canonicalRowSql}) + 1) * ${multiplier}, ${UNHASHABLE_ROW})`;
   }
   return `COALESCE(CAST(CONV(LEFT(MD5(${canonicalRowSql}), 16), 16, 10) AS UNSIGNED), ${UNHASHABLE_ROW})`;
 }

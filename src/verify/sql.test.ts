@@ -46,8 +46,8 @@ describe('the shard in the crc32 key multiplier', () => {
   });
 
   it('puts the shard constant in the SQL of a shard, and the mask on the legacy side', () => {
-    expect(mysqlRowHash('crc32', 'ROW', 'KEY')).toBe('COALESCE(CRC32(ROW) * (CRC32(KEY) | 1), CAST(FLOOR(RAND() * 18446744073709551615) AS UNSIGNED))');
-    expect(mysqlRowHash('crc32', 'ROW', 'KEY', 4)).toBe('COALESCE(CRC32(ROW) * (CRC32(KEY) | 15), CAST(FLOOR(RAND() * 18446744073709551615) AS UNSIGNED))');
-    expect(mysqlRowHash('crc32', 'ROW', 'KEY', 4, 3)).toBe('COALESCE(CRC32(ROW) * (CRC32(KEY) ^ 12), CAST(FLOOR(RAND() * 18446744073709551615) AS UNSIGNED))');
+    expect(mysqlRowHash('crc32', 'ROW', 'KEY')).toBe('COALESCE((CRC32(ROW) + 1) * (CRC32(KEY) | 1), CAST(FLOOR(RAND() * 18446744073709551615) AS UNSIGNED))');
+    expect(mysqlRowHash('crc32', 'ROW', 'KEY', 4)).toBe('COALESCE((CRC32(ROW) + 1) * (CRC32(KEY) | 15), CAST(FLOOR(RAND() * 18446744073709551615) AS UNSIGNED))');
+    expect(mysqlRowHash('crc32', 'ROW', 'KEY', 4, 3)).toBe('COALESCE((CRC32(ROW) + 1) * (CRC32(KEY) ^ 12), CAST(FLOOR(RAND() * 18446744073709551615) AS UNSIGNED))');
   });
 });
