@@ -165,6 +165,7 @@ export async function runVerify(config: Config, options: VerifyOptions): Promise
     if (options.repair && !options.dryRun) await planShardTables(config, map, specs, { tolerateUnreachable: isTransient });
     const shards = options.shards ?? Array.from({ length: map.count }, (_, i) => i);
     const contexts = specs.map((spec) => tableContext(config, options, spec, map, reader, writer, hash, shards));
+    const run: VerifyRun = { config, store, reader, writer, hash, specs, contexts, inFlight };
 
     let passes = 0;
     let result: VerifyResult;
@@ -175,7 +176,7 @@ export async function runVerify(config: Config, options: VerifyOptions): Promise
       // --restart abandons a job only before the first pass; later passes plan their own anyway.
       const passOptions = { ...options, restart: options.restart === true && passes === 1 };
       inFlight?.beginPass();
-      result = { ...(await runPass(config, passOptions, store, reader, specs, contexts, writer, hash, inFlight)), passes, repairQueue };
+      result = { ...(await runPass(run, passOptions)), passes, repairQueue };
       options.onPass?.(result);
       log.info({ pass: passes, state: result.state, tables: result.tables.map((t) => `${t.table}:${t.state}`) }, 'verify pass done');
       if (options.watchSeconds === undefined || options.signal?.aborted) break;
@@ -232,17 +233,20 @@ function tableContext(
   return { spec, hash, map, legacy, shards: new ShardSide((s) => writer.poolOf(s), spec, hash, map, shards), filter, leafRows: options.leafRows ?? LEAF_ROWS, fanout: FANOUT };
 }
 
-async function runPass(
-  config: Config,
-  options: VerifyOptions,
-  store: ControlStore,
-  reader: SourceReader,
-  specs: TableSpec[],
-  contexts: DrillContext[],
-  writer: ShardWriter,
-  hash: CanonicalHash,
-  inFlight: ChangesInFlight | null,
-): Promise<Omit<VerifyResult, 'passes' | 'repairQueue'>> {
+/** What every pass of one verify run shares. */
+interface VerifyRun {
+  config: Config;
+  store: ControlStore;
+  reader: SourceReader;
+  writer: ShardWriter;
+  hash: CanonicalHash;
+  specs: TableSpec[];
+  contexts: DrillContext[];
+  inFlight: ChangesInFlight | null;
+}
+
+async function runPass(run: VerifyRun, options: VerifyOptions): Promise<Omit<VerifyResult, 'passes' | 'repairQueue'>> {
+  const { config, store, reader, writer, hash, specs, contexts, inFlight } = run;
   const log = options.logger;
   const chunkRows = options.chunkRows ?? verifyChunkRows(config);
   const scope = {
