@@ -4,6 +4,7 @@ import { runCli } from './support/cli.js';
 import { createCopyEnv, writeConfig } from './support/copy-env.js';
 import type { TestEnv } from './support/env.js';
 import { createMemberTable } from './support/nasty.js';
+import { shardMapFromConfig } from '../src/shard/map.js';
 
 async function count(url: string, sql: string): Promise<number> {
   const conn = await connectMysql(url);
@@ -188,5 +189,55 @@ describe('values the target cannot hold: rows.on_unrepresentable', () => {
       for (const s of shards) copied += await count(url, `SELECT COUNT(*) AS n FROM \`${env.prefix}_s00${s}\`.odd WHERE id = 5 AND code = 'Z'`);
     }
     expect(copied).toBe(1);
+  });
+});
+
+describe("ENUM's error value in an ENUM that also has a '' member", () => {
+  let env: TestEnv;
+  beforeAll(async () => {
+    env = await createCopyEnv({
+      shardCount: 2,
+      tables: (db) => ({ pick: { source: `${db}.pick`, target: 'pick', shard_key: 'id' } }),
+      extra: { rows: { on_unrepresentable: 'record' } },
+    });
+    const conn = await connectMysql(env.legacyUrl);
+    await conn.query("CREATE TABLE pick (id INT PRIMARY KEY, e ENUM('', 'a') NULL)");
+    // 'bad' is no member: a non-strict insert stores the error value (index 0), which prints as '' like the real '' (index 1).
+    await conn.query("SET sql_mode = ''");
+    await conn.query("INSERT INTO pick VALUES (1, 'bad'), (2, ''), (3, 'a'), (4, NULL)");
+    const [indexes] = await conn.query('SELECT id, e + 0 AS i FROM pick ORDER BY id');
+    expect((indexes as { i: number | null }[]).map((r) => r.i)).toEqual([0, 1, 2, null]);
+    await conn.end();
+    expect((await runCli(['init', '--config', env.configPath])).code).toBe(0);
+  });
+  afterAll(async () => env?.cleanup());
+
+  for (const method of ['load', 'insert'] as const) {
+    it(`full (${method}) flags it and writes every other row`, async () => {
+      env.raw = { ...env.raw, copy: { ...((env.raw.copy as object) ?? {}), method } };
+      writeConfig(env);
+      const res = await runCli(['full', '--config', env.configPath, '--json', '--restart']);
+      expect(res.code).toBe(1);
+      expect(JSON.parse(res.stdout).result).toMatchObject({ state: 'done', rejectedValues: 1 });
+      const rows: unknown[] = [];
+      for (const [url, s] of [[env.urls.shardA, 0], [env.urls.shardB, 1]] as const) {
+        const conn = await connectMysql(url);
+        const [r] = await conn.query(`SELECT id, e FROM \`${env.prefix}_s00${s}\`.pick`);
+        await conn.end();
+        rows.push(...(r as unknown[]));
+      }
+      expect(rows.sort((a, b) => (a as { id: number }).id - (b as { id: number }).id)).toEqual([{ id: 2, e: '' }, { id: 3, e: 'a' }, { id: 4, e: null }]);
+    });
+  }
+
+  it("verify never calls it equal to a shard's real ''", async () => {
+    const map = shardMapFromConfig(env.config);
+    const shard = map.shardOf('1');
+    const conn = await connectMysql(shard < 1 ? env.urls.shardA : env.urls.shardB);
+    await conn.query(`INSERT INTO \`${map.databaseOf(shard)}\`.pick VALUES (1, '')`);
+    await conn.end();
+    const res = await runCli(['verify', '--config', env.configPath, '--json']);
+    expect(res.code, res.stdout).toBe(1);
+    expect(JSON.parse(res.stdout).result.differences.map((d: { key: string[] }) => d.key[0])).toEqual(['1']);
   });
 });

@@ -209,6 +209,8 @@ export function mysqlCanonicalValue(quotedColumn: string, column: Pick<ColumnSpe
         sourceType?.charset && !UTF8_CHARSETS.has(sourceType.charset)
           ? `IF(${roundTrips(quotedColumn, sourceType.charset)}, CONVERT(${quotedColumn} USING utf8mb4), CONCAT(CAST(0xFD AS BINARY), HEX(${quotedColumn})))`
           : quotedColumn;
+      // ENUM's error value (index 0) prints as '', like a real '' member a shard may hold: 0xFD alone.
+      if (sourceType?.dataType === 'enum') expr = `IF(${quotedColumn} + 0 = 0, CAST(0xFD AS BINARY), ${expr})`;
       break;
     case 'float':
     case 'double':

@@ -138,23 +138,21 @@ export function doubleExpression(quotedColumn: string): string {
   return `CAST(${quotedColumn} AS CHAR)`;
 }
 
-/** Whether '' is one of the ENUM's own members (then it is an ordinary value). */
-export function enumHasEmptyMember(type: SourceType): boolean {
-  return /[(,]''[,)]/.test(type.columnType ?? '');
-}
-
 /**
- * ENUM's error value '' (index 0, stored by a non-strict insert of a bad value) can only be
- * written again in non-strict mode, which would bend other values: it is flagged instead.
+ * ENUM's error value (index 0, stored by a non-strict insert of a bad value) can only be written
+ * again in non-strict mode, which would bend other values: it is flagged instead. It prints as ''
+ * just as a real '' member does, so the SELECT tells them apart by index: '0' for the error value,
+ * '1' + the value's own text otherwise.
  */
-function enumConversion(base: ColumnConversion, type: SourceType, column: string): ColumnConversion {
-  if (enumHasEmptyMember(type)) return base;
+function enumConversion(base: ColumnConversion, column: string): ColumnConversion {
   return {
     ...base,
+    selectExpression: (c) => `CASE WHEN ${c} IS NULL THEN NULL WHEN ${c} + 0 = 0 THEN '0' ELSE CONCAT('1', ${base.selectExpression(c)}) END`,
     convert(value) {
-      const v = base.convert(value);
-      if (v === '') return new Unrepresentable(`column ${column}: the ENUM error value '' (index 0) can only be written by a non-strict insert`, "''");
-      return v;
+      if (value === null || value === undefined) return null;
+      const text = Buffer.isBuffer(value) ? value.toString('utf8') : String(value);
+      if (text === '0') return new Unrepresentable(`column ${column}: the ENUM error value (index 0) can only be written by a non-strict insert`, "''");
+      return base.convert(text.slice(1));
     },
   };
 }
@@ -198,7 +196,7 @@ export const mysqlTypeMap: SourceTypeMap = {
     if (BYTE_TYPES.has(dt)) return { ...plain(columnTypeOf(type)), wire: 'hex' };
     if (dt === 'char' || dt === 'varchar') return textConversion(varcharTarget(type), targetCollationOf(type), type, column);
     if (dt === 'json') return textConversion('json', 'utf8mb4_bin', type, column);
-    if (dt === 'enum') return enumConversion(textConversion(columnTypeOf(type), targetCollationOf(type), type, column), type, column);
+    if (dt === 'enum') return enumConversion(textConversion(columnTypeOf(type), targetCollationOf(type), type, column), column);
     if (TEXT_TYPES.has(dt)) return textConversion(textTarget(type), targetCollationOf(type), type, column);
     throw new RefusedError(`column ${column}: source type ${type.columnType ?? dt} is not supported by the MySQL type map`);
   },

@@ -1,5 +1,5 @@
 import { quoteId } from '../../mysql/connect.js';
-import { enumHasEmptyMember, floatExpression, isIntegerType, isTextType, isUtf8Compatible, roundTrips, shardKeyExpression, unpadded } from '../../rows/mysql.js';
+import { floatExpression, isIntegerType, isTextType, isUtf8Compatible, roundTrips, shardKeyExpression, unpadded } from '../../rows/mysql.js';
 import type { ColumnSpec, TableSpec } from '../../rows/types.js';
 import type { ShardMap } from '../../shard/map.js';
 
@@ -34,7 +34,8 @@ function convertibleExpression(spec: TableSpec): string {
     const q = quoteId(c.source);
     const list: string[] = [];
     if (isTextType(c.sourceType) && !isUtf8Compatible(c.sourceType)) list.push(`(${q} IS NULL OR ${roundTrips(q, c.sourceType.charset!)})`);
-    if (c.sourceType.dataType === 'enum' && !enumHasEmptyMember(c.sourceType)) list.push(`(${q} IS NULL OR ${q} + 0 <> 0)`);
+    // ENUM's error value (index 0) prints as '', like a real '' member: the row path flags it.
+    if (c.sourceType.dataType === 'enum') list.push(`(${q} IS NULL OR ${q} + 0 <> 0)`);
     return list;
   });
   return checks.length === 0 ? '1' : `(${checks.join(' AND ')})`;
