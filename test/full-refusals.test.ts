@@ -198,7 +198,7 @@ describe("ENUM's error value in an ENUM that also has a '' member", () => {
     env = await createCopyEnv({
       shardCount: 2,
       tables: (db) => ({ pick: { source: `${db}.pick`, target: 'pick', shard_key: 'id' } }),
-      extra: { rows: { on_unrepresentable: 'record' } },
+      extra: { rows: { on_unrepresentable: 'record' }, verify: { recheck_after_seconds: 0 } },
     });
     const conn = await connectMysql(env.legacyUrl);
     await conn.query("CREATE TABLE pick (id INT PRIMARY KEY, e ENUM('', 'a') NULL)");

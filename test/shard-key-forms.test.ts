@@ -27,6 +27,7 @@ describe('ZEROFILL and latin1 shard keys route as the shard map routes them', ()
         account: { source: `${db}.account`, target: 'account', shard_key: 'id' },
         alias: { source: `${db}.alias`, target: 'alias', shard_key: 'name' },
       }),
+      extra: { verify: { recheck_after_seconds: 0 } },
     });
     const conn = await connectMysql(env.legacyUrl);
     await conn.query(`CREATE TABLE account (
