@@ -25,7 +25,8 @@ import type { ColumnSpec, Row, RowValue, SourceType } from './types.js';
  * - crc32: CRC-32 (IEEE, MySQL's CRC32()) of the row's canonical bytes plus 1, multiplied by the
  *   key multiplier: the CRC-32 of its key's canonical bytes with its low `keyBits` bits set (odd),
  *   an unsigned 64-bit product (at most 2^32 x (2^32 - 1)). The 1 keeps a row whose CRC-32 is 0
- *   from a product of 0, which would hide its multiplier (and with it a wrong shard). CRC-32 alone is linear: two rows of the same shape with the same edit
+ *   from a product of 0, which would hide its multiplier (and with it a wrong shard). CRC-32
+ *   alone is linear: two rows of the same shape with the same edit
  *   (the same digit changed at the same offset) change their CRCs by the same bits, so XOR or SUM
  *   of row CRCs can cancel out exactly, and such edits are common in real data. The per-key odd
  *   multiplier breaks that symmetry for a few percent of the cost, where MD5 costs 3-4× a bare

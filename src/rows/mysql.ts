@@ -81,13 +81,17 @@ export function unpadded(quotedColumn: string, type: SourceType): string {
   return /\bzerofill\b/.test(type.columnType ?? '') ? `(${quotedColumn} + 0)` : quotedColumn;
 }
 
+/** A text column's value as UTF-8 (the server converts other character sets). */
+export function utf8Text(quotedColumn: string, type: SourceType): string {
+  return isUtf8Compatible(type) ? quotedColumn : `CONVERT(${quotedColumn} USING utf8mb4)`;
+}
+
 /**
  * A legacy shard key in the form the shard functions hash (src/shard): text as UTF-8, integers in
  * plain digits. The copy routes by it and verify's --shards selects legacy rows by it.
  */
 export function shardKeyExpression(quotedColumn: string, type: SourceType): string {
-  if (isTextType(type)) return isUtf8Compatible(type) ? quotedColumn : `CONVERT(${quotedColumn} USING utf8mb4)`;
-  return unpadded(quotedColumn, type);
+  return isTextType(type) ? utf8Text(quotedColumn, type) : unpadded(quotedColumn, type);
 }
 
 /** The column type as the target should declare it, without display widths or charset clauses. */

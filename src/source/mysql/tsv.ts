@@ -1,5 +1,5 @@
 import { quoteId } from '../../mysql/connect.js';
-import { floatExpression, isIntegerType, isTextType, isUtf8Compatible, roundTrips, shardKeyExpression, unpadded } from '../../rows/mysql.js';
+import { floatExpression, isIntegerType, isTextType, isUtf8Compatible, roundTrips, shardKeyExpression, unpadded, utf8Text } from '../../rows/mysql.js';
 import type { ColumnSpec, TableSpec } from '../../rows/types.js';
 import type { ShardMap } from '../../shard/map.js';
 
@@ -23,7 +23,7 @@ export function tsvColumnExpression(column: ColumnSpec): string {
   const c = quoteId(column.source);
   const orNull = (expr: string) => (column.nullable ? `IFNULL(${expr}, ${NULL_MARK})` : expr);
   if (column.wire === 'hex') return orNull(`HEX(${c})`);
-  if (isTextType(column.sourceType)) return orNull(escaped(isUtf8Compatible(column.sourceType) ? c : `CONVERT(${c} USING utf8mb4)`));
+  if (isTextType(column.sourceType)) return orNull(escaped(utf8Text(c, column.sourceType)));
   if (column.sourceType.dataType === 'float') return orNull(floatExpression(c));
   return orNull(unpadded(c, column.sourceType));
 }
