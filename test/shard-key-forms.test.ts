@@ -84,3 +84,36 @@ describe('ZEROFILL and latin1 shard keys route as the shard map routes them', ()
     }
   });
 });
+
+describe('a NULL shard key', () => {
+  let env: TestEnv;
+  beforeAll(async () => {
+    env = await createCopyEnv({ shardCount: 4, tables: (db) => ({ visit: { source: `${db}.visit`, target: 'visit', shard_key: 'member_id' } }) });
+    const conn = await connectMysql(env.legacyUrl);
+    // A legacy column left nullable that should not be: most rows have a key, one does not.
+    await conn.query('CREATE TABLE visit (id INT NOT NULL PRIMARY KEY, member_id BIGINT NULL)');
+    await conn.query('INSERT INTO visit VALUES (1, 10), (2, NULL), (3, 30)');
+    await conn.end();
+    expect((await runCli(['init', '--config', env.configPath])).code).toBe(0);
+  });
+  afterAll(async () => env?.cleanup());
+
+  for (const method of ['load', 'insert'] as const) {
+    it(`stops full (${method}) with the table and column named, copying the row nowhere`, async () => {
+      env.raw = { ...env.raw, copy: { method } };
+      writeConfig(env);
+      const res = await runCli(['full', '--config', env.configPath, '--restart']);
+      expect(res.code).toBe(1);
+      expect(res.stderr).toContain("table visit: a row's shard key member_id is NULL: no shard to copy it to");
+      const writer = createShardWriter(env.config);
+      try {
+        for (let shard = 0; shard < writer.map.count; shard++) {
+          const [rows] = await writer.poolOf(writer.map.serverOf(shard).name).query(`SELECT id FROM \`${writer.map.databaseOf(shard)}\`.visit WHERE member_id IS NULL`);
+          expect(rows, `shard ${shard}`).toEqual([]);
+        }
+      } finally {
+        await writer.close();
+      }
+    });
+  }
+});

@@ -5,7 +5,7 @@ import type { Logger } from '../log.js';
 import type { RejectedValue } from '../rows/convert.js';
 import { shardKeyPosition } from '../rows/ddl.js';
 import type { Row, TableSpec } from '../rows/types.js';
-import type { SourceReader } from '../source/reader.js';
+import { nullShardKeyError, type SourceReader } from '../source/reader.js';
 import type { Chunk } from '../store/leases.js';
 import type { ShardWriter } from '../target/writer.js';
 import { withRetry, type RetryPolicy } from '../mysql/retry.js';
@@ -110,7 +110,9 @@ export class ChunkCopier {
       await this.deps.throttle.take(batch.length);
       const byShard = new Map<number, Row[]>();
       for (const row of batch) {
-        const shard = writer.map.shardOf(row[keyAt] as string);
+        const key = row[keyAt];
+        if (key === null) throw nullShardKeyError(spec);
+        const shard = writer.map.shardOf(key as string);
         let rows = byShard.get(shard);
         if (!rows) byShard.set(shard, (rows = []));
         rows.push(row);

@@ -32,3 +32,87 @@ describe('LineBlocks', () => {
     expect(new LineBlocks().done()).toEqual([]);
   });
 });
+
+/** A column as the text protocol sends it: a length-encoded string, 0xFB for NULL. */
+function lengthEncoded(value: Buffer | null): Buffer {
+  if (value === null) return Buffer.from([0xfb]);
+  const n = value.length;
+  if (n < 0xfb) return Buffer.concat([Buffer.from([n]), value]);
+  if (n < 1 << 16) return Buffer.concat([Buffer.from([0xfc, n & 0xff, n >> 8]), value]);
+  if (n < 1 << 24) return Buffer.concat([Buffer.from([0xfd, n & 0xff, (n >> 8) & 0xff, n >> 16]), value]);
+  const head = Buffer.alloc(9);
+  head[0] = 0xfe;
+  head.writeBigUInt64LE(BigInt(n), 1);
+  return Buffer.concat([head, value]);
+}
+
+/** The line LOAD DATA reads, built the plain way: the rule addRow must follow. */
+function expectedLine(values: (Buffer | null)[], escaped: boolean[]): string {
+  const fields = values.map((v, i) => {
+    if (v === null) return '\\N';
+    const text = v.toString('latin1');
+    return escaped[i] ? text.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n') : text;
+  });
+  return fields.join('\t') + '\n';
+}
+
+describe('LineBlocks.addRow (lines from text-protocol row bytes)', () => {
+  const escaped = [false, true, true, false, true];
+
+  it('joins columns with tabs, escapes backslash, tab and newline in text and writes NULL as \\N', () => {
+    const rows: (Buffer | null)[][] = [
+      ['42', '张伟', 'plain', '2024-01-02 03:04:05.123456', 'x'],
+      ['1', 'tab\there', null, '\\N', 'back\\slash\nnew'],
+      ['7', '\\N', '', '', null],
+      ['8', null, null, '1.50', '\t'],
+    ].map((r) => r.map((v) => (v === null ? null : Buffer.from(v))));
+    const blocks = new LineBlocks(64, 16);
+    for (const row of rows) {
+      const packet = Buffer.concat([Buffer.from('junk'), ...row.map(lengthEncoded), Buffer.from('after')]);
+      blocks.addRow(packet, 4, packet.length - 5, escaped);
+    }
+    expect(Buffer.concat(blocks.done()).toString('latin1')).toBe(rows.map((r) => expectedLine(r, escaped)).join(''));
+    expect(blocks.lines).toBe(4);
+  });
+
+  it('takes values of every length form (1, 3, 4 and 9 length bytes) and bytes that are not UTF-8', () => {
+    const long = (n: number, fill: string) => Buffer.from(fill.repeat(Math.ceil(n / fill.length)).slice(0, n), 'latin1');
+    const rows: (Buffer | null)[][] = [
+      [long(250, 'a'), long(251, 'b\t'), long(70_000, 'c\\'), long(17_000_000, 'd'), Buffer.from([0xff, 0x00, 0x5c])],
+      [long(0, ''), long(65_535, 'é\n'), null, long(65_536, 'f'), long(300, '\\\t\n')],
+    ];
+    const blocks = new LineBlocks();
+    for (const row of rows) {
+      const packet = Buffer.concat(row.map(lengthEncoded));
+      blocks.addRow(packet, 0, packet.length, escaped);
+    }
+    expect(Buffer.concat(blocks.done()).toString('latin1')).toBe(rows.map((r) => expectedLine(r, escaped)).join(''));
+  });
+
+  it('gives the same lines as the plain rule for random rows', () => {
+    let seed = 7;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const alphabet = ['a', 'Z', '0', '\\', '\t', '\n', 'N', '张', '\u0000', ' '];
+    const value = (): Buffer | null => {
+      if (random() < 0.2) return null;
+      const n = random() < 0.1 ? 240 + Math.floor(random() * 30) : Math.floor(random() * 12);
+      return Buffer.from(Array.from({ length: n }, () => alphabet[Math.floor(random() * alphabet.length)]).join(''));
+    };
+    const rows = Array.from({ length: 2_000 }, () => escaped.map(value));
+    const blocks = new LineBlocks(4096, 512);
+    for (const row of rows) {
+      const packet = Buffer.concat(row.map(lengthEncoded));
+      blocks.addRow(packet, 0, packet.length, escaped);
+    }
+    expect(Buffer.concat(blocks.done()).toString('latin1')).toBe(rows.map((r) => expectedLine(r, escaped)).join(''));
+  });
+
+  it('refuses a row with fewer or more columns than expected, or a column running past its end', () => {
+    const row = Buffer.concat(['1', 'a', 'b', 'c', 'd'].map((v) => lengthEncoded(Buffer.from(v))));
+    expect(() => new LineBlocks().addRow(row, 0, row.length - 2, escaped)).toThrow(/a row has 4 columns, 5 expected/);
+    const extra = Buffer.concat([row, lengthEncoded(Buffer.from('e'))]);
+    expect(() => new LineBlocks().addRow(extra, 0, extra.length, escaped)).toThrow(/more than 5 columns/);
+    const cut = Buffer.concat([row.subarray(0, 8), lengthEncoded(Buffer.from('x'.repeat(300)))]);
+    expect(() => new LineBlocks().addRow(cut, 0, cut.length - 1, escaped)).toThrow(/runs past the row's end/);
+  });
+});

@@ -35,14 +35,95 @@ export class LineBlocks {
   }
 
   add(line: Buffer): void {
-    if (this.used + line.length > this.block.length) {
-      const next = Math.min(this.blockBytes, Math.max(this.firstBlockBytes, this.block.length * 2));
-      this.seal();
-      this.block = Buffer.allocUnsafe(Math.max(next, line.length));
+    this.addBytes(line, 0, line.length);
+  }
+
+  /** Adds the line `source[start, end)` (copied). */
+  addBytes(source: Buffer, start: number, end: number): void {
+    const length = end - start;
+    this.reserve(length);
+    source.copy(this.block, this.used, start, end);
+    this.commit(this.used + length);
+  }
+
+  /**
+   * Adds the line of one row of a text-protocol result: `source[at, end)` holds its columns in
+   * the spec's order, each a length-encoded string or 0xFB for NULL. Columns with `escaped[i]`
+   * true are text as it is (NULL as 0xFB): their backslashes, tabs and newlines are escaped and
+   * their NULLs written \N here. The others come in their final form (\N for NULL included).
+   *
+   * The length bytes before a column take the place of the tab before it in the line, so runs
+   * of columns that need nothing are copied in one piece and their length bytes overwritten by
+   * tabs; only a NULL, an escaped or a long (>= 251 bytes) text ends a run. (The source server
+   * escaping every text with three REPLACEs and joining the line with CONCAT_WS cost it a
+   * third more CPU than sending the columns.)
+   */
+  addRow(source: Buffer, at: number, end: number, escaped: readonly boolean[]): void {
+    // At most every byte escaped and every NULL (1 byte) written as \N (2), plus the newline.
+    this.reserve(2 * (end - at) + escaped.length + 1);
+    const out = this.block;
+    let o = this.used;
+    let p = at;
+    let runFrom = -1; // where in `source` the pending run starts; -1 for none
+    let runTo = 0; // ... and where it ends
+    let runAt = 0; // where in `out` it goes
+    let tabs = 0; // separators in the run, at tabAt[0, tabs)
+    const tabAt = this.tabAt.length >= escaped.length ? this.tabAt : (this.tabAt = new Int32Array(escaped.length));
+    for (let i = 0; i < escaped.length; i++) {
+      if (p >= end) throw new RangeError(`a row has ${i} columns, ${escaped.length} expected`);
+      const first = source[p]!;
+      if (first < 0xfb && p + 1 + first <= end && !(escaped[i] && needsEscape(source, p + 1, p + 1 + first))) {
+        if (runFrom < 0) {
+          if (i > 0) out[o++] = TAB;
+          runFrom = p + 1;
+          runAt = o;
+        } else tabAt[tabs++] = o++;
+        o += first;
+        p += 1 + first;
+        runTo = p;
+        continue;
+      }
+      if (runFrom >= 0) {
+        source.copy(out, runAt, runFrom, runTo);
+        for (let k = 0; k < tabs; k++) out[tabAt[k]!] = TAB;
+        runFrom = -1;
+        tabs = 0;
+      }
+      if (i > 0) out[o++] = TAB;
+      if (first === 0xfb) {
+        out[o++] = BACKSLASH;
+        out[o++] = 0x4e; // N
+        p += 1;
+        continue;
+      }
+      const { from, to } = columnBounds(source, p);
+      if (to > end) throw new RangeError(`a row's column ${i} runs past the row's end`);
+      o = escaped[i] ? writeEscaped(source, from, to, out, o) : o + source.copy(out, o, from, to);
+      p = to;
     }
-    line.copy(this.block, this.used);
-    this.used += line.length;
-    this.bytes += line.length;
+    if (p !== end) throw new RangeError(`a row has more than ${escaped.length} columns`);
+    if (runFrom >= 0) {
+      source.copy(out, runAt, runFrom, runTo);
+      for (let k = 0; k < tabs; k++) out[tabAt[k]!] = TAB;
+    }
+    out[o++] = NEWLINE;
+    this.commit(o);
+  }
+
+  private tabAt = new Int32Array(32);
+
+  /** Makes room for a line of up to `bytes` bytes in the current block. */
+  private reserve(bytes: number): void {
+    if (this.used + bytes <= this.block.length) return;
+    const next = Math.min(this.blockBytes, Math.max(this.firstBlockBytes, this.block.length * 2));
+    this.seal();
+    this.block = Buffer.allocUnsafe(Math.max(next, bytes));
+  }
+
+  /** The line just written into the block ends at `used`. */
+  private commit(used: number): void {
+    this.bytes += used - this.used;
+    this.used = used;
     this.lines++;
   }
 
@@ -59,4 +140,38 @@ export class LineBlocks {
     this.block = Buffer.alloc(0);
     this.used = 0;
   }
+}
+
+const TAB = 0x09;
+const NEWLINE = 0x0a;
+const BACKSLASH = 0x5c;
+
+function needsEscape(bytes: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const b = bytes[i]!;
+    if (b === BACKSLASH || b === TAB || b === NEWLINE) return true;
+  }
+  return false;
+}
+
+/** Writes bytes[from, to) into out at o with backslash, tab and newline escaped; returns the end. */
+function writeEscaped(bytes: Buffer, from: number, to: number, out: Buffer, o: number): number {
+  for (let i = from; i < to; i++) {
+    const b = bytes[i]!;
+    if (b === BACKSLASH || b === TAB || b === NEWLINE) {
+      out[o++] = BACKSLASH;
+      out[o++] = b === TAB ? 0x74 : b === NEWLINE ? 0x6e : BACKSLASH;
+    } else out[o++] = b;
+  }
+  return o;
+}
+
+/** The bytes of the length-encoded string at `at` (not NULL). */
+function columnBounds(bytes: Buffer, at: number): { from: number; to: number } {
+  const first = bytes[at]!;
+  if (first < 0xfb) return { from: at + 1, to: at + 1 + first };
+  if (first === 0xfc) return { from: at + 3, to: at + 3 + bytes.readUInt16LE(at + 1) };
+  if (first === 0xfd) return { from: at + 4, to: at + 4 + bytes.readUIntLE(at + 1, 3) };
+  if (first === 0xfe) return { from: at + 9, to: at + 9 + Number(bytes.readBigUInt64LE(at + 1)) };
+  throw new RangeError(`0x${first.toString(16)} is not the start of a length-encoded string`);
 }

@@ -37,7 +37,7 @@ export interface SourceReader {
   readRange(spec: TableSpec, lower: ChunkKey | null, upper: ChunkKey | null, batchRows: number, options?: ReadRangeOptions): AsyncIterable<Row[]>;
   /**
    * Optional bulk path for full copy (MySQL sources): the range's rows as LOAD DATA text lines
-   * (src/rows/tsv.ts format) grouped by shard, made by the source server. Null when a value in
+   * (src/rows/tsv.ts format) grouped by shard, their text made by the source server. Null when a value in
    * the range cannot be converted: the caller then copies the range through readRange.
    */
   readTsv?(spec: TableSpec, lower: ChunkKey | null, upper: ChunkKey | null, map: ShardMap): Promise<TsvChunk | null>;
@@ -73,6 +73,11 @@ export interface TsvChunk {
 export interface RejectedRow {
   key: ChunkKey;
   message: string;
+}
+
+/** A row whose shard key is NULL: the shard functions route no NULL, so no path copies it (nor could the shim find it). */
+export function nullShardKeyError(spec: TableSpec): Error {
+  return new Error(`table ${spec.name}: a row's shard key ${spec.shardKey} is NULL: no shard to copy it to`);
 }
 
 /** A value the target cannot hold, met with rows.on_unrepresentable: fail. */

@@ -146,7 +146,7 @@ export function createShardWriter(config: Pick<Config, 'servers' | 'shards'>, op
 async function loadInto(conn: PoolConnection, table: string, name: string, spec: TableSpec, blocks: Buffer[], lines: number): Promise<number> {
   const [res] = await conn.query<ResultSetHeader>({
     sql: loadDataSql(table, spec),
-    infileStreamFactory: () => Readable.from(blocks), // each block is one packet
+    infileStreamFactory: () => Readable.from(packetsOf(blocks)),
   });
   if (res.warningStatus > 0) {
     const [warnings] = await conn.query<RowDataPacket[]>('SHOW WARNINGS LIMIT 3');
@@ -158,6 +158,21 @@ async function loadInto(conn: PoolConnection, table: string, name: string, spec:
   }
   return lines;
 }
+
+/**
+ * The LOAD DATA stream's packets: a block each, and a block larger than MAX_INFILE_PACKET (one
+ * line of a row of large values) in pieces, since the server refuses a packet over its
+ * max_allowed_packet while lines may span packets.
+ */
+function* packetsOf(blocks: Buffer[]): Iterable<Buffer> {
+  for (const block of blocks) {
+    if (block.length <= MAX_INFILE_PACKET) yield block;
+    else for (let at = 0; at < block.length; at += MAX_INFILE_PACKET) yield block.subarray(at, at + MAX_INFILE_PACKET);
+  }
+}
+
+/** 1 MB: far under any max_allowed_packet in use (MySQL's default is 64 MB, MariaDB's 16 MB; 1 MB before MySQL 8). */
+const MAX_INFILE_PACKET = 1 << 20;
 
 /** INSERT ... ON DUPLICATE KEY UPDATE every non-key column (a key-only table just keeps the row). */
 export function upsertSql(table: string, spec: TableSpec, rowCount: number): string {

@@ -4,28 +4,31 @@ import type { ColumnSpec, TableSpec } from '../../rows/types.js';
 import type { ShardMap } from '../../shard/map.js';
 
 /**
- * SQL that makes the MySQL source server build each row's LOAD DATA line (the form of
- * src/rows/tsv.ts) and its shard number, so the copy's per-row work in Node is close to nothing.
- * Byte literals (X'..') keep the escaping independent of the server's sql_mode.
+ * SQL that makes the MySQL source server give each row's shard number and its columns in the
+ * text of a LOAD DATA line (the form of src/rows/tsv.ts), so Node only joins them into lines
+ * (LineBlocks.addRow) and routes them.
  */
 
 const NULL_MARK = "X'5C4E'"; // \N
 
-function escaped(expr: string): string {
-  // \ first, then tab and newline. Byte-wise: UTF-8 never has these bytes inside a character,
-  // and REPLACE on bytes skips the character-by-character scan it does on utf8mb4 (a third of the
-  // line's cost on the source).
-  return `REPLACE(REPLACE(REPLACE(CAST(${expr} AS BINARY), X'5C', X'5C5C'), X'09', X'5C74'), X'0A', X'5C6E')`;
-}
-
-/** The text of one column in a line (a NOT NULL column skips the NULL test). */
+/**
+ * The text of one column in a line. Text goes as it is, NULL included: Node escapes it while it
+ * routes the line (LineBlocks.addRow, src/rows/tsv.ts), which costs it less than the three
+ * REPLACEs cost the source server. The other types' text never holds a backslash, tab or
+ * newline, so their NULL can be \N here already.
+ */
 export function tsvColumnExpression(column: ColumnSpec): string {
   const c = quoteId(column.source);
   const orNull = (expr: string) => (column.nullable ? `IFNULL(${expr}, ${NULL_MARK})` : expr);
   if (column.wire === 'hex') return orNull(`HEX(${c})`);
-  if (isTextType(column.sourceType)) return orNull(escaped(utf8Text(c, column.sourceType)));
+  if (isTextType(column.sourceType)) return utf8Text(c, column.sourceType);
   if (column.sourceType.dataType === 'float') return orNull(floatExpression(c));
   return orNull(unpadded(c, column.sourceType));
+}
+
+/** Whether a column's text comes as it is, to be escaped in Node (see tsvColumnExpression). */
+export function escapedInNode(column: ColumnSpec): boolean {
+  return column.wire !== 'hex' && isTextType(column.sourceType);
 }
 
 /** 1 when every value of the row converts exactly (the row pipeline's checks, in SQL), else 0. */
@@ -42,20 +45,28 @@ function convertibleExpression(spec: TableSpec): string {
 }
 
 export interface TsvSelect {
-  /** SELECT list: shard (or the shard key's text when only Node can hash it), line bytes, and the convertible flag where a value may not convert. */
+  /** SELECT list: shard (or the shard key's text when only Node can hash it), the convertible flag where a value may not convert, then the line's columns. */
   select: string;
   shardInSql: boolean;
+  /** Whether the convertible flag (1 or 0) follows the shard. */
+  flagged: boolean;
+  /** Per line column: escaped in Node (escapedInNode). */
+  escaped: boolean[];
 }
 
 export function tsvSelect(spec: TableSpec, map: ShardMap): TsvSelect {
   const key = spec.columns.find((c) => c.source === spec.shardKey)!;
   const keyExpr = shardKeyExpression(quoteId(key.source), key.sourceType);
   const shard = shardSql(map, keyExpr, isIntegerType(key.sourceType));
-  const line = `CAST(CONCAT(CONCAT_WS(X'09', ${spec.columns.map(tsvColumnExpression).join(', ')}), X'0A') AS BINARY)`;
   const convertible = convertibleExpression(spec);
   // A constant flag is left out: one column less to send and parse per row.
   const ok = convertible === '1' ? '' : `, ${convertible} AS ok`;
-  return { select: `${shard ?? keyExpr} AS shard, ${line} AS line${ok}`, shardInSql: shard !== undefined };
+  return {
+    select: `${shard ?? keyExpr} AS shard${ok}, ${spec.columns.map(tsvColumnExpression).join(', ')}`,
+    shardInSql: shard !== undefined,
+    flagged: ok !== '',
+    escaped: spec.columns.map(escapedInNode),
+  };
 }
 
 /** The shard in SQL where it equals the shard map's answer; undefined where only Node can compute it. */
