@@ -245,7 +245,7 @@ const bench: Benchmark = {
       const loadRuns: { rate: number; rssMb: number }[] = [];
       for (let rep = 1; rep <= REPS; rep++) {
         rawRates.push(await runRaw(`rep ${rep}: raw LOAD DATA LOCAL (2 streams, the limit)`));
-        loadRuns.push(await runMembermig(`rep ${rep}: membermig full (LOAD DATA lines built by the source)`, configPath, rep > 1 ? ['--restart'] : []));
+        loadRuns.push(await runMembermig(`rep ${rep}: membermig full (LOAD DATA path)`, configPath, rep > 1 ? ['--restart'] : []));
         ratios.push({ name: `rep ${rep}: membermig / raw LOAD DATA 2 streams (rows/s)`, value: loadRuns[rep - 1]!.rate / rawRates[rep - 1]! });
       }
       const rawRate = Math.max(...rawRates);
