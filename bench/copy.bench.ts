@@ -140,16 +140,33 @@ const bench: Benchmark = {
     const N = Number(process.env.BENCH_ROWS ?? 2_000_000);
     const root = mkdtempSync(join(tmpdir(), 'membermig-bench-copy-'));
     const started: MariaDbInstance[] = [];
+    /** The shard servers, restarted before each measured load (see restartTargets). */
+    const targets: Partial<Record<'a' | 'b', MariaDbInstance>> = {};
     const figures: BenchFigure[] = [];
     const ratios: BenchRatio[] = [];
     try {
       log(`starting 3 private MariaDB servers (durable settings) in ${root}`);
+      const targetOptions = (name: string) => ({ dir: join(root, name), durable: true, bufferPoolMb: 1024, extraArgs: shardServerArgs });
       const [legacy, a, b] = await Promise.all([
         startMariaDb({ dir: join(root, 'legacy'), binlog: true, durable: true, bufferPoolMb: 1024 }),
-        startMariaDb({ dir: join(root, 'a'), durable: true, bufferPoolMb: 1024, extraArgs: shardServerArgs }),
-        startMariaDb({ dir: join(root, 'b'), durable: true, bufferPoolMb: 1024, extraArgs: shardServerArgs }),
+        startMariaDb(targetOptions('a')),
+        startMariaDb(targetOptions('b')),
       ]);
-      started.push(legacy, a, b);
+      Object.assign(targets, { a, b });
+      started.push(legacy);
+      /**
+       * Each measured load starts on freshly started shard servers. Without it every load met the
+       * buffer pool as the loads before it left it: by the fourth (rep 2's membermig, always) it was
+       * full of the earlier loads' pages, and that run's shard servers spent ~1 s more CPU evicting
+       * them (rep 2 at 0.65x raw where rep 1 made 0.75-0.83x, in three runs out of three).
+       */
+      const restartTargets = async (): Promise<void> => {
+        for (const name of ['a', 'b'] as const) {
+          const port = targets[name]!.port;
+          await targets[name]!.stop();
+          targets[name] = await startMariaDb({ ...targetOptions(name), port });
+        }
+      };
       const servers = { a: a.url, b: b.url };
       const raw = {
         control: { url: `${legacy.url}bench_control` },
@@ -202,10 +219,10 @@ const bench: Benchmark = {
       if (!init.ok) throw new Error('init failed');
 
       // The limit: raw LOAD DATA of the same rows into the same 16 shard tables, one stream per server.
-      const everyServer = { legacy, a, b };
       const runRaw = async (label: string): Promise<number> => {
         log(label);
-        const load = await withServerCpu(figures, label, everyServer, () =>
+        await restartTargets();
+        const load = await withServerCpu(figures, label, { legacy, a: targets.a!, b: targets.b! }, () =>
           timed(async () => {
             await Promise.all(
               Object.entries(servers).map(async ([name, url]) => {
@@ -226,7 +243,8 @@ const bench: Benchmark = {
       const runMembermig = async (label: string, path: string, extra: string[]): Promise<{ rate: number; rssMb: number }> => {
         log(label);
         const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
-        const t = await withServerCpu(figures, label, everyServer, () =>
+        await restartTargets();
+        const t = await withServerCpu(figures, label, { legacy, a: targets.a!, b: targets.b! }, () =>
           timedCommand(process.execPath, [...nodeFlags, join(ROOT, 'bin/membermig'), 'full', '--config', path, '--json', '--log-level', 'warn', ...extra]),
         );
         const result = JSON.parse(t.stdout).result;
@@ -263,7 +281,7 @@ const bench: Benchmark = {
       ratios.push({ name: 'membermig peak RSS (MB)', value: loadRss, target: '< 300', met: loadRss < 300 });
 
       if (process.env.BENCH_PEER !== '0' && (await ensureMydumper())) {
-        const target = await connectMysql(a.url);
+        let target = await connectMysql(a.url);
         const peerRates: number[] = [];
         for (let rep = 1; rep <= REPS; rep++) {
           const dumpDir = join(root, `dump-${rep}`);
@@ -272,7 +290,10 @@ const bench: Benchmark = {
           log(`rep ${rep}: myloader -t 2 into server a`);
           await target.query('DROP DATABASE IF EXISTS bench_myloader');
           await target.query('CREATE DATABASE bench_myloader CHARACTER SET utf8mb4');
-          const load = await withServerCpu(figures, `rep ${rep}: myloader`, { a }, () =>
+          await target.end();
+          await restartTargets();
+          target = await connectMysql(a.url);
+          const load = await withServerCpu(figures, `rep ${rep}: myloader`, { a: targets.a! }, () =>
             timedCommand('myloader', ['-h', '127.0.0.1', '-P', String(a.port), '-u', 'root', '-d', dumpDir, '-s', 'bench_legacy', '-B', 'bench_myloader', '-t', '2', '-o']),
           );
           const [rows] = await target.query('SELECT COUNT(*) AS n FROM bench_myloader.member');
@@ -293,7 +314,7 @@ const bench: Benchmark = {
       figures.unshift({ measure: 'rows', value: N, unit: 'rows', note: `${SHARDS} shards on 2 servers, durable settings; workers ${WORKERS === 'auto' ? `auto (${copyWorkers(config)})` : WORKERS}, ${CONNS} connections per server, chunks of ${CHUNK_ROWS}` });
       return { name: 'copy', figures, ratios };
     } finally {
-      await Promise.all(started.map((s) => s.stop()));
+      await Promise.all([...started, ...Object.values(targets)].map((s) => s.stop()));
       if (existsSync(root)) rmSync(root, { recursive: true, force: true });
     }
   },
