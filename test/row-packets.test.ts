@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Pool } from 'mysql2/promise';
 import { createMysqlPool } from '../src/mysql/connect.js';
 import { ColumnCursor, forEachRowBytes } from '../src/mysql/row-packets.js';
+import { freePort } from '../src/sandbox/mariadb.js';
 import { testUrls } from './support/env.js';
 
 /** The copy's line path reads rows as packet bytes (src/mysql/row-packets.ts), against a real server. */
@@ -56,5 +57,17 @@ describe('forEachRowBytes', () => {
     await expect(midway).rejects.toThrow(/more than 1 row/);
     expect(seen).toBe(499);
     expect(await texts('SELECT 8')).toEqual([['8']]);
+  });
+});
+
+describe('forEachRowBytes without a server', () => {
+  it('rejects when the pool cannot connect (no hang)', async () => {
+    const port = await freePort();
+    const pool = createMysqlPool(`mysql://root@127.0.0.1:${port}/`, { connectionLimit: 1 });
+    try {
+      await expect(forEachRowBytes(pool, 'SELECT 1', () => {})).rejects.toThrow(/ECONNREFUSED/);
+    } finally {
+      await pool.end();
+    }
   });
 });

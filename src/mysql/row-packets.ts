@@ -49,6 +49,11 @@ export function forEachRowBytes(pool: Pool, sql: string, onRow: RowBytes): Promi
     let failure: unknown;
     let failed = false;
     const query = (pool.pool as unknown as { query(options: { sql: string }): QueryCommand }).query({ sql });
+    // Listeners first: should the check below throw, the query still ends without an unheard 'error'.
+    // An error ends the query (a pool that cannot connect sends no 'end' after it); a callback's
+    // error waits for the end of the result, so the connection goes back to the pool drained.
+    query.on('error', (e) => reject(failed ? failure : e));
+    query.on('end', () => (failed ? reject(failure) : resolve()));
     const endOfRows = queryRowState(query);
     const row: RowState = function (this: QueryCommand, packet, connection) {
       if (packet.isEOF()) return endOfRows.call(this, packet, connection);
@@ -63,11 +68,6 @@ export function forEachRowBytes(pool: Pool, sql: string, onRow: RowBytes): Promi
       return row;
     };
     query.row = row;
-    query.on('error', (e) => {
-      if (!failed) failure = e;
-      failed = true;
-    });
-    query.on('end', () => (failed ? reject(failure) : resolve()));
   });
 }
 
