@@ -68,7 +68,8 @@ export class LineBlocks {
     let runTo = 0; // ... and where it ends
     let runAt = 0; // where in `out` it goes
     let tabs = 0; // separators in the run, at tabAt[0, tabs)
-    const tabAt = this.tabAt.length >= escaped.length ? this.tabAt : (this.tabAt = new Int32Array(escaped.length));
+    if (tabPositions.length < escaped.length) tabPositions = new Int32Array(escaped.length);
+    const tabAt = tabPositions;
     for (let i = 0; i < escaped.length; i++) {
       if (p >= end) throw new RangeError(`a row has ${i} columns, ${escaped.length} expected`);
       const first = source[p]!;
@@ -110,8 +111,6 @@ export class LineBlocks {
     this.commit(o);
   }
 
-  private tabAt = new Int32Array(32);
-
   /** Makes room for a line of up to `bytes` bytes in the current block. */
   private reserve(bytes: number): void {
     if (this.used + bytes <= this.block.length) return;
@@ -141,6 +140,9 @@ export class LineBlocks {
     this.used = 0;
   }
 }
+
+/** Where addRow's current run has its tabs: scratch shared by all (addRow runs start to end without yielding). */
+let tabPositions = new Int32Array(64);
 
 const TAB = 0x09;
 const NEWLINE = 0x0a;

@@ -135,6 +135,7 @@ export class MysqlSourceReader implements SourceReader {
       column.next();
       if (column.isNull) throw nullShardKeyError(spec);
       const shard = q.shardInSql ? column.digits() : map.shardOf(column.text()!);
+      if (!Number.isInteger(shard)) throw new Error(`table ${spec.name}: the source gave shard ${column.text()} for a row`);
       if (q.flagged) {
         column.next();
         if (column.digits() !== 1) return void (convertible = false);
