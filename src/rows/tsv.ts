@@ -3,8 +3,8 @@
  * the spec's column order, tab between fields, newline after each row, NULL as \N; backslash,
  * tab and newline escaped with a backslash (a NUL byte needs no escape: LOAD DATA reads it as
  * data); bytes (wire 'hex') as hex digits that the LOAD DATA statement turns back with UNHEX.
- * The MySQL source builds these lines in SQL (src/source/mysql/tsv.ts). Measured against this
- * form: quoting text (OPTIONALLY ENCLOSED BY, no escapes) costs the source less but the shard
+ * The MySQL source sends each row's columns in this text (src/source/mysql/tsv.ts) and
+ * LineBlocks.addRow joins and escapes them. Measured against this form: quoting text (OPTIONALLY ENCLOSED BY, no escapes) costs the source less but the shard
  * servers' LOAD DATA more, a net loss.
  */
 
@@ -12,9 +12,9 @@
 export const LOAD_DATA_FORMAT = "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n'";
 
 /**
- * Lines gathered into blocks of whole lines, each becoming one packet of a LOAD DATA stream.
- * Each line is copied on arrival, so the driver's row objects die young instead of being kept
- * (and promoted by the garbage collector) until the block is written. Blocks start at
+ * Lines gathered into blocks of whole lines for a LOAD DATA stream (src/target/writer.ts joins
+ * small ones into bigger packets). Each line is copied out of the driver's packet on arrival, so
+ * the packets die young instead of being kept until the block is written. Blocks start at
  * `firstBlockBytes` (the caller's guess of a shard's share of a chunk; 8 KB without one) and
  * double up to `blockBytes`: with 1,024 shards a shard gets a few dozen lines of a chunk, and a
  * full-size first block per shard cost most of the copy's client CPU (1,024 x 256 KB a chunk).
@@ -34,16 +34,11 @@ export class LineBlocks {
     this.firstBlockBytes = Math.min(blockBytes, firstBlockBytes);
   }
 
+  /** Adds a whole line (copied). */
   add(line: Buffer): void {
-    this.addBytes(line, 0, line.length);
-  }
-
-  /** Adds the line `source[start, end)` (copied). */
-  addBytes(source: Buffer, start: number, end: number): void {
-    const length = end - start;
-    this.reserve(length);
-    source.copy(this.block, this.used, start, end);
-    this.commit(this.used + length);
+    this.reserve(line.length);
+    line.copy(this.block, this.used);
+    this.commit(this.used + line.length);
   }
 
   /**
@@ -54,7 +49,7 @@ export class LineBlocks {
    *
    * The length bytes before a column take the place of the tab before it in the line, so runs
    * of columns that need nothing are copied in one piece and their length bytes overwritten by
-   * tabs; only a NULL, an escaped or a long (>= 251 bytes) text ends a run. (The source server
+   * tabs; only NULL text, text to escape or a long value (>= 251 bytes) ends a run. (The source server
    * escaping every text with three REPLACEs and joining the line with CONCAT_WS cost it a
    * third more CPU than sending the columns.)
    */
