@@ -8,7 +8,8 @@ import type { TableSpec } from '../rows/types.js';
 import type { ShardMap } from '../shard/map.js';
 import { UnrepresentableError, type SourceReader } from '../source/index.js';
 import type { ControlStore } from '../store/control.js';
-import { chunkCounts, chunksLeftBeyond, chunksTakenOver, claimChunk, completeChunk, newWorkerId, releaseChunk, renewLeases, type Chunk } from '../store/leases.js';
+import { chunkCounts, chunksTakenOver, completeChunk, newWorkerId, releaseChunk, renewLeases, type Chunk } from '../store/leases.js';
+import { ChunkClaims } from './claims.js';
 import { refuseShapeProblems } from '../target/shape.js';
 import { checkServerTables } from '../target/tables.js';
 import type { ShardWriter } from '../target/writer.js';
@@ -49,7 +50,7 @@ export async function copyJob(ctx: JobContext): Promise<FullCopyResult> {
     extraStartPositions: () => kafkaStartPositions(config, logger),
     signal: stopPlanning.signal,
   });
-  const run: RunState = { rows: 0, chunks: 0, rowsByTable: new Map(), errors: [], stopping: false, planning: job.planned, leasesRenewedAt: Date.now(), held: new Map(), leasesLost: null };
+  const run: RunState = { rows: 0, chunks: 0, rowsByTable: new Map(), errors: [], stopping: false, planning: job.planned, leasesRenewedAt: Date.now(), leasesLost: null };
   // Workers copy chunks while they are being planned; a planning failure stops them.
   const planned = job.planning.then(
     () => void (run.planning = false),
@@ -96,14 +97,9 @@ export interface RunState {
   planning: boolean;
   /** When this process last renewed its leases (Date.now()): writes wait when that is too long ago (src/copy/fence.ts). */
   leasesRenewedAt: number;
-  /** Chunks this process holds (claimed, not yet recorded), by table and number: the lease check's list. */
-  held: Map<string, Chunk>;
   /** Set when another process took over chunks this one holds: no more writes. */
   leasesLost: string | null;
 }
-
-/** How long a worker that found no chunk waits while the planner inserts more. */
-const PLAN_WAIT_MS = 50;
 
 async function runWorkers(ctx: JobContext, job: FullJob, run: RunState): Promise<void> {
   const { config, store, logger } = ctx;
@@ -121,6 +117,9 @@ async function runWorkers(ctx: JobContext, job: FullJob, run: RunState): Promise
   });
   await releaseDeadLocalWorkers(store, logger);
   await store.pool.query('INSERT INTO workers (id, job_id, command, host, pid) VALUES (?, ?, ?, ?, ?)', [workerId, job.id, 'full', hostname(), process.pid]);
+  // The control store may blip (a restart, a failover): claims ride it out like shard writes do.
+  const retry: RetryPolicy = { retries: config.copy.retries, baseMs: config.copy.retry_base_ms };
+  const claims = new ChunkClaims({ pool: store.pool, jobId: job.id, workerId, leaseSeconds, retry, logger, planning: () => run.planning });
   const progress = new Progress(ctx, job.id);
   await progress.refresh();
   // The totals grow while chunks are planned: show the final ones as soon as they are known.
@@ -128,7 +127,7 @@ async function runWorkers(ctx: JobContext, job: FullJob, run: RunState): Promise
 
   const heartbeat = setInterval(() => {
     void (async () => {
-      const held = [...run.held.values()];
+      const held = [...claims.held.values()];
       await renewLeases(store.pool, job.id, workerId, leaseSeconds, held);
       const lost = await chunksTakenOver(store.pool, held);
       if (lost.length > 0 && !run.leasesLost) {
@@ -148,33 +147,23 @@ async function runWorkers(ctx: JobContext, job: FullJob, run: RunState): Promise
     })().catch((e: Error) => logger.warn({ error: e.message }, 'heartbeat failed'));
   }, Math.max(500, (leaseSeconds * 1000) / 3));
 
-  // The control store may blip (a restart, a failover): claims ride it out like shard writes do.
-  const retry: RetryPolicy = { retries: config.copy.retries, baseMs: config.copy.retry_base_ms };
   const worker = async (): Promise<void> => {
     while (!run.stopping) {
-      const chunk = await withRetry('claim a chunk', retry, logger, () => claimChunk(store.pool, job.id, workerId, leaseSeconds));
-      if (!chunk) {
-        if (run.planning) {
-          await sleep(PLAN_WAIT_MS);
-          continue;
-        }
-        // Chunks leased by another process are finished by it or, if it died, taken over here at lease expiry;
-        // so are this process's own leases that none of its workers holds (a claim whose reply was lost).
-        // Chunks held by this process are finished by its other workers.
-        if (!(await withRetry('look for chunks', retry, logger, () => chunksLeftBeyond(store.pool, job.id, workerId, [...run.held.values()])))) return;
-        await sleep(Math.min(1000, (leaseSeconds * 1000) / 4));
+      const next = await claims.next();
+      if (next === null) return;
+      if ('waitMs' in next) {
+        await sleep(next.waitMs);
         continue;
       }
+      const { chunk } = next;
       const spec = specs.get(chunk.tableName)!;
-      const heldKey = `${chunk.tableName}\u0000${chunk.chunkNo}`;
-      run.held.set(heldKey, chunk);
       let handoff: ChunkHandoff;
       try {
         handoff = await copier.copy(spec, chunk);
       } catch (e) {
         // Known at once (a read failed, a value the target cannot hold): recorded before the next claim.
         await finishChunk(ctx, spec, chunk, { written: Promise.reject(e), drained: Promise.resolve() }, workerId, run, progress, retry);
-        run.held.delete(heldKey);
+        claims.release(chunk);
         continue;
       }
       // The worker goes on to its next chunk while this one's batched rows wait for their writes.
@@ -182,7 +171,7 @@ async function runWorkers(ctx: JobContext, job: FullJob, run: RunState): Promise
       completions.add(completion);
       void completion.finally(() => {
         completions.delete(completion);
-        run.held.delete(heldKey);
+        claims.release(chunk);
       });
     }
   };

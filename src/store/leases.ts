@@ -29,6 +29,9 @@ export interface NewChunk {
   upperKey: ChunkKey | null;
 }
 
+/** A chunk's key in a worker's map of the chunks it holds. */
+export const heldKey = (c: Pick<Chunk, 'tableName' | 'chunkNo'>): string => `${c.tableName}\u0000${c.chunkNo}`;
+
 export function newWorkerId(): string {
   return `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
 }

@@ -11,7 +11,7 @@ import type { TableSpec } from '../rows/types.js';
 import { shardMapFromConfig, type ShardMap } from '../shard/map.js';
 import { createSourceReader, describeTables, MysqlSourceReader, type SourceReader } from '../source/index.js';
 import { openControlStore, requireMigratedStore, type ControlStore } from '../store/control.js';
-import { claimChunks, completeChunks, newWorkerId, releaseChunk, renewLeases, type Chunk, type ChunkKey, type CompletedChunk } from '../store/leases.js';
+import { claimChunks, completeChunks, heldKey, newWorkerId, releaseChunk, renewLeases, type Chunk, type ChunkKey, type CompletedChunk } from '../store/leases.js';
 import { createShardWriter, type ShardWriter } from '../target/writer.js';
 import { compareRange, recheckKeys, type Candidate, type Difference, type DrillContext } from './drill.js';
 import { ChangesInFlight } from './in-flight.js';
@@ -296,7 +296,6 @@ async function workJob(
 
   // The chunks this verifier has claimed and not yet recorded: only their leases are renewed (see renewLeases).
   const held = new Map<string, Chunk>();
-  const heldKey = (c: Chunk) => `${c.tableName}\u0000${c.chunkNo}`;
   await registerWorker(pool, worker, job.jobId);
   const heartbeat = setInterval(() => {
     void Promise.all([renewLeases(pool, job.jobId, worker, leaseSeconds, [...held.values()]), heartbeatWorker(pool, worker)]).catch((e) => log.warn({ err: e }, 'lease renewal failed'));
