@@ -135,7 +135,7 @@ async function ensureMydumper(): Promise<boolean> {
 
 const bench: Benchmark = {
   name: 'copy',
-  description: 'membermig full into 16 shards on 2 servers vs raw LOAD DATA (2 streams) and mydumper+myloader; peak RSS',
+  description: `membermig full into ${SHARDS} shards on 2 servers vs raw LOAD DATA (2 streams) and mydumper+myloader; peak RSS`,
   async run() {
     const N = Number(process.env.BENCH_ROWS ?? 2_000_000);
     const root = mkdtempSync(join(tmpdir(), 'membermig-bench-copy-'));
