@@ -20,8 +20,8 @@ describe('ChunkClaims', () => {
     await env?.cleanup();
   });
 
-  const claimsFor = (jobId: number, workerId: string) =>
-    new ChunkClaims({ pool: store.pool, jobId, workerId, leaseSeconds: 60, retry: { retries: 5, baseMs: 20 }, logger: createLogger('silent'), planning: () => false });
+  const claimsFor = (jobId: number, workerId: string, stopping = () => false) =>
+    new ChunkClaims({ pool: store.pool, jobId, workerId, leaseSeconds: 60, retry: { retries: 5, baseMs: 20 }, logger: createLogger('silent'), planning: () => false, stopping });
 
   it('hands each chunk out once, and a worker finding none while its siblings hold the rest stops without waiting', async () => {
     await store.pool.query("INSERT INTO jobs (id, kind, name, state) VALUES (91, 'full', 'claims', 'running')");
@@ -90,5 +90,20 @@ describe('ChunkClaims', () => {
     expect(await mine.next()).toEqual({ waitMs: 1000 });
     await store.pool.query('UPDATE chunks SET lease_until = NOW(6) - INTERVAL 1 SECOND WHERE job_id = 92 AND chunk_no = 0');
     expect(await mine.next()).toMatchObject({ chunk: { chunkNo: 0, attempts: 2 } });
+  });
+
+  it('claims nothing once the run is stopping, also for workers already waiting their turn', async () => {
+    await store.pool.query("INSERT INTO jobs (id, kind, name, state) VALUES (93, 'full', 'claims-3', 'running')");
+    await store.pool.query("INSERT INTO chunks (job_id, table_name, chunk_no) SELECT 93, 'member', seq FROM seq_0_to_3");
+    let stopping = false;
+    const claims = claimsFor(93, 'p5', () => stopping);
+    const first = claims.next();
+    await new Promise((r) => setImmediate(r)); // its claim is under way
+    const queued = [claims.next(), claims.next()];
+    stopping = true; // e.g. the first worker's claim failed for good
+    expect(await first).toMatchObject({ chunk: { chunkNo: 0 } });
+    expect(await Promise.all(queued)).toEqual([null, null]);
+    const [leased] = await store.pool.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM chunks WHERE job_id = 93 AND state = 'leased'");
+    expect(Number(leased[0]!.n)).toBe(1);
   });
 });

@@ -16,6 +16,8 @@ export interface ChunkClaimsOptions {
   logger: Logger;
   /** Whether this process is still planning chunks (a worker finding none then waits for more). */
   planning: () => boolean;
+  /** Whether the run is stopping: workers waiting for their turn then claim nothing more. */
+  stopping: () => boolean;
 }
 
 /** How long a worker that found no chunk waits while the planner inserts more. */
@@ -38,6 +40,9 @@ export class ChunkClaims {
   next(): Promise<NextChunk> {
     const { pool, jobId, workerId, leaseSeconds, retry, logger } = this.options;
     return this.oneAtATime(async () => {
+      // A worker that waited its turn behind a failing claim (a control store down) stops with the
+      // run instead of failing after its own round of retries.
+      if (this.options.stopping()) return null;
       const chunk = await withRetry('claim a chunk', retry, logger, () => claimChunk(pool, jobId, workerId, leaseSeconds));
       if (chunk) {
         this.held.set(heldKey(chunk), chunk);

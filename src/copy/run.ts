@@ -119,7 +119,7 @@ async function runWorkers(ctx: JobContext, job: FullJob, run: RunState): Promise
   await store.pool.query('INSERT INTO workers (id, job_id, command, host, pid) VALUES (?, ?, ?, ?, ?)', [workerId, job.id, 'full', hostname(), process.pid]);
   // The control store may blip (a restart, a failover): claims ride it out like shard writes do.
   const retry: RetryPolicy = { retries: config.copy.retries, baseMs: config.copy.retry_base_ms };
-  const claims = new ChunkClaims({ pool: store.pool, jobId: job.id, workerId, leaseSeconds, retry, logger, planning: () => run.planning });
+  const claims = new ChunkClaims({ pool: store.pool, jobId: job.id, workerId, leaseSeconds, retry, logger, planning: () => run.planning, stopping: () => run.stopping });
   const progress = new Progress(ctx, job.id);
   await progress.refresh();
   // The totals grow while chunks are planned: show the final ones as soon as they are known.
