@@ -155,10 +155,42 @@ function enumConversion(base: ColumnConversion, column: string): ColumnConversio
     convert(value) {
       if (value === null || value === undefined) return null;
       const text = Buffer.isBuffer(value) ? value.toString('utf8') : String(value);
-      if (text === '0') return new Unrepresentable(`column ${column}: the ENUM error value (index 0) can only be written by a non-strict insert`, "''");
+      if (text === '0') return enumErrorValue(column);
       return base.convert(text.slice(1));
     },
   };
+}
+
+/** The ENUM error value, flagged (see enumConversion). */
+export function enumErrorValue(column: string): Unrepresentable {
+  return new Unrepresentable(`column ${column}: the ENUM error value (index 0) can only be written by a non-strict insert`, "''");
+}
+
+/**
+ * The members of an ENUM (or SET) as information_schema's COLUMN_TYPE lists them, e.g.
+ * `enum('a','it''s','')` → ['a', "it's", '']. A quote inside a member is doubled; a backslash
+ * escapes the character after it.
+ */
+export function enumMembers(columnType: string): string[] {
+  const open = columnType.indexOf('(');
+  if (open < 0) throw new Error(`not an ENUM or SET type: ${columnType}`);
+  const members: string[] = [];
+  let i = open + 1;
+  while (i < columnType.length && columnType[i] === "'") {
+    let member = '';
+    for (i++; i < columnType.length; i++) {
+      const ch = columnType[i]!;
+      if (ch === '\\' && i + 1 < columnType.length) member += columnType[++i];
+      else if (ch === "'" && columnType[i + 1] === "'") member += columnType[++i];
+      else if (ch === "'") break;
+      else member += ch;
+    }
+    members.push(member);
+    i++; // past the closing quote
+    if (columnType[i] === ',') i++;
+  }
+  if (columnType[i] !== ')') throw new Error(`cannot read the members of ${columnType}`);
+  return members;
 }
 
 /** SQL: true when a non-UTF-8 text value converts to utf8mb4 and back to the same bytes. */

@@ -1,6 +1,7 @@
 import { mssqlTypeMap } from '../../rows/mssql/typemap.js';
 import { Unrepresentable, type ColumnConversion, type ColumnSpec, type RowValue, type SourceType } from '../../rows/types.js';
 import { yearText } from '../../rows/convert.js';
+import { enumErrorValue, enumMembers } from '../../rows/mysql.js';
 
 /**
  * Debezium's JSON value encodings to the row pipeline's target form (src/rows/types.ts): decimal
@@ -208,7 +209,7 @@ export function decodeValue(raw: unknown, encoding: Encoding, column: ColumnSpec
     case 'bytes':
       return base64Bytes(raw);
     case 'string':
-      return stringValue(raw);
+      return column.sourceType.dataType === 'enum' ? enumValue(stringValue(raw), column) : stringValue(raw);
     default:
       throw new BadValue(`unsupported Connect type ${encoding.type}${encoding.name ? ` (${encoding.name})` : ''}`);
   }
@@ -224,6 +225,17 @@ function throughTypeMap(raw: unknown, encoding: Encoding, convert: ColumnConvers
     if (e instanceof TypeError || e instanceof RangeError) throw new BadValue(e.message);
     throw e;
   }
+}
+
+/**
+ * Debezium sends the ENUM error value (index 0, left by a non-strict insert) as '', like a real ''
+ * member (its MySqlValueConverters). Where '' is no member it can only be the error value, flagged
+ * as the copy path flags it; where '' is a member the event cannot tell them apart, and the member
+ * is written.
+ */
+function enumValue(value: string, column: ColumnSpec): string | Unrepresentable {
+  if (value !== '' || !column.sourceType.columnType) return value;
+  return enumMembers(column.sourceType.columnType).includes('') ? value : enumErrorValue(column.source);
 }
 
 function stringValue(raw: unknown): string {
