@@ -168,10 +168,11 @@ export function enumErrorValue(column: string): Unrepresentable {
 
 /**
  * The members of an ENUM (or SET) as information_schema's COLUMN_TYPE lists them, e.g.
- * `enum('a','it''s','')` → ['a', "it's", '']. A quote inside a member is doubled; a backslash
- * escapes the character after it.
+ * `enum('a','it''s','')` → ['a', "it's", '']. A quote inside a member is doubled and a backslash
+ * escaped with another (as MariaDB writes COLUMN_TYPE): one reader for the keyset bounds of ENUM
+ * and SET keys (src/source/mysql/sql.ts) and for sync's ENUM values.
  */
-export function enumMembers(columnType: string): string[] {
+export function memberLabels(columnType: string): string[] {
   const open = columnType.indexOf('(');
   if (open < 0) throw new Error(`not an ENUM or SET type: ${columnType}`);
   const members: string[] = [];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { enumMembers } from '../../rows/mysql.js';
+import { memberLabels } from '../../rows/mysql.js';
 import { Unrepresentable, type ColumnSpec } from '../../rows/types.js';
 import { decodeValue } from './values.js';
 
@@ -27,12 +27,12 @@ describe('ENUM values from Debezium (MySQL/MariaDB sources)', () => {
   });
 
   it('reads the member list of COLUMN_TYPE: doubled quotes, backslashes, commas and parentheses inside members', () => {
-    expect(enumMembers("enum('a','it''s','','x,y','(z)')")).toEqual(['a', "it's", '', 'x,y', '(z)']);
-    expect(enumMembers("enum('a\\\\b','''')")).toEqual(['a\\b', "'"]);
-    expect(enumMembers("set('a','b')")).toEqual(['a', 'b']);
+    expect(memberLabels("enum('a','it''s','','x,y','(z)')")).toEqual(['a', "it's", '', 'x,y', '(z)']);
+    expect(memberLabels("enum('a\\\\b','''')")).toEqual(['a\\b', "'"]);
+    expect(memberLabels("set('a','b')")).toEqual(['a', 'b']);
     // '' inside a member is a quote, not an empty member.
-    expect(enumMembers("enum('a'',''b')")).toEqual(["a','b"]);
-    expect(() => enumMembers('varchar(10)')).toThrow(/cannot read the members/);
-    expect(() => enumMembers('int')).toThrow(/not an ENUM or SET/);
+    expect(memberLabels("enum('a'',''b')")).toEqual(["a','b"]);
+    expect(() => memberLabels('varchar(10)')).toThrow(/cannot read the members/);
+    expect(() => memberLabels('int')).toThrow(/not an ENUM or SET/);
   });
 });

@@ -1,7 +1,7 @@
 import { mssqlTypeMap } from '../../rows/mssql/typemap.js';
 import { Unrepresentable, type ColumnConversion, type ColumnSpec, type RowValue, type SourceType } from '../../rows/types.js';
 import { yearText } from '../../rows/convert.js';
-import { enumErrorValue, enumMembers } from '../../rows/mysql.js';
+import { enumErrorValue, memberLabels } from '../../rows/mysql.js';
 
 /**
  * Debezium's JSON value encodings to the row pipeline's target form (src/rows/types.ts): decimal
@@ -235,7 +235,7 @@ function throughTypeMap(raw: unknown, encoding: Encoding, convert: ColumnConvers
  */
 function enumValue(value: string, column: ColumnSpec): string | Unrepresentable {
   if (value !== '' || !column.sourceType.columnType) return value;
-  return enumMembers(column.sourceType.columnType).includes('') ? value : enumErrorValue(column.source);
+  return memberLabels(column.sourceType.columnType).includes('') ? value : enumErrorValue(column.source);
 }
 
 function stringValue(raw: unknown): string {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { SourceType } from '../../rows/types.js';
-import { keyLiteral, memberLabels } from './sql.js';
+import { memberLabels } from '../../rows/mysql.js';
+import { keyLiteral } from './sql.js';
 
 describe('keyLiteral', () => {
   const kind: SourceType = { dataType: 'enum', columnType: "enum('email','phone','address','it''s')" };
@@ -19,6 +20,8 @@ describe('keyLiteral', () => {
     expect(keyLiteral(flags, '')).toBe('0');
     expect(() => keyLiteral(kind, 'fax')).toThrow(/not a member/);
     expect(() => keyLiteral(flags, 'vip,fax')).toThrow(/not made of members/);
+    // COLUMN_TYPE doubles a member's backslash: the member a\b is the first, not "a\\b".
+    expect(keyLiteral({ dataType: 'enum', columnType: "enum('a\\\\b','c')" }, 'a\\b')).toBe('1');
   });
 
   it('keeps integers as digits, bytes as hex literals and text quoted', () => {

@@ -1,6 +1,6 @@
 import mysql from 'mysql2/promise';
 import { quoteId } from '../../mysql/connect.js';
-import { isByteType, isIntegerType } from '../../rows/mysql.js';
+import { isByteType, isIntegerType, memberLabels } from '../../rows/mysql.js';
 import type { ColumnSpec, SourceType, TableSpec } from '../../rows/types.js';
 import type { ChunkKey } from '../../store/leases.js';
 
@@ -46,12 +46,6 @@ export function keyLiteral(type: SourceType, value: string): string {
   if (type.dataType === 'enum') return String(enumNumber(type, value));
   if (type.dataType === 'set') return String(setNumber(type, value));
   return mysql.escape(value);
-}
-
-/** The members of an ENUM or SET column type, e.g. enum('a','it''s') → ['a', "it's"]. */
-export function memberLabels(columnType: string): string[] {
-  const list = columnType.slice(columnType.indexOf('(') + 1, columnType.lastIndexOf(')'));
-  return [...list.matchAll(/'((?:[^']|'')*)'/g)].map((m) => m[1]!.replace(/''/g, "'"));
 }
 
 /** An ENUM value's number: 1 for the first member, 0 for the error value ''. */
