@@ -1,35 +1,53 @@
-import type { Admin } from 'kafkajs';
+import type { Pool } from 'mysql2/promise';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
-
-/** Per topic partition (`topic/partition`), an offset. */
-export type TopicOffsets = Map<string, bigint>;
+import { MssqlReader } from '../source/mssql/reader.js';
+import type { SourceReader } from '../source/reader.js';
+import { CaptureInstancesProbe } from './in-flight-mssql.js';
+import { KafkaTopicsProbe } from './in-flight-kafka.js';
 
 /**
- * Changes already in the change topics that sync has not applied yet. The mirror's lag (lag.ts)
+ * How far a change source has gone and how far sync has applied it: Kafka's change topics
+ * (in-flight-kafka.ts) or SQL Server's CDC (in-flight-mssql.ts).
+ */
+export interface ChangeSourceProbe<End> {
+  /** Named in warnings: "cannot ask <name> how far sync is". */
+  readonly name: string;
+  /** Where the change source ends now. */
+  end(): Promise<End>;
+  /** What sync has not applied up to `end` yet (partitions, capture instances), named; empty when it has. */
+  behind(end: End): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+/**
+ * Changes already in the change source that sync has not applied yet. The mirror's lag (lag.ts)
  * knows only what a running sync has fetched: a sync that is restarting or still joining its
  * group reports nothing, and a mismatch its next batch would mend looked persistent. A re-check
- * first waits until the consumer group has committed past the topics' ends as they were when the
- * mismatch was seen. A wait that runs out (sync stopped, or far behind) ends the waiting for the
- * rest of the pass, and a Kafka that cannot be asked leaves the re-checks as they were: verify
- * must not hang on sync, nor fail for Kafka.
+ * first waits until sync has applied the source up to where it ended when the mismatch was seen.
+ * A wait that runs out (sync stopped, or far behind) ends the waiting for the rest of the pass,
+ * and a source that cannot be asked leaves the re-checks as they were: verify must not hang on
+ * sync, nor fail for its change source.
  */
-export class ChangesInFlight {
-  private admin: Promise<Admin> | undefined;
+export class ChangesInFlight<End = unknown> {
   private givenUp = false;
 
   constructor(
-    private readonly kafka: { brokers: string[]; group: string; topics: string[]; clientId: string },
+    private readonly probe: ChangeSourceProbe<End>,
     private readonly logger: Logger,
     private readonly waitLimitMs = IN_FLIGHT_WAIT_MS,
   ) {}
 
-  /** Null without a Kafka change source (direct CDC keeps its lag in the mirror as it polls). */
-  static fromConfig(config: Config, logger: Logger, waitLimitMs?: number): ChangesInFlight | null {
-    const k = config.cdc?.kafka;
-    if (!k) return null;
-    const topics = Array.isArray(k.topic) ? k.topic : [k.topic];
-    return new ChangesInFlight({ brokers: k.brokers, group: k.group, topics, clientId: `${k.client_id}-verify` }, logger, waitLimitMs);
+  /** For the change source sync reads: Kafka (cdc.kafka) or SQL Server's CDC (cdc.mssql); null without one. */
+  static fromConfig(config: Config, sides: { tables: string[]; reader: SourceReader; control: Pool }, logger: Logger, waitLimitMs?: number): ChangesInFlight | null {
+    const kafka = config.cdc?.kafka;
+    if (kafka) return new ChangesInFlight(KafkaTopicsProbe.fromConfig(kafka), logger, waitLimitMs);
+    const mssql = config.cdc?.mssql;
+    if (mssql && sides.reader instanceof MssqlReader) {
+      const instances = sides.tables.map((t) => mssql.capture_instances[t]).filter((i): i is string => i !== undefined);
+      if (instances.length > 0) return new ChangesInFlight(new CaptureInstancesProbe(sides.reader, sides.control, instances), logger, waitLimitMs);
+    }
+    return null;
   }
 
   /** A new pass (--watch) waits again: sync may be back. */
@@ -37,24 +55,18 @@ export class ChangesInFlight {
     this.givenUp = false;
   }
 
-  /** The topics' ends now; null once waiting has been given up. */
-  async ends(): Promise<TopicOffsets | null> {
+  /** Where the change source ends now; null once waiting has been given up. */
+  async ends(): Promise<End | null> {
     if (this.givenUp) return null;
-    return this.asking(async (admin) => {
-      const ends: TopicOffsets = new Map();
-      for (const topic of this.kafka.topics) {
-        for (const p of await admin.fetchTopicOffsets(topic)) ends.set(`${topic}/${p.partition}`, BigInt(p.high));
-      }
-      return ends;
-    });
+    return this.asking(() => this.probe.end());
   }
 
-  /** Waits until the group has committed up to `ends` on every partition, or the wait limit. */
-  async waitApplied(ends: TopicOffsets | null): Promise<void> {
-    if (!ends || this.givenUp) return;
+  /** Waits until sync has applied the source up to `end`, or the wait limit. */
+  async waitApplied(end: End | null): Promise<void> {
+    if (end === null || this.givenUp) return;
     const deadline = Date.now() + this.waitLimitMs;
     for (;;) {
-      const behind = await this.asking(async (admin) => behindOf(ends, await committedOffsets(admin, this.kafka.group, this.kafka.topics)));
+      const behind = await this.asking(() => this.probe.behind(end));
       if (behind === null || behind.length === 0) return;
       if (Date.now() > deadline) {
         this.giveUp(`sync has not applied the changes in ${behind.slice(0, 5).join(', ')} within ${this.waitLimitMs / 1000} s: re-checks no longer wait for it (is sync running?)`);
@@ -64,23 +76,16 @@ export class ChangesInFlight {
     }
   }
 
-  async close(): Promise<void> {
-    const admin = this.admin;
-    this.admin = undefined;
-    if (admin) await (await admin.catch(() => null))?.disconnect().catch(() => {});
+  close(): Promise<void> {
+    return this.probe.close();
   }
 
-  /** Runs `work` with the admin client (connected on first use); a failure gives up waiting. */
-  private async asking<T>(work: (admin: Admin) => Promise<T>): Promise<T | null> {
+  /** Runs `work`; a failure gives up waiting (the probe connects anew next time). */
+  private async asking<T>(work: () => Promise<T>): Promise<T | null> {
     try {
-      this.admin ??= connectAdmin(this.kafka.clientId, this.kafka.brokers);
-      return await work(await this.admin);
+      return await work();
     } catch (e) {
-      // The next pass connects anew.
-      const broken = this.admin;
-      this.admin = undefined;
-      void broken?.then((admin) => admin.disconnect()).catch(() => {});
-      this.giveUp(`cannot ask Kafka how far sync is (${(e as Error).message}): re-checks wait for the mirror's lag only`);
+      this.giveUp(`cannot ask ${this.probe.name} how far sync is (${(e as Error).message}): re-checks wait for the mirror's lag only`);
       return null;
     }
   }
@@ -95,25 +100,3 @@ export class ChangesInFlight {
 /** How long one re-check waits for sync at most; after that, none waits again in the pass. */
 export const IN_FLIGHT_WAIT_MS = 60_000;
 const POLL_MS = 250;
-
-async function connectAdmin(clientId: string, brokers: string[]): Promise<Admin> {
-  const { Kafka, logLevel } = await import('kafkajs');
-  // Few retries: a Kafka that does not answer must not hold verify up for long.
-  const admin = new Kafka({ clientId, brokers, logLevel: logLevel.NOTHING, connectionTimeout: 3000, retry: { retries: 2 } }).admin();
-  await admin.connect();
-  return admin;
-}
-
-async function committedOffsets(admin: Admin, group: string, topics: string[]): Promise<TopicOffsets> {
-  const committed: TopicOffsets = new Map();
-  for (const t of await admin.fetchOffsets({ groupId: group, topics })) {
-    // -1: nothing committed yet, so nothing applied.
-    for (const p of t.partitions) committed.set(`${t.topic}/${p.partition}`, BigInt(p.offset) < 0n ? 0n : BigInt(p.offset));
-  }
-  return committed;
-}
-
-/** The partitions whose committed offset is below the end wanted, as `topic/partition`. */
-export function behindOf(ends: TopicOffsets, committed: TopicOffsets): string[] {
-  return [...ends].filter(([key, end]) => (committed.get(key) ?? 0n) < end).map(([key]) => key);
-}

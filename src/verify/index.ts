@@ -155,7 +155,7 @@ export async function runVerify(config: Config, options: VerifyOptions): Promise
   const store = openControlStore(config, (options.workers ?? config.verify.workers) + 3);
   const reader = createSourceReader(config, log);
   const writer = createShardWriter(config);
-  const inFlight = ChangesInFlight.fromConfig(config, log, options.inFlightWaitMs);
+  const inFlight = ChangesInFlight.fromConfig(config, { tables, reader, control: store.pool }, log, options.inFlightWaitMs);
   try {
     await requireMigratedStore(store);
     const started = performance.now();

@@ -418,7 +418,8 @@ describe.skipIf(skipReason !== null)(`SQL Server live${skipReason ? ` (skipped: 
         expect(sync.source).toBe('mssql');
         expect(sync.deadLetters.open).toBe(0);
         applied += sync.eventsApplied;
-        verify = await runVerify(e2e.config, { logger: silentLogger, recheckAfterSeconds: 0 });
+        // Sync is not running while verify looks: a short wait for it (see the next part for the wait itself).
+        verify = await runVerify(e2e.config, { logger: silentLogger, recheckAfterSeconds: 0, inFlightWaitMs: 1000 });
         if (verify.state === 'clean' && applied >= 53) break;
         await sleep(2000);
       }
@@ -426,6 +427,20 @@ describe.skipIf(skipReason !== null)(`SQL Server live${skipReason ? ` (skipped: 
       expect(applied).toBeGreaterThanOrEqual(53);
       const status = await collectStatus(e2e.config);
       expect(status.perTable[0]!.sync?.lastLsn).toMatch(/^[0-9a-f]{20}$/);
+
+      // Changes in CDC that sync has not applied yet (it is not running): verify's re-check waits
+      // until the sync started after it has applied CDC up to the max LSN of when it saw them.
+      const before = (await pool.request().query<{ lsn: Buffer }>('SELECT sys.fn_cdc_get_max_lsn() AS lsn')).recordset[0]!.lsn;
+      await pool.request().batch('UPDATE dbo.Member SET points = points + 1 WHERE member_id BETWEEN 100 AND 159;');
+      const harvested = async () =>
+        (await pool.request().input('before', sql.VarBinary(10), before).query<{ n: number }>('SELECT COUNT(*) AS n FROM cdc.dbo_Member_CT WHERE __$start_lsn > @before')).recordset[0]!.n;
+      for (let i = 0; i < 60 && (await harvested()) < 120; i++) await sleep(1000); // before and after image of each row
+      const verifying = runVerify(e2e.config, { logger: silentLogger, recheckAfterSeconds: 1 });
+      await sleep(6000); // well after the first re-check would have looked
+      const late = await runSync(e2e.config, { logger: silentLogger, untilCaughtUp: true });
+      const moving = await verifying;
+      expect(late.eventsApplied).toBeGreaterThanOrEqual(60);
+      expect([moving.state, moving.differences]).toEqual(['clean', []]);
 
       // The repair queue reads its keys from SQL Server one statement per batch: a damaged row is re-copied.
       const at = shardMapFromConfig(e2e.config).locate('100');

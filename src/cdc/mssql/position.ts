@@ -32,6 +32,12 @@ export function nextFrom(p: CdcPosition, mode: ChangesMode = 'function'): { from
   return sameOrder ? { from: p.lsn, after: { lsn: p.lsn, seqval: p.seqval, commandId } } : { from: p.lsn, after: null };
 }
 
+/** Whether every change up to and including LSN `end` is applied at `p`. */
+export function coversLsn(p: CdcPosition, end: Lsn): boolean {
+  const order = p.lsn.compare(end);
+  return order > 0 || (order === 0 && p.seqval === null);
+}
+
 export class CdcWindowError extends Error {
   override name = 'CdcWindowError';
 }

@@ -282,6 +282,12 @@ export class MssqlReader implements SourceReader {
     return { rows, rejected };
   }
 
+  /** The highest LSN in the CDC change tables (sys.fn_cdc_get_max_lsn); null when CDC is not enabled. */
+  async maxLsn(): Promise<Lsn | null> {
+    const lsn = (await this.query<{ max_lsn: Buffer | null }>(MAX_LSN_SQL, []))[0]?.max_lsn;
+    return lsn ? Lsn.parse(lsn) : null;
+  }
+
   /**
    * The capture job's max LSN. A capture instance created moments ago starts after it until the
    * job has read that far; sync would then find its start before the instance's window, so this
@@ -289,14 +295,13 @@ export class MssqlReader implements SourceReader {
    */
   async startPosition(startWaitMs = 60_000): Promise<StartPosition> {
     for (const deadline = Date.now() + startWaitMs; ; await sleep(1000)) {
-      const lsn = (await this.query<{ max_lsn: Buffer | null }>(MAX_LSN_SQL, []))[0]?.max_lsn;
-      if (!lsn) {
+      const max = await this.maxLsn();
+      if (!max) {
         throw new RefusedError(
           `SQL Server database ${describeMssqlUrl(this.options.url)} has no CDC position (sys.fn_cdc_get_max_lsn() is NULL): ` +
             'enable CDC (sys.sp_cdc_enable_db, sys.sp_cdc_enable_table) and make sure SQL Server Agent runs',
         );
       }
-      const max = Lsn.parse(lsn);
       const newest = newestInstanceStart(await this.query<CaptureInstanceRow>(CAPTURE_INSTANCES_SQL, []));
       if (!newest || max.compare(Lsn.parse(newest)) >= 0) return { kind: 'mssql', position: { lsn: max.toString() } };
       if (Date.now() > deadline) {

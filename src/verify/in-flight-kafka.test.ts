@@ -2,7 +2,8 @@ import { createServer } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../log.js';
-import { behindOf, ChangesInFlight, type TopicOffsets } from './in-flight.js';
+import { ChangesInFlight } from './in-flight.js';
+import { behindOf, KafkaTopicsProbe, type TopicOffsets } from './in-flight-kafka.js';
 
 describe('behindOf', () => {
   const offsets = (entries: [string, bigint][]): TopicOffsets => new Map(entries);
@@ -38,7 +39,7 @@ describe('ChangesInFlight with a Kafka that cannot be asked', () => {
     const out = new PassThrough();
     let logs = '';
     out.on('data', (d: Buffer) => (logs += d.toString()));
-    const inFlight = new ChangesInFlight({ brokers: [`127.0.0.1:${port}`], group: 'g', topics: ['t'], clientId: 'test' }, createLogger('warn', out));
+    const inFlight = new ChangesInFlight(new KafkaTopicsProbe({ brokers: [`127.0.0.1:${port}`], group: 'g', topics: ['t'], clientId: 'test' }), createLogger('warn', out));
     try {
       expect(await inFlight.ends()).toBeNull();
       await inFlight.waitApplied(null);
