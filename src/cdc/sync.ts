@@ -1,5 +1,4 @@
-import { Kafka, logLevel as KafkaLogLevel, type Admin, type Consumer, type EachBatchPayload, type KafkaMessage, type LogEntry } from 'kafkajs';
-import type { RowDataPacket } from 'mysql2/promise';
+import { Kafka, logLevel as KafkaLogLevel, type Consumer, type EachBatchPayload, type KafkaMessage, type LogEntry } from 'kafkajs';
 import type { Config } from '../config/schema.js';
 import { RefusedError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
@@ -11,8 +10,10 @@ import { DebeziumDecoder, type KafkaRecord } from './debezium/decode.js';
 import type { SyncMetrics } from './metrics.js';
 import { runMssqlSync, type MssqlSyncResult } from './mssql/sync.js';
 import type { SyncOutcome } from './runtime.js';
-import { kafkaStartOffsets } from './kafka-start.js';
-import { markPartitionsBehind, markPartitionsCaughtUp, mirrorOffsets, type CaughtUpPartition } from './offsets.js';
+import { RestartingConsumer } from './kafka-consumer.js';
+import { keepMirrorFresh, watchCaughtUp } from './kafka-progress.js';
+import { prepareTopics } from './kafka-topics.js';
+import { mirrorOffsets } from './offsets.js';
 import { recopyKeys } from './recopy.js';
 import { createSourceReader } from '../source/index.js';
 import { openApplyRuntime } from './runtime.js';
@@ -104,7 +105,7 @@ async function runKafkaSync(config: Config, options: SyncOptions): Promise<Kafka
   const { store, writer, metrics, parking } = applyRuntime;
   const kafka = new Kafka({ clientId: kafkaConfig.client_id, brokers: kafkaConfig.brokers, logLevel: KafkaLogLevel.WARN, logCreator: kafkaLogs(logger), retry: { retries: 10 } });
   const admin = kafka.admin();
-  let consumer: Consumer | undefined;
+  let consumer: RestartingConsumer | undefined;
   try {
     const rt: Runtime = {
       config,
@@ -137,105 +138,20 @@ async function runKafkaSync(config: Config, options: SyncOptions): Promise<Kafka
     if (options.retryDeadLetters) result.retried = await retryDeadLetters(rt);
 
     await admin.connect();
-    await requireTopics(admin, topics, kafkaConfig.brokers);
-    await startAtRecordedPosition(admin, store, kafkaConfig.group, topics, logger);
-    await refuseRetentionGaps(admin, kafkaConfig.group, topics);
+    await prepareTopics(admin, { store, group: kafkaConfig.group, topics, brokers: kafkaConfig.brokers, logger });
 
     const partitions = new Map<string, SyncPartitionResult>();
-    const committer = new GroupCommitter(rt);
-    const eachBatch = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload, c: Consumer): Promise<void> => {
-      const messages = batch.messages;
-      for (let i = 0; i < messages.length; i += kafkaConfig.max_batch_events) {
-        if (!isRunning() || isStale()) return;
-        const chunk = messages.slice(i, i + kafkaConfig.max_batch_events);
-        const decoded = decodePart(rt, batch.topic, batch.partition, chunk);
-        const outcome = await committer.submit({ consumer: c, topic: batch.topic, partition: batch.partition, highWatermark: batch.highWatermark, messages: chunk, decoded });
-        resolveOffset(chunk[chunk.length - 1]!.offset);
-        result.eventsApplied += outcome.applied;
-        result.tombstones += outcome.tombstones;
-        result.deadLettered += outcome.deadLettered;
-        const key = `${batch.topic}/${batch.partition}`;
-        const p = partitions.get(key) ?? { topic: batch.topic, partition: batch.partition, events: 0, nextOffset: '0' };
-        p.events += chunk.length;
-        p.nextOffset = outcome.nextOffset;
-        partitions.set(key, p);
-        await heartbeat();
-      }
-    };
-    // kafkajs gives up on a broker that stays away past its retries; we start a new consumer instead,
-    // with backoff, for as long as it takes (the group resumes from the committed offsets).
-    let stopped: () => void = () => {};
-    const done = new Promise<void>((resolve) => {
-      stopped = resolve;
-      options.signal?.addEventListener('abort', () => resolve(), { once: true });
-    });
-    let restartWait = 500;
-    const startConsumer = async (): Promise<void> => {
-      const c = kafka.consumer({
-        groupId: kafkaConfig.group,
-        sessionTimeout: kafkaConfig.session_timeout_ms,
-        rebalanceTimeout: Math.max(kafkaConfig.rebalance_timeout_ms, kafkaConfig.session_timeout_ms),
-        heartbeatInterval: Math.min(3000, Math.floor(kafkaConfig.session_timeout_ms / 3)),
-        allowAutoTopicCreation: false,
-        // kafkajs fetches again only once every batch of a fetch is applied: a fetch large enough for
-        // every partition's next batch (not kafkajs's default 10 MB, a few partitions of schema-laden
-        // events) lets them all join one group commit instead of waiting for the next round trip.
-        maxBytesPerPartition: 4 * 1024 * 1024,
-        maxBytes: 64 * 1024 * 1024,
-        maxWaitTimeInMs: 200,
-        retry: { retries: 5, restartOnFailure: async () => false },
-      });
-      consumer = c;
-      c.on(c.events.CRASH, (e) => {
-        if (stopping()) return;
-        logger.warn({ err: e.payload.error.message }, `kafka consumer stopped; starting a new one in ${restartWait} ms`);
-        setTimeout(() => void restart(c), restartWait);
-        restartWait = Math.min(10_000, restartWait * 2);
-      });
-      c.on(c.events.FETCH, () => (restartWait = 500));
-      await c.connect();
-      await c.subscribe({ topics, fromBeginning: true });
-      await c.run({
-        autoCommit: false,
-        eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: kafkaConfig.partitions_concurrently,
-        eachBatch: (payload) => eachBatch(payload, c),
-      });
-    };
-    const restart = async (old: Consumer): Promise<void> => {
-      await old.disconnect().catch(() => {});
-      if (stopping()) return;
-      try {
-        await startConsumer();
-      } catch (e) {
-        logger.warn({ err: (e as Error).message }, `kafka not reachable; trying again in ${restartWait} ms`);
-        const failed = consumer!;
-        setTimeout(() => void restart(failed), restartWait);
-        restartWait = Math.min(10_000, restartWait * 2);
-      }
-    };
-    await startConsumer();
-    // Quiet partitions stay fresh in the mirror (markPartitionsCaughtUp): else the gray gate reads them as lagging;
-    // partitions behind get a row too (markPartitionsBehind): else the gate does not see them at all.
-    const freshness = setInterval(() => {
-      void partitionProgress(admin, kafkaConfig.group, topics)
-        .then(async (progress) => {
-          await markPartitionsCaughtUp(store.pool, progress.filter((p) => p.caughtUp));
-          await markPartitionsBehind(store.pool, progress.filter((p) => !p.caughtUp));
-        })
-        .catch((e: Error) => logger.debug({ err: e.message }, 'could not refresh caught-up partitions'));
-    }, CAUGHT_UP_EVERY_MS);
-    freshness.unref();
-    stopFreshness = () => clearInterval(freshness);
+    consumer = new RestartingConsumer(kafka, { kafkaConfig, topics, logger, stopping, eachBatch: batchApplier(rt, result, partitions) });
+    await consumer.start();
+    stopFreshness = keepMirrorFresh(admin, store, kafkaConfig.group, topics, logger);
 
+    const aborted = new Promise<'stopped'>((resolve) => options.signal?.addEventListener('abort', () => resolve('stopped'), { once: true }));
     const caughtUp = options.untilCaughtUp
-      ? watchCaughtUp(admin, kafkaConfig.group, topics, options.caughtUpCheckMs ?? 300, stopping, async () => (await parking.counts()).size === 0)
-      : undefined;
-    const reason = await Promise.race([done.then(() => 'stopped' as const), caughtUp?.then(() => 'caught-up' as const) ?? new Promise<never>(() => {})]);
+      ? watchCaughtUp(admin, kafkaConfig.group, topics, options.caughtUpCheckMs ?? 300, stopping, async () => (await parking.counts()).size === 0).then(() => 'caught-up' as const)
+      : new Promise<never>(() => {});
+    const reason = await Promise.race([aborted, caughtUp]);
     stopRequested = true;
-    stopped();
-    // consumer.stop waits for the in-flight batch, which commits before it returns.
-    await consumer?.stop();
+    await consumer.stop();
     result.stoppedBy = reason === 'caught-up' ? 'caught-up' : 'signal';
     result.partitions = [...partitions.values()].sort((a, b) => a.topic.localeCompare(b.topic) || a.partition - b.partition);
     const counts = await deadLetterCounts(store.pool);
@@ -245,10 +161,39 @@ async function runKafkaSync(config: Config, options: SyncOptions): Promise<Kafka
   } finally {
     stopRequested = true;
     stopFreshness();
-    await consumer?.disconnect().catch(() => {});
+    await consumer?.disconnect();
     await admin.disconnect().catch(() => {});
     await applyRuntime.close();
   }
+}
+
+/**
+ * The consumer's batch handler: a partition's fetched batch is cut into chunks of
+ * max_batch_events, each decoded here and applied and committed in a group (GroupCommitter),
+ * and tallied into the result.
+ */
+function batchApplier(rt: Runtime, result: KafkaSyncResult, partitions: Map<string, SyncPartitionResult>) {
+  const committer = new GroupCommitter(rt);
+  const max = rt.kafkaConfig.max_batch_events;
+  return async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload, consumer: Consumer): Promise<void> => {
+    const messages = batch.messages;
+    for (let i = 0; i < messages.length; i += max) {
+      if (!isRunning() || isStale()) return;
+      const chunk = messages.slice(i, i + max);
+      const decoded = decodePart(rt, batch.topic, batch.partition, chunk);
+      const outcome = await committer.submit({ consumer, topic: batch.topic, partition: batch.partition, highWatermark: batch.highWatermark, messages: chunk, decoded });
+      resolveOffset(chunk[chunk.length - 1]!.offset);
+      result.eventsApplied += outcome.applied;
+      result.tombstones += outcome.tombstones;
+      result.deadLettered += outcome.deadLettered;
+      const key = `${batch.topic}/${batch.partition}`;
+      const p = partitions.get(key) ?? { topic: batch.topic, partition: batch.partition, events: 0, nextOffset: '0' };
+      p.events += chunk.length;
+      p.nextOffset = outcome.nextOffset;
+      partitions.set(key, p);
+      await heartbeat();
+    }
+  };
 }
 
 interface BatchOutcome {
@@ -415,126 +360,6 @@ async function retryDeadLetters(rt: Runtime): Promise<{ resolved: number; stillF
   rt.logger.info({ resolved, stillFailing }, 'dead letters retried');
   return { resolved, stillFailing };
 }
-
-/** Retries what Kafka calls retriable (a coordinator still loading, a leader moving) for up to a minute. */
-async function retrying<T>(work: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await work();
-    } catch (e) {
-      if ((e as { retriable?: boolean }).retriable !== true || Date.now() > deadline) throw e;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
-}
-
-async function requireTopics(admin: Admin, topics: string[], brokers: string[]): Promise<void> {
-  const existing = new Set(await retrying(() => admin.listTopics()));
-  const missing = topics.filter((t) => !existing.has(t));
-  if (missing.length > 0) throw new RefusedError(`topic ${missing.join(', ')} does not exist on ${brokers.join(', ')} (cdc.kafka.topic)`);
-  await refuseCompactedTopics(admin, topics);
-}
-
-/**
- * Compaction keeps only each key's last event: a delete's event goes and its tombstone stays, and
- * an update that moved a member to another shard can go behind a later one, so the copy left on
- * the old shard would never be deleted. Change topics must keep every event (cleanup.policy=delete).
- */
-/** kafkajs' ConfigResourceTypes.TOPIC: the CommonJS module's enum is not a named ESM export at run time. */
-const TOPIC_RESOURCE = 2;
-
-async function refuseCompactedTopics(admin: Admin, topics: string[]): Promise<void> {
-  const described = await retrying(() =>
-    admin.describeConfigs({ resources: topics.map((name) => ({ type: TOPIC_RESOURCE, name, configNames: ['cleanup.policy'] })), includeSynonyms: false }),
-  );
-  const compacted = described.resources.filter((r) => r.configEntries.some((e) => e.configName === 'cleanup.policy' && (e.configValue ?? '').includes('compact')));
-  if (compacted.length > 0) {
-    throw new RefusedError(
-      `topic ${compacted.map((r) => r.resourceName).join(', ')} is compacted (cleanup.policy=compact): compaction drops delete events and shard moves, so sync cannot apply it exactly; use cleanup.policy=delete for change topics`,
-    );
-  }
-}
-
-/**
- * A group that has committed nothing yet starts where full recorded the Kafka start positions
- * (cdc_start_positions): per partition, the lowest any job recorded (src/cdc/kafka-start.ts);
- * a partition some job did not record starts at its beginning.
- */
-async function startAtRecordedPosition(admin: Admin, store: ControlStore, group: string, topics: string[], logger: Logger): Promise<void> {
-  const committed = await retrying(() => admin.fetchOffsets({ groupId: group, topics }));
-  const fresh = committed.every((t) => t.partitions.every((p) => p.offset === '-1'));
-  if (!fresh) return;
-  const [rows] = await store.pool.query<RowDataPacket[]>('SELECT job_id, source_kind, position FROM cdc_start_positions');
-  const recorded = rows.map((r) => ({ jobId: r.job_id as number, kind: r.source_kind as string, position: r.position as unknown }));
-  for (const topic of topics) {
-    const partitions = kafkaStartOffsets(recorded, topic);
-    if (partitions.length === 0) continue;
-    await retrying(() => admin.setOffsets({ groupId: group, topic, partitions }));
-    logger.info({ topic, partitions }, 'starting at the position full recorded (partitions not listed: from the beginning)');
-  }
-}
-
-/**
- * A group position below a partition's oldest kept offset means retention (or a records delete)
- * removed changes sync has not applied. The consumer would skip them silently (kafkajs resets an
- * out-of-range offset to the earliest one), so sync stops here instead: only a new copy can bring
- * the shards back in step, as with SQL Server's cleanup window (src/cdc/mssql/position.ts).
- */
-async function refuseRetentionGaps(admin: Admin, group: string, topics: string[]): Promise<void> {
-  const committed = await retrying(() => admin.fetchOffsets({ groupId: group, topics }));
-  const gaps: string[] = [];
-  for (const topic of topics) {
-    const kept = await retrying(() => admin.fetchTopicOffsets(topic));
-    for (const p of committed.find((t) => t.topic === topic)?.partitions ?? []) {
-      const low = kept.find((k) => k.partition === p.partition)?.low;
-      if (p.offset === '-1' || low === undefined || BigInt(p.offset) >= BigInt(low)) continue;
-      gaps.push(`${topic}[${p.partition}] at offset ${p.offset}, oldest kept ${low}`);
-    }
-  }
-  if (gaps.length > 0) {
-    throw new Error(
-      `consumer group ${group} is behind what the broker keeps: ${gaps.join('; ')}. The changes in between were deleted (retention) and cannot be applied: copy the tables again (membermig full --restart), then sync from its start`,
-    );
-  }
-}
-
-/** Resolves when the group's committed offsets have reached the end of every partition. */
-async function watchCaughtUp(admin: Admin, group: string, topics: string[], everyMs: number, stopping: () => boolean, nothingParked: () => Promise<boolean>): Promise<void> {
-  for (;;) {
-    await new Promise((r) => setTimeout(r, everyMs));
-    if (stopping()) return new Promise<never>(() => {});
-    try {
-      if ((await isCaughtUp(admin, group, topics)) && (await nothingParked())) return;
-    } catch {
-      // The broker may be restarting; ask again.
-    }
-  }
-}
-
-export async function isCaughtUp(admin: Admin, group: string, topics: string[]): Promise<boolean> {
-  return (await partitionProgress(admin, group, topics)).every((p) => p.caughtUp);
-}
-
-/** Each partition of the topics: the group's committed offset against the partition's end. */
-async function partitionProgress(admin: Admin, group: string, topics: string[]): Promise<(CaughtUpPartition & { caughtUp: boolean })[]> {
-  const committed = await admin.fetchOffsets({ groupId: group, topics });
-  const out: (CaughtUpPartition & { caughtUp: boolean })[] = [];
-  for (const topic of topics) {
-    const ends = await admin.fetchTopicOffsets(topic);
-    const done = committed.find((t) => t.topic === topic)?.partitions ?? [];
-    for (const end of ends) {
-      const c = done.find((p) => p.partition === end.partition)?.offset ?? '-1';
-      const high = BigInt(end.high);
-      const next = c === '-1' ? 0n : BigInt(c);
-      out.push({ group, topic, partition: end.partition, nextOffset: next.toString(), highWatermark: end.high, caughtUp: high === 0n || (c !== '-1' && next >= high) });
-    }
-  }
-  return out;
-}
-
-/** How often a running sync tells the control store which partitions are caught up (the gray gate's lag is seconds). */
-const CAUGHT_UP_EVERY_MS = 2000;
 
 /** kafkajs logs into the command's pino logger (stderr), one level quieter: it reports every rebalance as an error. */
 function kafkaLogs(logger: Logger) {
