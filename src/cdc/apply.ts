@@ -87,11 +87,21 @@ interface ShardWork {
 }
 
 export async function applyChanges(ctx: ApplyContext, all: ChangeEvent[]): Promise<ApplyResult> {
-  const map = ctx.writer.map;
   const failed: FailedChange[] = [];
   const { events, held } = await withoutHeldKeys(ctx, all);
-  // table → key text → shard → final write for that shard
-  const finals = new Map<string, Map<string, Map<number, Write>>>();
+  const byServer = worksByServer(ctx, finalWrites(ctx, events, failed));
+  const outcomes = await Promise.all([...byServer].map(([server, works]) => writeServer(ctx, server, works)));
+  for (const o of outcomes) failed.push(...o.failed);
+  return { writes: sum(outcomes.map((o) => o.writes)), parked: sum(outcomes.map((o) => o.parked)), failed, held };
+}
+
+/** Table → key text → shard → the key's last effect on that shard in the batch. */
+type FinalWrites = Map<string, Map<string, Map<number, Write>>>;
+
+/** Collapses the batch into final writes; events that cannot be routed (or of unknown tables) go to `failed`. */
+function finalWrites(ctx: ApplyContext, events: ChangeEvent[], failed: FailedChange[]): FinalWrites {
+  const map = ctx.writer.map;
+  const finals: FinalWrites = new Map();
   for (const event of events) {
     const spec = ctx.specs.get(event.table);
     if (!spec) {
@@ -121,8 +131,12 @@ export async function applyChanges(ctx: ApplyContext, all: ChangeEvent[]): Promi
       failed.push({ event, reason: (e as Error).message });
     }
   }
+  return finals;
+}
 
-  // server → shard works
+/** The final writes as one work per shard, grouped by the shard's server. */
+function worksByServer(ctx: ApplyContext, finals: FinalWrites): Map<string, ShardWork[]> {
+  const map = ctx.writer.map;
   const byServer = new Map<string, ShardWork[]>();
   for (const [table, perTable] of finals) {
     const spec = ctx.specs.get(table)!;
@@ -141,56 +155,60 @@ export async function applyChanges(ctx: ApplyContext, all: ChangeEvent[]): Promi
       list.push({ shard, spec, writes });
     }
   }
-
-  let writes = 0;
-  let parked = 0;
-  await Promise.all(
-    [...byServer].map(async ([server, works]) => {
-      const parking = ctx.parking;
-      if (!parking) {
-        // No parking lot: wait for the server, retrying with backoff.
-        const limit = pLimit(4);
-        await Promise.all(
-          works.map((work) =>
-            limit(async () => {
-              const refused = await withServerRetry(ctx, server, () => writeShard(ctx.writer, work));
-              writes += work.writes.length - refused.length;
-              failed.push(...refused);
-            }),
-          ),
-        );
-        return;
-      }
-      // Behind writes already parked for this server: park too, so none overtakes an older one.
-      if (await parking.hasParked(server)) {
-        await parking.park(server, works.flatMap(parkedWrites));
-        parked += works.reduce((n, w) => n + w.writes.length, 0);
-        return;
-      }
-      const limit = pLimit(4);
-      const outcomes = await Promise.allSettled(works.map((work) => limit(() => writeShard(ctx.writer, work))));
-      const waiting: ShardWork[] = [];
-      let why = '';
-      outcomes.forEach((o, i) => {
-        const work = works[i]!;
-        if (o.status === 'fulfilled') {
-          writes += work.writes.length - o.value.length;
-          failed.push(...o.value);
-        } else if (isTransient(o.reason)) {
-          waiting.push(work);
-          why = (o.reason as Error).message;
-        } else throw o.reason;
-      });
-      if (waiting.length > 0) {
-        ctx.logger.warn({ server, err: why }, 'shard server cannot take writes now; parking its writes until it can (other servers go on)');
-        ctx.onServerDown?.(server, why);
-        await parking.park(server, waiting.flatMap(parkedWrites));
-        parked += waiting.reduce((n, w) => n + w.writes.length, 0);
-      }
-    }),
-  );
-  return { writes, parked, failed, held };
+  return byServer;
 }
+
+interface ServerOutcome {
+  writes: number;
+  parked: number;
+  failed: FailedChange[];
+}
+
+/**
+ * One server's shard works, 4 at a time. Without a parking lot it waits for a server that cannot
+ * take them (withServerRetry); with one, it parks them: all of them behind writes already parked
+ * for the server (so none overtakes an older one), else those that met the server down.
+ */
+async function writeServer(ctx: ApplyContext, server: string, works: ShardWork[]): Promise<ServerOutcome> {
+  const outcome: ServerOutcome = { writes: 0, parked: 0, failed: [] };
+  const wrote = (work: ShardWork, refused: FailedChange[]) => {
+    outcome.writes += work.writes.length - refused.length;
+    outcome.failed.push(...refused);
+  };
+  const parkAll = async (parkedWorks: ShardWork[]) => {
+    await ctx.parking!.park(server, parkedWorks.flatMap(parkedWrites));
+    outcome.parked += sum(parkedWorks.map((w) => w.writes.length));
+  };
+  const limit = pLimit(4);
+  const parking = ctx.parking;
+  if (!parking) {
+    await Promise.all(works.map((work) => limit(async () => wrote(work, await withServerRetry(ctx, server, () => writeShard(ctx.writer, work))))));
+    return outcome;
+  }
+  if (await parking.hasParked(server)) {
+    await parkAll(works);
+    return outcome;
+  }
+  const settled = await Promise.allSettled(works.map((work) => limit(() => writeShard(ctx.writer, work))));
+  const waiting: ShardWork[] = [];
+  let why = '';
+  settled.forEach((o, i) => {
+    const work = works[i]!;
+    if (o.status === 'fulfilled') wrote(work, o.value);
+    else if (isTransient(o.reason)) {
+      waiting.push(work);
+      why = (o.reason as Error).message;
+    } else throw o.reason;
+  });
+  if (waiting.length > 0) {
+    ctx.logger.warn({ server, err: why }, 'shard server cannot take writes now; parking its writes until it can (other servers go on)');
+    ctx.onServerDown?.(server, why);
+    await parkAll(waiting);
+  }
+  return outcome;
+}
+
+const sum = (values: number[]): number => values.reduce((a, b) => a + b, 0);
 
 /**
  * The shard's deletes, then its upserts; if the target refuses a statement, each write alone, to

@@ -125,27 +125,7 @@ async function runWorkers(ctx: JobContext, job: FullJob, run: RunState): Promise
   // The totals grow while chunks are planned: show the final ones as soon as they are known.
   job.planning.then(() => progress.refresh()).catch(() => {});
 
-  const heartbeat = setInterval(() => {
-    void (async () => {
-      const held = [...claims.held.values()];
-      await renewLeases(store.pool, job.id, workerId, leaseSeconds, held);
-      const lost = await chunksTakenOver(store.pool, held);
-      if (lost.length > 0 && !run.leasesLost) {
-        const names = lost.map((c) => `${c.tableName} chunk ${c.chunkNo}`).join(', ');
-        run.leasesLost = `${names}: taken over by another process while this one could not renew its leases; this process writes no more`;
-        run.errors.push(run.leasesLost);
-        run.stopping = true;
-      }
-      run.leasesRenewedAt = Date.now();
-      await store.pool.query('UPDATE workers SET heartbeat_at = NOW(6) WHERE id = ?', [workerId]);
-      const [rows] = await store.pool.query<RowDataPacket[]>('SELECT state FROM jobs WHERE id = ?', [job.id]);
-      if (rows[0]?.state === 'abandoned' && !run.stopping) {
-        run.stopping = true;
-        run.errors.push(`job ${job.id} was restarted by another process (--restart); this run stopped`);
-      }
-      await progress.refresh();
-    })().catch((e: Error) => logger.warn({ error: e.message }, 'heartbeat failed'));
-  }, Math.max(500, (leaseSeconds * 1000) / 3));
+  const stopHeartbeat = startHeartbeat(ctx, job.id, workerId, run, claims, progress);
 
   const worker = async (): Promise<void> => {
     while (!run.stopping) {
@@ -194,9 +174,41 @@ async function runWorkers(ctx: JobContext, job: FullJob, run: RunState): Promise
     if (failed) throw failed.reason;
     await progress.refresh();
   } finally {
-    clearInterval(heartbeat);
+    stopHeartbeat();
     await store.pool.query('DELETE FROM workers WHERE id = ?', [workerId]).catch(() => {});
   }
+}
+
+/**
+ * Every third of a lease: renews the leases of the chunks this process holds, stops the run when
+ * another process took some over (or restarted the job), marks the worker alive and refreshes
+ * the progress. Returns the function that stops it.
+ */
+function startHeartbeat(ctx: JobContext, jobId: number, workerId: string, run: RunState, claims: ChunkClaims, progress: Progress): () => void {
+  const { store, logger } = ctx;
+  const leaseSeconds = ctx.config.copy.lease_seconds;
+  const timer = setInterval(() => {
+    void (async () => {
+      const held = [...claims.held.values()];
+      await renewLeases(store.pool, jobId, workerId, leaseSeconds, held);
+      const lost = await chunksTakenOver(store.pool, held);
+      if (lost.length > 0 && !run.leasesLost) {
+        const names = lost.map((c) => `${c.tableName} chunk ${c.chunkNo}`).join(', ');
+        run.leasesLost = `${names}: taken over by another process while this one could not renew its leases; this process writes no more`;
+        run.errors.push(run.leasesLost);
+        run.stopping = true;
+      }
+      run.leasesRenewedAt = Date.now();
+      await store.pool.query('UPDATE workers SET heartbeat_at = NOW(6) WHERE id = ?', [workerId]);
+      const [rows] = await store.pool.query<RowDataPacket[]>('SELECT state FROM jobs WHERE id = ?', [jobId]);
+      if (rows[0]?.state === 'abandoned' && !run.stopping) {
+        run.stopping = true;
+        run.errors.push(`job ${jobId} was restarted by another process (--restart); this run stopped`);
+      }
+      await progress.refresh();
+    })().catch((e: Error) => logger.warn({ error: e.message }, 'heartbeat failed'));
+  }, Math.max(500, (leaseSeconds * 1000) / 3));
+  return () => clearInterval(timer);
 }
 
 /**
