@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectMysql } from '../src/mysql/connect.js';
 import { shardMapFromConfig } from '../src/shard/map.js';
 import { runCli } from './support/cli.js';
-import { createCopyEnv } from './support/copy-env.js';
+import { createCopyEnv, writeConfig } from './support/copy-env.js';
 import type { TestEnv } from './support/env.js';
 
 const MB = 1024 * 1024;
@@ -56,4 +56,78 @@ describe('membermig full: large rows', () => {
       expect(photo === null ? row!.photo === null : Buffer.compare(row!.photo!, photo) === 0, `photo of row ${id}`).toBe(true);
     }
   });
+});
+
+/**
+ * Values whose transformed form outgrows the source server's max_allowed_packet (16 MB here):
+ * HEX() of 9 MB of bytes (18 MB) and 9 MB of latin1 é in utf8mb4 (18 MB). The server makes such a
+ * result NULL with a warning only; the copy took that NULL for the value's and wrote NULL.
+ */
+describe('membermig full: values the source server cannot transform within max_allowed_packet', () => {
+  let env: TestEnv;
+  const NINE_MB = 9 * MB;
+
+  beforeAll(async () => {
+    env = await createCopyEnv({
+      shardCount: 2,
+      tables: (db) => ({
+        photo: { source: `${db}.photo`, target: 'photo', shard_key: 'id' },
+        note: { source: `${db}.note`, target: 'note', shard_key: 'id' },
+      }),
+    });
+    const legacy = await connectMysql(env.legacyUrl);
+    await legacy.query('CREATE TABLE photo (id BIGINT NOT NULL PRIMARY KEY, bl LONGBLOB NULL, tag VARCHAR(10) NULL) ENGINE=InnoDB');
+    await legacy.query("INSERT INTO photo VALUES (1, NULL, 'a'), (2, X'00', 'b'), (3, NULL, NULL)");
+    await legacy.query(`UPDATE photo SET bl = REPEAT(X'AB', ${NINE_MB}) WHERE id = 1`);
+    await legacy.query('CREATE TABLE note (id BIGINT NOT NULL PRIMARY KEY, body LONGTEXT CHARACTER SET latin1 NULL) ENGINE=InnoDB');
+    await legacy.query("INSERT INTO note VALUES (1, NULL), (2, 'small é')");
+    await legacy.query(`UPDATE note SET body = REPEAT(X'E9', ${NINE_MB}) WHERE id = 1`);
+    await legacy.end();
+    const init = await runCli(['init', '--config', env.configPath]);
+    expect(init.code, init.stderr).toBe(0);
+  }, 120_000);
+  afterAll(async () => env?.cleanup());
+
+  /** The row as the shard holds it: [id, LENGTH(column)] (null when NULL), or undefined when absent. */
+  async function shardValueLength(table: string, column: string, id: number): Promise<number | null | undefined> {
+    const at = shardMapFromConfig(env.config).locate(String(id));
+    const shard = await connectMysql(at.server.primary);
+    try {
+      const [rows] = await shard.query(`SELECT LENGTH(${column}) AS n FROM \`${at.database}\`.${table} WHERE id = ?`, [id]);
+      const row = (rows as { n: number | null }[])[0];
+      return row === undefined ? undefined : row.n === null ? null : Number(row.n);
+    } finally {
+      await shard.end();
+    }
+  }
+
+  it('bytes past the server HEX(): the chunk takes the row path instead of writing NULL', async () => {
+    const res = await runCli(['full', '--config', env.configPath, '--tables', 'photo', '--json']);
+    // 9 MB of bytes is an 18 MB statement on the row path: refused by the shard server, not bent.
+    expect(res.code, res.stderr).toBe(1);
+    expect(res.stderr).toMatch(/"table":"photo".*Got a packet bigger than 'max_allowed_packet'/);
+    expect(await shardValueLength('photo', 'bl', 1)).toBeUndefined();
+  }, 120_000);
+
+  it('text the source cannot convert within max_allowed_packet: the line path copies it exactly; the row path refuses it, naming table, row and column', async () => {
+    // The line path sends CONVERT(body USING utf8mb4) as a column, which the server does not cut.
+    const lines = await runCli(['full', '--config', env.configPath, '--tables', 'note', '--json']);
+    expect(lines.code, lines.stderr).toBe(0);
+    const legacy = await connectMysql(env.legacyUrl);
+    const [[want]] = (await legacy.query('SELECT MD5(CONVERT(body USING utf8mb4)) AS md5 FROM note WHERE id = 1')) as unknown as [{ md5: string }[]];
+    await legacy.end();
+    const at = shardMapFromConfig(env.config).locate('1');
+    const shard = await connectMysql(at.server.primary);
+    const [[got]] = (await shard.query(`SELECT MD5(body) AS md5, LENGTH(body) AS n FROM \`${at.database}\`.note WHERE id = 1`)) as unknown as [{ md5: string; n: number }[]];
+    await shard.query(`DELETE FROM \`${at.database}\`.note`);
+    await shard.end();
+    expect([got!.md5, Number(got!.n)]).toEqual([want!.md5, 2 * NINE_MB]);
+    // The row path (and verify's re-check, repair, sync's re-copy) reads it through CONCAT, which the server makes NULL.
+    env.raw = { ...env.raw, copy: { ...(env.raw.copy as object), method: 'insert' } };
+    writeConfig(env);
+    const rows = await runCli(['full', '--config', env.configPath, '--tables', 'note', '--restart', '--json']);
+    expect(rows.code, rows.stderr).toBe(1);
+    expect(rows.stderr).toMatch(/table note, row \[\\"1\\"\]: column body of table note: the source server could not convert the value to utf8mb4 within its max_allowed_packet/);
+    expect(await shardValueLength('note', 'body', 1)).toBeUndefined();
+  }, 120_000);
 });

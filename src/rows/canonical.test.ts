@@ -47,9 +47,13 @@ describe('canonical row form', () => {
     expect(mysqlCanonicalValue('`a`', { targetType: 'int', nullable: false })).toBe('`a`');
     expect(mysqlCanonicalValue('`a`', { targetType: 'varchar(5)', nullable: true })).toBe('IFNULL(`a`, CAST(0xFE AS BINARY))');
     expect(mysqlCanonicalValue('`a`', { targetType: 'varchar(5)', nullable: false }, { dataType: 'varchar', charset: 'gbk' })).toBe(
-      'IF(CAST(CONVERT(CONVERT(`a` USING utf8mb4) USING gbk) AS BINARY) = CAST(`a` AS BINARY), CONVERT(`a` USING utf8mb4), CONCAT(CAST(0xFD AS BINARY), HEX(`a`)))',
+      'COALESCE(IF(CAST(CONVERT(CONVERT(`a` USING utf8mb4) USING gbk) AS BINARY) = CAST(`a` AS BINARY), CONVERT(`a` USING utf8mb4), CONCAT(CAST(0xFD AS BINARY), HEX(`a`))), CONCAT(CAST(0xFC AS BINARY), RAND()))',
     );
-    expect(mysqlCanonicalValue('`a`', { targetType: 'varbinary(5)', nullable: false })).toBe('HEX(`a`)');
+    // HEX() past max_allowed_packet is NULL: a random value then, never the NULL marker (test/verify-large-values.test.ts).
+    expect(mysqlCanonicalValue('`a`', { targetType: 'varbinary(5)', nullable: false })).toBe('COALESCE(HEX(`a`), CONCAT(CAST(0xFC AS BINARY), RAND()))');
+    expect(mysqlCanonicalValue('`a`', { targetType: 'longblob', nullable: true })).toBe(
+      'IF(`a` IS NULL, CAST(0xFE AS BINARY), COALESCE(HEX(`a`), CONCAT(CAST(0xFC AS BINARY), RAND())))',
+    );
   });
 
   it('emits T-SQL with explicit CONVERT styles, UTF-8 text and the same NULL marker (cannot run here: no SQL Server)', () => {

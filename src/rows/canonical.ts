@@ -196,9 +196,11 @@ const UTF8_CHARSETS = new Set(['utf8mb4', 'utf8mb3', 'utf8']);
 export function mysqlCanonicalValue(quotedColumn: string, column: Pick<ColumnSpec, 'targetType' | 'nullable'>, sourceType?: SourceType): string {
   const kind = canonicalKind(column.targetType);
   let expr: string;
+  let mayOutgrowPacket = false;
   switch (kind) {
     case 'bytes':
       expr = `HEX(${quotedColumn})`;
+      mayOutgrowPacket = true;
       break;
     case 'bit':
       expr = `CAST(${quotedColumn} AS UNSIGNED)`;
@@ -206,10 +208,10 @@ export function mysqlCanonicalValue(quotedColumn: string, column: Pick<ColumnSpe
     case 'text':
       // Bytes with no utf8mb4 form would convert to '?', equal to a shard's '?': they get 0xFD + hex
       // instead, which no UTF-8 text starts with (the copy flags them unrepresentable the same way).
-      expr =
-        sourceType?.charset && !UTF8_CHARSETS.has(sourceType.charset)
-          ? `IF(${roundTrips(quotedColumn, sourceType.charset)}, CONVERT(${quotedColumn} USING utf8mb4), CONCAT(CAST(0xFD AS BINARY), HEX(${quotedColumn})))`
-          : quotedColumn;
+      mayOutgrowPacket = sourceType?.charset !== undefined && !UTF8_CHARSETS.has(sourceType.charset);
+      expr = mayOutgrowPacket
+        ? `IF(${roundTrips(quotedColumn, sourceType!.charset!)}, CONVERT(${quotedColumn} USING utf8mb4), CONCAT(CAST(0xFD AS BINARY), HEX(${quotedColumn})))`
+        : quotedColumn;
       // ENUM's error value (index 0) prints as '', like a real '' member a shard may hold: 0xFD alone.
       if (sourceType?.dataType === 'enum') expr = `IF(${quotedColumn} + 0 = 0, CAST(0xFD AS BINARY), ${expr})`;
       break;
@@ -223,8 +225,19 @@ export function mysqlCanonicalValue(quotedColumn: string, column: Pick<ColumnSpe
   }
   // CONCAT_WS skips NULLs, so a nullable value needs an explicit marker. The marker is a binary
   // string: a text literal 0xFE would be converted to the column's character set and refused.
-  return column.nullable ? `IFNULL(${expr}, CAST(0xFE AS BINARY))` : expr;
+  if (!mayOutgrowPacket) return column.nullable ? `IFNULL(${expr}, CAST(0xFE AS BINARY))` : expr;
+  // HEX() or CONVERT() of a value whose result outgrows max_allowed_packet is NULL (a warning
+  // only): it must not hash as NULL does, nor drop out of CONCAT_WS. See UNHASHABLE_VALUE.
+  const given = `COALESCE(${expr}, ${UNHASHABLE_VALUE})`;
+  return column.nullable ? `IF(${quotedColumn} IS NULL, CAST(0xFE AS BINARY), ${given})` : given;
 }
+
+/**
+ * A value too large for the server to give in canonical form: random bytes after 0xFC (which
+ * neither UTF-8 nor hex holds), different on each side, so the row's chunk drills down to the row
+ * and Node compares its full values, as for an UNHASHABLE_ROW.
+ */
+const UNHASHABLE_VALUE = 'CONCAT(CAST(0xFC AS BINARY), RAND())';
 
 /**
  * MySQL expression for a row's canonical bytes. The separator is a binary string, which makes the

@@ -22,7 +22,12 @@ export function convertRow(spec: TableSpec, conversions: ColumnConversion[], raw
   const row: Row = new Array(conversions.length);
   let rejected: RejectedValue[] | undefined;
   for (let i = 0; i < conversions.length; i++) {
-    const v = conversions[i]!.convert(raw[i]);
+    let v: ReturnType<ColumnConversion['convert']>;
+    try {
+      v = conversions[i]!.convert(raw[i]);
+    } catch (e) {
+      throw new Error(`table ${spec.name}, row ${JSON.stringify(rawKeyText(spec, conversions, raw))}: ${(e as Error).message}`, { cause: e });
+    }
     if (v instanceof Unrepresentable) {
       (rejected ??= []).push({ table: spec.name, key: [], column: spec.columns[i]!.source, value: v.value, reason: v.reason });
       row[i] = null;
@@ -35,6 +40,18 @@ export function convertRow(spec: TableSpec, conversions: ColumnConversion[], raw
     for (const r of rejected) r.key = key;
   }
   return { row, rejected: rejected ?? [] };
+}
+
+/** The key of a row that could not be converted, for the message: each key column converted alone. */
+function rawKeyText(spec: TableSpec, conversions: ColumnConversion[], raw: unknown[]): string[] {
+  return keyPositions(spec).map((i) => {
+    try {
+      const v = conversions[i]!.convert(raw[i]);
+      return v instanceof Unrepresentable ? v.value : valueText(v);
+    } catch {
+      return '?';
+    }
+  });
 }
 
 /** A row's primary key as text values (Buffers as hex), the form chunks and control tables store. */

@@ -1,5 +1,5 @@
 import { RefusedError } from '../errors.js';
-import { Unrepresentable, type ColumnConversion, type RowValue, type SourceType, type SourceTypeMap } from './types.js';
+import { Unrepresentable, ValueTooLargeError, type ColumnConversion, type RowValue, type SourceType, type SourceTypeMap } from './types.js';
 import { yearText } from './convert.js';
 
 /**
@@ -108,7 +108,9 @@ function integerType(type: SourceType): string {
 /**
  * Text from a non-UTF-8 column. The SELECT returns NULL, or '1' + the utf8mb4 text when the
  * bytes round-trip through utf8mb4 unchanged, or '0' + the bytes' hex when they do not (the
- * server would have put '?' in their place).
+ * server would have put '?' in their place), or '2' when the server could not build either: it
+ * makes a result longer than its max_allowed_packet NULL, with a warning only, and that NULL
+ * must not pass for the value's (a repair wrote it over good text).
  */
 function textConversion(targetType: string, targetCollation: string, type: SourceType, column: string): ColumnConversion {
   if (isUtf8Compatible(type)) return { targetType, targetCollation, selectExpression: (c) => c, convert: textOf };
@@ -117,15 +119,19 @@ function textConversion(targetType: string, targetCollation: string, type: Sourc
     targetType,
     targetCollation,
     selectExpression: (c) =>
-      `CASE WHEN ${c} IS NULL THEN NULL WHEN ${roundTrips(c, charset)} THEN CONCAT('1', CONVERT(${c} USING utf8mb4)) ELSE CONCAT('0', HEX(${c})) END`,
+      `CASE WHEN ${c} IS NULL THEN NULL ELSE COALESCE(CASE WHEN ${roundTrips(c, charset)} THEN CONCAT('1', CONVERT(${c} USING utf8mb4)) ELSE CONCAT('0', HEX(${c})) END, '2') END`,
     convert(value) {
       if (value === null || value === undefined) return null;
       const text = typeof value === 'string' ? value : Buffer.isBuffer(value) ? value.toString('utf8') : String(value);
       if (text.startsWith('1')) return text.slice(1);
+      if (text === '2') throw new ValueTooLargeError(`column ${column}: ${TOO_LARGE_TO_CONVERT}`);
       return new Unrepresentable(`column ${column}: bytes are not valid ${charset} text, utf8mb4 would get '?' in their place`, `0x${text.slice(1)}`);
     },
   };
 }
+
+export const TOO_LARGE_TO_CONVERT =
+  "the source server could not convert the value to utf8mb4 within its max_allowed_packet (the result, up to 3 bytes a character, is larger): raise the source's max_allowed_packet";
 
 /**
  * A FLOAT column's exact value as text: the server prints a FLOAT with 6 digits, but times 1e0 it

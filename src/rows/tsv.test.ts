@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { LineBlocks } from './tsv.js';
+import { ValueTooLargeError } from './types.js';
 
 describe('LineBlocks', () => {
   it('keeps every line whole and in order, in blocks of at most the block size unless one line is larger', () => {
@@ -98,13 +99,20 @@ describe('LineBlocks.addRow (lines from text-protocol row bytes)', () => {
       const n = random() < 0.1 ? 240 + Math.floor(random() * 30) : Math.floor(random() * 12);
       return Buffer.from(Array.from({ length: n }, () => alphabet[Math.floor(random() * alphabet.length)]).join(''));
     };
-    const rows = Array.from({ length: 2_000 }, () => escaped.map(value));
+    // A column in its final form has its NULL as \N already (src/source/mysql/tsv.ts).
+    const rows = Array.from({ length: 2_000 }, () => escaped.map((isText) => value() ?? (isText ? null : Buffer.from('\\N'))));
     const blocks = new LineBlocks(4096, 512);
     for (const row of rows) {
       const packet = Buffer.concat(row.map(lengthEncoded));
       blocks.addRow(packet, 0, packet.length, escaped);
     }
     expect(Buffer.concat(blocks.done()).toString('latin1')).toBe(rows.map((r) => expectedLine(r, escaped)).join(''));
+  });
+
+  it('refuses NULL in a column in its final form: a value the server could not build (HEX past max_allowed_packet)', () => {
+    const row = Buffer.concat([lengthEncoded(Buffer.from('1')), lengthEncoded(Buffer.from('a')), lengthEncoded(null), lengthEncoded(null), lengthEncoded(Buffer.from('x'))]);
+    expect(() => new LineBlocks().addRow(row, 0, row.length, escaped)).toThrow(ValueTooLargeError);
+    expect(() => new LineBlocks().addRow(row, 0, row.length, escaped)).toThrow(/column 4 of a row: the source server gave NULL/);
   });
 
   it('refuses a row with fewer or more columns than expected, or a column running past its end', () => {

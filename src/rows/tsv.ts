@@ -1,3 +1,5 @@
+import { ValueTooLargeError } from './types.js';
+
 /**
  * The bulk text form of rows that full copy streams into LOAD DATA: one line per row, values in
  * the spec's column order, tab between fields, newline after each row, NULL as \N; backslash,
@@ -45,7 +47,8 @@ export class LineBlocks {
    * Adds the line of one row of a text-protocol result: `source[at, end)` holds its columns in
    * the spec's order, each a length-encoded string or 0xFB for NULL. Columns with `escaped[i]`
    * true are text as it is (NULL as 0xFB): their backslashes, tabs and newlines are escaped and
-   * their NULLs written \N here. The others come in their final form (\N for NULL included).
+   * their NULLs written \N here. The others come in their final form (\N for NULL included): a
+   * NULL among them is a value the server could not build, and throws ValueTooLargeError.
    *
    * The length bytes before a column take the place of the tab before it in the line, so runs
    * of columns that need nothing are copied in one piece and their length bytes overwritten by
@@ -87,6 +90,8 @@ export class LineBlocks {
       }
       if (i > 0) out[o++] = TAB;
       if (first === 0xfb) {
+        // A column in its final form has its NULL as \N already: NULL here is a value the server could not give.
+        if (!escaped[i]) throw new ValueTooLargeError(`column ${i + 1} of a row: ${NOT_GIVEN}`);
         out[o++] = BACKSLASH;
         out[o++] = 0x4e; // N
         p += 1;
@@ -135,6 +140,9 @@ export class LineBlocks {
     this.used = 0;
   }
 }
+
+/** HEX() of bytes over half of max_allowed_packet, for one: the server makes it NULL with a warning. */
+const NOT_GIVEN = 'the source server gave NULL for a value it could not build within its max_allowed_packet';
 
 /** Where addRow's current run has its tabs: scratch shared by all (addRow runs start to end without yielding). */
 let tabPositions = new Int32Array(64);

@@ -91,3 +91,8 @@ export interface ColumnConversion {
 export interface SourceTypeMap {
   conversion(type: SourceType, column: string): ColumnConversion;
 }
+
+/** A value the source server could not hand over in the form asked for, within its max_allowed_packet. */
+export class ValueTooLargeError extends Error {
+  override name = 'ValueTooLargeError';
+}

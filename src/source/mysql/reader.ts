@@ -5,7 +5,7 @@ import { createMysqlPool, quoteId } from '../../mysql/connect.js';
 import { convertRow } from '../../rows/convert.js';
 import { mysqlTypeMap } from '../../rows/mysql.js';
 import { LineBlocks } from '../../rows/tsv.js';
-import type { ColumnConversion, Row, TableSpec } from '../../rows/types.js';
+import { ValueTooLargeError, type ColumnConversion, type Row, type TableSpec } from '../../rows/types.js';
 import type { ShardMap } from '../../shard/map.js';
 import type { ChunkKey } from '../../store/leases.js';
 import { nullShardKeyError, UnrepresentableError, type ReadRangeOptions, type RejectedRow, type SourceReader, type StartPosition, type TsvChunk } from '../reader.js';
@@ -115,8 +115,9 @@ export class MysqlSourceReader implements SourceReader {
   /**
    * The bulk path of full copy: the source server gives each row's columns in LOAD DATA text and
    * (where SQL can) its shard; Node joins them into lines straight from the row packets and routes
-   * the lines into blocks as they arrive. Null when a value in the range cannot be converted (then
-   * the caller takes the row path, which flags it).
+   * the lines into blocks as they arrive. Null when a value in the range cannot be converted, or
+   * is bytes too large for the server's HEX() (then the caller takes the row path, which flags the
+   * one or reads the other as it is).
    * Rows are not grouped by shard in SQL: GROUP BY sorts the range and re-reads every row by key,
    * which cost the source more than building the lines (6.4 s against 2.8 s of server CPU for 1M
    * member rows).
@@ -142,7 +143,13 @@ export class MysqlSourceReader implements SourceReader {
       }
       let blocks = byShard.get(shard);
       if (!blocks) byShard.set(shard, (blocks = new LineBlocks(undefined, firstBlock)));
-      blocks.addRow(buffer, column.at, end, q.escaped);
+      try {
+        blocks.addRow(buffer, column.at, end, q.escaped);
+      } catch (e) {
+        // Bytes too large for the server's HEX(): the row path reads them as they are.
+        if (!(e instanceof ValueTooLargeError)) throw e;
+        convertible = false;
+      }
     });
     if (!convertible) return null;
     const chunk: TsvChunk = { rows: 0, byShard: new Map(), rowsByShard: new Map() };

@@ -45,7 +45,7 @@ describe('the columns of a bulk line as the MySQL source gives them', () => {
   it('leaves numbers and times as they are, and bytes as hex', () => {
     expect(tsvColumnExpression(column('points', 'int', false))).toBe('`points`');
     const avatar = column('avatar', 'varbinary', true, { wire: 'hex', sourceType: { dataType: 'varbinary' } });
-    expect(tsvColumnExpression(avatar)).toBe("IFNULL(HEX(`avatar`), X'5C4E')");
+    expect(tsvColumnExpression(avatar)).toBe("IF(`avatar` IS NULL, X'5C4E', HEX(`avatar`))");
     expect(escapedInNode(avatar)).toBe(false);
   });
 

@@ -20,7 +20,9 @@ const NULL_MARK = "X'5C4E'"; // \N
 export function tsvColumnExpression(column: ColumnSpec): string {
   const c = quoteId(column.source);
   const orNull = (expr: string) => (column.nullable ? `IFNULL(${expr}, ${NULL_MARK})` : expr);
-  if (column.wire === 'hex') return orNull(`HEX(${c})`);
+  // Not IFNULL: HEX of a value over half the server's max_allowed_packet is NULL (a warning only),
+  // and must reach Node as NULL, not as \N (LineBlocks.addRow refuses it; the row path reads the bytes).
+  if (column.wire === 'hex') return column.nullable ? `IF(${c} IS NULL, ${NULL_MARK}, HEX(${c}))` : `HEX(${c})`;
   if (isTextType(column.sourceType)) return utf8Text(c, column.sourceType);
   if (column.sourceType.dataType === 'float') return orNull(floatExpression(c));
   return orNull(unpadded(c, column.sourceType));
