@@ -16,20 +16,21 @@ const DDL = `CREATE TABLE typed (
   f FLOAT NULL, d DOUBLE NULL, dec65 DECIMAL(65,30) NULL, b BIT(10) NULL,
   dt DATETIME NULL, ts TIMESTAMP(3) NULL, tm TIME(6) NULL, y YEAR NULL, da DATE NULL,
   e ENUM('a','b','ç') NULL, st SET('x','y','z') NULL, j JSON NULL,
-  c CHAR(5) CHARACTER SET latin1 NULL, bl BLOB NULL, tt TINYTEXT CHARACTER SET gbk NULL, vb VARBINARY(4) NULL
+  c CHAR(5) CHARACTER SET latin1 NULL, bl BLOB NULL, tt TINYTEXT CHARACTER SET gbk NULL, vb VARBINARY(4) NULL,
+  ec ENUM('Alpha','beta') COLLATE utf8mb4_general_ci NULL, sc SET('Red','Blue') COLLATE utf8mb4_general_ci NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`;
 
 const ALL_BYTES = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
 
 const ROWS: unknown[][] = [
   [1, -128, 65535, -8388608, '18446744073709551615', 3.4028234e38, 1.7976931348623157e308, '-99999999999999999999999999999999999.999999999999999999999999999999', Buffer.from([0x03, 0xff]),
-    '9999-12-31 23:59:59', '2038-01-19 03:14:07.999', '-838:59:59.000000', 2155, '9999-12-31', 'ç', 'x,z', '{"a": [1, 2.5, "ü\\t"]}', 'ab', ALL_BYTES, '汉字\\\\', Buffer.from([0, 9, 10, 92])],
-  [2, 0, 0, 0, '0', 0.1, 5e-324, '0.000000000000000000000000000001', Buffer.from([0, 0]), '0000-00-00 00:00:00', '1970-01-01 00:00:01.000', '00:00:00.000001', 1901, '0000-00-00', 'b', '', '[]', '', Buffer.alloc(0), '', Buffer.alloc(0)],
-  [3, ...new Array(20).fill(null)],
+    '9999-12-31 23:59:59', '2038-01-19 03:14:07.999', '-838:59:59.000000', 2155, '9999-12-31', 'ç', 'x,z', '{"a": [1, 2.5, "ü\\t"]}', 'ab', ALL_BYTES, '汉字\\\\', Buffer.from([0, 9, 10, 92]), 'Alpha', 'Red,Blue'],
+  [2, 0, 0, 0, '0', 0.1, 5e-324, '0.000000000000000000000000000001', Buffer.from([0, 0]), '0000-00-00 00:00:00', '1970-01-01 00:00:01.000', '00:00:00.000001', 1901, '0000-00-00', 'b', '', '[]', '', Buffer.alloc(0), '', Buffer.alloc(0), 'beta', ''],
+  [3, ...new Array(22).fill(null)],
   [4, 127, 1, 8388607, '9007199254740993', -1.5, -2.2250738585072014e-308, '12345678901234567890123456789012345.123456789012345678901234567890', Buffer.from([0x02, 0x00]),
-    '2024-02-29 12:00:00', '2024-03-31 01:59:59.123', '838:59:59.999999', 2000, '2024-02-29', 'a', 'x,y,z', '{"k": 12345678901234567890.5}', 'é\\t\\n', Buffer.from('\\N'), '\\t', Buffer.from('ab')],
+    '2024-02-29 12:00:00', '2024-03-31 01:59:59.123', '838:59:59.999999', 2000, '2024-02-29', 'a', 'x,y,z', '{"k": 12345678901234567890.5}', 'é\\t\\n', Buffer.from('\\N'), '\\t', Buffer.from('ab'), 'beta', 'Blue'],
   // A full gbk TINYTEXT: 254 bytes there, 381 in utf8mb4 (more than a TINYTEXT holds).
-  [5, ...new Array(18).fill(null), '汉'.repeat(127), null],
+  [5, ...new Array(18).fill(null), '汉'.repeat(127), null, null, null],
 ];
 
 describe('every supported MySQL type survives both copy paths exactly', () => {

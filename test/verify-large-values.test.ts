@@ -6,6 +6,7 @@ import { shardMapFromConfig } from '../src/shard/map.js';
 import { runVerify } from '../src/verify/index.js';
 import { runCli } from './support/cli.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
+import { onShardOf } from './support/shards.js';
 
 const MB = 1024 * 1024;
 
@@ -103,9 +104,9 @@ describe('verify: single values past max_allowed_packet', () => {
     expect((await runCli(['init', '--config', env.configPath])).code).toBe(0);
     // The same rows on the shards: photo's built by the server (its 9 MB value would be an 18 MB
     // statement, which the copy refuses), note's copied (the line path sends the converted text).
-    await onShardOf('1', (shard, db) => shard.query(`INSERT INTO \`${db}\`.photo VALUES (1, REPEAT(X'AB', ${NINE_MB}), 'a')`));
-    await onShardOf('2', (shard, db) => shard.query(`INSERT INTO \`${db}\`.photo VALUES (2, X'00', 'b')`));
-    await onShardOf('3', (shard, db) => shard.query(`INSERT INTO \`${db}\`.photo VALUES (3, NULL, NULL)`));
+    await onShardOf(env.config, '1', (shard, db) => shard.query(`INSERT INTO \`${db}\`.photo VALUES (1, REPEAT(X'AB', ${NINE_MB}), 'a')`));
+    await onShardOf(env.config, '2', (shard, db) => shard.query(`INSERT INTO \`${db}\`.photo VALUES (2, X'00', 'b')`));
+    await onShardOf(env.config, '3', (shard, db) => shard.query(`INSERT INTO \`${db}\`.photo VALUES (3, NULL, NULL)`));
     const copy = await runCli(['full', '--config', env.configPath, '--tables', 'note']);
     expect(copy.code, copy.stderr).toBe(0);
   }, 180_000);
@@ -114,21 +115,11 @@ describe('verify: single values past max_allowed_packet', () => {
     await env?.cleanup();
   });
 
-  async function onShardOf<T>(id: string, work: (shard: Awaited<ReturnType<typeof connectMysql>>, database: string) => Promise<T>): Promise<T> {
-    const at = shardMapFromConfig(env.config).locate(id);
-    const shard = await connectMysql(at.server.primary);
-    try {
-      return await work(shard, at.database);
-    } finally {
-      await shard.end();
-    }
-  }
-
   it('bytes whose hex outgrows the packet: equal is clean, one byte changed is a difference', async () => {
     for (const hash of ['crc32', 'md5'] as const) {
       expect((await runVerify(env.config, { logger: silentLogger, hash, tables: ['photo'], recheckAfterSeconds: 0 })).state, hash).toBe('clean');
     }
-    await onShardOf('1', (shard, db) => shard.query(`UPDATE \`${db}\`.photo SET bl = INSERT(bl, 100, 1, X'AC') WHERE id = 1`));
+    await onShardOf(env.config, '1', (shard, db) => shard.query(`UPDATE \`${db}\`.photo SET bl = INSERT(bl, 100, 1, X'AC') WHERE id = 1`));
     for (const hash of ['crc32', 'md5'] as const) {
       const r = await runVerify(env.config, { logger: silentLogger, hash, tables: ['photo'], recheckAfterSeconds: 0 });
       expect(r.differences.map((d) => [d.key[0], d.kind, d.columns]), hash).toEqual([['1', 'different', ['bl']]]);
@@ -136,7 +127,7 @@ describe('verify: single values past max_allowed_packet', () => {
   }, 120_000);
 
   it('latin1 text whose utf8mb4 form outgrows the packet: verify says so, and --repair never writes NULL over it', async () => {
-    const shardBody = () => onShardOf('1', async (shard, db) => ((await shard.query(`SELECT MD5(body) AS m FROM \`${db}\`.note WHERE id = 1`)) as unknown as [{ m: string | null }[]])[0][0]!.m);
+    const shardBody = () => onShardOf(env.config, '1', async (shard, db) => ((await shard.query(`SELECT MD5(body) AS m FROM \`${db}\`.note WHERE id = 1`)) as unknown as [{ m: string | null }[]])[0][0]!.m);
     const before = await shardBody();
     expect(before).not.toBeNull();
     const out = new PassThrough();

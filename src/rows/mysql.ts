@@ -18,23 +18,35 @@ const FLOAT_TYPES = new Set(['float', 'double', 'real']);
 /** Character sets whose text is already valid UTF-8 (the server's conversion to utf8mb4 is exact). */
 const UTF8_CHARSETS = new Set(['utf8mb4', 'utf8mb3', 'utf8']);
 
-/** utf8mb4 keeps the source collation; other sets map to the utf8mb4 collation with the same rule (binary or not). */
+/**
+ * utf8mb4 keeps the source collation; other sets map to the utf8mb4 collation with the same rule:
+ * binary or not, and NO PAD or not (MariaDB's *_nopad_* collations tell 'a' and 'a ' apart, so
+ * keys the source holds apart would collide under a PAD SPACE one).
+ */
 export function targetCollationOf(type: SourceType): string {
   const collation = type.collation ?? '';
   if (collation.startsWith('utf8mb4_')) return collation;
   if (collation.startsWith('utf8mb3_') || collation.startsWith('utf8_')) return collation.replace(/^utf8(mb3)?_/, 'utf8mb4_');
-  return collation.endsWith('_bin') ? 'utf8mb4_bin' : 'utf8mb4_general_ci';
+  if (collation.endsWith('_bin')) return binaryCollationOf(type);
+  return isNoPad(collation) ? 'utf8mb4_general_nopad_ci' : 'utf8mb4_general_ci';
+}
+
+const isNoPad = (collation: string): boolean => collation.includes('_nopad_');
+
+/** utf8mb4's binary collation with the source's trailing-space rule. */
+function binaryCollationOf(type: SourceType): string {
+  return isNoPad(type.collation ?? '') ? 'utf8mb4_nopad_bin' : 'utf8mb4_bin';
 }
 
 /**
  * The target collation of a column in a unique key (the primary key or a UNIQUE index). Where the
  * utf8mb4 collation only approximates the source's (a non-UTF-8, non-binary one: latin1_swedish_ci
  * keeps 'bar' and 'bår' apart, utf8mb4_general_ci does not), two keys the source holds apart would
- * collide on the target and REPLACE would drop one: such a column takes utf8mb4_bin, which
- * merges no two different strings.
+ * collide on the target and REPLACE would drop one: such a column takes utf8mb4_bin (or
+ * utf8mb4_nopad_bin for a NO PAD source), which merges no two different strings.
  */
 export function uniqueKeyCollationOf(type: SourceType): string {
-  return isUtf8Compatible(type) ? targetCollationOf(type) : 'utf8mb4_bin';
+  return isUtf8Compatible(type) ? targetCollationOf(type) : binaryCollationOf(type);
 }
 
 export function isUtf8Compatible(type: SourceType): boolean {
@@ -78,7 +90,7 @@ function numeric(targetType: string, type: SourceType): ColumnConversion {
  * adding 0 gives the plain number and keeps the type's scale and range. Other columns as they are.
  */
 export function unpadded(quotedColumn: string, type: SourceType): string {
-  return /\bzerofill\b/.test(type.columnType ?? '') ? `(${quotedColumn} + 0)` : quotedColumn;
+  return /\bzerofill\b/i.test(type.columnType ?? '') ? `(${quotedColumn} + 0)` : quotedColumn;
 }
 
 /** A text column's value as UTF-8 (the server converts other character sets). */
@@ -96,9 +108,13 @@ export function shardKeyExpression(quotedColumn: string, type: SourceType): stri
 
 /** The column type as the target should declare it, without display widths or charset clauses. */
 function columnTypeOf(type: SourceType): string {
-  const full = (type.columnType ?? type.dataType).toLowerCase();
-  return full.replace(/\s+(character set|charset|collate)\s+\S+/g, '').trim();
+  const full = type.columnType ?? type.dataType;
+  // ENUM and SET members are values: kept as they are, case and all (only the type name is lower-cased).
+  if (isMemberListType(type.dataType)) return `${type.dataType}${full.slice(full.indexOf('('), full.lastIndexOf(')') + 1)}`;
+  return full.toLowerCase().replace(/\s+(character set|charset|collate)\s+\S+/g, '').trim();
 }
+
+const isMemberListType = (dataType: string): boolean => dataType === 'enum' || dataType === 'set';
 
 function integerType(type: SourceType): string {
   const dataType = type.dataType === 'integer' ? 'int' : type.dataType;

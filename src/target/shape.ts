@@ -86,8 +86,13 @@ function addUniqueColumn(uniqueKeys: Map<string, UniqueIndex[]>, key: string, k:
   else append(uniqueKeys, key, { name: k.idx, parts: [part] });
 }
 
-/** Integer display widths and spacing differ between servers and versions; JSON is LONGTEXT on MariaDB. */
+/**
+ * Integer display widths and spacing differ between servers and versions; JSON is LONGTEXT on
+ * MariaDB. ENUM and SET members are values: compared as they are.
+ */
 export function normalizeType(type: string): string {
+  const members = /^\s*(enum|set)\s*(\(.*\))\s*$/is.exec(type);
+  if (members) return `${members[1]!.toLowerCase()}${members[2]}`;
   const t = type.toLowerCase().replace(/\s+/g, ' ').trim();
   const noWidth = t.replace(/^(tinyint|smallint|mediumint|int|integer|bigint|year)\(\d+\)/, '$1').replace(/^integer/, 'int');
   return noWidth === 'json' ? 'longtext' : noWidth;

@@ -1,10 +1,10 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { quoteId } from '../mysql/connect.js';
-import { canonicalKind, canonicalKinds, emptyChecksum, type CanonicalKind, foldHash, rowHash, type CanonicalHash, type RangeChecksum } from '../rows/canonical.js';
+import { canonicalKind, canonicalKinds, emptyChecksum, foldHash, rowHash, type CanonicalHash, type RangeChecksum } from '../rows/canonical.js';
 import { keyText, type RejectedValue } from '../rows/convert.js';
 import { keyPositions, shardKeyPosition } from '../rows/ddl.js';
 import { doubleExpression, floatExpression, isIntegerType } from '../rows/mysql.js';
-import type { Row, RowValue, TableSpec } from '../rows/types.js';
+import type { ColumnSpec, Row, RowValue, TableSpec } from '../rows/types.js';
 import type { ShardMap } from '../shard/map.js';
 import { readMysqlRowsByKey } from '../source/mysql/keys.js';
 import { MysqlSourceReader } from '../source/mysql/reader.js';
@@ -245,10 +245,17 @@ export class StreamingLegacySide implements LegacySide {
   }
 }
 
-/** How a shard column is read for comparison: FLOAT and DOUBLE as their exact text (src/rows/mysql.ts). */
-function readExpression(kind: CanonicalKind, quoted: string): string {
+/**
+ * How a shard column is read for comparison: FLOAT and DOUBLE as their exact text
+ * (src/rows/mysql.ts); YEAR as its four digits, as the legacy side gives it (mysql2 makes a YEAR
+ * a number, and 0000 then read as 0: a repaired row never compared equal).
+ */
+function readExpression(column: ColumnSpec): string {
+  const quoted = quoteId(column.target);
+  const kind = canonicalKind(column.targetType);
   if (kind === 'float') return floatExpression(quoted);
   if (kind === 'double') return doubleExpression(quoted);
+  if (/^year\b/i.test(column.targetType)) return `CAST(${quoted} AS CHAR)`;
   return quoted;
 }
 
@@ -395,7 +402,7 @@ export class ShardSide {
   async rowsByKey(keys: ChunkKey[], shards: number[]): Promise<Map<number, Map<string, Row>>> {
     const out = new Map<number, Map<string, Row>>();
     const positions = keyPositions(this.spec);
-    const columns = this.spec.columns.map((c) => readExpression(canonicalKind(c.targetType), quoteId(c.target))).join(', ');
+    const columns = this.spec.columns.map(readExpression).join(', ');
     await this.perServer(shards, async (pool, list) => {
       for (const shard of list) {
         const found = new Map<string, Row>();

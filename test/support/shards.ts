@@ -1,4 +1,8 @@
+import type { Connection } from 'mysql2/promise';
 import { expect } from 'vitest';
+import type { Config } from '../../src/config/schema.js';
+import { connectMysql } from '../../src/mysql/connect.js';
+import { shardMapFromConfig } from '../../src/shard/map.js';
 import type { Row } from '../../src/rows/types.js';
 import type { ShardMap } from '../../src/shard/map.js';
 import type { ShardWriter } from '../../src/target/writer.js';
@@ -23,4 +27,15 @@ export async function readShards(writer: ShardWriter, target: string, keyColumns
     }
   }
   return out;
+}
+
+/** Runs `work` on a connection to the shard server that holds shard key `id`, with that shard's database name. */
+export async function onShardOf<T>(config: Config, id: string, work: (shard: Connection, database: string) => Promise<T>): Promise<T> {
+  const at = shardMapFromConfig(config).locate(id);
+  const shard = await connectMysql(at.server.primary);
+  try {
+    return await work(shard, at.database);
+  } finally {
+    await shard.end();
+  }
 }

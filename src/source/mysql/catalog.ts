@@ -115,7 +115,8 @@ export async function describeMysqlTable(pool: Pool, name: string, table: TableC
 
 function sourceTypeOf(c: ColumnRow): SourceType {
   const dataType = c.data_type.toLowerCase();
-  const columnType = c.column_type.toLowerCase();
+  // As the server writes it: ENUM and SET members keep their case (src/rows/mysql.ts, columnTypeOf).
+  const columnType = c.column_type;
   const type: SourceType = { dataType, columnType };
   const length = num(c.char_length);
   if (length !== undefined) type.length = length;
@@ -123,7 +124,7 @@ function sourceTypeOf(c: ColumnRow): SourceType {
   if (precision !== undefined) type.precision = precision;
   const scale = num(c.num_scale);
   if (scale !== undefined) type.scale = scale;
-  if (columnType.includes('unsigned')) type.unsigned = true;
+  if (/\bunsigned\b/i.test(columnType)) type.unsigned = true;
   if (c.charset) type.charset = c.charset.toLowerCase();
   if (c.collation) type.collation = c.collation.toLowerCase();
   return type;
