@@ -205,6 +205,16 @@ describe('membermig full resumes after kill -9 and shares a job between processe
       // Nothing stays leased by the stopped process, and it left the workers table.
       expect(await controlValue(env, `SELECT COUNT(*) AS n FROM chunks WHERE job_id = ${Number(r.jobId)} AND state = 'leased'`)).toBe(0);
       expect(await controlValue(env, 'SELECT COUNT(*) AS n FROM workers')).toBe(0);
+      // --dry-run shows the job a rerun goes on with, and what --restart would drop.
+      const done = await controlValue(env, `SELECT COUNT(*) AS n FROM chunks WHERE job_id = ${Number(r.jobId)} AND state = 'done'`);
+      for (const [extra, action] of [[[], 'resume'], [['--restart'], 'restart']] as const) {
+        const dry = await execCli(['full', '--config', env.configPath, '--json', '--dry-run', ...extra]);
+        expect(dry.code, dry.stderr).toBe(0);
+        const planned = JSON.parse(dry.stdout).result;
+        expect(planned.jobId).toBe(r.jobId);
+        expect(planned.plan.job).toMatchObject({ id: r.jobId, chunksDone: done, action });
+        expect(planned.tables.reduce((n: number, t: { chunksDone: number }) => n + t.chunksDone, 0)).toBe(done);
+      }
       const rerun = await execCli(['full', '--config', env.configPath, '--json']);
       expect(rerun.code, rerun.stderr).toBe(0);
       expect(JSON.parse(rerun.stdout).result).toMatchObject({ state: 'done', jobId: r.jobId });

@@ -6,11 +6,12 @@ import { connectMysql } from '../mysql/connect.js';
 import type { TableSpec } from '../rows/types.js';
 import { shardMapFromConfig, type ShardMap } from '../shard/map.js';
 import { createSourceReader, describeTables, type SourceReader } from '../source/index.js';
-import { openControlStore, requireMigratedStore } from '../store/control.js';
+import { controlSchemaState, openControlStore, requireMigratedStore } from '../store/control.js';
 import { planShardTables } from '../target/tables.js';
 import { createShardWriter } from '../target/writer.js';
 import type { CopyMethod } from './chunk.js';
 import { isTransient } from '../mysql/retry.js';
+import { jobName } from './job.js';
 import { copyJob } from './run.js';
 import { emptyResult } from './summary.js';
 import type { FullCopyOptions, FullCopyResult, TablePlan } from './types.js';
@@ -39,7 +40,7 @@ export async function runFullCopy(config: Config, options: FullCopyOptions = {})
       throw new RefusedError(`table ${first.spec.name}: shard table ${first.database}.${first.spec.target} does not exist (${missing.length} missing): run membermig init first`);
     }
     const method = await chooseMethod(config, reader, logger, tables.unreachable);
-    if (options.dryRun) return await dryRun(config, map, reader, specs, method);
+    if (options.dryRun) return await dryRun(config, map, reader, specs, method, options.restart === true);
 
     const store = openControlStore(config, workers + 3);
     try {
@@ -88,7 +89,7 @@ async function chooseMethod(config: Config, reader: SourceReader, logger: Logger
   return 'insert';
 }
 
-async function dryRun(config: Config, map: ShardMap, reader: SourceReader, specs: TableSpec[], method: CopyMethod): Promise<FullCopyResult> {
+async function dryRun(config: Config, map: ShardMap, reader: SourceReader, specs: TableSpec[], method: CopyMethod, restart: boolean): Promise<FullCopyResult> {
   const plans: TablePlan[] = [];
   for (const spec of specs) {
     let chunks = 1;
@@ -96,11 +97,50 @@ async function dryRun(config: Config, map: ShardMap, reader: SourceReader, specs
     plans.push({ table: spec.name, source: `${spec.sourceSchema}.${spec.sourceTable}`, target: spec.target, chunks, chunkRows: config.copy.chunk_rows });
   }
   const servers = map.servers().map((s) => ({ server: s.name, shards: map.shardsOn(s.name).length }));
+  const job = await existingJob(config, specs, restart);
   return {
     ...emptyResult(specs, method),
+    jobId: job?.id ?? null,
     state: 'planned',
-    tables: plans.map((p) => ({ table: p.table, chunks: p.chunks, chunksDone: 0, rows: 0, rowsThisRun: 0, servers: {} })),
+    tables: plans.map((p) => {
+      const done = job?.tables.get(p.table);
+      return { table: p.table, chunks: done?.chunks ?? p.chunks, chunksDone: done?.chunksDone ?? 0, rows: done?.rows ?? 0, rowsThisRun: 0, servers: {} };
+    }),
     servers: servers.map((s) => ({ ...s, rows: 0 })),
-    plan: { tables: plans, shards: map.count, servers },
+    plan: { tables: plans, shards: map.count, servers, ...(job ? { job: { id: job.id, state: job.state, chunks: job.chunks, chunksDone: job.chunksDone, rows: job.rows, action: job.action } } : {}) },
   };
+}
+
+interface ExistingJob {
+  id: number;
+  state: string;
+  chunks: number;
+  chunksDone: number;
+  rows: number;
+  /** What a run with the same options does with it: goes on from its progress, or drops it (--restart). */
+  action: 'resume' | 'restart';
+  tables: Map<string, { chunks: number; chunksDone: number; rows: number }>;
+}
+
+/** The job of these tables a run would go on with (or drop, with --restart), from the control store; null when none (or no store yet). */
+async function existingJob(config: Config, specs: TableSpec[], restart: boolean): Promise<ExistingJob | null> {
+  const store = openControlStore(config, 1);
+  try {
+    if (!(await controlSchemaState(store).catch(() => null))?.appliedVersion) return null;
+    const [jobs] = await store.pool.query<RowDataPacket[]>(
+      "SELECT id, state FROM jobs WHERE kind = 'full' AND name = ? AND state IN ('planning', 'running', 'done') ORDER BY id DESC LIMIT 1",
+      [jobName(specs.map((s) => s.name))],
+    );
+    const row = jobs[0];
+    if (!row) return null;
+    const [chunks] = await store.pool.query<RowDataPacket[]>(
+      "SELECT table_name, COUNT(*) AS chunks, SUM(state = 'done') AS done, COALESCE(SUM(IF(state = 'done', rows_done, 0)), 0) AS rows_done FROM chunks WHERE job_id = ? GROUP BY table_name",
+      [row.id],
+    );
+    const tables = new Map(chunks.map((c) => [c.table_name as string, { chunks: Number(c.chunks), chunksDone: Number(c.done), rows: Number(c.rows_done) }]));
+    const sum = (pick: (t: { chunks: number; chunksDone: number; rows: number }) => number) => [...tables.values()].reduce((n, t) => n + pick(t), 0);
+    return { id: Number(row.id), state: row.state, chunks: sum((t) => t.chunks), chunksDone: sum((t) => t.chunksDone), rows: sum((t) => t.rows), action: restart ? 'restart' : 'resume', tables };
+  } finally {
+    await store.close();
+  }
 }

@@ -60,5 +60,11 @@ export interface FullCopyResult {
   left: LeftChunk[];
   /** Why the run stopped early (e.g. a value the target cannot hold, with on_unrepresentable: fail). */
   errors: string[];
-  plan?: { tables: TablePlan[]; shards: number; servers: { server: string; shards: number }[] };
+  plan?: {
+    tables: TablePlan[];
+    shards: number;
+    servers: { server: string; shards: number }[];
+    /** The job of these tables in the control store, which a run resumes (or drops, with --restart). */
+    job?: { id: number; state: string; chunks: number; chunksDone: number; rows: number; action: 'resume' | 'restart' };
+  };
 }
