@@ -105,7 +105,7 @@ describe('membermig full: values the source server cannot transform within max_a
     const res = await runCli(['full', '--config', env.configPath, '--tables', 'photo', '--json']);
     // 9 MB of bytes is an 18 MB statement on the row path: refused by the shard server, not bent.
     expect(res.code, res.stderr).toBe(1);
-    expect(res.stderr).toMatch(/"table":"photo".*Got a packet bigger than 'max_allowed_packet'/);
+    expect(res.stderr).toMatch(/"table":"photo".*Got a packet bigger than 'max_allowed_packet' bytes \(the statement is larger than the shard server's max_allowed_packet: raise it there/);
     expect(await shardValueLength('photo', 'bl', 1)).toBeUndefined();
   }, 120_000);
 
