@@ -215,6 +215,9 @@ describe('membermig full resumes after kill -9 and shares a job between processe
         expect(planned.plan.job).toMatchObject({ id: r.jobId, chunksDone: done, action });
         expect(planned.tables.reduce((n: number, t: { chunksDone: number }) => n + t.chunksDone, 0)).toBe(done);
       }
+      const people = await execCli(['full', '--config', env.configPath, '--dry-run']);
+      expect(people.stdout).toContain(`job ${r.jobId} (running, ${done}/`);
+      expect(people.stdout).toContain('a run goes on from there');
       const rerun = await execCli(['full', '--config', env.configPath, '--json']);
       expect(rerun.code, rerun.stderr).toBe(0);
       expect(JSON.parse(rerun.stdout).result).toMatchObject({ state: 'done', jobId: r.jobId });

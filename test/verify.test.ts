@@ -307,9 +307,13 @@ describe('membermig verify: find, classify, repair, re-verify', () => {
     expect(r.differences.map((d: { key: string[]; kind: string }) => [d.key[0], d.kind])).toEqual([[id, 'different']]);
     expect(r.tables[0].rowsTarget).toBeLessThan(ROWS);
 
-    const sample = await runVerify(env.config, { logger: silentLogger, samplePercent: 30, repair: true });
+    // As README and --help write it: a percentage, '%' or not.
+    const sampled = await runCli(['verify', '--config', env.configPath, '--json', '--sample', '30%', '--repair']);
+    const sample = JSON.parse(sampled.stdout).result;
     expect(sample.tables[0]!.chunksTotal).toBeLessThan(6);
     expect(sample.tables[0]!.scope).toMatchObject({ sample: 30 });
+    const zero = await runCli(['verify', '--config', env.configPath, '--sample', '0%']);
+    expect([zero.code, zero.stderr]).toEqual([2, expect.stringContaining('--sample: expected a percentage in (0, 100], got 0')]);
     await runVerify(env.config, { logger: silentLogger, repair: true });
 
     expect((await runCli(['verify', '--config', env.configPath, '--tables', 'nope'])).code).toBe(2);

@@ -75,6 +75,12 @@ describe('config loading', () => {
     expect(rejection(VALID.replace('count: 1024', 'count: "many"'))).toContain('membermig.yaml:7:10 shards.count: expected number, got string "many"');
   });
 
+  it('never echoes a value read through ${NAME} in an error: it may be a secret put in the wrong place', () => {
+    const msg = rejection(VALID.replace('count: 1024', 'count: "${OTHER_PW}"'), { OTHER_PW: 'Hunter2Pass' });
+    expect(msg).toContain('shards.count: expected number, got string from ${OTHER_PW}');
+    expect(msg).not.toContain('Hunter2Pass');
+  });
+
   it('rejects a database pattern without {shard}', () => {
     expect(rejection(VALID.replace('member_{shard:04}', 'member'))).toContain('shards.database: the database pattern must contain {shard}');
   });

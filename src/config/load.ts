@@ -55,7 +55,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   }
 
   const parsed = configSchema.safeParse(interpolated, { reportInput: true });
-  if (!parsed.success) throw new ConfigError(zodProblems(parsed.error, locate));
+  if (!parsed.success) throw new ConfigError(zodProblems(parsed.error, locate, raw));
 
   const crossProblems = crossCheck(parsed.data);
   if (crossProblems.length > 0) throw new ConfigError(crossProblems.map((p) => locate(p.path, p.message)));
@@ -64,24 +64,25 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
 
 type Locate = (path: PathSegment[], message: string, keyOf?: string) => ConfigProblem;
 
-function zodProblems(error: ZodError, locate: Locate): ConfigProblem[] {
+function zodProblems(error: ZodError, locate: Locate, raw: unknown): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   for (const issue of error.issues) {
     const path = issue.path.filter((p): p is PathSegment => typeof p !== 'symbol');
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) problems.push(locate([...path, key], `unknown key "${key}"`, key));
     } else {
-      problems.push(locate(path, describeIssue(issue)));
+      problems.push(locate(path, describeIssue(issue, valueAt(raw, path))));
     }
   }
   return problems;
 }
 
-function describeIssue(issue: ZodError['issues'][number]): string {
+/** `written` is the value as the file has it: where it holds ${...} references, they are named instead of the value. */
+function describeIssue(issue: ZodError['issues'][number], written: unknown): string {
   if (issue.code === 'invalid_type') {
     const input = (issue as { input?: unknown }).input;
     if (input === undefined) return `required, expected ${issue.expected}`;
-    return `expected ${issue.expected}, got ${describeValue(input)}`;
+    return `expected ${issue.expected}, got ${describeValue(input, written)}`;
   }
   if (issue.code === 'invalid_value' && 'values' in issue) {
     return `expected one of ${(issue.values as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
@@ -89,11 +90,22 @@ function describeIssue(issue: ZodError['issues'][number]): string {
   return issue.message;
 }
 
-function describeValue(v: unknown): string {
+function describeValue(v: unknown, written: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
+  // A value read through ${NAME} or ${file:} may be a secret put in the wrong place: never echoed.
+  if (typeof written === 'string' && written.includes('${')) return `${typeof v} from ${written.match(/\$\{[^}]*\}/g)!.join(', ')}`;
   return `${typeof v} ${JSON.stringify(v)}`;
+}
+
+function valueAt(tree: unknown, path: PathSegment[]): unknown {
+  let at = tree;
+  for (const segment of path) {
+    if (at === null || typeof at !== 'object') return undefined;
+    at = (at as Record<string | number, unknown>)[segment];
+  }
+  return at;
 }
 
 /** Maps a path in the parsed tree back to the YAML node's line and column. */

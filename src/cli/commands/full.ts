@@ -124,6 +124,11 @@ export function renderFull(r: FullCopyResult): string {
     out.push(`Plan (--dry-run, nothing was changed): ${r.plan.shards} shards, method ${r.method}`, '');
     out.push(renderTable(['table', 'source', 'target', 'chunks', 'rows per chunk'], r.plan.tables.map((t) => [t.table, t.source, t.target, t.chunks, t.chunkRows])));
     out.push('', renderTable(['server', 'shards'], r.plan.servers.map((s) => [s.server, s.shards])));
+    const job = r.plan.job;
+    if (job) {
+      const progress = `${job.chunksDone}/${job.chunks} chunks done, ${job.rows} rows`;
+      out.push('', job.action === 'resume' ? `job ${job.id} (${job.state}, ${progress}): a run goes on from there` : `job ${job.id} (${job.state}, ${progress}): --restart drops that progress and copies again`);
+    }
     return out.join('\n');
   }
   out.push(`full copy job ${r.jobId} (${r.job}): ${r.state}, method ${r.method}`);

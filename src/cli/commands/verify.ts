@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { ExitCode, RefusedError } from '../../errors.js';
 import { parseMetricsPort } from '../../metrics/port.js';
+import { parsePercent } from '../../gray/percent.js';
 import { runVerify, type VerifyResult } from '../../verify/index.js';
 import type { Run } from '../main.js';
 import { renderTable } from '../render.js';
@@ -70,7 +71,7 @@ export function registerVerify(program: Command, run: Run): void {
             logger: ctx.logger,
             ...(flags.tables ? { tables: splitList(flags.tables) } : {}),
             ...(flags.shards ? { shards: parseShardList(flags.shards, config.shards.count) } : {}),
-            ...(flags.sample ? { samplePercent: parseNumber(flags.sample, '--sample') } : {}),
+            ...(flags.sample ? { samplePercent: parsePercent(flags.sample, '--sample') / 100 } : {}),
             ...(flags.since ? { since: parseSince(flags.since) } : {}),
             ...(flags.recheckAfter ? { recheckAfterSeconds: parseNumber(flags.recheckAfter, '--recheck-after') } : {}),
             ...(flags.workers ? { workers: parsePositiveInteger(flags.workers, '--workers') } : {}),
