@@ -51,7 +51,10 @@ export class RestartingConsumer {
     });
     c.on(c.events.FETCH, () => (this.restartWait = MIN_RESTART_WAIT_MS));
     await c.connect();
+    // A stop requested while kafkajs was connecting: nothing is started (sync disconnects it).
+    if (this.o.stopping()) return;
     await c.subscribe({ topics: this.o.topics, fromBeginning: true });
+    if (this.o.stopping()) return;
     await c.run({
       autoCommit: false,
       eachBatchAutoResolve: false,

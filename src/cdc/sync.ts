@@ -137,21 +137,29 @@ async function runKafkaSync(config: Config, options: SyncOptions): Promise<Kafka
     };
     if (options.retryDeadLetters) result.retried = await retryDeadLetters(rt);
 
-    await admin.connect();
-    await prepareTopics(admin, { store, group: kafkaConfig.group, topics, brokers: kafkaConfig.brokers, logger });
-
     const partitions = new Map<string, SyncPartitionResult>();
-    consumer = new RestartingConsumer(kafka, { kafkaConfig, topics, logger, stopping, eachBatch: batchApplier(rt, result, partitions) });
-    await consumer.start();
-    stopFreshness = keepMirrorFresh(admin, store, kafkaConfig.group, topics, logger);
-
-    const aborted = new Promise<'stopped'>((resolve) => options.signal?.addEventListener('abort', () => resolve('stopped'), { once: true }));
-    const caughtUp = options.untilCaughtUp
-      ? watchCaughtUp(admin, kafkaConfig.group, topics, options.caughtUpCheckMs ?? 300, stopping, async () => (await parking.counts()).size === 0).then(() => 'caught-up' as const)
-      : new Promise<never>(() => {});
-    const reason = await Promise.race([aborted, caughtUp]);
+    const aborted = stopRequest(options.signal);
+    // Start-up talks to Kafka with kafkajs's retries (two minutes against brokers that are away):
+    // a stop request ends the wait at once, and a start-up still under way then starts nothing.
+    const startUp = (async () => {
+      await admin.connect().catch((e: Error) => {
+        throw new Error(`cannot reach Kafka at ${kafkaConfig.brokers.join(', ')} (cdc.kafka.brokers): ${e.message}`, { cause: e });
+      });
+      await prepareTopics(admin, { store, group: kafkaConfig.group, topics, brokers: kafkaConfig.brokers, logger });
+      if (stopping()) return;
+      consumer = new RestartingConsumer(kafka, { kafkaConfig, topics, logger, stopping, eachBatch: batchApplier(rt, result, partitions) });
+      await consumer.start();
+      stopFreshness = keepMirrorFresh(admin, store, kafkaConfig.group, topics, logger);
+    })();
+    startUp.catch(() => {}); // when a stop request wins the race below, its failure is nobody's
+    const first = await Promise.race([startUp.then(() => 'started' as const), aborted]);
+    const caughtUp = () =>
+      options.untilCaughtUp
+        ? watchCaughtUp(admin, kafkaConfig.group, topics, options.caughtUpCheckMs ?? 300, stopping, async () => (await parking.counts()).size === 0).then(() => 'caught-up' as const)
+        : new Promise<never>(() => {});
+    const reason = first === 'stopped' ? first : await Promise.race([aborted, caughtUp()]);
     stopRequested = true;
-    await consumer.stop();
+    await consumer?.stop();
     result.stoppedBy = reason === 'caught-up' ? 'caught-up' : 'signal';
     result.partitions = [...partitions.values()].sort((a, b) => a.topic.localeCompare(b.topic) || a.partition - b.partition);
     const counts = await deadLetterCounts(store.pool);
@@ -165,6 +173,12 @@ async function runKafkaSync(config: Config, options: SyncOptions): Promise<Kafka
     await admin.disconnect().catch(() => {});
     await applyRuntime.close();
   }
+}
+
+/** Resolves when the signal aborts (at once if it already has); never without a signal. */
+function stopRequest(signal: AbortSignal | undefined): Promise<'stopped'> {
+  if (signal?.aborted) return Promise.resolve('stopped');
+  return new Promise((resolve) => signal?.addEventListener('abort', () => resolve('stopped'), { once: true }));
 }
 
 /**
