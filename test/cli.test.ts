@@ -35,6 +35,30 @@ describe('command line contract', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ command: 'init', ok: false, exitCode: 2, error: expect.stringContaining("unknown option '--nope'") });
   });
 
+  it('the JSON document of bad usage names the command typed, past options and their values', async () => {
+    expect(JSON.parse((await runCli(['--log-level', 'bogus', 'status', '--json'])).stdout)).toMatchObject({ command: 'status', exitCode: 2 });
+    expect(JSON.parse((await runCli(['gray', 'check', 'member', '--json'])).stdout)).toMatchObject({ command: 'gray check', exitCode: 2 });
+  });
+
+  it('an unreachable control store is named, its password is not, and no stack is logged', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mm-cli-'));
+    const file = join(dir, 'down.yaml');
+    writeFileSync(
+      file,
+      `control: { url: "mysql://root:hunter22@127.0.0.1:9/c" }
+source: { kind: mysql, url: "mysql://root@127.0.0.1:9/l" }
+servers: { a: { primary: "mysql://root@127.0.0.1:9" } }
+shards: { count: 4, function: crc32, database: "m_{shard}", placement: [{ shards: "0-3", server: a }] }
+tables: { member: { source: l.member, target: member, shard_key: id } }
+`,
+    );
+    const res = await runCli(['gray', 'show', '--config', file, '--json']);
+    expect(res.code).toBe(1);
+    expect(JSON.parse(res.stdout).error).toMatch(/^cannot use the control store \(control\.url, database c\): connect ECONNREFUSED 127\.0\.0\.1:9/);
+    expect(res.stderr).not.toContain('hunter22');
+    expect(res.stderr).not.toMatch(/\n\s+at /);
+  });
+
   it('a missing config file is refused with exit 2 and a JSON error document', async () => {
     const res = await runCli(['status', '--config', '/nonexistent/mm.yaml', '--json']);
     expect(res.code).toBe(2);

@@ -51,6 +51,20 @@ describe('membermig full refuses bad input before any write (exit 2, table and c
     await nothingWritten();
   });
 
+  it('a shard server that refuses the login is named (the driver names only the user)', async () => {
+    const saved = env.raw;
+    const servers = saved.servers as Record<string, { primary: string }>;
+    const wrong = Object.assign(new URL(servers['shard-b']!.primary), { username: 'nobody_here', password: 'wrong-pw-77' }).toString();
+    env.raw = { ...saved, servers: { ...servers, 'shard-b': { ...servers['shard-b'], primary: wrong } } };
+    const path = writeConfig(env, env.configPath.replace(/\.yaml$/, '-login.yaml'));
+    env.raw = saved;
+    const res = await runCli(['full', '--config', path, '--json']);
+    expect(res.code).toBe(1);
+    expect(JSON.parse(res.stdout).error).toMatch(/^shard server shard-b: Access denied for user 'nobody_here'/);
+    expect(res.stdout + res.stderr).not.toContain('wrong-pw-77');
+    await nothingWritten();
+  });
+
   it('a shard key column missing', async () => {
     const path = variant('member', { source: `${env.legacyDb}.member`, target: 'member', shard_key: 'user_id' });
     const res = await runCli(['full', '--config', path]);

@@ -66,7 +66,8 @@ function reportError(ctx: CommandContext, e: unknown, io: CliIO): ExitCode {
   const code = refused ? ExitCode.Refused : ExitCode.Problems;
   const message = redactSecrets(e instanceof Error ? e.message : String(e));
   io.stderr.write(`membermig ${ctx.command}: ${message}\n`);
-  if (!refused) ctx.logger.error({ err: e }, 'command failed');
+  // The message is on the line above; the stack is for debugging only.
+  if (!refused) ctx.logger.debug({ err: e }, 'command failed');
   if (ctx.json) io.stdout.write(renderJson({ command: ctx.command, ok: false, exitCode: code, error: message }) + '\n');
   return code;
 }
@@ -83,7 +84,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
       if (e.exitCode === 0) return ExitCode.Ok;
       // CI parsing stdout gets its one document here too (commander already told stderr why).
       if (argv.includes('--json')) {
-        const command = argv.slice(2).find((a) => !a.startsWith('-')) ?? null;
+        const command = commandTyped(program, argv.slice(2));
         io.stdout.write(renderJson({ command, ok: false, exitCode: ExitCode.Refused, error: e.message.replace(/^error: /, '') }) + '\n');
       }
       return ExitCode.Refused;
@@ -91,4 +92,18 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     throw e;
   }
   return exitCode;
+}
+
+/** The command path in argv ("status", "gray check"), skipping options and their values; null if none. */
+function commandTyped(program: Command, args: string[]): string | null {
+  const names: string[] = [];
+  let at: Command = program;
+  for (const arg of args) {
+    if (arg.startsWith('-')) continue;
+    const sub = at.commands.find((c) => c.name() === arg || c.aliases().includes(arg));
+    if (!sub) continue;
+    names.push(sub.name());
+    at = sub;
+  }
+  return names.length > 0 ? names.join(' ') : null;
 }

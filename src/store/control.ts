@@ -74,7 +74,8 @@ export async function requireMigratedStore(store: ControlStore): Promise<void> {
     state = await controlSchemaState(store);
   } catch (e) {
     if ((e as { code?: string }).code === 'ER_BAD_DB_ERROR') throw new RefusedError(`the control store's database ${store.database} does not exist: run membermig init first`);
-    throw e;
+    // The driver's message names no server ("connect ECONNREFUSED 127.0.0.1:3399"): say which one.
+    throw Object.assign(new Error(`cannot use the control store (control.url, database ${store.database}): ${(e as Error).message}`, { cause: e }), { code: (e as { code?: string }).code });
   }
   if (!state.exists || state.appliedVersion !== state.latestVersion) {
     throw new RefusedError(`the control store ${store.database} is not set up or not migrated to this version: run membermig init first`);
