@@ -54,3 +54,13 @@ export class NotBuiltError extends RefusedError {
     super(`membermig ${command} is not built yet in this version; nothing was done`);
   }
 }
+
+/**
+ * A failure to reach or use a server, with the server named: drivers name a host at most
+ * ("connect ECONNREFUSED 127.0.0.1:3399") or nothing ("Access denied for user ..."). The driver's
+ * code is kept, so retry rules still tell a transient failure from a lasting one.
+ */
+export function namedFailure(what: string, e: unknown): unknown {
+  if (!(e instanceof Error) || e instanceof RefusedError) return e;
+  return Object.assign(new Error(`${what}: ${e.message}`, { cause: e }), { code: (e as { code?: string }).code });
+}

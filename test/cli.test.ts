@@ -4,6 +4,24 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT, runCli } from './support/cli.js';
 
+/**
+ * A config file whose every server is 127.0.0.1:9, where nothing listens: a command that refuses
+ * with exit 2 tried no connection. `server` adds keys to shard server a.
+ */
+function configOnClosedPort(server = ''): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'mm-cli-')), 'membermig.yaml');
+  writeFileSync(
+    file,
+    `control: { url: "mysql://root:hunter22@127.0.0.1:9/c" }
+source: { kind: mysql, url: "mysql://root@127.0.0.1:9/l" }
+servers: { a: { primary: "mysql://root@127.0.0.1:9"${server ? `, ${server}` : ''} } }
+shards: { count: 4, function: crc32, database: "m_{shard}", placement: [{ shards: "0-3", server: a }] }
+tables: { member: { source: l.member, target: member, shard_key: id } }
+`,
+  );
+  return file;
+}
+
 describe('command line contract', () => {
   it('--help lists every phase command and exits 0', async () => {
     const res = await runCli(['--help']);
@@ -38,25 +56,61 @@ describe('command line contract', () => {
   it('the JSON document of bad usage names the command typed, past options and their values', async () => {
     expect(JSON.parse((await runCli(['--log-level', 'bogus', 'status', '--json'])).stdout)).toMatchObject({ command: 'status', exitCode: 2 });
     expect(JSON.parse((await runCli(['gray', 'check', 'member', '--json'])).stdout)).toMatchObject({ command: 'gray check', exitCode: 2 });
+    // An option's value named like a command is no command.
+    expect(JSON.parse((await runCli(['--config', 'gray', 'status', '--nope', '--json'])).stdout)).toMatchObject({ command: 'status', exitCode: 2 });
+    expect(JSON.parse((await runCli(['gray', 'set', '--reason', 'init', '--json'])).stdout)).toMatchObject({ command: 'gray set', exitCode: 2 });
   });
 
-  it('an unreachable control store is named, its password is not, and no stack is logged', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'mm-cli-'));
-    const file = join(dir, 'down.yaml');
-    writeFileSync(
-      file,
-      `control: { url: "mysql://root:hunter22@127.0.0.1:9/c" }
-source: { kind: mysql, url: "mysql://root@127.0.0.1:9/l" }
-servers: { a: { primary: "mysql://root@127.0.0.1:9" } }
-shards: { count: 4, function: crc32, database: "m_{shard}", placement: [{ shards: "0-3", server: a }] }
-tables: { member: { source: l.member, target: member, shard_key: id } }
-`,
-    );
-    const res = await runCli(['gray', 'show', '--config', file, '--json']);
+  it('an unreachable control store is named, its password is not, and its stack is logged only at debug level', async () => {
+    const file = configOnClosedPort();
+    for (const command of [['verify'], ['gray', 'show'], ['shim', 'show']]) {
+      const res = await runCli([...command, '--config', file, '--json']);
+      expect(res.code).toBe(1);
+      expect(JSON.parse(res.stdout).error).toMatch(/^cannot use the control store \(control\.url, database c\): connect ECONNREFUSED 127\.0\.0\.1:9/);
+      expect(res.stderr).not.toContain('hunter22');
+      expect(res.stderr).not.toMatch(/command failed|\n\s+at /);
+    }
+    const debug = await runCli(['shim', 'show', '--config', file, '--log-level', 'debug']);
+    expect(debug.stderr).toMatch(/"level":20,.*"msg":"command failed"/);
+    expect(debug.stderr).not.toContain('hunter22');
+  });
+
+  it('a value read through ${NAME} is printed nowhere: not in a config error, not in status', async () => {
+    process.env.MM_CLI_TEST_PW = 'Hunter2Pass';
+    try {
+      const check = await runCli(['init', '--check', '--json', '--config', configOnClosedPort('max_connections: "${MM_CLI_TEST_PW}"')]);
+      expect(check.code).toBe(2);
+      expect(check.stdout + check.stderr).not.toContain('Hunter2Pass');
+
+      // A password put under a key that is not a secret's (the dc): status shows the server, never the value.
+      const inDc = configOnClosedPort('dc: "${MM_CLI_TEST_PW}"');
+      const human = await runCli(['status', '--config', inDc]);
+      expect(human.stdout).toMatch(/^a\s+\*\*\*\s+4/m);
+      const json = await runCli(['status', '--json', '--config', inDc]);
+      expect(JSON.parse(json.stdout).result.servers).toMatchObject([{ name: 'a', dc: '***' }]);
+      for (const r of [human, json]) expect(r.stdout + r.stderr).not.toContain('Hunter2Pass');
+    } finally {
+      delete process.env.MM_CLI_TEST_PW;
+    }
+  });
+
+  it('verify --sample takes a percentage with or without %, and refuses anything else with one message', async () => {
+    const file = configOnClosedPort();
+    for (const bad of ['0', '0%', '150%', 'abc', '5x', '-5%']) {
+      const r = await runCli(['verify', '--config', file, '--sample', bad]);
+      expect([r.code, r.stderr]).toEqual([2, `membermig verify: --sample: expected a percentage in (0, 100], got ${bad}\n`]);
+    }
+    // Accepted: verify goes on to connect (nothing listens, exit 1).
+    for (const good of ['5%', '5', '0.5%', '100%']) {
+      const r = await runCli(['verify', '--config', file, '--sample', good, '--json']);
+      expect([r.code, JSON.parse(r.stdout).error]).toEqual([1, expect.stringContaining('control store')]);
+    }
+  });
+
+  it('an unreachable legacy source is named', async () => {
+    const res = await runCli(['full', '--json', '--config', configOnClosedPort()]);
     expect(res.code).toBe(1);
-    expect(JSON.parse(res.stdout).error).toMatch(/^cannot use the control store \(control\.url, database c\): connect ECONNREFUSED 127\.0\.0\.1:9/);
-    expect(res.stderr).not.toContain('hunter22');
-    expect(res.stderr).not.toMatch(/\n\s+at /);
+    expect(JSON.parse(res.stdout).error).toMatch(/^legacy source \(source\.url\): connect ECONNREFUSED 127\.0\.0\.1:9/);
   });
 
   it('a missing config file is refused with exit 2 and a JSON error document', async () => {

@@ -14,3 +14,12 @@ export async function withKafkaAdmin<T>(config: Pick<KafkaConfig, 'clientId' | '
     await admin.disconnect().catch(() => {});
   }
 }
+
+/** Connects a kafkajs client; a failure names Kafka and the config key (kafkajs names a host at most). */
+export async function connectKafka(client: { connect(): Promise<void> }, brokers: string[]): Promise<void> {
+  try {
+    await client.connect();
+  } catch (e) {
+    throw new Error(`cannot reach Kafka at ${brokers.join(', ')} (cdc.kafka.brokers): ${(e as Error).message}`, { cause: e });
+  }
+}

@@ -10,6 +10,7 @@ import { DebeziumDecoder, type KafkaRecord } from './debezium/decode.js';
 import type { SyncMetrics } from './metrics.js';
 import { runMssqlSync, type MssqlSyncResult } from './mssql/sync.js';
 import type { SyncOutcome } from './runtime.js';
+import { connectKafka } from './kafka-admin.js';
 import { RestartingConsumer } from './kafka-consumer.js';
 import { keepMirrorFresh, watchCaughtUp } from './kafka-progress.js';
 import { prepareTopics } from './kafka-topics.js';
@@ -142,9 +143,7 @@ async function runKafkaSync(config: Config, options: SyncOptions): Promise<Kafka
     // Start-up talks to Kafka with kafkajs's retries (two minutes against brokers that are away):
     // a stop request ends the wait at once, and a start-up still under way then starts nothing.
     const startUp = (async () => {
-      await admin.connect().catch((e: Error) => {
-        throw new Error(`cannot reach Kafka at ${kafkaConfig.brokers.join(', ')} (cdc.kafka.brokers): ${e.message}`, { cause: e });
-      });
+      await connectKafka(admin, kafkaConfig.brokers);
       await prepareTopics(admin, { store, group: kafkaConfig.group, topics, brokers: kafkaConfig.brokers, logger });
       if (stopping()) return;
       consumer = new RestartingConsumer(kafka, { kafkaConfig, topics, logger, stopping, eachBatch: batchApplier(rt, result, partitions) });

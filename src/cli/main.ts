@@ -98,12 +98,27 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
 function commandTyped(program: Command, args: string[]): string | null {
   const names: string[] = [];
   let at: Command = program;
-  for (const arg of args) {
-    if (arg.startsWith('-')) continue;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--') break;
+    if (arg.startsWith('-')) {
+      // `--config FILE`: FILE is no command, whatever its name.
+      if (!arg.includes('=') && takesValue(at, arg)) i++;
+      continue;
+    }
     const sub = at.commands.find((c) => c.name() === arg || c.aliases().includes(arg));
     if (!sub) continue;
     names.push(sub.name());
     at = sub;
   }
   return names.length > 0 ? names.join(' ') : null;
+}
+
+/** Whether `flag` names an option of `cmd` or of a command above it that takes a value. */
+function takesValue(cmd: Command, flag: string): boolean {
+  for (let c: Command | null = cmd; c; c = c.parent) {
+    const option = c.options.find((o) => o.long === flag || o.short === flag);
+    if (option) return option.required || option.optional;
+  }
+  return false;
 }

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { registerSecret, registerUrlPassword } from './secrets.js';
+import { registerSecret } from './secrets.js';
 
 export type PathSegment = string | number;
 
@@ -14,10 +14,9 @@ const REFERENCE = /\$\{([^}]*)\}/g;
  * Replaces `${NAME}` with the environment variable and `${file:PATH}` with the file's content
  * (one trailing newline dropped) in every string of a parsed YAML tree.
  *
- * Secrets (registered, so never printed or logged): every `${file:}` value, a value put into the
- * user:password part of a URL, and a value of a key named like a secret (password, token, ...);
- * of any other value (a host, a port: scrubbing those would mangle every output that holds the
- * same digits), the password of a URL it holds. A value put into a URL's user:password part is
+ * Every substituted value is registered as a secret, so it is never printed or logged: a reference
+ * marks a value its owner kept out of the file, and a password put under the wrong key (a port, a
+ * dc) must not show up in an error or in status. A value put into a URL's user:password part is
  * percent-encoded, so a password with '%', '/', '@' or '#' reaches the server as it is.
  */
 export function interpolate(
@@ -36,11 +35,8 @@ export function interpolate(
   return value;
 }
 
-const SECRET_KEY = /pass|secret|token|credential|private|api_?key/i;
-
 function interpolateString(text: string, env: NodeJS.ProcessEnv, problems: InterpolationProblem[], path: PathSegment[]): string {
   const userinfo = userinfoRange(text);
-  const secretKey = SECRET_KEY.test(String(path.at(-1) ?? ''));
   return text.replace(REFERENCE, (_match, ref: string, offset: number) => {
     const reference = ref.trim();
     const resolved = resolveReference(reference, env);
@@ -49,8 +45,7 @@ function interpolateString(text: string, env: NodeJS.ProcessEnv, problems: Inter
       return '';
     }
     const inUserinfo = userinfo !== null && offset >= userinfo.start && offset < userinfo.end;
-    if (inUserinfo || secretKey || reference.startsWith('file:')) registerSecret(resolved.value);
-    else registerUrlPassword(resolved.value);
+    registerSecret(resolved.value);
     return inUserinfo ? encodeURIComponent(resolved.value) : resolved.value;
   });
 }

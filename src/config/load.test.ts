@@ -138,11 +138,12 @@ describe('config loading', () => {
     expect(redactSecrets(`${password} ${encodeURIComponent(password)} ${JSON.stringify({ p: password })}`)).toBe('*** *** {"p":"***"}');
   });
 
-  it('a host or port from the environment is not a secret: output holding the same digits stays whole', () => {
-    const text = VALID.replace('mysql://app@10.0.0.5:3306', 'mysql://app@${MM_TEST_HOST}:${MM_TEST_PORT}');
-    const config = parseConfig(text, 'membermig.yaml', { MM_TEST_HOST: 'db-host-7.internal', MM_TEST_PORT: '3377' });
+  it('every value read through a reference is a secret, a host or a port too; digits inside a longer number stay', () => {
+    const text = VALID.replace('mysql://app@10.0.0.5:3306', 'mysql://app@${MM_TEST_HOST}:${MM_TEST_PORT}').replace('dc: dc1', 'dc: "${MM_TEST_DC}"');
+    const config = parseConfig(text, 'membermig.yaml', { MM_TEST_HOST: 'db-host-7.internal', MM_TEST_PORT: '3377', MM_TEST_DC: 'Hunter3Pass' });
     expect(config.servers['dc1-a']!.primary).toBe('mysql://app@db-host-7.internal:3377');
-    expect(redactSecrets('{"rows": 133770, "port": 3377, "host": "db-host-7.internal"}')).toBe('{"rows": 133770, "port": 3377, "host": "db-host-7.internal"}');
+    expect(config.servers['dc1-a']!.dc).toBe('Hunter3Pass');
+    expect(redactSecrets('{"rows": 133770, "at": "db-host-7.internal:3377", "dc": "Hunter3Pass"}')).toBe('{"rows": 133770, "at": "***:***", "dc": "***"}');
   });
 
   it('refuses URLs it would misread: a query, bad percent-encoding, a control store without a database, a scheme of the other kind', () => {

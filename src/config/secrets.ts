@@ -14,8 +14,8 @@ export function registerSecret(value: string): void {
   registerUrlPassword(value);
 }
 
-/** A whole URL (from the environment, say) carries its password inside: that part is a secret. */
-export function registerUrlPassword(value: string): void {
+/** A whole URL (from the environment, say) carries its password inside: that part is a secret too. */
+function registerUrlPassword(value: string): void {
   const password = urlPassword(value.trim());
   if (password && password.length >= MIN_SECRET_LENGTH) secrets.add(password);
 }
@@ -35,10 +35,19 @@ export function redactSecrets(text: string): string {
   for (const secret of secrets) {
     // As it is, percent-encoded (in a URL) and escaped in JSON (a log line, --json output).
     for (const form of new Set([secret, encodeURIComponent(secret), JSON.stringify(secret).slice(1, -1)])) {
-      if (out.includes(form)) out = out.split(form).join('***');
+      if (out.includes(form)) out = scrub(out, form);
     }
   }
   return maskUrlPasswords(out);
+}
+
+/**
+ * A secret of digits only (a port, a count from the environment) is scrubbed where it stands as a
+ * whole number: inside a longer one (133770 rows, with 3377 secret) it is another number.
+ */
+function scrub(text: string, secret: string): string {
+  if (/^\d+$/.test(secret)) return text.replace(new RegExp(`(?<!\\d)${secret}(?!\\d)`, 'g'), '***');
+  return text.split(secret).join('***');
 }
 
 const URL_PASSWORD = /\b([a-z][a-z0-9+.-]*:\/\/[^\s:@/]*):([^\s@/]*)@/gi;

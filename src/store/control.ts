@@ -1,4 +1,4 @@
-import { RefusedError } from '../errors.js';
+import { namedFailure, RefusedError } from '../errors.js';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../config/schema.js';
 import { connectMysql, createMysqlPool, databaseOfUrl, serverUrl } from '../mysql/connect.js';
@@ -74,8 +74,7 @@ export async function requireMigratedStore(store: ControlStore): Promise<void> {
     state = await controlSchemaState(store);
   } catch (e) {
     if ((e as { code?: string }).code === 'ER_BAD_DB_ERROR') throw new RefusedError(`the control store's database ${store.database} does not exist: run membermig init first`);
-    // The driver's message names no server ("connect ECONNREFUSED 127.0.0.1:3399"): say which one.
-    throw Object.assign(new Error(`cannot use the control store (control.url, database ${store.database}): ${(e as Error).message}`, { cause: e }), { code: (e as { code?: string }).code });
+    throw namedFailure(`cannot use the control store (control.url, database ${store.database})`, e);
   }
   if (!state.exists || state.appliedVersion !== state.latestVersion) {
     throw new RefusedError(`the control store ${store.database} is not set up or not migrated to this version: run membermig init first`);

@@ -1,4 +1,4 @@
-import { RefusedError } from '../errors.js';
+import { namedFailure } from '../errors.js';
 import type { Config } from '../config/schema.js';
 import { connectMysql } from '../mysql/connect.js';
 import { targetDdl } from '../rows/ddl.js';
@@ -75,19 +75,13 @@ export async function planShardTables(
         plan.existing.set(name, found.existing);
         problems.push(...found.problems);
       } catch (e) {
-        if (!options.tolerateUnreachable?.(e as Error)) throw namedServerError(e, name);
+        if (!options.tolerateUnreachable?.(e as Error)) throw namedFailure(`shard server ${name}`, e);
         plan.unreachable.push(name);
       }
     }),
   );
   refuseShapeProblems(problems);
   return plan;
-}
-
-/** A failure on a shard server, with the server named (the driver's message names only a host, or nothing). */
-function namedServerError(e: unknown, server: string): unknown {
-  if (!(e instanceof Error) || e instanceof RefusedError) return e;
-  return Object.assign(new Error(`shard server ${server}: ${e.message}`, { cause: e }), { code: (e as { code?: string }).code });
 }
 
 /** Creates the missing shard tables of a plan (IF NOT EXISTS: a concurrent init is harmless). */

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { ExitCode, RefusedError } from '../../errors.js';
 import { parseMetricsPort } from '../../metrics/port.js';
-import { parsePercent } from '../../gray/percent.js';
 import { runVerify, type VerifyResult } from '../../verify/index.js';
 import type { Run } from '../main.js';
 import { renderTable } from '../render.js';
@@ -71,7 +70,7 @@ export function registerVerify(program: Command, run: Run): void {
             logger: ctx.logger,
             ...(flags.tables ? { tables: splitList(flags.tables) } : {}),
             ...(flags.shards ? { shards: parseShardList(flags.shards, config.shards.count) } : {}),
-            ...(flags.sample ? { samplePercent: parsePercent(flags.sample, '--sample') / 100 } : {}),
+            ...(flags.sample ? { samplePercent: parseSamplePercent(flags.sample) } : {}),
             ...(flags.since ? { since: parseSince(flags.since) } : {}),
             ...(flags.recheckAfter ? { recheckAfterSeconds: parseNumber(flags.recheckAfter, '--recheck-after') } : {}),
             ...(flags.workers ? { workers: parsePositiveInteger(flags.workers, '--workers') } : {}),
@@ -121,6 +120,14 @@ export function parseShardList(text: string, count: number): number[] {
 function parsePositiveInteger(text: string, flag: string): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1) throw new RefusedError(`${flag}: expected a positive integer, got "${text}"`);
+  return n;
+}
+
+/** "5%" or "5" (as README and --help write it) → 5; one message for every refusal, 0 included. */
+function parseSamplePercent(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*%?$/.exec(text.trim());
+  const n = m ? Number(m[1]) : NaN;
+  if (!(n > 0 && n <= 100)) throw new RefusedError(`--sample: expected a percentage in (0, 100], got ${text}`);
   return n;
 }
 
