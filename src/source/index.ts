@@ -1,5 +1,5 @@
 import type { Config } from '../config/schema.js';
-import { namedFailure, RefusedError } from '../errors.js';
+import { RefusedError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createMssqlReader } from './mssql/index.js';
 import { MysqlSourceReader } from './mysql/reader.js';
@@ -24,8 +24,7 @@ export async function describeTables(reader: SourceReader, config: Config, names
   for (const name of names) {
     const table = config.tables[name];
     if (!table) throw new RefusedError(`table ${name} is not in the config (tables: ${Object.keys(config.tables).join(', ')})`);
-    // The first use of the legacy server in full and verify: a failure to reach it says which server.
-    specs.push(await reader.describeTable(name, table).catch((e: unknown) => Promise.reject(namedFailure('legacy source (source.url)', e))));
+    specs.push(await reader.describeTable(name, table));
   }
   return specs;
 }

@@ -1,5 +1,6 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { Config, TableConfig } from '../../config/schema.js';
+import { namedFailure } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { createMysqlPool, quoteId } from '../../mysql/connect.js';
 import { convertRow } from '../../rows/convert.js';
@@ -68,8 +69,9 @@ export class MysqlSourceReader implements SourceReader {
     this.pool.on('connection', (conn) => conn.query(SESSION_SETUP));
   }
 
+  /** The first use of the legacy server in full and verify: a failure to reach it says which server (the driver names a host at most). */
   describeTable(name: string, table: TableConfig): Promise<TableSpec> {
-    return describeMysqlTable(this.pool, name, table);
+    return describeMysqlTable(this.pool, name, table).catch((e: unknown) => Promise.reject(namedFailure('legacy source (source.url)', e)));
   }
 
   async *chunkBoundaries(spec: TableSpec, chunkRows: number, after: ChunkKey | null = null): AsyncIterable<ChunkKey> {
