@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { ExitCode, RefusedError } from '../../errors.js';
+import { parsePercent } from '../../gray/percent.js';
 import { parseMetricsPort } from '../../metrics/port.js';
 import { runVerify, type VerifyResult } from '../../verify/index.js';
 import type { Run } from '../main.js';
@@ -123,12 +124,17 @@ function parsePositiveInteger(text: string, flag: string): number {
   return n;
 }
 
-/** "5%" or "5" (as README and --help write it) → 5; one message for every refusal, 0 included. */
+/** "5%" or "5" (as README and --help write it) → 5, read as gray's percentages are; one message for every refusal, 0 included. */
 function parseSamplePercent(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*%?$/.exec(text.trim());
-  const n = m ? Number(m[1]) : NaN;
-  if (!(n > 0 && n <= 100)) throw new RefusedError(`--sample: expected a percentage in (0, 100], got ${text}`);
-  return n;
+  const refused = () => new RefusedError(`--sample: expected a percentage in (0, 100], got ${text}`);
+  let basisPoints: number;
+  try {
+    basisPoints = parsePercent(text, '--sample');
+  } catch {
+    throw refused();
+  }
+  if (basisPoints === 0) throw refused();
+  return basisPoints / 100;
 }
 
 function parseNumber(text: string, flag: string): number {
