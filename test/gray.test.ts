@@ -342,7 +342,7 @@ describe('membermig gray and shim', () => {
     const stores = Array.from({ length: 6 }, () => openControlStore(env.config, 1));
     try {
       await Promise.all([
-        ...stores.map((store, i) => setGray(store, env.config, 'address', { allow: [`c${i}`] }, { operator: `op${i}`, reason: 'concurrent' })),
+        ...stores.map((store, i) => setGray(store, env.config, 'address', { allow: [`${900 + i}`] }, { operator: `op${i}`, reason: 'concurrent' })),
         cli('gray', 'set', 'address', '--read', '2%', '--reason', 'concurrent cli'),
         cli('gray', 'set', 'address', '--write', '1%', '--reason', 'concurrent cli'),
       ]);
@@ -350,7 +350,7 @@ describe('membermig gray and shim', () => {
       await Promise.all(stores.map((s) => s.close()));
     }
     const [view] = await json('gray', 'show', 'address');
-    expect(view).toMatchObject({ readBp: 200, writeBp: 100, allow: ['c0', 'c1', 'c2', 'c3', 'c4', 'c5'] });
+    expect(view).toMatchObject({ readBp: 200, writeBp: 100, allow: ['900', '901', '902', '903', '904', '905'] });
     const history = (await json('gray', 'history', 'address', '--limit', '8')).reverse();
     expect(history).toHaveLength(8);
     for (let i = 1; i < history.length; i++) expect(history[i].oldValue).toEqual(history[i - 1].newValue);

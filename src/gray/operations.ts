@@ -4,6 +4,7 @@ import { RefusedError } from '../errors.js';
 import { keyText, type ShardKey } from '../shard/map.js';
 import type { ControlStore } from '../store/control.js';
 import { checkGates, describeFailures, type GateResult } from './gates.js';
+import { checkMemberIds } from './member-ids.js';
 import { formatPercent, FULL_BASIS_POINTS } from './percent.js';
 import { DEFAULT_GRAY, DEFAULT_SHIM, SHIM_MODES, TableRouter, isShimMode, type GraySetting, type RouteExplanation, type ShimMode, type ShimSetting } from './route.js';
 import {
@@ -118,7 +119,8 @@ export async function setGray(store: ControlStore, config: Config, table: string
     if (bp !== undefined && (!Number.isInteger(bp) || bp < 0 || bp > FULL_BASIS_POINTS)) throw new RefusedError(`${flag} must be 0..10000 basis points, got ${bp}`);
   }
   const reason = requireReason(ctx);
-  return withSettingsLock(store.pool, async (conn) => {
+  const idNotes = await checkMemberIds(config, table, [change.allow, change.unallow, change.deny, change.undeny].flatMap((l) => (l ?? []).map(keyText)));
+  const result = await withSettingsLock(store.pool, async (conn) => {
     const stored = await lockSetting(conn, table, 'gray');
     const before = stored === null ? DEFAULT_GRAY : toGraySetting(stored);
     const after = applyGrayChange(before, change);
@@ -132,6 +134,7 @@ export async function setGray(store: ControlStore, config: Config, table: string
     const version = await writeSetting(conn, { table, kind: 'gray', action: 'set', oldValue: stored, newValue: after, operator: ctx.operator, reason: recorded.reason, forced: recorded.forced });
     return { table, changed: true, before, after, version, gates, forced: recorded.forced, operator: ctx.operator, notes: [] };
   });
+  return { ...result, notes: [...result.notes, ...idNotes] };
 }
 
 async function currentVersion(conn: PoolConnection): Promise<number> {
@@ -327,13 +330,16 @@ export interface MemberCheck extends RouteExplanation {
   memberId: string;
   readBp: number;
   writeBp: number;
+  /** Said when the id could not be checked against the shard key's type. */
+  notes: string[];
 }
 
 /** `gray check`: where one member's reads and writes go now, and why. */
 export async function checkMember(store: ControlStore, config: Config, table: string, memberId: string): Promise<MemberCheck> {
   requireTable(config, table);
   if (memberId.trim() === '') throw new RefusedError('member id is empty');
+  const notes = await checkMemberIds(config, table, [memberId]);
   const s = settingsOf(await readSettings(store.pool), table);
   const explanation = new TableRouter(s.shim, s.gray).explain(memberId);
-  return { table, memberId, readBp: s.gray.read_bp, writeBp: s.gray.write_bp, ...explanation };
+  return { table, memberId, readBp: s.gray.read_bp, writeBp: s.gray.write_bp, ...explanation, notes };
 }

@@ -167,11 +167,12 @@ export function renderGrayChange(results: ChangeResult<GraySetting>[]): string {
   for (const r of results) {
     if (!r.changed) {
       lines.push(`${r.table}: unchanged (${describeGray(r.after)})`);
-      continue;
+    } else {
+      lines.push(`${r.table}: ${describeGray(r.before)} -> ${describeGray(r.after)} (settings version ${r.version}, by ${r.operator})`);
+      if (r.forced) lines.push('  FORCED past failed gates (recorded)');
+      for (const g of r.gates) lines.push(`  gate ${g.gate}: ${g.ok ? 'ok' : 'FAILED'}: ${g.message}`);
     }
-    lines.push(`${r.table}: ${describeGray(r.before)} -> ${describeGray(r.after)} (settings version ${r.version}, by ${r.operator})`);
-    if (r.forced) lines.push('  FORCED past failed gates (recorded)');
-    for (const g of r.gates) lines.push(`  gate ${g.gate}: ${g.ok ? 'ok' : 'FAILED'}: ${g.message}`);
+    for (const note of r.notes) lines.push(`  note: ${note}`);
   }
   return lines.join('\n');
 }
@@ -196,5 +197,6 @@ function renderCheck(c: MemberCheck): string {
     `table ${c.table}, member ${c.memberId}: reads ${c.read}, writes ${c.write.replace(/_/g, ' ')}`,
     `  shim mode ${c.mode}; read ${formatPercent(c.readBp)}, write ${formatPercent(c.writeBp)}`,
     `  why: ${c.why}`,
+    ...c.notes.map((note) => `  note: ${note}`),
   ].join('\n');
 }

@@ -1,0 +1,72 @@
+import type { RowDataPacket } from 'mysql2/promise';
+import type { Config } from '../config/schema.js';
+import { RefusedError } from '../errors.js';
+import { connectMysql } from '../mysql/connect.js';
+import { shardMapFromConfig } from '../shard/map.js';
+
+/**
+ * Member ids typed by an operator (`gray check`, `gray set --allow/--deny`) are hashed and listed
+ * as text, exactly as the service's ids are: an integer key's member 123 is the text "123". So
+ * "0123", "+123" or "1e3" would name nobody the service ever sends, and a check of it would answer
+ * for a member that does not exist. The shard key's column type is read from the shard table
+ * (the one `init` made from the source), on the server of shard 0.
+ */
+
+const INTEGER_TYPES = new Set(['tinyint', 'smallint', 'mediumint', 'int', 'bigint']);
+/** An integer as the service's ids print it: no sign but '-', no leading zero, no spaces. */
+const CANONICAL_INTEGER = /^(0|-?[1-9][0-9]*)$/;
+
+export interface ShardKeyColumn {
+  column: string;
+  /** information_schema DATA_TYPE, e.g. bigint, varchar. */
+  dataType: string;
+  integer: boolean;
+}
+
+/** The shard key column of a table as the shards hold it; null (with why) when it cannot be read now. */
+export async function readShardKeyColumn(config: Config, table: string): Promise<ShardKeyColumn | { unknown: string }> {
+  const spec = config.tables[table]!;
+  const map = shardMapFromConfig(config);
+  const server = map.serverOf(0);
+  const database = map.databaseOf(0);
+  const settings = config.servers[server.name]!;
+  try {
+    const conn = await connectMysql(settings.primary, { database: undefined, connectTimeout: 5000 }, settings.tls);
+    try {
+      const [rows] = await conn.query<RowDataPacket[]>(
+        'SELECT DATA_TYPE AS t FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME = ?',
+        [database, spec.target, spec.shard_key],
+      );
+      if (!rows[0]) return { unknown: `${database}.${spec.target}.${spec.shard_key} not found on server ${server.name} (run membermig init)` };
+      const dataType = String(rows[0].t).toLowerCase();
+      return { column: spec.shard_key, dataType, integer: INTEGER_TYPES.has(dataType) };
+    } finally {
+      await conn.end();
+    }
+  } catch (e) {
+    return { unknown: `server ${server.name} could not be asked (${(e as Error).message})` };
+  }
+}
+
+/** The ids among `ids` that no integer key can have in the service's text form. */
+export function nonCanonicalIds(ids: readonly string[]): string[] {
+  return ids.filter((id) => !CANONICAL_INTEGER.test(id));
+}
+
+/**
+ * Refuses ids an integer shard key cannot have as written; returns notes for the result when the
+ * key's type could not be read (the ids then go through unchecked: a rollback or a deny list
+ * must not wait for a shard server).
+ */
+export async function checkMemberIds(config: Config, table: string, ids: readonly string[]): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const key = await readShardKeyColumn(config, table);
+  if ('unknown' in key) return [`member ids not checked against the shard key's type: ${key.unknown}`];
+  if (!key.integer) return [];
+  const bad = nonCanonicalIds(ids);
+  if (bad.length === 0) return [];
+  const shown = bad.slice(0, 5).map((id) => JSON.stringify(id)).join(', ') + (bad.length > 5 ? ` and ${bad.length - 5} more` : '');
+  throw new RefusedError(
+    `member id ${shown} is not an integer as the service sends it: ${table}.${key.column} is ${key.dataType}, so write it in plain digits (e.g. 123, not 0123 or +123)`,
+  );
+}
