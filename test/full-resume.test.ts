@@ -196,9 +196,19 @@ describe('membermig full resumes after kill -9 and shares a job between processe
       child.stderr!.resume();
       const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
       await waitFor('2 chunks done', async () => (await controlValue(env, "SELECT COUNT(*) AS n FROM chunks c JOIN jobs j ON j.id = c.job_id WHERE j.state <> 'abandoned' AND c.state = 'done'")) >= 2);
+      // While it runs, status counts its worker: the job is not shown as stopped.
+      const live = JSON.parse((await runCli(['status', '--config', env.configPath, '--json'])).stdout).result;
+      expect(live.perTable[0].fullCopy).toMatchObject({ state: 'running', stopped: false });
       child.kill('SIGINT');
       expect(await closed).toBe(1);
       const r = JSON.parse(stdout).result;
+      // Afterwards the job is still 'running' in the store, but status says no process works on it.
+      const after = await runCli(['status', '--config', env.configPath, '--json']);
+      const shown = JSON.parse(after.stdout).result;
+      expect(shown.perTable[0].fullCopy).toMatchObject({ jobId: r.jobId, state: 'running', stopped: true });
+      expect(shown.fullCopy.jobs[0]).toMatchObject({ id: r.jobId, stopped: true });
+      expect(shown.jobs.find((j: { id: number }) => j.id === r.jobId)).toMatchObject({ liveWorkers: 0, stopped: true });
+      expect((await runCli(['status', '--config', env.configPath])).stdout).toContain(`job ${r.jobId} (member): running but stopped (no process works on it; membermig full goes on)`);
       expect(r.state).not.toBe('done');
       expect(r.errors.join('\n')).toContain('stopped on request');
       expect(r.left.length).toBeGreaterThan(0);

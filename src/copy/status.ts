@@ -1,5 +1,6 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { StartPosition } from '../source/reader.js';
+import { isStopped, liveWorkersSql } from '../store/status-tables.js';
 
 /** The "full copy" section of `membermig status`: the latest full-copy jobs, what is left, what was rejected. */
 export interface FullCopyStatus {
@@ -7,6 +8,8 @@ export interface FullCopyStatus {
     id: number;
     job: string;
     state: string;
+    /** Not done, and no process works on it (SIGINT, kill -9): `membermig full` goes on with it. */
+    stopped: boolean;
     chunks: number;
     chunksLeft: number;
     rows: number;
@@ -17,15 +20,16 @@ export interface FullCopyStatus {
 
 const parse = (v: unknown): Record<string, unknown> => (typeof v === 'string' ? (JSON.parse(v) as Record<string, unknown>) : (v as Record<string, unknown>));
 
-export async function collectFullCopyStatus(pool: Pool, limit = 5): Promise<FullCopyStatus> {
+export async function collectFullCopyStatus(pool: Pool, leaseSeconds: number, limit = 5): Promise<FullCopyStatus> {
   const [jobs] = await pool.query<RowDataPacket[]>(
     `SELECT j.id, j.name, j.state,
             (SELECT COUNT(*) FROM chunks c WHERE c.job_id = j.id) AS chunks,
             (SELECT COUNT(*) FROM chunks c WHERE c.job_id = j.id AND c.state <> 'done') AS chunks_left,
             (SELECT COALESCE(SUM(rows_done), 0) FROM chunks c WHERE c.job_id = j.id AND c.state = 'done') AS rows_done,
-            (SELECT COUNT(*) FROM rejected_values r WHERE r.job_id = j.id) AS rejected
+            (SELECT COUNT(*) FROM rejected_values r WHERE r.job_id = j.id) AS rejected,
+            ${liveWorkersSql('j')} AS live_workers
        FROM jobs j WHERE j.kind = 'full' AND j.state <> 'abandoned' ORDER BY j.id DESC LIMIT ?`,
-    [limit],
+    [leaseSeconds, limit],
   );
   const result: FullCopyStatus = { jobs: [] };
   for (const j of jobs) {
@@ -34,6 +38,7 @@ export async function collectFullCopyStatus(pool: Pool, limit = 5): Promise<Full
       id: Number(j.id),
       job: j.name,
       state: j.state,
+      stopped: isStopped(j.state, Number(j.live_workers)),
       chunks: Number(j.chunks),
       chunksLeft: Number(j.chunks_left),
       rows: Number(j.rows_done),
@@ -50,7 +55,7 @@ export function renderFullCopyStatus(s: FullCopyStatus): string[] {
     'full copy:',
     ...s.jobs.map(
       (j) =>
-        `  job ${j.id} (${j.job}): ${j.state}, ${j.chunks - j.chunksLeft}/${j.chunks} chunks done, ${j.rows} rows, ${j.rejectedValues} rejected values` +
+        `  job ${j.id} (${j.job}): ${j.stopped ? `${j.state} but stopped (no process works on it; membermig full goes on)` : j.state}, ${j.chunks - j.chunksLeft}/${j.chunks} chunks done, ${j.rows} rows, ${j.rejectedValues} rejected values` +
         j.startPositions.map((p) => `; CDC start ${p.kind} ${JSON.stringify(p.position)}`).join(''),
     ),
   ];

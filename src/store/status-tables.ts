@@ -9,7 +9,7 @@ import type { Status } from './status.js';
 export interface TableStatus {
   table: string;
   /** The newest full-copy job holding chunks of this table. */
-  fullCopy: { jobId: number; state: string; chunksDone: number; chunksTotal: number; chunksFailed: number; rows: number } | null;
+  fullCopy: { jobId: number; state: string; stopped: boolean; chunksDone: number; chunksTotal: number; chunksFailed: number; rows: number } | null;
   /** Over the partitions of this table's change topics (topic name ending in the table's source name), or its capture instances. */
   /** From Kafka partitions, or (direct CDC) capture instances: then lagEvents is unknown and lastLsn is set. */
   sync: { partitions: number; nextOffsets: number[]; lagEvents: number | null; lagSeconds: number | null; appliedEvents: number; lastLsn?: string } | null;
@@ -21,6 +21,20 @@ export interface TableStatus {
   repairQueueOpen: number;
   /** Chunks of this table leased right now (full copy or verify workers). */
   leasedChunks: number;
+}
+
+/**
+ * How many processes work on job `alias`.id right now: a worker counts while its heartbeat is
+ * younger than a lease (its leases would have run out otherwise). A job left 'planning' or
+ * 'running' with none was stopped (SIGINT, kill -9, a crash): a rerun of its command goes on.
+ */
+export function liveWorkersSql(alias: string): string {
+  return `(SELECT COUNT(*) FROM workers w WHERE w.job_id = ${alias}.id AND w.heartbeat_at >= NOW(6) - INTERVAL ? SECOND)`;
+}
+
+/** True for a job not finished and with no live worker. */
+export function isStopped(state: string, liveWorkers: number): boolean {
+  return (state === 'planning' || state === 'running') && liveWorkers === 0;
 }
 
 /** A chunk lease held right now: which worker, which job and table, how many chunks, when it runs out. */
@@ -98,6 +112,7 @@ export function tableStatuses(s: Pick<Status, 'tables' | 'jobs' | 'gray' | 'veri
           ? {
               jobId: fullJob.id,
               state: fullJob.state,
+              stopped: fullJob.stopped,
               chunksDone: chunks.done,
               chunksTotal: chunks.pending + chunks.leased + chunks.done + chunks.failed,
               chunksFailed: chunks.failed,

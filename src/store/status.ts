@@ -7,7 +7,7 @@ import { collectGrayStatus, type GrayStatus } from '../gray/status.js';
 import { latestFinishedRuns, openRepairQueue, type LatestRun } from '../verify/runs.js';
 import { collectSyncStatus, type SyncStatus } from '../cdc/status.js';
 import { collectFullCopyStatus, type FullCopyStatus } from '../copy/status.js';
-import { collectLeases, tableStatuses, type LeaseStatus, type TableStatus } from './status-tables.js';
+import { collectLeases, isStopped, liveWorkersSql, tableStatuses, type LeaseStatus, type TableStatus } from './status-tables.js';
 
 export interface JobStatus {
   id: number;
@@ -17,6 +17,10 @@ export interface JobStatus {
   createdAt: string;
   updatedAt: string;
   finishedAt: string | null;
+  /** Processes working on it now (fresh heartbeat). */
+  liveWorkers: number;
+  /** Not finished, and no process works on it: stopped or crashed; a rerun goes on. */
+  stopped: boolean;
   chunks: ChunkCounts[];
 }
 
@@ -60,8 +64,10 @@ async function collectSections(config: Config): Promise<Omit<Status, 'perTable'>
     if (!schema.exists) return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs: [], workers: [] };
     const [jobRows] = await store.pool.query<RowDataPacket[]>(
       `SELECT id, kind, name, state, DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%sZ') AS created_at,
-              DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%sZ') AS updated_at, DATE_FORMAT(finished_at, '%Y-%m-%dT%H:%i:%sZ') AS finished_at
-         FROM jobs ORDER BY id DESC LIMIT 20`,
+              DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%sZ') AS updated_at, DATE_FORMAT(finished_at, '%Y-%m-%dT%H:%i:%sZ') AS finished_at,
+              ${liveWorkersSql('j')} AS live_workers
+         FROM jobs j ORDER BY id DESC LIMIT 20`,
+      [config.copy.lease_seconds],
     );
     const jobs: JobStatus[] = [];
     for (const r of jobRows) {
@@ -73,6 +79,8 @@ async function collectSections(config: Config): Promise<Omit<Status, 'perTable'>
         createdAt: r.created_at,
         updatedAt: r.updated_at,
         finishedAt: r.finished_at,
+        liveWorkers: Number(r.live_workers),
+        stopped: isStopped(r.state, Number(r.live_workers)),
         chunks: await chunkCounts(store.pool, Number(r.id)),
       });
     }
@@ -84,7 +92,7 @@ async function collectSections(config: Config): Promise<Omit<Status, 'perTable'>
     const verify = { latest: await latestFinishedRuns(store.pool), repairQueue: await openRepairQueue(store.pool) };
     // A control store not yet migrated to this version has no sync tables: status still answers.
     const sync = await collectSyncStatus(store.pool).catch(() => undefined);
-    const fullCopy = await collectFullCopyStatus(store.pool);
+    const fullCopy = await collectFullCopyStatus(store.pool, config.copy.lease_seconds);
     const leases = await collectLeases(store.pool);
     return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs, workers, gray, verify, ...(sync ? { sync } : {}), fullCopy, leases };
   } catch (e) {

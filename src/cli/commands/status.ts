@@ -53,7 +53,7 @@ export function renderStatus(s: Status): string {
       ['table', 'full copy', 'sync lag', 'last verify', 'shim mode', 'gray read/write', 'dead letters', 'repair queue', 'leased chunks'],
       s.perTable.map((t) => [
         t.table,
-        t.fullCopy ? `${t.fullCopy.state} ${t.fullCopy.chunksDone}/${t.fullCopy.chunksTotal} chunks, ${t.fullCopy.rows} rows${t.fullCopy.chunksFailed ? `, ${t.fullCopy.chunksFailed} failed` : ''}` : 'not started',
+        t.fullCopy ? `${t.fullCopy.stopped ? 'stopped' : t.fullCopy.state} ${t.fullCopy.chunksDone}/${t.fullCopy.chunksTotal} chunks, ${t.fullCopy.rows} rows${t.fullCopy.chunksFailed ? `, ${t.fullCopy.chunksFailed} failed` : ''}` : 'not started',
         t.sync ? `${t.sync.lastLsn ? `at LSN ${t.sync.lastLsn}` : `${t.sync.lagEvents ?? '?'} events`}, ${t.sync.lagSeconds === null ? '?' : t.sync.lagSeconds.toFixed(1)} s` : 'no sync yet',
         t.lastVerify ? `${t.lastVerify.state}, ${t.lastVerify.differences} differences${t.lastVerify.repaired ? ` (${t.lastVerify.repaired} repaired)` : ''}, ${ago(t.lastVerify.ageSeconds)} (${t.lastVerify.scope})` : 'never',
         t.shimMode,
@@ -81,7 +81,7 @@ export function renderStatus(s: Status): string {
       (j.chunks.length > 0 ? j.chunks : [null]).map((ch) => [
         j.id,
         j.kind,
-        j.state,
+        j.stopped ? `${j.state}, stopped` : j.state,
         ch?.tableName ?? '-',
         ch ? `${ch.done}/${ch.pending + ch.leased + ch.done + ch.failed}` : '-',
         ch?.rowsDone ?? '-',
