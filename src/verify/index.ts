@@ -298,7 +298,7 @@ async function workJob(
   const held = new Map<string, Chunk>();
   await registerWorker(pool, worker, job.jobId);
   const heartbeat = setInterval(() => {
-    void Promise.all([renewLeases(pool, job.jobId, worker, leaseSeconds, [...held.values()]), heartbeatWorker(pool, worker)]).catch((e) => log.warn({ err: e }, 'lease renewal failed'));
+    void Promise.all([renewLeases(pool, job.jobId, worker, leaseSeconds, [...held.values()]), heartbeatWorker(pool, worker)]).catch((e) => log.warn({ err: (e as Error).message }, 'lease renewal failed'));
   }, Math.max(1000, (leaseSeconds * 1000) / 3));
 
   // A deadlock or a control-store blip while claiming is retried, as full's claims are.
@@ -330,14 +330,14 @@ async function workJob(
       result = await work();
     } catch (e) {
       const giveUp = chunk.attempts >= MAX_ATTEMPTS;
-      log.warn({ err: e, table: ctx.spec.name, chunk: chunk.chunkNo, attempt: chunk.attempts }, giveUp ? 'chunk failed' : 'chunk failed; will retry');
+      log.warn({ err: (e as Error).message, table: ctx.spec.name, chunk: chunk.chunkNo, attempt: chunk.attempts }, giveUp ? 'chunk failed' : 'chunk failed; will retry');
       if (!giveUp) await sleep(RETRY_BACKOFF_MS * chunk.attempts, options.signal);
       await releaseChunk(pool, chunk, worker, (e as Error).message ?? String(e), giveUp ? 'failed' : 'pending').catch(() => {});
       held.delete(heldKey(chunk));
       return;
     }
     done.push({ chunk, rowsDone: result.legacyRows, result });
-    if (done.length >= CONTROL_BATCH) await recordDone().catch((e) => log.warn({ err: e }, 'recording done chunks failed; will retry'));
+    if (done.length >= CONTROL_BATCH) await recordDone().catch((e) => log.warn({ err: (e as Error).message }, 'recording done chunks failed; will retry'));
   };
 
   /** Runs chunk follow-up work (completion, re-check) beside the next chunks, at most MAX_PENDING at once. */

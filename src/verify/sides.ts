@@ -1,4 +1,5 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
+import { namedFailure } from '../errors.js';
 import { quoteId } from '../mysql/connect.js';
 import { canonicalKind, canonicalKinds, emptyChecksum, foldHash, rowHash, type CanonicalHash, type RangeChecksum } from '../rows/canonical.js';
 import { keyText, type RejectedValue } from '../rows/convert.js';
@@ -316,7 +317,12 @@ export class ShardSide {
         groups.set(server, [...(groups.get(server) ?? []), shard]);
       }
     }
-    return (await Promise.all([...groups].map(([server, list]) => run(this.poolOf(server), list)))).flat();
+    return (await Promise.all([...groups].map(([server, list]) => this.onServer(server, (pool) => run(pool, list))))).flat();
+  }
+
+  /** Runs work on one server's pool; a failure names the server (the driver's "Access denied" does not). */
+  private onServer<T>(server: string, work: (pool: Pool) => Promise<T>): Promise<T> {
+    return work(this.poolOf(server)).catch((e: unknown) => Promise.reject(namedFailure(`shard server ${server}`, e)));
   }
 
   /**
@@ -373,15 +379,14 @@ export class ShardSide {
   }
 
   async keys(range: KeyRange, filter: RowFilter, shard: number): Promise<ChunkKey[]> {
-    const [rows] = await this.poolOf(this.map.serverOf(shard).name).query<RowDataPacket[]>({
-      sql: keysQuery(this.t(shard), whereClause(this.t(shard), range, filter)),
-      rowsAsArray: true,
-    });
+    const [rows] = await this.onServer(this.map.serverOf(shard).name, (pool) =>
+      pool.query<RowDataPacket[]>({ sql: keysQuery(this.t(shard), whereClause(this.t(shard), range, filter)), rowsAsArray: true }),
+    );
     return (rows as unknown as unknown[][]).map((r) => r.map(rawKeyText));
   }
 
   keySpan(range: KeyRange, filter: RowFilter, shard: number): Promise<KeySpan | null> {
-    return readSpan(this.poolOf(this.map.serverOf(shard).name), keySpanQuery(this.t(shard), whereClause(this.t(shard), range, filter)));
+    return this.onServer(this.map.serverOf(shard).name, (pool) => readSpan(pool, keySpanQuery(this.t(shard), whereClause(this.t(shard), range, filter))));
   }
 
   async rowHashes(range: KeyRange, filter: RowFilter, shards: number[]): Promise<(HashedRow & { shard: number })[]> {
