@@ -49,9 +49,18 @@ describe('gray: member ids as the service sends them', () => {
     const good = await cli('gray', 'check', 'member', '123', '--json');
     expect(good.code, good.stderr).toBe(0);
     expect(JSON.parse(good.stdout).result).toMatchObject({ memberId: '123', notes: [] });
-    const denied = await cli('gray', 'set', 'member', '--deny', '5,-6', '--reason', 'r', '--json');
+    // Spaces around an integer key's digits are dropped ("5, -6" as typed in a list).
+    const denied = await cli('gray', 'set', 'member', '--deny', '5, -6', '--reason', 'r', '--json');
     expect(denied.code, denied.stderr).toBe(0);
     expect(JSON.parse(denied.stdout).result.after.deny).toEqual(['-6', '5']);
+    expect(JSON.parse((await cli('gray', 'check', 'member', ' 5', '--json')).stdout).result).toMatchObject({ memberId: '5', denylisted: true });
+
+    // A text key takes ids exactly as typed: " vip" and "vip" are two members.
+    const vip = await cli('gray', 'set', 'voucher', '--deny', ' vip', '--reason', 'r', '--json');
+    expect(vip.code, vip.stderr).toBe(0);
+    expect(JSON.parse(vip.stdout).result.after.deny).toEqual([' vip']);
+    expect(JSON.parse((await cli('gray', 'check', 'voucher', ' vip', '--json')).stdout).result).toMatchObject({ memberId: ' vip', denylisted: true });
+    expect(JSON.parse((await cli('gray', 'check', 'voucher', 'vip', '--json')).stdout).result).toMatchObject({ memberId: 'vip', denylisted: false });
 
     const text = await cli('gray', 'check', 'voucher', '0123', '--json');
     expect(text.code, text.stderr).toBe(0);

@@ -53,18 +53,29 @@ export function nonCanonicalIds(ids: readonly string[]): string[] {
   return ids.filter((id) => !CANONICAL_INTEGER.test(id));
 }
 
+/** The ids to list or check, as the service sends them, and notes for the result. */
+export interface MemberIds {
+  ids: string[];
+  notes: string[];
+}
+
 /**
- * Refuses ids an integer shard key cannot have as written; returns notes for the result when the
- * key's type could not be read (the ids then go through unchecked: a rollback or a deny list
- * must not wait for a shard server).
+ * The ids as the service sends them. A text key takes each id exactly as typed (" vip" and "vip"
+ * are two members); an integer key takes plain digits, spaces around them dropped ("1, 2"), and
+ * refuses anything else, naming the column and its type. When the key's type cannot be read, the
+ * ids go through (a rollback or a deny list must not wait for a shard server) with a note, spaces
+ * dropped only around plain digits.
  */
-export async function checkMemberIds(config: Config, table: string, ids: readonly string[]): Promise<string[]> {
-  if (ids.length === 0) return [];
+export async function memberIdsAsSent(config: Config, table: string, typed: readonly string[]): Promise<MemberIds> {
+  if (typed.length === 0) return { ids: [], notes: [] };
   const key = await readShardKeyColumn(config, table);
-  if ('unknown' in key) return [`member ids not checked against the shard key's type: ${key.unknown}`];
-  if (!key.integer) return [];
+  if ('unknown' in key) {
+    return { ids: typed.map((id) => (CANONICAL_INTEGER.test(id.trim()) ? id.trim() : id)), notes: [`member ids not checked against the shard key's type: ${key.unknown}`] };
+  }
+  if (!key.integer) return { ids: [...typed], notes: [] };
+  const ids = typed.map((id) => id.trim());
   const bad = nonCanonicalIds(ids);
-  if (bad.length === 0) return [];
+  if (bad.length === 0) return { ids, notes: [] };
   const shown = bad.slice(0, 5).map((id) => JSON.stringify(id)).join(', ') + (bad.length > 5 ? ` and ${bad.length - 5} more` : '');
   throw new RefusedError(
     `member id ${shown} is not an integer as the service sends it: ${table}.${key.column} is ${key.dataType}, so write it in plain digits (e.g. 123, not 0123 or +123)`,

@@ -4,7 +4,7 @@ import { RefusedError } from '../errors.js';
 import { keyText, type ShardKey } from '../shard/map.js';
 import type { ControlStore } from '../store/control.js';
 import { checkGates, describeFailures, type GateResult } from './gates.js';
-import { checkMemberIds } from './member-ids.js';
+import { memberIdsAsSent } from './member-ids.js';
 import { formatPercent, FULL_BASIS_POINTS } from './percent.js';
 import { DEFAULT_GRAY, DEFAULT_SHIM, SHIM_MODES, TableRouter, isShimMode, type GraySetting, type RouteExplanation, type ShimMode, type ShimSetting } from './route.js';
 import {
@@ -119,11 +119,13 @@ export async function setGray(store: ControlStore, config: Config, table: string
     if (bp !== undefined && (!Number.isInteger(bp) || bp < 0 || bp > FULL_BASIS_POINTS)) throw new RefusedError(`${flag} must be 0..10000 basis points, got ${bp}`);
   }
   const reason = requireReason(ctx);
-  const idNotes = await checkMemberIds(config, table, [change.allow, change.unallow, change.deny, change.undeny].flatMap((l) => (l ?? []).map(keyText)));
+  const lists = [change.allow, change.unallow, change.deny, change.undeny].map((l) => (l ?? []).map(keyText));
+  const { ids, notes: idNotes } = await memberIdsAsSent(config, table, lists.flat());
+  const [allow, unallow, deny, undeny] = lists.map((l, i) => ids.slice(offset(lists, i), offset(lists, i) + l.length));
   const result = await withSettingsLock(store.pool, async (conn) => {
     const stored = await lockSetting(conn, table, 'gray');
     const before = stored === null ? DEFAULT_GRAY : toGraySetting(stored);
-    const after = applyGrayChange(before, change);
+    const after = applyGrayChange(before, { ...change, allow, unallow, deny, undeny });
     if (sameGray(before, after) && stored !== null) return unchanged(table, before, ctx, await currentVersion(conn));
     let gates: GateResult[] = [];
     let recorded = { forced: false, reason };
@@ -135,6 +137,11 @@ export async function setGray(store: ControlStore, config: Config, table: string
     return { table, changed: true, before, after, version, gates, forced: recorded.forced, operator: ctx.operator, notes: [] };
   });
   return { ...result, notes: [...result.notes, ...idNotes] };
+}
+
+/** Where list i starts in the lists laid end to end. */
+function offset(lists: string[][], i: number): number {
+  return lists.slice(0, i).reduce((n, l) => n + l.length, 0);
 }
 
 async function currentVersion(conn: PoolConnection): Promise<number> {
@@ -338,8 +345,8 @@ export interface MemberCheck extends RouteExplanation {
 export async function checkMember(store: ControlStore, config: Config, table: string, memberId: string): Promise<MemberCheck> {
   requireTable(config, table);
   if (memberId.trim() === '') throw new RefusedError('member id is empty');
-  const notes = await checkMemberIds(config, table, [memberId]);
+  const { ids, notes } = await memberIdsAsSent(config, table, [memberId]);
   const s = settingsOf(await readSettings(store.pool), table);
-  const explanation = new TableRouter(s.shim, s.gray).explain(memberId);
-  return { table, memberId, readBp: s.gray.read_bp, writeBp: s.gray.write_bp, ...explanation, notes };
+  const explanation = new TableRouter(s.shim, s.gray).explain(ids[0]!);
+  return { table, memberId: ids[0]!, readBp: s.gray.read_bp, writeBp: s.gray.write_bp, ...explanation, notes };
 }

@@ -116,9 +116,10 @@ interface SetOptions {
   force?: boolean;
 }
 
+/** Ids as typed: a text key's " vip" is not "vip" (an integer key's spaces are dropped in memberIdsAsSent). */
 function collectIds(value: string, previous: string[]): string[] {
-  const ids = value.split(',').map((s) => s.trim());
-  if (ids.some((id) => id === '')) throw new InvalidArgumentError(`member id list "${value}" has an empty id`);
+  const ids = value.split(',');
+  if (ids.some((id) => id.trim() === '')) throw new InvalidArgumentError(`member id list "${value}" has an empty id`);
   return [...previous, ...ids];
 }
 
