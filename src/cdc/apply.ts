@@ -5,6 +5,7 @@ import type { Row, RowValue, TableSpec } from '../rows/types.js';
 import type { ShardMap } from '../shard/map.js';
 import type { ShardWriter } from '../target/writer.js';
 import type { ParkedWrite, ParkingLot } from './parking.js';
+import { redoFromLegacy, type LegacyRows } from './legacy-redo.js';
 import type { ChangeEvent } from './types.js';
 import { valueText } from '../rows/convert.js';
 import { queueKeyId } from '../store/repair-queue.js';
@@ -52,6 +53,11 @@ export interface ApplyContext {
    * member's write that only MySQL has. verify --repair holds the same keys.
    */
   heldKeys?: (tables: string[]) => Promise<Map<string, Set<string>>>;
+  /**
+   * The legacy side, for events whose image is not to be trusted (ChangeEvent.recopy): their keys
+   * are copied again from it (src/cdc/legacy-redo.ts). Without it such events apply as they are.
+   */
+  legacy?: LegacyRows;
 }
 
 export interface FailedChange {
@@ -88,11 +94,29 @@ interface ShardWork {
 
 export async function applyChanges(ctx: ApplyContext, all: ChangeEvent[]): Promise<ApplyResult> {
   const failed: FailedChange[] = [];
-  const { events, held } = await withoutHeldKeys(ctx, all);
+  const { events: kept, held } = await withoutHeldKeys(ctx, all);
+  const events = await withLegacyRedo(ctx, kept, failed);
   const byServer = worksByServer(ctx, finalWrites(ctx, events, failed));
   const outcomes = await Promise.all([...byServer].map(([server, works]) => writeServer(ctx, server, works)));
   for (const o of outcomes) failed.push(...o.failed);
   return { writes: sum(outcomes.map((o) => o.writes)), parked: sum(outcomes.map((o) => o.parked)), failed, held };
+}
+
+/**
+ * The batch with each event marked `recopy` replaced, in place, by what legacy holds for its key
+ * now. When legacy cannot give the rows (a value it cannot convert), those events fail with why;
+ * a legacy server that cannot answer fails the batch, which is applied again.
+ */
+async function withLegacyRedo(ctx: ApplyContext, events: ChangeEvent[], failed: FailedChange[]): Promise<ChangeEvent[]> {
+  const marked = events.filter((e) => e.recopy !== undefined);
+  if (marked.length === 0 || !ctx.legacy) return events;
+  const redo = await redoFromLegacy(ctx.specs, ctx.legacy, marked);
+  if (typeof redo === 'string') {
+    for (const event of marked) failed.push({ event, reason: `${event.recopy}; copying it again from legacy failed: ${redo}` });
+    return events.filter((e) => e.recopy === undefined);
+  }
+  const instead = new Map(marked.map((e, i) => [e, redo[i]!]));
+  return events.flatMap((e) => instead.get(e) ?? [e]);
 }
 
 /** Table → key text → shard → the key's last effect on that shard in the batch. */

@@ -3,6 +3,7 @@ import { RefusedError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { TableSpec } from '../rows/types.js';
 import { createSourceReader, describeTables } from '../source/index.js';
+import type { SourceReader } from '../source/reader.js';
 import { shardMapFromConfig } from '../shard/map.js';
 import { planShardTables } from '../target/tables.js';
 import { legacyBehindKeyIds } from '../store/repair-queue.js';
@@ -10,6 +11,7 @@ import { isTransient } from '../mysql/retry.js';
 import { openControlStore, requireMigratedStore, type ControlStore } from '../store/control.js';
 import { createShardWriter, type ShardWriter } from '../target/writer.js';
 import { applyChanges, type ApplyContext } from './apply.js';
+import type { LegacyRows } from './legacy-redo.js';
 import { recordDeadLetters } from './deadletters.js';
 import { SyncMetrics } from './metrics.js';
 import { ParkingLot } from './parking.js';
@@ -74,8 +76,10 @@ export async function openApplyRuntime(config: Config, logger: Logger, stopping:
     onDown: (server) => metrics.serverDown.set({ server }, 1),
     onDrained: (server) => metrics.serverDown.set({ server }, 0),
   });
+  const legacy = lazyLegacyRows(config, logger);
   const close = async () => {
     await parking.stop();
+    await legacy.close();
     await metrics.close();
     await writer.close();
     await store.close();
@@ -103,8 +107,18 @@ export async function openApplyRuntime(config: Config, logger: Logger, stopping:
       onServerDown: (server) => metrics.serverDown.set({ server }, 1),
       onServerUp: (server) => metrics.serverDown.set({ server }, 0),
       heldKeys: (tables) => legacyBehindKeyIds(store.pool, tables.flatMap((t) => specsByName.get(t) ?? [])),
+      legacy,
     },
     close,
+  };
+}
+
+/** The legacy reader, opened at the first event that needs it (most syncs never do). */
+function lazyLegacyRows(config: Config, logger: Logger): LegacyRows & { close(): Promise<void> } {
+  let reader: SourceReader | undefined;
+  return {
+    rowsByKey: (spec, keys) => (reader ??= createSourceReader(config, logger)).rowsByKey(spec, keys),
+    close: async () => reader?.close(),
   };
 }
 

@@ -18,6 +18,11 @@ export interface ChangeEvent {
   origin: ChangeOrigin;
   /** Source commit time in ms since the epoch, for lag in seconds. */
   sourceTsMs?: number;
+  /**
+   * Why this event's image cannot be trusted as it is: apply copies its key again from the legacy
+   * side instead (src/cdc/recopy.ts), where the sync has a legacy reader.
+   */
+  recopy?: string;
 }
 
 export interface ChangeOrigin {

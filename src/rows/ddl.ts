@@ -41,3 +41,17 @@ export function keyPositions(spec: TableSpec): number[] {
 export function shardKeyPosition(spec: TableSpec): number {
   return spec.columns.findIndex((c) => c.source === spec.shardKey);
 }
+
+/**
+ * A text column whose shard collation equates values of other bytes: 'k1' and 'K1' under a _ci
+ * collation, 'k' and 'k ' under PAD SPACE (utf8mb4_bin too). Only *_nopad_bin compares bytes. A
+ * primary key with such a column has one row per spelling class, whose spelling can change.
+ */
+export function isRespellable(column: ColumnSpec): boolean {
+  return column.targetCollation !== undefined && !/_nopad_bin$/i.test(column.targetCollation);
+}
+
+/** Positions of the primary key columns that are respellable (see isRespellable). */
+export function respellableKeyPositions(spec: TableSpec): number[] {
+  return keyPositions(spec).filter((i) => isRespellable(spec.columns[i]!));
+}

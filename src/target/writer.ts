@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../config/schema.js';
 import { createMysqlPool, quoteId } from '../mysql/connect.js';
-import { keyPositions } from '../rows/ddl.js';
+import { keyPositions, respellableKeyPositions } from '../rows/ddl.js';
 import { LOAD_DATA_FORMAT } from '../rows/tsv.js';
 import type { Row, RowValue, TableSpec } from '../rows/types.js';
 import { shardMapFromConfig, type ShardLocation, type ShardMap } from '../shard/map.js';
@@ -193,8 +193,9 @@ const MAX_INFILE_PACKET = 1 << 20;
 /** INSERT ... ON DUPLICATE KEY UPDATE every non-key column (a key-only table just keeps the row). */
 export function upsertSql(table: string, spec: TableSpec, rowCount: number): string {
   const names = spec.columns.map((c) => quoteId(c.target));
-  const keys = new Set(keyPositions(spec));
-  const updates = spec.columns.filter((_c, i) => !keys.has(i)).map((c) => `${quoteId(c.target)} = VALUES(${quoteId(c.target)})`);
+  // A respellable key column is set too: the row takes the spelling of the key written ('K1' over 'k1').
+  const fixed = new Set(keyPositions(spec).filter((i) => !respellableKeyPositions(spec).includes(i)));
+  const updates = spec.columns.filter((_c, i) => !fixed.has(i)).map((c) => `${quoteId(c.target)} = VALUES(${quoteId(c.target)})`);
   const tuple = `(${names.map(() => '?').join(', ')})`;
   const onDuplicate = updates.length > 0 ? updates.join(', ') : `${names[0]} = ${names[0]}`;
   return `INSERT INTO ${table} (${names.join(', ')}) VALUES ${new Array(rowCount).fill(tuple).join(', ')} ON DUPLICATE KEY UPDATE ${onDuplicate}`;

@@ -1,4 +1,5 @@
 import { Unrepresentable, type ColumnSpec, type RowValue, type TableSpec } from '../../rows/types.js';
+import { respellableKeyPositions } from '../../rows/ddl.js';
 import type { ChangeEvent, ChangeOrigin, PoisonEvent } from '../types.js';
 import { parseJsonLossless } from './json.js';
 import { BadValue, decodeValue, encodingOfField, encodingOfSourceType, withSqlServerConversion, type DecodeOptions, type Encoding, type FieldSchema } from './values.js';
@@ -40,6 +41,15 @@ interface TableEntry {
   shardColumn: ColumnSpec;
   /** Positions of the key and shard key columns: all a before image is read for. */
   keyAndShard: number[];
+  /**
+   * The shard's key equates keys of other bytes ('k1' and 'K1' under a _ci collation, 'k' and 'k '
+   * under PAD SPACE): a key change between such spellings is a delete of one and an upsert of the
+   * other, which Debezium puts in different partitions, applied in either order. A delete of such
+   * a key is therefore copied again from legacy (which holds the slot's current spelling, or nothing).
+   */
+  keyRespellable: boolean;
+  /** Positions of MySQL text columns in a character set that is not UTF-8 (see recodedText). */
+  legacyCharsetText: number[];
   /** Schema-less encodings per connector family. */
   defaults: Map<string, Encoding[]>;
   /** Encodings per parsed schema (one object per table version, see schemaCache) and connector family. */
@@ -64,7 +74,18 @@ export class DebeziumDecoder {
       if (!shardColumn || keyColumns.some((c) => !c)) throw new Error(`table ${spec.name}: key or shard key column missing from its spec`);
       const keyAndShard = [...new Set([...keyColumns, shardColumn].map((c) => spec.columns.indexOf(c)))];
       const fromSchema = { mysql: new WeakMap(), sqlserver: new WeakMap() };
-      this.tables.set(`${spec.sourceSchema}.${spec.sourceTable}`.toLowerCase(), { spec, keyColumns, shardColumn, keyAndShard, defaults: new Map(), fromSchema });
+      const keyRespellable = respellableKeyPositions(spec).length > 0;
+      const legacyCharsetText = spec.columns.flatMap((c, i) => (c.sourceType.charset && !UTF8_CHARSETS.test(c.sourceType.charset) ? [i] : []));
+      this.tables.set(`${spec.sourceSchema}.${spec.sourceTable}`.toLowerCase(), {
+        spec,
+        keyColumns,
+        shardColumn,
+        keyAndShard,
+        keyRespellable,
+        legacyCharsetText,
+        defaults: new Map(),
+        fromSchema,
+      });
     }
   }
 
@@ -91,7 +112,7 @@ export class DebeziumDecoder {
         case 'c':
         case 'r':
         case 'u':
-          return { kind: 'changes', events: this.upsert(table, payload, encodings, base) };
+          return { kind: 'changes', events: this.upsert(table, payload, encodings, base, connector) };
         case 'd':
           return { kind: 'changes', events: [this.delete(table, payload, encodings, record.key, connector, base)] };
         case 't':
@@ -137,7 +158,7 @@ export class DebeziumDecoder {
     return connector === 'sqlserver' ? withSqlServerConversion(encoding, column) : encoding;
   }
 
-  private upsert(table: TableEntry, payload: Json, encodings: Encoding[], base: Omit<ChangeEvent, 'op' | 'key' | 'after'>): ChangeEvent[] {
+  private upsert(table: TableEntry, payload: Json, encodings: Encoding[], base: Omit<ChangeEvent, 'op' | 'key' | 'after'>, connector: Connector): ChangeEvent[] {
     if (!isObject(payload.after)) throw new Poison(`op ${String(payload.op)} without an "after" image`);
     const after = decodeImage(table.spec.columns, encodings, payload.after, 'after');
     const key = keyOf(table, after, 'after');
@@ -146,11 +167,12 @@ export class DebeziumDecoder {
     if (payload.op === 'u' && isObject(payload.before)) {
       const before = decodeImage(table.spec.columns, encodings, payload.before, 'before', true, table.keyAndShard);
       const oldKey = keyOf(table, before, 'before');
-      if (!sameValues(oldKey, key)) events.push({ ...base, op: 'delete', key: oldKey, after: null, beforeShardKey: before[table.spec.shardKey] ?? null });
+      if (!sameValues(oldKey, key)) events.push({ ...base, op: 'delete', key: oldKey, after: null, beforeShardKey: before[table.spec.shardKey] ?? null, ...respelled(table) });
       else if (before[table.spec.shardKey] !== undefined && !sameValue(before[table.spec.shardKey]!, after[table.spec.shardKey]!)) beforeShardKey = before[table.spec.shardKey]!;
     }
     if (after[table.spec.shardKey] === null) throw new Poison(`shard key ${table.spec.shardKey} is null in the after image`);
-    events.push({ ...base, op: 'upsert', key, after, ...(beforeShardKey !== undefined ? { beforeShardKey } : {}) });
+    const recopy = connector === 'mysql' ? recodedText(table, after) : undefined;
+    events.push({ ...base, op: 'upsert', key, after, ...(beforeShardKey !== undefined ? { beforeShardKey } : {}), ...(recopy ? { recopy } : {}) });
     return events;
   }
 
@@ -176,8 +198,32 @@ export class DebeziumDecoder {
     const key = keyOf(table, image, isObject(payload.before) ? 'before' : 'key');
     const shard = image[table.spec.shardKey];
     if (shard === undefined || shard === null) throw new Poison(`delete without the shard key ${table.spec.shardKey}: cannot tell which shard holds the row`);
-    return { ...base, op: 'delete', key, after: null, beforeShardKey: shard };
+    return { ...base, op: 'delete', key, after: null, beforeShardKey: shard, ...respelled(table) };
   }
+}
+
+/** UTF-8 character sets: Debezium's Java strings carry their text exactly. */
+const UTF8_CHARSETS = /^utf8/i;
+
+function respelled(table: TableEntry): { recopy?: string } {
+  return table.keyRespellable ? { recopy: `a delete of a ${table.spec.name} key the shards may hold in another spelling (case or trailing spaces)` } : {};
+}
+
+/**
+ * Debezium decodes MySQL text in a legacy character set with Java's charsets, which differ from
+ * MySQL's where it matters: MySQL's latin1 is cp1252 with 0x81, 0x8D, 0x8F, 0x90 and 0x9D mapped to
+ * U+0081.., Java's windows-1252 has no such bytes and sends U+FFFD. So U+FFFD in such a column says
+ * the event lost a byte: the row is copied again from legacy, as `full` reads it.
+ */
+function recodedText(table: TableEntry, after: Record<string, RowValue>): string | undefined {
+  for (const i of table.legacyCharsetText) {
+    const column = table.spec.columns[i]!;
+    const value = after[column.source];
+    if (typeof value === 'string' && value.includes('\uFFFD')) {
+      return `column ${column.source} (${column.sourceType.charset}) arrived with U+FFFD: Debezium's Java charset could not decode a legacy byte`;
+    }
+  }
+  return undefined;
 }
 
 function envelope(bytes: Buffer, what: 'key' | 'value'): { payload: unknown; schema: unknown } {

@@ -36,3 +36,26 @@ describe('ENUM values from Debezium (MySQL/MariaDB sources)', () => {
     expect(() => memberLabels('int')).toThrow(/not an ENUM or SET/);
   });
 });
+
+const column = (source: string, dataType: string, targetType: string): ColumnSpec => ({ source, target: source, sourceType: { dataType }, targetType, nullable: true });
+
+describe('MySQL zero values Debezium sends as values the column cannot hold', () => {
+  it('YEAR 0000 arrives as 1900, which YEAR cannot hold: it is 0000 again; other years are as sent', () => {
+    const year = column('y', 'year', 'year');
+    expect(decodeValue(1900, { type: 'int32', name: 'io.debezium.time.Year' }, year)).toBe('0000');
+    expect(decodeValue(1900, { type: 'int32' }, year)).toBe('0000');
+    expect(decodeValue(1901, { type: 'int32', name: 'io.debezium.time.Year' }, year)).toBe('1901');
+    expect(decodeValue(2155, { type: 'int32' }, year)).toBe('2155');
+    // An INT column holding 1900 is 1900.
+    expect(decodeValue(1900, { type: 'int32' }, column('n', 'int', 'int'))).toBe('1900');
+  });
+
+  it("the zero TIMESTAMP arrives as the epoch, which TIMESTAMP cannot hold: it is '0000-00-00 00:00:00' again, at the target's precision", () => {
+    const zoned = { type: 'string', name: 'io.debezium.time.ZonedTimestamp' };
+    expect(decodeValue('1970-01-01T00:00:00Z', zoned, column('ts', 'timestamp', 'timestamp'))).toBe('0000-00-00 00:00:00');
+    expect(decodeValue('1970-01-01T00:00:00Z', zoned, column('ts', 'timestamp', 'timestamp(6)'))).toBe('0000-00-00 00:00:00.000000');
+    expect(decodeValue('1970-01-01T00:00:01Z', zoned, column('ts', 'timestamp', 'timestamp'))).toBe('1970-01-01 00:00:01');
+    // A DATETIME (or SQL Server datetimeoffset) can hold the epoch: it stays the epoch.
+    expect(decodeValue('1970-01-01T00:00:00Z', zoned, column('dt', 'datetime', 'datetime'))).toBe('1970-01-01 00:00:00');
+  });
+});

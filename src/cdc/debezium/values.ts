@@ -178,7 +178,7 @@ export function decodeValue(raw: unknown, encoding: Encoding, column: ColumnSpec
     case 'io.debezium.time.NanoTimestamp':
       return timestampText(BigInt(integerText(raw)), column);
     case ZONED_TIMESTAMP:
-      return timestampText(zonedToEpochNanos(stringValue(raw)), column);
+      return zonedTimestampText(stringValue(raw), column);
     case 'io.debezium.time.Time':
       return timeText(BigInt(integerText(raw)) * 1_000_000n, column);
     case 'io.debezium.time.MicroTime':
@@ -186,7 +186,7 @@ export function decodeValue(raw: unknown, encoding: Encoding, column: ColumnSpec
     case 'io.debezium.time.NanoTime':
       return timeText(BigInt(integerText(raw)), column);
     case 'io.debezium.time.Year':
-      return yearText(integerText(raw));
+      return debeziumYear(integerText(raw));
     case BITS:
       return bitsValue(base64Bytes(raw), column);
   }
@@ -195,7 +195,7 @@ export function decodeValue(raw: unknown, encoding: Encoding, column: ColumnSpec
     case 'int16':
     case 'int32':
     case 'int64':
-      return /^year\b/i.test(column.targetType) ? yearText(integerText(raw)) : integerText(raw);
+      return /^year\b/i.test(column.targetType) ? debeziumYear(integerText(raw)) : integerText(raw);
     case 'float32':
     case 'float64':
     case 'double':
@@ -213,6 +213,26 @@ export function decodeValue(raw: unknown, encoding: Encoding, column: ColumnSpec
     default:
       throw new BadValue(`unsupported Connect type ${encoding.type}${encoding.name ? ` (${encoding.name})` : ''}`);
   }
+}
+
+/**
+ * MySQL's YEAR holds 1901-2155 and 0000; Debezium sends 0000 as 1900, which YEAR cannot hold,
+ * so 1900 can only be 0000.
+ */
+function debeziumYear(value: string): string {
+  return value === '1900' ? '0000' : yearText(value);
+}
+
+/**
+ * A ZonedTimestamp (UTC) at the target's precision. MySQL's zero TIMESTAMP ('0000-00-00 00:00:00')
+ * arrives as the epoch, which a TIMESTAMP cannot hold (it starts at 00:00:01 UTC): so the epoch in a
+ * MySQL TIMESTAMP column can only be the zero value.
+ */
+function zonedTimestampText(text: string, column: ColumnSpec): string | Unrepresentable {
+  const nanos = zonedToEpochNanos(text);
+  if (nanos !== 0n || column.sourceType.dataType !== 'timestamp') return timestampText(nanos, column);
+  const digits = targetFraction(column);
+  return `0000-00-00 00:00:00${digits > 0 ? `.${'0'.repeat(digits)}` : ''}`;
 }
 
 /** The value in the form the copy path reads it, converted by the type map's function. */
