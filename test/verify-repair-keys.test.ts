@@ -4,6 +4,7 @@ import { shardMapFromConfig, type ShardMap } from '../src/shard/map.js';
 import { runCli } from './support/cli.js';
 import { createCopyEnv } from './support/copy-env.js';
 import { compareTable } from './support/compare.js';
+import { onShard as onShardOfEnv, verifyTable } from './support/verify-runs.js';
 import type { TestEnv } from './support/env.js';
 
 /** verify --repair with binary, temporal, decimal, gbk and enum key columns. */
@@ -11,27 +12,10 @@ describe('verify --repair by unusual primary keys', () => {
   let env: TestEnv;
   let map: ShardMap;
 
-  const onShard = async (shard: number, sql: string, params: unknown[] = []) => {
-    const conn = await connectMysql(map.serverOf(shard).primary, { database: map.databaseOf(shard) });
-    try {
-      await conn.query("SET time_zone = '+00:00'");
-      const [rows] = await conn.query(sql, params);
-      return rows as Record<string, unknown>[];
-    } finally {
-      await conn.end();
-    }
-  };
+  const onShard = (shard: number, sql: string, params: unknown[] = []) => onShardOfEnv(env, shard, sql, params);
   const verify = async (table: string, repair = false) => {
-    const args = ['verify', '--config', env.configPath, '--json', '--tables', table, '--recheck-after', '0', '--log-level', 'error'];
-    if (repair) args.push('--repair');
-    const res = await runCli(args);
-    let result: any = null;
-    try {
-      result = JSON.parse(res.stdout).result;
-    } catch {
-      /* none */
-    }
-    return { code: res.code, stderr: res.stderr, result, kinds: ((result?.differences ?? []) as any[]).map((d) => `${d.kind} ${JSON.stringify(d.key)} @${d.shard}`).sort() };
+    const run = await verifyTable(env, table, repair);
+    return { ...run, kinds: ((run.result?.differences ?? []) as any[]).map((d) => `${d.kind} ${JSON.stringify(d.key)} @${d.shard}`).sort() };
   };
   const same = async (table: string, key: string[], shardKey: string) => (await compareTable(env.config, env.legacyUrl, table, table, key, shardKey)).differences;
 

@@ -4,6 +4,7 @@ import { connectMysql, quoteId } from '../src/mysql/connect.js';
 import { shardMapFromConfig, type ShardMap } from '../src/shard/map.js';
 import { execCli, runCli, spawnCli } from './support/cli.js';
 import { createCopyEnv } from './support/copy-env.js';
+import { onShard, verifyTable } from './support/verify-runs.js';
 import type { TestEnv } from './support/env.js';
 
 /**
@@ -126,31 +127,7 @@ async function byteDiff(env: TestEnv, table: string): Promise<string[]> {
   return out;
 }
 
-/** Runs SQL on the shard that holds shard key `sk` (or the given shard). */
-async function onShard(env: TestEnv, shard: number, sql: string, params: unknown[] = []): Promise<RowDataPacket[]> {
-  const map = shardMapFromConfig(env.config);
-  const conn = await connectMysql(map.serverOf(shard).primary, { database: map.databaseOf(shard) });
-  try {
-    await conn.query("SET time_zone = '+00:00', sql_mode = ''");
-    const [rows] = await conn.query(sql, params);
-    return rows as RowDataPacket[];
-  } finally {
-    await conn.end();
-  }
-}
-
-async function verify(env: TestEnv, table: string, repair = false): Promise<{ code: number; result: any; stderr: string }> {
-  const args = ['verify', '--config', env.configPath, '--json', '--tables', table, '--recheck-after', '0', '--log-level', 'error'];
-  if (repair) args.push('--repair');
-  const res = await runCli(args);
-  let result: any = null;
-  try {
-    result = JSON.parse(res.stdout).result;
-  } catch {
-    /* keep null */
-  }
-  return { code: res.code, result, stderr: res.stderr };
-}
+const verify = verifyTable;
 
 const summary = (r: any) => (r?.differences ?? []).map((d: any) => `${d.kind} ${JSON.stringify(d.key)} @${d.shard}${d.columns ? ' ' + d.columns.join(',') : ''}`).sort();
 
