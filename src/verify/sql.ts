@@ -175,7 +175,7 @@ export function bucketChecksumQuery(t: MysqlTableSql, where: string, bounds: Chu
   const misrouted = shard.expression ? `BIT_OR(${shard.expression(t.shardKeyColumn)} <> ${shard.shard})` : '0';
   return (
     `SELECT ${shard.shard} AS shard, ${bucketExpression(t, bounds)} AS b, COUNT(*) AS n, ${t.digest} AS s, ${misrouted} AS m ` +
-    `FROM ${t.table} ${where} GROUP BY b`
+    `FROM ${t.table} ${where} GROUP BY 2`
   );
 }
 
