@@ -114,7 +114,10 @@ async function runKafkaSync(config: Config, options: SyncOptions): Promise<Kafka
       logger,
       store,
       writer,
-      decoder: new DebeziumDecoder([...applyRuntime.apply.specs.values()], { decimalHandling: kafkaConfig.decimal_handling }),
+      decoder: new DebeziumDecoder([...applyRuntime.apply.specs.values()], {
+        decimalHandling: kafkaConfig.decimal_handling,
+        replaceNullWithDefault: kafkaConfig.replace_null_with_default,
+      }),
       metrics,
       stopping,
       ...(options.onBatchCommitted ? { onBatchCommitted: options.onBatchCommitted } : {}),

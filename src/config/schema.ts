@@ -170,6 +170,12 @@ export const configSchema = z
             partitions_concurrently: positiveInt.default(16),
             /** Debezium's decimal.handling.mode, for events without schemas: precise (base64 bytes) or string. */
             decimal_handling: z.enum(['precise', 'string']).default('precise'),
+            /**
+             * The Connect worker's value.converter.replace.null.with.default (Kafka's default true): then a
+             * NULL arrives as the column's default, and a value equal to a nullable column's default is
+             * copied again from legacy. Set false only with the converter set false too.
+             */
+            replace_null_with_default: z.boolean().default(true),
             /** A member that stops heartbeating (killed, partitioned) loses its partitions after this long. */
             session_timeout_ms: positiveInt.default(30_000),
             /** How long a rebalance waits for members to finish their in-flight batch and rejoin. */

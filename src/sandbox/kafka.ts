@@ -259,7 +259,8 @@ export interface KafkaConnect {
 
 /**
  * Kafka Connect in standalone mode (org.apache.kafka.connect.cli.ConnectStandalone) with
- * Debezium's MariaDB connector on its plugin path and the JSON converter (schemas enabled).
+ * Debezium's MariaDB connector on its plugin path and the JSON converter (schemas enabled, nulls
+ * kept as nulls: membermig's config says so with cdc.kafka.replace_null_with_default: false).
  * Connectors are added through its REST API.
  */
 export async function startConnect(options: { dir: string; brokers: string[]; heapMb?: number }): Promise<KafkaConnect> {
@@ -276,6 +277,8 @@ export async function startConnect(options: { dir: string; brokers: string[]; he
       'value.converter=org.apache.kafka.connect.json.JsonConverter',
       'key.converter.schemas.enable=true',
       'value.converter.schemas.enable=true',
+      // Keep a NULL a null: by default the converter writes a nullable column's default instead.
+      'value.converter.replace.null.with.default=false',
       `offset.storage.file.filename=${join(dir, 'connect.offsets')}`,
       'offset.flush.interval.ms=1000',
       `plugin.path=${runtime.plugins}`,

@@ -27,8 +27,11 @@ export interface LegacyCapture {
   stop(): Promise<void>;
 }
 
-/** Starts a Debezium MariaDB connector on the env's legacy database (snapshot, then binlog streaming). */
-export async function captureLegacy(env: TestEnv, tables: string[], partitions = 4): Promise<LegacyCapture> {
+/**
+ * Starts a Debezium MariaDB connector on the env's legacy database (snapshot, then binlog streaming).
+ * `overrides` are connector settings on top (e.g. its own converter settings).
+ */
+export async function captureLegacy(env: TestEnv, tables: string[], partitions = 4, overrides: Record<string, string> = {}): Promise<LegacyCapture> {
   const { connectUrl, cdcUser, brokers } = kafkaServices();
   const legacy = new URL(env.urls.legacy);
   const connector = `${env.prefix}-legacy`;
@@ -48,7 +51,7 @@ export async function captureLegacy(env: TestEnv, tables: string[], partitions =
   const res = await fetch(`${connectUrl}/connectors/${connector}/config`, {
     method: 'PUT',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(config),
+    body: JSON.stringify({ ...config, ...overrides }),
   });
   if (!res.ok) throw new Error(`creating connector ${connector}: ${res.status} ${await res.text()}`);
   const deadline = Date.now() + 60_000;
@@ -130,4 +133,28 @@ export async function settledMessageCount(topics: string[], quietMs = 2000, brok
     } else if (Date.now() - since >= quietMs) return n;
     await sleep(200);
   }
+}
+
+/** Every message a topic holds now (waits until Debezium stops adding), parsed as JSON. */
+export async function topicMessages(topic: string): Promise<{ partition: number; offset: string; key: unknown; value: unknown }[]> {
+  const total = await settledMessageCount([topic], 2000);
+  const seen: { partition: number; offset: string; key: unknown; value: unknown }[] = [];
+  if (total === 0) return seen;
+  const consumer = kafkaClient().consumer({ groupId: `peek-${process.pid}-${Date.now()}` });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await new Promise<void>((resolve) => {
+      void consumer.run({
+        eachMessage: async ({ partition, message }) => {
+          const parse = (b: Buffer | null): unknown => (b ? JSON.parse(b.toString()) : null);
+          seen.push({ partition, offset: message.offset, key: parse(message.key), value: parse(message.value) });
+          if (seen.length >= total) resolve();
+        },
+      });
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return seen;
 }

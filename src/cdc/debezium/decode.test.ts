@@ -59,4 +59,38 @@ describe('events whose image is not trusted are marked to be copied again from l
     expect(decode(event('num', 'c', null, { id: 5, member_id: 1, note: 'plain é' }))[0]!.recopy).toBeUndefined();
     expect(decode(event('ci', 'c', null, { code: '\uFFFD', member_id: 1, note: null }))[0]!.recopy).toBeUndefined();
   });
+
+  describe('a nullable column equal to its default (Kafka Connect writes a NULL so unless replace.null.with.default is false)', () => {
+    const withSchema = (after: object, defaults: { note?: unknown; member_id?: unknown }) => {
+      const fields = [
+        { type: 'int64', optional: false, field: 'id' },
+        { type: 'int64', optional: true, field: 'member_id', ...(defaults.member_id !== undefined ? { default: defaults.member_id } : {}) },
+        { type: 'string', optional: true, field: 'note', ...(defaults.note !== undefined ? { default: defaults.note } : {}) },
+      ];
+      const schema = { type: 'struct', fields: [{ type: 'struct', optional: true, field: 'before', fields }, { type: 'struct', optional: true, field: 'after', fields }] };
+      const payload = { op: 'c', before: null, after, source: { connector: 'mysql', db: 'legacy', table: 'num', ts_ms: 1 } };
+      return { topic: 'p.legacy.num', partition: 0, offset: '8', key: null, value: Buffer.from(`{"schema":${JSON.stringify(schema)},"payload":${JSON.stringify(payload)}}`.replace(/"big:(\d+)"/g, '$1')) };
+    };
+    const upsert = (d: DebeziumDecoder, record: ReturnType<typeof withSchema>) => {
+      const decoded = d.decode(record);
+      if (decoded.kind !== 'changes') throw new Error(JSON.stringify(decoded));
+      return decoded.events[0]!;
+    };
+    const replacing = new DebeziumDecoder([spec('num', col('id', { dataType: 'bigint' }, 'bigint'))]);
+    const keeping = new DebeziumDecoder([spec('num', col('id', { dataType: 'bigint' }, 'bigint'))], { decimalHandling: 'precise', replaceNullWithDefault: false });
+
+    it('is copied again from legacy when the converter may have replaced a NULL (the default setting)', () => {
+      expect(upsert(replacing, withSchema({ id: 5, member_id: 1, note: 'x' }, { note: 'x' })).recopy).toMatch(/column note arrived as its default.*replace\.null\.with\.default/);
+      // 16+ digit integers (written bare in the JSON, as 'big:…' here) are compared exactly.
+      expect(upsert(replacing, withSchema({ id: 5, member_id: 'big:9007199254740993', note: null }, { member_id: 'big:9007199254740993' })).recopy).toMatch(/column member_id/);
+      expect(upsert(replacing, withSchema({ id: 5, member_id: 'big:9007199254740992', note: null }, { member_id: 'big:9007199254740993' })).recopy).toBeUndefined();
+    });
+
+    it('is trusted when it differs from the default, when the column has none, or when the converter keeps nulls', () => {
+      expect(upsert(replacing, withSchema({ id: 5, member_id: 1, note: 'y' }, { note: 'x' })).recopy).toBeUndefined();
+      expect(upsert(replacing, withSchema({ id: 5, member_id: 1, note: null }, { note: 'x' })).recopy).toBeUndefined();
+      expect(upsert(replacing, withSchema({ id: 5, member_id: 1, note: 'x' }, {})).recopy).toBeUndefined();
+      expect(upsert(keeping, withSchema({ id: 5, member_id: 1, note: 'x' }, { note: 'x' })).recopy).toBeUndefined();
+    });
+  });
 });

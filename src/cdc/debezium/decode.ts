@@ -58,6 +58,15 @@ interface TableEntry {
 
 type Connector = DecodeOptions['connector'];
 
+export interface DecoderOptions extends Pick<DecodeOptions, 'decimalHandling'> {
+  /**
+   * As the Connect worker's `value.converter.replace.null.with.default` (Kafka's default: true):
+   * a NULL in a nullable column with a default arrives as that default, so such a value cannot be
+   * trusted and its row is copied again from legacy.
+   */
+  replaceNullWithDefault: boolean;
+}
+
 class Poison extends Error {}
 
 export class DebeziumDecoder {
@@ -65,7 +74,7 @@ export class DebeziumDecoder {
 
   constructor(
     specs: TableSpec[],
-    private readonly options: Pick<DecodeOptions, 'decimalHandling'> = { decimalHandling: 'precise' },
+    private readonly options: DecoderOptions = { decimalHandling: 'precise', replaceNullWithDefault: true },
   ) {
     for (const spec of specs) {
       const byName = new Map(spec.columns.map((c) => [c.source, c]));
@@ -153,7 +162,7 @@ export class DebeziumDecoder {
 
   /** A column's encoding: from its field in the event's schema, else from its source type. */
   private encodingOf(column: ColumnSpec, field: FieldSchema | undefined, connector: Connector): Encoding {
-    const encoding = field ? encodingOfField(field) : encodingOfSourceType(column.sourceType, { ...this.options, connector });
+    const encoding = field ? encodingOfField(field) : encodingOfSourceType(column.sourceType, { decimalHandling: this.options.decimalHandling, connector });
     // SQL Server text and datetimeoffset finish through the copy path's type map: the same text in both.
     return connector === 'sqlserver' ? withSqlServerConversion(encoding, column) : encoding;
   }
@@ -171,7 +180,7 @@ export class DebeziumDecoder {
       else if (before[table.spec.shardKey] !== undefined && !sameValue(before[table.spec.shardKey]!, after[table.spec.shardKey]!)) beforeShardKey = before[table.spec.shardKey]!;
     }
     if (after[table.spec.shardKey] === null) throw new Poison(`shard key ${table.spec.shardKey} is null in the after image`);
-    const recopy = connector === 'mysql' ? recodedText(table, after) : undefined;
+    const recopy = (connector === 'mysql' ? recodedText(table, after) : undefined) ?? (this.options.replaceNullWithDefault ? defaultOrNull(table, encodings, payload.after) : undefined);
     events.push({ ...base, op: 'upsert', key, after, ...(beforeShardKey !== undefined ? { beforeShardKey } : {}), ...(recopy ? { recopy } : {}) });
     return events;
   }
@@ -226,6 +235,23 @@ function recodedText(table: TableEntry, after: Record<string, RowValue>): string
   return undefined;
 }
 
+/**
+ * A nullable column whose value is its default may have been NULL: Kafka Connect's JsonConverter
+ * replaces a null with the field's default (replace.null.with.default, on unless the worker turns
+ * it off). The row is copied again from legacy, which holds the truth.
+ */
+function defaultOrNull(table: TableEntry, encodings: Encoding[], image: Json): string | undefined {
+  for (let i = 0; i < encodings.length; i++) {
+    const fallback = encodings[i]!.nullableDefault;
+    if (fallback === undefined) continue;
+    const column = table.spec.columns[i]!;
+    if (JSON.stringify(image[column.source]) === JSON.stringify(fallback)) {
+      return `column ${column.source} arrived as its default, which Kafka Connect's JSON converter also sends for a NULL (value.converter.replace.null.with.default)`;
+    }
+  }
+  return undefined;
+}
+
 function envelope(bytes: Buffer, what: 'key' | 'value'): { payload: unknown; schema: unknown } {
   const split = splitWithSchema(bytes);
   try {
@@ -274,7 +300,8 @@ function splitWithSchema(bytes: Buffer): { schema: unknown; payloadText: string 
     if (at < 0) return undefined;
     let schema: unknown;
     try {
-      schema = JSON.parse(bytes.toString('utf8', start, at));
+      // Lossless: a BIGINT column's default is compared with its values (defaultOrNull).
+      schema = parseJsonLossless(bytes.toString('utf8', start, at));
     } catch {
       return undefined;
     }

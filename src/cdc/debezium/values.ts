@@ -23,6 +23,8 @@ export interface FieldSchema {
   name?: string;
   field?: string;
   optional?: boolean;
+  /** The column's default, in the field's encoding (Debezium writes it for columns that have one). */
+  default?: unknown;
   parameters?: Record<string, string>;
 }
 
@@ -34,6 +36,11 @@ export interface Encoding {
   scale?: number;
   /** The source type map's conversion that finishes the value (see withSqlServerConversion). */
   sourceConversion?: ColumnConversion['convert'];
+  /**
+   * The default of an optional (nullable) field, as the event writes it: Kafka Connect's
+   * JsonConverter sends a NULL as this value unless `replace.null.with.default` is false.
+   */
+  nullableDefault?: unknown;
 }
 
 export interface DecodeOptions {
@@ -53,6 +60,7 @@ export function encodingOfField(field: FieldSchema): Encoding {
   const e: Encoding = { type: field.type };
   if (field.name) e.name = field.name;
   if (field.name === DECIMAL) e.scale = Number(field.parameters?.scale ?? 0);
+  if (field.optional && field.default !== undefined && field.default !== null) e.nullableDefault = field.default;
   return e;
 }
 
