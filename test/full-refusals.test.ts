@@ -35,6 +35,8 @@ describe('membermig full refuses bad input before any write (exit 2, table and c
     await createMemberTable(env.legacyUrl, 20);
     const conn = await connectMysql(env.legacyUrl);
     await conn.query('CREATE TABLE keyless (member_id BIGINT NOT NULL, name VARCHAR(10))');
+    await conn.query('CREATE TABLE text_key (code TEXT NOT NULL, member_id BIGINT NOT NULL, PRIMARY KEY (code(10)))');
+    await conn.query('CREATE TABLE versioned (member_id BIGINT NOT NULL PRIMARY KEY, name VARCHAR(10)) WITH SYSTEM VERSIONING');
     await conn.end();
     const init = await runCli(['init', '--config', env.configPath]);
     expect(init.code, init.stderr).toBe(0);
@@ -90,6 +92,27 @@ describe('membermig full refuses bad input before any write (exit 2, table and c
     expect(res.code).toBe(2);
     expect(res.stderr).toContain('table keyless');
     expect(res.stderr).toContain('has no primary key');
+    await nothingWritten();
+  });
+
+  it('a TEXT primary key indexed by a prefix (no shard table can key the whole column): init and full refuse', async () => {
+    const path = variant('text_key', { source: `${env.legacyDb}.text_key`, target: 'text_key', shard_key: 'member_id' });
+    for (const command of ['init', 'full']) {
+      const res = await runCli([command, '--config', path]);
+      expect(res.code, res.stderr).toBe(2);
+      expect(res.stderr).toContain(`table text_key (source ${env.legacyDb}.text_key): primary key column code is TEXT, keyed by a prefix only (code(10))`);
+    }
+    expect(await count(env.urls.shardA, `SELECT COUNT(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = '${env.prefix}_s000' AND TABLE_NAME = 'text_key'`)).toBe(0);
+    await nothingWritten();
+  });
+
+  it('a SYSTEM VERSIONED table (Debezium streams none of its changes): init and full refuse', async () => {
+    const path = variant('versioned', { source: `${env.legacyDb}.versioned`, target: 'versioned', shard_key: 'member_id' });
+    for (const command of ['init', 'full']) {
+      const res = await runCli([command, '--config', path]);
+      expect(res.code, res.stderr).toBe(2);
+      expect(res.stderr).toContain(`table versioned (source ${env.legacyDb}.versioned): the source table is SYSTEM VERSIONED`);
+    }
     await nothingWritten();
   });
 

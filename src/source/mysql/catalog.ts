@@ -21,6 +21,8 @@ interface IndexRow extends RowDataPacket {
   index_name: string;
   non_unique: number | string;
   column_name: string;
+  /** Characters (bytes for binary types) of the column in the index when only a prefix is; else null. */
+  sub_part: number | string | null;
 }
 
 const num = (v: number | string | null): number | undefined => (v === null ? undefined : Number(v));
@@ -44,6 +46,9 @@ export async function describeMysqlTable(pool: Pool, name: string, table: TableC
     [schema, tableName],
   );
   if (tables.length === 0) throw new RefusedError(`${where}: the source table does not exist`);
+  if (tables[0]!.t === 'SYSTEM VERSIONED') {
+    throw new RefusedError(`${where}: the source table is SYSTEM VERSIONED, whose row changes Debezium's MariaDB connector does not stream (only its snapshot), so sync would miss them`);
+  }
 
   const [columns] = await pool.query<ColumnRow[]>(
     `SELECT COLUMN_NAME AS name, DATA_TYPE AS data_type, COLUMN_TYPE AS column_type, CHARACTER_MAXIMUM_LENGTH AS char_length,
@@ -53,7 +58,7 @@ export async function describeMysqlTable(pool: Pool, name: string, table: TableC
     [schema, tableName],
   );
   const [indexRows] = await pool.query<IndexRow[]>(
-    `SELECT INDEX_NAME AS index_name, NON_UNIQUE AS non_unique, COLUMN_NAME AS column_name
+    `SELECT INDEX_NAME AS index_name, NON_UNIQUE AS non_unique, COLUMN_NAME AS column_name, SUB_PART AS sub_part
        FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY INDEX_NAME, SEQ_IN_INDEX`,
     [schema, tableName],
   );
@@ -70,6 +75,15 @@ export async function describeMysqlTable(pool: Pool, name: string, table: TableC
   if (primaryKey.length === 0) throw new RefusedError(`${where}: the source table has no primary key (keyset chunks and idempotent writes need one)`);
   for (const column of [...primaryKey, table.shard_key]) {
     if (table.exclude_columns.includes(column)) throw new RefusedError(`${where}: column ${column} is a key column and cannot be excluded`);
+  }
+  for (const { column_name: column, sub_part: prefix } of indexRows.filter((r) => r.index_name === 'PRIMARY')) {
+    const dataType = columns.find((c) => c.name === column)?.data_type.toLowerCase() ?? '';
+    // A shard table's key must index the whole column, which TEXT and BLOB columns cannot be.
+    if (prefix !== null && /text|blob/.test(dataType)) {
+      throw new RefusedError(
+        `${where}: primary key column ${column} is ${dataType.toUpperCase()}, keyed by a prefix only (${column}(${String(prefix)})); a shard table cannot key a ${dataType.toUpperCase()} column whole (make it VARCHAR or VARBINARY)`,
+      );
+    }
   }
   for (const column of primaryKey) {
     // The server prints a FLOAT with 6 digits, which may be above the value: a keyset page bound from it would skip rows.
