@@ -3,7 +3,7 @@ import { connectMysql, quoteId } from '../src/mysql/connect.js';
 import { shardMapFromConfig } from '../src/shard/map.js';
 import { runCli } from './support/cli.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
-import { captureLegacy, kafkaClient, kafkaServices, rewriteConfig, settledMessageCount, waitForMessages, type LegacyCapture } from './services/kafka-env.js';
+import { captureLegacy, kafkaClient, kafkaServices, rewriteConfig, settledMessageCount, topicMessages, waitForMessages, type LegacyCapture } from './services/kafka-env.js';
 
 /**
  * Data fidelity of `membermig sync` through real Debezium, byte for byte: HEX(CAST(col AS BINARY))
@@ -261,22 +261,12 @@ describe('membermig sync: every type, byte for byte, through real Debezium', () 
     // Debezium's delete of kN and create of KN land in different partitions: redeliver the deletes
     // (as after a crash before the commit), so they apply after the creates.
     const topic = topics[3]!;
-    const seen: { partition: number; offset: string; key: string; op: string | null }[] = [];
-    const consumer = kafkaClient().consumer({ groupId: `${env.prefix}-peek` });
-    await consumer.connect();
-    await consumer.subscribe({ topic, fromBeginning: true });
-    const total = await settledMessageCount([topic], 2000);
-    await new Promise<void>((resolve) => {
-      void consumer.run({
-        eachMessage: async ({ partition, message }) => {
-          const key = JSON.parse(message.key!.toString()).payload.id as string;
-          const op = message.value ? (JSON.parse(message.value.toString()).payload.op as string) : null;
-          seen.push({ partition, offset: message.offset, key, op });
-          if (seen.length >= total) resolve();
-        },
-      });
-    });
-    await consumer.disconnect();
+    const seen = (await topicMessages(topic)).map((m) => ({
+      partition: m.partition,
+      offset: m.offset,
+      key: (m.key as { payload: { id: string } }).payload.id,
+      op: m.value ? (m.value as { payload: { op: string } }).payload.op : null,
+    }));
     const rewind = new Map<number, string>();
     for (const d of seen.filter((m) => m.op === 'd')) {
       const c = seen.find((m) => m.op === 'c' && m.key === d.key.toUpperCase());
