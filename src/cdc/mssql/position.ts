@@ -100,6 +100,19 @@ export function firstPosition(
  * Throws CdcWindowError unless the instance holds the change at `from` (its window starts at or
  * before it). Min 0x00…00 means the instance is missing or we lack rights.
  */
+/**
+ * The window check made again after a page was read. Cleanup raises the lowest LSN first and then
+ * deletes the rows below it in batches, and a read of the change table has no window check of its
+ * own: when the lowest LSN passed the page's first one meanwhile, rows of the page may have been
+ * deleted before they were read, and nothing tells which.
+ */
+export function checkPageStillInWindow(instance: string, window: ReadWindow, minLsnAfterRead: Lsn): void {
+  checkHolds(instance, window.from, minLsnAfterRead, () =>
+    `capture instance ${instance}: CDC cleanup raised the lowest available LSN to ${minLsnAfterRead.toString()} while changes from ${window.from.toString()} were being read: ` +
+      'some of them may have been deleted before they were read, so they are lost to this sync; copy the table again (membermig full) and sync from its new start position.',
+  );
+}
+
 function checkHolds(instance: string, from: Lsn, minLsn: Lsn, behind: () => string): void {
   if (minLsn.isZero()) {
     throw new CdcWindowError(

@@ -19,6 +19,7 @@ import {
   positionAfterPage,
   previousInstancePosition,
   readWindow,
+  checkPageStillInWindow,
   savePosition,
   type CdcPosition,
 } from './position.js';
@@ -217,6 +218,8 @@ export class MssqlCdcSource {
       const cols = t.spec.columns.map((c, i) => t.conversions[i]!.selectExpression(quoteName(c.source)));
       const stmt = changesQuery({ instance: t.instance, mode, columns: cols, from: window.from, to: window.to, after: window.after, limit: this.batchRows, timeZone: await this.serverTimeZone() });
       const rows = await this.query<ChangeRow>(stmt.text, stmt.params);
+      const minAfterRead = await this.lsnQuery(MIN_LSN_SQL, [{ name: 'instance', type: 'nvarchar', value: t.instance }], 'min_lsn');
+      checkPageStillInWindow(t.instance, window, minAfterRead ?? Lsn.ZERO);
       const full = rows.length === this.batchRows;
       const page = mapChanges(t, rows, full);
       if (page.events.length > 0) await this.o.apply(page.events);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { mapChanges, Operation, type CdcTable, type ChangeRow } from '../../../src/cdc/mssql/events.js';
 import { Lsn } from '../../../src/cdc/mssql/lsn.js';
-import { CdcWindowError, nextFrom, positionAfterPage, readWindow } from '../../../src/cdc/mssql/position.js';
+import { CdcWindowError, checkPageStillInWindow, nextFrom, positionAfterPage, readWindow } from '../../../src/cdc/mssql/position.js';
 import { CAPTURED_COLUMNS_SQL, changesQuery, commitTimeMs, MIN_LSN_SQL, TIME_ZONE_SQL } from '../../../src/cdc/mssql/tsql.js';
 import { mssqlTypeMap } from '../../../src/rows/mssql/typemap.js';
 import { buildTableSpec, type CatalogColumn } from '../../../src/source/mssql/reader.js';
@@ -121,6 +121,16 @@ describe('window and position', () => {
     expect([w.from.toString(), w.to.toString(), w.after]).toEqual(['0000002b00000c480004', '0000002b00000f000003', null]);
     expect(readWindow('dbo_Member', { lsn: max, seqval: null }, min, max)).toBeNull();
     expect(readWindow('dbo_Member', { lsn: max, seqval: null }, min, null)).toBeNull();
+  });
+
+  it('checks the window again after a page: cleanup may have deleted rows of it while they were read', () => {
+    const w = readWindow('dbo_Member', { lsn: L('0000002b000000100000'), seqval: null }, L('0000002b000000100001'), max)!;
+    // The lowest LSN moved, but not past the page's first one: every row of the page was still there.
+    expect(() => checkPageStillInWindow('dbo_Member', w, L('0000002b000000100001'))).not.toThrow();
+    // Cleanup raised it past the page's first LSN during the read (it raises it first, then deletes).
+    const passed = () => checkPageStillInWindow('dbo_Member', w, L('0000002b000000100300'));
+    expect(passed).toThrow(CdcWindowError);
+    expect(passed).toThrow(/capture instance dbo_Member: CDC cleanup raised the lowest available LSN to 0000002b000000100300 while changes from 0000002b000000100001 were being read.*membermig full/);
   });
 
   it('stops with a clear error when cleanup passed the saved position', () => {
