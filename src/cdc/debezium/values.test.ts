@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { memberLabels } from '../../rows/mysql.js';
 import { Unrepresentable, type ColumnSpec } from '../../rows/types.js';
-import { decodeValue } from './values.js';
+import { mssqlTypeMap } from '../../rows/mssql/typemap.js';
+import { daysFromCivil, decodeValue, encodingOfSourceType, withSqlServerConversion } from './values.js';
 
 const enumColumn = (columnType: string): ColumnSpec => ({
   source: 'tier',
@@ -57,5 +58,30 @@ describe('MySQL zero values Debezium sends as values the column cannot hold', ()
     expect(decodeValue('1970-01-01T00:00:01Z', zoned, column('ts', 'timestamp', 'timestamp'))).toBe('1970-01-01 00:00:01');
     // A DATETIME (or SQL Server datetimeoffset) can hold the epoch: it stays the epoch.
     expect(decodeValue('1970-01-01T00:00:00Z', zoned, column('dt', 'datetime', 'datetime'))).toBe('1970-01-01 00:00:00');
+  });
+});
+
+describe('SQL Server dates from Debezium follow the copy path (its type map) to the letter', () => {
+  const column = (dataType: string, scale?: number): ColumnSpec => {
+    const sourceType = { dataType, ...(scale !== undefined ? { scale } : {}) };
+    return { source: 'd', target: 'd', sourceType, targetType: mssqlTypeMap.conversion(sourceType, 'd').targetType, nullable: true };
+  };
+  const decode = (raw: unknown, c: ColumnSpec) =>
+    decodeValue(raw, withSqlServerConversion(encodingOfSourceType(c.sourceType, { decimalHandling: 'precise', connector: 'sqlserver' }), c), c);
+  const msOf = (y: number, m: number, d: number) => (BigInt(daysFromCivil(y, m, d)) * 86_400_000n).toString();
+
+  it('a year before 1000 is Unrepresentable, as the copy path says (MySQL supports DATE/DATETIME from 1000)', () => {
+    const date = decode(daysFromCivil(500, 1, 1), column('date'));
+    expect(date).toBeInstanceOf(Unrepresentable);
+    expect((date as Unrepresentable).reason).toBe('MySQL DATE is only supported from 1000-01-01');
+    for (const c of [column('datetime2', 3), column('datetime')]) {
+      expect(decode(msOf(1, 1, 1), c)).toBeInstanceOf(Unrepresentable);
+    }
+  });
+
+  it('dates from 1000 on pass as the copy path writes them', () => {
+    expect(decode(daysFromCivil(1000, 1, 1), column('date'))).toBe('1000-01-01');
+    expect(decode(msOf(2024, 2, 29), column('datetime'))).toBe('2024-02-29 00:00:00.000');
+    expect(decode(msOf(9999, 12, 31), column('datetime2', 0))).toBe('9999-12-31 00:00:00');
   });
 });

@@ -36,6 +36,8 @@ export interface Encoding {
   scale?: number;
   /** The source type map's conversion that finishes the value (see withSqlServerConversion). */
   sourceConversion?: ColumnConversion['convert'];
+  /** The type map's conversion, run again on the decoded text: its limits apply (see withSqlServerConversion). */
+  checkDecoded?: ColumnConversion['convert'];
   /**
    * The default of an optional (nullable) field, as the event writes it: Kafka Connect's
    * JsonConverter sends a NULL as this value unless `replace.null.with.default` is false.
@@ -144,20 +146,26 @@ export function encodingOfSourceType(type: SourceType, options: DecodeOptions): 
 /** SQL Server text types: Debezium's string is the text tedious hands the copy path. */
 const SQLSERVER_TEXT = new Set(['char', 'varchar', 'text', 'nchar', 'nvarchar', 'ntext', 'sysname', 'xml']);
 
+/** SQL Server date types: decoded from Debezium's epoch counts into the text the copy path reads. */
+const SQLSERVER_DATES = new Set(['date', 'datetime', 'datetime2', 'smalldatetime']);
+
 /**
  * For the SQL Server connector: attaches the type map's conversion to a text or datetimeoffset
  * column's encoding, so the copy path's rules (CHAR(n) loses its trailing pad, lone surrogates and
  * U+FFFD are Unrepresentable, datetimeoffset keeps its own offset as 'YYYY-MM-DD hh:mm:ss.f +hh:mm')
- * apply to change events too. Other encodings are returned as they are.
+ * apply to change events too; a date's decoded text passes the same conversion (a year before
+ * 1000 is Unrepresentable in both). Other encodings are returned as they are.
  */
 export function withSqlServerConversion(encoding: Encoding, column: ColumnSpec): Encoding {
   const dt = column.sourceType.dataType.toLowerCase();
+  const convert = () => mssqlTypeMap.conversion(column.sourceType, column.source).convert;
+  if (SQLSERVER_DATES.has(dt)) return { ...encoding, checkDecoded: convert() };
   const fits =
     dt === 'datetimeoffset'
       ? encoding.name === ZONED_TIMESTAMP
       : SQLSERVER_TEXT.has(dt) && encoding.type === 'string' && (encoding.name === undefined || encoding.name === XML);
   if (!fits) return encoding;
-  return { ...encoding, sourceConversion: mssqlTypeMap.conversion(column.sourceType, column.source).convert };
+  return { ...encoding, sourceConversion: convert() };
 }
 
 const INTEGER_TEXT = /^-?\d+$/;
@@ -167,6 +175,11 @@ export class BadValue extends Error {}
 
 /** One column's JSON value to target form, or Unrepresentable when the target cannot hold it exactly. */
 export function decodeValue(raw: unknown, encoding: Encoding, column: ColumnSpec): RowValue | Unrepresentable {
+  const value = decodeEncoded(raw, encoding, column);
+  return encoding.checkDecoded && typeof value === 'string' ? throughTypeMap(value, { type: 'string' }, encoding.checkDecoded) : value;
+}
+
+function decodeEncoded(raw: unknown, encoding: Encoding, column: ColumnSpec): RowValue | Unrepresentable {
   if (raw === null || raw === undefined) return null;
   if (encoding.sourceConversion) return throughTypeMap(raw, encoding, encoding.sourceConversion);
   switch (encoding.name) {
