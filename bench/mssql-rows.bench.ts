@@ -10,7 +10,8 @@ import type { Benchmark } from './types.js';
 const columns: [SourceType, unknown][] = [
   [{ dataType: 'bigint' }, '9007199254740993'],
   [{ dataType: 'nvarchar', length: 50, collation: 'Chinese_PRC_CI_AS' }, '张伟喆'],
-  [{ dataType: 'varchar', length: 100, collation: 'Chinese_PRC_CI_AS' }, 'zhang.wei@example.com'],
+  // Non-Unicode text arrives as its bytes (CAST to varbinary) and is decoded as Windows decodes CP936.
+  [{ dataType: 'varchar', length: 100, collation: 'Chinese_PRC_CI_AS' }, Buffer.from('zhang.wei@example.com')],
   [{ dataType: 'decimal', precision: 18, scale: 2 }, '12345.67'],
   [{ dataType: 'money' }, '99.5000'],
   [{ dataType: 'tinyint' }, 3],

@@ -1,6 +1,7 @@
 import { RefusedError } from '../../errors.js';
 import { Unrepresentable, type ColumnConversion, type RowValue, type SourceType, type SourceTypeMap } from '../types.js';
 import { assertCollationName, parseCollation, targetCollation, type CollationInfo, type TargetFlavor } from './collation.js';
+import { decodeCodepage } from './codepage.js';
 import { toDatetimeoffsetText, toMysqlDate, toMysqlDateTime, toMysqlTime } from './temporal.js';
 
 /**
@@ -174,13 +175,16 @@ function escapeSurrogates(s: string): string {
 /**
  * `fixedChar`: the target is MySQL CHAR, which drops trailing spaces, while SQL Server pads char(n)
  * with them: the value is converted to what the target holds, so every side compares the same text.
+ * With `nonUnicodeCodepage` the copy reads the column's bytes and decodes them here (decodeCodepage);
+ * text decoded elsewhere (a Debezium event) is taken as it is.
  */
 function textConverter(nonUnicodeCodepage: string | null, fixedChar = false): (v: unknown) => RowValue | Unrepresentable {
   return nullOr((raw) => {
-    if (typeof raw !== 'string') throw new TypeError(`expected text, got ${typeof raw}`);
-    const v = fixedChar ? raw.replace(/ +$/, '') : raw;
+    const text = nonUnicodeCodepage && Buffer.isBuffer(raw) ? decodeCodepage(raw, nonUnicodeCodepage) : raw;
+    if (typeof text !== 'string') throw new TypeError(`expected text, got ${typeof raw}`);
+    const v = fixedChar ? text.replace(/ +$/, '') : text;
     if (hasLoneSurrogate(v)) return new Unrepresentable('a lone UTF-16 surrogate: utf8mb4 would turn it into U+FFFD', escapeSurrogates(v));
-    // A code page like CP936 has no U+FFFD, so one in the decoded text marks bytes that were not valid there.
+    // No code page maps a byte to U+FFFD, so one in the decoded text marks bytes that were not valid there.
     if (nonUnicodeCodepage && v.includes('\uFFFD')) {
       return new Unrepresentable(`bytes not valid in code page ${nonUnicodeCodepage} (decoded as U+FFFD)`, v);
     }
@@ -201,21 +205,26 @@ function textTargetType(kind: 'char' | 'varchar' | 'max', length: number | undef
 }
 
 /**
- * char/varchar/text: tedious decodes with the column collation's code page (iconv-lite). When this
- * module does not know that code page, SQL Server converts to Unicode itself (CAST to nvarchar),
- * so no guess of ours can garble the text.
+ * char/varchar/text: read as bytes and decoded as Windows decodes the collation's code page
+ * (decodeCodepage; tedious' own decoding differs for some characters). When this module does not
+ * know that code page, SQL Server converts to Unicode itself (CAST to nvarchar), so no guess of
+ * ours can garble the text. Keys are read as SQL Server's nvarchar text either way: a keyset bound
+ * goes back through CAST(... AS varchar) under the column's collation, which gives the same bytes.
  */
 function nonUnicodeText(kind: 'char' | 'varchar' | 'max'): Make {
   return (type, _column, flavor) => {
     const info = type.collation ? parseCollation(type.collation) : null;
     const max = kind === 'max' || (type.length ?? 0) < 0;
-    const codepageKnown = info?.codepage !== undefined;
+    const decodedHere = info?.codepage !== undefined && !info.utf8;
     const nType = max || (type.length ?? 0) > 4000 ? 'nvarchar(max)' : `nvarchar(${type.length})`;
+    const asUnicode = (c: string) => `CAST(${c} AS ${nType})`;
+    // text converts to varbinary through varchar(max).
+    const asBytes = (c: string) => (max ? `CAST(CAST(${c} AS varchar(max)) AS varbinary(max))` : `CAST(${c} AS varbinary(${type.length}))`);
     const targetType = textTargetType(max ? 'max' : kind, type.length, charsetClause(info, flavor));
     const conversion: MssqlColumnConversion = {
       targetType,
-      selectExpression: codepageKnown ? identity : (c) => `CAST(${c} AS ${nType})`,
-      convert: textConverter(codepageKnown && !info!.utf8 ? info!.codepage! : null, targetType.startsWith('CHAR(')),
+      selectExpression: decodedHere ? asBytes : info?.utf8 ? identity : asUnicode,
+      convert: textConverter(decodedHere ? info!.codepage! : null, targetType.startsWith('CHAR(')),
     };
     if (!max && type.collation) {
       const collation = assertCollationName(type.collation);
@@ -224,7 +233,7 @@ function nonUnicodeText(kind: 'char' | 'varchar' | 'max'): Make {
       conversion.key = {
         param: 'nvarchar',
         castParam: (p) => `CAST(${p} COLLATE ${collation} AS ${sqlType})`,
-        keyText: conversion.selectExpression,
+        keyText: info?.utf8 ? identity : asUnicode,
       };
     }
     return conversion;

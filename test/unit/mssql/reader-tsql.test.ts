@@ -93,8 +93,8 @@ describe('keyset pages', () => {
     const cases: [Parameters<typeof mssqlTypeMap.conversion>[0], string, string][] = [
       [{ dataType: 'decimal', precision: 18, scale: 2 }, 'CAST(@l0 AS decimal(18,2))', 'CAST([k] AS varchar(50))'],
       [{ dataType: 'uniqueidentifier' }, 'CAST(@l0 AS uniqueidentifier)', 'CONVERT(char(36), [k])'],
-      [{ dataType: 'varchar', length: 20, collation: 'Chinese_PRC_CI_AS' }, 'CAST(@l0 COLLATE Chinese_PRC_CI_AS AS varchar(20))', '[k]'],
-      [{ dataType: 'char', length: 8, collation: 'Latin1_General_BIN2' }, 'CAST(@l0 COLLATE Latin1_General_BIN2 AS char(8))', '[k]'],
+      [{ dataType: 'varchar', length: 20, collation: 'Chinese_PRC_CI_AS' }, 'CAST(@l0 COLLATE Chinese_PRC_CI_AS AS varchar(20))', 'CAST([k] AS nvarchar(20))'],
+      [{ dataType: 'char', length: 8, collation: 'Latin1_General_BIN2' }, 'CAST(@l0 COLLATE Latin1_General_BIN2 AS char(8))', 'CAST([k] AS nvarchar(8))'],
       [{ dataType: 'nvarchar', length: 20, collation: 'Chinese_PRC_CI_AS' }, '@l0', '[k]'],
       [{ dataType: 'datetime2', scale: 7 }, 'CONVERT(datetime2(7), @l0, 121)', 'CONVERT(varchar(27), [k], 121)'],
       [{ dataType: 'datetime' }, 'CONVERT(datetime, @l0, 121)', 'CONVERT(varchar(23), [k], 121)'],
@@ -161,7 +161,7 @@ describe('rows by key (repair queue, drill-down repairs)', () => {
   it('one OR of keys, each column bound as keyset pages bind it (64-bit as text, varchar with its collation)', () => {
     const q = rowsByKeyQuery({ table: '[dbo].[T]', columns: ['[member_id]', '[region]', '[name]'], keys: [region, name], values: [['1', '张伟'], ['2', 'z']] });
     expect(q.text).toBe(
-      'SELECT [member_id] AS [c0], [region] AS [c1], [name] AS [c2], [region] AS [k0], [name] AS [k1]\n' +
+      'SELECT [member_id] AS [c0], [region] AS [c1], [name] AS [c2], [region] AS [k0], CAST([name] AS nvarchar(20)) AS [k1]\n' +
         'FROM [dbo].[T]\n' +
         `WHERE ([region] = @r0_0 AND [name] = ${name.binding.castParam('@r0_1')})\n` +
         `   OR ([region] = @r1_0 AND [name] = ${name.binding.castParam('@r1_1')})`,

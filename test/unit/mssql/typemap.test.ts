@@ -143,20 +143,36 @@ describe('text', () => {
     expect(nvarchar.convert(undefined)).toBeNull();
   });
 
-  it('varchar in Chinese_PRC_CI_AS: tedious decodes CP936 (LCID 0x0804), GBK text survives, bad bytes are flagged', () => {
+  it('varchar in Chinese_PRC_CI_AS: read as bytes and decoded as Windows decodes CP936; GBK text survives, bad bytes are flagged', () => {
     const c = conv({ dataType: 'varchar', length: 40, collation: 'Chinese_PRC_CI_AS' });
     expect(parseCollation('Chinese_PRC_CI_AS').codepage).toBe('CP936');
-    expect(new Collation(0x0804, 0, 0, 0).codepage).toBe('CP936'); // what tedious picks for this collation
+    expect(new Collation(0x0804, 0, 0, 0).codepage).toBe('CP936'); // the code page tedious would decode with
     expect(c.targetType).toBe('VARCHAR(40) CHARACTER SET utf8mb4 COLLATE utf8mb4_0900_as_ci');
-    expect(c.selectExpression(col)).toBe('[c]'); // decoded by tedious, no server-side conversion needed
-    for (const s of ['张伟', '喆', '镕', '€', 'Ａ全角', 'abc']) {
-      const stored = iconv.encode(s, 'CP936'); // the bytes SQL Server keeps
-      const fromTedious = iconv.decode(stored, new Collation(0x0804, 0, 0, 0).codepage!);
-      expect(c.convert(fromTedious)).toBe(s);
-    }
-    const garbled = iconv.decode(Buffer.from([0x41, 0xff]), 'CP936');
-    expect(garbled).toContain('\uFFFD');
-    expect(unrepresentable(c.convert(garbled)).reason).toMatch(/not valid in code page CP936/);
+    expect(c.selectExpression(col)).toBe('CAST([c] AS varbinary(40))');
+    // Keys as SQL Server's own Unicode text, which CAST(@p COLLATE … AS varchar(40)) turns back into the same bytes.
+    expect(c.key!.keyText(col)).toBe('CAST([c] AS nvarchar(40))');
+    expect(c.key!.castParam('@l0')).toBe('CAST(@l0 COLLATE Chinese_PRC_CI_AS AS varchar(40))');
+    for (const s of ['张伟', '喆', '镕', '€', 'Ａ全角', 'abc']) expect(c.convert(iconv.encode(s, 'CP936'))).toBe(s);
+    // Windows maps what iconv-lite (tedious' decoder) cannot: the user-defined area, where rare name
+    // characters are kept (0xAAA1 → U+E000), and characters such as 0xA8BC (U+E7C7).
+    expect(iconv.decode(Buffer.from('d5c5aaa1', 'hex'), 'CP936')).toContain('\uFFFD');
+    expect(c.convert(Buffer.from('d5c5aaa1', 'hex'))).toBe('张\uE000');
+    expect(c.convert(Buffer.from('a8bc', 'hex'))).toBe('\uE7C7');
+    expect(unrepresentable(c.convert(Buffer.from([0x41, 0xd5]))).reason).toMatch(/not valid in code page CP936/);
+    // Text decoded elsewhere (a Debezium event) is taken as it is.
+    expect(c.convert('张伟')).toBe('张伟');
+  });
+
+  it('varchar in Latin1_General: CP1252 as Windows reads it (0x81, 0x8D, 0x8F, 0x90, 0x9D are U+0081..); char(n) loses its pad', () => {
+    const c = conv({ dataType: 'varchar', length: 10, collation: 'Latin1_General_CI_AS' });
+    expect(c.convert(Buffer.from([0x41, 0x81, 0x8d, 0x8f, 0x90, 0x9d, 0x80, 0xe9]))).toBe('A\u0081\u008D\u008F\u0090\u009D€é');
+    const fixed = conv({ dataType: 'char', length: 4, collation: 'Latin1_General_CI_AS' });
+    expect(fixed.selectExpression(col)).toBe('CAST([c] AS varbinary(4))');
+    expect(fixed.convert(Buffer.from('ab  '))).toBe('ab');
+    // text and varchar(max): through varchar(max), the one conversion to varbinary every text type has.
+    expect(conv({ dataType: 'text', length: -1, collation: 'Latin1_General_CI_AS' }).selectExpression(col)).toBe('CAST(CAST([c] AS varchar(max)) AS varbinary(max))');
+    // A DOS code page keeps iconv-lite (Node has no WHATWG decoder for it).
+    expect(conv({ dataType: 'varchar', length: 10, collation: 'SQL_Latin1_General_CP437_CI_AS' }).convert(Buffer.from([0x80, 0x41]))).toBe('ÇA');
   });
 
   it('a collation whose code page is not known here is converted to Unicode by SQL Server itself', () => {
