@@ -37,7 +37,7 @@ export interface ChangeRow {
 export interface MappedPage {
   events: ChangeEvent[];
   poison: PoisonEvent[];
-  /** Rows consumed; a trailing op 3 whose op 4 is on the next page is left for that page. */
+  /** Rows consumed; on a full page the rows at its last point are left for the next page (withoutTrailingPoint). */
   consumed: number;
   last: ResumePoint | null;
   lastSourceTsMs: number | null;
@@ -86,10 +86,28 @@ function rawJson(row: ChangeRow): Buffer {
   return Buffer.from(JSON.stringify(row, (_k, v) => (v && typeof v === 'object' && v.type === 'Buffer' && Array.isArray(v.data) ? '0x' + Buffer.from(v.data).toString('hex') : v)));
 }
 
+/** Rows at one change-table point: the next page starts after the last row's (LSN, command id, seqval). */
+function samePoint(a: ChangeRow, b: ChangeRow): boolean {
+  return a.__start_lsn.equals(b.__start_lsn) && a.__seqval.equals(b.__seqval) && (a.__command_id ?? null) === (b.__command_id ?? null);
+}
+
+/**
+ * A full page without the rows at its last point, left for the next page: the next read starts
+ * after that point, so rows sharing it (an update's before- and after-image; SQL Server may also
+ * log a key update as a delete and an insert at one point) must not be cut apart. A page that is
+ * one point only keeps all but a trailing op 3, whose op 4 is on the next page.
+ */
+function withoutTrailingPoint(rows: ChangeRow[]): ChangeRow[] {
+  const last = rows[rows.length - 1];
+  if (!last) return rows;
+  let cut = rows.length;
+  while (cut > 0 && samePoint(rows[cut - 1]!, last)) cut--;
+  if (cut > 0) return rows.slice(0, cut);
+  return last.__operation === Operation.UpdateBefore ? rows.slice(0, -1) : rows;
+}
+
 export function mapChanges(table: CdcTable, rows: ChangeRow[], pageWasFull: boolean): MappedPage {
-  let usable = rows;
-  // Never cut between an update's before- and after-image: leave a trailing op 3 for the next page.
-  if (pageWasFull && rows.length > 0 && rows[rows.length - 1]!.__operation === Operation.UpdateBefore) usable = rows.slice(0, -1);
+  const usable = pageWasFull ? withoutTrailingPoint(rows) : rows;
   const events: ChangeEvent[] = [];
   const poison: PoisonEvent[] = [];
   let before: { at: string; image: Image } | null = null;

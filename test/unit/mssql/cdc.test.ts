@@ -236,6 +236,20 @@ describe('change rows → ChangeEvents', () => {
     ]);
   });
 
+  it('never cuts a full page between rows at one point (LSN, command id, seqval): a key update logged as delete + insert is read whole on the next page', () => {
+    const at = (op: number, values: unknown[]): ChangeRow => ({ ...row(B, '0000002b00000e100002', op, values), __command_id: 3 });
+    const rows = [row(A, '0000002b00000d200002', Operation.Insert, ['1', 10, 'a', '1.00', null]), at(Operation.Delete, ['2', 10, 'b', '1.00', null]), at(Operation.Insert, ['3', 10, 'b', '1.00', null])];
+    const full = mapChanges(table, rows, true);
+    expect(full.consumed).toBe(1);
+    expect(full.last).toEqual({ lsn: Lsn.parse(A), seqval: Lsn.parse('0000002b00000d200002'), commandId: Operation.Insert });
+    // The next page, which starts after that point, holds both rows; a page that is not full is taken whole.
+    expect(mapChanges(table, rows.slice(1), false).events.map((e) => [e.op, e.key.member_id])).toEqual([
+      ['delete', '2'],
+      ['upsert', '3'],
+    ]);
+    expect(mapChanges(table, rows, false).consumed).toBe(3);
+  });
+
   it('leaves a trailing update before-image for the next page when the page was full', () => {
     const rows = [
       row(A, '0000002b00000d200002', Operation.Insert, ['1', 10, 'a', '1.00', null]),
