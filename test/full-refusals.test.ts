@@ -95,6 +95,22 @@ describe('membermig full refuses bad input before any write (exit 2, table and c
     await nothingWritten();
   });
 
+  it('flags that select nothing or no real time are refused (exit 2) before any job: --tables ",", --watch 0, --since 2026-02-30', async () => {
+    for (const args of [
+      ['full', '--tables', ','],
+      ['verify', '--tables', ','],
+      ['verify', '--tables', ''],
+      ['verify', '--watch', '0'],
+      ['verify', '--since', '2026-02-30T00:00:00Z'],
+      ['verify', '--since', '2026-11-31 00:00:00'],
+    ]) {
+      const res = await runCli([...args, '--config', env.configPath, '--json']);
+      expect(res.code, `${args.join(' ')}: ${res.stderr}`).toBe(2);
+      expect(JSON.parse(res.stdout).ok).toBe(false);
+    }
+    await nothingWritten();
+  });
+
   it('a TEXT primary key indexed by a prefix (no shard table can key the whole column): init and full refuse', async () => {
     const path = variant('text_key', { source: `${env.legacyDb}.text_key`, target: 'text_key', shard_key: 'member_id' });
     for (const command of ['init', 'full']) {

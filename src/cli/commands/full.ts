@@ -40,7 +40,11 @@ export function registerFull(program: Command, run: Run): void {
         '2 bad config, a source or shard table that does not match (nothing was written).',
       ].join('\n'),
     )
-    .option('--tables <names>', 'copy only these tables (comma-separated logical names)', (v: string) => [...new Set(v.split(',').map((s) => s.trim()).filter(Boolean))])
+    .option('--tables <names>', 'copy only these tables (comma-separated logical names)', (v: string) => {
+      const tables = [...new Set(v.split(',').map((s) => s.trim()).filter(Boolean))];
+      if (tables.length === 0) throw new InvalidArgumentError('expected comma-separated table names');
+      return tables;
+    })
     .option('--dry-run', 'show the plan (chunks, shards, servers) and change nothing')
     .option('--restart', "drop this job's progress on purpose and copy again from the start")
     .option('--max-rows-per-sec <n>', 'limit the rows this process copies per second', positive('--max-rows-per-sec'))

@@ -62,6 +62,8 @@ export function registerVerify(program: Command, run: Run): void {
         const controller = new AbortController();
         const stop = () => controller.abort();
         const watchSeconds = flags.watch === undefined ? undefined : parseDuration(flags.watch, '--watch');
+        // 0 would start pass after pass with no pause, each one a job and a run in the control store.
+        if (watchSeconds === 0) throw new RefusedError('--watch: expected an interval above 0, got "0"');
         if (watchSeconds !== undefined) {
           process.once('SIGINT', stop);
           process.once('SIGTERM', stop);
@@ -69,7 +71,7 @@ export function registerVerify(program: Command, run: Run): void {
         try {
           const result = await runVerify(config, {
             logger: ctx.logger,
-            ...(flags.tables ? { tables: splitList(flags.tables) } : {}),
+            ...(flags.tables !== undefined ? { tables: tableList(flags.tables) } : {}),
             ...(flags.shards ? { shards: parseShardList(flags.shards, config.shards.count) } : {}),
             ...(flags.sample ? { samplePercent: parseSamplePercent(flags.sample) } : {}),
             ...(flags.since ? { since: parseSince(flags.since) } : {}),
@@ -101,6 +103,13 @@ function splitList(text: string): string[] {
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
+}
+
+/** --tables: at least one name; an empty list would verify nothing and report it clean. */
+function tableList(text: string): string[] {
+  const tables = splitList(text);
+  if (tables.length === 0) throw new RefusedError(`--tables: expected comma-separated table names, got "${text}"`);
+  return tables;
 }
 
 /** "0-3,7" → [0, 1, 2, 3, 7]; each number checked against the shard count before a range is expanded. */
@@ -154,7 +163,12 @@ export function parseDuration(text: string, flag: string): number {
 export function parseSince(text: string, now = new Date()): string {
   // A UTC wall-clock time keeps its microseconds exactly (a JS Date would cut them to milliseconds).
   const plain = /^(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?Z?$/.exec(text.trim());
-  if (plain && !Number.isNaN(new Date(`${plain[1]}T${plain[2]}Z`).getTime())) return `${plain[1]} ${plain[2]}.${(plain[3] ?? '').padEnd(6, '0')}`;
+  if (plain) {
+    // A JS Date rolls 02-30 over into March (and the shards' cast makes it NULL): it must come back as written.
+    const at = new Date(`${plain[1]}T${plain[2]}Z`);
+    if (Number.isNaN(at.getTime()) || !at.toISOString().startsWith(`${plain[1]}T${plain[2]}`)) throw new RefusedError(`--since: "${text}" is not a date and time that exists`);
+    return `${plain[1]} ${plain[2]}.${(plain[3] ?? '').padEnd(6, '0')}`;
+  }
   let at: Date;
   if (/^\d+(?:\.\d+)?\s*[smhd]$/.test(text.trim())) at = new Date(now.getTime() - parseDuration(text, '--since') * 1000);
   else {
