@@ -96,12 +96,41 @@ describe('membermig init and status on real servers', () => {
     }
   });
 
-  it('refuses a control store whose applied migration was changed', async () => {
+  it('a control store migrated by a newer membermig: init --check refuses it too, and no command advises "run membermig init"', async () => {
+    const conn = await connectMysql(env.config.control.url);
+    await conn.query("INSERT INTO schema_migrations (version, name, checksum) VALUES (999, 'future', REPEAT('f', 64))");
+    try {
+      const unknown = 'migration 999_future is applied in the control store but unknown to this membermig';
+      for (const args of [['init', '--check'], ['init']]) {
+        const r = await runCli([...args, '--config', env.configPath]);
+        expect([r.code, args.join(' ')]).toEqual([2, args.join(' ')]);
+        expect(r.stdout + r.stderr).toContain(unknown);
+        expect(r.stdout).toContain('Preflight found errors; nothing was changed.');
+      }
+      for (const args of [['verify'], ['full'], ['gray', 'show']]) {
+        const r = await runCli([...args, '--config', env.configPath]);
+        expect([r.code, args.join(' ')]).toEqual([2, args.join(' ')]);
+        expect(r.stderr).toContain(`the control store ${env.prefix}_control cannot be used by this membermig: ${unknown}`);
+        expect(r.stderr).not.toContain('run membermig init');
+      }
+      const status = await runCli(['status', '--config', env.configPath]);
+      expect(status.code).toBe(1);
+      expect(status.stdout).toContain('cannot be used by this membermig');
+      expect(status.stdout).not.toContain('run membermig init');
+    } finally {
+      await conn.query('DELETE FROM schema_migrations WHERE version = 999');
+      await conn.end();
+    }
+  });
+
+  it('refuses a control store whose applied migration was changed, in init --check as in init', async () => {
     const conn = await connectMysql(env.config.control.url);
     await conn.query("UPDATE schema_migrations SET checksum = REPEAT('0', 64) WHERE version = 1");
     await conn.end();
-    const res = await runCli(['init', '--config', env.configPath]);
-    expect(res.code).toBe(2);
-    expect(res.stderr).toContain('migration 1_core was changed after it was applied');
+    for (const args of [['init', '--check'], ['init']]) {
+      const res = await runCli([...args, '--config', env.configPath]);
+      expect(res.code).toBe(2);
+      expect(res.stdout + res.stderr).toContain('migration 1_core was changed after it was applied');
+    }
   });
 });

@@ -1,6 +1,7 @@
 import { connectMysql } from '../mysql/connect.js';
 import type { TlsConfig } from '../config/schema.js';
 import type { Finding, MysqlCheck, ServerRole } from './check.js';
+import { controlStoreCheck } from './control-store.js';
 import { privilegesCheck } from './privileges.js';
 import { tableCacheCheck } from './table-cache.js';
 import { variablesCheck } from './variables.js';
@@ -10,7 +11,7 @@ export { requiredPrivileges } from './privileges.js';
 export type { Finding, MysqlCheck, ServerRole } from './check.js';
 
 /** The registry: every MySQL-side check, run in this order. */
-export const mysqlChecks: MysqlCheck[] = [versionCheck, variablesCheck, privilegesCheck, tableCacheCheck];
+export const mysqlChecks: MysqlCheck[] = [versionCheck, variablesCheck, privilegesCheck, tableCacheCheck, controlStoreCheck];
 
 export interface ServerToCheck {
   label: string;

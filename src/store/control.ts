@@ -2,7 +2,7 @@ import { namedFailure, RefusedError } from '../errors.js';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../config/schema.js';
 import { connectMysql, createMysqlPool, databaseOfUrl, serverUrl } from '../mysql/connect.js';
-import { ensureDatabase, migrate, readMigrations, type MigrationResult } from './migrate.js';
+import { ensureDatabase, ledgerProblems, migrate, readLedger, readMigrations, type MigrationResult } from './migrate.js';
 
 /** The control store: the one MySQL database that holds every piece of membermig's state. */
 export interface ControlStore {
@@ -50,23 +50,29 @@ export interface SchemaState {
   exists: boolean;
   appliedVersion: number | null;
   latestVersion: number;
+  /** Why this membermig cannot use the store even after `init` (a newer membermig migrated it, a changed migration). */
+  problems: string[];
 }
 
 /** Whether the control store exists and how far it is migrated, without changing it. */
 export async function controlSchemaState(store: ControlStore): Promise<SchemaState> {
-  const latestVersion = Math.max(0, ...readMigrations().map((m) => m.version));
-  const [tables] = await store.pool.query<RowDataPacket[]>(
-    "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'schema_migrations'",
-    [store.database],
-  );
-  if (tables.length === 0) return { exists: false, appliedVersion: null, latestVersion };
-  const [rows] = await store.pool.query<RowDataPacket[]>('SELECT MAX(version) AS v FROM schema_migrations');
-  return { exists: true, appliedVersion: rows[0]?.v ?? null, latestVersion };
+  const migrations = readMigrations();
+  const latestVersion = Math.max(0, ...migrations.map((m) => m.version));
+  const ledger = await readLedger(store.pool, store.database);
+  if (ledger.length === 0) {
+    const [tables] = await store.pool.query<RowDataPacket[]>(
+      "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'schema_migrations'",
+      [store.database],
+    );
+    return { exists: tables.length > 0, appliedVersion: null, latestVersion, problems: [] };
+  }
+  return { exists: true, appliedVersion: Math.max(...ledger.map((r) => r.version)), latestVersion, problems: ledgerProblems(ledger, migrations) };
 }
 
 /**
  * Refuses (exit 2) to run on a control store that `membermig init` has not set up at this
  * version, its database missing included: every command that reads or writes it starts here.
+ * A store this membermig cannot use at all (migrated by a newer one) is told apart: init cannot help there.
  */
 export async function requireMigratedStore(store: ControlStore): Promise<void> {
   let state: SchemaState;
@@ -76,6 +82,7 @@ export async function requireMigratedStore(store: ControlStore): Promise<void> {
     if ((e as { code?: string }).code === 'ER_BAD_DB_ERROR') throw new RefusedError(`the control store's database ${store.database} does not exist: run membermig init first`);
     throw namedFailure(`cannot use the control store (control.url, database ${store.database})`, e);
   }
+  if (state.problems.length > 0) throw new RefusedError(`the control store ${store.database} cannot be used by this membermig: ${state.problems.join('; ')}`, state.problems);
   if (!state.exists || state.appliedVersion !== state.latestVersion) {
     throw new RefusedError(`the control store ${store.database} is not set up or not migrated to this version: run membermig init first`);
   }

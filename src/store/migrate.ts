@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Connection, RowDataPacket } from 'mysql2/promise';
+import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
 import { RefusedError } from '../errors.js';
 import { quoteId } from '../mysql/connect.js';
 
@@ -39,7 +39,7 @@ export function readMigrations(dir: string = CONTROL_MIGRATIONS_DIR): Migration[
   return migrations;
 }
 
-interface LedgerRow extends RowDataPacket {
+export interface LedgerRow extends RowDataPacket {
   version: number;
   name: string;
   checksum: string;
@@ -122,14 +122,38 @@ export function splitStatements(sql: string): string[] {
 }
 
 function checkLedger(ledger: LedgerRow[], migrations: Migration[]): void {
+  const problems = ledgerProblems(ledger, migrations);
+  if (problems.length > 0) throw new RefusedError(`control store refused: ${problems.join('; ')}`, problems);
+}
+
+/** The control store's ledger of applied migrations; empty when it has none yet. */
+export async function readLedger(conn: Connection | Pool, database: string): Promise<LedgerRow[]> {
+  const [tables] = await conn.query<RowDataPacket[]>(
+    "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'schema_migrations'",
+    [database],
+  );
+  if (tables.length === 0) return [];
+  const [ledger] = await conn.query<LedgerRow[]>(`SELECT version, name, checksum FROM ${quoteId(database)}.schema_migrations ORDER BY version`);
+  return ledger;
+}
+
+/**
+ * What makes a control store unusable by this membermig, whatever `init` does: a migration that
+ * changed after it was applied, or one this membermig does not have (a newer membermig applied it,
+ * or a file was removed). Empty when the store can be used or migrated forward.
+ */
+export function ledgerProblems(ledger: Pick<LedgerRow, 'version' | 'name' | 'checksum'>[], migrations: Migration[]): string[] {
   const byVersion = new Map(migrations.map((m) => [m.version, m]));
+  const latest = Math.max(0, ...migrations.map((m) => m.version));
   const problems: string[] = [];
   for (const row of ledger) {
     const m = byVersion.get(row.version);
-    if (!m) problems.push(`migration ${row.version}_${row.name} is applied in the control store but missing from this membermig`);
-    else if (m.checksum !== row.checksum) problems.push(`migration ${row.version}_${row.name} was changed after it was applied (checksum differs)`);
+    const label = `migration ${row.version}_${row.name}`;
+    if (!m && row.version > latest) problems.push(`${label} is applied in the control store but unknown to this membermig (it knows up to ${latest}): a newer membermig migrated the store; run that version`);
+    else if (!m) problems.push(`${label} is applied in the control store but missing from this membermig`);
+    else if (m.checksum !== row.checksum) problems.push(`${label} was changed after it was applied (checksum differs)`);
   }
-  if (problems.length > 0) throw new RefusedError(`control store refused: ${problems.join('; ')}`, problems);
+  return problems;
 }
 
 export async function ensureDatabase(conn: Connection, database: string): Promise<boolean> {

@@ -30,7 +30,8 @@ export function registerStatus(program: Command, run: Run): void {
         let exitCode: ExitCode = ExitCode.Ok;
         for (let stop = false; !stop; ) {
           const status = await collectStatus(config);
-          const healthy = status.control.reachable && status.control.exists === true && status.control.appliedVersion === status.control.latestVersion;
+          const c = status.control;
+          const healthy = c.reachable && c.exists === true && c.appliedVersion === c.latestVersion && (c.problems ?? []).length === 0;
           if (interval > 0 && !ctx.json && process.stdout.isTTY) ctx.io.stdout.write('\x1b[2J\x1b[H');
           exitCode = ctx.finish(healthy ? ExitCode.Ok : ExitCode.Problems, status, renderStatus, interval > 0);
           stop = interval === 0 || (await interrupted(interval * 1000));
@@ -45,6 +46,7 @@ export function renderStatus(s: Status): string {
   const c = s.control;
   if (!c.reachable) out.push(`control store ${c.database}: unreachable (${c.error})`);
   else if (!c.exists) out.push(`control store ${c.database}: not initialised (run membermig init)`);
+  else if ((c.problems ?? []).length > 0) out.push(`control store ${c.database}: cannot be used by this membermig: ${c.problems!.join('; ')}`);
   else out.push(`control store ${c.database}: schema ${c.appliedVersion} of ${c.latestVersion}${c.appliedVersion === c.latestVersion ? '' : ' (run membermig init)'}`);
   out.push(`shard map: ${s.shards.count} shards (${s.shards.function}) in databases ${s.shards.database} on ${s.servers.length} servers`, '');
 
