@@ -106,6 +106,14 @@ describe('membermig full: happy path over 8 shards on two servers', () => {
     expect(s.fullCopy.jobs[0].startPositions[0].kind).toBe('mysql');
     const human = await runCli(['status', '--config', env.configPath]);
     expect(human.stdout).toMatch(/full copy:\n  job \d+ \(member,member_tag\): done, \d+\/\d+ chunks done, 330 rows, 0 rejected values; CDC start mysql/);
+
+    // Verify runs every few minutes in a cutover: 25 later jobs must not turn the copy into "not started".
+    for (let i = 0; i < 25; i++) expect((await runCli(['verify', '--config', env.configPath, '--shards', '0'])).code).toBe(0);
+    const later = JSON.parse((await runCli(['status', '--config', env.configPath, '--json'])).stdout).result;
+    expect(later.jobs.some((j: { kind: string }) => j.kind === 'full')).toBe(false);
+    for (const table of ['member', 'member_tag']) {
+      expect(later.perTable.find((t: { table: string }) => t.table === table).fullCopy).toMatchObject({ jobId: r.jobId, state: 'done', chunksFailed: 0 });
+    }
   });
 
   it('--max-rows-per-sec paces the copy', async () => {

@@ -1,4 +1,4 @@
-import type { RowDataPacket } from 'mysql2/promise';
+import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../config/schema.js';
 import { shardMapFromConfig } from '../shard/map.js';
 import { controlSchemaState, openControlStore, type SchemaState } from './control.js';
@@ -47,11 +47,54 @@ export interface Status {
 
 /** One view of everything membermig knows, read from the config and the control store. */
 export async function collectStatus(config: Config): Promise<Status> {
-  const sections = await collectSections(config);
-  return { ...sections, perTable: tableStatuses(sections) };
+  const { fullJobs, ...sections } = await collectSections(config);
+  return { ...sections, perTable: tableStatuses({ ...sections, jobs: [...sections.jobs, ...fullJobs] }) };
 }
 
-async function collectSections(config: Config): Promise<Omit<Status, 'perTable'>> {
+const JOB_COLUMNS = (alias: string) => `${alias}.id, ${alias}.kind, ${alias}.name, ${alias}.state,
+  DATE_FORMAT(${alias}.created_at, '%Y-%m-%dT%H:%i:%sZ') AS created_at, DATE_FORMAT(${alias}.updated_at, '%Y-%m-%dT%H:%i:%sZ') AS updated_at,
+  DATE_FORMAT(${alias}.finished_at, '%Y-%m-%dT%H:%i:%sZ') AS finished_at, ${liveWorkersSql(alias)} AS live_workers`;
+
+async function jobStatuses(pool: Pool, rows: RowDataPacket[]): Promise<JobStatus[]> {
+  const jobs: JobStatus[] = [];
+  for (const r of rows) {
+    jobs.push({
+      id: Number(r.id),
+      kind: r.kind,
+      name: r.name,
+      state: r.state,
+      createdAt: r.created_at,
+      updatedAt: r.updated_at,
+      finishedAt: r.finished_at,
+      liveWorkers: Number(r.live_workers),
+      stopped: isStopped(r.state, Number(r.live_workers)),
+      chunks: await chunkCounts(pool, Number(r.id)),
+    });
+  }
+  return jobs;
+}
+
+/**
+ * The newest full-copy job of each table that is not among the recent jobs: verify runs every few
+ * minutes and pushes a finished full copy out of those, and the per-table line must still show it.
+ */
+async function olderFullJobs(pool: Pool, tables: string[], recent: JobStatus[], leaseSeconds: number): Promise<JobStatus[]> {
+  const covered = new Set(recent.filter((j) => j.kind === 'full').flatMap((j) => j.chunks.map((c) => c.tableName)));
+  const ids = new Set<number>();
+  for (const table of tables.filter((t) => !covered.has(t))) {
+    const [rows] = await pool.query<RowDataPacket[]>(
+      `SELECT j.id FROM jobs j WHERE j.kind = 'full' AND EXISTS (SELECT 1 FROM chunks c WHERE c.job_id = j.id AND c.table_name = ?)
+        ORDER BY j.id DESC LIMIT 1`,
+      [table],
+    );
+    if (rows[0]) ids.add(Number(rows[0].id));
+  }
+  if (ids.size === 0) return [];
+  const [rows] = await pool.query<RowDataPacket[]>(`SELECT ${JOB_COLUMNS('j')} FROM jobs j WHERE j.id IN (?) ORDER BY j.id DESC`, [leaseSeconds, [...ids]]);
+  return jobStatuses(pool, rows);
+}
+
+async function collectSections(config: Config): Promise<Omit<Status, 'perTable'> & { fullJobs: JobStatus[] }> {
   const map = shardMapFromConfig(config);
   const base: Omit<Status, 'control' | 'jobs' | 'workers' | 'perTable'> = {
     servers: Object.entries(config.servers).map(([name, s]) => ({ name, dc: s.dc ?? null, shards: map.shardsOn(name).length, replicas: s.replicas.length })),
@@ -61,29 +104,10 @@ async function collectSections(config: Config): Promise<Omit<Status, 'perTable'>
   const store = openControlStore(config, 2);
   try {
     const schema = await controlSchemaState(store);
-    if (!schema.exists) return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs: [], workers: [] };
-    const [jobRows] = await store.pool.query<RowDataPacket[]>(
-      `SELECT id, kind, name, state, DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%sZ') AS created_at,
-              DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%sZ') AS updated_at, DATE_FORMAT(finished_at, '%Y-%m-%dT%H:%i:%sZ') AS finished_at,
-              ${liveWorkersSql('j')} AS live_workers
-         FROM jobs j ORDER BY id DESC LIMIT 20`,
-      [config.copy.lease_seconds],
-    );
-    const jobs: JobStatus[] = [];
-    for (const r of jobRows) {
-      jobs.push({
-        id: Number(r.id),
-        kind: r.kind,
-        name: r.name,
-        state: r.state,
-        createdAt: r.created_at,
-        updatedAt: r.updated_at,
-        finishedAt: r.finished_at,
-        liveWorkers: Number(r.live_workers),
-        stopped: isStopped(r.state, Number(r.live_workers)),
-        chunks: await chunkCounts(store.pool, Number(r.id)),
-      });
-    }
+    if (!schema.exists) return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs: [], workers: [], fullJobs: [] };
+    const [jobRows] = await store.pool.query<RowDataPacket[]>(`SELECT ${JOB_COLUMNS('j')} FROM jobs j ORDER BY id DESC LIMIT 20`, [config.copy.lease_seconds]);
+    const jobs = await jobStatuses(store.pool, jobRows);
+    const fullJobs = await olderFullJobs(store.pool, Object.keys(config.tables), jobs, config.copy.lease_seconds);
     const [workerRows] = await store.pool.query<RowDataPacket[]>(
       'SELECT id, command, job_id, TIMESTAMPDIFF(SECOND, heartbeat_at, NOW(6)) AS age FROM workers ORDER BY started_at',
     );
@@ -94,9 +118,9 @@ async function collectSections(config: Config): Promise<Omit<Status, 'perTable'>
     const sync = await collectSyncStatus(store.pool).catch(() => undefined);
     const fullCopy = await collectFullCopyStatus(store.pool, config.copy.lease_seconds);
     const leases = await collectLeases(store.pool);
-    return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs, workers, gray, verify, ...(sync ? { sync } : {}), fullCopy, leases };
+    return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs, workers, gray, verify, ...(sync ? { sync } : {}), fullCopy, leases, fullJobs };
   } catch (e) {
-    return { ...base, control: { database: store.database, reachable: false, error: (e as Error).message }, jobs: [], workers: [] };
+    return { ...base, control: { database: store.database, reachable: false, error: (e as Error).message }, jobs: [], workers: [], fullJobs: [] };
   } finally {
     await store.close();
   }
