@@ -146,6 +146,14 @@ describe('config loading', () => {
     expect(redactSecrets('{"rows": 133770, "at": "db-host-7.internal:3377", "dc": "Hunter3Pass"}')).toBe('{"rows": 133770, "at": "***:***", "dc": "***"}');
   });
 
+  it('a short value read through a reference is scrubbed where it stands as a word; short digits stay', () => {
+    const text = VALID.replace('mysql://app@10.0.0.5:3306', 'mysql://app:${MM_TEST_SHORT_PW}@10.0.0.5:${MM_TEST_PORT}').replace('dc: dc1', 'dc: "${MM_TEST_SHORT_DC}"');
+    const config = parseConfig(text, 'membermig.yaml', { MM_TEST_SHORT_PW: 'q7', MM_TEST_SHORT_DC: 'zx9', MM_TEST_PORT: '8' });
+    expect(config.servers['dc1-a']!.dc).toBe('zx9');
+    expect(redactSecrets('server "zx9" refused password q7; zx90 and aq7 stay; 8 rows, 18 chunks')).toBe('server "***" refused password ***; zx90 and aq7 stay; 8 rows, 18 chunks');
+    expect(redactSecrets(JSON.stringify({ dc: 'zx9', note: 'zx9-east' }))).toBe('{"dc":"***","note":"***-east"}');
+  });
+
   it('refuses URLs it would misread: a query, bad percent-encoding, a control store without a database, a scheme of the other kind', () => {
     expect(rejection(VALID.replace('mysql://app@10.0.0.5:3306', 'mysql://app@10.0.0.5:3306/x?ssl-mode=REQUIRED'))).toContain('servers.dc1-a.primary: the URL has a query');
     const badPercent = rejection(VALID.replace('mysql://app@10.0.0.5:3306', 'mysql://app:100%sure@10.0.0.5:3306'));

@@ -4,20 +4,25 @@
  */
 const secrets = new Set<string>();
 
-/** Values shorter than this are too likely to collide with ordinary text to scrub. */
+/**
+ * Values shorter than this are scrubbed only where they stand alone (not inside a longer word):
+ * a 3-letter password is still a password, but scrubbing every "dc1" inside "dc12" would garble
+ * the output. A short value without a letter (a worker count, "-") is not taken for a secret: it
+ * would hide every small count and empty cell of a summary.
+ */
 const MIN_SECRET_LENGTH = 4;
 
 export function registerSecret(value: string): void {
-  const trimmed = value.trim();
-  if (trimmed.length >= MIN_SECRET_LENGTH) secrets.add(trimmed);
-  if (value.length >= MIN_SECRET_LENGTH) secrets.add(value);
+  for (const form of new Set([value, value.trim()])) {
+    if (form.length >= MIN_SECRET_LENGTH || (/[\p{L}]/u.test(form) && form.trim() === form)) secrets.add(form);
+  }
   registerUrlPassword(value);
 }
 
 /** A whole URL (from the environment, say) carries its password inside: that part is a secret too. */
 function registerUrlPassword(value: string): void {
   const password = urlPassword(value.trim());
-  if (password && password.length >= MIN_SECRET_LENGTH) secrets.add(password);
+  if (password) registerSecret(password);
 }
 
 function urlPassword(value: string): string | undefined {
@@ -43,10 +48,13 @@ export function redactSecrets(text: string): string {
 
 /**
  * A secret of digits only (a port, a count from the environment) is scrubbed where it stands as a
- * whole number: inside a longer one (133770 rows, with 3377 secret) it is another number.
+ * whole number: inside a longer one (133770 rows, with 3377 secret) it is another number. A short
+ * secret is scrubbed where it stands as a whole word.
  */
 function scrub(text: string, secret: string): string {
-  if (/^\d+$/.test(secret)) return text.replace(new RegExp(`(?<!\\d)${secret}(?!\\d)`, 'g'), '***');
+  const escaped = secret.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  if (/^\d+$/.test(secret)) return text.replace(new RegExp(`(?<!\\d)${escaped}(?!\\d)`, 'g'), '***');
+  if (secret.length < MIN_SECRET_LENGTH) return text.replace(new RegExp(`(?<![\\p{L}\\p{N}_])${escaped}(?![\\p{L}\\p{N}_])`, 'gu'), '***');
   return text.split(secret).join('***');
 }
 
