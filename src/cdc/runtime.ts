@@ -39,6 +39,8 @@ export interface ApplyRuntime {
 /** What a sync run reports whatever its change source. */
 export interface SyncOutcome {
   stoppedBy: 'caught-up' | 'signal';
+  /** False when the run was stopped before its change source answered (Kafka brokers away): nothing was read. */
+  started: boolean;
   eventsApplied: number;
   deadLettered: number;
   /** With --retry-dead-letters. */

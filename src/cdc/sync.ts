@@ -131,6 +131,7 @@ async function runKafkaSync(config: Config, options: SyncOptions): Promise<Kafka
       group: kafkaConfig.group,
       topics,
       stoppedBy: 'signal',
+      started: false,
       partitions: [],
       eventsApplied: 0,
       tombstones: 0,
@@ -151,6 +152,7 @@ async function runKafkaSync(config: Config, options: SyncOptions): Promise<Kafka
       if (stopping()) return;
       consumer = new RestartingConsumer(kafka, { kafkaConfig, topics, logger, stopping, eachBatch: batchApplier(rt, result, partitions) });
       await consumer.start();
+      result.started = true;
       stopFreshness = keepMirrorFresh(admin, store, kafkaConfig.group, topics, logger);
     })();
     startUp.catch(() => {}); // when a stop request wins the race below, its failure is nobody's
@@ -159,6 +161,7 @@ async function runKafkaSync(config: Config, options: SyncOptions): Promise<Kafka
       options.untilCaughtUp
         ? watchCaughtUp(admin, kafkaConfig.group, topics, options.caughtUpCheckMs ?? 300, stopping, async () => (await parking.counts()).size === 0).then(() => 'caught-up' as const)
         : new Promise<never>(() => {});
+    if (first === 'stopped' && !result.started) logger.warn({ brokers: kafkaConfig.brokers }, 'stopped before Kafka answered: nothing was consumed');
     const reason = first === 'stopped' ? first : await Promise.race([aborted, caughtUp()]);
     stopRequested = true;
     await consumer?.stop();
@@ -172,7 +175,9 @@ async function runKafkaSync(config: Config, options: SyncOptions): Promise<Kafka
     stopRequested = true;
     stopFreshness();
     await consumer?.disconnect();
-    await admin.disconnect().catch(() => {});
+    // Against a broker that accepts connections and never answers, disconnect waits for the
+    // start-up's request to time out (30 s): a stopped run does not wait for it.
+    await Promise.race([admin.disconnect().catch(() => {}), new Promise((r) => setTimeout(r, 1000).unref())]);
     await applyRuntime.close();
   }
 }

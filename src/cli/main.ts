@@ -72,6 +72,16 @@ function reportError(ctx: CommandContext, e: unknown, io: CliIO): ExitCode {
   return code;
 }
 
+/**
+ * Runs the CLI as this process and ends it. A library can keep retrying after the command is done
+ * (kafkajs goes on reconnecting to a broker that accepts connections but never answers, for
+ * minutes after a stop request): the process ends a moment after the result anyway.
+ */
+export async function runAsProcess(argv: string[]): Promise<void> {
+  process.exitCode = await main(argv);
+  setTimeout(() => process.exit(), 2000).unref();
+}
+
 /** The CLI entry point; returns the process exit code. */
 export async function main(argv: string[], io: CliIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   let exitCode: number = ExitCode.Ok;

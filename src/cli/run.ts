@@ -1,4 +1,4 @@
 // Entry point for running the CLI from source (tests spawn it with `node --import tsx`).
-import { main } from './main.js';
+import { runAsProcess } from './main.js';
 
-process.exitCode = await main(process.argv);
+await runAsProcess(process.argv);

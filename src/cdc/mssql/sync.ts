@@ -52,7 +52,7 @@ export async function runMssqlSync(config: Config, options: SyncOptions = {}): P
     await rt.close();
     throw e;
   }
-  const result: MssqlSyncResult = { source: 'mssql', stoppedBy: 'signal', instances: [], eventsApplied: 0, deadLettered: 0, deadLetters: { open: 0, resolved: 0 }, elapsedSeconds: 0 };
+  const result: MssqlSyncResult = { source: 'mssql', stoppedBy: 'signal', started: false, instances: [], eventsApplied: 0, deadLettered: 0, deadLetters: { open: 0, resolved: 0 }, elapsedSeconds: 0 };
   let cdc: Awaited<ReturnType<typeof openMssqlCdcSource>> | undefined;
   try {
     const apply = async (events: ChangeEvent[]) => {
@@ -62,6 +62,7 @@ export async function runMssqlSync(config: Config, options: SyncOptions = {}): P
       countApplied(rt, events, outcome.deadLettered);
     };
     cdc = await openMssqlCdcSource(config, { apply, logger, control: rt.store.pool, specs: rt.apply.specs });
+    result.started = true;
     if (options.metricsPort !== undefined) {
       result.metricsPort = await rt.metrics.listen(options.metricsPort, options.metricsHost);
       logger.info({ port: result.metricsPort }, 'metrics at /metrics');

@@ -24,8 +24,8 @@ export function registerSync(program: Command, run: Run): void {
         'Runs until SIGINT/SIGTERM (finishes and commits the in-flight batch, then exits) or, with',
         '--until-caught-up, until every partition (or capture instance) is applied to its end.',
         '',
-        'Exit codes: 0 stopped cleanly with no open dead letters; 1 dead letters are open (see status);',
-        '2 bad config or flags, nothing was applied.',
+        'Exit codes: 0 stopped cleanly with no open dead letters; 1 dead letters are open (see status), or',
+        'the run was stopped before its change source answered; 2 bad config or flags, nothing was applied.',
       ].join('\n'),
     )
     .option('--until-caught-up', 'exit once the lag is 0 on every partition')
@@ -51,7 +51,7 @@ export function registerSync(program: Command, run: Run): void {
             ...(metricsPort !== undefined ? { metricsPort, metricsHost: opts.metricsHost } : {}),
             signal: stop.signal,
           });
-          return ctx.finish(result.deadLetters.open > 0 ? ExitCode.Problems : ExitCode.Ok, result, renderSync);
+          return ctx.finish(result.deadLetters.open > 0 || !result.started ? ExitCode.Problems : ExitCode.Ok, result, renderSync);
         } finally {
           stop.release();
         }
@@ -62,7 +62,7 @@ export function registerSync(program: Command, run: Run): void {
 export function renderSync(r: SyncResult): string {
   const from = r.source === 'kafka' ? `${r.topics.join(', ')} as group ${r.group}` : `SQL Server CDC (${r.instances.map((i) => i.instance).join(', ')})`;
   const lines = [
-    `sync of ${from}: ${r.stoppedBy === 'caught-up' ? 'caught up' : 'stopped'} after ${r.elapsedSeconds.toFixed(1)} s`,
+    `sync of ${from}: ${r.stoppedBy === 'caught-up' ? 'caught up' : r.started ? 'stopped' : 'stopped before the change source answered (nothing was read)'} after ${r.elapsedSeconds.toFixed(1)} s`,
     `events applied ${r.eventsApplied}${r.source === 'kafka' ? `, tombstones skipped ${r.tombstones}` : ''}, dead-lettered now ${r.deadLettered}`,
   ];
   if (r.retried) lines.push(`dead letters retried: ${r.retried.resolved} resolved, ${r.retried.stillFailing} still failing`);
