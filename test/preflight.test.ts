@@ -55,6 +55,7 @@ describe('init preflight with least-privilege users', () => {
     expect(res.code).toBe(2);
     expect(res.stdout).toMatch(/control .*missing SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX on `mmt_\w+_control`\.\*/);
     expect(res.stdout).toMatch(/server shard-a .*missing .* on `mmt_\w+_s000`\.\*/);
+    expect(res.stdout).toMatch(/source .*missing BINLOG MONITOR or REPLICATION CLIENT on \*\.\* \(full reads the binary log position sync starts from\)/);
     expect(res.stdout).toContain('Preflight found errors; nothing was changed.');
     expect(res.stdout + res.stderr).not.toContain(password);
   });
@@ -64,6 +65,7 @@ describe('init preflight with least-privilege users', () => {
     const legacy = await connectMysql(env.urls.legacy);
     await legacy.query(`GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX ON \`${env.prefix}_control\`.* TO '${user}'@'%'`);
     await legacy.query(`GRANT SELECT ON \`${env.legacyDb}\`.* TO '${user}'@'%'`);
+    await legacy.query(`GRANT BINLOG MONITOR ON *.* TO '${user}'@'%'`);
     await legacy.end();
     for (const url of [env.urls.shardA, env.urls.shardB]) {
       const conn = await connectMysql(url);
@@ -75,5 +77,28 @@ describe('init preflight with least-privilege users', () => {
     expect(res.code, res.stdout + res.stderr).toBe(0);
     expect(res.stdout).toContain('shard databases created');
     expect(res.stdout + res.stderr).not.toContain(password);
+  });
+
+  it('full works with exactly these privileges; without BINLOG MONITOR it is refused (exit 2) before any write, the reason named', async () => {
+    process.env.MM_TEST_PW = password;
+    const legacy = await connectMysql(env.legacyUrl);
+    await legacy.query('INSERT INTO member VALUES (1, \'a\'), (2, NULL)');
+    await legacy.query(`REVOKE BINLOG MONITOR ON *.* FROM '${user}'@'%'`);
+    const config = configAs();
+    const refused = await runCli(['full', '--config', config]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('legacy source (source.url): cannot read the binary log position that sync starts from: the account needs BINLOG MONITOR (MariaDB) or REPLICATION CLIENT (MySQL) on *.*');
+    const control = await connectMysql(withDatabase(env.urls.legacy, `${env.prefix}_control`));
+    const [jobs] = await control.query("SELECT COUNT(*) AS n FROM jobs WHERE kind = 'full'");
+    expect(Number((jobs as { n: number }[])[0]!.n)).toBe(0);
+
+    await legacy.query(`GRANT BINLOG MONITOR ON *.* TO '${user}'@'%'`);
+    await legacy.end();
+    const copied = await runCli(['full', '--config', config, '--json']);
+    expect(copied.code, copied.stderr).toBe(0);
+    expect(JSON.parse(copied.stdout).result.rowsThisRun).toBe(2);
+    const [done] = await control.query("SELECT state FROM jobs WHERE kind = 'full'");
+    await control.end();
+    expect(done).toEqual([{ state: 'done' }]);
   });
 });

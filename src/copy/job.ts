@@ -67,6 +67,9 @@ export async function openJob(store: ControlStore, reader: SourceReader, specs: 
         [name],
       );
       let job = rows[0] ? { id: Number(rows[0].id), state: rows[0].state } : null;
+      if (job && job.state !== 'planning') return { id: job.id, name, state: job.state, planned: false, planning: Promise.resolve() };
+      // Read before the job is created: a source that cannot tell its position (a missing privilege) leaves nothing behind.
+      const positions = await startPositions(reader, options);
       if (!job) {
         const [res] = await conn.query<ResultSetHeader>("INSERT INTO jobs (kind, name, state, options) VALUES ('full', ?, 'planning', ?)", [
           name,
@@ -74,8 +77,7 @@ export async function openJob(store: ControlStore, reader: SourceReader, specs: 
         ]);
         job = { id: res.insertId, state: 'planning' };
       }
-      if (job.state !== 'planning') return { id: job.id, name, state: job.state, planned: false, planning: Promise.resolve() };
-      await recordStartPositions(conn, job.id, reader, options);
+      await recordStartPositions(conn, job.id, positions, options);
       const planning = planThenRelease(conn, lock, job.id, reader, specs, options);
       handedOver = true;
       return { id: job.id, name, state: 'planning', planned: true, planning };
@@ -97,9 +99,12 @@ async function planThenRelease(conn: PoolConnection, lock: string, jobId: number
   }
 }
 
+async function startPositions(reader: SourceReader, options: OpenJobOptions): Promise<StartPosition[]> {
+  return [await reader.startPosition(), ...((await options.extraStartPositions?.()) ?? [])];
+}
+
 /** Start position first: before any chunk is read. A replanned job keeps the earlier (safe) position. */
-async function recordStartPositions(conn: PoolConnection, jobId: number, reader: SourceReader, options: OpenJobOptions): Promise<void> {
-  const positions = [await reader.startPosition(), ...((await options.extraStartPositions?.()) ?? [])];
+async function recordStartPositions(conn: PoolConnection, jobId: number, positions: StartPosition[], options: OpenJobOptions): Promise<void> {
   for (const p of positions) {
     await conn.query('INSERT IGNORE INTO cdc_start_positions (job_id, source_kind, position) VALUES (?, ?, ?)', [jobId, p.kind, JSON.stringify(p.position)]);
     options.logger.info({ job: jobId, kind: p.kind, position: p.position }, 'recorded the CDC start position');

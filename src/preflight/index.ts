@@ -7,7 +7,7 @@ import { tableCacheCheck } from './table-cache.js';
 import { variablesCheck } from './variables.js';
 import { versionCheck } from './version.js';
 
-export { requiredPrivileges } from './privileges.js';
+export { describePrivileges, requiredPrivileges } from './privileges.js';
 export type { Finding, MysqlCheck, ServerRole } from './check.js';
 
 /** The registry: every MySQL-side check, run in this order. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hasPrivilege, parseGrant } from './privileges.js';
+import { describePrivileges, hasPrivilege, parseGrant } from './privileges.js';
 
 describe('grant parsing', () => {
   it('reads global, database and pattern grants', () => {
@@ -16,5 +16,11 @@ describe('grant parsing', () => {
     expect(hasPrivilege(grants, 'SELECT', 'memberX0001')).toBe(false);
     expect(hasPrivilege(grants, 'DELETE', 'member_0001')).toBe(false);
     expect(hasPrivilege(['GRANT ALL PRIVILEGES ON `c`.* TO `x`@`%`'], 'CREATE', 'c')).toBe(true);
+  });
+
+  it('a global privilege is granted on *.* only, not by a pattern grant that happens to match "*"', () => {
+    expect(hasPrivilege(['GRANT BINLOG MONITOR ON *.* TO `app`@`%`'], 'BINLOG MONITOR', '*')).toBe(true);
+    expect(hasPrivilege(['GRANT ALL PRIVILEGES ON `%`.* TO `app`@`%`'], 'BINLOG MONITOR', '*')).toBe(false);
+    expect(describePrivileges('source')).toBe('SELECT; BINLOG MONITOR or REPLICATION CLIENT on *.*');
   });
 });

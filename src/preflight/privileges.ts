@@ -1,12 +1,29 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import type { Finding, MysqlCheck, ServerRole } from './check.js';
 
-/** What each account needs; `init` prints this list, and the README repeats it. */
+/** What each account needs on its databases; `init` prints this list, and the README repeats it. */
 export const requiredPrivileges: Record<ServerRole, string[]> = {
   control: ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'CREATE', 'ALTER', 'INDEX'],
   shard: ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'CREATE', 'ALTER', 'INDEX', 'DROP'],
   source: ['SELECT'],
 };
+
+/**
+ * Global privileges, each satisfied by any one of its spellings. The source's: `full` reads the
+ * binary log position sync starts from (SHOW MASTER STATUS), which MariaDB 10.5+ allows with
+ * BINLOG MONITOR (REPLICATION CLIENT is its old name) or SUPER, and MySQL with REPLICATION CLIENT or SUPER.
+ */
+export const requiredGlobalPrivileges: Record<ServerRole, { anyOf: string[]; why: string }[]> = {
+  control: [],
+  shard: [],
+  source: [{ anyOf: ['BINLOG MONITOR', 'REPLICATION CLIENT', 'SUPER'], why: "full reads the binary log position sync starts from" }],
+};
+
+/** For `init --help` and the README: what each account needs, global privileges included. */
+export function describePrivileges(role: ServerRole): string {
+  const global = requiredGlobalPrivileges[role].map((g) => `${g.anyOf.slice(0, 2).join(' or ')} on *.*`);
+  return [requiredPrivileges[role].join(', '), ...global].join('; ');
+}
 
 /**
  * Reads SHOW GRANTS and checks each needed privilege is granted globally or on every database the
@@ -24,6 +41,11 @@ export const privilegesCheck: MysqlCheck = {
       const missing = needed.filter((p) => !hasPrivilege(grants, p, db));
       if (missing.length > 0) {
         findings.push({ severity: 'error', message: `missing ${missing.join(', ')} on ${db === '*' ? '*.*' : '`' + db + '`.*'}` });
+      }
+    }
+    for (const global of requiredGlobalPrivileges[role]) {
+      if (!global.anyOf.some((p) => hasPrivilege(grants, p, '*'))) {
+        findings.push({ severity: 'error', message: `missing ${global.anyOf.slice(0, 2).join(' or ')} on *.* (${global.why})` });
       }
     }
     if (findings.length > 0 && grants.some((g) => /^GRANT\s+`?\w+`?\s+TO/i.test(g) && !/ON/i.test(g))) {
@@ -53,7 +75,7 @@ export function hasPrivilege(grants: string[], privilege: string, database: stri
   return grants.some((g) => {
     const parsed = parseGrant(g);
     if (!parsed) return false;
-    const coversDb = parsed.database === '*' || parsed.database === database || likeMatches(parsed.database, database);
+    const coversDb = parsed.database === '*' || (database !== '*' && (parsed.database === database || likeMatches(parsed.database, database)));
     return coversDb && (parsed.privileges.includes('ALL PRIVILEGES') || parsed.privileges.includes('ALL') || parsed.privileges.includes(privilege));
   });
 }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { ExitCode } from '../../errors.js';
 import { runInit, type InitResult } from '../../init/index.js';
-import { requiredPrivileges } from '../../preflight/index.js';
+import { describePrivileges, requiredPrivileges } from '../../preflight/index.js';
 import type { Run } from '../main.js';
 import { renderTable } from '../render.js';
 
@@ -17,7 +17,7 @@ export function registerInit(program: Command, run: Run): void {
         'nothing and says so. With --check nothing is changed.',
         '',
         'Privileges each account needs:',
-        ...Object.entries(requiredPrivileges).map(([role, p]) => `  ${role.padEnd(8)} ${p.join(', ')}`),
+        ...Object.keys(requiredPrivileges).map((role) => `  ${role.padEnd(8)} ${describePrivileges(role as keyof typeof requiredPrivileges)}`),
         '',
         'Exit codes: 0 ready; 2 config or preflight problems (nothing was changed).',
       ].join('\n'),

@@ -1,6 +1,6 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { Config, TableConfig } from '../../config/schema.js';
-import { namedFailure } from '../../errors.js';
+import { namedFailure, RefusedError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { createMysqlPool, quoteId } from '../../mysql/connect.js';
 import { convertRow } from '../../rows/convert.js';
@@ -183,12 +183,21 @@ export class MysqlSourceReader implements SourceReader {
   /** MySQL 8.4 dropped SHOW MASTER STATUS for SHOW BINARY LOG STATUS (8.2+), which MariaDB does not know. */
   private async binaryLogStatus(): Promise<RowDataPacket[]> {
     try {
-      const [rows] = await this.pool.query<RowDataPacket[]>('SHOW BINARY LOG STATUS');
-      return rows;
+      try {
+        const [rows] = await this.pool.query<RowDataPacket[]>('SHOW BINARY LOG STATUS');
+        return rows;
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'ER_PARSE_ERROR') throw e;
+        const [rows] = await this.pool.query<RowDataPacket[]>('SHOW MASTER STATUS');
+        return rows;
+      }
     } catch (e) {
-      if ((e as { code?: string }).code !== 'ER_PARSE_ERROR') throw e;
-      const [rows] = await this.pool.query<RowDataPacket[]>('SHOW MASTER STATUS');
-      return rows;
+      if ((e as { code?: string }).code === 'ER_SPECIFIC_ACCESS_DENIED_ERROR') {
+        throw new RefusedError(
+          `legacy source (source.url): cannot read the binary log position that sync starts from: the account needs BINLOG MONITOR (MariaDB) or REPLICATION CLIENT (MySQL) on *.* (${(e as Error).message})`,
+        );
+      }
+      throw namedFailure('legacy source (source.url): reading the binary log position', e);
     }
   }
 
