@@ -73,6 +73,7 @@ describe('config loading', () => {
 
   it('rejects a wrong type, naming what was expected', () => {
     expect(rejection(VALID.replace('count: 1024', 'count: "many"'))).toContain('membermig.yaml:7:10 shards.count: expected number, got string "many"');
+    expect(rejection(VALID.replace('count: 1024', 'count: 1000000'))).toContain('membermig.yaml:7:10 shards.count: at most 65536 shards (each one is a database on its server)');
   });
 
   it('never echoes a value read through ${NAME} in an error: it may be a secret put in the wrong place', () => {

@@ -112,7 +112,9 @@ export const configSchema = z
     ),
     shards: z
       .object({
-        count: z.number().int().min(1).max(1_000_000),
+        // Each shard is a database on its server: a million of them passed here and then failed in init
+        // (one catalog query over every shard database exceeded max_allowed_packet).
+        count: z.number().int().min(1).max(65_536, 'at most 65536 shards (each one is a database on its server)'),
         function: z.enum(shardFunctions),
         database: z.string().min(1).regex(/\{shard(:0?\d+)?\}/, 'the database pattern must contain {shard} or {shard:04}'),
         placement: z.array(placementEntry).min(1),
