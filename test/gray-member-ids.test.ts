@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nonCanonicalIds } from '../src/gray/member-ids.js';
+import { integerRange, nonCanonicalIds, outOfRangeIds } from '../src/gray/member-ids.js';
 import { runCli } from './support/cli.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
 
@@ -33,6 +33,27 @@ describe('gray: member ids as the service sends them', () => {
   it('the canonical integer form is what keyText prints', () => {
     expect(nonCanonicalIds(['0', '7', '-7', '9223372036854775807', '18446744073709551615'])).toEqual([]);
     expect(nonCanonicalIds(['0123', '+5', '-0', '1e3', ' 5', '5 ', '0x1F', '1.0', '', 'abc'])).toEqual(['0123', '+5', '-0', '1e3', ' 5', '5 ', '0x1F', '1.0', '', 'abc']);
+  });
+
+  it('the range of each integer type, signed and unsigned', () => {
+    expect(integerRange('bigint', false)).toEqual({ min: -9223372036854775808n, max: 9223372036854775807n });
+    expect(integerRange('bigint', true)).toEqual({ min: 0n, max: 18446744073709551615n });
+    expect(integerRange('tinyint', false)).toEqual({ min: -128n, max: 127n });
+    expect(outOfRangeIds(['0', '-1', '255', '256'], { dataType: 'tinyint', unsigned: true })).toEqual(['-1', '256']);
+    expect(outOfRangeIds(['9223372036854775807', '9223372036854775808', '-9223372036854775808', '-9223372036854775809'], { dataType: 'bigint', unsigned: false })).toEqual([
+      '9223372036854775808',
+      '-9223372036854775809',
+    ]);
+  });
+
+  it('refuses ids past the key column\'s range: no member has them', async () => {
+    const check = await cli('gray', 'check', 'member', '9223372036854775808');
+    expect(check.code).toBe(2);
+    expect(check.stderr).toContain('member id "9223372036854775808" is outside member.member_id\'s range (bigint: -9223372036854775808 to 9223372036854775807): no member has it');
+    const set = await cli('gray', 'set', 'member', '--deny', '1,99999999999999999999', '--reason', 'r');
+    expect(set.code).toBe(2);
+    expect(set.stderr).toContain('member id "99999999999999999999" is outside');
+    expect((await cli('gray', 'check', 'member', '9223372036854775807')).code).toBe(0);
   });
 
   it('refuses ids an integer key cannot have as written, naming the column and its type; text keys take any id', async () => {

@@ -21,6 +21,22 @@ export interface ShardKeyColumn {
   /** information_schema DATA_TYPE, e.g. bigint, varchar. */
   dataType: string;
   integer: boolean;
+  /** Integer keys: UNSIGNED. */
+  unsigned: boolean;
+}
+
+const INTEGER_BITS: Record<string, bigint> = { tinyint: 8n, smallint: 16n, mediumint: 24n, int: 32n, bigint: 64n };
+
+/** The lowest and highest value an integer column of this type holds. */
+export function integerRange(dataType: string, unsigned: boolean): { min: bigint; max: bigint } {
+  const bits = INTEGER_BITS[dataType]!;
+  return unsigned ? { min: 0n, max: (1n << bits) - 1n } : { min: -(1n << (bits - 1n)), max: (1n << (bits - 1n)) - 1n };
+}
+
+/** The ids (canonical integers) the column cannot hold: no member has them. */
+export function outOfRangeIds(ids: readonly string[], key: Pick<ShardKeyColumn, 'dataType' | 'unsigned'>): string[] {
+  const { min, max } = integerRange(key.dataType, key.unsigned);
+  return ids.filter((id) => BigInt(id) < min || BigInt(id) > max);
 }
 
 /** The shard key column of a table as the shards hold it; null (with why) when it cannot be read now. */
@@ -34,12 +50,12 @@ export async function readShardKeyColumn(config: Config, table: string): Promise
     const conn = await connectMysql(settings.primary, { database: undefined, connectTimeout: 5000 }, settings.tls);
     try {
       const [rows] = await conn.query<RowDataPacket[]>(
-        'SELECT DATA_TYPE AS t FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME = ?',
+        'SELECT DATA_TYPE AS t, COLUMN_TYPE AS ct FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME = ?',
         [database, spec.target, spec.shard_key],
       );
       if (!rows[0]) return { unknown: `${database}.${spec.target}.${spec.shard_key} not found on server ${server.name} (run membermig init)` };
       const dataType = String(rows[0].t).toLowerCase();
-      return { column: spec.shard_key, dataType, integer: INTEGER_TYPES.has(dataType) };
+      return { column: spec.shard_key, dataType, integer: INTEGER_TYPES.has(dataType), unsigned: /\bunsigned\b/i.test(String(rows[0].ct)) };
     } finally {
       await conn.end();
     }
@@ -75,9 +91,20 @@ export async function memberIdsAsSent(config: Config, table: string, typed: read
   if (!key.integer) return { ids: [...typed], notes: [] };
   const ids = typed.map((id) => id.trim());
   const bad = nonCanonicalIds(ids);
-  if (bad.length === 0) return { ids, notes: [] };
-  const shown = bad.slice(0, 5).map((id) => JSON.stringify(id)).join(', ') + (bad.length > 5 ? ` and ${bad.length - 5} more` : '');
-  throw new RefusedError(
-    `member id ${shown} is not an integer as the service sends it: ${table}.${key.column} is ${key.dataType}, so write it in plain digits (e.g. 123, not 0123 or +123)`,
-  );
+  if (bad.length > 0) {
+    throw new RefusedError(
+      `member id ${listIds(bad)} is not an integer as the service sends it: ${table}.${key.column} is ${key.dataType}, so write it in plain digits (e.g. 123, not 0123 or +123)`,
+    );
+  }
+  const outside = outOfRangeIds(ids, key);
+  if (outside.length > 0) {
+    const { min, max } = integerRange(key.dataType, key.unsigned);
+    const type = `${key.dataType}${key.unsigned ? ' unsigned' : ''}`;
+    throw new RefusedError(`member id ${listIds(outside)} is outside ${table}.${key.column}'s range (${type}: ${min} to ${max}): no member has it`);
+  }
+  return { ids, notes: [] };
+}
+
+function listIds(ids: string[]): string {
+  return ids.slice(0, 5).map((id) => JSON.stringify(id)).join(', ') + (ids.length > 5 ? ` and ${ids.length - 5} more` : '');
 }
