@@ -1,7 +1,9 @@
 /**
  * --max-rows-per-sec for one process: a pacing limiter. Each take(n) reserves the next n/rate
- * seconds of the budget and waits until its reservation starts, so the long-run rate stays at
- * the limit however the rows come (a chunk at a time or a batch at a time).
+ * seconds of the budget and waits until its reservation ends, so the rate stays at the limit
+ * however the rows come (a chunk at a time or a batch at a time), from the first rows on: a table
+ * of one chunk is held to it too (waiting for the reservation's start let the first chunk through
+ * at once).
  */
 export interface Throttle {
   take(rows: number): Promise<void>;
@@ -13,9 +15,9 @@ export function createThrottle(rowsPerSec: number | undefined): Throttle {
   return {
     async take(rows) {
       const now = Date.now();
-      const start = Math.max(now, next);
-      next = start + (rows / rowsPerSec) * 1000;
-      if (start > now) await new Promise((r) => setTimeout(r, start - now));
+      next = Math.max(now, next) + (rows / rowsPerSec) * 1000;
+      const end = next;
+      if (end > now) await new Promise((r) => setTimeout(r, end - now));
     },
   };
 }

@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest';
+import { createThrottle } from './throttle.js';
+
+describe('--max-rows-per-sec throttle', () => {
+  it('holds a single take to the rate: 150 rows at 1000 rows/s take at least 150 ms', async () => {
+    const throttle = createThrottle(1000);
+    const started = Date.now();
+    await throttle.take(150);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(145);
+  });
+
+  it('takes in turn add up: 3 × 50 rows at 1000 rows/s take at least 150 ms, however they interleave', async () => {
+    const throttle = createThrottle(1000);
+    const started = Date.now();
+    await Promise.all([throttle.take(50), throttle.take(50), throttle.take(50)]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(145);
+  });
+
+  it('without a limit, never waits', async () => {
+    const started = Date.now();
+    await createThrottle(undefined).take(1_000_000);
+    expect(Date.now() - started).toBeLessThan(50);
+  });
+});
