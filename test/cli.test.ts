@@ -59,6 +59,9 @@ describe('command line contract', () => {
     // An option's value named like a command is no command.
     expect(JSON.parse((await runCli(['--config', 'gray', 'status', '--nope', '--json'])).stdout)).toMatchObject({ command: 'status', exitCode: 2 });
     expect(JSON.parse((await runCli(['gray', 'set', '--reason', 'init', '--json'])).stdout)).toMatchObject({ command: 'gray set', exitCode: 2 });
+    // No command (or no subcommand): commander only says "(outputHelp)".
+    expect(JSON.parse((await runCli(['--json'])).stdout)).toMatchObject({ command: null, exitCode: 2, error: 'membermig needs a command: see --help' });
+    expect(JSON.parse((await runCli(['gray', '--json'])).stdout)).toMatchObject({ command: 'gray', exitCode: 2, error: 'membermig gray needs a command: see --help' });
   });
 
   it('an unreachable control store is named, its password is not, and its stack is logged only at debug level', async () => {

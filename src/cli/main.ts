@@ -95,7 +95,9 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
       // CI parsing stdout gets its one document here too (commander already told stderr why).
       if (argv.includes('--json')) {
         const command = commandTyped(program, argv.slice(2));
-        io.stdout.write(renderJson({ command, ok: false, exitCode: ExitCode.Refused, error: e.message.replace(/^error: /, '') }) + '\n');
+        // Commander shows the help for a command that needs a subcommand, and says only "(outputHelp)".
+        const error = e.code === 'commander.help' ? `membermig${command ? ` ${command}` : ''} needs a command: see --help` : e.message.replace(/^error: /, '');
+        io.stdout.write(renderJson({ command, ok: false, exitCode: ExitCode.Refused, error }) + '\n');
       }
       return ExitCode.Refused;
     }
