@@ -60,6 +60,12 @@ describe('config loading', () => {
     expect(rejection(VALID.replace('"512-1023"', '"512-2047"'))).toContain('shards 512-2047 go past the last shard 1023');
   });
 
+  it('an unknown server read through ${NAME} is named by its reference, not shown as ***', () => {
+    const msg = rejection(VALID.replace('server: dc1-b', 'server: "${MM_TEST_PLACE}"'), { MM_TEST_PLACE: 'dc9-z' });
+    expect(msg).toMatch(/shards\.placement\[1\]\.server: unknown server from \$\{MM_TEST_PLACE\} \(servers: dc1-a, dc1-b\)/);
+    expect(msg).not.toContain('dc9-z');
+  });
+
   it('rejects an unknown server with the known ones listed', () => {
     expect(rejection(VALID.replace('server: dc1-b }', 'server: dc9 }'))).toMatch(
       /membermig\.yaml:12:\d+ shards\.placement\[1\]\.server: unknown server "dc9" \(servers: dc1-a, dc1-b\)/,

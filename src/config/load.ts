@@ -58,7 +58,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   if (!parsed.success) throw new ConfigError(zodProblems(parsed.error, locate, raw));
 
   const crossProblems = crossCheck(parsed.data);
-  if (crossProblems.length > 0) throw new ConfigError(crossProblems.map((p) => locate(p.path, p.message)));
+  if (crossProblems.length > 0) throw new ConfigError(crossProblems.map((p) => locate(p.path, namingReferences(p.message, valueAt(interpolated, p.path), valueAt(raw, p.path)))));
   return parsed.data;
 }
 
@@ -97,6 +97,15 @@ function describeValue(v: unknown, written: unknown): string {
   // A value read through ${NAME} or ${file:} may be a secret put in the wrong place: never echoed.
   if (typeof written === 'string' && written.includes('${')) return `${typeof v} from ${written.match(/\$\{[^}]*\}/g)!.join(', ')}`;
   return `${typeof v} ${JSON.stringify(v)}`;
+}
+
+/**
+ * A message that quotes a value read through ${NAME} would show it scrubbed ("unknown server
+ * \"***\""): it names the reference instead, as the file has it.
+ */
+function namingReferences(message: string, value: unknown, written: unknown): string {
+  if (typeof value !== 'string' || value === '' || typeof written !== 'string' || !written.includes('${')) return message;
+  return message.split(`"${value}"`).join(`from ${written}`);
 }
 
 function valueAt(tree: unknown, path: PathSegment[]): unknown {
