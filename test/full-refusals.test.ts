@@ -160,7 +160,7 @@ describe('membermig full refuses bad input before any write (exit 2, table and c
     await b.end();
     const res = await runCli(['full', '--config', env.configPath]);
     expect(res.code).toBe(2);
-    expect(res.stderr).toContain(`table member: shard table ${env.prefix}_s003.member column points is int(11), expected bigint`);
+    expect(res.stderr).toContain(`table member: shard table ${env.prefix}_s003.member on server shard-b column points is int(11), expected bigint`);
     const init = await runCli(['init', '--config', env.configPath]);
     expect(init.code).toBe(2);
     expect(init.stderr).toContain('column points');

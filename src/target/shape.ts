@@ -98,8 +98,8 @@ export function normalizeType(type: string): string {
   return noWidth === 'json' ? 'longtext' : noWidth;
 }
 
-export function shapeProblems(database: string, spec: TableSpec, existing: ColumnRow[], primaryKey: string[]): string[] {
-  const where = `table ${spec.name}: shard table ${database}.${spec.target}`;
+export function shapeProblems(server: string, database: string, spec: TableSpec, existing: ColumnRow[], primaryKey: string[]): string[] {
+  const where = `table ${spec.name}: shard table ${database}.${spec.target} on server ${server}`;
   const problems: string[] = [];
   const byName = new Map(existing.map((c) => [c.name, c]));
   spec.columns.forEach((c: ColumnSpec, i) => {
@@ -155,7 +155,7 @@ export function refuseShapeProblems(problems: string[]): void {
   const shown = problems.slice(0, 20);
   const more = problems.length > shown.length ? `\n  ... and ${problems.length - shown.length} more` : '';
   throw new RefusedError(
-    problems.length === 1 ? problems[0]! : `${problems.length} shard tables differ from what the copy writes:\n  ${shown.join('\n  ')}${more}`,
+    problems.length === 1 ? problems[0]! : `shard tables differ from what the copy writes (${problems.length} problems):\n  ${shown.join('\n  ')}${more}`,
     problems,
   );
 }

@@ -42,7 +42,7 @@ export async function checkServerTables(config: Pick<Config, 'servers'>, map: Sh
         if (!columns) result.missing.push({ database, spec });
         else {
           result.existing++;
-          result.problems.push(...shapeProblems(database, spec, columns, found.primaryKeys.get(key) ?? []));
+          result.problems.push(...shapeProblems(name, database, spec, columns, found.primaryKeys.get(key) ?? []));
           result.problems.push(...uniqueKeyProblems(name, database, spec, found.uniqueKeys.get(key) ?? []));
         }
       }
