@@ -99,9 +99,9 @@ describe('command line contract', () => {
 
   it('verify --sample takes a percentage with or without %, and refuses anything else with one message', async () => {
     const file = configOnClosedPort();
-    for (const bad of ['0', '0%', '150%', 'abc', '5x', '-5%']) {
+    for (const bad of ['0', '0%', '150%', 'abc', '5x', '-5%', '0.005']) {
       const r = await runCli(['verify', '--config', file, '--sample', bad]);
-      expect([r.code, r.stderr]).toEqual([2, `membermig verify: --sample: expected a percentage in (0, 100], got ${bad}\n`]);
+      expect([r.code, r.stderr]).toEqual([2, `membermig verify: --sample: expected a percentage from 0.01% to 100% in steps of 0.01%, got ${bad}\n`]);
     }
     // Accepted: verify goes on to connect (nothing listens, exit 1).
     for (const good of ['5%', '5', '0.5%', '100%']) {

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runFullCopy } from '../src/copy/index.js';
+import { silentLogger } from '../src/log.js';
 import { connectMysql } from '../src/mysql/connect.js';
 import type { Row } from '../src/rows/types.js';
 import { createShardWriter, type ShardWriter } from '../src/target/writer.js';
@@ -98,6 +100,9 @@ describe('membermig full: happy path over 8 shards on two servers', () => {
     const r = JSON.parse(again.stdout).result;
     expect(r.state).toBe('done');
     expect(r.rowsThisRun).toBe(0);
+    // A stop request on a job with every chunk done leaves nothing for a rerun: no error, so exit 0.
+    const stopped = await runFullCopy(env.config, { logger: silentLogger, signal: AbortSignal.abort() });
+    expect(stopped).toMatchObject({ state: 'done', errors: [], left: [] });
 
     const status = await runCli(['status', '--config', env.configPath, '--json']);
     const s = JSON.parse(status.stdout).result;

@@ -142,4 +142,44 @@ describe('verify processes', () => {
     }
     expect((await runCli(['verify', '--config', env.configPath, '--repair'])).code).toBe(0);
   }, 60_000);
+
+  it('SIGINT during a one-pass verify: chunks in hand are left for the next run at once, one JSON document, exit 1; the rerun finishes', async () => {
+    const map = shardMapFromConfig(env.config);
+    const id = memberId(99);
+    const shard = map.shardOf(id);
+    const conn = await connectMysql(map.serverOf(shard).primary, { database: map.databaseOf(shard) });
+    await conn.query("UPDATE member SET name = 'interrupted' WHERE member_id = ?", [id]);
+    await conn.end();
+    // The difference holds its chunk for a 60 s re-check: the stop must not wait for it.
+    const child = spawnCli(['verify', '--config', env.configPath, '--json', '--restart', '--recheck-after', '60', '--log-level', 'debug']);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    const deadline = Date.now() + 30_000;
+    while (!stderr.includes('re-checking after the delay') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(stderr).toContain('re-checking after the delay');
+    const asked = Date.now();
+    child.kill('SIGINT');
+    expect(await closed, stderr).toBe(1);
+    expect(Date.now() - asked).toBeLessThan(15_000);
+    const doc = JSON.parse(stdout);
+    expect(doc).toMatchObject({ ok: false, exitCode: 1, result: { state: 'stopped' } });
+    expect(doc.result.tables[0].state).toBe('running');
+    const control = await connectMysql(env.config.control.url);
+    const [leased] = await control.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM chunks WHERE job_id = ? AND state = 'leased'", [doc.result.jobId]);
+    const [pending] = await control.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM chunks WHERE job_id = ? AND state = 'pending'", [doc.result.jobId]);
+    await control.end();
+    expect(Number(leased[0]!.n)).toBe(0);
+    expect(Number(pending[0]!.n)).toBeGreaterThanOrEqual(1);
+
+    const rerun = await execCli(['verify', '--config', env.configPath, '--json', '--recheck-after', '0']);
+    expect(rerun.code, rerun.stderr).toBe(1);
+    const r = JSON.parse(rerun.stdout).result;
+    expect(r.jobId).toBe(doc.result.jobId);
+    expect(r.differences.map((d: { key: string[] }) => d.key[0])).toEqual([id]);
+    expect(r.tables[0].chunksChecked).toBe(r.tables[0].chunksTotal);
+    expect((await runCli(['verify', '--config', env.configPath, '--repair'])).code).toBe(0);
+  }, 90_000);
 });

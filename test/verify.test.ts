@@ -313,7 +313,7 @@ describe('membermig verify: find, classify, repair, re-verify', () => {
     expect(sample.tables[0]!.chunksTotal).toBeLessThan(6);
     expect(sample.tables[0]!.scope).toMatchObject({ sample: 30 });
     const zero = await runCli(['verify', '--config', env.configPath, '--sample', '0%']);
-    expect([zero.code, zero.stderr]).toEqual([2, expect.stringContaining('--sample: expected a percentage in (0, 100], got 0')]);
+    expect([zero.code, zero.stderr]).toEqual([2, expect.stringContaining('--sample: expected a percentage from 0.01% to 100% in steps of 0.01%, got 0')]);
     await runVerify(env.config, { logger: silentLogger, repair: true });
 
     expect((await runCli(['verify', '--config', env.configPath, '--tables', 'nope'])).code).toBe(2);

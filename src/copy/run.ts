@@ -20,7 +20,7 @@ import { sleep, withRetry, type RetryPolicy } from '../mysql/retry.js';
 import { summarize } from './summary.js';
 import { leaseSafetyProblem } from './fence.js';
 import { createThrottle } from './throttle.js';
-import type { FullCopyOptions, FullCopyResult, TableProgress } from './types.js';
+import { STOPPED_ON_REQUEST, type FullCopyOptions, type FullCopyResult, type TableProgress } from './types.js';
 
 /** The workers of one process on one full-copy job, and what they share. */
 
@@ -63,7 +63,7 @@ export async function copyJob(ctx: JobContext): Promise<FullCopyResult> {
   planned.catch(() => {}); // awaited below; this only keeps an early failure from counting as unhandled
   // A stop asked for (SIGINT/SIGTERM): the workers take no new chunk, and what they hold is finished and recorded.
   const onStop = () => {
-    if (!run.stopping) run.errors.push('stopped on request: the chunks not yet taken are left for the next run');
+    if (!run.stopping) run.errors.push(STOPPED_ON_REQUEST);
     run.stopping = true;
     stopPlanning.abort();
   };

@@ -3,7 +3,7 @@ import type { TableSpec } from '../rows/types.js';
 import type { CopyMethod } from './chunk.js';
 import { startPositionsOf, type FullJob } from './job.js';
 import type { JobContext, RunState } from './run.js';
-import type { FullCopyResult, LeftChunk } from './types.js';
+import { STOPPED_ON_REQUEST, type FullCopyResult, type LeftChunk } from './types.js';
 
 export function emptyResult(specs: TableSpec[], method: CopyMethod): FullCopyResult {
   return {
@@ -80,6 +80,7 @@ export async function summarize(ctx: JobContext, job: FullJob, run: RunState, se
     chunksThisRun: run.chunks,
     rejectedValues: Number(rejected[0]?.n ?? 0),
     left,
-    errors: run.errors,
+    // A stop that came when every chunk was done (or during the last ones) left nothing for a rerun.
+    errors: complete ? run.errors.filter((e) => e !== STOPPED_ON_REQUEST) : run.errors,
   };
 }

@@ -68,3 +68,6 @@ export interface FullCopyResult {
     job?: { id: number; state: string; chunks: number; chunksDone: number; rows: number; action: 'resume' | 'restart' };
   };
 }
+
+/** The error a stop request leaves in the result; it goes when every chunk got done anyway. */
+export const STOPPED_ON_REQUEST = 'stopped on request: the chunks not yet taken are left for the next run';

@@ -59,6 +59,7 @@ export interface VerifyOptions {
   dryRun?: boolean;
   /** Continuous mode: a new pass this many seconds after the last one ended, until `signal` aborts. */
   watchSeconds?: number;
+  /** Stops the run: no new chunk is taken, those in hand are finished and recorded, the rest left for a rerun. */
   signal?: AbortSignal;
   /** Chunks checked at once by this process (default verify.workers). */
   workers?: number;
@@ -77,7 +78,8 @@ export interface VerifyOptions {
 }
 
 export interface VerifyResult {
-  state: 'clean' | 'differences' | 'failed';
+  /** stopped: a stop request ended the pass before every chunk was checked (a rerun goes on with the rest). */
+  state: 'clean' | 'differences' | 'failed' | 'stopped';
   passes: number;
   hash: CanonicalHash;
   jobId: number;
@@ -169,6 +171,7 @@ export async function runVerify(config: Config, options: VerifyOptions): Promise
 
     let passes = 0;
     let result: VerifyResult;
+    let lastComplete: VerifyResult | undefined;
     for (;;) {
       passes++;
       const repairQueue: QueueOutcome[] = [];
@@ -177,8 +180,11 @@ export async function runVerify(config: Config, options: VerifyOptions): Promise
       const passOptions = { ...options, restart: options.restart === true && passes === 1 };
       inFlight?.beginPass();
       result = { ...(await runPass(run, passOptions)), passes, repairQueue };
-      options.onPass?.(result);
       log.info({ pass: passes, state: result.state, tables: result.tables.map((t) => `${t.table}:${t.state}`) }, 'verify pass done');
+      // Watch mode ends with a stop request: one that cuts a pass short reports the last whole pass.
+      if (result.state === 'stopped') return lastComplete ? { ...lastComplete, passes } : result;
+      options.onPass?.(result);
+      lastComplete = result;
       if (options.watchSeconds === undefined || options.signal?.aborted) break;
       if (!(await sleep(options.watchSeconds * 1000, options.signal))) break;
     }
@@ -270,7 +276,8 @@ async function runPass(run: VerifyRun, options: VerifyOptions): Promise<Omit<Ver
 
   const runs = await readRuns(store.pool, job.runIds);
   const differences = await readDifferences(store.pool, Object.values(job.runIds), options.listDifferences ?? 50);
-  const state = runs.some((r) => r.state === 'failed') ? 'failed' : runs.some((r) => r.state !== 'clean') ? 'differences' : 'clean';
+  const stopped = runs.some((r) => r.state === 'running'); // only a stop request leaves the job unfinished
+  const state = runs.some((r) => r.state === 'failed') ? 'failed' : stopped ? 'stopped' : runs.some((r) => r.state !== 'clean') ? 'differences' : 'clean';
   return { state, hash, jobId: job.jobId, tables: runs, differences, plannedRepairs: planned };
 }
 
@@ -329,6 +336,11 @@ async function workJob(
     try {
       result = await work();
     } catch (e) {
+      if (e instanceof StoppedBeforeRecheck) {
+        await releaseChunk(pool, chunk, worker, 'verify was stopped before its re-check').catch(() => {});
+        held.delete(heldKey(chunk));
+        return;
+      }
       const giveUp = chunk.attempts >= MAX_ATTEMPTS;
       log.warn({ err: (e as Error).message, table: ctx.spec.name, chunk: chunk.chunkNo, attempt: chunk.attempts }, giveUp ? 'chunk failed' : 'chunk failed; will retry');
       if (!giveUp) await sleep(RETRY_BACKOFF_MS * chunk.attempts, options.signal);
@@ -349,7 +361,7 @@ async function workJob(
 
   const slot = async () => {
     for (;;) {
-      const chunk = await feed.next();
+      const chunk = options.signal?.aborted ? null : await feed.next();
       if (!chunk) {
         await recordDone();
         if (pending.size === 0) return;
@@ -373,7 +385,7 @@ async function workJob(
       log.info({ table: ctx.spec.name, chunk: chunk.chunkNo, suspects: compared.candidates.length }, 'mismatch: re-checking after the delay');
       await inBackground(
         finishChunk(chunk, ctx, async () => {
-          const persistent = await recheckUntilSteady(pool, ctx, compared.candidates, recheckAfter);
+          const persistent = await recheckUntilSteady(pool, ctx, compared.candidates, recheckAfter, options.signal);
           return { ...base, ...(await settleDifferences(pool, options, ctx, writer, persistent, range, planned)) };
         }),
       );
@@ -390,6 +402,11 @@ async function workJob(
       if ((await finishJobIfDone(pool, job)) || options.signal?.aborted) break;
       await sleep(500, options.signal);
     }
+    // Stopped: chunks claimed but not started go back at once, rather than waiting out their lease.
+    for (const chunk of await feed.drain()) {
+      await releaseChunk(pool, chunk, worker, 'verify was stopped before checking it').catch(() => {});
+      held.delete(heldKey(chunk));
+    }
   } finally {
     clearInterval(heartbeat);
   }
@@ -402,7 +419,7 @@ async function workJob(
  * Hands out claimed chunks one at a time and claims the next batch while fewer than `lowWater`
  * are left, so the slots rarely wait on the control store. Empty when nothing can be claimed now.
  */
-function chunkFeed(claim: () => Promise<Chunk[]>, lowWater: number): { next(): Promise<Chunk | null> } {
+function chunkFeed(claim: () => Promise<Chunk[]>, lowWater: number): { next(): Promise<Chunk | null>; drain(): Promise<Chunk[]> } {
   const queue: Chunk[] = [];
   let refill: Promise<void> | null = null;
   const fill = () =>
@@ -416,6 +433,11 @@ function chunkFeed(claim: () => Promise<Chunk[]>, lowWater: number): { next(): P
       // A failed read-ahead is retried (and reported) by the next call that finds the queue empty.
       if (chunk && queue.length < lowWater) fill().catch(() => {});
       return chunk;
+    },
+    /** The chunks claimed and not handed out, a read-ahead in flight included. */
+    async drain() {
+      await refill?.catch(() => {});
+      return queue.splice(0);
     },
   };
 }
@@ -449,13 +471,16 @@ const MAX_RECHECKS = 3;
  * is seen the same way (kind and shard) twice in a row; one that changed is still moving and is
  * looked at again, up to MAX_RECHECKS times (then reported as last seen).
  */
-async function recheckUntilSteady(pool: Pool, ctx: TableContext, candidates: Candidate[], recheckAfter: number): Promise<Difference[]> {
+/** A stop request came while a chunk waited for its re-check: the chunk is left for the next run. */
+class StoppedBeforeRecheck extends Error {}
+
+async function recheckUntilSteady(pool: Pool, ctx: TableContext, candidates: Candidate[], recheckAfter: number, signal?: AbortSignal): Promise<Difference[]> {
   const signature = (d: Difference) => `${keyId(d.key)}|${d.kind}|${d.shard}`;
   let suspects = candidates;
   const steady: Difference[] = [];
   for (let round = 1; suspects.length > 0; round++) {
     const ends = await ctx.inFlight?.ends();
-    await sleep((recheckAfter + (await currentSyncLagSeconds(pool))) * 1000);
+    if (!(await sleep((recheckAfter + (await currentSyncLagSeconds(pool))) * 1000, signal))) throw new StoppedBeforeRecheck();
     await ctx.inFlight?.waitApplied(ends ?? null);
     const seen = await recheckKeys(ctx, suspects);
     if (round === MAX_RECHECKS) return [...steady, ...seen];

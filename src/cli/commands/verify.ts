@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { ExitCode, RefusedError } from '../../errors.js';
 import { parsePercent } from '../../gray/percent.js';
 import { parseMetricsPort } from '../../metrics/port.js';
+import { stopOnSignal } from '../context.js';
 import { runVerify, type VerifyResult } from '../../verify/index.js';
 import type { Run } from '../main.js';
 import { renderTable } from '../render.js';
@@ -59,15 +60,10 @@ export function registerVerify(program: Command, run: Run): void {
         // prom-client (and what it loads) only when metrics are asked for: a fifth of the start-up otherwise.
         const metrics = metricsPort === undefined ? undefined : new (await import('../../metrics/index.js')).VerifyMetrics(config);
         if (metrics) ctx.logger.info({ port: await metrics.listen(metricsPort!, flags.metricsHost) }, 'metrics at /metrics');
-        const controller = new AbortController();
-        const stop = () => controller.abort();
         const watchSeconds = flags.watch === undefined ? undefined : parseDuration(flags.watch, '--watch');
         // 0 would start pass after pass with no pause, each one a job and a run in the control store.
         if (watchSeconds === 0) throw new RefusedError('--watch: expected an interval above 0, got "0"');
-        if (watchSeconds !== undefined) {
-          process.once('SIGINT', stop);
-          process.once('SIGTERM', stop);
-        }
+        const stop = stopOnSignal(ctx.logger, 'stopping: finishing the chunks in hand; the rest is left for the next run');
         try {
           const result = await runVerify(config, {
             logger: ctx.logger,
@@ -80,7 +76,8 @@ export function registerVerify(program: Command, run: Run): void {
             repair: flags.repair === true,
             dryRun: flags.dryRun === true,
             restart: flags.restart === true,
-            ...(watchSeconds !== undefined ? { watchSeconds, signal: controller.signal } : {}),
+            ...(watchSeconds !== undefined ? { watchSeconds } : {}),
+            signal: stop.signal,
             onPass: (r) => {
               metrics?.update(r);
               if (watchSeconds !== undefined && !ctx.json) ctx.io.stderr.write(`${new Date().toISOString()} pass ${r.passes}: ${r.state}\n`);
@@ -90,8 +87,7 @@ export function registerVerify(program: Command, run: Run): void {
           const problemsLeft = result.state !== 'clean' || result.repairQueue.some((q) => q.malformed > 0);
           return ctx.finish(problemsLeft ? ExitCode.Problems : ExitCode.Ok, result, renderVerify);
         } finally {
-          process.removeListener('SIGINT', stop);
-          process.removeListener('SIGTERM', stop);
+          stop.release();
           await metrics?.close();
         }
       }),
@@ -135,7 +131,8 @@ function parsePositiveInteger(text: string, flag: string): number {
 
 /** "5%" or "5" (as README and --help write it) → 5, read as gray's percentages are; one message for every refusal, 0 included. */
 function parseSamplePercent(text: string): number {
-  const refused = () => new RefusedError(`--sample: expected a percentage in (0, 100], got ${text}`);
+  // One message for every bad value, naming the steps too: 0.005 is inside (0, 100] but not a step.
+  const refused = () => new RefusedError(`--sample: expected a percentage from 0.01% to 100% in steps of 0.01%, got ${text}`);
   let basisPoints: number;
   try {
     basisPoints = parsePercent(text, '--sample');
@@ -207,6 +204,7 @@ export function renderVerify(r: VerifyResult): string {
     if (q.unrepresentable > 0) out.push(`  ${q.unrepresentable} of them: the legacy row holds a value the target cannot hold; left as they are`);
     if (q.malformed > 0) out.push(`  ${q.malformed} of them: the pk does not name the table's key; left open (${q.problems.join('; ')})`);
   }
-  out.push('', r.state === 'clean' ? 'clean' : r.state === 'failed' ? 'some chunks failed: run again to finish them' : 'differences persist');
+  const ending = { clean: 'clean', failed: 'some chunks failed: run again to finish them', stopped: 'stopped before every chunk was checked: run verify again to go on', differences: 'differences persist' };
+  out.push('', ending[r.state]);
   return out.join('\n');
 }
