@@ -8,7 +8,7 @@ import type { Logger } from '../../log.js';
 import { mssqlTypeMap, type MssqlColumnConversion, type MssqlTypeMap } from '../../rows/mssql/typemap.js';
 import { Unrepresentable, type ColumnSpec, type Row, type SourceType, type TableSpec } from '../../rows/types.js';
 import type { ChunkKey } from '../../store/leases.js';
-import type { ReadRangeOptions, RejectedRow, SourceReader, StartPosition } from '../reader.js';
+import { UnrepresentableError, type ReadRangeOptions, type RejectedRow, type SourceReader, type StartPosition } from '../reader.js';
 import { bindRequest, describeMssqlUrl, openMssqlPool, type MssqlConnectOptions } from './connect.js';
 import {
   boundaryQuery,
@@ -39,13 +39,17 @@ export interface RejectedValue {
   reason: string;
 }
 
-export class UnrepresentableValueError extends Error {
+/**
+ * An UnrepresentableError (what `full` stops on under rows.on_unrepresentable: fail, as it does for
+ * a MySQL source), its key named by column.
+ */
+export class UnrepresentableValueError extends UnrepresentableError {
   override name = 'UnrepresentableValueError';
-  constructor(readonly rejected: RejectedValue) {
-    super(
-      `table ${rejected.table}, row ${JSON.stringify(rejected.key)}, column ${rejected.column}: ${rejected.reason}` +
-        ' (set rows.on_unrepresentable: record to record such values and go on)',
-    );
+  constructor(readonly found: RejectedValue) {
+    super({ table: found.table, key: Object.values(found.key), column: found.column, value: found.value, reason: found.reason });
+    this.message =
+      `table ${found.table}, row ${JSON.stringify(found.key)}, column ${found.column}: ${found.reason}` +
+      ' (set rows.on_unrepresentable: record to record such values and go on)';
   }
 }
 
