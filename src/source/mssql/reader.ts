@@ -142,7 +142,23 @@ export function buildTableSpec(
     }
     columns.push({ source: c.column_name, target: c.column_name, sourceType, targetType: conversion.targetType, nullable: c.is_nullable });
   }
+  const shardKeyType = columns.find((c) => c.source === table.shard_key)!.sourceType;
+  if (!isShardableType(shardKeyType)) {
+    throw new RefusedError(
+      `${where}: shard key column ${table.shard_key} has type ${shardKeyType.dataType}; it must be an integer (tinyint, smallint, int, bigint, or decimal/numeric with scale 0) or a text column (char, varchar, nchar, nvarchar)`,
+    );
+  }
   return { name, sourceSchema: schema, sourceTable: tableName, target: table.target, columns, primaryKey, shardKey: table.shard_key };
+}
+
+/**
+ * The shard key's text is what the shard function hashes, here as in the services' shim: integers
+ * and text have one text form; bytes, GUIDs (which casing?), dates and floats do not.
+ */
+function isShardableType(type: SourceType): boolean {
+  if (['tinyint', 'smallint', 'int', 'bigint'].includes(type.dataType)) return true;
+  if (['decimal', 'numeric'].includes(type.dataType)) return type.scale === 0;
+  return ['char', 'varchar', 'nchar', 'nvarchar', 'sysname'].includes(type.dataType) && type.length !== -1;
 }
 
 export function splitSource(source: string): [string, string] {

@@ -224,6 +224,24 @@ describe('describeTable from catalog rows', () => {
     expect(spec.columns.map((c) => c.source)).toEqual(['member_id', 'name', 'points', 'updated_at']);
   });
 
+  it('takes a shard key of an integer, decimal with scale 0 or text type, and refuses one whose text form is not one (bytes, GUID, date, float)', () => {
+    const keyed = (type: Partial<CatalogColumn>) => catalog([{ column_name: 'member_id', type_name: 'bigint', max_length: 8 }, { column_name: 'k', ...type }]);
+    for (const ok of [{ type_name: 'int' }, { type_name: 'numeric', precision: 18, scale: 0, max_length: 9 }, { type_name: 'nvarchar', max_length: 40 }, { type_name: 'char', max_length: 10 }]) {
+      expect(buildTableSpec('member', { ...table, shard_key: 'k' }, keyed(ok), ['member_id']).shardKey).toBe('k');
+    }
+    for (const bad of [
+      { type_name: 'uniqueidentifier', max_length: 16 },
+      { type_name: 'varbinary', max_length: 16 },
+      { type_name: 'decimal', precision: 18, scale: 2, max_length: 9 },
+      { type_name: 'datetime2', scale: 7, max_length: 8 },
+      { type_name: 'float', max_length: 8 },
+    ]) {
+      expect(() => buildTableSpec('member', { ...table, shard_key: 'k' }, keyed(bad), ['member_id'])).toThrow(
+        new RegExp(`table member \\(dbo\\.Member\\): shard key column k has type ${bad.type_name}; it must be an integer`),
+      );
+    }
+  });
+
   it('refuses what cannot be copied, naming table and column', () => {
     const refused = (f: () => unknown, message: RegExp) => {
       expect(f).toThrow(RefusedError);
