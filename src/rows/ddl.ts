@@ -1,5 +1,5 @@
 import { quoteId } from '../mysql/connect.js';
-import type { ColumnSpec, TableSpec } from './types.js';
+import type { ColumnSpec, Row, TableSpec } from './types.js';
 
 /**
  * The shard table's DDL, from the row pipeline's TableSpec: the same for every shard. Columns keep
@@ -40,6 +40,21 @@ export function keyPositions(spec: TableSpec): number[] {
 /** Position of the shard key column in a row of the spec. */
 export function shardKeyPosition(spec: TableSpec): number {
   return spec.columns.findIndex((c) => c.source === spec.shardKey);
+}
+
+/** A row whose shard key is NULL: the shard functions route no NULL, so no path copies it (nor could the shim find it). */
+export function nullShardKeyError(spec: TableSpec): Error {
+  return new Error(`table ${spec.name}: a row's shard key ${spec.shardKey} is NULL: no shard to copy it to`);
+}
+
+/**
+ * The text of a row's shard key, as the shard map takes it; a NULL one is refused on every path
+ * (copy, verify, repair) rather than routed as the text "null".
+ */
+export function shardKeyText(spec: TableSpec, row: Row, at: number = shardKeyPosition(spec)): string {
+  const value = row[at];
+  if (value === null || value === undefined) throw nullShardKeyError(spec);
+  return String(value);
 }
 
 /**

@@ -75,10 +75,7 @@ export interface RejectedRow {
   message: string;
 }
 
-/** A row whose shard key is NULL: the shard functions route no NULL, so no path copies it (nor could the shim find it). */
-export function nullShardKeyError(spec: TableSpec): Error {
-  return new Error(`table ${spec.name}: a row's shard key ${spec.shardKey} is NULL: no shard to copy it to`);
-}
+export { nullShardKeyError } from '../rows/ddl.js';
 
 /** A value the target cannot hold, met with rows.on_unrepresentable: fail. */
 export class UnrepresentableError extends Error {

@@ -1,5 +1,5 @@
 import { combineChecksums, differingColumns, emptyChecksum, sameChecksum, type CanonicalHash, type RangeChecksum } from '../rows/canonical.js';
-import { shardKeyPosition } from '../rows/ddl.js';
+import { shardKeyPosition, shardKeyText } from '../rows/ddl.js';
 import type { Row, TableSpec } from '../rows/types.js';
 import type { ShardMap } from '../shard/map.js';
 import type { ChunkKey } from '../store/leases.js';
@@ -164,7 +164,7 @@ function classifyHashes(map: ShardMap, legacy: HashedRow | undefined, copies: (H
 export function classifyRows(spec: TableSpec, map: ShardMap, key: ChunkKey, legacy: Row | undefined, copies: Map<number, Row>, checked: Set<number>): Difference[] {
   const shardKeyAt = shardKeyPosition(spec);
   if (!legacy) return [...copies.keys()].map((shard) => ({ key, kind: 'extra', shard }));
-  const routed = map.shardOf(String(legacy[shardKeyAt]));
+  const routed = map.shardOf(shardKeyText(spec, legacy, shardKeyAt));
   const out: Difference[] = [];
   const home = copies.get(routed);
   const strays = [...copies.keys()].filter((s) => s !== routed);
@@ -187,7 +187,7 @@ export async function recheckKeys(ctx: DrillContext, candidates: Candidate[]): P
   const legacy = await ctx.legacy.rowsByKey(keys, within);
   const shardKeyAt = shardKeyPosition(ctx.spec);
   const look = new Set<number>(candidates.map((c) => c.shard));
-  for (const row of legacy.rows.values()) look.add(ctx.map.shardOf(String(row[shardKeyAt])));
+  for (const row of legacy.rows.values()) look.add(ctx.map.shardOf(shardKeyText(ctx.spec, row, shardKeyAt)));
   const copies = await ctx.shards.rowsByKey(keys, [...look]);
   const checked = new Set(ctx.shards.shards);
   const out: Difference[] = [];

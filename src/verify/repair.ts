@@ -1,5 +1,5 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { shardKeyPosition } from '../rows/ddl.js';
+import { shardKeyPosition, shardKeyText } from '../rows/ddl.js';
 import { isByteType } from '../rows/mysql.js';
 import type { Row, RowValue, TableSpec } from '../rows/types.js';
 import { keyColumns } from '../source/mysql/sql.js';
@@ -87,7 +87,7 @@ async function applyRepairs(ctx: DrillContext, writer: ShardWriter, planned: Pla
     if (p.kind === 'extra' || p.kind === 'wrong_shard' || !row) deletes.set(p.shard, [...(deletes.get(p.shard) ?? []), p.key]);
     if (row && p.action !== 'delete' && !upserted.has(id)) {
       upserted.add(id);
-      const home = ctx.map.shardOf(String(row[shardKeyAt]));
+      const home = ctx.map.shardOf(shardKeyText(ctx.spec, row, shardKeyAt));
       upserts.set(home, [...(upserts.get(home) ?? []), row]);
     }
   }
@@ -173,7 +173,7 @@ export async function drainRepairQueue(pool: Pool, ctx: DrillContext, writer: Sh
     const keys = uniqueKeys(entries.map((e) => e.key)).filter((k) => !legacy.unrepresentable.has(keyId(k)));
     const shardKeyAt = shardKeyPosition(ctx.spec);
     const homes = new Map<string, number>();
-    for (const [id, row] of legacy.rows) homes.set(id, ctx.map.shardOf(String(row[shardKeyAt])));
+    for (const [id, row] of legacy.rows) homes.set(id, ctx.map.shardOf(shardKeyText(ctx.spec, row, shardKeyAt)));
     for (let shard = 0; shard < ctx.map.count; shard++) {
       const stale = keys.filter((k) => homes.get(keyId(k)) !== shard);
       if (stale.length > 0) await writer.deleteKeys(shard, ctx.spec, stale.map((k) => keyValues(ctx.spec, k)));

@@ -3,7 +3,7 @@ import { namedFailure } from '../errors.js';
 import { quoteId } from '../mysql/connect.js';
 import { canonicalKind, canonicalKinds, emptyChecksum, foldHash, rowHash, type CanonicalHash, type RangeChecksum } from '../rows/canonical.js';
 import { keyText, type RejectedValue } from '../rows/convert.js';
-import { keyPositions, shardKeyPosition } from '../rows/ddl.js';
+import { keyPositions, nullShardKeyError, shardKeyPosition, shardKeyText } from '../rows/ddl.js';
 import { doubleExpression, floatExpression, isIntegerType } from '../rows/mysql.js';
 import type { ColumnSpec, Row, RowValue, TableSpec } from '../rows/types.js';
 import type { ShardMap } from '../shard/map.js';
@@ -150,7 +150,10 @@ export class MysqlLegacySide implements LegacySide {
   async rowHashes(range: KeyRange, filter: RowFilter): Promise<HashedRow[]> {
     const [rows] = await this.reader.pool.query<RowDataPacket[]>({ sql: rowHashesQuery(this.t, this.where(range, filter)), rowsAsArray: true });
     const width = this.t.keyColumns.length;
-    return (rows as unknown as unknown[][]).map((r) => ({ key: r.slice(0, width).map(rawKeyText), shardKey: rawKeyText(r[width]), hash: BigInt(String(r[width + 1])) }));
+    return (rows as unknown as unknown[][]).map((r) => {
+      if (r[width] === null) throw nullShardKeyError(this.spec);
+      return { key: r.slice(0, width).map(rawKeyText), shardKey: rawKeyText(r[width]), hash: BigInt(String(r[width + 1])) };
+    });
   }
 
   async rowsByKey(keys: ChunkKey[]): Promise<LegacyRows> {
@@ -194,7 +197,7 @@ export class StreamingLegacySide implements LegacySide {
     const shardAt = shardKeyPosition(this.spec);
     return (row) => {
       if (sinceAt >= 0 && !(row[sinceAt] !== null && String(row[sinceAt]) >= filter.since!.value)) return false;
-      if (shards && !shards.has(this.map.shardOf(String(row[shardAt])))) return false;
+      if (shards && !shards.has(this.map.shardOf(shardKeyText(this.spec, row, shardAt)))) return false;
       return true;
     };
   }
@@ -226,7 +229,7 @@ export class StreamingLegacySide implements LegacySide {
   async rowHashes(range: KeyRange, filter: RowFilter): Promise<HashedRow[]> {
     const out: HashedRow[] = [];
     const shardAt = shardKeyPosition(this.spec);
-    for await (const row of this.rows(range, filter)) out.push({ key: keyText(this.spec, row), shardKey: String(row[shardAt]), hash: rowHash(this.hash, this.kinds, row, this.keyAt, this.keyBits) });
+    for await (const row of this.rows(range, filter)) out.push({ key: keyText(this.spec, row), shardKey: shardKeyText(this.spec, row, shardAt), hash: rowHash(this.hash, this.kinds, row, this.keyAt, this.keyBits) });
     return out;
   }
 
