@@ -238,6 +238,14 @@ describe('Debezium SQL Server values give the copy path\'s text', () => {
     expect(after({ seen3: '2024-03-02T17:00:00Z' }).after!.seen3).toBe('2024-03-02 17:00:00.000 +00:00');
   });
 
+  it('a float of -0 keeps its sign, as the copy path writes it', () => {
+    const score = mapped('score', { dataType: 'float' });
+    expect(copied(score, -0 as unknown as string)).toBe('-0');
+    expect(decodeValue(-0, { type: 'double' }, score)).toBe('-0');
+    expect(decodeValue(0, { type: 'double' }, score)).toBe('0');
+    expect(decodeValue(-1.5, { type: 'float64' }, score)).toBe('-1.5');
+  });
+
   it('dead-letters a datetimeoffset it cannot hold exactly, with a reason', () => {
     expect(poison({ seen3: '2024-03-02T17:00:00.1234+08:00' })).toMatch(/column seen3.*more digits than datetimeoffset\(3\)/);
     expect(poison({ seen7: '2024-03-02T17:00:00.123456789+08:00' })).toMatch(/column seen7.*more than 7 fraction digits/);

@@ -221,7 +221,8 @@ function decodeEncoded(raw: unknown, encoding: Encoding, column: ColumnSpec): Ro
     case 'float64':
     case 'double':
     case 'float':
-      if (typeof raw === 'number') return String(raw);
+      // -0 keeps its sign, as the copy path writes it (String(-0) is "0").
+      if (typeof raw === 'number') return Object.is(raw, -0) ? '-0' : String(raw);
       if (typeof raw === 'string' && /^(-?(\d+(\.\d*)?([eE][-+]?\d+)?)|NaN|-?Infinity)$/.test(raw)) return raw;
       throw new BadValue(`expected a number, got ${JSON.stringify(raw)}`);
     case 'boolean':
