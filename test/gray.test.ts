@@ -139,6 +139,14 @@ describe('membermig gray and shim', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/gate sync_lag: sync lag 3\d\.\d s \(worst t\[0\]\), 150 events behind over 1 partitions; gray.gates.max_sync_lag_seconds is 5/);
 
+    // Caught up, but sync stopped 400 s ago: the gate and status tell the same lag (status said 0.0 s).
+    await gatesOpen();
+    await db.query('UPDATE cdc_offsets SET updated_at = NOW(6) - INTERVAL 400 SECOND');
+    r = await cli('gray', 'set', 'member', '--read', '5%', '--reason', 'r');
+    expect(r.stderr).toMatch(/gate sync_lag: sync lag 40\d\.\d s \(worst t\[0\]\), 0 events behind/);
+    const shown = JSON.parse((await cli('status', '--json')).stdout).result;
+    expect(shown.sync.partitions[0].lagSeconds).toBeGreaterThanOrEqual(400);
+
     await gatesOpen();
     await db.query("INSERT INTO dead_letters (source, partition_no, offset_no, table_name, reason) VALUES ('t', 0, '17', 'member', 'bad decimal')");
     r = await cli('gray', 'set', 'member', '--read', '5%', '--reason', 'r');

@@ -82,17 +82,29 @@ export interface PartitionLag {
   nextOffset: number;
   highWatermark: number | null;
   lagMessages: number | null;
-  /** now − source commit time of the last applied event; 0 when the partition was caught up. */
+  /** See partitionLagSeconds: what status shows and what the gray/shim gate holds against its limit. */
   lagSeconds: number | null;
   lastSourceTsMs: number | null;
   appliedEvents: number;
   updatedAt: string;
 }
 
-export async function readOffsetMirror(pool: Pool, nowMs = Date.now()): Promise<PartitionLag[]> {
+/**
+ * How far behind one partition's shards are, in seconds: behind the broker, now − the source time
+ * of the last applied event (null when none had a time); caught up, now − when sync last said so
+ * (a sync that stopped an hour ago was caught up an hour ago, not now). One rule for status and
+ * the sync_lag gate.
+ */
+export function partitionLagSeconds(p: { behind: number; lastSourceTsMs: number | null; updatedMs: number; nowMs: number }): number | null {
+  if (p.behind > 0) return p.lastSourceTsMs === null ? null : Math.max(0, (p.nowMs - p.lastSourceTsMs) / 1000);
+  return Math.max(0, (p.nowMs - p.updatedMs) / 1000);
+}
+
+export async function readOffsetMirror(pool: Pool): Promise<PartitionLag[]> {
   const [rows] = await pool.query<RowDataPacket[]>(
     `SELECT consumer_group, topic, partition_no, next_offset, high_watermark, last_source_ts_ms, applied_events,
-            DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS updated_at
+            DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS updated_at,
+            CAST(UNIX_TIMESTAMP(NOW(6)) * 1000 AS SIGNED) AS now_ms, CAST(UNIX_TIMESTAMP(updated_at) * 1000 AS SIGNED) AS updated_ms
        FROM cdc_offsets ORDER BY consumer_group, topic, partition_no`,
   );
   return rows.map((r) => {
@@ -107,7 +119,7 @@ export async function readOffsetMirror(pool: Pool, nowMs = Date.now()): Promise<
       nextOffset: next,
       highWatermark: high,
       lagMessages,
-      lagSeconds: lagMessages === 0 ? 0 : ts === null ? null : Math.max(0, (nowMs - ts) / 1000),
+      lagSeconds: partitionLagSeconds({ behind: lagMessages ?? 0, lastSourceTsMs: ts, updatedMs: Number(r.updated_ms), nowMs: Number(r.now_ms) }),
       lastSourceTsMs: ts,
       appliedEvents: Number(r.applied_events),
       updatedAt: r.updated_at,

@@ -1,4 +1,5 @@
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
+import { partitionLagSeconds } from '../cdc/offsets.js';
 import { mssqlCdcStatus } from '../cdc/mssql/position.js';
 import type { Config } from '../config/schema.js';
 
@@ -108,8 +109,9 @@ async function syncLagGate(db: Db, config: Config, maxLagSeconds: number): Promi
   for (const r of rows) {
     const behind = r.high_watermark === null ? 0 : Math.max(0, Number(r.high_watermark) - Number(r.next_offset));
     offsetLag += behind;
-    const since = behind > 0 ? Number(r.last_source_ts_ms) : Number(r.updated_ms);
-    const seconds = Math.max(0, (Number(r.now_ms) - since) / 1000);
+    const lastSourceTsMs = r.last_source_ts_ms === null ? null : Number(r.last_source_ts_ms);
+    // Untimed partitions behind were refused above: null cannot come back here.
+    const seconds = partitionLagSeconds({ behind, lastSourceTsMs, updatedMs: Number(r.updated_ms), nowMs: Number(r.now_ms) }) ?? 0;
     if (seconds >= worstSeconds) {
       worstSeconds = seconds;
       worstWhere = `${r.topic}[${r.partition_no}]`;
