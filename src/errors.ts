@@ -47,14 +47,6 @@ export class ConfigError extends RefusedError {
   }
 }
 
-/** A command exists in the CLI but its work is not built yet: exit 2, and say so. */
-export class NotBuiltError extends RefusedError {
-  override name = 'NotBuiltError';
-  constructor(command: string) {
-    super(`membermig ${command} is not built yet in this version; nothing was done`);
-  }
-}
-
 /**
  * A failure to reach or use a server, with the server named: drivers name a host at most
  * ("connect ECONNREFUSED 127.0.0.1:3399") or nothing ("Access denied for user ..."). The driver's

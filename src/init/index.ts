@@ -1,5 +1,4 @@
 import type { Config } from '../config/schema.js';
-import { maskUrl } from '../config/secrets.js';
 import { silentLogger, type Logger } from '../log.js';
 import { connectMysql, databaseOfUrl } from '../mysql/connect.js';
 import { checkMysqlServer, type ServerReport, type ServerToCheck } from '../preflight/index.js';
@@ -122,9 +121,4 @@ async function createShardDatabases(config: Config, map: ShardMap): Promise<{ se
       }
     }),
   );
-}
-
-/** For messages: a server's URL with the password masked. */
-export function describeServer(url: string): string {
-  return maskUrl(url);
 }

@@ -9,7 +9,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -440,9 +440,4 @@ export function debeziumMariaDbConfig(options: {
     // Without this Debezium reads years 0-99 as 2000-2099 (MySQL two-digit years): 0001-01-01 would become 2001.
     'enable.time.adjuster': 'false',
   };
-}
-
-/** The jars present, for a quick report of what the cache holds. */
-export function listJars(folder: string): string[] {
-  return existsSync(folder) ? readdirSync(folder).filter((f) => f.endsWith('.jar')) : [];
 }
