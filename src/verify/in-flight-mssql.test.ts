@@ -43,7 +43,7 @@ describe('verify waiting for a direct-CDC sync (CaptureInstancesProbe)', () => {
 
   beforeAll(async () => {
     pool = await store.open();
-    noServer = new MssqlReader({ url: `mssql://sa@127.0.0.1:${await freePort()}/Members`, logger: silentLogger, onUnrepresentable: 'fail' });
+    noServer = new MssqlReader({ url: `mssql://sa@127.0.0.1:${await freePort()}/Members`, logger: silentLogger });
   });
   beforeEach(() => pool.query('DELETE FROM cdc_lsn_positions'));
   afterAll(async () => {

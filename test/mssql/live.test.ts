@@ -19,7 +19,9 @@ import type { Row, TableSpec } from '../../src/rows/types.js';
 import { mssqlConfig } from '../../src/source/mssql/connect.js';
 import { CAPTURE_INSTANCES_SQL, type CaptureInstanceRow } from '../../src/source/mssql/tsql.js';
 import { checkMssqlSource } from '../../src/source/mssql/preflight.js';
-import { MssqlReader, UnrepresentableValueError, type RejectedValue } from '../../src/source/mssql/reader.js';
+import { MssqlReader, UnrepresentableValueError } from '../../src/source/mssql/reader.js';
+import type { ReadRangeOptions } from '../../src/source/reader.js';
+import type { RejectedValue as ConvertRejected } from '../../src/rows/convert.js';
 import { openControlStore, setupControlStore, type ControlStore } from '../../src/store/control.js';
 import { createTestEnv, type TestEnv } from '../support/env.js';
 import { createTestDatabase, findSqlServer, sleep } from './support.js';
@@ -83,7 +85,7 @@ describe.skipIf(skipReason !== null)(`SQL Server live${skipReason ? ` (skipped: 
   let control: ControlStore;
   const readers: MssqlReader[] = [];
   const reader = (options: Partial<ConstructorParameters<typeof MssqlReader>[0]> = {}) => {
-    const r = new MssqlReader({ url: db.url, connect: { trustServerCertificate: true }, logger: silentLogger, onUnrepresentable: 'fail', pageRows: 300, ...options });
+    const r = new MssqlReader({ url: db.url, connect: { trustServerCertificate: true }, logger: silentLogger, pageRows: 300, ...options });
     readers.push(r);
     return r;
   };
@@ -202,17 +204,17 @@ describe.skipIf(skipReason !== null)(`SQL Server live${skipReason ? ` (skipped: 
     const edge = { source: 'dbo.Edge', target: 'edge', shard_key: 'id', exclude_columns: [] as string[] };
     const failing = reader();
     const edgeSpec = await failing.describeTable('edge', edge);
-    const readAll = async (r: MssqlReader) => {
+    const readAll = async (r: MssqlReader, options: ReadRangeOptions = {}) => {
       const out: Row[] = [];
-      for await (const b of r.readRange(edgeSpec, null, null, 10)) out.push(...b);
+      for await (const b of r.readRange(edgeSpec, null, null, 10, options)) out.push(...b);
       return out;
     };
     await expect(readAll(failing)).rejects.toThrow(UnrepresentableValueError);
     await expect(readAll(failing)).rejects.toThrow(/table edge, row \{"id":"1"\}, column d: MySQL DATE is only supported from 1000-01-01/);
-    const rejected: RejectedValue[] = [];
-    const recording = reader({ onUnrepresentable: 'record', recordRejected: async (v) => void rejected.push(v) });
-    expect(await readAll(recording)).toEqual([['4', '2024-01-01', '2024-01-01 00:00:00.100000', 'ok']]);
-    expect(rejected.map((v) => [v.key.id, v.column, v.value])).toEqual([
+    // With rows.on_unrepresentable: record, copy passes onRejected and writes what it gets to rejected_values.
+    const rejected: ConvertRejected[] = [];
+    expect(await readAll(failing, { onRejected: (v) => void rejected.push(v) })).toEqual([['4', '2024-01-01', '2024-01-01 00:00:00.100000', 'ok']]);
+    expect(rejected.map((v) => [v.key[0], v.column, v.value])).toEqual([
       ['1', 'd', '0001-01-01'],
       ['2', 'dt2', '2024-01-01 00:00:00.0000001'],
       ['3', 's', '\\uD800'],

@@ -63,9 +63,6 @@ export interface MssqlReaderOptions {
    * Lets the factory ask the shard servers whether they are MySQL or MariaDB.
    */
   describeTypeMap?: () => Promise<MssqlTypeMap>;
-  /** rows.on_unrepresentable: stop at the first such value, or record it (the row is then not copied). */
-  onUnrepresentable: 'fail' | 'record';
-  recordRejected?: (rejected: RejectedValue) => Promise<void>;
   /** Rows per keyset page (one SELECT TOP (n)); batches are cut from the streamed page. */
   pageRows?: number;
   /** Called by close(), e.g. to close the pool the rejected values are written to. */
@@ -262,14 +259,10 @@ export class MssqlReader implements SourceReader {
           after = keyOf(raw, plan.keys.length);
           const converted = convertRow(spec, plan, raw, after);
           if (Array.isArray(converted)) batch.push(converted);
-          else if (options.onRejected) {
-            // The caller's handler first (verify's reads by key), as the SourceReader contract says.
-            options.onRejected({ table: converted.table, key: after, column: converted.column, value: converted.value, reason: converted.reason });
-          } else {
-            if (this.options.onUnrepresentable === 'fail' || !this.options.recordRejected) throw new UnrepresentableValueError(converted);
-            // Recorded, and the row is not copied: status and the exit code show it.
-            await this.options.recordRejected(converted);
-          }
+          // As the SourceReader contract says: the caller records it (copy, under rows.on_unrepresentable:
+          // record, into rejected_values), else the read stops at it.
+          else if (options.onRejected) options.onRejected({ table: converted.table, key: after, column: converted.column, value: converted.value, reason: converted.reason });
+          else throw new UnrepresentableValueError(converted);
           if (batch.length >= batchRows) {
             yield batch;
             batch = [];
