@@ -26,8 +26,11 @@ describe('membermig/shim', () => {
   beforeAll(async () => {
     env = await createTestEnv({
       shardCount: 8,
-      tables: { member: { source: 'legacy.member', target: 'member_t', shard_key: 'member_id' } },
-      legacySql: ['CREATE TABLE member (member_id BIGINT UNSIGNED PRIMARY KEY)'],
+      tables: {
+        member: { source: 'legacy.member', target: 'member_t', shard_key: 'member_id' },
+        item: { source: 'legacy.item', target: 'item', shard_key: 'member_id' },
+      },
+      legacySql: ['CREATE TABLE member (member_id BIGINT UNSIGNED PRIMARY KEY)', 'CREATE TABLE item (member_id BIGINT UNSIGNED NOT NULL, seq INT NOT NULL, PRIMARY KEY (member_id, seq))'],
     });
     const init = await runCli(['init', '--config', env.configPath]);
     expect(init.code, init.stderr).toBe(0);
@@ -193,6 +196,18 @@ describe('membermig/shim', () => {
     const read = await shim.read('member', 4242, { legacy: async () => 'legacy', mysql: async (t) => `mysql ${t.database}` });
     expect(read).toBe(`mysql ${map.locate(4242).database}`);
     expect(() => shim.route('nosuch', 1)).toThrow('unknown table "nosuch"');
+  });
+
+  it('write() refuses, before any write, a pk that could not be repaired: missing on a composite key, or lacking a key column', async () => {
+    const shim = await start();
+    let writes = 0;
+    const callbacks = { legacy: async () => void writes++, mysql: async () => void writes++ };
+    await expect(shim.write('item', 5, callbacks)).rejects.toThrow('membermig shim: table item has primary key (member_id, seq): pass options.pk with every key column');
+    await expect(shim.write('item', 5, callbacks, { pk: { member_id: '5' } })).rejects.toThrow('options.pk for table item lacks key column seq');
+    expect(writes).toBe(0);
+    expect((await shim.write('item', 5, callbacks, { pk: { member_id: '5', seq: '1' } })).written.length).toBeGreaterThan(0);
+    // A table keyed by its shard key alone may leave pk out.
+    expect((await shim.write('member', 5, callbacks)).written.length).toBeGreaterThan(0);
   });
 });
 

@@ -87,6 +87,8 @@ export class Shim {
   private readonly map: ShardMap;
   /** The polls' own connection (repair-queue writes use the pool), made anew after a poll timed out. */
   private pollConnection: Promise<Connection> | null = null;
+  /** Each table's primary key, as its shard tables have it (absent when it could not be read at start). */
+  private readonly primaryKeys = new Map<string, string[]>();
 
   private constructor(
     private readonly config: Config,
@@ -107,8 +109,47 @@ export class Shim {
       await store.close();
       throw e;
     }
+    await shim.readPrimaryKeys();
     shim.schedule();
     return shim;
+  }
+
+  /**
+   * Reads each table's primary key from shard 0's table, so that write() can refuse a call whose
+   * pk would queue an entry no repair can use. A shard server that cannot be asked now does not
+   * keep the shim from starting (legacy-only writes need no MySQL): that table is then not checked.
+   */
+  private async readPrimaryKeys(): Promise<void> {
+    const location = this.map.locate(0);
+    for (const [table, t] of Object.entries(this.config.tables)) {
+      try {
+        const conn = await connectMysql(location.server.primary, { database: undefined, connectTimeout: 5000 }, this.config.servers[location.server.name]?.tls);
+        try {
+          const [rows] = await conn.query<RowDataPacket[]>(
+            "SELECT COLUMN_NAME AS c FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND INDEX_NAME = 'PRIMARY' ORDER BY SEQ_IN_INDEX",
+            [location.database, t.target],
+          );
+          if (rows.length > 0) this.primaryKeys.set(table, rows.map((r) => String(r.c)));
+        } finally {
+          await conn.end();
+        }
+      } catch (e) {
+        this.logger.warn({ table, err: (e as Error).message }, 'cannot read the primary key of the shard table; write() will not check its pk');
+      }
+    }
+  }
+
+  /** A pk that would queue a repair_queue entry naming no row: refused before any write. */
+  private checkPk(table: string, pk: Record<string, string> | undefined): void {
+    const key = this.primaryKeys.get(table);
+    if (!key) return;
+    const shardKey = this.config.tables[table]!.shard_key;
+    if (!pk) {
+      if (key.length === 1 && key[0] === shardKey) return;
+      throw new Error(`membermig shim: table ${table} has primary key (${key.join(', ')}): pass options.pk with every key column, or a failed second write could not be queued for repair`);
+    }
+    const missing = key.filter((k) => pk[k] === undefined);
+    if (missing.length > 0) throw new Error(`membermig shim: options.pk for table ${table} lacks key column ${missing.join(', ')} (primary key (${key.join(', ')}))`);
   }
 
   /** The settings version this shim is acting on. */
@@ -143,6 +184,7 @@ export class Shim {
    */
   async write(table: string, memberId: ShardKey, callbacks: WriteCallbacks, options: WriteOptions = {}): Promise<WriteOutcome> {
     const plan = this.route(table, memberId).write;
+    this.checkPk(table, options.pk);
     const order: ('legacy' | 'mysql')[] =
       plan === 'legacy' ? ['legacy'] : plan === 'mysql' ? ['mysql'] : plan === 'legacy_then_mysql' ? ['legacy', 'mysql'] : ['mysql', 'legacy'];
     const run = (side: 'legacy' | 'mysql') => (side === 'legacy' ? callbacks.legacy() : callbacks.mysql(this.mysqlTarget(table, memberId)));
