@@ -121,21 +121,25 @@ export class Shim {
    */
   private async readPrimaryKeys(): Promise<void> {
     const location = this.map.locate(0);
-    for (const [table, t] of Object.entries(this.config.tables)) {
-      try {
-        const conn = await connectMysql(location.server.primary, { database: undefined, connectTimeout: 5000 }, this.config.servers[location.server.name]?.tls);
-        try {
-          const [rows] = await conn.query<RowDataPacket[]>(
-            "SELECT COLUMN_NAME AS c FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND INDEX_NAME = 'PRIMARY' ORDER BY SEQ_IN_INDEX",
-            [location.database, t.target],
-          );
-          if (rows.length > 0) this.primaryKeys.set(table, rows.map((r) => String(r.c)));
-        } finally {
-          await conn.end();
-        }
-      } catch (e) {
-        this.logger.warn({ table, err: (e as Error).message }, 'cannot read the primary key of the shard table; write() will not check its pk');
+    let conn: Connection;
+    try {
+      conn = await connectMysql(location.server.primary, { database: undefined, connectTimeout: 5000 }, this.config.servers[location.server.name]?.tls);
+    } catch (e) {
+      this.logger.warn({ server: location.server.name, err: (e as Error).message }, 'cannot read the shard tables\' primary keys; write() will not check pk');
+      return;
+    }
+    try {
+      for (const [table, t] of Object.entries(this.config.tables)) {
+        const [rows] = await conn.query<RowDataPacket[]>(
+          "SELECT COLUMN_NAME AS c FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND INDEX_NAME = 'PRIMARY' ORDER BY SEQ_IN_INDEX",
+          [location.database, t.target],
+        );
+        if (rows.length > 0) this.primaryKeys.set(table, rows.map((r) => String(r.c)));
       }
+    } catch (e) {
+      this.logger.warn({ server: location.server.name, err: (e as Error).message }, 'cannot read the shard tables\' primary keys; write() will not check pk');
+    } finally {
+      await conn.end().catch(() => {});
     }
   }
 
