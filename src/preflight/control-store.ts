@@ -16,6 +16,6 @@ export const controlStoreCheck: MysqlCheck = {
   async run({ conn, databases }) {
     const database = databases[0];
     if (!database) return [];
-    return controlStoreFindings(await readLedger(conn, database), readMigrations());
+    return controlStoreFindings((await readLedger(conn, database)) ?? [], readMigrations());
   },
 };

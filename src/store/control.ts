@@ -1,5 +1,5 @@
 import { namedFailure, RefusedError } from '../errors.js';
-import type { Pool, RowDataPacket } from 'mysql2/promise';
+import type { Pool } from 'mysql2/promise';
 import type { Config } from '../config/schema.js';
 import { connectMysql, createMysqlPool, databaseOfUrl, serverUrl } from '../mysql/connect.js';
 import { ensureDatabase, ledgerProblems, migrate, readLedger, readMigrations, type MigrationResult } from './migrate.js';
@@ -59,13 +59,7 @@ export async function controlSchemaState(store: ControlStore): Promise<SchemaSta
   const migrations = readMigrations();
   const latestVersion = Math.max(0, ...migrations.map((m) => m.version));
   const ledger = await readLedger(store.pool, store.database);
-  if (ledger.length === 0) {
-    const [tables] = await store.pool.query<RowDataPacket[]>(
-      "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'schema_migrations'",
-      [store.database],
-    );
-    return { exists: tables.length > 0, appliedVersion: null, latestVersion, problems: [] };
-  }
+  if (ledger === null || ledger.length === 0) return { exists: ledger !== null, appliedVersion: null, latestVersion, problems: [] };
   return { exists: true, appliedVersion: Math.max(...ledger.map((r) => r.version)), latestVersion, problems: ledgerProblems(ledger, migrations) };
 }
 

@@ -126,13 +126,13 @@ function checkLedger(ledger: LedgerRow[], migrations: Migration[]): void {
   if (problems.length > 0) throw new RefusedError(`control store refused: ${problems.join('; ')}`, problems);
 }
 
-/** The control store's ledger of applied migrations; empty when it has none yet. */
-export async function readLedger(conn: Connection | Pool, database: string): Promise<LedgerRow[]> {
+/** The control store's ledger of applied migrations; null when it has no ledger table (init never ran). */
+export async function readLedger(conn: Connection | Pool, database: string): Promise<LedgerRow[] | null> {
   const [tables] = await conn.query<RowDataPacket[]>(
     "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'schema_migrations'",
     [database],
   );
-  if (tables.length === 0) return [];
+  if (tables.length === 0) return null;
   const [ledger] = await conn.query<LedgerRow[]>(`SELECT version, name, checksum FROM ${quoteId(database)}.schema_migrations ORDER BY version`);
   return ledger;
 }
