@@ -12,7 +12,6 @@ import { shardMapFromConfig } from '../shard/map.js';
  * (the one `init` made from the source), on the server of shard 0.
  */
 
-const INTEGER_TYPES = new Set(['tinyint', 'smallint', 'mediumint', 'int', 'bigint']);
 /** An integer as the service's ids print it: no sign but '-', no leading zero, no spaces. */
 const CANONICAL_INTEGER = /^(0|-?[1-9][0-9]*)$/;
 
@@ -25,6 +24,7 @@ export interface ShardKeyColumn {
   unsigned: boolean;
 }
 
+/** The integer column types (one list for this module), with their width in bits. */
 const INTEGER_BITS: Record<string, bigint> = { tinyint: 8n, smallint: 16n, mediumint: 24n, int: 32n, bigint: 64n };
 
 /** The lowest and highest value an integer column of this type holds. */
@@ -55,7 +55,7 @@ export async function readShardKeyColumn(config: Config, table: string): Promise
       );
       if (!rows[0]) return { unknown: `${database}.${spec.target}.${spec.shard_key} not found on server ${server.name} (run membermig init)` };
       const dataType = String(rows[0].t).toLowerCase();
-      return { column: spec.shard_key, dataType, integer: INTEGER_TYPES.has(dataType), unsigned: /\bunsigned\b/i.test(String(rows[0].ct)) };
+      return { column: spec.shard_key, dataType, integer: Object.hasOwn(INTEGER_BITS, dataType), unsigned: /\bunsigned\b/i.test(String(rows[0].ct)) };
     } finally {
       await conn.end();
     }
