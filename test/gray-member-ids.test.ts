@@ -2,7 +2,8 @@ import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { integerRange, nonCanonicalIds, outOfRangeIds } from '../src/gray/member-ids.js';
+import { nonCanonicalIds, outOfRangeIds } from '../src/gray/member-ids.js';
+import { integerRange } from '../src/rows/mysql.js';
 import { runCli } from './support/cli.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
 

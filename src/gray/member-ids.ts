@@ -2,6 +2,7 @@ import type { RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../config/schema.js';
 import { RefusedError } from '../errors.js';
 import { connectMysql } from '../mysql/connect.js';
+import { integerRange, isIntegerDataType } from '../rows/mysql.js';
 import { shardMapFromConfig } from '../shard/map.js';
 
 /**
@@ -22,15 +23,6 @@ export interface ShardKeyColumn {
   integer: boolean;
   /** Integer keys: UNSIGNED. */
   unsigned: boolean;
-}
-
-/** The integer column types (one list for this module), with their width in bits. */
-const INTEGER_BITS: Record<string, bigint> = { tinyint: 8n, smallint: 16n, mediumint: 24n, int: 32n, bigint: 64n };
-
-/** The lowest and highest value an integer column of this type holds. */
-export function integerRange(dataType: string, unsigned: boolean): { min: bigint; max: bigint } {
-  const bits = INTEGER_BITS[dataType]!;
-  return unsigned ? { min: 0n, max: (1n << bits) - 1n } : { min: -(1n << (bits - 1n)), max: (1n << (bits - 1n)) - 1n };
 }
 
 /** The ids (canonical integers) the column cannot hold: no member has them. */
@@ -55,7 +47,7 @@ export async function readShardKeyColumn(config: Config, table: string): Promise
       );
       if (!rows[0]) return { unknown: `${database}.${spec.target}.${spec.shard_key} not found on server ${server.name} (run membermig init)` };
       const dataType = String(rows[0].t).toLowerCase();
-      return { column: spec.shard_key, dataType, integer: Object.hasOwn(INTEGER_BITS, dataType), unsigned: /\bunsigned\b/i.test(String(rows[0].ct)) };
+      return { column: spec.shard_key, dataType, integer: isIntegerDataType(dataType), unsigned: /\bunsigned\b/i.test(String(rows[0].ct)) };
     } finally {
       await conn.end();
     }

@@ -10,7 +10,8 @@ import { yearText } from './convert.js';
  * flagged Unrepresentable (see textConversion).
  */
 
-const INTEGER_TYPES = new Set(['tinyint', 'smallint', 'mediumint', 'int', 'integer', 'bigint']);
+/** MySQL's integer types (the one list of them) with their widths in bits; INTEGER is a synonym of INT. */
+const INTEGER_BITS: Readonly<Record<string, bigint>> = { tinyint: 8n, smallint: 16n, mediumint: 24n, int: 32n, integer: 32n, bigint: 64n };
 const TEXT_TYPES = new Set(['char', 'varchar', 'tinytext', 'text', 'mediumtext', 'longtext', 'enum', 'set', 'json']);
 const BYTE_TYPES = new Set(['binary', 'varbinary', 'tinyblob', 'blob', 'mediumblob', 'longblob', 'bit']);
 const TEMPORAL_TYPES = new Set(['date', 'time', 'datetime', 'timestamp', 'year']);
@@ -53,8 +54,25 @@ export function isUtf8Compatible(type: SourceType): boolean {
   return type.charset === undefined || UTF8_CHARSETS.has(type.charset);
 }
 
+/** Whether an information_schema DATA_TYPE (e.g. 'bigint') is an integer type. */
+export function isIntegerDataType(dataType: string): boolean {
+  return Object.hasOwn(INTEGER_BITS, dataType.toLowerCase());
+}
+
+/** Whether a column type as declared (e.g. 'bigint(20) unsigned', 'INT') is an integer type. */
+export function isIntegerColumnType(columnType: string): boolean {
+  return isIntegerDataType(/^\s*([a-z]+)/i.exec(columnType)?.[1] ?? '');
+}
+
+/** The lowest and highest value an integer column of this DATA_TYPE holds. */
+export function integerRange(dataType: string, unsigned: boolean): { min: bigint; max: bigint } {
+  const bits = INTEGER_BITS[dataType.toLowerCase()];
+  if (bits === undefined) throw new Error(`${dataType} is not an integer type`);
+  return unsigned ? { min: 0n, max: (1n << bits) - 1n } : { min: -(1n << (bits - 1n)), max: (1n << (bits - 1n)) - 1n };
+}
+
 export function isIntegerType(type: SourceType): boolean {
-  return INTEGER_TYPES.has(type.dataType);
+  return isIntegerDataType(type.dataType);
 }
 
 export function isTextType(type: SourceType): boolean {
@@ -244,7 +262,7 @@ function textTarget(type: SourceType): string {
 export const mysqlTypeMap: SourceTypeMap = {
   conversion(type: SourceType, column: string): ColumnConversion {
     const dt = type.dataType;
-    if (INTEGER_TYPES.has(dt)) return numeric(integerType(type), type);
+    if (isIntegerDataType(dt)) return numeric(integerType(type), type);
     if (dt === 'decimal' || dt === 'numeric') return numeric(`decimal(${type.precision ?? 10},${type.scale ?? 0})${type.unsigned ? ' unsigned' : ''}`, type);
     // The server prints a FLOAT with 6 digits, which loses bits; times 1e0 it is the DOUBLE it exactly
     // equals, printed in full, and that text stores back into FLOAT as the same value.

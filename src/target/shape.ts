@@ -1,6 +1,7 @@
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { RefusedError } from '../errors.js';
 import { quoteId } from '../mysql/connect.js';
+import { isIntegerDataType } from '../rows/mysql.js';
 import type { ColumnSpec, TableSpec } from '../rows/types.js';
 
 /**
@@ -94,7 +95,7 @@ export function normalizeType(type: string): string {
   const members = /^\s*(enum|set)\s*(\(.*\))\s*$/is.exec(type);
   if (members) return `${members[1]!.toLowerCase()}${members[2]}`;
   const t = type.toLowerCase().replace(/\s+/g, ' ').trim();
-  const noWidth = t.replace(/^(tinyint|smallint|mediumint|int|integer|bigint|year)\(\d+\)/, '$1').replace(/^integer/, 'int');
+  const noWidth = t.replace(/^([a-z]+)\(\d+\)/, (typed, name: string) => (isIntegerDataType(name) || name === 'year' ? name : typed)).replace(/^integer\b/, 'int');
   return noWidth === 'json' ? 'longtext' : noWidth;
 }
 

@@ -3,7 +3,7 @@ import { quoteId } from '../mysql/connect.js';
 import { canonicalKind, mysqlCanonicalRow, mysqlCanonicalValue, mysqlDigest, mysqlRowHash, type CanonicalHash } from '../rows/canonical.js';
 import { keyPositions } from '../rows/ddl.js';
 import type { TableSpec } from '../rows/types.js';
-import { shardKeyExpression, unpadded } from '../rows/mysql.js';
+import { isIntegerColumnType, shardKeyExpression, unpadded } from '../rows/mysql.js';
 import type { ShardMap } from '../shard/map.js';
 import { keysPredicate } from '../source/mysql/keys.js';
 import { keyPredicate } from '../source/mysql/sql.js';
@@ -30,8 +30,6 @@ export interface MysqlTableSql {
   shardKeyColumn: string;
 }
 
-const INTEGER_TYPE = /^(tinyint|smallint|mediumint|int|integer|bigint)\b/i;
-
 /**
  * How many low bits of the crc32 key multiplier are the row's shard (src/rows/canonical.ts): log2
  * of the shard count when the shard function is crc32 of the table's whole key (one column whose
@@ -44,7 +42,7 @@ export function shardBitsInMultiplier(spec: TableSpec, map: ShardMap, hash: Cano
   if (hash !== 'crc32' || map.function !== 'crc32' || !Number.isInteger(bits) || bits < 1) return 0;
   if (spec.primaryKey.length !== 1 || spec.primaryKey[0] !== spec.shardKey) return 0;
   const key = spec.columns.find((c) => c.source === spec.shardKey)!;
-  return canonicalKind(key.targetType) === 'text' || INTEGER_TYPE.test(key.targetType.trim()) ? bits : 0;
+  return canonicalKind(key.targetType) === 'text' || isIntegerColumnType(key.targetType) ? bits : 0;
 }
 
 /** The low bits set in the legacy side's key multiplier (SQL or Node): the shard bits, or 1 (just odd). */
