@@ -1,6 +1,6 @@
 import pLimit from 'p-limit';
 import type { Logger } from '../log.js';
-import { isTransient } from '../mysql/retry.js';
+import { isTransient, writeFindingRefusals } from '../mysql/retry.js';
 import type { Row, RowValue, TableSpec } from '../rows/types.js';
 import type { ShardMap } from '../shard/map.js';
 import type { ShardWriter } from '../target/writer.js';
@@ -235,33 +235,18 @@ async function writeServer(ctx: ApplyContext, server: string, works: ShardWork[]
 const sum = (values: number[]): number => values.reduce((a, b) => a + b, 0);
 
 /**
- * The shard's deletes, then its upserts; if the target refuses a statement, each write alone, to
- * find the bad ones. A transient failure is thrown (the caller waits for the server), never
- * taken for a refusal.
+ * The shard's deletes, then its upserts; the events of writes the target refuses come back to be
+ * dead-lettered (writeFindingRefusals). A transient failure is thrown: the caller waits for the server.
  */
 async function writeShard(writer: ShardWriter, work: ShardWork): Promise<FailedChange[]> {
-  const deletes = work.writes.filter((w) => w.op === 'delete');
-  const upserts = work.writes.filter((w) => w.op === 'upsert');
-  try {
+  const refusals = await writeFindingRefusals(work.writes, async (writes) => {
+    const deletes = writes.filter((w) => w.op === 'delete');
+    const upserts = writes.filter((w) => w.op === 'upsert');
     if (deletes.length > 0) await writer.deleteKeys(work.shard, work.spec, deletes.map((w) => w.key));
     if (upserts.length > 0) await writer.upsertRows(work.shard, work.spec, upserts.map((w) => w.row!));
-    return [];
-  } catch (e) {
-    if (isTransient(e)) throw e;
-  }
-  const failed: FailedChange[] = [];
-  for (const w of work.writes) {
-    try {
-      if (w.op === 'delete') await writer.deleteKeys(work.shard, work.spec, [w.key]);
-      else await writer.upsertRows(work.shard, work.spec, [w.row!]);
-    } catch (e) {
-      if (isTransient(e)) throw e;
-      const where = `${work.spec.name} shard ${work.shard} (${writer.map.databaseOf(work.shard)} on ${writer.map.serverOf(work.shard).name})`;
-      const reason = `${where} refused the ${w.op}: ${(e as Error).message}`;
-      for (const event of w.events) failed.push({ event, reason });
-    }
-  }
-  return failed;
+  });
+  const where = `${work.spec.name} shard ${work.shard} (${writer.map.databaseOf(work.shard)} on ${writer.map.serverOf(work.shard).name})`;
+  return refusals.flatMap(({ item, error }) => item.events.map((event) => ({ event, reason: `${where} refused the ${item.op}: ${error.message}` })));
 }
 
 async function withServerRetry<T>(ctx: ApplyContext, server: string, work: () => Promise<T>): Promise<T> {

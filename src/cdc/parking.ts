@@ -1,6 +1,6 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { Logger } from '../log.js';
-import { isTransient } from '../mysql/retry.js';
+import { isTransient, writeFindingRefusals } from '../mysql/retry.js';
 import type { RowValue, TableSpec } from '../rows/types.js';
 import type { ShardWriter } from '../target/writer.js';
 import type { PoisonEvent } from './types.js';
@@ -183,26 +183,16 @@ export class ParkingLot {
   private async replay(run: RowDataPacket[]): Promise<void> {
     const spec = this.hooks.specs.get(run[0]!.table_name);
     const shard = Number(run[0]!.shard);
-    const apply = async (part: RowDataPacket[]) => {
-      if (!spec) throw Object.assign(new Error(`table ${run[0]!.table_name} is not in the config`), { refused: true });
+    // One refused value fails the statement: the refused rows are dead-lettered, the rest written.
+    const refusals = await writeFindingRefusals(run, async (part) => {
+      if (!spec) throw new Error(`table ${run[0]!.table_name} is not in the config`);
       const values = part.map((r) => decode(r.data));
       if (part[0]!.op === 'delete') await this.hooks.writer.deleteKeys(shard, spec, values);
       else await this.hooks.writer.upsertRows(shard, spec, values);
-    };
-    try {
-      await apply(run);
-    } catch (e) {
-      if (isTransient(e)) throw e;
-      // One refused value fails the statement: find it, dead-letter it, keep the rest.
-      for (const r of run) {
-        try {
-          await apply([r]);
-        } catch (e2) {
-          if (isTransient(e2)) throw e2;
-          const origin = r.origin ? (typeof r.origin === 'string' ? JSON.parse(r.origin) : r.origin) : { source: 'parked', offset: String(r.id) };
-          await this.hooks.deadLetter({ origin, table: r.table_name, messageKey: null, rawValue: null, reason: `parked ${r.op} for shard ${shard} refused: ${(e2 as Error).message}` });
-        }
-      }
+    });
+    for (const { item: r, error } of refusals) {
+      const origin = r.origin ? (typeof r.origin === 'string' ? JSON.parse(r.origin) : r.origin) : { source: 'parked', offset: String(r.id) };
+      await this.hooks.deadLetter({ origin, table: r.table_name, messageKey: null, rawValue: null, reason: `parked ${r.op} for shard ${shard} refused: ${error.message}` });
     }
   }
 }

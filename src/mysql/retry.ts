@@ -57,3 +57,34 @@ export async function withRetry<T>(what: string, policy: RetryPolicy, logger: Lo
     }
   }
 }
+
+/** An item the server refused, with its message. */
+export interface Refusal<T> {
+  item: T;
+  error: Error;
+}
+
+/**
+ * Writes the items in one go; if the server refuses that (a value too long, a constraint: not a
+ * transient failure), writes each item alone to find the ones it refuses, and returns them. The
+ * others are written. A transient failure is thrown (the caller waits for the server), never
+ * taken for a refusal. Only for idempotent writes: items written before a refusal are written again.
+ */
+export async function writeFindingRefusals<T>(items: readonly T[], write: (items: readonly T[]) => Promise<void>): Promise<Refusal<T>[]> {
+  try {
+    await write(items);
+    return [];
+  } catch (e) {
+    if (isTransient(e)) throw e;
+  }
+  const refusals: Refusal<T>[] = [];
+  for (const item of items) {
+    try {
+      await write([item]);
+    } catch (e) {
+      if (isTransient(e)) throw e;
+      refusals.push({ item, error: e as Error });
+    }
+  }
+  return refusals;
+}
