@@ -49,7 +49,7 @@ export interface VerifyOptions {
   tables?: string[];
   /** Logical shards to check (default: all). */
   shards?: number[];
-  /** Check about this percentage of the chunks, chosen at random (quick gates on huge tables). */
+  /** Check about this percentage of the rows, in chunks chosen at random and weighed by their estimated rows (src/verify/plan.ts). */
   samplePercent?: number;
   /** Only rows whose updated_at column (tables.NAME.updated_at) is at or after this UTC time. */
   since?: string;

@@ -1,3 +1,4 @@
+import pLimit from 'p-limit';
 import type { Config } from '../config/schema.js';
 import type { TableSpec } from '../rows/types.js';
 import type { SourceReader } from '../source/reader.js';
@@ -15,13 +16,40 @@ export interface PlannedChunk {
  * of about `chunkRows` rows from its smallest and largest key and the catalog's row estimate: no
  * pass over the table, where keyset boundaries would read the whole clustered index once more
  * before any checksum. Uneven ranges (sparse keys) cost nothing but size: drill-down splits any
- * mismatched range. Other keys (and small tables) take the reader's keyset boundaries.
+ * mismatched range, and a sample weighs them by their estimated rows (sampleChunks). Other keys (and
+ * small tables) take the reader's keyset boundaries.
  */
 export async function planChunks(reader: SourceReader, legacy: LegacySide, spec: TableSpec, chunkRows: number, samplePercent?: number): Promise<PlannedChunk[]> {
-  const chunks = (await valueRanges(legacy, spec, chunkRows)) ?? (await keysetRanges(reader, spec, chunkRows));
+  const byValue = await valueRanges(legacy, spec, chunkRows);
+  const chunks = byValue ?? (await keysetRanges(reader, spec, chunkRows));
   if (samplePercent === undefined || samplePercent >= 100) return chunks;
-  const kept = chunks.filter(() => Math.random() * 100 < samplePercent);
-  return kept.length > 0 ? kept : [chunks[Math.floor(Math.random() * chunks.length)]!];
+  // Value ranges of a sparse or clustered key hold anything from no row to many times chunkRows:
+  // a sample weighs them by the optimizer's estimate. Keyset ranges hold chunkRows each.
+  const weights = byValue ? await estimatedRows(legacy as MysqlLegacySide, byValue) : chunks.map(() => 1);
+  return sampleChunks(chunks, weights, samplePercent);
+}
+
+/**
+ * About `percent` of the rows, by the chunks' weights (their estimated rows): each chunk is kept
+ * with probability percent x its weight / the mean weight (at most 1), so the empty ranges of a
+ * sparse key are seldom taken and dense ones more often; equal weights keep about percent of the
+ * chunks. Never none: one chunk drawn by weight then.
+ */
+export function sampleChunks<C>(chunks: C[], weights: number[], percent: number, random: () => number = Math.random): C[] {
+  const total = weights.reduce((a, b) => a + b, 0);
+  if (total <= 0) return sampleChunks(chunks, chunks.map(() => 1), percent, random);
+  const mean = total / chunks.length;
+  const kept = chunks.filter((_c, i) => random() < Math.min(1, ((percent / 100) * weights[i]!) / mean));
+  if (kept.length > 0) return kept;
+  let draw = random() * total;
+  const drawn = chunks.findIndex((_c, i) => (draw -= weights[i]!) < 0);
+  return [chunks[drawn < 0 ? chunks.length - 1 : drawn]!];
+}
+
+/** Each range's estimated rows, a few ranges at once (10,000 ranges of a billion-row table: seconds). */
+async function estimatedRows(legacy: MysqlLegacySide, chunks: PlannedChunk[]): Promise<number[]> {
+  const limit = pLimit(4);
+  return Promise.all(chunks.map((c) => limit(() => legacy.estimatedRowsIn({ lower: c.lowerKey, upper: c.upperKey }))));
 }
 
 async function valueRanges(legacy: LegacySide, spec: TableSpec, chunkRows: number): Promise<PlannedChunk[] | null> {

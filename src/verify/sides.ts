@@ -20,6 +20,7 @@ import {
   keysWhere,
   legacyKeyBits,
   legacyTableSql,
+  rowEstimateQuery,
   rowHashesQuery,
   shardBitsInMultiplier,
   shardChecksumsQuery,
@@ -136,6 +137,12 @@ export class MysqlLegacySide implements LegacySide {
 
   keySpan(range: KeyRange, filter: RowFilter): Promise<KeySpan | null> {
     return readSpan(this.reader.pool, keySpanQuery(this.t, this.where(range, filter)));
+  }
+
+  /** The optimizer's estimate of the rows in a key range (a few index dives, no rows read; 0 when it sees none). */
+  async estimatedRowsIn(range: KeyRange): Promise<number> {
+    const [rows] = await this.reader.pool.query<RowDataPacket[]>(rowEstimateQuery(this.t, this.where(range, {})));
+    return Number(rows[0]?.rows ?? 0) || 0;
   }
 
   /** The catalog's row estimate (InnoDB statistics: approximate, free). */

@@ -43,7 +43,7 @@ export function registerVerify(program: Command, run: Run): void {
     )
     .option('--tables <names>', 'comma-separated logical table names (default: all configured tables)')
     .option('--shards <list>', 'only these logical shards, e.g. 0-15,32 (legacy rows routed to them, and those shards)')
-    .option('--sample <percent>', 'check about this percentage of the chunks, chosen at random (quick gates on huge tables; integer keys are cut in equal value ranges, so sparse keys make the rows covered uneven: see the row counts)')
+    .option('--sample <percent>', 'check about this percentage of the rows, in chunks chosen at random and weighed by their estimated rows (quick gates on huge tables; the result\'s row counts say how many were compared)')
     .option('--since <time>', 'only rows changed at or after this time (UTC; ISO 8601, or a duration ago like 30m, 2h, 1d); needs tables.NAME.updated_at')
     .option('--recheck-after <seconds>', 'wait before re-checking a mismatch (default verify.recheck_after_seconds), plus the sync lag')
     .option('--repair', 'rewrite differing rows from the legacy side, delete extras and wrong-shard copies, re-verify them; also drains repair_queue')
