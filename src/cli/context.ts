@@ -3,6 +3,7 @@ import { defaultConfigPath, loadConfig, type LoadedConfig } from '../config/load
 import { redactSecrets } from '../config/secrets.js';
 import { ExitCode } from '../errors.js';
 import { createLogger, type Logger, type LogLevel } from '../log.js';
+import { claimEarlySignal } from './early-signals.js';
 import { renderJson } from './render.js';
 
 export interface CliIO {
@@ -60,9 +61,14 @@ export function globalOptions(cmd: Command): GlobalOptions {
   return cmd.optsWithGlobals() as GlobalOptions;
 }
 
+/** For `run(cmd, action, STOPS_ON_SIGNAL)`: the action calls stopOnSignal. */
+export const STOPS_ON_SIGNAL = { stopsOnSignal: true } as const;
+
 /**
  * An abort signal for the first SIGINT or SIGTERM, logged as `what`; a second signal ends the
  * process at once (Node's default: the handlers are gone by then). `release()` removes them.
+ * A signal that came while the process started (src/cli/early-signals.ts) is the first: the
+ * signal is aborted already.
  */
 export function stopOnSignal(logger: Logger, what: string): { signal: AbortSignal; release(): void } {
   const stop = new AbortController();
@@ -70,6 +76,11 @@ export function stopOnSignal(logger: Logger, what: string): { signal: AbortSigna
     logger.warn({ signal }, what);
     stop.abort();
   };
+  const early = claimEarlySignal();
+  if (early) {
+    onSignal(early);
+    return { signal: stop.signal, release() {} };
+  }
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   return {

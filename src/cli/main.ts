@@ -5,6 +5,7 @@ import { ExitCode, RefusedError } from '../errors.js';
 import { logLevels } from '../log.js';
 import { renderJson } from './render.js';
 import { CommandContext, globalOptions, type CliIO } from './context.js';
+import { claimEarlySignal, releaseEarlySignals } from './early-signals.js';
 import { registerInit } from './commands/init.js';
 import { registerStatus } from './commands/status.js';
 import { registerFull } from './commands/full.js';
@@ -20,7 +21,12 @@ export function membermigVersion(): string {
 }
 
 /** Runs one action and turns whatever it throws into the contract's exit code and message. */
-export type Run = (cmd: Command, action: (ctx: CommandContext) => Promise<ExitCode>) => Promise<void>;
+export interface RunOptions {
+  /** The action takes SIGINT/SIGTERM over with stopOnSignal, also one that came while the process started. */
+  stopsOnSignal?: boolean;
+}
+
+export type Run = (cmd: Command, action: (ctx: CommandContext) => Promise<ExitCode>, options?: RunOptions) => Promise<void>;
 
 export function buildProgram(io: CliIO, setExitCode: (code: ExitCode) => void): Command {
   const program = new Command('membermig')
@@ -38,12 +44,15 @@ export function buildProgram(io: CliIO, setExitCode: (code: ExitCode) => void): 
     })
     .exitOverride();
 
-  const run: Run = async (cmd, action) => {
+  const run: Run = async (cmd, action, options = {}) => {
+    if (!options.stopsOnSignal) releaseEarlySignals();
     const ctx = new CommandContext(commandPath(cmd), globalOptions(cmd), io);
     try {
       setExitCode(await action(ctx));
     } catch (e) {
       setExitCode(reportError(ctx, e, io));
+    } finally {
+      claimEarlySignal(); // an action that failed before it took signals over: they are Node's again
     }
   };
 

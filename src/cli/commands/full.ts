@@ -4,7 +4,7 @@ import { runFullCopy, type FullCopyResult, type TableProgress } from '../../copy
 import { ExitCode } from '../../errors.js';
 import { parseMetricsPort } from '../../metrics/port.js';
 import type { Logger } from '../../log.js';
-import { stopOnSignal, type CliIO } from '../context.js';
+import { STOPS_ON_SIGNAL, stopOnSignal, type CliIO } from '../context.js';
 import type { Run } from '../main.js';
 import { renderTable } from '../render.js';
 
@@ -85,7 +85,7 @@ export function registerFull(program: Command, run: Run): void {
         }
         const clean = result.state === 'planned' || (result.state === 'done' && result.rejectedValues === 0 && result.errors.length === 0);
         return ctx.finish(clean ? ExitCode.Ok : ExitCode.Problems, result, renderFull);
-      }),
+      }, STOPS_ON_SIGNAL),
     );
 }
 

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { SyncResult } from '../../cdc/sync.js';
 import { ExitCode, RefusedError } from '../../errors.js';
-import { stopOnSignal } from '../context.js';
+import { STOPS_ON_SIGNAL, stopOnSignal } from '../context.js';
 import type { Run } from '../main.js';
 import { renderTable } from '../render.js';
 
@@ -55,7 +55,7 @@ export function registerSync(program: Command, run: Run): void {
         } finally {
           stop.release();
         }
-      }),
+      }, STOPS_ON_SIGNAL),
     );
 }
 

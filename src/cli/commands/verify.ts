@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { ExitCode, RefusedError } from '../../errors.js';
 import { parsePercent } from '../../gray/percent.js';
 import { parseMetricsPort } from '../../metrics/port.js';
-import { stopOnSignal } from '../context.js';
+import { STOPS_ON_SIGNAL, stopOnSignal } from '../context.js';
 import { runVerify, type VerifyResult } from '../../verify/index.js';
 import type { Run } from '../main.js';
 import { renderTable } from '../render.js';
@@ -90,7 +90,7 @@ export function registerVerify(program: Command, run: Run): void {
           stop.release();
           await metrics?.close();
         }
-      }),
+      }, STOPS_ON_SIGNAL),
     );
 }
 

@@ -1,0 +1,69 @@
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RowDataPacket } from 'mysql2/promise';
+import { connectMysql } from '../src/mysql/connect.js';
+import { execCli, runCli } from './support/cli.js';
+import { createTestEnv, type TestEnv } from './support/env.js';
+import { createMemberTable } from './support/nasty.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** The CLI with a signal arriving while it loads (test/fixtures/cli/signal-at-start.ts). */
+function signalledAtStart(args: string[], signal: 'SIGINT' | 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/fixtures/cli/signal-at-start.ts'), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, SIGNAL: signal },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve) => child.on('close', (code, sig) => resolve({ code, signal: sig, stdout, stderr })));
+}
+
+describe('a SIGINT/SIGTERM while the process starts, before the command runs', () => {
+  let env: TestEnv;
+  const ROWS = 200;
+
+  beforeAll(async () => {
+    env = await createTestEnv({ shardCount: 4, extra: { copy: { chunk_rows: 50 } } });
+    await createMemberTable(env.legacyUrl, ROWS);
+    const init = await runCli(['init', '--config', env.configPath]);
+    expect(init.code, init.stderr).toBe(0);
+  });
+  afterAll(async () => env?.cleanup());
+
+  it('full starts stopped and says so (exit 1, its JSON result) instead of dying with 130; a rerun copies everything', async () => {
+    const stopped = await signalledAtStart(['full', '--config', env.configPath, '--json'], 'SIGTERM');
+    expect(stopped.signal, stopped.stderr).toBeNull();
+    expect(stopped.code, stopped.stderr).toBe(1);
+    const r = JSON.parse(stopped.stdout).result;
+    expect(r.errors.join('\n')).toContain('stopped on request');
+    expect(r.rowsThisRun).toBe(0);
+    expect(stopped.stderr).toContain('stopping');
+    const rerun = await execCli(['full', '--config', env.configPath, '--json']);
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(JSON.parse(rerun.stdout).result.rowsThisRun).toBe(ROWS);
+  });
+
+  it('verify starts stopped too: state stopped, exit 1, no chunk left leased', async () => {
+    const stopped = await signalledAtStart(['verify', '--config', env.configPath, '--json'], 'SIGINT');
+    expect(stopped.code, stopped.stderr).toBe(1);
+    expect(JSON.parse(stopped.stdout).result.state).toBe('stopped');
+    const control = await connectMysql(env.config.control.url);
+    const [leased] = await control.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM chunks WHERE state = 'leased'");
+    await control.end();
+    expect(Number(leased[0]!.n)).toBe(0);
+    const rerun = await execCli(['verify', '--config', env.configPath, '--json']);
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(JSON.parse(rerun.stdout).result.state).toBe('clean');
+  });
+
+  it('a command that does not stop on signals dies of it, as Node would have it (no output)', async () => {
+    const killed = await signalledAtStart(['status', '--config', env.configPath, '--json'], 'SIGTERM');
+    expect([killed.code, killed.signal, killed.stdout]).toEqual([null, 'SIGTERM', '']);
+  });
+});
