@@ -4,6 +4,7 @@ import type sql from 'mssql';
 import { Lsn } from '../../cdc/mssql/lsn.js';
 import type { TableConfig } from '../../config/schema.js';
 import { RefusedError } from '../../errors.js';
+import { checkTableConfig } from '../table-config.js';
 import type { Logger } from '../../log.js';
 import { mssqlTypeMap, type MssqlColumnConversion, type MssqlTypeMap } from '../../rows/mssql/typemap.js';
 import { Unrepresentable, type ColumnSpec, type Row, type SourceType, type TableSpec } from '../../rows/types.js';
@@ -114,20 +115,8 @@ export function buildTableSpec(
   typeMap: MssqlTypeMap = mssqlTypeMap,
 ): TableSpec {
   const [schema, tableName] = splitSource(table.source);
-  const where = `table ${name} (${table.source})`;
-  const byName = new Map(catalog.map((c) => [c.column_name, c]));
-  for (const x of table.exclude_columns) {
-    if (!byName.has(x)) throw new RefusedError(`${where}: exclude_columns names ${x}, which the table does not have`);
-  }
-  if (primaryKey.length === 0) throw new RefusedError(`${where}: has no primary key; keyset reads and idempotent writes need one`);
-  for (const k of primaryKey) {
-    if (table.exclude_columns.includes(k)) throw new RefusedError(`${where}: primary key column ${k} cannot be excluded`);
-  }
-  if (!byName.has(table.shard_key)) throw new RefusedError(`${where}: shard key column ${table.shard_key} does not exist`);
-  if (table.exclude_columns.includes(table.shard_key)) throw new RefusedError(`${where}: shard key column ${table.shard_key} cannot be excluded`);
-  if (table.updated_at !== undefined && (!byName.has(table.updated_at) || table.exclude_columns.includes(table.updated_at))) {
-    throw new RefusedError(`${where}: updated_at column ${table.updated_at} is not a column copied from the source table`);
-  }
+  const where = `table ${name} (source ${table.source})`;
+  checkTableConfig(where, table, new Set(catalog.map((c) => c.column_name)), primaryKey);
 
   const columns: ColumnSpec[] = [];
   for (const c of catalog) {

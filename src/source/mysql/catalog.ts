@@ -1,6 +1,7 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { TableConfig } from '../../config/schema.js';
 import { RefusedError } from '../../errors.js';
+import { checkTableConfig } from '../table-config.js';
 import { isIntegerType, isTextType, mysqlTypeMap, uniqueKeyCollationOf } from '../../rows/mysql.js';
 import type { ColumnSpec, IndexSpec, SourceType, TableSpec } from '../../rows/types.js';
 
@@ -63,19 +64,8 @@ export async function describeMysqlTable(pool: Pool, name: string, table: TableC
     [schema, tableName],
   );
 
-  const names = new Set(columns.map((c) => c.name));
-  for (const excluded of table.exclude_columns) {
-    if (!names.has(excluded)) throw new RefusedError(`${where}: exclude_columns names ${excluded}, which is not a column of the source table`);
-  }
-  if (!names.has(table.shard_key)) throw new RefusedError(`${where}: shard key column ${table.shard_key} is not a column of the source table`);
-  if (table.updated_at !== undefined && (!names.has(table.updated_at) || table.exclude_columns.includes(table.updated_at))) {
-    throw new RefusedError(`${where}: updated_at column ${table.updated_at} is not a column copied from the source table`);
-  }
   const primaryKey = indexRows.filter((r) => r.index_name === 'PRIMARY').map((r) => r.column_name);
-  if (primaryKey.length === 0) throw new RefusedError(`${where}: the source table has no primary key (keyset chunks and idempotent writes need one)`);
-  for (const column of [...primaryKey, table.shard_key]) {
-    if (table.exclude_columns.includes(column)) throw new RefusedError(`${where}: column ${column} is a key column and cannot be excluded`);
-  }
+  checkTableConfig(where, table, new Set(columns.map((c) => c.name)), primaryKey);
   for (const { column_name: column, sub_part: prefix } of indexRows.filter((r) => r.index_name === 'PRIMARY')) {
     const dataType = columns.find((c) => c.name === column)?.data_type.toLowerCase() ?? '';
     // A shard table's key must index the whole column, which TEXT and BLOB columns cannot be.

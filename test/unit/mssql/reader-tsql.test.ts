@@ -237,7 +237,7 @@ describe('describeTable from catalog rows', () => {
       { type_name: 'float', max_length: 8 },
     ]) {
       expect(() => buildTableSpec('member', { ...table, shard_key: 'k' }, keyed(bad), ['member_id'])).toThrow(
-        new RegExp(`table member \\(dbo\\.Member\\): shard key column k has type ${bad.type_name}; it must be an integer`),
+        new RegExp(`table member \\(source dbo\\.Member\\): shard key column k has type ${bad.type_name}; it must be an integer`),
       );
     }
   });
@@ -247,13 +247,13 @@ describe('describeTable from catalog rows', () => {
       expect(f).toThrow(RefusedError);
       expect(f).toThrow(message);
     };
-    refused(() => buildTableSpec('member', table, columns, []), /table member \(dbo\.Member\): has no primary key/);
-    refused(() => buildTableSpec('member', { ...table, shard_key: 'nope' }, columns, ['member_id']), /shard key column nope does not exist/);
+    refused(() => buildTableSpec('member', table, columns, []), /table member \(source dbo\.Member\): the source table has no primary key/);
+    refused(() => buildTableSpec('member', { ...table, shard_key: 'nope' }, columns, ['member_id']), /shard key column nope is not a column of the source table/);
     refused(() => buildTableSpec('member', { ...table, exclude_columns: ['member_id'] }, columns, ['member_id']), /primary key column member_id cannot be excluded/);
     refused(() => buildTableSpec('member', { ...table, exclude_columns: ['ghost'] }, columns, ['member_id']), /exclude_columns names ghost/);
     refused(
       () => buildTableSpec('member', table, catalog([...columns, { column_name: 'area', type_name: 'geography', max_length: -1 }]), ['member_id']),
-      /table member \(dbo\.Member\), column area: SQL Server type geography is not supported/,
+      /table member \(source dbo\.Member\), column area: SQL Server type geography is not supported/,
     );
     refused(
       () => buildTableSpec('member', table, catalog([{ column_name: 'member_id', type_name: 'float', max_length: 8 }]), ['member_id']),

@@ -1,0 +1,21 @@
+import type { TableConfig } from '../config/schema.js';
+import { RefusedError } from '../errors.js';
+
+/**
+ * A table's config against its source columns and primary key, the same for every source: refused
+ * (exit 2, before any write) naming the table (`where`) and the column. The type rules (which
+ * columns can be keyed, paged or sharded by) are each source's own.
+ */
+export function checkTableConfig(where: string, table: TableConfig, columns: ReadonlySet<string>, primaryKey: readonly string[]): void {
+  for (const excluded of table.exclude_columns) {
+    if (!columns.has(excluded)) throw new RefusedError(`${where}: exclude_columns names ${excluded}, which is not a column of the source table`);
+  }
+  if (!columns.has(table.shard_key)) throw new RefusedError(`${where}: shard key column ${table.shard_key} is not a column of the source table`);
+  if (table.updated_at !== undefined && (!columns.has(table.updated_at) || table.exclude_columns.includes(table.updated_at))) {
+    throw new RefusedError(`${where}: updated_at column ${table.updated_at} is not a column copied from the source table`);
+  }
+  if (primaryKey.length === 0) throw new RefusedError(`${where}: the source table has no primary key (keyset chunks and idempotent writes need one)`);
+  for (const column of new Set([...primaryKey, table.shard_key])) {
+    if (table.exclude_columns.includes(column)) throw new RefusedError(`${where}: ${primaryKey.includes(column) ? 'primary' : 'shard'} key column ${column} cannot be excluded`);
+  }
+}
