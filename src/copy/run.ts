@@ -8,7 +8,7 @@ import type { TableSpec } from '../rows/types.js';
 import type { ShardMap } from '../shard/map.js';
 import { UnrepresentableError, type SourceReader } from '../source/index.js';
 import type { ControlStore } from '../store/control.js';
-import { chunkCounts, chunksTakenOver, completeChunk, newWorkerId, releaseChunk, renewLeases, type Chunk } from '../store/leases.js';
+import { chunkCounts, chunksTakenOver, completeChunk, heartbeatWorker, newWorkerId, registerWorker, releaseChunk, removeWorker, renewLeases, type Chunk } from '../store/leases.js';
 import { ChunkClaims } from './claims.js';
 import { refuseShapeProblems } from '../target/shape.js';
 import { checkServerTables } from '../target/tables.js';
@@ -116,7 +116,7 @@ async function runWorkers(ctx: JobContext, job: FullJob, run: RunState): Promise
     beforeWrite: beforeEachWrite(ctx, job.id, run, leaseSeconds),
   });
   await releaseDeadLocalWorkers(store, logger);
-  await store.pool.query('INSERT INTO workers (id, job_id, command, host, pid) VALUES (?, ?, ?, ?, ?)', [workerId, job.id, 'full', hostname(), process.pid]);
+  await registerWorker(store.pool, workerId, job.id, 'full');
   // The control store may blip (a restart, a failover): claims ride it out like shard writes do.
   const retry: RetryPolicy = { retries: config.copy.retries, baseMs: config.copy.retry_base_ms };
   const claims = new ChunkClaims({ pool: store.pool, jobId: job.id, workerId, leaseSeconds, retry, logger, planning: () => run.planning, stopping: () => run.stopping });
@@ -175,7 +175,7 @@ async function runWorkers(ctx: JobContext, job: FullJob, run: RunState): Promise
     await progress.refresh();
   } finally {
     stopHeartbeat();
-    await store.pool.query('DELETE FROM workers WHERE id = ?', [workerId]).catch(() => {});
+    await removeWorker(store.pool, workerId).catch(() => {});
   }
 }
 
@@ -199,7 +199,7 @@ function startHeartbeat(ctx: JobContext, jobId: number, workerId: string, run: R
         run.stopping = true;
       }
       run.leasesRenewedAt = Date.now();
-      await store.pool.query('UPDATE workers SET heartbeat_at = NOW(6) WHERE id = ?', [workerId]);
+      await heartbeatWorker(store.pool, workerId);
       const [rows] = await store.pool.query<RowDataPacket[]>('SELECT state FROM jobs WHERE id = ?', [jobId]);
       if (rows[0]?.state === 'abandoned' && !run.stopping) {
         run.stopping = true;

@@ -11,7 +11,7 @@ import type { TableSpec } from '../rows/types.js';
 import { shardMapFromConfig, type ShardMap } from '../shard/map.js';
 import { createSourceReader, describeTables, MysqlSourceReader, type SourceReader } from '../source/index.js';
 import { openControlStore, requireMigratedStore, type ControlStore } from '../store/control.js';
-import { claimChunks, completeChunks, heldKey, newWorkerId, releaseChunk, renewLeases, type Chunk, type ChunkKey, type CompletedChunk } from '../store/leases.js';
+import { claimChunks, completeChunks, heartbeatWorker, heldKey, newWorkerId, registerWorker, releaseChunk, removeWorker, renewLeases, type Chunk, type ChunkKey, type CompletedChunk } from '../store/leases.js';
 import { createShardWriter, type ShardWriter } from '../target/writer.js';
 import { compareRange, recheckKeys, type Candidate, type Difference, type DrillContext } from './drill.js';
 import { ChangesInFlight } from './in-flight.js';
@@ -19,7 +19,6 @@ import { currentSyncLagSeconds } from './lag.js';
 import { drainRepairQueue, legacyBehindKeys, planRepairs, repairDifferences, type PlannedRepair, type QueueOutcome } from './repair.js';
 import {
   finishJobIfDone,
-  heartbeatWorker,
   jobState,
   markNotRepaired,
   markRepaired,
@@ -27,8 +26,6 @@ import {
   readDifferences,
   readRuns,
   recordDifferences,
-  registerWorker,
-  removeWorker,
   type ChunkResult,
   type StoredDifference,
   type TableRun,
@@ -303,7 +300,7 @@ async function workJob(
 
   // The chunks this verifier has claimed and not yet recorded: only their leases are renewed (see renewLeases).
   const held = new Map<string, Chunk>();
-  await registerWorker(pool, worker, job.jobId);
+  await registerWorker(pool, worker, job.jobId, 'verify');
   const heartbeat = setInterval(() => {
     void Promise.all([renewLeases(pool, job.jobId, worker, leaseSeconds, [...held.values()]), heartbeatWorker(pool, worker)]).catch((e) => log.warn({ err: (e as Error).message }, 'lease renewal failed'));
   }, Math.max(1000, (leaseSeconds * 1000) / 3));

@@ -1,4 +1,3 @@
-import { hostname } from 'node:os';
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { insertChunks, type NewChunk } from '../store/leases.js';
 import type { Difference } from './drill.js';
@@ -244,21 +243,6 @@ export async function readDifferences(pool: Pool, runIds: number[], limit: numbe
   }));
 }
 
-/** A verifier process in the workers table, for status; heartbeats keep it fresh. */
-export async function registerWorker(pool: Pool, id: string, jobId: number): Promise<void> {
-  await pool.query(
-    "INSERT INTO workers (id, job_id, command, host, pid) VALUES (?, ?, 'verify', ?, ?) ON DUPLICATE KEY UPDATE job_id = VALUES(job_id), heartbeat_at = NOW(6)",
-    [id, jobId, hostname(), process.pid],
-  );
-}
-
-export async function heartbeatWorker(pool: Pool, id: string): Promise<void> {
-  await pool.query('UPDATE workers SET heartbeat_at = NOW(6) WHERE id = ?', [id]);
-}
-
-export async function removeWorker(pool: Pool, id: string): Promise<void> {
-  await pool.query('DELETE FROM workers WHERE id = ?', [id]);
-}
 
 export interface LatestRun {
   table: string;
