@@ -1,5 +1,4 @@
 import type { Config } from '../config/schema.js';
-import { RefusedError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { TableSpec } from '../rows/types.js';
 import { createSourceReader, describeTables } from '../source/index.js';

@@ -6,7 +6,7 @@ import type { ControlStore } from '../store/control.js';
 import type { ShardWriter } from '../target/writer.js';
 import { applyChanges, type ApplyContext } from './apply.js';
 import { deadLetterCounts, recordDeadLetters, retryOpenDeadLetters } from './deadletters.js';
-import { DebeziumDecoder, type KafkaRecord } from './debezium/decode.js';
+import { DebeziumDecoder } from './debezium/decode.js';
 import type { SyncMetrics } from './metrics.js';
 import { runMssqlSync, type MssqlSyncResult } from './mssql/sync.js';
 import type { SyncOutcome } from './runtime.js';

@@ -11,7 +11,7 @@ import type { TableSpec } from '../rows/types.js';
 import { shardMapFromConfig, type ShardMap } from '../shard/map.js';
 import { createSourceReader, describeTables, MysqlSourceReader, type SourceReader } from '../source/index.js';
 import { openControlStore, requireMigratedStore, type ControlStore } from '../store/control.js';
-import { claimChunks, completeChunks, heartbeatWorker, heldKey, newWorkerId, registerWorker, releaseChunk, removeWorker, renewLeases, type Chunk, type ChunkKey, type CompletedChunk } from '../store/leases.js';
+import { claimChunks, completeChunks, heartbeatWorker, heldKey, newWorkerId, registerWorker, releaseChunk, removeWorker, renewLeases, type Chunk, type CompletedChunk } from '../store/leases.js';
 import { createShardWriter, type ShardWriter } from '../target/writer.js';
 import { compareRange, recheckKeys, type Candidate, type Difference, type DrillContext } from './drill.js';
 import { ChangesInFlight } from './in-flight.js';

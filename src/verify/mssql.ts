@@ -1,6 +1,6 @@
 import { isAzureSql } from '../source/mssql/preflight.js';
 import { emptyChecksum, mssqlCanonicalRow, mssqlCanonicalValue, type RangeChecksum } from '../rows/canonical.js';
-import type { Row, TableSpec } from '../rows/types.js';
+import type { TableSpec } from '../rows/types.js';
 import type { ChunkKey } from '../store/leases.js';
 import type { ShardMap } from '../shard/map.js';
 import { readPlan, type MssqlReader } from '../source/mssql/reader.js';

@@ -28,29 +28,6 @@ export function mysqlConversions(spec: TableSpec): ColumnConversion[] {
   return spec.columns.map((c) => mysqlTypeMap.conversion(c.sourceType, `${c.source} of table ${spec.name}`));
 }
 
-/** Runs a query and hands each row (an array) to onRow as it arrives; rejects with onRow's first error. */
-function forEachRow(pool: Pool, sql: string, onRow: (row: unknown[]) => void): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let failed = false;
-    const fail = (e: unknown) => {
-      if (!failed) reject(e);
-      failed = true;
-    };
-    pool.pool
-      .query({ sql, rowsAsArray: true })
-      .on('result', (row: unknown) => {
-        if (failed) return;
-        try {
-          onRow(row as unknown[]);
-        } catch (e) {
-          fail(e);
-        }
-      })
-      .on('error', fail)
-      .on('end', () => failed || resolve());
-  });
-}
-
 /** The legacy side when it is MySQL or MariaDB. */
 export class MysqlSourceReader implements SourceReader {
   /** Per table: bytes of lines per shard in its last chunk (a hint for the next chunk's first blocks). */
