@@ -53,7 +53,7 @@ describe('events whose image is not trusted are marked to be copied again from l
     expect(decode(event('num', 'd', { id: 5, member_id: 1, note: null }, null))[0]!.recopy).toBeUndefined();
   });
 
-  it('text in a legacy character set that arrived with U+FFFD (a byte Java could not decode); U+FFFD in UTF-8 text or from SQL Server is not marked', () => {
+  it('text in a legacy character set that arrived with U+FFFD (a byte Java could not decode); U+FFFD in UTF-8 text is not marked', () => {
     const [lost] = decode(event('num', 'c', null, { id: 5, member_id: 1, note: 'a\uFFFDb' }));
     expect(lost!.recopy).toMatch(/column note \(latin1\) arrived with U\+FFFD/);
     expect(decode(event('num', 'c', null, { id: 5, member_id: 1, note: 'plain é' }))[0]!.recopy).toBeUndefined();

@@ -1,5 +1,6 @@
-import { Unrepresentable, type ColumnSpec, type RowValue, type TableSpec } from '../../rows/types.js';
+import { Unrepresentable, type ColumnSpec, type RowValue, type SourceType, type TableSpec } from '../../rows/types.js';
 import { respellableKeyPositions } from '../../rows/ddl.js';
+import { parseCollation } from '../../rows/mssql/collation.js';
 import type { ChangeEvent, ChangeOrigin, PoisonEvent } from '../types.js';
 import { parseJsonLossless } from './json.js';
 import { BadValue, decodeValue, encodingOfField, encodingOfSourceType, withSqlServerConversion, type DecodeOptions, type Encoding, type FieldSchema } from './values.js';
@@ -48,7 +49,7 @@ interface TableEntry {
    * a key is therefore copied again from legacy (which holds the slot's current spelling, or nothing).
    */
   keyRespellable: boolean;
-  /** Positions of MySQL text columns in a character set that is not UTF-8 (see recodedText). */
+  /** Positions of text columns in a legacy character set or code page that is not UTF-8 (see recodedText). */
   legacyCharsetText: number[];
   /** Schema-less encodings per connector family. */
   defaults: Map<string, Encoding[]>;
@@ -84,7 +85,7 @@ export class DebeziumDecoder {
       const keyAndShard = [...new Set([...keyColumns, shardColumn].map((c) => spec.columns.indexOf(c)))];
       const fromSchema = { mysql: new WeakMap(), sqlserver: new WeakMap() };
       const keyRespellable = respellableKeyPositions(spec).length > 0;
-      const legacyCharsetText = spec.columns.flatMap((c, i) => (c.sourceType.charset && !UTF8_CHARSETS.test(c.sourceType.charset) ? [i] : []));
+      const legacyCharsetText = spec.columns.flatMap((c, i) => (inLegacyCharset(c.sourceType) ? [i] : []));
       this.tables.set(`${spec.sourceSchema}.${spec.sourceTable}`.toLowerCase(), {
         spec,
         keyColumns,
@@ -169,7 +170,9 @@ export class DebeziumDecoder {
 
   private upsert(table: TableEntry, payload: Json, encodings: Encoding[], base: Omit<ChangeEvent, 'op' | 'key' | 'after'>, connector: Connector): ChangeEvent[] {
     if (!isObject(payload.after)) throw new Poison(`op ${String(payload.op)} without an "after" image`);
-    const after = decodeImage(table.spec.columns, encodings, payload.after, 'after');
+    const recoded = recodedText(table, payload.after);
+    // Such a row is copied again from legacy: its text columns are taken as they came, not refused.
+    const after = decodeImage(table.spec.columns, encodings, payload.after, 'after', false, undefined, recoded ? table.legacyCharsetText : undefined);
     const key = keyOf(table, after, 'after');
     const events: ChangeEvent[] = [];
     let beforeShardKey: RowValue | undefined;
@@ -180,7 +183,7 @@ export class DebeziumDecoder {
       else if (before[table.spec.shardKey] !== undefined && !sameValue(before[table.spec.shardKey]!, after[table.spec.shardKey]!)) beforeShardKey = before[table.spec.shardKey]!;
     }
     if (after[table.spec.shardKey] === null) throw new Poison(`shard key ${table.spec.shardKey} is null in the after image`);
-    const recopy = (connector === 'mysql' ? recodedText(table, after) : undefined) ?? (this.options.replaceNullWithDefault ? defaultOrNull(table, encodings, payload.after) : undefined);
+    const recopy = recoded ?? (this.options.replaceNullWithDefault ? defaultOrNull(table, encodings, payload.after) : undefined);
     events.push({ ...base, op: 'upsert', key, after, ...(beforeShardKey !== undefined ? { beforeShardKey } : {}), ...(recopy ? { recopy } : {}) });
     return events;
   }
@@ -219,20 +222,29 @@ function respelled(table: TableEntry): { recopy?: string } {
 }
 
 /**
- * Debezium decodes MySQL text in a legacy character set with Java's charsets, which differ from
- * MySQL's where it matters: MySQL's latin1 is cp1252 with 0x81, 0x8D, 0x8F, 0x90 and 0x9D mapped to
- * U+0081.., Java's windows-1252 has no such bytes and sends U+FFFD. So U+FFFD in such a column says
- * the event lost a byte: the row is copied again from legacy, as `full` reads it.
+ * Debezium decodes text in a legacy character set or code page with Java's charsets, which differ
+ * from the server's where it matters: MySQL's latin1 and SQL Server's code page 1252 map 0x81, 0x8D,
+ * 0x8F, 0x90 and 0x9D to U+0081.., Java's windows-1252 has no such bytes and sends U+FFFD (and its
+ * CJK code pages lack some of Windows' characters). So U+FFFD in such a column says the event lost
+ * a byte: the row is copied again from legacy, as `full` reads it (which flags bytes that really
+ * are invalid).
  */
-function recodedText(table: TableEntry, after: Record<string, RowValue>): string | undefined {
+function recodedText(table: TableEntry, after: Json): string | undefined {
   for (const i of table.legacyCharsetText) {
     const column = table.spec.columns[i]!;
     const value = after[column.source];
     if (typeof value === 'string' && value.includes('\uFFFD')) {
-      return `column ${column.source} (${column.sourceType.charset}) arrived with U+FFFD: Debezium's Java charset could not decode a legacy byte`;
+      const charset = column.sourceType.charset ?? column.sourceType.collation;
+      return `column ${column.source} (${charset}) arrived with U+FFFD: Debezium's Java charset could not decode a legacy byte`;
     }
   }
   return undefined;
+}
+
+/** Text whose bytes Debezium decodes from a legacy character set (MySQL) or code page (SQL Server non-Unicode types) other than UTF-8. */
+function inLegacyCharset(type: SourceType): boolean {
+  if (type.charset !== undefined) return !UTF8_CHARSETS.test(type.charset);
+  return ['char', 'varchar', 'text'].includes(type.dataType.toLowerCase()) && type.collation !== undefined && !parseCollation(type.collation).utf8;
 }
 
 /**
@@ -317,7 +329,7 @@ function splitWithSchema(bytes: Buffer): { schema: unknown; payloadText: string 
  * those at `positions` (a before image is read only for its key and shard key, which is all a
  * change needs of it; its other values are never written).
  */
-function decodeImage(columns: ColumnSpec[], encodings: Encoding[], image: Json, what: string, partial = false, positions?: number[]): Record<string, RowValue> {
+function decodeImage(columns: ColumnSpec[], encodings: Encoding[], image: Json, what: string, partial = false, positions?: number[], asCame?: number[]): Record<string, RowValue> {
   const out: Record<string, RowValue> = {};
   const count = positions ? positions.length : columns.length;
   for (let p = 0; p < count; p++) {
@@ -327,9 +339,14 @@ function decodeImage(columns: ColumnSpec[], encodings: Encoding[], image: Json, 
       if (partial) continue;
       throw new Poison(`column ${c.source} is missing from the ${what} image`);
     }
+    const raw = image[c.source];
+    if (asCame?.includes(i) && typeof raw === 'string') {
+      out[c.source] = raw;
+      continue;
+    }
     let v: RowValue | Unrepresentable;
     try {
-      v = decodeValue(image[c.source], encodings[i]!, c);
+      v = decodeValue(raw, encodings[i]!, c);
     } catch (e) {
       if (e instanceof BadValue) throw new Poison(`column ${c.source} (${what}): ${e.message}`);
       throw e;

@@ -143,8 +143,11 @@ export function encodingOfSourceType(type: SourceType, options: DecodeOptions): 
   }
 }
 
-/** SQL Server text types: Debezium's string is the text tedious hands the copy path. */
-const SQLSERVER_TEXT = new Set(['char', 'varchar', 'text', 'nchar', 'nvarchar', 'ntext', 'sysname', 'xml']);
+/**
+ * SQL Server types Debezium sends as a string in the form the copy path reads them: text as
+ * tedious hands it, a GUID as CONVERT(char(36)) prints it (the type map checks its shape and case).
+ */
+const SQLSERVER_TEXT = new Set(['char', 'varchar', 'text', 'nchar', 'nvarchar', 'ntext', 'sysname', 'xml', 'uniqueidentifier']);
 
 /** SQL Server date types: decoded from Debezium's epoch counts into the text the copy path reads. */
 const SQLSERVER_DATES = new Set(['date', 'datetime', 'datetime2', 'smalldatetime']);
