@@ -68,6 +68,11 @@ describe('canonical row form', () => {
     // TIME(6) text hh:mm:ss.ffffff: style 121, cut after the fraction MySQL keeps (none for time(0)).
     expect(mssqlCanonicalValue('[t]', { dataType: 'time', scale: 7 }, false)).toBe('CAST(LEFT(CONVERT(varchar(16), [t], 121), 15) AS varbinary(max))');
     expect(mssqlCanonicalValue('[t]', { dataType: 'time', scale: 0 }, false)).toBe('CAST(LEFT(CONVERT(varchar(16), [t], 121), 8) AS varbinary(max))');
+    expect(mssqlCanonicalValue('[p]', { dataType: 'decimal', precision: 18, scale: 2 }, false)).toBe('CAST(CONVERT(varchar(50), [p]) AS varbinary(max))');
+    // decimal(p,p): SQL Server prints .50000 and -.50000; the copy writes (and MySQL prints) 0.50000 and -0.50000.
+    expect(mssqlCanonicalValue('[r]', { dataType: 'decimal', precision: 5, scale: 5 }, true)).toBe(
+      "ISNULL(CAST(CASE WHEN [r] < 0 THEN '-0' + SUBSTRING(CONVERT(varchar(50), [r]), 2, 50) ELSE '0' + CONVERT(varchar(50), [r]) END AS varbinary(max)), 0xFE)",
+    );
     expect(mssqlCanonicalValue('[m]', { dataType: 'money' }, false)).toBe('CAST(CAST(CAST([m] AS decimal(19,4)) AS varchar(30)) AS varbinary(max))');
     expect(mssqlCanonicalValue('[g]', { dataType: 'uniqueidentifier' }, false)).toBe('CAST(UPPER(CONVERT(char(36), [g])) AS varbinary(max))');
     expect(mssqlCanonicalValue('[b]', { dataType: 'varbinary', length: 8 }, false)).toBe('CAST(CONVERT(varchar(max), CAST([b] AS varbinary(max)), 2) AS varbinary(max))');

@@ -307,9 +307,12 @@ export function mssqlCanonicalValue(quotedColumn: string, sourceType: SourceType
       expr = ASCII(`CONVERT(varchar(1), ${c})`);
       break;
     case 'decimal':
-    case 'numeric':
-      expr = ASCII(`CONVERT(varchar(50), ${c})`);
+    case 'numeric': {
+      const text = `CONVERT(varchar(50), ${c})`;
+      // A decimal(p,p) prints without its leading zero ('.50000', '-.50000'), which the copy writes and MySQL prints.
+      expr = ASCII(sourceType.scale !== undefined && sourceType.scale === sourceType.precision ? `CASE WHEN ${c} < 0 THEN '-0' + SUBSTRING(${text}, 2, 50) ELSE '0' + ${text} END` : text);
       break;
+    }
     case 'money':
     case 'smallmoney':
       // Four decimals, no thousands separators: the text of DECIMAL(19,4) / DECIMAL(10,4).
