@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ColumnSpec, SourceType, TableSpec } from '../../rows/types.js';
+import { RefusedError } from '../../errors.js';
 import { DebeziumDecoder } from './decode.js';
 
 const col = (source: string, sourceType: SourceType, targetType: string, targetCollation?: string): ColumnSpec => ({
@@ -92,5 +93,14 @@ describe('events whose image is not trusted are marked to be copied again from l
       expect(upsert(replacing, withSchema({ id: 5, member_id: 1, note: 'x' }, {})).recopy).toBeUndefined();
       expect(upsert(keeping, withSchema({ id: 5, member_id: 1, note: 'x' }, { note: 'x' })).recopy).toBeUndefined();
     });
+  });
+});
+
+describe('types Debezium does not stream as the copy writes them', () => {
+  it('refuses a SQL Server hierarchyid column before sync starts, naming the table, the column and the ways out', () => {
+    const org = spec('org', col('id', { dataType: 'bigint' }, 'bigint'));
+    org.columns.push(col('node', { dataType: 'hierarchyid' }, 'VARCHAR(4000) CHARACTER SET ascii'));
+    expect(() => new DebeziumDecoder([org])).toThrow(RefusedError);
+    expect(() => new DebeziumDecoder([org])).toThrow(/table org: column node is hierarchyid.*exclude_columns, or use cdc\.mssql/);
   });
 });

@@ -1,5 +1,6 @@
 import { Unrepresentable, type ColumnSpec, type RowValue, type SourceType, type TableSpec } from '../../rows/types.js';
 import { respellableKeyPositions } from '../../rows/ddl.js';
+import { RefusedError } from '../../errors.js';
 import { parseCollation } from '../../rows/mssql/collation.js';
 import type { ChangeEvent, ChangeOrigin, PoisonEvent } from '../types.js';
 import { parseJsonLossless } from './json.js';
@@ -78,6 +79,7 @@ export class DebeziumDecoder {
     private readonly options: DecoderOptions = { decimalHandling: 'precise', replaceNullWithDefault: true },
   ) {
     for (const spec of specs) {
+      refuseUnstreamedTypes(spec);
       const byName = new Map(spec.columns.map((c) => [c.source, c]));
       const keyColumns = spec.primaryKey.map((k) => byName.get(k)!);
       const shardColumn = byName.get(spec.shardKey);
@@ -239,6 +241,20 @@ function recodedText(table: TableEntry, after: Json): string | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * SQL Server's hierarchyid: the copy and direct CDC read its text (/1/2/), Debezium's SQL Server
+ * connector has no such form (it sends the CLR bytes, or leaves the column out), so every change
+ * would be dead-lettered or written as bytes. Refused before sync starts.
+ */
+function refuseUnstreamedTypes(spec: TableSpec): void {
+  const column = spec.columns.find((c) => c.sourceType.dataType.toLowerCase() === 'hierarchyid');
+  if (column) {
+    throw new RefusedError(
+      `table ${spec.name}: column ${column.source} is hierarchyid, which Debezium's SQL Server connector does not send as its text (/1/2/) as full copies it; leave it out with tables.${spec.name}.exclude_columns, or use cdc.mssql (sync reads SQL Server's CDC tables itself)`,
+    );
+  }
 }
 
 /** Text whose bytes Debezium decodes from a legacy character set (MySQL) or code page (SQL Server non-Unicode types) other than UTF-8. */
