@@ -104,3 +104,21 @@ describe('types Debezium does not stream as the copy writes them', () => {
     expect(() => new DebeziumDecoder([org])).toThrow(/table org: column node is hierarchyid.*exclude_columns, or use cdc\.mssql/);
   });
 });
+
+describe('an event whose schema shows a connector setting that loses digits', () => {
+  it('is dead-lettered with the setting to change (time.precision.mode=connect sends DATETIME(6) in milliseconds)', () => {
+    const d = new DebeziumDecoder([
+      { ...spec('seen', col('id', { dataType: 'bigint' }, 'bigint')), columns: [col('id', { dataType: 'bigint' }, 'bigint'), col('member_id', { dataType: 'bigint' }, 'bigint'), col('at', { dataType: 'datetime', precision: 6 }, 'datetime(6)')] },
+    ]);
+    const fields = [
+      { type: 'int64', optional: false, field: 'id' },
+      { type: 'int64', optional: true, field: 'member_id' },
+      { type: 'int64', optional: true, field: 'at', name: 'org.apache.kafka.connect.data.Timestamp' },
+    ];
+    const schema = { type: 'struct', fields: [{ type: 'struct', optional: true, field: 'before', fields }, { type: 'struct', optional: true, field: 'after', fields }] };
+    const payload = { op: 'c', before: null, after: { id: 1, member_id: 7, at: 1709370000123 }, source: { connector: 'mysql', db: 'legacy', table: 'seen', ts_ms: 1 } };
+    const decoded = d.decode({ topic: 'p.legacy.seen', partition: 0, offset: '3', key: null, value: Buffer.from(JSON.stringify({ schema, payload })) });
+    expect(decoded.kind).toBe('poison');
+    if (decoded.kind === 'poison') expect(decoded.poison.reason).toMatch(/column at \(after\): datetime\(6\) arrives as org\.apache\.kafka\.connect\.data\.Timestamp, which keeps 3 fraction digits/);
+  });
+});

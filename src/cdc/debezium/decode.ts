@@ -4,7 +4,7 @@ import { RefusedError } from '../../errors.js';
 import { parseCollation } from '../../rows/mssql/collation.js';
 import type { ChangeEvent, ChangeOrigin, PoisonEvent } from '../types.js';
 import { parseJsonLossless } from './json.js';
-import { BadValue, decodeValue, encodingOfField, encodingOfSourceType, withSqlServerConversion, type DecodeOptions, type Encoding, type FieldSchema } from './values.js';
+import { BadValue, decodeValue, encodingOfField, encodingOfSourceType, encodingProblem, withSqlServerConversion, type DecodeOptions, type Encoding, type FieldSchema } from './values.js';
 
 /**
  * Debezium change events (JsonConverter, with or without schemas) to ChangeEvents in target form.
@@ -163,9 +163,15 @@ export class DebeziumDecoder {
     return cached;
   }
 
-  /** A column's encoding: from its field in the event's schema, else from its source type. */
+  /**
+   * A column's encoding: from its field in the event's schema (refused, value by value, where the
+   * connector's settings lose what the copy keeps: encodingProblem), else from its source type.
+   */
   private encodingOf(column: ColumnSpec, field: FieldSchema | undefined, connector: Connector): Encoding {
-    const encoding = field ? encodingOfField(field) : encodingOfSourceType(column.sourceType, { decimalHandling: this.options.decimalHandling, connector });
+    const fromField = field ? encodingOfField(field) : undefined;
+    const problem = fromField ? encodingProblem(fromField, column) : undefined;
+    if (fromField && problem) return { ...fromField, problem };
+    const encoding = fromField ?? encodingOfSourceType(column.sourceType, { decimalHandling: this.options.decimalHandling, connector });
     // SQL Server text and datetimeoffset finish through the copy path's type map: the same text in both.
     return connector === 'sqlserver' ? withSqlServerConversion(encoding, column) : encoding;
   }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { memberLabels } from '../../rows/mysql.js';
 import { Unrepresentable, type ColumnSpec } from '../../rows/types.js';
 import { mssqlTypeMap } from '../../rows/mssql/typemap.js';
-import { daysFromCivil, decodeValue, encodingOfSourceType, withSqlServerConversion } from './values.js';
+import { BadValue, daysFromCivil, decodeValue, encodingOfSourceType, encodingProblem, withSqlServerConversion } from './values.js';
 
 const enumColumn = (columnType: string): ColumnSpec => ({
   source: 'tier',
@@ -83,5 +83,41 @@ describe('SQL Server dates from Debezium follow the copy path (its type map) to 
     expect(decode(daysFromCivil(1000, 1, 1), column('date'))).toBe('1000-01-01');
     expect(decode(msOf(2024, 2, 29), column('datetime'))).toBe('2024-02-29 00:00:00.000');
     expect(decode(msOf(9999, 12, 31), column('datetime2', 0))).toBe('9999-12-31 00:00:00');
+  });
+});
+
+describe('connector settings that lose what the copy keeps are refused, value by value', () => {
+  const typed = (dataType: string, targetType: string, extra: object = {}): ColumnSpec => ({ source: 'c', target: 'c', sourceType: { dataType, ...extra }, targetType, nullable: true });
+  const datetime2_7 = typed('datetime2', 'datetime(6)', { scale: 7 });
+  const mysqlDatetime6 = typed('datetime', 'datetime(6)', { precision: 6 });
+
+  it('date-times in fewer fraction digits than the column has (time.precision.mode=connect)', () => {
+    expect(encodingProblem({ type: 'int64', name: 'io.debezium.time.Timestamp' }, datetime2_7)).toMatch(/datetime2\(7\) arrives as io\.debezium\.time\.Timestamp, which keeps 3 fraction digits: set the connector's time\.precision\.mode to adaptive/);
+    expect(encodingProblem({ type: 'int64', name: 'org.apache.kafka.connect.data.Timestamp' }, mysqlDatetime6)).toMatch(/keeps 3 fraction digits/);
+    expect(encodingProblem({ type: 'int64', name: 'io.debezium.time.NanoTimestamp' }, datetime2_7)).toBeUndefined();
+    expect(encodingProblem({ type: 'int64', name: 'io.debezium.time.MicroTimestamp' }, mysqlDatetime6)).toBeUndefined();
+    expect(encodingProblem({ type: 'int64', name: 'io.debezium.time.Timestamp' }, typed('datetime', 'datetime(3)', { precision: 3 }))).toBeUndefined();
+    expect(encodingProblem({ type: 'int64', name: 'io.debezium.time.Timestamp' }, typed('datetime', 'datetime(3)'))).toBeUndefined(); // SQL Server datetime
+    // The value is refused with the reason (the event is dead-lettered), never written with digits missing.
+    expect(() => decodeValue(1709370000123, { type: 'int64', name: 'io.debezium.time.Timestamp', problem: 'lost digits' }, datetime2_7)).toThrow(BadValue);
+    expect(decodeValue(null, { type: 'int64', name: 'io.debezium.time.Timestamp', problem: 'lost digits' }, datetime2_7)).toBeNull();
+  });
+
+  it('decimals as floating-point numbers (decimal.handling.mode=double) and bytes as text (binary.handling.mode=base64/hex)', () => {
+    expect(encodingProblem({ type: 'float64' }, typed('decimal', 'decimal(20,2)', { precision: 20, scale: 2 }))).toMatch(/decimal\.handling\.mode to precise/);
+    expect(encodingProblem({ type: 'float64' }, typed('money', 'decimal(19,4)'))).toMatch(/decimal\.handling\.mode/);
+    expect(encodingProblem({ type: 'float64' }, typed('float', 'double'))).toBeUndefined();
+    expect(encodingProblem({ type: 'string' }, typed('varbinary', 'varbinary(16)'))).toMatch(/binary\.handling\.mode to bytes/);
+    expect(encodingProblem({ type: 'bytes' }, typed('varbinary', 'varbinary(16)'))).toBeUndefined();
+    expect(encodingProblem({ type: 'string' }, typed('timestamp', 'timestamp(6)'))).toBeUndefined(); // MySQL's TIMESTAMP, not rowversion
+  });
+
+  it('decimals as text (decimal.handling.mode=string) are checked as the bytes form is: digits, and no rounding', () => {
+    const amount = typed('decimal', 'decimal(18,2)', { precision: 18, scale: 2 });
+    expect(decodeValue('-12345678901234567.89', { type: 'string' }, typed('decimal', 'decimal(38,2)', { precision: 38, scale: 2 }))).toBe('-12345678901234567.89');
+    expect(decodeValue('12.30', { type: 'string' }, amount)).toBe('12.30');
+    expect(decodeValue('12.345', { type: 'string' }, amount)).toBeInstanceOf(Unrepresentable);
+    expect(() => decodeValue('1.2E+3', { type: 'string' }, amount)).toThrow(/expected a decimal number/);
+    expect(() => decodeValue('abc', { type: 'string' }, amount)).toThrow(BadValue);
   });
 });

@@ -43,6 +43,8 @@ export interface Encoding {
    * JsonConverter sends a NULL as this value unless `replace.null.with.default` is false.
    */
   nullableDefault?: unknown;
+  /** Why this column's values cannot be read exactly in this encoding (encodingProblem): each value is refused with it. */
+  problem?: string;
 }
 
 export interface DecodeOptions {
@@ -171,6 +173,43 @@ export function withSqlServerConversion(encoding: Encoding, column: ColumnSpec):
   return { ...encoding, sourceConversion: convert() };
 }
 
+/** Fraction digits of Debezium's (and Kafka Connect's) integer date-time encodings. */
+const ENCODING_FRACTION_DIGITS: Record<string, number> = {
+  'io.debezium.time.Timestamp': 3,
+  'io.debezium.time.Time': 3,
+  'io.debezium.time.MicroTimestamp': 6,
+  'io.debezium.time.MicroTime': 6,
+  'io.debezium.time.NanoTimestamp': 9,
+  'io.debezium.time.NanoTime': 9,
+  'org.apache.kafka.connect.data.Timestamp': 3,
+  'org.apache.kafka.connect.data.Time': 3,
+};
+const DECIMAL_SOURCE_TYPES = new Set(['decimal', 'numeric', 'money', 'smallmoney']);
+/** Byte types (not SQL Server's timestamp: MySQL's TIMESTAMP has the same name). */
+const BYTE_SOURCE_TYPES = new Set(['binary', 'varbinary', 'image', 'tinyblob', 'blob', 'mediumblob', 'longblob', 'rowversion']);
+
+/**
+ * Why a column's values cannot be read exactly in the encoding an event's schema gives: a connector
+ * set to drop digits or to send another form than the copy reads (time.precision.mode=connect,
+ * decimal.handling.mode=double, binary.handling.mode=base64/hex). Undefined when it can. Events
+ * without schemas cannot tell: they are read as the connector sends them by default (README).
+ */
+export function encodingProblem(encoding: Encoding, column: ColumnSpec): string | undefined {
+  const dt = column.sourceType.dataType.toLowerCase();
+  const digits = encoding.name === undefined ? undefined : ENCODING_FRACTION_DIGITS[encoding.name];
+  if (digits !== undefined && digits < 9) {
+    const p = fractionDigits(column.sourceType, 0);
+    if (p > digits) return `${dt}(${p}) arrives as ${encoding.name}, which keeps ${digits} fraction digits: set the connector's time.precision.mode to adaptive (its default)`;
+  }
+  if (DECIMAL_SOURCE_TYPES.has(dt) && ['float32', 'float64', 'float', 'double'].includes(encoding.type)) {
+    return `${dt} arrives as a floating-point number, which rounds it: set the connector's decimal.handling.mode to precise (its default) or string`;
+  }
+  if (BYTE_SOURCE_TYPES.has(dt) && encoding.type === 'string') {
+    return `${dt} arrives as text (binary.handling.mode base64 or hex), not as bytes: set the connector's binary.handling.mode to bytes (its default)`;
+  }
+  return undefined;
+}
+
 const INTEGER_TEXT = /^-?\d+$/;
 
 /** A problem with one value: the event is dead-lettered with this reason. */
@@ -184,6 +223,7 @@ export function decodeValue(raw: unknown, encoding: Encoding, column: ColumnSpec
 
 function decodeEncoded(raw: unknown, encoding: Encoding, column: ColumnSpec): RowValue | Unrepresentable {
   if (raw === null || raw === undefined) return null;
+  if (encoding.problem) throw new BadValue(encoding.problem);
   if (encoding.sourceConversion) return throughTypeMap(raw, encoding, encoding.sourceConversion);
   switch (encoding.name) {
     case DECIMAL:
@@ -234,6 +274,7 @@ function decodeEncoded(raw: unknown, encoding: Encoding, column: ColumnSpec): Ro
     case 'bytes':
       return base64Bytes(raw);
     case 'string':
+      if (DECIMAL_SOURCE_TYPES.has(column.sourceType.dataType.toLowerCase())) return decimalTextValue(stringValue(raw), column);
       return column.sourceType.dataType === 'enum' ? enumValue(stringValue(raw), column) : stringValue(raw);
     default:
       throw new BadValue(`unsupported Connect type ${encoding.type}${encoding.name ? ` (${encoding.name})` : ''}`);
@@ -357,7 +398,16 @@ export function scaledText(unscaled: bigint, scale: number): string {
 
 /** Decimal from base64 unscaled two's-complement bytes (precise mode), checked against the target scale. */
 function decimalValue(raw: unknown, scale: number, column: ColumnSpec): RowValue | Unrepresentable {
-  const text = scaledText(twosComplement(base64Bytes(raw)), scale);
+  return withinTargetScale(scaledText(twosComplement(base64Bytes(raw)), scale), column);
+}
+
+/** A decimal sent as text (decimal.handling.mode=string): plain digits, checked as the bytes form is. */
+function decimalTextValue(text: string, column: ColumnSpec): RowValue | Unrepresentable {
+  if (!/^-?\d+(\.\d+)?$/.test(text)) throw new BadValue(`expected a decimal number, got ${JSON.stringify(text.slice(0, 40))}`);
+  return withinTargetScale(text, column);
+}
+
+function withinTargetScale(text: string, column: ColumnSpec): RowValue | Unrepresentable {
   const targetScale = targetDecimalScale(column.targetType);
   if (targetScale !== undefined) {
     const fraction = text.split('.')[1] ?? '';
