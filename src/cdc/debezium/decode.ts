@@ -1,7 +1,6 @@
 import { Unrepresentable, type ColumnSpec, type RowValue, type SourceType, type TableSpec } from '../../rows/types.js';
 import { respellableKeyPositions } from '../../rows/ddl.js';
 import { RefusedError } from '../../errors.js';
-import { parseCollation } from '../../rows/mssql/collation.js';
 import type { ChangeEvent, ChangeOrigin, PoisonEvent } from '../types.js';
 import { parseJsonLossless } from './json.js';
 import { BadValue, decodeValue, encodingOfField, encodingOfSourceType, encodingProblem, withSqlServerConversion, type DecodeOptions, type Encoding, type FieldSchema } from './values.js';
@@ -263,10 +262,14 @@ function refuseUnstreamedTypes(spec: TableSpec): void {
   }
 }
 
-/** Text whose bytes Debezium decodes from a legacy character set (MySQL) or code page (SQL Server non-Unicode types) other than UTF-8. */
+/**
+ * Text whose bytes Debezium decodes itself: MySQL text in a character set other than UTF-8, and
+ * SQL Server's non-Unicode types (char, varchar, text) in any collation, _UTF8 ones included (SQL
+ * Server stores bytes that are no UTF-8 there, which the copy flags and Java turns into U+FFFD).
+ */
 function inLegacyCharset(type: SourceType): boolean {
   if (type.charset !== undefined) return !UTF8_CHARSETS.test(type.charset);
-  return ['char', 'varchar', 'text'].includes(type.dataType.toLowerCase()) && type.collation !== undefined && !parseCollation(type.collation).utf8;
+  return ['char', 'varchar', 'text'].includes(type.dataType.toLowerCase()) && type.collation !== undefined;
 }
 
 /**

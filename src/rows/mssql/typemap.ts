@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { RefusedError } from '../../errors.js';
 import { Unrepresentable, type ColumnConversion, type RowValue, type SourceType, type SourceTypeMap } from '../types.js';
 import { assertCollationName, parseCollation, targetCollation, type CollationInfo, type TargetFlavor } from './collation.js';
@@ -179,13 +180,20 @@ function escapeSurrogates(s: string): string {
  * text decoded elsewhere (a Debezium event) is taken as it is.
  */
 function textConverter(nonUnicodeCodepage: string | null, fixedChar = false): (v: unknown) => RowValue | Unrepresentable {
+  const utf8 = nonUnicodeCodepage === 'utf-8';
   return nullOr((raw) => {
-    const text = nonUnicodeCodepage && Buffer.isBuffer(raw) ? decodeCodepage(raw, nonUnicodeCodepage) : raw;
+    let text = raw;
+    if (nonUnicodeCodepage && Buffer.isBuffer(raw)) {
+      // A _UTF8 collation does not keep SQL Server from storing bytes that are no UTF-8: they would read as U+FFFD.
+      if (utf8 && !isUtf8(raw)) return new Unrepresentable('bytes not valid UTF-8 in a column of a _UTF8 collation', raw.toString('utf8'));
+      text = utf8 ? raw.toString('utf8') : decodeCodepage(raw, nonUnicodeCodepage);
+    }
     if (typeof text !== 'string') throw new TypeError(`expected text, got ${typeof raw}`);
     const v = fixedChar ? text.replace(/ +$/, '') : text;
     if (hasLoneSurrogate(v)) return new Unrepresentable('a lone UTF-16 surrogate: utf8mb4 would turn it into U+FFFD', escapeSurrogates(v));
-    // No code page maps a byte to U+FFFD, so one in the decoded text marks bytes that were not valid there.
-    if (nonUnicodeCodepage && v.includes('\uFFFD')) {
+    // No code page maps a byte to U+FFFD, so one in the decoded text marks bytes that were not valid there
+    // (in UTF-8 it is a character like any other: its bytes were checked above).
+    if (nonUnicodeCodepage && !utf8 && v.includes('\uFFFD')) {
       return new Unrepresentable(`bytes not valid in code page ${nonUnicodeCodepage} (decoded as U+FFFD)`, v);
     }
     return v;
@@ -215,7 +223,8 @@ function nonUnicodeText(kind: 'char' | 'varchar' | 'max'): Make {
   return (type, _column, flavor) => {
     const info = type.collation ? parseCollation(type.collation) : null;
     const max = kind === 'max' || (type.length ?? 0) < 0;
-    const decodedHere = info?.codepage !== undefined && !info.utf8;
+    // _UTF8 collations too: their bytes are checked (textConverter), where SQL Server's CAST gives U+FFFD.
+    const decodedHere = info?.codepage !== undefined;
     const nType = max || (type.length ?? 0) > 4000 ? 'nvarchar(max)' : `nvarchar(${type.length})`;
     const asUnicode = (c: string) => `CAST(${c} AS ${nType})`;
     // text converts to varbinary through varchar(max).
@@ -223,7 +232,7 @@ function nonUnicodeText(kind: 'char' | 'varchar' | 'max'): Make {
     const targetType = textTargetType(max ? 'max' : kind, type.length, charsetClause(info, flavor));
     const conversion: MssqlColumnConversion = {
       targetType,
-      selectExpression: decodedHere ? asBytes : info?.utf8 ? identity : asUnicode,
+      selectExpression: decodedHere ? asBytes : asUnicode,
       convert: textConverter(decodedHere ? info!.codepage! : null, targetType.startsWith('CHAR(')),
     };
     if (!max && type.collation) {

@@ -183,9 +183,16 @@ describe('text', () => {
     expect(conv({ dataType: 'varchar', length: 8000, collation: 'Klingon_100_CI_AS' }).selectExpression(col)).toBe('CAST([c] AS nvarchar(max))');
   });
 
-  it('UTF-8 collations decode as UTF-8 and do not flag U+FFFD', () => {
+  it('UTF-8 collations: read as bytes, which must be UTF-8 (SQL Server stores others and would give U+FFFD); a real U+FFFD is kept', () => {
     const c = conv({ dataType: 'varchar', length: 10, collation: 'Latin1_General_100_CI_AS_SC_UTF8' });
     expect(parseCollation('Latin1_General_100_CI_AS_SC_UTF8')).toMatchObject({ codepage: 'utf-8', utf8: true });
+    expect(c.selectExpression(col)).toBe('CAST([c] AS varbinary(10))');
+    expect(c.convert(Buffer.from('北京 é', 'utf8'))).toBe('北京 é');
+    expect(c.convert(Buffer.from([0xef, 0xbf, 0xbd]))).toBe('\uFFFD');
+    const bad = c.convert(Buffer.from([0x61, 0xff, 0x62]));
+    expect(bad).toBeInstanceOf(Unrepresentable);
+    expect((bad as Unrepresentable).reason).toMatch(/not valid UTF-8/);
+    // Text decoded elsewhere (a Debezium event) is taken as it is.
     expect(c.convert('\uFFFD')).toBe('\uFFFD');
   });
 
