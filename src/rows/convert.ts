@@ -72,3 +72,11 @@ export function valueText(v: Row[number]): string {
 export function yearText(value: string): string {
   return /^\d{1,3}$/.test(value) ? value.padStart(4, '0') : value;
 }
+
+/**
+ * A float or double as every path writes it: the shortest text that parses back to the same
+ * number (MySQL parses it to the same float/double), and -0 with its sign (String(-0) is "0").
+ */
+export function floatText(n: number): string {
+  return Object.is(n, -0) ? '-0' : String(n);
+}

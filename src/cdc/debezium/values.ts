@@ -1,6 +1,6 @@
 import { mssqlTypeMap } from '../../rows/mssql/typemap.js';
 import { Unrepresentable, type ColumnConversion, type ColumnSpec, type RowValue, type SourceType } from '../../rows/types.js';
-import { yearText } from '../../rows/convert.js';
+import { floatText, yearText } from '../../rows/convert.js';
 import { enumErrorValue, memberLabels } from '../../rows/mysql.js';
 
 /**
@@ -265,7 +265,7 @@ function decodeEncoded(raw: unknown, encoding: Encoding, column: ColumnSpec): Ro
     case 'double':
     case 'float':
       // -0 keeps its sign, as the copy path writes it (String(-0) is "0").
-      if (typeof raw === 'number') return Object.is(raw, -0) ? '-0' : String(raw);
+      if (typeof raw === 'number') return floatText(raw);
       if (typeof raw === 'string' && /^(-?(\d+(\.\d*)?([eE][-+]?\d+)?)|NaN|-?Infinity)$/.test(raw)) return raw;
       throw new BadValue(`expected a number, got ${JSON.stringify(raw)}`);
     case 'boolean':

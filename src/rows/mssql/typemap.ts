@@ -3,6 +3,7 @@ import { RefusedError } from '../../errors.js';
 import { Unrepresentable, type ColumnConversion, type RowValue, type SourceType, type SourceTypeMap } from '../types.js';
 import { assertCollationName, parseCollation, targetCollation, type CollationInfo, type TargetFlavor } from './collation.js';
 import { decodeCodepage } from './codepage.js';
+import { floatText } from '../convert.js';
 import { toDatetimeoffsetText, toMysqlDate, toMysqlDateTime, toMysqlTime } from './temporal.js';
 
 /**
@@ -145,7 +146,7 @@ function float(targetType: string): Make {
     selectExpression: identity,
     convert: nullOr((v) => {
       if (typeof v !== 'number' || !Number.isFinite(v)) throw new TypeError(`expected a finite number, got ${String(v)}`);
-      return Object.is(v, -0) ? '-0' : String(v);
+      return floatText(v);
     }),
   });
 }
