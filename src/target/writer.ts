@@ -61,6 +61,14 @@ export const WRITER_SESSION = ["SET time_zone = '+00:00'", "SET sql_mode = 'STRI
  */
 export const WRITER_LOCK_WAIT_SECONDS = 50;
 
+/**
+ * A statement the server has not answered in twice the lock wait fails (a timeout, transient like
+ * a lost connection) and its connection is thrown away. A server that hangs (a frozen process, a
+ * stalled disk) keeps its connections open and acks their packets: without this, a write to it
+ * waited forever, and sync with it, for every server, instead of parking that server's writes.
+ */
+const STATEMENT_TIMEOUT_LOCK_WAITS = 2;
+
 const UPSERT_ROWS = 1000;
 
 export interface ShardWriterOptions {
@@ -73,6 +81,8 @@ export interface ShardWriterOptions {
 export function createShardWriter(config: Pick<Config, 'servers' | 'shards'>, options: ShardWriterOptions = {}): ShardWriter {
   const map = shardMapFromConfig(config);
   const pools = new Map<string, Pool>();
+  const lockWait = Math.max(1, Math.round(options.lockWaitSeconds ?? WRITER_LOCK_WAIT_SECONDS));
+  const timeoutMs = STATEMENT_TIMEOUT_LOCK_WAITS * lockWait * 1000;
   const poolOf = (server: string): Pool => {
     let pool = pools.get(server);
     if (!pool) {
@@ -81,7 +91,6 @@ export function createShardWriter(config: Pick<Config, 'servers' | 'shards'>, op
       pool = createMysqlPool(s.primary, { connectionLimit: options.connectionsPerServer ?? s.max_connections, database: undefined }, s.tls);
       pool.on('connection', (conn) => {
         for (const sql of WRITER_SESSION) conn.query(sql);
-        const lockWait = Math.max(1, Math.round(options.lockWaitSeconds ?? WRITER_LOCK_WAIT_SECONDS));
         conn.query(`SET lock_wait_timeout = ${lockWait}, innodb_lock_wait_timeout = ${lockWait}`);
       });
       pools.set(server, pool);
@@ -104,7 +113,7 @@ export function createShardWriter(config: Pick<Config, 'servers' | 'shards'>, op
         const part = rows.slice(i, i + UPSERT_ROWS);
         statements.push({ sql: upsertSql(tableOf(loc, spec), spec, part.length), values: flatten(part) });
       }
-      await atomically(poolOf(loc.server.name), statements);
+      await atomically(poolOf(loc.server.name), statements, timeoutMs);
     },
     async deleteKeys(shard, spec, keys) {
       if (keys.length === 0) return 0;
@@ -116,7 +125,7 @@ export function createShardWriter(config: Pick<Config, 'servers' | 'shards'>, op
         const part = keys.slice(i, i + 500);
         statements.push({ sql: `DELETE FROM ${tableOf(loc, spec)} WHERE ${part.map(() => one).join(' OR ')}`, values: flatten(part) });
       }
-      const results = await atomically(poolOf(loc.server.name), statements);
+      const results = await atomically(poolOf(loc.server.name), statements, timeoutMs);
       return results.reduce((n, r) => n + r.affectedRows, 0);
     },
     async loadShards(parts) {
@@ -125,9 +134,9 @@ export function createShardWriter(config: Pick<Config, 'servers' | 'shards'>, op
       const server = loads[0]!.loc.server.name;
       const elsewhere = loads.find((l) => l.loc.server.name !== server);
       if (elsewhere) throw new Error(`loadShards: shard ${elsewhere.loc.shard} is on server ${elsewhere.loc.server.name}, not ${server}`);
-      return inTransaction(poolOf(server), async (conn) => {
+      return inTransaction(poolOf(server), timeoutMs, async (conn) => {
         let rows = 0;
-        for (const { loc, spec, blocks, rows: lines } of loads) rows += await loadInto(conn, tableOf(loc, spec), `${loc.database}.${spec.target}`, spec, blocks, lines);
+        for (const { loc, spec, blocks, rows: lines } of loads) rows += await loadInto(conn, timeoutMs, tableOf(loc, spec), `${loc.database}.${spec.target}`, spec, blocks, lines);
         return rows;
       });
     },
@@ -143,13 +152,14 @@ export function createShardWriter(config: Pick<Config, 'servers' | 'shards'>, op
 }
 
 /** One LOAD DATA in the caller's transaction; throws on any warning or a record count other than `lines`. */
-async function loadInto(conn: PoolConnection, table: string, name: string, spec: TableSpec, blocks: Buffer[], lines: number): Promise<number> {
+async function loadInto(conn: PoolConnection, timeoutMs: number, table: string, name: string, spec: TableSpec, blocks: Buffer[], lines: number): Promise<number> {
   const [res] = await conn.query<ResultSetHeader>({
     sql: loadDataSql(table, spec),
+    timeout: timeoutMs,
     infileStreamFactory: () => Readable.from(infilePackets(blocks)),
   });
   if (res.warningStatus > 0) {
-    const [warnings] = await conn.query<RowDataPacket[]>('SHOW WARNINGS LIMIT 3');
+    const [warnings] = await conn.query<RowDataPacket[]>({ sql: 'SHOW WARNINGS LIMIT 3', timeout: timeoutMs });
     throw new Error(`LOAD DATA into ${name} reported ${res.warningStatus} warnings: ${warnings.map((w) => w.Message).join('; ')}`);
   }
   const records = /Records: (\d+)/.exec(res.info ?? '');
@@ -228,33 +238,50 @@ interface Statement {
  * transaction of its own (two round trips fewer than BEGIN ... COMMIT, which sync pays per shard
  * and batch), several in one transaction.
  */
-async function atomically(pool: Pool, statements: Statement[]): Promise<ResultSetHeader[]> {
-  if (statements.length === 1) {
-    const [res] = await pool.query<ResultSetHeader>(statements[0]!.sql, statements[0]!.values);
-    return [res];
-  }
-  return inTransaction(pool, async (conn) => {
+async function atomically(pool: Pool, statements: Statement[], timeoutMs: number): Promise<ResultSetHeader[]> {
+  const run = async (conn: PoolConnection) => {
     const results: ResultSetHeader[] = [];
-    for (const s of statements) results.push((await conn.query<ResultSetHeader>(s.sql, s.values))[0]);
+    for (const s of statements) results.push((await conn.query<ResultSetHeader>({ sql: s.sql, values: s.values, timeout: timeoutMs }))[0]);
     return results;
+  };
+  return statements.length === 1 ? onConnection(pool, run) : inTransaction(pool, timeoutMs, run);
+}
+
+async function inTransaction<T>(pool: Pool, timeoutMs: number, work: (conn: PoolConnection) => Promise<T>): Promise<T> {
+  return onConnection(pool, async (conn, lost) => {
+    await conn.query({ sql: 'START TRANSACTION', timeout: timeoutMs });
+    try {
+      const result = await work(conn);
+      await conn.query({ sql: 'COMMIT', timeout: timeoutMs });
+      return result;
+    } catch (e) {
+      // A connection that cannot even roll back is not handed to the next caller.
+      if (!unusable(e)) await conn.query({ sql: 'ROLLBACK', timeout: timeoutMs }).catch(lost);
+      throw e;
+    }
   });
 }
 
-async function inTransaction<T>(pool: Pool, work: (conn: PoolConnection) => Promise<T>): Promise<T> {
+/**
+ * Runs `work` on a connection of the pool. One that a failure left unusable (or that `work` says
+ * is lost) is thrown away, not handed to the next caller.
+ */
+async function onConnection<T>(pool: Pool, work: (conn: PoolConnection, lost: () => void) => Promise<T>): Promise<T> {
   const conn = await pool.getConnection();
-  let broken = false;
+  let usable = true;
   try {
-    await conn.beginTransaction();
-    const result = await work(conn);
-    await conn.commit();
-    return result;
+    return await work(conn, () => (usable = false));
   } catch (e) {
-    // A lost connection is thrown away, not handed to the next caller.
-    broken = (e as { fatal?: boolean }).fatal === true;
-    if (!broken) await conn.rollback().catch(() => (broken = true));
+    if (unusable(e)) usable = false;
     throw e;
   } finally {
-    if (broken) conn.destroy();
-    else conn.release();
+    if (usable) conn.release();
+    else conn.destroy();
   }
+}
+
+/** A lost connection, or one whose statement timed out (mysql2 leaves that statement pending on it). */
+function unusable(e: unknown): boolean {
+  const err = e as { fatal?: boolean; code?: string };
+  return err.fatal === true || err.code === 'PROTOCOL_SEQUENCE_TIMEOUT';
 }
