@@ -296,12 +296,20 @@ describe('membermig sync under failures', () => {
     const parkedWhileDown = (await syncStatus(env)).parked;
     expect(parkedWhileDown).toEqual([{ server: 'shard-c', count: expect.any(Number) }]);
     expect(parkedWhileDown[0].count).toBeGreaterThan(0);
+    // Stopped now, sync has not applied everything it took: exit 1, and the result says where writes wait.
+    child.proc.kill('SIGTERM');
+    expect(await child.exit, child.stderr.slice(-2000)).toBe(1);
+    const stopped = JSON.parse(child.stdout);
+    expect(stopped).toMatchObject({ ok: false, exitCode: 1, result: { stoppedBy: 'signal', parked: { 'shard-c': expect.any(Number) } } });
+    expect(Object.keys(stopped.result.parked)).toEqual(['shard-c']);
 
     shardC = await startMariaDb({ dir, port });
+    const again = startSync(env.configPath, '--metrics-port', String(metricsPort));
     await waitFor('parked writes replayed on shard-c', async () => (await syncStatus(env)).parked.length === 0, 60_000);
     expect(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()).toMatch(/membermig_sync_shard_server_down\{server="shard-c"\} 0/);
-    child.proc.kill('SIGTERM');
-    expect(await child.exit, child.stderr.slice(-2000)).toBe(0);
+    again.proc.kill('SIGTERM');
+    expect(await again.exit, again.stderr.slice(-2000)).toBe(0);
+    expect(JSON.parse(again.stdout).result.parked).toEqual({});
     await expectConverged(env);
   }, 240_000);
 });

@@ -24,7 +24,7 @@ describe('the shard writer against a server that stops answering on open connect
     const init = await runCli(['init', '--config', env.configPath]);
     expect(init.code, init.stderr).toBe(0);
     const reader = createSourceReader(env.config, silentLogger);
-    [spec] = await describeTables(reader, env.config);
+    spec = (await describeTables(reader, env.config))[0]!;
     await reader.close();
     proxy = await startFreezingProxy(Number(new URL(env.urls.shardA).port));
     const viaProxy = new URL(env.urls.shardA);

@@ -45,6 +45,8 @@ export interface SyncOutcome {
   /** With --retry-dead-letters. */
   retried?: { resolved: number; stillFailing: number };
   deadLetters: { open: number; resolved: number };
+  /** Writes waiting in the parking lot at the end, per shard server (any sync process's): not applied yet. */
+  parked: Record<string, number>;
   metricsPort?: number;
   elapsedSeconds: number;
 }

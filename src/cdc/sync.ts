@@ -137,6 +137,7 @@ async function runKafkaSync(config: Config, options: SyncOptions): Promise<Kafka
       tombstones: 0,
       deadLettered: 0,
       deadLetters: { open: 0, resolved: 0 },
+      parked: {},
       ...(metricsPort !== undefined ? { metricsPort } : {}),
       elapsedSeconds: 0,
     };
@@ -169,6 +170,7 @@ async function runKafkaSync(config: Config, options: SyncOptions): Promise<Kafka
     result.partitions = [...partitions.values()].sort((a, b) => a.topic.localeCompare(b.topic) || a.partition - b.partition);
     const counts = await deadLetterCounts(store.pool);
     result.deadLetters = { open: counts.open, resolved: counts.resolved };
+    result.parked = Object.fromEntries(await parking.counts());
     result.elapsedSeconds = (Date.now() - started) / 1000;
     return result;
   } finally {

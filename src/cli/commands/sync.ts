@@ -51,7 +51,8 @@ export function registerSync(program: Command, run: Run): void {
             ...(metricsPort !== undefined ? { metricsPort, metricsHost: opts.metricsHost } : {}),
             signal: stop.signal,
           });
-          return ctx.finish(result.deadLetters.open > 0 || !result.started ? ExitCode.Problems : ExitCode.Ok, result, renderSync);
+          const leftProblems = result.deadLetters.open > 0 || Object.keys(result.parked).length > 0 || !result.started;
+          return ctx.finish(leftProblems ? ExitCode.Problems : ExitCode.Ok, result, renderSync);
         } finally {
           stop.release();
         }
@@ -73,5 +74,8 @@ export function renderSync(r: SyncResult): string {
     lines.push('', renderTable(['capture instance', 'table', 'events', 'dead-lettered', 'position (lsn[:seqval])'], r.instances.map((i) => [i.instance, i.table, i.events, i.deadLettered, i.position ?? '-'])));
   }
   lines.push('', r.deadLetters.open > 0 ? `${r.deadLetters.open} dead letters are open: see membermig status, fix, then sync --retry-dead-letters` : 'no open dead letters');
+  for (const [server, writes] of Object.entries(r.parked)) {
+    lines.push(`${writes} writes parked for shard server ${server}, which could not take them: they are replayed in order when it answers (a running sync does it)`);
+  }
   return lines.join('\n');
 }
