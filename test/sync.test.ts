@@ -316,6 +316,29 @@ describe('membermig sync: Debezium through Kafka to the shards', () => {
     const [after] = await control.query('SELECT COUNT(*) AS n FROM dead_letters WHERE resolved_at IS NULL');
     expect(Number((after as { n: number }[])[0]!.n)).toBe(4);
     await control.end();
+
+    // The four left can never apply: an operator lists them with their reasons and skips them, on the record.
+    const listed = await runCli(['sync', 'dead-letters', '--config', env.configPath, '--json']);
+    expect(listed.code, listed.stderr).toBe(0);
+    const open = JSON.parse(listed.stdout).result.deadLetters as { id: number; source: string; partition: number; offset: string; reason: string; skipped: unknown }[];
+    expect(open).toHaveLength(4);
+    expect(open.map((d) => d.reason).sort()[0]).toMatch(/key column member_id is missing or null|not JSON|not a Debezium|unknown table/);
+    expect(open.every((d) => d.source === topic && d.partition === 0 && /^\d+$/.test(d.offset) && d.skipped === null)).toBe(true);
+    expect((await runCli(['sync', 'dead-letters', '--config', env.configPath])).stdout).toMatch(/not JSON/);
+    const ids = open.map((d) => d.id);
+    // Refused as a whole, nothing skipped: no reason, an unknown id, one already resolved.
+    expect((await runCli(['sync', 'skip-dead-letters', ids.join(','), '--config', env.configPath])).code).toBe(2);
+    const unknown = await runCli(['sync', 'skip-dead-letters', `${ids[0]},999999`, '--reason', 'x', '--config', env.configPath]);
+    expect([unknown.code, unknown.stderr]).toEqual([2, expect.stringContaining('no dead letter 999999')]);
+    const skip = await runCli(['sync', 'skip-dead-letters', ids.join(','), '--reason', 'never a change of ours', '--operator', 'ops-jane', '--config', env.configPath, '--json']);
+    expect(skip.code, skip.stderr).toBe(0);
+    expect(JSON.parse(skip.stdout).result.skipped).toBe(4);
+    expect((await runCli(['sync', 'skip-dead-letters', String(ids[0]), '--reason', 'again', '--config', env.configPath])).stderr).toMatch(/already resolved/);
+    expect(JSON.parse((await runCli(['status', '--config', env.configPath, '--json'])).stdout).result.sync.deadLetters.open).toBe(0);
+    const all = JSON.parse((await runCli(['sync', 'dead-letters', '--all', '--config', env.configPath, '--json'])).stdout).result.deadLetters as { id: number; skipped: { by: string; reason: string } | null }[];
+    expect(all.filter((d) => ids.includes(d.id)).map((d) => d.skipped)).toEqual(Array(4).fill({ by: 'ops-jane', reason: 'never a change of ours' }));
+    // A replay of the same events (sync from an older offset) leaves them skipped.
+    expect((await syncUntilCaughtUp()).result.deadLetters.open).toBe(0);
   });
 });
 

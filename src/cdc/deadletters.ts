@@ -1,4 +1,5 @@
 import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import { RefusedError } from '../errors.js';
 import type { PoisonEvent } from './types.js';
 
 /** partition_no of a direct-CDC dead letter (migration 060: NULL would not be unique). */
@@ -7,7 +8,8 @@ const NO_PARTITION = -1;
 /**
  * dead_letters (migrations/control/002_phases.sql): events that could not be decoded or applied.
  * They are written before the offset that passes them is committed, so none is ever lost; the
- * unique (source, partition, offset) key makes a replayed batch record the same event once.
+ * unique (source, partition, offset) key makes a replayed batch record the same event once (one an
+ * operator skipped stays skipped).
  */
 export async function recordDeadLetters(pool: Pool, poisons: PoisonEvent[]): Promise<void> {
   if (poisons.length === 0) return;
@@ -15,7 +17,7 @@ export async function recordDeadLetters(pool: Pool, poisons: PoisonEvent[]): Pro
   await pool.query(
     `INSERT INTO dead_letters (source, partition_no, offset_no, table_name, message_key, raw_value, reason)
      VALUES ${poisons.map(() => tuple).join(', ')}
-     ON DUPLICATE KEY UPDATE reason = VALUES(reason), table_name = VALUES(table_name), resolved_at = NULL`,
+     ON DUPLICATE KEY UPDATE reason = VALUES(reason), table_name = VALUES(table_name), resolved_at = IF(skipped_by IS NULL, NULL, resolved_at)`,
     poisons.flatMap((p) => [p.origin.source, p.origin.partition ?? NO_PARTITION, p.origin.offset, p.table ?? null, p.messageKey, p.rawValue, p.reason.slice(0, 60_000)]),
   );
 }
@@ -77,6 +79,75 @@ export async function retryOpenDeadLetters(
     await markDeadLetter(pool, dl.id, reason === null ? { resolved: true } : { resolved: false, reason });
   }
   return { resolved, stillFailing };
+}
+
+/** A dead letter as an operator reads it (`sync dead-letters`): where it came from, why, and what became of it. */
+export interface DeadLetterEntry {
+  id: number;
+  source: string;
+  partition: number | null;
+  offset: string;
+  table: string | null;
+  reason: string;
+  createdAt: string;
+  retriedAt: string | null;
+  resolvedAt: string | null;
+  skipped: { by: string; reason: string } | null;
+}
+
+/** Dead letters, newest first: the open ones, or with `all` the resolved and skipped ones too. */
+export async function listDeadLetters(pool: Pool, options: { table?: string; all?: boolean; limit: number }): Promise<DeadLetterEntry[]> {
+  const where = [options.all ? '1 = 1' : 'resolved_at IS NULL', ...(options.table !== undefined ? ['table_name = ?'] : [])];
+  const [rows] = await pool.query<RowDataPacket[]>(
+    `SELECT id, source, partition_no, offset_no, table_name, reason, created_at, retried_at, resolved_at, skipped_by, skipped_reason
+       FROM dead_letters WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT ?`,
+    [...(options.table !== undefined ? [options.table] : []), options.limit],
+  );
+  const time = (v: Date | string | null) => (v === null ? null : v instanceof Date ? v.toISOString() : String(v));
+  return rows.map((r) => ({
+    id: Number(r.id),
+    source: r.source,
+    partition: Number(r.partition_no) === NO_PARTITION ? null : Number(r.partition_no),
+    offset: r.offset_no,
+    table: r.table_name,
+    reason: r.reason,
+    createdAt: time(r.created_at)!,
+    retriedAt: time(r.retried_at),
+    resolvedAt: time(r.resolved_at),
+    skipped: r.skipped_by === null ? null : { by: r.skipped_by, reason: r.skipped_reason },
+  }));
+}
+
+/**
+ * Marks open dead letters skipped (never applied): resolved, with who and why. Refuses, changing
+ * nothing, when an id is unknown or no longer open.
+ */
+export async function skipDeadLetters(pool: Pool, ids: number[], skip: { operator: string; reason: string }): Promise<number> {
+  const conn = await pool.getConnection();
+  try {
+    await conn.beginTransaction();
+    const [rows] = await conn.query<RowDataPacket[]>('SELECT id, resolved_at FROM dead_letters WHERE id IN (?) FOR UPDATE', [ids]);
+    const found = new Map(rows.map((r) => [Number(r.id), r.resolved_at !== null]));
+    const unknown = ids.filter((id) => !found.has(id));
+    const closed = ids.filter((id) => found.get(id) === true);
+    if (unknown.length > 0 || closed.length > 0) {
+      await conn.rollback();
+      const problems = [unknown.length > 0 ? `no dead letter ${unknown.join(', ')}` : '', closed.length > 0 ? `${closed.join(', ')} already resolved` : ''].filter(Boolean);
+      throw new RefusedError(`skip-dead-letters: ${problems.join('; ')} (see sync dead-letters); nothing was skipped`);
+    }
+    const [res] = await conn.query<ResultSetHeader>('UPDATE dead_letters SET resolved_at = NOW(6), skipped_by = ?, skipped_reason = ? WHERE id IN (?)', [
+      skip.operator.slice(0, 128),
+      skip.reason.slice(0, 2048),
+      ids,
+    ]);
+    await conn.commit();
+    return res.affectedRows;
+  } catch (e) {
+    await conn.rollback().catch(() => {});
+    throw e;
+  } finally {
+    conn.release();
+  }
 }
 
 export interface DeadLetterCounts {

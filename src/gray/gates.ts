@@ -161,7 +161,7 @@ async function deadLetterGate(db: Db, table: string, allowed: boolean): Promise<
   const n = Number(rows[0]?.n ?? 0);
   if (n === 0) return { gate: 'dead_letters', ok: true, message: 'no dead letters waiting' };
   if (allowed) return { gate: 'dead_letters', ok: true, message: `${n} dead letters waiting (allowed by gray.gates.allow_dead_letters)` };
-  return { gate: 'dead_letters', ok: false, message: `${n} dead letters waiting for ${table} (resolve them, or set gray.gates.allow_dead_letters)` };
+  return { gate: 'dead_letters', ok: false, message: `${n} dead letters waiting for ${table} or naming no table (sync dead-letters lists them: fix and sync --retry-dead-letters, or sync skip-dead-letters; or set gray.gates.allow_dead_letters)` };
 }
 
 /** One line naming every failed gate with its numbers. */

@@ -3,10 +3,12 @@ import type { SyncResult } from '../../cdc/sync.js';
 import { ExitCode, RefusedError } from '../../errors.js';
 import { STOPS_ON_SIGNAL, stopOnSignal } from '../context.js';
 import type { Run } from '../main.js';
+import { listDeadLetters, skipDeadLetters, type DeadLetterEntry } from '../../cdc/deadletters.js';
 import { renderTable } from '../render.js';
+import { changeContext, parseLimit, withStore } from './gray.js';
 
 export function registerSync(program: Command, run: Run): void {
-  program
+  const sync = program
     .command('sync')
     .summary('Phase 3: apply change events (CDC through Kafka, or SQL Server CDC directly) to the shards and keep lag near zero')
     .description(
@@ -24,8 +26,9 @@ export function registerSync(program: Command, run: Run): void {
         'Runs until SIGINT/SIGTERM (finishes and commits the in-flight batch, then exits) or, with',
         '--until-caught-up, until every partition (or capture instance) is applied to its end.',
         '',
-        'Exit codes: 0 stopped cleanly with no open dead letters; 1 dead letters are open (see status), or',
-        'the run was stopped before its change source answered; 2 bad config or flags, nothing was applied.',
+        'Exit codes: 0 stopped cleanly with no open dead letters; 1 dead letters are open (sync dead-letters lists',
+        'them), writes are parked for a shard server that could not take them, or the run was stopped before its',
+        'change source answered; 2 bad config or flags, nothing was applied.',
       ].join('\n'),
     )
     .option('--until-caught-up', 'exit once the lag is 0 on every partition')
@@ -58,6 +61,55 @@ export function registerSync(program: Command, run: Run): void {
         }
       }, STOPS_ON_SIGNAL),
     );
+
+  sync
+    .command('dead-letters')
+    .description('list dead letters, newest first: id, where the event came from (topic/partition/offset or LSN), table, why')
+    .option('--table <name>', 'only this table')
+    .option('--all', 'resolved and skipped ones too')
+    .option('--limit <n>', 'at most this many (default 50)')
+    .action(async (opts: { table?: string; all?: boolean; limit?: string }, cmd: Command) =>
+      run(cmd, async (ctx) => {
+        const { config } = ctx.loadConfig();
+        const limit = opts.limit === undefined ? 50 : parseLimit(opts.limit);
+        const entries = await withStore(config, (store) => listDeadLetters(store.pool, { ...(opts.table !== undefined ? { table: opts.table } : {}), all: opts.all === true, limit }));
+        return ctx.finish(ExitCode.Ok, { deadLetters: entries }, renderDeadLetters);
+      }),
+    );
+
+  sync
+    .command('skip-dead-letters <ids>')
+    .description(
+      'mark dead letters (comma-separated ids) as skipped: never applied, no longer open, kept with who and why. For an event that can never apply (not a change of a configured table, a TRUNCATE copied again with full); fix and --retry-dead-letters otherwise',
+    )
+    .option('--reason <text>', 'why (recorded with each; required)')
+    .option('--operator <name>', 'who (default $MEMBERMIG_OPERATOR, else $USER)')
+    .action(async (idList: string, opts: { reason?: string; operator?: string }, cmd: Command) =>
+      run(cmd, async (ctx) => {
+        const { config } = ctx.loadConfig();
+        const ids = parseIds(idList);
+        const { operator, reason } = changeContext(opts);
+        if (!reason?.trim()) throw new RefusedError('skip-dead-letters needs --reason "…": it is recorded with each dead letter');
+        const skipped = await withStore(config, (store) => skipDeadLetters(store.pool, ids, { operator, reason }));
+        return ctx.finish(ExitCode.Ok, { skipped, ids, operator, reason }, (r) => `skipped ${r.skipped} dead letters (${r.ids.join(', ')}), by ${r.operator}: ${r.reason}`);
+      }),
+    );
+}
+
+function parseIds(text: string): number[] {
+  const ids = text.split(',').map((s) => s.trim());
+  if (ids.length === 0 || ids.some((id) => !/^[1-9]\d{0,17}$/.test(id))) throw new RefusedError(`skip-dead-letters: expected dead letter ids separated by commas (see sync dead-letters), got ${JSON.stringify(text)}`);
+  return [...new Set(ids.map(Number))];
+}
+
+export function renderDeadLetters(r: { deadLetters: DeadLetterEntry[] }): string {
+  if (r.deadLetters.length === 0) return 'no dead letters';
+  const where = (d: DeadLetterEntry) => (d.partition === null ? `${d.source} @ ${d.offset}` : `${d.source}[${d.partition}] @ ${d.offset}`);
+  const state = (d: DeadLetterEntry) => (d.skipped ? `skipped by ${d.skipped.by}: ${d.skipped.reason}` : d.resolvedAt ? 'resolved' : 'open');
+  return renderTable(
+    ['id', 'event', 'table', 'since', 'state', 'reason'],
+    r.deadLetters.map((d) => [d.id, where(d), d.table ?? '-', d.createdAt.replace('T', ' ').slice(0, 19), state(d), d.reason.length > 160 ? `${d.reason.slice(0, 157)}...` : d.reason]),
+  );
 }
 
 export function renderSync(r: SyncResult): string {
@@ -73,7 +125,7 @@ export function renderSync(r: SyncResult): string {
   if (r.source === 'mssql' && r.instances.length > 0) {
     lines.push('', renderTable(['capture instance', 'table', 'events', 'dead-lettered', 'position (lsn[:seqval])'], r.instances.map((i) => [i.instance, i.table, i.events, i.deadLettered, i.position ?? '-'])));
   }
-  lines.push('', r.deadLetters.open > 0 ? `${r.deadLetters.open} dead letters are open: see membermig status, fix, then sync --retry-dead-letters` : 'no open dead letters');
+  lines.push('', r.deadLetters.open > 0 ? `${r.deadLetters.open} dead letters are open: sync dead-letters lists them; fix, then sync --retry-dead-letters (sync skip-dead-letters for one that can never apply)` : 'no open dead letters');
   for (const [server, writes] of Object.entries(r.parked)) {
     lines.push(`${writes} writes parked for shard server ${server}, which could not take them: they are replayed in order when it answers (a running sync does it)`);
   }
