@@ -310,6 +310,29 @@ describe('membermig gray and shim', () => {
     }
   });
 
+  it('a step back to legacy primary lists the keys holding a MySQL write legacy missed; release-held lets legacy win, only then', async () => {
+    await db.query("DELETE FROM settings WHERE table_name = 'address'");
+    await db.query('DELETE FROM repair_queue');
+    await db.query("INSERT INTO repair_queue (table_name, pk, reason, origin, behind) VALUES ('address', '[\"7\",\"1\"]', 'shim: legacy write failed', 'shim', 'legacy')");
+    for (const mode of ['dual_legacy_primary', 'dual_mysql_primary']) {
+      await gatesOpen('address');
+      if (mode === 'dual_mysql_primary') await json('gray', 'set', 'address', '--write', '100%', '--reason', 'ramp');
+      await json('shim', 'set', 'address', mode, '--reason', 'forward');
+    }
+    // Under MySQL primary the held key cannot be released: legacy's older row would overwrite MySQL's.
+    const early = await cli('shim', 'release-held', 'address', '--reason', 'give up');
+    expect([early.code, early.stderr]).toEqual([2, expect.stringContaining('address is dual_mysql_primary, where MySQL holds the newer rows')]);
+    const back = await json('shim', 'set', 'address', 'legacy_only', '--reason', 'incident');
+    expect(back.notes).toContainEqual(expect.stringMatching(/^1 key\(s\) of address hold a MySQL write legacy missed .*e\.g\. \["7","1"\].*shim release-held address/));
+    const released = await json('shim', 'release-held', 'address', '--reason', 'legacy wins', '--operator', 'ops-jane');
+    expect(released).toMatchObject({ table: 'address', released: 1, operator: 'ops-jane' });
+    const [rows] = await db.query("SELECT behind, reason FROM repair_queue WHERE table_name = 'address'");
+    expect(rows).toEqual([{ behind: 'mysql', reason: "shim: legacy write failed; released by ops-jane (legacy's row wins): legacy wins" }]);
+    expect((await json('shim', 'release-held', 'address', '--reason', 'again')).released).toBe(0);
+    expect((await cli('shim', 'release-held', 'address')).code).toBe(2); // no reason
+    await db.query('DELETE FROM repair_queue');
+  });
+
   it('gray check explains one member', async () => {
     await gatesOpen();
     await json('gray', 'set', 'member', '--read', '100%', '--deny', '55', '--allow', '55,56', '--reason', 'r');

@@ -1,4 +1,4 @@
-import type { PoolConnection } from 'mysql2/promise';
+import type { PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../config/schema.js';
 import { RefusedError } from '../errors.js';
 import { keyText, type ShardKey } from '../shard/map.js';
@@ -284,7 +284,49 @@ export async function setShimMode(store: ControlStore, config: Config, table: st
       notes.push(`write percentage ${formatPercent(current.write_bp)} -> ${formatPercent(newWrite)} (${why})`);
     }
     const version = await writeSetting(conn, { table, kind: 'shim', action: 'set', oldValue: stored, newValue: after, operator: ctx.operator, reason: recorded.reason, forced: recorded.forced });
+    if (to < from && LEGACY_PRIMARY.includes(mode)) notes.push(...(await heldKeysNote(conn, table)));
     return { table, changed: true, before, after, version, gates, forced: recorded.forced, operator: ctx.operator, notes };
+  });
+}
+
+/** Modes in which legacy is the primary: its row is the one that counts. */
+const LEGACY_PRIMARY: ShimMode[] = ['legacy_only', 'dual_legacy_primary'];
+
+/**
+ * Keys whose MySQL row holds a write legacy missed (repair_queue, behind = legacy): with legacy
+ * primary again, sync still holds legacy's changes of them (they would undo that write) until
+ * legacy has it, or an operator gives legacy's rows the last word (releaseHeldKeys).
+ */
+async function heldKeysNote(conn: PoolConnection, table: string): Promise<string[]> {
+  const [rows] = await conn.query<RowDataPacket[]>("SELECT pk FROM repair_queue WHERE table_name = ? AND resolved_at IS NULL AND behind = 'legacy' ORDER BY id LIMIT 6", [table]);
+  if (rows.length === 0) return [];
+  const keys = rows.slice(0, 5).map((r) => (typeof r.pk === 'string' ? r.pk : JSON.stringify(r.pk)));
+  return [
+    `${rows.length > 5 ? 'more than 5' : rows.length} key(s) of ${table} hold a MySQL write legacy missed (repair_queue, behind = legacy), e.g. ${keys.join(', ')}: ` +
+      `sync holds legacy's changes of them until legacy has that write; bring it to legacy, or give legacy's rows the last word with \`membermig shim release-held ${table} --reason "…"\``,
+  ];
+}
+
+/**
+ * `shim release-held`: once legacy is the primary again, lets legacy's rows win for keys whose
+ * MySQL row holds a write legacy missed: their entries become ordinary ones (behind = mysql), so
+ * sync applies legacy's changes of them and `verify --repair` copies them from legacy. Refused in
+ * the MySQL-primary modes, where legacy's older rows would overwrite the newer ones.
+ */
+export async function releaseHeldKeys(store: ControlStore, config: Config, table: string, ctx: ChangeContext): Promise<{ table: string; released: number; operator: string; reason: string }> {
+  requireTable(config, table);
+  const reason = requireReason(ctx);
+  return withSettingsLock(store.pool, async (conn) => {
+    const stored = await lockSetting(conn, table, 'shim');
+    const mode = stored === null ? DEFAULT_SHIM.mode : toShimSetting(stored).mode;
+    if (!LEGACY_PRIMARY.includes(mode)) {
+      throw new RefusedError(`shim release-held: ${table} is ${mode}, where MySQL holds the newer rows; move it back to dual_legacy_primary or legacy_only first. Nothing was changed.`);
+    }
+    const [res] = await conn.query<ResultSetHeader>(
+      "UPDATE repair_queue SET behind = 'mysql', reason = CONCAT(reason, ?) WHERE table_name = ? AND resolved_at IS NULL AND behind = 'legacy'",
+      [`; released by ${ctx.operator} (legacy's row wins): ${reason}`.slice(0, 2000), table],
+    );
+    return { table, released: res.affectedRows, operator: ctx.operator, reason };
   });
 }
 

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { ExitCode } from '../../errors.js';
-import { setShimMode, settingsHistory, showSettings, type ChangeResult, type TableView } from '../../gray/operations.js';
+import { releaseHeldKeys, setShimMode, settingsHistory, showSettings, type ChangeResult, type TableView } from '../../gray/operations.js';
 import { SHIM_MODES, type ShimSetting } from '../../gray/route.js';
 import type { Run } from '../main.js';
 import { renderTable } from '../render.js';
@@ -33,6 +33,21 @@ export function registerShim(program: Command, run: Run): void {
         const { config } = ctx.loadConfig();
         const result = await withStore(config, (store) => setShimMode(store, config, table, mode, changeContext(opts)));
         return ctx.finish(ExitCode.Ok, result, renderShimChange);
+      }),
+    );
+
+  shim
+    .command('release-held <table>')
+    .description(
+      "with legacy the primary again: let legacy's rows win for keys whose MySQL row holds a write legacy missed (a failed legacy write in a MySQL-primary mode); sync applies legacy's changes of them again and verify --repair copies them from legacy",
+    )
+    .option('--reason <text>', 'why (recorded with each entry; required)')
+    .option('--operator <name>', 'who (default $MEMBERMIG_OPERATOR, else $USER)')
+    .action(async (table: string, opts: { reason?: string; operator?: string }, cmd: Command) =>
+      run(cmd, async (ctx) => {
+        const { config } = ctx.loadConfig();
+        const result = await withStore(config, (store) => releaseHeldKeys(store, config, table, changeContext(opts)));
+        return ctx.finish(ExitCode.Ok, result, (r) => `${r.table}: ${r.released} held key(s) released (legacy's rows win), by ${r.operator}: ${r.reason}`);
       }),
     );
 
