@@ -143,9 +143,12 @@ describe('membermig gray and shim', () => {
     await gatesOpen();
     await db.query('UPDATE cdc_offsets SET updated_at = NOW(6) - INTERVAL 400 SECOND');
     r = await cli('gray', 'set', 'member', '--read', '5%', '--reason', 'r');
-    expect(r.stderr).toMatch(/gate sync_lag: sync lag 40\d\.\d s \(worst t\[0\]\), 0 events behind/);
+    // Its event count is as of its last report: said so, since no sync has reported for 400 s.
+    expect(r.stderr).toMatch(/gate sync_lag: sync lag 40\d\.\d s \(worst t\[0\]\), 0 events behind over 1 partitions as of the last sync report 40\d s ago \(is sync running\?\)/);
     const shown = JSON.parse((await cli('status', '--json')).stdout).result;
     expect(shown.sync.partitions[0].lagSeconds).toBeGreaterThanOrEqual(400);
+    expect(shown.sync.partitions[0].reportedSecondsAgo).toBeGreaterThanOrEqual(400);
+    expect((await cli('status')).stdout).toMatch(/no sync has reported for 40\d s \(is one running\?\): lag events are as of its last report/);
 
     await gatesOpen();
     await db.query("INSERT INTO dead_letters (source, partition_no, offset_no, table_name, reason) VALUES ('t', 0, '17', 'member', 'bad decimal')");

@@ -87,7 +87,12 @@ export interface PartitionLag {
   lastSourceTsMs: number | null;
   appliedEvents: number;
   updatedAt: string;
+  /** How long ago a sync last wrote this row: lagMessages is as of then. */
+  reportedSecondsAgo: number;
 }
+
+/** A running sync reports every few seconds (kafka-progress.ts); silent longer than this, none is likely running. */
+export const SYNC_SILENT_MS = 30_000;
 
 /**
  * How far behind one partition's shards are, in seconds: behind the broker, now − the source time
@@ -123,6 +128,7 @@ export async function readOffsetMirror(pool: Pool): Promise<PartitionLag[]> {
       lastSourceTsMs: ts,
       appliedEvents: Number(r.applied_events),
       updatedAt: r.updated_at,
+      reportedSecondsAgo: Math.max(0, (Number(r.now_ms) - Number(r.updated_ms)) / 1000),
     };
   });
 }

@@ -2,7 +2,7 @@ import type { Pool } from 'mysql2/promise';
 import { renderTable } from '../cli/render.js';
 import { deadLetterCounts, type DeadLetterCounts } from './deadletters.js';
 import { mssqlCdcStatus, type MssqlCdcInstanceStatus } from './mssql/position.js';
-import { readOffsetMirror, type PartitionLag } from './offsets.js';
+import { readOffsetMirror, SYNC_SILENT_MS, type PartitionLag } from './offsets.js';
 import { parkedCounts } from './parking.js';
 
 export interface SyncStatus {
@@ -54,9 +54,13 @@ export function renderSyncStatus(s: SyncStatus): string[] {
       ),
     );
   }
+  const lastReport = s.partitions.length > 0 ? Math.min(...s.partitions.map((p) => p.reportedSecondsAgo)) : null;
+  if (lastReport !== null && lastReport * 1000 > SYNC_SILENT_MS) {
+    out.push('', `no sync has reported for ${lastReport.toFixed(0)} s (is one running?): lag events are as of its last report, lag seconds count from it`);
+  }
   for (const p of s.parked) out.push('', `shard server ${p.server}: ${p.count} writes parked until it is reachable again`);
   if (s.deadLetters.open > 0 || s.deadLetters.resolved > 0) {
-    out.push('', `dead letters: ${s.deadLetters.open} open, ${s.deadLetters.resolved} resolved` + (s.deadLetters.open > 0 ? ' (fix, then membermig sync --retry-dead-letters)' : ''));
+    out.push('', `dead letters: ${s.deadLetters.open} open, ${s.deadLetters.resolved} resolved` + (s.deadLetters.open > 0 ? ' (membermig sync dead-letters lists them; fix, then sync --retry-dead-letters)' : ''));
   }
   return out;
 }

@@ -1,5 +1,5 @@
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
-import { partitionLagSeconds } from '../cdc/offsets.js';
+import { partitionLagSeconds, SYNC_SILENT_MS } from '../cdc/offsets.js';
 import { mssqlCdcStatus } from '../cdc/mssql/position.js';
 import type { Config } from '../config/schema.js';
 
@@ -106,7 +106,9 @@ async function syncLagGate(db: Db, config: Config, maxLagSeconds: number): Promi
   let worstSeconds = 0;
   let worstWhere = '';
   let offsetLag = 0;
+  let reportedMsAgo = Infinity;
   for (const r of rows) {
+    reportedMsAgo = Math.min(reportedMsAgo, Number(r.now_ms) - Number(r.updated_ms));
     const behind = r.high_watermark === null ? 0 : Math.max(0, Number(r.high_watermark) - Number(r.next_offset));
     offsetLag += behind;
     const lastSourceTsMs = r.last_source_ts_ms === null ? null : Number(r.last_source_ts_ms);
@@ -117,7 +119,9 @@ async function syncLagGate(db: Db, config: Config, maxLagSeconds: number): Promi
       worstWhere = `${r.topic}[${r.partition_no}]`;
     }
   }
-  const figures = `sync lag ${worstSeconds.toFixed(1)} s (worst ${worstWhere}), ${offsetLag} events behind over ${rows.length} partitions`;
+  // The events behind are counted against the broker's end as the last running sync saw it.
+  const asOf = reportedMsAgo > SYNC_SILENT_MS ? ` as of the last sync report ${(reportedMsAgo / 1000).toFixed(0)} s ago (is sync running?)` : '';
+  const figures = `sync lag ${worstSeconds.toFixed(1)} s (worst ${worstWhere}), ${offsetLag} events behind over ${rows.length} partitions${asOf}`;
   if (worstSeconds > maxLagSeconds) return { gate: 'sync_lag', ok: false, message: `${figures}; gray.gates.max_sync_lag_seconds is ${maxLagSeconds}` };
   return { gate: 'sync_lag', ok: true, message: `${figures} (limit ${maxLagSeconds} s)` };
 }
