@@ -62,16 +62,19 @@ export async function markDeadLetter(pool: Pool, id: number, outcome: { resolved
 
 /**
  * Retries the open dead letters that `mine` accepts, in log order: `attempt` returns null when the
- * dead letter is now applied (it is marked resolved), else why not (its reason is updated).
+ * dead letter is now applied (it is marked resolved), else why not (its reason is updated). Stops
+ * between two when `stopping()` says so (the rest stay open for the next retry).
  */
 export async function retryOpenDeadLetters(
   pool: Pool,
   attempt: (dl: DeadLetter) => Promise<string | null>,
   mine: (dl: DeadLetter) => boolean = () => true,
+  stopping: () => boolean = () => false,
 ): Promise<{ resolved: number; stillFailing: number }> {
   let resolved = 0;
   let stillFailing = 0;
   for (const dl of await openDeadLetters(pool)) {
+    if (stopping()) break;
     if (!mine(dl)) continue;
     const reason = await attempt(dl);
     if (reason === null) resolved++;

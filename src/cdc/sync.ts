@@ -375,7 +375,7 @@ async function retryDeadLetters(rt: Runtime): Promise<{ resolved: number; stillF
       if (decoded.kind === 'changes') return recopyKeys(rt.apply, reader, decoded.events);
       if (dl.rawValue !== null) return null; // a tombstone: nothing to apply
       return dl.reason.startsWith('no message') ? dl.reason : `no message is stored for it (${dl.reason}): repair the row with membermig verify --repair`;
-    });
+    }, undefined, () => rt.apply.shouldStop?.() === true);
   } finally {
     await reader.close();
   }

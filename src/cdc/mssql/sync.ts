@@ -135,6 +135,7 @@ async function retryDeadLetters(rt: ApplyRuntime, cdc: { source: MssqlCdcSource;
       return recopyKeys(rt.apply, cdc.reader, change.events);
     },
     (dl) => ours.has(dl.source.toLowerCase()),
+    () => rt.apply.shouldStop?.() === true,
   );
   rt.logger.info({ resolved, stillFailing }, 'dead letters retried');
   return { resolved, stillFailing };
