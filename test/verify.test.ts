@@ -367,8 +367,12 @@ describe('membermig verify: find, classify, repair, re-verify', () => {
     expect(String(last[0]!.last_error)).toContain('shard server shard-b');
     expect(String(last[0]!.last_error)).toContain('Access denied');
     expect(res.stderr).toContain('chunk failed; will retry');
+    // The result says why, not only the log: the server and its error, per table.
+    expect(r.failures).toEqual([{ table: 'member', chunks: r.tables[0].chunksTotal, error: expect.stringMatching(/shard server shard-b.*Access denied/) }]);
+    const human = await runCli(['verify', '--config', configPath]);
+    expect(human.stdout).toMatch(/member: \d+ chunk\(s\) failed: .*shard server shard-b.*Access denied/);
     expect(res.stderr).not.toMatch(/\n\s+at /);
-    expect(res.stderr + res.stdout).not.toContain('Wr0ngSecret');
+    expect(res.stderr + res.stdout + human.stdout + human.stderr).not.toContain('Wr0ngSecret');
   });
 
   it('two verifiers with the same flags share one job through leases', async () => {

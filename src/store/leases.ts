@@ -236,6 +236,22 @@ export async function releaseChunk(pool: Pool, chunk: Chunk, worker: string, err
   );
 }
 
+/** Chunks of a job that failed, grouped by table and error (the first errors, most frequent first). */
+export interface ChunkFailure {
+  table: string;
+  chunks: number;
+  error: string;
+}
+
+export async function chunkFailures(pool: Pool, jobId: number, limit = 5): Promise<ChunkFailure[]> {
+  const [rows] = await pool.query<RowDataPacket[]>(
+    `SELECT table_name, LEFT(COALESCE(last_error, 'no error recorded'), 1000) AS error, COUNT(*) AS n FROM chunks
+      WHERE job_id = ? AND state = 'failed' GROUP BY table_name, error ORDER BY n DESC, table_name LIMIT ?`,
+    [jobId, limit],
+  );
+  return rows.map((r) => ({ table: r.table_name, chunks: Number(r.n), error: r.error }));
+}
+
 export interface ChunkCounts {
   tableName: string;
   pending: number;

@@ -11,7 +11,7 @@ import type { TableSpec } from '../rows/types.js';
 import { shardMapFromConfig, type ShardMap } from '../shard/map.js';
 import { createSourceReader, describeTables, MysqlSourceReader, type SourceReader } from '../source/index.js';
 import { openControlStore, requireMigratedStore, type ControlStore } from '../store/control.js';
-import { claimChunks, completeChunks, heartbeatWorker, heldKey, newWorkerId, registerWorker, releaseChunk, removeWorker, renewLeases, type Chunk, type CompletedChunk } from '../store/leases.js';
+import { chunkFailures, claimChunks, completeChunks, heartbeatWorker, heldKey, newWorkerId, registerWorker, releaseChunk, removeWorker, renewLeases, type Chunk, type ChunkFailure, type CompletedChunk } from '../store/leases.js';
 import { createShardWriter, type ShardWriter } from '../target/writer.js';
 import { compareRange, recheckKeys, type Candidate, type Difference, type DrillContext } from './drill.js';
 import { ChangesInFlight } from './in-flight.js';
@@ -86,6 +86,8 @@ export interface VerifyResult {
   /** --dry-run: what --repair would do. */
   plannedRepairs: (PlannedRepair & { table: string })[];
   repairQueue: QueueOutcome[];
+  /** Why chunks failed (state failed), per table and error: a shard server down, a query refused. */
+  failures: ChunkFailure[];
 }
 
 /** Ranges up to this many rows are compared row by row at once; bigger ones are split first. */
@@ -275,7 +277,8 @@ async function runPass(run: VerifyRun, options: VerifyOptions): Promise<Omit<Ver
   const differences = await readDifferences(store.pool, Object.values(job.runIds), options.listDifferences ?? 50);
   const stopped = runs.some((r) => r.state === 'running'); // only a stop request leaves the job unfinished
   const state = runs.some((r) => r.state === 'failed') ? 'failed' : stopped ? 'stopped' : runs.some((r) => r.state !== 'clean') ? 'differences' : 'clean';
-  return { state, hash, jobId: job.jobId, tables: runs, differences, plannedRepairs: planned };
+  const failures = state === 'failed' ? await chunkFailures(store.pool, job.jobId) : [];
+  return { state, hash, jobId: job.jobId, tables: runs, differences, plannedRepairs: planned, failures };
 }
 
 /**

@@ -204,6 +204,7 @@ export function renderVerify(r: VerifyResult): string {
     if (q.unrepresentable > 0) out.push(`  ${q.unrepresentable} of them: the legacy row holds a value the target cannot hold; left as they are`);
     if (q.malformed > 0) out.push(`  ${q.malformed} of them: the pk does not name the table's key; left open (${q.problems.join('; ')})`);
   }
+  for (const f of r.failures) out.push('', `${f.table}: ${f.chunks} chunk(s) failed: ${f.error}`);
   const ending = { clean: 'clean', failed: 'some chunks failed: run again to finish them', stopped: 'stopped before every chunk was checked: run verify again to go on', differences: 'differences persist' };
   out.push('', ending[r.state]);
   return out.join('\n');
