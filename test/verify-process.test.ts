@@ -61,15 +61,25 @@ describe('verify processes', () => {
   });
 
   it('--restart abandons a killed verifier\'s job and checks every chunk again', async () => {
+    // A difference keeps the first verifier waiting for its re-check (60 s): it cannot finish its job before the kill.
+    const map = shardMapFromConfig(env.config);
+    const id = memberId(43);
+    const shard = map.shardOf(id);
+    const conn = await connectMysql(map.serverOf(shard).primary, { database: map.databaseOf(shard) });
+    const [before] = await conn.query<RowDataPacket[]>('SELECT name FROM member WHERE member_id = ?', [id]);
+    await conn.query("UPDATE member SET name = 'changed' WHERE member_id = ?", [id]);
     const child = spawnCli(['verify', '--config', env.configPath, '--recheck-after', '60', '--log-level', 'info']);
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const deadline = Date.now() + 30_000;
-    while (!stderr.includes('verify job planned') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (!stderr.includes('re-checking after the delay') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     child.kill('SIGKILL');
     await new Promise((r) => child.on('close', r));
+    await conn.query('UPDATE member SET name = ? WHERE member_id = ?', [before[0]!.name, id]);
+    await conn.end();
 
     expect(stderr).toContain('verify job planned');
+    expect(stderr).toContain('re-checking after the delay');
     const fresh = await execCli(['verify', '--config', env.configPath, '--json', '--restart']);
     expect(fresh.code, fresh.stderr).toBe(0);
     expect(JSON.parse(fresh.stdout).result.tables[0]).toMatchObject({ state: 'clean', rowsSource: 200, rowsTarget: 200 });
