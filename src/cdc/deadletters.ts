@@ -43,16 +43,19 @@ export async function openDeadLetters(pool: Pool, limit = 10_000): Promise<DeadL
       WHERE resolved_at IS NULL ORDER BY source, partition_no, LENGTH(offset_no), offset_no, id LIMIT ?`,
     [limit],
   );
-  return rows.map((r) => ({
+  return rows.map((r) => ({ ...identity(r), messageKey: r.message_key, rawValue: r.raw_value }));
+}
+
+/** A dead_letters row's id, where its event came from, its table and why. */
+function identity(r: RowDataPacket): Pick<DeadLetter, 'id' | 'source' | 'partition' | 'offset' | 'table' | 'reason'> {
+  return {
     id: Number(r.id),
     source: r.source,
     partition: Number(r.partition_no) === NO_PARTITION ? null : Number(r.partition_no),
     offset: r.offset_no,
     table: r.table_name,
-    messageKey: r.message_key,
-    rawValue: r.raw_value,
     reason: r.reason,
-  }));
+  };
 }
 
 export async function markDeadLetter(pool: Pool, id: number, outcome: { resolved: true } | { resolved: false; reason: string }): Promise<void> {
@@ -108,12 +111,7 @@ export async function listDeadLetters(pool: Pool, options: { table?: string; all
   );
   const time = (v: Date | string | null) => (v === null ? null : v instanceof Date ? v.toISOString() : String(v));
   return rows.map((r) => ({
-    id: Number(r.id),
-    source: r.source,
-    partition: Number(r.partition_no) === NO_PARTITION ? null : Number(r.partition_no),
-    offset: r.offset_no,
-    table: r.table_name,
-    reason: r.reason,
+    ...identity(r),
     createdAt: time(r.created_at)!,
     retriedAt: time(r.retried_at),
     resolvedAt: time(r.resolved_at),
