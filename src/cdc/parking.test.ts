@@ -4,7 +4,9 @@ import { scratchControlStore } from '../../test/support/scratch-control.js';
 import { silentLogger } from '../log.js';
 import type { Row, RowValue, TableSpec } from '../rows/types.js';
 import type { ShardWriter } from '../target/writer.js';
-import { ParkingLot, type ParkedWrite } from './parking.js';
+import { PassThrough } from 'node:stream';
+import { createLogger } from '../log.js';
+import { ParkingLot, waitingForParked, type ParkedWrite } from './parking.js';
 
 /**
  * The parking lot against a real control store (a scratch database on the test MariaDB server):
@@ -204,5 +206,22 @@ describe('parking lot: a lower id committed late (another process parking for th
       await other.query('ROLLBACK');
       other.release();
     }
+  });
+});
+
+describe('sync --until-caught-up waiting for parked writes', () => {
+  it('says which servers it waits for, at most once per interval, and is done when nothing is parked', async () => {
+    const out = new PassThrough();
+    let logs = '';
+    out.on('data', (d: Buffer) => (logs += d.toString()));
+    const nothingParked = waitingForParked(createLogger('warn', out), 50);
+    expect(nothingParked(new Map([['shard-b', 3]]))).toBe(false);
+    expect(nothingParked(new Map([['shard-b', 3]]))).toBe(false);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(nothingParked(new Map([['shard-b', 2]]))).toBe(false);
+    expect(nothingParked(new Map())).toBe(true);
+    const lines = logs.trim().split('\n').map((l) => JSON.parse(l) as { parked: Record<string, number>; msg: string });
+    expect(lines.map((l) => l.parked)).toEqual([{ 'shard-b': 3 }, { 'shard-b': 2 }]);
+    expect(lines[0]!.msg).toMatch(/waiting for their shard servers to take them/);
   });
 });

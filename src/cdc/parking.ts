@@ -43,6 +43,22 @@ export async function parkedWritesOf(pool: Pool, table: string): Promise<number>
   return Number(rows[0]!.n);
 }
 
+/**
+ * For `sync --until-caught-up`, which cannot be caught up while writes are parked: a warning, at
+ * most every `everyMs`, naming the servers whose writes it waits for (it waited in silence).
+ * Returns whether nothing is parked.
+ */
+export function waitingForParked(logger: Logger, everyMs = 30_000): (parked: Map<string, number>) => boolean {
+  let toldAt = 0;
+  return (parked) => {
+    if (parked.size > 0 && Date.now() - toldAt >= everyMs) {
+      toldAt = Date.now();
+      logger.warn({ parked: Object.fromEntries(parked) }, 'not caught up while writes are parked: waiting for their shard servers to take them (SIGINT stops, exit 1)');
+    }
+    return parked.size === 0;
+  };
+}
+
 const encode = (values: RowValue[]): string => JSON.stringify(values.map((v) => (Buffer.isBuffer(v) ? { $b: v.toString('base64') } : v)));
 const decode = (text: string): RowValue[] =>
   (JSON.parse(text) as (string | null | { $b: string })[]).map((v) => (v !== null && typeof v === 'object' ? Buffer.from(v.$b, 'base64') : v));

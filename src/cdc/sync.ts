@@ -6,6 +6,7 @@ import type { ControlStore } from '../store/control.js';
 import type { ShardWriter } from '../target/writer.js';
 import { applyChanges, type ApplyContext } from './apply.js';
 import { deadLetterCounts, recordDeadLetters, retryOpenDeadLetters } from './deadletters.js';
+import { waitingForParked } from './parking.js';
 import { DebeziumDecoder } from './debezium/decode.js';
 import type { SyncMetrics } from './metrics.js';
 import { runMssqlSync, type MssqlSyncResult } from './mssql/sync.js';
@@ -158,9 +159,10 @@ async function runKafkaSync(config: Config, options: SyncOptions): Promise<Kafka
     })();
     startUp.catch(() => {}); // when a stop request wins the race below, its failure is nobody's
     const first = await Promise.race([startUp.then(() => 'started' as const), aborted]);
+    const nothingParked = waitingForParked(logger);
     const caughtUp = () =>
       options.untilCaughtUp
-        ? watchCaughtUp(admin, kafkaConfig.group, topics, options.caughtUpCheckMs ?? 300, stopping, async () => (await parking.counts()).size === 0).then(() => 'caught-up' as const)
+        ? watchCaughtUp(admin, kafkaConfig.group, topics, options.caughtUpCheckMs ?? 300, stopping, async () => nothingParked(await parking.counts())).then(() => 'caught-up' as const)
         : new Promise<never>(() => {});
     if (first === 'stopped' && !result.started) logger.warn({ brokers: kafkaConfig.brokers }, 'stopped before Kafka answered: nothing was consumed');
     const reason = first === 'stopped' ? first : await Promise.race([aborted, caughtUp()]);

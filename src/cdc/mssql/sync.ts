@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../../config/schema.js';
 import { silentLogger } from '../../log.js';
 import { deadLetterCounts, retryOpenDeadLetters } from '../deadletters.js';
+import { waitingForParked } from '../parking.js';
 import { applyOrDeadLetter, openApplyRuntime, type ApplyRuntime, type SyncOutcome } from '../runtime.js';
 import type { SyncOptions } from '../sync.js';
 import type { ChangeEvent } from '../types.js';
@@ -73,7 +74,8 @@ export async function runMssqlSync(config: Config, options: SyncOptions = {}): P
     if (options.untilCaughtUp) {
       onPoll(await cdc.source.pollOnce(options.signal));
       // Writes parked for a server that was down count as not yet applied.
-      while (!stopping() && (await rt.parking.counts()).size > 0) await sleep(options.caughtUpCheckMs ?? 300);
+      const nothingParked = waitingForParked(rt.logger);
+      while (!stopping() && !nothingParked(await rt.parking.counts())) await sleep(options.caughtUpCheckMs ?? 300);
       if (!stopping()) result.stoppedBy = 'caught-up';
     } else {
       await cdc.source.run(options.signal ?? new AbortController().signal, onPoll);
