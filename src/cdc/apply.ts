@@ -213,7 +213,21 @@ async function writeServer(ctx: ApplyContext, server: string, works: ShardWork[]
     await parkAll(works);
     return outcome;
   }
-  const settled = await Promise.allSettled(works.map((work) => limit(() => writeShard(ctx.writer, work))));
+  // Once one write finds the server unable to take it, the works still queued are not tried: each
+  // would wait out its own timeout (a hung server: 2 x the lock wait each, 4 at a time), and the
+  // batch would outlast the Kafka session. They are parked with the rest.
+  let down: unknown;
+  const settled = await Promise.allSettled(
+    works.map((work) =>
+      limit(async () => {
+        if (down !== undefined) throw down;
+        return writeShard(ctx.writer, work).catch((e: unknown) => {
+          if (isTransient(e)) down ??= e;
+          throw e;
+        });
+      }),
+    ),
+  );
   const waiting: ShardWork[] = [];
   let why = '';
   settled.forEach((o, i) => {
