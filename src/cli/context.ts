@@ -76,18 +76,17 @@ export function stopOnSignal(logger: Logger, what: string): { signal: AbortSigna
     logger.warn({ signal }, what);
     stop.abort();
   };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  // After ours are on: Node keeps watching the signals, so none that came meanwhile is lost.
+  const release = () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
   const early = claimEarlySignal();
   if (early) {
     onSignal(early);
-    return { signal: stop.signal, release() {} };
+    release(); // that was the first signal: the next one ends the process
   }
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  return {
-    signal: stop.signal,
-    release() {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    },
-  };
+  return { signal: stop.signal, release };
 }
