@@ -320,11 +320,16 @@ describe('membermig sync: Debezium through Kafka to the shards', () => {
     // The four left can never apply: an operator lists them with their reasons and skips them, on the record.
     const listed = await runCli(['sync', 'dead-letters', '--config', env.configPath, '--json']);
     expect(listed.code, listed.stderr).toBe(0);
-    const open = JSON.parse(listed.stdout).result.deadLetters as { id: number; source: string; partition: number; offset: string; reason: string; skipped: unknown }[];
+    const open = JSON.parse(listed.stdout).result.deadLetters as { id: number; source: string; partition: number; offset: string; table: string | null; reason: string; skipped: unknown }[];
     expect(open).toHaveLength(4);
     expect(open.map((d) => d.reason).sort()[0]).toMatch(/key column member_id is missing or null|not JSON|not a Debezium|unknown table/);
     expect(open.every((d) => d.source === topic && d.partition === 0 && /^\d+$/.test(d.offset) && d.skipped === null)).toBe(true);
     expect((await runCli(['sync', 'dead-letters', '--config', env.configPath])).stdout).toMatch(/not JSON/);
+    // --table keeps those naming no table (the gates count them for every table).
+    const ofMember = JSON.parse((await runCli(['sync', 'dead-letters', '--table', 'member', '--config', env.configPath, '--json'])).stdout).result.deadLetters;
+    expect(ofMember.map((d: { id: number }) => d.id).sort()).toEqual(open.filter((d) => d.table === null || d.table === 'member').map((d) => d.id).sort());
+    expect(open.some((d) => d.table === null)).toBe(true);
+    expect(JSON.parse((await runCli(['sync', 'dead-letters', '--table', 'nope', '--config', env.configPath, '--json'])).stdout).result.deadLetters.every((d: { table: string | null }) => d.table === null)).toBe(true);
     const ids = open.map((d) => d.id);
     // Refused as a whole, nothing skipped: no reason, an unknown id, one already resolved.
     expect((await runCli(['sync', 'skip-dead-letters', ids.join(','), '--config', env.configPath])).code).toBe(2);

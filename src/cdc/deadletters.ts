@@ -103,7 +103,8 @@ export interface DeadLetterEntry {
 
 /** Dead letters, newest first: the open ones, or with `all` the resolved and skipped ones too. */
 export async function listDeadLetters(pool: Pool, options: { table?: string; all?: boolean; limit: number }): Promise<DeadLetterEntry[]> {
-  const where = [options.all ? '1 = 1' : 'resolved_at IS NULL', ...(options.table !== undefined ? ['table_name = ?'] : [])];
+  // Those naming no table (not decodable, an unknown table) may be any table's: the gates count them for each.
+  const where = [options.all ? '1 = 1' : 'resolved_at IS NULL', ...(options.table !== undefined ? ['(table_name = ? OR table_name IS NULL)'] : [])];
   const [rows] = await pool.query<RowDataPacket[]>(
     `SELECT id, source, partition_no, offset_no, table_name, reason, created_at, retried_at, resolved_at, skipped_by, skipped_reason
        FROM dead_letters WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT ?`,

@@ -43,7 +43,7 @@ export function registerSync(program: Command, run: Run): void {
           metricsPort = Number(opts.metricsPort);
           if (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535) throw new RefusedError(`--metrics-port ${opts.metricsPort}: expected a port number`);
         }
-        const stop = stopOnSignal(ctx.logger, 'stopping: finishing the in-flight batch');
+        const stop = stopOnSignal(ctx.logger, 'stopping: finishing the in-flight batch (a write to a shard server that stopped answering gives up within 2 x the lock wait)');
         try {
           // Loaded here: kafkajs and the SQL Server driver only for the command that needs them.
           const { runSync } = await import('../../cdc/sync.js');
@@ -65,7 +65,7 @@ export function registerSync(program: Command, run: Run): void {
   sync
     .command('dead-letters')
     .description('list dead letters, newest first: id, where the event came from (topic/partition/offset or LSN), table, why')
-    .option('--table <name>', 'only this table')
+    .option('--table <name>', "only this table's (and those naming no table, which the gates count for every table)")
     .option('--all', 'resolved and skipped ones too')
     .option('--limit <n>', 'at most this many (default 50)')
     .action(async (opts: { table?: string; all?: boolean; limit?: string }, cmd: Command) =>
