@@ -36,6 +36,8 @@ import type { ChangeEvent } from './types.js';
  * - ER_OPTION_PREVENTS_STATEMENT: SET GLOBAL read_only = 1 on server A.
  * - ECONNREFUSED: server A stopped (restarted on the same port and data to end the outage).
  * - ER_DATA_TOO_LONG: 'too long' into VARCHAR(5) under the writer's strict sql_mode.
+ * A second suite puts ten shards on server A: apply writes 4 at a time per server, and once one
+ * finds the server down the works still queued are parked without being tried.
  * ER_LOCK_DEADLOCK is left out: it takes the same path (isTransient) as the codes above, and the
  * writer's single autocommit statements give no natural way to make a real one.
  */
@@ -269,30 +271,31 @@ function parkingLot(writer: ShardWriter): { lot: ParkingLot; drained: Promise<vo
   return { lot, drained };
 }
 
+// Server A (private) and the scratch control store serve both suites below.
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'membermig-apply-'));
+  [serverA] = await Promise.all([startMariaDb({ dir }), setupControlStore({ control: { url: controlUrl } })]);
+  control = createMysqlPool(controlUrl);
+  await onServer(
+    serverA.url,
+    `CREATE DATABASE ${quoteId(dbOf(0))}`,
+    `USE ${quoteId(dbOf(0))}`,
+    TABLE_DDL,
+    `CREATE USER '${WRITER_USER}'@'%' IDENTIFIED BY '${WRITER_PASSWORD}'`,
+    `GRANT SELECT, INSERT, UPDATE, DELETE ON ${quoteId(dbOf(0))}.* TO '${WRITER_USER}'@'%'`,
+  );
+  await onServer(urls.shardB, `CREATE DATABASE ${quoteId(dbOf(1))}`, `USE ${quoteId(dbOf(1))}`, TABLE_DDL);
+});
+
+afterAll(async () => {
+  await control?.end();
+  await onServer(urls.legacy, `DROP DATABASE IF EXISTS ${quoteId(`${prefix}_control`)}`).catch(() => {});
+  await onServer(urls.shardB, `DROP DATABASE IF EXISTS ${quoteId(dbOf(1))}`).catch(() => {});
+  await serverA?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
 describe('apply and parking-lot replay on real servers: a write the server cannot take now waits; only a refused row is dead-lettered', () => {
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'membermig-apply-'));
-    [serverA] = await Promise.all([startMariaDb({ dir }), setupControlStore({ control: { url: controlUrl } })]);
-    control = createMysqlPool(controlUrl);
-    await onServer(
-      serverA.url,
-      `CREATE DATABASE ${quoteId(dbOf(0))}`,
-      `USE ${quoteId(dbOf(0))}`,
-      TABLE_DDL,
-      `CREATE USER '${WRITER_USER}'@'%' IDENTIFIED BY '${WRITER_PASSWORD}'`,
-      `GRANT SELECT, INSERT, UPDATE, DELETE ON ${quoteId(dbOf(0))}.* TO '${WRITER_USER}'@'%'`,
-    );
-    await onServer(urls.shardB, `CREATE DATABASE ${quoteId(dbOf(1))}`, `USE ${quoteId(dbOf(1))}`, TABLE_DDL);
-  });
-
-  afterAll(async () => {
-    await control?.end();
-    await onServer(urls.legacy, `DROP DATABASE IF EXISTS ${quoteId(`${prefix}_control`)}`).catch(() => {});
-    await onServer(urls.shardB, `DROP DATABASE IF EXISTS ${quoteId(dbOf(1))}`).catch(() => {});
-    await serverA?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
-
   afterEach(async () => {
     const undo = cleanups.reverse();
     cleanups = [];
@@ -396,6 +399,76 @@ describe('apply and parking-lot replay on real servers: a write the server canno
       ['2', 'two'],
       ['6', 'six'],
     ]);
+    expect(await parkedFor(A)).toEqual([]);
+  });
+});
+
+describe('apply on a server holding many shards: once one write finds it down, the works still queued are parked untried', () => {
+  // Ten shards on server A (mod 11: shards 0-9), one on server B; apply writes 4 shards at a time per server.
+  const SHARDS_ON_A = 10;
+  const manyDb = (shard: number) => `${prefix}_m${shard}`;
+  const manyShards = (): Pick<Config, 'servers' | 'shards'> => {
+    const { servers } = shardConfig();
+    return {
+      servers,
+      shards: {
+        count: SHARDS_ON_A + 1,
+        function: 'mod',
+        database: `${prefix}_m{shard}`,
+        placement: [
+          { shards: `0-${SHARDS_ON_A - 1}`, server: A },
+          { shards: String(SHARDS_ON_A), server: B },
+        ],
+      },
+    };
+  };
+
+  beforeAll(async () => {
+    for (let shard = 0; shard < SHARDS_ON_A; shard++) {
+      await onServer(
+        serverA.url,
+        `CREATE DATABASE ${quoteId(manyDb(shard))}`,
+        `CREATE TABLE ${quoteId(manyDb(shard))}.member (id INT NOT NULL PRIMARY KEY, name VARCHAR(5) NULL) ENGINE=InnoDB`,
+        `GRANT SELECT, INSERT, UPDATE, DELETE ON ${quoteId(manyDb(shard))}.* TO '${WRITER_USER}'@'%'`,
+      );
+    }
+    await onServer(urls.shardB, `CREATE DATABASE ${quoteId(manyDb(SHARDS_ON_A))}`, `CREATE TABLE ${quoteId(manyDb(SHARDS_ON_A))}.member (id INT NOT NULL PRIMARY KEY, name VARCHAR(5) NULL) ENGINE=InnoDB`);
+  });
+
+  afterAll(async () => {
+    await onServer(urls.shardB, `DROP DATABASE IF EXISTS ${quoteId(manyDb(SHARDS_ON_A))}`).catch(() => {});
+  });
+
+  afterEach(async () => {
+    const undo = cleanups.reverse();
+    cleanups = [];
+    for (const u of undo) await u();
+    await control.query('DELETE FROM cdc_parked');
+  });
+
+  it('read_only on A: at most the 4 writes already started meet it, all 10 of its shards are parked in order, B is written; replayed once A takes writes', async () => {
+    const writer = undoAfter(watched(createShardWriter(manyShards(), { lockWaitSeconds: 1 })), (w) => w.close());
+    const { lot, drained } = parkingLot(writer);
+    const outage = undoAfter(readOnly(), (o) => o.end());
+    await outage.begin();
+    let triedBeforeParking = -1;
+    const events = Array.from({ length: SHARDS_ON_A + 1 }, (_, id) => upsert(id, `n${id}`, id + 1));
+    const result = await applyChanges(
+      { writer, specs, logger: silentLogger, parking: lot, onServerDown: (server) => server === A && (triedBeforeParking = writer.errors.length) },
+      events,
+    );
+    expect(result).toEqual({ writes: 1, parked: SHARDS_ON_A, failed: [], held: [] });
+    // Without the rule each of the 10 works would have tried A (and, on a hung server, waited out its timeout).
+    expect(triedBeforeParking).toBeGreaterThanOrEqual(1);
+    expect(triedBeforeParking).toBeLessThanOrEqual(4);
+    expect((await parkedFor(A)).map(([, values]) => values)).toEqual(Array.from({ length: SHARDS_ON_A }, (_, id) => [String(id), `n${id}`]));
+    const onB = await onServer(urls.shardB, `SELECT id, name FROM ${quoteId(manyDb(SHARDS_ON_A))}.member`);
+    expect(onB.map((r) => [r.id, r.name])).toEqual([[SHARDS_ON_A, `n${SHARDS_ON_A}`]]);
+    await outage.end();
+    await drained;
+    for (let shard = 0; shard < SHARDS_ON_A; shard++) {
+      expect(await onServer(serverA.url, `SELECT id, name FROM ${quoteId(manyDb(shard))}.member`)).toEqual([{ id: shard, name: `n${shard}` }]);
+    }
     expect(await parkedFor(A)).toEqual([]);
   });
 });
