@@ -1,4 +1,7 @@
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { RowDataPacket } from 'mysql2/promise';
+import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectMysql } from '../src/mysql/connect.js';
 import { shardMapFromConfig } from '../src/shard/map.js';
@@ -59,6 +62,43 @@ describe('verify processes', () => {
 
     expect((await runCli(['verify', '--config', env.configPath, '--repair'])).code).toBe(0);
   });
+
+  it('a verifier killed with -9 under a 10-minute lease: the rerun on the same host takes its chunks at once (the process is gone), not at lease expiry', async () => {
+    const map = shardMapFromConfig(env.config);
+    const id = memberId(44);
+    const shard = map.shardOf(id);
+    const conn = await connectMysql(map.serverOf(shard).primary, { database: map.databaseOf(shard) });
+    await conn.query("UPDATE member SET name = 'held' WHERE member_id = ?", [id]);
+    await conn.end();
+    const raw = env.raw as { copy: Record<string, unknown> };
+    const config = join(dirname(env.configPath), 'long-leases.yaml');
+    writeFileSync(config, stringify({ ...raw, copy: { ...raw.copy, lease_seconds: 600 } }));
+
+    const child = spawnCli(['verify', '--config', config, '--restart', '--recheck-after', '60', '--log-level', 'info']);
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const deadline = Date.now() + 30_000;
+    while (!stderr.includes('re-checking after the delay') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(stderr).toContain('re-checking after the delay');
+    child.kill('SIGKILL');
+    await new Promise((r) => child.on('close', r));
+
+    // Waiting out the lease would take 10 minutes: the rerun is given 60 s.
+    const rerun = spawnCli(['verify', '--config', config, '--json', '--recheck-after', '0', '--log-level', 'debug']);
+    let stdout = '';
+    let log = '';
+    rerun.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    rerun.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+    const tooLong = setTimeout(() => rerun.kill('SIGKILL'), 60_000);
+    const code = await new Promise<number | null>((resolve) => rerun.on('close', resolve));
+    clearTimeout(tooLong);
+    expect(code, log).toBe(1);
+    expect(log, log).toContain('took over the chunks of a dead worker on this host');
+    const r = JSON.parse(stdout).result;
+    expect(r.differences.map((d: { key: string[] }) => d.key[0])).toEqual([id]);
+    expect(r.tables[0].chunksChecked).toBe(r.tables[0].chunksTotal);
+    expect((await runCli(['verify', '--config', env.configPath, '--repair'])).code).toBe(0);
+  }, 120_000);
 
   it('--restart abandons a killed verifier\'s job and checks every chunk again', async () => {
     // A difference keeps the first verifier waiting for its re-check (60 s): it cannot finish its job before the kill.

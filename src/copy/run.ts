@@ -1,5 +1,4 @@
-import { hostname } from 'node:os';
-import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import type { RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../config/schema.js';
 import { RefusedError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -8,7 +7,8 @@ import type { TableSpec } from '../rows/types.js';
 import type { ShardMap } from '../shard/map.js';
 import { UnrepresentableError, type SourceReader } from '../source/index.js';
 import type { ControlStore } from '../store/control.js';
-import { chunkCounts, chunksTakenOver, completeChunk, heartbeatWorker, newWorkerId, registerWorker, releaseChunk, removeWorker, renewLeases, type Chunk } from '../store/leases.js';
+import { chunkCounts, chunksTakenOver, completeChunk, releaseChunk, type Chunk } from '../store/leases.js';
+import { newWorkerId, startJobWorker } from '../store/workers.js';
 import { ChunkClaims } from './claims.js';
 import { refuseShapeProblems } from '../target/shape.js';
 import { checkServerTables } from '../target/tables.js';
@@ -103,9 +103,22 @@ export interface RunState {
 
 async function runWorkers(ctx: JobContext, job: FullJob, run: RunState): Promise<void> {
   const { config, store, logger } = ctx;
-  const workerId = newWorkerId();
   const leaseSeconds = config.copy.lease_seconds;
   const specs = new Map(ctx.specs.map((s) => [s.name, s]));
+  // The control store may blip (a restart, a failover): claims ride it out like shard writes do.
+  const retry: RetryPolicy = { retries: config.copy.retries, baseMs: config.copy.retry_base_ms };
+  const workerId = newWorkerId();
+  const claims = new ChunkClaims({ pool: store.pool, jobId: job.id, workerId, leaseSeconds, retry, logger, planning: () => run.planning, stopping: () => run.stopping });
+  const progress = new Progress(ctx, job.id);
+  const member = await startJobWorker(store.pool, {
+    id: workerId,
+    jobId: job.id,
+    command: 'full',
+    leaseSeconds,
+    logger,
+    held: () => [...claims.held.values()],
+    afterRenewal: (renewed) => afterLeaseRenewal(ctx, job.id, run, renewed, progress),
+  });
   const copier = new ChunkCopier({
     config,
     reader: ctx.reader,
@@ -115,17 +128,9 @@ async function runWorkers(ctx: JobContext, job: FullJob, run: RunState): Promise
     method: ctx.method,
     beforeWrite: beforeEachWrite(ctx, job.id, run, leaseSeconds),
   });
-  await releaseDeadLocalWorkers(store, logger);
-  await registerWorker(store.pool, workerId, job.id, 'full');
-  // The control store may blip (a restart, a failover): claims ride it out like shard writes do.
-  const retry: RetryPolicy = { retries: config.copy.retries, baseMs: config.copy.retry_base_ms };
-  const claims = new ChunkClaims({ pool: store.pool, jobId: job.id, workerId, leaseSeconds, retry, logger, planning: () => run.planning, stopping: () => run.stopping });
-  const progress = new Progress(ctx, job.id);
   await progress.refresh();
   // The totals grow while chunks are planned: show the final ones as soon as they are known.
   job.planning.then(() => progress.refresh()).catch(() => {});
-
-  const stopHeartbeat = startHeartbeat(ctx, job.id, workerId, run, claims, progress);
 
   const worker = async (): Promise<void> => {
     while (!run.stopping) {
@@ -174,41 +179,31 @@ async function runWorkers(ctx: JobContext, job: FullJob, run: RunState): Promise
     if (failed) throw failed.reason;
     await progress.refresh();
   } finally {
-    stopHeartbeat();
-    await removeWorker(store.pool, workerId).catch(() => {});
+    await member.stop();
   }
 }
 
 /**
- * Every third of a lease: renews the leases of the chunks this process holds, stops the run when
- * another process took some over (or restarted the job), marks the worker alive and refreshes
- * the progress. Returns the function that stops it.
+ * After each lease renewal (every third of a lease): stops the run when another process took over
+ * chunks this one holds (or restarted the job), lets writes waiting on the lease fence go, and
+ * refreshes the progress.
  */
-function startHeartbeat(ctx: JobContext, jobId: number, workerId: string, run: RunState, claims: ChunkClaims, progress: Progress): () => void {
-  const { store, logger } = ctx;
-  const leaseSeconds = ctx.config.copy.lease_seconds;
-  const timer = setInterval(() => {
-    void (async () => {
-      const held = [...claims.held.values()];
-      await renewLeases(store.pool, jobId, workerId, leaseSeconds, held);
-      const lost = await chunksTakenOver(store.pool, held);
-      if (lost.length > 0 && !run.leasesLost) {
-        const names = lost.map((c) => `${c.tableName} chunk ${c.chunkNo}`).join(', ');
-        run.leasesLost = `${names}: taken over by another process while this one could not renew its leases; this process writes no more`;
-        run.errors.push(run.leasesLost);
-        run.stopping = true;
-      }
-      run.leasesRenewedAt = Date.now();
-      await heartbeatWorker(store.pool, workerId);
-      const [rows] = await store.pool.query<RowDataPacket[]>('SELECT state FROM jobs WHERE id = ?', [jobId]);
-      if (rows[0]?.state === 'abandoned' && !run.stopping) {
-        run.stopping = true;
-        run.errors.push(`job ${jobId} was restarted by another process (--restart); this run stopped`);
-      }
-      await progress.refresh();
-    })().catch((e: Error) => logger.warn({ error: e.message }, 'heartbeat failed'));
-  }, Math.max(500, (leaseSeconds * 1000) / 3));
-  return () => clearInterval(timer);
+async function afterLeaseRenewal(ctx: JobContext, jobId: number, run: RunState, renewed: Chunk[], progress: Progress): Promise<void> {
+  const { store } = ctx;
+  const lost = await chunksTakenOver(store.pool, renewed);
+  if (lost.length > 0 && !run.leasesLost) {
+    const names = lost.map((c) => `${c.tableName} chunk ${c.chunkNo}`).join(', ');
+    run.leasesLost = `${names}: taken over by another process while this one could not renew its leases; this process writes no more`;
+    run.errors.push(run.leasesLost);
+    run.stopping = true;
+  }
+  run.leasesRenewedAt = Date.now();
+  const [rows] = await store.pool.query<RowDataPacket[]>('SELECT state FROM jobs WHERE id = ?', [jobId]);
+  if (rows[0]?.state === 'abandoned' && !run.stopping) {
+    run.stopping = true;
+    run.errors.push(`job ${jobId} was restarted by another process (--restart); this run stopped`);
+  }
+  await progress.refresh();
 }
 
 /**
@@ -287,33 +282,6 @@ function lateShapeCheck(ctx: JobContext): (server: string) => Promise<void> {
     }
     return check;
   };
-}
-
-/**
- * Workers registered from this host whose process is gone (kill -9, a crash) give their leases up
- * now instead of at expiry. Only a process that is certainly dead here is released; a mistake
- * (another machine with the same host name) costs only a chunk copied twice, idempotently.
- */
-async function releaseDeadLocalWorkers(store: ControlStore, logger: Logger): Promise<void> {
-  const [rows] = await store.pool.query<RowDataPacket[]>("SELECT id, pid FROM workers WHERE host = ? AND command = 'full'", [hostname()]);
-  for (const w of rows) {
-    if (Number(w.pid) === process.pid || isAlive(Number(w.pid))) continue;
-    const [res] = await store.pool.query<ResultSetHeader>(
-      "UPDATE chunks SET lease_until = NOW(6) - INTERVAL 1 SECOND WHERE lease_owner = ? AND state = 'leased'",
-      [w.id],
-    );
-    await store.pool.query('DELETE FROM workers WHERE id = ?', [w.id]);
-    if (res.affectedRows > 0) logger.info({ worker: w.id, chunks: res.affectedRows }, 'took over the chunks of a dead worker on this host');
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Records a chunk once its rows are written: done (with its rejected values), or failed with the reason. */

@@ -1,5 +1,3 @@
-import { hostname } from 'node:os';
-import { randomBytes } from 'node:crypto';
 import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 
 /**
@@ -31,29 +29,6 @@ export interface NewChunk {
 
 /** A chunk's key in a worker's map of the chunks it holds. */
 export const heldKey = (c: Pick<Chunk, 'tableName' | 'chunkNo'>): string => `${c.tableName}\u0000${c.chunkNo}`;
-
-export function newWorkerId(): string {
-  return `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
-}
-
-/**
- * A process working on a job (full or verify), in the workers table: status shows it, heartbeats
- * keep it fresh, and a full on the same host takes over its chunks once its pid is gone.
- */
-export async function registerWorker(pool: Pool, id: string, jobId: number, command: 'full' | 'verify'): Promise<void> {
-  await pool.query(
-    'INSERT INTO workers (id, job_id, command, host, pid) VALUES (?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE job_id = VALUES(job_id), heartbeat_at = NOW(6)',
-    [id, jobId, command, hostname(), process.pid],
-  );
-}
-
-export async function heartbeatWorker(pool: Pool, id: string): Promise<void> {
-  await pool.query('UPDATE workers SET heartbeat_at = NOW(6) WHERE id = ?', [id]);
-}
-
-export async function removeWorker(pool: Pool, id: string): Promise<void> {
-  await pool.query('DELETE FROM workers WHERE id = ?', [id]);
-}
 
 export async function insertChunks(pool: Pool, jobId: number, chunks: NewChunk[]): Promise<void> {
   const BATCH = 1000;

@@ -11,7 +11,8 @@ import type { TableSpec } from '../rows/types.js';
 import { shardMapFromConfig, type ShardMap } from '../shard/map.js';
 import { createSourceReader, describeTables, MysqlSourceReader, type SourceReader } from '../source/index.js';
 import { openControlStore, requireMigratedStore, type ControlStore } from '../store/control.js';
-import { chunkFailures, claimChunks, completeChunks, heartbeatWorker, heldKey, newWorkerId, registerWorker, releaseChunk, removeWorker, renewLeases, type Chunk, type ChunkFailure, type CompletedChunk } from '../store/leases.js';
+import { chunkFailures, claimChunks, completeChunks, heldKey, releaseChunk, type Chunk, type ChunkFailure, type CompletedChunk } from '../store/leases.js';
+import { newWorkerId, startJobWorker } from '../store/workers.js';
 import { createShardWriter, type ShardWriter } from '../target/writer.js';
 import { compareRange, recheckKeys, type Candidate, type Difference, type DrillContext } from './drill.js';
 import { ChangesInFlight } from './in-flight.js';
@@ -303,10 +304,7 @@ async function workJob(
 
   // The chunks this verifier has claimed and not yet recorded: only their leases are renewed (see renewLeases).
   const held = new Map<string, Chunk>();
-  await registerWorker(pool, worker, job.jobId, 'verify');
-  const heartbeat = setInterval(() => {
-    void Promise.all([renewLeases(pool, job.jobId, worker, leaseSeconds, [...held.values()]), heartbeatWorker(pool, worker)]).catch((e) => log.warn({ err: (e as Error).message }, 'lease renewal failed'));
-  }, Math.max(1000, (leaseSeconds * 1000) / 3));
+  const member = await startJobWorker(pool, { id: worker, jobId: job.jobId, command: 'verify', leaseSeconds, logger: log, held: () => [...held.values()] });
 
   // A deadlock or a control-store blip while claiming is retried, as full's claims are.
   const retry: RetryPolicy = { retries: config.copy.retries, baseMs: config.copy.retry_base_ms };
@@ -407,11 +405,10 @@ async function workJob(
       await releaseChunk(pool, chunk, worker, 'verify was stopped before checking it').catch(() => {});
       held.delete(heldKey(chunk));
     }
+    while ((await jobState(pool, job.jobId)) === 'finishing') await sleep(100);
   } finally {
-    clearInterval(heartbeat);
+    await member.stop();
   }
-  while ((await jobState(pool, job.jobId)) === 'finishing') await sleep(100);
-  await removeWorker(pool, worker).catch(() => {});
   return planned;
 }
 
