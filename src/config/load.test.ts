@@ -173,6 +173,19 @@ describe('config loading', () => {
     );
   });
 
+  it("an mssql:// URL takes docs/mssql.md's query parameters (encrypt, instance, app) and refuses others without repeating them", () => {
+    const withSource = (url: string) => VALID.replace('mssql://sa:pw@127.0.0.1:1433/MemberDB', url);
+    for (const query of ['encrypt=false', 'encrypt=strict', 'instance=SQLEXPRESS&app=cutover', 'encrypt=true&app=membermig']) {
+      expect(parseConfig(withSource(`mssql://app@sql01:1433/MemberDB?${query}`), 'membermig.yaml', {}).source.url).toContain(query);
+    }
+    const unknown = rejection(withSource('mssql://app@sql01:1433/MemberDB?pw-part=1'));
+    expect(unknown).toContain('source.url: the URL has a query parameter an mssql:// URL does not take (it takes encrypt, instance, app');
+    expect(unknown).not.toContain('pw-part');
+    expect(rejection(withSource('mssql://app@sql01:1433/MemberDB?encrypt=yes'))).toContain("source.url: the URL's encrypt= should be true, false or strict");
+    expect(rejection(withSource('mssql://app@sql01:1433/MemberDB?instance='))).toContain("source.url: the URL's instance= is empty");
+    expect(rejection(withSource('mssql://app@sql01:1433/MemberDB#x'))).toContain('source.url: the URL has a fragment');
+  });
+
   it('refuses an unset environment variable or an unreadable secret file, at its path', () => {
     const text = VALID.replace('"mssql://sa:pw@127.0.0.1:1433/MemberDB"', '"${MEMBERMIG_SOURCE_URL}"');
     expect(rejection(text)).toBe('membermig.yaml:2:29 source.url: environment variable MEMBERMIG_SOURCE_URL is not set');

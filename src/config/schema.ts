@@ -19,7 +19,11 @@ function urlProblem(s: string, schemes: string[], example: string, needsDatabase
     return `expected a URL like ${example}`;
   }
   if (!schemes.includes(u.protocol) || u.hostname.length === 0) return `expected a URL like ${example}`;
-  if (u.search || u.hash) return 'the URL has a query (?...) or fragment (#...), which is not read: put TLS settings under tls:, and percent-encode a password holding ? or #';
+  if (u.hash) return 'the URL has a fragment (#...), which is not read: percent-encode a password holding #';
+  if (u.search) {
+    const problem = MSSQL_SCHEMES.includes(u.protocol) ? mssqlQueryProblem(u.searchParams) : 'the URL has a query (?...), which is not read: put TLS settings under tls:, and percent-encode a password holding ?';
+    if (problem) return problem;
+  }
   for (const [part, text] of [['user', u.username], ['password', u.password], ['database', u.pathname]] as const) {
     try {
       decodeURIComponent(text);
@@ -28,6 +32,23 @@ function urlProblem(s: string, schemes: string[], example: string, needsDatabase
     }
   }
   if (needsDatabase && u.pathname.replace(/^\//, '') === '') return `the URL must name a database, like ${example}`;
+  return null;
+}
+
+/** The query parameters an mssql:// URL takes (docs/mssql.md; read by src/source/mssql/connect.ts). */
+const MSSQL_QUERY: Record<string, (value: string) => boolean> = {
+  encrypt: (v) => ['true', 'false', 'strict'].includes(v),
+  instance: (v) => v.length > 0,
+  app: (v) => v.length > 0,
+};
+
+/** Names and values are not repeated: with a password holding an unencoded ?, they are part of it. */
+function mssqlQueryProblem(params: URLSearchParams): string | null {
+  for (const [name, value] of params) {
+    const valid = MSSQL_QUERY[name];
+    if (!valid) return `the URL has a query parameter an mssql:// URL does not take (it takes ${Object.keys(MSSQL_QUERY).join(', ')}; percent-encode a password holding ?)`;
+    if (!valid(value)) return name === 'encrypt' ? "the URL's encrypt= should be true, false or strict" : `the URL's ${name}= is empty`;
+  }
   return null;
 }
 
