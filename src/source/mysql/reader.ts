@@ -19,9 +19,12 @@ import { ColumnCursor, forEachRowBytes } from '../../mysql/row-packets.js';
 
 /**
  * Every session reads in UTC, as the shard writer writes: TIMESTAMP values keep their instant.
- * Key literals are escaped with backslashes, so NO_BACKSLASH_ESCAPES is taken out of the session.
+ * Two modes of the server's own sql_mode are taken out of the session: NO_BACKSLASH_ESCAPES (key
+ * literals are escaped with backslashes) and PAD_CHAR_TO_FULL_LENGTH (CHAR values would come
+ * padded: copied and hashed for their shard with the spaces, which the target's CHAR, the shim
+ * and every other path drop).
  */
-const SESSION_SETUP = "SET time_zone = '+00:00', sql_mode = REPLACE(@@sql_mode, 'NO_BACKSLASH_ESCAPES', '')";
+export const SESSION_SETUP = "SET time_zone = '+00:00', sql_mode = REPLACE(REPLACE(@@sql_mode, 'NO_BACKSLASH_ESCAPES', ''), 'PAD_CHAR_TO_FULL_LENGTH', '')";
 
 /** The conversions of a spec's columns, derived again from their source types (one rule, no cache needed). */
 export function mysqlConversions(spec: TableSpec): ColumnConversion[] {
