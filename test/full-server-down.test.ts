@@ -79,6 +79,29 @@ describe('membermig full with a shard server down, then back', () => {
     for (const row of expected) expect(back.get(row[0] as string)).toEqual(row);
   }, 150_000); // child processes and server restarts are slow on a busy 2-core machine
 
+  it('a server down at the start whose shard table is missing once it is back: its first write is refused with "run membermig init", not the unrepresentable-value advice', async () => {
+    const victim = writer.map.shardsOn('shard-b')[0]!;
+    const conn = await connectMysql(server.url);
+    await conn.query(`DROP TABLE \`${writer.map.databaseOf(victim)}\`.member`);
+    await conn.end();
+    await server.stop();
+    env.raw = { ...env.raw, copy: { chunk_rows: 100, workers: 2, retries: 8, retry_base_ms: 250 } };
+    writeConfig(env);
+    const run = runCli(['full', '--config', env.configPath, '--restart', '--json', '--log-level', 'error']);
+    await new Promise((r) => setTimeout(r, 800));
+    server = await startMariaDb({ dir, port: server.port });
+    const refused = await run;
+    expect(refused.code, refused.stderr).toBe(1); // not 2: the other server took writes
+    const errors: string[] = JSON.parse(refused.stdout).result.errors;
+    expect(errors.join('\n')).toContain(`shard table ${writer.map.databaseOf(victim)}.member does not exist on server shard-b: run membermig init`);
+    expect(errors.join('\n')).not.toContain('on_unrepresentable');
+
+    expect((await runCli(['init', '--config', env.configPath])).code).toBe(0);
+    const rerun = await runCli(['full', '--config', env.configPath, '--json', '--log-level', 'error']);
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect((await readShards(writer, 'member')).size).toBe(ROWS);
+  }, 150_000);
+
   it('a shard server with local_infile off: method auto copies with upserts, method load is refused', async () => {
     const conn = await connectMysql(server.url);
     await conn.query('SET GLOBAL local_infile = 0');

@@ -315,9 +315,13 @@ async function finishChunk(
     // Held (its lease renewed) until its lines for other servers are written too: see LoadBatcher's partEnded.
     await drained;
     await releaseChunk(store.pool, chunk, workerId, message, 'failed').catch(() => {});
-    if (e instanceof UnrepresentableError || e instanceof RefusedError) {
+    // Both stop the run: every other chunk would meet them too.
+    if (e instanceof UnrepresentableError) {
       run.stopping = true;
       run.errors.push(`${message}; rows.on_unrepresentable is fail (set it to record to skip and record such values)`);
+    } else if (e instanceof RefusedError && !run.errors.includes(message)) {
+      run.stopping = true;
+      run.errors.push(message);
     }
   }
 }
