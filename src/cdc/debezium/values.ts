@@ -99,8 +99,8 @@ export function encodingOfSourceType(type: SourceType, options: DecodeOptions): 
     case 'year':
       return { type: 'int32' };
     case 'bigint':
-      // MySQL BIGINT UNSIGNED with bigint.unsigned.handling.mode=precise is a Decimal of scale 0.
-      return type.unsigned && options.decimalHandling === 'precise' ? { type: 'bytes', name: DECIMAL, scale: 0 } : { type: 'int64' };
+      // Also BIGINT UNSIGNED, whichever its bigint.unsigned.handling.mode: unsignedBigintText tells the two forms apart.
+      return { type: 'int64' };
     case 'date':
       return { type: 'int32', name: 'io.debezium.time.Date' };
     case 'datetime':
@@ -259,6 +259,7 @@ function decodeEncoded(raw: unknown, encoding: Encoding, column: ColumnSpec): Ro
     case 'int16':
     case 'int32':
     case 'int64':
+      if (isUnsignedBigint(column)) return unsignedBigintText(raw, column);
       return /^year\b/i.test(column.targetType) ? debeziumYear(integerText(raw)) : integerText(raw);
     case 'float32':
     case 'float64':
@@ -330,6 +331,24 @@ function stringValue(raw: unknown): string {
 }
 
 /** An integer as decimal text: a JSON number (safe range) or digit text (lossless parse of a big one). */
+const isUnsignedBigint = (column: ColumnSpec): boolean => column.sourceType.dataType.toLowerCase() === 'bigint' && column.sourceType.unsigned === true;
+
+const TWO_TO_64 = 1n << 64n;
+/** Digits of 16 or more: an int64 as the lossless parser gives it (json.ts); base64 of a BIGINT UNSIGNED Decimal has at most 12 characters. */
+const LONG_DIGITS = /^-?\d{16,}$/;
+
+/**
+ * A MySQL BIGINT UNSIGNED value. Debezium's default bigint.unsigned.handling.mode, long, sends
+ * values from 2^63 up as the int64 of the same 64 bits, i.e. negative (18446744073709551615 as -1):
+ * adding 2^64 gives them back exactly, as its precise mode does. Events without schemas may also
+ * carry precise mode's form, a Decimal's base64 bytes; a number or a long digit string is the long form.
+ */
+function unsignedBigintText(raw: unknown, column: ColumnSpec): RowValue | Unrepresentable {
+  if (typeof raw === 'string' && !LONG_DIGITS.test(raw)) return decimalValue(raw, 0, column);
+  const n = BigInt(integerText(raw));
+  return String(n < 0n ? n + TWO_TO_64 : n);
+}
+
 export function integerText(raw: unknown): string {
   if (typeof raw === 'number') {
     if (!Number.isSafeInteger(raw)) throw new BadValue(`expected an integer, got ${raw}`);
