@@ -40,18 +40,20 @@ describe('shard functions agree with the database', () => {
   it("the shard map's SQL form of mod equals the JS one: negative keys, 64-bit keys, integer text", async () => {
     const map = createShardMap({ count: 1000, function: 'mod', database: 's{shard}', serverOf: Array(1000).fill('a'), servers: { a: { name: 'a', primary: 'mysql://a', replicas: [] } } });
     const signed = ['-1', '-999', '-1000', '-1001', '-9223372036854775808', '0', '7', '9223372036854775807'];
-    const text = [...signed, '18446744073709551615', '36893488147419103232'];
+    // Up to the 65 digits of DECIMAL(65,0), leading zeros aside; modShard refuses longer keys (SQL would saturate).
+    const text = [...signed, '18446744073709551615', '36893488147419103232', '9'.repeat(65), `-${'9'.repeat(65)}`, `${'0'.repeat(10)}${'8'.repeat(65)}`];
     const [ints] = await conn.query<RowDataPacket[]>(
       `SELECT v, ${map.sqlShardExpression('CAST(v AS SIGNED)', { integerColumn: true })} AS s FROM JSON_TABLE(?, '$[*]' COLUMNS (v VARCHAR(40) PATH '$')) t`,
       [JSON.stringify(signed)],
     );
     for (const r of ints) expect(Number(r.s), `signed ${r.v}`).toBe(shardOfKey(r.v, 'mod', 1000));
     const [texts] = await conn.query<RowDataPacket[]>(
-      `SELECT v, ${map.sqlShardExpression('v')} AS s FROM JSON_TABLE(?, '$[*]' COLUMNS (v VARCHAR(40) PATH '$')) t`,
+      `SELECT v, ${map.sqlShardExpression('v')} AS s FROM JSON_TABLE(?, '$[*]' COLUMNS (v VARCHAR(80) PATH '$')) t`,
       [JSON.stringify(text)],
     );
     expect(texts).toHaveLength(text.length);
     for (const r of texts) expect(Number(r.s), `text ${r.v}`).toBe(shardOfKey(r.v, 'mod', 1000));
+    expect(() => shardOfKey(`1${'0'.repeat(65)}`, 'mod', 1000)).toThrow(/up to 65 digits, got one of 66/);
   });
 
   it('agrees on many random 64-bit keys', async () => {

@@ -68,6 +68,8 @@ export function modShard(key: ShardKey, count: number): number {
   }
   const text = typeof key === 'bigint' ? key.toString() : key;
   if (!INTEGER_TEXT.test(text)) throw new TypeError(`mod sharding needs an integer key, got "${text}"`);
+  // SQL computes the same shard through DECIMAL(65,0) (sqlShardExpression), which saturates past 65 digits.
+  if (text.replace(/^-?0*/, '').length > 65) throw new RangeError(`mod sharding takes integer keys of up to 65 digits, got one of ${text.replace(/^-/, '').length}`);
   // Below 2^53 a plain number is exact and much faster than BigInt.
   if (text.length < 16) {
     const n = Number(text);

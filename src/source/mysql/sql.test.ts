@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { SourceType } from '../../rows/types.js';
 import { memberLabels } from '../../rows/mysql.js';
+import { canBeShardKey } from './catalog.js';
 import { keyLiteral } from './sql.js';
 
 describe('keyLiteral', () => {
@@ -33,5 +34,19 @@ describe('keyLiteral', () => {
     expect(keyLiteral({ dataType: 'decimal' }, '12345678901234567.89')).toBe('12345678901234567.89');
     expect(keyLiteral({ dataType: 'numeric' }, '-1.5')).toBe('-1.5');
     expect(keyLiteral({ dataType: 'money' }, '922337203685477.5807')).toBe('922337203685477.5807');
+  });
+});
+
+describe('canBeShardKey', () => {
+  it('takes integer and text columns (ZEROFILL, ENUM, latin1 too), not JSON, DECIMAL, FLOAT or bytes', () => {
+    const ok: SourceType[] = [
+      { dataType: 'bigint', unsigned: true },
+      { dataType: 'int', columnType: 'int(8) unsigned zerofill' },
+      { dataType: 'varchar', charset: 'latin1' },
+      { dataType: 'char' },
+      { dataType: 'enum', columnType: "enum('a','b')" },
+    ];
+    for (const type of ok) expect(canBeShardKey(type), type.dataType).toBe(true);
+    for (const dataType of ['json', 'decimal', 'float', 'double', 'varbinary', 'blob', 'datetime']) expect(canBeShardKey({ dataType }), dataType).toBe(false);
   });
 });
