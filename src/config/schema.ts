@@ -103,6 +103,11 @@ const tableSchema = z
     exclude_columns: z.array(identifier).default([]),
     /** Name of a column holding the row's last change time, for `verify --since`. */
     updated_at: identifier.optional(),
+    /**
+     * Column overrides by source column name: `target` renames it in the shard tables. Types are
+     * not overridden: the type map (src/rows) picks the target type that holds every value exactly.
+     */
+    columns: z.record(identifier, z.object({ target: identifier }).strict()).optional(),
   })
   .strict();
 

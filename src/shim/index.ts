@@ -13,6 +13,7 @@ import { keyText, shardMapFromConfig, type ShardKey, type ShardLocation, type Sh
 import { openControlStore, type ControlStore } from '../store/control.js';
 import { connectMysql } from '../mysql/connect.js';
 import { TableRouter, type Route, type WritePlan } from '../gray/route.js';
+import { targetColumnName } from '../source/table-config.js';
 import { readSettings, settingsOf, type SettingsSnapshot } from '../gray/settings.js';
 
 export { SHIM_MODES, type ShimMode, type Route, type WritePlan, type ReadSide } from '../gray/route.js';
@@ -147,7 +148,8 @@ export class Shim {
   private checkPk(table: string, pk: Record<string, string> | undefined): void {
     const key = this.primaryKeys.get(table);
     if (!key) return;
-    const shardKey = this.config.tables[table]!.shard_key;
+    // The shard tables' key, so the shard key's name there (columns may rename it).
+    const shardKey = targetColumnName(this.config.tables[table]!, this.config.tables[table]!.shard_key);
     if (!pk) {
       if (key.length === 1 && key[0] === shardKey) return;
       throw new Error(`membermig shim: table ${table} has primary key (${key.join(', ')}): pass options.pk with every key column, or a failed second write could not be queued for repair`);
@@ -212,7 +214,7 @@ export class Shim {
 
   /** `behind`: the side whose write failed (verify --repair only re-copies toward MySQL; see migration 070). */
   private async queueRepair(table: string, memberId: ShardKey, pk: Record<string, string> | undefined, behind: 'legacy' | 'mysql', reason: string): Promise<void> {
-    const key = pk ?? { [this.config.tables[table]!.shard_key]: keyText(memberId) };
+    const key = pk ?? { [targetColumnName(this.config.tables[table]!, this.config.tables[table]!.shard_key)]: keyText(memberId) };
     try {
       await this.store.pool.query("INSERT INTO repair_queue (table_name, pk, reason, origin, behind) VALUES (?, ?, ?, 'shim', ?)", [table, JSON.stringify(key), reason, behind]);
     } catch (e) {

@@ -18,4 +18,22 @@ export function checkTableConfig(where: string, table: TableConfig, columns: Rea
   for (const column of new Set([...primaryKey, table.shard_key])) {
     if (table.exclude_columns.includes(column)) throw new RefusedError(`${where}: ${primaryKey.includes(column) ? 'primary' : 'shard'} key column ${column} cannot be excluded`);
   }
+  for (const column of Object.keys(table.columns ?? {})) {
+    if (!columns.has(column)) throw new RefusedError(`${where}: columns names ${column}, which is not a column of the source table`);
+    if (table.exclude_columns.includes(column)) throw new RefusedError(`${where}: columns renames ${column}, which exclude_columns leaves out`);
+  }
+  // MySQL column names are case-insensitive: two columns may not become one.
+  const targets = new Map<string, string>();
+  for (const column of columns) {
+    if (table.exclude_columns.includes(column)) continue;
+    const target = targetColumnName(table, column);
+    const clash = targets.get(target.toLowerCase());
+    if (clash !== undefined) throw new RefusedError(`${where}: columns ${clash} and ${column} would both be column ${target} in the shard tables`);
+    targets.set(target.toLowerCase(), column);
+  }
+}
+
+/** A source column's name in the shard tables: its own, or the one `columns` gives it. */
+export function targetColumnName(table: Pick<TableConfig, 'columns'>, source: string): string {
+  return table.columns?.[source]?.target ?? source;
 }

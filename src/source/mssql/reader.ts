@@ -4,7 +4,7 @@ import type sql from 'mssql';
 import { Lsn } from '../../cdc/mssql/lsn.js';
 import type { TableConfig } from '../../config/schema.js';
 import { RefusedError } from '../../errors.js';
-import { checkTableConfig } from '../table-config.js';
+import { checkTableConfig, targetColumnName } from '../table-config.js';
 import type { Logger } from '../../log.js';
 import { mssqlTypeMap, type MssqlColumnConversion, type MssqlTypeMap } from '../../rows/mssql/typemap.js';
 import { Unrepresentable, type ColumnSpec, type Row, type SourceType, type TableSpec } from '../../rows/types.js';
@@ -126,7 +126,7 @@ export function buildTableSpec(
     if (primaryKey.includes(c.column_name) && !conversion.key) {
       throw new RefusedError(`${where}: primary key column ${c.column_name} has type ${sourceType.dataType}, which membermig cannot page by`);
     }
-    columns.push({ source: c.column_name, target: c.column_name, sourceType, targetType: conversion.targetType, nullable: c.is_nullable });
+    columns.push({ source: c.column_name, target: targetColumnName(table, c.column_name), sourceType, targetType: conversion.targetType, nullable: c.is_nullable });
   }
   const shardKeyType = columns.find((c) => c.source === table.shard_key)!.sourceType;
   if (!isShardableType(shardKeyType)) {

@@ -1,7 +1,7 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { TableConfig } from '../../config/schema.js';
 import { RefusedError } from '../../errors.js';
-import { checkTableConfig } from '../table-config.js';
+import { checkTableConfig, targetColumnName } from '../table-config.js';
 import { isIntegerType, isTextType, mysqlTypeMap, uniqueKeyCollationOf } from '../../rows/mysql.js';
 import type { ColumnSpec, IndexSpec, SourceType, TableSpec } from '../../rows/types.js';
 
@@ -91,7 +91,7 @@ export async function describeMysqlTable(pool: Pool, name: string, table: TableC
       const targetCollation = conversion.targetCollation && inUniqueKey.has(c.name) ? uniqueKeyCollationOf(sourceType) : conversion.targetCollation;
       return {
         source: c.name,
-        target: c.name,
+        target: targetColumnName(table, c.name),
         sourceType,
         targetType: conversion.targetType,
         ...(targetCollation ? { targetCollation } : {}),

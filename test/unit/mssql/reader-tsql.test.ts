@@ -242,6 +242,14 @@ describe('describeTable from catalog rows', () => {
     }
   });
 
+  it('columns renames source columns in the shard tables; the source side keeps their own names', () => {
+    const spec = buildTableSpec('member', { ...table, columns: { member_id: { target: 'id' } } }, columns, ['member_id']);
+    expect(spec.columns.find((c) => c.source === 'member_id')!.target).toBe('id');
+    expect(spec.primaryKey).toEqual(['member_id']);
+    expect(spec.shardKey).toBe('member_id');
+    expect(() => buildTableSpec('member', { ...table, columns: { ghost: { target: 'g' } } }, columns, ['member_id'])).toThrow(/columns names ghost, which is not a column of the source table/);
+  });
+
   it('refuses what cannot be copied, naming table and column', () => {
     const refused = (f: () => unknown, message: RegExp) => {
       expect(f).toThrow(RefusedError);
