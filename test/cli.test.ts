@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT, runCli } from './support/cli.js';
+import { execCli, ROOT, runCli } from './support/cli.js';
 
 /**
  * A config file whose every server is 127.0.0.1:9, where nothing listens: a command that refuses
@@ -121,6 +121,19 @@ describe('command line contract', () => {
     expect(res.code).toBe(2);
     expect(res.stderr).toContain('/nonexistent/mm.yaml: config file not found');
     expect(JSON.parse(res.stdout)).toMatchObject({ command: 'status', ok: false, exitCode: 2 });
+  });
+
+  it('without --config the file is $MEMBERMIG_CONFIG, else ./membermig.yaml', async () => {
+    const fromEnv = await execCli(['status', '--json'], { ...process.env, MEMBERMIG_CONFIG: '/nonexistent/from-env.yaml' });
+    expect(fromEnv.code).toBe(2);
+    expect(fromEnv.stderr).toContain('/nonexistent/from-env.yaml: config file not found');
+    const { MEMBERMIG_CONFIG: _unset, ...env } = process.env;
+    const cwd = mkdtempSync(join(tmpdir(), 'mm-cwd-'));
+    // The closed-port config in the working directory: read (a connection refused, exit 1), not "not found".
+    writeFileSync(join(cwd, 'membermig.yaml'), readFileSync(configOnClosedPort()));
+    const fromCwd = await execCli(['status', '--json'], env, cwd);
+    expect(fromCwd.stderr).not.toContain('config file not found');
+    expect(JSON.parse(fromCwd.stdout)).toMatchObject({ command: 'status', exitCode: 1, result: { control: { database: 'c', reachable: false, error: 'connect ECONNREFUSED 127.0.0.1:9' } } });
   });
 
   it('a bad config is refused before any connection, with file:line:col and path', async () => {
