@@ -25,16 +25,20 @@ describe('verify processes', () => {
   });
   afterAll(async () => env?.cleanup());
 
-  it('a verifier killed with -9 mid-run: the rerun joins its job, takes over the expired lease and finishes it', async () => {
+  /** Changes member n's name on its shard; returns its id. */
+  const damage = async (n: number, name: string): Promise<string> => {
     const map = shardMapFromConfig(env.config);
-    const id = memberId(42);
+    const id = memberId(n);
     const shard = map.shardOf(id);
     const conn = await connectMysql(map.serverOf(shard).primary, { database: map.databaseOf(shard) });
-    await conn.query("UPDATE member SET name = 'changed' WHERE member_id = ?", [id]);
+    await conn.query('UPDATE member SET name = ? WHERE member_id = ?', [name, id]);
     await conn.end();
+    return id;
+  };
 
-    // The first verifier finds the mismatch and waits 60 s before re-checking it, holding the chunk's lease.
-    const child = spawnCli(['verify', '--config', env.configPath, '--recheck-after', '60', '--log-level', 'info']);
+  /** Starts a verifier that finds a difference and waits 60 s to re-check it (holding its chunk's lease), and kills it with -9 there. */
+  const killVerifierHoldingALease = async (config: string, extra: string[] = []): Promise<void> => {
+    const child = spawnCli(['verify', '--config', config, ...extra, '--recheck-after', '60', '--log-level', 'info']);
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const deadline = Date.now() + 30_000;
@@ -42,6 +46,11 @@ describe('verify processes', () => {
     expect(stderr).toContain('re-checking after the delay');
     child.kill('SIGKILL');
     await new Promise((r) => child.on('close', r));
+  };
+
+  it('a verifier killed with -9 mid-run: the rerun joins its job, takes over the expired lease and finishes it', async () => {
+    const id = await damage(42, 'changed');
+    await killVerifierHoldingALease(env.configPath);
 
     const rerun = await execCli(['verify', '--config', env.configPath, '--json', '--recheck-after', '0']);
     expect(rerun.code, rerun.stderr).toBe(1);
@@ -64,24 +73,11 @@ describe('verify processes', () => {
   });
 
   it('a verifier killed with -9 under a 10-minute lease: the rerun on the same host takes its chunks at once (the process is gone), not at lease expiry', async () => {
-    const map = shardMapFromConfig(env.config);
-    const id = memberId(44);
-    const shard = map.shardOf(id);
-    const conn = await connectMysql(map.serverOf(shard).primary, { database: map.databaseOf(shard) });
-    await conn.query("UPDATE member SET name = 'held' WHERE member_id = ?", [id]);
-    await conn.end();
+    const id = await damage(44, 'held');
     const raw = env.raw as { copy: Record<string, unknown> };
     const config = join(dirname(env.configPath), 'long-leases.yaml');
     writeFileSync(config, stringify({ ...raw, copy: { ...raw.copy, lease_seconds: 600 } }));
-
-    const child = spawnCli(['verify', '--config', config, '--restart', '--recheck-after', '60', '--log-level', 'info']);
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const deadline = Date.now() + 30_000;
-    while (!stderr.includes('re-checking after the delay') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    expect(stderr).toContain('re-checking after the delay');
-    child.kill('SIGKILL');
-    await new Promise((r) => child.on('close', r));
+    await killVerifierHoldingALease(config, ['--restart']);
 
     // Waiting out the lease would take 10 minutes: the rerun is given 60 s.
     const rerun = spawnCli(['verify', '--config', config, '--json', '--recheck-after', '0', '--log-level', 'debug']);
