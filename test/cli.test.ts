@@ -111,7 +111,8 @@ describe('command line contract', () => {
   });
 
   it('an unreachable legacy source is named', async () => {
-    const res = await runCli(['full', '--json', '--config', configOnClosedPort()]);
+    // A dry run: full itself meets the control store (also on the closed port) first.
+    const res = await runCli(['full', '--dry-run', '--json', '--config', configOnClosedPort()]);
     expect(res.code).toBe(1);
     expect(JSON.parse(res.stdout).error).toMatch(/^legacy source \(source\.url\): connect ECONNREFUSED 127\.0\.0\.1:9/);
   });

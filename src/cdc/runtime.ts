@@ -7,7 +7,7 @@ import { shardMapFromConfig } from '../shard/map.js';
 import { planShardTables } from '../target/tables.js';
 import { legacyBehindKeyIds } from '../store/repair-queue.js';
 import { isTransient } from '../mysql/retry.js';
-import { openControlStore, requireMigratedStore, type ControlStore } from '../store/control.js';
+import { openControlStore, requireUsableStore, type ControlStore } from '../store/control.js';
 import { createShardWriter, type ShardWriter } from '../target/writer.js';
 import { applyChanges, type ApplyContext } from './apply.js';
 import type { LegacyRows } from './legacy-redo.js';
@@ -88,7 +88,7 @@ export async function openApplyRuntime(config: Config, logger: Logger, stopping:
     await store.close();
   };
   try {
-    await requireMigratedStore(store);
+    await requireUsableStore(store, config.shards);
     await parking.resumeAll();
   } catch (e) {
     await close();

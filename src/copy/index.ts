@@ -6,7 +6,7 @@ import { connectMysql } from '../mysql/connect.js';
 import type { TableSpec } from '../rows/types.js';
 import { shardMapFromConfig, type ShardMap } from '../shard/map.js';
 import { createSourceReader, describeTables, type SourceReader } from '../source/index.js';
-import { controlSchemaState, openControlStore, requireMigratedStore } from '../store/control.js';
+import { controlSchemaState, openControlStore, requireUsableStore } from '../store/control.js';
 import { planShardTables } from '../target/tables.js';
 import { createShardWriter } from '../target/writer.js';
 import type { CopyMethod } from './chunk.js';
@@ -29,22 +29,22 @@ export async function runFullCopy(config: Config, options: FullCopyOptions = {})
   const names = options.tables && options.tables.length > 0 ? options.tables : Object.keys(config.tables);
   const workers = options.workers ?? copyWorkers(config);
   const map = shardMapFromConfig(config);
-  const reader = createSourceReader({ ...config, copy: { ...config.copy, workers } }, logger);
+  // The control store first (not for a dry run, which writes nothing): a changed shard map is named as such, not as missing shard tables.
+  const store = options.dryRun ? null : openControlStore(config, workers + 3);
   try {
-    const specs = await describeTables(reader, config, names);
-    const tables = await planShardTables(config, map, specs, { tolerateUnreachable: isTransient });
-    for (const server of tables.unreachable) logger.warn({ server }, 'shard server unreachable: its tables are checked before its first write');
-    const missing = [...tables.missing.values()].flat();
-    if (missing.length > 0) {
-      const first = missing[0]!;
-      throw new RefusedError(`table ${first.spec.name}: shard table ${first.database}.${first.spec.target} does not exist (${missing.length} missing): run membermig init first`);
-    }
-    const method = await chooseMethod(config, reader, logger, tables.unreachable);
-    if (options.dryRun) return await dryRun(config, map, reader, specs, method, options.restart === true);
-
-    const store = openControlStore(config, workers + 3);
+    if (store) await requireUsableStore(store, config.shards);
+    const reader = createSourceReader({ ...config, copy: { ...config.copy, workers } }, logger);
     try {
-      await requireMigratedStore(store);
+      const specs = await describeTables(reader, config, names);
+      const tables = await planShardTables(config, map, specs, { tolerateUnreachable: isTransient });
+      for (const server of tables.unreachable) logger.warn({ server }, 'shard server unreachable: its tables are checked before its first write');
+      const missing = [...tables.missing.values()].flat();
+      if (missing.length > 0) {
+        const first = missing[0]!;
+        throw new RefusedError(`table ${first.spec.name}: shard table ${first.database}.${first.spec.target} does not exist (${missing.length} missing): run membermig init first`);
+      }
+      const method = await chooseMethod(config, reader, logger, tables.unreachable);
+      if (!store) return await dryRun(config, map, reader, specs, method, options.restart === true);
       const writer = createShardWriter(config);
       try {
         return await copyJob({ config, options, logger, map, reader, writer, store, specs, method, workers, unchecked: tables.unreachable });
@@ -52,10 +52,10 @@ export async function runFullCopy(config: Config, options: FullCopyOptions = {})
         await writer.close();
       }
     } finally {
-      await store.close();
+      await reader.close();
     }
   } finally {
-    await reader.close();
+    await store?.close();
   }
 }
 

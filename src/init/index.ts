@@ -4,7 +4,8 @@ import { connectMysql, databaseOfUrl } from '../mysql/connect.js';
 import { checkMysqlServer, type ServerReport, type ServerToCheck } from '../preflight/index.js';
 import { checkMssqlSource } from '../source/mssql/preflight.js';
 import { shardMapFromConfig, type ShardMap } from '../shard/map.js';
-import { controlDatabase, setupControlStore } from '../store/control.js';
+import { controlDatabase, openControlStore, setupControlStore, type ControlStore } from '../store/control.js';
+import { checkShardMap, pinShardMap } from '../store/shard-map.js';
 import { ensureDatabase } from '../store/migrate.js';
 import { createSourceReader, describeTables } from '../source/index.js';
 import { createShardTables, planShardTables, type ShardTablesPlan, type ShardTablesResult } from '../target/tables.js';
@@ -43,10 +44,15 @@ export async function runInit(config: Config, options: InitOptions = {}): Promis
 
   // Read-only first: the source tables and any existing shard tables must match, else refuse before any write.
   const plan = await planTables(config, map, logger);
-  if (options.checkOnly) return { ok, servers };
+  if (options.checkOnly) {
+    await withControlStore(config, (store) => checkShardMap(store, config.shards));
+    return { ok, servers };
+  }
 
   const control = await setupControlStore(config);
   logger.info({ applied: control.applied.map((m) => m.version) }, 'control store ready');
+  // Before any shard database is made for it: a changed map would create databases no row belongs in.
+  await withControlStore(config, (store) => pinShardMap(store, config.shards));
   const shardDatabases = await createShardDatabases(config, map);
   const shardTables = await createShardTables(config, plan);
   const unchanged =
@@ -121,4 +127,13 @@ async function createShardDatabases(config: Config, map: ShardMap): Promise<{ se
       }
     }),
   );
+}
+
+async function withControlStore(config: Config, work: (store: ControlStore) => Promise<void>): Promise<void> {
+  const store = openControlStore(config, 1);
+  try {
+    await work(store);
+  } finally {
+    await store.close();
+  }
 }

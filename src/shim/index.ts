@@ -11,6 +11,7 @@ import type { Config } from '../config/schema.js';
 import { silentLogger, type Logger } from '../log.js';
 import { keyText, shardMapFromConfig, type ShardKey, type ShardLocation, type ShardMap } from '../shard/map.js';
 import { openControlStore, type ControlStore } from '../store/control.js';
+import { pinShardMap } from '../store/shard-map.js';
 import { connectMysql } from '../mysql/connect.js';
 import { TableRouter, type Route, type WritePlan } from '../gray/route.js';
 import { targetColumnName } from '../source/table-config.js';
@@ -105,6 +106,8 @@ export class Shim {
     const store = openControlStore(config, 2);
     const shim = new Shim(config, store, options.pollIntervalMs ?? 500, options.logger ?? silentLogger);
     try {
+      // A service whose config routes otherwise than the copy did would read and write other shards.
+      await pinShardMap(store, config.shards);
       await shim.refresh();
     } catch (e) {
       await store.close();

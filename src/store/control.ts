@@ -1,5 +1,6 @@
 import { namedFailure, RefusedError } from '../errors.js';
 import type { Pool } from 'mysql2/promise';
+import { pinShardMap } from './shard-map.js';
 import type { Config } from '../config/schema.js';
 import { connectMysql, createMysqlPool, databaseOfUrl, serverUrl } from '../mysql/connect.js';
 import { ensureDatabase, ledgerProblems, migrate, readLedger, readMigrations, type MigrationResult } from './migrate.js';
@@ -80,4 +81,13 @@ export async function requireMigratedStore(store: ControlStore): Promise<void> {
   if (!state.exists || state.appliedVersion !== state.latestVersion) {
     throw new RefusedError(`the control store ${store.database} is not set up or not migrated to this version: run membermig init first`);
   }
+}
+
+/**
+ * What every command that reads or writes the control store checks first: the store is migrated
+ * (requireMigratedStore) and the config's shard map is the one its rows were placed by (pinShardMap).
+ */
+export async function requireUsableStore(store: ControlStore, shards: Config['shards']): Promise<void> {
+  await requireMigratedStore(store);
+  await pinShardMap(store, shards);
 }

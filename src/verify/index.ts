@@ -10,7 +10,7 @@ import type { CanonicalHash } from '../rows/canonical.js';
 import type { TableSpec } from '../rows/types.js';
 import { shardMapFromConfig, type ShardMap } from '../shard/map.js';
 import { createSourceReader, describeTables, MysqlSourceReader, type SourceReader } from '../source/index.js';
-import { openControlStore, requireMigratedStore, type ControlStore } from '../store/control.js';
+import { openControlStore, requireUsableStore, type ControlStore } from '../store/control.js';
 import { chunkFailures, claimChunks, completeChunks, heldKey, releaseChunk, type Chunk, type ChunkFailure, type CompletedChunk } from '../store/leases.js';
 import { newWorkerId, startJobWorker } from '../store/workers.js';
 import { createShardWriter, type ShardWriter } from '../target/writer.js';
@@ -159,7 +159,7 @@ export async function runVerify(config: Config, options: VerifyOptions): Promise
   const writer = createShardWriter(config);
   const inFlight = ChangesInFlight.fromConfig(config, { tables, reader, control: store.pool }, log, options.inFlightWaitMs);
   try {
-    await requireMigratedStore(store);
+    await requireUsableStore(store, config.shards);
     const started = performance.now();
     const specs = await describeTables(reader, config, tables);
     log.debug({ ms: Math.round(performance.now() - started) }, 'tables described');

@@ -5,7 +5,7 @@ import { checkMember, rollbackGray, setGray, settingsHistory, showSettings, type
 import { formatPercent, parsePercent } from '../../gray/percent.js';
 import type { GraySetting } from '../../gray/route.js';
 import type { HistoryEntry } from '../../gray/settings.js';
-import { openControlStore, requireMigratedStore, type ControlStore } from '../../store/control.js';
+import { openControlStore, requireUsableStore, type ControlStore } from '../../store/control.js';
 import type { Config } from '../../config/schema.js';
 import type { Run } from '../main.js';
 import { renderTable } from '../render.js';
@@ -149,7 +149,7 @@ export function changeContext(opts: { reason?: string; operator?: string; force?
 export async function withStore<T>(config: Config, work: (store: ControlStore) => Promise<T>): Promise<T> {
   const store = openControlStore(config, 2);
   try {
-    await requireMigratedStore(store);
+    await requireUsableStore(store, config.shards);
     return await work(store);
   } finally {
     await store.close();

@@ -1,0 +1,63 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createShim } from '../src/shim/index.js';
+import { routingDifferences } from '../src/store/shard-map.js';
+import { runCli } from './support/cli.js';
+import { copyTable } from './support/copy-rows.js';
+import { createTestEnv, type TestEnv } from './support/env.js';
+import { createMemberTable } from './support/nasty.js';
+import { rewriteConfig } from './services/kafka-env.js';
+
+/**
+ * The control store pins the shard map's routing (count, function, database pattern) the first
+ * time it is used. A config changed afterwards (here crc32 → murmur3 after a copy) was taken by
+ * every command: full said "done" over the old copy and verify found nearly every row misplaced.
+ */
+describe('the shard map is pinned in the control store', () => {
+  let env: TestEnv;
+  let pinned: Record<string, unknown>;
+
+  beforeAll(async () => {
+    // Kafka on a closed port: sync must refuse before it tries to reach it.
+    env = await createTestEnv({ shardCount: 4, extra: { cdc: { kafka: { brokers: ['127.0.0.1:9'], topic: 'unused', group: 'unused' } } } });
+    await createMemberTable(env.legacyUrl, 50);
+    expect((await runCli(['init', '--config', env.configPath])).code).toBe(0);
+    await copyTable(env.config, 'member');
+    pinned = env.raw;
+  });
+  afterAll(async () => env?.cleanup());
+
+  it('every command refuses another shard function or count (exit 2, before any write), naming both', async () => {
+    const shards = pinned.shards as Record<string, unknown>;
+    for (const [change, message] of [
+      [{ function: 'murmur3' }, 'shards.function is murmur3, recorded crc32'],
+      [{ count: 8, placement: [{ shards: '0-7', server: Object.keys(pinned.servers as object)[0] }] }, 'shards.count is 8, recorded 4'],
+    ] as const) {
+      rewriteConfig(env, { ...pinned, shards: { ...shards, ...change } });
+      for (const args of [['init'], ['init', '--check'], ['full'], ['verify'], ['sync', '--until-caught-up'], ['gray', 'show'], ['gray', 'rollback', '--to', '0', '--reason', 'test']]) {
+        const r = await runCli([...args, '--config', env.configPath]);
+        expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+        expect(r.stderr, args.join(' ')).toContain(message);
+        expect(r.stderr).toContain('is not the one the control store');
+      }
+      await expect(createShim({ config: env.configPath })).rejects.toThrow(message);
+    }
+  });
+
+  it('a database pattern naming the same databases, or shards moved to another server, are the same map', async () => {
+    const shards = pinned.shards as { database: string; placement: { shards: string; server: string }[] };
+    expect(shards.database).toMatch(/\{shard:03\}$/);
+    const servers = Object.keys(pinned.servers as object);
+    rewriteConfig(env, { ...pinned, shards: { ...shards, database: shards.database.replace('{shard:03}', '{shard:003}'), placement: [{ shards: '0-3', server: servers[0] }] } });
+    const r = await runCli(['init', '--check', '--config', env.configPath]);
+    expect(r.code, r.stderr).toBe(0);
+    rewriteConfig(env, pinned);
+    expect((await runCli(['verify', '--config', env.configPath])).code).toBe(0);
+  });
+
+  it('routingDifferences compares what each pattern names, not its text', () => {
+    const base = { count: 16, function: 'crc32' as const, database: 'member_{shard:02}' };
+    expect(routingDifferences(base, { ...base, database: 'member_{shard:2}' })).toEqual([]);
+    expect(routingDifferences(base, { ...base, database: 'member_{shard}' })).toEqual(['shards.database is "member_{shard}", recorded "member_{shard:02}"']);
+    expect(routingDifferences(base, { ...base, function: 'mod', count: 32 })).toEqual(['shards.count is 32, recorded 16', 'shards.function is mod, recorded crc32']);
+  });
+});
