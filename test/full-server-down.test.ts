@@ -6,7 +6,7 @@ import type { Row } from '../src/rows/types.js';
 import { connectMysql } from '../src/mysql/connect.js';
 import { startMariaDb, type MariaDbInstance } from '../src/sandbox/mariadb.js';
 import { createShardWriter, type ShardWriter } from '../src/target/writer.js';
-import { runCli } from './support/cli.js';
+import { runCli, spawnCli } from './support/cli.js';
 import { createCopyEnv, writeConfig } from './support/copy-env.js';
 import type { TestEnv } from './support/env.js';
 import { createMemberTable, memberRow } from './support/nasty.js';
@@ -87,12 +87,22 @@ describe('membermig full with a shard server down, then back', () => {
     await server.stop();
     env.raw = { ...env.raw, copy: { chunk_rows: 100, workers: 2, retries: 8, retry_base_ms: 250 } };
     writeConfig(env);
-    const run = runCli(['full', '--config', env.configPath, '--restart', '--json', '--log-level', 'error']);
-    await new Promise((r) => setTimeout(r, 800));
+    // A new job without --restart (which would have to empty shard-b's tables first).
+    const control = await connectMysql(env.config.control.url);
+    await control.query("UPDATE jobs SET state = 'abandoned' WHERE kind = 'full'");
+    await control.end();
+    const child = spawnCli(['full', '--config', env.configPath, '--json', '--log-level', 'warn']);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    const deadline = Date.now() + 30_000;
+    while (!stderr.includes('its tables are checked before its first write') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(stderr).toContain('its tables are checked before its first write');
     server = await startMariaDb({ dir, port: server.port });
-    const refused = await run;
-    expect(refused.code, refused.stderr).toBe(1); // not 2: the other server took writes
-    const errors: string[] = JSON.parse(refused.stdout).result.errors;
+    expect(await closed, stderr).toBe(1); // not 2: the other server took writes
+    const errors: string[] = JSON.parse(stdout).result.errors;
     expect(errors.join('\n')).toContain(`shard table ${writer.map.databaseOf(victim)}.member does not exist on server shard-b: run membermig init`);
     expect(errors.join('\n')).not.toContain('on_unrepresentable');
 
@@ -100,6 +110,28 @@ describe('membermig full with a shard server down, then back', () => {
     const rerun = await runCli(['full', '--config', env.configPath, '--json', '--log-level', 'error']);
     expect(rerun.code, rerun.stderr).toBe(0);
     expect((await readShards(writer, 'member')).size).toBe(ROWS);
+  }, 150_000);
+
+  it('full --restart with a server down cannot empty its tables: exit 1 naming it; the next run empties them first, and a row deleted since is gone', async () => {
+    // A row on shard-b deleted on the legacy side after the copy: only emptying its table removes it.
+    const i = Array.from({ length: ROWS }, (_, n) => n).find((n) => writer.map.serverOf(writer.map.shardOf(String(memberRow(n)[0]))).name === 'shard-b')!;
+    const gone = String(memberRow(i)[0]);
+    const legacy = await connectMysql(env.legacyUrl);
+    await legacy.query('DELETE FROM member WHERE member_id = ?', [gone]);
+    await legacy.end();
+    await server.stop();
+    const refused = await runCli(['full', '--config', env.configPath, '--restart', '--json', '--log-level', 'error']);
+    expect(refused.code, refused.stderr).toBe(1);
+    expect(JSON.parse(refused.stdout).error ?? refused.stdout).toContain('emptying the shard tables on server shard-b');
+    server = await startMariaDb({ dir, port: server.port });
+    const rerun = await runCli(['full', '--config', env.configPath, '--json', '--log-level', 'error']);
+    expect(rerun.code, rerun.stderr).toBe(0);
+    const back = await readShards(writer, 'member');
+    expect(back.has(gone)).toBe(false);
+    expect(back.size).toBe(ROWS - 1);
+    const restore = await connectMysql(env.legacyUrl);
+    await restore.query('INSERT INTO member VALUES ?', [[memberRow(i)]]);
+    await restore.end();
   }, 150_000);
 
   it('a shard server with local_infile off: method auto copies with upserts, method load is refused', async () => {

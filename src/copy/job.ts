@@ -5,6 +5,8 @@ import type { TableSpec } from '../rows/types.js';
 import type { SourceReader, StartPosition } from '../source/reader.js';
 import type { ControlStore } from '../store/control.js';
 import { insertChunks, parseChunkKey, type NewChunk } from '../store/leases.js';
+import { readSettings, settingsOf } from '../gray/settings.js';
+import { RefusedError } from '../errors.js';
 
 /**
  * A full-copy job in the control store: found or created under a named lock, so two processes
@@ -43,6 +45,10 @@ export interface OpenJobOptions {
   extraStartPositions?: () => Promise<StartPosition[]>;
   /** Stops planning early (the run failed): the job stays 'planning' and the next run goes on. */
   signal?: AbortSignal;
+  /** How long a silent worker may still write (copy.lease_seconds); 120 s when not given. */
+  leaseSeconds?: number;
+  /** Empties the job's shard tables: a --restart copies into empty tables (emptyFirstIfAsked). */
+  emptyShardTables?: () => Promise<void>;
 }
 
 export async function openJob(store: ControlStore, reader: SourceReader, specs: TableSpec[], options: OpenJobOptions): Promise<FullJob> {
@@ -56,6 +62,7 @@ export async function openJob(store: ControlStore, reader: SourceReader, specs: 
     if (Number(got[0]?.got) !== 1) throw new Error(`timed out waiting for another membermig full to plan job ${name}`);
     try {
       if (options.restart) {
+        await refuseRestartWhileMysqlServes(conn, specs);
         const [res] = await conn.query<ResultSetHeader>(
           "UPDATE jobs SET state = 'abandoned', finished_at = NOW(6) WHERE kind = 'full' AND name = ? AND state IN ('planning', 'running', 'done')",
           [name],
@@ -73,7 +80,7 @@ export async function openJob(store: ControlStore, reader: SourceReader, specs: 
       if (!job) {
         const [res] = await conn.query<ResultSetHeader>("INSERT INTO jobs (kind, name, state, options) VALUES ('full', ?, 'planning', ?)", [
           name,
-          JSON.stringify({ tables: specs.map((s) => s.name), chunkRows: options.chunkRows }),
+          JSON.stringify({ tables: specs.map((s) => s.name), chunkRows: options.chunkRows, ...(options.restart ? { emptyFirst: true } : {}) }),
         ]);
         job = { id: res.insertId, state: 'planning' };
       }
@@ -92,6 +99,7 @@ export async function openJob(store: ControlStore, reader: SourceReader, specs: 
 /** Plans every chunk on the locked connection, marks the job running, then lets the lock and the connection go. */
 async function planThenRelease(conn: PoolConnection, lock: string, jobId: number, reader: SourceReader, specs: TableSpec[], options: OpenJobOptions): Promise<void> {
   try {
+    await emptyFirstIfAsked(conn, jobId, options);
     if (await planChunks(conn, jobId, reader, specs, options)) await conn.query("UPDATE jobs SET state = 'running' WHERE id = ?", [jobId]);
   } finally {
     await conn.query('SELECT RELEASE_LOCK(?)', [lock]).catch(() => {});
@@ -108,6 +116,65 @@ async function recordStartPositions(conn: PoolConnection, jobId: number, positio
   for (const p of positions) {
     await conn.query('INSERT IGNORE INTO cdc_start_positions (job_id, source_kind, position) VALUES (?, ?, ?)', [jobId, p.kind, JSON.stringify(p.position)]);
     options.logger.info({ job: jobId, kind: p.kind, position: p.position }, 'recorded the CDC start position');
+  }
+}
+
+/**
+ * A job created by --restart empties its shard tables before its first chunk is planned (so before
+ * any is copied): the earlier copy's rows of keys deleted on the legacy side since would stay, and
+ * sync, starting from the new job's position, would never delete them. The flag goes once they
+ * are empty; a planner killed before that empties them again on the next run (no chunk exists yet).
+ */
+async function emptyFirstIfAsked(conn: PoolConnection, jobId: number, options: OpenJobOptions): Promise<void> {
+  const [rows] = await conn.query<RowDataPacket[]>('SELECT options FROM jobs WHERE id = ?', [jobId]);
+  const raw = rows[0]?.options;
+  const jobOptions = (typeof raw === 'string' ? JSON.parse(raw) : (raw ?? {})) as { emptyFirst?: boolean };
+  if (!jobOptions.emptyFirst) return;
+  options.logger.warn({ job: jobId }, '--restart: emptying the shard tables before copying again');
+  if (!options.emptyShardTables) throw new Error(`job ${jobId} was restarted and must empty its shard tables first: run membermig full`);
+  await untilOldWorkersLeft(conn, jobId, options);
+  await options.emptyShardTables();
+  delete jobOptions.emptyFirst;
+  await conn.query('UPDATE jobs SET options = ? WHERE id = ?', [JSON.stringify(jobOptions), jobId]);
+}
+
+/**
+ * Processes still copying the job this one replaced stop writing once they see it abandoned (within
+ * 0.5 s, or at their next heartbeat), but a write in flight lands after that: emptying waits until
+ * they have left the workers table, or have not beaten for a lease (dead: their writes ended).
+ */
+async function untilOldWorkersLeft(conn: PoolConnection, jobId: number, options: OpenJobOptions): Promise<void> {
+  const leaseSeconds = options.leaseSeconds ?? 120;
+  for (let waited = 0; ; waited++) {
+    const [rows] = await conn.query<RowDataPacket[]>(
+      `SELECT COUNT(*) AS n FROM workers w JOIN jobs old ON old.id = w.job_id JOIN jobs j ON j.id = ? AND j.name = old.name
+        WHERE old.kind = 'full' AND old.state = 'abandoned' AND old.id <> j.id AND w.heartbeat_at > NOW(6) - INTERVAL ? SECOND`,
+      [jobId, leaseSeconds],
+    );
+    if (Number(rows[0]!.n) === 0) return;
+    if (waited === 0) options.logger.warn({ job: jobId, processes: Number(rows[0]!.n) }, '--restart: waiting for the processes still copying the earlier job to stop');
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/**
+ * --restart empties the shard tables: refused while MySQL serves a table (gray reads or writes,
+ * an allowlist, or a shim mode with MySQL primary), where that would lose rows users see or wrote.
+ */
+async function refuseRestartWhileMysqlServes(conn: PoolConnection, specs: TableSpec[]): Promise<void> {
+  const snapshot = await readSettings(conn);
+  for (const spec of specs) {
+    const { shim, gray } = settingsOf(snapshot, spec.name);
+    const serving = [
+      ...(['dual_mysql_primary', 'mysql_only'].includes(shim.mode) ? [`shim mode ${shim.mode}`] : []),
+      ...(gray.read_bp > 0 || gray.write_bp > 0 ? [`gray read ${gray.read_bp / 100}% write ${gray.write_bp / 100}%`] : []),
+      ...(gray.allow.length > 0 ? [`${gray.allow.length} allowlisted members`] : []),
+    ];
+    if (serving.length > 0) {
+      throw new RefusedError(
+        `table ${spec.name}: full --restart empties its shard tables, but MySQL serves it now (${serving.join(', ')}): roll back first (gray rollback ${spec.name} --to 0, shim set ${spec.name} dual_legacy_primary or legacy_only)`,
+      );
+    }
   }
 }
 

@@ -11,7 +11,7 @@ import { chunkCounts, chunksTakenOver, completeChunk, releaseChunk, type Chunk }
 import { newWorkerId, startJobWorker } from '../store/workers.js';
 import { ChunkClaims } from './claims.js';
 import { refuseShapeProblems } from '../target/shape.js';
-import { checkServerTables } from '../target/tables.js';
+import { checkServerTables, emptyShardTables } from '../target/tables.js';
 import type { ShardWriter } from '../target/writer.js';
 import { ChunkCopier, type ChunkHandoff, type CopyMethod } from './chunk.js';
 import { openJob, type FullJob } from './job.js';
@@ -49,6 +49,11 @@ export async function copyJob(ctx: JobContext): Promise<FullCopyResult> {
     logger,
     extraStartPositions: () => kafkaStartPositions(config, logger),
     signal: stopPlanning.signal,
+    leaseSeconds: config.copy.lease_seconds,
+    emptyShardTables: async () => {
+      const emptied = await emptyShardTables(config, ctx.map, ctx.specs);
+      logger.info({ tables: emptied }, 'shard tables emptied');
+    },
   });
   const run: RunState = { rows: 0, chunks: 0, rowsByTable: new Map(), errors: [], stopping: false, planning: job.planned, leasesRenewedAt: Date.now(), leasesLost: null };
   // Workers copy chunks while they are being planned; a planning failure stops them.

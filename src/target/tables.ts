@@ -1,6 +1,6 @@
 import { namedFailure } from '../errors.js';
 import type { Config } from '../config/schema.js';
-import { connectMysql } from '../mysql/connect.js';
+import { connectMysql, quoteId } from '../mysql/connect.js';
 import { targetDdl } from '../rows/ddl.js';
 import type { TableSpec } from '../rows/types.js';
 import type { ShardMap } from '../shard/map.js';
@@ -100,4 +100,33 @@ export async function createShardTables(config: Pick<Config, 'servers'>, plan: S
       return { server: name, created: todo.length, existing: plan.existing.get(name) ?? 0 };
     }),
   );
+}
+
+/**
+ * Empties the shard tables of `specs` on every server (TRUNCATE; `full --restart` copies into
+ * empty tables, so rows deleted on the legacy side since the earlier copy do not stay). One
+ * statement at a time per server, servers in parallel.
+ */
+export async function emptyShardTables(config: Pick<Config, 'servers'>, map: ShardMap, specs: TableSpec[]): Promise<number> {
+  const counts = await Promise.all(
+    Object.entries(config.servers).map(async ([name, server]) => {
+      let conn;
+      try {
+        conn = await connectMysql(server.primary, { database: undefined }, server.tls);
+        let emptied = 0;
+        for (const shard of map.shardsOn(name)) {
+          for (const spec of specs) {
+            await conn.query(`TRUNCATE TABLE ${quoteId(map.databaseOf(shard))}.${quoteId(spec.target)}`);
+            emptied++;
+          }
+        }
+        return emptied;
+      } catch (e) {
+        throw namedFailure(`emptying the shard tables on server ${name}`, e);
+      } finally {
+        await conn?.end();
+      }
+    }),
+  );
+  return counts.reduce((a, b) => a + b, 0);
 }

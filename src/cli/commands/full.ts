@@ -46,7 +46,7 @@ export function registerFull(program: Command, run: Run): void {
       return tables;
     })
     .option('--dry-run', 'show the plan (chunks, shards, servers) and change nothing')
-    .option('--restart', "drop this job's progress on purpose and copy again from the start")
+    .option('--restart', "drop this job's progress on purpose, empty its shard tables and copy again (refused while MySQL serves a table)")
     .option('--max-rows-per-sec <n>', 'limit the rows this process copies per second', positive('--max-rows-per-sec'))
     .option('--workers <n>', 'chunk workers in this process (default copy.workers)', positive('--workers'))
     .option('--metrics-port <port>', 'serve Prometheus metrics on http://HOST:PORT/metrics while copying (0 = any free port)')
@@ -131,7 +131,7 @@ export function renderFull(r: FullCopyResult): string {
     const job = r.plan.job;
     if (job) {
       const progress = `${job.chunksDone}/${job.chunks} chunks done, ${job.rows} rows`;
-      out.push('', job.action === 'resume' ? `job ${job.id} (${job.state}, ${progress}): a run goes on from there` : `job ${job.id} (${job.state}, ${progress}): --restart drops that progress and copies again`);
+      out.push('', job.action === 'resume' ? `job ${job.id} (${job.state}, ${progress}): a run goes on from there` : `job ${job.id} (${job.state}, ${progress}): --restart drops that progress, empties the shard tables and copies again`);
     }
     return out.join('\n');
   }
