@@ -54,4 +54,21 @@ describe('full --restart', () => {
     expect(restart.code, restart.stderr).toBe(0);
     expect((await readShards(writer, 'member')).size).toBe(119);
   });
+
+  it('init re-creating a dropped shard table of a copied table says it is empty (exit 1); verify --repair fills it', async () => {
+    const shard = writer.map.shardOf(memberId(3));
+    const db = writer.map.databaseOf(shard);
+    const server = writer.map.serverOf(shard);
+    const conn = await connectMysql(server.primary);
+    await conn.query(`DROP TABLE \`${db}\`.member`);
+    await conn.end();
+    const init = await runCli(['init', '--config', env.configPath]);
+    expect(init.code, init.stdout + init.stderr).toBe(1);
+    expect(init.stdout).toMatch(/warning: 1 shard tables of member were created now, but its full copy \(job \d+, done\) put rows in them before: they are empty/);
+    const json = await runCli(['init', '--config', env.configPath, '--json']);
+    expect(json.code).toBe(0); // created once: nothing to say the second time
+    expect((await readShards(writer, 'member')).has(memberId(3))).toBe(false);
+    expect((await runCli(['verify', '--config', env.configPath, '--repair', '--tables', 'member'])).code).toBe(0);
+    expect((await readShards(writer, 'member')).size).toBe(119);
+  });
 });

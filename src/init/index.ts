@@ -1,3 +1,4 @@
+import type { RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../config/schema.js';
 import { silentLogger, type Logger } from '../log.js';
 import { connectMysql, databaseOfUrl } from '../mysql/connect.js';
@@ -25,6 +26,11 @@ export interface InitResult {
   shardTables?: ShardTablesResult[];
   /** True when nothing had to be created or applied (a repeated init). */
   unchanged?: boolean;
+  /**
+   * Shard tables created now for a table a full copy has copied or is copying (dropped since, say):
+   * they are empty, and the job does not copy into them again by itself. The command exits 1.
+   */
+  createdAfterCopy?: { table: string; job: number; state: string; shardTables: number }[];
 }
 
 /**
@@ -54,7 +60,11 @@ export async function runInit(config: Config, options: InitOptions = {}): Promis
   // Before any shard database is made for it: a changed map would create databases no row belongs in.
   await withControlStore(config, (store) => pinShardMap(store, config.shards));
   const shardDatabases = await createShardDatabases(config, map);
+  const createdAfterCopy = await withControlStore(config, (store) => tablesOfFullJobs(store)).then((jobs) => afterCopy(plan, jobs));
   const shardTables = await createShardTables(config, plan);
+  for (const c of createdAfterCopy) {
+    logger.warn({ table: c.table, job: c.job, shardTables: c.shardTables }, 'shard tables created for a table whose full copy is already done or running: they are empty; run membermig verify --repair');
+  }
   const unchanged =
     !control.databaseCreated && control.applied.length === 0 && shardDatabases.every((s) => s.created === 0) && shardTables.every((s) => s.created === 0);
   return {
@@ -69,7 +79,34 @@ export async function runInit(config: Config, options: InitOptions = {}): Promis
     shardDatabases,
     shardTables,
     unchanged,
+    ...(createdAfterCopy.length > 0 ? { createdAfterCopy } : {}),
   };
+}
+
+interface FullJobTables {
+  id: number;
+  state: string;
+  tables: string[];
+}
+
+/** The full-copy jobs that hold (or are putting) rows in the shards, with their tables. */
+async function tablesOfFullJobs(store: ControlStore): Promise<FullJobTables[]> {
+  const [rows] = await store.pool.query<RowDataPacket[]>("SELECT id, state, options FROM jobs WHERE kind = 'full' AND state IN ('planning', 'running', 'done') ORDER BY id");
+  return rows.map((r) => {
+    const options = (typeof r.options === 'string' ? JSON.parse(r.options) : (r.options ?? {})) as { tables?: string[] };
+    return { id: Number(r.id), state: String(r.state), tables: options.tables ?? [] };
+  });
+}
+
+function afterCopy(plan: ShardTablesPlan, jobs: FullJobTables[]): NonNullable<InitResult['createdAfterCopy']> {
+  const missing = new Map<string, number>();
+  for (const list of plan.missing.values()) for (const { spec } of list) missing.set(spec.name, (missing.get(spec.name) ?? 0) + 1);
+  const out: NonNullable<InitResult['createdAfterCopy']> = [];
+  for (const [table, shardTables] of missing) {
+    const job = jobs.filter((j) => j.tables.includes(table)).pop();
+    if (job) out.push({ table, job: job.id, state: job.state, shardTables });
+  }
+  return out;
 }
 
 /** Describes every configured table on the source and checks the shard tables that already exist. */
@@ -129,10 +166,10 @@ async function createShardDatabases(config: Config, map: ShardMap): Promise<{ se
   );
 }
 
-async function withControlStore(config: Config, work: (store: ControlStore) => Promise<void>): Promise<void> {
+async function withControlStore<T>(config: Config, work: (store: ControlStore) => Promise<T>): Promise<T> {
   const store = openControlStore(config, 1);
   try {
-    await work(store);
+    return await work(store);
   } finally {
     await store.close();
   }

@@ -19,7 +19,8 @@ export function registerInit(program: Command, run: Run): void {
         'Privileges each account needs:',
         ...Object.keys(requiredPrivileges).map((role) => `  ${role.padEnd(8)} ${describePrivileges(role as keyof typeof requiredPrivileges)}`),
         '',
-        'Exit codes: 0 ready; 2 config or preflight problems (nothing was changed).',
+        'Exit codes: 0 ready; 1 ready, but shard tables were created for a table a full copy already filled (they are empty);',
+        '2 config or preflight problems (nothing was changed).',
       ].join('\n'),
     )
     .option('--check', 'only run the preflight checks; change nothing')
@@ -27,7 +28,7 @@ export function registerInit(program: Command, run: Run): void {
       run(cmd, async (ctx) => {
         const { config } = ctx.loadConfig();
         const result = await runInit(config, { logger: ctx.logger, checkOnly: opts.check === true });
-        return ctx.finish(result.ok ? ExitCode.Ok : ExitCode.Refused, result, renderInit);
+        return ctx.finish(!result.ok ? ExitCode.Refused : result.createdAfterCopy ? ExitCode.Problems : ExitCode.Ok, result, renderInit);
       }),
     );
 }
@@ -55,6 +56,13 @@ export function renderInit(r: InitResult): string {
   );
   for (const s of r.shardDatabases ?? []) lines.push(`server ${s.server}: ${s.created} shard databases created, ${s.existing} already there`);
   for (const s of r.shardTables ?? []) lines.push(`server ${s.server}: ${s.created} shard tables created, ${s.existing} already there`);
+  for (const c of r.createdAfterCopy ?? []) {
+    lines.push(
+      '',
+      `warning: ${c.shardTables} shard tables of ${c.table} were created now, but its full copy (job ${c.job}, ${c.state}) put rows in them before: they are empty. ` +
+        `Run membermig verify --repair --tables ${c.table} to copy their rows again (or full --restart).`,
+    );
+  }
   if (r.unchanged) lines.push('', 'Nothing to do: everything was already in place.');
   return lines.join('\n');
 }
