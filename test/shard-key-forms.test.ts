@@ -104,7 +104,8 @@ describe('a NULL shard key', () => {
       writeConfig(env);
       const res = await runCli(['full', '--config', env.configPath, '--restart']);
       expect(res.code).toBe(1);
-      expect(res.stderr).toContain("table visit: a row's shard key member_id is NULL: no shard to copy it to");
+      // A value the target cannot hold, by rows.on_unrepresentable (fail here): not "run full again", which cannot help.
+      expect(res.stdout + res.stderr).toContain('table visit, key (2), column member_id: the shard key is NULL: no shard to copy the row to (value NULL); rows.on_unrepresentable is fail');
       const writer = createShardWriter(env.config);
       try {
         for (let shard = 0; shard < writer.map.count; shard++) {
@@ -116,4 +117,18 @@ describe('a NULL shard key', () => {
       }
     });
   }
+
+  it('with rows.on_unrepresentable: record, full copies the other rows and records the one (exit 1, rejected)', async () => {
+    env.raw = { ...env.raw, copy: { method: 'load' }, rows: { on_unrepresentable: 'record' } };
+    writeConfig(env);
+    const res = await runCli(['full', '--config', env.configPath, '--restart', '--json']);
+    expect(res.code, res.stderr).toBe(1);
+    const result = JSON.parse(res.stdout).result;
+    expect(result.state).toBe('done');
+    expect(result.rowsThisRun).toBe(2);
+    const control = await connectMysql(env.config.control.url);
+    const [rejected] = await control.query('SELECT pk, column_name, value, reason FROM rejected_values WHERE table_name = ?', ['visit']);
+    await control.end();
+    expect(rejected).toEqual([{ pk: '["2"]', column_name: 'member_id', value: 'NULL', reason: 'the shard key is NULL: no shard to copy the row to' }]);
+  });
 });

@@ -2,10 +2,10 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import type { Config } from '../config/schema.js';
 import { RefusedError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { RejectedValue } from '../rows/convert.js';
+import { keyText, type RejectedValue } from '../rows/convert.js';
 import { shardKeyPosition } from '../rows/ddl.js';
 import type { Row, TableSpec } from '../rows/types.js';
-import { nullShardKeyError, type SourceReader } from '../source/reader.js';
+import { UnrepresentableError, type SourceReader } from '../source/reader.js';
 import type { Chunk } from '../store/leases.js';
 import type { ShardWriter } from '../target/writer.js';
 import { withRetry, type RetryPolicy } from '../mysql/retry.js';
@@ -109,9 +109,17 @@ export class ChunkCopier {
     for await (const batch of batches) {
       await this.deps.throttle.take(batch.length);
       const byShard = new Map<number, Row[]>();
+      let kept = 0;
       for (const row of batch) {
         const key = row[keyAt];
-        if (key === null) throw nullShardKeyError(spec);
+        if (key === null || key === undefined) {
+          // No shard routes a NULL (nor could the shim find the row): a value the target cannot hold, by the same policy.
+          const rejected = nullShardKeyRejection(spec, row);
+          if (!record) throw new UnrepresentableError(rejected);
+          outcome.rejected.push(rejected);
+          continue;
+        }
+        kept++;
         const shard = writer.map.shardOf(key as string);
         let rows = byShard.get(shard);
         if (!rows) byShard.set(shard, (rows = []));
@@ -126,7 +134,7 @@ export class ChunkCopier {
       );
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
-      outcome.rows += batch.length;
+      outcome.rows += kept;
     }
     return outcome;
   }
@@ -153,4 +161,8 @@ export class ChunkCopier {
       }),
     );
   }
+}
+
+function nullShardKeyRejection(spec: TableSpec, row: Row): RejectedValue {
+  return { table: spec.name, key: keyText(spec, row), column: spec.shardKey, value: 'NULL', reason: 'the shard key is NULL: no shard to copy the row to' };
 }

@@ -9,7 +9,7 @@ import { LineBlocks } from '../../rows/tsv.js';
 import { ValueTooLargeError, type ColumnConversion, type Row, type TableSpec } from '../../rows/types.js';
 import type { ShardMap } from '../../shard/map.js';
 import type { ChunkKey } from '../../store/leases.js';
-import { nullShardKeyError, UnrepresentableError, type ReadRangeOptions, type RejectedRow, type SourceReader, type StartPosition, type TsvChunk } from '../reader.js';
+import { UnrepresentableError, type ReadRangeOptions, type RejectedRow, type SourceReader, type StartPosition, type TsvChunk } from '../reader.js';
 import { describeMysqlTable } from './catalog.js';
 import { readMysqlRowsByKey } from './keys.js';
 import { orderBy, qualifiedSource, rangeWhere, rawKeyText } from './sql.js';
@@ -116,7 +116,8 @@ export class MysqlSourceReader implements SourceReader {
       if (!convertible) return; // the rest of the result is only drained
       column.reset(buffer, start);
       column.next();
-      if (column.isNull) throw nullShardKeyError(spec);
+      // The row path records or refuses it by rows.on_unrepresentable.
+      if (column.isNull) return void (convertible = false);
       const shard = q.shardInSql ? column.digits() : map.shardOf(column.text()!);
       if (!Number.isInteger(shard)) throw new Error(`table ${spec.name}: the source gave shard ${column.text()} for a row`);
       if (q.flagged) {
