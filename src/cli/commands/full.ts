@@ -92,24 +92,7 @@ export function registerFull(program: Command, run: Run): void {
 /** Bars per table on a terminal (stderr); otherwise a plain log line per table every few seconds. */
 function progressReporter(io: CliIO, logger: Logger, json: boolean) {
   const stderr = io.stderr as NodeJS.WriteStream;
-  if (stderr.isTTY && !json) {
-    const bars = new cliProgress.MultiBar(
-      { stream: stderr, format: ' {table} [{bar}] {value}/{total} chunks, {rows} rows', hideCursor: true, clearOnComplete: false },
-      cliProgress.Presets.shades_classic,
-    );
-    const byTable = new Map<string, cliProgress.SingleBar>();
-    return {
-      update(tables: TableProgress[]) {
-        for (const t of tables) {
-          const payload = { table: t.table.padEnd(16), rows: t.rowsDone };
-          const bar = byTable.get(t.table);
-          if (!bar) byTable.set(t.table, bars.create(t.chunksTotal, t.chunksDone, payload));
-          else bar.update(t.chunksDone, payload);
-        }
-      },
-      stop: () => bars.stop(),
-    };
-  }
+  if (stderr.isTTY && !json) return chunkBars(stderr);
   let last = 0;
   return {
     update(tables: TableProgress[]) {
@@ -119,6 +102,31 @@ function progressReporter(io: CliIO, logger: Logger, json: boolean) {
       for (const t of tables) logger.info({ table: t.table, chunksDone: t.chunksDone, chunksTotal: t.chunksTotal, rows: t.rowsDone }, 'full copy progress');
     },
     stop: () => {},
+  };
+}
+
+/** One bar per table on a terminal stream. */
+export function chunkBars(stream: NodeJS.WriteStream) {
+  const bars = new cliProgress.MultiBar(
+    { stream, format: ' {table} [{bar}] {value}/{total} chunks, {rows} rows', hideCursor: true, clearOnComplete: false },
+    cliProgress.Presets.shades_classic,
+  );
+  const byTable = new Map<string, cliProgress.SingleBar>();
+  return {
+    update(tables: TableProgress[]) {
+      for (const t of tables) {
+        const payload = { table: t.table.padEnd(16), rows: t.rowsDone };
+        const bar = byTable.get(t.table);
+        if (!bar) {
+          byTable.set(t.table, bars.create(t.chunksTotal, t.chunksDone, payload));
+          continue;
+        }
+        // Copying starts while the key is still being cut into chunks: the total grows as chunks are planned.
+        bar.setTotal(t.chunksTotal);
+        bar.update(t.chunksDone, payload);
+      }
+    },
+    stop: () => bars.stop(),
   };
 }
 
