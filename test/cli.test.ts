@@ -1,18 +1,18 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { execCli, ROOT, runCli } from './support/cli.js';
 
 /**
  * A config file whose every server is 127.0.0.1:9, where nothing listens: a command that refuses
- * with exit 2 tried no connection. `server` adds keys to shard server a.
+ * with exit 2 tried no connection. `server` adds keys to shard server a; `control` replaces the control URL.
  */
-function configOnClosedPort(server = ''): string {
+function configOnClosedPort(server = '', control = 'mysql://root:hunter22@127.0.0.1:9/c'): string {
   const file = join(mkdtempSync(join(tmpdir(), 'mm-cli-')), 'membermig.yaml');
   writeFileSync(
     file,
-    `control: { url: "mysql://root:hunter22@127.0.0.1:9/c" }
+    `control: { url: "${control}" }
 source: { kind: mysql, url: "mysql://root@127.0.0.1:9/l" }
 servers: { a: { primary: "mysql://root@127.0.0.1:9"${server ? `, ${server}` : ''} } }
 shards: { count: 4, function: crc32, database: "m_{shard}", placement: [{ shards: "0-3", server: a }] }
@@ -115,6 +115,18 @@ describe('command line contract', () => {
     const res = await runCli(['full', '--dry-run', '--json', '--config', configOnClosedPort()]);
     expect(res.code).toBe(1);
     expect(JSON.parse(res.stdout).error).toMatch(/^legacy source \(source\.url\): connect ECONNREFUSED 127\.0\.0\.1:9/);
+  });
+
+  it('status before init says the control store is not initialised, not that it is unreachable', async () => {
+    // The test server answers, but the control database has never been created.
+    const control = Object.assign(new URL(inject('mysql').legacy), { pathname: '/mm_cli_never_initialised' }).toString();
+    const file = configOnClosedPort('', control);
+    const human = await runCli(['status', '--config', file]);
+    expect(human.code).toBe(1);
+    expect(human.stdout).toMatch(/^control store mm_cli_never_initialised: not initialised \(run membermig init\)$/m);
+    const json = await runCli(['status', '--json', '--config', file]);
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout).result.control).toEqual({ database: 'mm_cli_never_initialised', reachable: true, exists: false, appliedVersion: null, latestVersion: expect.any(Number), problems: [] });
   });
 
   it('a missing config file is refused with exit 2 and a JSON error document', async () => {

@@ -58,10 +58,15 @@ export interface SchemaState {
 /** Whether the control store exists and how far it is migrated, without changing it. */
 export async function controlSchemaState(store: ControlStore): Promise<SchemaState> {
   const migrations = readMigrations();
-  const latestVersion = Math.max(0, ...migrations.map((m) => m.version));
+  const latestVersion = latestControlVersion(migrations);
   const ledger = await readLedger(store.pool, store.database);
   if (ledger === null || ledger.length === 0) return { exists: ledger !== null, appliedVersion: null, latestVersion, problems: [] };
   return { exists: true, appliedVersion: Math.max(...ledger.map((r) => r.version)), latestVersion, problems: ledgerProblems(ledger, migrations) };
+}
+
+/** The schema version this membermig's migrations bring the control store to. */
+export function latestControlVersion(migrations = readMigrations()): number {
+  return Math.max(0, ...migrations.map((m) => m.version));
 }
 
 /**
