@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { ExitCode, RefusedError } from '../../errors.js';
 import { collectStatus, type Status } from '../../store/status.js';
+import type { TableStatus } from '../../store/status-tables.js';
 import { renderSyncStatus } from '../../cdc/status.js';
 import type { Run } from '../main.js';
 import { renderTable } from '../render.js';
@@ -57,7 +58,7 @@ export function renderStatus(s: Status): string {
         t.table,
         t.fullCopy ? `${t.fullCopy.stopped ? 'stopped' : t.fullCopy.state} ${t.fullCopy.chunksDone}/${t.fullCopy.chunksTotal} chunks, ${t.fullCopy.rows} rows${t.fullCopy.chunksFailed ? `, ${t.fullCopy.chunksFailed} failed` : ''}` : 'not started',
         t.sync ? `${t.sync.lastLsn ? `at LSN ${t.sync.lastLsn}` : `${t.sync.lagEvents ?? '?'} events`}, ${t.sync.lagSeconds === null ? '?' : t.sync.lagSeconds.toFixed(1)} s` : 'no sync yet',
-        t.lastVerify ? `${t.lastVerify.state}, ${t.lastVerify.differences} differences${t.lastVerify.repaired ? ` (${t.lastVerify.repaired} repaired)` : ''}, ${ago(t.lastVerify.ageSeconds)} (${t.lastVerify.scope})` : 'never',
+        t.lastVerify ? lastVerifyText(t.lastVerify) : 'never',
         t.shimMode,
         t.grayRead === null ? null : `${t.grayRead} / ${t.grayWrite}`,
         t.deadLettersOpen,
@@ -94,6 +95,12 @@ export function renderStatus(s: Status): string {
     out.push('', 'recent jobs:', renderTable(['job', 'kind', 'state', 'table', 'chunks done', 'rows', 'failed', 'updated'], rows));
   }
   return out.join('\n');
+}
+
+/** e.g. "clean, 0 differences, 5 s ago (all rows)" or "2 differences (1 repaired), …": the state is not said twice. */
+function lastVerifyText(v: NonNullable<TableStatus['lastVerify']>): string {
+  const count = `${v.differences} ${v.differences === 1 ? 'difference' : 'differences'}${v.repaired ? ` (${v.repaired} repaired)` : ''}`;
+  return `${v.state === 'differences' ? count : `${v.state}, ${count}`}, ${ago(v.ageSeconds)} (${v.scope})`;
 }
 
 /** Active workers with the chunk leases they hold (a lease without a live worker shows as its owner id). */

@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import type { Status } from '../../store/status.js';
+import type { TableStatus } from '../../store/status-tables.js';
+import { renderStatus } from './status.js';
+
+/** A status of one table whose last verify is `lastVerify`, on a migrated control store. */
+function statusWithVerify(lastVerify: TableStatus['lastVerify']): Status {
+  return {
+    control: { database: 'c', reachable: true, exists: true, appliedVersion: 1, latestVersion: 1, problems: [] },
+    servers: [{ name: 'a', dc: null, shards: 4, replicas: 0 }],
+    shards: { count: 4, function: 'crc32', database: 'm_{shard}' },
+    tables: [{ name: 'member', source: 'l.member', target: 'member', shardKey: 'id' }],
+    jobs: [],
+    workers: [],
+    perTable: [
+      { table: 'member', fullCopy: null, sync: null, lastVerify, shimMode: null, grayRead: null, grayWrite: null, deadLettersOpen: 0, repairQueueOpen: 0, leasedChunks: 0 },
+    ],
+  };
+}
+
+const verify = { runId: 1, finishedAt: '2026-01-01T00:00:00Z', ageSeconds: 5, scope: 'all rows', repaired: 0 };
+
+describe('renderStatus', () => {
+  it('says a verify with differences how many, once, in the singular for one', () => {
+    const one = renderStatus(statusWithVerify({ ...verify, state: 'differences', differences: 1 }));
+    expect(one).toContain('1 difference, 5 s ago (all rows)');
+    expect(one).not.toMatch(/differences, \d+ difference/);
+    const three = renderStatus(statusWithVerify({ ...verify, state: 'differences', differences: 3, repaired: 1 }));
+    expect(three).toContain('3 differences (1 repaired), 5 s ago (all rows)');
+    expect(three).not.toMatch(/differences, \d+ difference/);
+  });
+
+  it('names the state of a run without differences left', () => {
+    expect(renderStatus(statusWithVerify({ ...verify, state: 'clean', differences: 0 }))).toContain('clean, 0 differences, 5 s ago (all rows)');
+    expect(renderStatus(statusWithVerify({ ...verify, state: 'clean', differences: 2, repaired: 2 }))).toContain('clean, 2 differences (2 repaired), 5 s ago');
+  });
+});
