@@ -154,6 +154,23 @@ describe('membermig full refuses bad input before any write (exit 2, table and c
     }
   });
 
+  it('a shard table that is not InnoDB (no transactions, not crash-safe): init --check, full and verify --repair refuse', async () => {
+    const a = await connectMysql(env.urls.shardA);
+    await a.query(`ALTER TABLE \`${env.prefix}_s001\`.member ENGINE=MyISAM`);
+    try {
+      for (const command of [['init', '--check'], ['full'], ['verify', '--repair']]) {
+        const res = await runCli([...command, '--config', env.configPath]);
+        expect(res.code, `${command.join(' ')}: ${res.stderr}`).toBe(2);
+        expect(res.stderr).toContain(`table member: shard table ${env.prefix}_s001.member on server shard-a uses engine MyISAM, expected InnoDB`);
+        expect(res.stderr).toContain(`ALTER TABLE \`${env.prefix}_s001\`.\`member\` ENGINE=InnoDB`);
+      }
+      await nothingWritten();
+    } finally {
+      await a.query(`ALTER TABLE \`${env.prefix}_s001\`.member ENGINE=InnoDB`);
+      await a.end();
+    }
+  });
+
   it('a shard table with a different shape than the pipeline writes (full and init both refuse)', async () => {
     const b = await connectMysql(env.urls.shardB);
     await b.query(`ALTER TABLE \`${env.prefix}_s003\`.member MODIFY points INT NOT NULL`);

@@ -7,8 +7,8 @@ import type { ColumnSpec, TableSpec } from '../rows/types.js';
 /**
  * Checks that an existing shard table has the shape the row pipeline writes: the same columns
  * in the same order with the same types, nullability and text collations, the same primary
- * key, and no other unique index. Returns the problems found, each naming database, table and
- * column or index.
+ * key, no other unique index, and the InnoDB engine. Returns the problems found, each naming
+ * database, table and column, index or engine.
  */
 
 interface ColumnRow extends RowDataPacket {
@@ -28,6 +28,8 @@ export interface ExistingTables {
   primaryKeys: Map<string, string[]>;
   /** `${database}.${table}` → its UNIQUE indexes other than PRIMARY. */
   uniqueKeys: Map<string, UniqueIndex[]>;
+  /** `${database}.${table}` → its storage engine (null for a view). */
+  engines: Map<string, string | null>;
 }
 
 export interface UniqueIndex {
@@ -45,11 +47,11 @@ interface KeyRow extends RowDataPacket {
 }
 
 /**
- * Reads the columns, primary keys and other unique indexes of the given tables in the given
- * databases on one server: two queries per server, whatever the number of shard tables.
+ * Reads the columns, primary keys, other unique indexes and engines of the given tables in the given
+ * databases on one server: three queries per server, whatever the number of shard tables.
  */
 export async function readExistingTables(conn: Connection, databases: string[], tables: string[]): Promise<ExistingTables> {
-  const found: ExistingTables = { columns: new Map(), primaryKeys: new Map(), uniqueKeys: new Map() };
+  const found: ExistingTables = { columns: new Map(), primaryKeys: new Map(), uniqueKeys: new Map(), engines: new Map() };
   if (databases.length === 0 || tables.length === 0) return found;
   const [rows] = await conn.query<ColumnRow[]>(
     `SELECT TABLE_SCHEMA AS db, TABLE_NAME AS tbl, COLUMN_NAME AS name, COLUMN_TYPE AS column_type, IS_NULLABLE AS nullable,
@@ -70,6 +72,11 @@ export async function readExistingTables(conn: Connection, databases: string[], 
     if (k.idx === 'PRIMARY') append(found.primaryKeys, key, k.name ?? '');
     else addUniqueColumn(found.uniqueKeys, key, k);
   }
+  const [engines] = await conn.query<RowDataPacket[]>(
+    'SELECT TABLE_SCHEMA AS db, TABLE_NAME AS tbl, ENGINE AS engine FROM information_schema.TABLES WHERE TABLE_SCHEMA IN (?) AND TABLE_NAME IN (?)',
+    [databases, tables],
+  );
+  for (const e of engines) found.engines.set(`${e.db}.${e.tbl}`, e.engine ?? null);
   return found;
 }
 
@@ -144,6 +151,18 @@ export function uniqueKeyProblems(server: string, database: string, spec: TableS
       `make it a plain index, as membermig init does: ALTER TABLE ${table} DROP INDEX ${quoteId(u.name)}, ADD INDEX ${quoteId(u.name)} (${plain})`
     );
   });
+}
+
+/**
+ * Only InnoDB is transactional and crash-safe: on MyISAM a group of shard writes that fails halfway
+ * stays half written (no rollback), and a crash can lose rows a chunk recorded as copied.
+ */
+export function engineProblems(server: string, database: string, spec: TableSpec, engine: string | null | undefined): string[] {
+  if (engine?.toLowerCase() === 'innodb') return [];
+  return [
+    `table ${spec.name}: shard table ${database}.${spec.target} on server ${server} uses engine ${engine ?? '(none)'}, expected InnoDB ` +
+      `(writes must be transactional and crash-safe): ALTER TABLE ${quoteId(database)}.${quoteId(spec.target)} ENGINE=InnoDB`,
+  ];
 }
 
 function partText(part: UniqueIndex['parts'][number], name: (column: string) => string): string {

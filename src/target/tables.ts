@@ -4,7 +4,7 @@ import { connectMysql, quoteId } from '../mysql/connect.js';
 import { targetDdl } from '../rows/ddl.js';
 import type { TableSpec } from '../rows/types.js';
 import type { ShardMap } from '../shard/map.js';
-import { readExistingTables, refuseShapeProblems, shapeProblems, uniqueKeyProblems } from './shape.js';
+import { engineProblems, readExistingTables, refuseShapeProblems, shapeProblems, uniqueKeyProblems } from './shape.js';
 
 export interface ShardTablesResult {
   server: string;
@@ -16,7 +16,7 @@ export interface ServerTables {
   /** The (database, spec) pairs whose table does not exist yet. */
   missing: { database: string; spec: TableSpec }[];
   existing: number;
-  /** Shape differences of existing tables, each naming database, table and column or index. */
+  /** Shape differences of existing tables, each naming database, table and column, index or engine. */
   problems: string[];
 }
 
@@ -44,6 +44,7 @@ export async function checkServerTables(config: Pick<Config, 'servers'>, map: Sh
           result.existing++;
           result.problems.push(...shapeProblems(name, database, spec, columns, found.primaryKeys.get(key) ?? []));
           result.problems.push(...uniqueKeyProblems(name, database, spec, found.uniqueKeys.get(key) ?? []));
+          result.problems.push(...engineProblems(name, database, spec, found.engines.get(key)));
         }
       }
     }
@@ -55,7 +56,8 @@ export async function checkServerTables(config: Pick<Config, 'servers'>, map: Sh
 
 /**
  * Reads every shard server and checks the tables that already exist; refuses (naming table and
- * column or index) when one has a different shape or a unique index besides the primary key.
+ * column, index or engine) when one has a different shape, a unique index besides the primary key
+ * or an engine other than InnoDB.
  * Changes nothing: run it before any write. With tolerateUnreachable, a server that cannot be
  * reached is listed instead of failing the check.
  */
