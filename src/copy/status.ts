@@ -20,14 +20,15 @@ export interface FullCopyStatus {
 
 const parse = (v: unknown): Record<string, unknown> => (typeof v === 'string' ? (JSON.parse(v) as Record<string, unknown>) : (v as Record<string, unknown>));
 
-export async function collectFullCopyStatus(pool: Pool, leaseSeconds: number, limit = 5): Promise<FullCopyStatus> {
+/** `deadHere`: workers of this host whose process is gone (deadLocalWorkers), not counted as working. */
+export async function collectFullCopyStatus(pool: Pool, leaseSeconds: number, deadHere: string[], limit = 5): Promise<FullCopyStatus> {
   const [jobs] = await pool.query<RowDataPacket[]>(
     `SELECT j.id, j.name, j.state,
             (SELECT COUNT(*) FROM chunks c WHERE c.job_id = j.id) AS chunks,
             (SELECT COUNT(*) FROM chunks c WHERE c.job_id = j.id AND c.state <> 'done') AS chunks_left,
             (SELECT COALESCE(SUM(rows_done), 0) FROM chunks c WHERE c.job_id = j.id AND c.state = 'done') AS rows_done,
             (SELECT COUNT(*) FROM rejected_values r WHERE r.job_id = j.id) AS rejected,
-            ${liveWorkersSql('j')} AS live_workers
+            ${liveWorkersSql('j', deadHere)} AS live_workers
        FROM jobs j WHERE j.kind = 'full' AND j.state <> 'abandoned' ORDER BY j.id DESC LIMIT ?`,
     [leaseSeconds, limit],
   );

@@ -1,4 +1,4 @@
-import type { Pool, RowDataPacket } from 'mysql2/promise';
+import mysql, { type Pool, type RowDataPacket } from 'mysql2/promise';
 import type { MssqlCdcInstanceStatus } from '../cdc/mssql/position.js';
 import type { Status } from './status.js';
 
@@ -25,11 +25,13 @@ export interface TableStatus {
 
 /**
  * How many processes work on job `alias`.id right now: a worker counts while its heartbeat is
- * younger than a lease (its leases would have run out otherwise). A job left 'planning' or
- * 'running' with none was stopped (SIGINT, kill -9, a crash): a rerun of its command goes on.
+ * younger than a lease (its leases would have run out otherwise), unless it is in `deadHere`
+ * (registered from this host, its process gone: known dead at once, see deadLocalWorkers). A job
+ * left 'planning' or 'running' with none was stopped (SIGINT, kill -9, a crash): a rerun goes on.
  */
-export function liveWorkersSql(alias: string): string {
-  return `(SELECT COUNT(*) FROM workers w WHERE w.job_id = ${alias}.id AND w.heartbeat_at >= NOW(6) - INTERVAL ? SECOND)`;
+export function liveWorkersSql(alias: string, deadHere: string[]): string {
+  const notDead = deadHere.length > 0 ? ` AND w.id NOT IN (${mysql.escape(deadHere)})` : '';
+  return `(SELECT COUNT(*) FROM workers w WHERE w.job_id = ${alias}.id AND w.heartbeat_at >= NOW(6) - INTERVAL ? SECOND${notDead})`;
 }
 
 /** True for a job not finished and with no live worker. */

@@ -8,6 +8,7 @@ import { latestFinishedRuns, openRepairQueue, type LatestRun } from '../verify/r
 import { collectSyncStatus, type SyncStatus } from '../cdc/status.js';
 import { collectFullCopyStatus, type FullCopyStatus } from '../copy/status.js';
 import { collectLeases, isStopped, liveWorkersSql, tableStatuses, type LeaseStatus, type TableStatus } from './status-tables.js';
+import { deadLocalWorkers } from './workers.js';
 
 export interface JobStatus {
   id: number;
@@ -17,7 +18,7 @@ export interface JobStatus {
   createdAt: string;
   updatedAt: string;
   finishedAt: string | null;
-  /** Processes working on it now (fresh heartbeat). */
+  /** Processes working on it now (fresh heartbeat, and, on this host, a process that exists). */
   liveWorkers: number;
   /** Not finished, and no process works on it: stopped or crashed; a rerun goes on. */
   stopped: boolean;
@@ -30,6 +31,7 @@ export interface Status {
   shards: { count: number; function: string; database: string };
   tables: { name: string; source: string; target: string; shardKey: string }[];
   jobs: JobStatus[];
+  /** Registered workers, less those of this host whose process is gone. */
   workers: { id: string; command: string; jobId: number | null; heartbeatAgeSeconds: number }[];
   /** Shim mode and gray percentages per table (absent when the control store is not initialised). */
   gray?: GrayStatus;
@@ -51,9 +53,9 @@ export async function collectStatus(config: Config): Promise<Status> {
   return { ...sections, perTable: tableStatuses({ ...sections, jobs: [...sections.jobs, ...fullJobs] }) };
 }
 
-const JOB_COLUMNS = (alias: string) => `${alias}.id, ${alias}.kind, ${alias}.name, ${alias}.state,
+const JOB_COLUMNS = (alias: string, deadHere: string[]) => `${alias}.id, ${alias}.kind, ${alias}.name, ${alias}.state,
   DATE_FORMAT(${alias}.created_at, '%Y-%m-%dT%H:%i:%sZ') AS created_at, DATE_FORMAT(${alias}.updated_at, '%Y-%m-%dT%H:%i:%sZ') AS updated_at,
-  DATE_FORMAT(${alias}.finished_at, '%Y-%m-%dT%H:%i:%sZ') AS finished_at, ${liveWorkersSql(alias)} AS live_workers`;
+  DATE_FORMAT(${alias}.finished_at, '%Y-%m-%dT%H:%i:%sZ') AS finished_at, ${liveWorkersSql(alias, deadHere)} AS live_workers`;
 
 async function jobStatuses(pool: Pool, rows: RowDataPacket[]): Promise<JobStatus[]> {
   const jobs: JobStatus[] = [];
@@ -78,7 +80,7 @@ async function jobStatuses(pool: Pool, rows: RowDataPacket[]): Promise<JobStatus
  * The newest full-copy job of each table that is not among the recent jobs: verify runs every few
  * minutes and pushes a finished full copy out of those, and the per-table line must still show it.
  */
-async function olderFullJobs(pool: Pool, tables: string[], recent: JobStatus[], leaseSeconds: number): Promise<JobStatus[]> {
+async function olderFullJobs(pool: Pool, tables: string[], recent: JobStatus[], leaseSeconds: number, deadHere: string[]): Promise<JobStatus[]> {
   const covered = new Set(recent.filter((j) => j.kind === 'full').flatMap((j) => j.chunks.map((c) => c.tableName)));
   const ids = new Set<number>();
   for (const table of tables.filter((t) => !covered.has(t))) {
@@ -90,7 +92,7 @@ async function olderFullJobs(pool: Pool, tables: string[], recent: JobStatus[], 
     if (rows[0]) ids.add(Number(rows[0].id));
   }
   if (ids.size === 0) return [];
-  const [rows] = await pool.query<RowDataPacket[]>(`SELECT ${JOB_COLUMNS('j')} FROM jobs j WHERE j.id IN (?) ORDER BY j.id DESC`, [leaseSeconds, [...ids]]);
+  const [rows] = await pool.query<RowDataPacket[]>(`SELECT ${JOB_COLUMNS('j', deadHere)} FROM jobs j WHERE j.id IN (?) ORDER BY j.id DESC`, [leaseSeconds, [...ids]]);
   return jobStatuses(pool, rows);
 }
 
@@ -115,18 +117,20 @@ async function collectSections(config: Config): Promise<Omit<Status, 'perTable'>
   try {
     const schema = await schemaStateOrMissing(store);
     if (!schema.exists) return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs: [], workers: [], fullJobs: [] };
-    const [jobRows] = await store.pool.query<RowDataPacket[]>(`SELECT ${JOB_COLUMNS('j')} FROM jobs j ORDER BY id DESC LIMIT 20`, [config.copy.lease_seconds]);
+    // A kill -9 leaves a fresh heartbeat for up to a lease; a worker of this host whose process is gone is dead now.
+    const deadHere = (await deadLocalWorkers(store.pool)).map((w) => w.id);
+    const [jobRows] = await store.pool.query<RowDataPacket[]>(`SELECT ${JOB_COLUMNS('j', deadHere)} FROM jobs j ORDER BY id DESC LIMIT 20`, [config.copy.lease_seconds]);
     const jobs = await jobStatuses(store.pool, jobRows);
-    const fullJobs = await olderFullJobs(store.pool, Object.keys(config.tables), jobs, config.copy.lease_seconds);
+    const fullJobs = await olderFullJobs(store.pool, Object.keys(config.tables), jobs, config.copy.lease_seconds, deadHere);
     const [workerRows] = await store.pool.query<RowDataPacket[]>(
       'SELECT id, command, job_id, TIMESTAMPDIFF(SECOND, heartbeat_at, NOW(6)) AS age FROM workers ORDER BY started_at',
     );
-    const workers = workerRows.map((w) => ({ id: w.id, command: w.command, jobId: w.job_id === null ? null : Number(w.job_id), heartbeatAgeSeconds: Number(w.age) }));
+    const workers = workerRows.filter((w) => !deadHere.includes(w.id)).map((w) => ({ id: w.id, command: w.command, jobId: w.job_id === null ? null : Number(w.job_id), heartbeatAgeSeconds: Number(w.age) }));
     const gray = await collectGrayStatus(store.pool, config);
     const verify = { latest: await latestFinishedRuns(store.pool), repairQueue: await openRepairQueue(store.pool) };
     // A control store not yet migrated to this version has no sync tables: status still answers.
     const sync = await collectSyncStatus(store.pool).catch(() => undefined);
-    const fullCopy = await collectFullCopyStatus(store.pool, config.copy.lease_seconds);
+    const fullCopy = await collectFullCopyStatus(store.pool, config.copy.lease_seconds, deadHere);
     const leases = await collectLeases(store.pool);
     return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs, workers, gray, verify, ...(sync ? { sync } : {}), fullCopy, leases, fullJobs };
   } catch (e) {

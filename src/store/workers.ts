@@ -68,13 +68,17 @@ export async function startJobWorker(pool: Pool, options: JobWorkerOptions): Pro
  * done twice, and both commands' chunk work is idempotent.
  */
 async function releaseDeadLocalWorkers(pool: Pool, logger: Logger): Promise<void> {
-  const [rows] = await pool.query<RowDataPacket[]>('SELECT id, pid, command FROM workers WHERE host = ?', [hostname()]);
-  for (const w of rows) {
-    if (Number(w.pid) === process.pid || isAlive(Number(w.pid))) continue;
+  for (const w of await deadLocalWorkers(pool)) {
     const [res] = await pool.query<ResultSetHeader>("UPDATE chunks SET lease_until = NOW(6) - INTERVAL 1 SECOND WHERE lease_owner = ? AND state = 'leased'", [w.id]);
     await pool.query('DELETE FROM workers WHERE id = ?', [w.id]);
     if (res.affectedRows > 0) logger.info({ worker: w.id, command: w.command, chunks: res.affectedRows }, 'took over the chunks of a dead worker on this host');
   }
+}
+
+/** Workers registered from this host whose process is gone: certainly dead, whatever their heartbeat says. */
+export async function deadLocalWorkers(pool: Pool): Promise<{ id: string; command: string }[]> {
+  const [rows] = await pool.query<RowDataPacket[]>('SELECT id, pid, command FROM workers WHERE host = ?', [hostname()]);
+  return rows.filter((w) => Number(w.pid) !== process.pid && !isAlive(Number(w.pid))).map((w) => ({ id: String(w.id), command: String(w.command) }));
 }
 
 function isAlive(pid: number): boolean {

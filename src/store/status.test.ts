@@ -1,0 +1,45 @@
+import { spawn } from 'node:child_process';
+import { hostname } from 'node:os';
+import type { Pool, ResultSetHeader } from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { minimalConfig } from '../config/minimal.js';
+import { scratchControlStore } from '../../test/support/scratch-control.js';
+import { collectStatus } from './status.js';
+
+/** The pid of a process that has exited: no process has it now. */
+async function deadPid(): Promise<number> {
+  const child = spawn('true');
+  await new Promise((resolve) => child.on('exit', resolve));
+  return child.pid!;
+}
+
+describe('status on the real control store: which jobs a process works on', () => {
+  const scratch = scratchControlStore('status');
+  let pool: Pool;
+  beforeAll(async () => {
+    pool = await scratch.open();
+  });
+  afterAll(async () => scratch.drop());
+
+  it('a worker of this host whose process is gone is dead at once, whatever its heartbeat; one of another host counts until its heartbeat ages', async () => {
+    const config = { ...minimalConfig(4), control: { url: scratch.url } };
+    const pid = await deadPid();
+    const job = async (name: string, host: string) => {
+      const [r] = await pool.query<ResultSetHeader>("INSERT INTO jobs (kind, name, state) VALUES ('full', ?, 'running')", [name]);
+      await pool.query("INSERT INTO chunks (job_id, table_name, chunk_no, state) VALUES (?, 'member', 0, 'pending')", [r.insertId]);
+      // A fresh heartbeat, as a full killed with kill -9 a moment ago leaves it.
+      await pool.query("INSERT INTO workers (id, job_id, command, host, pid) VALUES (?, ?, 'full', ?, ?)", [`${host}:${pid}:${name}`, r.insertId, host, pid]);
+      return r.insertId;
+    };
+    const killedHere = await job('killed-here', hostname());
+    const elsewhere = await job('elsewhere', 'another-host.example');
+
+    const status = await collectStatus(config);
+    expect(status.jobs.find((j) => j.id === killedHere)).toMatchObject({ state: 'running', liveWorkers: 0, stopped: true });
+    expect(status.fullCopy!.jobs.find((j) => j.id === killedHere)).toMatchObject({ stopped: true });
+    expect(status.workers.map((w) => w.id)).toEqual([`another-host.example:${pid}:elsewhere`]);
+    // The pid says nothing about a process on another host: its fresh heartbeat keeps it live.
+    expect(status.jobs.find((j) => j.id === elsewhere)).toMatchObject({ state: 'running', liveWorkers: 1, stopped: false });
+    expect(status.fullCopy!.jobs.find((j) => j.id === elsewhere)).toMatchObject({ stopped: false });
+  });
+});
