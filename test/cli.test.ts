@@ -1,22 +1,26 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
+import { connectMysql } from '../src/mysql/connect.js';
 import { execCli, ROOT, runCli } from './support/cli.js';
 
 /**
  * A config file whose every server is 127.0.0.1:9, where nothing listens: a command that refuses
- * with exit 2 tried no connection. `server` adds keys to shard server a; `control` replaces the control URL.
+ * with exit 2 tried no connection. `server` adds keys to shard server a; `on` puts the control store
+ * or the legacy database (its table member) at URLs that answer.
  */
-function configOnClosedPort(server = '', control = 'mysql://root:hunter22@127.0.0.1:9/c'): string {
+function configOnClosedPort(server = '', on: { control?: string; source?: string } = {}): string {
+  const source = on.source ?? 'mysql://root@127.0.0.1:9/l';
   const file = join(mkdtempSync(join(tmpdir(), 'mm-cli-')), 'membermig.yaml');
   writeFileSync(
     file,
-    `control: { url: "${control}" }
-source: { kind: mysql, url: "mysql://root@127.0.0.1:9/l" }
+    `control: { url: "${on.control ?? 'mysql://root:hunter22@127.0.0.1:9/c'}" }
+source: { kind: mysql, url: "${source}" }
 servers: { a: { primary: "mysql://root@127.0.0.1:9"${server ? `, ${server}` : ''} } }
 shards: { count: 4, function: crc32, database: "m_{shard}", placement: [{ shards: "0-3", server: a }] }
-tables: { member: { source: l.member, target: member, shard_key: id } }
+tables: { member: { source: ${new URL(source).pathname.slice(1)}.member, target: member, shard_key: id } }
 `,
   );
   return file;
@@ -120,13 +124,36 @@ describe('command line contract', () => {
   it('status before init says the control store is not initialised, not that it is unreachable', async () => {
     // The test server answers, but the control database has never been created.
     const control = Object.assign(new URL(inject('mysql').legacy), { pathname: '/mm_cli_never_initialised' }).toString();
-    const file = configOnClosedPort('', control);
+    const file = configOnClosedPort('', { control });
     const human = await runCli(['status', '--config', file]);
     expect(human.code).toBe(1);
     expect(human.stdout).toMatch(/^control store mm_cli_never_initialised: not initialised \(run membermig init\)$/m);
     const json = await runCli(['status', '--json', '--config', file]);
     expect(json.code).toBe(1);
     expect(JSON.parse(json.stdout).result.control).toEqual({ database: 'mm_cli_never_initialised', reachable: true, exists: false, appliedVersion: null, latestVersion: expect.any(Number), problems: [] });
+  });
+
+  it('full --dry-run without a readable control store says whether a job exists is unknown, and exits 1', async () => {
+    // The legacy table answers; the control store (and the shard server) on the closed port do not.
+    const legacy = await connectMysql(inject('mysql').legacy);
+    const db = `mm_cli_dry_${randomBytes(3).toString('hex')}`;
+    try {
+      await legacy.query(`CREATE DATABASE ${db}`);
+      await legacy.query(`CREATE TABLE ${db}.member (id BIGINT NOT NULL PRIMARY KEY, name VARCHAR(10) NULL)`);
+      const file = configOnClosedPort('', { source: Object.assign(new URL(inject('mysql').legacy), { pathname: `/${db}` }).toString() });
+      const human = await runCli(['full', '--dry-run', '--config', file]);
+      expect(human.code, human.stderr).toBe(1);
+      expect(human.stdout).toContain('Plan (--dry-run, nothing was changed)');
+      expect(human.stdout).toContain('cannot read the control store (control.url, database c): connect ECONNREFUSED 127.0.0.1:9');
+      expect(human.stdout).toContain('whether a job exists that a run would go on with is unknown');
+      const json = await runCli(['full', '--dry-run', '--json', '--config', file]);
+      expect(json.code).toBe(1);
+      expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, exitCode: 1, result: { state: 'planned', plan: { controlError: expect.stringContaining('ECONNREFUSED') } } });
+      expect(json.stdout + json.stderr).not.toContain('hunter22');
+    } finally {
+      await legacy.query(`DROP DATABASE IF EXISTS ${db}`);
+      await legacy.end();
+    }
   });
 
   it('a missing config file is refused with exit 2 and a JSON error document', async () => {

@@ -6,7 +6,7 @@ import { connectMysql } from '../mysql/connect.js';
 import type { TableSpec } from '../rows/types.js';
 import { shardMapFromConfig, type ShardMap } from '../shard/map.js';
 import { createSourceReader, describeTables, type SourceReader } from '../source/index.js';
-import { controlSchemaState, openControlStore, requireUsableStore } from '../store/control.js';
+import { controlDatabase, controlSchemaStateOrMissing, openControlStore, requireUsableStore } from '../store/control.js';
 import { planShardTables } from '../target/tables.js';
 import { createShardWriter } from '../target/writer.js';
 import type { CopyMethod } from './chunk.js';
@@ -97,7 +97,14 @@ async function dryRun(config: Config, map: ShardMap, reader: SourceReader, specs
     plans.push({ table: spec.name, source: `${spec.sourceSchema}.${spec.sourceTable}`, target: spec.target, chunks, chunkRows: config.copy.chunk_rows });
   }
   const servers = map.servers().map((s) => ({ server: s.name, shards: map.shardsOn(s.name).length }));
-  const job = await existingJob(config, specs, restart);
+  // Without the control store it is unknown whether a run starts afresh or goes on with a job: said, not left out.
+  let job: ExistingJob | null = null;
+  let controlError: string | undefined;
+  try {
+    job = await existingJob(config, specs, restart);
+  } catch (e) {
+    controlError = `cannot read the control store (control.url, database ${controlDatabase(config)}): ${(e as Error).message}`;
+  }
   return {
     ...emptyResult(specs, method),
     jobId: job?.id ?? null,
@@ -107,7 +114,13 @@ async function dryRun(config: Config, map: ShardMap, reader: SourceReader, specs
       return { table: p.table, chunks: done?.chunks ?? p.chunks, chunksDone: done?.chunksDone ?? 0, rows: done?.rows ?? 0, rowsThisRun: 0, servers: {} };
     }),
     servers: servers.map((s) => ({ ...s, rows: 0 })),
-    plan: { tables: plans, shards: map.count, servers, ...(job ? { job: { id: job.id, state: job.state, chunks: job.chunks, chunksDone: job.chunksDone, rows: job.rows, action: job.action } } : {}) },
+    plan: {
+      tables: plans,
+      shards: map.count,
+      servers,
+      ...(job ? { job: { id: job.id, state: job.state, chunks: job.chunks, chunksDone: job.chunksDone, rows: job.rows, action: job.action } } : {}),
+      ...(controlError ? { controlError } : {}),
+    },
   };
 }
 
@@ -122,11 +135,14 @@ interface ExistingJob {
   tables: Map<string, { chunks: number; chunksDone: number; rows: number }>;
 }
 
-/** The job of these tables a run would go on with (or drop, with --restart), from the control store; null when none (or no store yet). */
+/**
+ * The job of these tables a run would go on with (or drop, with --restart), from the control store;
+ * null when none (or no store yet). Throws when the control store cannot be read.
+ */
 async function existingJob(config: Config, specs: TableSpec[], restart: boolean): Promise<ExistingJob | null> {
   const store = openControlStore(config, 1);
   try {
-    if (!(await controlSchemaState(store).catch(() => null))?.appliedVersion) return null;
+    if (!(await controlSchemaStateOrMissing(store)).appliedVersion) return null;
     const [jobs] = await store.pool.query<RowDataPacket[]>(
       "SELECT id, state FROM jobs WHERE kind = 'full' AND name = ? AND state IN ('planning', 'running', 'done') ORDER BY id DESC LIMIT 1",
       [jobName(specs.map((s) => s.name))],

@@ -66,6 +66,8 @@ export interface FullCopyResult {
     servers: { server: string; shards: number }[];
     /** The job of these tables in the control store, which a run resumes (or drops, with --restart). */
     job?: { id: number; state: string; chunks: number; chunksDone: number; rows: number; action: 'resume' | 'restart' };
+    /** The control store could not be read: whether such a job exists is unknown (and a run would fail there). */
+    controlError?: string;
   };
 }
 

@@ -64,6 +64,16 @@ export async function controlSchemaState(store: ControlStore): Promise<SchemaSta
   return { exists: true, appliedVersion: Math.max(...ledger.map((r) => r.version)), latestVersion, problems: ledgerProblems(ledger, migrations) };
 }
 
+/** As controlSchemaState, but a control database that does not exist yet is a store `init` has not set up (the server answered). */
+export async function controlSchemaStateOrMissing(store: ControlStore): Promise<SchemaState> {
+  try {
+    return await controlSchemaState(store);
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'ER_BAD_DB_ERROR') throw e;
+    return { exists: false, appliedVersion: null, latestVersion: latestControlVersion(), problems: [] };
+  }
+}
+
 /** The schema version this membermig's migrations bring the control store to. */
 export function latestControlVersion(migrations = readMigrations()): number {
   return Math.max(0, ...migrations.map((m) => m.version));

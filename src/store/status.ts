@@ -1,7 +1,7 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../config/schema.js';
 import { shardMapFromConfig } from '../shard/map.js';
-import { controlSchemaState, latestControlVersion, openControlStore, type ControlStore, type SchemaState } from './control.js';
+import { controlSchemaStateOrMissing, openControlStore, type SchemaState } from './control.js';
 import { chunkCounts, type ChunkCounts } from './leases.js';
 import { collectGrayStatus, type GrayStatus } from '../gray/status.js';
 import { latestFinishedRuns, openRepairQueue, type LatestRun } from '../verify/runs.js';
@@ -96,16 +96,6 @@ async function olderFullJobs(pool: Pool, tables: string[], recent: JobStatus[], 
   return jobStatuses(pool, rows);
 }
 
-/** A control database that does not exist yet is a store `init` has not set up: the server answered. */
-async function schemaStateOrMissing(store: ControlStore): Promise<SchemaState> {
-  try {
-    return await controlSchemaState(store);
-  } catch (e) {
-    if ((e as { code?: string }).code !== 'ER_BAD_DB_ERROR') throw e;
-    return { exists: false, appliedVersion: null, latestVersion: latestControlVersion(), problems: [] };
-  }
-}
-
 async function collectSections(config: Config): Promise<Omit<Status, 'perTable'> & { fullJobs: JobStatus[] }> {
   const map = shardMapFromConfig(config);
   const base: Omit<Status, 'control' | 'jobs' | 'workers' | 'perTable'> = {
@@ -115,7 +105,7 @@ async function collectSections(config: Config): Promise<Omit<Status, 'perTable'>
   };
   const store = openControlStore(config, 2);
   try {
-    const schema = await schemaStateOrMissing(store);
+    const schema = await controlSchemaStateOrMissing(store);
     if (!schema.exists) return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs: [], workers: [], fullJobs: [] };
     // A kill -9 leaves a fresh heartbeat for up to a lease; a worker of this host whose process is gone is dead now.
     const deadHere = (await deadLocalWorkers(store.pool)).map((w) => w.id);

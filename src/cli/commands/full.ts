@@ -36,8 +36,9 @@ export function registerFull(program: Command, run: Run): void {
         'machines at once to share the job (chunk leases). A shard server that is down is retried with backoff',
         'while the others go on; what is left is listed at the end and a rerun finishes it.',
         '',
-        'Exit codes: 0 every chunk copied and no rejected value; 1 chunks left or values rejected;',
-        '2 bad config, a source or shard table that does not match (nothing was written).',
+        'Exit codes: 0 every chunk copied and no rejected value; 1 chunks left or values rejected (--dry-run:',
+        'the control store could not be read); 2 bad config, a source or shard table that does not match',
+        '(nothing was written).',
       ].join('\n'),
     )
     .option('--tables <names>', 'copy only these tables (comma-separated logical names)', (v: string) => {
@@ -83,7 +84,9 @@ export function registerFull(program: Command, run: Run): void {
           progress.stop();
           await metrics?.close();
         }
-        const clean = result.state === 'planned' || (result.state === 'done' && result.rejectedValues === 0 && result.errors.length === 0);
+        // A plan whose control store could not be read is not clean: a real run would fail there too.
+        const planned = result.state === 'planned' && !result.plan?.controlError;
+        const clean = planned || (result.state === 'done' && result.rejectedValues === 0 && result.errors.length === 0);
         return ctx.finish(clean ? ExitCode.Ok : ExitCode.Problems, result, renderFull);
       }, STOPS_ON_SIGNAL),
     );
@@ -140,6 +143,9 @@ export function renderFull(r: FullCopyResult): string {
     if (job) {
       const progress = `${job.chunksDone}/${job.chunks} chunks done, ${job.rows} rows`;
       out.push('', job.action === 'resume' ? `job ${job.id} (${job.state}, ${progress}): a run goes on from there` : `job ${job.id} (${job.state}, ${progress}): --restart drops that progress, empties the shard tables and copies again`);
+    }
+    if (r.plan.controlError) {
+      out.push('', r.plan.controlError, 'so whether a job exists that a run would go on with is unknown, and a run would fail there too');
     }
     return out.join('\n');
   }
