@@ -62,6 +62,10 @@ describe('full --restart', () => {
     const conn = await connectMysql(server.primary);
     await conn.query(`DROP TABLE \`${db}\`.member`);
     await conn.end();
+    // verify refuses it up front, as full does (it retried every chunk of it, then said: run again).
+    const verify = await runCli(['verify', '--config', env.configPath]);
+    expect(verify.code).toBe(2);
+    expect(verify.stderr).toContain(`shard table ${db}.member does not exist (1 missing): run membermig init first`);
     const init = await runCli(['init', '--config', env.configPath]);
     expect(init.code, init.stdout + init.stderr).toBe(1);
     expect(init.stdout).toMatch(/warning: 1 shard tables of member were created now, but its full copy \(job \d+, done\) put rows in them before: they are empty/);

@@ -7,7 +7,7 @@ import type { TableSpec } from '../rows/types.js';
 import { shardMapFromConfig, type ShardMap } from '../shard/map.js';
 import { createSourceReader, describeTables, type SourceReader } from '../source/index.js';
 import { controlDatabase, controlSchemaStateOrMissing, openControlStore, requireUsableStore } from '../store/control.js';
-import { planShardTables } from '../target/tables.js';
+import { planShardTables, refuseMissingShardTables } from '../target/tables.js';
 import { createShardWriter } from '../target/writer.js';
 import type { CopyMethod } from './chunk.js';
 import { isTransient } from '../mysql/retry.js';
@@ -38,11 +38,7 @@ export async function runFullCopy(config: Config, options: FullCopyOptions = {})
       const specs = await describeTables(reader, config, names);
       const tables = await planShardTables(config, map, specs, { tolerateUnreachable: isTransient });
       for (const server of tables.unreachable) logger.warn({ server }, 'shard server unreachable: its tables are checked before its first write');
-      const missing = [...tables.missing.values()].flat();
-      if (missing.length > 0) {
-        const first = missing[0]!;
-        throw new RefusedError(`table ${first.spec.name}: shard table ${first.database}.${first.spec.target} does not exist (${missing.length} missing): run membermig init first`);
-      }
+      refuseMissingShardTables(tables);
       const method = await chooseMethod(config, reader, logger, tables.unreachable);
       if (!store) return await dryRun(config, map, reader, specs, method, options.restart === true);
       const writer = createShardWriter(config);

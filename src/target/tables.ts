@@ -1,4 +1,4 @@
-import { namedFailure } from '../errors.js';
+import { namedFailure, RefusedError } from '../errors.js';
 import type { Config } from '../config/schema.js';
 import { connectMysql, quoteId } from '../mysql/connect.js';
 import { targetDdl } from '../rows/ddl.js';
@@ -59,13 +59,13 @@ export async function checkServerTables(config: Pick<Config, 'servers'>, map: Sh
  * column, index or engine) when one has a different shape, a unique index besides the primary key
  * or an engine other than InnoDB.
  * Changes nothing: run it before any write. With tolerateUnreachable, a server that cannot be
- * reached is listed instead of failing the check.
+ * reached is listed instead of failing the check; with refuseShape false, only missing tables are found.
  */
 export async function planShardTables(
   config: Pick<Config, 'servers'>,
   map: ShardMap,
   specs: TableSpec[],
-  options: { tolerateUnreachable?: (error: Error) => boolean } = {},
+  options: { tolerateUnreachable?: (error: Error) => boolean; refuseShape?: boolean } = {},
 ): Promise<ShardTablesPlan> {
   const plan: ShardTablesPlan = { missing: new Map(), existing: new Map(), unreachable: [] };
   const problems: string[] = [];
@@ -82,7 +82,7 @@ export async function planShardTables(
       }
     }),
   );
-  refuseShapeProblems(problems);
+  if (options.refuseShape !== false) refuseShapeProblems(problems);
   return plan;
 }
 
@@ -131,4 +131,11 @@ export async function emptyShardTables(config: Pick<Config, 'servers'>, map: Sha
     }),
   );
   return counts.reduce((a, b) => a + b, 0);
+}
+
+/** Refuses (exit 2) a plan with shard tables missing: `membermig init` creates them. */
+export function refuseMissingShardTables(plan: ShardTablesPlan): void {
+  const missing = [...plan.missing.values()].flat();
+  const first = missing[0];
+  if (first) throw new RefusedError(`table ${first.spec.name}: shard table ${first.database}.${first.spec.target} does not exist (${missing.length} missing): run membermig init first`);
 }

@@ -4,7 +4,7 @@ import type { Config } from '../config/schema.js';
 import { RefusedError } from '../errors.js';
 import { parkedWritesOf } from '../cdc/parking.js';
 import { isTransient, withRetry, type RetryPolicy } from '../mysql/retry.js';
-import { planShardTables } from '../target/tables.js';
+import { planShardTables, refuseMissingShardTables } from '../target/tables.js';
 import type { Logger } from '../log.js';
 import type { CanonicalHash } from '../rows/canonical.js';
 import type { TableSpec } from '../rows/types.js';
@@ -163,8 +163,11 @@ export async function runVerify(config: Config, options: VerifyOptions): Promise
     const started = performance.now();
     const specs = await describeTables(reader, config, tables);
     log.debug({ ms: Math.round(performance.now() - started) }, 'tables described');
-    // Repairs write by primary key: a shard table of another shape, or with another unique index, is refused first.
-    if (options.repair && !options.dryRun) await planShardTables(config, map, specs, { tolerateUnreachable: isTransient });
+    // A missing shard table is refused as full refuses it (each of its chunks would fail otherwise, and be retried).
+    // Repairs write by primary key: for them, one of another shape or with another unique index is refused too.
+    // A plain verify reports a server it cannot use per chunk, as before.
+    const repairing = options.repair === true && !options.dryRun;
+    refuseMissingShardTables(await planShardTables(config, map, specs, { tolerateUnreachable: repairing ? isTransient : () => true, refuseShape: repairing }));
     const shards = options.shards ?? Array.from({ length: map.count }, (_, i) => i);
     const contexts = specs.map((spec) => tableContext(config, options, spec, map, reader, writer, hash, shards));
     const run: VerifyRun = { config, store, reader, writer, hash, specs, contexts, inFlight };
