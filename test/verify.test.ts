@@ -1,3 +1,4 @@
+import { createServer, type AddressInfo } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import type { RowDataPacket } from 'mysql2/promise';
 import { stringify } from 'yaml';
@@ -374,6 +375,25 @@ describe('membermig verify: find, classify, repair, re-verify', () => {
     expect(res.stderr).not.toMatch(/\n\s+at /);
     expect(res.stderr + res.stdout + human.stdout + human.stderr).not.toContain('Wr0ngSecret');
   });
+
+  it('a shard server that accepts connections and never answers (hung): the run ends at once, naming it (exit 1), not chunk by chunk', async () => {
+    const hung = createServer(() => {}); // accepts, never sends the handshake
+    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
+    try {
+      const raw = structuredClone(env.raw) as { servers: Record<string, Record<string, unknown>> };
+      const url = new URL(String(raw.servers['shard-b']!.primary));
+      url.port = String((hung.address() as AddressInfo).port);
+      raw.servers['shard-b']!.primary = url.toString();
+      const configPath = env.configPath.replace(/\.yaml$/, '-hung.yaml');
+      writeFileSync(configPath, stringify(raw));
+      const res = await runCli(['verify', '--config', configPath, '--json']);
+      expect(res.code).toBe(1);
+      expect(JSON.parse(res.stdout).error).toMatch(/^shard server shard-b: .*ETIMEDOUT/);
+      expect(res.stderr).not.toContain('chunk failed');
+    } finally {
+      hung.close();
+    }
+  }, 60_000);
 
   it('two verifiers with the same flags share one job through leases', async () => {
     const [a, b] = await Promise.all([

@@ -165,9 +165,11 @@ export async function runVerify(config: Config, options: VerifyOptions): Promise
     log.debug({ ms: Math.round(performance.now() - started) }, 'tables described');
     // A missing shard table is refused as full refuses it (each of its chunks would fail otherwise, and be retried).
     // Repairs write by primary key: for them, one of another shape or with another unique index is refused too.
-    // A plain verify reports a server it cannot use per chunk, as before.
+    // A server that refuses us is reported per chunk (quickly), but one that accepts connections and never answers
+    // (hung, kill -STOP) ends the run here: every chunk compares with every server, and each would wait it out.
     const repairing = options.repair === true && !options.dryRun;
-    refuseMissingShardTables(await planShardTables(config, map, specs, { tolerateUnreachable: repairing ? isTransient : () => true, refuseShape: repairing }));
+    const tolerate = (e: Error) => (e as { code?: string }).code !== 'ETIMEDOUT' && (!repairing || isTransient(e));
+    refuseMissingShardTables(await planShardTables(config, map, specs, { tolerateUnreachable: tolerate, refuseShape: repairing }));
     const shards = options.shards ?? Array.from({ length: map.count }, (_, i) => i);
     const contexts = specs.map((spec) => tableContext(config, options, spec, map, reader, writer, hash, shards));
     const run: VerifyRun = { config, store, reader, writer, hash, specs, contexts, inFlight };
