@@ -269,6 +269,9 @@ function jobAbandonedCheck(ctx: JobContext, jobId: number): () => Promise<boolea
   };
 }
 
+/** How long a failed late shape check answers for its server's writes. */
+const LATE_CHECK_RETRY_MS = 10_000;
+
 /** The refuse-before-write check for a server that was down at the start, run once before its first write. */
 function lateShapeCheck(ctx: JobContext): (server: string) => Promise<void> {
   const pending = new Map<string, Promise<void>>();
@@ -281,8 +284,12 @@ function lateShapeCheck(ctx: JobContext): (server: string) => Promise<void> {
         if (first) throw new RefusedError(`table ${first.spec.name}: shard table ${first.database}.${first.spec.target} does not exist on server ${server}: run membermig init`);
         refuseShapeProblems(found.problems);
       });
-      // A failed attempt (still down) is tried again by the next write.
-      check.catch(() => pending.delete(server));
+      // A failed attempt (still down) is tried again by the next write; one that timed out (a hung server) only after
+      // LATE_CHECK_RETRY_MS: each write asking anew waited out a connect timeout of its own (10 s, every retry).
+      check.catch((e: { code?: string }) => {
+        if (e.code !== 'ETIMEDOUT') pending.delete(server);
+        else setTimeout(() => pending.delete(server), LATE_CHECK_RETRY_MS).unref();
+      });
       pending.set(server, check);
     }
     return check;
