@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { createLogger } from '../log.js';
 import { ChangesInFlight } from './in-flight.js';
 import { behindOf, KafkaTopicsProbe, type TopicOffsets } from './in-flight-kafka.js';
+import { kafkaClient, kafkaServices } from '../../test/services/kafka-env.js';
 
 describe('behindOf', () => {
   const offsets = (entries: [string, bigint][]): TopicOffsets => new Map(entries);
@@ -52,4 +53,28 @@ describe('ChangesInFlight with a Kafka that cannot be asked', () => {
       await inFlight.close();
     }
   }, 60_000);
+});
+
+describe('ChangesInFlight with a sync consumer group that never committed', () => {
+  it('gives up at once, saying no sync has run, instead of waiting out the limit on every pass', async () => {
+    const topic = `mm-inflight-${Date.now()}`;
+    const kafka = kafkaClient();
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic, messages: [{ key: 'k', value: 'v' }] });
+    await producer.disconnect();
+    const out = new PassThrough();
+    let logs = '';
+    out.on('data', (d: Buffer) => (logs += d.toString()));
+    // Ten minutes: waiting it out would fail the test's own timeout.
+    const inFlight = new ChangesInFlight(new KafkaTopicsProbe({ brokers: kafkaServices().brokers, group: `never-${topic}`, topics: [topic], clientId: 'test' }), createLogger('warn', out), 600_000);
+    try {
+      const end = await inFlight.ends();
+      expect(end).not.toBeNull();
+      await inFlight.waitApplied(end);
+      expect(logs).toContain(`the sync consumer group never-${topic} has committed no offset on ${topic} (no sync has run): re-checks do not wait for sync`);
+    } finally {
+      await inFlight.close();
+    }
+  }, 30_000);
 });

@@ -38,6 +38,14 @@ export class KafkaTopicsProbe implements ChangeSourceProbe<TopicOffsets> {
     return this.asking(async (admin) => behindOf(ends, await committedOffsets(admin, this.kafka.group, this.kafka.topics)));
   }
 
+  neverApplied(): Promise<string | null> {
+    return this.asking(async (admin) => {
+      const offsets = await admin.fetchOffsets({ groupId: this.kafka.group, topics: this.kafka.topics });
+      const committed = offsets.some((t) => t.partitions.some((p) => BigInt(p.offset) >= 0n));
+      return committed ? null : `the sync consumer group ${this.kafka.group} has committed no offset on ${this.kafka.topics.join(', ')} (no sync has run)`;
+    });
+  }
+
   async close(): Promise<void> {
     const admin = this.admin;
     this.admin = undefined;

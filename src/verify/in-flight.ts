@@ -17,6 +17,8 @@ export interface ChangeSourceProbe<End> {
   end(): Promise<End>;
   /** What sync has not applied up to `end` yet (partitions, capture instances), named; empty when it has. */
   behind(end: End): Promise<string[]>;
+  /** Why no sync can be waited for (it never applied anything: no offset committed), or null. */
+  neverApplied?(): Promise<string | null>;
   close(): Promise<void>;
 }
 
@@ -64,6 +66,9 @@ export class ChangesInFlight<End = unknown> {
   /** Waits until sync has applied the source up to `end`, or the wait limit. */
   async waitApplied(end: End | null): Promise<void> {
     if (end === null || this.givenUp) return;
+    // A sync that never ran will not apply anything within the wait: each pass with a difference waited it out.
+    const never = this.probe.neverApplied ? await this.asking(() => this.probe.neverApplied!()) : null;
+    if (never) return this.giveUp(`${never}: re-checks do not wait for sync`);
     const deadline = Date.now() + this.waitLimitMs;
     for (;;) {
       const behind = await this.asking(() => this.probe.behind(end));
