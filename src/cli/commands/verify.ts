@@ -64,6 +64,7 @@ export function registerVerify(program: Command, run: Run): void {
         // 0 would start pass after pass with no pause, each one a job and a run in the control store.
         if (watchSeconds === 0) throw new RefusedError('--watch: expected an interval above 0, got "0"');
         const stop = stopOnSignal(ctx.logger, 'stopping: finishing the chunks in hand; the rest is left for the next run');
+        let printed: ExitCode | undefined;
         try {
           const result = await runVerify(config, {
             logger: ctx.logger,
@@ -80,18 +81,23 @@ export function registerVerify(program: Command, run: Run): void {
             signal: stop.signal,
             onPass: (r) => {
               metrics?.update(r);
-              if (watchSeconds !== undefined && !ctx.json) ctx.io.stderr.write(`${new Date().toISOString()} pass ${r.passes}: ${r.state}\n`);
+              // --watch prints each pass as it ends (one JSON document per line with --json), as status --watch does.
+              if (watchSeconds !== undefined) printed = ctx.finish(exitCodeOf(r), r, renderVerify, true);
             },
           });
-          // A malformed repair_queue entry is a problem left even when the data compares clean.
-          const problemsLeft = result.state !== 'clean' || result.repairQueue.some((q) => q.malformed > 0);
-          return ctx.finish(problemsLeft ? ExitCode.Problems : ExitCode.Ok, result, renderVerify);
+          // The last whole pass was printed already; a stop during the first pass prints what it has.
+          return printed ?? ctx.finish(exitCodeOf(result), result, renderVerify);
         } finally {
           stop.release();
           await metrics?.close();
         }
       }, STOPS_ON_SIGNAL),
     );
+}
+
+/** A malformed repair_queue entry is a problem left even when the data compares clean. */
+function exitCodeOf(r: VerifyResult): ExitCode {
+  return r.state !== 'clean' || r.repairQueue.some((q) => q.malformed > 0) ? ExitCode.Problems : ExitCode.Ok;
 }
 
 function splitList(text: string): string[] {
