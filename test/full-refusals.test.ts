@@ -47,7 +47,7 @@ describe('membermig full refuses bad input before any write (exit 2, table and c
     const path = variant('ghost', { source: `${env.legacyDb}.ghost`, target: 'ghost', shard_key: 'member_id' });
     const res = await runCli(['full', '--config', path]);
     expect(res.code).toBe(2);
-    expect(res.stderr).toContain(`table ghost (source ${env.legacyDb}.ghost): the source table does not exist`);
+    expect(res.stderr).toContain(`table ghost (source ${env.legacyDb}.ghost): the source table does not exist (config: tables.ghost.source)`);
     const init = await runCli(['init', '--config', path]);
     expect(init.code).toBe(2);
     await nothingWritten();
@@ -72,7 +72,7 @@ describe('membermig full refuses bad input before any write (exit 2, table and c
     const res = await runCli(['full', '--config', path]);
     expect(res.code).toBe(2);
     expect(res.stderr).toContain('table member');
-    expect(res.stderr).toContain('shard key column user_id is not a column of the source table');
+    expect(res.stderr).toContain('shard key column user_id is not a column of the source table (config: tables.member.shard_key)');
     await nothingWritten();
   });
 

@@ -6,21 +6,25 @@ import { RefusedError } from '../errors.js';
  * (exit 2, before any write) naming the table (`where`) and the column. The type rules (which
  * columns can be keyed, paged or sharded by) are each source's own.
  */
-export function checkTableConfig(where: string, table: TableConfig, columns: ReadonlySet<string>, primaryKey: readonly string[]): void {
+export function checkTableConfig(name: string, where: string, table: TableConfig, columns: ReadonlySet<string>, primaryKey: readonly string[]): void {
+  // Each refusal ends with the config key to change, as the config's own errors name their YAML path.
+  const refuse = (message: string, key?: string): never => {
+    throw new RefusedError(`${where}: ${message}${key ? ` (config: tables.${name}.${key})` : ''}`);
+  };
   for (const excluded of table.exclude_columns) {
-    if (!columns.has(excluded)) throw new RefusedError(`${where}: exclude_columns names ${excluded}, which is not a column of the source table`);
+    if (!columns.has(excluded)) refuse(`exclude_columns names ${excluded}, which is not a column of the source table`, 'exclude_columns');
   }
-  if (!columns.has(table.shard_key)) throw new RefusedError(`${where}: shard key column ${table.shard_key} is not a column of the source table`);
+  if (!columns.has(table.shard_key)) refuse(`shard key column ${table.shard_key} is not a column of the source table`, 'shard_key');
   if (table.updated_at !== undefined && (!columns.has(table.updated_at) || table.exclude_columns.includes(table.updated_at))) {
-    throw new RefusedError(`${where}: updated_at column ${table.updated_at} is not a column copied from the source table`);
+    refuse(`updated_at column ${table.updated_at} is not a column copied from the source table`, 'updated_at');
   }
-  if (primaryKey.length === 0) throw new RefusedError(`${where}: the source table has no primary key (keyset chunks and idempotent writes need one)`);
+  if (primaryKey.length === 0) refuse('the source table has no primary key (keyset chunks and idempotent writes need one)');
   for (const column of new Set([...primaryKey, table.shard_key])) {
-    if (table.exclude_columns.includes(column)) throw new RefusedError(`${where}: ${primaryKey.includes(column) ? 'primary' : 'shard'} key column ${column} cannot be excluded`);
+    if (table.exclude_columns.includes(column)) refuse(`${primaryKey.includes(column) ? 'primary' : 'shard'} key column ${column} cannot be excluded`, 'exclude_columns');
   }
   for (const column of Object.keys(table.columns ?? {})) {
-    if (!columns.has(column)) throw new RefusedError(`${where}: columns names ${column}, which is not a column of the source table`);
-    if (table.exclude_columns.includes(column)) throw new RefusedError(`${where}: columns renames ${column}, which exclude_columns leaves out`);
+    if (!columns.has(column)) refuse(`columns names ${column}, which is not a column of the source table`, `columns.${column}`);
+    if (table.exclude_columns.includes(column)) refuse(`columns renames ${column}, which exclude_columns leaves out`, `columns.${column}`);
   }
   // MySQL column names are case-insensitive: two columns may not become one.
   const targets = new Map<string, string>();
@@ -28,7 +32,7 @@ export function checkTableConfig(where: string, table: TableConfig, columns: Rea
     if (table.exclude_columns.includes(column)) continue;
     const target = targetColumnName(table, column);
     const clash = targets.get(target.toLowerCase());
-    if (clash !== undefined) throw new RefusedError(`${where}: columns ${clash} and ${column} would both be column ${target} in the shard tables`);
+    if (clash !== undefined) refuse(`columns ${clash} and ${column} would both be column ${target} in the shard tables`, 'columns');
     targets.set(target.toLowerCase(), column);
   }
 }

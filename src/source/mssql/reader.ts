@@ -116,7 +116,7 @@ export function buildTableSpec(
 ): TableSpec {
   const [schema, tableName] = splitSource(table.source);
   const where = `table ${name} (source ${table.source})`;
-  checkTableConfig(where, table, new Set(catalog.map((c) => c.column_name)), primaryKey);
+  checkTableConfig(name, where, table, new Set(catalog.map((c) => c.column_name)), primaryKey);
 
   const columns: ColumnSpec[] = [];
   for (const c of catalog) {
@@ -209,7 +209,7 @@ export class MssqlReader implements SourceReader {
       { name: 'schema', type: 'nvarchar', value: schema },
       { name: 'table', type: 'nvarchar', value: tableName },
     ]);
-    if (found.length === 0) throw new RefusedError(`table ${name}: ${table.source} does not exist in SQL Server database ${describeMssqlUrl(this.options.url)}`);
+    if (found.length === 0) throw new RefusedError(`table ${name}: ${table.source} does not exist in SQL Server database ${describeMssqlUrl(this.options.url)} (config: tables.${name}.source)`);
     const objectId = found[0]!.object_id;
     const catalog = await this.query<CatalogColumn>(DESCRIBE_COLUMNS_SQL, [{ name: 'object_id', type: 'int', value: objectId }]);
     const pk = await this.query<{ column_name: string }>(PRIMARY_KEY_SQL, [{ name: 'object_id', type: 'int', value: objectId }]);

@@ -46,7 +46,7 @@ export async function describeMysqlTable(pool: Pool, name: string, table: TableC
     'SELECT TABLE_TYPE AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?',
     [schema, tableName],
   );
-  if (tables.length === 0) throw new RefusedError(`${where}: the source table does not exist`);
+  if (tables.length === 0) throw new RefusedError(`${where}: the source table does not exist (config: tables.${name}.source)`);
   if (tables[0]!.t === 'SYSTEM VERSIONED') {
     throw new RefusedError(`${where}: the source table is SYSTEM VERSIONED, whose row changes Debezium's MariaDB connector does not stream (only its snapshot), so sync would miss them`);
   }
@@ -65,7 +65,7 @@ export async function describeMysqlTable(pool: Pool, name: string, table: TableC
   );
 
   const primaryKey = indexRows.filter((r) => r.index_name === 'PRIMARY').map((r) => r.column_name);
-  checkTableConfig(where, table, new Set(columns.map((c) => c.name)), primaryKey);
+  checkTableConfig(name, where, table, new Set(columns.map((c) => c.name)), primaryKey);
   for (const { column_name: column, sub_part: prefix } of indexRows.filter((r) => r.index_name === 'PRIMARY')) {
     const dataType = columns.find((c) => c.name === column)?.data_type.toLowerCase() ?? '';
     // A shard table's key must index the whole column, which TEXT and BLOB columns cannot be.
