@@ -187,11 +187,12 @@ export function renderVerify(r: VerifyResult): string {
   out.push(
     renderTable(
       ['table', 'state', 'chunks', 'legacy rows', 'shard rows', 'differences', 'repaired', 'seconds'],
-      r.tables.map((t) => [t.table, t.state, `${t.chunksChecked}/${t.chunksTotal}`, t.rowsSource, t.rowsTarget, t.differences, t.repaired, t.seconds?.toFixed(1)]),
+      // A table's differences are counted when its run ends: a stopped one has no count yet, only what it found so far.
+      r.tables.map((t) => [t.table, t.state, `${t.chunksChecked}/${t.chunksTotal}`, t.rowsSource, t.rowsTarget, t.state === 'running' ? '-' : t.differences, t.repaired, t.seconds?.toFixed(1)]),
     ),
   );
   if (r.differences.length > 0) {
-    out.push('', `first ${r.differences.length} differences:`);
+    out.push('', r.state === 'stopped' ? `differences found before the stop (first ${r.differences.length}; the rest of the run decides):` : `first ${r.differences.length} differences:`);
     out.push(
       renderTable(
         ['table', 'kind', 'shard', 'key', 'columns / reason', 'repair'],
