@@ -81,6 +81,8 @@ export interface VerifyResult {
   passes: number;
   hash: CanonicalHash;
   jobId: number;
+  /** The job was started by an earlier process (killed or stopped) and this one finished it: counts and seconds include that one's work. */
+  joined: boolean;
   tables: TableRun[];
   /** The first differences of the last pass (with repair actions when repaired). */
   differences: StoredDifference[];
@@ -284,7 +286,7 @@ async function runPass(run: VerifyRun, options: VerifyOptions): Promise<Omit<Ver
   const stopped = runs.some((r) => r.state === 'running'); // only a stop request leaves the job unfinished
   const state = runs.some((r) => r.state === 'failed') ? 'failed' : stopped ? 'stopped' : runs.some((r) => r.state !== 'clean') ? 'differences' : 'clean';
   const failures = state === 'failed' ? await chunkFailures(store.pool, job.jobId) : [];
-  return { state, hash, jobId: job.jobId, tables: runs, differences, plannedRepairs: planned, failures };
+  return { state, hash, jobId: job.jobId, joined: !job.created, tables: runs, differences, plannedRepairs: planned, failures };
 }
 
 /**

@@ -191,6 +191,7 @@ export function renderVerify(r: VerifyResult): string {
       r.tables.map((t) => [t.table, t.state, `${t.chunksChecked}/${t.chunksTotal}`, t.rowsSource, t.rowsTarget, t.state === 'running' ? '-' : t.differences, t.repaired, t.seconds?.toFixed(1)]),
     ),
   );
+  if (r.joined) out.push('', `joined verify job ${r.jobId}, which an earlier process started: its counts, seconds and failures include that process's work (--restart checks everything anew)`);
   if (r.differences.length > 0) {
     out.push('', r.state === 'stopped' ? `differences found before the stop (first ${r.differences.length}; the rest of the run decides):` : `first ${r.differences.length} differences:`);
     out.push(
