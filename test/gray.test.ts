@@ -91,7 +91,7 @@ describe('membermig gray and shim', () => {
     await db.query("INSERT INTO verify_runs (table_name, state, differences, finished_at) VALUES ('member', 'differences', 3, NOW(6))");
     r = await cli('gray', 'set', 'member', '--read', '5%', '--reason', 'r');
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/gate verify: last verify of member \(run \d+, 0\.\d min ago\) finished differences with 3 differences/);
+    expect(r.stderr).toMatch(/gate verify: last verify of member \(run \d+, 0\.\d min ago\) found 3 differences/);
 
     // A clean run of part of the table (--sample, --shards) does not open the gate.
     await db.query('DELETE FROM verify_runs');

@@ -47,7 +47,9 @@ async function verifyGate(db: Db, table: string, maxAgeMinutes: number): Promise
   const ageMinutes = Math.max(0, Number(run.age_s)) / 60;
   const age = `${ageMinutes.toFixed(1)} min ago`;
   if (run.state !== 'clean') {
-    return { gate: 'verify', ok: false, message: `last verify of ${table} (run ${run.id}, ${age}) finished ${run.state} with ${run.differences} differences` };
+    const n = Number(run.differences);
+    const outcome = run.state === 'differences' ? `found ${n} difference${n === 1 ? '' : 's'}` : `ended ${run.state}${n > 0 ? ` with ${n} difference${n === 1 ? '' : 's'}` : ''}`;
+    return { gate: 'verify', ok: false, message: `last verify of ${table} (run ${run.id}, ${age}) ${outcome}` };
   }
   // A partial run (--shards, --sample, --since) cannot vouch for the table, but differences it found
   // and left unrepaired are real: they count against the clean run if they were found after it
