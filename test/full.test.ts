@@ -143,8 +143,14 @@ describe('membermig full: happy path over 8 shards on two servers', () => {
     await expectAllCopied(writer);
   });
 
-  it('--tables copies only the named tables; an unknown name is refused', async () => {
-    const res = await runCli(['full', '--config', env.configPath, '--tables', 'member_tag', '--json']);
+  it('--tables copies only the named tables; a table another job copied is refused without --restart; an unknown name is refused', async () => {
+    // member_tag was copied by the job of both tables: a new job for it alone would copy it again.
+    const again = await runCli(['full', '--config', env.configPath, '--tables', 'member_tag']);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/member_tag is in full copy job \d+ \(member,member_tag, done\): pass --restart to copy it again/);
+    const all = await runCli(['full', '--config', env.configPath]);
+    expect(all.code, all.stderr).toBe(0); // the job of both tables, done: joined, nothing copied
+    const res = await runCli(['full', '--config', env.configPath, '--tables', 'member_tag', '--restart', '--json']);
     expect(res.code, res.stderr).toBe(0);
     expect(JSON.parse(res.stdout).result.tables.map((t: { table: string }) => t.table)).toEqual(['member_tag']);
     // A name given twice is the same job: joined (done), not a second copy with a second start position.

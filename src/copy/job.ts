@@ -75,6 +75,7 @@ export async function openJob(store: ControlStore, reader: SourceReader, specs: 
       );
       let job = rows[0] ? { id: Number(rows[0].id), state: rows[0].state } : null;
       if (job && job.state !== 'planning') return { id: job.id, name, state: job.state, planned: false, planning: Promise.resolve() };
+      if (!job && !options.restart) await refuseTablesOfOtherJobs(conn, name, specs);
       // Read before the job is created: a source that cannot tell its position (a missing privilege) leaves nothing behind.
       const positions = await startPositions(reader, options);
       if (!job) {
@@ -154,6 +155,27 @@ async function untilOldWorkersLeft(conn: PoolConnection, jobId: number, options:
     if (Number(rows[0]!.n) === 0) return;
     if (waited === 0) options.logger.warn({ job: jobId, processes: Number(rows[0]!.n) }, '--restart: waiting for the processes still copying the earlier job to stop');
     await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/**
+ * A job is the set of tables it was started with. A new set holding a table another job has
+ * copied or is copying would copy that table again (hours, at a billion rows) and record a second
+ * start position for it: refused, naming the tables and the job, unless --restart (on purpose).
+ */
+async function refuseTablesOfOtherJobs(conn: PoolConnection, name: string, specs: TableSpec[]): Promise<void> {
+  const [rows] = await conn.query<RowDataPacket[]>("SELECT id, state, options FROM jobs WHERE kind = 'full' AND state IN ('planning', 'running', 'done') AND name <> ? ORDER BY id", [name]);
+  const wanted = new Set(specs.map((s) => s.name));
+  for (const r of rows) {
+    const tables = ((typeof r.options === 'string' ? JSON.parse(r.options) : (r.options ?? {})) as { tables?: string[] }).tables ?? [];
+    const overlap = tables.filter((t) => wanted.has(t));
+    if (overlap.length === 0) continue;
+    const others = [...wanted].filter((t) => !overlap.includes(t));
+    throw new RefusedError(
+      `${overlap.join(', ')} ${overlap.length === 1 ? 'is' : 'are'} in full copy job ${r.id} (${tables.join(',')}, ${r.state}): ` +
+        (others.length > 0 ? `copy the others with --tables ${others.join(',')}, or ` : '') +
+        `pass --restart to copy ${wanted.size === 1 ? 'it' : 'them all'} again (their shard tables are emptied first)`,
+    );
   }
 }
 
