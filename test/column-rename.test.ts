@@ -40,7 +40,7 @@ describe('column overrides: renamed columns through init, full, verify, repair a
     env = await createTestEnv({ shardCount: 4, extra: { verify: { recheck_after_seconds: 0 } } });
     rewriteConfig(env, { ...env.raw, tables: table(), cdc: { kafka: { brokers: kafkaServices().brokers, topic: topic(), group: `${env.prefix}-sync` } } });
     const legacy = await connectMysql(env.legacyUrl);
-    await legacy.query('CREATE TABLE Member (MemberID BIGINT NOT NULL PRIMARY KEY, EMail VARCHAR(64) NULL, Balance DECIMAL(18,2) NOT NULL, Note VARCHAR(20) NULL) ENGINE=InnoDB');
+    await legacy.query('CREATE TABLE Member (MemberID BIGINT NOT NULL PRIMARY KEY, EMail VARCHAR(64) NULL, Balance DECIMAL(18,2) NOT NULL, Note VARCHAR(20) NULL, KEY by_email (EMail), KEY by_note (Note, Balance)) ENGINE=InnoDB');
     await legacy.query('INSERT INTO Member VALUES ?', [Array.from({ length: 40 }, (_, i) => [i + 1, i % 5 ? `m${i + 1}@example.cn` : null, `${i}.25`, i % 3 ? 'n' : null])]);
     await legacy.end();
   });
@@ -71,6 +71,15 @@ describe('column overrides: renamed columns through init, full, verify, repair a
       expect(full.code, full.stderr).toBe(0);
       const rows = await shardRows();
       expect(rows).toHaveLength(40);
+      // Secondary indexes keep their columns, by their shard-table names (init wrote the source names: it failed).
+      const shards = shardMapFromConfig(env.config);
+      const conn = await connectMysql(shards.serverOf(0).primary);
+      const [keys] = await conn.query<RowDataPacket[]>(
+        "SELECT INDEX_NAME AS i, GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX) AS c FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'member' GROUP BY INDEX_NAME ORDER BY INDEX_NAME",
+        [shards.databaseOf(0)],
+      );
+      await conn.end();
+      expect(keys.map((k) => [k.i, k.c])).toEqual([['by_email', 'email'], ['by_note', 'Note,balance'], ['PRIMARY', 'member_id']]);
       expect(rows[0]).toMatchObject({ member_id: '1', email: null, balance: '0.25', Note: null });
       expect(rows[39]).toMatchObject({ member_id: '40', email: 'm40@example.cn', balance: '39.25', Note: null });
       const map = shardMapFromConfig(env.config);

@@ -12,7 +12,7 @@ export function targetDdl(spec: TableSpec, database: string): string {
   const lines = spec.columns.map(columnDefinition);
   lines.push(`PRIMARY KEY (${spec.primaryKey.map((k) => quoteId(targetNameOf(spec, k))).join(', ')})`);
   for (const index of spec.indexes ?? []) {
-    lines.push(`KEY ${quoteId(index.name)} (${index.columns.map(quoteId).join(', ')})`);
+    lines.push(`KEY ${quoteId(index.name)} (${index.columns.map((c) => quoteId(targetNameOf(spec, c))).join(', ')})`);
   }
   return (
     `CREATE TABLE IF NOT EXISTS ${quoteId(database)}.${quoteId(spec.target)} (\n  ${lines.join(',\n  ')}\n)` +
