@@ -1,3 +1,4 @@
+import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectMysql } from '../src/mysql/connect.js';
 import { createShardWriter, type ShardWriter } from '../src/target/writer.js';
@@ -47,11 +48,37 @@ describe('full --restart', () => {
     expect(set.code, set.stderr).toBe(0);
     const refused = await runCli(['full', '--config', env.configPath, '--restart']);
     expect(refused.code).toBe(2);
-    expect(refused.stderr).toContain('table member: full --restart empties its shard tables, but MySQL serves it now (gray read 1% write 0%)');
+    expect(refused.stderr).toContain('table member: full --restart empties its shard tables, but MySQL serves it now (gray read 1%)');
     expect((await readShards(writer, 'member')).size).toBe(119);
     expect((await runCli(['gray', 'rollback', 'member', '--to', '0', '--reason', 'restart test', '--config', env.configPath])).code).toBe(0);
     const restart = await runCli(['full', '--config', env.configPath, '--restart']);
     expect(restart.code, restart.stderr).toBe(0);
+    expect((await readShards(writer, 'member')).size).toBe(119);
+  });
+
+  it('is allowed back in legacy_only after a shim rollback (its write percentage then means nothing), refused while a sync reports', async () => {
+    const cli = async (...args: string[]) => {
+      const r = await runCli([...args, '--config', env.configPath, '--force', '--reason', 'restart test']);
+      expect(r.code, r.stderr).toBe(0);
+    };
+    await cli('shim', 'set', 'member', 'dual_legacy_primary');
+    await cli('shim', 'set', 'member', 'legacy_only');
+    const control = await connectMysql(env.config.control.url);
+    try {
+      const [gray] = await control.query<RowDataPacket[]>("SELECT value FROM settings WHERE table_name = 'member' AND kind = 'gray'");
+      expect(JSON.parse(String(gray[0]!.value)).write_bp).toBe(10000); // what the rollback to legacy_only leaves
+      // A sync that reported a moment ago (its offset mirror row), then one silent for a minute.
+      await control.query("INSERT INTO cdc_offsets (consumer_group, topic, partition_no, next_offset) VALUES ('restart-test', 't', 0, 5)");
+      const refused = await runCli(['full', '--config', env.configPath, '--restart']);
+      expect(refused.code, refused.stderr).toBe(2);
+      expect(refused.stderr).toContain('full --restart while sync runs (consumer group restart-test reported within 30 s)');
+      await control.query("UPDATE cdc_offsets SET updated_at = NOW(6) - INTERVAL 60 SECOND WHERE consumer_group = 'restart-test'");
+      const restart = await runCli(['full', '--config', env.configPath, '--restart']);
+      expect(restart.code, restart.stderr).toBe(0);
+    } finally {
+      await control.query("DELETE FROM cdc_offsets WHERE consumer_group = 'restart-test'");
+      await control.end();
+    }
     expect((await readShards(writer, 'member')).size).toBe(119);
   });
 

@@ -7,6 +7,7 @@ import type { ControlStore } from '../store/control.js';
 import { insertChunks, parseChunkKey, type NewChunk } from '../store/leases.js';
 import { readSettings, settingsOf } from '../gray/settings.js';
 import { RefusedError } from '../errors.js';
+import { SYNC_SILENT_MS } from '../cdc/offsets.js';
 
 /**
  * A full-copy job in the control store: found or created under a named lock, so two processes
@@ -62,7 +63,7 @@ export async function openJob(store: ControlStore, reader: SourceReader, specs: 
     if (Number(got[0]?.got) !== 1) throw new Error(`timed out waiting for another membermig full to plan job ${name}`);
     try {
       if (options.restart) {
-        await refuseRestartWhileMysqlServes(conn, specs);
+        await refuseUnsafeRestart(conn, specs);
         const [res] = await conn.query<ResultSetHeader>(
           "UPDATE jobs SET state = 'abandoned', finished_at = NOW(6) WHERE kind = 'full' AND name = ? AND state IN ('planning', 'running', 'done')",
           [name],
@@ -180,24 +181,45 @@ async function refuseTablesOfOtherJobs(conn: PoolConnection, name: string, specs
 }
 
 /**
- * --restart empties the shard tables: refused while MySQL serves a table (gray reads or writes,
- * an allowlist, or a shim mode with MySQL primary), where that would lose rows users see or wrote.
+ * --restart empties the shard tables and copies again. Refused while MySQL serves a table: some
+ * member reads MySQL (a read percentage, the allowlist) or writes it first (mysql_only, or
+ * dual_mysql_primary for the members inside its write percentage), where emptying would lose rows
+ * users see or wrote. And refused while a sync is running: it would apply a change the copy then
+ * writes over with the older row it read, and never apply it again (its offset has passed it).
  */
-async function refuseRestartWhileMysqlServes(conn: PoolConnection, specs: TableSpec[]): Promise<void> {
+async function refuseUnsafeRestart(conn: PoolConnection, specs: TableSpec[]): Promise<void> {
   const snapshot = await readSettings(conn);
   for (const spec of specs) {
     const { shim, gray } = settingsOf(snapshot, spec.name);
+    const someInside = gray.write_bp > 0 || gray.allow.length > 0;
     const serving = [
-      ...(['dual_mysql_primary', 'mysql_only'].includes(shim.mode) ? [`shim mode ${shim.mode}`] : []),
-      ...(gray.read_bp > 0 || gray.write_bp > 0 ? [`gray read ${gray.read_bp / 100}% write ${gray.write_bp / 100}%`] : []),
+      ...(shim.mode === 'mysql_only' || (shim.mode === 'dual_mysql_primary' && someInside) ? [`shim mode ${shim.mode}, write ${gray.write_bp / 100}%`] : []),
+      ...(gray.read_bp > 0 ? [`gray read ${gray.read_bp / 100}%`] : []),
       ...(gray.allow.length > 0 ? [`${gray.allow.length} allowlisted members`] : []),
     ];
     if (serving.length > 0) {
       throw new RefusedError(
-        `table ${spec.name}: full --restart empties its shard tables, but MySQL serves it now (${serving.join(', ')}): roll back first (gray rollback ${spec.name} --to 0, shim set ${spec.name} dual_legacy_primary or legacy_only)`,
+        `table ${spec.name}: full --restart empties its shard tables, but MySQL serves it now (${serving.join(', ')}): roll back first (gray rollback ${spec.name} --to 0)`,
       );
     }
   }
+  const live = await liveSyncs(conn, specs);
+  if (live.length > 0) {
+    throw new RefusedError(
+      `full --restart while sync runs (${live.join('; ')}) would leave rows it applied during the copy overwritten by older ones: stop sync first; started again afterwards it replays from where it stopped`,
+    );
+  }
+}
+
+/** Syncs that reported in the last SYNC_SILENT_MS: Kafka consumer groups, and direct CDC of these tables. */
+async function liveSyncs(conn: PoolConnection, specs: TableSpec[]): Promise<string[]> {
+  const seconds = SYNC_SILENT_MS / 1000;
+  const [groups] = await conn.query<RowDataPacket[]>('SELECT DISTINCT consumer_group AS g FROM cdc_offsets WHERE updated_at > NOW(6) - INTERVAL ? SECOND', [seconds]);
+  const [instances] = await conn.query<RowDataPacket[]>('SELECT capture_instance AS i FROM cdc_lsn_positions WHERE table_name IN (?) AND updated_at > NOW(6) - INTERVAL ? SECOND', [
+    specs.map((s) => s.name),
+    seconds,
+  ]);
+  return [...groups.map((r) => `consumer group ${r.g} reported within ${seconds} s`), ...instances.map((r) => `direct CDC of ${r.i} within ${seconds} s`)];
 }
 
 /** Chunks are inserted at least this often while planning, so workers can start on them. */
