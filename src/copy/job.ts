@@ -77,6 +77,7 @@ export async function openJob(store: ControlStore, reader: SourceReader, specs: 
       let job = rows[0] ? { id: Number(rows[0].id), state: rows[0].state } : null;
       if (job && job.state !== 'planning') return { id: job.id, name, state: job.state, planned: false, planning: Promise.resolve() };
       if (!job && !options.restart) await refuseTablesOfOtherJobs(conn, name, specs);
+      if (!job) await refuseWhileSyncRuns(conn, specs, options.restart);
       // Read before the job is created: a source that cannot tell its position (a missing privilege) leaves nothing behind.
       const positions = await startPositions(reader, options);
       if (!job) {
@@ -184,8 +185,7 @@ async function refuseTablesOfOtherJobs(conn: PoolConnection, name: string, specs
  * --restart empties the shard tables and copies again. Refused while MySQL serves a table: some
  * member reads MySQL (a read percentage, the allowlist) or writes it first (mysql_only, or
  * dual_mysql_primary for the members inside its write percentage), where emptying would lose rows
- * users see or wrote. And refused while a sync is running: it would apply a change the copy then
- * writes over with the older row it read, and never apply it again (its offset has passed it).
+ * users see or wrote.
  */
 async function refuseUnsafeRestart(conn: PoolConnection, specs: TableSpec[]): Promise<void> {
   const snapshot = await readSettings(conn);
@@ -203,12 +203,22 @@ async function refuseUnsafeRestart(conn: PoolConnection, specs: TableSpec[]): Pr
       );
     }
   }
+}
+
+/**
+ * A new copy while a sync runs: sync applies a change, the copy then writes the older row it read
+ * over it, and sync never applies that change again (its offset has passed it). Only a consumer
+ * group that has committed nothing starts at a job's recorded position (kafka-start.ts), so the
+ * new job's position would not help either. Sync stopped first and started afterwards replays from
+ * where it stopped, which covers the copy.
+ */
+async function refuseWhileSyncRuns(conn: PoolConnection, specs: TableSpec[], restart: boolean): Promise<void> {
   const live = await liveSyncs(conn, specs);
-  if (live.length > 0) {
-    throw new RefusedError(
-      `full --restart while sync runs (${live.join('; ')}) would leave rows it applied during the copy overwritten by older ones: stop sync first; started again afterwards it replays from where it stopped`,
-    );
-  }
+  if (live.length === 0) return;
+  throw new RefusedError(
+    `${restart ? 'full --restart' : 'a new full copy'} while sync runs (${live.join('; ')}) would leave rows it applied during the copy overwritten by older ones: ` +
+      'stop sync first; started again afterwards it replays from where it stopped',
+  );
 }
 
 /** Syncs that reported in the last SYNC_SILENT_MS: Kafka consumer groups, and direct CDC of these tables. */
