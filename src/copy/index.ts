@@ -8,6 +8,7 @@ import { shardMapFromConfig, type ShardMap } from '../shard/map.js';
 import { createSourceReader, describeTables, type SourceReader } from '../source/index.js';
 import { controlDatabase, controlSchemaStateOrMissing, openControlStore, requireUsableStore } from '../store/control.js';
 import { planShardTables, refuseMissingShardTables } from '../target/tables.js';
+import { checkShardMap } from '../store/shard-map.js';
 import { createShardWriter } from '../target/writer.js';
 import type { CopyMethod } from './chunk.js';
 import { isTransient } from '../mysql/retry.js';
@@ -99,6 +100,7 @@ async function dryRun(config: Config, map: ShardMap, reader: SourceReader, specs
   try {
     job = await existingJob(config, specs, restart);
   } catch (e) {
+    if (e instanceof RefusedError) throw e;
     controlError = `cannot read the control store (control.url, database ${controlDatabase(config)}): ${(e as Error).message}`;
   }
   return {
@@ -139,6 +141,8 @@ async function existingJob(config: Config, specs: TableSpec[], restart: boolean)
   const store = openControlStore(config, 1);
   try {
     if (!(await controlSchemaStateOrMissing(store)).appliedVersion) return null;
+    // A config whose shard map is not the recorded one: the run would be refused, and so is its plan.
+    await checkShardMap(store, config.shards);
     const [jobs] = await store.pool.query<RowDataPacket[]>(
       "SELECT id, state FROM jobs WHERE kind = 'full' AND name = ? AND state IN ('planning', 'running', 'done') ORDER BY id DESC LIMIT 1",
       [jobName(specs.map((s) => s.name))],
