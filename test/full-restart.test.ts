@@ -95,7 +95,7 @@ describe('full --restart', () => {
     expect(verify.stderr).toContain(`shard table ${db}.member does not exist (1 missing): run membermig init first`);
     const init = await runCli(['init', '--config', env.configPath]);
     expect(init.code, init.stdout + init.stderr).toBe(1);
-    expect(init.stdout).toMatch(/warning: 1 shard tables of member were created now, but its full copy \(job \d+, done\) put rows in them before: they are empty/);
+    expect(init.stdout).toMatch(/warning: 1 shard table of member was created now, but its full copy \(job \d+, done\) put rows in it before: it is empty/);
     const json = await runCli(['init', '--config', env.configPath, '--json']);
     expect(json.code).toBe(0); // created once: nothing to say the second time
     expect((await readShards(writer, 'member')).has(memberId(3))).toBe(false);

@@ -186,6 +186,12 @@ describe('config loading', () => {
     expect(rejection(withSource('mssql://app@sql01:1433/MemberDB#x'))).toContain('source.url: the URL has a fragment');
   });
 
+  it('a column override whose target name begins or ends with a space is refused at its path (MySQL cannot name a column so)', () => {
+    const text = VALID.replace('    shard_key: member_id\n', "    shard_key: member_id\n    columns: { Bal: { target: 'bal ' } }\n");
+    expect(text).toContain("target: 'bal '");
+    expect(rejection(text)).toContain('tables.member.columns.Bal.target: a MySQL column name cannot begin or end with a space');
+  });
+
   it('refuses an unset environment variable or an unreadable secret file, at its path', () => {
     const text = VALID.replace('"mssql://sa:pw@127.0.0.1:1433/MemberDB"', '"${MEMBERMIG_SOURCE_URL}"');
     expect(rejection(text)).toBe('membermig.yaml:2:29 source.url: environment variable MEMBERMIG_SOURCE_URL is not set');

@@ -107,7 +107,7 @@ const tableSchema = z
      * Column overrides by source column name: `target` renames it in the shard tables. Types are
      * not overridden: the type map (src/rows) picks the target type that holds every value exactly.
      */
-    columns: z.record(identifier, z.object({ target: identifier }).strict()).optional(),
+    columns: z.record(identifier, z.object({ target: identifier.refine((name) => name.trim() === name, { message: 'a MySQL column name cannot begin or end with a space' }) }).strict()).optional(),
   })
   .strict();
 

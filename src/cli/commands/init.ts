@@ -54,15 +54,17 @@ export function renderInit(r: InitResult): string {
     `control store ${r.control.database}: ${r.control.databaseCreated ? 'created, ' : ''}` +
       (r.control.applied.length > 0 ? `applied ${r.control.applied.join(', ')}` : `up to date (${r.control.alreadyApplied} migrations)`),
   );
-  for (const s of r.shardDatabases ?? []) lines.push(`server ${s.server}: ${s.created} shard databases created, ${s.existing} already there`);
-  for (const s of r.shardTables ?? []) lines.push(`server ${s.server}: ${s.created} shard tables created, ${s.existing} already there`);
+  for (const s of r.shardDatabases ?? []) lines.push(`server ${s.server}: ${count(s.created, 'shard database')} created, ${s.existing} already there`);
+  for (const s of r.shardTables ?? []) lines.push(`server ${s.server}: ${count(s.created, 'shard table')} created, ${s.existing} already there`);
   for (const c of r.createdAfterCopy ?? []) {
     lines.push(
       '',
-      `warning: ${c.shardTables} shard tables of ${c.table} were created now, but its full copy (job ${c.job}, ${c.state}) put rows in them before: they are empty. ` +
+      `warning: ${count(c.shardTables, 'shard table')} of ${c.table} ${c.shardTables === 1 ? 'was' : 'were'} created now, but its full copy (job ${c.job}, ${c.state}) put rows in ${c.shardTables === 1 ? 'it' : 'them'} before: ${c.shardTables === 1 ? 'it is' : 'they are'} empty. ` +
         `Run membermig verify --repair --tables ${c.table} to copy their rows again (or full --restart).`,
     );
   }
   if (r.unchanged) lines.push('', 'Nothing to do: everything was already in place.');
   return lines.join('\n');
 }
+
+const count = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? '' : 's'}`;
