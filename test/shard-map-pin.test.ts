@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectMysql } from '../src/mysql/connect.js';
 import { createShim } from '../src/shim/index.js';
 import { routingDifferences } from '../src/store/shard-map.js';
 import { runCli } from './support/cli.js';
@@ -54,6 +55,20 @@ describe('the shard map is pinned in the control store', () => {
     expect(r.code, r.stderr).toBe(0);
     rewriteConfig(env, pinned);
     expect((await runCli(['verify', '--config', env.configPath])).code).toBe(0);
+  });
+
+  it('a new control store does not take a copy over: init refuses while the shard tables hold rows (a changed map would go unnoticed)', async () => {
+    const shards = pinned.shards as Record<string, unknown>;
+    const control = pinned.control as { url: string };
+    const fresh = { ...pinned, control: { url: control.url.replace(/\/([^/]+)$/, '/$1_fresh') }, shards: { ...shards, function: 'murmur3' } };
+    rewriteConfig(env, fresh);
+    const r = await runCli(['init', '--config', env.configPath]);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/shard table \S+\.member on server \S+ already holds rows, but the control store \S+_fresh has no record of a copy nor of the shard map/);
+    rewriteConfig(env, pinned);
+    const conn = await connectMysql(env.legacyUrl);
+    await conn.query(`DROP DATABASE IF EXISTS \`${new URL(fresh.control.url).pathname.slice(1)}\``);
+    await conn.end();
   });
 
   it('routingDifferences compares what each pattern names, not its text', () => {

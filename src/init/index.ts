@@ -1,7 +1,8 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../config/schema.js';
 import { silentLogger, type Logger } from '../log.js';
-import { connectMysql, databaseOfUrl } from '../mysql/connect.js';
+import { connectMysql, databaseOfUrl, quoteId } from '../mysql/connect.js';
+import { RefusedError } from '../errors.js';
 import { checkMysqlServer, type ServerReport, type ServerToCheck } from '../preflight/index.js';
 import { checkMssqlSource } from '../source/mssql/preflight.js';
 import { shardMapFromConfig, type ShardMap } from '../shard/map.js';
@@ -58,7 +59,10 @@ export async function runInit(config: Config, options: InitOptions = {}): Promis
   const control = await setupControlStore(config);
   logger.info({ applied: control.applied.map((m) => m.version) }, 'control store ready');
   // Before any shard database is made for it: a changed map would create databases no row belongs in.
-  await withControlStore(config, (store) => pinShardMap(store, config.shards));
+  await withControlStore(config, async (store) => {
+    if (await knowsNothing(store)) await refuseShardTablesWithRows(config, map, plan, store.database);
+    await pinShardMap(store, config.shards);
+  });
   const shardDatabases = await createShardDatabases(config, map);
   const createdAfterCopy = await withControlStore(config, (store) => tablesOfFullJobs(store)).then((jobs) => afterCopy(plan, jobs));
   const shardTables = await createShardTables(config, plan);
@@ -81,6 +85,42 @@ export async function runInit(config: Config, options: InitOptions = {}): Promis
     unchanged,
     ...(createdAfterCopy.length > 0 ? { createdAfterCopy } : {}),
   };
+}
+
+/** A control store with no shard map recorded and no job: new (or reset), it cannot vouch for rows already on the shards. */
+async function knowsNothing(store: ControlStore): Promise<boolean> {
+  const [maps] = await store.pool.query<RowDataPacket[]>('SELECT 1 FROM shard_map LIMIT 1');
+  const [jobs] = await store.pool.query<RowDataPacket[]>('SELECT 1 FROM jobs LIMIT 1');
+  return maps.length === 0 && jobs.length === 0;
+}
+
+/**
+ * Rows already in the shard tables were placed by some control store's shard map. A new control
+ * store would record whatever map the config has now, and copy over them: refused (exit 2) while
+ * any existing shard table holds a row. One query per existing table, only for a new store.
+ */
+async function refuseShardTablesWithRows(config: Config, map: ShardMap, plan: ShardTablesPlan, controlDb: string): Promise<void> {
+  for (const [name, server] of Object.entries(config.servers)) {
+    if (plan.unreachable.includes(name)) continue;
+    const missing = new Set((plan.missing.get(name) ?? []).map((m) => `${m.database}.${m.spec.target}`));
+    const conn = await connectMysql(server.primary, { database: undefined }, server.tls);
+    try {
+      for (const shard of map.shardsOn(name)) {
+        for (const table of Object.values(config.tables)) {
+          const qualified = `${map.databaseOf(shard)}.${table.target}`;
+          if (missing.has(qualified)) continue;
+          const [rows] = await conn.query<RowDataPacket[]>(`SELECT 1 FROM ${quoteId(map.databaseOf(shard))}.${quoteId(table.target)} LIMIT 1`);
+          if (rows.length === 0) continue;
+          throw new RefusedError(
+            `shard table ${qualified} on server ${name} already holds rows, but the control store ${controlDb} has no record of a copy nor of the shard map ` +
+              'they were placed by: point control.url at the control store that copied them, or empty the shard tables (a new shard map needs new shard databases)',
+          );
+        }
+      }
+    } finally {
+      await conn.end();
+    }
+  }
 }
 
 interface FullJobTables {
