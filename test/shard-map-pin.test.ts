@@ -43,6 +43,10 @@ describe('the shard map is pinned in the control store', () => {
         expect(r.stderr).toContain('is not the one the control store');
       }
       await expect(createShim({ config: env.configPath })).rejects.toThrow(message);
+      // status answers, saying why (exit 1), rather than showing the config's map as the one in use.
+      const status = await runCli(['status', '--config', env.configPath]);
+      expect(status.code).toBe(1);
+      expect(status.stdout).toContain(message);
     }
   });
 

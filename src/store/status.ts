@@ -1,3 +1,4 @@
+import { RefusedError } from '../errors.js';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../config/schema.js';
 import { shardMapFromConfig } from '../shard/map.js';
@@ -8,6 +9,7 @@ import { latestFinishedRuns, openRepairQueue, type LatestRun } from '../verify/r
 import { collectSyncStatus, type SyncStatus } from '../cdc/status.js';
 import { collectFullCopyStatus, type FullCopyStatus } from '../copy/status.js';
 import { collectLeases, isStopped, liveWorkersSql, tableStatuses, type LeaseStatus, type TableStatus } from './status-tables.js';
+import { checkShardMap } from './shard-map.js';
 import { deadLocalWorkers } from './workers.js';
 
 export interface JobStatus {
@@ -107,6 +109,11 @@ async function collectSections(config: Config): Promise<Omit<Status, 'perTable'>
   try {
     const schema = await controlSchemaStateOrMissing(store);
     if (!schema.exists) return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs: [], workers: [], fullJobs: [] };
+    // A config routing otherwise than the recorded map: every other command refuses it; status says why (exit 1).
+    await checkShardMap(store, config.shards).catch((e: unknown) => {
+      if (!(e instanceof RefusedError)) throw e;
+      schema.problems = [...schema.problems, e.message];
+    });
     // A kill -9 leaves a fresh heartbeat for up to a lease; a worker of this host whose process is gone is dead now.
     const deadHere = (await deadLocalWorkers(store.pool)).map((w) => w.id);
     const [jobRows] = await store.pool.query<RowDataPacket[]>(`SELECT ${JOB_COLUMNS('j', deadHere)} FROM jobs j ORDER BY id DESC LIMIT 20`, [config.copy.lease_seconds]);
