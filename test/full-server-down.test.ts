@@ -7,7 +7,7 @@ import type { Row } from '../src/rows/types.js';
 import { connectMysql } from '../src/mysql/connect.js';
 import { startMariaDb, type MariaDbInstance } from '../src/sandbox/mariadb.js';
 import { createShardWriter, type ShardWriter } from '../src/target/writer.js';
-import { runCli, spawnCli } from './support/cli.js';
+import { runCli, watchCli } from './support/cli.js';
 import { createCopyEnv, writeConfig } from './support/copy-env.js';
 import type { TestEnv } from './support/env.js';
 import { createMemberTable, memberRow } from './support/nasty.js';
@@ -92,18 +92,11 @@ describe('membermig full with a shard server down, then back', () => {
     const control = await connectMysql(env.config.control.url);
     await control.query("UPDATE jobs SET state = 'abandoned' WHERE kind = 'full'");
     await control.end();
-    const child = spawnCli(['full', '--config', env.configPath, '--json', '--log-level', 'warn']);
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
-    const deadline = Date.now() + 30_000;
-    while (!stderr.includes('its tables are checked before its first write') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    expect(stderr).toContain('its tables are checked before its first write');
+    const full = watchCli(['full', '--config', env.configPath, '--json', '--log-level', 'warn']);
+    await full.untilLogged('its tables are checked before its first write');
     server = await startMariaDb({ dir, port: server.port });
-    expect(await closed, stderr).toBe(1); // not 2: the other server took writes
-    const errors: string[] = JSON.parse(stdout).result.errors;
+    expect(await full.closed, full.stderr).toBe(1); // not 2: the other server took writes
+    const errors: string[] = JSON.parse(full.stdout).result.errors;
     expect(errors.join('\n')).toContain(`shard table ${writer.map.databaseOf(victim)}.member does not exist on server shard-b: run membermig init`);
     expect(errors.join('\n')).not.toContain('on_unrepresentable');
 

@@ -5,7 +5,7 @@ import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectMysql } from '../src/mysql/connect.js';
 import { shardMapFromConfig } from '../src/shard/map.js';
-import { execCli, runCli, spawnCli } from './support/cli.js';
+import { execCli, runCli, spawnCli, watchCli } from './support/cli.js';
 import { copyTable } from './support/copy-rows.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
 import { createMemberTable, memberId } from './support/nasty.js';
@@ -38,14 +38,10 @@ describe('verify processes', () => {
 
   /** Starts a verifier that finds a difference and waits 60 s to re-check it (holding its chunk's lease), and kills it with -9 there. */
   const killVerifierHoldingALease = async (config: string, extra: string[] = []): Promise<void> => {
-    const child = spawnCli(['verify', '--config', config, ...extra, '--recheck-after', '60', '--log-level', 'info']);
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const deadline = Date.now() + 30_000;
-    while (!stderr.includes('re-checking after the delay') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    expect(stderr).toContain('re-checking after the delay');
-    child.kill('SIGKILL');
-    await new Promise((r) => child.on('close', r));
+    const verifier = watchCli(['verify', '--config', config, ...extra, '--recheck-after', '60', '--log-level', 'info']);
+    await verifier.untilLogged('re-checking after the delay');
+    verifier.child.kill('SIGKILL');
+    await verifier.closed;
   };
 
   it('a verifier killed with -9 mid-run: the rerun joins its job, takes over the expired lease and finishes it', async () => {

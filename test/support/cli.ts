@@ -46,3 +46,37 @@ export async function execCli(args: string[], env: NodeJS.ProcessEnv = process.e
   const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)));
   return { code, stdout, stderr };
 }
+
+/** A CLI child process whose output is kept, with a way to wait until its log says something. */
+export interface WatchedCli {
+  child: ChildProcess;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** The exit code once it has ended. */
+  closed: Promise<number | null>;
+  /** Waits until stderr holds `text` (up to `timeoutMs`); fails the test if it never does. */
+  untilLogged(text: string, timeoutMs?: number): Promise<void>;
+}
+
+export function watchCli(args: string[], env: NodeJS.ProcessEnv = process.env): WatchedCli {
+  const child = spawnCli(args, env);
+  const out = { stdout: '', stderr: '' };
+  child.stdout!.on('data', (d: Buffer) => (out.stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out.stderr += d.toString()));
+  const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+  return {
+    child,
+    get stdout() {
+      return out.stdout;
+    },
+    get stderr() {
+      return out.stderr;
+    },
+    closed,
+    async untilLogged(text, timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (!out.stderr.includes(text) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      if (!out.stderr.includes(text)) throw new Error(`the CLI did not log "${text}" within ${timeoutMs / 1000} s:\n${out.stderr.slice(-2000)}`);
+    },
+  };
+}
