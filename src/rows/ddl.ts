@@ -42,9 +42,14 @@ export function shardKeyPosition(spec: TableSpec): number {
   return spec.columns.findIndex((c) => c.source === spec.shardKey);
 }
 
+/** A row whose shard key is NULL: no shard function routes NULL. Trying again cannot help; fixing the legacy row can. */
+export class NullShardKeyError extends Error {
+  override name = 'NullShardKeyError';
+}
+
 /** A row whose shard key is NULL: the shard functions route no NULL, so no path copies it (nor could the shim find it). */
-export function nullShardKeyError(spec: TableSpec): Error {
-  return new Error(`table ${spec.name}: a row's shard key ${spec.shardKey} is NULL: no shard to copy it to`);
+export function nullShardKeyError(spec: TableSpec): NullShardKeyError {
+  return new NullShardKeyError(`table ${spec.name}: a row's shard key ${spec.shardKey} is NULL: no shard to copy it to (give the legacy row a key)`);
 }
 
 /**

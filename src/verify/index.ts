@@ -5,6 +5,7 @@ import { RefusedError } from '../errors.js';
 import { parkedWritesOf } from '../cdc/parking.js';
 import { isTransient, withRetry, type RetryPolicy } from '../mysql/retry.js';
 import { planShardTables, refuseMissingShardTables } from '../target/tables.js';
+import { NullShardKeyError } from '../rows/ddl.js';
 import type { Logger } from '../log.js';
 import type { CanonicalHash } from '../rows/canonical.js';
 import type { TableSpec } from '../rows/types.js';
@@ -346,7 +347,8 @@ async function workJob(
         held.delete(heldKey(chunk));
         return;
       }
-      const giveUp = chunk.attempts >= MAX_ATTEMPTS;
+      // A NULL shard key fails the chunk the same way every time: no retry.
+      const giveUp = chunk.attempts >= MAX_ATTEMPTS || e instanceof NullShardKeyError;
       log.warn({ err: (e as Error).message, table: ctx.spec.name, chunk: chunk.chunkNo, attempt: chunk.attempts }, giveUp ? 'chunk failed' : 'chunk failed; will retry');
       if (!giveUp) await sleep(RETRY_BACKOFF_MS * chunk.attempts, options.signal);
       await releaseChunk(pool, chunk, worker, (e as Error).message ?? String(e), giveUp ? 'failed' : 'pending').catch(() => {});
