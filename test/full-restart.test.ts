@@ -72,6 +72,9 @@ describe('full --restart', () => {
       const refused = await runCli(['full', '--config', env.configPath, '--restart']);
       expect(refused.code, refused.stderr).toBe(2);
       expect(refused.stderr).toContain('full --restart while sync runs (consumer group restart-test reported within 30 s)');
+      // The refused restart left the job it would have replaced as it was.
+      const [jobs] = await control.query<RowDataPacket[]>("SELECT state FROM jobs WHERE kind = 'full' ORDER BY id DESC LIMIT 1");
+      expect(jobs[0]!.state).toBe('done');
       await control.query("UPDATE cdc_offsets SET updated_at = NOW(6) - INTERVAL 60 SECOND WHERE consumer_group = 'restart-test'");
       const restart = await runCli(['full', '--config', env.configPath, '--restart']);
       expect(restart.code, restart.stderr).toBe(0);

@@ -63,7 +63,9 @@ export async function openJob(store: ControlStore, reader: SourceReader, specs: 
     if (Number(got[0]?.got) !== 1) throw new Error(`timed out waiting for another membermig full to plan job ${name}`);
     try {
       if (options.restart) {
+        // Both before the old job is abandoned: a refused restart leaves it as it was.
         await refuseUnsafeRestart(conn, specs);
+        await refuseWhileSyncRuns(conn, specs, true);
         const [res] = await conn.query<ResultSetHeader>(
           "UPDATE jobs SET state = 'abandoned', finished_at = NOW(6) WHERE kind = 'full' AND name = ? AND state IN ('planning', 'running', 'done')",
           [name],
@@ -76,8 +78,10 @@ export async function openJob(store: ControlStore, reader: SourceReader, specs: 
       );
       let job = rows[0] ? { id: Number(rows[0].id), state: rows[0].state } : null;
       if (job && job.state !== 'planning') return { id: job.id, name, state: job.state, planned: false, planning: Promise.resolve() };
-      if (!job && !options.restart) await refuseTablesOfOtherJobs(conn, name, specs);
-      if (!job) await refuseWhileSyncRuns(conn, specs, options.restart);
+      if (!job && !options.restart) {
+        await refuseTablesOfOtherJobs(conn, name, specs);
+        await refuseWhileSyncRuns(conn, specs, false);
+      }
       // Read before the job is created: a source that cannot tell its position (a missing privilege) leaves nothing behind.
       const positions = await startPositions(reader, options);
       if (!job) {
