@@ -134,15 +134,14 @@ async function recordStartPositions(conn: PoolConnection, jobId: number, positio
  */
 async function emptyFirstIfAsked(conn: PoolConnection, jobId: number, options: OpenJobOptions): Promise<void> {
   const [rows] = await conn.query<RowDataPacket[]>('SELECT options FROM jobs WHERE id = ?', [jobId]);
-  const raw = rows[0]?.options;
-  const jobOptions = (typeof raw === 'string' ? JSON.parse(raw) : (raw ?? {})) as { emptyFirst?: boolean };
-  if (!jobOptions.emptyFirst) return;
+  const stored = jobOptions(rows[0]?.options);
+  if (!stored.emptyFirst) return;
   options.logger.warn({ job: jobId }, '--restart: emptying the shard tables before copying again');
   if (!options.emptyShardTables) throw new Error(`job ${jobId} was restarted and must empty its shard tables first: run membermig full`);
   await untilOldWorkersLeft(conn, jobId, options);
   await options.emptyShardTables();
-  delete jobOptions.emptyFirst;
-  await conn.query('UPDATE jobs SET options = ? WHERE id = ?', [JSON.stringify(jobOptions), jobId]);
+  delete stored.emptyFirst;
+  await conn.query('UPDATE jobs SET options = ? WHERE id = ?', [JSON.stringify(stored), jobId]);
 }
 
 /**
@@ -164,16 +163,35 @@ async function untilOldWorkersLeft(conn: PoolConnection, jobId: number, options:
   }
 }
 
+/** A full-copy job that holds (or is putting) rows in the shards, with the tables it was started with. */
+export interface FullJobTables {
+  id: number;
+  name: string;
+  state: string;
+  tables: string[];
+}
+
+/** The full-copy jobs planning, running or done, oldest first. */
+export async function fullJobTables(pool: Pool | PoolConnection): Promise<FullJobTables[]> {
+  const [rows] = await pool.query<RowDataPacket[]>("SELECT id, name, state, options FROM jobs WHERE kind = 'full' AND state IN ('planning', 'running', 'done') ORDER BY id");
+  return rows.map((r) => ({ id: Number(r.id), name: String(r.name), state: String(r.state), tables: jobOptions(r.options).tables ?? [] }));
+}
+
+/** A job's options column: JSON text on MariaDB, parsed on MySQL. */
+function jobOptions(raw: unknown): { tables?: string[]; emptyFirst?: boolean } {
+  return typeof raw === 'string' ? JSON.parse(raw) : ((raw ?? {}) as { tables?: string[]; emptyFirst?: boolean });
+}
+
 /**
  * A job is the set of tables it was started with. A new set holding a table another job has
  * copied or is copying would copy that table again (hours, at a billion rows) and record a second
  * start position for it: refused, naming the tables and the job, unless --restart (on purpose).
  */
 async function refuseTablesOfOtherJobs(conn: PoolConnection, name: string, specs: TableSpec[]): Promise<void> {
-  const [rows] = await conn.query<RowDataPacket[]>("SELECT id, state, options FROM jobs WHERE kind = 'full' AND state IN ('planning', 'running', 'done') AND name <> ? ORDER BY id", [name]);
   const wanted = new Set(specs.map((s) => s.name));
-  for (const r of rows) {
-    const tables = ((typeof r.options === 'string' ? JSON.parse(r.options) : (r.options ?? {})) as { tables?: string[] }).tables ?? [];
+  for (const r of await fullJobTables(conn)) {
+    if (r.name === name) continue;
+    const tables = r.tables;
     const overlap = tables.filter((t) => wanted.has(t));
     if (overlap.length === 0) continue;
     const others = [...wanted].filter((t) => !overlap.includes(t));

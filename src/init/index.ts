@@ -10,6 +10,7 @@ import { controlDatabase, openControlStore, setupControlStore, type ControlStore
 import { checkShardMap, pinShardMap } from '../store/shard-map.js';
 import { ensureDatabase } from '../store/migrate.js';
 import { createSourceReader, describeTables } from '../source/index.js';
+import { fullJobTables, type FullJobTables } from '../copy/job.js';
 import { createShardTables, planShardTables, type ShardTablesPlan, type ShardTablesResult } from '../target/tables.js';
 
 export interface InitOptions {
@@ -59,12 +60,12 @@ export async function runInit(config: Config, options: InitOptions = {}): Promis
   const control = await setupControlStore(config);
   logger.info({ applied: control.applied.map((m) => m.version) }, 'control store ready');
   // Before any shard database is made for it: a changed map would create databases no row belongs in.
-  await withControlStore(config, async (store) => {
+  const createdAfterCopy = await withControlStore(config, async (store) => {
     if (await knowsNothing(store)) await refuseShardTablesWithRows(config, map, plan, store.database);
     await pinShardMap(store, config.shards);
+    return afterCopy(plan, await fullJobTables(store.pool));
   });
   const shardDatabases = await createShardDatabases(config, map);
-  const createdAfterCopy = await withControlStore(config, (store) => tablesOfFullJobs(store)).then((jobs) => afterCopy(plan, jobs));
   const shardTables = await createShardTables(config, plan);
   for (const c of createdAfterCopy) {
     logger.warn({ table: c.table, job: c.job, shardTables: c.shardTables }, 'shard tables created for a table whose full copy is already done or running: they are empty; run membermig verify --repair');
@@ -121,21 +122,6 @@ async function refuseShardTablesWithRows(config: Config, map: ShardMap, plan: Sh
       await conn.end();
     }
   }
-}
-
-interface FullJobTables {
-  id: number;
-  state: string;
-  tables: string[];
-}
-
-/** The full-copy jobs that hold (or are putting) rows in the shards, with their tables. */
-async function tablesOfFullJobs(store: ControlStore): Promise<FullJobTables[]> {
-  const [rows] = await store.pool.query<RowDataPacket[]>("SELECT id, state, options FROM jobs WHERE kind = 'full' AND state IN ('planning', 'running', 'done') ORDER BY id");
-  return rows.map((r) => {
-    const options = (typeof r.options === 'string' ? JSON.parse(r.options) : (r.options ?? {})) as { tables?: string[] };
-    return { id: Number(r.id), state: String(r.state), tables: options.tables ?? [] };
-  });
 }
 
 function afterCopy(plan: ShardTablesPlan, jobs: FullJobTables[]): NonNullable<InitResult['createdAfterCopy']> {
