@@ -74,6 +74,17 @@ export function yearText(value: string): string {
 }
 
 /**
+ * Fraction digits cut to `keep` (padded with zeros to it), or null when a digit cut off is not zero.
+ * MySQL rounds extra fraction digits without a warning (a time can carry into the next second or
+ * day), so every path flags such a value instead of writing it: the copy's type map and the change
+ * events' decoder, for times and decimals alike.
+ */
+export function keptFraction(digits: string, keep: number): string | null {
+  if (/[1-9]/.test(digits.slice(keep))) return null;
+  return digits.slice(0, keep).padEnd(keep, '0');
+}
+
+/**
  * A float or double as every path writes it: the shortest text that parses back to the same
  * number (MySQL parses it to the same float/double), and -0 with its sign (String(-0) is "0").
  */

@@ -1,6 +1,6 @@
 import { mssqlTypeMap } from '../../rows/mssql/typemap.js';
 import { Unrepresentable, type ColumnConversion, type ColumnSpec, type RowValue, type SourceType } from '../../rows/types.js';
-import { floatText, yearText } from '../../rows/convert.js';
+import { floatText, keptFraction, yearText } from '../../rows/convert.js';
 import { enumErrorValue, memberLabels } from '../../rows/mysql.js';
 
 /**
@@ -429,8 +429,7 @@ function decimalTextValue(text: string, column: ColumnSpec): RowValue | Unrepres
 function withinTargetScale(text: string, column: ColumnSpec): RowValue | Unrepresentable {
   const targetScale = targetDecimalScale(column.targetType);
   if (targetScale !== undefined) {
-    const fraction = text.split('.')[1] ?? '';
-    if (fraction.length > targetScale && /[1-9]/.test(fraction.slice(targetScale))) {
+    if (keptFraction(text.split('.')[1] ?? '', targetScale) === null) {
       return new Unrepresentable(`column ${column.source}: ${column.targetType} would round ${text}`, text);
     }
   }
@@ -510,10 +509,11 @@ function formatDate(days: bigint): string {
 /** Nanoseconds as a fraction of `digits` digits, or Unrepresentable when digits beyond them are not zero. */
 function fractionText(nanos: bigint, digits: number, column: ColumnSpec, whole: () => string): string | Unrepresentable {
   const nine = pad(nanos, 9);
-  if (/[1-9]/.test(nine.slice(digits))) {
+  const kept = keptFraction(nine, digits);
+  if (kept === null) {
     return new Unrepresentable(`column ${column.source}: ${column.targetType} would round the fraction .${nine.replace(/0+$/, '')}`, `${whole()}.${nine}`);
   }
-  return digits > 0 ? `.${nine.slice(0, digits)}` : '';
+  return digits > 0 ? `.${kept}` : '';
 }
 
 /** Nanoseconds since the epoch (UTC wall clock) to 'YYYY-MM-DD HH:MM:SS[.f]' at the target's precision. */

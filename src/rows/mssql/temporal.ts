@@ -1,4 +1,5 @@
 import { Unrepresentable } from '../types.js';
+import { keptFraction } from '../convert.js';
 
 /**
  * SQL Server date/time text (as CONVERT(..., 121) / CAST(... AS varchar) print it) to MySQL literal
@@ -9,13 +10,6 @@ import { Unrepresentable } from '../types.js';
 
 const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})(?: (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,7}))?)?$/;
 const TIME = /^(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,7}))?$/;
-
-/** The fraction cut to `fsp` digits, or null when a dropped digit is not zero. */
-function fitFraction(fraction: string, fsp: number): string | null {
-  const dropped = fraction.slice(fsp);
-  if (/[1-9]/.test(dropped)) return null;
-  return fraction.slice(0, fsp).padEnd(fsp, '0');
-}
 
 function expectString(value: unknown, what: string): string {
   if (typeof value !== 'string') throw new TypeError(`expected ${what} as text from the SELECT expression, got ${typeof value}`);
@@ -37,7 +31,7 @@ export function toMysqlDateTime(value: unknown, fsp: number): string | Unreprese
   const m = DATE_TIME.exec(text);
   if (!m || m[4] === undefined) throw new TypeError(`not a date and time: "${text}"`);
   if (Number(m[1]) < 1000) return new Unrepresentable('MySQL DATETIME is only supported from 1000-01-01', text);
-  const fraction = fitFraction(m[7] ?? '', fsp);
+  const fraction = keptFraction(m[7] ?? '', fsp);
   if (fraction === null) return new Unrepresentable(`DATETIME(${fsp}) would round the fraction .${m[7]}`, text);
   return `${m[1]}-${m[2]}-${m[3]} ${m[4]}:${m[5]}:${m[6]}${fsp > 0 ? '.' + fraction : ''}`;
 }
@@ -47,7 +41,7 @@ export function toMysqlTime(value: unknown, fsp: number): string | Unrepresentab
   const text = expectString(value, 'a time');
   const m = TIME.exec(text);
   if (!m) throw new TypeError(`not a time: "${text}"`);
-  const fraction = fitFraction(m[4] ?? '', fsp);
+  const fraction = keptFraction(m[4] ?? '', fsp);
   if (fraction === null) return new Unrepresentable(`TIME(${fsp}) would round the fraction .${m[4]}`, text);
   return `${m[1]}:${m[2]}:${m[3]}${fsp > 0 ? '.' + fraction : ''}`;
 }
@@ -70,7 +64,7 @@ export function datetimeoffsetText(localDateTime: string, fraction: string, offs
   const sign = offsetMinutes < 0 ? '-' : '+';
   const abs = Math.abs(offsetMinutes);
   const offset = `${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
-  if (/[1-9]/.test(fraction.slice(scale))) throw new RangeError(`fraction .${fraction} has more digits than datetimeoffset(${scale})`);
-  const frac = scale > 0 ? '.' + fraction.padEnd(scale, '0').slice(0, scale) : '';
-  return `${localDateTime}${frac} ${offset}`;
+  const kept = keptFraction(fraction, scale);
+  if (kept === null) throw new RangeError(`fraction .${fraction} has more digits than datetimeoffset(${scale})`);
+  return `${localDateTime}${scale > 0 ? '.' + kept : ''} ${offset}`;
 }
