@@ -3,7 +3,7 @@ import type { SyncResult } from '../../cdc/sync.js';
 import { ExitCode, RefusedError } from '../../errors.js';
 import { STOPS_ON_SIGNAL, stopOnSignal } from '../context.js';
 import type { Run } from '../main.js';
-import { listDeadLetters, skipDeadLetters, type DeadLetterEntry } from '../../cdc/deadletters.js';
+import { idRanges, listDeadLetters, skipDeadLetters, type DeadLetterEntry } from '../../cdc/deadletters.js';
 import { renderTable } from '../render.js';
 import { changeContext, parseLimit, withStore } from './gray.js';
 
@@ -80,26 +80,40 @@ export function registerSync(program: Command, run: Run): void {
   sync
     .command('skip-dead-letters <ids>')
     .description(
-      'mark dead letters (comma-separated ids) as skipped: never applied, no longer open, kept with who and why. For an event that can never apply (not a change of a configured table, a TRUNCATE copied again with full); fix and --retry-dead-letters otherwise',
+      'mark dead letters (ids and ranges separated by commas: 12,15-40) as skipped: never applied, no longer open, kept with who and why. For an event that can never apply (not a change of a configured table, a TRUNCATE copied again with full); fix and --retry-dead-letters otherwise',
     )
     .option('--reason <text>', 'why (recorded with each; required)')
     .option('--operator <name>', 'who (default $MEMBERMIG_OPERATOR, else $USER)')
     .action(async (idList: string, opts: { reason?: string; operator?: string }, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { config } = ctx.loadConfig();
-        const ids = parseIds(idList);
+        const ids = parseDeadLetterIds(idList);
         const { operator, reason } = changeContext(opts);
         if (!reason?.trim()) throw new RefusedError('skip-dead-letters needs --reason "…": it is recorded with each dead letter');
         const skipped = await withStore(config, (store) => skipDeadLetters(store.pool, ids, { operator, reason }));
-        return ctx.finish(ExitCode.Ok, { skipped, ids, operator, reason }, (r) => `skipped ${r.skipped} dead letters (${r.ids.join(', ')}), by ${r.operator}: ${r.reason}`);
+        return ctx.finish(ExitCode.Ok, { skipped, ids, operator, reason }, (r) => `skipped ${r.skipped} dead letter${r.skipped === 1 ? '' : 's'} (${idRanges(r.ids)}), by ${r.operator}: ${r.reason}`);
       }),
     );
 }
 
-function parseIds(text: string): number[] {
-  const ids = text.split(',').map((s) => s.trim());
-  if (ids.length === 0 || ids.some((id) => !/^[1-9]\d{0,17}$/.test(id))) throw new RefusedError(`skip-dead-letters: expected dead letter ids separated by commas (see sync dead-letters), got ${JSON.stringify(text)}`);
-  return [...new Set(ids.map(Number))];
+/** At most this many ids in one skip: one statement, one transaction. */
+const MAX_SKIPPED_IDS = 100_000;
+
+/** '12,15-40' → [12, 15, 16, …, 40], without repeats. */
+export function parseDeadLetterIds(text: string): number[] {
+  const refuse = (why: string) =>
+    new RefusedError(`skip-dead-letters: ${why}: expected dead letter ids and ranges separated by commas, e.g. 12,15-40 (see sync dead-letters), got ${JSON.stringify(text.slice(0, 80))}`);
+  const ids = new Set<number>();
+  for (const part of text.split(',').map((s) => s.trim())) {
+    const m = /^([1-9]\d{0,14})(?:-([1-9]\d{0,14}))?$/.exec(part);
+    if (!m) throw refuse(part === '' ? 'an empty id' : `${JSON.stringify(part)} is not an id or a range`);
+    const first = Number(m[1]);
+    const last = m[2] === undefined ? first : Number(m[2]);
+    if (last < first) throw refuse(`the range ${part} runs backwards`);
+    if (ids.size + (last - first + 1) > MAX_SKIPPED_IDS) throw refuse(`more than ${MAX_SKIPPED_IDS} ids at once`);
+    for (let id = first; id <= last; id++) ids.add(id);
+  }
+  return [...ids].sort((a, b) => a - b);
 }
 
 export function renderDeadLetters(r: { deadLetters: DeadLetterEntry[] }): string {
