@@ -125,7 +125,7 @@ const bench: Benchmark = {
       // The chunks verify plans, for the floor.
       const reader = createSourceReader(config, silentLogger) as MysqlSourceReader;
       const spec = await reader.describeTable('member', config.tables.member!);
-      const chunks = await planChunks(reader, new MysqlLegacySide(reader, spec, 'crc32', shardMapFromConfig(config)), spec, verifyChunkRows(config));
+      const chunks = await planChunks(reader, new MysqlLegacySide(reader, spec, 'crc32', shardMapFromConfig(config), config.verify.statement_timeout_seconds * 1000), spec, verifyChunkRows(config));
       const bounds: (ChunkKey | null)[] = [null, ...chunks.map((c) => c.upperKey)];
       await reader.close();
 

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/log.js';
 import { connectMysql } from '../src/mysql/connect.js';
+import { rowsQuery } from '../src/mysql/pool.js';
 import { canonicalRow, combineChecksums, differingColumns, doubleText, emptyChecksum, hashCanonical, mysqlCanonicalValue, mysqlRowHash, rowHash, type CanonicalHash, type CanonicalKind } from '../src/rows/canonical.js';
 import { keyText } from '../src/rows/convert.js';
 import { shardKeyPosition, targetDdl } from '../src/rows/ddl.js';
@@ -112,21 +113,21 @@ describe('canonical hash: legacy SQL, Node and shard SQL agree', () => {
         const spec = specs[table]!;
         const map = shardMapFromConfig(env.config);
         const all = { lower: null, upper: null };
-        const sql = asMap(await new MysqlLegacySide(reader, spec, hash, map).rowHashes(all, {}));
+        const sql = asMap(await new MysqlLegacySide(reader, spec, hash, map, 60_000).rowHashes(all, {}));
         const node = asMap(await new StreamingLegacySide(reader, spec, hash, map).rowHashes(all, {}));
-        const shards = new ShardSide((s) => writer.poolOf(s), spec, hash, map, [0, 1, 2, 3]);
+        const shards = new ShardSide((s) => rowsQuery(writer.poolOf(s), 60_000), spec, hash, map, [0, 1, 2, 3]);
         const target = asMap(await shards.rowHashes(all, {}, [0, 1, 2, 3]));
         expect(sql.size).toBeGreaterThan(7);
         expect(node).toEqual(sql);
         expect(target).toEqual(sql);
         // And the checksums of the whole range agree: legacy pushdown, Node, and the sum over the shards.
-        const a = await new MysqlLegacySide(reader, spec, hash, map).checksum(all, {});
+        const a = await new MysqlLegacySide(reader, spec, hash, map, 60_000).checksum(all, {});
         const b = await new StreamingLegacySide(reader, spec, hash, map).checksum(all, {});
         const c = (await shards.checksums(all, {})).reduce((s, r) => combineChecksums(hash, s, r), emptyChecksum());
         expect(b).toEqual(a);
         expect(c).toEqual(a);
         // Rows read back by key from the shards compare equal, column by column, to the legacy rows.
-        const legacyRows = await new MysqlLegacySide(reader, spec, hash, map).rowsByKey([...sql.keys()].map((id) => JSON.parse(id)));
+        const legacyRows = await new MysqlLegacySide(reader, spec, hash, map, 60_000).rowsByKey([...sql.keys()].map((id) => JSON.parse(id)));
         const copies = new Map([...(await shards.rowsByKey([...sql.keys()].map((id) => JSON.parse(id)), [0, 1, 2, 3])).values()].flatMap((m) => [...m]));
         expect(copies.size).toBe(legacyRows.rows.size);
         for (const [id, row] of legacyRows.rows) expect(differingColumns(spec.columns, row, copies.get(id)!), id).toEqual([]);

@@ -10,6 +10,7 @@ import { chooseHash, runVerify } from '../src/verify/index.js';
 import { runCli } from './support/cli.js';
 import { copyTable } from './support/copy-rows.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
+import { startFreezingProxy } from './support/freezing-proxy.js';
 import { createMemberTable, memberId } from './support/nasty.js';
 
 /** Runs SQL on the shard database that holds `shard`. */
@@ -394,6 +395,51 @@ describe('membermig verify: find, classify, repair, re-verify', () => {
       hung.close();
     }
   }, 60_000);
+
+  it('a shard server that hangs in the middle of a pass ends the pass (exit 1, naming it), its chunks left pending; a rerun finishes the job', async () => {
+    const raw = structuredClone(env.raw) as { servers: Record<string, Record<string, unknown>>; verify: Record<string, unknown> };
+    const url = new URL(String(raw.servers['shard-b']!.primary));
+    const proxy = await startFreezingProxy(Number(url.port));
+    try {
+      url.port = String(proxy.port);
+      raw.servers['shard-b']!.primary = url.toString();
+      raw.verify = { ...raw.verify, workers: 1, statement_timeout_seconds: 2 };
+      const configPath = env.configPath.replace(/\.yaml$/, '-hangs.yaml');
+      writeFileSync(configPath, stringify(raw));
+      // The second chunk's checksum reaches shard-b, which never answers it, nor anything after.
+      let checksums = 0;
+      proxy.hangAt((bytes) => bytes.includes('AS shard, COUNT(*) AS n') && ++checksums === 2);
+      const started = performance.now();
+      const res = await runCli(['verify', '--restart', '--config', configPath, '--json']);
+      const seconds = (performance.now() - started) / 1000;
+      expect(res.code, res.stderr).toBe(1);
+      const r = JSON.parse(res.stdout).result;
+      expect(r.state).toBe('failed');
+      expect(r.failures).toEqual([{ table: 'member', chunks: 1, error: expect.stringMatching(/^shard server shard-b: no answer within 2 s .*the pass ended/) }]);
+      expect(r.tables[0].chunksChecked).toBe(1);
+      // Not chunk after chunk, each waiting out the timeout (and its retries).
+      expect(seconds).toBeLessThan(30);
+      const control = await connectMysql(env.config.control.url);
+      const [states] = await control.query<RowDataPacket[]>('SELECT state, COUNT(*) AS n FROM chunks WHERE job_id = ? GROUP BY state ORDER BY state', [r.jobId]);
+      await control.end();
+      expect(states.map((s) => [s.state, Number(s.n)])).toEqual([
+        ['done', 1],
+        ['pending', r.tables[0].chunksTotal - 1],
+      ]);
+      // While it hangs, the next run ends at its start, naming it.
+      const stillHung = await runCli(['verify', '--config', configPath, '--json']);
+      expect([stillHung.code, JSON.parse(stillHung.stdout).error]).toEqual([1, expect.stringMatching(/^shard server shard-b: .*ETIMEDOUT/)]);
+
+      // The server answers again: the next run joins the job and finishes it.
+      const rerun = await runCli(['verify', '--config', env.configPath, '--json']);
+      expect(rerun.code, rerun.stderr).toBe(0);
+      const again = JSON.parse(rerun.stdout).result;
+      expect([again.jobId, again.joined, again.state]).toEqual([r.jobId, true, 'clean']);
+      expect(again.tables[0].chunksChecked).toBe(again.tables[0].chunksTotal);
+    } finally {
+      await proxy.close();
+    }
+  }, 90_000);
 
   it('two verifiers with the same flags share one job through leases', async () => {
     const [a, b] = await Promise.all([

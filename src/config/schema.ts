@@ -181,9 +181,14 @@ export const configSchema = z
         recheck_after_seconds: z.number().nonnegative().default(5),
         /** Row hash: auto = crc32 between MySQL servers, md5 with a SQL Server legacy side (see src/rows/canonical.ts). */
         hash: z.enum(['auto', 'crc32', 'md5']).default('auto'),
+        /**
+         * A check's statement on a MySQL server (a shard server, a MySQL legacy side) that has not
+         * answered in this long fails, and ends the pass: a hung server would hold every chunk.
+         */
+        statement_timeout_seconds: z.number().positive().default(120),
       })
       .strict()
-      .default({ chunk_rows: 'auto', workers: 2, recheck_after_seconds: 5, hash: 'auto' }),
+      .default({ chunk_rows: 'auto', workers: 2, recheck_after_seconds: 5, hash: 'auto', statement_timeout_seconds: 120 }),
     cdc: z
       .object({
         kafka: z

@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../config/schema.js';
 import { createMysqlPool, quoteId } from '../mysql/connect.js';
+import { onConnection, unusable } from '../mysql/pool.js';
 import { keyPositions, respellableKeyPositions } from '../rows/ddl.js';
 import { LOAD_DATA_FORMAT } from '../rows/tsv.js';
 import type { Row, RowValue, TableSpec } from '../rows/types.js';
@@ -262,26 +263,3 @@ async function inTransaction<T>(pool: Pool, timeoutMs: number, work: (conn: Pool
   });
 }
 
-/**
- * Runs `work` on a connection of the pool. One that a failure left unusable (or that `work` says
- * is lost) is thrown away, not handed to the next caller.
- */
-async function onConnection<T>(pool: Pool, work: (conn: PoolConnection, lost: () => void) => Promise<T>): Promise<T> {
-  const conn = await pool.getConnection();
-  let usable = true;
-  try {
-    return await work(conn, () => (usable = false));
-  } catch (e) {
-    if (unusable(e)) usable = false;
-    throw e;
-  } finally {
-    if (usable) conn.release();
-    else conn.destroy();
-  }
-}
-
-/** A lost connection, or one whose statement timed out (mysql2 leaves that statement pending on it). */
-function unusable(e: unknown): boolean {
-  const err = e as { fatal?: boolean; code?: string };
-  return err.fatal === true || err.code === 'PROTOCOL_SEQUENCE_TIMEOUT';
-}

@@ -4,6 +4,7 @@ import type { Config } from '../config/schema.js';
 import { RefusedError } from '../errors.js';
 import { parkedWritesOf } from '../cdc/parking.js';
 import { isTransient, withRetry, type RetryPolicy } from '../mysql/retry.js';
+import { rowsQuery } from '../mysql/pool.js';
 import { planShardTables, refuseMissingShardTables } from '../target/tables.js';
 import { NullShardKeyError } from '../rows/ddl.js';
 import type { Logger } from '../log.js';
@@ -220,8 +221,8 @@ async function drainQueue(pool: Pool, ctx: DrillContext, writer: ShardWriter, op
 }
 
 /** Checksums pushed down where the legacy database can compute the canonical hash, else hashed in Node. */
-function legacySide(reader: SourceReader, spec: TableSpec, hash: CanonicalHash, map: ShardMap): LegacySide {
-  if (reader instanceof MysqlSourceReader) return new MysqlLegacySide(reader, spec, hash, map);
+function legacySide(reader: SourceReader, spec: TableSpec, hash: CanonicalHash, map: ShardMap, statementTimeoutMs: number): LegacySide {
+  if (reader instanceof MysqlSourceReader) return new MysqlLegacySide(reader, spec, hash, map, statementTimeoutMs);
   if (reader instanceof MssqlReader && hash === 'md5') return new MssqlLegacySide(reader, spec, map);
   return new StreamingLegacySide(reader, spec, hash, map);
 }
@@ -236,7 +237,8 @@ function tableContext(
   hash: CanonicalHash,
   shards: number[],
 ): DrillContext {
-  const legacy = legacySide(reader, spec, hash, map);
+  const statementTimeoutMs = config.verify.statement_timeout_seconds * 1000;
+  const legacy = legacySide(reader, spec, hash, map, statementTimeoutMs);
   const filter: RowFilter = {};
   const updatedAt = config.tables[spec.name]!.updated_at;
   if (options.since !== undefined && updatedAt) {
@@ -244,7 +246,7 @@ function tableContext(
     filter.since = { legacyColumn: updatedAt, shardColumn: target, value: options.since };
   }
   if (options.shards) filter.shards = { expression: (c) => map.sqlShardExpression(c)!, list: options.shards };
-  return { spec, hash, map, legacy, shards: new ShardSide((s) => writer.poolOf(s), spec, hash, map, shards), filter, leafRows: options.leafRows ?? LEAF_ROWS, fanout: FANOUT };
+  return { spec, hash, map, legacy, shards: new ShardSide((s) => rowsQuery(writer.poolOf(s), statementTimeoutMs), spec, hash, map, shards), filter, leafRows: options.leafRows ?? LEAF_ROWS, fanout: FANOUT };
 }
 
 /** What every pass of one verify run shares. */
@@ -279,14 +281,16 @@ async function runPass(run: VerifyRun, options: VerifyOptions): Promise<Omit<Ver
   }, options.restart === true);
   log.info({ job: job.jobId, joined: !job.created, ms: Math.round(performance.now() - started) }, job.created ? 'verify job planned' : 'joined a running verify job');
   const byTable = new Map(contexts.map((c) => [c.spec.name, { ...c, runId: job.runIds[c.spec.name]!, inFlight }]));
-  const planned = await workJob(config, options, store.pool, job, byTable, writer);
-  log.debug({ ms: Math.round(performance.now() - started) }, 'chunks done, job finished');
+  const { planned, unanswered } = await workJob(config, options, store.pool, job, byTable, writer);
+  log.debug({ ms: Math.round(performance.now() - started) }, unanswered.length > 0 ? 'pass ended: a server did not answer' : 'chunks done, job finished');
 
-  const runs = await readRuns(store.pool, job.runIds);
+  const runs = await readRuns(store.pool, job.jobId, job.runIds);
   const differences = await readDifferences(store.pool, Object.values(job.runIds), options.listDifferences ?? 50);
-  const stopped = runs.some((r) => r.state === 'running'); // only a stop request leaves the job unfinished
-  const state = runs.some((r) => r.state === 'failed') ? 'failed' : stopped ? 'stopped' : runs.some((r) => r.state !== 'clean') ? 'differences' : 'clean';
-  const failures = state === 'failed' ? await chunkFailures(store.pool, job.jobId) : [];
+  // Only a stop request, or a server that stopped answering, leaves the job unfinished.
+  const stopped = runs.some((r) => r.state === 'running');
+  const failed = runs.some((r) => r.state === 'failed') || unanswered.length > 0;
+  const state = failed ? 'failed' : stopped ? 'stopped' : runs.some((r) => r.state !== 'clean') ? 'differences' : 'clean';
+  const failures = state === 'failed' ? [...unanswered, ...(await chunkFailures(store.pool, job.jobId))] : [];
   return { state, hash, jobId: job.jobId, joined: !job.created, tables: runs, differences, plannedRepairs: planned, failures };
 }
 
@@ -301,7 +305,7 @@ async function workJob(
   job: VerifyJob,
   tables: Map<string, TableContext>,
   writer: ShardWriter,
-): Promise<(PlannedRepair & { table: string })[]> {
+): Promise<{ planned: (PlannedRepair & { table: string })[]; unanswered: ChunkFailure[] }> {
   const log = options.logger;
   const worker = newWorkerId();
   const leaseSeconds = config.copy.lease_seconds;
@@ -309,6 +313,10 @@ async function workJob(
   const recheckAfter = options.recheckAfterSeconds ?? config.verify.recheck_after_seconds;
   const planned: (PlannedRepair & { table: string })[] = [];
   const pending = new Set<Promise<void>>();
+  // A server that stopped answering (hung, kill -STOP) ends the pass: every chunk compares with
+  // every server, so each would wait out its timeout in turn. Its chunks go back to pending.
+  const unanswered = new Map<string, ChunkFailure>();
+  const ending = () => options.signal?.aborted === true || unanswered.size > 0;
 
   // The chunks this verifier has claimed and not yet recorded: only their leases are renewed (see renewLeases).
   const held = new Map<string, Chunk>();
@@ -347,6 +355,15 @@ async function workJob(
         held.delete(heldKey(chunk));
         return;
       }
+      if (isStatementTimeout(e)) {
+        const error = `${(e as Error).message}: the pass ended, its chunks are left for the next run (verify.statement_timeout_seconds)`;
+        const seen = unanswered.get(error);
+        unanswered.set(error, { table: ctx.spec.name, chunks: (seen?.chunks ?? 0) + 1, error });
+        log.warn({ err: (e as Error).message, table: ctx.spec.name, chunk: chunk.chunkNo }, 'a server did not answer: ending the pass');
+        await releaseChunk(pool, chunk, worker, (e as Error).message, 'pending').catch(() => {});
+        held.delete(heldKey(chunk));
+        return;
+      }
       // A NULL shard key fails the chunk the same way every time: no retry.
       const giveUp = chunk.attempts >= MAX_ATTEMPTS || e instanceof NullShardKeyError;
       log.warn({ err: (e as Error).message, table: ctx.spec.name, chunk: chunk.chunkNo, attempt: chunk.attempts }, giveUp ? 'chunk failed' : 'chunk failed; will retry');
@@ -368,7 +385,7 @@ async function workJob(
 
   const slot = async () => {
     for (;;) {
-      const chunk = options.signal?.aborted ? null : await feed.next();
+      const chunk = ending() ? null : await feed.next();
       if (!chunk) {
         await recordDone();
         if (pending.size === 0) return;
@@ -406,19 +423,25 @@ async function workJob(
       await Promise.all(Array.from({ length: workers }, slot));
       await Promise.all(pending);
       await recordDone();
-      if ((await finishJobIfDone(pool, job)) || options.signal?.aborted) break;
+      if ((await finishJobIfDone(pool, job)) || ending()) break;
       await sleep(500, options.signal);
     }
     // Stopped: chunks claimed but not started go back at once, rather than waiting out their lease.
     for (const chunk of await feed.drain()) {
-      await releaseChunk(pool, chunk, worker, 'verify was stopped before checking it').catch(() => {});
+      await releaseChunk(pool, chunk, worker, unanswered.size > 0 ? 'the pass ended before checking it (a server did not answer)' : 'verify was stopped before checking it').catch(() => {});
       held.delete(heldKey(chunk));
     }
     while ((await jobState(pool, job.jobId)) === 'finishing') await sleep(100);
   } finally {
     await member.stop();
   }
-  return planned;
+  return { planned, unanswered: [...unanswered.values()] };
+}
+
+/** A statement a server did not answer in time (src/mysql/pool.ts rowsQuery), or a connection it never accepted. */
+function isStatementTimeout(e: unknown): boolean {
+  const code = (e as { code?: string }).code;
+  return code === 'PROTOCOL_SEQUENCE_TIMEOUT' || code === 'ETIMEDOUT';
 }
 
 /**

@@ -151,37 +151,46 @@ export async function finishJobIfDone(pool: Pool, job: VerifyJob): Promise<boole
   if (claimed.affectedRows !== 1) return true;
   let anyFailed = false;
   for (const [table, runId] of Object.entries(job.runIds)) {
-    const [chunks] = await pool.query<RowDataPacket[]>(
-      "SELECT state, result FROM chunks WHERE job_id = ? AND table_name = ?",
-      [job.jobId, table],
-    );
-    let checked = 0;
-    let failed = 0;
-    let rowsSource = 0;
-    let rowsTarget = 0;
-    // Counted from each chunk's final result, not from verify_diffs: a verifier killed mid-chunk
-    // leaves the differences it recorded behind, and the attempt that redoes the chunk decides.
-    let differences = 0;
-    let repaired = 0;
-    for (const c of chunks) {
-      if (c.state === 'failed') failed++;
-      if (c.state !== 'done') continue;
-      checked++;
-      const r = (typeof c.result === 'string' ? JSON.parse(c.result) : c.result) as ChunkResult;
-      rowsSource += r.legacyRows;
-      rowsTarget += r.targetRows;
-      differences += r.differences;
-      repaired += r.repaired;
-    }
-    const state: RunState = failed > 0 ? 'failed' : differences > repaired ? 'differences' : 'clean';
-    anyFailed ||= failed > 0;
+    const t = await tallyChunks(pool, job.jobId, table);
+    const state: RunState = t.failed > 0 ? 'failed' : t.differences > t.repaired ? 'differences' : 'clean';
+    anyFailed ||= t.failed > 0;
     await pool.query(
       `UPDATE verify_runs SET state = ?, chunks_checked = ?, rows_source = ?, rows_target = ?, differences = ?, repaired = ?, finished_at = NOW(6) WHERE id = ?`,
-      [state, checked, rowsSource, rowsTarget, differences, repaired, runId],
+      [state, t.checked, t.rowsSource, t.rowsTarget, t.differences, t.repaired, runId],
     );
   }
   await pool.query("UPDATE jobs SET state = ?, finished_at = NOW(6) WHERE id = ?", [anyFailed ? 'failed' : 'done', job.jobId]);
   return true;
+}
+
+interface ChunkTally {
+  checked: number;
+  failed: number;
+  rowsSource: number;
+  rowsTarget: number;
+  differences: number;
+  repaired: number;
+}
+
+/**
+ * A table's chunk results summed. Counted from each chunk's final result, not from verify_diffs:
+ * a verifier killed mid-chunk leaves the differences it recorded behind, and the attempt that
+ * redoes the chunk decides.
+ */
+async function tallyChunks(pool: Pool, jobId: number, table: string): Promise<ChunkTally> {
+  const [chunks] = await pool.query<RowDataPacket[]>('SELECT state, result FROM chunks WHERE job_id = ? AND table_name = ?', [jobId, table]);
+  const t: ChunkTally = { checked: 0, failed: 0, rowsSource: 0, rowsTarget: 0, differences: 0, repaired: 0 };
+  for (const c of chunks) {
+    if (c.state === 'failed') t.failed++;
+    if (c.state !== 'done') continue;
+    t.checked++;
+    const r = (typeof c.result === 'string' ? JSON.parse(c.result) : c.result) as ChunkResult;
+    t.rowsSource += r.legacyRows;
+    t.rowsTarget += r.targetRows;
+    t.differences += r.differences;
+    t.repaired += r.repaired;
+  }
+  return t;
 }
 
 export async function jobState(pool: Pool, jobId: number): Promise<string> {
@@ -189,7 +198,8 @@ export async function jobState(pool: Pool, jobId: number): Promise<string> {
   return String(rows[0]?.state ?? 'missing');
 }
 
-export async function readRuns(pool: Pool, runIds: Record<string, number>): Promise<TableRun[]> {
+/** The job's runs; one not finished (stopped, or its pass ended early) counts its chunks done so far. */
+export async function readRuns(pool: Pool, jobId: number, runIds: Record<string, number>): Promise<TableRun[]> {
   const ids = Object.values(runIds);
   if (ids.length === 0) return [];
   const [rows] = await pool.query<RowDataPacket[]>(
@@ -198,19 +208,24 @@ export async function readRuns(pool: Pool, runIds: Record<string, number>): Prom
        FROM verify_runs r WHERE r.id IN (?) ORDER BY r.table_name`,
     [ids],
   );
-  return rows.map((r) => ({
-    table: r.table_name,
-    runId: Number(r.id),
-    state: r.state,
-    chunksTotal: Number(r.chunks_total),
-    chunksChecked: Number(r.chunks_checked),
-    rowsSource: Number(r.rows_source),
-    rowsTarget: Number(r.rows_target),
-    differences: Number(r.differences),
-    repaired: Number(r.repaired),
-    seconds: r.seconds === null ? null : Number(r.seconds),
-    scope: typeof r.scope === 'string' ? JSON.parse(r.scope) : r.scope,
-  }));
+  return Promise.all(
+    rows.map(async (r) => {
+      const t = r.state === 'running' ? await tallyChunks(pool, jobId, r.table_name) : undefined;
+      return {
+        table: r.table_name,
+        runId: Number(r.id),
+        state: r.state,
+        chunksTotal: Number(r.chunks_total),
+        chunksChecked: t ? t.checked : Number(r.chunks_checked),
+        rowsSource: t ? t.rowsSource : Number(r.rows_source),
+        rowsTarget: t ? t.rowsTarget : Number(r.rows_target),
+        differences: t ? t.differences : Number(r.differences),
+        repaired: t ? t.repaired : Number(r.repaired),
+        seconds: r.seconds === null ? null : Number(r.seconds),
+        scope: typeof r.scope === 'string' ? JSON.parse(r.scope) : r.scope,
+      };
+    }),
+  );
 }
 
 export interface StoredDifference extends Difference {

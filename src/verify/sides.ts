@@ -1,6 +1,7 @@
-import type { Pool, RowDataPacket } from 'mysql2/promise';
+import type { RowDataPacket } from 'mysql2/promise';
 import { namedFailure } from '../errors.js';
 import { quoteId } from '../mysql/connect.js';
+import { rowsQuery, type RowsQuery } from '../mysql/pool.js';
 import { canonicalKind, canonicalKinds, emptyChecksum, foldHash, rowHash, type CanonicalHash, type RangeChecksum } from '../rows/canonical.js';
 import { keyText, type RejectedValue } from '../rows/convert.js';
 import { keyPositions, nullShardKeyError, shardKeyPosition, shardKeyText } from '../rows/ddl.js';
@@ -50,9 +51,8 @@ export function hasIntegerKey(spec: TableSpec): boolean {
   return column !== undefined && isIntegerType(column.sourceType);
 }
 
-async function readSpan(pool: Pool, sql: string): Promise<KeySpan | null> {
-  const [rows] = await pool.query<RowDataPacket[]>({ sql, rowsAsArray: true });
-  const r = rows[0] as unknown as unknown[];
+async function readSpan(query: RowsQuery, sql: string): Promise<KeySpan | null> {
+  const r = (await query(sql))[0]!;
   return r[0] === null ? null : [BigInt(String(r[0])), BigInt(String(r[1]))];
 }
 
@@ -94,9 +94,9 @@ export function targetValue(v: unknown): RowValue {
 }
 
 /** Rows (bucket, count, digest) of a bucketed checksum query → one checksum per bucket (empty ones included). */
-const bucketsFrom = (rows: RowDataPacket[], count: number): RangeChecksum[] => {
+const bucketsFrom = (rows: unknown[][], count: number): RangeChecksum[] => {
   const out = Array.from({ length: count }, emptyChecksum);
-  for (const r of rows as unknown as unknown[][]) out[Number(r[0])] = { count: Number(r[1]), digest: BigInt(String(r[2])) };
+  for (const r of rows) out[Number(r[0])] = { count: Number(r[1]), digest: BigInt(String(r[2])) };
   return out;
 };
 
@@ -105,13 +105,18 @@ export class MysqlLegacySide implements LegacySide {
   readonly canBucket = true;
   readonly readsByKey = true;
   private readonly t: MysqlTableSql;
+  /** The checks' statements, each failing when the legacy server does not answer in time. */
+  private readonly query: RowsQuery;
   constructor(
     private readonly reader: MysqlSourceReader,
     private readonly spec: TableSpec,
     hash: CanonicalHash,
     map: ShardMap,
+    statementTimeoutMs: number,
   ) {
     this.t = legacyTableSql(spec, hash, legacyKeyBits(spec, map, hash));
+    const query = rowsQuery(reader.pool, statementTimeoutMs);
+    this.query = (sql) => query(sql).catch((e: unknown) => Promise.reject(namedFailure('legacy server', e)));
   }
 
   private where(range: KeyRange, filter: RowFilter): string {
@@ -119,24 +124,21 @@ export class MysqlLegacySide implements LegacySide {
   }
 
   async checksum(range: KeyRange, filter: RowFilter): Promise<RangeChecksum> {
-    const [rows] = await this.reader.pool.query<RowDataPacket[]>({ sql: checksumQuery(this.t, this.where(range, filter)), rowsAsArray: true });
-    const r = rows[0] as unknown as unknown[];
+    const r = (await this.query(checksumQuery(this.t, this.where(range, filter))))[0]!;
     return { count: Number(r[0]), digest: BigInt(String(r[1])) };
   }
 
   async bucketChecksums(range: KeyRange, filter: RowFilter, bounds: ChunkKey[]): Promise<RangeChecksum[]> {
     const sql = subRangeChecksumsQuery(this.t, subRanges(range, bounds), (sub) => this.where(sub, filter));
-    const [rows] = await this.reader.pool.query<RowDataPacket[]>({ sql, rowsAsArray: true });
-    return bucketsFrom(rows, bounds.length + 1);
+    return bucketsFrom(await this.query(sql), bounds.length + 1);
   }
 
   async keys(range: KeyRange, filter: RowFilter): Promise<ChunkKey[]> {
-    const [rows] = await this.reader.pool.query<RowDataPacket[]>({ sql: keysQuery(this.t, this.where(range, filter)), rowsAsArray: true });
-    return (rows as unknown as unknown[][]).map((r) => r.map(rawKeyText));
+    return (await this.query(keysQuery(this.t, this.where(range, filter)))).map((r) => r.map(rawKeyText));
   }
 
   keySpan(range: KeyRange, filter: RowFilter): Promise<KeySpan | null> {
-    return readSpan(this.reader.pool, keySpanQuery(this.t, this.where(range, filter)));
+    return readSpan(this.query, keySpanQuery(this.t, this.where(range, filter)));
   }
 
   /** The optimizer's estimate of the rows in a key range (a few index dives, no rows read; 0 when it sees none). */
@@ -155,9 +157,9 @@ export class MysqlLegacySide implements LegacySide {
   }
 
   async rowHashes(range: KeyRange, filter: RowFilter): Promise<HashedRow[]> {
-    const [rows] = await this.reader.pool.query<RowDataPacket[]>({ sql: rowHashesQuery(this.t, this.where(range, filter)), rowsAsArray: true });
+    const rows = await this.query(rowHashesQuery(this.t, this.where(range, filter)));
     const width = this.t.keyColumns.length;
-    return (rows as unknown as unknown[][]).map((r) => {
+    return rows.map((r) => {
       if (r[width] === null) throw nullShardKeyError(this.spec);
       return { key: r.slice(0, width).map(rawKeyText), shardKey: rawKeyText(r[width]), hash: BigInt(String(r[width + 1])) };
     });
@@ -287,7 +289,8 @@ export class ShardSide {
   private readonly shardBits: number;
 
   constructor(
-    private readonly poolOf: (server: string) => Pool,
+    /** Statements on a shard server, each failing when it does not answer in time. */
+    private readonly queryOn: (server: string) => RowsQuery,
     private readonly spec: TableSpec,
     private readonly hash: CanonicalHash,
     private readonly map: ShardMap,
@@ -318,7 +321,7 @@ export class ShardSide {
   }
 
   /** Runs one statement per server over the given shards (the checked shards by default), in parallel. */
-  private async perServer<T>(shards: number[] | undefined, run: (pool: Pool, shards: number[]) => Promise<T[]>): Promise<T[]> {
+  private async perServer<T>(shards: number[] | undefined, run: (query: RowsQuery, shards: number[]) => Promise<T[]>): Promise<T[]> {
     let groups = this.byServer;
     if (shards) {
       groups = new Map();
@@ -327,12 +330,12 @@ export class ShardSide {
         groups.set(server, [...(groups.get(server) ?? []), shard]);
       }
     }
-    return (await Promise.all([...groups].map(([server, list]) => this.onServer(server, (pool) => run(pool, list))))).flat();
+    return (await Promise.all([...groups].map(([server, list]) => this.onServer(server, (query) => run(query, list))))).flat();
   }
 
   /** Runs work on one server's pool; a failure names the server (the driver's "Access denied" does not). */
-  private onServer<T>(server: string, work: (pool: Pool) => Promise<T>): Promise<T> {
-    return work(this.poolOf(server)).catch((e: unknown) => Promise.reject(namedFailure(`shard server ${server}`, e)));
+  private onServer<T>(server: string, work: (query: RowsQuery) => Promise<T>): Promise<T> {
+    return work(this.queryOn(server)).catch((e: unknown) => Promise.reject(namedFailure(`shard server ${server}`, e)));
   }
 
   /**
@@ -346,13 +349,12 @@ export class ShardSide {
 
   async checksums(range: KeyRange, filter: RowFilter): Promise<ShardChecksum[]> {
     const expression = this.misroutedExpression();
-    const results = await this.perServer(undefined, async (pool, shards) => {
+    const results = await this.perServer(undefined, async (query, shards) => {
       const sql = shardChecksumsQuery(
         shards.map((shard) => ({ shard, t: this.t(shard), where: whereClause(this.t(shard), range, filter) })),
         expression,
       );
-      const [rows] = await pool.query<RowDataPacket[]>({ sql, rowsAsArray: true });
-      return (rows as unknown as unknown[][]).map((r) => ({ shard: Number(r[0]), count: Number(r[1]), digest: BigInt(String(r[2])), misrouted: Number(r[3]) === 1 }));
+      return (await query(sql)).map((r) => ({ shard: Number(r[0]), count: Number(r[1]), digest: BigInt(String(r[2])), misrouted: Number(r[3]) === 1 }));
     });
     if (this.shardBits === 0 && expression === undefined) await this.countMisroutedInNode(results, range, filter);
     return results;
@@ -370,12 +372,11 @@ export class ShardSide {
   /** Per shard and sub-range: count, hash sum, whether it holds misrouted rows (SQL shard functions only; else false). */
   async bucketChecksums(range: KeyRange, filter: RowFilter, bounds: ChunkKey[], shards: number[]): Promise<Map<number, ShardChecksum[]>> {
     const expression = this.misroutedExpression();
-    const rows = await this.perServer(shards, async (pool, list) => {
+    const rows = await this.perServer(shards, async (query, list) => {
       const sql = list
         .map((shard) => bucketChecksumQuery(this.t(shard), whereClause(this.t(shard), range, filter), bounds, { shard, ...(expression ? { expression } : {}) }))
         .join(' UNION ALL ');
-      const [result] = await pool.query<RowDataPacket[]>({ sql, rowsAsArray: true });
-      return result as unknown as unknown[][];
+      return query(sql);
     });
     const out = new Map<number, ShardChecksum[]>();
     for (const shard of shards) out.set(shard, Array.from({ length: bounds.length + 1 }, () => ({ shard, count: 0, digest: 0n, misrouted: false })));
@@ -389,22 +390,19 @@ export class ShardSide {
   }
 
   async keys(range: KeyRange, filter: RowFilter, shard: number): Promise<ChunkKey[]> {
-    const [rows] = await this.onServer(this.map.serverOf(shard).name, (pool) =>
-      pool.query<RowDataPacket[]>({ sql: keysQuery(this.t(shard), whereClause(this.t(shard), range, filter)), rowsAsArray: true }),
-    );
-    return (rows as unknown as unknown[][]).map((r) => r.map(rawKeyText));
+    const rows = await this.onServer(this.map.serverOf(shard).name, (query) => query(keysQuery(this.t(shard), whereClause(this.t(shard), range, filter))));
+    return rows.map((r) => r.map(rawKeyText));
   }
 
   keySpan(range: KeyRange, filter: RowFilter, shard: number): Promise<KeySpan | null> {
-    return this.onServer(this.map.serverOf(shard).name, (pool) => readSpan(pool, keySpanQuery(this.t(shard), whereClause(this.t(shard), range, filter))));
+    return this.onServer(this.map.serverOf(shard).name, (query) => readSpan(query, keySpanQuery(this.t(shard), whereClause(this.t(shard), range, filter))));
   }
 
   async rowHashes(range: KeyRange, filter: RowFilter, shards: number[]): Promise<(HashedRow & { shard: number })[]> {
     const w = this.width;
-    return this.perServer(shards, async (pool, list) => {
+    return this.perServer(shards, async (query, list) => {
       const sql = list.map((shard) => rowHashesQuery(this.t(shard), whereClause(this.t(shard), range, filter), shard)).join(' UNION ALL ');
-      const [rows] = await pool.query<RowDataPacket[]>({ sql, rowsAsArray: true });
-      return (rows as unknown as unknown[][]).map((r) => ({
+      return (await query(sql)).map((r) => ({
         shard: Number(r[0]),
         key: r.slice(1, 1 + w).map(rawKeyText),
         shardKey: rawKeyText(r[1 + w]),
@@ -418,15 +416,12 @@ export class ShardSide {
     const out = new Map<number, Map<string, Row>>();
     const positions = keyPositions(this.spec);
     const columns = this.spec.columns.map(readExpression).join(', ');
-    await this.perServer(shards, async (pool, list) => {
+    await this.perServer(shards, async (query, list) => {
       for (const shard of list) {
         const found = new Map<string, Row>();
         for (let i = 0; i < keys.length; i += 500) {
-          const [rows] = await pool.query<RowDataPacket[]>({
-            sql: `SELECT ${columns} FROM ${this.t(shard).table} ${keysWhere(this.t(shard), keys.slice(i, i + 500))}`,
-            rowsAsArray: true,
-          });
-          for (const raw of rows as unknown as unknown[][]) {
+          const rows = await query(`SELECT ${columns} FROM ${this.t(shard).table} ${keysWhere(this.t(shard), keys.slice(i, i + 500))}`);
+          for (const raw of rows) {
             const row = raw.map(targetValue);
             found.set(keyId(positions.map((p) => rawKeyText(row[p]))), row);
           }
