@@ -6,7 +6,7 @@ import { Unrepresentable, type Row, type TableSpec } from '../src/rows/types.js'
 import { createSourceReader, type SourceReader } from '../src/source/index.js';
 import { createShardWriter, type ShardWriter } from '../src/target/writer.js';
 import { runCli } from './support/cli.js';
-import { createCopyEnv } from './support/copy-env.js';
+import { createCopyEnv, writeConfig } from './support/copy-env.js';
 import type { TestEnv } from './support/env.js';
 
 /** Every MySQL type the type map supports, at its edges, through both copy paths: the shards hold what the source holds. */
@@ -81,6 +81,21 @@ describe('every supported MySQL type survives both copy paths exactly', () => {
     await reader?.close();
     await writer?.close();
     await env?.cleanup();
+  });
+
+  it('shards.function mod refuses a text shard key (exit 2, table and column named): SQL would read its text as a number', async () => {
+    const saved = env.raw;
+    env.raw = { ...saved, tables: { typed: { source: `${env.legacyDb}.typed`, target: 'typed', shard_key: 'c' } } };
+    const path = writeConfig(env, env.configPath.replace(/\.yaml$/, '-text-key.yaml'));
+    env.raw = saved;
+    for (const command of [['full', '--dry-run'], ['verify'], ['init', '--check']]) {
+      const res = await runCli([...command, '--config', path]);
+      expect([command.join(' '), res.code, res.stderr]).toEqual([
+        command.join(' '),
+        2,
+        expect.stringContaining('table typed: shards.function mod takes integer shard keys, and shard key column c is char(5): use crc32 or murmur3'),
+      ]);
+    }
   });
 
   it('the source holds the edge values as written', async () => {
