@@ -7,7 +7,7 @@ import { RefusedError } from '../../errors.js';
 import { checkTableConfig, targetColumnName } from '../table-config.js';
 import type { Logger } from '../../log.js';
 import { mssqlTypeMap, type MssqlColumnConversion, type MssqlTypeMap } from '../../rows/mssql/typemap.js';
-import { Unrepresentable, type ColumnSpec, type Row, type SourceType, type TableSpec } from '../../rows/types.js';
+import { Unrepresentable, type ColumnConversion, type ColumnSpec, type Row, type SourceType, type TableSpec } from '../../rows/types.js';
 import type { ChunkKey } from '../../store/leases.js';
 import { UnrepresentableError, type ReadRangeOptions, type RejectedRow, type SourceReader, type StartPosition } from '../reader.js';
 import { bindRequest, describeMssqlUrl, openMssqlPool, type MssqlConnectOptions } from './connect.js';
@@ -246,12 +246,12 @@ export class MssqlReader implements SourceReader {
         for await (const raw of stream as AsyncIterable<Record<string, unknown>>) {
           count++;
           after = keyOf(raw, plan.keys.length);
-          const converted = convertRow(spec, plan, raw, after);
-          if (Array.isArray(converted)) batch.push(converted);
-          // As the SourceReader contract says: the caller records it (copy, under rows.on_unrepresentable:
-          // record, into rejected_values), else the read stops at it.
-          else if (options.onRejected) options.onRejected({ table: converted.table, key: after, column: converted.column, value: converted.value, reason: converted.reason });
-          else throw new UnrepresentableValueError(converted);
+          const { row, rejected } = convertMssqlRow(spec, plan.conversions, raw, after);
+          if (rejected.length === 0) batch.push(row);
+          // As the SourceReader contract says: the caller records them (copy, under rows.on_unrepresentable:
+          // record, into rejected_values), else the read stops at the first.
+          else if (options.onRejected) for (const r of rejected) options.onRejected({ table: r.table, key: after, column: r.column, value: r.value, reason: r.reason });
+          else throw new UnrepresentableValueError(rejected[0]!);
           if (batch.length >= batchRows) {
             yield batch;
             batch = [];
@@ -276,9 +276,9 @@ export class MssqlReader implements SourceReader {
       const stmt = rowsByKeyQuery({ table: plan.table, columns: plan.columns, keys: plan.keys, values: keys.slice(i, i + perStatement) });
       for (const raw of await this.query<Record<string, unknown>>(stmt.text, stmt.params)) {
         const key = keyOf(raw, plan.keys.length);
-        const converted = convertRow(spec, plan, raw, key);
-        if (Array.isArray(converted)) rows.push(converted);
-        else rejected.push({ key, message: new UnrepresentableValueError(converted).message });
+        const converted = convertMssqlRow(spec, plan.conversions, raw, key);
+        if (converted.rejected.length === 0) rows.push(converted.row);
+        else rejected.push({ key, message: converted.rejected.map((r) => new UnrepresentableValueError(r).message).join('; ') });
       }
     }
     return { rows, rejected };
@@ -329,22 +329,28 @@ export class MssqlReader implements SourceReader {
   }
 }
 
-/** A row in target form, or the first value in it the target cannot hold. */
-function convertRow(spec: TableSpec, plan: ReadPlan, raw: Record<string, unknown>, keyText: string[]): Row | RejectedValue {
-  const row: Row = new Array(plan.conversions.length);
-  for (let i = 0; i < plan.conversions.length; i++) {
+/**
+ * A row in target form, and every value in it the target cannot hold (each left NULL in the row,
+ * which is then not written), as rows/convert.ts does for a MySQL source: all are recorded.
+ */
+export function convertMssqlRow(spec: TableSpec, conversions: ColumnConversion[], raw: Record<string, unknown>, keyText: string[]): { row: Row; rejected: RejectedValue[] } {
+  const row: Row = new Array(conversions.length);
+  let rejected: RejectedValue[] | undefined;
+  for (let i = 0; i < conversions.length; i++) {
     let value;
     try {
-      value = plan.conversions[i]!.convert(raw[ALIASES[i] ?? `c${i}`]);
+      value = conversions[i]!.convert(raw[ALIASES[i] ?? `c${i}`]);
     } catch (e) {
       throw new Error(`table ${spec.name}, row ${JSON.stringify(keyRecord(spec, keyText))}, column ${spec.columns[i]!.source}: ${(e as Error).message}`);
     }
     if (value instanceof Unrepresentable) {
-      return { table: spec.name, key: keyRecord(spec, keyText), column: spec.columns[i]!.source, value: value.value, reason: value.reason };
+      (rejected ??= []).push({ table: spec.name, key: keyRecord(spec, keyText), column: spec.columns[i]!.source, value: value.value, reason: value.reason });
+      row[i] = null;
+    } else {
+      row[i] = value;
     }
-    row[i] = value;
   }
-  return row;
+  return { row, rejected: rejected ?? [] };
 }
 
 /** Column aliases [c0]… as property names, built once (the hot loop reads them per value). */
