@@ -167,12 +167,28 @@ describe('membermig verify: find, classify, repair, re-verify', () => {
       await control.query('DELETE FROM repair_queue');
       // What a shim writing a composite-key table without `pk` would queue: the shard key alone.
       const [bad] = await control.query("INSERT INTO repair_queue (table_name, pk, reason, origin) VALUES ('member', '{\"nick\":\"x\"}', 'dual write failed', 'shim')");
+      // A value the key column cannot hold, and too many values: each built into a statement, they failed the whole repair.
+      const [notNumber] = await control.query("INSERT INTO repair_queue (table_name, pk, reason, origin) VALUES ('member', '{\"member_id\":\"abc\"}', 'dual write failed', 'shim')");
+      const [twoValues] = await control.query("INSERT INTO repair_queue (table_name, pk, reason, origin) VALUES ('member', '[1, 2]', 'dual write failed', 'shim')");
       await control.query("INSERT INTO repair_queue (table_name, pk, reason, origin) VALUES ('member', ?, 'dual write failed', 'shim')", [JSON.stringify({ member_id: id })]);
       const res = await runCli(['verify', '--config', env.configPath, '--json', '--repair']);
       expect(res.code, res.stderr).toBe(1);
-      const badId = (bad as { insertId: number }).insertId;
+      const entry = (r: unknown) => `entry ${(r as { insertId: number }).insertId}`;
       expect(JSON.parse(res.stdout).result.repairQueue).toEqual([
-        { table: 'member', entries: 2, resolved: 1, left: 1, legacyBehind: 0, unrepresentable: 0, malformed: 1, problems: [`entry ${badId}: repair_queue pk {"nick":"x"} has no value for key column member_id`] },
+        {
+          table: 'member',
+          entries: 4,
+          resolved: 1,
+          left: 3,
+          legacyBehind: 0,
+          unrepresentable: 0,
+          malformed: 3,
+          problems: [
+            `${entry(bad)}: repair_queue pk {"nick":"x"} has no value for key column member_id`,
+            `${entry(notNumber)}: repair_queue pk {"member_id":"abc"}: key value "abc" is not a number (key column member_id)`,
+            `${entry(twoValues)}: repair_queue pk [1,2] has 2 values; the key (member_id) has 1`,
+          ],
+        },
       ]);
       const [fixed] = await onShard(env, map, home, 'SELECT name FROM member WHERE member_id = ?', [id]);
       expect(fixed!.name).not.toBe('stale 12');

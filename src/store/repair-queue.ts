@@ -1,5 +1,6 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { TableSpec } from '../rows/types.js';
+import { keyLiteral } from '../source/mysql/sql.js';
 import type { ChunkKey } from './leases.js';
 
 /**
@@ -7,10 +8,29 @@ import type { ChunkKey } from './leases.js';
  * pk as key text in primary-key order (hex for bytes), and its id, JSON of that text.
  */
 
-/** A queue entry's pk JSON: an array of key values in key order, or an object by column name. */
+/**
+ * A queue entry's pk JSON: an array of key values in key order, or an object by column name. Each
+ * value must be one its key column can hold (digits for an integer key, hex for bytes, a member
+ * of an ENUM): a malformed entry is refused here, before any statement is built from it.
+ */
 export function queueKey(spec: TableSpec, pk: unknown): ChunkKey {
-  const value = typeof pk === 'string' ? JSON.parse(pk) : pk;
-  if (Array.isArray(value)) return value.map(String);
+  const value: unknown = typeof pk === 'string' ? JSON.parse(pk) : pk;
+  const key = keyValuesOf(spec, value);
+  spec.primaryKey.forEach((column, i) => {
+    try {
+      keyLiteral(spec.columns.find((c) => c.source === column)!.sourceType, key[i]!);
+    } catch (e) {
+      throw new Error(`repair_queue pk ${JSON.stringify(value)}: ${(e as Error).message} (key column ${column})`);
+    }
+  });
+  return key;
+}
+
+function keyValuesOf(spec: TableSpec, value: unknown): ChunkKey {
+  if (Array.isArray(value)) {
+    if (value.length !== spec.primaryKey.length) throw new Error(`repair_queue pk ${JSON.stringify(value)} has ${value.length} values; the key (${spec.primaryKey.join(', ')}) has ${spec.primaryKey.length}`);
+    return value.map(String);
+  }
   if (value && typeof value === 'object') {
     return spec.primaryKey.map((k) => {
       const v = (value as Record<string, unknown>)[k] ?? (value as Record<string, unknown>)[spec.columns.find((c) => c.source === k)!.target];
@@ -18,6 +38,7 @@ export function queueKey(spec: TableSpec, pk: unknown): ChunkKey {
       return String(v);
     });
   }
+  if (spec.primaryKey.length !== 1) throw new Error(`repair_queue pk ${JSON.stringify(value)} is one value; the key (${spec.primaryKey.join(', ')}) has ${spec.primaryKey.length}`);
   return [String(value)];
 }
 
