@@ -1,5 +1,6 @@
 import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { RefusedError } from '../errors.js';
+import { formatRanges } from '../ranges.js';
 import type { PoisonEvent } from './types.js';
 
 /** partition_no of a direct-CDC dead letter (migration 060: NULL would not be unique). */
@@ -120,18 +121,6 @@ export async function listDeadLetters(pool: Pool, options: { table?: string; all
   }));
 }
 
-/** Sorted ids as ranges: [4, 5, 6, 9] → '4-6, 9'. */
-export function idRanges(ids: number[]): string {
-  const parts: string[] = [];
-  for (let i = 0; i < ids.length; ) {
-    let j = i;
-    while (j + 1 < ids.length && ids[j + 1] === ids[j]! + 1) j++;
-    parts.push(j === i ? String(ids[i]) : `${ids[i]}-${ids[j]}`);
-    i = j + 1;
-  }
-  return parts.join(', ');
-}
-
 /**
  * Marks open dead letters skipped (never applied): resolved, with who and why. Refuses, changing
  * nothing, when an id is unknown or no longer open.
@@ -146,7 +135,7 @@ export async function skipDeadLetters(pool: Pool, ids: number[], skip: { operato
     const closed = ids.filter((id) => found.get(id) === true);
     if (unknown.length > 0 || closed.length > 0) {
       await conn.rollback();
-      const problems = [unknown.length > 0 ? `no dead letter ${idRanges(unknown)}` : '', closed.length > 0 ? `${idRanges(closed)} already resolved` : ''].filter(Boolean);
+      const problems = [unknown.length > 0 ? `no dead letter ${formatRanges(unknown)}` : '', closed.length > 0 ? `${formatRanges(closed)} already resolved` : ''].filter(Boolean);
       throw new RefusedError(`skip-dead-letters: ${problems.join('; ')} (see sync dead-letters); nothing was skipped`);
     }
     const [res] = await conn.query<ResultSetHeader>('UPDATE dead_letters SET resolved_at = NOW(6), skipped_by = ?, skipped_reason = ? WHERE id IN (?)', [

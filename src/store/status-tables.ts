@@ -1,6 +1,7 @@
 import mysql, { type Pool, type RowDataPacket } from 'mysql2/promise';
 import type { MssqlCdcInstanceStatus } from '../cdc/mssql/position.js';
 import type { Status } from './status.js';
+import { formatRanges } from '../ranges.js';
 
 /**
  * One line per configured table, put together from the sections each phase collects: what an
@@ -61,22 +62,11 @@ export async function collectLeases(pool: Pool): Promise<LeaseStatus[]> {
 export function describeScope(scope: Record<string, unknown> | null): string {
   if (!scope) return '-';
   const parts: string[] = [];
-  if (scope.shards !== undefined && scope.shards !== 'all') parts.push(`shards ${Array.isArray(scope.shards) ? compactRanges(scope.shards as number[]) : String(scope.shards)}`);
+  if (scope.shards !== undefined && scope.shards !== 'all') parts.push(`shards ${Array.isArray(scope.shards) ? formatRanges(scope.shards as number[]) : String(scope.shards)}`);
   if (scope.sample !== undefined && scope.sample !== null) parts.push(`sample ${String(scope.sample)}%`);
   if (scope.since !== undefined && scope.since !== null) parts.push(`since ${String(scope.since)}`);
   if (scope.repair === 'yes') parts.push('repair');
   return parts.length === 0 ? 'all rows' : parts.join(', ');
-}
-
-function compactRanges(list: number[]): string {
-  const out: string[] = [];
-  for (let i = 0; i < list.length; ) {
-    let j = i;
-    while (j + 1 < list.length && list[j + 1] === list[j]! + 1) j++;
-    out.push(i === j ? String(list[i]) : `${list[i]}-${list[j]}`);
-    i = j + 1;
-  }
-  return out.join(',');
 }
 
 /** True when a change topic belongs to a table: Debezium names topics prefix.database.table (SQL Server: prefix.database.schema.table). */

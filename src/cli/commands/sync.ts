@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import type { SyncResult } from '../../cdc/sync.js';
 import { ExitCode, RefusedError } from '../../errors.js';
+import { formatRanges, parseRanges } from '../../ranges.js';
 import { STOPS_ON_SIGNAL, stopOnSignal } from '../context.js';
 import type { Run } from '../main.js';
-import { idRanges, listDeadLetters, skipDeadLetters, type DeadLetterEntry } from '../../cdc/deadletters.js';
+import { listDeadLetters, skipDeadLetters, type DeadLetterEntry } from '../../cdc/deadletters.js';
 import { renderTable } from '../render.js';
 import { changeContext, parseLimit, withStore } from './gray.js';
 
@@ -91,29 +92,14 @@ export function registerSync(program: Command, run: Run): void {
         const { operator, reason } = changeContext(opts);
         if (!reason?.trim()) throw new RefusedError('skip-dead-letters needs --reason "…": it is recorded with each dead letter');
         const skipped = await withStore(config, (store) => skipDeadLetters(store.pool, ids, { operator, reason }));
-        return ctx.finish(ExitCode.Ok, { skipped, ids, operator, reason }, (r) => `skipped ${r.skipped} dead letter${r.skipped === 1 ? '' : 's'} (${idRanges(r.ids)}), by ${r.operator}: ${r.reason}`);
+        return ctx.finish(ExitCode.Ok, { skipped, ids, operator, reason }, (r) => `skipped ${r.skipped} dead letter${r.skipped === 1 ? '' : 's'} (${formatRanges(r.ids)}), by ${r.operator}: ${r.reason}`);
       }),
     );
 }
 
-/** At most this many ids in one skip: one statement, one transaction. */
-const MAX_SKIPPED_IDS = 100_000;
-
-/** '12,15-40' → [12, 15, 16, …, 40], without repeats. */
+/** '12,15-40' → [12, 15, 16, …, 40]; at most 100,000 ids in one skip (one statement, one transaction). */
 export function parseDeadLetterIds(text: string): number[] {
-  const refuse = (why: string) =>
-    new RefusedError(`skip-dead-letters: ${why}: expected dead letter ids and ranges separated by commas, e.g. 12,15-40 (see sync dead-letters), got ${JSON.stringify(text.slice(0, 80))}`);
-  const ids = new Set<number>();
-  for (const part of text.split(',').map((s) => s.trim())) {
-    const m = /^([1-9]\d{0,14})(?:-([1-9]\d{0,14}))?$/.exec(part);
-    if (!m) throw refuse(part === '' ? 'an empty id' : `${JSON.stringify(part)} is not an id or a range`);
-    const first = Number(m[1]);
-    const last = m[2] === undefined ? first : Number(m[2]);
-    if (last < first) throw refuse(`the range ${part} runs backwards`);
-    if (ids.size + (last - first + 1) > MAX_SKIPPED_IDS) throw refuse(`more than ${MAX_SKIPPED_IDS} ids at once`);
-    for (let id = first; id <= last; id++) ids.add(id);
-  }
-  return [...ids].sort((a, b) => a - b);
+  return parseRanges(text, { what: 'skip-dead-letters', noun: 'a dead letter id (see sync dead-letters)', min: 1, max: Number.MAX_SAFE_INTEGER, maxCount: 100_000 });
 }
 
 export function renderDeadLetters(r: { deadLetters: DeadLetterEntry[] }): string {

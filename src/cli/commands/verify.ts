@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { ExitCode, RefusedError } from '../../errors.js';
+import { parseRanges } from '../../ranges.js';
 import { parsePercent } from '../../gray/percent.js';
 import { parseMetricsPort } from '../../metrics/port.js';
 import { STOPS_ON_SIGNAL, stopOnSignal } from '../context.js';
@@ -114,19 +115,9 @@ function tableList(text: string): string[] {
   return tables;
 }
 
-/** "0-3,7" → [0, 1, 2, 3, 7]; each number checked against the shard count before a range is expanded. */
+/** "0-3,7" → [0, 1, 2, 3, 7]. */
 export function parseShardList(text: string, count: number): number[] {
-  const out = new Set<number>();
-  for (const part of splitList(text)) {
-    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
-    if (!m) throw new RefusedError(`--shards: "${part}" is not a shard number or range like 0-15`);
-    const first = Number(m[1]);
-    const last = Number(m[2] ?? m[1]);
-    if (last < first) throw new RefusedError(`--shards: range ${part} ends before it starts`);
-    if (last >= count) throw new RefusedError(`--shards: ${part} is outside 0..${count - 1}`);
-    for (let s = first; s <= last; s++) out.add(s);
-  }
-  return [...out].sort((a, b) => a - b);
+  return parseRanges(text, { what: '--shards', noun: 'a shard number', min: 0, max: count - 1 });
 }
 
 function parsePositiveInteger(text: string, flag: string): number {
