@@ -8,6 +8,7 @@ import type { ParkedWrite, ParkingLot } from './parking.js';
 import { redoFromLegacy, type LegacyRows } from './legacy-redo.js';
 import type { ChangeEvent } from './types.js';
 import { valueText } from '../rows/convert.js';
+import { shardKeyPosition } from '../rows/ddl.js';
 import { queueKeyId } from '../store/repair-queue.js';
 
 /**
@@ -141,7 +142,7 @@ function finalWrites(ctx: ApplyContext, events: ChangeEvent[], failed: FailedCha
     try {
       if (event.op === 'upsert') {
         const row = rowOf(spec, event);
-        const target = shardOf(map, row[shardIndex(spec)] ?? null, spec);
+        const target = shardOf(map, row[shardKeyPosition(spec)] ?? null, spec);
         perShard.set(target, { op: 'upsert', row, key: keyValues, events: [event] });
         if (event.beforeShardKey !== undefined) {
           const old = shardOf(map, event.beforeShardKey, spec);
@@ -319,10 +320,6 @@ async function withoutHeldKeys(ctx: ApplyContext, events: ChangeEvent[]): Promis
 
 function valueKey(v: RowValue): string {
   return v === null ? '\u0001' : Buffer.isBuffer(v) ? `x${v.toString('hex')}` : `s${v}`;
-}
-
-function shardIndex(spec: TableSpec): number {
-  return spec.columns.findIndex((c) => c.source === spec.shardKey);
 }
 
 function shardOf(map: ShardMap, value: RowValue, spec: TableSpec): number {

@@ -52,6 +52,9 @@ export function nullShardKeyError(spec: TableSpec): NullShardKeyError {
   return new NullShardKeyError(`table ${spec.name}: a row's shard key ${spec.shardKey} is NULL: no shard to copy it to (give the legacy row a key)`);
 }
 
+/** Whether a recorded failure's text is nullShardKeyError's (chunk errors are stored as text). */
+export const isNullShardKeyFailure = (text: string): boolean => /: a row's shard key \S+ is NULL: no shard to copy it to/.test(text);
+
 /**
  * The text of a row's shard key, as the shard map takes it; a NULL one is refused on every path
  * (copy, verify, repair) rather than routed as the text "null".
