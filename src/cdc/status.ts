@@ -1,8 +1,7 @@
 import type { Pool } from 'mysql2/promise';
-import { renderTable } from '../cli/render.js';
 import { deadLetterCounts, type DeadLetterCounts } from './deadletters.js';
 import { mssqlCdcStatus, type MssqlCdcInstanceStatus } from './mssql/position.js';
-import { readOffsetMirror, SYNC_SILENT_MS, type PartitionLag } from './offsets.js';
+import { readOffsetMirror, type PartitionLag } from './offsets.js';
 import { parkedCounts } from './parking.js';
 
 export interface SyncStatus {
@@ -31,36 +30,4 @@ export async function collectSyncStatus(pool: Pool): Promise<SyncStatus> {
     deadLetters: await deadLetterCounts(pool),
     parked: [...(await parkedCounts(pool))].map(([server, count]) => ({ server, count })),
   };
-}
-
-/** Lines for people: lag per partition or capture instance, and open dead letters. */
-export function renderSyncStatus(s: SyncStatus): string[] {
-  const out: string[] = [];
-  if (s.partitions.length > 0) {
-    out.push(
-      '',
-      renderTable(
-        ['sync group', 'topic', 'partition', 'next offset', 'lag events', 'lag s', 'applied', 'updated'],
-        s.partitions.map((p) => [p.group, p.topic, p.partition, p.nextOffset, p.lagMessages, p.lagSeconds === null ? null : p.lagSeconds.toFixed(1), p.appliedEvents, p.updatedAt]),
-      ),
-    );
-  }
-  if (s.captureInstances.length > 0) {
-    out.push(
-      '',
-      renderTable(
-        ['capture instance', 'table', 'last lsn', 'inside transaction at seqval', 'lag s', 'applied', 'updated'],
-        s.captureInstances.map((i) => [i.instance, i.table, i.lastLsn, i.lastSeqval ?? '-', i.lagSeconds, i.eventsApplied, i.updatedAt]),
-      ),
-    );
-  }
-  const lastReport = s.partitions.length > 0 ? Math.min(...s.partitions.map((p) => p.reportedSecondsAgo)) : null;
-  if (lastReport !== null && lastReport * 1000 > SYNC_SILENT_MS) {
-    out.push('', `no sync has reported for ${lastReport.toFixed(0)} s (is one running?): lag events are as of its last report, lag seconds count from it`);
-  }
-  for (const p of s.parked) out.push('', `shard server ${p.server}: ${p.count} writes parked until it is reachable again`);
-  if (s.deadLetters.open > 0 || s.deadLetters.resolved > 0) {
-    out.push('', `dead letters: ${s.deadLetters.open} open, ${s.deadLetters.resolved} resolved` + (s.deadLetters.open > 0 ? ' (membermig sync dead-letters lists them; fix, then sync --retry-dead-letters)' : ''));
-  }
-  return out;
 }

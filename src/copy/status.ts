@@ -49,15 +49,3 @@ export async function collectFullCopyStatus(pool: Pool, leaseSeconds: number, de
   }
   return result;
 }
-
-export function renderFullCopyStatus(s: FullCopyStatus): string[] {
-  if (s.jobs.length === 0) return [];
-  return [
-    'full copy:',
-    ...s.jobs.map(
-      (j) =>
-        `  job ${j.id} (${j.job}): ${j.stopped ? `${j.state} but stopped (no process works on it; membermig full goes on)` : j.state}, ${j.chunks - j.chunksLeft}/${j.chunks} chunks done, ${j.rows} rows, ${j.rejectedValues} rejected values` +
-        j.startPositions.map((p) => `; CDC start ${p.kind} ${JSON.stringify(p.position)}`).join(''),
-    ),
-  ];
-}

@@ -2,10 +2,11 @@ import type { Command } from 'commander';
 import { ExitCode, RefusedError } from '../../errors.js';
 import { collectStatus, type Status } from '../../store/status.js';
 import type { TableStatus } from '../../store/status-tables.js';
-import { renderSyncStatus } from '../../cdc/status.js';
+import type { SyncStatus } from '../../cdc/status.js';
+import { SYNC_SILENT_MS } from '../../cdc/offsets.js';
 import type { Run } from '../main.js';
 import { renderTable } from '../render.js';
-import { renderFullCopyStatus } from '../../copy/status.js';
+import type { FullCopyStatus } from '../../copy/status.js';
 
 export function registerStatus(program: Command, run: Run): void {
   program
@@ -132,4 +133,48 @@ function interrupted(ms: number): Promise<boolean> {
     }
     process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
   });
+}
+
+/** Lines for people: lag per partition or capture instance, and open dead letters. */
+function renderSyncStatus(s: SyncStatus): string[] {
+  const out: string[] = [];
+  if (s.partitions.length > 0) {
+    out.push(
+      '',
+      renderTable(
+        ['sync group', 'topic', 'partition', 'next offset', 'lag events', 'lag s', 'applied', 'updated'],
+        s.partitions.map((p) => [p.group, p.topic, p.partition, p.nextOffset, p.lagMessages, p.lagSeconds === null ? null : p.lagSeconds.toFixed(1), p.appliedEvents, p.updatedAt]),
+      ),
+    );
+  }
+  if (s.captureInstances.length > 0) {
+    out.push(
+      '',
+      renderTable(
+        ['capture instance', 'table', 'last lsn', 'inside transaction at seqval', 'lag s', 'applied', 'updated'],
+        s.captureInstances.map((i) => [i.instance, i.table, i.lastLsn, i.lastSeqval ?? '-', i.lagSeconds, i.eventsApplied, i.updatedAt]),
+      ),
+    );
+  }
+  const lastReport = s.partitions.length > 0 ? Math.min(...s.partitions.map((p) => p.reportedSecondsAgo)) : null;
+  if (lastReport !== null && lastReport * 1000 > SYNC_SILENT_MS) {
+    out.push('', `no sync has reported for ${lastReport.toFixed(0)} s (is one running?): lag events are as of its last report, lag seconds count from it`);
+  }
+  for (const p of s.parked) out.push('', `shard server ${p.server}: ${p.count} writes parked until it is reachable again`);
+  if (s.deadLetters.open > 0 || s.deadLetters.resolved > 0) {
+    out.push('', `dead letters: ${s.deadLetters.open} open, ${s.deadLetters.resolved} resolved` + (s.deadLetters.open > 0 ? ' (membermig sync dead-letters lists them; fix, then sync --retry-dead-letters)' : ''));
+  }
+  return out;
+}
+
+function renderFullCopyStatus(s: FullCopyStatus): string[] {
+  if (s.jobs.length === 0) return [];
+  return [
+    'full copy:',
+    ...s.jobs.map(
+      (j) =>
+        `  job ${j.id} (${j.job}): ${j.stopped ? `${j.state} but stopped (no process works on it; membermig full goes on)` : j.state}, ${j.chunks - j.chunksLeft}/${j.chunks} chunks done, ${j.rows} rows, ${j.rejectedValues} rejected values` +
+        j.startPositions.map((p) => `; CDC start ${p.kind} ${JSON.stringify(p.position)}`).join(''),
+    ),
+  ];
 }
