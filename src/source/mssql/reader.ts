@@ -131,7 +131,7 @@ export function buildTableSpec(
   const shardKeyType = columns.find((c) => c.source === table.shard_key)!.sourceType;
   if (!isShardableType(shardKeyType)) {
     throw new RefusedError(
-      `${where}: shard key column ${table.shard_key} has type ${shardKeyType.dataType}; it must be an integer (tinyint, smallint, int, bigint, or decimal/numeric with scale 0) or a text column (char, varchar, nchar, nvarchar)`,
+      `${where}: shard key column ${table.shard_key} has type ${shardKeyType.dataType}; it must be an integer (tinyint, smallint, int, bigint, or decimal/numeric with scale 0) or a text column (char, varchar, nchar, nvarchar) (config: tables.${name}.shard_key)`,
     );
   }
   return { name, sourceSchema: schema, sourceTable: tableName, target: table.target, columns, primaryKey, shardKey: table.shard_key };
@@ -224,7 +224,7 @@ export class MssqlReader implements SourceReader {
       const stmt = boundaryQuery(plan.table, plan.keys, lower, chunkRows);
       const rows = await this.query<Record<string, unknown>>(stmt.text, stmt.params);
       if (rows.length === 0) return;
-      lower = keyOf(rows[0]!, plan.keys.length);
+      lower = keyOf(spec, rows[0]!, plan.keys.length);
       yield lower;
     }
   }
@@ -245,7 +245,7 @@ export class MssqlReader implements SourceReader {
         request.query(stmt.text, () => {});
         for await (const raw of stream as AsyncIterable<Record<string, unknown>>) {
           count++;
-          after = keyOf(raw, plan.keys.length);
+          after = keyOf(spec, raw, plan.keys.length);
           const { row, rejected } = convertMssqlRow(spec, plan.conversions, raw, after);
           if (rejected.length === 0) batch.push(row);
           // As the SourceReader contract says: the caller records them (copy, under rows.on_unrepresentable:
@@ -275,7 +275,7 @@ export class MssqlReader implements SourceReader {
     for (let i = 0; i < keys.length; i += perStatement) {
       const stmt = rowsByKeyQuery({ table: plan.table, columns: plan.columns, keys: plan.keys, values: keys.slice(i, i + perStatement) });
       for (const raw of await this.query<Record<string, unknown>>(stmt.text, stmt.params)) {
-        const key = keyOf(raw, plan.keys.length);
+        const key = keyOf(spec, raw, plan.keys.length);
         const converted = convertMssqlRow(spec, plan.conversions, raw, key);
         if (converted.rejected.length === 0) rows.push(converted.row);
         else rejected.push({ key, message: converted.rejected.map((r) => new UnrepresentableValueError(r).message).join('; ') });
@@ -356,11 +356,11 @@ export function convertMssqlRow(spec: TableSpec, conversions: ColumnConversion[]
 /** Column aliases [c0]… as property names, built once (the hot loop reads them per value). */
 const ALIASES = Array.from({ length: 1024 }, (_v, i) => `c${i}`);
 
-function keyOf(raw: Record<string, unknown>, n: number): string[] {
+function keyOf(spec: TableSpec, raw: Record<string, unknown>, n: number): string[] {
   const key: string[] = [];
   for (let i = 0; i < n; i++) {
     const v = raw[`k${i}`];
-    if (v === null || v === undefined) throw new Error(`primary key column ${i} read as NULL`);
+    if (v === null || v === undefined) throw new Error(`table ${spec.name}: primary key column ${spec.primaryKey[i]} read as NULL`);
     key.push(typeof v === 'string' ? v : String(v));
   }
   return key;

@@ -102,7 +102,7 @@ export async function describeMysqlTable(pool: Pool, name: string, table: TableC
 
   const shardKeyType = specColumns.find((c) => c.source === table.shard_key)!.sourceType;
   if (!canBeShardKey(shardKeyType)) {
-    throw new RefusedError(`${where}: shard key column ${table.shard_key} has type ${shardKeyType.columnType}; it must be an integer or text column`);
+    throw new RefusedError(`${where}: shard key column ${table.shard_key} has type ${shardKeyType.columnType}; it must be an integer or text column (config: tables.${name}.shard_key)`);
   }
 
   return {
