@@ -4,7 +4,7 @@ import { isTransient, writeFindingRefusals } from '../mysql/retry.js';
 import type { Row, RowValue, TableSpec } from '../rows/types.js';
 import type { ShardMap } from '../shard/map.js';
 import type { ShardWriter } from '../target/writer.js';
-import type { ParkedWrite, ParkingLot } from './parking.js';
+import { SHARD_SERVER_BACKOFF_MS, type ParkedWrite, type ParkingLot } from './parking.js';
 import { redoFromLegacy, type LegacyRows } from './legacy-redo.js';
 import type { ChangeEvent } from './types.js';
 import { valueText } from '../rows/convert.js';
@@ -265,7 +265,7 @@ async function writeShard(writer: ShardWriter, work: ShardWork): Promise<FailedC
 }
 
 async function withServerRetry<T>(ctx: ApplyContext, server: string, work: () => Promise<T>): Promise<T> {
-  const { first, max } = ctx.backoffMs ?? { first: 200, max: 5000 };
+  const { first, max } = ctx.backoffMs ?? SHARD_SERVER_BACKOFF_MS;
   let wait = first;
   let down = false;
   for (;;) {

@@ -59,6 +59,9 @@ export function waitingForParked(logger: Logger, everyMs = 30_000): (parked: Map
   };
 }
 
+/** How sync waits on a shard server that cannot take writes, first and longest wait (doubling between): apply's retries and parking's drains alike. */
+export const SHARD_SERVER_BACKOFF_MS = { first: 200, max: 5000 };
+
 const encode = (values: RowValue[]): string => JSON.stringify(values.map((v) => (Buffer.isBuffer(v) ? { $b: v.toString('base64') } : v)));
 const decode = (text: string): RowValue[] =>
   (JSON.parse(text) as (string | null | { $b: string })[]).map((v) => (v !== null && typeof v === 'object' ? Buffer.from(v.$b, 'base64') : v));
@@ -76,7 +79,7 @@ export class ParkingLot {
     private readonly pool: Pool,
     private readonly logger: Logger,
     private readonly hooks: DrainHooks,
-    private readonly backoffMs = { first: 200, max: 5000 },
+    private readonly backoffMs = SHARD_SERVER_BACKOFF_MS,
   ) {}
 
   async hasParked(server: string): Promise<boolean> {
