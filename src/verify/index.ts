@@ -3,7 +3,7 @@ import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../config/schema.js';
 import { RefusedError } from '../errors.js';
 import { parkedWritesOf } from '../cdc/parking.js';
-import { isTransient, withRetry, type RetryPolicy } from '../mysql/retry.js';
+import { isTransient, type RetryPolicy } from '../mysql/retry.js';
 import { rowsQuery } from '../mysql/pool.js';
 import { planShardTables, refuseMissingShardTables } from '../target/tables.js';
 import { NullShardKeyError } from '../rows/ddl.js';
@@ -13,7 +13,8 @@ import type { TableSpec } from '../rows/types.js';
 import { shardMapFromConfig, type ShardMap } from '../shard/map.js';
 import { createSourceReader, describeTables, MysqlSourceReader, type SourceReader } from '../source/index.js';
 import { openControlStore, requireUsableStore, type ControlStore } from '../store/control.js';
-import { chunkFailures, claimChunks, completeChunks, heldKey, releaseChunk, type Chunk, type ChunkFailure, type CompletedChunk } from '../store/leases.js';
+import { chunkFailures, type Chunk, type ChunkFailure } from '../store/leases.js';
+import { ChunkLedger, chunkFeed } from './chunk-ledger.js';
 import { newWorkerId, startJobWorker } from '../store/workers.js';
 import { createShardWriter, type ShardWriter } from '../target/writer.js';
 import { compareRange, recheckKeys, type Candidate, type Difference, type DrillContext } from './drill.js';
@@ -102,12 +103,6 @@ const MAX_ATTEMPTS = 3;
 const RETRY_BACKOFF_MS = 250;
 /** Chunks completing or waiting for their re-check, per process. */
 const MAX_PENDING = 64;
-/**
- * Chunks claimed in one control-store transaction, and done chunks recorded in one statement:
- * per-chunk round trips cost about as much as a tenth of a 10k-row chunk's checksums. A crash
- * leaves at most this many claimed-but-unchecked and checked-but-unrecorded chunks to redo.
- */
-const CONTROL_BATCH = 8;
 
 /** Everything one table's checks need, built once per run. */
 interface TableContext extends DrillContext {
@@ -318,62 +313,31 @@ async function workJob(
   const unanswered = new Map<string, ChunkFailure>();
   const ending = () => options.signal?.aborted === true || unanswered.size > 0;
 
-  // The chunks this verifier has claimed and not yet recorded: only their leases are renewed (see renewLeases).
-  const held = new Map<string, Chunk>();
-  const member = await startJobWorker(pool, { id: worker, jobId: job.jobId, command: 'verify', leaseSeconds, logger: log, held: () => [...held.values()] });
-
-  // A deadlock or a control-store blip while claiming is retried, as full's claims are.
   const retry: RetryPolicy = { retries: config.copy.retries, baseMs: config.copy.retry_base_ms };
-  const claim = async () => {
-    const chunks = await withRetry('claim chunks', retry, log, () => claimChunks(pool, job.jobId, worker, leaseSeconds, CONTROL_BATCH));
-    for (const c of chunks) held.set(heldKey(c), c);
-    return chunks;
-  };
-  const feed = chunkFeed(claim, workers);
-  const done: CompletedChunk[] = [];
-  /** Records the done chunks; on failure they stay queued for the next try. */
-  const recordDone = async () => {
-    const batch = done.splice(0);
-    if (batch.length === 0) return;
-    try {
-      const kept = await completeChunks(pool, worker, batch);
-      for (const d of batch) held.delete(heldKey(d.chunk));
-      if (kept < batch.length) log.warn({ lost: batch.length - kept, chunks: batch.map((d) => d.chunk.chunkNo) }, 'lease lost: another verifier redoes these chunks');
-    } catch (e) {
-      done.unshift(...batch);
-      throw e;
-    }
-  };
+  const ledger = new ChunkLedger({ pool, jobId: job.jobId, workerId: worker, leaseSeconds, retry, logger: log });
+  const member = await startJobWorker(pool, { id: worker, jobId: job.jobId, command: 'verify', leaseSeconds, logger: log, held: () => [...ledger.held.values()] });
+  const feed = chunkFeed(() => ledger.claim(), workers);
 
   const finishChunk = async (chunk: Chunk, ctx: TableContext, work: () => Promise<ChunkResult>) => {
     let result: ChunkResult;
     try {
       result = await work();
     } catch (e) {
-      if (e instanceof StoppedBeforeRecheck) {
-        await releaseChunk(pool, chunk, worker, 'verify was stopped before its re-check').catch(() => {});
-        held.delete(heldKey(chunk));
-        return;
-      }
+      const message = (e as Error).message ?? String(e);
+      if (e instanceof StoppedBeforeRecheck) return ledger.giveBack(chunk, 'verify was stopped before its re-check');
       if (isStatementTimeout(e)) {
-        const error = `${(e as Error).message}: the pass ended, its chunks are left for the next run (verify.statement_timeout_seconds)`;
-        const seen = unanswered.get(error);
-        unanswered.set(error, { table: ctx.spec.name, chunks: (seen?.chunks ?? 0) + 1, error });
-        log.warn({ err: (e as Error).message, table: ctx.spec.name, chunk: chunk.chunkNo }, 'a server did not answer: ending the pass');
-        await releaseChunk(pool, chunk, worker, (e as Error).message, 'pending').catch(() => {});
-        held.delete(heldKey(chunk));
-        return;
+        const error = `${message}: the pass ended, its chunks are left for the next run (verify.statement_timeout_seconds)`;
+        unanswered.set(error, { table: ctx.spec.name, chunks: (unanswered.get(error)?.chunks ?? 0) + 1, error });
+        log.warn({ err: message, table: ctx.spec.name, chunk: chunk.chunkNo }, 'a server did not answer: ending the pass');
+        return ledger.giveBack(chunk, message);
       }
       // A NULL shard key fails the chunk the same way every time: no retry.
       const giveUp = chunk.attempts >= MAX_ATTEMPTS || e instanceof NullShardKeyError;
-      log.warn({ err: (e as Error).message, table: ctx.spec.name, chunk: chunk.chunkNo, attempt: chunk.attempts }, giveUp ? 'chunk failed' : 'chunk failed; will retry');
+      log.warn({ err: message, table: ctx.spec.name, chunk: chunk.chunkNo, attempt: chunk.attempts }, giveUp ? 'chunk failed' : 'chunk failed; will retry');
       if (!giveUp) await sleep(RETRY_BACKOFF_MS * chunk.attempts, options.signal);
-      await releaseChunk(pool, chunk, worker, (e as Error).message ?? String(e), giveUp ? 'failed' : 'pending').catch(() => {});
-      held.delete(heldKey(chunk));
-      return;
+      return ledger.giveBack(chunk, message, giveUp ? 'failed' : 'pending');
     }
-    done.push({ chunk, rowsDone: result.legacyRows, result });
-    if (done.length >= CONTROL_BATCH) await recordDone().catch((e) => log.warn({ err: (e as Error).message }, 'recording done chunks failed; will retry'));
+    await ledger.checked(chunk, result);
   };
 
   /** Runs chunk follow-up work (completion, re-check) beside the next chunks, at most MAX_PENDING at once. */
@@ -387,7 +351,7 @@ async function workJob(
     for (;;) {
       const chunk = ending() ? null : await feed.next();
       if (!chunk) {
-        await recordDone();
+        await ledger.record();
         if (pending.size === 0) return;
         await Promise.race(pending);
         continue;
@@ -422,15 +386,13 @@ async function workJob(
     for (;;) {
       await Promise.all(Array.from({ length: workers }, slot));
       await Promise.all(pending);
-      await recordDone();
+      await ledger.record();
       if ((await finishJobIfDone(pool, job)) || ending()) break;
       await sleep(500, options.signal);
     }
     // Stopped: chunks claimed but not started go back at once, rather than waiting out their lease.
-    for (const chunk of await feed.drain()) {
-      await releaseChunk(pool, chunk, worker, unanswered.size > 0 ? 'the pass ended before checking it (a server did not answer)' : 'verify was stopped before checking it').catch(() => {});
-      held.delete(heldKey(chunk));
-    }
+    const why = unanswered.size > 0 ? 'the pass ended before checking it (a server did not answer)' : 'verify was stopped before checking it';
+    for (const chunk of await feed.drain()) await ledger.giveBack(chunk, why);
     while ((await jobState(pool, job.jobId)) === 'finishing') await sleep(100);
   } finally {
     await member.stop();
@@ -442,33 +404,6 @@ async function workJob(
 function isStatementTimeout(e: unknown): boolean {
   const code = (e as { code?: string }).code;
   return code === 'PROTOCOL_SEQUENCE_TIMEOUT' || code === 'ETIMEDOUT';
-}
-
-/**
- * Hands out claimed chunks one at a time and claims the next batch while fewer than `lowWater`
- * are left, so the slots rarely wait on the control store. Empty when nothing can be claimed now.
- */
-function chunkFeed(claim: () => Promise<Chunk[]>, lowWater: number): { next(): Promise<Chunk | null>; drain(): Promise<Chunk[]> } {
-  const queue: Chunk[] = [];
-  let refill: Promise<void> | null = null;
-  const fill = () =>
-    (refill ??= claim()
-      .then((chunks) => void queue.push(...chunks))
-      .finally(() => (refill = null)));
-  return {
-    async next() {
-      if (queue.length === 0) await fill();
-      const chunk = queue.shift() ?? null;
-      // A failed read-ahead is retried (and reported) by the next call that finds the queue empty.
-      if (chunk && queue.length < lowWater) fill().catch(() => {});
-      return chunk;
-    },
-    /** The chunks claimed and not handed out, a read-ahead in flight included. */
-    async drain() {
-      await refill?.catch(() => {});
-      return queue.splice(0);
-    },
-  };
 }
 
 /**
