@@ -204,6 +204,29 @@ describe('membermig gray and shim', () => {
     await db.query('DELETE FROM cdc_parked');
   });
 
+  it('a clean verify from before a full copy job of the table (full --restart emptied and copied it again) does not open the gate', async () => {
+    await gatesOpen();
+    const verifyGate = async () => (await checkGates(db as unknown as Pool, env.config, 'member')).find((g) => g.gate === 'verify')!;
+    await db.query('DELETE FROM verify_runs');
+    await db.query("INSERT INTO verify_runs (table_name, state, started_at, finished_at) VALUES ('member', 'clean', NOW(6) - INTERVAL 10 MINUTE, NOW(6) - INTERVAL 9 MINUTE)");
+    expect(await verifyGate()).toMatchObject({ ok: true });
+    try {
+      // A copy of another table, and one of member that began before the run: the run still vouches.
+      await db.query(`INSERT INTO jobs (kind, name, state, options, created_at) VALUES
+        ('full', 'address', 'done', '{"tables":["address"],"chunkRows":50000}', NOW(6) - INTERVAL 2 MINUTE),
+        ('full', 'member', 'abandoned', '{"tables":["member"],"chunkRows":50000}', NOW(6) - INTERVAL 30 MINUTE)`);
+      expect(await verifyGate()).toMatchObject({ ok: true });
+      // full --restart of member 5 minutes ago: the shard tables were emptied and copied again since.
+      await db.query(`INSERT INTO jobs (kind, name, state, options, created_at) VALUES ('full', 'member,address', 'done', '{"tables":["address","member"],"chunkRows":50000}', NOW(6) - INTERVAL 5 MINUTE)`);
+      expect(await verifyGate()).toMatchObject({ ok: false, message: expect.stringMatching(/^full copy job \d+ of member \(done\) began after the last clean verify \(run \d+\): its rows are not verified; run membermig verify --tables member$/) });
+      // A verify after that copy opens it again.
+      await db.query("INSERT INTO verify_runs (table_name, state, started_at, finished_at) VALUES ('member', 'clean', NOW(6) - INTERVAL 1 MINUTE, NOW(6))");
+      expect(await verifyGate()).toMatchObject({ ok: true });
+    } finally {
+      await db.query("DELETE FROM jobs WHERE kind = 'full'");
+    }
+  });
+
   it('an unknown sync lag never passes the gate: a configured topic with no progress, a partition behind with no event time', async () => {
     await gatesOpen();
     const lagGate = async (topic: string | string[]) =>

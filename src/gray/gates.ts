@@ -70,6 +70,23 @@ async function verifyGate(db: Db, table: string, maxAgeMinutes: number): Promise
       message: `verify run ${l.id} of ${table} (partial: ${JSON.stringify(typeof l.scope === 'string' ? JSON.parse(l.scope) : l.scope)}, ${l.state}) found ${l.differences} differences (${l.repaired} repaired) after the clean run ${run.id} began: repair them (verify --repair)`,
     };
   }
+  // A full copy job of the table that began after the run did (full --restart empties the shard
+  // tables and copies them again; so does a first copy that outlived a verify): the run checked
+  // rows that are no longer there, whatever its age.
+  const [copies] = await db.query<RowDataPacket[]>(
+    `SELECT id, state FROM jobs
+      WHERE kind = 'full' AND created_at > (SELECT started_at FROM verify_runs WHERE id = ?)
+        AND (JSON_EXTRACT(options, '$.tables') IS NULL OR JSON_CONTAINS(JSON_EXTRACT(options, '$.tables'), JSON_QUOTE(?)))
+      ORDER BY id DESC LIMIT 1`,
+    [run.id, table],
+  );
+  if (copies[0]) {
+    return {
+      gate: 'verify',
+      ok: false,
+      message: `full copy job ${copies[0].id} of ${table} (${copies[0].state}) began after the last clean verify (run ${run.id}): its rows are not verified; run membermig verify --tables ${table}`,
+    };
+  }
   if (ageMinutes > maxAgeMinutes) {
     return { gate: 'verify', ok: false, message: `last clean verify of ${table} (run ${run.id}) is ${ageMinutes.toFixed(1)} min old; gray.gates.max_verify_age_minutes is ${maxAgeMinutes}` };
   }
