@@ -286,7 +286,9 @@ describe('membermig gray and shim', () => {
   it('shim set back puts the whole table in the mode named, also when it never had a gray setting', async () => {
     await db.query("DELETE FROM settings WHERE table_name = 'address'");
     const forced = ['--force', '--reason', 'test: forward without gray'];
-    await json('shim', 'set', 'address', 'dual_legacy_primary', ...forced);
+    const forward = await json('shim', 'set', 'address', 'dual_legacy_primary', ...forced);
+    // The table has no updated_at column configured: sync cannot keep a late dual-write event from stepping a row back.
+    expect(forward.notes).toContainEqual(expect.stringMatching(/^tables\.address\.updated_at is not configured: sync cannot tell legacy's event of a dual write/));
     await json('shim', 'set', 'address', 'dual_mysql_primary', ...forced);
     const back = await json('shim', 'set', 'address', 'dual_legacy_primary', '--reason', 'back');
     expect(back.notes).toEqual(['write percentage 0% -> 100% (the whole table is back in dual_legacy_primary)']);

@@ -155,6 +155,46 @@ describe('membermig sync: Debezium through Kafka to the shards', () => {
     }
   });
 
+  it("with tables.NAME.updated_at, legacy's event of a dual write that arrives after a newer MySQL write leaves the newer row (no step back)", async () => {
+    await syncUntilCaughtUp();
+    const raw = structuredClone(env.raw) as { tables: Record<string, Record<string, unknown>> };
+    raw.tables.member!.updated_at = 'updated_at';
+    const stamped = env.configPath.replace(/\.yaml$/, '-updated-at.yaml');
+    writeFileSync(stamped, stringify(raw));
+    const sync = async () => {
+      await waitForMessages(topics, expectedMessages);
+      const res = await runCli(['sync', '--config', stamped, '--json', '--until-caught-up']);
+      expect(res.code, res.stderr).toBe(0);
+    };
+    const id = '9007199254740993';
+    const at = (await import('../src/shard/map.js')).shardMapFromConfig(env.config).locate(id);
+    const shard = await connectMysql(at.server.primary);
+    const onShard = async () => ((await shard.query(`SELECT note, updated_at FROM \`${at.database}\`.member WHERE member_id = ${id}`))[0] as { note: string; updated_at: string }[])[0]!;
+    try {
+      // A shim's dual write reaches legacy (its event still on the way), then the member's next write reaches MySQL.
+      await legacy.query(`UPDATE member SET note = 'write 1', updated_at = '2030-01-01 00:00:01.000001' WHERE member_id = ${id}`);
+      await shard.query(`UPDATE \`${at.database}\`.member SET note = 'write 2', updated_at = '2030-01-01 00:00:02' WHERE member_id = ${id}`);
+      expectedMessages += 1;
+      await sync();
+      expect(await onShard()).toEqual({ note: 'write 2', updated_at: '2030-01-01 00:00:02.000000' });
+      // Its own event (same time) and a newer change apply.
+      await legacy.query(`UPDATE member SET note = 'write 2', updated_at = '2030-01-01 00:00:02' WHERE member_id = ${id}`);
+      await legacy.query(`UPDATE member SET note = 'write 3', updated_at = '2030-01-01 00:00:03' WHERE member_id = ${id}`);
+      expectedMessages += 2;
+      await sync();
+      expect(await onShard()).toEqual({ note: 'write 3', updated_at: '2030-01-01 00:00:03.000000' });
+      // A change without a time cannot be told older: it applies.
+      await legacy.query(`UPDATE member SET note = 'no time', updated_at = NULL WHERE member_id = ${id}`);
+      expectedMessages += 1;
+      await sync();
+      expect(await onShard()).toEqual({ note: 'no time', updated_at: null });
+      const cmp = await compareWithLegacy(env, 'member', { key: 'member_id', shardKey: 'member_id' });
+      expect(cmp.differences).toEqual([]);
+    } finally {
+      await shard.end();
+    }
+  });
+
   it('a running sync keeps quiet partitions fresh: the gray gate reads an idle, caught-up sync as no lag', async () => {
     await syncUntilCaughtUp();
     const child = spawnCli(['sync', '--config', env.configPath, '--log-level', 'warn']);

@@ -258,7 +258,7 @@ async function writeShard(writer: ShardWriter, work: ShardWork): Promise<FailedC
     const deletes = writes.filter((w) => w.op === 'delete');
     const upserts = writes.filter((w) => w.op === 'upsert');
     if (deletes.length > 0) await writer.deleteKeys(work.shard, work.spec, deletes.map((w) => w.key));
-    if (upserts.length > 0) await writer.upsertRows(work.shard, work.spec, upserts.map((w) => w.row!));
+    if (upserts.length > 0) await writer.upsertRows(work.shard, work.spec, upserts.map((w) => w.row!), { keepNewer: true });
   });
   const where = `${work.spec.name} shard ${work.shard} (${writer.map.databaseOf(work.shard)} on ${writer.map.serverOf(work.shard).name})`;
   return refusals.flatMap(({ item, error }) => item.events.map((event) => ({ event, reason: `${where} refused the ${item.op}: ${error.message}` })));

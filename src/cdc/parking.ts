@@ -207,7 +207,7 @@ export class ParkingLot {
       if (!spec) throw new Error(`table ${run[0]!.table_name} is not in the config`);
       const values = part.map((r) => decode(r.data));
       if (part[0]!.op === 'delete') await this.hooks.writer.deleteKeys(shard, spec, values);
-      else await this.hooks.writer.upsertRows(shard, spec, values);
+      else await this.hooks.writer.upsertRows(shard, spec, values, { keepNewer: true });
     });
     for (const { item: r, error } of refusals) {
       const origin = r.origin ? (typeof r.origin === 'string' ? JSON.parse(r.origin) : r.origin) : { source: 'parked', offset: String(r.id) };

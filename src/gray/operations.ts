@@ -134,9 +134,19 @@ export async function setGray(store: ControlStore, config: Config, table: string
       recorded = passGates(gates, ctx, reason, `move ${table} toward MySQL`);
     }
     const version = await writeSetting(conn, { table, kind: 'gray', action: 'set', oldValue: stored, newValue: after, operator: ctx.operator, reason: recorded.reason, forced: recorded.forced });
-    return { table, changed: true, before, after, version, gates, forced: recorded.forced, operator: ctx.operator, notes: [] };
+    return { table, changed: true, before, after, version, gates, forced: recorded.forced, operator: ctx.operator, notes: graysRaise(before, after) ? unstampedNote(config, table) : [] };
   });
   return { ...result, notes: [...result.notes, ...idNotes] };
+}
+
+/**
+ * Members moving to dual writes or to MySQL reads while sync cannot tell legacy's event of a dual
+ * write from a newer change (no tables.NAME.updated_at): such an event, arriving after the
+ * member's next write reached MySQL, puts the older row back there until the next event.
+ */
+function unstampedNote(config: Config, table: string): string[] {
+  if (config.tables[table]?.updated_at) return [];
+  return [`tables.${table}.updated_at is not configured: sync cannot tell legacy's event of a dual write from a newer change, so a late one puts the older row back in MySQL until the next event (README: tables.NAME.updated_at)`];
 }
 
 /** Where list i starts in the lists laid end to end. */
@@ -285,6 +295,7 @@ export async function setShimMode(store: ControlStore, config: Config, table: st
     }
     const version = await writeSetting(conn, { table, kind: 'shim', action: 'set', oldValue: stored, newValue: after, operator: ctx.operator, reason: recorded.reason, forced: recorded.forced });
     if (to < from && LEGACY_PRIMARY.includes(mode)) notes.push(...(await heldKeysNote(conn, table)));
+    if (to > from) notes.push(...unstampedNote(config, table));
     return { table, changed: true, before, after, version, gates, forced: recorded.forced, operator: ctx.operator, notes };
   });
 }

@@ -59,6 +59,11 @@ export interface TableSpec {
   primaryKey: string[];
   /** Source name of the shard key column. */
   shardKey: string;
+  /**
+   * Source name of the column every writer sets to the row's change time (tables.NAME.updated_at):
+   * sync then never writes a row over a newer one (a dual write's echo arriving late).
+   */
+  updatedAt?: string;
   /** Secondary indexes to create in the shards (optional: absent = none). */
   indexes?: IndexSpec[];
 }

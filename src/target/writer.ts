@@ -31,7 +31,7 @@ import { shardMapFromConfig, type ShardLocation, type ShardMap } from '../shard/
  */
 export interface ShardWriter {
   readonly map: ShardMap;
-  upsertRows(shard: number | ShardLocation, spec: TableSpec, rows: Row[]): Promise<void>;
+  upsertRows(shard: number | ShardLocation, spec: TableSpec, rows: Row[], options?: UpsertOptions): Promise<void>;
   deleteKeys(shard: number | ShardLocation, spec: TableSpec, keys: RowValue[][]): Promise<number>;
   loadShards(parts: ShardLoad[]): Promise<number>;
   loadBlocks(shard: number | ShardLocation, spec: TableSpec, blocks: Buffer[], rows: number): Promise<number>;
@@ -72,6 +72,15 @@ const STATEMENT_TIMEOUT_LOCK_WAITS = 2;
 
 const UPSERT_ROWS = 1000;
 
+export interface UpsertOptions {
+  /**
+   * A row whose updated_at (spec.updatedAt) is older than the stored row's leaves that row as it
+   * is: sync's writes, where legacy's event of a dual write can arrive after a newer write of the
+   * same row reached MySQL. Without spec.updatedAt every row is written.
+   */
+  keepNewer?: boolean;
+}
+
 export interface ShardWriterOptions {
   /** Overrides each server's max_connections. */
   connectionsPerServer?: number;
@@ -105,14 +114,14 @@ export function createShardWriter(config: Pick<Config, 'servers' | 'shards'>, op
   const writer: ShardWriter = {
     map,
     poolOf,
-    async upsertRows(shard, spec, rows) {
+    async upsertRows(shard, spec, rows, options = {}) {
       if (rows.length === 0) return;
       const loc = locate(shard);
       // Statements of at most UPSERT_ROWS rows keep the SQL text (built by the driver) small.
       const statements: Statement[] = [];
       for (let i = 0; i < rows.length; i += UPSERT_ROWS) {
         const part = rows.slice(i, i + UPSERT_ROWS);
-        statements.push({ sql: upsertSql(tableOf(loc, spec), spec, part.length), values: flatten(part) });
+        statements.push({ sql: upsertSql(tableOf(loc, spec), spec, part.length, options), values: flatten(part) });
       }
       await atomically(poolOf(loc.server.name), statements, timeoutMs);
     },
@@ -202,14 +211,27 @@ const INFILE_PACKET = 256 * 1024;
 const MAX_INFILE_PACKET = 1 << 20;
 
 /** INSERT ... ON DUPLICATE KEY UPDATE every non-key column (a key-only table just keeps the row). */
-export function upsertSql(table: string, spec: TableSpec, rowCount: number): string {
+export function upsertSql(table: string, spec: TableSpec, rowCount: number, options: UpsertOptions = {}): string {
   const names = spec.columns.map((c) => quoteId(c.target));
   // A respellable key column is set too: the row takes the spelling of the key written ('K1' over 'k1').
   const fixed = new Set(keyPositions(spec).filter((i) => !respellableKeyPositions(spec).includes(i)));
-  const updates = spec.columns.filter((_c, i) => !fixed.has(i)).map((c) => `${quoteId(c.target)} = VALUES(${quoteId(c.target)})`);
+  const updated = spec.columns.filter((_c, i) => !fixed.has(i)).map((c) => quoteId(c.target));
   const tuple = `(${names.map(() => '?').join(', ')})`;
-  const onDuplicate = updates.length > 0 ? updates.join(', ') : `${names[0]} = ${names[0]}`;
+  const onDuplicate = updated.length > 0 ? assignments(spec, updated, options) : `${names[0]} = ${names[0]}`;
   return `INSERT INTO ${table} (${names.join(', ')}) VALUES ${new Array(rowCount).fill(tuple).join(', ')} ON DUPLICATE KEY UPDATE ${onDuplicate}`;
+}
+
+/**
+ * The ON DUPLICATE KEY UPDATE list. Kept newer: each column keeps its value when the incoming
+ * updated_at is older than the stored one (a NULL on either side cannot tell: written), and
+ * updated_at itself comes last, since MySQL assigns left to right and the others compare with
+ * its stored value.
+ */
+function assignments(spec: TableSpec, columns: string[], options: UpsertOptions): string {
+  const stamp = options.keepNewer && spec.updatedAt ? quoteId(spec.columns.find((c) => c.source === spec.updatedAt)!.target) : undefined;
+  if (!stamp || !columns.includes(stamp)) return columns.map((c) => `${c} = VALUES(${c})`).join(', ');
+  const ordered = [...columns.filter((c) => c !== stamp), stamp];
+  return ordered.map((c) => `${c} = IF(VALUES(${stamp}) < ${stamp}, ${c}, VALUES(${c}))`).join(', ');
 }
 
 /** LOAD DATA of the bulk text form (src/rows/tsv.ts); hex columns go through a user variable and UNHEX. */

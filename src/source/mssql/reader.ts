@@ -134,7 +134,16 @@ export function buildTableSpec(
       `${where}: shard key column ${table.shard_key} has type ${shardKeyType.dataType}; it must be an integer (tinyint, smallint, int, bigint, or decimal/numeric with scale 0) or a text column (char, varchar, nchar, nvarchar) (config: tables.${name}.shard_key)`,
     );
   }
-  return { name, sourceSchema: schema, sourceTable: tableName, target: table.target, columns, primaryKey, shardKey: table.shard_key };
+  return {
+    name,
+    sourceSchema: schema,
+    sourceTable: tableName,
+    target: table.target,
+    columns,
+    primaryKey,
+    shardKey: table.shard_key,
+    ...(table.updated_at ? { updatedAt: table.updated_at } : {}),
+  };
 }
 
 /**

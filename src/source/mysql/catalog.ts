@@ -113,6 +113,7 @@ export async function describeMysqlTable(pool: Pool, name: string, table: TableC
     columns: specColumns,
     primaryKey,
     shardKey: table.shard_key,
+    ...(table.updated_at ? { updatedAt: table.updated_at } : {}),
     indexes: secondaryIndexes(indexRows, new Set(specColumns.map((c) => c.source))),
   };
 }
