@@ -304,8 +304,13 @@ describe('membermig sync under failures', () => {
     expect(Object.keys(stopped.result.parked)).toEqual(['shard-c']);
 
     shardC = await startMariaDb({ dir, port });
+    const restartedAt = Date.now();
     const again = startSync(env.configPath, '--metrics-port', String(metricsPort));
     await waitFor('parked writes replayed on shard-c', async () => (await syncStatus(env)).parked.length === 0, 60_000);
+    // The replay needs no Kafka; a stop before the consumer has joined would end "before Kafka answered" (exit 1).
+    await waitFor('the restarted sync consuming', async () =>
+      (await syncStatus(env)).partitions.every((p: { reportedSecondsAgo: number }) => p.reportedSecondsAgo * 1000 < Date.now() - restartedAt),
+    );
     expect(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()).toMatch(/membermig_sync_shard_server_down\{server="shard-c"\} 0/);
     again.proc.kill('SIGTERM');
     expect(await again.exit, again.stderr.slice(-2000)).toBe(0);

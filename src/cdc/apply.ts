@@ -93,11 +93,17 @@ interface ShardWork {
   writes: Write[];
 }
 
-export async function applyChanges(ctx: ApplyContext, all: ChangeEvent[]): Promise<ApplyResult> {
+/**
+ * Applies a batch. `beforeWrites` runs after the control-store and legacy look-ups, right before
+ * the first shard write: what must still hold when the writes begin (sync: that this process still
+ * owns the partitions, whose events another process may have applied since they were fetched).
+ */
+export async function applyChanges(ctx: ApplyContext, all: ChangeEvent[], beforeWrites?: () => Promise<void>): Promise<ApplyResult> {
   const failed: FailedChange[] = [];
   const { events: kept, held } = await withoutHeldKeys(ctx, all);
   const events = await withLegacyRedo(ctx, kept, failed);
   const byServer = worksByServer(ctx, finalWrites(ctx, events, failed));
+  await beforeWrites?.();
   const outcomes = await Promise.all([...byServer].map(([server, works]) => writeServer(ctx, server, works)));
   for (const o of outcomes) failed.push(...o.failed);
   return { writes: sum(outcomes.map((o) => o.writes)), parked: sum(outcomes.map((o) => o.parked)), failed, held };

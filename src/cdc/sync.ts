@@ -206,7 +206,7 @@ function batchApplier(rt: Runtime, result: KafkaSyncResult, partitions: Map<stri
       if (!isRunning() || isStale()) return;
       const chunk = messages.slice(i, i + max);
       const decoded = decodePart(rt, batch.topic, batch.partition, chunk);
-      const outcome = await committer.submit({ consumer, topic: batch.topic, partition: batch.partition, highWatermark: batch.highWatermark, messages: chunk, decoded });
+      const outcome = await committer.submit({ consumer, heartbeat, topic: batch.topic, partition: batch.partition, highWatermark: batch.highWatermark, messages: chunk, decoded });
       resolveOffset(chunk[chunk.length - 1]!.offset);
       result.eventsApplied += outcome.applied;
       result.tombstones += outcome.tombstones;
@@ -232,6 +232,8 @@ interface BatchOutcome {
 /** One partition's chunk of messages, waiting to be applied in the next group. */
 interface Part {
   consumer: Consumer;
+  /** The fetch's heartbeat (kafkajs): fails once the group has moved the partition to another member. */
+  heartbeat: () => Promise<void>;
   topic: string;
   partition: number;
   highWatermark: string;
@@ -311,7 +313,7 @@ async function applyGroup(rt: Runtime, parts: Part[]): Promise<BatchOutcome[]> {
   const poisons: PoisonEvent[] = parts.flatMap((p) => p.decoded.poisons);
   const perPart = parts.map((p) => ({ ...p.decoded, failed: 0 }));
   const t1 = performance.now();
-  const { failed } = await applyChanges(rt.apply, all);
+  const { failed } = await applyChanges(rt.apply, all, () => stillMember(parts));
   const t2 = performance.now();
   for (const f of failed) {
     // The message's raw bytes for the dead letter: looked up only for the (rare) failed events.
@@ -360,6 +362,18 @@ async function applyGroup(rt: Runtime, parts: Part[]): Promise<BatchOutcome[]> {
     'batch committed',
   );
   return outcomes;
+}
+
+/**
+ * Fencing: a process that stalled between fetch and write (a long control-store wait, a GC or VM
+ * pause, SIGSTOP) past the session timeout has lost its partitions to another member, which may
+ * have applied these events and newer ones of the same keys since; written now, they would put
+ * older rows back. kafkajs heartbeats only between batches, so a stall of that length has let
+ * the heartbeat interval pass and this heartbeat asks the broker, which refuses a member it no
+ * longer knows (the group then rejoins and the batch is fetched again by its new owner).
+ */
+async function stillMember(parts: Part[]): Promise<void> {
+  for (const heartbeat of new Set(parts.map((p) => p.heartbeat))) await heartbeat();
 }
 
 /**
