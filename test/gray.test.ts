@@ -6,6 +6,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { setGray } from '../src/gray/operations.js';
 import { connectMysql } from '../src/mysql/connect.js';
 import { openControlStore } from '../src/store/control.js';
+import { writeFileSync } from 'node:fs';
+import { stringify } from 'yaml';
 import { runCli } from './support/cli.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
 
@@ -281,6 +283,24 @@ describe('membermig gray and shim', () => {
       ['set', 'keep a VIP on legacy'],
       ['set', 'raise'],
     ]);
+  });
+
+  it('a config whose shard map was mis-edited blocks moves toward MySQL, never the way back (rollback, a shim step back, views)', async () => {
+    await db.query("DELETE FROM settings WHERE table_name = 'address'");
+    await json('shim', 'set', 'address', 'dual_legacy_primary', '--force', '--reason', 'test: forward');
+    await json('gray', 'set', 'address', '--write', '50%', '--force', '--reason', 'test: raise');
+    const misEdited = env.configPath.replace(/\.yaml$/, '-16-shards.yaml');
+    writeFileSync(misEdited, stringify({ ...env.raw, shards: { ...(env.raw.shards as object), count: 16, placement: [{ shards: '0-15', server: 'shard-a' }] } }));
+    const withMap = (...args: string[]) => runCli([...args, '--config', misEdited, '--json']);
+    for (const forward of [['gray', 'set', 'address', '--read', '5%', '--force', '--reason', 'x'], ['shim', 'set', 'address', 'dual_mysql_primary', '--force', '--reason', 'x']]) {
+      const r = await withMap(...forward);
+      expect([forward.join(' '), r.code, JSON.parse(r.stdout).error]).toEqual([forward.join(' '), 2, expect.stringContaining("the config's shard map is not the one the control store")]);
+    }
+    for (const back of [['gray', 'show', 'address'], ['gray', 'history', 'address'], ['shim', 'show'], ['gray', 'rollback', 'address', '--reason', 'incident'], ['shim', 'set', 'address', 'legacy_only', '--reason', 'incident']]) {
+      const r = await withMap(...back);
+      expect([back.join(' '), r.code], r.stderr).toEqual([back.join(' '), 0]);
+    }
+    expect((await json('gray', 'show', 'address'))[0]).toMatchObject({ mode: 'legacy_only', writeBp: 10000 });
   });
 
   it('shim set back puts the whole table in the mode named, also when it never had a gray setting', async () => {

@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.js';
 import { RefusedError } from '../errors.js';
 import { keyText, type ShardKey } from '../shard/map.js';
 import type { ControlStore } from '../store/control.js';
+import { pinShardMap } from '../store/shard-map.js';
 import { checkGates, describeFailures, type GateResult } from './gates.js';
 import { memberIdsAsSent } from './member-ids.js';
 import { formatPercent, FULL_BASIS_POINTS } from './percent.js';
@@ -271,6 +272,8 @@ export async function setShimMode(store: ControlStore, config: Config, table: st
       if (to !== from + 1) {
         throw new RefusedError(`shim mode moves forward one step at a time: ${table} is ${before.mode}, the next step is ${SHIM_MODES[from + 1]} (not ${mode}). Nothing was changed.`);
       }
+      // Forward sends members' writes to MySQL, by the shard map: it must be the one the rows were placed by.
+      await pinShardMap(store, config.shards);
       gates = await checkGates(conn, config, table);
       if (from > 0) {
         const writeBp = gray?.write_bp ?? 0;

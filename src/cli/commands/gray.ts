@@ -5,7 +5,7 @@ import { checkMember, rollbackGray, setGray, settingsHistory, showSettings, type
 import { formatPercent, parsePercent } from '../../gray/percent.js';
 import type { GraySetting } from '../../gray/route.js';
 import type { HistoryEntry } from '../../gray/settings.js';
-import { openControlStore, requireUsableStore, type ControlStore } from '../../store/control.js';
+import { openControlStore, requireMigratedStore, requireUsableStore, type ControlStore } from '../../store/control.js';
 import type { Config } from '../../config/schema.js';
 import type { Run } from '../main.js';
 import { renderTable } from '../render.js';
@@ -63,7 +63,7 @@ export function registerGray(program: Command, run: Run): void {
         if (opts.to !== undefined && parsePercent(opts.to, '--to') !== 0) throw new RefusedError(`--to only takes 0 (got ${opts.to}); to lower to another value use gray set`);
         const { config } = ctx.loadConfig();
         const tables = table ? [table] : Object.keys(config.tables);
-        const results = await withStore(config, (store) => rollbackGray(store, config, tables, { toZero: opts.to !== undefined }, changeContext(opts)));
+        const results = await withStore(config, (store) => rollbackGray(store, config, tables, { toZero: opts.to !== undefined }, changeContext(opts)), { routes: false });
         return ctx.finish(ExitCode.Ok, results, renderGrayChange);
       }),
     );
@@ -74,7 +74,7 @@ export function registerGray(program: Command, run: Run): void {
     .action(async (table: string | undefined, _opts: unknown, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { config } = ctx.loadConfig();
-        const views = await withStore(config, (store) => showSettings(store, config, table ? [table] : undefined));
+        const views = await withStore(config, (store) => showSettings(store, config, table ? [table] : undefined), { routes: false });
         return ctx.finish(ExitCode.Ok, views, renderGrayShow);
       }),
     );
@@ -87,7 +87,7 @@ export function registerGray(program: Command, run: Run): void {
       run(cmd, async (ctx) => {
         const limit = parseLimit(opts.limit);
         const { config } = ctx.loadConfig();
-        const history = await withStore(config, (store) => settingsHistory(store, config, 'gray', table, limit));
+        const history = await withStore(config, (store) => settingsHistory(store, config, 'gray', table, limit), { routes: false });
         return ctx.finish(ExitCode.Ok, history, (h) => renderHistory(h, describeGray));
       }),
     );
@@ -146,10 +146,16 @@ export function changeContext(opts: { reason?: string; operator?: string; force?
   return { operator: resolveOperator(opts.operator), reason: opts.reason, force: opts.force === true };
 }
 
-export async function withStore<T>(config: Config, work: (store: ControlStore) => Promise<T>): Promise<T> {
+/**
+ * Runs work on the control store. `routes: false` for work that routes no key by the config's
+ * shard map (a rollback, a step back, a view): a config whose map was mis-edited must not block
+ * the way back in an incident. Everything else requires the recorded map.
+ */
+export async function withStore<T>(config: Config, work: (store: ControlStore) => Promise<T>, { routes = true } = {}): Promise<T> {
   const store = openControlStore(config, 2);
   try {
-    await requireUsableStore(store, config.shards);
+    if (routes) await requireUsableStore(store, config.shards);
+    else await requireMigratedStore(store);
     return await work(store);
   } finally {
     await store.close();

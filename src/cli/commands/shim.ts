@@ -31,7 +31,8 @@ export function registerShim(program: Command, run: Run): void {
     .action(async (table: string, mode: string, opts: { reason?: string; operator?: string; force?: boolean }, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { config } = ctx.loadConfig();
-        const result = await withStore(config, (store) => setShimMode(store, config, table, mode, changeContext(opts)));
+        // A step forward checks the shard map itself (setShimMode); a step back routes nothing.
+        const result = await withStore(config, (store) => setShimMode(store, config, table, mode, changeContext(opts)), { routes: false });
         return ctx.finish(ExitCode.Ok, result, renderShimChange);
       }),
     );
@@ -57,7 +58,7 @@ export function registerShim(program: Command, run: Run): void {
     .action(async (table: string | undefined, _opts: unknown, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { config } = ctx.loadConfig();
-        const views = await withStore(config, (store) => showSettings(store, config, table ? [table] : undefined));
+        const views = await withStore(config, (store) => showSettings(store, config, table ? [table] : undefined), { routes: false });
         return ctx.finish(ExitCode.Ok, views, renderShimShow);
       }),
     );
@@ -70,7 +71,7 @@ export function registerShim(program: Command, run: Run): void {
       run(cmd, async (ctx) => {
         const limit = parseLimit(opts.limit);
         const { config } = ctx.loadConfig();
-        const history = await withStore(config, (store) => settingsHistory(store, config, 'shim', table, limit));
+        const history = await withStore(config, (store) => settingsHistory(store, config, 'shim', table, limit), { routes: false });
         return ctx.finish(ExitCode.Ok, history, (h) => renderHistory(h, (v) => (v ? (v as ShimSetting).mode : '-')));
       }),
     );
