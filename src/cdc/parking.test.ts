@@ -78,6 +78,23 @@ describe('parking lot: rows parked while the drainer finishes are drained', () =
 
   const parkedRows = (server: string) => parkedCount(pool, server);
 
+  it('a process stopping starts no drainer: its parked writes wait for the next run instead of a replay against a hung server', async () => {
+    const stopping = recordingWriter();
+    const lot = new ParkingLot(pool, silentLogger, { writer: stopping, specs: new Map([[spec.name, spec]]), deadLetter: async () => {}, stopping: () => true }, { first: 1, max: 1 });
+    await lot.park('e', [write('9')]);
+    await lot.idle();
+    await lot.stop();
+    expect(stopping.written).toEqual([]);
+    expect(await parkedRows('e')).toBe(1);
+    const next = recordingWriter();
+    const nextRun = new ParkingLot(pool, silentLogger, { writer: next, specs: new Map([[spec.name, spec]]), deadLetter: async () => {} }, { first: 1, max: 1 });
+    await nextRun.resumeAll();
+    await nextRun.idle();
+    await nextRun.stop();
+    expect(next.written).toEqual(['9']);
+    expect(await parkedRows('e')).toBe(0);
+  });
+
   it('a park() while the drainer releases its lock after finding nothing', async () => {
     const writer = recordingWriter();
     let raced = false;

@@ -30,6 +30,11 @@ export interface DrainHooks {
   deadLetter: (poison: PoisonEvent) => Promise<void>;
   onDown?: (server: string) => void;
   onDrained?: (server: string) => void;
+  /**
+   * A stop was requested: no drainer starts (or tries again) then, so a process stopping with a hung
+   * server does not wait out a replay's timeout; the writes stay parked for the next run.
+   */
+  stopping?: () => boolean;
 }
 
 export async function parkedCounts(pool: Pool): Promise<Map<string, number>> {
@@ -105,7 +110,7 @@ export class ParkingLot {
 
   /** Starts the server's drainer unless it runs already; it ends when nothing is parked for the server. */
   drain(server: string): void {
-    if (this.stopped) return;
+    if (this.stopped || this.hooks.stopping?.()) return;
     if (this.draining.has(server)) {
       this.parkedMeanwhile.add(server);
       return;
@@ -138,7 +143,7 @@ export class ParkingLot {
     let wait = this.backoffMs.first;
     this.hooks.onDown?.(server);
     const lockName = `membermig.drain.${server}`;
-    while (!this.stopped) {
+    while (!this.stopped && !this.hooks.stopping?.()) {
       // Every row parked before this point is seen by the look below.
       this.parkedMeanwhile.delete(server);
       const conn = await this.pool.getConnection();

@@ -78,6 +78,7 @@ export async function openApplyRuntime(config: Config, logger: Logger, stopping:
     },
     onDown: (server) => metrics.serverDown.set({ server }, 1),
     onDrained: (server) => metrics.serverDown.set({ server }, 0),
+    stopping,
   });
   const legacy = lazyLegacyRows(config, logger);
   const close = async () => {
