@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { combineChecksums, differingColumns, emptyChecksum, sameChecksum, type CanonicalHash, type RangeChecksum } from '../rows/canonical.js';
 import { shardKeyPosition, shardKeyText } from '../rows/ddl.js';
 import type { Row, TableSpec } from '../rows/types.js';
@@ -28,6 +29,11 @@ export interface Difference {
   columns?: string[];
   /** unrepresentable: which value and why. */
   reason?: string;
+  /**
+   * Re-checks only: a digest of the rows looked at (legacy and every shard copy), so a difference
+   * counts as steady only when nothing in it moved between two looks.
+   */
+  seen?: string;
 }
 
 /** A suspected difference and the range that holds it (for re-reading it later). */
@@ -202,9 +208,17 @@ export async function recheckKeys(ctx: DrillContext, candidates: Candidate[]): P
       const row = rows.get(id);
       if (row) onShards.set(shard, row);
     }
-    out.push(...classifyRows(ctx.spec, ctx.map, list[0]!.key, legacy.rows.get(id), onShards, checked));
+    const seen = rowsDigest(legacy.rows.get(id), onShards);
+    out.push(...classifyRows(ctx.spec, ctx.map, list[0]!.key, legacy.rows.get(id), onShards, checked).map((d) => ({ ...d, seen })));
   }
   return out;
+}
+
+/** A digest of a key's legacy row and its shard copies (by shard), values as text (bytes as hex). */
+function rowsDigest(legacy: Row | undefined, onShards: Map<number, Row>): string {
+  const text = (row: Row | undefined) => (row === undefined ? null : row.map((v) => (Buffer.isBuffer(v) ? `x${v.toString('hex')}` : v)));
+  const copies = [...onShards].sort(([a], [b]) => a - b).map(([shard, row]) => [shard, text(row)]);
+  return createHash('sha1').update(JSON.stringify([text(legacy), copies])).digest('hex');
 }
 
 /** The smallest range holding all the given ranges (they come from one chunk, in key order). */

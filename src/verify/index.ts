@@ -429,17 +429,20 @@ const PARKED_FIRST = 'sync has writes of this table parked for a shard server th
 
 const MAX_RECHECKS = 3;
 
-/**
- * Looks at suspects again after the delay plus the sync lag, and once sync has applied what the
- * change topics held when they were seen (ChangesInFlight). A difference is persistent when it
- * is seen the same way (kind and shard) twice in a row; one that changed is still moving and is
- * looked at again, up to MAX_RECHECKS times (then reported as last seen).
- */
 /** A stop request came while a chunk waited for its re-check: the chunk is left for the next run. */
 class StoppedBeforeRecheck extends Error {}
 
+/**
+ * Looks at suspects again after the delay plus the sync lag, and once sync has applied what the
+ * change topics held when they were seen (ChangesInFlight). A difference is persistent when it
+ * is seen the same way (kind, shard and the rows themselves) at two re-checks in a row; one that
+ * changed is still moving and is looked at again, up to MAX_RECHECKS times (then reported as last
+ * seen). The first look (checksums) read no rows, so it never counts as one of the two.
+ */
+
 async function recheckUntilSteady(pool: Pool, ctx: TableContext, candidates: Candidate[], recheckAfter: number, signal?: AbortSignal): Promise<Difference[]> {
-  const signature = (d: Difference) => `${keyId(d.key)}|${d.kind}|${d.shard}`;
+  // Kind, shard and the rows themselves: a row that changed again between two looks is still moving.
+  const signature = (d: Difference) => `${keyId(d.key)}|${d.kind}|${d.shard}|${d.seen ?? ''}`;
   let suspects = candidates;
   const steady: Difference[] = [];
   for (let round = 1; suspects.length > 0; round++) {
