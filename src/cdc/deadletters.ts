@@ -102,21 +102,23 @@ export interface DeadLetterEntry {
   skipped: { by: string; reason: string } | null;
 }
 
+/** A control-store time column as ISO 8601 UTC text, as status and the settings history give times. */
+const isoTime = (column: string): string => `DATE_FORMAT(${column}, '%Y-%m-%dT%H:%i:%s.%fZ') AS ${column}`;
+
 /** Dead letters, newest first: the open ones, or with `all` the resolved and skipped ones too. */
 export async function listDeadLetters(pool: Pool, options: { table?: string; all?: boolean; limit: number }): Promise<DeadLetterEntry[]> {
   // Those naming no table (not decodable, an unknown table) may be any table's: the gates count them for each.
   const where = [options.all ? '1 = 1' : 'resolved_at IS NULL', ...(options.table !== undefined ? ['(table_name = ? OR table_name IS NULL)'] : [])];
   const [rows] = await pool.query<RowDataPacket[]>(
-    `SELECT id, source, partition_no, offset_no, table_name, reason, created_at, retried_at, resolved_at, skipped_by, skipped_reason
+    `SELECT id, source, partition_no, offset_no, table_name, reason, ${isoTime('created_at')}, ${isoTime('retried_at')}, ${isoTime('resolved_at')}, skipped_by, skipped_reason
        FROM dead_letters WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT ?`,
     [...(options.table !== undefined ? [options.table] : []), options.limit],
   );
-  const time = (v: Date | string | null) => (v === null ? null : v instanceof Date ? v.toISOString() : String(v));
   return rows.map((r) => ({
     ...identity(r),
-    createdAt: time(r.created_at)!,
-    retriedAt: time(r.retried_at),
-    resolvedAt: time(r.resolved_at),
+    createdAt: r.created_at,
+    retriedAt: r.retried_at,
+    resolvedAt: r.resolved_at,
     skipped: r.skipped_by === null ? null : { by: r.skipped_by, reason: r.skipped_reason },
   }));
 }

@@ -311,9 +311,14 @@ async function applyGroup(rt: Runtime, parts: Part[]): Promise<BatchOutcome[]> {
   const t0 = performance.now();
   const all: ChangeEvent[] = parts.flatMap((p) => p.decoded.events);
   const poisons: PoisonEvent[] = parts.flatMap((p) => p.decoded.poisons);
-  const perPart = parts.map((p) => ({ ...p.decoded, failed: 0 }));
+  const perPart = parts.map((p) => ({ ...p.decoded, failed: 0, held: 0 }));
   const t1 = performance.now();
-  const { failed } = await applyChanges(rt.apply, all, () => stillMember(parts));
+  const { failed, held } = await applyChanges(rt.apply, all, () => stillMember(parts));
+  // Held events (their key's legacy row is behind MySQL) are not applied: not counted as applied.
+  for (const e of held) {
+    const i = parts.findIndex((p) => p.topic === e.origin.source && p.partition === e.origin.partition);
+    if (i >= 0) perPart[i]!.held++;
+  }
   const t2 = performance.now();
   for (const f of failed) {
     // The message's raw bytes for the dead letter: looked up only for the (rare) failed events.
@@ -337,13 +342,13 @@ async function applyGroup(rt: Runtime, parts: Part[]): Promise<BatchOutcome[]> {
       nextOffset: nextOffsets[i]!,
       highWatermark: p.highWatermark,
       lastSourceTsMs: perPart[i]!.lastSourceTsMs,
-      appliedEvents: perPart[i]!.events.length - perPart[i]!.failed,
+      appliedEvents: perPart[i]!.events.length - perPart[i]!.failed - perPart[i]!.held,
     })),
   );
   const committedAtMs = Date.now();
   const outcomes = parts.map((p, i) => {
     const stats = perPart[i]!;
-    const applied = stats.events.length - stats.failed;
+    const applied = stats.events.length - stats.failed - stats.held;
     const lag = Math.max(0, Number(BigInt(p.highWatermark) - BigInt(nextOffsets[i]!)));
     const labels = { topic: p.topic, partition: String(p.partition) };
     rt.metrics.lagMessages.set(labels, lag);

@@ -18,6 +18,9 @@ export interface TableStatus {
   shimMode: string | null;
   grayRead: string | null;
   grayWrite: string | null;
+  /** Members on the gray allowlist (MySQL whatever the percentages) and denylist (always legacy). */
+  grayAllowed: number;
+  grayDenied: number;
   deadLettersOpen: number;
   repairQueueOpen: number;
   /** Chunks of this table leased right now (full copy or verify workers). */
@@ -135,6 +138,8 @@ export function tableStatuses(s: Pick<Status, 'tables' | 'jobs' | 'gray' | 'veri
       shimMode: gray?.mode ?? null,
       grayRead: gray?.read ?? null,
       grayWrite: gray?.write ?? null,
+      grayAllowed: gray?.allow ?? 0,
+      grayDenied: gray?.deny ?? 0,
       deadLettersOpen: s.sync?.deadLetters.openByTable.filter((d) => d.table === t.name).reduce((a, d) => a + d.count, 0) ?? 0,
       repairQueueOpen: s.verify?.repairQueue.find((q) => q.table === t.name)?.open ?? 0,
       leasedChunks: (s.leases ?? []).filter((l) => l.table === t.name).reduce((a, l) => a + l.chunks, 0),

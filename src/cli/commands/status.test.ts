@@ -4,7 +4,7 @@ import type { TableStatus } from '../../store/status-tables.js';
 import { renderStatus } from './status.js';
 
 /** A status of one table whose last verify is `lastVerify`, on a migrated control store. */
-function statusWithVerify(lastVerify: TableStatus['lastVerify']): Status {
+function statusWithVerify(lastVerify: TableStatus['lastVerify'], gray: Partial<TableStatus> = {}): Status {
   return {
     control: { database: 'c', reachable: true, exists: true, appliedVersion: 1, latestVersion: 1, problems: [] },
     servers: [{ name: 'a', dc: null, shards: 4, replicas: 0 }],
@@ -13,7 +13,7 @@ function statusWithVerify(lastVerify: TableStatus['lastVerify']): Status {
     jobs: [],
     workers: [],
     perTable: [
-      { table: 'member', fullCopy: null, sync: null, lastVerify, shimMode: null, grayRead: null, grayWrite: null, deadLettersOpen: 0, repairQueueOpen: 0, leasedChunks: 0 },
+      { table: 'member', fullCopy: null, sync: null, lastVerify, shimMode: null, grayRead: null, grayWrite: null, grayAllowed: 0, grayDenied: 0, deadLettersOpen: 0, repairQueueOpen: 0, leasedChunks: 0, ...gray },
     ],
   };
 }
@@ -33,5 +33,11 @@ describe('renderStatus', () => {
   it('names the state of a run without differences left', () => {
     expect(renderStatus(statusWithVerify({ ...verify, state: 'clean', differences: 0 }))).toContain('clean, 0 differences, 5 s ago (all rows)');
     expect(renderStatus(statusWithVerify({ ...verify, state: 'clean', differences: 2, repaired: 2 }))).toContain('clean, 2 differences (2 repaired), 5 s ago');
+  });
+
+  it('shows the gray lists beside the percentages: an allowlisted member is on MySQL at 0%', () => {
+    const text = renderStatus(statusWithVerify(null, { shimMode: 'dual_mysql_primary', grayRead: '0%', grayWrite: '0%', grayAllowed: 1, grayDenied: 2 }));
+    expect(text).toContain('0% / 0% +1 allowed -2 denied');
+    expect(renderStatus(statusWithVerify(null, { shimMode: 'legacy_only', grayRead: '5%', grayWrite: '0%' }))).toMatch(/5% \/ 0%\s/);
   });
 });

@@ -61,7 +61,7 @@ export function renderStatus(s: Status): string {
         t.sync ? `${t.sync.lastLsn ? `at LSN ${t.sync.lastLsn}` : `${t.sync.lagEvents ?? '?'} events`}, ${t.sync.lagSeconds === null ? '?' : t.sync.lagSeconds.toFixed(1)} s` : 'no sync yet',
         t.lastVerify ? lastVerifyText(t.lastVerify) : 'never',
         t.shimMode,
-        t.grayRead === null ? null : `${t.grayRead} / ${t.grayWrite}`,
+        t.grayRead === null ? null : `${t.grayRead} / ${t.grayWrite}${t.grayAllowed > 0 ? ` +${t.grayAllowed} allowed` : ''}${t.grayDenied > 0 ? ` -${t.grayDenied} denied` : ''}`,
         t.deadLettersOpen,
         t.repairQueueOpen,
         t.leasedChunks,
