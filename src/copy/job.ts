@@ -171,9 +171,16 @@ export interface FullJobTables {
   tables: string[];
 }
 
-/** The full-copy jobs planning, running or done, oldest first. */
-export async function fullJobTables(pool: Pool | PoolConnection): Promise<FullJobTables[]> {
-  const [rows] = await pool.query<RowDataPacket[]>("SELECT id, name, state, options FROM jobs WHERE kind = 'full' AND state IN ('planning', 'running', 'done') ORDER BY id");
+/**
+ * The full-copy jobs planning, running or done, oldest first; with `after`, only those created
+ * after that control-store time (e.g. a verify run's start).
+ */
+export async function fullJobTables(pool: Pool | PoolConnection, after?: { verifyRunStarted: number }): Promise<FullJobTables[]> {
+  const since = after ? 'AND created_at > (SELECT started_at FROM verify_runs WHERE id = ?)' : '';
+  const [rows] = await pool.query<RowDataPacket[]>(
+    `SELECT id, name, state, options FROM jobs WHERE kind = 'full' AND state IN ('planning', 'running', 'done') ${since} ORDER BY id`,
+    after ? [after.verifyRunStarted] : [],
+  );
   return rows.map((r) => ({ id: Number(r.id), name: String(r.name), state: String(r.state), tables: jobOptions(r.options).tables ?? [] }));
 }
 

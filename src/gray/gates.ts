@@ -1,4 +1,5 @@
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
+import { fullJobTables } from '../copy/job.js';
 import { partitionLagSeconds, SYNC_SILENT_MS } from '../cdc/offsets.js';
 import { mssqlCdcStatus } from '../cdc/mssql/position.js';
 import type { Config } from '../config/schema.js';
@@ -73,18 +74,12 @@ async function verifyGate(db: Db, table: string, maxAgeMinutes: number): Promise
   // A full copy job of the table that began after the run did (full --restart empties the shard
   // tables and copies them again; so does a first copy that outlived a verify): the run checked
   // rows that are no longer there, whatever its age.
-  const [copies] = await db.query<RowDataPacket[]>(
-    `SELECT id, state FROM jobs
-      WHERE kind = 'full' AND created_at > (SELECT started_at FROM verify_runs WHERE id = ?)
-        AND (JSON_EXTRACT(options, '$.tables') IS NULL OR JSON_CONTAINS(JSON_EXTRACT(options, '$.tables'), JSON_QUOTE(?)))
-      ORDER BY id DESC LIMIT 1`,
-    [run.id, table],
-  );
-  if (copies[0]) {
+  const copy = (await fullJobTables(db, { verifyRunStarted: run.id })).reverse().find((j) => j.tables.includes(table));
+  if (copy) {
     return {
       gate: 'verify',
       ok: false,
-      message: `full copy job ${copies[0].id} of ${table} (${copies[0].state}) began after the last clean verify (run ${run.id}): its rows are not verified; run membermig verify --tables ${table}`,
+      message: `full copy job ${copy.id} of ${table} (${copy.state}) began after the last clean verify (run ${run.id}): its rows are not verified; run membermig verify --tables ${table}`,
     };
   }
   if (ageMinutes > maxAgeMinutes) {
