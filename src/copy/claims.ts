@@ -1,19 +1,12 @@
 import pLimit from 'p-limit';
-import type { Pool } from 'mysql2/promise';
-import type { Logger } from '../log.js';
-import { withRetry, type RetryPolicy } from '../mysql/retry.js';
+import { withRetry } from '../mysql/retry.js';
 import { chunksLeftBeyond, claimChunk, heldKey, type Chunk } from '../store/leases.js';
+import type { ChunkClaimsOf } from '../store/workers.js';
 
 /** What a worker does next: copy a chunk, wait and ask again, or stop (this process has nothing left to do). */
 export type NextChunk = { chunk: Chunk } | { waitMs: number } | null;
 
-export interface ChunkClaimsOptions {
-  pool: Pool;
-  jobId: number;
-  workerId: string;
-  leaseSeconds: number;
-  retry: RetryPolicy;
-  logger: Logger;
+export interface ChunkClaimsOptions extends ChunkClaimsOf {
   /** Whether this process is still planning chunks (a worker finding none then waits for more). */
   planning: () => boolean;
   /** Whether the run is stopping: workers waiting for their turn then claim nothing more. */

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { Logger } from '../log.js';
+import type { RetryPolicy } from '../mysql/retry.js';
 import { renewLeases, type Chunk } from './leases.js';
 
 /**
@@ -33,6 +34,17 @@ export interface JobWorkerOptions {
 }
 
 /** A worker's name: unique, and telling where it runs. */
+/** What a process's chunk claims of one job need: full's ChunkClaims and verify's ChunkLedger. */
+export interface ChunkClaimsOf {
+  pool: Pool;
+  jobId: number;
+  workerId: string;
+  leaseSeconds: number;
+  /** A deadlock or a control-store blip while claiming is retried. */
+  retry: RetryPolicy;
+  logger: Logger;
+}
+
 export function newWorkerId(): string {
   return `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
 }

@@ -1,7 +1,6 @@
-import type { Pool } from 'mysql2/promise';
-import type { Logger } from '../log.js';
-import { withRetry, type RetryPolicy } from '../mysql/retry.js';
+import { withRetry } from '../mysql/retry.js';
 import { claimChunks, completeChunks, heldKey, releaseChunk, type Chunk, type CompletedChunk } from '../store/leases.js';
+import type { ChunkClaimsOf } from '../store/workers.js';
 import type { ChunkResult } from './runs.js';
 
 /**
@@ -11,16 +10,6 @@ import type { ChunkResult } from './runs.js';
  */
 export const CONTROL_BATCH = 8;
 
-export interface ChunkLedgerOptions {
-  pool: Pool;
-  jobId: number;
-  workerId: string;
-  leaseSeconds: number;
-  /** For claims: a deadlock or a control-store blip is retried, as full's claims are. */
-  retry: RetryPolicy;
-  logger: Logger;
-}
-
 /**
  * One verifier's account of its chunks in a job: claimed and in hand (`held`, the only leases its
  * heartbeat renews), checked and not yet recorded (recorded CONTROL_BATCH at a time), given back.
@@ -29,7 +18,7 @@ export class ChunkLedger {
   readonly held = new Map<string, Chunk>();
   private readonly done: CompletedChunk[] = [];
 
-  constructor(private readonly options: ChunkLedgerOptions) {}
+  constructor(private readonly options: ChunkClaimsOf) {}
 
   /** Up to CONTROL_BATCH chunks of the job; none when none is free now. */
   async claim(): Promise<Chunk[]> {
