@@ -221,6 +221,10 @@ describe('membermig gray and shim', () => {
       // full --restart of member 5 minutes ago: the shard tables were emptied and copied again since.
       await db.query(`INSERT INTO jobs (kind, name, state, options, created_at) VALUES ('full', 'member,address', 'done', '{"tables":["address","member"],"chunkRows":50000}', NOW(6) - INTERVAL 5 MINUTE)`);
       expect(await verifyGate()).toMatchObject({ ok: false, message: expect.stringMatching(/^full copy job \d+ of member \(done\) began after the last clean verify \(run \d+\): its rows are not verified; run membermig verify --tables member$/) });
+      // status says so beside the last verify, too.
+      const member = (await json('status')).perTable.find((t: { table: string }) => t.table === 'member');
+      expect(member.lastVerify).toMatchObject({ state: 'clean', copiedSince: expect.any(Number) });
+      expect((await cli('status')).stdout).toMatch(/clean, 0 differences, .* ago \(.*\); full copy job \d+ began after it: not verified since/);
       // A verify after that copy opens it again.
       await db.query("INSERT INTO verify_runs (table_name, state, started_at, finished_at) VALUES ('member', 'clean', NOW(6) - INTERVAL 1 MINUTE, NOW(6))");
       expect(await verifyGate()).toMatchObject({ ok: true });

@@ -14,7 +14,7 @@ export interface TableStatus {
   /** Over the partitions of this table's change topics (topic name ending in the table's source name), or its capture instances. */
   /** From Kafka partitions, or (direct CDC) capture instances: then lagEvents is unknown and lastLsn is set. */
   sync: { partitions: number; nextOffsets: number[]; lagEvents: number | null; lagSeconds: number | null; appliedEvents: number; lastLsn?: string } | null;
-  lastVerify: { runId: number; state: string; finishedAt: string; ageSeconds: number; scope: string; differences: number; repaired: number } | null;
+  lastVerify: { runId: number; state: string; finishedAt: string; ageSeconds: number; scope: string; differences: number; repaired: number; copiedSince: number | null } | null;
   shimMode: string | null;
   grayRead: string | null;
   grayWrite: string | null;
@@ -133,6 +133,7 @@ export function tableStatuses(s: Pick<Status, 'tables' | 'jobs' | 'gray' | 'veri
             scope: describeScope(verify.scope),
             differences: verify.differences,
             repaired: verify.repaired,
+            copiedSince: verify.copiedSince,
           }
         : null,
       shimMode: gray?.mode ?? null,

@@ -1,4 +1,5 @@
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import { fullJobTables } from '../copy/job.js';
 import { insertChunks, type NewChunk } from '../store/leases.js';
 import type { Difference } from './drill.js';
 
@@ -271,6 +272,8 @@ export interface LatestRun {
   rowsSource: number;
   rowsTarget: number;
   scope: Record<string, unknown> | null;
+  /** A full-copy job of the table that began after this run did (full --restart): the rows it checked are gone. */
+  copiedSince: number | null;
 }
 
 /** The latest finished verify run of each table: what `status` shows and the gray gates read. */
@@ -282,18 +285,21 @@ export async function latestFinishedRuns(pool: Pool): Promise<LatestRun[]> {
        JOIN (SELECT table_name, MAX(id) AS id FROM verify_runs WHERE finished_at IS NOT NULL GROUP BY table_name) l ON l.id = r.id
       ORDER BY r.table_name`,
   );
-  return rows.map((r) => ({
-    table: r.table_name,
-    runId: Number(r.id),
-    state: r.state,
-    finishedAt: r.finished_at,
-    ageSeconds: Number(r.age),
-    differences: Number(r.differences),
-    repaired: Number(r.repaired),
-    rowsSource: Number(r.rows_source),
-    rowsTarget: Number(r.rows_target),
-    scope: r.scope === null ? null : typeof r.scope === 'string' ? JSON.parse(r.scope) : r.scope,
-  }));
+  return Promise.all(
+    rows.map(async (r) => ({
+      table: r.table_name,
+      runId: Number(r.id),
+      state: r.state,
+      finishedAt: r.finished_at,
+      ageSeconds: Number(r.age),
+      differences: Number(r.differences),
+      repaired: Number(r.repaired),
+      rowsSource: Number(r.rows_source),
+      rowsTarget: Number(r.rows_target),
+      scope: r.scope === null ? null : typeof r.scope === 'string' ? JSON.parse(r.scope) : r.scope,
+      copiedSince: (await fullJobTables(pool, { verifyRunStarted: Number(r.id) })).reverse().find((j) => j.tables.includes(r.table_name))?.id ?? null,
+    })),
+  );
 }
 
 /** Open repair_queue entries per table. */

@@ -18,7 +18,7 @@ function statusWithVerify(lastVerify: TableStatus['lastVerify'], gray: Partial<T
   };
 }
 
-const verify = { runId: 1, finishedAt: '2026-01-01T00:00:00Z', ageSeconds: 5, scope: 'all rows', repaired: 0 };
+const verify = { runId: 1, finishedAt: '2026-01-01T00:00:00Z', ageSeconds: 5, scope: 'all rows', repaired: 0, copiedSince: null };
 
 describe('renderStatus', () => {
   it('says a verify with differences how many, once, in the singular for one', () => {
@@ -39,5 +39,9 @@ describe('renderStatus', () => {
     const text = renderStatus(statusWithVerify(null, { shimMode: 'dual_mysql_primary', grayRead: '0%', grayWrite: '0%', grayAllowed: 1, grayDenied: 2 }));
     expect(text).toContain('0% / 0% +1 allowed -2 denied');
     expect(renderStatus(statusWithVerify(null, { shimMode: 'legacy_only', grayRead: '5%', grayWrite: '0%' }))).toMatch(/5% \/ 0%\s/);
+  });
+
+  it('says when a full copy began after the last verify: the rows it checked are gone', () => {
+    expect(renderStatus(statusWithVerify({ ...verify, state: 'clean', differences: 0, copiedSince: 7 }))).toContain('clean, 0 differences, 5 s ago (all rows); full copy job 7 began after it: not verified since');
   });
 });

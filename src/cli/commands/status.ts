@@ -101,7 +101,8 @@ export function renderStatus(s: Status): string {
 /** e.g. "clean, 0 differences, 5 s ago (all rows)" or "2 differences (1 repaired), …": the state is not said twice. */
 function lastVerifyText(v: NonNullable<TableStatus['lastVerify']>): string {
   const count = `${v.differences} ${v.differences === 1 ? 'difference' : 'differences'}${v.repaired ? ` (${v.repaired} repaired)` : ''}`;
-  return `${v.state === 'differences' ? count : `${v.state}, ${count}`}, ${ago(v.ageSeconds)} (${v.scope})`;
+  const stale = v.copiedSince === null ? '' : `; full copy job ${v.copiedSince} began after it: not verified since`;
+  return `${v.state === 'differences' ? count : `${v.state}, ${count}`}, ${ago(v.ageSeconds)} (${v.scope})${stale}`;
 }
 
 /** Active workers with the chunk leases they hold (a lease without a live worker shows as its owner id). */
