@@ -459,6 +459,33 @@ describe('membermig verify: find, classify, repair, re-verify', () => {
     }
   }, 90_000);
 
+  it('a legacy server that hangs during a re-check ends the pass too, naming it (exit 1)', async () => {
+    const id = memberId(44);
+    await onShard(env, map, map.shardOf(id), "UPDATE member SET name = 'hang probe' WHERE member_id = ?", [id]);
+    const raw = structuredClone(env.raw) as { source: { url: string }; verify: Record<string, unknown> };
+    const url = new URL(raw.source.url);
+    const proxy = await startFreezingProxy(Number(url.port));
+    try {
+      url.port = String(proxy.port);
+      raw.source.url = url.toString();
+      raw.verify = { ...raw.verify, workers: 1, statement_timeout_seconds: 2, recheck_after_seconds: 0 };
+      const configPath = env.configPath.replace(/\.yaml$/, '-legacy-hangs.yaml');
+      writeFileSync(configPath, stringify(raw));
+      // The re-check reads the suspect rows by key; legacy never answers that read.
+      proxy.hangAt((bytes) => bytes.includes(`\`member_id\` = ${id}`));
+      const res = await runCli(['verify', '--restart', '--config', configPath, '--json']);
+      expect(res.code, res.stderr).toBe(1);
+      const r = JSON.parse(res.stdout).result;
+      expect(r.state).toBe('failed');
+      // Its chunk, and any chunk whose checksum went to legacy after it hung.
+      expect(r.failures).toEqual([{ table: 'member', chunks: expect.any(Number), error: expect.stringMatching(/^legacy server: no answer within 2 s .*the pass ended/) }]);
+    } finally {
+      await proxy.close();
+    }
+    // Put the row back for the tests after: a repair from legacy.
+    expect((await runCli(['verify', '--repair', '--restart', '--config', env.configPath])).code).toBe(0);
+  }, 90_000);
+
   it('a row that changed again between two re-checks is still moving, not a persistent difference: verify looks until it settles', async () => {
     const id = memberId(40);
     const home = map.shardOf(id);

@@ -400,10 +400,13 @@ async function workJob(
   return { planned, unanswered: [...unanswered.values()] };
 }
 
-/** A statement a server did not answer in time (src/mysql/pool.ts rowsQuery), or a connection it never accepted. */
+/**
+ * A statement a server did not answer in time (src/mysql/pool.ts rowsQuery; the mssql driver's
+ * requestTimeout: ETIMEOUT), or a connection it never accepted.
+ */
 function isStatementTimeout(e: unknown): boolean {
   const code = (e as { code?: string }).code;
-  return code === 'PROTOCOL_SEQUENCE_TIMEOUT' || code === 'ETIMEDOUT';
+  return code === 'PROTOCOL_SEQUENCE_TIMEOUT' || code === 'ETIMEDOUT' || code === 'ETIMEOUT';
 }
 
 /**

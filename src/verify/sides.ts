@@ -112,7 +112,7 @@ export class MysqlLegacySide implements LegacySide {
     private readonly spec: TableSpec,
     hash: CanonicalHash,
     map: ShardMap,
-    statementTimeoutMs: number,
+    private readonly statementTimeoutMs: number,
   ) {
     this.t = legacyTableSql(spec, hash, legacyKeyBits(spec, map, hash));
     const query = rowsQuery(reader.pool, statementTimeoutMs);
@@ -169,7 +169,7 @@ export class MysqlLegacySide implements LegacySide {
     const out = noLegacyRows();
     for (let i = 0; i < keys.length; i += 500) {
       const part = keys.slice(i, i + 500);
-      const { rows, rejected } = await readMysqlRowsByKey(this.reader.pool, this.spec, part);
+      const { rows, rejected } = await readMysqlRowsByKey(this.reader.pool, this.spec, part, this.statementTimeoutMs).catch((e: unknown) => Promise.reject(namedFailure('legacy server', e)));
       for (const row of rows) out.rows.set(keyId(keyText(this.spec, row)), row);
       for (const r of rejected) out.unrepresentable.set(keyId(r.key), new UnrepresentableError(r).message);
     }
