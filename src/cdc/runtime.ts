@@ -8,7 +8,7 @@ import { planShardTables } from '../target/tables.js';
 import { legacyBehindKeyIds } from '../store/repair-queue.js';
 import { isTransient } from '../mysql/retry.js';
 import { openControlStore, requireUsableStore, type ControlStore } from '../store/control.js';
-import { createShardWriter, type ShardWriter } from '../target/writer.js';
+import { createShardWriter, orderingStamp, type ShardWriter } from '../target/writer.js';
 import { applyChanges, type ApplyContext } from './apply.js';
 import type { LegacyRows } from './legacy-redo.js';
 import { recordDeadLetters } from './deadletters.js';
@@ -65,6 +65,11 @@ function syncLockWaitSeconds(config: Config): number | undefined {
 /** Opens the runtime: describes the tables at the source and checks the control store is migrated. */
 export async function openApplyRuntime(config: Config, logger: Logger, stopping: () => boolean): Promise<ApplyRuntime> {
   const specs = await describeAll(config, logger);
+  for (const spec of specs) {
+    if (spec.updatedAt === undefined || orderingStamp(spec)) continue;
+    const type = spec.columns.find((c) => c.source === spec.updatedAt)?.targetType;
+    logger.warn({ table: spec.name, column: spec.updatedAt, type }, `tables.${spec.name}.updated_at is a ${type} column, which does not sort by time: sync writes legacy's rows without comparing times`);
+  }
   const store = openControlStore(config, 4);
   const writer = createShardWriter(config, { lockWaitSeconds: syncLockWaitSeconds(config) });
   const metrics = new SyncMetrics();

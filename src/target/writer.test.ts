@@ -1,14 +1,35 @@
 import { describe, expect, it } from 'vitest';
-import { infilePackets } from './writer.js';
+import type { TableSpec } from '../rows/types.js';
+import { orderingStamp, upsertSql } from './writer.js';
 
-describe('infilePackets (the LOAD DATA stream)', () => {
-  it('joins small blocks up to 256 KB, sends a full block alone and cuts one over 1 MB, keeping every byte in order', () => {
-    const KB = 1024;
-    const block = (kb: number, fill: number) => Buffer.alloc(kb * KB, fill);
-    const blocks = [block(10, 1), block(10, 2), block(240, 3), block(256, 4), block(3000, 5), block(1, 6), block(1, 7)];
-    const packets = [...infilePackets(blocks)];
-    expect(packets.map((p) => p.length / KB)).toEqual([20, 240, 256, 1024, 1024, 952, 2]);
-    expect(Buffer.compare(Buffer.concat(packets), Buffer.concat(blocks))).toBe(0);
-    expect([...infilePackets([])]).toEqual([]);
+const spec = (stampType: string): TableSpec => ({
+  name: 'member',
+  sourceSchema: 'legacy',
+  sourceTable: 'member',
+  target: 'member',
+  primaryKey: ['id'],
+  shardKey: 'id',
+  updatedAt: 'changed',
+  columns: [
+    { source: 'id', target: 'id', sourceType: { dataType: 'bigint' }, targetType: 'BIGINT', nullable: false },
+    { source: 'changed', target: 'changed_at', sourceType: { dataType: 'x' }, targetType: stampType, nullable: true },
+    { source: 'name', target: 'name', sourceType: { dataType: 'varchar' }, targetType: 'VARCHAR(10)', nullable: true },
+  ],
+});
+
+describe('upsert that keeps a newer row (sync)', () => {
+  it('keeps each column when the incoming updated_at is older, and assigns updated_at last (MySQL assigns left to right)', () => {
+    const sql = upsertSql('`s`.`member`', spec('DATETIME(6)'), 1, { keepNewer: true });
+    expect(sql).toBe(
+      'INSERT INTO `s`.`member` (`id`, `changed_at`, `name`) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE ' +
+        '`name` = IF(VALUES(`changed_at`) < `changed_at`, `name`, VALUES(`name`)), `changed_at` = IF(VALUES(`changed_at`) < `changed_at`, `changed_at`, VALUES(`changed_at`))',
+    );
+    expect(upsertSql('t', spec('DATETIME(6)'), 1)).toContain('ON DUPLICATE KEY UPDATE `changed_at` = VALUES(`changed_at`), `name` = VALUES(`name`)');
+  });
+
+  it('orders only by a stamp whose shard type sorts by time: not text (a datetimeoffset is kept as text with its offset)', () => {
+    for (const type of ['DATETIME(6)', 'TIMESTAMP(3)', 'DATE', 'BIGINT UNSIGNED', 'int']) expect(orderingStamp(spec(type))?.target, type).toBe('changed_at');
+    for (const type of ['VARCHAR(34) CHARACTER SET ascii COLLATE ascii_bin', 'CHAR(20)', 'DECIMAL(20,6)']) expect(orderingStamp(spec(type)), type).toBeUndefined();
+    expect(upsertSql('t', spec('VARCHAR(34)'), 1, { keepNewer: true })).not.toContain('IF(');
   });
 });

@@ -5,7 +5,7 @@ import { createMysqlPool, quoteId } from '../mysql/connect.js';
 import { onConnection, unusable } from '../mysql/pool.js';
 import { keyPositions, respellableKeyPositions } from '../rows/ddl.js';
 import { LOAD_DATA_FORMAT } from '../rows/tsv.js';
-import type { Row, RowValue, TableSpec } from '../rows/types.js';
+import type { ColumnSpec, Row, RowValue, TableSpec } from '../rows/types.js';
 import { shardMapFromConfig, type ShardLocation, type ShardMap } from '../shard/map.js';
 
 /**
@@ -228,10 +228,20 @@ export function upsertSql(table: string, spec: TableSpec, rowCount: number, opti
  * its stored value.
  */
 function assignments(spec: TableSpec, columns: string[], options: UpsertOptions): string {
-  const stamp = options.keepNewer && spec.updatedAt ? quoteId(spec.columns.find((c) => c.source === spec.updatedAt)!.target) : undefined;
+  const column = options.keepNewer ? orderingStamp(spec) : undefined;
+  const stamp = column ? quoteId(column.target) : undefined;
   if (!stamp || !columns.includes(stamp)) return columns.map((c) => `${c} = VALUES(${c})`).join(', ');
   const ordered = [...columns.filter((c) => c !== stamp), stamp];
   return ordered.map((c) => `${c} = IF(VALUES(${stamp}) < ${stamp}, ${c}, VALUES(${c}))`).join(', ');
+}
+
+/**
+ * The updated_at column when its shard type sorts by time (DATETIME, TIMESTAMP, DATE, an integer);
+ * not text (SQL Server's datetimeoffset is kept as text with its offset, which compares as text).
+ */
+export function orderingStamp(spec: TableSpec): ColumnSpec | undefined {
+  const column = spec.updatedAt === undefined ? undefined : spec.columns.find((c) => c.source === spec.updatedAt);
+  return column && /^\s*(datetime|timestamp|date|tinyint|smallint|mediumint|int|bigint)\b/i.test(column.targetType) ? column : undefined;
 }
 
 /** LOAD DATA of the bulk text form (src/rows/tsv.ts); hex columns go through a user variable and UNHEX. */
