@@ -172,6 +172,7 @@ describe('membermig verify: find, classify, repair, re-verify', () => {
       // A value the key column cannot hold, and too many values: each built into a statement, they failed the whole repair.
       const [notNumber] = await control.query("INSERT INTO repair_queue (table_name, pk, reason, origin) VALUES ('member', '{\"member_id\":\"abc\"}', 'dual write failed', 'shim')");
       const [twoValues] = await control.query("INSERT INTO repair_queue (table_name, pk, reason, origin) VALUES ('member', '[1, 2]', 'dual write failed', 'shim')");
+      const [padded] = await control.query(`INSERT INTO repair_queue (table_name, pk, reason, origin) VALUES ('member', '["00${id}"]', 'dual write failed', 'shim')`);
       await control.query("INSERT INTO repair_queue (table_name, pk, reason, origin) VALUES ('member', ?, 'dual write failed', 'shim')", [JSON.stringify({ member_id: id })]);
       const res = await runCli(['verify', '--config', env.configPath, '--json', '--repair']);
       expect(res.code, res.stderr).toBe(1);
@@ -179,16 +180,17 @@ describe('membermig verify: find, classify, repair, re-verify', () => {
       expect(JSON.parse(res.stdout).result.repairQueue).toEqual([
         {
           table: 'member',
-          entries: 4,
+          entries: 5,
           resolved: 1,
-          left: 3,
+          left: 4,
           legacyBehind: 0,
           unrepresentable: 0,
-          malformed: 3,
+          malformed: 4,
           problems: [
             `${entry(bad)}: repair_queue pk {"nick":"x"} has no value for key column member_id`,
             `${entry(notNumber)}: repair_queue pk {"member_id":"abc"}: key value "abc" is not a number (key column member_id)`,
             `${entry(twoValues)}: repair_queue pk [1,2] has 2 values; the key (member_id) has 1`,
+            `${entry(padded)}: repair_queue pk ["00${id}"]: key value "00${id}" is not an integer in its plain form (key column member_id)`,
           ],
         },
       ]);

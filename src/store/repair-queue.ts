@@ -1,5 +1,6 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { TableSpec } from '../rows/types.js';
+import { isIntegerType } from '../rows/mysql.js';
 import { keyLiteral } from '../source/mysql/sql.js';
 import type { ChunkKey } from './leases.js';
 
@@ -18,7 +19,10 @@ export function queueKey(spec: TableSpec, pk: unknown): ChunkKey {
   const key = keyValuesOf(spec, value);
   spec.primaryKey.forEach((column, i) => {
     try {
-      keyLiteral(spec.columns.find((c) => c.source === column)!.sourceType, key[i]!);
+      const type = spec.columns.find((c) => c.source === column)!.sourceType;
+      keyLiteral(type, key[i]!);
+      // As the key's text form is everywhere (sync's hold, verify's re-check): '007' or '7.0' would find row 7 but never match its key.
+      if (isIntegerType(type) && !/^-?(0|[1-9]\d*)$/.test(key[i]!)) throw new Error(`key value "${key[i]}" is not an integer in its plain form`);
     } catch (e) {
       throw new Error(`repair_queue pk ${JSON.stringify(value)}: ${(e as Error).message} (key column ${column})`);
     }
