@@ -219,6 +219,8 @@ describe('membermig sync under failures', () => {
         await lock.end();
       }
       await waitFor('member 5 applied', async () => (await appliedEvents(env)) >= 2);
+      // Applied counts its write when parked; the drainer writes it once the lock is gone.
+      await waitFor('member 5 replayed from the parking lot', async () => (await syncStatus(env)).parked.length === 0);
       expect(await members()).toEqual(before);
       expect(child.stderr).not.toMatch(/not aware of this member|UNKNOWN_MEMBER_ID|rebalanc/i);
     } finally {

@@ -31,8 +31,9 @@ export interface DrainHooks {
   onDown?: (server: string) => void;
   onDrained?: (server: string) => void;
   /**
-   * A stop was requested: no drainer starts (or tries again) then, so a process stopping with a hung
-   * server does not wait out a replay's timeout; the writes stay parked for the next run.
+   * A stop was requested: no drainer starts then, so a process stopping with a hung server does not
+   * wait out a new replay's timeout; the writes stay parked for the next run. A drainer already
+   * running goes on until the stop (a server that answers again gets its writes before it).
    */
   stopping?: () => boolean;
 }
@@ -143,7 +144,7 @@ export class ParkingLot {
     let wait = this.backoffMs.first;
     this.hooks.onDown?.(server);
     const lockName = `membermig.drain.${server}`;
-    while (!this.stopped && !this.hooks.stopping?.()) {
+    while (!this.stopped) {
       // Every row parked before this point is seen by the look below.
       this.parkedMeanwhile.delete(server);
       const conn = await this.pool.getConnection();
