@@ -215,6 +215,83 @@ describe('membermig sync: Debezium through Kafka to the shards', () => {
     }
   }, 60_000);
 
+  it('with cdc.kafka.connect, a paused connector (quiet topics, sync caught up with them) shuts the sync_lag gate and status names it', async () => {
+    await syncUntilCaughtUp();
+    const { connectUrl } = kafkaServices();
+    // Credentials in the URL travel as basic auth (Connect here has none and ignores them), never in a message.
+    const withAuth = new URL(connectUrl);
+    withAuth.username = 'ops';
+    withAuth.password = 'pw-c0nnect-s3cret';
+    const configWith = (connect: { url: string; connectors: string[] }) => ({ ...env.config, cdc: { kafka: { ...env.config.cdc!.kafka!, connect } } }) as typeof env.config;
+    const dir = mkdtempSync(join(tmpdir(), 'membermig-cfg-'));
+    const withConnect = join(dir, 'with-connect.yaml');
+    writeFileSync(withConnect, stringify({ ...env.raw, cdc: { kafka: { ...(env.raw.cdc as { kafka: object }).kafka, connect: { url: withAuth.href, connectors: [capture.connector] } } } }));
+    // The running sync watches the connector too, and warns when it stops filling the topics.
+    const child = spawnCli(['sync', '--config', withConnect, '--log-level', 'warn']);
+    let syncLog = '';
+    child.stdout!.resume();
+    child.stderr!.on('data', (d: Buffer) => (syncLog += d.toString()));
+    const closed = new Promise((resolve) => child.on('close', resolve));
+    const control = await connectMysql(env.config.control.url);
+    const lagGate = async (connect: { url: string; connectors: string[] }) =>
+      (await checkGates(control as unknown as Pool, configWith(connect), 'member')).find((g) => g.gate === 'sync_lag')!;
+    const connectorState = async () => ((await (await fetch(`${connectUrl}/connectors/${capture.connector}/status`)).json()) as { connector: { state: string } }).connector.state;
+    try {
+      await new Promise((r) => setTimeout(r, 3000));
+      const running = await lagGate({ url: withAuth.href, connectors: [capture.connector] });
+      expect(running, running.message).toMatchObject({ ok: true, message: expect.stringContaining(`; connectors ${capture.connector} running`) });
+      expect((await lagGate({ url: connectUrl, connectors: [capture.connector] })).ok).toBe(true);
+      // Without the setting the gate says it did not look.
+      expect((await checkGates(control as unknown as Pool, env.config, 'member')).find((g) => g.gate === 'sync_lag')!.message).toContain('connectors not checked (set cdc.kafka.connect)');
+
+      await fetch(`${connectUrl}/connectors/${capture.connector}/pause`, { method: 'PUT' });
+      for (const deadline = Date.now() + 30_000; (await connectorState()) !== 'PAUSED'; ) {
+        if (Date.now() > deadline) throw new Error('connector did not pause');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const paused = await lagGate({ url: withAuth.href, connectors: [capture.connector] });
+      expect(paused).toEqual({
+        gate: 'sync_lag',
+        ok: false,
+        message: `connector ${capture.connector} is PAUSED: the change topics get no new changes, so sync looks caught up while legacy's changes wait; the lag is unknown`,
+      });
+      const status = await runCli(['status', '--config', withConnect]);
+      expect(status.stdout).toContain(`connector ${capture.connector} is PAUSED: sync is caught up only with what reached the topics`);
+      const statusJson = JSON.parse((await runCli(['status', '--config', withConnect, '--json'])).stdout);
+      expect(statusJson.result.sync.connectors).toEqual([{ name: capture.connector, state: 'PAUSED', tasks: expect.any(Array), problem: `connector ${capture.connector} is PAUSED` }]);
+      expect(status.stdout + status.stderr).not.toContain('pw-c0nnect-s3cret');
+
+      for (const deadline = Date.now() + 20_000; !syncLog.includes(`connector ${capture.connector} is PAUSED; until it runs`); ) {
+        if (Date.now() > deadline) throw new Error(`the running sync did not warn about the paused connector: ${syncLog}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(syncLog).not.toContain('pw-c0nnect-s3cret');
+
+      // A name Connect does not know, and a Connect that does not answer: unknown, so shut.
+      expect((await lagGate({ url: connectUrl, connectors: ['no-such-connector'] })).message).toBe(
+        `connector no-such-connector does not exist on Kafka Connect at ${connectUrl}: the change topics get no new changes, so sync looks caught up while legacy's changes wait; the lag is unknown`,
+      );
+      const closedPort = `http://ops:pw-c0nnect-s3cret@127.0.0.1:2`;
+      const unreachable = await lagGate({ url: closedPort, connectors: [capture.connector] });
+      expect(unreachable).toMatchObject({ ok: false, message: expect.stringMatching(/^Kafka Connect at http:\/\/127\.0\.0\.1:2 did not answer \(ECONNREFUSED\), so the state of connector \S+ is unknown: /) });
+      expect(unreachable.message).not.toContain('pw-c0nnect-s3cret');
+
+      // Resumed: RUNNING again, the gate opens.
+      await fetch(`${connectUrl}/connectors/${capture.connector}/resume`, { method: 'PUT' });
+      for (const deadline = Date.now() + 30_000; !(await lagGate({ url: connectUrl, connectors: [capture.connector] })).ok; ) {
+        if (Date.now() > deadline) throw new Error(`the gate stayed shut after resume: ${(await lagGate({ url: connectUrl, connectors: [capture.connector] })).message}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    } finally {
+      // The later tests need the connector streaming.
+      await fetch(`${connectUrl}/connectors/${capture.connector}/resume`, { method: 'PUT' });
+      for (const deadline = Date.now() + 30_000; (await connectorState()) !== 'RUNNING' && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 200));
+      await control.end();
+      child.kill('SIGTERM');
+      await closed;
+    }
+  }, 120_000);
+
   it('refuses (exit 2, nothing applied) without a change source in the config, or when the topic does not exist', async () => {
     const { cdc: _cdc, ...withoutCdc } = env.raw as Record<string, unknown>;
     const dir = mkdtempSync(join(tmpdir(), 'membermig-cfg-'));

@@ -1,4 +1,5 @@
 import type { Pool } from 'mysql2/promise';
+import { readConnectors, type ConnectorHealth, type ConnectTarget } from './connect.js';
 import { deadLetterCounts, type DeadLetterCounts } from './deadletters.js';
 import { mssqlCdcStatus, type MssqlCdcInstanceStatus } from './mssql/position.js';
 import { readOffsetMirror, type PartitionLag } from './offsets.js';
@@ -14,10 +15,15 @@ export interface SyncStatus {
   deadLetters: DeadLetterCounts;
   /** Writes waiting for a shard server that could not take them (cdc_parked), per server. */
   parked: { server: string; count: number }[];
+  /** The connectors of cdc.kafka.connect as Kafka Connect reports them (absent when not configured). */
+  connectors?: ConnectorHealth[];
 }
 
-/** The sync section of `membermig status`, read from the control store only (no Kafka round trip). */
-export async function collectSyncStatus(pool: Pool): Promise<SyncStatus> {
+/**
+ * The sync section of `membermig status`, read from the control store (no Kafka round trip), and the
+ * connectors' states from Kafka Connect when the config names them.
+ */
+export async function collectSyncStatus(pool: Pool, connect?: ConnectTarget): Promise<SyncStatus> {
   const partitions = await readOffsetMirror(pool);
   const captureInstances = await mssqlCdcStatus(pool);
   const lags = partitions.map((p) => p.lagMessages).filter((n): n is number => n !== null);
@@ -29,5 +35,6 @@ export async function collectSyncStatus(pool: Pool): Promise<SyncStatus> {
     maxLagSeconds: seconds.length > 0 ? Math.max(...seconds) : null,
     deadLetters: await deadLetterCounts(pool),
     parked: [...(await parkedCounts(pool))].map(([server, count]) => ({ server, count })),
+    ...(connect ? { connectors: await readConnectors(connect, 3000) } : {}),
   };
 }

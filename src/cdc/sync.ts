@@ -11,6 +11,7 @@ import { DebeziumDecoder } from './debezium/decode.js';
 import type { SyncMetrics } from './metrics.js';
 import { runMssqlSync, type MssqlSyncResult } from './mssql/sync.js';
 import type { SyncOutcome } from './runtime.js';
+import { watchConnectors, type ConnectorHealth } from './connect.js';
 import { connectKafka } from './kafka-admin.js';
 import { RestartingConsumer } from './kafka-consumer.js';
 import { keepMirrorFresh, watchCaughtUp } from './kafka-progress.js';
@@ -102,6 +103,7 @@ async function runKafkaSync(config: Config, options: SyncOptions): Promise<Kafka
 
   let stopRequested = false;
   let stopFreshness: () => void = () => {};
+  let stopWatchingConnectors: () => void = () => {};
   const stopping = () => stopRequested || options.signal?.aborted === true;
   const applyRuntime = await openApplyRuntime(config, logger, stopping);
   const { store, writer, metrics, parking } = applyRuntime;
@@ -156,6 +158,7 @@ async function runKafkaSync(config: Config, options: SyncOptions): Promise<Kafka
       await consumer.start();
       result.started = true;
       stopFreshness = keepMirrorFresh(admin, store, kafkaConfig.group, topics, logger);
+      if (kafkaConfig.connect) stopWatchingConnectors = watchConnectors(kafkaConfig.connect, { changed: connectorChanged(logger, metrics) });
     })();
     startUp.catch(() => {}); // when a stop request wins the race below, its failure is nobody's
     const first = await Promise.race([startUp.then(() => 'started' as const), aborted]);
@@ -178,12 +181,22 @@ async function runKafkaSync(config: Config, options: SyncOptions): Promise<Kafka
   } finally {
     stopRequested = true;
     stopFreshness();
+    stopWatchingConnectors();
     await consumer?.disconnect();
     // Against a broker that accepts connections and never answers, disconnect waits for the
     // start-up's request to time out (30 s): a stopped run does not wait for it.
     await Promise.race([admin.disconnect().catch(() => {}), new Promise((r) => setTimeout(r, 1000).unref())]);
     await applyRuntime.close();
   }
+}
+
+/** A connector that stopped filling its topics is a warning: sync will look caught up with quiet topics. */
+function connectorChanged(logger: Logger, metrics: SyncMetrics) {
+  return (health: ConnectorHealth, previous: string | null | undefined): void => {
+    metrics.connectorRunning.set({ connector: health.name }, health.problem === null ? 1 : 0);
+    if (health.problem !== null) logger.warn({ connector: health.name, state: health.state }, `${health.problem}; until it runs, legacy's changes do not reach the topics and sync looks caught up`);
+    else if (previous) logger.info({ connector: health.name }, `connector ${health.name} is running again`);
+  };
 }
 
 /** Resolves when the signal aborts (at once if it already has); never without a signal. */

@@ -105,6 +105,10 @@ describe('config loading', () => {
   it('rejects bad URLs and a bad shard function', () => {
     expect(rejection(VALID.replace('mysql://app@10.0.0.6:3306', 'not a url'))).toContain('servers.dc1-b.primary: expected a URL like mysql://');
     expect(rejection(VALID.replace('function: crc32', 'function: md5'))).toContain('shards.function: expected one of "mod", "crc32", "murmur3"');
+    const connect = (c: string) => VALID.replace('group: membermig-sync }', `group: membermig-sync, connect: ${c} }`);
+    expect(rejection(connect('{ url: "kafka://connect:8083", connectors: [legacy] }'))).toContain('cdc.kafka.connect.url: expected a URL like http://connect-host:8083');
+    expect(rejection(connect('{ url: "http://connect:8083", connectors: [] }'))).toContain('cdc.kafka.connect.connectors');
+    expect(parseConfig(connect('{ url: "https://ops:pw@connect:8083", connectors: [legacy] }'), 'membermig.yaml', {}).cdc?.kafka?.connect).toEqual({ url: 'https://ops:pw@connect:8083', connectors: ['legacy'] });
   });
 
   it('rejects duplicate table names, sources and targets', () => {

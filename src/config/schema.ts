@@ -61,6 +61,8 @@ function urlSchema(schemes: string[], example: string, needsDatabase = false) {
 
 const mysqlUrl = urlSchema(MYSQL_SCHEMES, 'mysql://user@host:3306/database');
 const controlUrl = urlSchema(MYSQL_SCHEMES, 'mysql://user@host:3306/membermig_control', true);
+/** Kafka Connect's REST URL; user and password in it are sent as basic auth. */
+const connectUrl = urlSchema(['http:', 'https:'], 'http://connect-host:8083');
 const sourceUrl = urlSchema([...MYSQL_SCHEMES, ...MSSQL_SCHEMES], 'mssql://user@host:1433/Database or mysql://user@host:3306/database');
 
 /** The URL schemes a source kind takes. */
@@ -213,6 +215,17 @@ export const configSchema = z
             session_timeout_ms: positiveInt.default(30_000),
             /** How long a rebalance waits for members to finish their in-flight batch and rejoin. */
             rebalance_timeout_ms: positiveInt.default(60_000),
+            /**
+             * The Kafka Connect that runs the connectors filling the topics: sync's lag is measured from
+             * the topics, which a stopped connector leaves quiet, so the sync_lag gate asks Connect too.
+             */
+            connect: z
+              .object({
+                url: connectUrl,
+                connectors: z.array(z.string().min(1)).min(1),
+              })
+              .strict()
+              .optional(),
           })
           .strict()
           .optional(),

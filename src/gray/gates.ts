@@ -1,6 +1,7 @@
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { fullJobTables } from '../copy/job.js';
 import { partitionLagSeconds, SYNC_SILENT_MS } from '../cdc/offsets.js';
+import { readConnectors } from '../cdc/connect.js';
 import { mssqlCdcStatus } from '../cdc/mssql/position.js';
 import type { Config } from '../config/schema.js';
 
@@ -97,6 +98,13 @@ async function syncLagGate(db: Db, config: Config, maxLagSeconds: number): Promi
   const parked = await parkedWritesProblem(db, maxLagSeconds);
   if (parked) return { gate: 'sync_lag', ok: false, message: parked };
   if (config.cdc?.mssql && !config.cdc.kafka) return directCdcLagGate(db, config, maxLagSeconds);
+  const connect = config.cdc?.kafka?.connect;
+  if (connect) {
+    const problems = (await readConnectors(connect)).flatMap((c) => (c.problem ? [c.problem] : []));
+    if (problems.length > 0) {
+      return { gate: 'sync_lag', ok: false, message: `${problems.join('; ')}: the change topics get no new changes, so sync looks caught up while legacy's changes wait; the lag is unknown` };
+    }
+  }
   const group = config.cdc?.kafka?.group;
   const [rows] = await db.query<RowDataPacket[]>(
     `SELECT topic, partition_no, next_offset, high_watermark, last_source_ts_ms,
@@ -137,7 +145,8 @@ async function syncLagGate(db: Db, config: Config, maxLagSeconds: number): Promi
   const asOf = reportedMsAgo > SYNC_SILENT_MS ? ` as of the last sync report ${(reportedMsAgo / 1000).toFixed(0)} s ago (is sync running?)` : '';
   const figures = `sync lag ${worstSeconds.toFixed(1)} s (worst ${worstWhere}), ${offsetLag} events behind over ${rows.length} partitions${asOf}`;
   if (worstSeconds > maxLagSeconds) return { gate: 'sync_lag', ok: false, message: `${figures}; gray.gates.max_sync_lag_seconds is ${maxLagSeconds}` };
-  return { gate: 'sync_lag', ok: true, message: `${figures} (limit ${maxLagSeconds} s)` };
+  const connectors = connect ? `; connectors ${connect.connectors.join(', ')} running` : config.cdc?.kafka ? '; connectors not checked (set cdc.kafka.connect)' : '';
+  return { gate: 'sync_lag', ok: true, message: `${figures} (limit ${maxLagSeconds} s)${connectors}` };
 }
 
 /**

@@ -1,5 +1,6 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { readConnectors } from '../cdc/connect.js';
 import { withKafkaAdmin } from '../cdc/kafka-admin.js';
 import type { Logger } from '../log.js';
 import { connectMysql } from '../mysql/connect.js';
@@ -30,14 +31,8 @@ const CDC_USER = { user: 'membermig_cdc', password: 'sandbox-cdc' };
 
 export async function sandboxKafkaRunning(k: SandboxKafka): Promise<boolean> {
   if (!isAlive(k.brokerPid) || !isAlive(k.connectPid)) return false;
-  try {
-    const res = await fetch(`${k.connectUrl}/connectors/${encodeURIComponent(k.connector)}/status`, { signal: AbortSignal.timeout(3000) });
-    if (!res.ok) return false;
-    const s = (await res.json()) as { connector?: { state: string }; tasks?: { state: string }[] };
-    return s.connector?.state === 'RUNNING' && (s.tasks ?? []).length > 0 && s.tasks!.every((t) => t.state === 'RUNNING');
-  } catch {
-    return false;
-  }
+  const [connector] = await readConnectors({ url: k.connectUrl, connectors: [k.connector] }, 3000);
+  return connector!.problem === null;
 }
 
 /** Stops Connect, then the broker, by the PIDs the sandbox recorded; returns what was running. */

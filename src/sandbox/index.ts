@@ -122,7 +122,7 @@ export function sandboxConfigYaml(servers: SandboxServer[], shardCount: number, 
       ],
     },
     tables: { member: { source: `${LEGACY_DATABASE}.member`, target: 'member', shard_key: 'member_id', updated_at: 'updated_at' } },
-    ...(kafka ? { cdc: { kafka: { brokers: kafka.brokers, topic: kafka.topic, group: 'membermig-sync', replace_null_with_default: false } } } : {}),
+    ...(kafka ? { cdc: { kafka: { brokers: kafka.brokers, topic: kafka.topic, group: 'membermig-sync', replace_null_with_default: false, connect: { url: kafka.connectUrl, connectors: [kafka.connector] } } } } : {}),
   };
   return `# Written by membermig sandbox up: local servers on 127.0.0.1.\n${stringify(config)}`;
 }

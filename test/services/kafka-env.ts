@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { Kafka, logLevel } from 'kafkajs';
 import { inject } from 'vitest';
 import { stringify } from 'yaml';
+import { readConnectors } from '../../src/cdc/connect.js';
 import { parseConfig } from '../../src/config/index.js';
 import type { TestEnv } from '../support/env.js';
 import { connectMysql } from '../../src/mysql/connect.js';
@@ -56,11 +57,10 @@ export async function captureLegacy(env: TestEnv, tables: string[], partitions =
   if (!res.ok) throw new Error(`creating connector ${connector}: ${res.status} ${await res.text()}`);
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const s = (await (await fetch(`${connectUrl}/connectors/${connector}/status`)).json()) as { connector?: { state: string }; tasks?: { state: string; trace?: string }[] };
-    const failed = s.tasks?.find((t) => t.state === 'FAILED');
-    if (failed) throw new Error(`connector ${connector} failed: ${failed.trace?.slice(0, 2000)}`);
-    if (s.connector?.state === 'RUNNING' && s.tasks?.length && s.tasks.every((t) => t.state === 'RUNNING')) break;
-    if (Date.now() > deadline) throw new Error(`connector ${connector} did not start: ${JSON.stringify(s)}`);
+    const [health] = await readConnectors({ url: connectUrl, connectors: [connector] });
+    if (health!.state === 'FAILED' || health!.tasks.some((t) => t.state === 'FAILED')) throw new Error(health!.problem!);
+    if (health!.problem === null) break;
+    if (Date.now() > deadline) throw new Error(`connector ${connector} did not start: ${health!.problem}`);
     await sleep(200);
   }
   // RUNNING comes before the snapshot ends: a table a test creates meanwhile would stop the connector.

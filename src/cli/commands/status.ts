@@ -161,6 +161,9 @@ function renderSyncStatus(s: SyncStatus): string[] {
   if (lastReport !== null && lastReport * 1000 > SYNC_SILENT_MS) {
     out.push('', `no sync has reported for ${lastReport.toFixed(0)} s (is one running?): lag events are as of its last report, lag seconds count from it`);
   }
+  for (const c of s.connectors ?? []) {
+    out.push('', c.problem ? `${c.problem}: sync is caught up only with what reached the topics` : `connector ${c.name}: RUNNING, ${c.tasks.length} task${c.tasks.length === 1 ? '' : 's'} running`);
+  }
   for (const p of s.parked) out.push('', `shard server ${p.server}: ${p.count} writes parked until it is reachable again`);
   if (s.deadLetters.open > 0 || s.deadLetters.resolved > 0) {
     out.push('', `dead letters: ${s.deadLetters.open} open, ${s.deadLetters.resolved} resolved` + (s.deadLetters.open > 0 ? ' (membermig sync dead-letters lists them; fix, then sync --retry-dead-letters)' : ''));

@@ -1,0 +1,131 @@
+/**
+ * Kafka Connect's view of the connectors (Debezium) that fill the change topics. Sync measures its
+ * lag from the topics, and a stopped connector leaves them quiet: sync is caught up with them while
+ * legacy's newer changes wait outside Kafka. Asking Connect is the only way to tell the two apart.
+ */
+
+/** `GET /connectors/NAME/status`, the parts read here. */
+export interface ConnectStatusBody {
+  connector?: { state?: string; trace?: string };
+  tasks?: { id?: number; state?: string; trace?: string }[];
+}
+
+export interface ConnectorHealth {
+  name: string;
+  /** The connector's state (RUNNING, PAUSED, STOPPED, FAILED, UNASSIGNED), or what kept it from being read. */
+  state: string;
+  /** Each task's state, by task id. */
+  tasks: { id: number; state: string }[];
+  /** Why changes are not flowing, in words; null when the connector and all its tasks run. */
+  problem: string | null;
+}
+
+export interface ConnectTarget {
+  /** Kafka Connect's REST URL; credentials in it go into a basic Authorization header. */
+  url: string;
+  connectors: string[];
+}
+
+/** The first line of a Java stack trace: the exception and its message. */
+function traceHead(trace: string | undefined): string {
+  const head = trace?.split('\n', 1)[0]?.trim();
+  return head ? `: ${head.length > 300 ? `${head.slice(0, 300)}…` : head}` : '';
+}
+
+/**
+ * The rule for "changes are flowing": the connector RUNNING with at least one task, every task
+ * RUNNING. A task that failed leaves the connector RUNNING, so the tasks are what tell.
+ */
+export function connectorProblem(name: string, body: ConnectStatusBody): string | null {
+  const state = body.connector?.state ?? 'UNKNOWN';
+  if (state !== 'RUNNING') return `connector ${name} is ${state}${state === 'FAILED' ? traceHead(body.connector?.trace) : ''}`;
+  const tasks = body.tasks ?? [];
+  if (tasks.length === 0) return `connector ${name} has no task (not yet started, or no worker took it)`;
+  const stopped = tasks.find((t) => t.state !== 'RUNNING');
+  if (stopped) return `connector ${name} task ${stopped.id ?? '?'} is ${stopped.state ?? 'UNKNOWN'}${stopped.state === 'FAILED' ? traceHead(stopped.trace) : ''}`;
+  return null;
+}
+
+/** The URL without its credentials, for messages (a Connect URL may carry a password). */
+export function connectUrlForDisplay(url: string): string {
+  const u = new URL(url);
+  return `${u.origin}${u.pathname.replace(/\/+$/, '')}`;
+}
+
+/** fetch refuses a URL with credentials: they travel as a basic Authorization header instead. */
+function requestOf(url: string): { base: string; headers: Record<string, string> } {
+  const u = new URL(url);
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (u.username || u.password) {
+    headers.authorization = `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}`;
+  }
+  return { base: connectUrlForDisplay(url), headers };
+}
+
+/** Why a request got no answer, in a few words (fetch's own message is only "fetch failed"). */
+function unanswered(e: unknown): string {
+  const err = e as { name?: string; cause?: { code?: string; message?: string } };
+  if (err.name === 'TimeoutError') return 'no answer in time';
+  return err.cause?.code ?? err.cause?.message ?? String(e);
+}
+
+/** Each connector's health, asked of Kafka Connect; a Connect that does not answer is a problem of each. */
+export async function readConnectors(target: ConnectTarget, timeoutMs = 5000): Promise<ConnectorHealth[]> {
+  const { base, headers } = requestOf(target.url);
+  return Promise.all(
+    target.connectors.map(async (name): Promise<ConnectorHealth> => {
+      let res: Response;
+      try {
+        res = await fetch(`${base}/connectors/${encodeURIComponent(name)}/status`, { headers, signal: AbortSignal.timeout(timeoutMs) });
+      } catch (e) {
+        return { name, state: 'UNREACHABLE', tasks: [], problem: `Kafka Connect at ${base} did not answer (${unanswered(e)}), so the state of connector ${name} is unknown` };
+      }
+      if (res.status === 404) return { name, state: 'MISSING', tasks: [], problem: `connector ${name} does not exist on Kafka Connect at ${base}` };
+      if (!res.ok) return { name, state: `HTTP ${res.status}`, tasks: [], problem: `Kafka Connect at ${base} answered HTTP ${res.status} for connector ${name}` };
+      let body: ConnectStatusBody;
+      try {
+        body = (await res.json()) as ConnectStatusBody;
+      } catch {
+        return { name, state: 'UNREADABLE', tasks: [], problem: `Kafka Connect at ${base} answered connector ${name}'s status with something other than JSON` };
+      }
+      return {
+        name,
+        state: body.connector?.state ?? 'UNKNOWN',
+        tasks: (body.tasks ?? []).map((t, i) => ({ id: t.id ?? i, state: t.state ?? 'UNKNOWN' })),
+        problem: connectorProblem(name, body),
+      };
+    }),
+  );
+}
+
+/** How often a running sync asks Kafka Connect about the connectors. */
+export const CONNECTORS_EVERY_MS = 5000;
+
+interface ConnectorWatchHooks {
+  /** A connector's problem appeared, changed or went away (null: running again). */
+  changed(health: ConnectorHealth, previous: string | null | undefined): void;
+}
+
+/**
+ * Asks Kafka Connect about the connectors now and then every CONNECTORS_EVERY_MS while sync runs,
+ * and tells when a connector stops filling its topics or starts again (sync alone would only see
+ * quiet topics). Returns the function that stops watching.
+ */
+export function watchConnectors(target: ConnectTarget, hooks: ConnectorWatchHooks, everyMs = CONNECTORS_EVERY_MS): () => void {
+  const last = new Map<string, string | null>();
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const check = async () => {
+    for (const health of await readConnectors(target, Math.min(everyMs, 5000))) {
+      const previous = last.get(health.name);
+      if (!last.has(health.name) || previous !== health.problem) hooks.changed(health, previous);
+      last.set(health.name, health.problem);
+    }
+    if (!stopped) timer = setTimeout(() => void check(), everyMs).unref();
+  };
+  void check();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+}
