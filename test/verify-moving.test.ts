@@ -2,6 +2,7 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger, silentLogger } from '../src/log.js';
 import { connectMysql } from '../src/mysql/connect.js';
+import { rowsQuery } from '../src/mysql/pool.js';
 import type { TableSpec } from '../src/rows/types.js';
 import { shardMapFromConfig } from '../src/shard/map.js';
 import { createSourceReader, MysqlSourceReader } from '../src/source/index.js';
@@ -52,7 +53,7 @@ describe('verify while data moves', () => {
         new Promise<void>((resolve, reject) =>
           setTimeout(() => {
             void (async () => {
-              const { rows } = await readMysqlRowsByKey(reader.pool, spec, [[id]]);
+              const { rows } = await readMysqlRowsByKey(rowsQuery(reader.pool), spec, [[id]]);
               if (rows[0]) await writer.upsertRows(map.shardOf(id), spec, rows);
               else await writer.deleteKeys(map.shardOf(id), spec, [keyValues(spec, [id])]);
             })().then(resolve, reject);

@@ -32,17 +32,17 @@ export type RowsQuery = (sql: string, values?: unknown[]) => Promise<unknown[][]
 
 /**
  * Read statements on the pool's connections, each failing when the server has not answered in
- * `timeoutMs`: a server that accepts and never answers (hung, stopped) fails the statement
- * instead of holding its caller forever.
+ * `timeoutMs` (when given): a server that accepts and never answers (hung, stopped) fails the
+ * statement instead of holding its caller forever.
  */
-export function rowsQuery(pool: Pool, timeoutMs: number): RowsQuery {
+export function rowsQuery(pool: Pool, timeoutMs?: number): RowsQuery {
   return (sql, values) =>
     onConnection(pool, async (conn) => {
       try {
-        const [rows] = await conn.query({ sql, values, rowsAsArray: true, timeout: timeoutMs });
+        const [rows] = await conn.query({ sql, values, rowsAsArray: true, ...(timeoutMs === undefined ? {} : { timeout: timeoutMs }) });
         return rows as unknown as unknown[][];
       } catch (e) {
-        if ((e as { code?: string }).code !== 'PROTOCOL_SEQUENCE_TIMEOUT') throw e;
+        if (timeoutMs === undefined || (e as { code?: string }).code !== 'PROTOCOL_SEQUENCE_TIMEOUT') throw e;
         throw Object.assign(new Error(`no answer within ${timeoutMs / 1000} s (the server hangs or is overloaded)`, { cause: e }), { code: 'PROTOCOL_SEQUENCE_TIMEOUT' });
       }
     });

@@ -112,7 +112,7 @@ export class MysqlLegacySide implements LegacySide {
     private readonly spec: TableSpec,
     hash: CanonicalHash,
     map: ShardMap,
-    private readonly statementTimeoutMs: number,
+    statementTimeoutMs: number,
   ) {
     this.t = legacyTableSql(spec, hash, legacyKeyBits(spec, map, hash));
     const query = rowsQuery(reader.pool, statementTimeoutMs);
@@ -167,12 +167,9 @@ export class MysqlLegacySide implements LegacySide {
 
   async rowsByKey(keys: ChunkKey[]): Promise<LegacyRows> {
     const out = noLegacyRows();
-    for (let i = 0; i < keys.length; i += 500) {
-      const part = keys.slice(i, i + 500);
-      const { rows, rejected } = await readMysqlRowsByKey(this.reader.pool, this.spec, part, this.statementTimeoutMs).catch((e: unknown) => Promise.reject(namedFailure('legacy server', e)));
-      for (const row of rows) out.rows.set(keyId(keyText(this.spec, row)), row);
-      for (const r of rejected) out.unrepresentable.set(keyId(r.key), new UnrepresentableError(r).message);
-    }
+    const { rows, rejected } = await readMysqlRowsByKey(this.query, this.spec, keys);
+    for (const row of rows) out.rows.set(keyId(keyText(this.spec, row)), row);
+    for (const r of rejected) out.unrepresentable.set(keyId(r.key), new UnrepresentableError(r).message);
     return out;
   }
 }

@@ -1,6 +1,5 @@
-import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { quoteId } from '../../mysql/connect.js';
-import { rowsQuery } from '../../mysql/pool.js';
+import type { RowsQuery } from '../../mysql/pool.js';
 import { convertRow, type RejectedValue } from '../../rows/convert.js';
 import type { Row, TableSpec } from '../../rows/types.js';
 import type { ChunkKey } from '../../store/leases.js';
@@ -11,9 +10,9 @@ import { keyColumns, keyLiteral, qualifiedSource } from './sql.js';
  * Rows of a MySQL legacy table by primary key (text form, hex for bytes), converted by the row
  * pipeline as readRange converts them: what verify re-checks and repairs from. Keys that are not
  * there are simply absent; a row with a value the target cannot hold comes back in `rejected`.
+ * `query` runs each statement (verify's fails one the server leaves unanswered too long).
  */
-/** Rows by key; `statementTimeoutMs` fails a statement the server does not answer in time (verify's re-checks). */
-export async function readMysqlRowsByKey(pool: Pool, spec: TableSpec, keys: ChunkKey[], statementTimeoutMs?: number): Promise<{ rows: Row[]; rejected: RejectedValue[] }> {
+export async function readMysqlRowsByKey(query: RowsQuery, spec: TableSpec, keys: ChunkKey[]): Promise<{ rows: Row[]; rejected: RejectedValue[] }> {
   const rows: Row[] = [];
   const rejected: RejectedValue[] = [];
   if (keys.length === 0) return { rows, rejected };
@@ -21,9 +20,7 @@ export async function readMysqlRowsByKey(pool: Pool, spec: TableSpec, keys: Chun
   const select = spec.columns.map((c, i) => conversions[i]!.selectExpression(quoteId(c.source))).join(', ');
   for (let i = 0; i < keys.length; i += 500) {
     const part = keys.slice(i, i + 500);
-    const sql = `SELECT ${select} FROM ${qualifiedSource(spec)} WHERE ${keysPredicate(spec, part)}`;
-    const raw = statementTimeoutMs === undefined ? ((await pool.query<RowDataPacket[]>({ sql, rowsAsArray: true }))[0] as unknown as unknown[][]) : await rowsQuery(pool, statementTimeoutMs)(sql);
-    for (const values of raw) {
+    for (const values of await query(`SELECT ${select} FROM ${qualifiedSource(spec)} WHERE ${keysPredicate(spec, part)}`)) {
       const converted = convertRow(spec, conversions, values);
       if (converted.rejected.length === 0) rows.push(converted.row);
       else rejected.push(...converted.rejected);

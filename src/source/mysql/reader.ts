@@ -3,6 +3,7 @@ import type { Config, TableConfig } from '../../config/schema.js';
 import { namedFailure, RefusedError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { createMysqlPool, quoteId } from '../../mysql/connect.js';
+import { rowsQuery } from '../../mysql/pool.js';
 import { convertRow } from '../../rows/convert.js';
 import { mysqlTypeMap } from '../../rows/mysql.js';
 import { LineBlocks } from '../../rows/tsv.js';
@@ -148,7 +149,7 @@ export class MysqlSourceReader implements SourceReader {
   }
 
   async rowsByKey(spec: TableSpec, keys: ChunkKey[]): Promise<{ rows: Row[]; rejected: RejectedRow[] }> {
-    const { rows, rejected } = await readMysqlRowsByKey(this.pool, spec, keys);
+    const { rows, rejected } = await readMysqlRowsByKey(rowsQuery(this.pool), spec, keys);
     return { rows, rejected: rejected.map((r) => ({ key: r.key, message: new UnrepresentableError(r).message })) };
   }
 
