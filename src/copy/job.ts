@@ -184,6 +184,15 @@ export async function fullJobTables(pool: Pool | PoolConnection, after?: { verif
   return rows.map((r) => ({ id: Number(r.id), name: String(r.name), state: String(r.state), tables: jobOptions(r.options).tables ?? [] }));
 }
 
+/**
+ * The newest full copy job of `table` that began after verify run `runId` did: that run checked
+ * rows the copy has since replaced (full --restart empties the shard tables first), so it no longer
+ * vouches for the table. Undefined when there is none.
+ */
+export async function fullJobAfterVerify(pool: Pool | PoolConnection, table: string, runId: number): Promise<FullJobTables | undefined> {
+  return (await fullJobTables(pool, { verifyRunStarted: runId })).reverse().find((j) => j.tables.includes(table));
+}
+
 /** A job's options column: JSON text on MariaDB, parsed on MySQL. */
 function jobOptions(raw: unknown): { tables?: string[]; emptyFirst?: boolean } {
   return typeof raw === 'string' ? JSON.parse(raw) : ((raw ?? {}) as { tables?: string[]; emptyFirst?: boolean });

@@ -1,5 +1,5 @@
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
-import { fullJobTables } from '../copy/job.js';
+import { fullJobAfterVerify } from '../copy/job.js';
 import { partitionLagSeconds, SYNC_SILENT_MS } from '../cdc/offsets.js';
 import { readConnectors } from '../cdc/connect.js';
 import { mssqlCdcStatus } from '../cdc/mssql/position.js';
@@ -75,7 +75,7 @@ async function verifyGate(db: Db, table: string, maxAgeMinutes: number): Promise
   // A full copy job of the table that began after the run did (full --restart empties the shard
   // tables and copies them again; so does a first copy that outlived a verify): the run checked
   // rows that are no longer there, whatever its age.
-  const copy = (await fullJobTables(db, { verifyRunStarted: run.id })).reverse().find((j) => j.tables.includes(table));
+  const copy = await fullJobAfterVerify(db, table, run.id);
   if (copy) {
     return {
       gate: 'verify',

@@ -1,5 +1,5 @@
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
-import { fullJobTables } from '../copy/job.js';
+import { fullJobAfterVerify } from '../copy/job.js';
 import { insertChunks, type NewChunk } from '../store/leases.js';
 import type { Difference } from './drill.js';
 
@@ -297,7 +297,7 @@ export async function latestFinishedRuns(pool: Pool): Promise<LatestRun[]> {
       rowsSource: Number(r.rows_source),
       rowsTarget: Number(r.rows_target),
       scope: r.scope === null ? null : typeof r.scope === 'string' ? JSON.parse(r.scope) : r.scope,
-      copiedSince: (await fullJobTables(pool, { verifyRunStarted: Number(r.id) })).reverse().find((j) => j.tables.includes(r.table_name))?.id ?? null,
+      copiedSince: (await fullJobAfterVerify(pool, r.table_name, Number(r.id)))?.id ?? null,
     })),
   );
 }
