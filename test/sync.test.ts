@@ -249,43 +249,59 @@ describe('membermig sync: Debezium through Kafka to the shards', () => {
         if (Date.now() > deadline) throw new Error('connector did not pause');
         await new Promise((r) => setTimeout(r, 200));
       }
+      // Changes made while it is paused wait in legacy's binlog.
+      await legacy.query(`INSERT INTO member (member_id, name) VALUES ${Array.from({ length: 20 }, (_, i) => `(${700_000 + i}, 'paused ${i}')`).join(', ')}`);
+      expectedMessages += 20;
+      const quiet = `legacy's changes do not reach the topics, so sync looks caught up with them`;
       const paused = await lagGate({ url: withAuth.href, connectors: [capture.connector] });
-      expect(paused).toEqual({
-        gate: 'sync_lag',
-        ok: false,
-        message: `connector ${capture.connector} is PAUSED: the change topics get no new changes, so sync looks caught up while legacy's changes wait; the lag is unknown`,
-      });
+      expect(paused).toEqual({ gate: 'sync_lag', ok: false, message: `connector ${capture.connector} is PAUSED: ${quiet}; the lag is unknown` });
       const status = await runCli(['status', '--config', withConnect]);
-      expect(status.stdout).toContain(`connector ${capture.connector} is PAUSED: sync is caught up only with what reached the topics`);
+      expect(status.stdout).toContain(`connector ${capture.connector} is PAUSED: ${quiet}`);
       const statusJson = JSON.parse((await runCli(['status', '--config', withConnect, '--json'])).stdout);
       expect(statusJson.result.sync.connectors).toEqual([{ name: capture.connector, state: 'PAUSED', tasks: expect.any(Array), problem: `connector ${capture.connector} is PAUSED` }]);
-      expect(status.stdout + status.stderr).not.toContain('pw-c0nnect-s3cret');
 
-      for (const deadline = Date.now() + 20_000; !syncLog.includes(`connector ${capture.connector} is PAUSED; until it runs`); ) {
-        if (Date.now() > deadline) throw new Error(`the running sync did not warn about the paused connector: ${syncLog}`);
+      // The running sync warns, and records the outage.
+      const openOutages = async () => Number(((await control.query('SELECT COUNT(*) AS n FROM cdc_connector_outages WHERE ended_at IS NULL'))[0] as { n: number }[])[0]!.n);
+      for (const deadline = Date.now() + 20_000; !syncLog.includes(`connector ${capture.connector} is PAUSED: ${quiet}`) || (await openOutages()) !== 1; ) {
+        if (Date.now() > deadline) throw new Error(`the running sync did not warn about the paused connector, or record it: ${syncLog}`);
         await new Promise((r) => setTimeout(r, 200));
       }
-      expect(syncLog).not.toContain('pw-c0nnect-s3cret');
 
       // A name Connect does not know, and a Connect that does not answer: unknown, so shut.
-      expect((await lagGate({ url: connectUrl, connectors: ['no-such-connector'] })).message).toBe(
-        `connector no-such-connector does not exist on Kafka Connect at ${connectUrl}: the change topics get no new changes, so sync looks caught up while legacy's changes wait; the lag is unknown`,
-      );
+      expect((await lagGate({ url: connectUrl, connectors: ['no-such-connector'] })).message).toBe(`connector no-such-connector does not exist on Kafka Connect at ${connectUrl}: ${quiet}; the lag is unknown`);
       const closedPort = `http://ops:pw-c0nnect-s3cret@127.0.0.1:2`;
       const unreachable = await lagGate({ url: closedPort, connectors: [capture.connector] });
       expect(unreachable).toMatchObject({ ok: false, message: expect.stringMatching(/^Kafka Connect at http:\/\/127\.0\.0\.1:2 did not answer \(ECONNREFUSED\), so the state of connector \S+ is unknown: /) });
       expect(unreachable.message).not.toContain('pw-c0nnect-s3cret');
 
-      // Resumed: RUNNING again, the gate opens.
+      // Resumed: RUNNING again, and sync soon caught up with the topics, but Debezium sends the paused
+      // time's changes only as it catches up: the gate stays shut until a verify begun after the outage is clean.
       await fetch(`${connectUrl}/connectors/${capture.connector}/resume`, { method: 'PUT' });
-      for (const deadline = Date.now() + 30_000; !(await lagGate({ url: connectUrl, connectors: [capture.connector] })).ok; ) {
-        if (Date.now() > deadline) throw new Error(`the gate stayed shut after resume: ${(await lagGate({ url: connectUrl, connectors: [capture.connector] })).message}`);
+      for (const deadline = Date.now() + 30_000; (await openOutages()) !== 0; ) {
+        if (Date.now() > deadline) throw new Error(`the running sync did not record the connector running again: ${syncLog}`);
         await new Promise((r) => setTimeout(r, 200));
       }
+      expect(await lagGate({ url: withAuth.href, connectors: [capture.connector] })).toMatchObject({
+        ok: false,
+        message: expect.stringMatching(
+          new RegExp(`^connector ${capture.connector} was not running from \\S+Z to \\S+Z \\(connector ${capture.connector} is PAUSED\\): the changes made then reached the topics only as it caught up, which the topics cannot show; a clean verify of member begun after that proves the shards have them \\(membermig verify --tables member\\)$`),
+        ),
+      });
+      await waitForMessages(topics, expectedMessages);
+      for (const deadline = Date.now() + 30_000; (await compareWithLegacy(env, 'member', { key: 'member_id', shardKey: 'member_id' })).differences.length > 0; ) {
+        if (Date.now() > deadline) throw new Error('the paused time\'s rows did not reach the shards');
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      const verify = await runCli(['verify', '--config', withConnect, '--tables', 'member', '--json']);
+      expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+      const reopened = await lagGate({ url: withAuth.href, connectors: [capture.connector] });
+      expect(reopened, reopened.message).toMatchObject({ ok: true, message: expect.stringContaining(`; connectors ${capture.connector} running`) });
+      expect(status.stdout + status.stderr + syncLog).not.toContain('pw-c0nnect-s3cret');
     } finally {
       // The later tests need the connector streaming.
       await fetch(`${connectUrl}/connectors/${capture.connector}/resume`, { method: 'PUT' });
       for (const deadline = Date.now() + 30_000; (await connectorState()) !== 'RUNNING' && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 200));
+      await control.query('DELETE FROM cdc_connector_outages');
       await control.end();
       child.kill('SIGTERM');
       await closed;

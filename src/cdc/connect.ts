@@ -4,6 +4,9 @@
  * legacy's newer changes wait outside Kafka. Asking Connect is the only way to tell the two apart.
  */
 
+/** Why a quiet topic does not mean a caught-up sync: the one wording of it (gate, status, sync's warning). */
+export const QUIET_TOPICS = "legacy's changes do not reach the topics, so sync looks caught up with them";
+
 /** `GET /connectors/NAME/status`, the parts read here. */
 export interface ConnectStatusBody {
   connector?: { state?: string; trace?: string };
@@ -12,7 +15,10 @@ export interface ConnectStatusBody {
 
 export interface ConnectorHealth {
   name: string;
-  /** The connector's state (RUNNING, PAUSED, STOPPED, FAILED, UNASSIGNED), or what kept it from being read. */
+  /**
+   * Connect's state of the connector (RUNNING, PAUSED, STOPPED, FAILED, UNASSIGNED, RESTARTING), or
+   * what kept it from being read: UNREACHABLE (no answer), MISSING (404), UNREADABLE (not JSON), HTTP nnn.
+   */
   state: string;
   /** Each task's state, by task id. */
   tasks: { id: number; state: string }[];
@@ -70,16 +76,18 @@ function unanswered(e: unknown): string {
 }
 
 /** Each connector's health, asked of Kafka Connect; a Connect that does not answer is a problem of each. */
-export async function readConnectors(target: ConnectTarget, timeoutMs = 5000): Promise<ConnectorHealth[]> {
+export async function readConnectors(target: ConnectTarget, timeoutMs = 5000, stop?: AbortSignal): Promise<ConnectorHealth[]> {
   const { base, headers } = requestOf(target.url);
+  const signal = stop ? AbortSignal.any([stop, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs);
   return Promise.all(
     target.connectors.map(async (name): Promise<ConnectorHealth> => {
       let res: Response;
       try {
-        res = await fetch(`${base}/connectors/${encodeURIComponent(name)}/status`, { headers, signal: AbortSignal.timeout(timeoutMs) });
+        res = await fetch(`${base}/connectors/${encodeURIComponent(name)}/status`, { headers, signal });
       } catch (e) {
         return { name, state: 'UNREACHABLE', tasks: [], problem: `Kafka Connect at ${base} did not answer (${unanswered(e)}), so the state of connector ${name} is unknown` };
       }
+      if (!res.ok) await res.body?.cancel();
       if (res.status === 404) return { name, state: 'MISSING', tasks: [], problem: `connector ${name} does not exist on Kafka Connect at ${base}` };
       if (!res.ok) return { name, state: `HTTP ${res.status}`, tasks: [], problem: `Kafka Connect at ${base} answered HTTP ${res.status} for connector ${name}` };
       let body: ConnectStatusBody;
@@ -102,30 +110,35 @@ export async function readConnectors(target: ConnectTarget, timeoutMs = 5000): P
 export const CONNECTORS_EVERY_MS = 5000;
 
 interface ConnectorWatchHooks {
-  /** A connector's problem appeared, changed or went away (null: running again). */
-  changed(health: ConnectorHealth, previous: string | null | undefined): void;
+  /** A connector's problem appeared, changed or went away (null: running again), or was first seen. */
+  changed(health: ConnectorHealth, previous: string | null | undefined): Promise<void>;
 }
 
 /**
  * Asks Kafka Connect about the connectors now and then every CONNECTORS_EVERY_MS while sync runs,
  * and tells when a connector stops filling its topics or starts again (sync alone would only see
- * quiet topics). Returns the function that stops watching.
+ * quiet topics). Returns the function that stops watching: a request under way is abandoned and
+ * nothing is told after it.
  */
-export function watchConnectors(target: ConnectTarget, hooks: ConnectorWatchHooks, everyMs = CONNECTORS_EVERY_MS): () => void {
+export function watchConnectors(target: ConnectTarget, hooks: ConnectorWatchHooks, everyMs = CONNECTORS_EVERY_MS, timeoutMs = 5000): () => void {
   const last = new Map<string, string | null>();
-  let stopped = false;
+  const stop = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   const check = async () => {
-    for (const health of await readConnectors(target, Math.min(everyMs, 5000))) {
-      const previous = last.get(health.name);
-      if (!last.has(health.name) || previous !== health.problem) hooks.changed(health, previous);
-      last.set(health.name, health.problem);
+    try {
+      for (const health of await readConnectors(target, timeoutMs, stop.signal)) {
+        if (stop.signal.aborted) return;
+        const previous = last.get(health.name);
+        if (!last.has(health.name) || previous !== health.problem) await hooks.changed(health, previous);
+        last.set(health.name, health.problem);
+      }
+    } finally {
+      if (!stop.signal.aborted) timer = setTimeout(() => void check().catch(() => {}), everyMs).unref();
     }
-    if (!stopped) timer = setTimeout(() => void check(), everyMs).unref();
   };
-  void check();
+  void check().catch(() => {});
   return () => {
-    stopped = true;
+    stop.abort();
     clearTimeout(timer);
   };
 }

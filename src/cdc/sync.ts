@@ -11,7 +11,8 @@ import { DebeziumDecoder } from './debezium/decode.js';
 import type { SyncMetrics } from './metrics.js';
 import { runMssqlSync, type MssqlSyncResult } from './mssql/sync.js';
 import type { SyncOutcome } from './runtime.js';
-import { watchConnectors, type ConnectorHealth } from './connect.js';
+import { QUIET_TOPICS, watchConnectors, type ConnectorHealth } from './connect.js';
+import { recordConnectorHealth } from './connector-outages.js';
 import { connectKafka } from './kafka-admin.js';
 import { RestartingConsumer } from './kafka-consumer.js';
 import { keepMirrorFresh, watchCaughtUp } from './kafka-progress.js';
@@ -156,9 +157,10 @@ async function runKafkaSync(config: Config, options: SyncOptions): Promise<Kafka
       if (stopping()) return;
       consumer = new RestartingConsumer(kafka, { kafkaConfig, topics, logger, stopping, eachBatch: batchApplier(rt, result, partitions) });
       await consumer.start();
+      if (stopping()) return; // start() gives up quietly when a stop came meanwhile: nothing more to start
       result.started = true;
       stopFreshness = keepMirrorFresh(admin, store, kafkaConfig.group, topics, logger);
-      if (kafkaConfig.connect) stopWatchingConnectors = watchConnectors(kafkaConfig.connect, { changed: connectorChanged(logger, metrics) });
+      if (kafkaConfig.connect) stopWatchingConnectors = watchConnectors(kafkaConfig.connect, { changed: connectorChanged(store, logger, metrics) });
     })();
     startUp.catch(() => {}); // when a stop request wins the race below, its failure is nobody's
     const first = await Promise.race([startUp.then(() => 'started' as const), aborted]);
@@ -190,12 +192,20 @@ async function runKafkaSync(config: Config, options: SyncOptions): Promise<Kafka
   }
 }
 
-/** A connector that stopped filling its topics is a warning: sync will look caught up with quiet topics. */
-function connectorChanged(logger: Logger, metrics: SyncMetrics) {
-  return (health: ConnectorHealth, previous: string | null | undefined): void => {
+/**
+ * A connector that stopped filling its topics is a warning (sync will look caught up with quiet
+ * topics) and an outage in the control store, which the sync_lag gate reads.
+ */
+function connectorChanged(store: ControlStore, logger: Logger, metrics: SyncMetrics) {
+  return async (health: ConnectorHealth, previous: string | null | undefined): Promise<void> => {
     metrics.connectorRunning.set({ connector: health.name }, health.problem === null ? 1 : 0);
-    if (health.problem !== null) logger.warn({ connector: health.name, state: health.state }, `${health.problem}; until it runs, legacy's changes do not reach the topics and sync looks caught up`);
+    if (health.problem !== null) logger.warn({ connector: health.name, state: health.state }, `${health.problem}: ${QUIET_TOPICS}`);
     else if (previous) logger.info({ connector: health.name }, `connector ${health.name} is running again`);
+    // A failure is told again on the next check: the watch keeps the state it last recorded.
+    await recordConnectorHealth(store.pool, [health]).catch((e: Error) => {
+      logger.warn({ err: e.message }, 'could not record the connector state in the control store');
+      throw e;
+    });
   };
 }
 

@@ -1,7 +1,8 @@
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { fullJobAfterVerify } from '../copy/job.js';
 import { partitionLagSeconds, SYNC_SILENT_MS } from '../cdc/offsets.js';
-import { readConnectors } from '../cdc/connect.js';
+import { QUIET_TOPICS, readConnectors, type ConnectorHealth } from '../cdc/connect.js';
+import { recordConnectorHealth } from '../cdc/connector-outages.js';
 import { mssqlCdcStatus } from '../cdc/mssql/position.js';
 import type { Config } from '../config/schema.js';
 
@@ -20,9 +21,29 @@ export interface GateResult {
 
 type Db = Pool | PoolConnection;
 
-export async function checkGates(db: Db, config: Config, table: string): Promise<GateResult[]> {
+/**
+ * The connectors of cdc.kafka.connect, read and their outages recorded, for a gated change to pass
+ * to checkGates: read before the settings lock is taken. Undefined when none are configured.
+ */
+export async function observeConnectors(pool: Pool, config: Config): Promise<ConnectorHealth[] | undefined> {
+  const connect = config.cdc?.kafka?.connect;
+  if (!connect) return undefined;
+  const seen = await readConnectors(connect);
+  await recordConnectorHealth(pool, seen);
+  return seen;
+}
+
+/**
+ * `connectors`: the connectors of cdc.kafka.connect as read (and recorded) before the caller took
+ * its settings lock, so that a slow Kafka Connect never holds it; read here when not given.
+ */
+export async function checkGates(db: Db, config: Config, table: string, connectors?: ConnectorHealth[]): Promise<GateResult[]> {
   const gates = config.gray.gates;
-  return [await verifyGate(db, table, gates.max_verify_age_minutes), await syncLagGate(db, config, gates.max_sync_lag_seconds), await deadLetterGate(db, table, gates.allow_dead_letters)];
+  return [
+    await verifyGate(db, table, gates.max_verify_age_minutes),
+    await syncLagGate(db, config, table, gates.max_sync_lag_seconds, connectors),
+    await deadLetterGate(db, table, gates.allow_dead_letters),
+  ];
 }
 
 /**
@@ -93,17 +114,27 @@ async function verifyGate(db: Db, table: string, maxAgeMinutes: number): Promise
  * Sync lag over the partitions of the configured consumer group (all partitions when none is
  * configured). A partition that still has events to consume lags by now − the source time of the
  * last event applied; one that has consumed everything it saw lags by how long ago it said so.
+ * The topics only show what reached them: a connector not running now, or not running at some
+ * time since the table's last clean verify began, makes the lag unknown.
  */
-async function syncLagGate(db: Db, config: Config, maxLagSeconds: number): Promise<GateResult> {
+async function syncLagGate(db: Db, config: Config, table: string, maxLagSeconds: number, connectors: ConnectorHealth[] | undefined): Promise<GateResult> {
   const parked = await parkedWritesProblem(db, maxLagSeconds);
   if (parked) return { gate: 'sync_lag', ok: false, message: parked };
   if (config.cdc?.mssql && !config.cdc.kafka) return directCdcLagGate(db, config, maxLagSeconds);
   const connect = config.cdc?.kafka?.connect;
   if (connect) {
-    const problems = (await readConnectors(connect)).flatMap((c) => (c.problem ? [c.problem] : []));
-    if (problems.length > 0) {
-      return { gate: 'sync_lag', ok: false, message: `${problems.join('; ')}: the change topics get no new changes, so sync looks caught up while legacy's changes wait; the lag is unknown` };
-    }
+    const problems = (connectors ?? (await readConnectors(connect))).flatMap((c) => (c.problem ? [c.problem] : []));
+    if (problems.length > 0) return { gate: 'sync_lag', ok: false, message: `${problems.join('; ')}: ${QUIET_TOPICS}; the lag is unknown` };
+  }
+  const outage = await outageSinceCleanVerify(db, table);
+  if (outage) {
+    return {
+      gate: 'sync_lag',
+      ok: false,
+      message:
+        `connector ${outage.connector} was not running from ${outage.began} to ${outage.ended ?? 'now'} (${outage.problem}): the changes made then reached the topics ` +
+        `only as it caught up, which the topics cannot show; a clean verify of ${table} begun after that proves the shards have them (membermig verify --tables ${table})`,
+    };
   }
   const group = config.cdc?.kafka?.group;
   const [rows] = await db.query<RowDataPacket[]>(
@@ -145,8 +176,25 @@ async function syncLagGate(db: Db, config: Config, maxLagSeconds: number): Promi
   const asOf = reportedMsAgo > SYNC_SILENT_MS ? ` as of the last sync report ${(reportedMsAgo / 1000).toFixed(0)} s ago (is sync running?)` : '';
   const figures = `sync lag ${worstSeconds.toFixed(1)} s (worst ${worstWhere}), ${offsetLag} events behind over ${rows.length} partitions${asOf}`;
   if (worstSeconds > maxLagSeconds) return { gate: 'sync_lag', ok: false, message: `${figures}; gray.gates.max_sync_lag_seconds is ${maxLagSeconds}` };
-  const connectors = connect ? `; connectors ${connect.connectors.join(', ')} running` : config.cdc?.kafka ? '; connectors not checked (set cdc.kafka.connect)' : '';
-  return { gate: 'sync_lag', ok: true, message: `${figures} (limit ${maxLagSeconds} s)${connectors}` };
+  const connectorNote = connect ? `; connectors ${connect.connectors.join(', ')} running` : config.cdc?.kafka ? '; connectors not checked (set cdc.kafka.connect)' : '';
+  return { gate: 'sync_lag', ok: true, message: `${figures} (limit ${maxLagSeconds} s)${connectorNote}` };
+}
+
+/**
+ * The connector outage (cdc_connector_outages) that ended last, if it ended (or is still open)
+ * after the table's newest clean verify of the whole table began.
+ */
+async function outageSinceCleanVerify(db: Db, table: string): Promise<{ connector: string; problem: string; began: string; ended: string | null } | undefined> {
+  const [rows] = await db.query<RowDataPacket[]>(
+    `SELECT connector, problem, DATE_FORMAT(began_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS began, DATE_FORMAT(ended_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS ended
+       FROM cdc_connector_outages
+      WHERE COALESCE(ended_at, NOW(6)) > COALESCE((SELECT MAX(started_at) FROM verify_runs
+                                                   WHERE table_name = ? AND state = 'clean' AND finished_at IS NOT NULL AND ${FULL_COVERAGE}), '1000-01-01')
+      ORDER BY ended_at IS NULL DESC, ended_at DESC LIMIT 1`,
+    [table],
+  );
+  const r = rows[0];
+  return r ? { connector: r.connector, problem: r.problem, began: r.began, ended: r.ended } : undefined;
 }
 
 /**

@@ -4,12 +4,13 @@ import { RefusedError } from '../errors.js';
 import { keyText, type ShardKey } from '../shard/map.js';
 import type { ControlStore } from '../store/control.js';
 import { pinShardMap } from '../store/shard-map.js';
-import { checkGates, describeFailures, type GateResult } from './gates.js';
+import { checkGates, describeFailures, observeConnectors, type GateResult } from './gates.js';
 import { memberIdsAsSent } from './member-ids.js';
 import { formatPercent, FULL_BASIS_POINTS } from './percent.js';
 import { DEFAULT_GRAY, DEFAULT_SHIM, SHIM_MODES, TableRouter, isShimMode, type GraySetting, type RouteExplanation, type ShimMode, type ShimSetting } from './route.js';
 import {
   lockSetting,
+  peekSetting,
   newSalt,
   readHistory,
   readSettings,
@@ -123,15 +124,18 @@ export async function setGray(store: ControlStore, config: Config, table: string
   const lists = [change.allow, change.unallow, change.deny, change.undeny].map((l) => (l ?? []).map(keyText));
   const { ids, notes: idNotes } = await memberIdsAsSent(config, table, lists.flat());
   const [allow, unallow, deny, undeny] = lists.map((l, i) => ids.slice(offset(lists, i), offset(lists, i) + l.length));
+  const grayOf = (stored: unknown) => (stored === null ? DEFAULT_GRAY : toGraySetting(stored));
+  const likely = grayOf(await peekSetting(store.pool, table, 'gray'));
+  const connectors = graysRaise(likely, applyGrayChange(likely, { ...change, allow, unallow, deny, undeny })) ? await observeConnectors(store.pool, config) : undefined;
   const result = await withSettingsLock(store.pool, async (conn) => {
     const stored = await lockSetting(conn, table, 'gray');
-    const before = stored === null ? DEFAULT_GRAY : toGraySetting(stored);
+    const before = grayOf(stored);
     const after = applyGrayChange(before, { ...change, allow, unallow, deny, undeny });
     if (sameGray(before, after) && stored !== null) return unchanged(table, before, ctx, await currentVersion(conn));
     let gates: GateResult[] = [];
     let recorded = { forced: false, reason };
     if (graysRaise(before, after)) {
-      gates = await checkGates(conn, config, table);
+      gates = await checkGates(conn, config, table, connectors);
       recorded = passGates(gates, ctx, reason, `move ${table} toward MySQL`);
     }
     const version = await writeSetting(conn, { table, kind: 'gray', action: 'set', oldValue: stored, newValue: after, operator: ctx.operator, reason: recorded.reason, forced: recorded.forced });
@@ -258,9 +262,12 @@ export async function setShimMode(store: ControlStore, config: Config, table: st
   if (!isShimMode(modeText)) throw new RefusedError(`unknown shim mode "${modeText}"; modes in order: ${SHIM_MODES.join(' -> ')}`);
   const mode: ShimMode = modeText;
   const reason = requireReason(ctx);
+  const shimOf = (stored: unknown) => (stored === null ? DEFAULT_SHIM : toShimSetting(stored));
+  const likely = shimOf(await peekSetting(store.pool, table, 'shim'));
+  const connectors = SHIM_MODES.indexOf(mode) > SHIM_MODES.indexOf(likely.mode) ? await observeConnectors(store.pool, config) : undefined;
   return withSettingsLock(store.pool, async (conn) => {
     const stored = await lockSetting(conn, table, 'shim');
-    const before = stored === null ? DEFAULT_SHIM : toShimSetting(stored);
+    const before = shimOf(stored);
     const from = SHIM_MODES.indexOf(before.mode);
     const to = SHIM_MODES.indexOf(mode);
     if (from === to) return unchanged(table, before, ctx, await currentVersion(conn));
@@ -274,7 +281,7 @@ export async function setShimMode(store: ControlStore, config: Config, table: st
       }
       // Forward sends members' writes to MySQL, by the shard map: it must be the one the rows were placed by.
       await pinShardMap(store, config.shards);
-      gates = await checkGates(conn, config, table);
+      gates = await checkGates(conn, config, table, connectors);
       if (from > 0) {
         const writeBp = gray?.write_bp ?? 0;
         gates.push({

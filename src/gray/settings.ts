@@ -106,7 +106,16 @@ export async function withSettingsLock<T>(pool: Pool, change: (conn: PoolConnect
 
 /** The current value of one setting row, locked until the transaction ends; null when there is none. */
 export async function lockSetting(conn: PoolConnection, table: string, kind: SettingKind): Promise<unknown> {
-  const [rows] = await conn.query<RowDataPacket[]>('SELECT value FROM settings WHERE table_name = ? AND kind = ? FOR UPDATE', [table, kind]);
+  return settingValue(conn, table, kind, ' FOR UPDATE');
+}
+
+/** The setting as it is now, unlocked: what a change is likely to start from (the lock decides). */
+export async function peekSetting(pool: Pool, table: string, kind: SettingKind): Promise<unknown> {
+  return settingValue(pool, table, kind, '');
+}
+
+async function settingValue(db: Pool | PoolConnection, table: string, kind: SettingKind, lock: string): Promise<unknown> {
+  const [rows] = await db.query<RowDataPacket[]>(`SELECT value FROM settings WHERE table_name = ? AND kind = ?${lock}`, [table, kind]);
   return rows.length === 0 ? null : parseJson(rows[0]!.value);
 }
 

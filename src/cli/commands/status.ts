@@ -4,6 +4,7 @@ import { collectStatus, type Status } from '../../store/status.js';
 import type { TableStatus } from '../../store/status-tables.js';
 import type { SyncStatus } from '../../cdc/status.js';
 import { SYNC_SILENT_MS } from '../../cdc/offsets.js';
+import { QUIET_TOPICS } from '../../cdc/connect.js';
 import type { Run } from '../main.js';
 import { renderTable } from '../render.js';
 import type { FullCopyStatus } from '../../copy/status.js';
@@ -162,7 +163,7 @@ function renderSyncStatus(s: SyncStatus): string[] {
     out.push('', `no sync has reported for ${lastReport.toFixed(0)} s (is one running?): lag events are as of its last report, lag seconds count from it`);
   }
   for (const c of s.connectors ?? []) {
-    out.push('', c.problem ? `${c.problem}: sync is caught up only with what reached the topics` : `connector ${c.name}: RUNNING, ${c.tasks.length} task${c.tasks.length === 1 ? '' : 's'} running`);
+    out.push('', c.problem ? `${c.problem}: ${QUIET_TOPICS}` : `connector ${c.name}: RUNNING, ${c.tasks.length} task${c.tasks.length === 1 ? '' : 's'} running`);
   }
   for (const p of s.parked) out.push('', `shard server ${p.server}: ${p.count} writes parked until it is reachable again`);
   if (s.deadLetters.open > 0 || s.deadLetters.resolved > 0) {
