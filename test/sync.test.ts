@@ -287,6 +287,9 @@ describe('membermig sync: Debezium through Kafka to the shards', () => {
           new RegExp(`^connector ${capture.connector} was not running from \\S+Z to \\S+Z \\(connector ${capture.connector} is PAUSED\\): the changes made then reached the topics only as it caught up, which the topics cannot show; a clean verify of member begun after that proves the shards have them \\(membermig verify --tables member\\)$`),
         ),
       });
+      expect((await runCli(['status', '--config', withConnect])).stdout).toMatch(
+        new RegExp(`connector ${capture.connector} was last not running from \\S+Z to \\S+Z \\(connector ${capture.connector} is PAUSED\\): the gray gate wants a clean verify begun after that`),
+      );
       await waitForMessages(topics, expectedMessages);
       for (const deadline = Date.now() + 30_000; (await compareWithLegacy(env, 'member', { key: 'member_id', shardKey: 'member_id' })).differences.length > 0; ) {
         if (Date.now() > deadline) throw new Error('the paused time\'s rows did not reach the shards');

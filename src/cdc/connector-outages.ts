@@ -1,4 +1,4 @@
-import type { Pool, PoolConnection } from 'mysql2/promise';
+import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { ConnectorHealth } from './connect.js';
 
 /**
@@ -22,4 +22,23 @@ export async function recordConnectorHealth(db: Db, seen: ConnectorHealth[]): Pr
       );
     }
   }
+}
+
+export interface ConnectorOutage {
+  connector: string;
+  problem: string;
+  /** ISO 8601 UTC. */
+  beganAt: string;
+  /** ISO 8601 UTC; null while it lasts. */
+  endedAt: string | null;
+}
+
+/** The latest outage (an open one first), for status. */
+export async function latestConnectorOutage(db: Db): Promise<ConnectorOutage | null> {
+  const [rows] = await db.query<RowDataPacket[]>(
+    `SELECT connector, problem, DATE_FORMAT(began_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS began, DATE_FORMAT(ended_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS ended
+       FROM cdc_connector_outages ORDER BY ended_at IS NULL DESC, ended_at DESC LIMIT 1`,
+  );
+  const r = rows[0];
+  return r ? { connector: r.connector, problem: r.problem, beganAt: r.began, endedAt: r.ended } : null;
 }

@@ -1,5 +1,6 @@
 import type { Pool } from 'mysql2/promise';
 import { readConnectors, type ConnectorHealth, type ConnectTarget } from './connect.js';
+import { latestConnectorOutage, type ConnectorOutage } from './connector-outages.js';
 import { deadLetterCounts, type DeadLetterCounts } from './deadletters.js';
 import { mssqlCdcStatus, type MssqlCdcInstanceStatus } from './mssql/position.js';
 import { readOffsetMirror, type PartitionLag } from './offsets.js';
@@ -17,6 +18,8 @@ export interface SyncStatus {
   parked: { server: string; count: number }[];
   /** The connectors of cdc.kafka.connect as Kafka Connect reports them (absent when not configured). */
   connectors?: ConnectorHealth[];
+  /** The latest time a connector was seen not running (cdc_connector_outages), if any. */
+  lastConnectorOutage: ConnectorOutage | null;
 }
 
 /**
@@ -36,5 +39,6 @@ export async function collectSyncStatus(pool: Pool, connect?: ConnectTarget): Pr
     deadLetters: await deadLetterCounts(pool),
     parked: [...(await parkedCounts(pool))].map(([server, count]) => ({ server, count })),
     ...(connect ? { connectors: await readConnectors(connect, 3000) } : {}),
+    lastConnectorOutage: await latestConnectorOutage(pool),
   };
 }
