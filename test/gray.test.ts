@@ -320,6 +320,17 @@ describe('membermig gray and shim', () => {
     await json('shim', 'set', 'address', 'legacy_only', '--reason', 'reset');
   });
 
+  it('a write percentage set while the table is legacy_only says that it changes nothing yet', async () => {
+    await db.query("DELETE FROM settings WHERE table_name = 'address'");
+    const set = await json('gray', 'set', 'address', '--write', '100%', '--force', '--reason', 'test: forgot the shim step');
+    expect(set.notes).toContain('address is in shim mode legacy_only, where the write percentage changes nothing: every member writes legacy only until shim set address dual_legacy_primary, which starts it again at 0%');
+    // In a dual mode the write percentage is the ramp: no such note.
+    await json('shim', 'set', 'address', 'dual_legacy_primary', '--force', '--reason', 'test: dual');
+    expect((await json('gray', 'set', 'address', '--write', '5%', '--force', '--reason', 'test: ramp')).notes.filter((n: string) => n.includes('changes nothing'))).toEqual([]);
+    await json('shim', 'set', 'address', 'legacy_only', '--reason', 'reset');
+    await db.query("DELETE FROM settings WHERE table_name = 'address'");
+  });
+
   it('shim mode: forward one step at a time (gated), back any number of steps, every change recorded', async () => {
     process.env.MEMBERMIG_OPERATOR = 'carol';
     try {

@@ -139,7 +139,9 @@ export async function setGray(store: ControlStore, config: Config, table: string
       recorded = passGates(gates, ctx, reason, `move ${table} toward MySQL`);
     }
     const version = await writeSetting(conn, { table, kind: 'gray', action: 'set', oldValue: stored, newValue: after, operator: ctx.operator, reason: recorded.reason, forced: recorded.forced });
-    return { table, changed: true, before, after, version, gates, forced: recorded.forced, operator: ctx.operator, notes: graysRaise(before, after) ? unstampedNote(config, table) : [] };
+    const shim = await peekSetting(conn, table, 'shim');
+    const notes = [...(graysRaise(before, after) ? unstampedNote(config, table) : []), ...idleWriteNote(table, before, after, shim === null ? DEFAULT_SHIM : toShimSetting(shim))];
+    return { table, changed: true, before, after, version, gates, forced: recorded.forced, operator: ctx.operator, notes };
   });
   return { ...result, notes: [...result.notes, ...idNotes] };
 }
@@ -152,6 +154,15 @@ export async function setGray(store: ControlStore, config: Config, table: string
 function unstampedNote(config: Config, table: string): string[] {
   if (config.tables[table]?.updated_at) return [];
   return [`tables.${table}.updated_at is not configured: sync cannot tell legacy's event of a dual write from a newer change, so a late one puts the older row back in MySQL until the next event (README: tables.NAME.updated_at)`];
+}
+
+/**
+ * In legacy_only every member writes legacy only, whatever the write percentage: a changed one
+ * does nothing yet, and the step to dual_legacy_primary starts it again at 0%.
+ */
+function idleWriteNote(table: string, before: GraySetting, after: GraySetting, shim: ShimSetting): string[] {
+  if (shim.mode !== 'legacy_only' || after.write_bp === before.write_bp) return [];
+  return [`${table} is in shim mode legacy_only, where the write percentage changes nothing: every member writes legacy only until shim set ${table} dual_legacy_primary, which starts it again at 0%`];
 }
 
 /** Where list i starts in the lists laid end to end. */

@@ -110,8 +110,8 @@ export async function lockSetting(conn: PoolConnection, table: string, kind: Set
 }
 
 /** The setting as it is now, unlocked: what a change is likely to start from (the lock decides). */
-export async function peekSetting(pool: Pool, table: string, kind: SettingKind): Promise<unknown> {
-  return settingValue(pool, table, kind, '');
+export async function peekSetting(db: Pool | PoolConnection, table: string, kind: SettingKind): Promise<unknown> {
+  return settingValue(db, table, kind, '');
 }
 
 async function settingValue(db: Pool | PoolConnection, table: string, kind: SettingKind, lock: string): Promise<unknown> {
