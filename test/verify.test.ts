@@ -366,6 +366,10 @@ describe('membermig verify: find, classify, repair, re-verify', () => {
     const all = await runCli(['verify', '--config', configPath, '--json', '--repair']);
     expect(JSON.parse(all.stdout).result.differences.map((d: { key: string[] }) => d.key[0]).sort()).toEqual([old, recent].sort());
     expect(all.code).toBe(0);
+    // A --since that matches nothing (a mistyped year) is clean, and says that nothing was compared.
+    const future = await runCli(['verify', '--config', configPath, '--since', '2099-01-01T00:00:00Z']);
+    expect(future.code).toBe(0);
+    expect(future.stdout).toContain('member: no row was compared (since 2099-01-01');
   });
 
   it('a shard server refusing us: its chunks are retried, then the run ends failed (exit 1), says what is left, and logs no stack or password', async () => {

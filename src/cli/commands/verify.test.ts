@@ -18,7 +18,7 @@ describe('renderVerify', () => {
 
   it('a stopped run shows no difference count for a table it has not finished, and calls its differences found so far', () => {
     const text = renderVerify(stopped);
-    expect(text).toMatch(/member\s+running\s+4\/59\s+400\s+399\s+-\s+0/);
+    expect(text).toMatch(/member\s+stopped\s+4\/59\s+400\s+399\s+-\s+0/);
     expect(text).toContain('differences found before the stop (first 1; the rest of the run decides):');
     expect(text).not.toContain('first 1 differences:');
   });

@@ -180,9 +180,15 @@ export function renderVerify(r: VerifyResult): string {
     renderTable(
       ['table', 'state', 'chunks', 'legacy rows', 'shard rows', 'differences', 'repaired', 'seconds'],
       // A table's differences are counted when its run ends: a stopped one has no count yet, only what it found so far.
-      r.tables.map((t) => [t.table, t.state, `${t.chunksChecked}/${t.chunksTotal}`, t.rowsSource, t.rowsTarget, t.state === 'running' ? '-' : t.differences, t.repaired, t.seconds?.toFixed(1)]),
+      // A stopped pass leaves its tables' runs open ('running' in the control store) for the next one to finish.
+      r.tables.map((t) => [t.table, t.state === 'running' && r.state === 'stopped' ? 'stopped' : t.state, `${t.chunksChecked}/${t.chunksTotal}`, t.rowsSource, t.rowsTarget, t.state === 'running' ? '-' : t.differences, t.repaired, t.seconds?.toFixed(1)]),
     ),
   );
+  // Clean with nothing compared is most often a scope that matched nothing (a --since in the future).
+  for (const t of r.tables.filter((t) => t.state === 'clean' && t.rowsSource === 0 && t.rowsTarget === 0)) {
+    const scope = Object.entries(t.scope).filter(([k, v]) => ['shards', 'sample', 'since'].includes(k) && v !== null && v !== undefined && v !== 'all');
+    out.push('', `${t.table}: no row was compared${scope.length > 0 ? ` (${scope.map(([k, v]) => `${k} ${typeof v === 'string' ? v : JSON.stringify(v)}`).join(', ')} matched none)` : ' (the table is empty on both sides)'}`);
+  }
   if (r.joined) out.push('', `joined verify job ${r.jobId}, which an earlier process started: its counts, seconds and failures include that process's work (--restart checks everything anew)`);
   if (r.differences.length > 0) {
     out.push('', r.state === 'stopped' ? `differences found before the stop (first ${r.differences.length}; the rest of the run decides):` : `first ${r.differences.length} differences:`);
