@@ -41,6 +41,12 @@ describe('renderStatus', () => {
     expect(renderStatus(statusWithVerify(null, { shimMode: 'legacy_only', grayRead: '5%', grayWrite: '0%' }))).toMatch(/5% \/ 0%\s/);
   });
 
+  it('a copy stopped while planning does not know its chunk total yet', () => {
+    const copy = { jobId: 4, state: 'planning', stopped: true, chunksDone: 1, chunksTotal: 2, chunksFailed: 0, rows: 50000 };
+    expect(renderStatus(statusWithVerify(null, { fullCopy: copy }))).toContain('stopped while planning 1/2+ chunks, 50000 rows');
+    expect(renderStatus(statusWithVerify(null, { fullCopy: { ...copy, state: 'running', stopped: false, chunksTotal: 7 } }))).toContain('running 1/7 chunks, 50000 rows');
+  });
+
   it('says when a full copy began after the last verify: the rows it checked are gone', () => {
     expect(renderStatus(statusWithVerify({ ...verify, state: 'clean', differences: 0, copiedSince: 7 }))).toContain('clean, 0 differences, 5 s ago (all rows); full copy job 7 began after it: not verified since');
   });

@@ -58,7 +58,7 @@ export function renderStatus(s: Status): string {
       ['table', 'full copy', 'sync lag', 'last verify', 'shim mode', 'gray read/write', 'dead letters', 'repair queue', 'leased chunks'],
       s.perTable.map((t) => [
         t.table,
-        t.fullCopy ? `${t.fullCopy.stopped ? 'stopped' : t.fullCopy.state} ${t.fullCopy.chunksDone}/${t.fullCopy.chunksTotal} chunks, ${t.fullCopy.rows} rows${t.fullCopy.chunksFailed ? `, ${t.fullCopy.chunksFailed} failed` : ''}` : 'not started',
+        t.fullCopy ? fullCopyText(t.fullCopy) : 'not started',
         t.sync ? `${t.sync.lastLsn ? `at LSN ${t.sync.lastLsn}` : `${t.sync.lagEvents ?? '?'} events`}, ${t.sync.lagSeconds === null ? '?' : t.sync.lagSeconds.toFixed(1)} s` : 'no sync yet',
         t.lastVerify ? lastVerifyText(t.lastVerify) : 'never',
         t.shimMode,
@@ -135,6 +135,13 @@ function interrupted(ms: number): Promise<boolean> {
     }
     process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
   });
+}
+
+/** A table's full copy in a few words; while its job is still planning, the chunk total is not known yet. */
+function fullCopyText(f: NonNullable<TableStatus['fullCopy']>): string {
+  const planning = f.state === 'planning';
+  const state = f.stopped ? `stopped${planning ? ' while planning' : ''}` : f.state;
+  return `${state} ${f.chunksDone}/${f.chunksTotal}${planning ? '+' : ''} chunks, ${f.rows} rows${f.chunksFailed ? `, ${f.chunksFailed} failed` : ''}`;
 }
 
 /** Lines for people: lag per partition or capture instance, and open dead letters. */
