@@ -24,7 +24,9 @@ describe('membermig sandbox demo: the whole cutover on 2,000 members', () => {
     env = await createTestEnv({ shardCount: 8 });
     const topic = `${env.prefix}.${env.legacyDb}.member`;
     // The topic's name comes from the env's database prefix, so the cdc section is added after.
-    env.raw = { ...env.raw, cdc: { kafka: { brokers: kafkaServices().brokers, topic, group: `${env.prefix}-sync` } }, verify: { recheck_after_seconds: 2 } };
+    // The gates ask Kafka Connect about the connector captureLegacy starts (named after the prefix), as the sandbox's config does.
+    const connect = { url: kafkaServices().connectUrl, connectors: [`${env.prefix}-legacy`] };
+    env.raw = { ...env.raw, cdc: { kafka: { brokers: kafkaServices().brokers, topic, group: `${env.prefix}-sync`, connect } }, verify: { recheck_after_seconds: 2 } };
     env.config = parseConfig(stringify(env.raw), env.configPath);
     // The sandbox creates its topic up front; so does this test (Debezium would only at the first change).
     const admin = kafkaClient().admin();
@@ -79,10 +81,11 @@ describe('membermig sandbox demo: the whole cutover on 2,000 members', () => {
     expect(writer.keyChanges).toBeGreaterThan(0);
     expect(writer.deletes).toBeGreaterThan(0);
     for (const s of result.steps.filter((x) => x.kind === 'gray' || x.kind === 'shim')) {
-      const change = s.result as { forced: boolean; gates: { ok: boolean }[] };
+      const change = s.result as { forced: boolean; gates: { gate: string; ok: boolean; message: string }[] };
       expect(change.forced).toBe(false);
       expect(change.gates.length).toBeGreaterThan(0);
       expect(change.gates.every((g) => g.ok)).toBe(true);
+      expect(change.gates.find((g) => g.gate === 'sync_lag')!.message).toContain(`; connectors ${env.prefix}-legacy running`);
     }
   });
 
