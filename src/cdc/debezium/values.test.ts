@@ -103,6 +103,14 @@ describe('connector settings that lose what the copy keeps are refused, value by
     expect(decodeValue(null, { type: 'int64', name: 'io.debezium.time.Timestamp', problem: 'lost digits' }, datetime2_7)).toBeNull();
   });
 
+  it("Kafka Connect's own date, time and timestamp (time.precision.mode=connect) are read as the instants they are, not as plain integers", () => {
+    const time3 = typed('time', 'time(3)', { scale: 3 });
+    expect(decodeValue(1000, { type: 'int32', name: 'org.apache.kafka.connect.data.Time' }, time3)).toBe('00:00:01.000');
+    expect(decodeValue(30_000, { type: 'int32', name: 'org.apache.kafka.connect.data.Time' }, time3)).toBe('00:00:30.000');
+    expect(decodeValue(19_784, { type: 'int32', name: 'org.apache.kafka.connect.data.Date' }, typed('date', 'date'))).toBe('2024-03-02');
+    expect(decodeValue(1_709_370_000_123, { type: 'int64', name: 'org.apache.kafka.connect.data.Timestamp' }, typed('datetime2', 'datetime(3)', { scale: 3 }))).toBe('2024-03-02 09:00:00.123');
+  });
+
   it('decimals as floating-point numbers (decimal.handling.mode=double) and bytes as text (binary.handling.mode=base64/hex)', () => {
     expect(encodingProblem({ type: 'float64' }, typed('decimal', 'decimal(20,2)', { precision: 20, scale: 2 }))).toMatch(/decimal\.handling\.mode to precise/);
     expect(encodingProblem({ type: 'float64' }, typed('money', 'decimal(19,4)'))).toMatch(/decimal\.handling\.mode/);

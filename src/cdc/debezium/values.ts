@@ -233,8 +233,11 @@ function decodeEncoded(raw: unknown, encoding: Encoding, column: ColumnSpec): Ro
       if (typeof v !== 'object' || typeof v.value !== 'string') throw new BadValue(`expected {scale, value} for a variable-scale decimal`);
       return decimalValue(v.value, Number(v.scale ?? 0), column);
     }
+    // Debezium's time types, and with time.precision.mode=connect Kafka Connect's own (days; milliseconds).
     case 'io.debezium.time.Date':
+    case 'org.apache.kafka.connect.data.Date':
       return formatDate(BigInt(integerText(raw)));
+    case 'org.apache.kafka.connect.data.Timestamp':
     case 'io.debezium.time.Timestamp':
       return timestampText(BigInt(integerText(raw)) * 1_000_000n, column);
     case 'io.debezium.time.MicroTimestamp':
@@ -244,6 +247,7 @@ function decodeEncoded(raw: unknown, encoding: Encoding, column: ColumnSpec): Ro
     case ZONED_TIMESTAMP:
       return zonedTimestampText(stringValue(raw), column);
     case 'io.debezium.time.Time':
+    case 'org.apache.kafka.connect.data.Time':
       return timeText(BigInt(integerText(raw)) * 1_000_000n, column);
     case 'io.debezium.time.MicroTime':
       return timeText(BigInt(integerText(raw)) * 1000n, column);
