@@ -20,7 +20,7 @@ import {
   MAX_PARAMS,
   rowsByKeyQuery,
   CAPTURE_INSTANCES_SQL,
-  newestInstanceStart,
+  captureJobBehind,
   type CaptureInstanceRow,
   pageQuery,
   PRIMARY_KEY_SQL,
@@ -313,12 +313,12 @@ export class MssqlReader implements SourceReader {
             'enable CDC (sys.sp_cdc_enable_db, sys.sp_cdc_enable_table) and make sure SQL Server Agent runs',
         );
       }
-      const newest = newestInstanceStart(await this.query<CaptureInstanceRow>(CAPTURE_INSTANCES_SQL, []));
-      if (!newest || max.compare(Lsn.parse(newest)) >= 0) return { kind: 'mssql', position: { lsn: max.toString() } };
+      const behind = captureJobBehind(await this.query<CaptureInstanceRow>(CAPTURE_INSTANCES_SQL, []), max.toBuffer());
+      if (!behind) return { kind: 'mssql', position: { lsn: max.toString() } };
       if (Date.now() > deadline) {
         throw new RefusedError(
-          `the CDC capture job has not reached the newest capture instance (first LSN ${Lsn.parse(newest).toString()}, max LSN ${max.toString()}) ` +
-            `after ${startWaitMs / 1000} s: check that SQL Server Agent and the capture job run, then run full again`,
+          `the CDC capture job has not reached the newest capture instance after ${startWaitMs / 1000} s (${behind}): ` +
+            'check that SQL Server Agent and the capture job run, then run full again',
         );
       }
     }

@@ -80,11 +80,18 @@ export interface CaptureInstanceRow {
   start_lsn: Buffer | null;
 }
 
-/** The first LSN of the newest capture instance (null when none has one): the capture job must be past it. */
-export function newestInstanceStart(rows: Pick<CaptureInstanceRow, 'start_lsn'>[]): Buffer | null {
-  let newest: Buffer | null = null;
-  for (const r of rows) if (r.start_lsn && (!newest || Buffer.compare(r.start_lsn, newest) > 0)) newest = r.start_lsn;
-  return newest;
+/**
+ * Why the capture job is not yet past every capture instance's start, or null when it is. An
+ * instance whose first LSN is still NULL was created after the job's last scan: it is the newest
+ * of all, and a start position taken now could lie before its window.
+ */
+export function captureJobBehind(rows: Pick<CaptureInstanceRow, 'capture_instance' | 'start_lsn'>[], maxLsn: Buffer): string | null {
+  const unstarted = rows.find((r) => r.start_lsn === null);
+  if (unstarted) return `capture instance ${unstarted.capture_instance} has no first LSN yet`;
+  let newest: Pick<CaptureInstanceRow, 'capture_instance' | 'start_lsn'> | null = null;
+  for (const r of rows) if (!newest || Buffer.compare(r.start_lsn!, newest.start_lsn!) > 0) newest = r;
+  if (newest && Buffer.compare(newest.start_lsn!, maxLsn) > 0) return `capture instance ${newest.capture_instance} starts at LSN ${newest.start_lsn!.toString('hex')}, past the max LSN ${maxLsn.toString('hex')}`;
+  return null;
 }
 
 /** sys.columns.max_length is in bytes: nchar/nvarchar hold 2 bytes per UTF-16 unit; -1 is MAX. */

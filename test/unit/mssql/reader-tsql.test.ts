@@ -13,7 +13,7 @@ import {
   boundaryQuery,
   CAPTURE_INSTANCES_SQL,
   MAX_PARAMS,
-  newestInstanceStart,
+  captureJobBehind,
   pageQuery,
   quoteName,
   quoteTable,
@@ -312,11 +312,19 @@ describe('capture instances, as a login without rights on the cdc schema reads t
     expect(CAPTURE_INSTANCES_SQL).toBe('EXEC sys.sp_cdc_help_change_data_capture');
   });
 
-  it('the newest instance start is the highest LSN, instances not yet started left out', () => {
+  it('the capture job is ready once it is past every instance start; an instance with no start yet is the newest of all', () => {
     const lsn = (hex: string) => Buffer.from(hex, 'hex');
-    expect(newestInstanceStart([])).toBeNull();
-    expect(newestInstanceStart([{ start_lsn: null }])).toBeNull();
-    const newest = newestInstanceStart([{ start_lsn: lsn('0000002b000000100001') }, { start_lsn: null }, { start_lsn: lsn('0000002c000000010001') }, { start_lsn: lsn('0000002b0000ff100001') }]);
-    expect(newest?.toString('hex')).toBe('0000002c000000010001');
+    const max = lsn('0000002c000000020001');
+    expect(captureJobBehind([], max)).toBeNull();
+    expect(captureJobBehind([{ capture_instance: 'dbo_member', start_lsn: null }], max)).toBe('capture instance dbo_member has no first LSN yet');
+    const started = [
+      { capture_instance: 'a', start_lsn: lsn('0000002b000000100001') },
+      { capture_instance: 'b', start_lsn: lsn('0000002c000000010001') },
+      { capture_instance: 'c', start_lsn: lsn('0000002b0000ff100001') },
+    ];
+    expect(captureJobBehind(started, max)).toBeNull();
+    expect(captureJobBehind(started, lsn('0000002c000000010001'))).toBeNull();
+    expect(captureJobBehind(started, lsn('0000002c000000000fff'))).toBe('capture instance b starts at LSN 0000002c000000010001, past the max LSN 0000002c000000000fff');
+    expect(captureJobBehind([...started, { capture_instance: 'new_one', start_lsn: null }], max)).toBe('capture instance new_one has no first LSN yet');
   });
 });
