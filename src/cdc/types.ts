@@ -32,7 +32,12 @@ export interface ChangeOrigin {
   partition?: number;
   /** Kafka offset as decimal text, or `lsn:seqval` hex for direct CDC. */
   offset: string;
-  /** SQL Server commit LSN (20 hex chars) where known, for the per-row last-LSN guard. */
+  /**
+   * SQL Server commit LSN (20 hex chars) where known: where the change came from, for people. No
+   * per-row LSN guard reads it: one key's changes arrive in log order (Kafka partitions by key;
+   * direct CDC reads in LSN order), Debezium's incremental snapshots drop rows changed during
+   * their window, and a late replay is kept from passing a newer row by tables.NAME.updated_at.
+   */
   commitLsn?: string;
 }
 
