@@ -114,6 +114,15 @@ describe('command line contract', () => {
     }
   });
 
+  it('sync dead-letters --table refuses a table the config does not have (exit 2, before any connection)', async () => {
+    const file = configOnClosedPort();
+    const r = await runCli(['sync', 'dead-letters', '--table', 'nosuch', '--config', file, '--json']);
+    expect(r.code, r.stderr).toBe(2);
+    expect(JSON.parse(r.stdout)).toMatchObject({ command: 'sync dead-letters', ok: false, exitCode: 2, error: 'unknown table "nosuch"; the config has: member' });
+    // A configured table goes on to the control store (nothing listens, exit 1).
+    expect((await runCli(['sync', 'dead-letters', '--table', 'member', '--config', file])).code).toBe(1);
+  });
+
   it('an unreachable legacy source is named', async () => {
     // A dry run: full itself meets the control store (also on the closed port) first.
     const res = await runCli(['full', '--dry-run', '--json', '--config', configOnClosedPort()]);

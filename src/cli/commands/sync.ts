@@ -5,6 +5,7 @@ import { formatRanges, parseRanges } from '../../ranges.js';
 import { STOPS_ON_SIGNAL, stopOnSignal } from '../context.js';
 import type { Run } from '../main.js';
 import { listDeadLetters, skipDeadLetters, type DeadLetterEntry } from '../../cdc/deadletters.js';
+import { requireTable } from '../../gray/operations.js';
 import { renderTable } from '../render.js';
 import { changeContext, parseLimit, withStore } from './gray.js';
 
@@ -72,6 +73,8 @@ export function registerSync(program: Command, run: Run): void {
     .action(async (opts: { table?: string; all?: boolean; limit?: string }, cmd: Command) =>
       run(cmd, async (ctx) => {
         const { config } = ctx.loadConfig();
+        // A misspelt table would list only the dead letters naming no table: "no dead letters" while some are open.
+        if (opts.table !== undefined) requireTable(config, opts.table);
         const limit = opts.limit === undefined ? 50 : parseLimit(opts.limit);
         const entries = await withStore(config, (store) => listDeadLetters(store.pool, { ...(opts.table !== undefined ? { table: opts.table } : {}), all: opts.all === true, limit }));
         return ctx.finish(ExitCode.Ok, { deadLetters: entries }, renderDeadLetters);
