@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RowDataPacket } from 'mysql2/promise';
 import { connectMysql } from '../src/mysql/connect.js';
-import { execCli, runCli } from './support/cli.js';
+import { execCli, runCli, watchCli } from './support/cli.js';
+import { waitFor } from './support/faults.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
 import { createMemberTable } from './support/nasty.js';
 
@@ -65,5 +66,36 @@ describe('a SIGINT/SIGTERM while the process starts, before the command runs', (
   it('a command that does not stop on signals dies of it, as Node would have it (no output)', async () => {
     const killed = await signalledAtStart(['status', '--config', env.configPath, '--json'], 'SIGTERM');
     expect([killed.code, killed.signal, killed.stdout]).toEqual([null, 'SIGTERM', '']);
+  });
+});
+
+describe('a second SIGINT while full stops', () => {
+  let env: TestEnv;
+  beforeAll(async () => {
+    env = await createTestEnv({ shardCount: 4, extra: { copy: { chunk_rows: 50 } } });
+    await createMemberTable(env.legacyUrl, 400);
+    const init = await runCli(['init', '--config', env.configPath]);
+    expect(init.code, init.stderr).toBe(0);
+  });
+  afterAll(async () => env?.cleanup());
+
+  it('quits at once with 130, and with --json still prints its one JSON document', async () => {
+    // 20 rows a second: the chunks in hand (50 rows each) take seconds to finish after the first signal.
+    const full = watchCli(['full', '--config', env.configPath, '--json', '--max-rows-per-sec', '20']);
+    const control = await connectMysql(env.config.control.url);
+    try {
+      await waitFor('a chunk being copied', async () => {
+        const [rows] = await control.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM chunks WHERE state IN ('leased', 'done')");
+        return Number(rows[0]!.n) > 0;
+      });
+    } finally {
+      await control.end();
+    }
+    full.child.kill('SIGINT');
+    await full.untilLogged('stopping');
+    full.child.kill('SIGINT');
+    expect(await full.closed, full.stderr).toBe(130);
+    expect(JSON.parse(full.stdout)).toEqual({ command: 'full', ok: false, exitCode: 130, error: expect.stringContaining('quit at once on a second SIGINT') });
+    expect(full.stderr).toContain('membermig full: quit at once on a second SIGINT');
   });
 });

@@ -1,3 +1,4 @@
+import { constants as osConstants } from 'node:os';
 import type { Command } from 'commander';
 import { defaultConfigPath, loadConfig, type LoadedConfig } from '../config/load.js';
 import { redactSecrets } from '../config/secrets.js';
@@ -66,27 +67,38 @@ export const STOPS_ON_SIGNAL = { stopsOnSignal: true } as const;
 
 /**
  * An abort signal for the first SIGINT or SIGTERM, logged as `what`; a second signal ends the
- * process at once (Node's default: the handlers are gone by then). `release()` removes them.
+ * process at once with 128 + its number (130 for SIGINT) as Node's default would, but with --json
+ * after its one JSON document (CI parsing stdout would otherwise find nothing). `release()`
+ * removes the handlers.
  * A signal that came while the process started (src/cli/early-signals.ts) is the first: the
  * signal is aborted already.
  */
-export function stopOnSignal(logger: Logger, what: string): { signal: AbortSignal; release(): void } {
+export function stopOnSignal(ctx: CommandContext, what: string): { signal: AbortSignal; release(): void } {
   const stop = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
-    logger.warn({ signal }, what);
+    if (stop.signal.aborted) quitAtOnce(ctx, signal);
+    ctx.logger.warn({ signal }, what);
     stop.abort();
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   // After ours are on: Node keeps watching the signals, so none that came meanwhile is lost.
   const release = () => {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   };
   const early = claimEarlySignal();
-  if (early) {
-    onSignal(early);
-    release(); // that was the first signal: the next one ends the process
-  }
+  if (early) onSignal(early);
   return { signal: stop.signal, release };
+}
+
+/** The second signal: the work in hand is dropped, not finished. */
+function quitAtOnce(ctx: CommandContext, signal: NodeJS.Signals): never {
+  // 128 + the signal's number: what a shell reports for a process the signal ended (130 for SIGINT).
+  const exitCode = 128 + osConstants.signals[signal];
+  const error = `quit at once on a second ${signal}: the work in hand was not finished; a rerun goes on from what was recorded`;
+  ctx.io.stderr.write(`membermig ${ctx.command}: ${error}\n`);
+  if (ctx.json) ctx.io.stdout.write(renderJson({ command: ctx.command, ok: false, exitCode, error }) + '\n');
+  // Node writes stdout and stderr synchronously to files, pipes and terminals on Linux: nothing is lost by exiting now.
+  process.exit(exitCode);
 }

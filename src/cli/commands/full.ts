@@ -62,7 +62,7 @@ export function registerFull(program: Command, run: Run): void {
         if (metrics) ctx.logger.info({ port: await metrics.listen(metricsPort!, flags.metricsHost) }, 'metrics at /metrics');
         // The first SIGINT/SIGTERM stops taking chunks and finishes the ones in hand (then the summary and
         // exit 1 say what is left); a second one ends the process at once.
-        const stop = stopOnSignal(ctx.logger, 'stopping: finishing the chunks in hand (again to quit at once)');
+        const stop = stopOnSignal(ctx, 'stopping: finishing the chunks in hand (again to quit at once)');
         let result: FullCopyResult;
         try {
           result = await runFullCopy(config, {
@@ -80,9 +80,9 @@ export function registerFull(program: Command, run: Run): void {
           });
           metrics?.finish(result);
         } finally {
-          stop.release();
           progress.stop();
           await metrics?.close();
+          stop.release(); // only now: a second signal meanwhile still gets its JSON document
         }
         // A plan whose control store could not be read is not clean: a real run would fail there too.
         const planned = result.state === 'planned' && !result.plan?.controlError;

@@ -45,7 +45,7 @@ export function registerSync(program: Command, run: Run): void {
           metricsPort = Number(opts.metricsPort);
           if (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535) throw new RefusedError(`--metrics-port ${opts.metricsPort}: expected a port number`);
         }
-        const stop = stopOnSignal(ctx.logger, 'stopping: finishing the in-flight batch (a write to a shard server that stopped answering gives up within 2 x the lock wait)');
+        const stop = stopOnSignal(ctx, 'stopping: finishing the in-flight batch (a write to a shard server that stopped answering gives up within 2 x the lock wait)');
         try {
           // Loaded here: kafkajs and the SQL Server driver only for the command that needs them.
           const { runSync } = await import('../../cdc/sync.js');

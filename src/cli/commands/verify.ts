@@ -65,7 +65,7 @@ export function registerVerify(program: Command, run: Run): void {
         const watchSeconds = flags.watch === undefined ? undefined : parseDuration(flags.watch, '--watch');
         // 0 would start pass after pass with no pause, each one a job and a run in the control store.
         if (watchSeconds === 0) throw new RefusedError('--watch: expected an interval above 0, got "0"');
-        const stop = stopOnSignal(ctx.logger, 'stopping: finishing the chunks in hand; the rest is left for the next run');
+        const stop = stopOnSignal(ctx, 'stopping: finishing the chunks in hand; the rest is left for the next run');
         let printed: ExitCode | undefined;
         try {
           const result = await runVerify(config, {
