@@ -8,7 +8,8 @@ export interface InterpolationProblem {
   message: string;
 }
 
-const REFERENCE = /\$\{([^}]*)\}/g;
+/** `${...}` holding no `${` itself: in "${PW@host/${DB}" only ${DB} is a reference, and the first ${ is not closed. */
+const REFERENCE = /\$\{((?:(?!\$\{)[^}])*)\}/g;
 
 /**
  * Replaces `${NAME}` with the environment variable and `${file:PATH}` with the file's content
@@ -36,6 +37,13 @@ export function interpolate(
 }
 
 function interpolateString(text: string, env: NodeJS.ProcessEnv, problems: InterpolationProblem[], path: PathSegment[]): string {
+  // Used as it stands, "mysql://root:${MM_PW@host/" passed every check and failed at connect time. What
+  // follows the ${ is not shown: it may be the password itself.
+  const unclosed = text.replace(REFERENCE, (ref) => ' '.repeat(ref.length)).indexOf('${');
+  if (unclosed >= 0) {
+    problems.push({ path, message: `the \${ at character ${unclosed + 1} is not closed by a }: write \${NAME} or \${file:PATH} (a value holding \${ itself can come from \${file:PATH})` });
+    return text;
+  }
   const userinfo = userinfoRange(text);
   return text.replace(REFERENCE, (_match, ref: string, offset: number) => {
     const reference = ref.trim();

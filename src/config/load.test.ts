@@ -203,6 +203,19 @@ describe('config loading', () => {
     expect(rejection(fileRef)).toContain('servers.dc1-a.primary: cannot read secret file /nonexistent/secret (ENOENT)');
   });
 
+  it('refuses a ${ that is not closed, at its path, without repeating what follows it', () => {
+    const text = VALID.replace('mysql://app@10.0.0.5:3306', 'mysql://root:${MM_PW@127.0.0.1:33045/');
+    expect(rejection(text, { MM_PW: 'x' })).toBe(
+      'membermig.yaml:4:21 servers.dc1-a.primary: the ${ at character 14 is not closed by a }: write ${NAME} or ${file:PATH} (a value holding ${ itself can come from ${file:PATH})',
+    );
+    // A password typed after a stray ${ is not echoed, nor when a later reference closes a }.
+    for (const url of ['mysql://root:${Qz9secret@10.0.0.5:3306', 'mysql://root:${Qz9secret@10.0.0.5:3306/${MM_DB}']) {
+      const msg = rejection(VALID.replace('mysql://app@10.0.0.5:3306', url), { MM_DB: 'db' });
+      expect(msg).toContain('servers.dc1-a.primary: the ${ at character 14 is not closed');
+      expect(msg).not.toContain('Qz9secret');
+    }
+  });
+
   it('never puts a secret into an error message', () => {
     const text = VALID.replace('mysql://app@10.0.0.6:3306', 'mysql://app:topsecret99@10.0.0.6:3306').replace('count: 1024', 'count: -1');
     const msg = rejection(text);
