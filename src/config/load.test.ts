@@ -88,6 +88,16 @@ describe('config loading', () => {
     expect(msg).not.toContain('Hunter2Pass');
   });
 
+  it('a value that is none of the choices says what is expected, not "Invalid input"', () => {
+    const autoOrCount = 'expected a positive integer or "auto"';
+    for (const bad of ['lots', '0', '2.5', 'AUTO']) {
+      expect(rejection(`${VALID}copy: { workers: ${bad} }\n`)).toBe(`membermig.yaml:20:18 copy.workers: ${autoOrCount}`);
+      expect(rejection(`${VALID}verify: { chunk_rows: ${bad} }\n`)).toBe(`membermig.yaml:20:23 verify.chunk_rows: ${autoOrCount}`);
+    }
+    expect(rejection(VALID.replace('topic: "legacy.MemberDB.dbo.Member"', 'topic: 5'))).toContain('cdc.kafka.topic: expected a topic name or a list of topic names');
+    for (const bad of ['true', '-5']) expect(rejection(VALID.replace('"512-1023"', bad))).toContain('shards.placement[1].shards: expected a range like "0-511" or a single shard number');
+  });
+
   it('rejects a database pattern without {shard}', () => {
     expect(rejection(VALID.replace('member_{shard:04}', 'member'))).toContain('shards.database: the database pattern must contain {shard}');
   });

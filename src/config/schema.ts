@@ -87,11 +87,19 @@ const identifier = z.string().min(1).max(64);
 
 const positiveInt = z.number().int().positive();
 
+/**
+ * "auto" or a positive integer, one message for any other value. A failed zod union says only
+ * "Invalid input", so each union in this file gives its own message.
+ */
+const AUTO_OR_POSITIVE = 'expected a positive integer or "auto"';
+const autoOrPositiveInt = z.union([z.literal('auto'), z.number().int().positive({ error: AUTO_OR_POSITIVE })], { error: AUTO_OR_POSITIVE });
+
 export const shardFunctions = ['mod', 'crc32', 'murmur3'] as const;
 
+const SHARD_RANGE = 'expected a range like "0-511" or a single shard number';
 const placementEntry = z
   .object({
-    shards: z.union([z.string().regex(/^\s*\d+\s*(-\s*\d+\s*)?$/, 'expected a range like "0-511" or a single shard number'), z.number().int().nonnegative()]),
+    shards: z.union([z.string().regex(/^\s*\d+\s*(-\s*\d+\s*)?$/, SHARD_RANGE), z.number().int().nonnegative({ error: SHARD_RANGE })], { error: SHARD_RANGE }),
     server: identifier,
   })
   .strict();
@@ -161,7 +169,7 @@ export const configSchema = z
         chunk_rows: positiveInt.default(50_000),
         batch_rows: positiveInt.default(5_000),
         /** Chunk workers per process; auto: 4, and 2 above 256 shards (src/copy/workers.ts). */
-        workers: z.union([z.literal('auto'), positiveInt]).default('auto'),
+        workers: autoOrPositiveInt.default('auto'),
         /** Memory for LOAD DATA lines batched per shard across chunks (src/copy/batcher.ts), in MB. */
         buffer_mb: positiveInt.default(32),
         max_rows_per_sec: positiveInt.optional(),
@@ -178,7 +186,7 @@ export const configSchema = z
     verify: z
       .object({
         /** auto: verifyChunkRows (src/verify/plan.ts), from the shard count. */
-        chunk_rows: z.union([z.literal('auto'), positiveInt]).default('auto'),
+        chunk_rows: autoOrPositiveInt.default('auto'),
         workers: positiveInt.default(2),
         recheck_after_seconds: z.number().nonnegative().default(5),
         /** Row hash: auto = crc32 between MySQL servers, md5 with a SQL Server legacy side (see src/rows/canonical.ts). */
@@ -196,7 +204,7 @@ export const configSchema = z
         kafka: z
           .object({
             brokers: z.array(z.string().regex(/^[^:\s]+:\d+$/, 'expected host:port')).min(1),
-            topic: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+            topic: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)], { error: 'expected a topic name or a list of topic names' }),
             group: z.string().min(1),
             client_id: z.string().min(1).default('membermig'),
             /** Most events decoded and applied as one batch (per partition) before its offset is committed. */
