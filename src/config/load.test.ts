@@ -187,6 +187,18 @@ describe('config loading', () => {
     );
   });
 
+  it('a URL that cannot be read names the reason when it is a port out of range or a password holding #, ? or /, never repeating the password', () => {
+    const primary = (url: string) => rejection(VALID.replace('mysql://app@10.0.0.6:3306', url));
+    expect(primary('mysql://app@10.0.0.6:99999')).toBe("membermig.yaml:5:21 servers.dc1-b.primary: the URL's port is out of range (at most 65535)");
+    for (const url of ['mysql://root:abc#Qz9secret@host:3306/db', 'mysql://root:abc?Qz9secret@host/db', 'mysql://root:abc/Qz9secret@host:3306/db']) {
+      const msg = primary(url);
+      expect(msg).toContain("servers.dc1-b.primary: the URL's user or password holds a #, ? or / that is not percent-encoded (write %23, %3F, %2F)");
+      expect(msg).not.toContain('Qz9secret');
+    }
+    expect(rejection(VALID.replace('mssql://sa:pw@', 'mssql://sa:p#Qz9secret@'))).toContain("source.url: the URL's user or password holds a #, ? or /");
+    expect(primary('not a url')).toContain('servers.dc1-b.primary: expected a URL like mysql://');
+  });
+
   it("an mssql:// URL takes docs/mssql.md's query parameters (encrypt, instance, app) and refuses others without repeating them", () => {
     const withSource = (url: string) => VALID.replace('mssql://sa:pw@127.0.0.1:1433/MemberDB', url);
     for (const query of ['encrypt=false', 'encrypt=strict', 'instance=SQLEXPRESS&app=cutover', 'encrypt=true&app=membermig']) {

@@ -16,7 +16,7 @@ function urlProblem(s: string, schemes: string[], example: string, needsDatabase
   try {
     u = new URL(s);
   } catch {
-    return `expected a URL like ${example}`;
+    return unreadableUrlProblem(s) ?? `expected a URL like ${example}`;
   }
   if (!schemes.includes(u.protocol) || u.hostname.length === 0) return `expected a URL like ${example}`;
   if (u.hash) return 'the URL has a fragment (#...), which is not read: percent-encode a password holding #';
@@ -32,6 +32,25 @@ function urlProblem(s: string, schemes: string[], example: string, needsDatabase
     }
   }
   if (needsDatabase && u.pathname.replace(/^\//, '') === '') return `the URL must name a database, like ${example}`;
+  return null;
+}
+
+/**
+ * Why a URL that names a scheme could not be read, for two usual slips; null for others. Nothing of
+ * the URL is repeated: with a stray #, ? or / in the password, any part of it may be the password.
+ */
+function unreadableUrlProblem(s: string): string | null {
+  const scheme = s.indexOf('://');
+  if (scheme < 0) return null;
+  const rest = s.slice(scheme + 3);
+  const authorityEnd = rest.search(/[/?#]/);
+  // An @ after the first /, ? or #: that character stands in the user:password part, where it ends the host early.
+  if (authorityEnd >= 0 && rest.indexOf('@', authorityEnd) > authorityEnd) {
+    return "the URL's user or password holds a #, ? or / that is not percent-encoded (write %23, %3F, %2F), or give the password as ${file:PATH} or ${ENV}, which are encoded for you";
+  }
+  const authority = authorityEnd >= 0 ? rest.slice(0, authorityEnd) : rest;
+  const port = /:(\d+)$/.exec(authority.slice(authority.lastIndexOf('@') + 1))?.[1];
+  if (port !== undefined && Number(port) > 65535) return "the URL's port is out of range (at most 65535)";
   return null;
 }
 
