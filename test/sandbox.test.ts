@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -45,6 +45,28 @@ describe('membermig sandbox up | status | down', () => {
     for (const s of state.servers as { pid: number }[]) expect(isAlive(s.pid)).toBe(false);
     expect((await runCli(['sandbox', 'status', '--dir', dir])).code).toBe(1);
   }, 90_000);
+
+  it('--shards takes a shard count from 1 to 65536: anything else is refused (exit 2) before a server starts or a config is written', async () => {
+    const other = mkdtempSync(join(tmpdir(), 'membermig-sandbox-'));
+    try {
+      for (const bad of ['0', 'abc', '-4', '2.5', '65537']) {
+        const r = await runCli(['sandbox', 'up', '--no-kafka', '--shards', bad, '--dir', other, '--json']);
+        expect(r.code, r.stderr).toBe(2);
+        expect(JSON.parse(r.stdout)).toMatchObject({ command: 'sandbox up', ok: false, exitCode: 2, error: expect.stringContaining('--shards expects a positive integer up to 65536') });
+      }
+      expect(readdirSync(other)).toEqual([]);
+    } finally {
+      await runCli(['sandbox', 'down', '--dir', other]); // stops what a refusal that failed started
+      rmSync(other, { recursive: true, force: true });
+    }
+    // An odd count or one shard makes a valid placement too.
+    const servers = (['legacy', 'control', 'shard-a', 'shard-b'] as const).map((name, i) => ({ name, port: 4000 + i, pid: 1, url: '' }));
+    expect(parseConfig(sandboxConfigYaml(servers, 5), 'membermig.yaml').shards.placement).toEqual([
+      { shards: '0-2', server: 'shard-a' },
+      { shards: '3-4', server: 'shard-b' },
+    ]);
+    expect(parseConfig(sandboxConfigYaml(servers, 1), 'membermig.yaml').shards.placement).toEqual([{ shards: '0-0', server: 'shard-a' }]);
+  });
 
   it('the config written with Kafka points sync at the Debezium topic', () => {
     const servers = (['legacy', 'control', 'shard-a', 'shard-b'] as const).map((name, i) => ({ name, port: 4000 + i, pid: 1, url: '' }));

@@ -104,7 +104,8 @@ function urlOf(servers: SandboxServer[], name: SandboxServerName, database = '')
 }
 
 export function sandboxConfigYaml(servers: SandboxServer[], shardCount: number, kafka?: SandboxKafka): string {
-  const half = shardCount / 2;
+  // shard-a takes the odd one out; with one shard, shard-b holds none.
+  const half = Math.ceil(shardCount / 2);
   const config = {
     control: { url: urlOf(servers, 'control', 'membermig_control') },
     source: { kind: 'mysql', url: urlOf(servers, 'legacy', LEGACY_DATABASE) },
@@ -116,10 +117,7 @@ export function sandboxConfigYaml(servers: SandboxServer[], shardCount: number, 
       count: shardCount,
       function: 'crc32',
       database: 'member_{shard:02}',
-      placement: [
-        { shards: `0-${half - 1}`, server: 'shard-a' },
-        { shards: `${half}-${shardCount - 1}`, server: 'shard-b' },
-      ],
+      placement: [{ shards: `0-${half - 1}`, server: 'shard-a' }, ...(shardCount > half ? [{ shards: `${half}-${shardCount - 1}`, server: 'shard-b' }] : [])],
     },
     tables: { member: { source: `${LEGACY_DATABASE}.member`, target: 'member', shard_key: 'member_id', updated_at: 'updated_at' } },
     ...(kafka ? { cdc: { kafka: { brokers: kafka.brokers, topic: kafka.topic, group: 'membermig-sync', replace_null_with_default: false, connect: { url: kafka.connectUrl, connectors: [kafka.connector] } } } } : {}),

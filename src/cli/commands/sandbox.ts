@@ -35,11 +35,11 @@ export function registerSandbox(program: Command, run: Run): void {
     .command('up')
     .description('start (or reuse) the sandbox servers and write <dir>/membermig.yaml')
     .option(...dirOption)
-    .option('--shards <n>', 'logical shards in the written config', '16')
+    .option('--shards <n>', 'logical shards in the written config (1 to 65536)', positiveInt('--shards', 65_536), 16)
     .option('--no-kafka', 'skip Kafka and Kafka Connect with Debezium (no cdc section in the config)')
-    .action(async (opts: { dir: string; shards: string; kafka: boolean }, cmd: Command) =>
+    .action(async (opts: { dir: string; shards: number; kafka: boolean }, cmd: Command) =>
       run(cmd, async (ctx) => {
-        const state = await sandboxUp({ dir: opts.dir, shardCount: Number(opts.shards), kafka: opts.kafka, logger: ctx.logger });
+        const state = await sandboxUp({ dir: opts.dir, shardCount: opts.shards, kafka: opts.kafka, logger: ctx.logger });
         return ctx.finish(ExitCode.Ok, state, renderState);
       }),
     );
@@ -114,10 +114,11 @@ export function registerSandbox(program: Command, run: Run): void {
     );
 }
 
-function positiveInt(flag: string) {
+/** A flag's positive integer (1_000 allowed), up to `max`: parsed by commander, so a bad one is refused before anything starts. */
+function positiveInt(flag: string, max = Number.MAX_SAFE_INTEGER) {
   return (v: string) => {
     const n = Number(v.replace(/_/g, ''));
-    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${flag} expects a positive integer`);
+    if (!Number.isInteger(n) || n <= 0 || n > max) throw new InvalidArgumentError(`${flag} expects a positive integer${max < Number.MAX_SAFE_INTEGER ? ` up to ${max}` : ''}`);
     return n;
   };
 }
