@@ -39,6 +39,11 @@ describe('membermig sandbox up | status | down', () => {
     const status = await runCli(['sandbox', 'status', '--dir', dir]);
     expect(status.code).toBe(0);
     expect(status.stdout).toMatch(/^legacy\s+\d+\s+\d+\s+yes/m);
+    // Its next steps say the legacy table comes first: init on this sandbox as it is fails (no source table).
+    expect(status.stdout).toContain('the config copies memberdb.member on the legacy server, which sandbox up does not create');
+    expect(status.stdout).toContain(`membermig sandbox demo --dir ${dir}`);
+    const init = await runCli(['init', '--config', state.configPath, '--json']);
+    expect([init.code, JSON.parse(init.stdout).error]).toEqual([2, expect.stringContaining('the source table does not exist')]);
 
     const down = await runCli(['sandbox', 'down', '--dir', dir, '--json']);
     expect(JSON.parse(down.stdout).result.stopped).toEqual(['legacy', 'control', 'shard-a', 'shard-b']);

@@ -3,7 +3,7 @@ import { loadConfig } from '../../config/load.js';
 import { ExitCode } from '../../errors.js';
 import { createLogger } from '../../log.js';
 import type { DemoStep, runDemo } from '../../sandbox/demo.js';
-import { DEFAULT_SANDBOX_DIR, sandboxDown, sandboxStatus, sandboxUp, type SandboxState } from '../../sandbox/index.js';
+import { DEFAULT_SANDBOX_DIR, LEGACY_DATABASE, sandboxDown, sandboxStatus, sandboxUp, type SandboxState } from '../../sandbox/index.js';
 import type { CommandContext } from '../context.js';
 import type { Run } from '../main.js';
 import { renderJson, renderTable } from '../render.js';
@@ -40,7 +40,7 @@ export function registerSandbox(program: Command, run: Run): void {
     .action(async (opts: { dir: string; shards: number; kafka: boolean }, cmd: Command) =>
       run(cmd, async (ctx) => {
         const state = await sandboxUp({ dir: opts.dir, shardCount: opts.shards, kafka: opts.kafka, logger: ctx.logger });
-        return ctx.finish(ExitCode.Ok, state, renderState);
+        return ctx.finish(ExitCode.Ok, state, renderStateAndNext);
       }),
     );
 
@@ -53,7 +53,7 @@ export function registerSandbox(program: Command, run: Run): void {
         const state = await sandboxStatus(opts.dir);
         if (!state) return ctx.finish(ExitCode.Problems, null, () => `no sandbox in ${opts.dir} (run: membermig sandbox up)`);
         const allUp = state.servers.every((s) => s.running) && state.kafka?.running !== false;
-        return ctx.finish(allUp ? ExitCode.Ok : ExitCode.Problems, state, renderState);
+        return ctx.finish(allUp ? ExitCode.Ok : ExitCode.Problems, state, renderStateAndNext);
       }),
     );
 
@@ -197,6 +197,18 @@ function renderState(state: SandboxState): string {
     ),
     '',
     `config: ${state.configPath}`,
-    `try:    membermig init --config ${state.configPath}`,
+  ].join('\n');
+}
+
+/**
+ * The state, and what to do with it. `sandbox up` creates the legacy database but not the table the
+ * config copies (the demo seeds it): `init` alone would fail with "the source table does not exist".
+ */
+function renderStateAndNext(state: SandboxState): string {
+  return [
+    renderState(state),
+    `next:   the config copies ${LEGACY_DATABASE}.member on the legacy server, which sandbox up does not create:`,
+    `        create and fill it there, or run membermig sandbox demo --dir ${state.dir} (it seeds members and runs the whole cutover);`,
+    `        then membermig init --config ${state.configPath}`,
   ].join('\n');
 }
