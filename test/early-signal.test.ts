@@ -1,29 +1,10 @@
-import { spawn } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RowDataPacket } from 'mysql2/promise';
 import { connectMysql } from '../src/mysql/connect.js';
-import { execCli, runCli, watchCli } from './support/cli.js';
+import { execCli, runCli, signalledAtStart, watchCli } from './support/cli.js';
 import { waitFor } from './support/faults.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
 import { createMemberTable } from './support/nasty.js';
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-
-/** The CLI with a signal arriving while it loads (test/fixtures/cli/signal-at-start.ts). */
-function signalledAtStart(args: string[], signal: 'SIGINT' | 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/fixtures/cli/signal-at-start.ts'), ...args], {
-    cwd: ROOT,
-    env: { ...process.env, SIGNAL: signal },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) => child.on('close', (code, sig) => resolve({ code, signal: sig, stdout, stderr })));
-}
 
 describe('a SIGINT/SIGTERM while the process starts, before the command runs', () => {
   let env: TestEnv;

@@ -150,13 +150,13 @@ describe('membermig full resumes after kill -9 and shares a job between processe
       const specs = await describeTables(reader, env.config, ['member']);
       const stopped = new AbortController();
       stopped.abort();
-      const first = await openJob(store, reader, specs, { restart: false, chunkRows: CHUNK, logger: silentLogger, signal: stopped.signal });
+      const first = (await openJob(store, reader, specs, { restart: false, chunkRows: CHUNK, logger: silentLogger, signal: stopped.signal }))!;
       await first.planning;
       const [[job]] = (await store.pool.query('SELECT state, (SELECT COUNT(*) FROM chunks c WHERE c.job_id = j.id) AS chunks FROM jobs j WHERE id = ?', [first.id])) as unknown as [{ state: string; chunks: number }[]];
       expect(job).toMatchObject({ state: 'planning' });
       expect(Number(job!.chunks)).toBeLessThan(ROWS / CHUNK + 1);
       // The lock was let go: the next run takes the job over and plans every chunk.
-      const second = await openJob(store, reader, specs, { restart: false, chunkRows: CHUNK, logger: silentLogger });
+      const second = (await openJob(store, reader, specs, { restart: false, chunkRows: CHUNK, logger: silentLogger }))!;
       expect(second.id).toBe(first.id);
       await second.planning;
       const [[after]] = (await store.pool.query('SELECT state, (SELECT COUNT(*) FROM chunks c WHERE c.job_id = j.id) AS chunks FROM jobs j WHERE id = ?', [first.id])) as unknown as [{ state: string; chunks: number }[]];

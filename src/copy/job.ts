@@ -44,7 +44,12 @@ export interface OpenJobOptions {
   logger: Logger;
   /** Extra start positions (e.g. Kafka end offsets), recorded with the source's. */
   extraStartPositions?: () => Promise<StartPosition[]>;
-  /** Stops planning early (the run failed): the job stays 'planning' and the next run goes on. */
+  /**
+   * A stop (SIGINT/SIGTERM) or a failed run. Aborted before a restart drops the job's progress: it
+   * does not (openJob returns null). Before a restarted job's shard tables are emptied: they are
+   * not, and nothing is planned (the next run empties them). Otherwise planning stops early, the
+   * job stays 'planning' and the next run goes on.
+   */
   signal?: AbortSignal;
   /** How long a silent worker may still write (copy.lease_seconds); 120 s when not given. */
   leaseSeconds?: number;
@@ -52,7 +57,8 @@ export interface OpenJobOptions {
   emptyShardTables?: () => Promise<void>;
 }
 
-export async function openJob(store: ControlStore, reader: SourceReader, specs: TableSpec[], options: OpenJobOptions): Promise<FullJob> {
+/** The job to copy; null for a restart stopped before it changed anything (options.signal). */
+export async function openJob(store: ControlStore, reader: SourceReader, specs: TableSpec[], options: OpenJobOptions): Promise<FullJob | null> {
   const name = jobName(specs.map((s) => s.name));
   const conn = await store.pool.getConnection();
   const lock = `membermig.full.${createHash('sha1').update(name).digest('hex').slice(0, 24)}`;
@@ -66,6 +72,9 @@ export async function openJob(store: ControlStore, reader: SourceReader, specs: 
         // Both before the old job is abandoned: a refused restart leaves it as it was.
         await refuseUnsafeRestart(conn, specs);
         await refuseWhileSyncRuns(conn, specs, true);
+        // Checked last before the first change: a signal while the process started means it starts stopped,
+        // and a restart must not drop the progress (and have the shard tables emptied) of a copy nobody then makes.
+        if (options.signal?.aborted) return null;
         const [res] = await conn.query<ResultSetHeader>(
           "UPDATE jobs SET state = 'abandoned', finished_at = NOW(6) WHERE kind = 'full' AND name = ? AND state IN ('planning', 'running', 'done')",
           [name],
@@ -106,7 +115,7 @@ export async function openJob(store: ControlStore, reader: SourceReader, specs: 
 /** Plans every chunk on the locked connection, marks the job running, then lets the lock and the connection go. */
 async function planThenRelease(conn: PoolConnection, lock: string, jobId: number, reader: SourceReader, specs: TableSpec[], options: OpenJobOptions): Promise<void> {
   try {
-    await emptyFirstIfAsked(conn, jobId, options);
+    if (!(await emptyFirstIfAsked(conn, jobId, options))) return;
     if (await planChunks(conn, jobId, reader, specs, options)) await conn.query("UPDATE jobs SET state = 'running' WHERE id = ?", [jobId]);
   } finally {
     await conn.query('SELECT RELEASE_LOCK(?)', [lock]).catch(() => {});
@@ -130,26 +139,33 @@ async function recordStartPositions(conn: PoolConnection, jobId: number, positio
  * A job created by --restart empties its shard tables before its first chunk is planned (so before
  * any is copied): the earlier copy's rows of keys deleted on the legacy side since would stay, and
  * sync, starting from the new job's position, would never delete them. The flag goes once they
- * are empty; a planner killed before that empties them again on the next run (no chunk exists yet).
+ * are empty; a planner killed or stopped before that empties them on the next run (no chunk exists
+ * yet). False when stopped before emptying: then nothing may be planned either, or the next run
+ * would empty chunks already copied.
  */
-async function emptyFirstIfAsked(conn: PoolConnection, jobId: number, options: OpenJobOptions): Promise<void> {
+async function emptyFirstIfAsked(conn: PoolConnection, jobId: number, options: OpenJobOptions): Promise<boolean> {
   const [rows] = await conn.query<RowDataPacket[]>('SELECT options FROM jobs WHERE id = ?', [jobId]);
   const stored = jobOptions(rows[0]?.options);
-  if (!stored.emptyFirst) return;
-  options.logger.warn({ job: jobId }, '--restart: emptying the shard tables before copying again');
+  if (!stored.emptyFirst) return true;
   if (!options.emptyShardTables) throw new Error(`job ${jobId} was restarted and must empty its shard tables first: run membermig full`);
-  await untilOldWorkersLeft(conn, jobId, options);
+  if (!(await untilOldWorkersLeft(conn, jobId, options)) || options.signal?.aborted) {
+    options.logger.warn({ job: jobId }, '--restart: stopped before emptying the shard tables; the next membermig full empties them and copies again');
+    return false;
+  }
+  options.logger.warn({ job: jobId }, '--restart: emptying the shard tables before copying again');
   await options.emptyShardTables();
   delete stored.emptyFirst;
   await conn.query('UPDATE jobs SET options = ? WHERE id = ?', [JSON.stringify(stored), jobId]);
+  return true;
 }
 
 /**
  * Processes still copying the job this one replaced stop writing once they see it abandoned (within
  * 0.5 s, or at their next heartbeat), but a write in flight lands after that: emptying waits until
  * they have left the workers table, or have not beaten for a lease (dead: their writes ended).
+ * False when stopped while waiting.
  */
-async function untilOldWorkersLeft(conn: PoolConnection, jobId: number, options: OpenJobOptions): Promise<void> {
+async function untilOldWorkersLeft(conn: PoolConnection, jobId: number, options: OpenJobOptions): Promise<boolean> {
   const leaseSeconds = options.leaseSeconds ?? 120;
   for (let waited = 0; ; waited++) {
     const [rows] = await conn.query<RowDataPacket[]>(
@@ -157,7 +173,8 @@ async function untilOldWorkersLeft(conn: PoolConnection, jobId: number, options:
         WHERE old.kind = 'full' AND old.state = 'abandoned' AND old.id <> j.id AND w.heartbeat_at > NOW(6) - INTERVAL ? SECOND`,
       [jobId, leaseSeconds],
     );
-    if (Number(rows[0]!.n) === 0) return;
+    if (Number(rows[0]!.n) === 0) return true;
+    if (options.signal?.aborted) return false;
     if (waited === 0) options.logger.warn({ job: jobId, processes: Number(rows[0]!.n) }, '--restart: waiting for the processes still copying the earlier job to stop');
     await new Promise((r) => setTimeout(r, 250));
   }
@@ -194,7 +211,7 @@ export async function fullJobAfterVerify(pool: Pool | PoolConnection, table: str
 }
 
 /** A job's options column: JSON text on MariaDB, parsed on MySQL. */
-function jobOptions(raw: unknown): { tables?: string[]; emptyFirst?: boolean } {
+export function jobOptions(raw: unknown): { tables?: string[]; emptyFirst?: boolean } {
   return typeof raw === 'string' ? JSON.parse(raw) : ((raw ?? {}) as { tables?: string[]; emptyFirst?: boolean });
 }
 

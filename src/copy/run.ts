@@ -17,10 +17,10 @@ import { ChunkCopier, type ChunkHandoff, type CopyMethod } from './chunk.js';
 import { openJob, type FullJob } from './job.js';
 import { kafkaStartPositions } from './kafka.js';
 import { sleep, withRetry, type RetryPolicy } from '../mysql/retry.js';
-import { summarize } from './summary.js';
+import { emptyResult, summarize } from './summary.js';
 import { leaseSafetyProblem } from './fence.js';
 import { createThrottle } from './throttle.js';
-import { STOPPED_ON_REQUEST, type FullCopyOptions, type FullCopyResult, type TableProgress } from './types.js';
+import { STOPPED_BEFORE_RESTART, STOPPED_ON_REQUEST, type FullCopyOptions, type FullCopyResult, type TableProgress } from './types.js';
 
 /** The workers of one process on one full-copy job, and what they share. */
 
@@ -43,30 +43,9 @@ export async function copyJob(ctx: JobContext): Promise<FullCopyResult> {
   const { config, store, logger } = ctx;
   const started = Date.now();
   const stopPlanning = new AbortController();
-  const job = await openJob(store, ctx.reader, ctx.specs, {
-    restart: ctx.options.restart === true,
-    chunkRows: config.copy.chunk_rows,
-    logger,
-    extraStartPositions: () => kafkaStartPositions(config, logger),
-    signal: stopPlanning.signal,
-    leaseSeconds: config.copy.lease_seconds,
-    emptyShardTables: async () => {
-      const emptied = await emptyShardTables(config, ctx.map, ctx.specs);
-      logger.info({ tables: emptied }, 'shard tables emptied');
-    },
-  });
-  const run: RunState = { rows: 0, chunks: 0, rowsByTable: new Map(), errors: [], stopping: false, planning: job.planned, leasesRenewedAt: Date.now(), leasesLost: null };
-  // Workers copy chunks while they are being planned; a planning failure stops them.
-  const planned = job.planning.then(
-    () => void (run.planning = false),
-    (e: unknown) => {
-      run.planning = false;
-      run.stopping = true;
-      throw e;
-    },
-  );
-  planned.catch(() => {}); // awaited below; this only keeps an early failure from counting as unhandled
+  const run: RunState = { rows: 0, chunks: 0, rowsByTable: new Map(), errors: [], stopping: false, planning: false, leasesRenewedAt: Date.now(), leasesLost: null };
   // A stop asked for (SIGINT/SIGTERM): the workers take no new chunk, and what they hold is finished and recorded.
+  // Listened for before the job is opened: one during start-up keeps a restart from dropping progress and emptying tables.
   const onStop = () => {
     if (!run.stopping) run.errors.push(STOPPED_ON_REQUEST);
     run.stopping = true;
@@ -74,21 +53,48 @@ export async function copyJob(ctx: JobContext): Promise<FullCopyResult> {
   };
   ctx.options.signal?.addEventListener('abort', onStop, { once: true });
   if (ctx.options.signal?.aborted) onStop();
-  if (job.state !== 'done') {
-    try {
-      // Chunks given up by an earlier run (server down, bad value) get another try now.
-      await store.pool.query("UPDATE chunks SET state = 'pending', lease_owner = NULL, lease_until = NULL WHERE job_id = ? AND state = 'failed'", [job.id]);
-      await runWorkers(ctx, job, run);
-    } finally {
-      // Workers end normally only once planning is done; after a failure, planning stops too.
-      stopPlanning.abort();
-      await planned;
+  try {
+    const job = await openJob(store, ctx.reader, ctx.specs, {
+      restart: ctx.options.restart === true,
+      chunkRows: config.copy.chunk_rows,
+      logger,
+      extraStartPositions: () => kafkaStartPositions(config, logger),
+      signal: stopPlanning.signal,
+      leaseSeconds: config.copy.lease_seconds,
+      emptyShardTables: async () => {
+        const emptied = await emptyShardTables(config, ctx.map, ctx.specs);
+        logger.info({ tables: emptied }, 'shard tables emptied');
+      },
+    });
+    if (!job) return { ...emptyResult(ctx.specs, ctx.method), state: 'incomplete', seconds: (Date.now() - started) / 1000, errors: [STOPPED_BEFORE_RESTART] };
+    run.planning = job.planned;
+    // Workers copy chunks while they are being planned; a planning failure stops them.
+    const planned = job.planning.then(
+      () => void (run.planning = false),
+      (e: unknown) => {
+        run.planning = false;
+        run.stopping = true;
+        throw e;
+      },
+    );
+    planned.catch(() => {}); // awaited below; this only keeps an early failure from counting as unhandled
+    if (job.state !== 'done') {
+      try {
+        // Chunks given up by an earlier run (server down, bad value) get another try now.
+        await store.pool.query("UPDATE chunks SET state = 'pending', lease_owner = NULL, lease_until = NULL WHERE job_id = ? AND state = 'failed'", [job.id]);
+        await runWorkers(ctx, job, run);
+      } finally {
+        // Workers end normally only once planning is done; after a failure, planning stops too.
+        stopPlanning.abort();
+        await planned;
+      }
+    } else {
+      logger.info({ job: job.id }, 'this full copy is already done (use --restart to copy again)');
     }
-  } else {
-    logger.info({ job: job.id }, 'this full copy is already done (use --restart to copy again)');
+    return await summarize(ctx, job, run, (Date.now() - started) / 1000);
+  } finally {
+    ctx.options.signal?.removeEventListener('abort', onStop);
   }
-  ctx.options.signal?.removeEventListener('abort', onStop);
-  return summarize(ctx, job, run, (Date.now() - started) / 1000);
 }
 
 export interface RunState {

@@ -9,7 +9,7 @@ import { formatRanges } from '../ranges.js';
  */
 export interface TableStatus {
   table: string;
-  /** The newest full-copy job holding chunks of this table. */
+  /** The newest full-copy job of this table (started with it, or holding chunks of it). */
   fullCopy: { jobId: number; state: string; stopped: boolean; chunksDone: number; chunksTotal: number; chunksFailed: number; rows: number } | null;
   /** Over the partitions of this table's change topics (topic name ending in the table's source name), or its capture instances. */
   /** From Kafka partitions, or (direct CDC) capture instances: then lagEvents is unknown and lastLsn is set. */
@@ -93,7 +93,9 @@ function directCdcSync(instances: MssqlCdcInstanceStatus[]): TableStatus['sync']
 
 export function tableStatuses(s: Pick<Status, 'tables' | 'jobs' | 'gray' | 'verify' | 'sync'> & { leases?: LeaseStatus[] }): TableStatus[] {
   return s.tables.map((t) => {
-    const fullJob = s.jobs.find((j) => j.kind === 'full' && j.chunks.some((c) => c.tableName === t.name));
+    // By the tables a job was started with too: a restart stopped before its first chunk has dropped the old
+    // job's progress, and showing that job's rows would claim a copy the next run empties (JobStatus.tables).
+    const fullJob = s.jobs.find((j) => j.kind === 'full' && (j.tables.includes(t.name) || j.chunks.some((c) => c.tableName === t.name)));
     const chunks = fullJob?.chunks.find((c) => c.tableName === t.name);
     const partitions = (s.sync?.partitions ?? []).filter((p) => topicOfTable(p.topic, t.source, s.tables.length));
     const lags = partitions.map((p) => p.lagMessages).filter((n): n is number => n !== null);
@@ -103,15 +105,15 @@ export function tableStatuses(s: Pick<Status, 'tables' | 'jobs' | 'gray' | 'veri
     return {
       table: t.name,
       fullCopy:
-        fullJob && chunks
+        fullJob
           ? {
               jobId: fullJob.id,
               state: fullJob.state,
               stopped: fullJob.stopped,
-              chunksDone: chunks.done,
-              chunksTotal: chunks.pending + chunks.leased + chunks.done + chunks.failed,
-              chunksFailed: chunks.failed,
-              rows: chunks.rowsDone,
+              chunksDone: chunks?.done ?? 0,
+              chunksTotal: chunks ? chunks.pending + chunks.leased + chunks.done + chunks.failed : 0,
+              chunksFailed: chunks?.failed ?? 0,
+              rows: chunks?.rowsDone ?? 0,
             }
           : null,
       sync:

@@ -11,6 +11,7 @@ import { collectFullCopyStatus, type FullCopyStatus } from '../copy/status.js';
 import { collectLeases, isStopped, liveWorkersSql, tableStatuses, type LeaseStatus, type TableStatus } from './status-tables.js';
 import { checkShardMap } from './shard-map.js';
 import { deadLocalWorkers } from './workers.js';
+import { jobOptions } from '../copy/job.js';
 
 export interface JobStatus {
   id: number;
@@ -24,6 +25,8 @@ export interface JobStatus {
   liveWorkers: number;
   /** Not finished, and no process works on it: stopped or crashed; a rerun goes on. */
   stopped: boolean;
+  /** A full copy's tables, as it was started (empty for other kinds): it is theirs before it holds a chunk of them. */
+  tables: string[];
   chunks: ChunkCounts[];
 }
 
@@ -57,7 +60,7 @@ export async function collectStatus(config: Config): Promise<Status> {
 
 const JOB_COLUMNS = (alias: string, deadHere: string[]) => `${alias}.id, ${alias}.kind, ${alias}.name, ${alias}.state,
   DATE_FORMAT(${alias}.created_at, '%Y-%m-%dT%H:%i:%sZ') AS created_at, DATE_FORMAT(${alias}.updated_at, '%Y-%m-%dT%H:%i:%sZ') AS updated_at,
-  DATE_FORMAT(${alias}.finished_at, '%Y-%m-%dT%H:%i:%sZ') AS finished_at, ${liveWorkersSql(alias, deadHere)} AS live_workers`;
+  DATE_FORMAT(${alias}.finished_at, '%Y-%m-%dT%H:%i:%sZ') AS finished_at, ${alias}.options, ${liveWorkersSql(alias, deadHere)} AS live_workers`;
 
 async function jobStatuses(pool: Pool, rows: RowDataPacket[]): Promise<JobStatus[]> {
   const jobs: JobStatus[] = [];
@@ -72,6 +75,7 @@ async function jobStatuses(pool: Pool, rows: RowDataPacket[]): Promise<JobStatus
       finishedAt: r.finished_at,
       liveWorkers: Number(r.live_workers),
       stopped: isStopped(r.state, Number(r.live_workers)),
+      tables: r.kind === 'full' ? (jobOptions(r.options).tables ?? []) : [],
       chunks: await chunkCounts(pool, Number(r.id)),
     });
   }
@@ -81,15 +85,17 @@ async function jobStatuses(pool: Pool, rows: RowDataPacket[]): Promise<JobStatus
 /**
  * The newest full-copy job of each table that is not among the recent jobs: verify runs every few
  * minutes and pushes a finished full copy out of those, and the per-table line must still show it.
+ * A job is a table's by the tables it was started with or by its chunks (see tableStatuses).
  */
 async function olderFullJobs(pool: Pool, tables: string[], recent: JobStatus[], leaseSeconds: number, deadHere: string[]): Promise<JobStatus[]> {
-  const covered = new Set(recent.filter((j) => j.kind === 'full').flatMap((j) => j.chunks.map((c) => c.tableName)));
+  const covered = new Set(recent.filter((j) => j.kind === 'full').flatMap((j) => [...j.tables, ...j.chunks.map((c) => c.tableName)]));
   const ids = new Set<number>();
   for (const table of tables.filter((t) => !covered.has(t))) {
     const [rows] = await pool.query<RowDataPacket[]>(
-      `SELECT j.id FROM jobs j WHERE j.kind = 'full' AND EXISTS (SELECT 1 FROM chunks c WHERE c.job_id = j.id AND c.table_name = ?)
+      `SELECT j.id FROM jobs j WHERE j.kind = 'full'
+          AND (JSON_CONTAINS(j.options, JSON_QUOTE(?), '$.tables') OR EXISTS (SELECT 1 FROM chunks c WHERE c.job_id = j.id AND c.table_name = ?))
         ORDER BY j.id DESC LIMIT 1`,
-      [table],
+      [table, table],
     );
     if (rows[0]) ids.add(Number(rows[0].id));
   }

@@ -80,3 +80,17 @@ export function watchCli(args: string[], env: NodeJS.ProcessEnv = process.env): 
     },
   };
 }
+
+/** The CLI with a signal arriving while it loads, before the command runs (test/fixtures/cli/signal-at-start.ts). */
+export function signalledAtStart(args: string[], signal: 'SIGINT' | 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', TSX, join(ROOT, 'test/fixtures/cli/signal-at-start.ts'), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, SIGNAL: signal },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve) => child.on('close', (code, sig) => resolve({ code, signal: sig, stdout, stderr })));
+}

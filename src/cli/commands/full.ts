@@ -149,7 +149,7 @@ export function renderFull(r: FullCopyResult): string {
     }
     return out.join('\n');
   }
-  out.push(`full copy job ${r.jobId} (${r.job}): ${r.state}, method ${r.method}`);
+  out.push(r.jobId === null ? `full copy (${r.job}): ${r.state}, no job opened or restarted` : `full copy job ${r.jobId} (${r.job}): ${r.state}, method ${r.method}`);
   for (const p of r.startPositions) out.push(`CDC start position (${p.kind}): ${JSON.stringify(p.position)}`);
   out.push('');
   const servers = r.servers.map((s) => s.server);
