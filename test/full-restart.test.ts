@@ -49,6 +49,9 @@ describe('full --restart', () => {
     const refused = await runCli(['full', '--config', env.configPath, '--restart']);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain('table member: full --restart empties its shard tables, but MySQL serves it now (gray read 1%)');
+    // The dry run is refused the same way; it promised a restart the run then refused (a runbook rehearsal passed).
+    const rehearsal = await runCli(['full', '--config', env.configPath, '--restart', '--dry-run']);
+    expect([rehearsal.code, rehearsal.stderr]).toEqual([2, refused.stderr]);
     expect((await readShards(writer, 'member')).size).toBe(119);
     expect((await runCli(['gray', 'rollback', 'member', '--to', '0', '--reason', 'restart test', '--config', env.configPath])).code).toBe(0);
     const restart = await runCli(['full', '--config', env.configPath, '--restart']);
@@ -72,6 +75,8 @@ describe('full --restart', () => {
       const refused = await runCli(['full', '--config', env.configPath, '--restart']);
       expect(refused.code, refused.stderr).toBe(2);
       expect(refused.stderr).toContain('full --restart while sync runs (consumer group restart-test reported within 30 s)');
+      const rehearsal = await runCli(['full', '--config', env.configPath, '--restart', '--dry-run']);
+      expect([rehearsal.code, rehearsal.stderr]).toEqual([2, refused.stderr]);
       // The refused restart left the job it would have replaced as it was.
       const [jobs] = await control.query<RowDataPacket[]>("SELECT state FROM jobs WHERE kind = 'full' ORDER BY id DESC LIMIT 1");
       expect(jobs[0]!.state).toBe('done');

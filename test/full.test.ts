@@ -148,6 +148,9 @@ describe('membermig full: happy path over 8 shards on two servers', () => {
     const again = await runCli(['full', '--config', env.configPath, '--tables', 'member_tag']);
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/member_tag is in full copy job \d+ \(member,member_tag, done\): pass --restart to copy it again/);
+    // Its dry run is refused the same way: a rehearsal fails where the run will.
+    const rehearsal = await runCli(['full', '--config', env.configPath, '--tables', 'member_tag', '--dry-run']);
+    expect([rehearsal.code, rehearsal.stderr]).toEqual([again.code, again.stderr]);
     const all = await runCli(['full', '--config', env.configPath]);
     expect(all.code, all.stderr).toBe(0); // the job of both tables, done: joined, nothing copied
     const res = await runCli(['full', '--config', env.configPath, '--tables', 'member_tag', '--restart', '--json']);

@@ -12,7 +12,7 @@ import { checkShardMap } from '../store/shard-map.js';
 import { createShardWriter } from '../target/writer.js';
 import type { CopyMethod } from './chunk.js';
 import { isTransient } from '../mysql/retry.js';
-import { jobName } from './job.js';
+import { currentJob, jobName, refuseToStart } from './job.js';
 import { copyJob } from './run.js';
 import { emptyResult } from './summary.js';
 import type { FullCopyOptions, FullCopyResult, TablePlan } from './types.js';
@@ -143,11 +143,9 @@ async function existingJob(config: Config, specs: TableSpec[], restart: boolean)
     if (!(await controlSchemaStateOrMissing(store)).appliedVersion) return null;
     // A config whose shard map is not the recorded one: the run would be refused, and so is its plan.
     await checkShardMap(store, config.shards);
-    const [jobs] = await store.pool.query<RowDataPacket[]>(
-      "SELECT id, state FROM jobs WHERE kind = 'full' AND name = ? AND state IN ('planning', 'running', 'done') ORDER BY id DESC LIMIT 1",
-      [jobName(specs.map((s) => s.name))],
-    );
-    const row = jobs[0];
+    // So is a plan the run would refuse (a restart while MySQL serves a table, say): same rule, same message.
+    await refuseToStart(store.pool, specs, restart);
+    const row = await currentJob(store.pool, jobName(specs.map((s) => s.name)));
     if (!row) return null;
     const [chunks] = await store.pool.query<RowDataPacket[]>(
       "SELECT table_name, COUNT(*) AS chunks, SUM(state = 'done') AS done, COALESCE(SUM(IF(state = 'done', rows_done, 0)), 0) AS rows_done FROM chunks WHERE job_id = ? GROUP BY table_name",

@@ -68,10 +68,9 @@ export async function openJob(store: ControlStore, reader: SourceReader, specs: 
     const [got] = await conn.query<RowDataPacket[]>('SELECT GET_LOCK(?, 600) AS got', [lock]);
     if (Number(got[0]?.got) !== 1) throw new Error(`timed out waiting for another membermig full to plan job ${name}`);
     try {
+      // Before the old job is abandoned: a refused restart leaves it as it was.
+      await refuseToStart(conn, specs, options.restart);
       if (options.restart) {
-        // Both before the old job is abandoned: a refused restart leaves it as it was.
-        await refuseUnsafeRestart(conn, specs);
-        await refuseWhileSyncRuns(conn, specs, true);
         // Checked last before the first change: a signal while the process started means it starts stopped,
         // and a restart must not drop the progress (and have the shard tables emptied) of a copy nobody then makes.
         if (options.signal?.aborted) return null;
@@ -81,16 +80,8 @@ export async function openJob(store: ControlStore, reader: SourceReader, specs: 
         );
         if (res.affectedRows > 0) options.logger.warn({ job: name }, '--restart: the previous progress of this job was dropped');
       }
-      const [rows] = await conn.query<JobRow[]>(
-        "SELECT id, state FROM jobs WHERE kind = 'full' AND name = ? AND state IN ('planning', 'running', 'done') ORDER BY id DESC LIMIT 1",
-        [name],
-      );
-      let job = rows[0] ? { id: Number(rows[0].id), state: rows[0].state } : null;
+      let job = await currentJob(conn, name);
       if (job && job.state !== 'planning') return { id: job.id, name, state: job.state, planned: false, planning: Promise.resolve() };
-      if (!job && !options.restart) {
-        await refuseTablesOfOtherJobs(conn, name, specs);
-        await refuseWhileSyncRuns(conn, specs, false);
-      }
       // Read before the job is created: a source that cannot tell its position (a missing privilege) leaves nothing behind.
       const positions = await startPositions(reader, options);
       if (!job) {
@@ -110,6 +101,33 @@ export async function openJob(store: ControlStore, reader: SourceReader, specs: 
   } finally {
     if (!handedOver) conn.release();
   }
+}
+
+/** The job of this name a run goes on with (planning, running or done); null when there is none. */
+export async function currentJob(conn: Pool | PoolConnection, name: string): Promise<{ id: number; state: string } | null> {
+  const [rows] = await conn.query<JobRow[]>(
+    "SELECT id, state FROM jobs WHERE kind = 'full' AND name = ? AND state IN ('planning', 'running', 'done') ORDER BY id DESC LIMIT 1",
+    [name],
+  );
+  return rows[0] ? { id: Number(rows[0].id), state: rows[0].state } : null;
+}
+
+/**
+ * Refuses (RefusedError) a run that must not start, before it changes anything: a restart while
+ * MySQL serves a table or a sync runs; a new job (none of these tables to go on with) holding a
+ * table of another job, or while a sync runs. The one rule for both the run and its dry run, so a
+ * rehearsal fails where the run will.
+ */
+export async function refuseToStart(conn: Pool | PoolConnection, specs: TableSpec[], restart: boolean): Promise<void> {
+  if (restart) {
+    await refuseUnsafeRestart(conn, specs);
+    await refuseWhileSyncRuns(conn, specs, true);
+    return;
+  }
+  const name = jobName(specs.map((s) => s.name));
+  if (await currentJob(conn, name)) return;
+  await refuseTablesOfOtherJobs(conn, name, specs);
+  await refuseWhileSyncRuns(conn, specs, false);
 }
 
 /** Plans every chunk on the locked connection, marks the job running, then lets the lock and the connection go. */
@@ -220,7 +238,7 @@ export function jobOptions(raw: unknown): { tables?: string[]; emptyFirst?: bool
  * copied or is copying would copy that table again (hours, at a billion rows) and record a second
  * start position for it: refused, naming the tables and the job, unless --restart (on purpose).
  */
-async function refuseTablesOfOtherJobs(conn: PoolConnection, name: string, specs: TableSpec[]): Promise<void> {
+async function refuseTablesOfOtherJobs(conn: Pool | PoolConnection, name: string, specs: TableSpec[]): Promise<void> {
   const wanted = new Set(specs.map((s) => s.name));
   for (const r of await fullJobTables(conn)) {
     if (r.name === name) continue;
@@ -242,7 +260,7 @@ async function refuseTablesOfOtherJobs(conn: PoolConnection, name: string, specs
  * dual_mysql_primary for the members inside its write percentage), where emptying would lose rows
  * users see or wrote.
  */
-async function refuseUnsafeRestart(conn: PoolConnection, specs: TableSpec[]): Promise<void> {
+async function refuseUnsafeRestart(conn: Pool | PoolConnection, specs: TableSpec[]): Promise<void> {
   const snapshot = await readSettings(conn);
   for (const spec of specs) {
     const { shim, gray } = settingsOf(snapshot, spec.name);
@@ -267,7 +285,7 @@ async function refuseUnsafeRestart(conn: PoolConnection, specs: TableSpec[]): Pr
  * new job's position would not help either. Sync stopped first and started afterwards replays from
  * where it stopped, which covers the copy.
  */
-async function refuseWhileSyncRuns(conn: PoolConnection, specs: TableSpec[], restart: boolean): Promise<void> {
+async function refuseWhileSyncRuns(conn: Pool | PoolConnection, specs: TableSpec[], restart: boolean): Promise<void> {
   const live = await liveSyncs(conn, specs);
   if (live.length === 0) return;
   throw new RefusedError(
@@ -277,7 +295,7 @@ async function refuseWhileSyncRuns(conn: PoolConnection, specs: TableSpec[], res
 }
 
 /** Syncs that reported in the last SYNC_SILENT_MS: Kafka consumer groups, and direct CDC of these tables. */
-async function liveSyncs(conn: PoolConnection, specs: TableSpec[]): Promise<string[]> {
+async function liveSyncs(conn: Pool | PoolConnection, specs: TableSpec[]): Promise<string[]> {
   const seconds = SYNC_SILENT_MS / 1000;
   const [groups] = await conn.query<RowDataPacket[]>('SELECT DISTINCT consumer_group AS g FROM cdc_offsets WHERE updated_at > NOW(6) - INTERVAL ? SECOND', [seconds]);
   const [instances] = await conn.query<RowDataPacket[]>('SELECT capture_instance AS i FROM cdc_lsn_positions WHERE table_name IN (?) AND updated_at > NOW(6) - INTERVAL ? SECOND', [
