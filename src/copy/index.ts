@@ -30,10 +30,12 @@ export async function runFullCopy(config: Config, options: FullCopyOptions = {})
   const names = options.tables && options.tables.length > 0 ? options.tables : Object.keys(config.tables);
   const workers = options.workers ?? copyWorkers(config);
   const map = shardMapFromConfig(config);
-  // The control store first (not for a dry run, which writes nothing): a changed shard map is named as such, not as missing shard tables.
+  // The control store first: a changed shard map is named as such, not as missing shard tables (whose
+  // advice, init, would be refused for that map). A dry run writes nothing, so it only reads the map.
   const store = options.dryRun ? null : openControlStore(config, workers + 3);
   try {
     if (store) await requireUsableStore(store, config.shards);
+    else await refuseChangedShardMap(config);
     const reader = createSourceReader({ ...config, copy: { ...config.copy, workers } }, logger);
     try {
       const specs = await describeTables(reader, config, names);
@@ -122,6 +124,22 @@ async function dryRun(config: Config, map: ShardMap, reader: SourceReader, specs
   };
 }
 
+/**
+ * The dry run's shard map check, before the shard tables: a config whose map is not the recorded
+ * one would be refused by the run, and so is its plan. A control store it cannot read is no
+ * refusal: the plan says it could not read it (existingJob).
+ */
+async function refuseChangedShardMap(config: Config): Promise<void> {
+  const store = openControlStore(config, 1);
+  try {
+    await checkShardMap(store, config.shards);
+  } catch (e) {
+    if (e instanceof RefusedError) throw e;
+  } finally {
+    await store.close();
+  }
+}
+
 interface ExistingJob {
   id: number;
   state: string;
@@ -141,9 +159,7 @@ async function existingJob(config: Config, specs: TableSpec[], restart: boolean)
   const store = openControlStore(config, 1);
   try {
     if (!(await controlSchemaStateOrMissing(store)).appliedVersion) return null;
-    // A config whose shard map is not the recorded one: the run would be refused, and so is its plan.
-    await checkShardMap(store, config.shards);
-    // So is a plan the run would refuse (a restart while MySQL serves a table, say): same rule, same message.
+    // A plan the run would refuse (a restart while MySQL serves a table, say) is refused: same rule, same message.
     await refuseToStart(store.pool, specs, restart);
     const row = await currentJob(store.pool, jobName(specs.map((s) => s.name)));
     if (!row) return null;
