@@ -1,6 +1,7 @@
-import type { RowDataPacket } from 'mysql2/promise';
+import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectMysql } from '../src/mysql/connect.js';
+import { startJobs, supersededJobs } from '../src/copy/job.js';
 import { createShardWriter, type ShardWriter } from '../src/target/writer.js';
 import { runCli } from './support/cli.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
@@ -41,6 +42,16 @@ describe('full --restart', () => {
     expect(rows.size).toBe(119);
     const verify = await runCli(['verify', '--config', env.configPath, '--json']);
     expect(verify.code, verify.stdout).toBe(0);
+    // The restarted job says it copied into emptied tables: sync's start positions from the job before no longer count.
+    const control = await connectMysql(env.config.control.url);
+    try {
+      const jobs = await startJobs(control as unknown as Pool);
+      const newest = jobs.reduce((a, b) => (b.id > a.id ? b : a));
+      expect(newest).toMatchObject({ tables: ['member'], emptied: true });
+      expect([...supersededJobs(jobs)]).toEqual(jobs.filter((j) => j.id < newest.id).map((j) => j.id));
+    } finally {
+      await control.end();
+    }
   });
 
   it('is refused while MySQL serves the table (gray reads): nothing emptied; allowed again after the rollback', async () => {

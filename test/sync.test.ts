@@ -369,7 +369,9 @@ describe('membermig sync: Debezium through Kafka to the shards', () => {
       await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
       const source = { connector: 'mariadb', db: env.legacyDb, table: 'member', ts_ms: Date.now() };
       const row = (id: number) => ({ member_id: id, name: `gap ${id}`, points: null, big: null, born: null, updated_at: null, seen: null, avatar: null, score: null, level: null, note: null });
-      await producer.send({ topic, messages: [1, 2, 3, 4, 5].map((i) => ({ partition: 0, key: `{"member_id":${9000 + i}}`, value: JSON.stringify({ op: 'c', after: row(9000 + i), source }) })) });
+      // Offset 4 deletes a key no copy has: going on from there applies it and leaves nothing behind.
+      const event = (i: number) => (i === 5 ? { op: 'd', before: row(9000 + i), after: null, source } : { op: 'c', after: row(9000 + i), source });
+      await producer.send({ topic, messages: [1, 2, 3, 4, 5].map((i) => ({ partition: 0, key: `{"member_id":${9000 + i}}`, value: JSON.stringify(event(i)) })) });
       // The group had applied offset 0 only; retention then removed offsets 0-2.
       await admin.setOffsets({ groupId: group, topic, partitions: [{ partition: 0, offset: '1' }] });
       await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '3' }] });
@@ -381,6 +383,27 @@ describe('membermig sync: Debezium through Kafka to the shards', () => {
       expect(r.stderr + r.stdout).toContain(`consumer group ${group} is behind what the broker keeps: ${topic}[0] at offset 1, oldest kept 3`);
       const cmp = await compareWithLegacy(env, 'member', { key: 'member_id', shardKey: 'member_id' });
       expect(cmp.differences.filter((d) => d.includes(' 900'))).toEqual([]);
+
+      // full --restart copies the tables again and records the topic's end (offset 4): its copy holds every
+      // change before that, so sync now goes on from there instead of refusing for good.
+      const control = await connectMysql(env.config.control.url);
+      try {
+        const [job] = await control.query("INSERT INTO jobs (kind, name, state, options) VALUES ('full', 'member,address', 'done', '{\"tables\":[\"address\",\"member\"],\"emptied\":true}')");
+        const jobId = (job as { insertId: number }).insertId;
+        await control.query("INSERT INTO cdc_start_positions (job_id, source_kind, position) VALUES (?, 'kafka', ?)", [jobId, JSON.stringify({ topic, offsets: { 0: '4' } })]);
+        try {
+          const again = await runCli(['sync', '--config', config, '--until-caught-up', '--json']);
+          expect(again.code, again.stderr).toBe(0);
+          expect(again.stderr).toContain('retention passed the group position; a later full --restart copied the tables again: going on from the offsets it recorded');
+          expect((await admin.fetchOffsets({ groupId: group, topics: [topic] }))[0]!.partitions[0]!.offset).toBe('5');
+          expect((await compareWithLegacy(env, 'member', { key: 'member_id', shardKey: 'member_id' })).differences.filter((d) => d.includes(' 900'))).toEqual([]);
+        } finally {
+          await control.query('DELETE FROM cdc_start_positions WHERE job_id = ?', [jobId]);
+          await control.query('DELETE FROM jobs WHERE id = ?', [jobId]);
+        }
+      } finally {
+        await control.end();
+      }
     } finally {
       await producer.disconnect();
       await admin.disconnect();

@@ -3,7 +3,8 @@ import type { RowDataPacket } from 'mysql2/promise';
 import { RefusedError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ControlStore } from '../store/control.js';
-import { kafkaStartOffsets } from './kafka-start.js';
+import { startJobs, supersededJobs } from '../copy/job.js';
+import { kafkaStartOffsets, type PartitionOffset, type RecordedStart } from './kafka-start.js';
 
 /**
  * What sync checks and sets on the change topics and its consumer group before it consumes: the
@@ -12,8 +13,19 @@ import { kafkaStartOffsets } from './kafka-start.js';
  */
 export async function prepareTopics(admin: Admin, o: { store: ControlStore; group: string; topics: string[]; brokers: string[]; logger: Logger }): Promise<void> {
   await requireTopics(admin, o.topics, o.brokers);
-  await startAtRecordedPosition(admin, o.store, o.group, o.topics, o.logger);
-  await refuseRetentionGaps(admin, o.group, o.topics);
+  const recorded = await recordedStarts(o.store);
+  await startAtRecordedPosition(admin, recorded, o.group, o.topics, o.logger);
+  await refuseRetentionGaps(admin, recorded, o.group, o.topics, o.logger);
+}
+
+/**
+ * The start positions full recorded (cdc_start_positions), leaving out the jobs whose every table a
+ * later --restart emptied and copied again (supersededJobs): their positions no longer matter.
+ */
+async function recordedStarts(store: ControlStore): Promise<RecordedStart[]> {
+  const [rows] = await store.pool.query<RowDataPacket[]>('SELECT job_id, source_kind, position FROM cdc_start_positions');
+  const replaced = supersededJobs(await startJobs(store.pool));
+  return rows.filter((r) => !replaced.has(Number(r.job_id))).map((r) => ({ jobId: r.job_id as number, kind: r.source_kind as string, position: r.position as unknown }));
 }
 
 /** Retries what Kafka calls retriable (a coordinator still loading, a leader moving) for up to a minute. */
@@ -61,12 +73,10 @@ async function refuseCompactedTopics(admin: Admin, topics: string[]): Promise<vo
  * (cdc_start_positions): per partition, the lowest any job recorded (src/cdc/kafka-start.ts);
  * a partition some job did not record starts at its beginning.
  */
-async function startAtRecordedPosition(admin: Admin, store: ControlStore, group: string, topics: string[], logger: Logger): Promise<void> {
+async function startAtRecordedPosition(admin: Admin, recorded: RecordedStart[], group: string, topics: string[], logger: Logger): Promise<void> {
   const committed = await retrying(() => admin.fetchOffsets({ groupId: group, topics }));
   const fresh = committed.every((t) => t.partitions.every((p) => p.offset === '-1'));
   if (!fresh) return;
-  const [rows] = await store.pool.query<RowDataPacket[]>('SELECT job_id, source_kind, position FROM cdc_start_positions');
-  const recorded = rows.map((r) => ({ jobId: r.job_id as number, kind: r.source_kind as string, position: r.position as unknown }));
   for (const topic of topics) {
     const partitions = kafkaStartOffsets(recorded, topic);
     if (partitions.length === 0) continue;
@@ -79,23 +89,35 @@ async function startAtRecordedPosition(admin: Admin, store: ControlStore, group:
  * A group position below a partition's oldest kept offset means retention (or a records delete)
  * removed changes sync has not applied. The consumer would skip them silently (kafkajs resets an
  * out-of-range offset to the earliest one), so sync stops here instead: only a new copy can bring
- * the shards back in step, as with SQL Server's cleanup window (src/cdc/mssql/position.ts).
+ * the shards back in step, as with SQL Server's cleanup window (src/cdc/mssql/position.ts). Once
+ * full --restart has copied the tables again, the group moves on to the offsets that copy recorded
+ * (its copy holds every change before them), where the broker still keeps them.
  */
-async function refuseRetentionGaps(admin: Admin, group: string, topics: string[]): Promise<void> {
+async function refuseRetentionGaps(admin: Admin, recorded: RecordedStart[], group: string, topics: string[], logger: Logger): Promise<void> {
   const committed = await retrying(() => admin.fetchOffsets({ groupId: group, topics }));
   const gaps: string[] = [];
+  const moves: { topic: string; partitions: PartitionOffset[] }[] = [];
   for (const topic of topics) {
     const kept = await retrying(() => admin.fetchTopicOffsets(topic));
+    const recopied = kafkaStartOffsets(recorded, topic);
+    const moved: PartitionOffset[] = [];
     for (const p of committed.find((t) => t.topic === topic)?.partitions ?? []) {
       const low = kept.find((k) => k.partition === p.partition)?.low;
       if (p.offset === '-1' || low === undefined || BigInt(p.offset) >= BigInt(low)) continue;
-      gaps.push(`${topic}[${p.partition}] at offset ${p.offset}, oldest kept ${low}`);
+      const start = recopied.find((r) => r.partition === p.partition)?.offset;
+      if (start !== undefined && BigInt(start) > BigInt(p.offset) && BigInt(start) >= BigInt(low)) moved.push({ partition: p.partition, offset: start });
+      else gaps.push(`${topic}[${p.partition}] at offset ${p.offset}, oldest kept ${low}`);
     }
+    if (moved.length > 0) moves.push({ topic, partitions: moved });
   }
   if (gaps.length > 0) {
     throw new Error(
-      `consumer group ${group} is behind what the broker keeps: ${gaps.join('; ')}. The changes in between were deleted (retention) and cannot be applied: copy the tables again (membermig full --restart), then sync from its start`,
+      `consumer group ${group} is behind what the broker keeps: ${gaps.join('; ')}. The changes in between were deleted (retention) and cannot be applied: copy the tables again (membermig full --restart); sync then goes on from the offsets that copy recorded`,
     );
+  }
+  for (const m of moves) {
+    logger.warn({ group, topic: m.topic, partitions: m.partitions }, 'retention passed the group position; a later full --restart copied the tables again: going on from the offsets it recorded');
+    await retrying(() => admin.setOffsets({ groupId: group, topic: m.topic, partitions: m.partitions }));
   }
 }
 

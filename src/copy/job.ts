@@ -173,6 +173,8 @@ async function emptyFirstIfAsked(conn: PoolConnection, jobId: number, options: O
   options.logger.warn({ job: jobId }, '--restart: emptying the shard tables before copying again');
   await options.emptyShardTables();
   delete stored.emptyFirst;
+  // Kept: the job's copy then holds every change before its start, so sync needs nothing older (supersededJobs).
+  stored.emptied = true;
   await conn.query('UPDATE jobs SET options = ? WHERE id = ?', [JSON.stringify(stored), jobId]);
   return true;
 }
@@ -229,8 +231,50 @@ export async function fullJobAfterVerify(pool: Pool | PoolConnection, table: str
 }
 
 /** A job's options column: JSON text on MariaDB, parsed on MySQL. */
-export function jobOptions(raw: unknown): { tables?: string[]; emptyFirst?: boolean } {
-  return typeof raw === 'string' ? JSON.parse(raw) : ((raw ?? {}) as { tables?: string[]; emptyFirst?: boolean });
+export function jobOptions(raw: unknown): JobOptions {
+  return typeof raw === 'string' ? JSON.parse(raw) : ((raw ?? {}) as JobOptions);
+}
+
+interface JobOptions {
+  tables?: string[];
+  /** --restart: the shard tables are to be emptied before the first chunk is planned. */
+  emptyFirst?: boolean;
+  /** A --restart whose shard tables were emptied: its copy holds every change before its start. */
+  emptied?: boolean;
+}
+
+/** A full job as the start positions of sync need it. */
+export interface StartJob {
+  id: number;
+  /** Null when not known (a job row that is gone). */
+  tables: string[] | null;
+  emptied: boolean;
+}
+
+/**
+ * The jobs whose start positions no longer matter to sync: each of their tables was emptied and
+ * copied again by a later job (full --restart), whose copy holds every change before its own start.
+ * Sync can then start at the later job's position, even when the earlier one's changes are gone
+ * from Kafka (retention) or SQL Server (cleanup): that is how a sync that fell behind recovers.
+ */
+export function supersededJobs(jobs: StartJob[], forTable?: string): Set<number> {
+  const out = new Set<number>();
+  for (const job of jobs) {
+    if (job.tables === null || job.tables.length === 0) continue;
+    // For one table (direct CDC reads per table) only that table needs copying again.
+    const tables = forTable === undefined ? job.tables : job.tables.filter((t) => t === forTable);
+    if (tables.length > 0 && tables.every((t) => jobs.some((later) => later.emptied && later.id > job.id && later.tables?.includes(t)))) out.add(job.id);
+  }
+  return out;
+}
+
+/** The full jobs as supersededJobs reads them. */
+export async function startJobs(pool: Pool | PoolConnection): Promise<StartJob[]> {
+  const [rows] = await pool.query<RowDataPacket[]>("SELECT id, options FROM jobs WHERE kind = 'full'");
+  return rows.map((r) => {
+    const o = jobOptions(r.options);
+    return { id: Number(r.id), tables: o.tables ?? null, emptied: o.emptied === true };
+  });
 }
 
 /**

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RefusedError } from '../../errors.js';
 import { scratchControlStore } from '../../../test/support/scratch-control.js';
 import { Lsn } from './lsn.js';
-import { CdcWindowError, firstPosition, loadPosition, moveInstancePosition, previousInstancePosition, readWindow, savePosition, type InstancePosition } from './position.js';
+import { CdcWindowError, firstPosition, loadPosition, moveInstancePosition, positionAfterRecopy, previousInstancePosition, readWindow, savePosition, startLsnOf, type InstancePosition } from './position.js';
 
 const L = (hex: string) => Lsn.parse(hex);
 
@@ -87,5 +87,37 @@ describe('the position moves with the switch', () => {
     expect(await loadPosition(pool, 'dbo_Member_v2')).toEqual(previous!.position);
     const [rows] = await pool.query('SELECT table_name, events_applied FROM cdc_lsn_positions WHERE capture_instance = ?', ['dbo_Member_v2']);
     expect(rows).toEqual([{ table_name: 'member', events_applied: '5' }]);
+  });
+});
+
+describe('a sync that cleanup left behind goes on from a later full --restart of the table', () => {
+  const job = (id: number, lsn: string, tables: string[] | null, emptied = false) => ({ id, lsn: L(lsn), tables, emptied });
+
+  it('startLsnOf leaves out the copies a later --restart replaced, table by table', () => {
+    const starts = [job(1, '0000001000000000000a', ['member', 'address']), job(2, '0000002000000000000a', ['member'], true)];
+    // member was emptied and copied again by job 2: job 1's older start no longer counts for it.
+    expect(startLsnOf(starts, 'member')?.toString()).toBe('0000002000000000000a');
+    // address was not: job 1 still counts.
+    expect(startLsnOf(starts, 'address')?.toString()).toBe('0000001000000000000a');
+    // A --restart not yet emptied (stopped before) replaces nothing.
+    expect(startLsnOf([starts[0]!, job(2, '0000002000000000000a', ['member'], false)], 'member')?.toString()).toBe('0000001000000000000a');
+    // A job whose tables are not known counts for every table, and is never replaced.
+    expect(startLsnOf([job(1, '0000000500000000000a', null), starts[1]!], 'member')?.toString()).toBe('0000000500000000000a');
+  });
+
+  it('positionAfterRecopy: only a saved position behind the window gives way, and only to a start the window holds', () => {
+    const saved = { lsn: L('0000001000000000000a'), seqval: null };
+    const restart = L('0000002000000000000a');
+    const min = L('0000001800000000000a');
+    expect(positionAfterRecopy(saved, restart, min)).toEqual({ lsn: restart, seqval: null });
+    // In the window: the saved position stands (replaying from it is harmless).
+    expect(positionAfterRecopy(saved, restart, L('0000000800000000000a'))).toBeNull();
+    // No later copy, or one older than the saved position: the window check refuses as before.
+    expect(positionAfterRecopy(saved, null, min)).toBeNull();
+    expect(positionAfterRecopy({ lsn: L('0000003000000000000a'), seqval: null }, restart, L('0000004000000000000a'))).toBeNull();
+    // Cleanup passed the copy's start too: nothing holds the changes after it.
+    expect(positionAfterRecopy(saved, restart, L('0000002800000000000a'))).toBeNull();
+    // 0x00…00 (instance missing, or no rights): never a reason to move.
+    expect(positionAfterRecopy(saved, restart, Lsn.ZERO)).toBeNull();
   });
 });

@@ -1,6 +1,7 @@
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { RefusedError } from '../../errors.js';
 import { Lsn } from './lsn.js';
+import { startJobs, supersededJobs, type StartJob } from '../../copy/job.js';
 import type { ChangesMode, ResumePoint } from './tsql.js';
 
 /**
@@ -51,7 +52,7 @@ export function readWindow(instance: string, position: CdcPosition, minLsn: Lsn,
   const { from, after } = nextFrom(position, mode);
   checkHolds(instance, from, minLsn, () =>
     `capture instance ${instance}: the saved position ${position.lsn.toString()} fell behind CDC cleanup (lowest available LSN ${minLsn.toString()}): ` +
-      'changes since then are lost to this sync; copy the table again (membermig full) and sync from its new start position. ' +
+      'changes since then are lost to this sync; copy the table again (membermig full --restart): sync then goes on from the start position of that copy. ' +
       'If the instance was just created to replace another one, it starts after your position: switch only once it covers it.',
   );
   if (maxLsn === null || maxLsn.isZero() || from.compare(maxLsn) > 0) return null;
@@ -88,12 +89,25 @@ export function firstPosition(
       `table ${table}: capture instance ${instance} holds changes from ${minLsn.toString()} on, but ${previous.instance} was applied only up to ` +
         `${previous.position.lsn.toString()}: the changes between are not in ${instance} (it started later, or cleanup removed them). ` +
         `Set cdc.mssql.capture_instances.${table} back to ${previous.instance} until its position passes ${minLsn.toString()}, then switch; ` +
-        'if cleanup removed them there too, copy the table again (membermig full) and sync from its new start position.',
+        'if cleanup removed them there too, copy the table again (membermig full --restart): sync then goes on from the start position of that copy.',
     );
     return previous.position;
   }
   if (!startLsn) throw new RefusedError(`table ${table}: no saved CDC position for ${instance} and no start position recorded by membermig full`);
   return { lsn: startLsn, seqval: null };
+}
+
+/**
+ * A saved position that cleanup has passed (the window starts after it) gives way to `restartLsn`,
+ * the start of a later full copy of the table (startLsnOf leaves out the copies a --restart
+ * replaced), when the instance still holds that: the copy holds every change before it. Null when
+ * the saved position stands (it is in the window, or nothing later can replace it).
+ */
+export function positionAfterRecopy(saved: CdcPosition, restartLsn: Lsn | null, minLsn: Lsn, mode: ChangesMode = 'function'): CdcPosition | null {
+  if (!restartLsn || minLsn.compare(Lsn.ZERO) === 0 || restartLsn.compare(saved.lsn) <= 0) return null;
+  const holds = (p: CdcPosition) => nextFrom(p, mode).from.compare(minLsn) >= 0;
+  const recopied = { lsn: restartLsn, seqval: null };
+  return !holds(saved) && holds(recopied) ? recopied : null;
 }
 
 /**
@@ -109,7 +123,7 @@ export function firstPosition(
 export function checkPageStillInWindow(instance: string, window: ReadWindow, minLsnAfterRead: Lsn): void {
   checkHolds(instance, window.from, minLsnAfterRead, () =>
     `capture instance ${instance}: CDC cleanup raised the lowest available LSN to ${minLsnAfterRead.toString()} while changes from ${window.from.toString()} were being read: ` +
-      'some of them may have been deleted before they were read, so they are lost to this sync; copy the table again (membermig full) and sync from its new start position.',
+      'some of them may have been deleted before they were read, so they are lost to this sync; copy the table again (membermig full --restart): sync then goes on from the start position of that copy.',
   );
 }
 
@@ -205,39 +219,37 @@ export async function markCaughtUp(pool: Pool, instance: string, table: string, 
 }
 
 interface StartRow extends RowDataPacket {
+  job_id: number;
   lsn: string | null;
-  tables: string | string[] | null;
 }
 
-/** One `full` job's recorded SQL Server start LSN, and the tables it copied (null: not known). */
-export interface RecordedStart {
+/** One `full` job's recorded SQL Server start LSN, and the job (its tables: null when not known). */
+export interface RecordedStart extends StartJob {
   lsn: Lsn;
-  tables: string[] | null;
 }
 
 /** The start positions `full` recorded (cdc_start_positions, {"lsn": "<20 hex>"}), with each job's tables. */
 export async function recordedStarts(pool: Pool): Promise<RecordedStart[]> {
   const [rows] = await pool.query<StartRow[]>(
-    `SELECT JSON_UNQUOTE(JSON_EXTRACT(p.position, '$.lsn')) AS lsn, JSON_EXTRACT(j.options, '$.tables') AS tables
-       FROM cdc_start_positions p LEFT JOIN jobs j ON j.id = p.job_id WHERE p.source_kind = 'mssql'`,
+    `SELECT job_id, JSON_UNQUOTE(JSON_EXTRACT(position, '$.lsn')) AS lsn FROM cdc_start_positions WHERE source_kind = 'mssql'`,
   );
+  const jobs = await startJobs(pool);
   return rows
     .filter((r) => r.lsn)
-    .map((r) => {
-      const tables = typeof r.tables === 'string' ? (JSON.parse(r.tables) as unknown) : r.tables;
-      return { lsn: Lsn.parse(r.lsn!), tables: Array.isArray(tables) ? tables.map(String) : null };
-    });
+    .map((r) => ({ ...(jobs.find((j) => j.id === Number(r.job_id)) ?? { id: Number(r.job_id), tables: null, emptied: false }), lsn: Lsn.parse(r.lsn!) }));
 }
 
 /**
  * Where sync starts a table that has no saved position: the lowest start of the `full` jobs that
  * copied it (replay covers every copy of it; replaying more is harmless), a job whose tables are
- * not known counting for every table. Not the lowest over all jobs: a table whose capture instance
- * was enabled after an earlier job of other tables would start before its window, and fail as
- * behind cleanup. Without a job of the table, the lowest of all. Null if none was recorded.
+ * not known counting for every table, and leaving out jobs whose copy of it a later --restart
+ * replaced (supersededJobs). Not the lowest over all jobs: a table whose capture instance was
+ * enabled after an earlier job of other tables would start before its window, and fail as behind
+ * cleanup. Without a job of the table, the lowest of all. Null if none was recorded.
  */
 export function startLsnOf(starts: RecordedStart[], table: string): Lsn | null {
-  const own = starts.filter((s) => s.tables === null || s.tables.includes(table));
+  const replaced = supersededJobs(starts, table);
+  const own = starts.filter((s) => (s.tables === null || s.tables.includes(table)) && !replaced.has(s.id));
   return lowest((own.length > 0 ? own : starts).map((s) => s.lsn));
 }
 

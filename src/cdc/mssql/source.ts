@@ -14,6 +14,7 @@ import { Lsn } from './lsn.js';
 import {
   firstPosition,
   loadPosition,
+  positionAfterRecopy,
   markCaughtUp,
   moveInstancePosition,
   positionAfterPage,
@@ -245,12 +246,25 @@ export class MssqlCdcSource {
     return { instance: t.instance, table: t.name, events, poison, position: position.lsn.toString() + (position.seqval ? ':' + position.seqval.toString() : '') };
   }
 
-  /** The instance's saved position, else its first one (firstPosition). */
+  /**
+   * The instance's saved position, else its first one (firstPosition). A saved position that
+   * cleanup has passed gives way to a later full --restart of the table whose start the instance
+   * still holds: that copy holds every change before its start (the way back for a sync that fell
+   * behind); without one, the window check refuses it.
+   */
   private async startingPosition(t: CdcTable, mode: ChangesMode): Promise<CdcPosition> {
     const saved = await loadPosition(this.o.control, t.instance);
-    if (saved) return saved;
-    const previous = await previousInstancePosition(this.o.control, t.name, t.instance);
     const minLsn = await this.lsnQuery(MIN_LSN_SQL, [{ name: 'instance', type: 'nvarchar', value: t.instance }], 'min_lsn');
+    if (saved) {
+      const recopied = positionAfterRecopy(saved, this.o.startLsnOf(t.name), minLsn ?? Lsn.ZERO, mode);
+      if (!recopied) return saved;
+      this.o.logger.warn(
+        { table: t.name, instance: t.instance, saved: saved.lsn.toString(), from: recopied.lsn.toString() },
+        `table ${t.name}: cleanup passed sync's position; a later full copy of the table started at ${recopied.lsn.toString()} and holds the changes before it: going on from there`,
+      );
+      return recopied;
+    }
+    const previous = await previousInstancePosition(this.o.control, t.name, t.instance);
     const position = firstPosition(t.name, t.instance, { previous, startLsn: this.o.startLsnOf(t.name), minLsn: minLsn ?? Lsn.ZERO }, mode);
     if (previous) {
       await moveInstancePosition(this.o.control, previous.instance, t.instance);
