@@ -101,6 +101,24 @@ describe('full --restart', () => {
     expect((await readShards(writer, 'member')).size).toBe(119);
   });
 
+  it('is refused while another job still copies the table (its workers would write into the emptied tables); dry run alike', async () => {
+    const control = await connectMysql(env.config.control.url);
+    const [res] = await control.query("INSERT INTO jobs (kind, name, state, options) VALUES ('full', 'address,member', 'running', '{\"tables\":[\"address\",\"member\"]}')");
+    const other = (res as { insertId: number }).insertId;
+    try {
+      const message = `member is being copied by full copy job ${other} (address,member, running): a --restart of member would empty it while that job still writes; let it finish first, or restart that job itself (--tables address,member --restart)`;
+      for (const args of [['--restart'], ['--restart', '--dry-run']]) {
+        const refused = await runCli(['full', '--config', env.configPath, ...args]);
+        expect(refused.code).toBe(2);
+        expect(refused.stderr).toContain(message);
+      }
+      expect((await readShards(writer, 'member')).size).toBeGreaterThan(0);
+    } finally {
+      await control.query('DELETE FROM jobs WHERE id = ?', [other]);
+      await control.end();
+    }
+  });
+
   it('init re-creating a dropped shard table of a copied table says it is empty (exit 1); verify --repair fills it', async () => {
     const shard = writer.map.shardOf(memberId(3));
     const db = writer.map.databaseOf(shard);

@@ -24,6 +24,8 @@ export interface ConnectorHealth {
   tasks: { id: number; state: string }[];
   /** Why changes are not flowing, in words; null when the connector and all its tasks run. */
   problem: string | null;
+  /** Connect told the state (or that it has no such connector); false when it could not be asked. */
+  answered: boolean;
 }
 
 export interface ConnectTarget {
@@ -85,22 +87,23 @@ export async function readConnectors(target: ConnectTarget, timeoutMs = 5000, st
       try {
         res = await fetch(`${base}/connectors/${encodeURIComponent(name)}/status`, { headers, signal });
       } catch (e) {
-        return { name, state: 'UNREACHABLE', tasks: [], problem: `Kafka Connect at ${base} did not answer (${unanswered(e)}), so the state of connector ${name} is unknown` };
+        return { name, state: 'UNREACHABLE', tasks: [], problem: `Kafka Connect at ${base} did not answer (${unanswered(e)}), so the state of connector ${name} is unknown`, answered: false };
       }
       if (!res.ok) await res.body?.cancel();
-      if (res.status === 404) return { name, state: 'MISSING', tasks: [], problem: `connector ${name} does not exist on Kafka Connect at ${base}` };
-      if (!res.ok) return { name, state: `HTTP ${res.status}`, tasks: [], problem: `Kafka Connect at ${base} answered HTTP ${res.status} for connector ${name}` };
+      if (res.status === 404) return { name, state: 'MISSING', tasks: [], problem: `connector ${name} does not exist on Kafka Connect at ${base}`, answered: true };
+      if (!res.ok) return { name, state: `HTTP ${res.status}`, tasks: [], problem: `Kafka Connect at ${base} answered HTTP ${res.status} for connector ${name}`, answered: false };
       let body: ConnectStatusBody;
       try {
         body = (await res.json()) as ConnectStatusBody;
       } catch {
-        return { name, state: 'UNREADABLE', tasks: [], problem: `Kafka Connect at ${base} answered connector ${name}'s status with something other than JSON` };
+        return { name, state: 'UNREADABLE', tasks: [], problem: `Kafka Connect at ${base} answered connector ${name}'s status with something other than JSON`, answered: false };
       }
       return {
         name,
         state: body.connector?.state ?? 'UNKNOWN',
         tasks: (body.tasks ?? []).map((t, i) => ({ id: t.id ?? i, state: t.state ?? 'UNKNOWN' })),
         problem: connectorProblem(name, body),
+        answered: true,
       };
     }),
   );

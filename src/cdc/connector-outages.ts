@@ -9,9 +9,13 @@ import type { ConnectorHealth } from './connect.js';
  */
 type Db = Pool | PoolConnection;
 
-/** An outage begins when a connector is first seen not running, and ends when first seen running again. */
+/**
+ * An outage begins when a connector is first seen not running, and ends when first seen running
+ * again. Only what Connect itself told counts: a Connect this host could not reach says nothing of
+ * Debezium (a gated step refuses then all the same), and would cost a verify of every table.
+ */
 export async function recordConnectorHealth(db: Db, seen: ConnectorHealth[]): Promise<void> {
-  for (const c of seen) {
+  for (const c of seen.filter((h) => h.answered)) {
     if (c.problem === null) {
       await db.query('UPDATE cdc_connector_outages SET ended_at = NOW(6) WHERE connector = ? AND ended_at IS NULL', [c.name]);
     } else {

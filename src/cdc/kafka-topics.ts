@@ -14,18 +14,25 @@ import { kafkaStartOffsets, type PartitionOffset, type RecordedStart } from './k
 export async function prepareTopics(admin: Admin, o: { store: ControlStore; group: string; topics: string[]; brokers: string[]; logger: Logger }): Promise<void> {
   await requireTopics(admin, o.topics, o.brokers);
   const recorded = await recordedStarts(o.store);
-  await startAtRecordedPosition(admin, recorded, o.group, o.topics, o.logger);
+  await startAtRecordedPosition(admin, recorded.starts, o.group, o.topics, o.logger);
   await refuseRetentionGaps(admin, recorded, o.group, o.topics, o.logger);
 }
 
 /**
  * The start positions full recorded (cdc_start_positions), leaving out the jobs whose every table a
  * later --restart emptied and copied again (supersededJobs): their positions no longer matter.
+ * `allRecopied`: every job left copied into emptied tables, so its copy holds every change before
+ * its start (a first copy may have gone over rows sync wrote before it, deleted ones included).
  */
-async function recordedStarts(store: ControlStore): Promise<RecordedStart[]> {
+async function recordedStarts(store: ControlStore): Promise<{ starts: RecordedStart[]; allRecopied: boolean }> {
   const [rows] = await store.pool.query<RowDataPacket[]>('SELECT job_id, source_kind, position FROM cdc_start_positions');
-  const replaced = supersededJobs(await startJobs(store.pool));
-  return rows.filter((r) => !replaced.has(Number(r.job_id))).map((r) => ({ jobId: r.job_id as number, kind: r.source_kind as string, position: r.position as unknown }));
+  const jobs = await startJobs(store.pool);
+  const replaced = supersededJobs(jobs);
+  const kept = rows.filter((r) => !replaced.has(Number(r.job_id)));
+  return {
+    starts: kept.map((r) => ({ jobId: r.job_id as number, kind: r.source_kind as string, position: r.position as unknown })),
+    allRecopied: kept.length > 0 && kept.every((r) => jobs.find((j) => j.id === Number(r.job_id))?.emptied === true),
+  };
 }
 
 /** Retries what Kafka calls retriable (a coordinator still loading, a leader moving) for up to a minute. */
@@ -93,13 +100,13 @@ async function startAtRecordedPosition(admin: Admin, recorded: RecordedStart[], 
  * full --restart has copied the tables again, the group moves on to the offsets that copy recorded
  * (its copy holds every change before them), where the broker still keeps them.
  */
-async function refuseRetentionGaps(admin: Admin, recorded: RecordedStart[], group: string, topics: string[], logger: Logger): Promise<void> {
+async function refuseRetentionGaps(admin: Admin, recorded: { starts: RecordedStart[]; allRecopied: boolean }, group: string, topics: string[], logger: Logger): Promise<void> {
   const committed = await retrying(() => admin.fetchOffsets({ groupId: group, topics }));
   const gaps: string[] = [];
   const moves: { topic: string; partitions: PartitionOffset[] }[] = [];
   for (const topic of topics) {
     const kept = await retrying(() => admin.fetchTopicOffsets(topic));
-    const recopied = kafkaStartOffsets(recorded, topic);
+    const recopied = recorded.allRecopied ? kafkaStartOffsets(recorded.starts, topic) : [];
     const moved: PartitionOffset[] = [];
     for (const p of committed.find((t) => t.topic === topic)?.partitions ?? []) {
       const low = kept.find((k) => k.partition === p.partition)?.low;
@@ -117,7 +124,19 @@ async function refuseRetentionGaps(admin: Admin, recorded: RecordedStart[], grou
   }
   for (const m of moves) {
     logger.warn({ group, topic: m.topic, partitions: m.partitions }, 'retention passed the group position; a later full --restart copied the tables again: going on from the offsets it recorded');
-    await retrying(() => admin.setOffsets({ groupId: group, topic: m.topic, partitions: m.partitions }));
+    await retrying(() => admin.setOffsets({ groupId: group, topic: m.topic, partitions: m.partitions })).catch(async (e: unknown) => {
+      // Another sync of the group starting at the same time moved it first (a running group refuses the move).
+      if (await movedAlready(admin, group, m)) return;
+      throw e;
+    });
   }
+}
+
+async function movedAlready(admin: Admin, group: string, move: { topic: string; partitions: PartitionOffset[] }): Promise<boolean> {
+  const now = (await retrying(() => admin.fetchOffsets({ groupId: group, topics: [move.topic] })))[0]?.partitions ?? [];
+  return move.partitions.every((p) => {
+    const offset = now.find((n) => n.partition === p.partition)?.offset;
+    return offset !== undefined && offset !== '-1' && BigInt(offset) >= BigInt(p.offset);
+  });
 }
 

@@ -98,7 +98,8 @@ function quitAtOnce(ctx: CommandContext, signal: NodeJS.Signals): never {
   const exitCode = 128 + osConstants.signals[signal];
   const error = `quit at once on a second ${signal}: the work in hand was not finished; a rerun goes on from what was recorded`;
   ctx.io.stderr.write(`membermig ${ctx.command}: ${error}\n`);
-  if (ctx.json) ctx.io.stdout.write(renderJson({ command: ctx.command, ok: false, exitCode, error }) + '\n');
+  // One line: a document on its own for a one-shot command, and the last line of a --watch stream.
+  if (ctx.json) ctx.io.stdout.write(renderJson({ command: ctx.command, ok: false, exitCode, error }, true) + '\n');
   // Node writes stdout and stderr synchronously to files, pipes and terminals on Linux: nothing is lost by exiting now.
   process.exit(exitCode);
 }

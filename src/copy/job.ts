@@ -119,12 +119,13 @@ export async function currentJob(conn: Pool | PoolConnection, name: string): Pro
  * rehearsal fails where the run will.
  */
 export async function refuseToStart(conn: Pool | PoolConnection, specs: TableSpec[], restart: boolean): Promise<void> {
+  const name = jobName(specs.map((s) => s.name));
   if (restart) {
     await refuseUnsafeRestart(conn, specs);
     await refuseWhileSyncRuns(conn, specs, true);
+    await refuseRestartUnderOtherCopy(conn, name, specs);
     return;
   }
-  const name = jobName(specs.map((s) => s.name));
   if (await currentJob(conn, name)) return;
   await refuseTablesOfOtherJobs(conn, name, specs);
   await refuseWhileSyncRuns(conn, specs, false);
@@ -294,6 +295,24 @@ async function refuseTablesOfOtherJobs(conn: Pool | PoolConnection, name: string
       `${overlap.join(', ')} ${overlap.length === 1 ? 'is' : 'are'} in full copy job ${r.id} (${tables.join(',')}, ${r.state}): ` +
         (others.length > 0 ? `copy the others with --tables ${others.join(',')}, or ` : '') +
         `pass --restart to copy ${wanted.size === 1 ? 'it' : 'them all'} again (their shard tables are emptied first)`,
+    );
+  }
+}
+
+/**
+ * A --restart of some tables while another job still copies one of them (member while job
+ * "member,address" runs): that job is not abandoned, and its workers would go on writing rows read
+ * before the restart's start into the emptied tables (a key deleted meanwhile would come back).
+ */
+async function refuseRestartUnderOtherCopy(conn: Pool | PoolConnection, name: string, specs: TableSpec[]): Promise<void> {
+  const wanted = new Set(specs.map((s) => s.name));
+  for (const r of await fullJobTables(conn)) {
+    const overlap = r.tables.filter((t) => wanted.has(t));
+    if (r.name === name || r.state === 'done' || overlap.length === 0) continue;
+    throw new RefusedError(
+      `${overlap.join(', ')} ${overlap.length === 1 ? 'is' : 'are'} being copied by full copy job ${r.id} (${r.tables.join(',')}, ${r.state}): ` +
+        `a --restart of ${[...wanted].join(',')} would empty ${overlap.length === 1 ? 'it' : 'them'} while that job still writes; ` +
+        `let it finish first, or restart that job itself (--tables ${r.tables.join(',')} --restart)`,
     );
   }
 }

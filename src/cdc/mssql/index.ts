@@ -5,7 +5,7 @@ import type { Logger } from '../../log.js';
 import type { TableSpec } from '../../rows/types.js';
 import { createMssqlReader, type MssqlReader } from '../../source/mssql/index.js';
 import { Lsn } from './lsn.js';
-import { recordedStarts, startLsnOf } from './position.js';
+import { recopiedStartOf, recordedStarts, startLsnOf } from './position.js';
 import { MssqlCdcSource, type ApplyChanges, type NewInstanceNotice } from './source.js';
 
 export { Lsn } from './lsn.js';
@@ -45,12 +45,14 @@ export async function openMssqlCdcSource(config: Config, deps: MssqlCdcDeps): Pr
     }
     const starts = deps.startLsn !== undefined ? null : await recordedStarts(deps.control);
     const startOf = (table: string): Lsn | null => (starts ? startLsnOf(starts, table) : (deps.startLsn ?? null));
+    const recopiedOf = (table: string): Lsn | null => (starts ? recopiedStartOf(starts, table) : null);
     const source = new MssqlCdcSource({
       source: await reader.connection(),
       control: deps.control,
       tables,
       apply: deps.apply,
       startLsnOf: startOf,
+      recopiedStartOf: recopiedOf,
       logger: deps.logger,
       pollIntervalMs: cdc.poll_interval_ms,
       ...(deps.batchRows ? { batchRows: deps.batchRows } : {}),

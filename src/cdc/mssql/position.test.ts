@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RefusedError } from '../../errors.js';
 import { scratchControlStore } from '../../../test/support/scratch-control.js';
 import { Lsn } from './lsn.js';
-import { CdcWindowError, firstPosition, loadPosition, moveInstancePosition, positionAfterRecopy, previousInstancePosition, readWindow, savePosition, startLsnOf, type InstancePosition } from './position.js';
+import { CdcWindowError, firstPosition, loadPosition, moveInstancePosition, positionAfterRecopy, previousInstancePosition, readWindow, recopiedStartOf, savePosition, startLsnOf, type InstancePosition } from './position.js';
 
 const L = (hex: string) => Lsn.parse(hex);
 
@@ -103,6 +103,17 @@ describe('a sync that cleanup left behind goes on from a later full --restart of
     expect(startLsnOf([starts[0]!, job(2, '0000002000000000000a', ['member'], false)], 'member')?.toString()).toBe('0000001000000000000a');
     // A job whose tables are not known counts for every table, and is never replaced.
     expect(startLsnOf([job(1, '0000000500000000000a', null), starts[1]!], 'member')?.toString()).toBe('0000000500000000000a');
+  });
+
+  it('recopiedStartOf: only the start of a copy into emptied tables can replace a saved position', () => {
+    const first = job(1, '0000001000000000000a', ['member', 'address']);
+    const restart = job(2, '0000002000000000000a', ['member'], true);
+    expect(recopiedStartOf([first, restart], 'member')?.toString()).toBe('0000002000000000000a');
+    // address was never copied into emptied tables: its first copy may have gone over rows sync wrote (deleted ones too).
+    expect(recopiedStartOf([first, restart], 'address')).toBeNull();
+    expect(recopiedStartOf([first], 'member')).toBeNull();
+    // A job of unknown tables still counts for member, and it emptied nothing.
+    expect(recopiedStartOf([job(0, '0000000500000000000a', null), first, restart], 'member')).toBeNull();
   });
 
   it('positionAfterRecopy: only a saved position behind the window gives way, and only to a start the window holds', () => {

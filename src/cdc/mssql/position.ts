@@ -99,9 +99,9 @@ export function firstPosition(
 
 /**
  * A saved position that cleanup has passed (the window starts after it) gives way to `restartLsn`,
- * the start of a later full copy of the table (startLsnOf leaves out the copies a --restart
- * replaced), when the instance still holds that: the copy holds every change before it. Null when
- * the saved position stands (it is in the window, or nothing later can replace it).
+ * the start of a later copy of the table into emptied shard tables (recopiedStartOf), when the
+ * instance still holds that: the copy holds every change before it. Null when the saved position
+ * stands (it is in the window, or nothing later can replace it).
  */
 export function positionAfterRecopy(saved: CdcPosition, restartLsn: Lsn | null, minLsn: Lsn, mode: ChangesMode = 'function'): CdcPosition | null {
   if (!restartLsn || minLsn.compare(Lsn.ZERO) === 0 || restartLsn.compare(saved.lsn) <= 0) return null;
@@ -251,6 +251,18 @@ export function startLsnOf(starts: RecordedStart[], table: string): Lsn | null {
   const replaced = supersededJobs(starts, table);
   const own = starts.filter((s) => (s.tables === null || s.tables.includes(table)) && !replaced.has(s.id));
   return lowest((own.length > 0 ? own : starts).map((s) => s.lsn));
+}
+
+/**
+ * The start of the table's copy into emptied shard tables (a full --restart) that sync may go on
+ * from when cleanup passed its saved position: startLsnOf's job, if that job emptied the tables
+ * first (its copy then holds every change before its start); null otherwise.
+ */
+export function recopiedStartOf(starts: RecordedStart[], table: string): Lsn | null {
+  const replaced = supersededJobs(starts, table);
+  const own = starts.filter((s) => (s.tables === null || s.tables.includes(table)) && !replaced.has(s.id));
+  const first = own.reduce<RecordedStart | null>((low, s) => (low === null || s.lsn.compare(low.lsn) < 0 ? s : low), null);
+  return first?.emptied && first.tables !== null ? first.lsn : null;
 }
 
 function lowest(lsns: Lsn[]): Lsn | null {

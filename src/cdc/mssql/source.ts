@@ -60,6 +60,8 @@ export interface MssqlCdcSourceOptions {
   apply: ApplyChanges;
   /** Where to start a table's instance that has no saved position yet: its `full` start LSN (replay is after it). */
   startLsnOf: (table: string) => Lsn | null;
+  /** The start of a copy of the table into emptied shard tables (full --restart), for a saved position cleanup passed. */
+  recopiedStartOf?: (table: string) => Lsn | null;
   logger: Logger;
   /** Changes per page (and per apply call). */
   batchRows?: number;
@@ -256,7 +258,7 @@ export class MssqlCdcSource {
     const saved = await loadPosition(this.o.control, t.instance);
     const minLsn = await this.lsnQuery(MIN_LSN_SQL, [{ name: 'instance', type: 'nvarchar', value: t.instance }], 'min_lsn');
     if (saved) {
-      const recopied = positionAfterRecopy(saved, this.o.startLsnOf(t.name), minLsn ?? Lsn.ZERO, mode);
+      const recopied = positionAfterRecopy(saved, this.o.recopiedStartOf?.(t.name) ?? null, minLsn ?? Lsn.ZERO, mode);
       if (!recopied) return saved;
       this.o.logger.warn(
         { table: t.name, instance: t.instance, saved: saved.lsn.toString(), from: recopied.lsn.toString() },

@@ -173,7 +173,8 @@ function renderSyncStatus(s: SyncStatus): string[] {
     out.push('', c.problem ? `${c.problem}: ${QUIET_TOPICS}` : `connector ${c.name}: RUNNING, ${c.tasks.length} task${c.tasks.length === 1 ? '' : 's'} running`);
   }
   const o = s.lastConnectorOutage;
-  if (o?.endedAt) out.push('', `connector ${o.connector} was last not running from ${o.beganAt} to ${o.endedAt} (${o.problem}): the gray gate wants a clean verify begun after that`);
+  const when = o?.endedAt ? `was last not running from ${o.beganAt} to ${o.endedAt}` : `was seen not running at ${o?.beganAt} and not seen running since`;
+  if (o) out.push('', `connector ${o.connector} ${when} (${o.problem}): the gray gate wants a clean verify begun after that`);
   for (const p of s.parked) out.push('', `shard server ${p.server}: ${p.count} writes parked until it is reachable again`);
   if (s.deadLetters.open > 0 || s.deadLetters.resolved > 0) {
     out.push('', `dead letters: ${s.deadLetters.open} open, ${s.deadLetters.resolved} resolved` + (s.deadLetters.open > 0 ? ' (membermig sync dead-letters lists them; fix, then sync --retry-dead-letters)' : ''));
