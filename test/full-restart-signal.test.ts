@@ -1,10 +1,11 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectMysql } from '../src/mysql/connect.js';
-import { createShardWriter, type ShardWriter } from '../src/target/writer.js';
+import type { ShardWriter } from '../src/target/writer.js';
 import { runCli, signalledAtStart, watchCli } from './support/cli.js';
-import { createTestEnv, type TestEnv } from './support/env.js';
-import { createMemberTable, memberId } from './support/nasty.js';
+import { copiedMemberEnv } from './support/copy-env.js';
+import type { TestEnv } from './support/env.js';
+import { memberId } from './support/nasty.js';
 import { readShards } from './support/shards.js';
 
 /**
@@ -33,11 +34,7 @@ describe('a stop while full --restart starts', () => {
 
   beforeAll(async () => {
     // Leases of 10 s: a process of the old job looks alive for that long after its last heartbeat.
-    env = await createTestEnv({ shardCount: 4, extra: { copy: { chunk_rows: 40, lease_seconds: 10 } } });
-    await createMemberTable(env.legacyUrl, ROWS);
-    expect((await runCli(['init', '--config', env.configPath])).code).toBe(0);
-    expect((await runCli(['full', '--config', env.configPath])).code).toBe(0);
-    writer = createShardWriter(env.config);
+    ({ env, writer } = await copiedMemberEnv(ROWS, { chunk_rows: 40, lease_seconds: 10 }));
   });
   afterAll(async () => {
     await writer?.close();

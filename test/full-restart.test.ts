@@ -2,10 +2,11 @@ import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectMysql } from '../src/mysql/connect.js';
 import { startJobs, supersededJobs } from '../src/copy/job.js';
-import { createShardWriter, type ShardWriter } from '../src/target/writer.js';
+import type { ShardWriter } from '../src/target/writer.js';
 import { runCli } from './support/cli.js';
-import { createTestEnv, type TestEnv } from './support/env.js';
-import { createMemberTable, memberId } from './support/nasty.js';
+import { copiedMemberEnv } from './support/copy-env.js';
+import type { TestEnv } from './support/env.js';
+import { memberId } from './support/nasty.js';
 import { readShards } from './support/shards.js';
 
 /**
@@ -18,11 +19,7 @@ describe('full --restart', () => {
   let writer: ShardWriter;
 
   beforeAll(async () => {
-    env = await createTestEnv({ shardCount: 4, extra: { copy: { chunk_rows: 40 } } });
-    await createMemberTable(env.legacyUrl, 120);
-    expect((await runCli(['init', '--config', env.configPath])).code).toBe(0);
-    expect((await runCli(['full', '--config', env.configPath])).code).toBe(0);
-    writer = createShardWriter(env.config);
+    ({ env, writer } = await copiedMemberEnv(120, { chunk_rows: 40 }));
   });
   afterAll(async () => {
     await writer?.close();
