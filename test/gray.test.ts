@@ -207,39 +207,43 @@ describe('membermig gray and shim', () => {
     await db.query('DELETE FROM cdc_parked');
   });
 
-  it('a connector outage after the last clean verify began shuts sync_lag until a verify begins after it; an open one only for a configured connector', async () => {
+  it('a connector outage shuts sync_lag until a clean verify begins after it ends; one still open until the connector is seen running', async () => {
     await gatesOpen();
+    const running = (name: string) => ({ name, state: 'RUNNING', tasks: [{ id: 0, state: 'RUNNING' }], problem: null });
     const lagGate = async (connectors?: string[]) => {
       const config = connectors ? ({ ...env.config, cdc: { kafka: { brokers: ['127.0.0.1:9092'], topic: 't', group: 'g', connect: { url: 'http://127.0.0.1:2', connectors } } } } as Config) : env.config;
-      const running = (connectors ?? []).map((name) => ({ name, state: 'RUNNING', tasks: [{ id: 0, state: 'RUNNING' }], problem: null, answered: true }));
-      return (await checkGates(db as unknown as Pool, config, 'member', running)).find((g) => g.gate === 'sync_lag')!;
+      return (await checkGates(db as unknown as Pool, config, 'member', (connectors ?? []).map(running))).find((g) => g.gate === 'sync_lag')!;
     };
+    const openOutages = async () => ((await db.query('SELECT connector FROM cdc_connector_outages WHERE ended_at IS NULL ORDER BY connector'))[0] as { connector: string }[]).map((r) => r.connector);
     await db.query('DELETE FROM verify_runs');
     await db.query("INSERT INTO verify_runs (table_name, state, started_at, finished_at) VALUES ('member', 'clean', NOW(6) - INTERVAL 10 MINUTE, NOW(6) - INTERVAL 9 MINUTE)");
     try {
-      // Only what Connect itself told is an outage: a Connect this host could not reach says nothing of Debezium.
-      const seen = (answered: boolean) => ({ name: 'legacy', state: answered ? 'PAUSED' : 'UNREACHABLE', tasks: [], problem: 'not running', answered });
-      await recordConnectorHealth(db as unknown as Pool, [seen(false)]);
-      expect((await db.query('SELECT COUNT(*) AS n FROM cdc_connector_outages'))[0]).toEqual([{ n: '0' }]);
-      await recordConnectorHealth(db as unknown as Pool, [seen(true)]);
-      await recordConnectorHealth(db as unknown as Pool, [seen(true)]); // still the same outage
-      expect((await db.query('SELECT COUNT(*) AS n FROM cdc_connector_outages WHERE ended_at IS NULL'))[0]).toEqual([{ n: '1' }]);
-      await recordConnectorHealth(db as unknown as Pool, [{ ...seen(true), state: 'RUNNING', problem: null }]);
-      expect((await db.query('SELECT COUNT(*) AS n FROM cdc_connector_outages WHERE ended_at IS NULL'))[0]).toEqual([{ n: '0' }]);
-      await db.query('DELETE FROM cdc_connector_outages');
-      // Open, of a connector no longer configured (renamed): nobody will see it running again, so it does not count.
-      await db.query("INSERT INTO cdc_connector_outages (connector, problem, began_at) VALUES ('old-name', 'connector old-name is PAUSED', NOW(6) - INTERVAL 5 MINUTE)");
+      // A Connect that could not be asked counts (when the worker is down, so is Debezium); a second sighting is the same outage.
+      const unreachable = { name: 'legacy', state: 'UNREACHABLE', tasks: [], problem: 'Kafka Connect did not answer' };
+      await recordConnectorHealth(db as unknown as Pool, [unreachable]);
+      await recordConnectorHealth(db as unknown as Pool, [unreachable]);
+      expect(await openOutages()).toEqual(['legacy']);
+      // Still open, and this config cannot ask Connect: shut, saying what to set.
+      expect((await lagGate()).message).toMatch(/^connector legacy was seen not running at \S+Z \(Kafka Connect did not answer\) and not seen running since: this config has no cdc\.kafka\.connect to see it run again/);
+      // Seen running again: ended; the gate wants a clean verify begun after that.
+      await recordConnectorHealth(db as unknown as Pool, [running('legacy')]);
+      expect(await openOutages()).toEqual([]);
+      expect(await lagGate()).toMatchObject({ ok: false, message: expect.stringMatching(/^connector legacy was not running from \S+Z to \S+Z \(Kafka Connect did not answer\): .*a clean verify of member begun after that proves the shards have them \(membermig verify --tables member\)$/) });
+      await db.query("INSERT INTO verify_runs (table_name, state, started_at, finished_at) VALUES ('member', 'clean', NOW(6) + INTERVAL 1 SECOND, NOW(6) + INTERVAL 1 SECOND)");
       expect(await lagGate()).toMatchObject({ ok: true });
-      expect(await lagGate(['legacy'])).toMatchObject({ ok: true });
-      // Open, of a configured one: shut.
-      expect((await lagGate(['old-name'])).message).toMatch(/^connector old-name was not running since \S+Z and has not been seen running since \(connector old-name is PAUSED\)/);
-      // Ended after the clean run began: shut, configured or not, until a verify begins after it.
-      await db.query("UPDATE cdc_connector_outages SET ended_at = NOW(6) - INTERVAL 4 MINUTE");
-      expect(await lagGate()).toMatchObject({ ok: false, message: expect.stringMatching(/^connector old-name was not running from \S+Z to \S+Z \(connector old-name is PAUSED\): .*a clean verify of member begun after that proves the shards have them \(membermig verify --tables member\)$/) });
-      await db.query("INSERT INTO verify_runs (table_name, state, started_at, finished_at) VALUES ('member', 'clean', NOW(6) - INTERVAL 3 MINUTE, NOW(6) - INTERVAL 2 MINUTE)");
-      expect(await lagGate()).toMatchObject({ ok: true });
+
+      // Renamed: the old name's open outage would never end; a step whose config names the new one ends it now, and a verify is due.
+      await recordConnectorHealth(db as unknown as Pool, [{ ...running('legacy'), state: 'MISSING', problem: 'connector legacy does not exist' }]);
+      expect(await openOutages()).toEqual(['legacy']);
+      await new Promise((r) => setTimeout(r, 1100));
+      await recordConnectorHealth(db as unknown as Pool, [running('legacy-v2')]);
+      expect(await openOutages()).toEqual([]);
+      expect((await lagGate(['legacy-v2'])).message).toMatch(/^connector legacy was not running from \S+Z to \S+Z \(connector legacy does not exist\)/);
+      await db.query("INSERT INTO verify_runs (table_name, state, started_at, finished_at) VALUES ('member', 'clean', NOW(6) + INTERVAL 1 SECOND, NOW(6) + INTERVAL 1 SECOND)");
+      expect(await lagGate(['legacy-v2'])).toMatchObject({ ok: true });
     } finally {
       await db.query('DELETE FROM cdc_connector_outages');
+      await db.query('DELETE FROM verify_runs');
       await gatesOpen();
     }
   });

@@ -258,7 +258,12 @@ describe('membermig sync: Debezium through Kafka to the shards', () => {
       const status = await runCli(['status', '--config', withConnect]);
       expect(status.stdout).toContain(`connector ${capture.connector} is PAUSED: ${quiet}`);
       const statusJson = JSON.parse((await runCli(['status', '--config', withConnect, '--json'])).stdout);
-      expect(statusJson.result.sync.connectors).toEqual([{ name: capture.connector, state: 'PAUSED', tasks: expect.any(Array), problem: `connector ${capture.connector} is PAUSED`, answered: true }]);
+      expect(statusJson.result.sync.connectors).toEqual([{ name: capture.connector, state: 'PAUSED', tasks: expect.any(Array), problem: `connector ${capture.connector} is PAUSED` }]);
+
+      // sync --until-caught-up is caught up only with the topics: it says so, and exits 1.
+      const caughtUp = await runCli(['sync', '--config', withConnect, '--until-caught-up', '--json']);
+      expect(caughtUp.code, caughtUp.stderr).toBe(1);
+      expect(JSON.parse(caughtUp.stdout).result.connectorsDown).toEqual([`connector ${capture.connector} is PAUSED`]);
 
       // The running sync warns, and records the outage.
       const openOutages = async () => Number(((await control.query('SELECT COUNT(*) AS n FROM cdc_connector_outages WHERE ended_at IS NULL'))[0] as { n: number }[])[0]!.n);

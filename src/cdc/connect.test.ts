@@ -33,7 +33,7 @@ describe('Kafka Connect URLs', () => {
 
   it('a Connect that does not answer makes each connector unknown, never a secret in the words', async () => {
     const [health] = await readConnectors({ url: 'http://ops:s3cret-pw@127.0.0.1:2', connectors: ['legacy'] }, 2000);
-    expect(health).toEqual({ name: 'legacy', state: 'UNREACHABLE', tasks: [], problem: 'Kafka Connect at http://127.0.0.1:2 did not answer (ECONNREFUSED), so the state of connector legacy is unknown', answered: false });
+    expect(health).toEqual({ name: 'legacy', state: 'UNREACHABLE', tasks: [], problem: 'Kafka Connect at http://127.0.0.1:2 did not answer (ECONNREFUSED), so the state of connector legacy is unknown' });
   });
 });
 
@@ -62,7 +62,7 @@ describe('requests to Kafka Connect', () => {
   it('credentials go as basic auth (decoded), the path prefix is kept, names are encoded', async () => {
     const { url, seen } = await connectLike(() => ({ status: 200, body: running }));
     const withAuth = url.replace('http://', 'http://ops:p%40ss@') + '/kafka-connect/';
-    expect(await readConnectors({ url: withAuth, connectors: ['legacy/members'] })).toEqual([{ name: 'legacy/members', state: 'RUNNING', tasks: [{ id: 0, state: 'RUNNING' }], problem: null, answered: true }]);
+    expect(await readConnectors({ url: withAuth, connectors: ['legacy/members'] })).toEqual([{ name: 'legacy/members', state: 'RUNNING', tasks: [{ id: 0, state: 'RUNNING' }], problem: null }]);
     expect(seen[0]!.url).toBe('/kafka-connect/connectors/legacy%2Fmembers/status');
     expect(seen[0]!.headers.authorization).toBe(`Basic ${Buffer.from('ops:p@ss').toString('base64')}`);
   });
@@ -71,7 +71,7 @@ describe('requests to Kafka Connect', () => {
     const { url } = await connectLike((req) => (req.url!.includes('busy') ? { status: 409, body: '{"error_code":409}' } : { status: 200, body: '<html>' }));
     const withAuth = url.replace('http://', 'http://ops:s3cret@');
     const [busy, html] = await readConnectors({ url: withAuth, connectors: ['busy', 'html'] });
-    expect(busy).toEqual({ name: 'busy', state: 'HTTP 409', tasks: [], problem: `Kafka Connect at ${url} answered HTTP 409 for connector busy`, answered: false });
+    expect(busy).toEqual({ name: 'busy', state: 'HTTP 409', tasks: [], problem: `Kafka Connect at ${url} answered HTTP 409 for connector busy` });
     expect(html!.problem).toBe(`Kafka Connect at ${url} answered connector html's status with something other than JSON`);
   });
 

@@ -24,8 +24,6 @@ export interface ConnectorHealth {
   tasks: { id: number; state: string }[];
   /** Why changes are not flowing, in words; null when the connector and all its tasks run. */
   problem: string | null;
-  /** Connect told the state (or that it has no such connector); false when it could not be asked. */
-  answered: boolean;
 }
 
 export interface ConnectTarget {
@@ -87,23 +85,22 @@ export async function readConnectors(target: ConnectTarget, timeoutMs = 5000, st
       try {
         res = await fetch(`${base}/connectors/${encodeURIComponent(name)}/status`, { headers, signal });
       } catch (e) {
-        return { name, state: 'UNREACHABLE', tasks: [], problem: `Kafka Connect at ${base} did not answer (${unanswered(e)}), so the state of connector ${name} is unknown`, answered: false };
+        return { name, state: 'UNREACHABLE', tasks: [], problem: `Kafka Connect at ${base} did not answer (${unanswered(e)}), so the state of connector ${name} is unknown` };
       }
       if (!res.ok) await res.body?.cancel();
-      if (res.status === 404) return { name, state: 'MISSING', tasks: [], problem: `connector ${name} does not exist on Kafka Connect at ${base}`, answered: true };
-      if (!res.ok) return { name, state: `HTTP ${res.status}`, tasks: [], problem: `Kafka Connect at ${base} answered HTTP ${res.status} for connector ${name}`, answered: false };
+      if (res.status === 404) return { name, state: 'MISSING', tasks: [], problem: `connector ${name} does not exist on Kafka Connect at ${base}` };
+      if (!res.ok) return { name, state: `HTTP ${res.status}`, tasks: [], problem: `Kafka Connect at ${base} answered HTTP ${res.status} for connector ${name}` };
       let body: ConnectStatusBody;
       try {
         body = (await res.json()) as ConnectStatusBody;
       } catch {
-        return { name, state: 'UNREADABLE', tasks: [], problem: `Kafka Connect at ${base} answered connector ${name}'s status with something other than JSON`, answered: false };
+        return { name, state: 'UNREADABLE', tasks: [], problem: `Kafka Connect at ${base} answered connector ${name}'s status with something other than JSON` };
       }
       return {
         name,
         state: body.connector?.state ?? 'UNKNOWN',
         tasks: (body.tasks ?? []).map((t, i) => ({ id: t.id ?? i, state: t.state ?? 'UNKNOWN' })),
         problem: connectorProblem(name, body),
-        answered: true,
       };
     }),
   );
@@ -115,6 +112,8 @@ export const CONNECTORS_EVERY_MS = 5000;
 interface ConnectorWatchHooks {
   /** A connector's problem appeared, changed or went away (null: running again), or was first seen. */
   changed(health: ConnectorHealth, previous: string | null | undefined): Promise<void>;
+  /** Every check's states, changed or not (what is recorded must not depend on one write having landed). */
+  checked?(seen: ConnectorHealth[]): Promise<void>;
 }
 
 /**
@@ -129,12 +128,14 @@ export function watchConnectors(target: ConnectTarget, hooks: ConnectorWatchHook
   let timer: NodeJS.Timeout | undefined;
   const check = async () => {
     try {
-      for (const health of await readConnectors(target, timeoutMs, stop.signal)) {
+      const seen = await readConnectors(target, timeoutMs, stop.signal);
+      for (const health of seen) {
         if (stop.signal.aborted) return;
         const previous = last.get(health.name);
         if (!last.has(health.name) || previous !== health.problem) await hooks.changed(health, previous);
         last.set(health.name, health.problem);
       }
+      if (!stop.signal.aborted) await hooks.checked?.(seen);
     } finally {
       if (!stop.signal.aborted) timer = setTimeout(() => void check().catch(() => {}), everyMs).unref();
     }

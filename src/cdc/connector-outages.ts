@@ -11,11 +11,16 @@ type Db = Pool | PoolConnection;
 
 /**
  * An outage begins when a connector is first seen not running, and ends when first seen running
- * again. Only what Connect itself told counts: a Connect this host could not reach says nothing of
- * Debezium (a gated step refuses then all the same), and would cost a verify of every table.
+ * again. A Connect that could not be asked counts as not running (when the Connect worker is down,
+ * so is Debezium): it costs a verify, never a missed change. `configured`: the connectors the
+ * caller's config names; an open outage of another one (renamed, removed) is ended now, since nobody
+ * will see it running again, and the verify it then asks for covers what it missed.
  */
-export async function recordConnectorHealth(db: Db, seen: ConnectorHealth[]): Promise<void> {
-  for (const c of seen.filter((h) => h.answered)) {
+export async function recordConnectorHealth(db: Db, seen: ConnectorHealth[], configured: string[] = seen.map((c) => c.name)): Promise<void> {
+  if (configured.length > 0) {
+    await db.query(`UPDATE cdc_connector_outages SET ended_at = NOW(6) WHERE ended_at IS NULL AND connector NOT IN (${configured.map(() => '?').join(', ')})`, configured);
+  }
+  for (const c of seen) {
     if (c.problem === null) {
       await db.query('UPDATE cdc_connector_outages SET ended_at = NOW(6) WHERE connector = ? AND ended_at IS NULL', [c.name]);
     } else {
@@ -37,11 +42,13 @@ export interface ConnectorOutage {
   endedAt: string | null;
 }
 
-/** The latest outage (an open one first), for status. */
-export async function latestConnectorOutage(db: Db): Promise<ConnectorOutage | null> {
+/** The latest outage (an open one first), for status: of the configured connectors when the config names some. */
+export async function latestConnectorOutage(db: Db, configured: string[] = []): Promise<ConnectorOutage | null> {
+  const only = configured.length > 0 ? `WHERE connector IN (${configured.map(() => '?').join(', ')})` : '';
   const [rows] = await db.query<RowDataPacket[]>(
     `SELECT connector, problem, DATE_FORMAT(began_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS began, DATE_FORMAT(ended_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS ended
-       FROM cdc_connector_outages ORDER BY ended_at IS NULL DESC, ended_at DESC LIMIT 1`,
+       FROM cdc_connector_outages ${only} ORDER BY ended_at IS NULL DESC, ended_at DESC LIMIT 1`,
+    configured,
   );
   const r = rows[0];
   return r ? { connector: r.connector, problem: r.problem, beganAt: r.began, endedAt: r.ended } : null;

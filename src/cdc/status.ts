@@ -39,6 +39,6 @@ export async function collectSyncStatus(pool: Pool, connect?: ConnectTarget): Pr
     deadLetters: await deadLetterCounts(pool),
     parked: [...(await parkedCounts(pool))].map(([server, count]) => ({ server, count })),
     ...(connect ? { connectors: await readConnectors(connect, 3000) } : {}),
-    lastConnectorOutage: await latestConnectorOutage(pool),
+    lastConnectorOutage: await latestConnectorOutage(pool, connect?.connectors),
   };
 }

@@ -11,7 +11,7 @@ import { DebeziumDecoder } from './debezium/decode.js';
 import type { SyncMetrics } from './metrics.js';
 import { runMssqlSync, type MssqlSyncResult } from './mssql/sync.js';
 import type { SyncOutcome } from './runtime.js';
-import { QUIET_TOPICS, watchConnectors, type ConnectorHealth } from './connect.js';
+import { QUIET_TOPICS, readConnectors, watchConnectors, type ConnectorHealth } from './connect.js';
 import { recordConnectorHealth } from './connector-outages.js';
 import { connectKafka } from './kafka-admin.js';
 import { RestartingConsumer } from './kafka-consumer.js';
@@ -68,6 +68,8 @@ export interface KafkaSyncResult extends SyncOutcome {
   /** Partitions this process applied batches from (a rebalance may move them). */
   partitions: SyncPartitionResult[];
   tombstones: number;
+  /** The connectors of cdc.kafka.connect that were not running at the end: "caught up" then means only with the topics. */
+  connectorsDown?: string[];
 }
 
 interface Runtime {
@@ -160,7 +162,13 @@ async function runKafkaSync(config: Config, options: SyncOptions): Promise<Kafka
       if (stopping()) return; // start() gives up quietly when a stop came meanwhile: nothing more to start
       result.started = true;
       stopFreshness = keepMirrorFresh(admin, store, kafkaConfig.group, topics, logger);
-      if (kafkaConfig.connect) stopWatchingConnectors = watchConnectors(kafkaConfig.connect, { changed: connectorChanged(store, logger, metrics) });
+      if (kafkaConfig.connect) {
+        stopWatchingConnectors = watchConnectors(kafkaConfig.connect, {
+          changed: connectorChanged(logger, metrics),
+          // Each check, not only on a change: an outage another process ended early is opened again.
+          checked: (seen) => recordConnectorHealth(store.pool, seen).catch((e: Error) => logger.warn({ err: e.message }, 'could not record the connector states in the control store')),
+        });
+      }
     })();
     startUp.catch(() => {}); // when a stop request wins the race below, its failure is nobody's
     const first = await Promise.race([startUp.then(() => 'started' as const), aborted]);
@@ -178,6 +186,10 @@ async function runKafkaSync(config: Config, options: SyncOptions): Promise<Kafka
     const counts = await deadLetterCounts(store.pool);
     result.deadLetters = { open: counts.open, resolved: counts.resolved };
     result.parked = Object.fromEntries(await parking.counts());
+    if (kafkaConfig.connect && result.started) {
+      const down = (await readConnectors(kafkaConfig.connect)).flatMap((c) => (c.problem ? [c.problem] : []));
+      if (down.length > 0) result.connectorsDown = down;
+    }
     result.elapsedSeconds = (Date.now() - started) / 1000;
     return result;
   } finally {
@@ -192,20 +204,12 @@ async function runKafkaSync(config: Config, options: SyncOptions): Promise<Kafka
   }
 }
 
-/**
- * A connector that stopped filling its topics is a warning (sync will look caught up with quiet
- * topics) and an outage in the control store, which the sync_lag gate reads.
- */
-function connectorChanged(store: ControlStore, logger: Logger, metrics: SyncMetrics) {
+/** A connector that stopped filling its topics is a warning: sync will look caught up with quiet topics (the outage is recorded by each check). */
+function connectorChanged(logger: Logger, metrics: SyncMetrics) {
   return async (health: ConnectorHealth, previous: string | null | undefined): Promise<void> => {
     metrics.connectorRunning.set({ connector: health.name }, health.problem === null ? 1 : 0);
     if (health.problem !== null) logger.warn({ connector: health.name, state: health.state }, `${health.problem}: ${QUIET_TOPICS}`);
     else if (previous) logger.info({ connector: health.name }, `connector ${health.name} is running again`);
-    // A failure is told again on the next check: the watch keeps the state it last recorded.
-    await recordConnectorHealth(store.pool, [health]).catch((e: Error) => {
-      logger.warn({ err: e.message }, 'could not record the connector state in the control store');
-      throw e;
-    });
   };
 }
 

@@ -126,16 +126,14 @@ async function syncLagGate(db: Db, config: Config, table: string, maxLagSeconds:
     const problems = (connectors ?? (await readConnectors(connect))).flatMap((c) => (c.problem ? [c.problem] : []));
     if (problems.length > 0) return { gate: 'sync_lag', ok: false, message: `${problems.join('; ')}: ${QUIET_TOPICS}; the lag is unknown` };
   }
-  const outage = await outageSinceCleanVerify(db, table, connect?.connectors ?? []);
+  const outage = await outageSinceCleanVerify(db, table);
   if (outage) {
-    const when = outage.ended ? `from ${outage.began} to ${outage.ended}` : `since ${outage.began} and has not been seen running since`;
-    return {
-      gate: 'sync_lag',
-      ok: false,
-      message:
-        `connector ${outage.connector} was not running ${when} (${outage.problem}): the changes made then reached the topics ` +
-        `only as it caught up, which the topics cannot show; a clean verify of ${table} begun after that proves the shards have them (membermig verify --tables ${table})`,
-    };
+    const message = outage.ended
+      ? `connector ${outage.connector} was not running from ${outage.began} to ${outage.ended} (${outage.problem}): the changes made then reached the topics ` +
+        `only as it caught up, which the topics cannot show; a clean verify of ${table} begun after that proves the shards have them (membermig verify --tables ${table})`
+      : `connector ${outage.connector} was seen not running at ${outage.began} (${outage.problem}) and not seen running since` +
+        (connect ? '' : ': this config has no cdc.kafka.connect to see it run again; set it (with the connectors that fill the topics), then verify');
+    return { gate: 'sync_lag', ok: false, message };
   }
   const group = config.cdc?.kafka?.group;
   const [rows] = await db.query<RowDataPacket[]>(
@@ -182,20 +180,18 @@ async function syncLagGate(db: Db, config: Config, table: string, maxLagSeconds:
 }
 
 /**
- * The connector outage (cdc_connector_outages) that ended last, if it ended (or is still open)
- * after the table's newest clean verify of the whole table began. An open one counts only for a
- * configured connector: one renamed or no longer configured is never seen running again.
+ * The connector outage (cdc_connector_outages) still open, else the one that ended last, if it
+ * ended after the table's newest clean verify of the whole table began. Any connector's: a step
+ * whose config names connectors has ended the open outages of the others (recordConnectorHealth).
  */
-async function outageSinceCleanVerify(db: Db, table: string, configured: string[]): Promise<{ connector: string; problem: string; began: string; ended: string | null } | undefined> {
-  const open = configured.length > 0 ? `OR connector IN (${configured.map(() => '?').join(', ')})` : '';
+async function outageSinceCleanVerify(db: Db, table: string): Promise<{ connector: string; problem: string; began: string; ended: string | null } | undefined> {
   const [rows] = await db.query<RowDataPacket[]>(
     `SELECT connector, problem, DATE_FORMAT(began_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS began, DATE_FORMAT(ended_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS ended
        FROM cdc_connector_outages
-      WHERE (ended_at IS NOT NULL ${open})
-        AND COALESCE(ended_at, NOW(6)) > COALESCE((SELECT MAX(started_at) FROM verify_runs
+      WHERE COALESCE(ended_at, NOW(6)) > COALESCE((SELECT MAX(started_at) FROM verify_runs
                                                    WHERE table_name = ? AND state = 'clean' AND finished_at IS NOT NULL AND ${FULL_COVERAGE}), '1000-01-01')
       ORDER BY ended_at IS NULL DESC, ended_at DESC LIMIT 1`,
-    [...configured, table],
+    [table],
   );
   const r = rows[0];
   return r ? { connector: r.connector, problem: r.problem, began: r.began, ended: r.ended } : undefined;

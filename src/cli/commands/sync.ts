@@ -7,6 +7,7 @@ import type { Run } from '../main.js';
 import { listDeadLetters, skipDeadLetters, type DeadLetterEntry } from '../../cdc/deadletters.js';
 import { requireTable } from '../../gray/operations.js';
 import { renderTable } from '../render.js';
+import { QUIET_TOPICS } from '../../cdc/connect.js';
 import { changeContext, parseLimit, withStore } from './gray.js';
 
 export function registerSync(program: Command, run: Run): void {
@@ -56,7 +57,8 @@ export function registerSync(program: Command, run: Run): void {
             ...(metricsPort !== undefined ? { metricsPort, metricsHost: opts.metricsHost } : {}),
             signal: stop.signal,
           });
-          const leftProblems = result.deadLetters.open > 0 || Object.keys(result.parked).length > 0 || !result.started;
+          const connectorsDown = result.source === 'kafka' && (result.connectorsDown ?? []).length > 0;
+          const leftProblems = result.deadLetters.open > 0 || Object.keys(result.parked).length > 0 || !result.started || connectorsDown;
           return ctx.finish(leftProblems ? ExitCode.Problems : ExitCode.Ok, result, renderSync);
         } finally {
           stop.release();
@@ -132,5 +134,6 @@ export function renderSync(r: SyncResult): string {
   for (const [server, writes] of Object.entries(r.parked)) {
     lines.push(`${writes} writes parked for shard server ${server}, which could not take them: they are replayed in order when it answers (a running sync does it)`);
   }
+  if (r.source === 'kafka') for (const down of r.connectorsDown ?? []) lines.push(`${down}: ${QUIET_TOPICS}`);
   return lines.join('\n');
 }
