@@ -353,19 +353,23 @@ async function refuseWhileSyncRuns(conn: Pool | PoolConnection, specs: TableSpec
   if (live.length === 0) return;
   throw new RefusedError(
     `${restart ? 'full --restart' : 'a new full copy'} while sync runs (${live.join('; ')}) would leave rows it applied during the copy overwritten by older ones: ` +
-      'stop sync first; started again afterwards it replays from where it stopped',
+      `stop sync first (one that has stopped counts as running until ${SYNC_SILENT_MS / 1000} s after its last report: run again then); ` +
+      'started again afterwards it replays from where it stopped (or from the copy\'s start, where retention or cleanup passed it)',
   );
 }
 
 /** Syncs that reported in the last SYNC_SILENT_MS: Kafka consumer groups, and direct CDC of these tables. */
 async function liveSyncs(conn: Pool | PoolConnection, specs: TableSpec[]): Promise<string[]> {
   const seconds = SYNC_SILENT_MS / 1000;
-  const [groups] = await conn.query<RowDataPacket[]>('SELECT DISTINCT consumer_group AS g FROM cdc_offsets WHERE updated_at > NOW(6) - INTERVAL ? SECOND', [seconds]);
-  const [instances] = await conn.query<RowDataPacket[]>('SELECT capture_instance AS i FROM cdc_lsn_positions WHERE table_name IN (?) AND updated_at > NOW(6) - INTERVAL ? SECOND', [
-    specs.map((s) => s.name),
-    seconds,
-  ]);
-  return [...groups.map((r) => `consumer group ${r.g} reported within ${seconds} s`), ...instances.map((r) => `direct CDC of ${r.i} within ${seconds} s`)];
+  const [groups] = await conn.query<RowDataPacket[]>(
+    'SELECT consumer_group AS g, TIMESTAMPDIFF(SECOND, MAX(updated_at), NOW(6)) AS ago FROM cdc_offsets WHERE updated_at > NOW(6) - INTERVAL ? SECOND GROUP BY consumer_group',
+    [seconds],
+  );
+  const [instances] = await conn.query<RowDataPacket[]>(
+    'SELECT capture_instance AS i, TIMESTAMPDIFF(SECOND, updated_at, NOW(6)) AS ago FROM cdc_lsn_positions WHERE table_name IN (?) AND updated_at > NOW(6) - INTERVAL ? SECOND',
+    [specs.map((s) => s.name), seconds],
+  );
+  return [...groups.map((r) => `consumer group ${r.g} reported ${Number(r.ago)} s ago`), ...instances.map((r) => `direct CDC of ${r.i} reported ${Number(r.ago)} s ago`)];
 }
 
 /** Chunks are inserted at least this often while planning, so workers can start on them. */
