@@ -53,7 +53,8 @@ export function registerSandbox(program: Command, run: Run): void {
         const state = await sandboxStatus(opts.dir);
         if (!state) return ctx.finish(ExitCode.Problems, null, () => `no sandbox in ${opts.dir} (run: membermig sandbox up)`);
         const allUp = state.servers.every((s) => s.running) && state.kafka?.running !== false;
-        return ctx.finish(allUp ? ExitCode.Ok : ExitCode.Problems, state, renderStateAndNext);
+        // No next steps: after a demo the legacy table is there, and status cannot tell (it asks no server).
+        return ctx.finish(allUp ? ExitCode.Ok : ExitCode.Problems, state, renderState);
       }),
     );
 
