@@ -254,7 +254,11 @@ describe('membermig sync: Debezium through Kafka to the shards', () => {
       expectedMessages += 20;
       const quiet = `legacy's changes do not reach the topics, so sync looks caught up with them`;
       const paused = await lagGate({ url: withAuth.href, connectors: [capture.connector] });
-      expect(paused).toEqual({ gate: 'sync_lag', ok: false, message: `connector ${capture.connector} is PAUSED: ${quiet}; the lag is unknown` });
+      expect(paused).toEqual({
+        gate: 'sync_lag',
+        ok: false,
+        message: `connector ${capture.connector} is PAUSED: ${quiet}; the lag is unknown; resume it (PUT /connectors/${capture.connector}/resume on Kafka Connect), then verify`,
+      });
       const status = await runCli(['status', '--config', withConnect]);
       expect(status.stdout).toContain(`connector ${capture.connector} is PAUSED: ${quiet}`);
       const statusJson = JSON.parse((await runCli(['status', '--config', withConnect, '--json'])).stdout);
@@ -273,7 +277,9 @@ describe('membermig sync: Debezium through Kafka to the shards', () => {
       }
 
       // A name Connect does not know, and a Connect that does not answer: unknown, so shut.
-      expect((await lagGate({ url: connectUrl, connectors: ['no-such-connector'] })).message).toBe(`connector no-such-connector does not exist on Kafka Connect at ${connectUrl}: ${quiet}; the lag is unknown`);
+      expect((await lagGate({ url: connectUrl, connectors: ['no-such-connector'] })).message).toBe(
+        `connector no-such-connector does not exist on Kafka Connect at ${connectUrl}: ${quiet}; the lag is unknown; create it, or name the connector that fills the topics in cdc.kafka.connect.connectors, then verify`,
+      );
       const closedPort = `http://ops:pw-c0nnect-s3cret@127.0.0.1:2`;
       const unreachable = await lagGate({ url: closedPort, connectors: [capture.connector] });
       expect(unreachable).toMatchObject({ ok: false, message: expect.stringMatching(/^Kafka Connect at http:\/\/127\.0\.0\.1:2 did not answer \(ECONNREFUSED\), so the state of connector \S+ is unknown: /) });

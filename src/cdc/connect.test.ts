@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { connectorProblem, connectUrlForDisplay, readConnectors, watchConnectors, type ConnectorHealth } from './connect.js';
+import { connectorProblem, connectorRemedy, connectUrlForDisplay, readConnectors, watchConnectors, type ConnectorHealth } from './connect.js';
 
 describe('connectorProblem: is a connector filling its topics?', () => {
   it('only when the connector and every one of its tasks run', () => {
@@ -22,6 +22,17 @@ describe('connectorProblem: is a connector filling its topics?', () => {
 
   it('a connector with no task yet is not filling anything', () => {
     expect(connectorProblem('legacy', { connector: { state: 'RUNNING' }, tasks: [] })).toBe('connector legacy has no task (not yet started, or no worker took it)');
+  });
+});
+
+describe('connectorRemedy: what brings a connector back', () => {
+  const health = (state: string, tasks: string[] = []) => ({ name: 'legacy/x', state, tasks: tasks.map((t, id) => ({ id, state: t })), problem: 'p' });
+  it('resume a paused or stopped one, restart a failed one or a failed task, create a missing one; nothing for an unreachable Connect', () => {
+    expect(connectorRemedy(health('PAUSED'))).toBe('resume it (PUT /connectors/legacy%2Fx/resume on Kafka Connect)');
+    expect(connectorRemedy(health('STOPPED'))).toBe('resume it (PUT /connectors/legacy%2Fx/resume on Kafka Connect)');
+    expect(connectorRemedy(health('RUNNING', ['RUNNING', 'FAILED']))).toBe('restart it (POST /connectors/legacy%2Fx/restart?includeTasks=true&onlyFailed=true on Kafka Connect)');
+    expect(connectorRemedy(health('MISSING'))).toBe('create it, or name the connector that fills the topics in cdc.kafka.connect.connectors');
+    expect(connectorRemedy(health('UNREACHABLE'))).toBeNull();
   });
 });
 

@@ -52,6 +52,15 @@ export function connectorProblem(name: string, body: ConnectStatusBody): string 
   return null;
 }
 
+/** What brings a connector back, for the messages that name its problem (null: nothing Connect can do). */
+export function connectorRemedy(health: ConnectorHealth): string | null {
+  const name = encodeURIComponent(health.name);
+  if (health.state === 'PAUSED' || health.state === 'STOPPED') return `resume it (PUT /connectors/${name}/resume on Kafka Connect)`;
+  if (health.state === 'FAILED' || health.tasks.some((t) => t.state === 'FAILED')) return `restart it (POST /connectors/${name}/restart?includeTasks=true&onlyFailed=true on Kafka Connect)`;
+  if (health.state === 'MISSING') return 'create it, or name the connector that fills the topics in cdc.kafka.connect.connectors';
+  return null;
+}
+
 /** The URL without its credentials, for messages (a Connect URL may carry a password). */
 export function connectUrlForDisplay(url: string): string {
   const u = new URL(url);

@@ -1,7 +1,7 @@
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { fullJobAfterVerify } from '../copy/job.js';
 import { partitionLagSeconds, SYNC_SILENT_MS } from '../cdc/offsets.js';
-import { QUIET_TOPICS, readConnectors, type ConnectorHealth } from '../cdc/connect.js';
+import { connectorRemedy, QUIET_TOPICS, readConnectors, type ConnectorHealth } from '../cdc/connect.js';
 import { recordConnectorHealth } from '../cdc/connector-outages.js';
 import { mssqlCdcStatus } from '../cdc/mssql/position.js';
 import type { Config } from '../config/schema.js';
@@ -123,8 +123,12 @@ async function syncLagGate(db: Db, config: Config, table: string, maxLagSeconds:
   if (config.cdc?.mssql && !config.cdc.kafka) return directCdcLagGate(db, config, maxLagSeconds);
   const connect = config.cdc?.kafka?.connect;
   if (connect) {
-    const problems = (connectors ?? (await readConnectors(connect))).flatMap((c) => (c.problem ? [c.problem] : []));
-    if (problems.length > 0) return { gate: 'sync_lag', ok: false, message: `${problems.join('; ')}: ${QUIET_TOPICS}; the lag is unknown` };
+    const down = (connectors ?? (await readConnectors(connect))).filter((c) => c.problem !== null);
+    if (down.length > 0) {
+      const remedies = down.map(connectorRemedy).filter((r): r is string => r !== null);
+      const next = remedies.length > 0 ? `; ${remedies.join('; ')}, then verify` : '';
+      return { gate: 'sync_lag', ok: false, message: `${down.map((c) => c.problem).join('; ')}: ${QUIET_TOPICS}; the lag is unknown${next}` };
+    }
   }
   const outage = await outageSinceCleanVerify(db, table);
   if (outage) {
