@@ -1,4 +1,5 @@
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
+import { isoTime } from '../mysql/iso-time.js';
 import type { ConnectorHealth } from './connect.js';
 
 /**
@@ -42,14 +43,31 @@ export interface ConnectorOutage {
   endedAt: string | null;
 }
 
+const OUTAGE_COLUMNS = `connector, problem, ${isoTime('began_at')}, ${isoTime('ended_at')}`;
+
+function outageOf(r: RowDataPacket): ConnectorOutage {
+  return { connector: r.connector, problem: r.problem, beganAt: r.began_at, endedAt: r.ended_at };
+}
+
 /** The latest outage (an open one first), for status: of the configured connectors when the config names some. */
 export async function latestConnectorOutage(db: Db, configured: string[] = []): Promise<ConnectorOutage | null> {
   const only = configured.length > 0 ? `WHERE connector IN (${configured.map(() => '?').join(', ')})` : '';
+  const [rows] = await db.query<RowDataPacket[]>(`SELECT ${OUTAGE_COLUMNS} FROM cdc_connector_outages ${only} ORDER BY ended_at IS NULL DESC, ended_at DESC LIMIT 1`, configured);
+  return rows[0] ? outageOf(rows[0]) : null;
+}
+
+/**
+ * The outage still open, else the one that ended last, if it ended after `since` (an SQL
+ * expression of a control-store time, NULL for "ever"; `values` are its parameters). Any
+ * connector's: a step whose config names connectors has ended the open outages of the others
+ * (recordConnectorHealth).
+ */
+export async function outageSince(db: Db, since: string, values: unknown[]): Promise<ConnectorOutage | null> {
   const [rows] = await db.query<RowDataPacket[]>(
-    `SELECT connector, problem, DATE_FORMAT(began_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS began, DATE_FORMAT(ended_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS ended
-       FROM cdc_connector_outages ${only} ORDER BY ended_at IS NULL DESC, ended_at DESC LIMIT 1`,
-    configured,
+    `SELECT ${OUTAGE_COLUMNS} FROM cdc_connector_outages
+      WHERE COALESCE(ended_at, NOW(6)) > COALESCE((${since}), '1000-01-01')
+      ORDER BY ended_at IS NULL DESC, ended_at DESC LIMIT 1`,
+    values,
   );
-  const r = rows[0];
-  return r ? { connector: r.connector, problem: r.problem, beganAt: r.began, endedAt: r.ended } : null;
+  return rows[0] ? outageOf(rows[0]) : null;
 }

@@ -2,6 +2,7 @@ import type { Pool, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { RefusedError } from '../errors.js';
 import { formatRanges } from '../ranges.js';
 import type { PoisonEvent } from './types.js';
+import { isoTime } from '../mysql/iso-time.js';
 
 /** partition_no of a direct-CDC dead letter (migration 060: NULL would not be unique). */
 const NO_PARTITION = -1;
@@ -102,8 +103,6 @@ export interface DeadLetterEntry {
   skipped: { by: string; reason: string } | null;
 }
 
-/** A control-store time column as ISO 8601 UTC text, as status and the settings history give times. */
-const isoTime = (column: string): string => `DATE_FORMAT(${column}, '%Y-%m-%dT%H:%i:%s.%fZ') AS ${column}`;
 
 /** Dead letters, newest first: the open ones, or with `all` the resolved and skipped ones too. */
 export async function listDeadLetters(pool: Pool, options: { table?: string; all?: boolean; limit: number }): Promise<DeadLetterEntry[]> {

@@ -1,4 +1,5 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
+import { isoTime } from '../mysql/iso-time.js';
 
 /**
  * cdc_offsets: the control store's mirror of the consumer group's committed offsets, written after
@@ -108,7 +109,7 @@ export function partitionLagSeconds(p: { behind: number; lastSourceTsMs: number 
 export async function readOffsetMirror(pool: Pool): Promise<PartitionLag[]> {
   const [rows] = await pool.query<RowDataPacket[]>(
     `SELECT consumer_group, topic, partition_no, next_offset, high_watermark, last_source_ts_ms, applied_events,
-            DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS updated_at,
+            ${isoTime('updated_at')},
             CAST(UNIX_TIMESTAMP(NOW(6)) * 1000 AS SIGNED) AS now_ms, CAST(UNIX_TIMESTAMP(updated_at) * 1000 AS SIGNED) AS updated_ms
        FROM cdc_offsets ORDER BY consumer_group, topic, partition_no`,
   );

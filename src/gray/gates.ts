@@ -2,7 +2,7 @@ import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { fullJobAfterVerify } from '../copy/job.js';
 import { partitionLagSeconds, SYNC_SILENT_MS } from '../cdc/offsets.js';
 import { connectorRemedy, QUIET_TOPICS, readConnectors, type ConnectorHealth } from '../cdc/connect.js';
-import { recordConnectorHealth } from '../cdc/connector-outages.js';
+import { outageSince, recordConnectorHealth } from '../cdc/connector-outages.js';
 import { mssqlCdcStatus } from '../cdc/mssql/position.js';
 import type { Config } from '../config/schema.js';
 
@@ -130,12 +130,12 @@ async function syncLagGate(db: Db, config: Config, table: string, maxLagSeconds:
       return { gate: 'sync_lag', ok: false, message: `${down.map((c) => c.problem).join('; ')}: ${QUIET_TOPICS}; the lag is unknown${next}` };
     }
   }
-  const outage = await outageSinceCleanVerify(db, table);
+  const outage = await outageSince(db, LAST_CLEAN_VERIFY_START, [table]);
   if (outage) {
-    const message = outage.ended
-      ? `connector ${outage.connector} was not running from ${outage.began} to ${outage.ended} (${outage.problem}): the changes made then reached the topics ` +
+    const message = outage.endedAt
+      ? `connector ${outage.connector} was not running from ${outage.beganAt} to ${outage.endedAt} (${outage.problem}): the changes made then reached the topics ` +
         `only as it caught up, which the topics cannot show; a clean verify of ${table} begun after that proves the shards have them (membermig verify --tables ${table})`
-      : `connector ${outage.connector} was seen not running at ${outage.began} (${outage.problem}) and not seen running since` +
+      : `connector ${outage.connector} was seen not running at ${outage.beganAt} (${outage.problem}) and not seen running since` +
         (connect ? '' : ': this config has no cdc.kafka.connect to see it run again; set it (with the connectors that fill the topics), then verify');
     return { gate: 'sync_lag', ok: false, message };
   }
@@ -183,23 +183,8 @@ async function syncLagGate(db: Db, config: Config, table: string, maxLagSeconds:
   return { gate: 'sync_lag', ok: true, message: `${figures} (limit ${maxLagSeconds} s)${connectorNote}` };
 }
 
-/**
- * The connector outage (cdc_connector_outages) still open, else the one that ended last, if it
- * ended after the table's newest clean verify of the whole table began. Any connector's: a step
- * whose config names connectors has ended the open outages of the others (recordConnectorHealth).
- */
-async function outageSinceCleanVerify(db: Db, table: string): Promise<{ connector: string; problem: string; began: string; ended: string | null } | undefined> {
-  const [rows] = await db.query<RowDataPacket[]>(
-    `SELECT connector, problem, DATE_FORMAT(began_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS began, DATE_FORMAT(ended_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS ended
-       FROM cdc_connector_outages
-      WHERE COALESCE(ended_at, NOW(6)) > COALESCE((SELECT MAX(started_at) FROM verify_runs
-                                                   WHERE table_name = ? AND state = 'clean' AND finished_at IS NOT NULL AND ${FULL_COVERAGE}), '1000-01-01')
-      ORDER BY ended_at IS NULL DESC, ended_at DESC LIMIT 1`,
-    [table],
-  );
-  const r = rows[0];
-  return r ? { connector: r.connector, problem: r.problem, began: r.began, ended: r.ended } : undefined;
-}
+/** When the newest clean verify of the whole table began (SQL, one parameter: the table). */
+const LAST_CLEAN_VERIFY_START = `SELECT MAX(started_at) FROM verify_runs WHERE table_name = ? AND state = 'clean' AND finished_at IS NOT NULL AND ${FULL_COVERAGE}`;
 
 /**
  * Writes sync parked for a shard server it could not write to (src/cdc/parking.ts): their offsets

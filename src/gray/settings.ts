@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Connection, Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { DEFAULT_GRAY, DEFAULT_SHIM, isShimMode, type GraySetting, type ShimSetting } from './route.js';
+import { isoTime } from '../mysql/iso-time.js';
 
 /**
  * The settings tables (002_phases.sql) as plain data. One row per (table, kind) in `settings`;
@@ -63,7 +64,7 @@ export function newSalt(): string {
 export async function readSettings(pool: Pool | PoolConnection | Connection): Promise<SettingsSnapshot> {
   const [versionRows] = await pool.query<RowDataPacket[]>('SELECT version FROM settings_version WHERE id = 1');
   const [rows] = await pool.query<RowDataPacket[]>(
-    "SELECT table_name, kind, value, version, DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS updated_at FROM settings",
+    `SELECT table_name, kind, value, version, ${isoTime('updated_at')} FROM settings`,
   );
   const tables = new Map<string, TableSettings>();
   for (const r of rows) {
@@ -150,7 +151,7 @@ export async function writeSetting(conn: PoolConnection, w: SettingWrite): Promi
 export async function readHistory(pool: Pool | PoolConnection, kind: SettingKind, table?: string, limit = 50): Promise<HistoryEntry[]> {
   const [rows] = await pool.query<RowDataPacket[]>(
     `SELECT id, table_name, kind, action, old_value, new_value, operator, reason, forced,
-            DATE_FORMAT(changed_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS changed_at
+            ${isoTime('changed_at')}
        FROM settings_history WHERE kind = ?${table ? ' AND table_name = ?' : ''} ORDER BY id DESC LIMIT ?`,
     table ? [kind, table, limit] : [kind, limit],
   );

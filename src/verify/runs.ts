@@ -2,6 +2,7 @@ import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql
 import { fullJobAfterVerify } from '../copy/job.js';
 import { insertChunks, type NewChunk } from '../store/leases.js';
 import type { Difference } from './drill.js';
+import { isoTime } from '../mysql/iso-time.js';
 
 /**
  * What verify keeps in the control store. A pass over some tables is a job (kind 'verify') whose
@@ -240,7 +241,7 @@ export interface StoredDifference extends Difference {
 export async function readDifferences(pool: Pool, runIds: number[], limit: number): Promise<StoredDifference[]> {
   if (runIds.length === 0) return [];
   const [rows] = await pool.query<RowDataPacket[]>(
-    `SELECT id, run_id, table_name, pk, shard, kind, columns, reason, repair_action, DATE_FORMAT(repaired_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS repaired_at
+    `SELECT id, run_id, table_name, pk, shard, kind, columns, reason, repair_action, ${isoTime('repaired_at')}
        FROM verify_diffs WHERE run_id IN (?) ORDER BY id LIMIT ?`,
     [runIds, limit],
   );
