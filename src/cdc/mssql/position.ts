@@ -248,8 +248,7 @@ export async function recordedStarts(pool: Pool): Promise<RecordedStart[]> {
  * cleanup. Without a job of the table, the lowest of all. Null if none was recorded.
  */
 export function startLsnOf(starts: RecordedStart[], table: string): Lsn | null {
-  const replaced = supersededJobs(starts, table);
-  const own = starts.filter((s) => (s.tables === null || s.tables.includes(table)) && !replaced.has(s.id));
+  const own = ownStarts(starts, table);
   return lowest((own.length > 0 ? own : starts).map((s) => s.lsn));
 }
 
@@ -259,10 +258,14 @@ export function startLsnOf(starts: RecordedStart[], table: string): Lsn | null {
  * first (its copy then holds every change before its start); null otherwise.
  */
 export function recopiedStartOf(starts: RecordedStart[], table: string): Lsn | null {
-  const replaced = supersededJobs(starts, table);
-  const own = starts.filter((s) => (s.tables === null || s.tables.includes(table)) && !replaced.has(s.id));
-  const first = own.reduce<RecordedStart | null>((low, s) => (low === null || s.lsn.compare(low.lsn) < 0 ? s : low), null);
+  const first = ownStarts(starts, table).reduce<RecordedStart | null>((low, s) => (low === null || s.lsn.compare(low.lsn) < 0 ? s : low), null);
   return first?.emptied && first.tables !== null ? first.lsn : null;
+}
+
+/** The starts of the jobs that copied the table (or whose tables are not known), but those a later --restart replaced. */
+function ownStarts(starts: RecordedStart[], table: string): RecordedStart[] {
+  const replaced = supersededJobs(starts, table);
+  return starts.filter((s) => (s.tables === null || s.tables.includes(table)) && !replaced.has(s.id));
 }
 
 function lowest(lsns: Lsn[]): Lsn | null {
