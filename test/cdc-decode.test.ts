@@ -116,6 +116,16 @@ describe('Debezium decoding (SQL Server envelope fixtures)', () => {
     expect(decoder.decode(fixture('03-delete-tombstone'))).toEqual({ kind: 'tombstone' });
   });
 
+  it("gives a delete its before image's updated_at (the table's updated_at), so it keeps a newer row; none for a key-only delete", () => {
+    const stamped = new DebeziumDecoder([{ ...memberSpec, updatedAt: 'updated_at' }]);
+    expect(stamped.decode(fixture('03-delete'))).toMatchObject({ kind: 'changes', events: [{ op: 'delete', beforeUpdatedAt: '2024-03-01 08:30:15.123456' }] });
+    const keyOnly = stamped.decode(fixture('07-key-only-delete'));
+    expect(keyOnly.kind === 'changes' && keyOnly.events[0]!.beforeUpdatedAt).toBeUndefined();
+    // Without tables.NAME.updated_at, no bound.
+    const plain = decoder.decode(fixture('03-delete'));
+    expect(plain.kind === 'changes' && plain.events[0]!.beforeUpdatedAt).toBeUndefined();
+  });
+
   it('decodes a primary-key change as a delete of the old key and a create of the new one', () => {
     const del = decoder.decode(fixture('04-pk-update-d'));
     const cre = decoder.decode(fixture('04-pk-update-c'));

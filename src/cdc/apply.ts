@@ -4,7 +4,7 @@ import { isTransient, writeFindingRefusals } from '../mysql/retry.js';
 import type { Row, RowValue, TableSpec } from '../rows/types.js';
 import type { ShardMap } from '../shard/map.js';
 import type { ShardWriter } from '../target/writer.js';
-import { SHARD_SERVER_BACKOFF_MS, type ParkedWrite, type ParkingLot } from './parking.js';
+import { parkedDelete, SHARD_SERVER_BACKOFF_MS, type ParkedWrite, type ParkingLot } from './parking.js';
 import { redoFromLegacy, type LegacyRows } from './legacy-redo.js';
 import type { ChangeEvent } from './types.js';
 import { valueText } from '../rows/convert.js';
@@ -83,6 +83,8 @@ interface Write {
   op: 'upsert' | 'delete';
   row: Row | null;
   key: RowValue[];
+  /** A delete's bound: a row stored with a newer updated_at is kept (DeleteOptions.notNewerThan). */
+  notNewerThan?: RowValue;
   /** The event this write comes from (the key's last in the batch), to dead-letter if the target refuses it. */
   events: ChangeEvent[];
 }
@@ -151,12 +153,14 @@ function finalWrites(ctx: ApplyContext, events: ChangeEvent[], failed: FailedCha
         const target = shardOf(map, row[shardKeyPosition(spec)] ?? null, spec);
         perShard.set(target, { op: 'upsert', row, key: keyValues, events: [event] });
         if (event.beforeShardKey !== undefined) {
+          // The row moved shards: the old shard's copy is this row's past, unless a newer one is there.
           const old = shardOf(map, event.beforeShardKey, spec);
-          if (old !== target) perShard.set(old, { op: 'delete', row: null, key: keyValues, events: [event] });
+          const notNewerThan = spec.updatedAt === undefined ? undefined : event.after?.[spec.updatedAt];
+          if (old !== target) perShard.set(old, { op: 'delete', row: null, key: keyValues, notNewerThan, events: [event] });
         }
       } else {
         const shardKey = event.beforeShardKey !== undefined ? event.beforeShardKey : (event.key[spec.shardKey] ?? null);
-        perShard.set(shardOf(map, shardKey, spec), { op: 'delete', row: null, key: keyValues, events: [event] });
+        perShard.set(shardOf(map, shardKey, spec), { op: 'delete', row: null, key: keyValues, notNewerThan: event.beforeUpdatedAt, events: [event] });
       }
     } catch (e) {
       failed.push({ event, reason: (e as Error).message });
@@ -263,7 +267,7 @@ async function writeShard(writer: ShardWriter, work: ShardWork): Promise<FailedC
   const refusals = await writeFindingRefusals(work.writes, async (writes) => {
     const deletes = writes.filter((w) => w.op === 'delete');
     const upserts = writes.filter((w) => w.op === 'upsert');
-    if (deletes.length > 0) await writer.deleteKeys(work.shard, work.spec, deletes.map((w) => w.key));
+    if (deletes.length > 0) await writer.deleteKeys(work.shard, work.spec, deletes.map((w) => w.key), { notNewerThan: deletes.map((w) => w.notNewerThan) });
     if (upserts.length > 0) await writer.upsertRows(work.shard, work.spec, upserts.map((w) => w.row!), { keepNewer: true });
   });
   const where = `${work.spec.name} shard ${work.shard} (${writer.map.databaseOf(work.shard)} on ${writer.map.serverOf(work.shard).name})`;
@@ -301,7 +305,7 @@ function parkedWrites(work: ShardWork): ParkedWrite[] {
     table: work.spec.name,
     shard: work.shard,
     op: w.op,
-    values: w.op === 'upsert' ? w.row! : w.key,
+    values: w.op === 'upsert' ? w.row! : parkedDelete(w.key, w.notNewerThan),
     origin: w.events[0] ? { source: w.events[0].origin.source, offset: w.events[0].origin.offset, ...(w.events[0].origin.partition !== undefined ? { partition: w.events[0].origin.partition } : {}) } : null,
   }));
 }

@@ -18,9 +18,22 @@ export interface ParkedWrite {
   table: string;
   shard: number;
   op: 'upsert' | 'delete';
-  /** Row (upsert) or key (delete) values in target form. */
+  /** Row (upsert) or key (delete, see parkedDelete) values in target form. */
   values: RowValue[];
   origin: { source: string; partition?: number; offset: string } | null;
+}
+
+/**
+ * A parked delete's values: its key, then its bound (DeleteOptions.notNewerThan) where known. One
+ * value more than the table's key says a bound (parked rows written before bounds have none).
+ */
+export function parkedDelete(key: RowValue[], notNewerThan: RowValue | undefined): RowValue[] {
+  return notNewerThan === undefined || notNewerThan === null ? key : [...key, notNewerThan];
+}
+
+function unparkedDeletes(spec: TableSpec, parked: RowValue[][]): { keys: RowValue[][]; notNewerThan: (RowValue | undefined)[] } {
+  const width = spec.primaryKey.length;
+  return { keys: parked.map((v) => v.slice(0, width)), notNewerThan: parked.map((v) => (v.length > width ? v[width] : undefined)) };
 }
 
 export interface DrainHooks {
@@ -212,7 +225,10 @@ export class ParkingLot {
     const refusals = await writeFindingRefusals(run, async (part) => {
       if (!spec) throw new Error(`table ${run[0]!.table_name} is not in the config`);
       const values = part.map((r) => decode(r.data));
-      if (part[0]!.op === 'delete') await this.hooks.writer.deleteKeys(shard, spec, values);
+      if (part[0]!.op === 'delete') {
+        const { keys, notNewerThan } = unparkedDeletes(spec, values);
+        await this.hooks.writer.deleteKeys(shard, spec, keys, { notNewerThan });
+      }
       else await this.hooks.writer.upsertRows(shard, spec, values, { keepNewer: true });
     });
     for (const { item: r, error } of refusals) {

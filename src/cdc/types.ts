@@ -14,6 +14,12 @@ export interface ChangeEvent {
   after: Record<string, RowValue> | null;
   /** The before-image's shard-key value when known, so a shard-key change can delete the old copy. */
   beforeShardKey?: RowValue;
+  /**
+   * A delete's before-image updated_at (the table's updated_at column, target form) when known:
+   * the delete then keeps a row stored with a newer one. A late delete (replayed, or legacy's event
+   * of a dual write's delete) would otherwise remove a row created again since.
+   */
+  beforeUpdatedAt?: RowValue;
   /** Where it came from, for ordering, offsets and dead letters. */
   origin: ChangeOrigin;
   /** Source commit time in ms since the epoch, for lag in seconds. */

@@ -61,7 +61,8 @@ export interface TableSpec {
   shardKey: string;
   /**
    * Source name of the column every writer sets to the row's change time (tables.NAME.updated_at):
-   * sync then never writes a row over a newer one (a dual write's echo arriving late).
+   * sync then never writes a row over a newer one (a dual write's echo arriving late), nor deletes
+   * one newer than its delete's before image (ChangeEvent.beforeUpdatedAt).
    */
   updatedAt?: string;
   /** Secondary indexes to create in the shards (optional: absent = none). */

@@ -17,8 +17,9 @@ import { shardMapFromConfig, type ShardLocation, type ShardMap } from '../shard/
  *   non-key column (statements of up to 1000 rows), atomic per call (see `atomically`). Rows are in the spec's column order, values in
  *   target form (src/rows/types.ts). All rows must belong to that shard (the caller routes them
  *   with the shard map); the writer does not re-route.
- * - `deleteKeys(shard, spec, keys)`: DELETE by primary key (values in key order, target form);
- *   deleting a missing key is a no-op. Returns the number of rows deleted.
+ * - `deleteKeys(shard, spec, keys, options)`: DELETE by primary key (values in key order, target
+ *   form); deleting a missing key is a no-op. Returns the number of rows deleted. With
+ *   `notNewerThan`, a row stored with a newer updated_at is kept (see DeleteOptions).
  * - `loadShards(parts)`: the bulk path of full copy: for each part, LOAD DATA LOCAL ... REPLACE of
  *   text lines (src/rows/tsv.ts) in blocks of whole lines into one shard table; all parts on one
  *   server, in one transaction that is rolled back if the server reports any warning (LOAD DATA
@@ -32,7 +33,7 @@ import { shardMapFromConfig, type ShardLocation, type ShardMap } from '../shard/
 export interface ShardWriter {
   readonly map: ShardMap;
   upsertRows(shard: number | ShardLocation, spec: TableSpec, rows: Row[], options?: UpsertOptions): Promise<void>;
-  deleteKeys(shard: number | ShardLocation, spec: TableSpec, keys: RowValue[][]): Promise<number>;
+  deleteKeys(shard: number | ShardLocation, spec: TableSpec, keys: RowValue[][], options?: DeleteOptions): Promise<number>;
   loadShards(parts: ShardLoad[]): Promise<number>;
   loadBlocks(shard: number | ShardLocation, spec: TableSpec, blocks: Buffer[], rows: number): Promise<number>;
   /** The pool of a physical server, e.g. for reading back in tests or verify. */
@@ -71,6 +72,7 @@ export const WRITER_LOCK_WAIT_SECONDS = 50;
 const STATEMENT_TIMEOUT_LOCK_WAITS = 2;
 
 const UPSERT_ROWS = 1000;
+const DELETE_KEYS = 500;
 
 export interface UpsertOptions {
   /**
@@ -79,6 +81,16 @@ export interface UpsertOptions {
    * same row reached MySQL. Without spec.updatedAt every row is written.
    */
   keepNewer?: boolean;
+}
+
+export interface DeleteOptions {
+  /**
+   * Per key (in the order of the keys), the updated_at (spec.updatedAt) of the row version being
+   * deleted, or undefined/null where unknown: a row stored with a newer updated_at is kept. Sync's
+   * deletes, where a late delete (a replay, legacy's event of a dual write's delete) would remove
+   * a row created again since. As keepNewer, a NULL stored updated_at cannot tell: deleted.
+   */
+  notNewerThan?: (RowValue | undefined)[];
 }
 
 export interface ShardWriterOptions {
@@ -125,15 +137,12 @@ export function createShardWriter(config: Pick<Config, 'servers' | 'shards'>, op
       }
       await atomically(poolOf(loc.server.name), statements, timeoutMs);
     },
-    async deleteKeys(shard, spec, keys) {
+    async deleteKeys(shard, spec, keys, options = {}) {
       if (keys.length === 0) return 0;
       const loc = locate(shard);
-      const keyNames = spec.primaryKey.map((k) => quoteId(spec.columns.find((c) => c.source === k)!.target));
-      const one = `(${keyNames.map((k) => `${k} = ?`).join(' AND ')})`;
       const statements: Statement[] = [];
-      for (let i = 0; i < keys.length; i += 500) {
-        const part = keys.slice(i, i + 500);
-        statements.push({ sql: `DELETE FROM ${tableOf(loc, spec)} WHERE ${part.map(() => one).join(' OR ')}`, values: flatten(part) });
+      for (let i = 0; i < keys.length; i += DELETE_KEYS) {
+        statements.push(deleteStatement(tableOf(loc, spec), spec, keys.slice(i, i + DELETE_KEYS), options.notNewerThan?.slice(i, i + DELETE_KEYS)));
       }
       const results = await atomically(poolOf(loc.server.name), statements, timeoutMs);
       return results.reduce((n, r) => n + r.affectedRows, 0);
@@ -244,6 +253,29 @@ export function orderingStamp(spec: TableSpec): ColumnSpec | undefined {
   return column && /^\s*(datetime|timestamp|date|tinyint|smallint|mediumint|int|bigint)\b/i.test(column.targetType) ? column : undefined;
 }
 
+/**
+ * One DELETE of keys, each `(key = ?)`, or `(key = ? AND (stamp IS NULL OR stamp <= ?))` where its
+ * bound is known and the table's updated_at sorts by time (orderingStamp).
+ */
+export function deleteStatement(table: string, spec: TableSpec, keys: RowValue[][], notNewerThan: (RowValue | undefined)[] = []): Statement {
+  const keyNames = spec.primaryKey.map((k) => quoteId(spec.columns.find((c) => c.source === k)!.target));
+  const byKey = keyNames.map((k) => `${k} = ?`).join(' AND ');
+  const column = orderingStamp(spec);
+  const stamp = column ? quoteId(column.target) : undefined;
+  const conditions: string[] = [];
+  const values: RowValue[] = [];
+  keys.forEach((key, i) => {
+    const bound = notNewerThan[i];
+    values.push(...key);
+    if (stamp === undefined || bound === undefined || bound === null) conditions.push(`(${byKey})`);
+    else {
+      conditions.push(`(${byKey} AND (${stamp} IS NULL OR ${stamp} <= ?))`);
+      values.push(bound);
+    }
+  });
+  return { sql: `DELETE FROM ${table} WHERE ${conditions.join(' OR ')}`, values };
+}
+
 /** LOAD DATA of the bulk text form (src/rows/tsv.ts); hex columns go through a user variable and UNHEX. */
 export function loadDataSql(table: string, spec: TableSpec): string {
   const targets = spec.columns.map((c, i) => (c.wire === 'hex' ? `@h${i}` : quoteId(c.target)));
@@ -261,7 +293,7 @@ function flatten(rows: RowValue[][]): RowValue[] {
   return out;
 }
 
-interface Statement {
+export interface Statement {
   sql: string;
   values: RowValue[];
 }

@@ -40,8 +40,10 @@ interface TableEntry {
   spec: TableSpec;
   keyColumns: ColumnSpec[];
   shardColumn: ColumnSpec;
-  /** Positions of the key and shard key columns: all a before image is read for. */
+  /** Positions of the key and shard key columns: all a before image is read for (but updatedAt). */
   keyAndShard: number[];
+  /** Position of the updated_at column (spec.updatedAt), read from a delete's before image; -1 without. */
+  updatedAt: number;
   /**
    * The shard's key equates keys of other bytes ('k1' and 'K1' under a _ci collation, 'k' and 'k '
    * under PAD SPACE): a key change between such spellings is a delete of one and an upsert of the
@@ -92,6 +94,7 @@ export class DebeziumDecoder {
         keyColumns,
         shardColumn,
         keyAndShard,
+        updatedAt: spec.columns.findIndex((c) => c.source === spec.updatedAt),
         keyRespellable,
         legacyCharsetText,
         defaults: new Map(),
@@ -186,7 +189,9 @@ export class DebeziumDecoder {
     if (payload.op === 'u' && isObject(payload.before)) {
       const before = decodeImage(table.spec.columns, encodings, payload.before, 'before', true, table.keyAndShard);
       const oldKey = keyOf(table, before, 'before');
-      if (!sameValues(oldKey, key)) events.push({ ...base, op: 'delete', key: oldKey, after: null, beforeShardKey: before[table.spec.shardKey] ?? null, ...respelled(table) });
+      if (!sameValues(oldKey, key)) {
+        events.push({ ...base, op: 'delete', key: oldKey, after: null, beforeShardKey: before[table.spec.shardKey] ?? null, ...updatedAtOf(table, encodings, payload.before), ...respelled(table) });
+      }
       else if (before[table.spec.shardKey] !== undefined && !sameValue(before[table.spec.shardKey]!, after[table.spec.shardKey]!)) beforeShardKey = before[table.spec.shardKey]!;
     }
     if (after[table.spec.shardKey] === null) throw new Poison(`shard key ${table.spec.shardKey} is null in the after image`);
@@ -217,12 +222,28 @@ export class DebeziumDecoder {
     const key = keyOf(table, image, isObject(payload.before) ? 'before' : 'key');
     const shard = image[table.spec.shardKey];
     if (shard === undefined || shard === null) throw new Poison(`delete without the shard key ${table.spec.shardKey}: cannot tell which shard holds the row`);
-    return { ...base, op: 'delete', key, after: null, beforeShardKey: shard, ...respelled(table) };
+    const updatedAt = isObject(payload.before) ? updatedAtOf(table, encodings, payload.before) : {};
+    return { ...base, op: 'delete', key, after: null, beforeShardKey: shard, ...updatedAt, ...respelled(table) };
   }
 }
 
 /** UTF-8 character sets: Debezium's Java strings carry their text exactly. */
 const UTF8_CHARSETS = /^utf8/i;
+
+/**
+ * A delete's before-image updated_at, so the delete keeps a newer row (ChangeEvent.beforeUpdatedAt).
+ * A value that cannot be decoded only leaves the delete unbounded, as before images without it.
+ */
+function updatedAtOf(table: TableEntry, encodings: Encoding[], before: Json): { beforeUpdatedAt?: RowValue } {
+  if (table.updatedAt < 0) return {};
+  try {
+    const v = decodeImage(table.spec.columns, encodings, before, 'before', true, [table.updatedAt])[table.spec.updatedAt!];
+    return v === undefined || v === null ? {} : { beforeUpdatedAt: v };
+  } catch (e) {
+    if (e instanceof Poison) return {};
+    throw e;
+  }
+}
 
 function respelled(table: TableEntry): { recopy?: string } {
   return table.keyRespellable ? { recopy: `a delete of a ${table.spec.name} key the shards may hold in another spelling (case or trailing spaces)` } : {};

@@ -47,11 +47,16 @@ interface Image {
   values: Record<string, RowValue>;
   key: Record<string, RowValue>;
   shardKey: RowValue;
+  /** A key image's updated_at (spec.updatedAt) where it has one that converts: a delete of it keeps a newer row. */
+  updatedAt?: RowValue;
 }
 
 type Converted = { ok: true; image: Image } | { ok: false; reason: string };
 
-/** Converts the columns of an image; `only` limits it to the key and shard key (delete, op 3). */
+/**
+ * Converts the columns of an image; `keysOnly` limits it to the key and shard key (delete, op 3),
+ * and updated_at, whose value failing to convert only leaves it out.
+ */
 function convertImage(table: CdcTable, row: ChangeRow, keysOnly: boolean): Converted {
   const { spec } = table;
   const values: Record<string, RowValue> = {};
@@ -70,7 +75,25 @@ function convertImage(table: CdcTable, row: ChangeRow, keysOnly: boolean): Conve
   }
   const key = Object.fromEntries(spec.primaryKey.map((k) => [k, values[k] ?? null]));
   if (spec.primaryKey.some((k) => key[k] === null)) return { ok: false, reason: 'primary key value is NULL in the change row' };
-  return { ok: true, image: { values, key, shardKey: values[spec.shardKey] ?? null } };
+  const updatedAt = keysOnly ? updatedAtOf(table, row) : undefined;
+  return { ok: true, image: { values, key, shardKey: values[spec.shardKey] ?? null, ...(updatedAt === undefined || updatedAt === null ? {} : { updatedAt }) } };
+}
+
+function updatedAtOf(table: CdcTable, row: ChangeRow): RowValue | undefined {
+  const i = table.spec.columns.findIndex((c) => c.source === table.spec.updatedAt);
+  if (i < 0) return undefined;
+  try {
+    const v = table.conversions[i]!.convert(row[`c${i}`]);
+    return v instanceof Unrepresentable ? undefined : v;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A delete event of an image. */
+function deleteOf(table: CdcTable, image: Image, origin: ChangeOrigin, stamp: { sourceTsMs?: number }): ChangeEvent {
+  const bound = image.updatedAt === undefined ? {} : { beforeUpdatedAt: image.updatedAt };
+  return { table: table.name, op: 'delete', key: image.key, after: null, beforeShardKey: image.shardKey, ...bound, origin, ...stamp };
 }
 
 function sameKey(a: Record<string, RowValue>, b: Record<string, RowValue>): boolean {
@@ -130,7 +153,7 @@ export function mapChanges(table: CdcTable, rows: ChangeRow[], pageWasFull: bool
       case Operation.Delete: {
         const c = convertImage(table, row, true);
         if (!c.ok) fail(c.reason);
-        else events.push({ table: table.name, op: 'delete', key: c.image.key, after: null, beforeShardKey: c.image.shardKey, origin, ...stamp });
+        else events.push(deleteOf(table, c.image, origin, stamp));
         break;
       }
       case Operation.UpdateBefore: {
@@ -149,7 +172,7 @@ export function mapChanges(table: CdcTable, rows: ChangeRow[], pageWasFull: bool
           break;
         }
         if (old && !sameKey(old.key, c.image.key)) {
-          events.push({ table: table.name, op: 'delete', key: old.key, after: null, beforeShardKey: old.shardKey, origin, ...stamp });
+          events.push(deleteOf(table, old, origin, stamp));
         }
         events.push({
           table: table.name,

@@ -236,6 +236,29 @@ describe('change rows → ChangeEvents', () => {
     ]);
   });
 
+  it("gives a delete its before image's updated_at when the table has one; a value that does not convert only leaves it out", () => {
+    const stamped: CdcTable = { ...table, spec: { ...spec, updatedAt: 'seen_at' } };
+    const page = mapChanges(
+      stamped,
+      [
+        row(B, '0000002b00000e100002', Operation.UpdateBefore, ['1', 10, 'a', '1.00', '2024-03-02 09:00:00.1234560']),
+        row(B, '0000002b00000e100002', Operation.UpdateAfter, ['2', 10, 'a', '1.00', '2024-03-02 09:00:01.0000000']),
+        row(B, '0000002b00000e100003', Operation.Delete, ['3', 10, null, '0.00', '2024-03-02 09:00:02.5000000']),
+        row(B, '0000002b00000e100004', Operation.Delete, ['4', 10, null, '0.00', '2024-03-02 09:00:02.1234567']),
+        row(B, '0000002b00000e100005', Operation.Delete, ['5', 10, null, '0.00', null]),
+      ],
+      false,
+    );
+    expect(page.poison).toEqual([]);
+    expect(page.events.map((e) => [e.op, e.key.member_id, e.beforeUpdatedAt])).toEqual([
+      ['delete', '1', '2024-03-02 09:00:00.123456'],
+      ['upsert', '2', undefined],
+      ['delete', '3', '2024-03-02 09:00:02.500000'],
+      ['delete', '4', undefined],
+      ['delete', '5', undefined],
+    ]);
+  });
+
   it('never cuts a full page between rows at one point (LSN, command id, seqval): a key update logged as delete + insert is read whole on the next page', () => {
     const at = (op: number, values: unknown[]): ChangeRow => ({ ...row(B, '0000002b00000e100002', op, values), __command_id: 3 });
     const rows = [row(A, '0000002b00000d200002', Operation.Insert, ['1', 10, 'a', '1.00', null]), at(Operation.Delete, ['2', 10, 'b', '1.00', null]), at(Operation.Insert, ['3', 10, 'b', '1.00', null])];
