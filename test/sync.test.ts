@@ -395,9 +395,27 @@ describe('membermig sync: Debezium through Kafka to the shards', () => {
       const cmp = await compareWithLegacy(env, 'member', { key: 'member_id', shardKey: 'member_id' });
       expect(cmp.differences.filter((d) => d.includes(' 900'))).toEqual([]);
 
+      // status asks the broker: the gap, and the lag as it is now, where sync's last report (as a sync that
+      // ran until retention passed it would have left) said caught up.
+      const control = await connectMysql(env.config.control.url);
+      await control.query('INSERT INTO cdc_offsets (consumer_group, topic, partition_no, next_offset, high_watermark, last_source_ts_ms, applied_events) VALUES (?, ?, 0, 1, 1, NULL, 1)', [group, topic]);
+      const status = await runCli(['status', '--config', config, '--json']);
+      expect(status.code, status.stderr).toBe(0);
+      const sync = JSON.parse(status.stdout).result.sync;
+      expect(sync.kafka).toEqual({ reachable: true, group, retentionGaps: [{ topic, partition: 0, nextOffset: '1', oldestKept: '3' }] });
+      expect(sync.partitions.find((p: { group: string }) => p.group === group)).toMatchObject({ nextOffset: 1, highWatermark: 5, lagMessages: 4 });
+      const human = await runCli(['status', '--config', config]);
+      expect(human.stdout).toContain(`${topic}[0]: consumer group ${group} is at offset 1, but the broker keeps from 3: the changes in between were deleted (retention)`);
+      // A broker that does not answer: the mirror alone, saying so.
+      const unreachable = join(dir, 'unreachable.yaml');
+      writeFileSync(unreachable, stringify({ ...(env.raw as Record<string, unknown>), cdc: { kafka: { brokers: ['127.0.0.1:1'], topic, group } } }));
+      const blind = await runCli(['status', '--config', unreachable]);
+      expect(blind.code, blind.stderr).toBe(0);
+      expect(blind.stdout).toContain("could not ask Kafka at 127.0.0.1:1 (cdc.kafka.brokers)");
+      expect(blind.stdout).toContain("lag events are as of sync's last report");
+
       // full --restart copies the tables again and records the topic's end (offset 4): its copy holds every
       // change before that, so sync now goes on from there instead of refusing for good.
-      const control = await connectMysql(env.config.control.url);
       try {
         const [job] = await control.query("INSERT INTO jobs (kind, name, state, options) VALUES ('full', 'member,address', 'done', '{\"tables\":[\"address\",\"member\"],\"emptied\":true}')");
         const jobId = (job as { insertId: number }).insertId;
@@ -411,6 +429,7 @@ describe('membermig sync: Debezium through Kafka to the shards', () => {
         } finally {
           await control.query('DELETE FROM cdc_start_positions WHERE job_id = ?', [jobId]);
           await control.query('DELETE FROM jobs WHERE id = ?', [jobId]);
+          await control.query('DELETE FROM cdc_offsets WHERE consumer_group = ?', [group]);
         }
       } finally {
         await control.end();

@@ -22,10 +22,19 @@ export async function isCaughtUp(admin: Admin, group: string, topics: string[]):
   return (await partitionProgress(admin, group, topics)).every((p) => p.caughtUp);
 }
 
-/** Each partition of the topics: the group's committed offset against the partition's end. */
-async function partitionProgress(admin: Admin, group: string, topics: string[]): Promise<(CaughtUpPartition & { caughtUp: boolean })[]> {
+/** A partition of a change topic: the group's committed offset against what the broker keeps. */
+export interface PartitionProgress extends CaughtUpPartition {
+  /** The oldest offset the broker keeps (retention or a records delete removed those before it). */
+  lowWatermark: string;
+  /** Whether the group has committed an offset in it at all (else nextOffset is 0). */
+  committed: boolean;
+  caughtUp: boolean;
+}
+
+/** Each partition of the topics: the group's committed offset against the partition's ends. */
+export async function partitionProgress(admin: Admin, group: string, topics: string[]): Promise<PartitionProgress[]> {
   const committed = await admin.fetchOffsets({ groupId: group, topics });
-  const out: (CaughtUpPartition & { caughtUp: boolean })[] = [];
+  const out: PartitionProgress[] = [];
   for (const topic of topics) {
     const ends = await admin.fetchTopicOffsets(topic);
     const done = committed.find((t) => t.topic === topic)?.partitions ?? [];
@@ -33,7 +42,16 @@ async function partitionProgress(admin: Admin, group: string, topics: string[]):
       const c = done.find((p) => p.partition === end.partition)?.offset ?? '-1';
       const high = BigInt(end.high);
       const next = c === '-1' ? 0n : BigInt(c);
-      out.push({ group, topic, partition: end.partition, nextOffset: next.toString(), highWatermark: end.high, caughtUp: high === 0n || (c !== '-1' && next >= high) });
+      out.push({
+        group,
+        topic,
+        partition: end.partition,
+        nextOffset: next.toString(),
+        highWatermark: end.high,
+        lowWatermark: end.low,
+        committed: c !== '-1',
+        caughtUp: high === 0n || (c !== '-1' && next >= high),
+      });
     }
   }
   return out;

@@ -1,9 +1,12 @@
 import type { Pool } from 'mysql2/promise';
-import { readConnectors, type ConnectorHealth, type ConnectTarget } from './connect.js';
+import type { Config } from '../config/schema.js';
+import { withKafkaAdmin } from './kafka-admin.js';
+import { partitionProgress, type PartitionProgress } from './kafka-progress.js';
+import { readConnectors, type ConnectorHealth } from './connect.js';
 import { latestConnectorOutage, type ConnectorOutage } from './connector-outages.js';
 import { deadLetterCounts, type DeadLetterCounts } from './deadletters.js';
 import { mssqlCdcStatus, type MssqlCdcInstanceStatus } from './mssql/position.js';
-import { readOffsetMirror, type PartitionLag } from './offsets.js';
+import { partitionLagSeconds, readOffsetMirror, type PartitionLag } from './offsets.js';
 import { parkedCounts } from './parking.js';
 
 export interface SyncStatus {
@@ -20,14 +23,40 @@ export interface SyncStatus {
   connectors?: ConnectorHealth[];
   /** The latest time a connector was seen not running (cdc_connector_outages), if any. */
   lastConnectorOutage: ConnectorOutage | null;
+  /** What the broker said of the group's partitions (absent without cdc.kafka). */
+  kafka?: KafkaView;
 }
 
 /**
- * The sync section of `membermig status`, read from the control store (no Kafka round trip), and the
- * connectors' states from Kafka Connect when the config names them.
+ * The change topics as the broker has them now. When it answered, the partitions' lag events are
+ * its (the mirror's are as of sync's last report, which says nothing of events since, nor of
+ * events retention deleted while no sync ran).
  */
-export async function collectSyncStatus(pool: Pool, connect?: ConnectTarget): Promise<SyncStatus> {
-  const partitions = await readOffsetMirror(pool);
+export type KafkaView =
+  | { reachable: true; group: string; retentionGaps: RetentionGap[] }
+  | { reachable: false; group: string; error: string };
+
+/** A partition where the group's position is below the oldest event the broker keeps: the changes between are gone. */
+export interface RetentionGap {
+  topic: string;
+  partition: number;
+  nextOffset: string;
+  oldestKept: string;
+}
+
+/** How long status waits for the broker before it shows the mirror alone. */
+const KAFKA_STATUS_TIMEOUT_MS = 3000;
+
+/**
+ * The sync section of `membermig status`, read from the control store, with the change topics' ends
+ * from the broker (when cdc.kafka is set and it answers within 3 s) and the connectors' states from
+ * Kafka Connect when the config names them.
+ */
+export async function collectSyncStatus(pool: Pool, kafka?: NonNullable<Config['cdc']>['kafka']): Promise<SyncStatus> {
+  const live = kafka ? await readBroker(kafka) : undefined;
+  const mirror = await readOffsetMirror(pool);
+  const progress = live?.progress;
+  const partitions = progress ? mirror.map((p) => withBroker(p, progress)) : mirror;
   const captureInstances = await mssqlCdcStatus(pool);
   const lags = partitions.map((p) => p.lagMessages).filter((n): n is number => n !== null);
   const seconds = [...partitions, ...captureInstances].map((p) => p.lagSeconds).filter((n): n is number => n !== null);
@@ -38,7 +67,40 @@ export async function collectSyncStatus(pool: Pool, connect?: ConnectTarget): Pr
     maxLagSeconds: seconds.length > 0 ? Math.max(...seconds) : null,
     deadLetters: await deadLetterCounts(pool),
     parked: [...(await parkedCounts(pool))].map(([server, count]) => ({ server, count })),
-    ...(connect ? { connectors: await readConnectors(connect, 3000) } : {}),
-    lastConnectorOutage: await latestConnectorOutage(pool, connect?.connectors),
+    ...(kafka?.connect ? { connectors: await readConnectors(kafka.connect, 3000) } : {}),
+    lastConnectorOutage: await latestConnectorOutage(pool, kafka?.connect?.connectors),
+    ...(live ? { kafka: live.view } : {}),
   };
+}
+
+async function readBroker(kafka: NonNullable<NonNullable<Config['cdc']>['kafka']>): Promise<{ view: KafkaView; progress?: PartitionProgress[] }> {
+  const topics = Array.isArray(kafka.topic) ? kafka.topic : [kafka.topic];
+  const client = { clientId: kafka.client_id, brokers: kafka.brokers, connectionTimeout: KAFKA_STATUS_TIMEOUT_MS, retry: { retries: 1 } };
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer in ${KAFKA_STATUS_TIMEOUT_MS / 1000} s`)), KAFKA_STATUS_TIMEOUT_MS);
+  });
+  try {
+    const progress = await Promise.race([withKafkaAdmin(client, (admin) => partitionProgress(admin, kafka.group, topics)), timeout]);
+    const retentionGaps = progress
+      .filter((p) => p.committed && BigInt(p.nextOffset) < BigInt(p.lowWatermark))
+      .map((p) => ({ topic: p.topic, partition: p.partition, nextOffset: p.nextOffset, oldestKept: p.lowWatermark }));
+    return { view: { reachable: true, group: kafka.group, retentionGaps }, progress };
+  } catch (e) {
+    return { view: { reachable: false, group: kafka.group, error: `Kafka at ${kafka.brokers.join(', ')} (cdc.kafka.brokers): ${(e as Error).message}` } };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A mirrored partition of the configured group with the broker's end: its lag events and seconds as of now. */
+function withBroker(p: PartitionLag, progress: PartitionProgress[]): PartitionLag {
+  const now = progress.find((n) => n.group === p.group && n.topic === p.topic && n.partition === p.partition);
+  if (!now) return p;
+  const nextOffset = Math.max(p.nextOffset, Number(now.nextOffset));
+  const highWatermark = Number(now.highWatermark);
+  const lagMessages = Math.max(0, highWatermark - nextOffset);
+  const nowMs = Date.now();
+  const lagSeconds = partitionLagSeconds({ behind: lagMessages, lastSourceTsMs: p.lastSourceTsMs, updatedMs: nowMs - p.reportedSecondsAgo * 1000, nowMs });
+  return { ...p, nextOffset, highWatermark, lagMessages, lagSeconds };
 }

@@ -132,7 +132,7 @@ async function collectSections(config: Config): Promise<Omit<Status, 'perTable'>
     const gray = await collectGrayStatus(store.pool, config);
     const verify = { latest: await latestFinishedRuns(store.pool), repairQueue: await openRepairQueue(store.pool) };
     // A control store not yet migrated to this version has no sync tables: status still answers.
-    const sync = await collectSyncStatus(store.pool, config.cdc?.kafka?.connect).catch(() => undefined);
+    const sync = await collectSyncStatus(store.pool, config.cdc?.kafka).catch(() => undefined);
     const fullCopy = await collectFullCopyStatus(store.pool, config.copy.lease_seconds, deadHere);
     const leases = await collectLeases(store.pool);
     return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs, workers, gray, verify, ...(sync ? { sync } : {}), fullCopy, leases, fullJobs };

@@ -18,8 +18,9 @@ export function registerStatus(program: Command, run: Run): void {
         'One view of every phase, first one line per table: full-copy progress, sync lag (events and seconds),',
         'the last verify (state, differences, when, scope), shim mode, gray read/write percentages, open dead',
         'letters, repair queue and leased chunks; then the servers, sync offsets per partition, active workers',
-        'with their leases, gray lists, full-copy jobs and recent jobs. --json gives the same (the per-table',
-        'lines are result.perTable) for CI gates and dashboards.',
+        'with their leases, gray lists, full-copy jobs and recent jobs. With cdc.kafka, the change topics\' ends',
+        'come from the broker (3 s at most), and a consumer group that retention has passed is named. --json gives',
+        'the same (the per-table lines are result.perTable) for CI gates and dashboards.',
         '',
         'Exit codes: 0 when the control store is reachable and migrated; 1 otherwise.',
       ].join('\n'),
@@ -167,7 +168,15 @@ function renderSyncStatus(s: SyncStatus): string[] {
   }
   const lastReport = s.partitions.length > 0 ? Math.min(...s.partitions.map((p) => p.reportedSecondsAgo)) : null;
   if (lastReport !== null && lastReport * 1000 > SYNC_SILENT_MS) {
-    out.push('', `no sync has reported for ${lastReport.toFixed(0)} s (is one running?): lag events are as of its last report, lag seconds count from it`);
+    const events = s.kafka?.reachable ? "lag events are the broker's now" : 'lag events are as of its last report';
+    out.push('', `no sync has reported for ${lastReport.toFixed(0)} s (is one running?): ${events}, lag seconds count from it`);
+  }
+  if (s.kafka && !s.kafka.reachable) out.push('', `could not ask ${s.kafka.error}: lag events are as of sync's last report`);
+  for (const g of s.kafka?.reachable ? s.kafka.retentionGaps : []) {
+    out.push(
+      '',
+      `${g.topic}[${g.partition}]: consumer group ${s.kafka!.group} is at offset ${g.nextOffset}, but the broker keeps from ${g.oldestKept}: the changes in between were deleted (retention) and sync refuses to go on; copy the tables again (membermig full --restart)`,
+    );
   }
   for (const c of s.connectors ?? []) {
     out.push('', c.problem ? `${c.problem}: ${QUIET_TOPICS}` : `connector ${c.name}: RUNNING, ${c.tasks.length} task${c.tasks.length === 1 ? '' : 's'} running`);
