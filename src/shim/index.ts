@@ -10,7 +10,7 @@ import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { silentLogger, type Logger } from '../log.js';
 import { keyText, shardMapFromConfig, type ShardKey, type ShardLocation, type ShardMap } from '../shard/map.js';
-import { openControlStore, type ControlStore } from '../store/control.js';
+import { connectControl, openControlStore, type ControlStore } from '../store/control.js';
 import { pinShardMap } from '../store/shard-map.js';
 import { connectMysql } from '../mysql/connect.js';
 import { TableRouter, type Route, type WritePlan } from '../gray/route.js';
@@ -227,7 +227,7 @@ export class Shim {
 
   /** Reloads the settings when settings_version moved; returns whether it did. */
   async refresh(): Promise<boolean> {
-    const conn = this.pollConnection ?? (this.pollConnection = connectMysql(this.config.control.url, {}, this.config.control.tls));
+    const conn = this.pollConnection ?? (this.pollConnection = connectControl(this.config));
     try {
       const [rows] = await (await conn).query<RowDataPacket[]>('SELECT version FROM settings_version WHERE id = 1');
       const version = Number(rows[0]?.version ?? 0);

@@ -1,5 +1,5 @@
 import { namedFailure, RefusedError } from '../errors.js';
-import type { Pool } from 'mysql2/promise';
+import type { Connection, ConnectionOptions, Pool } from 'mysql2/promise';
 import { pinShardMap } from './shard-map.js';
 import type { Config } from '../config/schema.js';
 import { connectMysql, createMysqlPool, databaseOfUrl, serverUrl } from '../mysql/connect.js';
@@ -18,11 +18,33 @@ export function controlDatabase(config: Pick<Config, 'control'>): string {
   return db;
 }
 
+/**
+ * Every control-store session runs in UTC: the DATETIME columns that NOW(6) and their defaults fill
+ * then hold UTC, as every reader takes them (isoTime labels them Z, ages are taken against NOW).
+ * On a server in another time zone (a control server kept on Asia/Shanghai, say) they held its
+ * local time, and status and the histories showed it as UTC, hours off.
+ */
+export const CONTROL_SESSION = "SET time_zone = '+00:00'";
+
 /** Opens a pool on an existing, migrated control store. */
 export function openControlStore(config: Pick<Config, 'control'>, poolSize = 4): ControlStore {
   const database = controlDatabase(config);
   const pool = createMysqlPool(config.control.url, { connectionLimit: poolSize }, config.control.tls);
+  // Queued on each new connection before anything the pool hands it to.
+  pool.on('connection', (conn) => conn.query(CONTROL_SESSION));
   return { pool, database, close: () => pool.end() };
+}
+
+/** One connection to the control store (its database), in the control session. */
+export async function connectControl(config: Pick<Config, 'control'>, extra: Partial<ConnectionOptions> = {}): Promise<Connection> {
+  const conn = await connectMysql(config.control.url, extra, config.control.tls);
+  try {
+    await conn.query(CONTROL_SESSION);
+  } catch (e) {
+    await conn.end().catch(() => undefined);
+    throw e;
+  }
+  return conn;
 }
 
 export interface ControlSetupResult extends MigrationResult {
@@ -39,7 +61,7 @@ export async function setupControlStore(config: Pick<Config, 'control'>): Promis
   } finally {
     await admin.end();
   }
-  const conn = await connectMysql(config.control.url, { multipleStatements: true }, config.control.tls);
+  const conn = await connectControl(config, { multipleStatements: true });
   try {
     return { databaseCreated, ...(await migrate(conn)) };
   } finally {

@@ -1,6 +1,7 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../config/schema.js';
 import { RefusedError } from '../errors.js';
+import { isoTime } from '../mysql/iso-time.js';
 import { formatDatabaseName } from '../shard/map.js';
 import type { ControlStore } from './control.js';
 
@@ -24,7 +25,7 @@ export async function pinShardMap(store: ControlStore, shards: Routing): Promise
 export async function checkShardMap(store: ControlStore, shards: Routing): Promise<void> {
   let rows: RowDataPacket[];
   try {
-    [rows] = await store.pool.query<RowDataPacket[]>('SELECT shard_count, shard_function, database_pattern, recorded_at FROM shard_map WHERE id = 1');
+    [rows] = await store.pool.query<RowDataPacket[]>(`SELECT shard_count, shard_function, database_pattern, ${isoTime('recorded_at')} FROM shard_map WHERE id = 1`);
   } catch (e) {
     // No control store or none migrated this far yet: nothing recorded.
     if (['ER_BAD_DB_ERROR', 'ER_NO_SUCH_TABLE'].includes((e as { code?: string }).code ?? '')) return;
@@ -36,7 +37,7 @@ export async function checkShardMap(store: ControlStore, shards: Routing): Promi
   const differences = routingDifferences(recorded, shards);
   if (differences.length === 0) return;
   throw new RefusedError(
-    `the config's shard map is not the one the control store ${store.database} has placed rows by (recorded ${new Date(row.recorded_at as Date).toISOString()}): ${differences.join('; ')}. ` +
+    `the config's shard map is not the one the control store ${store.database} has placed rows by (recorded ${String(row.recorded_at)}): ${differences.join('; ')}. ` +
       'The shards hold rows placed by the recorded map: put it back in the config. A new map needs a new copy into new shard databases, with a new control store (control.url).',
   );
 }
