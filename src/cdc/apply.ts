@@ -153,10 +153,9 @@ function finalWrites(ctx: ApplyContext, events: ChangeEvent[], failed: FailedCha
         const target = shardOf(map, row[shardKeyPosition(spec)] ?? null, spec);
         perShard.set(target, { op: 'upsert', row, key: keyValues, events: [event] });
         if (event.beforeShardKey !== undefined) {
-          // The row moved shards: the old shard's copy is this row's past, unless a newer one is there.
+          // The row moved shards: the old shard's copy is its before image, unless a newer one is there.
           const old = shardOf(map, event.beforeShardKey, spec);
-          const notNewerThan = spec.updatedAt === undefined ? undefined : event.after?.[spec.updatedAt];
-          if (old !== target) perShard.set(old, { op: 'delete', row: null, key: keyValues, notNewerThan, events: [event] });
+          if (old !== target) perShard.set(old, { op: 'delete', row: null, key: keyValues, notNewerThan: event.beforeUpdatedAt, events: [event] });
         }
       } else {
         const shardKey = event.beforeShardKey !== undefined ? event.beforeShardKey : (event.key[spec.shardKey] ?? null);

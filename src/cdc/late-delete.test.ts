@@ -65,6 +65,7 @@ async function rowsOf(shard: number): Promise<string[]> {
   return rows.map((r) => `${r.id}@${r.at}`);
 }
 
+const T0 = '2026-11-29 10:00:00.000000';
 const T1 = '2026-11-29 10:00:00.000001';
 const T2 = '2026-11-29 10:00:00.000002';
 const origin = { source: 'legacy.member', partition: 0, offset: '1' };
@@ -110,12 +111,12 @@ describe('a delete keeps a row stored with a newer updated_at than its before im
   });
 
   it('apply: a replayed shard move leaves the row the key moved back with (newer) on the old shard', async () => {
-    // Row 1 moved 10 -> 11 at T1 and back 11 -> 10 at T2, both applied; the first move is replayed.
-    const replayed: ChangeEvent = { table: 'member', op: 'upsert', key: { id: '1' }, after: { id: '1', city: '11', updated_at: T1 }, beforeShardKey: '10', origin };
+    // Row 1 (at T0) moved 10 -> 11 at T1 and back 11 -> 10 at T2, both applied; the first move is replayed.
+    const replayed: ChangeEvent = { table: 'member', op: 'upsert', key: { id: '1' }, after: { id: '1', city: '11', updated_at: T1 }, beforeShardKey: '10', beforeUpdatedAt: T0, origin };
     await applyChanges({ writer, specs, logger: silentLogger }, [replayed]);
     expect((await rowsOf(0))[0]).toBe(`1@${T2}`);
     // Its own move back, replayed next, takes the stray copy off shard 1 again.
-    const back: ChangeEvent = { table: 'member', op: 'upsert', key: { id: '1' }, after: { id: '1', city: '10', updated_at: T2 }, beforeShardKey: '11', origin };
+    const back: ChangeEvent = { table: 'member', op: 'upsert', key: { id: '1' }, after: { id: '1', city: '10', updated_at: T2 }, beforeShardKey: '11', beforeUpdatedAt: T1, origin };
     await applyChanges({ writer, specs, logger: silentLogger }, [back]);
     expect(await rowsOf(1)).toEqual([]);
     expect((await rowsOf(0))[0]).toBe(`1@${T2}`);

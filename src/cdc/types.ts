@@ -15,9 +15,10 @@ export interface ChangeEvent {
   /** The before-image's shard-key value when known, so a shard-key change can delete the old copy. */
   beforeShardKey?: RowValue;
   /**
-   * A delete's before-image updated_at (the table's updated_at column, target form) when known:
-   * the delete then keeps a row stored with a newer one. A late delete (replayed, or legacy's event
-   * of a dual write's delete) would otherwise remove a row created again since.
+   * The before image's updated_at (the table's updated_at column, target form) when known, for a
+   * delete and for an upsert that moves the row to another shard: the delete (of the old shard's
+   * copy) then keeps a row stored with a newer one. A late delete (replayed, or legacy's event of a
+   * dual write's delete) would otherwise remove a row created again since.
    */
   beforeUpdatedAt?: RowValue;
   /** Where it came from, for ordering, offsets and dead letters. */

@@ -54,6 +54,18 @@ describe('events whose image is not trusted are marked to be copied again from l
     expect(decode(event('num', 'd', { id: 5, member_id: 1, note: null }, null))[0]!.recopy).toBeUndefined();
   });
 
+  it("an update that moves the row to another shard carries its before image's updated_at, to bound the old shard's delete", () => {
+    const stamped: TableSpec = { ...spec('stamped', col('id', { dataType: 'bigint' }, 'bigint')), updatedAt: 'updated_at' };
+    stamped.columns = [...stamped.columns, col('updated_at', { dataType: 'bigint' }, 'bigint')];
+    const d = new DebeziumDecoder([stamped]);
+    const row = (memberId: number, at: number) => ({ id: 5, member_id: memberId, note: null, updated_at: at });
+    const decoded = d.decode(event('stamped', 'u', row(1, 100), row(2, 200)));
+    expect(decoded).toMatchObject({ kind: 'changes', events: [{ op: 'upsert', beforeShardKey: '1', beforeUpdatedAt: '100' }] });
+    // The same shard: nothing to delete, no bound.
+    const stays = d.decode(event('stamped', 'u', row(1, 100), { ...row(1, 200), note: 'x' }));
+    expect(stays.kind === 'changes' && stays.events[0]!.beforeUpdatedAt).toBeUndefined();
+  });
+
   it('text in a legacy character set that arrived with U+FFFD (a byte Java could not decode); U+FFFD in UTF-8 text is not marked', () => {
     const [lost] = decode(event('num', 'c', null, { id: 5, member_id: 1, note: 'a\uFFFDb' }));
     expect(lost!.recopy).toMatch(/column note \(latin1\) arrived with U\+FFFD/);

@@ -186,17 +186,21 @@ export class DebeziumDecoder {
     const key = keyOf(table, after, 'after');
     const events: ChangeEvent[] = [];
     let beforeShardKey: RowValue | undefined;
+    let beforeUpdatedAt: { beforeUpdatedAt?: RowValue } = {};
     if (payload.op === 'u' && isObject(payload.before)) {
       const before = decodeImage(table.spec.columns, encodings, payload.before, 'before', true, table.keyAndShard);
       const oldKey = keyOf(table, before, 'before');
       if (!sameValues(oldKey, key)) {
         events.push({ ...base, op: 'delete', key: oldKey, after: null, beforeShardKey: before[table.spec.shardKey] ?? null, ...updatedAtOf(table, encodings, payload.before), ...respelled(table) });
       }
-      else if (before[table.spec.shardKey] !== undefined && !sameValue(before[table.spec.shardKey]!, after[table.spec.shardKey]!)) beforeShardKey = before[table.spec.shardKey]!;
+      else if (before[table.spec.shardKey] !== undefined && !sameValue(before[table.spec.shardKey]!, after[table.spec.shardKey]!)) {
+        beforeShardKey = before[table.spec.shardKey]!;
+        beforeUpdatedAt = updatedAtOf(table, encodings, payload.before);
+      }
     }
     if (after[table.spec.shardKey] === null) throw new Poison(`shard key ${table.spec.shardKey} is null in the after image`);
     const recopy = recoded ?? (this.options.replaceNullWithDefault ? defaultOrNull(table, encodings, payload.after) : undefined);
-    events.push({ ...base, op: 'upsert', key, after, ...(beforeShardKey !== undefined ? { beforeShardKey } : {}), ...(recopy ? { recopy } : {}) });
+    events.push({ ...base, op: 'upsert', key, after, ...(beforeShardKey !== undefined ? { beforeShardKey, ...beforeUpdatedAt } : {}), ...(recopy ? { recopy } : {}) });
     return events;
   }
 
@@ -231,7 +235,7 @@ export class DebeziumDecoder {
 const UTF8_CHARSETS = /^utf8/i;
 
 /**
- * A delete's before-image updated_at, so the delete keeps a newer row (ChangeEvent.beforeUpdatedAt).
+ * A before image's updated_at, so a delete of it keeps a newer row (ChangeEvent.beforeUpdatedAt).
  * A value that cannot be decoded only leaves the delete unbounded, as before images without it.
  */
 function updatedAtOf(table: TableEntry, encodings: Encoding[], before: Json): { beforeUpdatedAt?: RowValue } {

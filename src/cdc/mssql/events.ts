@@ -179,7 +179,7 @@ export function mapChanges(table: CdcTable, rows: ChangeRow[], pageWasFull: bool
           op: 'upsert',
           key: c.image.key,
           after: c.image.values,
-          ...(old ? { beforeShardKey: old.shardKey } : {}),
+          ...(old ? { beforeShardKey: old.shardKey, ...(old.updatedAt === undefined ? {} : { beforeUpdatedAt: old.updatedAt }) } : {}),
           origin,
           ...stamp,
         });

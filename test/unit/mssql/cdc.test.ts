@@ -252,7 +252,7 @@ describe('change rows → ChangeEvents', () => {
     expect(page.poison).toEqual([]);
     expect(page.events.map((e) => [e.op, e.key.member_id, e.beforeUpdatedAt])).toEqual([
       ['delete', '1', '2024-03-02 09:00:00.123456'],
-      ['upsert', '2', undefined],
+      ['upsert', '2', '2024-03-02 09:00:00.123456'],
       ['delete', '3', '2024-03-02 09:00:02.500000'],
       ['delete', '4', undefined],
       ['delete', '5', undefined],
