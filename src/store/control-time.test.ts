@@ -3,15 +3,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectMysql, serverUrl } from '../mysql/connect.js';
 import { isoTime } from '../mysql/iso-time.js';
 import { startMariaDb, type MariaDbInstance } from '../sandbox/mariadb.js';
 import { connectControl, openControlStore, setupControlStore, type ControlStore } from './control.js';
+import { ensureDatabase, migrate, readMigrations } from './migrate.js';
 import { pinShardMap } from './shard-map.js';
 
 /**
  * Control-store times are UTC whatever the control server's time zone: a private MariaDB running on
  * +08:00 (as a control server kept on Asia/Shanghai) holds a control store, and what membermig
  * records there by NOW(6) and column defaults reads back as now in UTC, not eight hours ahead.
+ * The store is first migrated as an earlier membermig did (to 120, sessions in the server's zone)
+ * and written to, so migration 130 has local times to move to UTC.
  */
 
 let dir: string;
@@ -22,6 +26,13 @@ const config = () => ({ control: { url: `${server.url.replace(/\/[^/]*$/, '')}/m
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'membermig-tz-'));
   server = await startMariaDb({ dir, extraArgs: ['--default-time-zone=+08:00'] });
+  const admin = await connectMysql(serverUrl(config().control.url));
+  await ensureDatabase(admin, 'membermig_tz_control');
+  await admin.end();
+  const before = await connectMysql(config().control.url, { multipleStatements: true });
+  await migrate(before, readMigrations().filter((m) => m.version <= 120));
+  await before.query("INSERT INTO jobs (kind, name, state, finished_at) VALUES ('full', 'before-utc', 'done', NOW(6))");
+  await before.end();
   await setupControlStore(config());
   store = openControlStore(config());
 });
@@ -39,6 +50,22 @@ describe('control-store times on a server in another time zone', () => {
   it('the server really is on +08:00 for a plain session', async () => {
     const [rows] = await store.pool.query<RowDataPacket[]>('SELECT @@global.time_zone AS tz');
     expect(rows[0]!.tz).toBe('+08:00');
+  });
+
+  it("migration 130 moved the times written in the server's zone before it to UTC, once", async () => {
+    const times = async () => {
+      const [rows] = await store.pool.query<RowDataPacket[]>(`SELECT ${isoTime('created_at')}, ${isoTime('finished_at')} FROM jobs WHERE name = 'before-utc'`);
+      return rows[0]!;
+    };
+    const moved = await times();
+    expect(secondsFromNow(moved.created_at as string)).toBeLessThan(120);
+    expect(secondsFromNow(moved.finished_at as string)).toBeLessThan(120);
+    // A crash after its statements, before its ledger row: the rerun applies it again and moves nothing more.
+    await store.pool.query('DELETE FROM schema_migrations WHERE version = 130');
+    await setupControlStore(config());
+    expect(await times()).toEqual(moved);
+    const [shift] = await store.pool.query<RowDataPacket[]>('SELECT seconds FROM control_utc_shift');
+    expect(shift.map((r) => r.seconds)).toEqual([8 * 3600]);
   });
 
   it('a time filled by a column default, through the pool, reads back as now in UTC', async () => {
