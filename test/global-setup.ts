@@ -73,10 +73,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
   // The broker starts beside the MariaDB servers (both take a few seconds).
   const brokersStarting = startKafkaBroker(root, kafkaStops);
   brokersStarting.catch(() => {});
+  // In UTC whatever the host's zone: tests write control-store times through plain connections,
+  // which membermig reads in its UTC sessions (src/store/control.ts).
+  const utc = ['--default-time-zone=+00:00'];
   const results = await Promise.allSettled([
-    startMariaDb({ dir: join(root, 'legacy'), binlog: true, serverId: 1 }),
-    startMariaDb({ dir: join(root, 'shard-a') }),
-    startMariaDb({ dir: join(root, 'shard-b') }),
+    startMariaDb({ dir: join(root, 'legacy'), binlog: true, serverId: 1, extraArgs: utc }),
+    startMariaDb({ dir: join(root, 'shard-a'), extraArgs: utc }),
+    startMariaDb({ dir: join(root, 'shard-b'), extraArgs: utc }),
   ]);
   for (const r of results) if (r.status === 'fulfilled') started.push(r.value);
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
