@@ -398,12 +398,15 @@ describe('membermig sync: Debezium through Kafka to the shards', () => {
       // status asks the broker: the gap, and the lag as it is now, where sync's last report (as a sync that
       // ran until retention passed it would have left) said caught up.
       const control = await connectMysql(env.config.control.url);
-      await control.query('INSERT INTO cdc_offsets (consumer_group, topic, partition_no, next_offset, high_watermark, last_source_ts_ms, applied_events) VALUES (?, ?, 0, 1, 1, NULL, 1)', [group, topic]);
+      // Its last applied event a day old: the events behind came after the report, not a day ago.
+      await control.query('INSERT INTO cdc_offsets (consumer_group, topic, partition_no, next_offset, high_watermark, last_source_ts_ms, applied_events) VALUES (?, ?, 0, 1, 1, ?, 1)', [group, topic, Date.now() - 86_400_000]);
       const status = await runCli(['status', '--config', config, '--json']);
       expect(status.code, status.stderr).toBe(0);
       const sync = JSON.parse(status.stdout).result.sync;
       expect(sync.kafka).toEqual({ reachable: true, group, retentionGaps: [{ topic, partition: 0, nextOffset: '1', oldestKept: '3' }] });
-      expect(sync.partitions.find((p: { group: string }) => p.group === group)).toMatchObject({ nextOffset: 1, highWatermark: 5, lagMessages: 4 });
+      const partition = sync.partitions.find((p: { group: string }) => p.group === group);
+      expect(partition).toMatchObject({ nextOffset: 1, highWatermark: 5, lagMessages: 4 });
+      expect(partition.lagSeconds).toBeLessThan(600);
       const human = await runCli(['status', '--config', config]);
       expect(human.stdout).toContain(`${topic}[0]: consumer group ${group} is at offset 1, but the broker keeps from 3: the changes in between were deleted (retention)`);
       // A broker that does not answer: the mirror alone, saying so.

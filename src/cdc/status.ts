@@ -53,11 +53,17 @@ const KAFKA_STATUS_TIMEOUT_MS = 3000;
  * Kafka Connect when the config names them.
  */
 export async function collectSyncStatus(pool: Pool, kafka?: NonNullable<Config['cdc']>['kafka']): Promise<SyncStatus> {
-  const live = kafka ? await readBroker(kafka) : undefined;
+  // The broker and Connect are asked while the control store is read: each waits up to 3 s.
+  const asking = Promise.all([kafka ? readBroker(kafka) : undefined, kafka?.connect ? readConnectors(kafka.connect, 3000) : undefined]);
+  asking.catch(() => undefined);
   const mirror = await readOffsetMirror(pool);
+  const captureInstances = await mssqlCdcStatus(pool);
+  const deadLetters = await deadLetterCounts(pool);
+  const parked = [...(await parkedCounts(pool))].map(([server, count]) => ({ server, count }));
+  const lastConnectorOutage = await latestConnectorOutage(pool, kafka?.connect?.connectors);
+  const [live, connectors] = await asking;
   const progress = live?.progress;
   const partitions = progress ? mirror.map((p) => withBroker(p, progress)) : mirror;
-  const captureInstances = await mssqlCdcStatus(pool);
   const lags = partitions.map((p) => p.lagMessages).filter((n): n is number => n !== null);
   const seconds = [...partitions, ...captureInstances].map((p) => p.lagSeconds).filter((n): n is number => n !== null);
   return {
@@ -65,17 +71,18 @@ export async function collectSyncStatus(pool: Pool, kafka?: NonNullable<Config['
     captureInstances,
     maxLagMessages: lags.length > 0 ? Math.max(...lags) : null,
     maxLagSeconds: seconds.length > 0 ? Math.max(...seconds) : null,
-    deadLetters: await deadLetterCounts(pool),
-    parked: [...(await parkedCounts(pool))].map(([server, count]) => ({ server, count })),
-    ...(kafka?.connect ? { connectors: await readConnectors(kafka.connect, 3000) } : {}),
-    lastConnectorOutage: await latestConnectorOutage(pool, kafka?.connect?.connectors),
+    deadLetters,
+    parked,
+    ...(connectors ? { connectors } : {}),
+    lastConnectorOutage,
     ...(live ? { kafka: live.view } : {}),
   };
 }
 
 async function readBroker(kafka: NonNullable<NonNullable<Config['cdc']>['kafka']>): Promise<{ view: KafkaView; progress?: PartitionProgress[] }> {
   const topics = Array.isArray(kafka.topic) ? kafka.topic : [kafka.topic];
-  const client = { clientId: kafka.client_id, brokers: kafka.brokers, connectionTimeout: KAFKA_STATUS_TIMEOUT_MS, retry: { retries: 1 } };
+  // Bounded so that a client the race below leaves behind gives up soon too (status --watch makes one per refresh).
+  const client = { clientId: kafka.client_id, brokers: kafka.brokers, connectionTimeout: KAFKA_STATUS_TIMEOUT_MS, requestTimeout: KAFKA_STATUS_TIMEOUT_MS, retry: { retries: 1 } };
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`no answer in ${KAFKA_STATUS_TIMEOUT_MS / 1000} s`)), KAFKA_STATUS_TIMEOUT_MS);
@@ -101,6 +108,8 @@ function withBroker(p: PartitionLag, progress: PartitionProgress[]): PartitionLa
   const highWatermark = Number(now.highWatermark);
   const lagMessages = Math.max(0, highWatermark - nextOffset);
   const nowMs = Date.now();
-  const lagSeconds = partitionLagSeconds({ behind: lagMessages, lastSourceTsMs: p.lastSourceTsMs, updatedMs: nowMs - p.reportedSecondsAgo * 1000, nowMs });
+  let lagSeconds = partitionLagSeconds({ behind: lagMessages, lastSourceTsMs: p.lastSourceTsMs, updatedMs: nowMs - p.reportedSecondsAgo * 1000, nowMs });
+  // Caught up at the report: what is behind now came since, whenever the last applied event was.
+  if (p.lagMessages === 0 && lagSeconds !== null) lagSeconds = Math.min(lagSeconds, p.reportedSecondsAgo);
   return { ...p, nextOffset, highWatermark, lagMessages, lagSeconds };
 }

@@ -175,7 +175,7 @@ function renderSyncStatus(s: SyncStatus): string[] {
   for (const g of s.kafka?.reachable ? s.kafka.retentionGaps : []) {
     out.push(
       '',
-      `${g.topic}[${g.partition}]: consumer group ${s.kafka!.group} is at offset ${g.nextOffset}, but the broker keeps from ${g.oldestKept}: the changes in between were deleted (retention) and sync refuses to go on; copy the tables again (membermig full --restart)`,
+      `${g.topic}[${g.partition}]: consumer group ${s.kafka!.group} is at offset ${g.nextOffset}, but the broker keeps from ${g.oldestKept}: the changes in between were deleted (retention): sync goes on only from the offsets a later full --restart of the tables recorded (copy them again if none has)`,
     );
   }
   for (const c of s.connectors ?? []) {
