@@ -160,8 +160,9 @@ function watched(writer: ShardWriter, onError: () => void = () => {}): ShardWrit
   return {
     map: writer.map,
     errors,
-    upsertRows: (shard, s, rows) => note(shard, () => writer.upsertRows(shard, s, rows)),
-    deleteKeys: (shard, s, keys) => note(shard, () => writer.deleteKeys(shard, s, keys)),
+    upsertRows: (shard, s, rows, options) => note(shard, () => writer.upsertRows(shard, s, rows, options)),
+    deleteKeys: (shard, s, keys, options) => note(shard, () => writer.deleteKeys(shard, s, keys, options)),
+    keysPresent: (shard, s, keys) => note(shard, () => writer.keysPresent(shard, s, keys)),
     loadShards: (parts) => writer.loadShards(parts),
     loadBlocks: (shard, s, blocks, rows) => writer.loadBlocks(shard, s, blocks, rows),
     poolOf: (server) => writer.poolOf(server),

@@ -44,6 +44,11 @@ export interface ApplyContext {
    * and the other servers go on. Without one, the batch waits for the server (retrying with backoff).
    */
   parking?: ParkingLot;
+  /**
+   * Deletes that kept the row: the shard holds it with a newer updated_at than the delete's before
+   * image (a late event, or a writer whose clock runs behind). Logged; for the metrics.
+   */
+  onDeletesKept?: (table: string, keys: number) => void;
   /** Called while a server is being retried (for status and metrics). */
   onServerDown?: (server: string, error: string) => void;
   onServerUp?: (server: string) => void;
@@ -216,7 +221,7 @@ async function writeServer(ctx: ApplyContext, server: string, works: ShardWork[]
   const limit = pLimit(4);
   const parking = ctx.parking;
   if (!parking) {
-    await Promise.all(works.map((work) => limit(async () => wrote(work, await withServerRetry(ctx, server, () => writeShard(ctx.writer, work))))));
+    await Promise.all(works.map((work) => limit(async () => wrote(work, await withServerRetry(ctx, server, () => writeShard(ctx, work))))));
     return outcome;
   }
   if (await parking.hasParked(server)) {
@@ -231,7 +236,7 @@ async function writeServer(ctx: ApplyContext, server: string, works: ShardWork[]
     works.map((work) =>
       limit(async () => {
         if (down !== undefined) throw down;
-        return writeShard(ctx.writer, work).catch((e: unknown) => {
+        return writeShard(ctx, work).catch((e: unknown) => {
           if (isTransient(e)) down ??= e;
           throw e;
         });
@@ -262,15 +267,36 @@ const sum = (values: number[]): number => values.reduce((a, b) => a + b, 0);
  * The shard's deletes, then its upserts; the events of writes the target refuses come back to be
  * dead-lettered (writeFindingRefusals). A transient failure is thrown: the caller waits for the server.
  */
-async function writeShard(writer: ShardWriter, work: ShardWork): Promise<FailedChange[]> {
+async function writeShard(ctx: ApplyContext, work: ShardWork): Promise<FailedChange[]> {
+  const writer = ctx.writer;
   const refusals = await writeFindingRefusals(work.writes, async (writes) => {
     const deletes = writes.filter((w) => w.op === 'delete');
     const upserts = writes.filter((w) => w.op === 'upsert');
-    if (deletes.length > 0) await writer.deleteKeys(work.shard, work.spec, deletes.map((w) => w.key), { notNewerThan: deletes.map((w) => w.notNewerThan) });
+    if (deletes.length > 0) {
+      const deleted = await writer.deleteKeys(work.shard, work.spec, deletes.map((w) => w.key), { notNewerThan: deletes.map((w) => w.notNewerThan) });
+      if (deleted < deletes.length) await tellKeptRows(ctx, work, deletes);
+    }
     if (upserts.length > 0) await writer.upsertRows(work.shard, work.spec, upserts.map((w) => w.row!), { keepNewer: true });
   });
   const where = `${work.spec.name} shard ${work.shard} (${writer.map.databaseOf(work.shard)} on ${writer.map.serverOf(work.shard).name})`;
   return refusals.flatMap(({ item, error }) => item.events.map((event) => ({ event, reason: `${where} refused the ${item.op}: ${error.message}` })));
+}
+
+/**
+ * Fewer rows deleted than keys: most often keys already gone (a replay), but a bounded delete may
+ * have kept a newer row. Such rows are said, never left in silence: when legacy's clock ran
+ * behind the row's writer, legacy has deleted a row the shard keeps, and verify finds it.
+ */
+async function tellKeptRows(ctx: ApplyContext, work: ShardWork, deletes: Write[]): Promise<void> {
+  const bounded = deletes.filter((w) => w.notNewerThan !== undefined && w.notNewerThan !== null);
+  if (bounded.length === 0) return;
+  const kept = await ctx.writer.keysPresent(work.shard, work.spec, bounded.map((w) => w.key));
+  if (kept.length === 0) return;
+  ctx.onDeletesKept?.(work.spec.name, kept.length);
+  ctx.logger.warn(
+    { table: work.spec.name, shard: work.shard, kept: kept.length, keys: kept.slice(0, 5).map((k) => k.map(valueText)) },
+    "a delete kept a row the shard holds with a newer updated_at than the delete's before image (a late event, or a writer whose clock runs behind legacy's); verify reports it if legacy has no such row",
+  );
 }
 
 async function withServerRetry<T>(ctx: ApplyContext, server: string, work: () => Promise<T>): Promise<T> {

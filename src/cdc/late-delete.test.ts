@@ -102,9 +102,13 @@ beforeEach(async () => {
 });
 
 describe('a delete keeps a row stored with a newer updated_at than its before image', () => {
-  it('apply: a delete older than the stored row leaves it; as old or older, or a NULL on either side, deletes', async () => {
-    await applyChanges({ writer, specs, logger: silentLogger }, [deleteOf(1, 10, T1), deleteOf(2, 10, T1), deleteOf(3, 10, T1), deleteOf(4, 10, null)]);
+  it('apply: a delete older than the stored row leaves it, and says so; as old or older, or a NULL on either side, deletes', async () => {
+    const kept: [string, number][] = [];
+    const onDeletesKept = (table: string, keys: number) => void kept.push([table, keys]);
+    // Key 5 is not there at all (a replayed delete): not a kept row.
+    await applyChanges({ writer, specs, logger: silentLogger, onDeletesKept }, [deleteOf(1, 10, T1), deleteOf(2, 10, T1), deleteOf(3, 10, T1), deleteOf(4, 10, null), deleteOf(5, 10, T1)]);
     expect(await rowsOf(0)).toEqual([`1@${T2}`]);
+    expect(kept).toEqual([['member', 1]]);
     // Without a before image's time (a key-only delete), the key goes whatever its time.
     await applyChanges({ writer, specs, logger: silentLogger }, [deleteOf(1, 10)]);
     expect(await rowsOf(0)).toEqual([]);

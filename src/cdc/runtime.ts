@@ -113,6 +113,7 @@ export async function openApplyRuntime(config: Config, logger: Logger, stopping:
       logger,
       parking,
       shouldStop: stopping,
+      onDeletesKept: (table, keys) => metrics.deletesKept.inc({ table }, keys),
       onServerDown: (server) => metrics.serverDown.set({ server }, 1),
       onServerUp: (server) => metrics.serverDown.set({ server }, 0),
       heldKeys: (tables) => legacyBehindKeyIds(store.pool, tables.flatMap((t) => specsByName.get(t) ?? [])),

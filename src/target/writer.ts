@@ -34,6 +34,8 @@ export interface ShardWriter {
   readonly map: ShardMap;
   upsertRows(shard: number | ShardLocation, spec: TableSpec, rows: Row[], options?: UpsertOptions): Promise<void>;
   deleteKeys(shard: number | ShardLocation, spec: TableSpec, keys: RowValue[][], options?: DeleteOptions): Promise<number>;
+  /** Which of the keys the shard table holds (values in key order, target form). */
+  keysPresent(shard: number | ShardLocation, spec: TableSpec, keys: RowValue[][]): Promise<RowValue[][]>;
   loadShards(parts: ShardLoad[]): Promise<number>;
   loadBlocks(shard: number | ShardLocation, spec: TableSpec, blocks: Buffer[], rows: number): Promise<number>;
   /** The pool of a physical server, e.g. for reading back in tests or verify. */
@@ -146,6 +148,18 @@ export function createShardWriter(config: Pick<Config, 'servers' | 'shards'>, op
       }
       const results = await atomically(poolOf(loc.server.name), statements, timeoutMs);
       return results.reduce((n, r) => n + r.affectedRows, 0);
+    },
+    async keysPresent(shard, spec, keys) {
+      const loc = locate(shard);
+      const names = spec.primaryKey.map((k) => quoteId(spec.columns.find((c) => c.source === k)!.target));
+      const present: RowValue[][] = [];
+      for (let i = 0; i < keys.length; i += DELETE_KEYS) {
+        const part = keys.slice(i, i + DELETE_KEYS);
+        const where = part.map(() => `(${names.map((k) => `${k} = ?`).join(' AND ')})`).join(' OR ');
+        const [rows] = await poolOf(loc.server.name).query<RowDataPacket[]>({ sql: `SELECT ${names.join(', ')} FROM ${tableOf(loc, spec)} WHERE ${where}`, values: flatten(part), rowsAsArray: true, timeout: timeoutMs });
+        present.push(...(rows as unknown as RowValue[][]));
+      }
+      return present;
     },
     async loadShards(parts) {
       const loads = parts.filter((p) => p.rows > 0).map((p) => ({ ...p, loc: locate(p.shard) }));
