@@ -483,13 +483,15 @@ describe('membermig verify: find, classify, repair, re-verify', () => {
       expect(res.code, res.stderr).toBe(1);
       const r = JSON.parse(res.stdout).result;
       expect(r.state).toBe('failed');
-      // Its chunk, and any chunk whose checksum went to legacy after it hung.
-      expect(r.failures).toEqual([{ table: 'member', chunks: expect.any(Number), error: expect.stringMatching(/^legacy server: no answer within 2 s .*the pass ended/) }]);
+      // Its chunk, and any chunk whose checksum went to legacy after it hung: one whose legacy read needed
+      // a new connection then (a busy machine) fails connecting, as another entry naming the same server.
+      expect(r.failures.map((f: { error: string }) => f.error)).toContainEqual(expect.stringMatching(/^legacy server: no answer within 2 s .*the pass ended/));
+      for (const f of r.failures) expect(f).toEqual({ table: 'member', chunks: expect.any(Number), error: expect.stringMatching(/^legacy server: .*the pass ended/) });
     } finally {
       await proxy.close();
+      // Put the row back for the tests after, whatever happened above: a repair from legacy.
+      expect((await runCli(['verify', '--repair', '--restart', '--config', env.configPath])).code).toBe(0);
     }
-    // Put the row back for the tests after: a repair from legacy.
-    expect((await runCli(['verify', '--repair', '--restart', '--config', env.configPath])).code).toBe(0);
   }, 90_000);
 
   it('a row that changed again between two re-checks is still moving, not a persistent difference: verify looks until it settles', async () => {
