@@ -162,7 +162,7 @@ function watched(writer: ShardWriter, onError: () => void = () => {}): ShardWrit
     errors,
     upsertRows: (shard, s, rows, options) => note(shard, () => writer.upsertRows(shard, s, rows, options)),
     deleteKeys: (shard, s, keys, options) => note(shard, () => writer.deleteKeys(shard, s, keys, options)),
-    keysPresent: (shard, s, keys) => note(shard, () => writer.keysPresent(shard, s, keys)),
+    keysKeptNewer: (shard, s, keys, bounds) => note(shard, () => writer.keysKeptNewer(shard, s, keys, bounds)),
     loadShards: (parts) => writer.loadShards(parts),
     loadBlocks: (shard, s, blocks, rows) => writer.loadBlocks(shard, s, blocks, rows),
     poolOf: (server) => writer.poolOf(server),

@@ -10,6 +10,7 @@ import type { ChangeEvent } from './types.js';
 import { valueText } from '../rows/convert.js';
 import { shardKeyPosition } from '../rows/ddl.js';
 import { queueKeyId } from '../store/repair-queue.js';
+import { reportKeptDeletes } from './kept-deletes.js';
 
 /**
  * The one apply path for change events, shared by the Kafka consumer (Debezium) and the direct
@@ -48,7 +49,7 @@ export interface ApplyContext {
    * Deletes that kept the row: the shard holds it with a newer updated_at than the delete's before
    * image (a late event, or a writer whose clock runs behind). Logged; for the metrics.
    */
-  onDeletesKept?: (table: string, keys: number) => void;
+  onDeletesKept?: (table: string, count: number) => void;
   /** Called while a server is being retried (for status and metrics). */
   onServerDown?: (server: string, error: string) => void;
   onServerUp?: (server: string) => void;
@@ -269,34 +270,24 @@ const sum = (values: number[]): number => values.reduce((a, b) => a + b, 0);
  */
 async function writeShard(ctx: ApplyContext, work: ShardWork): Promise<FailedChange[]> {
   const writer = ctx.writer;
+  let fewerDeleted = false;
   const refusals = await writeFindingRefusals(work.writes, async (writes) => {
     const deletes = writes.filter((w) => w.op === 'delete');
     const upserts = writes.filter((w) => w.op === 'upsert');
     if (deletes.length > 0) {
       const deleted = await writer.deleteKeys(work.shard, work.spec, deletes.map((w) => w.key), { notNewerThan: deletes.map((w) => w.notNewerThan) });
-      if (deleted < deletes.length) await tellKeptRows(ctx, work, deletes);
+      // Fewer rows than keys: most often keys already gone (a replay), but a bound may have kept a row.
+      if (deleted < deletes.length) fewerDeleted = true;
     }
     if (upserts.length > 0) await writer.upsertRows(work.shard, work.spec, upserts.map((w) => w.row!), { keepNewer: true });
   });
+  if (fewerDeleted) {
+    const refused = new Set(refusals.map((r) => r.item));
+    const written = work.writes.filter((w) => w.op === 'delete' && !refused.has(w));
+    await reportKeptDeletes({ writer, logger: ctx.logger, ...(ctx.onDeletesKept ? { onKept: ctx.onDeletesKept } : {}) }, work.shard, work.spec, written);
+  }
   const where = `${work.spec.name} shard ${work.shard} (${writer.map.databaseOf(work.shard)} on ${writer.map.serverOf(work.shard).name})`;
   return refusals.flatMap(({ item, error }) => item.events.map((event) => ({ event, reason: `${where} refused the ${item.op}: ${error.message}` })));
-}
-
-/**
- * Fewer rows deleted than keys: most often keys already gone (a replay), but a bounded delete may
- * have kept a newer row. Such rows are said, never left in silence: when legacy's clock ran
- * behind the row's writer, legacy has deleted a row the shard keeps, and verify finds it.
- */
-async function tellKeptRows(ctx: ApplyContext, work: ShardWork, deletes: Write[]): Promise<void> {
-  const bounded = deletes.filter((w) => w.notNewerThan !== undefined && w.notNewerThan !== null);
-  if (bounded.length === 0) return;
-  const kept = await ctx.writer.keysPresent(work.shard, work.spec, bounded.map((w) => w.key));
-  if (kept.length === 0) return;
-  ctx.onDeletesKept?.(work.spec.name, kept.length);
-  ctx.logger.warn(
-    { table: work.spec.name, shard: work.shard, kept: kept.length, keys: kept.slice(0, 5).map((k) => k.map(valueText)) },
-    "a delete kept a row the shard holds with a newer updated_at than the delete's before image (a late event, or a writer whose clock runs behind legacy's); verify reports it if legacy has no such row",
-  );
 }
 
 async function withServerRetry<T>(ctx: ApplyContext, server: string, work: () => Promise<T>): Promise<T> {

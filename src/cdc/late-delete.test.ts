@@ -104,7 +104,7 @@ beforeEach(async () => {
 describe('a delete keeps a row stored with a newer updated_at than its before image', () => {
   it('apply: a delete older than the stored row leaves it, and says so; as old or older, or a NULL on either side, deletes', async () => {
     const kept: [string, number][] = [];
-    const onDeletesKept = (table: string, keys: number) => void kept.push([table, keys]);
+    const onDeletesKept = (table: string, count: number) => void kept.push([table, count]);
     // Key 5 is not there at all (a replayed delete): not a kept row.
     await applyChanges({ writer, specs, logger: silentLogger, onDeletesKept }, [deleteOf(1, 10, T1), deleteOf(2, 10, T1), deleteOf(3, 10, T1), deleteOf(4, 10, null), deleteOf(5, 10, T1)]);
     expect(await rowsOf(0)).toEqual([`1@${T2}`]);
@@ -127,7 +127,9 @@ describe('a delete keeps a row stored with a newer updated_at than its before im
   });
 
   it('parking: a parked delete keeps its bound through the control store; one parked without a bound deletes by key', async () => {
-    const lot = new ParkingLot(controlPool, silentLogger, { writer, specs, deadLetter: async () => undefined }, { first: 10, max: 50 });
+    const kept: [string, number][] = [];
+    const onDeletesKept = (table: string, count: number) => void kept.push([table, count]);
+    const lot = new ParkingLot(controlPool, silentLogger, { writer, specs, deadLetter: async () => undefined, onDeletesKept }, { first: 10, max: 50 });
     await lot.park('a', [
       { table: 'member', shard: 0, op: 'delete', values: parkedDelete(['1'], T1), origin: null },
       { table: 'member', shard: 0, op: 'delete', values: parkedDelete(['2'], T1), origin: null },
@@ -136,5 +138,6 @@ describe('a delete keeps a row stored with a newer updated_at than its before im
     await lot.idle();
     await lot.stop();
     expect(await rowsOf(0)).toEqual([`1@${T2}`, '3@null']);
+    expect(kept).toEqual([['member', 1]]);
   });
 });

@@ -3,6 +3,7 @@ import type { Logger } from '../log.js';
 import { isTransient, writeFindingRefusals } from '../mysql/retry.js';
 import type { RowValue, TableSpec } from '../rows/types.js';
 import type { ShardWriter } from '../target/writer.js';
+import { reportKeptDeletes, type WrittenDelete } from './kept-deletes.js';
 import type { PoisonEvent } from './types.js';
 
 /**
@@ -31,14 +32,16 @@ export function parkedDelete(key: RowValue[], notNewerThan: RowValue | undefined
   return notNewerThan === undefined || notNewerThan === null ? key : [...key, notNewerThan];
 }
 
-function unparkedDeletes(spec: TableSpec, parked: RowValue[][]): { keys: RowValue[][]; notNewerThan: (RowValue | undefined)[] } {
+function unparkedDeletes(spec: TableSpec, parked: RowValue[][]): WrittenDelete[] {
   const width = spec.primaryKey.length;
-  return { keys: parked.map((v) => v.slice(0, width)), notNewerThan: parked.map((v) => (v.length > width ? v[width] : undefined)) };
+  return parked.map((v) => (v.length > width ? { key: v.slice(0, width), notNewerThan: v[width]! } : { key: v }));
 }
 
 export interface DrainHooks {
   writer: ShardWriter;
   specs: Map<string, TableSpec>;
+  /** Replayed deletes that kept a newer row (src/cdc/kept-deletes.ts), for the metrics. */
+  onDeletesKept?: (table: string, count: number) => void;
   /** A parked write the server refused when it was back: dead-letter it. */
   deadLetter: (poison: PoisonEvent) => Promise<void>;
   onDown?: (server: string) => void;
@@ -221,16 +224,22 @@ export class ParkingLot {
   private async replay(run: RowDataPacket[]): Promise<void> {
     const spec = this.hooks.specs.get(run[0]!.table_name);
     const shard = Number(run[0]!.shard);
+    let fewerDeleted = false;
     // One refused value fails the statement: the refused rows are dead-lettered, the rest written.
     const refusals = await writeFindingRefusals(run, async (part) => {
       if (!spec) throw new Error(`table ${run[0]!.table_name} is not in the config`);
       const values = part.map((r) => decode(r.data));
       if (part[0]!.op === 'delete') {
-        const { keys, notNewerThan } = unparkedDeletes(spec, values);
-        await this.hooks.writer.deleteKeys(shard, spec, keys, { notNewerThan });
-      }
-      else await this.hooks.writer.upsertRows(shard, spec, values, { keepNewer: true });
+        const deletes = unparkedDeletes(spec, values);
+        const deleted = await this.hooks.writer.deleteKeys(shard, spec, deletes.map((d) => d.key), { notNewerThan: deletes.map((d) => d.notNewerThan) });
+        if (deleted < deletes.length) fewerDeleted = true;
+      } else await this.hooks.writer.upsertRows(shard, spec, values, { keepNewer: true });
     });
+    if (fewerDeleted && spec) {
+      const refused = new Set(refusals.map((r) => r.item));
+      const written = unparkedDeletes(spec, run.filter((r) => !refused.has(r)).map((r) => decode(r.data)));
+      await reportKeptDeletes({ writer: this.hooks.writer, logger: this.logger, ...(this.hooks.onDeletesKept ? { onKept: this.hooks.onDeletesKept } : {}) }, shard, spec, written);
+    }
     for (const { item: r, error } of refusals) {
       const origin = r.origin ? (typeof r.origin === 'string' ? JSON.parse(r.origin) : r.origin) : { source: 'parked', offset: String(r.id) };
       await this.hooks.deadLetter({ origin, table: r.table_name, messageKey: null, rawValue: null, reason: `parked ${r.op} for shard ${shard} refused: ${error.message}` });

@@ -83,6 +83,7 @@ export async function openApplyRuntime(config: Config, logger: Logger, stopping:
     },
     onDown: (server) => metrics.serverDown.set({ server }, 1),
     onDrained: (server) => metrics.serverDown.set({ server }, 0),
+    onDeletesKept: (table, count) => metrics.deletesKept.inc({ table }, count),
     stopping,
   });
   const legacy = lazyLegacyRows(config, logger);
@@ -113,7 +114,7 @@ export async function openApplyRuntime(config: Config, logger: Logger, stopping:
       logger,
       parking,
       shouldStop: stopping,
-      onDeletesKept: (table, keys) => metrics.deletesKept.inc({ table }, keys),
+      onDeletesKept: (table, count) => metrics.deletesKept.inc({ table }, count),
       onServerDown: (server) => metrics.serverDown.set({ server }, 1),
       onServerUp: (server) => metrics.serverDown.set({ server }, 0),
       heldKeys: (tables) => legacyBehindKeyIds(store.pool, tables.flatMap((t) => specsByName.get(t) ?? [])),

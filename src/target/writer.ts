@@ -34,8 +34,12 @@ export interface ShardWriter {
   readonly map: ShardMap;
   upsertRows(shard: number | ShardLocation, spec: TableSpec, rows: Row[], options?: UpsertOptions): Promise<void>;
   deleteKeys(shard: number | ShardLocation, spec: TableSpec, keys: RowValue[][], options?: DeleteOptions): Promise<number>;
-  /** Which of the keys the shard table holds (values in key order, target form). */
-  keysPresent(shard: number | ShardLocation, spec: TableSpec, keys: RowValue[][]): Promise<RowValue[][]>;
+  /**
+   * Of keys given with bounds (as to deleteKeys' notNewerThan), those the shard holds with a newer
+   * updated_at: the rows bounded deletes kept. Keys as the shard stores them; none without an
+   * ordering updated_at (orderingStamp).
+   */
+  keysKeptNewer(shard: number | ShardLocation, spec: TableSpec, keys: RowValue[][], notNewerThan: RowValue[]): Promise<RowValue[][]>;
   loadShards(parts: ShardLoad[]): Promise<number>;
   loadBlocks(shard: number | ShardLocation, spec: TableSpec, blocks: Buffer[], rows: number): Promise<number>;
   /** The pool of a physical server, e.g. for reading back in tests or verify. */
@@ -74,7 +78,7 @@ export const WRITER_LOCK_WAIT_SECONDS = 50;
 const STATEMENT_TIMEOUT_LOCK_WAITS = 2;
 
 const UPSERT_ROWS = 1000;
-const DELETE_KEYS = 500;
+const KEYS_PER_STATEMENT = 500;
 
 export interface UpsertOptions {
   /**
@@ -88,9 +92,10 @@ export interface UpsertOptions {
 export interface DeleteOptions {
   /**
    * Per key (in the order of the keys), the updated_at (spec.updatedAt) of the row version being
-   * deleted, or undefined/null where unknown: a row stored with a newer updated_at is kept. Sync's
-   * deletes, where a late delete (a replay, legacy's event of a dual write's delete) would remove
-   * a row created again since. As keepNewer, a NULL stored updated_at cannot tell: deleted.
+   * deleted, or undefined/null where unknown: a row stored with a newer updated_at is kept. Sync
+   * deletes so, since a late delete (a replay, legacy's event of a dual write's delete) would
+   * remove a row created again since. As with keepNewer, a NULL stored updated_at cannot tell: the
+   * row is deleted.
    */
   notNewerThan?: (RowValue | undefined)[];
 }
@@ -143,23 +148,26 @@ export function createShardWriter(config: Pick<Config, 'servers' | 'shards'>, op
       if (keys.length === 0) return 0;
       const loc = locate(shard);
       const statements: Statement[] = [];
-      for (let i = 0; i < keys.length; i += DELETE_KEYS) {
-        statements.push(deleteStatement(tableOf(loc, spec), spec, keys.slice(i, i + DELETE_KEYS), options.notNewerThan?.slice(i, i + DELETE_KEYS)));
+      for (let i = 0; i < keys.length; i += KEYS_PER_STATEMENT) {
+        statements.push(deleteStatement(tableOf(loc, spec), spec, keys.slice(i, i + KEYS_PER_STATEMENT), options.notNewerThan?.slice(i, i + KEYS_PER_STATEMENT)));
       }
       const results = await atomically(poolOf(loc.server.name), statements, timeoutMs);
       return results.reduce((n, r) => n + r.affectedRows, 0);
     },
-    async keysPresent(shard, spec, keys) {
+    async keysKeptNewer(shard, spec, keys, notNewerThan) {
+      const column = orderingStamp(spec);
+      if (!column || keys.length === 0) return [];
       const loc = locate(shard);
-      const names = spec.primaryKey.map((k) => quoteId(spec.columns.find((c) => c.source === k)!.target));
-      const present: RowValue[][] = [];
-      for (let i = 0; i < keys.length; i += DELETE_KEYS) {
-        const part = keys.slice(i, i + DELETE_KEYS);
-        const where = part.map(() => `(${names.map((k) => `${k} = ?`).join(' AND ')})`).join(' OR ');
-        const [rows] = await poolOf(loc.server.name).query<RowDataPacket[]>({ sql: `SELECT ${names.join(', ')} FROM ${tableOf(loc, spec)} WHERE ${where}`, values: flatten(part), rowsAsArray: true, timeout: timeoutMs });
-        present.push(...(rows as unknown as RowValue[][]));
+      const { names, byKey } = keyMatch(spec);
+      const kept: RowValue[][] = [];
+      for (let i = 0; i < keys.length; i += KEYS_PER_STATEMENT) {
+        const part = keys.slice(i, i + KEYS_PER_STATEMENT);
+        const where = part.map(() => `(${byKey} AND ${quoteId(column.target)} > ?)`).join(' OR ');
+        const values = part.flatMap((key, j) => [...key, notNewerThan[i + j]!]);
+        const [rows] = await poolOf(loc.server.name).query<RowDataPacket[]>({ sql: `SELECT ${names.join(', ')} FROM ${tableOf(loc, spec)} WHERE ${where}`, values, rowsAsArray: true, timeout: timeoutMs });
+        kept.push(...(rows as unknown as RowValue[][]));
       }
-      return present;
+      return kept;
     },
     async loadShards(parts) {
       const loads = parts.filter((p) => p.rows > 0).map((p) => ({ ...p, loc: locate(p.shard) }));
@@ -267,13 +275,18 @@ export function orderingStamp(spec: TableSpec): ColumnSpec | undefined {
   return column && /^\s*(datetime|timestamp|date|tinyint|smallint|mediumint|int|bigint)\b/i.test(column.targetType) ? column : undefined;
 }
 
+/** The shard table's key columns, quoted, and the condition that matches one key (values in key order). */
+function keyMatch(spec: TableSpec): { names: string[]; byKey: string } {
+  const names = spec.primaryKey.map((k) => quoteId(spec.columns.find((c) => c.source === k)!.target));
+  return { names, byKey: names.map((k) => `${k} = ?`).join(' AND ') };
+}
+
 /**
  * One DELETE of keys, each `(key = ?)`, or `(key = ? AND (stamp IS NULL OR stamp <= ?))` where its
  * bound is known and the table's updated_at sorts by time (orderingStamp).
  */
 export function deleteStatement(table: string, spec: TableSpec, keys: RowValue[][], notNewerThan: (RowValue | undefined)[] = []): Statement {
-  const keyNames = spec.primaryKey.map((k) => quoteId(spec.columns.find((c) => c.source === k)!.target));
-  const byKey = keyNames.map((k) => `${k} = ?`).join(' AND ');
+  const { byKey } = keyMatch(spec);
   const column = orderingStamp(spec);
   const stamp = column ? quoteId(column.target) : undefined;
   const conditions: string[] = [];
