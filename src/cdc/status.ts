@@ -44,7 +44,7 @@ export interface RetentionGap {
   oldestKept: string;
 }
 
-/** How long status waits for the broker before it shows the mirror alone. */
+/** How long status waits for the broker (or Kafka Connect) before it shows what the control store holds alone. */
 const KAFKA_STATUS_TIMEOUT_MS = 3000;
 
 /**
@@ -54,7 +54,7 @@ const KAFKA_STATUS_TIMEOUT_MS = 3000;
  */
 export async function collectSyncStatus(pool: Pool, kafka?: NonNullable<Config['cdc']>['kafka']): Promise<SyncStatus> {
   // The broker and Connect are asked while the control store is read: each waits up to 3 s.
-  const asking = Promise.all([kafka ? readBroker(kafka) : undefined, kafka?.connect ? readConnectors(kafka.connect, 3000) : undefined]);
+  const asking = Promise.all([kafka ? readBroker(kafka) : undefined, kafka?.connect ? readConnectors(kafka.connect, KAFKA_STATUS_TIMEOUT_MS) : undefined]);
   asking.catch(() => undefined);
   const mirror = await readOffsetMirror(pool);
   const captureInstances = await mssqlCdcStatus(pool);

@@ -40,10 +40,13 @@ interface TableEntry {
   spec: TableSpec;
   keyColumns: ColumnSpec[];
   shardColumn: ColumnSpec;
-  /** Positions of the key and shard key columns: all a before image is read for (but updatedAt). */
+  /** Positions of the key and shard key columns: all a before image is read for, besides updated_at. */
   keyAndShard: number[];
-  /** Position of the updated_at column (spec.updatedAt), read from a delete's before image; -1 without. */
-  updatedAt: number;
+  /**
+   * Position of the updated_at column (spec.updatedAt), -1 without: read from a before image on
+   * its own (updatedAtOf), since a value it cannot decode must not fail the event.
+   */
+  updatedAtPosition: number;
   /**
    * The shard's key equates keys of other bytes ('k1' and 'K1' under a _ci collation, 'k' and 'k '
    * under PAD SPACE): a key change between such spellings is a delete of one and an upsert of the
@@ -94,7 +97,7 @@ export class DebeziumDecoder {
         keyColumns,
         shardColumn,
         keyAndShard,
-        updatedAt: spec.columns.findIndex((c) => c.source === spec.updatedAt),
+        updatedAtPosition: spec.columns.findIndex((c) => c.source === spec.updatedAt),
         keyRespellable,
         legacyCharsetText,
         defaults: new Map(),
@@ -185,8 +188,7 @@ export class DebeziumDecoder {
     const after = decodeImage(table.spec.columns, encodings, payload.after, 'after', false, undefined, recoded ? table.legacyCharsetText : undefined);
     const key = keyOf(table, after, 'after');
     const events: ChangeEvent[] = [];
-    let beforeShardKey: RowValue | undefined;
-    let beforeUpdatedAt: { beforeUpdatedAt?: RowValue } = {};
+    let moved: { beforeShardKey: RowValue; beforeUpdatedAt?: RowValue } | undefined;
     if (payload.op === 'u' && isObject(payload.before)) {
       const before = decodeImage(table.spec.columns, encodings, payload.before, 'before', true, table.keyAndShard);
       const oldKey = keyOf(table, before, 'before');
@@ -194,13 +196,12 @@ export class DebeziumDecoder {
         events.push({ ...base, op: 'delete', key: oldKey, after: null, beforeShardKey: before[table.spec.shardKey] ?? null, ...updatedAtOf(table, encodings, payload.before), ...respelled(table) });
       }
       else if (before[table.spec.shardKey] !== undefined && !sameValue(before[table.spec.shardKey]!, after[table.spec.shardKey]!)) {
-        beforeShardKey = before[table.spec.shardKey]!;
-        beforeUpdatedAt = updatedAtOf(table, encodings, payload.before);
+        moved = { beforeShardKey: before[table.spec.shardKey]!, ...updatedAtOf(table, encodings, payload.before) };
       }
     }
     if (after[table.spec.shardKey] === null) throw new Poison(`shard key ${table.spec.shardKey} is null in the after image`);
     const recopy = recoded ?? (this.options.replaceNullWithDefault ? defaultOrNull(table, encodings, payload.after) : undefined);
-    events.push({ ...base, op: 'upsert', key, after, ...(beforeShardKey !== undefined ? { beforeShardKey, ...beforeUpdatedAt } : {}), ...(recopy ? { recopy } : {}) });
+    events.push({ ...base, op: 'upsert', key, after, ...moved, ...(recopy ? { recopy } : {}) });
     return events;
   }
 
@@ -239,9 +240,9 @@ const UTF8_CHARSETS = /^utf8/i;
  * A value that cannot be decoded only leaves the delete unbounded, as before images without it.
  */
 function updatedAtOf(table: TableEntry, encodings: Encoding[], before: Json): { beforeUpdatedAt?: RowValue } {
-  if (table.updatedAt < 0) return {};
+  if (table.updatedAtPosition < 0) return {};
   try {
-    const v = decodeImage(table.spec.columns, encodings, before, 'before', true, [table.updatedAt])[table.spec.updatedAt!];
+    const v = decodeImage(table.spec.columns, encodings, before, 'before', true, [table.updatedAtPosition])[table.spec.updatedAt!];
     return v === undefined || v === null ? {} : { beforeUpdatedAt: v };
   } catch (e) {
     if (e instanceof Poison) return {};
