@@ -237,8 +237,12 @@ describe('membermig sync: Debezium through Kafka to the shards', () => {
       (await checkGates(control as unknown as Pool, configWith(connect), 'member')).find((g) => g.gate === 'sync_lag')!;
     const connectorState = async () => ((await (await fetch(`${connectUrl}/connectors/${capture.connector}/status`)).json()) as { connector: { state: string } }).connector.state;
     try {
-      await new Promise((r) => setTimeout(r, 3000));
-      const running = await lagGate({ url: withAuth.href, connectors: [capture.connector] });
+      // Until the running sync reports (every 2 s once it has joined the group; later on a busy machine).
+      let running = await lagGate({ url: withAuth.href, connectors: [capture.connector] });
+      for (const deadline = Date.now() + 30_000; !running.ok && Date.now() < deadline; ) {
+        await new Promise((r) => setTimeout(r, 500));
+        running = await lagGate({ url: withAuth.href, connectors: [capture.connector] });
+      }
       expect(running, running.message).toMatchObject({ ok: true, message: expect.stringContaining(`; connectors ${capture.connector} running`) });
       expect((await lagGate({ url: connectUrl, connectors: [capture.connector] })).ok).toBe(true);
       // Without the setting the gate says it did not look.

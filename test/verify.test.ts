@@ -471,6 +471,7 @@ describe('membermig verify: find, classify, repair, re-verify', () => {
     const raw = structuredClone(env.raw) as { source: { url: string }; verify: Record<string, unknown> };
     const url = new URL(raw.source.url);
     const proxy = await startFreezingProxy(Number(url.port));
+    let repaired: Awaited<ReturnType<typeof runCli>>;
     try {
       url.port = String(proxy.port);
       raw.source.url = url.toString();
@@ -490,8 +491,9 @@ describe('membermig verify: find, classify, repair, re-verify', () => {
     } finally {
       await proxy.close();
       // Put the row back for the tests after, whatever happened above: a repair from legacy.
-      expect((await runCli(['verify', '--repair', '--restart', '--config', env.configPath])).code).toBe(0);
+      repaired = await runCli(['verify', '--repair', '--restart', '--config', env.configPath]);
     }
+    expect(repaired.code, repaired.stderr).toBe(0);
   }, 90_000);
 
   it('a row that changed again between two re-checks is still moving, not a persistent difference: verify looks until it settles', async () => {

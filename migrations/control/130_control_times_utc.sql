@@ -3,7 +3,9 @@
 -- on a server not on UTC, the rows written so far are moved to UTC here, by the server's offset
 -- now (in a zone with daylight saving time, rows written under the other offset end an hour off).
 -- Once only: control_utc_shift records the shift in the same transaction, and a rerun after a
--- crash before the ledger row finds it there and shifts by 0. Stop every membermig process (sync,
+-- crash before the ledger row finds it there and shifts by 0. schema_migrations is left as it is
+-- (an init that creates a store writes its ledger in UTC before this runs; nothing reads it as a
+-- time). Stop every membermig process (sync,
 -- services' shims) before `init` applies it: an older one would go on writing local times.
 CREATE TABLE IF NOT EXISTS control_utc_shift (
   id TINYINT UNSIGNED NOT NULL PRIMARY KEY,
@@ -30,6 +32,5 @@ UPDATE cdc_parked SET parked_at = parked_at - INTERVAL @membermig_shift SECOND;
 UPDATE cdc_lsn_positions SET updated_at = updated_at - INTERVAL @membermig_shift SECOND, caught_up_at = caught_up_at - INTERVAL @membermig_shift SECOND;
 UPDATE shard_map SET recorded_at = recorded_at - INTERVAL @membermig_shift SECOND;
 UPDATE cdc_connector_outages SET began_at = began_at - INTERVAL @membermig_shift SECOND, ended_at = ended_at - INTERVAL @membermig_shift SECOND;
-UPDATE schema_migrations SET applied_at = applied_at - INTERVAL @membermig_shift SECOND;
 INSERT IGNORE INTO control_utc_shift (id, seconds) VALUES (1, @membermig_shift);
 COMMIT;
