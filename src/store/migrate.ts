@@ -23,6 +23,14 @@ export const CONTROL_MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url
 
 const FILE_NAME = /^(\d+)_([a-z0-9_]+)\.sql$/;
 
+/**
+ * The newest migration this code was written with. The files are read from disk beside the built
+ * code: a build older than its migrations (dist/ not rebuilt after a pull) would apply a migration
+ * whose code it lacks, e.g. 130 moving the store's times to UTC while the old code goes on writing
+ * local ones. Raised with each new migration (a test holds it to the newest file).
+ */
+export const NEWEST_KNOWN_MIGRATION = 130;
+
 export function readMigrations(dir: string = CONTROL_MIGRATIONS_DIR): Migration[] {
   const migrations = readdirSync(dir)
     .filter((f) => f.endsWith('.sql'))
@@ -35,6 +43,12 @@ export function readMigrations(dir: string = CONTROL_MIGRATIONS_DIR): Migration[
     .sort((a, b) => a.version - b.version);
   for (let i = 1; i < migrations.length; i++) {
     if (migrations[i]!.version === migrations[i - 1]!.version) throw new Error(`two migrations have version ${migrations[i]!.version}`);
+  }
+  const unknown = migrations.find((m) => m.version > NEWEST_KNOWN_MIGRATION);
+  if (unknown) {
+    throw new RefusedError(
+      `${join(dir, `${unknown.version}_${unknown.name}.sql`)} is newer than this build of membermig knows (up to ${NEWEST_KNOWN_MIGRATION}): the built code is older than its migrations; build it again (npm run build) before touching the control store`,
+    );
   }
   return migrations;
 }
