@@ -3,6 +3,9 @@ import { valueText } from '../rows/convert.js';
 import type { RowValue, TableSpec } from '../rows/types.js';
 import type { ShardWriter } from '../target/writer.js';
 
+/** Keys named in one warning (of one shard's batch); the count is always whole. */
+const KEYS_LOGGED = 20;
+
 /** A delete as written: its key, and its bound (DeleteOptions.notNewerThan) where it had one. */
 export interface WrittenDelete {
   key: RowValue[];
@@ -29,8 +32,8 @@ export async function reportKeptDeletes(
     if (kept.length === 0) return;
     o.onKept?.(spec.name, kept.length);
     o.logger.warn(
-      { table: spec.name, shard, kept: kept.length, keys: kept.slice(0, 5).map((k) => k.map(valueText)) },
-      "a delete kept a row the shard holds with a newer updated_at than the delete's before image (a late event, or a writer whose clock runs behind legacy's); verify reports it if legacy has no such row",
+      { table: spec.name, shard, kept: kept.length, keyColumns: spec.primaryKey, keys: kept.slice(0, KEYS_LOGGED).map((k) => k.map(valueText)) },
+      `a delete kept a row the shard holds with a newer ${spec.updatedAt} than the delete's before image (a late event, or a writer whose clock runs behind legacy's); if legacy has no such row, verify reports it and verify --repair removes it`,
     );
   } catch (e) {
     o.logger.warn({ table: spec.name, shard, err: (e as Error).message }, 'could not look whether deletes kept newer rows');

@@ -31,6 +31,8 @@ export interface ApplyRuntime {
   metrics: SyncMetrics;
   parking: ParkingLot;
   apply: ApplyContext;
+  /** Per table, deletes that kept a newer row so far (src/cdc/kept-deletes.ts): for the run's result. */
+  deletesKept: Record<string, number>;
   /** Releases everything, in order (drainers first, then pools). */
   close(): Promise<void>;
 }
@@ -45,6 +47,11 @@ export interface SyncOutcome {
   /** With --retry-dead-letters. */
   retried?: { resolved: number; stillFailing: number };
   deadLetters: { open: number; resolved: number };
+  /**
+   * Per table, deletes that kept the row the shard holds with a newer updated_at (logged with their
+   * keys): rows legacy may have deleted, which verify reports.
+   */
+  deletesKept: Record<string, number>;
   /** Writes waiting in the parking lot at the end, per shard server (any sync process's): not applied yet. */
   parked: Record<string, number>;
   metricsPort?: number;
@@ -74,6 +81,11 @@ export async function openApplyRuntime(config: Config, logger: Logger, stopping:
   const writer = createShardWriter(config, { lockWaitSeconds: syncLockWaitSeconds(config) });
   const metrics = new SyncMetrics();
   const specsByName = new Map(specs.map((s) => [s.name, s]));
+  const deletesKept: Record<string, number> = {};
+  const onDeletesKept = (table: string, count: number) => {
+    deletesKept[table] = (deletesKept[table] ?? 0) + count;
+    metrics.deletesKept.inc({ table }, count);
+  };
   const parking = new ParkingLot(store.pool, logger, {
     writer,
     specs: specsByName,
@@ -83,7 +95,7 @@ export async function openApplyRuntime(config: Config, logger: Logger, stopping:
     },
     onDown: (server) => metrics.serverDown.set({ server }, 1),
     onDrained: (server) => metrics.serverDown.set({ server }, 0),
-    onDeletesKept: (table, count) => metrics.deletesKept.inc({ table }, count),
+    onDeletesKept,
     stopping,
   });
   const legacy = lazyLegacyRows(config, logger);
@@ -108,13 +120,14 @@ export async function openApplyRuntime(config: Config, logger: Logger, stopping:
     writer,
     metrics,
     parking,
+    deletesKept,
     apply: {
       writer,
       specs: specsByName,
       logger,
       parking,
       shouldStop: stopping,
-      onDeletesKept: (table, count) => metrics.deletesKept.inc({ table }, count),
+      onDeletesKept,
       onServerDown: (server) => metrics.serverDown.set({ server }, 1),
       onServerUp: (server) => metrics.serverDown.set({ server }, 0),
       heldKeys: (tables) => legacyBehindKeyIds(store.pool, tables.flatMap((t) => specsByName.get(t) ?? [])),

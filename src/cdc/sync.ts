@@ -141,6 +141,7 @@ async function runKafkaSync(config: Config, options: SyncOptions): Promise<Kafka
       partitions: [],
       eventsApplied: 0,
       tombstones: 0,
+      deletesKept: {},
       deadLettered: 0,
       deadLetters: { open: 0, resolved: 0 },
       parked: {},
@@ -186,6 +187,7 @@ async function runKafkaSync(config: Config, options: SyncOptions): Promise<Kafka
     const counts = await deadLetterCounts(store.pool);
     result.deadLetters = { open: counts.open, resolved: counts.resolved };
     result.parked = Object.fromEntries(await parking.counts());
+    result.deletesKept = { ...applyRuntime.deletesKept };
     if (kafkaConfig.connect && result.started) {
       const down = (await readConnectors(kafkaConfig.connect)).flatMap((c) => (c.problem ? [c.problem] : []));
       if (down.length > 0) result.connectorsDown = down;

@@ -53,7 +53,7 @@ export async function runMssqlSync(config: Config, options: SyncOptions = {}): P
     await rt.close();
     throw e;
   }
-  const result: MssqlSyncResult = { source: 'mssql', stoppedBy: 'signal', started: false, instances: [], eventsApplied: 0, deadLettered: 0, deadLetters: { open: 0, resolved: 0 }, parked: {}, elapsedSeconds: 0 };
+  const result: MssqlSyncResult = { source: 'mssql', stoppedBy: 'signal', started: false, instances: [], eventsApplied: 0, deadLettered: 0, deadLetters: { open: 0, resolved: 0 }, deletesKept: {}, parked: {}, elapsedSeconds: 0 };
   let cdc: Awaited<ReturnType<typeof openMssqlCdcSource>> | undefined;
   try {
     const apply = async (events: ChangeEvent[]) => {
@@ -83,6 +83,7 @@ export async function runMssqlSync(config: Config, options: SyncOptions = {}): P
     const counts = await deadLetterCounts(rt.store.pool);
     result.deadLetters = { open: counts.open, resolved: counts.resolved };
     result.parked = Object.fromEntries(await rt.parking.counts());
+    result.deletesKept = { ...rt.deletesKept };
     result.elapsedSeconds = (Date.now() - started) / 1000;
     return result;
   } finally {

@@ -134,6 +134,9 @@ export function renderSync(r: SyncResult): string {
   for (const [server, writes] of Object.entries(r.parked)) {
     lines.push(`${writes} writes parked for shard server ${server}, which could not take them: they are replayed in order when it answers (a running sync does it)`);
   }
+  for (const [table, kept] of Object.entries(r.deletesKept)) {
+    lines.push(`${kept} deletes of ${table} kept a row the shard holds with a newer updated_at (keys in the log): if legacy has no such row, verify reports it and verify --repair removes it`);
+  }
   if (r.source === 'kafka') for (const down of r.connectorsDown ?? []) lines.push(`${down}: ${QUIET_TOPICS}`);
   return lines.join('\n');
 }
