@@ -40,8 +40,8 @@ export type KafkaView =
 export interface RetentionGap {
   topic: string;
   partition: number;
-  nextOffset: string;
-  oldestKept: string;
+  nextOffset: number;
+  oldestKept: number;
 }
 
 /** How long status waits for the broker (or Kafka Connect) before it shows what the control store holds alone. */
@@ -91,7 +91,7 @@ async function readBroker(kafka: NonNullable<NonNullable<Config['cdc']>['kafka']
     const progress = await Promise.race([withKafkaAdmin(client, (admin) => partitionProgress(admin, kafka.group, topics)), timeout]);
     const retentionGaps = progress
       .filter((p) => p.committed && BigInt(p.nextOffset) < BigInt(p.lowWatermark))
-      .map((p) => ({ topic: p.topic, partition: p.partition, nextOffset: p.nextOffset, oldestKept: p.lowWatermark }));
+      .map((p) => ({ topic: p.topic, partition: p.partition, nextOffset: Number(p.nextOffset), oldestKept: Number(p.lowWatermark) }));
     return { view: { reachable: true, group: kafka.group, retentionGaps }, progress };
   } catch (e) {
     return { view: { reachable: false, group: kafka.group, error: `Kafka at ${kafka.brokers.join(', ')} (cdc.kafka.brokers): ${(e as Error).message}` } };

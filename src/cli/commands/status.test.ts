@@ -30,6 +30,17 @@ describe('renderStatus', () => {
     expect(three).not.toMatch(/differences, \d+ difference/);
   });
 
+  it("marks a table's events behind as sync's last report when Kafka could not be asked", () => {
+    const sync = { partitions: 8, nextOffsets: [], lagEvents: 0, lagSeconds: 78.8, appliedEvents: 10 };
+    const base = statusWithVerify(null, { sync });
+    const syncStatus = { partitions: [], captureInstances: [], maxLagMessages: 0, maxLagSeconds: 78.8, deadLetters: { open: 0, resolved: 0, openByTable: [] }, parked: [], lastConnectorOutage: null };
+    const blind = renderStatus({ ...base, sync: { ...syncStatus, kafka: { reachable: false, group: 'g', error: 'Kafka at b:9092 (cdc.kafka.brokers): no answer in 3 s' } } } as Status);
+    expect(blind).toContain('0 events (last report), 78.8 s');
+    expect(blind).toContain("could not ask Kafka at b:9092 (cdc.kafka.brokers): no answer in 3 s: lag events are as of sync's last report");
+    const asked = renderStatus({ ...base, sync: { ...syncStatus, kafka: { reachable: true, group: 'g', retentionGaps: [] } } } as Status);
+    expect(asked).toContain('0 events, 78.8 s');
+  });
+
   it('names the state of a run without differences left', () => {
     expect(renderStatus(statusWithVerify({ ...verify, state: 'clean', differences: 0 }))).toContain('clean, 0 differences, 5 s ago (all rows)');
     expect(renderStatus(statusWithVerify({ ...verify, state: 'clean', differences: 2, repaired: 2 }))).toContain('clean, 2 differences (2 repaired), 5 s ago');

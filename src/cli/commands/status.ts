@@ -52,6 +52,8 @@ export function renderStatus(s: Status): string {
   else if (!c.exists) out.push(`control store ${c.database}: not initialised (run membermig init)`);
   else if ((c.problems ?? []).length > 0) out.push(`control store ${c.database}: cannot be used by this membermig: ${c.problems!.join('; ')}`);
   else out.push(`control store ${c.database}: schema ${c.appliedVersion} of ${c.latestVersion}${c.appliedVersion === c.latestVersion ? '' : ' (run membermig init)'}`);
+  // Kafka could not be asked: events behind are sync's last report, not now.
+  const asOfReport = s.sync?.kafka?.reachable === false ? ' (last report)' : '';
   out.push(`shard map: ${s.shards.count} shards (${s.shards.function}) in databases ${s.shards.database} on ${s.servers.length} servers`, '');
 
   out.push(
@@ -60,7 +62,7 @@ export function renderStatus(s: Status): string {
       s.perTable.map((t) => [
         t.table,
         t.fullCopy ? fullCopyText(t.fullCopy) : 'not started',
-        t.sync ? `${t.sync.lastLsn ? `at LSN ${t.sync.lastLsn}` : `${t.sync.lagEvents ?? '?'} events`}, ${t.sync.lagSeconds === null ? '?' : t.sync.lagSeconds.toFixed(1)} s` : 'no sync yet',
+        t.sync ? `${t.sync.lastLsn ? `at LSN ${t.sync.lastLsn}` : `${t.sync.lagEvents ?? '?'} events${asOfReport}`}, ${t.sync.lagSeconds === null ? '?' : t.sync.lagSeconds.toFixed(1)} s` : 'no sync yet',
         t.lastVerify ? lastVerifyText(t.lastVerify) : 'never',
         t.shimMode,
         t.grayRead === null ? null : `${t.grayRead} / ${t.grayWrite}${t.grayAllowed > 0 ? ` +${t.grayAllowed} allowed` : ''}${t.grayDenied > 0 ? ` -${t.grayDenied} denied` : ''}`,
@@ -175,7 +177,7 @@ function renderSyncStatus(s: SyncStatus): string[] {
   for (const g of s.kafka?.reachable ? s.kafka.retentionGaps : []) {
     out.push(
       '',
-      `${g.topic}[${g.partition}]: consumer group ${s.kafka!.group} is at offset ${g.nextOffset}, but the broker keeps from ${g.oldestKept}: the changes in between were deleted (retention): sync goes on only from the offsets a later full --restart of the tables recorded (copy them again if none has)`,
+      `${g.topic}[${g.partition}]: consumer group ${s.kafka!.group} is at offset ${g.nextOffset}, but the broker keeps from ${g.oldestKept}: the changes in between were deleted (retention): copy the tables again (membermig full --restart), unless that was done since; sync then goes on from the offsets that copy recorded`,
     );
   }
   for (const c of s.connectors ?? []) {
