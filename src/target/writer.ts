@@ -285,7 +285,7 @@ function keyMatch(spec: TableSpec): { names: string[]; byKey: string } {
  * One DELETE of keys, each `(key = ?)`, or `(key = ? AND (stamp IS NULL OR stamp <= ?))` where its
  * bound is known and the table's updated_at sorts by time (orderingStamp).
  */
-export function deleteStatement(table: string, spec: TableSpec, keys: RowValue[][], notNewerThan: (RowValue | undefined)[] = []): Statement {
+function deleteStatement(table: string, spec: TableSpec, keys: RowValue[][], notNewerThan: (RowValue | undefined)[] = []): Statement {
   const { byKey } = keyMatch(spec);
   const column = orderingStamp(spec);
   const stamp = column ? quoteId(column.target) : undefined;
@@ -320,7 +320,7 @@ function flatten(rows: RowValue[][]): RowValue[] {
   return out;
 }
 
-export interface Statement {
+interface Statement {
   sql: string;
   values: RowValue[];
 }
