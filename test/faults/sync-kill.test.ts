@@ -8,8 +8,9 @@ import { captureLegacy, kafkaServices, rewriteConfig, settledMessageCount, waitF
 
 /**
  * kill -9 of `sync` at seeded random points (3 in CI, SOAK_POINTS in the soak) while inserts,
- * updates and deletes keep arriving from real Debezium between the kills; a final
- * `sync --until-caught-up` must leave the shards equal to legacy row by row. (One kill at a fixed
+ * updates (each bumping updated_at, which the config names) and deletes keep arriving from real
+ * Debezium between the kills; a final `sync --until-caught-up` must leave the shards equal to
+ * legacy row by row. (One kill at a fixed
  * point, a rebalance, a broker restart and a shard server down: test/sync-failures.test.ts.)
  */
 
@@ -31,8 +32,11 @@ describe('sync killed anywhere', () => {
   it('kill -9 at random points with changes flowing, then --until-caught-up: the shards equal legacy', async () => {
     env = await createTestEnv({ shardCount: 8 });
     const topic = `${env.prefix}.${env.legacyDb}.member`;
+    const tables = env.raw.tables as Record<string, Record<string, unknown>>;
     rewriteConfig(env, {
       ...env.raw,
+      // Replays after each kill go through keep-newer upserts and deletes bounded by their before image's time.
+      tables: { ...tables, member: { ...tables.member, updated_at: 'updated_at' } },
       cdc: { kafka: { brokers: kafkaServices().brokers, topic, group: `${env.prefix}-sync`, max_batch_events: 20, partitions_concurrently: 2, session_timeout_ms: 6000, rebalance_timeout_ms: 10000 } },
     });
     const legacy = await connectMysql(env.legacyUrl);
@@ -52,7 +56,9 @@ describe('sync killed anywhere', () => {
       await legacy.query(`INSERT INTO member VALUES ${rows.join(', ')}`);
       next += 300;
       events += 300;
-      const [u] = await legacy.query('UPDATE member SET points = points + 0.0001, name = CONCAT(COALESCE(name, ""), "+") WHERE member_id % 7 = ? AND member_id > 0', [Math.floor(random() * 7)]);
+      const [u] = await legacy.query('UPDATE member SET points = points + 0.0001, name = CONCAT(COALESCE(name, ""), "+"), updated_at = updated_at + INTERVAL 1 SECOND WHERE member_id % 7 = ? AND member_id > 0', [
+        Math.floor(random() * 7),
+      ]);
       events += (u as { affectedRows: number }).affectedRows;
       const [d] = await legacy.query('DELETE FROM member WHERE member_id % 13 = ? AND member_id > 0', [Math.floor(random() * 13)]);
       events += (d as { affectedRows: number }).affectedRows; // at least one event per delete (plus a tombstone if on)
