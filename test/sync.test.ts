@@ -372,6 +372,11 @@ describe('membermig sync: Debezium through Kafka to the shards', () => {
     const b = await runCli(['sync', '--config', badTopic, '--until-caught-up']);
     expect(b.code).toBe(2);
     expect(b.stderr).toContain(`topic ${env.prefix}.nope does not exist`);
+    // status names the topic too, rather than taking the broker for one it cannot ask.
+    const status = await runCli(['status', '--config', badTopic, '--json']);
+    expect(status.code, status.stderr).toBe(0);
+    expect(JSON.parse(status.stdout).result.sync.kafka).toMatchObject({ reachable: true, missingTopics: [`${env.prefix}.nope`] });
+    expect((await runCli(['status', '--config', badTopic])).stdout).toContain(`topic ${env.prefix}.nope does not exist on the broker (cdc.kafka.topic)`);
   });
 
   it('refuses (exit 2) a shard table with a unique index besides the primary key: an upsert by key would overwrite another row', async () => {
@@ -440,7 +445,7 @@ describe('membermig sync: Debezium through Kafka to the shards', () => {
       const status = await runCli(['status', '--config', config, '--json']);
       expect(status.code, status.stderr).toBe(0);
       const sync = JSON.parse(status.stdout).result.sync;
-      expect(sync.kafka).toEqual({ reachable: true, group, retentionGaps: [{ topic, partition: 0, nextOffset: 1, oldestKept: 3 }] });
+      expect(sync.kafka).toEqual({ reachable: true, group, retentionGaps: [{ topic, partition: 0, nextOffset: 1, oldestKept: 3 }], missingTopics: [] });
       const partition = sync.partitions.find((p: { group: string }) => p.group === group);
       expect(partition).toMatchObject({ nextOffset: 1, highWatermark: 5, lagMessages: 4 });
       expect(partition.lagSeconds).toBeLessThan(600);

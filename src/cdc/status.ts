@@ -33,7 +33,7 @@ export interface SyncStatus {
  * events retention deleted while no sync ran).
  */
 export type KafkaView =
-  | { reachable: true; group: string; retentionGaps: RetentionGap[] }
+  | { reachable: true; group: string; retentionGaps: RetentionGap[]; missingTopics: string[] }
   | { reachable: false; group: string; error: string };
 
 /** A partition where the group's position is below the oldest event the broker keeps: the changes between are gone. */
@@ -88,11 +88,19 @@ async function readBroker(kafka: NonNullable<NonNullable<Config['cdc']>['kafka']
     timer = setTimeout(() => reject(new Error(`no answer in ${KAFKA_STATUS_TIMEOUT_MS / 1000} s`)), KAFKA_STATUS_TIMEOUT_MS);
   });
   try {
-    const progress = await Promise.race([withKafkaAdmin(client, (admin) => partitionProgress(admin, kafka.group, topics)), timeout]);
+    // A topic the broker lacks is named, not taken for a broker that cannot be asked.
+    const { missingTopics, progress } = await Promise.race([
+      withKafkaAdmin(client, async (admin) => {
+        const existing = new Set(await admin.listTopics());
+        const present = topics.filter((t) => existing.has(t));
+        return { missingTopics: topics.filter((t) => !existing.has(t)), progress: present.length > 0 ? await partitionProgress(admin, kafka.group, present) : [] };
+      }),
+      timeout,
+    ]);
     const retentionGaps = progress
       .filter((p) => p.committed && BigInt(p.nextOffset) < BigInt(p.lowWatermark))
       .map((p) => ({ topic: p.topic, partition: p.partition, nextOffset: Number(p.nextOffset), oldestKept: Number(p.lowWatermark) }));
-    return { view: { reachable: true, group: kafka.group, retentionGaps }, progress };
+    return { view: { reachable: true, group: kafka.group, retentionGaps, missingTopics }, progress };
   } catch (e) {
     return { view: { reachable: false, group: kafka.group, error: `Kafka at ${kafka.brokers.join(', ')} (cdc.kafka.brokers): ${(e as Error).message}` } };
   } finally {

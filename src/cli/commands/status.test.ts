@@ -37,7 +37,7 @@ describe('renderStatus', () => {
     const blind = renderStatus({ ...base, sync: { ...syncStatus, kafka: { reachable: false, group: 'g', error: 'Kafka at b:9092 (cdc.kafka.brokers): no answer in 3 s' } } } as Status);
     expect(blind).toContain('0 events (last report), 78.8 s');
     expect(blind).toContain("could not ask Kafka at b:9092 (cdc.kafka.brokers): no answer in 3 s: lag events are as of sync's last report");
-    const asked = renderStatus({ ...base, sync: { ...syncStatus, kafka: { reachable: true, group: 'g', retentionGaps: [] } } } as Status);
+    const asked = renderStatus({ ...base, sync: { ...syncStatus, kafka: { reachable: true, group: 'g', retentionGaps: [], missingTopics: [] } } } as Status);
     expect(asked).toContain('0 events, 78.8 s');
   });
 

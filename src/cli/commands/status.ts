@@ -174,6 +174,9 @@ function renderSyncStatus(s: SyncStatus): string[] {
     out.push('', `no sync has reported for ${lastReport.toFixed(0)} s (is one running?): ${events}, lag seconds count from it`);
   }
   if (s.kafka && !s.kafka.reachable) out.push('', `could not ask ${s.kafka.error}: lag events are as of sync's last report`);
+  for (const topic of s.kafka?.reachable ? s.kafka.missingTopics : []) {
+    out.push('', `topic ${topic} does not exist on the broker (cdc.kafka.topic): sync refuses to start until it does (is the connector running, is the name right?)`);
+  }
   for (const g of s.kafka?.reachable ? s.kafka.retentionGaps : []) {
     out.push(
       '',
