@@ -194,8 +194,7 @@ export class DebeziumDecoder {
       const oldKey = keyOf(table, before, 'before');
       if (!sameValues(oldKey, key)) {
         events.push({ ...base, op: 'delete', key: oldKey, after: null, beforeShardKey: before[table.spec.shardKey] ?? null, ...updatedAtOf(table, encodings, payload.before), ...respelled(table) });
-      }
-      else if (before[table.spec.shardKey] !== undefined && !sameValue(before[table.spec.shardKey]!, after[table.spec.shardKey]!)) {
+      } else if (before[table.spec.shardKey] !== undefined && !sameValue(before[table.spec.shardKey]!, after[table.spec.shardKey]!)) {
         moved = { beforeShardKey: before[table.spec.shardKey]!, ...updatedAtOf(table, encodings, payload.before) };
       }
     }

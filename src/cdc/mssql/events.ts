@@ -60,10 +60,14 @@ type Converted = { ok: true; image: Image } | { ok: false; reason: string };
 function convertImage(table: CdcTable, row: ChangeRow, keysOnly: boolean): Converted {
   const { spec } = table;
   const values: Record<string, RowValue> = {};
+  let updatedAt: RowValue | undefined;
   for (let i = 0; i < spec.columns.length; i++) {
     const column = spec.columns[i]!.source;
     const isKey = spec.primaryKey.includes(column) || column === spec.shardKey;
-    if (keysOnly && !isKey) continue;
+    if (keysOnly && !isKey) {
+      if (column === spec.updatedAt) updatedAt = convertedOrUndefined(table, row, i);
+      continue;
+    }
     let v: RowValue | Unrepresentable;
     try {
       v = table.conversions[i]!.convert(row[`c${i}`]);
@@ -72,16 +76,15 @@ function convertImage(table: CdcTable, row: ChangeRow, keysOnly: boolean): Conve
     }
     if (v instanceof Unrepresentable) return { ok: false, reason: `column ${column}: ${v.reason} (value ${v.value})` };
     values[column] = v;
+    if (keysOnly && column === spec.updatedAt) updatedAt = v;
   }
   const key = Object.fromEntries(spec.primaryKey.map((k) => [k, values[k] ?? null]));
   if (spec.primaryKey.some((k) => key[k] === null)) return { ok: false, reason: 'primary key value is NULL in the change row' };
-  const updatedAt = keysOnly ? updatedAtOf(table, row) : undefined;
   return { ok: true, image: { values, key, shardKey: values[spec.shardKey] ?? null, ...(updatedAt === undefined || updatedAt === null ? {} : { updatedAt }) } };
 }
 
-function updatedAtOf(table: CdcTable, row: ChangeRow): RowValue | undefined {
-  const i = table.spec.columns.findIndex((c) => c.source === table.spec.updatedAt);
-  if (i < 0) return undefined;
+/** Column i's value, or undefined where it does not convert (a delete's bound is then unknown, never a failure). */
+function convertedOrUndefined(table: CdcTable, row: ChangeRow, i: number): RowValue | undefined {
   try {
     const v = table.conversions[i]!.convert(row[`c${i}`]);
     return v instanceof Unrepresentable ? undefined : v;
