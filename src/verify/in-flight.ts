@@ -69,6 +69,8 @@ export class ChangesInFlight<End = unknown> {
     // A sync that never ran will not apply anything within the wait: each pass with a difference waited it out.
     const never = this.probe.neverApplied ? await this.asking(() => this.probe.neverApplied!()) : null;
     if (never) return this.giveUp(`${never}: re-checks do not wait for sync`);
+    // The question failed (asking gave up and said so): waiting on would contradict the warning, for the whole limit.
+    if (this.givenUp) return;
     const deadline = Date.now() + this.waitLimitMs;
     for (;;) {
       const behind = await this.asking(() => this.probe.behind(end));
