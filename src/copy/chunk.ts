@@ -2,7 +2,7 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import type { Config } from '../config/schema.js';
 import { RefusedError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { keyText, type RejectedValue } from '../rows/convert.js';
+import { keyText, nullShardKeyRejection, type RejectedValue } from '../rows/convert.js';
 import { shardKeyPosition } from '../rows/ddl.js';
 import type { Row, TableSpec } from '../rows/types.js';
 import { UnrepresentableError, type SourceReader } from '../source/reader.js';
@@ -114,7 +114,7 @@ export class ChunkCopier {
         const key = row[keyAt];
         if (key === null || key === undefined) {
           // No shard routes a NULL (nor could the shim find the row): a value the target cannot hold, by the same policy.
-          const rejected = nullShardKeyRejection(spec, row);
+          const rejected = nullShardKeyRejection(spec, keyText(spec, row));
           if (!record) throw new UnrepresentableError(rejected);
           outcome.rejected.push(rejected);
           continue;
@@ -161,8 +161,4 @@ export class ChunkCopier {
       }),
     );
   }
-}
-
-function nullShardKeyRejection(spec: TableSpec, row: Row): RejectedValue {
-  return { table: spec.name, key: keyText(spec, row), column: spec.shardKey, value: 'NULL', reason: 'the shard key is NULL: no shard to copy the row to' };
 }

@@ -59,6 +59,15 @@ export function keyText(spec: TableSpec, row: Row): string[] {
   return keyPositions(spec).map((i) => valueText(row[i] ?? null));
 }
 
+/**
+ * A row whose shard key is NULL, as a value the target cannot hold: no shard function routes NULL
+ * (nor could the shim find the row). Copy records or refuses it by rows.on_unrepresentable, and
+ * verify reports it as unrepresentable, as it does every such row.
+ */
+export function nullShardKeyRejection(spec: TableSpec, key: string[]): RejectedValue {
+  return { table: spec.name, key, column: spec.shardKey, value: 'NULL', reason: 'the shard key is NULL: no shard to copy the row to' };
+}
+
 /** A value as text: bytes as lowercase hex, NULL as the empty string (keys are never NULL). */
 export function valueText(v: Row[number]): string {
   if (v === null) return '';

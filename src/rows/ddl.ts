@@ -42,26 +42,13 @@ export function shardKeyPosition(spec: TableSpec): number {
   return spec.columns.findIndex((c) => c.source === spec.shardKey);
 }
 
-/** A row whose shard key is NULL: no shard function routes NULL. Trying again cannot help; fixing the legacy row can. */
-export class NullShardKeyError extends Error {
-  override name = 'NullShardKeyError';
-}
-
-/** A row whose shard key is NULL: the shard functions route no NULL, so no path copies it (nor could the shim find it). */
-export function nullShardKeyError(spec: TableSpec): NullShardKeyError {
-  return new NullShardKeyError(`table ${spec.name}: a row's shard key ${spec.shardKey} is NULL: no shard to copy it to (give the legacy row a key)`);
-}
-
-/** Whether a recorded failure's text is nullShardKeyError's (chunk errors are stored as text). */
-export const isNullShardKeyFailure = (text: string): boolean => /: a row's shard key \S+ is NULL: no shard to copy it to/.test(text);
-
 /**
- * The text of a row's shard key, as the shard map takes it; a NULL one is refused on every path
- * (copy, verify, repair) rather than routed as the text "null".
+ * The text of a row's shard key, as the shard map takes it. A NULL one routes nowhere: callers set
+ * such rows aside first (copy and verify report them as unrepresentable), so it is a bug here.
  */
 export function shardKeyText(spec: TableSpec, row: Row, at: number = shardKeyPosition(spec)): string {
   const value = row[at];
-  if (value === null || value === undefined) throw nullShardKeyError(spec);
+  if (value === null || value === undefined) throw new Error(`table ${spec.name}: a row's shard key ${spec.shardKey} is NULL: it routes to no shard`);
   return String(value);
 }
 

@@ -75,8 +75,6 @@ export interface RejectedRow {
   message: string;
 }
 
-export { nullShardKeyError } from '../rows/ddl.js';
-
 /** A value the target cannot hold, met with rows.on_unrepresentable: fail. */
 export class UnrepresentableError extends Error {
   override name = 'UnrepresentableError';

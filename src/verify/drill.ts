@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { combineChecksums, differingColumns, emptyChecksum, sameChecksum, type CanonicalHash, type RangeChecksum } from '../rows/canonical.js';
+import { nullShardKeyRejection } from '../rows/convert.js';
 import { shardKeyPosition, shardKeyText } from '../rows/ddl.js';
+import { UnrepresentableError } from '../source/reader.js';
 import type { Row, TableSpec } from '../rows/types.js';
 import type { ShardMap } from '../shard/map.js';
 import type { ChunkKey } from '../store/leases.js';
@@ -15,16 +17,19 @@ import { subRanges, type KeyRange, type RowFilter } from './sql.js';
  */
 
 /**
- * unrepresentable: the legacy row holds a value the target cannot hold (rows.on_unrepresentable),
- * so it cannot be copied; its copies on the shards, if any, are kept as they are.
+ * unrepresentable: the legacy row holds a value the target cannot hold (rows.on_unrepresentable)
+ * or a NULL shard key, so it cannot be copied; its copies on the shards, if any, are kept as they are.
  */
 export type DiffKind = 'missing' | 'extra' | 'different' | 'wrong_shard' | 'unrepresentable';
 
 export interface Difference {
   key: ChunkKey;
   kind: DiffKind;
-  /** missing/different/unrepresentable: the shard the row belongs in (as far as known); extra/wrong_shard: the shard it was found in. */
-  shard: number;
+  /**
+   * missing/different/unrepresentable: the shard the row belongs in (as far as known); extra/wrong_shard:
+   * the shard it was found in. null: none (unrepresentable: the legacy row's shard key is NULL).
+   */
+  shard: number | null;
   /** different: target names of the columns that differ. */
   columns?: string[];
   /** unrepresentable: which value and why. */
@@ -143,15 +148,19 @@ async function leaf(ctx: DrillContext, range: KeyRange, shards: number[]): Promi
     const l = legacy.get(id);
     const copies = found.get(id) ?? [];
     const key = (l ?? copies[0]!).key;
-    const diffs = classifyHashes(ctx.map, l, copies, checked);
+    const diffs = classifyHashes(ctx.spec, ctx.map, l, copies, checked);
     candidates.push(...diffs.map((d) => ({ ...d, key, within: range })));
   }
   return candidates;
 }
 
-/** Differences of one key from its legacy row hash (if any) and its copies on the shards. */
-function classifyHashes(map: ShardMap, legacy: HashedRow | undefined, copies: (HashedRow & { shard: number })[], checked: Set<number>): Omit<Difference, 'key'>[] {
+/**
+ * Differences of one key from its legacy row hash (if any) and its copies on the shards. A legacy
+ * row whose shard key is NULL is unrepresentable, as copy rejects it; its copies, if any, are kept.
+ */
+function classifyHashes(spec: TableSpec, map: ShardMap, legacy: HashedRow | undefined, copies: (HashedRow & { shard: number })[], checked: Set<number>): Omit<Difference, 'key'>[] {
   if (!legacy) return copies.map((c) => ({ kind: 'extra', shard: c.shard }));
+  if (legacy.shardKey === null) return [{ kind: 'unrepresentable', shard: null, reason: new UnrepresentableError(nullShardKeyRejection(spec, legacy.key)).message }];
   const routed = map.shardOf(legacy.shardKey);
   const out: Omit<Difference, 'key'>[] = [];
   const home = copies.find((c) => c.shard === routed);
@@ -192,7 +201,7 @@ export async function recheckKeys(ctx: DrillContext, candidates: Candidate[]): P
   const within = spanOf(candidates.map((c) => c.within));
   const legacy = await ctx.legacy.rowsByKey(keys, within);
   const shardKeyAt = shardKeyPosition(ctx.spec);
-  const look = new Set<number>(candidates.map((c) => c.shard));
+  const look = new Set<number>(candidates.flatMap((c) => (c.shard === null ? [] : [c.shard])));
   for (const row of legacy.rows.values()) look.add(ctx.map.shardOf(shardKeyText(ctx.spec, row, shardKeyAt)));
   const copies = await ctx.shards.rowsByKey(keys, [...look]);
   const checked = new Set(ctx.shards.shards);

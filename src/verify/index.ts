@@ -6,7 +6,6 @@ import { parkedWritesOf } from '../cdc/parking.js';
 import { isTransient, type RetryPolicy } from '../mysql/retry.js';
 import { rowsQuery } from '../mysql/pool.js';
 import { planShardTables, refuseMissingShardTables } from '../target/tables.js';
-import { NullShardKeyError } from '../rows/ddl.js';
 import type { Logger } from '../log.js';
 import type { CanonicalHash } from '../rows/canonical.js';
 import type { TableSpec } from '../rows/types.js';
@@ -331,8 +330,7 @@ async function workJob(
         log.warn({ err: message, table: ctx.spec.name, chunk: chunk.chunkNo }, 'a server did not answer: ending the pass');
         return ledger.giveBack(chunk, message);
       }
-      // A NULL shard key fails the chunk the same way every time: no retry.
-      const giveUp = chunk.attempts >= MAX_ATTEMPTS || e instanceof NullShardKeyError;
+      const giveUp = chunk.attempts >= MAX_ATTEMPTS;
       log.warn({ err: message, table: ctx.spec.name, chunk: chunk.chunkNo, attempt: chunk.attempts }, giveUp ? 'chunk failed' : 'chunk failed; will retry');
       if (!giveUp) await sleep(RETRY_BACKOFF_MS * chunk.attempts, options.signal);
       return ledger.giveBack(chunk, message, giveUp ? 'failed' : 'pending');

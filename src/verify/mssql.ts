@@ -5,8 +5,7 @@ import type { ChunkKey } from '../store/leases.js';
 import type { ShardMap } from '../shard/map.js';
 import { readPlan, type MssqlReader } from '../source/mssql/reader.js';
 import { keyRange, quoteName, type SqlStatement } from '../source/mssql/tsql.js';
-import { keyText } from '../rows/convert.js';
-import { keyId, StreamingLegacySide, type LegacyRows } from './sides.js';
+import { legacyRowsOf, StreamingLegacySide, type LegacyRows } from './sides.js';
 import type { KeyRange, RowFilter } from './sql.js';
 
 /**
@@ -68,10 +67,7 @@ export class MssqlLegacySide extends StreamingLegacySide {
   /** Rows by key with one keyed statement per batch (the repair queue, drill-down's rows to repair). */
   override async rowsByKey(keys: ChunkKey[]): Promise<LegacyRows> {
     const { rows, rejected } = await this.mssql.rowsByKey(this.spec, keys);
-    return {
-      rows: new Map(rows.map((row) => [keyId(keyText(this.spec, row)), row])),
-      unrepresentable: new Map(rejected.map((r) => [keyId(r.key), r.message])),
-    };
+    return legacyRowsOf(this.spec, rows, rejected);
   }
 
   /** The canonical text is UTF-8 through a _UTF8 collation: SQL Server 2019 (15.x) and later. */

@@ -84,7 +84,9 @@ async function applyRepairs(ctx: DrillContext, writer: ShardWriter, planned: Pla
   for (const p of planned) {
     const id = keyId(p.key);
     const row = legacyRows.get(id);
-    if (p.kind === 'extra' || p.kind === 'wrong_shard' || !row) deletes.set(p.shard, [...(deletes.get(p.shard) ?? []), p.key]);
+    const at = p.shard;
+    if (at === null) throw new Error(`table ${ctx.spec.name}, key (${p.key.join(', ')}): a ${p.kind} difference without a shard cannot be repaired`);
+    if (p.kind === 'extra' || p.kind === 'wrong_shard' || !row) deletes.set(at, [...(deletes.get(at) ?? []), p.key]);
     if (row && p.action !== 'delete' && !upserted.has(id)) {
       upserted.add(id);
       const home = ctx.map.shardOf(shardKeyText(ctx.spec, row, shardKeyAt));

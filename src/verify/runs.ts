@@ -251,7 +251,7 @@ export async function readDifferences(pool: Pool, runIds: number[], limit: numbe
     runId: Number(r.run_id),
     table: r.table_name,
     key: json(r.pk),
-    shard: Number(r.shard),
+    shard: r.shard === null ? null : Number(r.shard),
     kind: r.kind,
     ...(r.columns ? { columns: json(r.columns) } : {}),
     ...(r.reason ? { reason: r.reason } : {}),

@@ -3,15 +3,15 @@ import { namedFailure } from '../errors.js';
 import { quoteId } from '../mysql/connect.js';
 import { rowsQuery, type RowsQuery } from '../mysql/pool.js';
 import { canonicalKind, canonicalKinds, emptyChecksum, foldHash, rowHash, type CanonicalHash, type RangeChecksum } from '../rows/canonical.js';
-import { keyText, type RejectedValue } from '../rows/convert.js';
-import { keyPositions, nullShardKeyError, shardKeyPosition, shardKeyText } from '../rows/ddl.js';
+import { keyText, nullShardKeyRejection, type RejectedValue } from '../rows/convert.js';
+import { keyPositions, shardKeyPosition, shardKeyText } from '../rows/ddl.js';
 import { doubleExpression, floatExpression, isIntegerType } from '../rows/mysql.js';
 import type { ColumnSpec, Row, RowValue, TableSpec } from '../rows/types.js';
 import type { ShardMap } from '../shard/map.js';
 import { readMysqlRowsByKey } from '../source/mysql/keys.js';
 import { MysqlSourceReader } from '../source/mysql/reader.js';
 import { rawKeyText } from '../source/mysql/sql.js';
-import { UnrepresentableError, type SourceReader } from '../source/reader.js';
+import { UnrepresentableError, type RejectedRow, type SourceReader } from '../source/reader.js';
 import type { ChunkKey } from '../store/leases.js';
 import {
   bucketChecksumQuery,
@@ -37,7 +37,8 @@ import {
 /** One row as drill-down sees it: its key (text), its shard key (text) and its canonical hash. */
 export interface HashedRow {
   key: ChunkKey;
-  shardKey: string;
+  /** null: the shard key is NULL, which routes to no shard (the row is reported, not copied). */
+  shardKey: string | null;
   hash: bigint;
 }
 
@@ -84,6 +85,29 @@ export interface LegacyRows {
 }
 
 export const noLegacyRows = (): LegacyRows => ({ rows: new Map(), unrepresentable: new Map() });
+
+/**
+ * LegacyRows from rows read by key and the reader's rejections. A row whose shard key is NULL is
+ * unrepresentable too (copy rejects it the same way): it routes to no shard, so it is reported
+ * and its copies, if any, are kept, never deleted or rewritten by repair.
+ */
+export function legacyRowsOf(spec: TableSpec, rows: Iterable<Row>, rejected: Iterable<RejectedRow>): LegacyRows {
+  const out = noLegacyRows();
+  const shardAt = shardKeyPosition(spec);
+  for (const row of rows) {
+    if (row[shardAt] === null || row[shardAt] === undefined) {
+      const key = keyText(spec, row);
+      out.unrepresentable.set(keyId(key), rejectedText(nullShardKeyRejection(spec, key)));
+    }
+    else out.rows.set(keyId(keyText(spec, row)), row);
+  }
+  for (const r of rejected) out.unrepresentable.set(keyId(r.key), r.message);
+  return out;
+}
+
+/** A rejected value as LegacyRows keeps it: its key and what was wrong. */
+const rejectedText = (r: RejectedValue): string => new UnrepresentableError(r).message;
+const rejectedRow = (r: RejectedValue): RejectedRow => ({ key: r.key, message: rejectedText(r) });
 
 /** A driver value read from a shard table, in target form (src/rows/types.ts). */
 export function targetValue(v: unknown): RowValue {
@@ -159,18 +183,12 @@ export class MysqlLegacySide implements LegacySide {
   async rowHashes(range: KeyRange, filter: RowFilter): Promise<HashedRow[]> {
     const rows = await this.query(rowHashesQuery(this.t, this.where(range, filter)));
     const width = this.t.keyColumns.length;
-    return rows.map((r) => {
-      if (r[width] === null) throw nullShardKeyError(this.spec);
-      return { key: r.slice(0, width).map(rawKeyText), shardKey: rawKeyText(r[width]), hash: BigInt(String(r[width + 1])) };
-    });
+    return rows.map((r) => ({ key: r.slice(0, width).map(rawKeyText), shardKey: r[width] === null ? null : rawKeyText(r[width]), hash: BigInt(String(r[width + 1])) }));
   }
 
   async rowsByKey(keys: ChunkKey[]): Promise<LegacyRows> {
-    const out = noLegacyRows();
     const { rows, rejected } = await readMysqlRowsByKey(this.query, this.spec, keys);
-    for (const row of rows) out.rows.set(keyId(keyText(this.spec, row)), row);
-    for (const r of rejected) out.unrepresentable.set(keyId(r.key), new UnrepresentableError(r).message);
-    return out;
+    return legacyRowsOf(this.spec, rows, rejected.map(rejectedRow));
   }
 }
 
@@ -203,7 +221,8 @@ export class StreamingLegacySide implements LegacySide {
     const shardAt = shardKeyPosition(this.spec);
     return (row) => {
       if (sinceAt >= 0 && !(row[sinceAt] !== null && String(row[sinceAt]) >= filter.since!.value)) return false;
-      if (shards && !shards.has(this.map.shardOf(shardKeyText(this.spec, row, shardAt)))) return false;
+      // A NULL shard key is in no shard, so in none of those selected.
+      if (shards && (row[shardAt] === null || !shards.has(this.map.shardOf(shardKeyText(this.spec, row, shardAt))))) return false;
       return true;
     };
   }
@@ -235,23 +254,24 @@ export class StreamingLegacySide implements LegacySide {
   async rowHashes(range: KeyRange, filter: RowFilter): Promise<HashedRow[]> {
     const out: HashedRow[] = [];
     const shardAt = shardKeyPosition(this.spec);
-    for await (const row of this.rows(range, filter)) out.push({ key: keyText(this.spec, row), shardKey: shardKeyText(this.spec, row, shardAt), hash: rowHash(this.hash, this.kinds, row, this.keyAt, this.keyBits) });
+    for await (const row of this.rows(range, filter)) {
+      const shardKey = row[shardAt] === null ? null : shardKeyText(this.spec, row, shardAt);
+      out.push({ key: keyText(this.spec, row), shardKey, hash: rowHash(this.hash, this.kinds, row, this.keyAt, this.keyBits) });
+    }
     return out;
   }
 
   async rowsByKey(keys: ChunkKey[], within: KeyRange): Promise<LegacyRows> {
     const wanted = new Set(keys.map(keyId));
-    const out = noLegacyRows();
+    const rows: Row[] = [];
+    const rejected: RejectedRow[] = [];
     const onRejected = (r: RejectedValue) => {
-      if (wanted.has(keyId(r.key))) out.unrepresentable.set(keyId(r.key), new UnrepresentableError(r).message);
+      if (wanted.has(keyId(r.key))) rejected.push(rejectedRow(r));
     };
     for await (const batch of this.reader.readRange(this.spec, within.lower, within.upper, this.batchRows, { onRejected })) {
-      for (const row of batch) {
-        const id = keyId(keyText(this.spec, row));
-        if (wanted.has(id)) out.rows.set(id, row);
-      }
+      for (const row of batch) if (wanted.has(keyId(keyText(this.spec, row)))) rows.push(row);
     }
-    return out;
+    return legacyRowsOf(this.spec, rows, rejected);
   }
 }
 
@@ -362,7 +382,7 @@ export class ShardSide {
     for (const r of results) {
       if (r.count === 0) continue;
       const rows = await this.rowHashes(range, filter, [r.shard]);
-      r.misrouted = rows.some((h) => this.map.shardOf(h.shardKey) !== r.shard);
+      r.misrouted = rows.some((h) => h.shardKey === null || this.map.shardOf(h.shardKey) !== r.shard);
     }
   }
 
@@ -402,7 +422,7 @@ export class ShardSide {
       return (await query(sql)).map((r) => ({
         shard: Number(r[0]),
         key: r.slice(1, 1 + w).map(rawKeyText),
-        shardKey: rawKeyText(r[1 + w]),
+        shardKey: r[1 + w] === null ? null : rawKeyText(r[1 + w]),
         hash: BigInt(String(r[2 + w])),
       }));
     });

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { ExitCode, RefusedError } from '../../errors.js';
 import { parseRanges } from '../../ranges.js';
-import { isNullShardKeyFailure } from '../../rows/ddl.js';
 import { parsePercent } from '../../gray/percent.js';
 import { parseMetricsPort } from '../../metrics/port.js';
 import { STOPS_ON_SIGNAL, stopOnSignal } from '../context.js';
@@ -211,9 +210,7 @@ export function renderVerify(r: VerifyResult): string {
     if (q.malformed > 0) out.push(`  ${q.malformed} of them: the pk does not name the table's key; left open (${q.problems.join('; ')})`);
   }
   for (const f of r.failures) out.push('', `${f.table}: ${f.chunks} chunk(s) failed: ${f.error}`);
-  // A NULL shard key fails its chunk on every run: the legacy row needs a key first.
-  const nullKeys = r.failures.length > 0 && r.failures.every((f) => isNullShardKeyFailure(f.error));
-  const ending = { clean: 'clean', failed: nullKeys ? 'some chunks failed: give the legacy rows named above a shard key, then run again' : 'some chunks failed: run again to finish them', stopped: 'stopped before every chunk was checked: run verify again to go on', differences: 'differences persist' };
+  const ending = { clean: 'clean', failed: 'some chunks failed: run again to finish them', stopped: 'stopped before every chunk was checked: run verify again to go on', differences: 'differences persist' };
   out.push('', ending[r.state]);
   return out.join('\n');
 }
