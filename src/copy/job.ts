@@ -82,16 +82,27 @@ export async function openJob(store: ControlStore, reader: SourceReader, specs: 
       }
       let job = await currentJob(conn, name);
       if (job && job.state !== 'planning') return { id: job.id, name, state: job.state, planned: false, planning: Promise.resolve() };
-      // Read before the job is created: a source that cannot tell its position (a missing privilege) leaves nothing behind.
-      const positions = await startPositions(reader, options);
       if (!job) {
-        const [res] = await conn.query<ResultSetHeader>("INSERT INTO jobs (kind, name, state, options) VALUES ('full', ?, 'planning', ?)", [
-          name,
-          JSON.stringify({ tables: specs.map((s) => s.name), chunkRows: options.chunkRows, ...(options.restart ? { emptyFirst: true } : {}) }),
-        ]);
-        job = { id: res.insertId, state: 'planning' };
+        // Read before the job is created: a source that cannot tell its position (a missing privilege) leaves nothing behind.
+        const positions = await startPositions(reader, options);
+        // The job and its start positions together: a job resumed later keeps the positions it began with. One
+        // recorded on a resume (say Kafka's, which did not answer at first) would be later than chunks already
+        // copied, and sync would skip their changes; a kind missing means sync reads that source from its start.
+        await conn.beginTransaction();
+        try {
+          const [res] = await conn.query<ResultSetHeader>("INSERT INTO jobs (kind, name, state, options) VALUES ('full', ?, 'planning', ?)", [
+            name,
+            JSON.stringify({ tables: specs.map((s) => s.name), chunkRows: options.chunkRows, ...(options.restart ? { emptyFirst: true } : {}) }),
+          ]);
+          job = { id: res.insertId, state: 'planning' };
+          await recordStartPositions(conn, job.id, positions);
+          await conn.commit();
+          for (const p of positions) options.logger.info({ job: job.id, kind: p.kind, position: p.position }, 'recorded the CDC start position');
+        } catch (e) {
+          await conn.rollback().catch(() => {});
+          throw e;
+        }
       }
-      await recordStartPositions(conn, job.id, positions, options);
       const planning = planThenRelease(conn, lock, job.id, reader, specs, options);
       handedOver = true;
       return { id: job.id, name, state: 'planning', planned: true, planning };
@@ -115,20 +126,33 @@ export async function currentJob(conn: Pool | PoolConnection, name: string): Pro
 /**
  * Refuses (RefusedError) a run that must not start, before it changes anything: a restart while
  * MySQL serves a table or a sync runs; a new job (none of these tables to go on with) holding a
- * table of another job, or while a sync runs. The one rule for both the run and its dry run, so a
- * rehearsal fails where the run will.
+ * table of another job, or while a sync runs; a job with chunks left to copy while a sync runs.
+ * The one rule for both the run and its dry run, so a rehearsal fails where the run will.
  */
 export async function refuseToStart(conn: Pool | PoolConnection, specs: TableSpec[], restart: boolean): Promise<void> {
   const name = jobName(specs.map((s) => s.name));
   if (restart) {
     await refuseUnsafeRestart(conn, specs);
-    await refuseWhileSyncRuns(conn, specs, true);
+    await refuseWhileSyncRuns(conn, specs, 'full --restart');
     await refuseRestartUnderOtherCopy(conn, name, specs);
     return;
   }
-  if (await currentJob(conn, name)) return;
+  const current = await currentJob(conn, name);
+  if (current) {
+    // Copying the chunks left writes rows read now over what sync applies meanwhile, as a new job would.
+    if (await hasChunksLeft(conn, current)) await refuseWhileSyncRuns(conn, specs, 'copying the chunks this job has left');
+    return;
+  }
   await refuseTablesOfOtherJobs(conn, name, specs);
-  await refuseWhileSyncRuns(conn, specs, false);
+  await refuseWhileSyncRuns(conn, specs, 'a new full copy');
+}
+
+/** Whether a job still has rows to copy: planning not finished, or a chunk not done. */
+async function hasChunksLeft(conn: Pool | PoolConnection, job: { id: number; state: string }): Promise<boolean> {
+  if (job.state === 'planning') return true;
+  if (job.state === 'done') return false;
+  const [rows] = await conn.query<RowDataPacket[]>("SELECT 1 FROM chunks WHERE job_id = ? AND state <> 'done' LIMIT 1", [job.id]);
+  return rows.length > 0;
 }
 
 /** Plans every chunk on the locked connection, marks the job running, then lets the lock and the connection go. */
@@ -146,12 +170,9 @@ async function startPositions(reader: SourceReader, options: OpenJobOptions): Pr
   return [await reader.startPosition(), ...((await options.extraStartPositions?.()) ?? [])];
 }
 
-/** Start position first: before any chunk is read. A replanned job keeps the earlier (safe) position. */
-async function recordStartPositions(conn: PoolConnection, jobId: number, positions: StartPosition[], options: OpenJobOptions): Promise<void> {
-  for (const p of positions) {
-    await conn.query('INSERT IGNORE INTO cdc_start_positions (job_id, source_kind, position) VALUES (?, ?, ?)', [jobId, p.kind, JSON.stringify(p.position)]);
-    options.logger.info({ job: jobId, kind: p.kind, position: p.position }, 'recorded the CDC start position');
-  }
+/** Start position first: before any chunk is read, in the transaction that creates the job. */
+async function recordStartPositions(conn: PoolConnection, jobId: number, positions: StartPosition[]): Promise<void> {
+  for (const p of positions) await conn.query('INSERT INTO cdc_start_positions (job_id, source_kind, position) VALUES (?, ?, ?)', [jobId, p.kind, JSON.stringify(p.position)]);
 }
 
 /**
@@ -348,11 +369,11 @@ async function refuseUnsafeRestart(conn: Pool | PoolConnection, specs: TableSpec
  * new job's position would not help either. Sync stopped first and started afterwards replays from
  * where it stopped, which covers the copy.
  */
-async function refuseWhileSyncRuns(conn: Pool | PoolConnection, specs: TableSpec[], restart: boolean): Promise<void> {
+async function refuseWhileSyncRuns(conn: Pool | PoolConnection, specs: TableSpec[], what: string): Promise<void> {
   const live = await liveSyncs(conn, specs);
   if (live.length === 0) return;
   throw new RefusedError(
-    `${restart ? 'full --restart' : 'a new full copy'} while sync runs (${live.join('; ')}) would leave rows it applied during the copy overwritten by older ones: ` +
+    `${what} while sync runs (${live.join('; ')}) would leave rows it applied during the copy overwritten by older ones: ` +
       `stop sync first (one that has stopped counts as running until ${SYNC_SILENT_MS / 1000} s after its last report: run again then); ` +
       'started again afterwards it replays from where it stopped (or from the copy\'s start, where retention or cleanup passed it)',
   );

@@ -3,7 +3,7 @@ import type { TableSpec } from '../rows/types.js';
 import type { CopyMethod } from './chunk.js';
 import { startPositionsOf, type FullJob } from './job.js';
 import type { JobContext, RunState } from './run.js';
-import { STOPPED_ON_REQUEST, type FullCopyResult, type LeftChunk } from './types.js';
+import { PLANNING_NOT_FINISHED, STOPPED_ON_REQUEST, type FullCopyResult, type LeftChunk } from './types.js';
 
 export function emptyResult(specs: TableSpec[], method: CopyMethod): FullCopyResult {
   return {
@@ -64,7 +64,11 @@ export async function summarize(ctx: JobContext, job: FullJob, run: RunState, se
     }
   }
   const [rejected] = await store.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM rejected_values WHERE job_id = ?', [job.id]);
-  const complete = left.length === 0 && chunks.length > 0;
+  // Every chunk done is not the job done while its planning has not finished (a planner stopped or killed
+  // part-way): the key range past the last planned chunk has no chunk yet, so nothing says it is copied.
+  const [jobRows] = await store.pool.query<RowDataPacket[]>('SELECT state FROM jobs WHERE id = ?', [job.id]);
+  const planned = jobRows[0]?.state !== 'planning';
+  const complete = planned && left.length === 0 && chunks.length > 0;
   if (complete) await store.pool.query("UPDATE jobs SET state = 'done', finished_at = COALESCE(finished_at, NOW(6)) WHERE id = ? AND state = 'running'", [job.id]);
   return {
     ...emptyResult(ctx.specs, ctx.method),
@@ -81,6 +85,6 @@ export async function summarize(ctx: JobContext, job: FullJob, run: RunState, se
     rejectedValues: Number(rejected[0]?.n ?? 0),
     left,
     // A stop that came when every chunk was done (or during the last ones) left nothing for a rerun.
-    errors: complete ? run.errors.filter((e) => e !== STOPPED_ON_REQUEST) : run.errors,
+    errors: complete ? run.errors.filter((e) => e !== STOPPED_ON_REQUEST) : planned || run.errors.length > 0 ? run.errors : [PLANNING_NOT_FINISHED],
   };
 }

@@ -74,5 +74,8 @@ export interface FullCopyResult {
 /** The error a stop request leaves in the result; it goes when every chunk got done anyway. */
 export const STOPPED_ON_REQUEST = 'stopped on request: the chunks not yet taken are left for the next run';
 
+/** A job whose planning stopped before its last chunk: the rest of the key range has no chunk yet. */
+export const PLANNING_NOT_FINISHED = 'the job has not finished planning its chunks: run membermig full again to plan and copy the rest';
+
 /** The error of a --restart stopped before it dropped the job's progress: it changed nothing. */
 export const STOPPED_BEFORE_RESTART = 'stopped on request before the restart: no progress was dropped and no shard table emptied; run membermig full --restart again';
