@@ -240,12 +240,12 @@ async function resolveClean(pool: Pool, ctx: DrillContext, entries: QueueEntry[]
 
 /**
  * The shards a key's copy may be on when legacy has no row to route it by: its home when the shard
- * key is part of the key, else every shard checked. Looking at one shard only took a row MySQL
- * alone has (a MySQL-primary insert whose legacy write failed) for absent: its held entry was
- * resolved, and the same run then deleted the row as extra.
+ * key is part of the key, else every shard of the map, whatever --shards checks. Looking at fewer
+ * took a row MySQL alone has (a MySQL-primary insert whose legacy write failed) for absent: its held
+ * entry was resolved, and a later run deleted the row as extra.
  */
 function shardsToLook(ctx: DrillContext, key: ChunkKey, home: number | undefined): number[] {
   if (home !== undefined) return [home];
   const at = ctx.spec.primaryKey.indexOf(ctx.spec.shardKey);
-  return at >= 0 ? [ctx.map.shardOf(key[at]!)] : ctx.shards.shards;
+  return at >= 0 ? [ctx.map.shardOf(key[at]!)] : Array.from({ length: ctx.map.count }, (_, shard) => shard);
 }
