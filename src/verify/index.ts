@@ -371,7 +371,7 @@ async function workJob(
       log.info({ table: ctx.spec.name, chunk: chunk.chunkNo, suspects: compared.candidates.length }, 'mismatch: re-checking after the delay');
       await inBackground(
         finishChunk(chunk, ctx, async () => {
-          const persistent = await recheckUntilSteady(pool, ctx, compared.candidates, recheckAfter, options.signal);
+          const persistent = await recheckUntilSteady(pool, ctx, compared.candidates, { recheckAfter, syncGroup: config.cdc?.kafka?.group }, options.signal);
           return { ...base, ...(await settleDifferences(pool, options, ctx, writer, persistent, range, planned)) };
         }),
       );
@@ -441,14 +441,20 @@ class StoppedBeforeRecheck extends Error {}
  * seen). The first look (checksums) read no rows, so it never counts as one of the two.
  */
 
-async function recheckUntilSteady(pool: Pool, ctx: TableContext, candidates: Candidate[], recheckAfter: number, signal?: AbortSignal): Promise<Difference[]> {
+async function recheckUntilSteady(
+  pool: Pool,
+  ctx: TableContext,
+  candidates: Candidate[],
+  wait: { recheckAfter: number; syncGroup: string | undefined },
+  signal?: AbortSignal,
+): Promise<Difference[]> {
   // Kind, shard and the rows themselves: a row that changed again between two looks is still moving.
   const signature = (d: Difference) => `${keyId(d.key)}|${d.kind}|${d.shard}|${d.seen ?? ''}`;
   let suspects = candidates;
   const steady: Difference[] = [];
   for (let round = 1; suspects.length > 0; round++) {
     const ends = await ctx.inFlight?.ends();
-    if (!(await sleep((recheckAfter + (await currentSyncLagSeconds(pool))) * 1000, signal))) throw new StoppedBeforeRecheck();
+    if (!(await sleep((wait.recheckAfter + (await currentSyncLagSeconds(pool, wait.syncGroup))) * 1000, signal))) throw new StoppedBeforeRecheck();
     await ctx.inFlight?.waitApplied(ends ?? null);
     const seen = await recheckKeys(ctx, suspects);
     if (round === MAX_RECHECKS) return [...steady, ...seen];
