@@ -22,7 +22,6 @@ import { currentSyncLagSeconds } from './lag.js';
 import { drainRepairQueue, legacyBehindKeys, planRepairs, repairDifferences, type PlannedRepair, type QueueOutcome } from './repair.js';
 import {
   finishJobIfDone,
-  jobState,
   markNotRepaired,
   markRepaired,
   openVerifyJob,
@@ -391,7 +390,6 @@ async function workJob(
     // Stopped: chunks claimed but not started go back at once, rather than waiting out their lease.
     const why = unanswered.size > 0 ? 'the pass ended before checking it (a server did not answer)' : 'verify was stopped before checking it';
     for (const chunk of await feed.drain()) await ledger.giveBack(chunk, why);
-    while ((await jobState(pool, job.jobId)) === 'finishing') await sleep(100);
   } finally {
     await member.stop();
   }

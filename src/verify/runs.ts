@@ -145,24 +145,40 @@ export interface TableRun {
 
 /**
  * Ends the job once no chunk is pending or leased: sums the chunk results into each table's
- * verify_runs row and sets its state. Only one process does it (the job's state guards it).
+ * verify_runs row and sets its state, in one transaction holding the job's row, so only one
+ * process does it and a kill half-way leaves the job running for the next to end. (A 'finishing'
+ * state between two statements, left by a verifier killed there, held every other verifier of the
+ * job waiting for ever; one left by an earlier version is ended here too.)
  */
 export async function finishJobIfDone(pool: Pool, job: VerifyJob): Promise<boolean> {
   if ((await openChunks(pool, job.jobId)) > 0) return false;
-  const [claimed] = await pool.query<ResultSetHeader>("UPDATE jobs SET state = 'finishing' WHERE id = ? AND state = 'running'", [job.jobId]);
-  if (claimed.affectedRows !== 1) return true;
-  let anyFailed = false;
-  for (const [table, runId] of Object.entries(job.runIds)) {
-    const t = await tallyChunks(pool, job.jobId, table);
-    const state: RunState = t.failed > 0 ? 'failed' : t.differences > t.repaired ? 'differences' : 'clean';
-    anyFailed ||= t.failed > 0;
-    await pool.query(
-      `UPDATE verify_runs SET state = ?, chunks_checked = ?, rows_source = ?, rows_target = ?, differences = ?, repaired = ?, finished_at = NOW(6) WHERE id = ?`,
-      [state, t.checked, t.rowsSource, t.rowsTarget, t.differences, t.repaired, runId],
-    );
+  const conn = await pool.getConnection();
+  try {
+    await conn.beginTransaction();
+    const [rows] = await conn.query<RowDataPacket[]>('SELECT state FROM jobs WHERE id = ? FOR UPDATE', [job.jobId]);
+    if (!['running', 'finishing'].includes(String(rows[0]?.state))) {
+      await conn.rollback();
+      return true;
+    }
+    let anyFailed = false;
+    for (const [table, runId] of Object.entries(job.runIds)) {
+      const t = await tallyChunks(conn, job.jobId, table);
+      const state: RunState = t.failed > 0 ? 'failed' : t.differences > t.repaired ? 'differences' : 'clean';
+      anyFailed ||= t.failed > 0;
+      await conn.query(
+        `UPDATE verify_runs SET state = ?, chunks_checked = ?, rows_source = ?, rows_target = ?, differences = ?, repaired = ?, finished_at = NOW(6) WHERE id = ?`,
+        [state, t.checked, t.rowsSource, t.rowsTarget, t.differences, t.repaired, runId],
+      );
+    }
+    await conn.query('UPDATE jobs SET state = ?, finished_at = NOW(6) WHERE id = ?', [anyFailed ? 'failed' : 'done', job.jobId]);
+    await conn.commit();
+    return true;
+  } catch (e) {
+    await conn.rollback().catch(() => {});
+    throw e;
+  } finally {
+    conn.release();
   }
-  await pool.query("UPDATE jobs SET state = ?, finished_at = NOW(6) WHERE id = ?", [anyFailed ? 'failed' : 'done', job.jobId]);
-  return true;
 }
 
 interface ChunkTally {
@@ -179,7 +195,7 @@ interface ChunkTally {
  * a verifier killed mid-chunk leaves the differences it recorded behind, and the attempt that
  * redoes the chunk decides.
  */
-async function tallyChunks(pool: Pool, jobId: number, table: string): Promise<ChunkTally> {
+async function tallyChunks(pool: Pool | PoolConnection, jobId: number, table: string): Promise<ChunkTally> {
   const [chunks] = await pool.query<RowDataPacket[]>('SELECT state, result FROM chunks WHERE job_id = ? AND table_name = ?', [jobId, table]);
   const t: ChunkTally = { checked: 0, failed: 0, rowsSource: 0, rowsTarget: 0, differences: 0, repaired: 0 };
   for (const c of chunks) {
@@ -193,11 +209,6 @@ async function tallyChunks(pool: Pool, jobId: number, table: string): Promise<Ch
     t.repaired += r.repaired;
   }
   return t;
-}
-
-export async function jobState(pool: Pool, jobId: number): Promise<string> {
-  const [rows] = await pool.query<RowDataPacket[]>('SELECT state FROM jobs WHERE id = ?', [jobId]);
-  return String(rows[0]?.state ?? 'missing');
 }
 
 /** The job's runs; one not finished (stopped, or its pass ended early) counts its chunks done so far. */
