@@ -96,9 +96,12 @@ export function registerVerify(program: Command, run: Run): void {
     );
 }
 
-/** A malformed repair_queue entry is a problem left even when the data compares clean. */
+/**
+ * repair_queue entries left open (held, malformed, still differing, waiting for parked writes) are
+ * problems left even when the rows this run compared are clean (a --shards, --sample or --since scope).
+ */
 function exitCodeOf(r: VerifyResult): ExitCode {
-  return r.state !== 'clean' || r.repairQueue.some((q) => q.malformed > 0) ? ExitCode.Problems : ExitCode.Ok;
+  return r.state !== 'clean' || r.repairQueue.some((q) => q.left > 0) ? ExitCode.Problems : ExitCode.Ok;
 }
 
 function splitList(text: string): string[] {
