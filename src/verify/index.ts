@@ -235,12 +235,18 @@ function tableContext(
   const filter: RowFilter = {};
   const updatedAt = config.tables[spec.name]!.updated_at;
   if (options.since !== undefined && updatedAt) {
-    const target = spec.columns.find((c) => c.source === updatedAt)?.target ?? updatedAt;
-    filter.since = { legacyColumn: updatedAt, shardColumn: target, value: options.since };
+    const column = spec.columns.find((c) => c.source === updatedAt);
+    // A time compared with a number: MySQL takes '2026-…' as 2026 and keeps every row, Node's text order drops them all.
+    if (column && NUMERIC_TYPE.test(column.targetType)) {
+      throw new RefusedError(`--since: tables.${spec.name}.updated_at (${updatedAt}) is a number (${column.targetType}), not a time: --since cannot select rows by it`);
+    }
+    filter.since = { legacyColumn: updatedAt, shardColumn: column?.target ?? updatedAt, value: options.since };
   }
   if (options.shards) filter.shards = { expression: (c) => map.sqlShardExpression(c)!, list: options.shards };
   return { spec, hash, map, legacy, shards: new ShardSide((s) => rowsQuery(writer.poolOf(s), statementTimeoutMs), spec, hash, map, shards), filter, leafRows: options.leafRows ?? LEAF_ROWS, fanout: FANOUT };
 }
+
+const NUMERIC_TYPE = /^(tinyint|smallint|mediumint|int|integer|bigint|decimal|numeric|float|double|real|bit|year)\b/i;
 
 /** What every pass of one verify run shares. */
 interface VerifyRun {

@@ -220,7 +220,7 @@ export class StreamingLegacySide implements LegacySide {
     const shards = filter.shards ? new Set(filter.shards.list) : null;
     const shardAt = shardKeyPosition(this.spec);
     return (row) => {
-      if (sinceAt >= 0 && !(row[sinceAt] !== null && String(row[sinceAt]) >= filter.since!.value)) return false;
+      if (sinceAt >= 0 && !(row[sinceAt] !== null && sinceText(String(row[sinceAt])) >= filter.since!.value)) return false;
       // A NULL shard key is in no shard, so in none of those selected.
       if (shards && (row[shardAt] === null || !shards.has(this.map.shardOf(shardKeyText(this.spec, row, shardAt))))) return false;
       return true;
@@ -273,6 +273,17 @@ export class StreamingLegacySide implements LegacySide {
     }
     return legacyRowsOf(this.spec, rows, rejected);
   }
+}
+
+/**
+ * A date/time value in --since's form (src/cli/commands/verify.ts parseSince: 'YYYY-MM-DD
+ * HH:MM:SS.ffffff'), so that text order is time order: a DATETIME(0) or DATE value equal to --since
+ * was a shorter text, so "less", and left out on this side only. Other text is left as it is.
+ */
+export function sinceText(value: string): string {
+  const m = /^(\d{4}-\d\d-\d\d)(?:[ T](\d\d:\d\d:\d\d)(?:\.(\d+))?)?/.exec(value);
+  if (!m) return value;
+  return `${m[1]} ${m[2] ?? '00:00:00'}.${(m[3] ?? '').padEnd(6, '0').slice(0, 6)}${value.slice(m[0].length)}`;
 }
 
 /**
