@@ -94,7 +94,9 @@ async function applyRepairs(ctx: DrillContext, writer: ShardWriter, planned: Pla
     }
   }
   for (const [shard, keys] of deletes) await writer.deleteKeys(shard, ctx.spec, keys.map((k) => keyValues(ctx.spec, k)));
-  for (const [shard, rows] of upserts) await writer.upsertRows(shard, ctx.spec, rows);
+  // Keep-newer, as sync writes: between the legacy read and this write, sync may have applied a newer
+  // legacy row, or a member written MySQL first (a queued legacy failure this run did not see yet).
+  for (const [shard, rows] of upserts) await writer.upsertRows(shard, ctx.spec, rows, { keepNewer: true });
 }
 
 function uniqueKeys(keys: ChunkKey[]): ChunkKey[] {
@@ -180,7 +182,7 @@ export async function drainRepairQueue(pool: Pool, ctx: DrillContext, writer: Sh
       const stale = keys.filter((k) => homes.get(keyId(k)) !== shard);
       if (stale.length > 0) await writer.deleteKeys(shard, ctx.spec, stale.map((k) => keyValues(ctx.spec, k)));
       const rowsHere = keys.filter((k) => homes.get(keyId(k)) === shard).map((k) => legacy.rows.get(keyId(k))!);
-      if (rowsHere.length > 0) await writer.upsertRows(shard, ctx.spec, rowsHere);
+      if (rowsHere.length > 0) await writer.upsertRows(shard, ctx.spec, rowsHere, { keepNewer: true });
     }
     const resolved = await resolveClean(pool, ctx, entries, homes);
     outcome.resolved += resolved;
