@@ -121,4 +121,17 @@ describe('full: a job between runs', () => {
     const starts = kafkaStartOffsets(rows.map((r) => ({ jobId: r.jobId, kind: r.kind, position: r.position })), topic);
     expect(starts.find((s) => s.partition === 0)?.offset ?? '0').toBe('0');
   }, 180_000);
+
+  it('sync is refused while a full copy of its tables has chunks left (the mirror of full refusing a running sync)', async () => {
+    const jobId = await plannerStoppedAfter(env, 2);
+    const refused = await runCli(['sync', '--until-caught-up', '--config', env.configPath]);
+    expect(refused.code, refused.stderr).toBe(2);
+    expect(refused.stderr).toContain(`sync while full copy job ${jobId} (member) has work left (still planning its chunks) would apply changes the copy may then overwrite`);
+    expect(Number((await q(env, 'SELECT COUNT(*) AS n FROM cdc_offsets'))[0]!.n)).toBe(0); // nothing consumed, nothing applied
+    const rerun = await execCli(['full', '--config', env.configPath, '--json']);
+    expect(rerun.code, rerun.stderr).toBe(0);
+    const after = await runCli(['sync', '--until-caught-up', '--config', env.configPath]);
+    expect(after.stderr).not.toContain('sync while full copy job');
+    expect(after.code).not.toBe(2);
+  }, 180_000);
 });

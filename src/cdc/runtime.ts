@@ -15,6 +15,7 @@ import { recordDeadLetters } from './deadletters.js';
 import { SyncMetrics } from './metrics.js';
 import { ParkingLot } from './parking.js';
 import type { ChangeEvent, PoisonEvent } from './types.js';
+import { refuseSyncWhileCopying } from '../copy/job.js';
 
 /**
  * What every change source of `sync` applies through: the control store, the shard writer, the
@@ -108,6 +109,7 @@ export async function openApplyRuntime(config: Config, logger: Logger, stopping:
   };
   try {
     await requireUsableStore(store, config.shards);
+    await refuseSyncWhileCopying(store.pool, specs.map((s) => s.name));
     await parking.resumeAll();
   } catch (e) {
     await close();

@@ -244,6 +244,25 @@ export async function fullJobTables(pool: Pool | PoolConnection, after?: { verif
 }
 
 /**
+ * Refuses (RefusedError) a sync while a full copy of one of `tables` has chunks left: a chunk read
+ * before a change that sync applies would then write the older row over it, and sync, past that
+ * change, would not bring it back. The mirror of full's refusal while a sync runs.
+ */
+export async function refuseSyncWhileCopying(pool: Pool | PoolConnection, tables: string[]): Promise<void> {
+  const wanted = new Set(tables);
+  for (const job of await fullJobTables(pool)) {
+    const overlap = job.tables.filter((t) => wanted.has(t));
+    if (overlap.length === 0 || !(await hasChunksLeft(pool, job))) continue;
+    const [rows] = await pool.query<RowDataPacket[]>("SELECT COUNT(*) AS n, COALESCE(SUM(state <> 'done'), 0) AS open FROM chunks WHERE job_id = ?", [job.id]);
+    const left = job.state === 'planning' ? 'still planning its chunks' : `${Number(rows[0]!.open)} of ${Number(rows[0]!.n)} chunks not done`;
+    throw new RefusedError(
+      `sync while full copy job ${job.id} (${job.tables.join(',')}) has work left (${left}) would apply changes the copy may then overwrite with older rows: ` +
+        'let the copy finish first (membermig full; status shows it), then start sync: it begins at the position the copy recorded before its first chunk',
+    );
+  }
+}
+
+/**
  * The newest full copy job of `table` that began after verify run `runId` did: that run checked
  * rows the copy has since replaced (full --restart empties the shard tables first), so it no longer
  * vouches for the table. Undefined when there is none.

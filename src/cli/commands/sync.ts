@@ -31,7 +31,7 @@ export function registerSync(program: Command, run: Run): void {
         '',
         'Exit codes: 0 stopped cleanly with no open dead letters; 1 dead letters are open (sync dead-letters lists',
         'them), writes are parked for a shard server that could not take them, or the run was stopped before its',
-        'change source answered; 2 bad config or flags, nothing was applied.',
+        'change source answered; 2 bad config or flags, or a full copy of its tables has chunks left; nothing was applied.',
       ].join('\n'),
     )
     .option('--until-caught-up', 'exit once the lag is 0 on every partition')
