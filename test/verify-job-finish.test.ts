@@ -13,7 +13,7 @@ import { createTestEnv, type TestEnv } from './support/env.js';
  * it for ever, a stop request included. The end is one transaction now; a job an earlier version left
  * 'finishing' (made here by hand, as the kill would) is ended by the next verifier.
  */
-describe('verify: a verifier killed while ending the job it shares', () => {
+describe('verify: a verifier killed mid-job, and the verifier that goes on', () => {
   let env: TestEnv;
   beforeAll(async () => {
     env = await createTestEnv({
@@ -72,6 +72,28 @@ describe('verify: a verifier killed while ending the job it shares', () => {
       expect(result.state).toBe('clean');
       const [job] = await control.query<RowDataPacket[]>('SELECT state FROM jobs WHERE id = ?', [jobId]);
       expect(job[0]!.state).toBe('done');
+    } finally {
+      await control.end();
+    }
+  }, 90_000);
+
+  it("a chunk taken over from a killed verifier drops what the dead attempt recorded: the run lists only what it found", async () => {
+    const stopped = new AbortController();
+    stopped.abort();
+    const first = await runVerify(env.config, { logger: silentLogger, signal: stopped.signal, chunkRows: 10 });
+    const control = await connectMysql(env.config.control.url);
+    try {
+      const jobId = first.jobId;
+      const [runs] = await control.query<RowDataPacket[]>('SELECT MAX(id) AS id FROM verify_runs');
+      const runId = Number(runs[0]!.id);
+      // The dead attempt had taken chunk 0, recorded a difference it then repaired, and was killed (its lease ran out).
+      await control.query("UPDATE chunks SET state = 'leased', lease_owner = 'dead-verifier', lease_until = NOW(6) - INTERVAL 1 SECOND, attempts = 1 WHERE job_id = ? AND chunk_no = 0", [jobId]);
+      await control.query("INSERT INTO verify_diffs (run_id, table_name, chunk_no, pk, shard, kind, repair_action, repaired_at) VALUES (?, 'member', 0, '[\"3\"]', 0, 'different', 'upsert', NOW(6))", [runId]);
+      const result = await runVerify(env.config, { logger: silentLogger, chunkRows: 10 });
+      expect(result.jobId).toBe(jobId);
+      expect([result.state, result.differences]).toEqual(['clean', []]);
+      const [left] = await control.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM verify_diffs WHERE run_id = ?', [runId]);
+      expect(Number(left[0]!.n)).toBe(0);
     } finally {
       await control.end();
     }

@@ -28,6 +28,7 @@ import {
   readDifferences,
   readRuns,
   recordDifferences,
+  forgetEarlierAttempt,
   type ChunkResult,
   type StoredDifference,
   type TableRun,
@@ -363,6 +364,7 @@ async function workJob(
       const range: KeyRange = { lower: chunk.lowerKey, upper: chunk.upperKey };
       let compared;
       try {
+        if (chunk.attempts > 1) await forgetEarlierAttempt(pool, ctx.runId, chunk.chunkNo);
         compared = await compareRange(ctx, range);
       } catch (e) {
         await finishChunk(chunk, ctx, () => Promise.reject(e));
@@ -377,7 +379,7 @@ async function workJob(
       await inBackground(
         finishChunk(chunk, ctx, async () => {
           const persistent = await recheckUntilSteady(pool, ctx, compared.candidates, { recheckAfter, syncGroup: config.cdc?.kafka?.group }, options.signal);
-          return { ...base, ...(await settleDifferences(pool, options, ctx, writer, persistent, range, planned)) };
+          return { ...base, ...(await settleDifferences(pool, options, ctx, writer, persistent, { range, chunkNo: chunk.chunkNo }, planned)) };
         }),
       );
     }
@@ -477,11 +479,12 @@ async function settleDifferences(
   ctx: TableContext,
   writer: ShardWriter,
   diffs: Difference[],
-  within: KeyRange,
+  chunk: { range: KeyRange; chunkNo: number },
   planned: (PlannedRepair & { table: string })[],
 ): Promise<{ differences: number; repaired: number }> {
   if (diffs.length === 0) return { differences: 0, repaired: 0 };
-  const ids = await recordDifferences(pool, ctx.runId, ctx.spec.name, diffs);
+  const within = chunk.range;
+  const ids = await recordDifferences(pool, ctx.runId, ctx.spec.name, chunk.chunkNo, diffs);
   options.logger.warn({ table: ctx.spec.name, differences: diffs.length }, 'persistent differences');
   if (!options.repair) return { differences: diffs.length, repaired: 0 };
   const parked = (await parkedWritesOf(pool, ctx.spec.name)) > 0;

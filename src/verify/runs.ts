@@ -100,12 +100,13 @@ export async function openChunks(pool: Pool, jobId: number): Promise<number> {
 }
 
 /** Records persistent differences of a run; returns their ids in order. */
-export async function recordDifferences(pool: Pool, runId: number, table: string, diffs: Difference[]): Promise<number[]> {
+export async function recordDifferences(pool: Pool, runId: number, table: string, chunkNo: number, diffs: Difference[]): Promise<number[]> {
   const ids: number[] = [];
   for (const d of diffs) {
-    const [res] = await pool.query<ResultSetHeader>('INSERT INTO verify_diffs (run_id, table_name, pk, shard, kind, columns, reason) VALUES (?, ?, ?, ?, ?, ?, ?)', [
+    const [res] = await pool.query<ResultSetHeader>('INSERT INTO verify_diffs (run_id, table_name, chunk_no, pk, shard, kind, columns, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)', [
       runId,
       table,
+      chunkNo,
       JSON.stringify(d.key),
       d.shard,
       d.kind,
@@ -247,6 +248,14 @@ export interface StoredDifference extends Difference {
   runId: number;
   repairAction: string | null;
   repairedAt: string | null;
+}
+
+/**
+ * A chunk taken up again (its verifier was killed or gave it back): the differences an earlier
+ * attempt recorded go, and this attempt's findings stand alone.
+ */
+export async function forgetEarlierAttempt(pool: Pool, runId: number, chunkNo: number): Promise<void> {
+  await pool.query('DELETE FROM verify_diffs WHERE run_id = ? AND chunk_no = ?', [runId, chunkNo]);
 }
 
 export async function readDifferences(pool: Pool, runIds: number[], limit: number): Promise<StoredDifference[]> {
