@@ -63,6 +63,21 @@ describe('full: a job between runs', () => {
     expect([done.state, done.jobId, done.tables[0].chunks]).toEqual(['done', jobId, ROWS / CHUNK + 1]);
   }, 120_000);
 
+  it('--restart waits out a process of the old job that may still be writing: half a lease, then its longest write', async () => {
+    // A process elsewhere, silent for 117 s: past a lease (30 s), but a write it began before its fence
+    // (half a lease without a renewal) may run twice the writer's lock wait (100 s) more.
+    const [job] = await q(env, "SELECT id FROM jobs WHERE kind = 'full' AND state = 'done'");
+    await q(env, "INSERT INTO workers (id, job_id, command, host, pid, heartbeat_at) VALUES ('elsewhere:1:x', ?, 'full', 'elsewhere', 1, NOW(6) - INTERVAL 117 SECOND)", [job!.id]);
+    try {
+      const restart = await execCli(['full', '--restart', '--config', env.configPath, '--json']);
+      expect(restart.code, restart.stderr).toBe(0);
+      expect(restart.stderr).toContain('--restart: waiting for the processes still copying the earlier job to stop');
+      expect(JSON.parse(restart.stdout).result.state).toBe('done');
+    } finally {
+      await q(env, "DELETE FROM workers WHERE id = 'elsewhere:1:x'");
+    }
+  }, 120_000);
+
   it('a job with chunks left is not copied further while a sync runs (older rows over newer ones); dry run alike', async () => {
     const jobId = await plannerStoppedAfter(env, 3);
     await q(env, "INSERT INTO cdc_offsets (consumer_group, topic, partition_no, next_offset) VALUES ('job-states', 't', 0, 5)");

@@ -8,6 +8,7 @@ import { insertChunks, parseChunkKey, type NewChunk } from '../store/leases.js';
 import { readSettings, settingsOf } from '../gray/settings.js';
 import { RefusedError } from '../errors.js';
 import { SYNC_SILENT_MS } from '../cdc/offsets.js';
+import { WRITE_LIMIT_SECONDS } from '../target/writer.js';
 
 /**
  * A full-copy job in the control store: found or created under a named lock, so two processes
@@ -204,16 +205,20 @@ async function emptyFirstIfAsked(conn: PoolConnection, jobId: number, options: O
 /**
  * Processes still copying the job this one replaced stop writing once they see it abandoned (within
  * 0.5 s, or at their next heartbeat), but a write in flight lands after that: emptying waits until
- * they have left the workers table, or have not beaten for a lease (dead: their writes ended).
- * False when stopped while waiting.
+ * they have left the workers table, or have been silent long enough that their writes ended. One cut
+ * off from the control store starts no write once half a lease has passed without a renewal, and a
+ * write started just before runs for at most twice the writer's lock wait: a lease alone was too
+ * short by then (a row read before the restart could land in the emptied table). False when stopped
+ * while waiting.
  */
 async function untilOldWorkersLeft(conn: PoolConnection, jobId: number, options: OpenJobOptions): Promise<boolean> {
   const leaseSeconds = options.leaseSeconds ?? 120;
+  const silentSeconds = Math.max(leaseSeconds, Math.ceil(leaseSeconds / 2) + WRITE_LIMIT_SECONDS + 5);
   for (let waited = 0; ; waited++) {
     const [rows] = await conn.query<RowDataPacket[]>(
       `SELECT COUNT(*) AS n FROM workers w JOIN jobs old ON old.id = w.job_id JOIN jobs j ON j.id = ? AND j.name = old.name
         WHERE old.kind = 'full' AND old.state = 'abandoned' AND old.id <> j.id AND w.heartbeat_at > NOW(6) - INTERVAL ? SECOND`,
-      [jobId, leaseSeconds],
+      [jobId, silentSeconds],
     );
     if (Number(rows[0]!.n) === 0) return true;
     if (options.signal?.aborted) return false;

@@ -77,6 +77,9 @@ export const WRITER_LOCK_WAIT_SECONDS = 50;
  */
 const STATEMENT_TIMEOUT_LOCK_WAITS = 2;
 
+/** The longest one write of the default writer runs before it fails (what a process still writing may land after). */
+export const WRITE_LIMIT_SECONDS = STATEMENT_TIMEOUT_LOCK_WAITS * WRITER_LOCK_WAIT_SECONDS;
+
 const UPSERT_ROWS = 1000;
 const KEYS_PER_STATEMENT = 500;
 
