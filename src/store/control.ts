@@ -22,9 +22,12 @@ export function controlDatabase(config: Pick<Config, 'control'>): string {
  * Every control-store session runs in UTC: the DATETIME columns that NOW(6) and their defaults fill
  * then hold UTC, as every reader takes them (isoTime labels them Z, ages are taken against NOW).
  * On a server in another time zone (a control server kept on Asia/Shanghai, say) they held its
- * local time, and status and the histories showed it as UTC, hours off.
+ * local time, and status and the histories showed it as UTC, hours off. And with autocommit on,
+ * whatever the server's default: under autocommit=0 a statement outside a transaction was never
+ * committed (a shim's repair_queue entry, reported queued, was lost), and the shim's polling
+ * connection read one snapshot for ever (a gray rollback was never seen).
  */
-export const CONTROL_SESSION = "SET time_zone = '+00:00'";
+export const CONTROL_SESSION = "SET time_zone = '+00:00', autocommit = 1";
 
 /** Opens a pool on an existing, migrated control store. */
 export function openControlStore(config: Pick<Config, 'control'>, poolSize = 4): ControlStore {
