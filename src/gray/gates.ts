@@ -140,19 +140,22 @@ async function syncLagGate(db: Db, config: Config, table: string, maxLagSeconds:
     return { gate: 'sync_lag', ok: false, message };
   }
   const group = config.cdc?.kafka?.group;
+  // The configured topics only: a topic sync no longer reads (renamed, or its table left the config) keeps its
+  // last row, whose age grew for ever and shut the gate for good.
+  const topics = config.cdc?.kafka ? [config.cdc.kafka.topic].flat() : [];
+  const where = [...(group ? ['consumer_group = ?'] : []), ...(topics.length > 0 ? ['topic IN (?)'] : [])];
   const [rows] = await db.query<RowDataPacket[]>(
     `SELECT topic, partition_no, next_offset, high_watermark, last_source_ts_ms,
             CAST(UNIX_TIMESTAMP(NOW(6)) * 1000 AS SIGNED) AS now_ms,
             CAST(UNIX_TIMESTAMP(updated_at) * 1000 AS SIGNED) AS updated_ms
-       FROM cdc_offsets${group ? ' WHERE consumer_group = ?' : ''}`,
-    group ? [group] : [],
+       FROM cdc_offsets${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''}`,
+    [...(group ? [group] : []), ...(topics.length > 0 ? [topics] : [])],
   );
   if (rows.length === 0) {
     return { gate: 'sync_lag', ok: false, message: `no sync has ever run${group ? ` for consumer group ${group}` : ''} (cdc_offsets is empty), so the lag is unknown` };
   }
   // A configured topic without a row, or a partition behind with no applied event's time: unknown, not zero.
-  const configured = config.cdc?.kafka ? [config.cdc.kafka.topic].flat() : [];
-  const unseen = configured.filter((topic) => !rows.some((r) => r.topic === topic));
+  const unseen = topics.filter((topic) => !rows.some((r) => r.topic === topic));
   if (unseen.length > 0) return { gate: 'sync_lag', ok: false, message: `no sync progress recorded for topic ${unseen.join(', ')} yet, so its lag is unknown` };
   const untimed = rows.find((r) => r.high_watermark !== null && Number(r.high_watermark) > Number(r.next_offset) && r.last_source_ts_ms === null);
   if (untimed) {

@@ -4,6 +4,7 @@ import { RefusedError } from '../errors.js';
 import { connectMysql } from '../mysql/connect.js';
 import { integerRange, isIntegerDataType } from '../rows/mysql.js';
 import { shardMapFromConfig } from '../shard/map.js';
+import { targetColumnName } from '../source/table-config.js';
 
 /**
  * Member ids typed by an operator (`gray check`, `gray set --allow/--deny`) are hashed and listed
@@ -34,6 +35,8 @@ export function outOfRangeIds(ids: readonly string[], key: Pick<ShardKeyColumn, 
 /** The shard key column of a table as the shards hold it; null (with why) when it cannot be read now. */
 export async function readShardKeyColumn(config: Config, table: string): Promise<ShardKeyColumn | { unknown: string }> {
   const spec = config.tables[table]!;
+  // The shard table's name for it (tables.NAME.columns may rename it): the legacy name found nothing there.
+  const column = targetColumnName(spec, spec.shard_key);
   const map = shardMapFromConfig(config);
   const server = map.serverOf(0);
   const database = map.databaseOf(0);
@@ -43,11 +46,11 @@ export async function readShardKeyColumn(config: Config, table: string): Promise
     try {
       const [rows] = await conn.query<RowDataPacket[]>(
         'SELECT DATA_TYPE AS t, COLUMN_TYPE AS ct FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME = ?',
-        [database, spec.target, spec.shard_key],
+        [database, spec.target, column],
       );
-      if (!rows[0]) return { unknown: `${database}.${spec.target}.${spec.shard_key} not found on server ${server.name} (run membermig init)` };
+      if (!rows[0]) return { unknown: `${database}.${spec.target}.${column} not found on server ${server.name} (run membermig init)` };
       const dataType = String(rows[0].t).toLowerCase();
-      return { column: spec.shard_key, dataType, integer: isIntegerDataType(dataType), unsigned: /\bunsigned\b/i.test(String(rows[0].ct)) };
+      return { column, dataType, integer: isIntegerDataType(dataType), unsigned: /\bunsigned\b/i.test(String(rows[0].ct)) };
     } finally {
       await conn.end();
     }
