@@ -138,8 +138,11 @@ export class DebeziumDecoder {
           throw new Poison(`unknown op ${JSON.stringify(payload.op)} (expected c, r, u or d)`);
       }
     } catch (e) {
-      if (!(e instanceof Poison) && !(e instanceof BadValue) && !(e instanceof SyntaxError)) throw e;
-      const reason = e instanceof SyntaxError ? `not JSON: ${e.message}` : e.message;
+      // Anything else an event's shape made go wrong is recorded with it too: thrown, it failed the batch,
+      // and the consumer fetched the same event again for ever. --retry-dead-letters replays it after a fix.
+      if (e instanceof RefusedError) throw e; // a connector setting that loses digits: sync stops, nothing applies
+      const known = e instanceof Poison || e instanceof BadValue;
+      const reason = e instanceof SyntaxError ? `not JSON: ${e.message}` : known ? (e as Error).message : `could not be decoded: ${String((e as Error).message ?? e)}`;
       return {
         kind: 'poison',
         poison: { origin, ...(table ? { table: table.spec.name } : {}), messageKey: record.key, rawValue: record.value, reason },
@@ -152,9 +155,9 @@ export class DebeziumDecoder {
     if (isObject(schema) && Array.isArray(schema.fields)) {
       const known = table.fromSchema[connector].get(schema);
       if (known) return known;
-      const image = (schema.fields as FieldSchema[]).find((f) => f.field === 'after' || f.field === 'before') as (FieldSchema & { fields?: FieldSchema[] }) | undefined;
-      if (image?.fields) {
-        const byName = new Map(image.fields.map((f) => [f.field, f]));
+      const image = schemaFields(schema).find((f) => f.field === 'after' || f.field === 'before');
+      if (image && Array.isArray((image as { fields?: unknown }).fields)) {
+        const byName = new Map(schemaFields(image).map((f) => [f.field, f]));
         const encodings = table.spec.columns.map((c) => this.encodingOf(c, byName.get(c.source), connector));
         table.fromSchema[connector].set(schema, encodings);
         return encodings;
@@ -213,7 +216,7 @@ export class DebeziumDecoder {
       if (!messageKey) throw new Poison('delete without a before image or a message key');
       const { payload: keyPayload, schema: keySchema } = envelope(messageKey, 'key');
       if (!isObject(keyPayload)) throw new Poison('delete without a before image, and the message key is not an object');
-      const fields = isObject(keySchema) && Array.isArray(keySchema.fields) ? new Map((keySchema.fields as FieldSchema[]).map((f) => [f.field, f])) : undefined;
+      const fields = isObject(keySchema) && Array.isArray(keySchema.fields) ? new Map(schemaFields(keySchema).map((f) => [f.field, f])) : undefined;
       const columns = table.keyColumns.includes(table.shardColumn) ? table.keyColumns : [...table.keyColumns, table.shardColumn];
       image = decodeImage(
         columns,
@@ -425,4 +428,14 @@ function sameValue(a: RowValue, b: RowValue): boolean {
 
 function sameValues(a: Record<string, RowValue>, b: Record<string, RowValue>): boolean {
   return Object.keys(a).every((k) => sameValue(a[k] ?? null, b[k] ?? null));
+}
+
+/**
+ * A schema's field list, entries that are not objects left out: a malformed schema (a null in
+ * `fields`) threw out of decode, failing the batch, and the consumer fetched it again for ever;
+ * its columns are then missing, which makes the event poison with a reason.
+ */
+function schemaFields(schema: object): FieldSchema[] {
+  const fields = (schema as { fields?: unknown }).fields;
+  return Array.isArray(fields) ? fields.filter((f): f is FieldSchema => isObject(f)) : [];
 }
