@@ -93,6 +93,8 @@ interface Write {
   notNewerThan?: RowValue;
   /** The event this write comes from (the key's last in the batch), to dead-letter if the target refuses it. */
   events: ChangeEvent[];
+  /** An upsert's earlier delete of the key on the same shard in the batch: written too, before it (putWrite). */
+  deleteFirst?: Write;
 }
 
 interface ShardWork {
@@ -157,21 +159,33 @@ function finalWrites(ctx: ApplyContext, events: ChangeEvent[], failed: FailedCha
       if (event.op === 'upsert') {
         const row = rowOf(spec, event);
         const target = shardOf(map, row[shardKeyPosition(spec)] ?? null, spec);
-        perShard.set(target, { op: 'upsert', row, key: keyValues, events: [event] });
+        putWrite(perShard, target, { op: 'upsert', row, key: keyValues, events: [event] });
         if (event.beforeShardKey !== undefined) {
           // The row moved shards: the old shard's copy is its before image, unless a newer one is there.
           const old = shardOf(map, event.beforeShardKey, spec);
-          if (old !== target) perShard.set(old, { op: 'delete', row: null, key: keyValues, notNewerThan: event.beforeUpdatedAt, events: [event] });
+          if (old !== target) putWrite(perShard, old, { op: 'delete', row: null, key: keyValues, notNewerThan: event.beforeUpdatedAt, events: [event] });
         }
       } else {
         const shardKey = event.beforeShardKey !== undefined ? event.beforeShardKey : (event.key[spec.shardKey] ?? null);
-        perShard.set(shardOf(map, shardKey, spec), { op: 'delete', row: null, key: keyValues, notNewerThan: event.beforeUpdatedAt, events: [event] });
+        putWrite(perShard, shardOf(map, shardKey, spec), { op: 'delete', row: null, key: keyValues, notNewerThan: event.beforeUpdatedAt, events: [event] });
       }
     } catch (e) {
       failed.push({ event, reason: (e as Error).message });
     }
   }
   return finals;
+}
+
+/**
+ * The key's write on a shard replaces its earlier one in the batch, except that an upsert after a
+ * delete keeps the delete (written first, as writeShard writes deletes before upserts). Collapsed to
+ * the upsert alone, a re-insert older than the deleted row (a restore, a writer whose clock runs
+ * behind) was kept out by keep-newer, where the same events in two batches stored it.
+ */
+function putWrite(perShard: Map<number, Write>, shard: number, write: Write): void {
+  const earlier = perShard.get(shard);
+  const deleteFirst = write.op === 'upsert' ? (earlier?.op === 'delete' ? earlier : earlier?.deleteFirst) : undefined;
+  perShard.set(shard, deleteFirst ? { ...write, deleteFirst } : write);
 }
 
 /** The final writes as one work per shard, grouped by the shard's server. */
@@ -185,6 +199,7 @@ function worksByServer(ctx: ApplyContext, finals: FinalWrites): Map<string, Shar
       for (const [shard, write] of perShard) {
         let list = byShard.get(shard);
         if (!list) byShard.set(shard, (list = []));
+        if (write.deleteFirst) list.push(write.deleteFirst);
         list.push(write);
       }
     }
@@ -283,7 +298,9 @@ async function writeShard(ctx: ApplyContext, work: ShardWork): Promise<FailedCha
   });
   if (fewerDeleted) {
     const refused = new Set(refusals.map((r) => r.item));
-    const written = work.writes.filter((w) => w.op === 'delete' && !refused.has(w));
+    // A delete the batch re-inserts after is no late delete: the row it kept is the one the batch ends with.
+    const reinserted = new Set(work.writes.flatMap((w) => (w.deleteFirst ? [w.deleteFirst] : [])));
+    const written = work.writes.filter((w) => w.op === 'delete' && !refused.has(w) && !reinserted.has(w));
     await reportKeptDeletes({ writer, logger: ctx.logger, ...(ctx.onDeletesKept ? { onKept: ctx.onDeletesKept } : {}) }, work.shard, work.spec, written);
   }
   const where = `${work.spec.name} shard ${work.shard} (${writer.map.databaseOf(work.shard)} on ${writer.map.serverOf(work.shard).name})`;

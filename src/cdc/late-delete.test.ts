@@ -126,6 +126,20 @@ describe('a delete keeps a row stored with a newer updated_at than its before im
     expect((await rowsOf(0))[0]).toBe(`1@${T2}`);
   });
 
+  it('apply: a delete and a re-insert older than the deleted row give the same row in one batch as in two', async () => {
+    // Row 1 is stored at T2; legacy deletes it, then a restore (or a writer whose clock runs behind) inserts it at T1.
+    const reinsert: ChangeEvent = { table: 'member', op: 'upsert', key: { id: '1' }, after: { id: '1', city: '10', updated_at: T1 }, origin };
+    const kept: [string, number][] = [];
+    const onDeletesKept = (table: string, count: number) => void kept.push([table, count]);
+    await applyChanges({ writer, specs, logger: silentLogger, onDeletesKept }, [deleteOf(1, 10, T2), reinsert]);
+    expect((await rowsOf(0))[0]).toBe(`1@${T1}`); // collapsed to the upsert alone, keep-newer kept the deleted row (T2)
+    // Replayed: the delete keeps the re-inserted row (T1 is newer than T0's bound) but it is what the batch ends
+    // with, so no kept delete is reported.
+    await applyChanges({ writer, specs, logger: silentLogger, onDeletesKept }, [deleteOf(1, 10, T0), reinsert]);
+    expect((await rowsOf(0))[0]).toBe(`1@${T1}`);
+    expect(kept).toEqual([]);
+  });
+
   it('parking: a parked delete keeps its bound through the control store; one parked without a bound deletes by key', async () => {
     const kept: [string, number][] = [];
     const onDeletesKept = (table: string, count: number) => void kept.push([table, count]);
