@@ -398,11 +398,21 @@ describe('membermig gray and shim', () => {
       await json('shim', 'set', 'member', 'dual_mysql_primary', '--reason', 'mysql primary');
       await json('gray', 'set', 'member', '--write', '100%', '--reason', 'all mysql primary');
       await json('shim', 'set', 'member', 'mysql_only', '--reason', 'done');
+      await json('gray', 'set', 'member', '--write', '100%', '--reason', 'all mysql only');
+
+      // Moving members back from MySQL-only writes is never refused, but says what legacy lacks.
+      const mysqlOnly = 'member is or was mysql_only: the writes made then are in MySQL only';
+      const denied = await json('gray', 'set', 'member', '--deny', '77', '--reason', 'VIP back to legacy');
+      expect(denied.notes.join('\n')).toContain(mysqlOnly);
+      const rolledBack = (await json('gray', 'rollback', 'member', '--reason', 'undo the write raise'))[0];
+      expect([rolledBack.after.write_bp, rolledBack.notes.join('\n')]).toEqual([0, expect.stringContaining(mysqlOnly)]);
+      expect((await json('gray', 'set', 'member', '--read', '10%', '--reason', 'reads only')).notes.join('\n')).not.toContain(mysqlOnly);
 
       // Back three steps at once, with every gate failing: never gated; the whole table is legacy_only.
       await db.query('DELETE FROM verify_runs');
       const back = await json('shim', 'set', 'member', 'legacy_only', '--reason', 'incident: roll back');
       expect(back).toMatchObject({ changed: true, before: { mode: 'mysql_only' }, after: { mode: 'legacy_only' }, gates: [] });
+      expect(back.notes.join('\n')).toContain(mysqlOnly);
       expect((await json('shim', 'show', 'member'))[0]).toMatchObject({ mode: 'legacy_only' });
 
       const history = await json('shim', 'history', 'member');

@@ -148,7 +148,6 @@ async function runKafkaSync(config: Config, options: SyncOptions): Promise<Kafka
       ...(metricsPort !== undefined ? { metricsPort } : {}),
       elapsedSeconds: 0,
     };
-    if (options.retryDeadLetters) result.retried = await retryDeadLetters(rt);
 
     const partitions = new Map<string, SyncPartitionResult>();
     const aborted = stopRequest(options.signal);
@@ -157,6 +156,9 @@ async function runKafkaSync(config: Config, options: SyncOptions): Promise<Kafka
     const startUp = (async () => {
       await connectKafka(admin, kafkaConfig.brokers);
       await prepareTopics(admin, { store, group: kafkaConfig.group, topics, brokers: kafkaConfig.brokers, logger });
+      if (stopping()) return;
+      // After the topics are checked: a topic missing or compacted is refused (exit 2) before any write.
+      if (options.retryDeadLetters) result.retried = await retryDeadLetters(rt);
       if (stopping()) return;
       consumer = new RestartingConsumer(kafka, { kafkaConfig, topics, logger, stopping, eachBatch: batchApplier(rt, result, partitions) });
       await consumer.start();

@@ -139,8 +139,10 @@ export async function setGray(store: ControlStore, config: Config, table: string
       recorded = passGates(gates, ctx, reason, `move ${table} toward MySQL`);
     }
     const version = await writeSetting(conn, { table, kind: 'gray', action: 'set', oldValue: stored, newValue: after, operator: ctx.operator, reason: recorded.reason, forced: recorded.forced });
-    const shim = await peekSetting(conn, table, 'shim');
-    const notes = [...(graysRaise(before, after) ? unstampedNote(config, table) : []), ...idleWriteNote(table, before, after, shim === null ? DEFAULT_SHIM : toShimSetting(shim))];
+    const storedShim = await peekSetting(conn, table, 'shim');
+    const shim = storedShim === null ? DEFAULT_SHIM : toShimSetting(storedShim);
+    const notes = [...(graysRaise(before, after) ? unstampedNote(config, table) : []), ...idleWriteNote(table, before, after, shim)];
+    if (MYSQL_PRIMARY.includes(shim.mode) && writesMoveBack(before, after)) notes.push(...(await movedBackNotes(conn, table, shim.mode)));
     return { table, changed: true, before, after, version, gates, forced: recorded.forced, operator: ctx.operator, notes };
   });
   return { ...result, notes: [...result.notes, ...idNotes] };
@@ -163,6 +165,28 @@ function unstampedNote(config: Config, table: string): string[] {
 function idleWriteNote(table: string, before: GraySetting, after: GraySetting, shim: ShimSetting): string[] {
   if (shim.mode !== 'legacy_only' || after.write_bp === before.write_bp) return [];
   return [`${table} is in shim mode legacy_only, where the write percentage changes nothing: every member writes legacy only until shim set ${table} dual_legacy_primary, which starts it again at 0%`];
+}
+
+/** Whether members' writes move back toward legacy: a lower write percentage, or a member newly denied. */
+function writesMoveBack(before: GraySetting, after: GraySetting): boolean {
+  const deniedBefore = new Set(before.deny);
+  return after.write_bp < before.write_bp || after.deny.some((id) => !deniedBefore.has(id));
+}
+
+/**
+ * Members moved back from writes MySQL leads: legacy may lack writes only MySQL has (all of them in
+ * mysql_only; failed legacy halves, listed in repair_queue, in dual_mysql_primary). The move is never
+ * refused (a rollback must be instant), but it says so (docs/gray-release.md, Caution).
+ */
+async function movedBackNotes(conn: PoolConnection, table: string, mode: ShimMode): Promise<string[]> {
+  return [...(await heldKeysNote(conn, table)), ...(mode === 'mysql_only' ? [mysqlOnlyNote(table)] : [])];
+}
+
+function mysqlOnlyNote(table: string): string {
+  return (
+    `${table} is or was mysql_only: the writes made then are in MySQL only, and legacy's rows of those members are older. Members moved back write ` +
+    `legacy again, and sync carries legacy's whole row over MySQL's newer one; bring legacy up to date for them first (docs/gray-release.md, Caution)`
+  );
 }
 
 /** Where list i starts in the lists laid end to end. */
@@ -203,7 +227,7 @@ export async function rollbackGray(store: ControlStore, config: Config, tables: 
           const after = lower(before, { ...before, read_bp: 0, write_bp: 0, allow: [] });
           if (sameGray(before, after)) return unchanged(table, before, ctx, await currentVersion(conn));
           const version = await writeSetting(conn, { table, kind: 'gray', action: 'rollback', oldValue: stored, newValue: after, operator: ctx.operator, reason, forced: false });
-          return { table, changed: true, before, after, version, gates: [], forced: false, operator: ctx.operator, notes: [] };
+          return { table, changed: true, before, after, version, gates: [], forced: false, operator: ctx.operator, notes: await rolledBackNotes(conn, table, before, after) };
         }
         // Back through the sets not yet undone, newest first, to the first whose undoing lowers something.
         // A set that only lowered (a longer denylist, a lower percentage) has nothing to undo; it is
@@ -219,7 +243,7 @@ export async function rollbackGray(store: ControlStore, config: Config, tables: 
             await writeSetting(conn, { table, kind: 'gray', action: 'rollback', oldValue: stored, newValue: before, operator: ctx.operator, reason: `${reason} (set #${id} raised nothing: nothing to undo)`, forced: false });
           }
           const version = await writeSetting(conn, { table, kind: 'gray', action: 'rollback', oldValue: stored, newValue: after, operator: ctx.operator, reason, forced: false });
-          const notes = skipped.length > 0 ? [`went past ${skipped.length} newer set(s) that raised nothing`] : [];
+          const notes = [...(skipped.length > 0 ? [`went past ${skipped.length} newer set(s) that raised nothing`] : []), ...(await rolledBackNotes(conn, table, before, after))];
           return { table, changed: true, before, after, version, gates: [], forced: false, operator: ctx.operator, notes };
         }
         return unchanged(table, before, ctx, await currentVersion(conn));
@@ -316,9 +340,20 @@ export async function setShimMode(store: ControlStore, config: Config, table: st
     }
     const version = await writeSetting(conn, { table, kind: 'shim', action: 'set', oldValue: stored, newValue: after, operator: ctx.operator, reason: recorded.reason, forced: recorded.forced });
     if (to < from && LEGACY_PRIMARY.includes(mode)) notes.push(...(await heldKeysNote(conn, table)));
+    if (to < from && before.mode === 'mysql_only') notes.push(mysqlOnlyNote(table));
     if (to > from) notes.push(...unstampedNote(config, table));
     return { table, changed: true, before, after, version, gates, forced: recorded.forced, operator: ctx.operator, notes };
   });
+}
+
+/** Modes in which MySQL is the primary: legacy may lack writes only MySQL has. */
+const MYSQL_PRIMARY: ShimMode[] = ['dual_mysql_primary', 'mysql_only'];
+
+/** A gray rollback that moved members' writes back, in a mode MySQL leads: what legacy may lack. */
+async function rolledBackNotes(conn: PoolConnection, table: string, before: GraySetting, after: GraySetting): Promise<string[]> {
+  const stored = await peekSetting(conn, table, 'shim');
+  const mode = stored === null ? DEFAULT_SHIM.mode : toShimSetting(stored).mode;
+  return MYSQL_PRIMARY.includes(mode) && writesMoveBack(before, after) ? movedBackNotes(conn, table, mode) : [];
 }
 
 /** Modes in which legacy is the primary: its row is the one that counts. */
