@@ -1,4 +1,6 @@
+import { writeFileSync } from 'node:fs';
 import type { Connection, Pool } from 'mysql2/promise';
+import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../src/config/schema.js';
 import { checkGates } from '../src/gray/gates.js';
@@ -13,7 +15,7 @@ import { createTestEnv, type TestEnv } from './support/env.js';
  * --deny that then protected nobody); the gate read every topic's row, and a renamed topic's last
  * row, older every second, kept it shut for good.
  */
-describe('gray: a renamed shard key, and a topic no longer read', () => {
+describe('gray: a renamed shard key, a topic no longer read, a mis-edited shard map', () => {
   let env: TestEnv;
   let db: Connection;
   const cli = (...args: string[]) => runCli([...args, '--config', env.configPath]);
@@ -57,5 +59,15 @@ describe('gray: a renamed shard key, and a topic no longer read', () => {
     } finally {
       await db.query('DELETE FROM cdc_offsets');
     }
+  });
+
+  it('with a config whose shard map differs from the recorded one, a move back to legacy works and a raise is refused', async () => {
+    const misEdited = env.configPath.replace(/\.yaml$/, '-16.yaml');
+    writeFileSync(misEdited, stringify({ ...env.raw, shards: { ...(env.raw.shards as object), count: 16, placement: [{ shards: '0-15', server: 'shard-a' }] } }));
+    const deny = await runCli(['gray', 'set', 'member', '--deny', '77', '--reason', 'incident: VIP back to legacy', '--config', misEdited]);
+    expect(deny.code, deny.stderr).toBe(0);
+    const raise = await runCli(['gray', 'set', 'member', '--read', '10%', '--reason', 'raise', '--force', '--config', misEdited]);
+    expect(raise.code).toBe(2);
+    expect(raise.stderr).toContain("the config's shard map is not the one");
   });
 });

@@ -135,6 +135,9 @@ export async function setGray(store: ControlStore, config: Config, table: string
     let gates: GateResult[] = [];
     let recorded = { forced: false, reason };
     if (graysRaise(before, after)) {
+      // A raise sends members to MySQL by the shard map: it must be the one the rows were placed by.
+      // Asked on the locked connection: a store of one connection waited for itself.
+      await pinShardMap({ pool: conn, database: store.database }, config.shards);
       gates = await checkGates(conn, config, table, connectors);
       recorded = passGates(gates, ctx, reason, `move ${table} toward MySQL`);
     }
@@ -315,7 +318,7 @@ export async function setShimMode(store: ControlStore, config: Config, table: st
         throw new RefusedError(`shim mode moves forward one step at a time: ${table} is ${before.mode}, the next step is ${SHIM_MODES[from + 1]} (not ${mode}). Nothing was changed.`);
       }
       // Forward sends members' writes to MySQL, by the shard map: it must be the one the rows were placed by.
-      await pinShardMap(store, config.shards);
+      await pinShardMap({ pool: conn, database: store.database }, config.shards);
       gates = await checkGates(conn, config, table, connectors);
       if (from > 0) {
         const writeBp = gray?.write_bp ?? 0;

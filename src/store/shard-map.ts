@@ -1,9 +1,8 @@
-import type { RowDataPacket } from 'mysql2/promise';
+import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../config/schema.js';
 import { RefusedError } from '../errors.js';
 import { isoTime } from '../mysql/iso-time.js';
 import { formatDatabaseName } from '../shard/map.js';
-import type { ControlStore } from './control.js';
 
 /**
  * The shard map's routing (count, function, database pattern) is pinned in the control store by
@@ -16,13 +15,13 @@ import type { ControlStore } from './control.js';
 type Routing = Pick<Config['shards'], 'count' | 'function' | 'database'>;
 
 /** Records the routing if none is recorded yet; refuses (exit 2) a config whose routing differs from the recorded one. */
-export async function pinShardMap(store: ControlStore, shards: Routing): Promise<void> {
+export async function pinShardMap(store: { pool: Pool | PoolConnection; database: string }, shards: Routing): Promise<void> {
   await store.pool.query('INSERT IGNORE INTO shard_map (id, shard_count, shard_function, database_pattern) VALUES (1, ?, ?, ?)', [shards.count, shards.function, shards.database]);
   await checkShardMap(store, shards);
 }
 
 /** Refuses a config whose routing differs from the recorded one; changes nothing (init --check). A store without one passes. */
-export async function checkShardMap(store: ControlStore, shards: Routing): Promise<void> {
+export async function checkShardMap(store: { pool: Pool | PoolConnection; database: string }, shards: Routing): Promise<void> {
   let rows: RowDataPacket[];
   try {
     [rows] = await store.pool.query<RowDataPacket[]>(`SELECT shard_count, shard_function, database_pattern, ${isoTime('recorded_at')} FROM shard_map WHERE id = 1`);

@@ -45,8 +45,11 @@ export function registerGray(program: Command, run: Run): void {
         const read = opts.read === undefined ? undefined : parsePercent(opts.read, '--read');
         const write = opts.write === undefined ? undefined : parsePercent(opts.write, '--write');
         const { config } = ctx.loadConfig();
-        const result = await withStore(config, (store) =>
-          setGray(store, config, table, { read, write, allow: opts.allow, unallow: opts.unallow, deny: opts.deny, undeny: opts.undeny }, changeContext(opts)),
+        // The shard map is checked by setGray for a raise only: a move back to legacy must work whatever the config's map says.
+        const result = await withStore(
+          config,
+          (store) => setGray(store, config, table, { read, write, allow: opts.allow, unallow: opts.unallow, deny: opts.deny, undeny: opts.undeny }, changeContext(opts)),
+          { routes: false },
         );
         return ctx.finish(ExitCode.Ok, result, (r) => renderGrayChange([r]));
       }),
