@@ -485,6 +485,35 @@ describe('membermig sync: Debezium through Kafka to the shards', () => {
     }
   });
 
+  it('a new group with no start position recorded is refused when the broker no longer keeps a partition\'s first events', async () => {
+    const topic = `${env.prefix}.gap-fresh`;
+    const group = `${env.prefix}-gap-fresh`;
+    const admin = kafkaClient().admin();
+    const producer = kafkaClient().producer();
+    await Promise.all([admin.connect(), producer.connect()]);
+    try {
+      await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+      await producer.send({ topic, messages: [1, 2, 3].map((i) => ({ partition: 0, key: `k${i}`, value: 'not applied' })) });
+      // Retention removed offsets 0-1; no full job recorded where this topic starts (Kafka was away), nothing committed.
+      // Asked again on a failure: a partition just written to has at times refused it once ("Error while deleting records").
+      for (let tries = 1; ; tries++) {
+        const deleted = await admin.deleteTopicRecords({ topic, partitions: [{ partition: 0, offset: '2' }] }).then(() => true, (e: Error) => (tries < 10 ? false : Promise.reject(e)));
+        if (deleted) break;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      const dir = mkdtempSync(join(tmpdir(), 'membermig-cfg-'));
+      const config = join(dir, 'gap-fresh.yaml');
+      writeFileSync(config, stringify({ ...(env.raw as Record<string, unknown>), cdc: { kafka: { brokers: kafkaServices().brokers, topic, group } } }));
+      const r = await runCli(['sync', '--config', config, '--until-caught-up']);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain(`consumer group ${group} is behind what the broker keeps: ${topic}[0] with nothing committed and no start position recorded by full, oldest kept 2`);
+      expect((await admin.fetchOffsets({ groupId: group, topics: [topic] }))[0]!.partitions[0]!.offset).toBe('-1'); // nothing consumed
+    } finally {
+      await producer.disconnect();
+      await admin.disconnect();
+    }
+  });
+
   it('dead-letters malformed and out-of-contract events with topic, partition, offset, key and reason; retries them after a fix', async () => {
     const producer = kafkaClient().producer();
     await producer.connect();

@@ -110,7 +110,17 @@ async function refuseRetentionGaps(admin: Admin, recorded: { starts: RecordedSta
     const moved: PartitionOffset[] = [];
     for (const p of committed.find((t) => t.topic === topic)?.partitions ?? []) {
       const low = kept.find((k) => k.partition === p.partition)?.low;
-      if (p.offset === '-1' || low === undefined || BigInt(p.offset) >= BigInt(low)) continue;
+      if (p.offset === '-1') {
+        // Nothing committed: the consumer starts at the oldest kept event. Safe only when that is the
+        // partition's first, or not after where full recorded the start; else changes after the copy's
+        // start may be gone, and the consumer would pass over them without a word.
+        if (low === undefined || BigInt(low) === 0n) continue;
+        const start = kafkaStartOffsets(recorded.starts, topic).find((r) => r.partition === p.partition)?.offset;
+        if (start !== undefined && BigInt(start) >= BigInt(low)) continue;
+        gaps.push(`${topic}[${p.partition}] with nothing committed and ${start === undefined ? 'no start position recorded by full' : `full's start at offset ${start}`}, oldest kept ${low}`);
+        continue;
+      }
+      if (low === undefined || BigInt(p.offset) >= BigInt(low)) continue;
       const start = recopied.find((r) => r.partition === p.partition)?.offset;
       if (start !== undefined && BigInt(start) > BigInt(p.offset) && BigInt(start) >= BigInt(low)) moved.push({ partition: p.partition, offset: start });
       else gaps.push(`${topic}[${p.partition}] at offset ${p.offset}, oldest kept ${low}`);
