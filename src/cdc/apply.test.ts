@@ -368,6 +368,23 @@ describe('apply and parking-lot replay on real servers: a write the server canno
     });
   }
 
+  it('a process that lost its partitions while its writes failed parks nothing: the check before the first write is made again before parking', async () => {
+    const kind = KINDS[0]!;
+    const writer = undoAfter(watched(createShardWriter(shardConfig(), { lockWaitSeconds: kind.lockWaitSeconds })), (w) => w.close());
+    const { lot } = parkingLot(writer);
+    const outage = undoAfter(kind.outage(), (o) => o.end());
+    await outage.begin();
+    let checks = 0;
+    // Still a member before the first write; no longer once the failed writes come back (a rebalance meanwhile).
+    const stillMember = async () => {
+      if (++checks > 1) throw new Error('The coordinator is not aware of this member');
+    };
+    await expect(applyChanges({ writer, specs, logger: silentLogger, parking: lot }, events, stillMember)).rejects.toThrow('not aware of this member');
+    expect(checks).toBe(2);
+    expect(await parkedFor(A)).toEqual([]);
+    await lot.stop();
+  });
+
   it('ER_DATA_TOO_LONG: apply returns only the refused event to dead-letter; the rest applies, nothing is parked', async () => {
     const writer = undoAfter(watched(createShardWriter(shardConfig())), (w) => w.close());
     const { lot } = parkingLot(writer);

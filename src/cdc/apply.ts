@@ -114,7 +114,7 @@ export async function applyChanges(ctx: ApplyContext, all: ChangeEvent[], before
   const events = await withLegacyRedo(ctx, kept, failed);
   const byServer = worksByServer(ctx, finalWrites(ctx, events, failed));
   await beforeWrites?.();
-  const outcomes = await Promise.all([...byServer].map(([server, works]) => writeServer(ctx, server, works)));
+  const outcomes = await Promise.all([...byServer].map(([server, works]) => writeServer(ctx, server, works, beforeWrites)));
   for (const o of outcomes) failed.push(...o.failed);
   return { writes: sum(outcomes.map((o) => o.writes)), parked: sum(outcomes.map((o) => o.parked)), failed, held };
 }
@@ -224,7 +224,7 @@ interface ServerOutcome {
  * take them (withServerRetry); with one, it parks them: all of them behind writes already parked
  * for the server (so none overtakes an older one), else those that met the server down.
  */
-async function writeServer(ctx: ApplyContext, server: string, works: ShardWork[]): Promise<ServerOutcome> {
+async function writeServer(ctx: ApplyContext, server: string, works: ShardWork[], beforeWrites?: () => Promise<void>): Promise<ServerOutcome> {
   const outcome: ServerOutcome = { writes: 0, parked: 0, failed: [] };
   const wrote = (work: ShardWork, refused: FailedChange[]) => {
     outcome.writes += work.writes.length - refused.length;
@@ -270,6 +270,10 @@ async function writeServer(ctx: ApplyContext, server: string, works: ShardWork[]
     } else throw o.reason;
   });
   if (waiting.length > 0) {
+    // The writes that failed may have taken up to twice the lock wait each: what held before the first
+    // write must still hold before they are parked, or a process that lost its partitions meanwhile parks
+    // old writes that the drainer later lands over the new owner's.
+    await beforeWrites?.();
     ctx.logger.warn({ server, err: why }, 'shard server cannot take writes now; parking its writes until it can (other servers go on)');
     ctx.onServerDown?.(server, why);
     await parkAll(waiting);
