@@ -11,6 +11,12 @@ export interface RestartingConsumerOptions {
   stopping: () => boolean;
   /** Applies and commits a batch (with the consumer that fetched it, whose offsets it commits). */
   eachBatch: (payload: EachBatchPayload, consumer: Consumer) => Promise<void>;
+  /**
+   * A fetched batch that held only records a consumer never sees (a transaction's commit marker,
+   * aborted messages): kafkajs skips eachBatch for it, so nothing would commit past it, and the
+   * partition would stay one short of its end for ever. `nextOffset` is where its next record is.
+   */
+  onSkippedBatch: (skipped: { topic: string; partition: number; nextOffset: string; highWatermark: string }, consumer: Consumer) => Promise<void>;
 }
 
 /**
@@ -50,6 +56,12 @@ export class RestartingConsumer {
       this.restartLater(c);
     });
     c.on(c.events.FETCH, () => (this.restartWait = MIN_RESTART_WAIT_MS));
+    c.on(c.events.END_BATCH_PROCESS, ({ payload }) => {
+      if (payload.batchSize !== 0) return;
+      const skipped = { topic: payload.topic, partition: payload.partition, nextOffset: (BigInt(payload.lastOffset) + 1n).toString(), highWatermark: payload.highWatermark };
+      // The next fetch waits for nothing here: a failed commit is made again by the next batch's.
+      this.o.onSkippedBatch(skipped, c).catch((e: Error) => this.o.logger.warn({ ...skipped, err: e.message }, 'could not commit past records sync does not see'));
+    });
     await c.connect();
     // A stop requested while kafkajs was connecting: nothing is started (sync disconnects it).
     if (this.o.stopping()) return;

@@ -160,7 +160,7 @@ async function runKafkaSync(config: Config, options: SyncOptions): Promise<Kafka
       // After the topics are checked: a topic missing or compacted is refused (exit 2) before any write.
       if (options.retryDeadLetters) result.retried = await retryDeadLetters(rt);
       if (stopping()) return;
-      consumer = new RestartingConsumer(kafka, { kafkaConfig, topics, logger, stopping, eachBatch: batchApplier(rt, result, partitions) });
+      consumer = new RestartingConsumer(kafka, { kafkaConfig, topics, logger, stopping, eachBatch: batchApplier(rt, result, partitions), onSkippedBatch: commitPastSkipped(rt) });
       await consumer.start();
       if (stopping()) return; // start() gives up quietly when a stop came meanwhile: nothing more to start
       result.started = true;
@@ -237,7 +237,11 @@ function batchApplier(rt: Runtime, result: KafkaSyncResult, partitions: Map<stri
       if (!isRunning() || isStale()) return;
       const chunk = messages.slice(i, i + max);
       const decoded = decodePart(rt, batch.topic, batch.partition, chunk);
-      const outcome = await committer.submit({ consumer, heartbeat, topic: batch.topic, partition: batch.partition, highWatermark: batch.highWatermark, messages: chunk, decoded });
+      // The batch's last chunk commits past what the batch holds after its last message (a transaction's
+      // commit marker): else the partition stays one short of its end, and --until-caught-up never ends.
+      const batchEnd = i + max >= messages.length ? (BigInt(batch.lastOffset()) + 1n).toString() : undefined;
+      const part: Part = { consumer, heartbeat, topic: batch.topic, partition: batch.partition, highWatermark: batch.highWatermark, messages: chunk, decoded, ...(batchEnd ? { batchEnd } : {}) };
+      const outcome = await committer.submit(part);
       resolveOffset(chunk[chunk.length - 1]!.offset);
       result.eventsApplied += outcome.applied;
       result.tombstones += outcome.tombstones;
@@ -252,6 +256,19 @@ function batchApplier(rt: Runtime, result: KafkaSyncResult, partitions: Map<stri
   };
 }
 
+/**
+ * A batch of records sync never sees (kafkajs filtered them: a transaction's marker, aborted
+ * messages): its offsets are committed and mirrored, as after an applied batch.
+ */
+function commitPastSkipped(rt: Runtime) {
+  return async (skipped: { topic: string; partition: number; nextOffset: string; highWatermark: string }, consumer: Consumer): Promise<void> => {
+    await consumer.commitOffsets([{ topic: skipped.topic, partition: skipped.partition, offset: skipped.nextOffset }]);
+    await mirrorOffsets(rt.store.pool, [
+      { group: rt.kafkaConfig.group, topic: skipped.topic, partition: skipped.partition, nextOffset: skipped.nextOffset, highWatermark: skipped.highWatermark, lastSourceTsMs: null, appliedEvents: 0 },
+    ]);
+  };
+}
+
 interface BatchOutcome {
   applied: number;
   tombstones: number;
@@ -259,7 +276,6 @@ interface BatchOutcome {
   nextOffset: string;
 }
 
-/** Decode, apply, record dead letters, commit, mirror: one partition's chunk of messages. */
 /** One partition's chunk of messages, waiting to be applied in the next group. */
 interface Part {
   consumer: Consumer;
@@ -270,6 +286,8 @@ interface Part {
   highWatermark: string;
   messages: KafkaMessage[];
   decoded: DecodedPart;
+  /** The last chunk of a fetched batch: the offset after the batch's last record, data or not. */
+  batchEnd?: string;
 }
 
 interface DecodedPart {
@@ -359,7 +377,10 @@ async function applyGroup(rt: Runtime, parts: Part[]): Promise<BatchOutcome[]> {
     if (i >= 0) perPart[i]!.failed++;
   }
   await recordDeadLetters(rt.store.pool, poisons);
-  const nextOffsets = parts.map((p) => (BigInt(p.messages[p.messages.length - 1]!.offset) + 1n).toString());
+  const nextOffsets = parts.map((p) => {
+    const afterLast = BigInt(p.messages[p.messages.length - 1]!.offset) + 1n;
+    return (p.batchEnd !== undefined && BigInt(p.batchEnd) > afterLast ? BigInt(p.batchEnd) : afterLast).toString();
+  });
   for (const consumer of new Set(parts.map((p) => p.consumer))) {
     await consumer.commitOffsets(parts.flatMap((p, i) => (p.consumer === consumer ? [{ topic: p.topic, partition: p.partition, offset: nextOffsets[i]! }] : [])));
   }
