@@ -68,4 +68,34 @@ describe('verify --repair racing a newer write of the same row', () => {
       await legacy.end();
     }
   }, 120_000);
+
+  it("does not delete a row the member wrote in MySQL after the re-check found the key extra", async () => {
+    const map = shardMapFromConfig(env.config);
+    const shard = map.shardOf('7');
+    const shardConn = await connectMysql(map.serverOf(shard).primary, { database: map.databaseOf(shard) });
+    const legacy = await connectMysql(env.legacyUrl);
+    try {
+      // Legacy deleted member 7 (sync has not applied it): the shard's copy is extra.
+      await legacy.query('DELETE FROM member WHERE member_id = 7');
+      await shardConn.query('BEGIN');
+      await shardConn.query('SELECT * FROM member WHERE member_id = 7 FOR UPDATE');
+      const verifying = runVerify(env.config, { logger: silentLogger, repair: true });
+      let waiting = false;
+      for (let i = 0; i < 300 && !waiting; i++) {
+        const [rows] = await shardConn.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE INFO LIKE 'DELETE FROM%member%'");
+        waiting = Number(rows[0]!.n) > 0;
+        if (!waiting) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(waiting).toBe(true);
+      // Meanwhile the member is created again, MySQL first (its legacy write still to come).
+      await shardConn.query("UPDATE member SET name = 'created again', updated_at = '2024-04-01 00:00:00' WHERE member_id = 7");
+      await shardConn.query('COMMIT');
+      await verifying;
+      const [after] = await shardConn.query<RowDataPacket[]>('SELECT name FROM member WHERE member_id = 7');
+      expect(after.map((r) => r.name)).toEqual(['created again']);
+    } finally {
+      await shardConn.end().catch(() => {});
+      await legacy.end();
+    }
+  }, 120_000);
 });

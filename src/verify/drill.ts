@@ -3,7 +3,8 @@ import { combineChecksums, differingColumns, emptyChecksum, sameChecksum, type C
 import { nullShardKeyRejection } from '../rows/convert.js';
 import { shardKeyPosition, shardKeyText } from '../rows/ddl.js';
 import { UnrepresentableError } from '../source/reader.js';
-import type { Row, TableSpec } from '../rows/types.js';
+import type { Row, RowValue, TableSpec } from '../rows/types.js';
+import { orderingStamp } from '../target/writer.js';
 import type { ShardMap } from '../shard/map.js';
 import type { ChunkKey } from '../store/leases.js';
 import { hasIntegerKey, keyId, type HashedRow, type KeySpan, type LegacySide, type ShardChecksum, type ShardSide } from './sides.js';
@@ -34,6 +35,11 @@ export interface Difference {
   columns?: string[];
   /** unrepresentable: which value and why. */
   reason?: string;
+  /**
+   * Re-checks of a table with an ordering updated_at: that column of the copy on `shard` as seen
+   * (extra, wrong_shard, different). A repair's delete of the copy keeps a row stored newer since.
+   */
+  copyStamp?: RowValue;
   /**
    * Re-checks only: a digest of the rows looked at (legacy and every shard copy), so a difference
    * counts as steady only when nothing in it moved between two looks.
@@ -177,6 +183,20 @@ function classifyHashes(spec: TableSpec, map: ShardMap, legacy: HashedRow | unde
  * copy found on the shards looked at. `different` lists the columns whose canonical values differ.
  */
 export function classifyRows(spec: TableSpec, map: ShardMap, key: ChunkKey, legacy: Row | undefined, copies: Map<number, Row>, checked: Set<number>): Difference[] {
+  const stampAt = stampPosition(spec);
+  return classifyCopies(spec, map, key, legacy, copies, checked).map((d) => {
+    const copy = d.shard === null ? undefined : copies.get(d.shard);
+    return stampAt >= 0 && copy ? { ...d, copyStamp: copy[stampAt] ?? null } : d;
+  });
+}
+
+/** Where a table's ordering updated_at is in its rows (-1: none). */
+function stampPosition(spec: TableSpec): number {
+  const stamp = orderingStamp(spec);
+  return stamp ? spec.columns.indexOf(stamp) : -1;
+}
+
+function classifyCopies(spec: TableSpec, map: ShardMap, key: ChunkKey, legacy: Row | undefined, copies: Map<number, Row>, checked: Set<number>): Difference[] {
   const shardKeyAt = shardKeyPosition(spec);
   if (!legacy) return [...copies.keys()].map((shard) => ({ key, kind: 'extra', shard }));
   const routed = map.shardOf(shardKeyText(spec, legacy, shardKeyAt));

@@ -78,7 +78,7 @@ export async function repairDifferences(ctx: DrillContext, writer: ShardWriter, 
 
 async function applyRepairs(ctx: DrillContext, writer: ShardWriter, planned: PlannedRepair[], legacyRows: Map<string, Row>): Promise<void> {
   const shardKeyAt = shardKeyPosition(ctx.spec);
-  const deletes = new Map<number, ChunkKey[]>();
+  const deletes = new Map<number, { keys: ChunkKey[]; seen: (RowValue | undefined)[] }>();
   const upserts = new Map<number, Row[]>();
   const upserted = new Set<string>();
   for (const p of planned) {
@@ -86,14 +86,21 @@ async function applyRepairs(ctx: DrillContext, writer: ShardWriter, planned: Pla
     const row = legacyRows.get(id);
     const at = p.shard;
     if (at === null) throw new Error(`table ${ctx.spec.name}, key (${p.key.join(', ')}): a ${p.kind} difference without a shard cannot be repaired`);
-    if (p.kind === 'extra' || p.kind === 'wrong_shard' || !row) deletes.set(at, [...(deletes.get(at) ?? []), p.key]);
+    // A key missing from the shard and gone from legacy is in step: whatever is there now came after the look.
+    if ((p.kind === 'extra' || p.kind === 'wrong_shard' || !row) && p.kind !== 'missing') {
+      const list = deletes.get(at) ?? { keys: [], seen: [] };
+      list.keys.push(p.key);
+      // Bounded by the copy's updated_at as the re-check saw it: a row the member wrote since is kept.
+      list.seen.push(p.copyStamp);
+      deletes.set(at, list);
+    }
     if (row && p.action !== 'delete' && !upserted.has(id)) {
       upserted.add(id);
       const home = ctx.map.shardOf(shardKeyText(ctx.spec, row, shardKeyAt));
       upserts.set(home, [...(upserts.get(home) ?? []), row]);
     }
   }
-  for (const [shard, keys] of deletes) await writer.deleteKeys(shard, ctx.spec, keys.map((k) => keyValues(ctx.spec, k)));
+  for (const [shard, { keys, seen }] of deletes) await writer.deleteKeys(shard, ctx.spec, keys.map((k) => keyValues(ctx.spec, k)), { notNewerThan: seen });
   // Keep-newer, as sync writes: between the legacy read and this write, sync may have applied a newer
   // legacy row, or a member written MySQL first (a queued legacy failure this run did not see yet).
   for (const [shard, rows] of upserts) await writer.upsertRows(shard, ctx.spec, rows, { keepNewer: true });
