@@ -58,7 +58,18 @@ export function shardKeyText(spec: TableSpec, row: Row, at: number = shardKeyPos
  * primary key with such a column has one row per spelling class, whose spelling can change.
  */
 export function isRespellable(column: ColumnSpec): boolean {
-  return column.targetCollation !== undefined && !/_nopad_bin$/i.test(column.targetCollation);
+  const collation = targetCollationOfColumn(column);
+  return collation !== undefined && !/_nopad_bin$/i.test(collation);
+}
+
+/**
+ * A text column's shard collation: the MySQL type map names it apart (targetCollation), the SQL
+ * Server one in its target type's COLLATE clause. Read only the former, a SQL Server text key under
+ * a case-insensitive collation was taken for one compared by bytes, and an upsert of 'K1' over
+ * 'k1' kept the shard's old spelling.
+ */
+export function targetCollationOfColumn(column: ColumnSpec): string | undefined {
+  return column.targetCollation ?? /\bCOLLATE\s+([A-Za-z0-9_]+)/i.exec(column.targetType)?.[1];
 }
 
 /** Positions of the primary key columns that are respellable (see isRespellable). */
