@@ -1,4 +1,4 @@
-import type { RowDataPacket } from 'mysql2/promise';
+import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectMysql } from '../src/mysql/connect.js';
 import { silentLogger } from '../src/log.js';
@@ -46,13 +46,7 @@ describe('verify --repair racing a newer write of the same row', () => {
 
       const verifying = runVerify(env.config, { logger: silentLogger, repair: true });
       // Wait until the repair's upsert waits for the row (it has read legacy's v1 by then).
-      let waiting = false;
-      for (let i = 0; i < 300 && !waiting; i++) {
-        const [rows] = await shardConn.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE INFO LIKE 'INSERT INTO%member%ON DUPLICATE KEY UPDATE%'");
-        waiting = Number(rows[0]!.n) > 0;
-        if (!waiting) await new Promise((r) => setTimeout(r, 100));
-      }
-      expect(waiting).toBe(true);
+      expect(await untilWaiting(shardConn, 'INSERT INTO%member%ON DUPLICATE KEY UPDATE%')).toBe(true);
       // Legacy moves on to v2 and sync applies it to the shard (with keepNewer, as sync does).
       await legacy.query("UPDATE member SET name = 'v2', updated_at = '2024-03-01 00:00:00' WHERE member_id = 5");
       await shardConn.query("UPDATE member SET name = 'v2', updated_at = '2024-03-01 00:00:00' WHERE member_id = 5");
@@ -80,13 +74,7 @@ describe('verify --repair racing a newer write of the same row', () => {
       await shardConn.query('BEGIN');
       await shardConn.query('SELECT * FROM member WHERE member_id = 7 FOR UPDATE');
       const verifying = runVerify(env.config, { logger: silentLogger, repair: true });
-      let waiting = false;
-      for (let i = 0; i < 300 && !waiting; i++) {
-        const [rows] = await shardConn.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE INFO LIKE 'DELETE FROM%member%'");
-        waiting = Number(rows[0]!.n) > 0;
-        if (!waiting) await new Promise((r) => setTimeout(r, 100));
-      }
-      expect(waiting).toBe(true);
+      expect(await untilWaiting(shardConn, 'DELETE FROM%member%')).toBe(true);
       // Meanwhile the member is created again, MySQL first (its legacy write still to come).
       await shardConn.query("UPDATE member SET name = 'created again', updated_at = '2024-04-01 00:00:00' WHERE member_id = 7");
       await shardConn.query('COMMIT');
@@ -99,3 +87,13 @@ describe('verify --repair racing a newer write of the same row', () => {
     }
   }, 120_000);
 });
+
+/** Whether a statement like `pattern` shows up on the server (waiting for the row lock held) within 30 s. */
+async function untilWaiting(conn: Connection, pattern: string): Promise<boolean> {
+  for (let i = 0; i < 300; i++) {
+    const [rows] = await conn.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE INFO LIKE ?', [pattern]);
+    if (Number(rows[0]!.n) > 0) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
