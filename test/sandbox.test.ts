@@ -1,4 +1,5 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -53,6 +54,27 @@ describe('membermig sandbox up | status | down', () => {
     for (const s of state.servers as { pid: number }[]) expect(isAlive(s.pid)).toBe(false);
     expect((await runCli(['sandbox', 'status', '--dir', dir])).code).toBe(1);
   }, 90_000);
+
+  it('down touches only what is its own: a folder that is no sandbox is not purged, a recorded PID now another program is not signalled', async () => {
+    const other = mkdtempSync(join(tmpdir(), 'membermig-not-a-sandbox-'));
+    writeFileSync(join(other, 'important.txt'), 'keep me');
+    const purge = await runCli(['sandbox', 'down', '--dir', other, '--purge']);
+    expect(purge.code).toBe(2);
+    expect(purge.stderr).toContain('is not a sandbox (no sandbox.json): nothing stopped, nothing deleted');
+    expect(readFileSync(join(other, 'important.txt'), 'utf8')).toBe('keep me');
+    // A sandbox whose recorded PID now belongs to another program (after a reboot or a crash).
+    const stranger = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+      const state = { dir: other, configPath: join(other, 'membermig.yaml'), servers: [{ name: 'legacy', port: 1, pid: stranger.pid, url: 'mysql://root@127.0.0.1:1/' }] };
+      writeFileSync(join(other, 'sandbox.json'), JSON.stringify(state));
+      const down = await runCli(['sandbox', 'down', '--dir', other, '--json']);
+      expect(JSON.parse(down.stdout).result.stopped).toEqual([]);
+      expect(isAlive(stranger.pid!)).toBe(true);
+    } finally {
+      stranger.kill();
+      rmSync(other, { recursive: true, force: true });
+    }
+  });
 
   it('--shards takes a shard count from 1 to 65536: anything else is refused (exit 2) before a server starts or a config is written', async () => {
     const other = mkdtempSync(join(tmpdir(), 'membermig-sandbox-'));

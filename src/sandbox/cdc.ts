@@ -5,7 +5,7 @@ import { withKafkaAdmin } from '../cdc/kafka-admin.js';
 import type { Logger } from '../log.js';
 import { connectMysql } from '../mysql/connect.js';
 import { CAPTURE_PROBE_TABLE, createCaptureProbe, debeziumMariaDbConfig, ensureDebeziumUser, startConnect, startKafka, stopPid, waitUntilStreaming } from './kafka.js';
-import { isAlive } from './process.js';
+import { isSandboxProcess } from './process.js';
 
 /**
  * The sandbox's change capture: one Kafka broker and Kafka Connect running Debezium's MariaDB
@@ -29,20 +29,20 @@ const CONNECTOR = 'legacy-memberdb';
 // A sandbox-only account on a server that listens on 127.0.0.1 only.
 const CDC_USER = { user: 'membermig_cdc', password: 'sandbox-cdc' };
 
-export async function sandboxKafkaRunning(k: SandboxKafka): Promise<boolean> {
-  if (!isAlive(k.brokerPid) || !isAlive(k.connectPid)) return false;
+export async function sandboxKafkaRunning(k: SandboxKafka, dir: string): Promise<boolean> {
+  if (!isSandboxProcess(k.brokerPid, dir) || !isSandboxProcess(k.connectPid, dir)) return false;
   const [connector] = await readConnectors({ url: k.connectUrl, connectors: [k.connector] }, 3000);
   return connector!.problem === null;
 }
 
 /** Stops Connect, then the broker, by the PIDs the sandbox recorded; returns what was running. */
-export async function stopSandboxKafka(k: SandboxKafka): Promise<string[]> {
+export async function stopSandboxKafka(k: SandboxKafka, dir: string): Promise<string[]> {
   const stopped: string[] = [];
-  if (isAlive(k.connectPid)) {
+  if (isSandboxProcess(k.connectPid, dir)) {
     await stopPid(k.connectPid, 20_000);
     stopped.push('kafka-connect');
   }
-  if (isAlive(k.brokerPid)) {
+  if (isSandboxProcess(k.brokerPid, dir)) {
     await stopPid(k.brokerPid, 30_000);
     stopped.push('kafka');
   }
@@ -62,11 +62,11 @@ export interface StartSandboxKafkaOptions {
  */
 export async function startSandboxKafka(options: StartSandboxKafkaOptions): Promise<SandboxKafka> {
   const { dir, previous, legacy, logger } = options;
-  if (previous && (await sandboxKafkaRunning(previous))) {
+  if (previous && (await sandboxKafkaRunning(previous, dir))) {
     logger.info({ brokers: previous.brokers, connect: previous.connectUrl }, 'sandbox Kafka and Kafka Connect already running');
     return { ...previous, running: true };
   }
-  if (previous) await stopSandboxKafka(previous);
+  if (previous) await stopSandboxKafka(previous, dir);
   const kafkaDir = join(dir, 'kafka');
   const connectDir = join(dir, 'connect');
   rmSync(kafkaDir, { recursive: true, force: true });

@@ -5,7 +5,8 @@ import { silentLogger, type Logger } from '../log.js';
 import { connectMysql } from '../mysql/connect.js';
 import { startSandboxKafka, sandboxKafkaRunning, stopSandboxKafka, type SandboxKafka } from './cdc.js';
 import { startMariaDb, stopMariaDb } from './mariadb.js';
-import { isAlive } from './process.js';
+import { isSandboxProcess } from './process.js';
+import { RefusedError } from '../errors.js';
 
 /**
  * A local sandbox on 127.0.0.1: a legacy stand-in MariaDB (binlog on), the control store and two
@@ -71,7 +72,7 @@ export async function sandboxUp(options: SandboxOptions = {}): Promise<SandboxSt
   const servers = await Promise.all(
     SANDBOX_SERVERS.map(async (name, i): Promise<SandboxServer> => {
       const known = previous?.servers.find((s) => s.name === name);
-      if (known && isAlive(known.pid) && (await accepts(known.url))) {
+      if (known && isSandboxProcess(known.pid, dir) && (await accepts(known.url))) {
         logger.info({ server: name, port: known.port }, 'sandbox server already running');
         return { ...known, running: true };
       }
@@ -89,7 +90,7 @@ export async function sandboxUp(options: SandboxOptions = {}): Promise<SandboxSt
   if (options.kafka !== false) {
     kafka = await startSandboxKafka({ dir, previous: previous?.kafka, legacy: { url: legacy.url, port: legacy.port, database: LEGACY_DATABASE, table: 'member' }, logger });
   } else if (previous?.kafka) {
-    await stopSandboxKafka(previous.kafka); // --no-kafka: a broker left from an earlier `up` would only confuse
+    await stopSandboxKafka(previous.kafka, dir); // --no-kafka: a broker left from an earlier `up` would only confuse
   }
 
   const configPath = join(dir, 'membermig.yaml');
@@ -128,18 +129,23 @@ export function sandboxConfigYaml(servers: SandboxServer[], shardCount: number, 
 export async function sandboxStatus(dir: string = DEFAULT_SANDBOX_DIR): Promise<SandboxState | null> {
   const state = readSandboxState(dir);
   if (!state) return null;
-  const servers = await Promise.all(state.servers.map(async (s) => ({ ...s, running: isAlive(s.pid) && (await accepts(s.url)) })));
-  const kafka = state.kafka ? { ...state.kafka, running: await sandboxKafkaRunning(state.kafka) } : undefined;
+  const servers = await Promise.all(state.servers.map(async (s) => ({ ...s, running: isSandboxProcess(s.pid, state.dir) && (await accepts(s.url)) })));
+  const kafka = state.kafka ? { ...state.kafka, running: await sandboxKafkaRunning(state.kafka, state.dir) } : undefined;
   return { ...state, servers, ...(kafka ? { kafka } : {}) };
 }
 
-/** Stops the servers this sandbox started (by PID); with `purge` also deletes its folder. */
+/**
+ * Stops the servers this sandbox started (by PID, each checked to be still one of them); with
+ * `purge` also deletes its folder, which must be a sandbox's (a typo must not delete a folder).
+ */
 export async function sandboxDown(dir: string = DEFAULT_SANDBOX_DIR, purge = false): Promise<{ stopped: string[]; purged: boolean }> {
   const state = readSandboxState(dir);
+  if (purge && !state && existsSync(dir)) throw new RefusedError(`${resolve(dir)} is not a sandbox (no sandbox.json): nothing stopped, nothing deleted`);
+  const home = state?.dir ?? resolve(dir);
   const stopped: string[] = [];
-  if (state?.kafka) stopped.push(...(await stopSandboxKafka(state.kafka)));
+  if (state?.kafka) stopped.push(...(await stopSandboxKafka(state.kafka, home)));
   for (const s of state?.servers ?? []) {
-    if (isAlive(s.pid)) {
+    if (isSandboxProcess(s.pid, home)) {
       await stopMariaDb(s.pid);
       stopped.push(s.name);
     }
