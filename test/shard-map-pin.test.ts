@@ -1,3 +1,4 @@
+import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectMysql } from '../src/mysql/connect.js';
 import { createShim } from '../src/shim/index.js';
@@ -68,11 +69,16 @@ describe('the shard map is pinned in the control store', () => {
     const control = pinned.control as { url: string };
     const fresh = { ...pinned, control: { url: control.url.replace(/\/([^/]+)$/, '/$1_fresh') }, shards: { ...shards, function: 'murmur3' } };
     rewriteConfig(env, fresh);
-    const r = await runCli(['init', '--config', env.configPath]);
-    expect(r.code, r.stderr).toBe(2);
-    expect(r.stderr).toMatch(/shard table \S+\.member on server \S+ already holds rows, but the control store \S+_fresh has no record of a copy nor of the shard map/);
+    // --check refuses as init does (it passed, and the init the runbook then ran refused), and init creates nothing first.
+    for (const args of [['init', '--check'], ['init']]) {
+      const r = await runCli([...args, '--config', env.configPath]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/shard table \S+\.member on server \S+ already holds rows, but the control store \S+_fresh has no record of a copy nor of the shard map/);
+    }
     rewriteConfig(env, pinned);
     const conn = await connectMysql(env.legacyUrl);
+    const [dbs] = await conn.query<RowDataPacket[]>('SHOW DATABASES LIKE ?', [new URL(fresh.control.url).pathname.slice(1)]);
+    expect(dbs).toEqual([]); // refused before the control store was created
     await conn.query(`DROP DATABASE IF EXISTS \`${new URL(fresh.control.url).pathname.slice(1)}\``);
     await conn.end();
   });

@@ -52,16 +52,18 @@ export async function runInit(config: Config, options: InitOptions = {}): Promis
 
   // Read-only first: the source tables and any existing shard tables must match, else refuse before any write.
   const plan = await planTables(config, map, logger);
-  if (options.checkOnly) {
-    await withControlStore(config, (store) => checkShardMap(store, config.shards));
-    return { ok, servers };
-  }
+  // Read-only too, for init and init --check alike: a control store that knows nothing (new, or not
+  // created yet) over shard tables holding rows is refused before it is created or migrated.
+  await withControlStore(config, async (store) => {
+    if (await knowsNothing(store)) await refuseShardTablesWithRows(config, map, plan, store.database);
+    await checkShardMap(store, config.shards);
+  });
+  if (options.checkOnly) return { ok, servers };
 
   const control = await setupControlStore(config);
   logger.info({ applied: control.applied.map((m) => m.version) }, 'control store ready');
   // Before any shard database is made for it: a changed map would create databases no row belongs in.
   const createdAfterCopy = await withControlStore(config, async (store) => {
-    if (await knowsNothing(store)) await refuseShardTablesWithRows(config, map, plan, store.database);
     await pinShardMap(store, config.shards);
     return afterCopy(plan, await fullJobTables(store.pool));
   });
@@ -90,9 +92,15 @@ export async function runInit(config: Config, options: InitOptions = {}): Promis
 
 /** A control store with no shard map recorded and no job: new (or reset), it cannot vouch for rows already on the shards. */
 async function knowsNothing(store: ControlStore): Promise<boolean> {
-  const [maps] = await store.pool.query<RowDataPacket[]>('SELECT 1 FROM shard_map LIMIT 1');
-  const [jobs] = await store.pool.query<RowDataPacket[]>('SELECT 1 FROM jobs LIMIT 1');
-  return maps.length === 0 && jobs.length === 0;
+  try {
+    const [maps] = await store.pool.query<RowDataPacket[]>('SELECT 1 FROM shard_map LIMIT 1');
+    const [jobs] = await store.pool.query<RowDataPacket[]>('SELECT 1 FROM jobs LIMIT 1');
+    return maps.length === 0 && jobs.length === 0;
+  } catch (e) {
+    // No control database yet, or one not migrated this far: it knows nothing.
+    if (['ER_BAD_DB_ERROR', 'ER_NO_SUCH_TABLE'].includes((e as { code?: string }).code ?? '')) return true;
+    throw e;
+  }
 }
 
 /**
