@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { constants as osConstants } from 'node:os';
 import type { Command } from 'commander';
 import { defaultConfigPath, loadConfig, type LoadedConfig } from '../config/load.js';
@@ -75,6 +76,8 @@ export const STOPS_ON_SIGNAL = { stopsOnSignal: true } as const;
  */
 export function stopOnSignal(ctx: CommandContext, what: string): { signal: AbortSignal; release(): void } {
   const stop = new AbortController();
+  // Every wait of a run (verify's re-checks, many at once) listens on it: no leak, and Node's warning would say one.
+  setMaxListeners(0, stop.signal);
   const onSignal = (signal: NodeJS.Signals) => {
     if (stop.signal.aborted) quitAtOnce(ctx, signal);
     ctx.logger.warn({ signal }, what);

@@ -52,6 +52,13 @@ describe('config loading', () => {
     expect(rejection(text)).toContain('membermig.yaml:12:17 shards.placement[1].shards: shards 500-1023 overlap 0-511 (server dc1-a)');
   });
 
+  it('refuses what the YAML library refuses (an alias bomb) as bad config naming the file, and says what a huge number is', () => {
+    const bomb = ['a0: &a0 [x, x, x, x, x, x, x, x, x, x]', ...Array.from({ length: 10 }, (_, i) => `a${i + 1}: &a${i + 1} [${Array(10).fill(`*a${i}`).join(', ')}]`)].join('\n');
+    expect(() => parseConfig(`${VALID}\n${bomb}\n`, 'bomb.yaml')).toThrow(ConfigError);
+    expect(() => parseConfig(`${VALID}\n${bomb}\n`, 'bomb.yaml')).toThrow(/bomb\.yaml: YAML: Excessive alias count/);
+    expect(() => parseConfig(VALID.replace('count: 1024', 'count: 1e400'), 'huge.yaml')).toThrow(/shards\.count.*got number Infinity/);
+  });
+
   it('rejects a gap in the placement', () => {
     expect(rejection(VALID.replace('"512-1023"', '"600-1023"'))).toContain('shards.placement: shards 512-599 are not placed on any server');
   });

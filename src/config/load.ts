@@ -43,7 +43,13 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       }),
     );
   }
-  const raw = doc.toJS();
+  let raw: unknown;
+  try {
+    raw = doc.toJS();
+  } catch (e) {
+    // e.g. an alias bomb ("Excessive alias count"): bad config, refused as every other, naming the file.
+    throw new ConfigError([{ file, path: '', message: `YAML: ${firstLine((e as Error).message)}` }]);
+  }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigError([{ file, line: 1, column: 1, path: '', message: 'expected a YAML mapping at the top level' }]);
   }
@@ -96,7 +102,8 @@ function describeValue(v: unknown, written: unknown): string {
   if (typeof v === 'object') return 'a mapping';
   // A value read through ${NAME} or ${file:} may be a secret put in the wrong place: never echoed.
   if (typeof written === 'string' && written.includes('${')) return `${typeof v} from ${written.match(/\$\{[^}]*\}/g)!.join(', ')}`;
-  return `${typeof v} ${JSON.stringify(v)}`;
+  // JSON.stringify prints a number too large for a double (1e400: Infinity) as null.
+  return typeof v === 'number' && !Number.isFinite(v) ? `number ${String(v)}` : `${typeof v} ${JSON.stringify(v)}`;
 }
 
 /**

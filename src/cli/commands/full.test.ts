@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import type { FullCopyResult } from '../../copy/types.js';
+import { STOPPED_ON_REQUEST, type FullCopyResult } from '../../copy/types.js';
 import { chunkBars, renderFull } from './full.js';
 
 /** A stream that says it is a terminal and keeps what is written to it. */
@@ -52,5 +52,7 @@ describe('renderFull', () => {
     const stopped = renderFull(result(['table member, key (2), column k: the shard key is NULL (value NULL); rows.on_unrepresentable is fail']));
     expect(stopped).toContain('1 chunks are left; deal with the errors below, then run membermig full again:');
     expect(stopped).toContain('error: table member, key (2)');
+    // A stop on request is no error to deal with: a rerun finishes.
+    expect(renderFull(result([STOPPED_ON_REQUEST]))).toContain('1 chunks are left; run membermig full again to finish them:');
   });
 });

@@ -1,6 +1,7 @@
 import cliProgress from 'cli-progress';
 import { InvalidArgumentError, type Command } from 'commander';
 import { runFullCopy, type FullCopyResult, type TableProgress } from '../../copy/index.js';
+import { STOPPED_ON_REQUEST } from '../../copy/types.js';
 import { ExitCode } from '../../errors.js';
 import { parseMetricsPort } from '../../metrics/port.js';
 import type { Logger } from '../../log.js';
@@ -162,8 +163,9 @@ export function renderFull(r: FullCopyResult): string {
   out.push('', renderTable(['server', 'shards', 'rows'], r.servers.map((s) => [s.server, s.shards, s.rows])));
   out.push('', `this run: ${r.rowsThisRun} rows in ${r.chunksThisRun} chunks, ${r.seconds.toFixed(1)} s, ${Math.round(r.rowsPerSec)} rows/s; rejected values: ${r.rejectedValues}`);
   if (r.left.length > 0) {
-    // With errors (a value the target cannot hold, a missing table, a restarted job) a rerun alone does not help.
-    out.push('', r.errors.length > 0 ? `${r.left.length} chunks are left; deal with the errors below, then run membermig full again:` : `${r.left.length} chunks are left; run membermig full again to finish them:`);
+    // With errors (a value the target cannot hold, a missing table, a restarted job) a rerun alone does not help; after a stop it does.
+    const problems = r.errors.filter((e) => e !== STOPPED_ON_REQUEST);
+    out.push('', problems.length > 0 ? `${r.left.length} chunks are left; deal with the errors below, then run membermig full again:` : `${r.left.length} chunks are left; run membermig full again to finish them:`);
     out.push(renderTable(['table', 'chunk', 'state', 'keys after', 'keys up to', 'last error'], r.left.slice(0, 50).map((c) => [c.table, c.chunkNo, c.state, c.lowerKey?.join(',') ?? '(start)', c.upperKey?.join(',') ?? '(end)', c.error ?? ''])));
     if (r.left.length > 50) out.push(`... and ${r.left.length - 50} more (see --json)`);
   }
