@@ -43,7 +43,7 @@ export async function runFullCopy(config: Config, options: FullCopyOptions = {})
       for (const server of tables.unreachable) logger.warn({ server }, 'shard server unreachable: its tables are checked before its first write');
       refuseMissingShardTables(tables);
       const method = await chooseMethod(config, reader, logger, tables.unreachable);
-      if (!store) return await dryRun(config, map, reader, specs, method, options.restart === true);
+      if (!store) return await dryRun(config, map, reader, specs, method, options.restart === true, tables.unreachable);
       const writer = createShardWriter(config);
       try {
         return await copyJob({ config, options, logger, map, reader, writer, store, specs, method, workers, unchecked: tables.unreachable });
@@ -88,7 +88,7 @@ async function chooseMethod(config: Config, reader: SourceReader, logger: Logger
   return 'insert';
 }
 
-async function dryRun(config: Config, map: ShardMap, reader: SourceReader, specs: TableSpec[], method: CopyMethod, restart: boolean): Promise<FullCopyResult> {
+async function dryRun(config: Config, map: ShardMap, reader: SourceReader, specs: TableSpec[], method: CopyMethod, restart: boolean, unreachable: string[]): Promise<FullCopyResult> {
   const plans: TablePlan[] = [];
   for (const spec of specs) {
     let chunks = 1;
@@ -120,6 +120,7 @@ async function dryRun(config: Config, map: ShardMap, reader: SourceReader, specs
       servers,
       ...(job ? { job: { id: job.id, state: job.state, chunks: job.chunks, chunksDone: job.chunksDone, rows: job.rows, action: job.action } } : {}),
       ...(controlError ? { controlError } : {}),
+      ...(unreachable.length > 0 ? { unreachable } : {}),
     },
   };
 }

@@ -68,6 +68,8 @@ export interface FullCopyResult {
     job?: { id: number; state: string; chunks: number; chunksDone: number; rows: number; action: 'resume' | 'restart' };
     /** The control store could not be read: whether such a job exists is unknown (and a run would fail there). */
     controlError?: string;
+    /** Shard servers that did not answer: a run would leave their chunks undone (and exit 1). */
+    unreachable?: string[];
   };
 }
 

@@ -86,7 +86,8 @@ export function registerFull(program: Command, run: Run): void {
           stop.release(); // only now: a second signal meanwhile still gets its JSON document
         }
         // A plan whose control store could not be read is not clean: a real run would fail there too.
-        const planned = result.state === 'planned' && !result.plan?.controlError;
+        // A rehearsal fails where the run will: shard servers that do not answer leave chunks undone there.
+        const planned = result.state === 'planned' && !result.plan?.controlError && (result.plan?.unreachable ?? []).length === 0;
         const clean = planned || (result.state === 'done' && result.rejectedValues === 0 && result.errors.length === 0);
         return ctx.finish(clean ? ExitCode.Ok : ExitCode.Problems, result, renderFull);
       }, STOPS_ON_SIGNAL),
@@ -148,6 +149,7 @@ export function renderFull(r: FullCopyResult): string {
     if (r.plan.controlError) {
       out.push('', r.plan.controlError, 'so whether a job exists that a run would go on with is unknown, and a run would fail there too');
     }
+    if (r.plan.unreachable) out.push('', `shard server ${r.plan.unreachable.join(', ')} did not answer: a run now would leave the chunks of its shards undone (exit 1)`);
     return out.join('\n');
   }
   out.push(r.jobId === null ? `full copy (${r.job}): ${r.state}, no job opened or restarted` : `full copy job ${r.jobId} (${r.job}): ${r.state}, method ${r.method}`);
