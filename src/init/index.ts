@@ -179,7 +179,7 @@ function serversToCheck(config: Config, map: ShardMap): ServerToCheck[] {
   }
   if (config.source.kind === 'mysql') {
     const db = databaseOfUrl(config.source.url) ?? Object.values(config.tables)[0]?.source.split('.')[0] ?? '*';
-    list.push({ label: 'source', role: 'source', url: config.source.url, tls: config.source.tls, databases: [db] });
+    list.push({ label: 'source', role: 'source', url: config.source.url, tls: config.source.tls, databases: [db], changeCapture: config.cdc !== undefined });
   }
   return list;
 }

@@ -17,6 +17,8 @@ export interface MysqlTarget {
   databases: string[];
   /** Shard servers: how many shard tables membermig writes there. */
   tables?: number;
+  /** The legacy side: whether the config has a change source (cdc) that needs its change log. */
+  changeCapture?: boolean;
 }
 
 /** One preflight check on a MySQL/MariaDB server; each lives in its own file beside its test. */
@@ -35,13 +37,14 @@ export interface ServerVariables {
   local_infile: string;
   log_bin: string;
   binlog_format: string;
+  binlog_row_image: string;
 }
 
 export async function readVariables(conn: Connection): Promise<ServerVariables> {
   const [rows] = await conn.query(
     `SELECT @@version AS version, @@character_set_server AS character_set_server, @@time_zone AS time_zone,
             @@system_time_zone AS system_time_zone, @@sql_mode AS sql_mode, @@local_infile AS local_infile,
-            @@log_bin AS log_bin, @@binlog_format AS binlog_format`,
+            @@log_bin AS log_bin, @@binlog_format AS binlog_format, @@binlog_row_image AS binlog_row_image`,
   );
   const r = (rows as Record<string, unknown>[])[0]!;
   return Object.fromEntries(Object.entries(r).map(([k, v]) => [k, String(v)])) as unknown as ServerVariables;

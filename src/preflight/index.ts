@@ -1,5 +1,6 @@
 import { connectMysql } from '../mysql/connect.js';
 import type { TlsConfig } from '../config/schema.js';
+import { binlogCheck } from './binlog.js';
 import type { Finding, MysqlCheck, ServerRole } from './check.js';
 import { controlStoreCheck } from './control-store.js';
 import { privilegesCheck } from './privileges.js';
@@ -11,7 +12,7 @@ export { describePrivileges, requiredPrivileges } from './privileges.js';
 export type { Finding, MysqlCheck, ServerRole } from './check.js';
 
 /** The registry: every MySQL-side check, run in this order. */
-export const mysqlChecks: MysqlCheck[] = [versionCheck, variablesCheck, privilegesCheck, tableCacheCheck, controlStoreCheck];
+export const mysqlChecks: MysqlCheck[] = [versionCheck, variablesCheck, binlogCheck, privilegesCheck, tableCacheCheck, controlStoreCheck];
 
 export interface ServerToCheck {
   label: string;
@@ -21,6 +22,8 @@ export interface ServerToCheck {
   databases: string[];
   /** Shard servers: how many shard tables membermig writes there. */
   tables?: number;
+  /** The legacy side: whether the config has a change source (cdc). */
+  changeCapture?: boolean;
 }
 
 export interface ServerReport {
@@ -45,7 +48,7 @@ export async function checkMysqlServer(server: ServerToCheck, checks: MysqlCheck
     for (const check of checks) {
       if (!check.appliesTo.includes(server.role)) continue;
       try {
-        findings.push(...(await check.run({ label: server.label, role: server.role, conn, databases: server.databases, tables: server.tables })));
+        findings.push(...(await check.run({ label: server.label, role: server.role, conn, databases: server.databases, tables: server.tables, changeCapture: server.changeCapture })));
       } catch (e) {
         findings.push({ severity: 'error', message: `check ${check.name} failed: ${(e as Error).message}` });
       }
