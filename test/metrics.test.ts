@@ -89,4 +89,18 @@ describe('Prometheus metrics of full and verify', () => {
       expect(res.stderr).toContain('--metrics-port http: expected a port number');
     }
   });
+
+  it('a metrics port in use is a refused flag, named (exit 2, nothing done)', async () => {
+    const taken = new VerifyMetrics(env.config);
+    const port = await taken.listen(0);
+    try {
+      for (const cmd of ['full', 'verify']) {
+        const res = await runCli([cmd, '--config', env.configPath, '--metrics-port', String(port)]);
+        expect(res.code).toBe(2);
+        expect(res.stderr).toContain(`--metrics-port ${port} --metrics-host 127.0.0.1: the port is in use`);
+      }
+    } finally {
+      await taken.close();
+    }
+  });
 });

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Config } from '../config/schema.js';
+import { RefusedError } from '../errors.js';
 import type { TableProgress } from '../copy/index.js';
 import { openControlStore, type ControlStore } from '../store/control.js';
 import { collectLeases } from '../store/status-tables.js';
@@ -28,7 +29,11 @@ export class MetricsServer {
       }
     });
     await new Promise<void>((resolve, reject) => {
-      this.server!.once('error', reject);
+      // Before anything runs: a port in use or a host that is no address is a bad flag (exit 2), named as such.
+      this.server!.once('error', (e: Error) => {
+        this.server = undefined;
+        reject(new RefusedError(`--metrics-port ${port} --metrics-host ${host}: ${(e as { code?: string }).code === 'EADDRINUSE' ? 'the port is in use' : e.message}`));
+      });
       this.server!.listen(port, host, () => resolve());
     });
     const address = this.server.address();

@@ -59,11 +59,12 @@ export function registerVerify(program: Command, run: Run): void {
         const { config } = ctx.loadConfig();
         const metricsPort = flags.metricsPort === undefined ? undefined : parseMetricsPort(flags.metricsPort);
         // prom-client (and what it loads) only when metrics are asked for: a fifth of the start-up otherwise.
-        const metrics = metricsPort === undefined ? undefined : new (await import('../../metrics/index.js')).VerifyMetrics(config);
-        if (metrics) ctx.logger.info({ port: await metrics.listen(metricsPort!, flags.metricsHost) }, 'metrics at /metrics');
         const watchSeconds = flags.watch === undefined ? undefined : parseDuration(flags.watch, '--watch');
         // 0 would start pass after pass with no pause, each one a job and a run in the control store.
         if (watchSeconds === 0) throw new RefusedError('--watch: expected an interval above 0, got "0"');
+        // After the flags are checked: a refused flag must not leave the metrics server listening.
+        const metrics = metricsPort === undefined ? undefined : new (await import('../../metrics/index.js')).VerifyMetrics(config);
+        if (metrics) ctx.logger.info({ port: await metrics.listen(metricsPort!, flags.metricsHost) }, 'metrics at /metrics');
         const stop = stopOnSignal(ctx, 'stopping: finishing the chunks in hand; the rest is left for the next run');
         let printed: ExitCode | undefined;
         try {
