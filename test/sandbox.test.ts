@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/config/index.js';
 import { sandboxConfigYaml } from '../src/sandbox/index.js';
 import { newClusterId } from '../src/sandbox/kafka.js';
-import { runCli } from './support/cli.js';
+import { runCli, spawnCli } from './support/cli.js';
 
 const isAlive = (pid: number): boolean => {
   try {
@@ -75,6 +75,36 @@ describe('membermig sandbox up | status | down', () => {
       rmSync(other, { recursive: true, force: true });
     }
   });
+
+  it('sandbox up interrupted while its servers start: down finds and stops every server it started', async () => {
+    const dir2 = mkdtempSync(join(tmpdir(), 'membermig-sandbox-int-'));
+    try {
+      const up = spawnCli(['sandbox', 'up', '--no-kafka', '--dir', dir2]);
+      const exited = new Promise((resolve) => up.on('close', resolve));
+      // As soon as one server is recorded (the others are still starting), Ctrl-C.
+      for (let i = 0; i < 600 && !existsSync(join(dir2, 'sandbox.json')); i++) await new Promise((r) => setTimeout(r, 25));
+      up.kill('SIGINT');
+      await exited;
+      const state = JSON.parse(readFileSync(join(dir2, 'sandbox.json'), 'utf8')) as { servers: { pid: number }[] };
+      expect(state.servers.length).toBeGreaterThan(0);
+      await runCli(['sandbox', 'down', '--dir', dir2]);
+      // No server of this folder is left running (its recorded ones, and any started after the record was read).
+      await new Promise((r) => setTimeout(r, 500));
+      const left = readdirSync('/proc')
+        .filter((p) => /^\d+$/.test(p))
+        .filter((p) => {
+          try {
+            return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(dir2);
+          } catch {
+            return false;
+          }
+        });
+      expect(left).toEqual([]);
+    } finally {
+      await runCli(['sandbox', 'down', '--dir', dir2, '--purge']);
+      rmSync(dir2, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   it('--shards takes a shard count from 1 to 65536: anything else is refused (exit 2) before a server starts or a config is written', async () => {
     const other = mkdtempSync(join(tmpdir(), 'membermig-sandbox-'));

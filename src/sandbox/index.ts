@@ -39,6 +39,8 @@ export interface SandboxOptions {
   /** Start Kafka and Kafka Connect with Debezium (default true). */
   kafka?: boolean;
   logger?: Logger;
+  /** A stop request: the servers this call started are stopped once their start ends, and it throws. */
+  signal?: AbortSignal;
 }
 
 export const DEFAULT_SANDBOX_DIR = '.sandbox';
@@ -69,7 +71,17 @@ export async function sandboxUp(options: SandboxOptions = {}): Promise<SandboxSt
   const logger = options.logger ?? silentLogger;
   mkdirSync(dir, { recursive: true });
   const previous = readSandboxState(dir);
-  const servers = await Promise.all(
+  const configPath = join(dir, 'membermig.yaml');
+  // Each server is recorded as soon as it runs: a start interrupted (Ctrl-C) or failed half-way leaves
+  // servers that `sandbox down` can find and stop, and a failed start stops the ones it started.
+  const recorded = new Map((previous?.servers ?? []).map((s) => [s.name, s]));
+  const startedNow: SandboxServer[] = [];
+  const record = (server: SandboxServer) => {
+    startedNow.push(server);
+    recorded.set(server.name, server);
+    writeFileSync(stateFile(dir), JSON.stringify({ ...previous, dir, configPath, servers: [...recorded.values()] }, null, 2));
+  };
+  const starts = await Promise.allSettled(
     SANDBOX_SERVERS.map(async (name, i): Promise<SandboxServer> => {
       const known = previous?.servers.find((s) => s.name === name);
       if (known && isSandboxProcess(known.pid, dir) && (await accepts(known.url))) {
@@ -77,10 +89,18 @@ export async function sandboxUp(options: SandboxOptions = {}): Promise<SandboxSt
         return { ...known, running: true };
       }
       const instance = await startMariaDb({ dir: join(dir, name), port: known?.port, binlog: name === 'legacy', serverId: i + 1 });
+      const server = { name, port: instance.port, pid: instance.pid, url: instance.url };
+      record(server);
       logger.info({ server: name, port: instance.port }, 'sandbox server started');
-      return { name, port: instance.port, pid: instance.pid, url: instance.url, running: true };
+      return { ...server, running: true };
     }),
   );
+  const failed = starts.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed || options.signal?.aborted) {
+    for (const s of startedNow) await stopMariaDb(s.pid);
+    throw failed ? failed.reason : new Error('stopped on request: the servers this run started are stopped again');
+  }
+  const servers = starts.map((r) => (r as PromiseFulfilledResult<SandboxServer>).value);
   const legacy = servers.find((s) => s.name === 'legacy')!;
   const conn = await connectMysql(legacy.url);
   await conn.query(`CREATE DATABASE IF NOT EXISTS ${LEGACY_DATABASE} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
@@ -88,12 +108,15 @@ export async function sandboxUp(options: SandboxOptions = {}): Promise<SandboxSt
 
   let kafka: SandboxKafka | undefined;
   if (options.kafka !== false) {
+    if (options.signal?.aborted) {
+      for (const s of startedNow) await stopMariaDb(s.pid);
+      throw new Error('stopped on request: the servers this run started are stopped again');
+    }
     kafka = await startSandboxKafka({ dir, previous: previous?.kafka, legacy: { url: legacy.url, port: legacy.port, database: LEGACY_DATABASE, table: 'member' }, logger });
   } else if (previous?.kafka) {
     await stopSandboxKafka(previous.kafka, dir); // --no-kafka: a broker left from an earlier `up` would only confuse
   }
 
-  const configPath = join(dir, 'membermig.yaml');
   writeFileSync(configPath, sandboxConfigYaml(servers, options.shardCount ?? 16, kafka));
   const state: SandboxState = { dir, configPath, servers: servers.map(({ running: _r, ...s }) => s), ...(kafka ? { kafka: { ...kafka, running: undefined } } : {}) };
   writeFileSync(stateFile(dir), JSON.stringify(state, null, 2));

@@ -4,7 +4,7 @@ import { ExitCode } from '../../errors.js';
 import { createLogger } from '../../log.js';
 import type { DemoStep, runDemo } from '../../sandbox/demo.js';
 import { DEFAULT_SANDBOX_DIR, LEGACY_DATABASE, sandboxDown, sandboxStatus, sandboxUp, type SandboxState } from '../../sandbox/index.js';
-import type { CommandContext } from '../context.js';
+import { STOPS_ON_SIGNAL, stopOnSignal, type CommandContext } from '../context.js';
 import type { Run } from '../main.js';
 import { renderJson, renderTable } from '../render.js';
 import { renderFull } from './full.js';
@@ -38,10 +38,20 @@ export function registerSandbox(program: Command, run: Run): void {
     .option('--shards <n>', 'logical shards in the written config (1 to 65536)', positiveInt('--shards', 65_536), 16)
     .option('--no-kafka', 'skip Kafka and Kafka Connect with Debezium (no cdc section in the config)')
     .action(async (opts: { dir: string; shards: number; kafka: boolean }, cmd: Command) =>
-      run(cmd, async (ctx) => {
-        const state = await sandboxUp({ dir: opts.dir, shardCount: opts.shards, kafka: opts.kafka, logger: ctx.logger });
-        return ctx.finish(ExitCode.Ok, state, renderStateAndNext);
-      }),
+      run(
+        cmd,
+        async (ctx) => {
+          // A Ctrl-C while servers start: they finish starting, then what this run started is stopped (none is left behind).
+          const stop = stopOnSignal(ctx, 'stopping: the servers being started are stopped once they are up');
+          try {
+            const state = await sandboxUp({ dir: opts.dir, shardCount: opts.shards, kafka: opts.kafka, logger: ctx.logger, signal: stop.signal });
+            return ctx.finish(ExitCode.Ok, state, renderStateAndNext);
+          } finally {
+            stop.release();
+          }
+        },
+        STOPS_ON_SIGNAL,
+      ),
     );
 
   sandbox
