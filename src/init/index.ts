@@ -148,6 +148,15 @@ async function planTables(config: Config, map: ShardMap, logger: Logger): Promis
   const reader = createSourceReader(config, logger);
   try {
     const specs = await describeTables(reader, config);
+    for (const spec of specs) {
+      const key = spec.columns.find((c) => c.source === spec.shardKey);
+      if (key?.nullable) {
+        logger.warn(
+          { table: spec.name, column: spec.shardKey },
+          'the shard key column is nullable: a row whose key is NULL routes to no shard (copy rejects it by rows.on_unrepresentable, verify reports it unrepresentable); make it NOT NULL on the legacy side if it never is',
+        );
+      }
+    }
     return await planShardTables(config, map, specs);
   } finally {
     await reader.close();
