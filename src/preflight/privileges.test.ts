@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describePrivileges, hasPrivilege, parseGrant } from './privileges.js';
+import { describePrivileges, hasPrivilege, missingOnDatabases, parseGrant } from './privileges.js';
 
 describe('grant parsing', () => {
   it('reads global, database and pattern grants', () => {
@@ -22,5 +22,12 @@ describe('grant parsing', () => {
     expect(hasPrivilege(['GRANT BINLOG MONITOR ON *.* TO `app`@`%`'], 'BINLOG MONITOR', '*')).toBe(true);
     expect(hasPrivilege(['GRANT ALL PRIVILEGES ON `%`.* TO `app`@`%`'], 'BINLOG MONITOR', '*')).toBe(false);
     expect(describePrivileges('source')).toBe('SELECT; BINLOG MONITOR or REPLICATION CLIENT on *.*');
+  });
+
+  it('a privilege missing on many shard databases is one finding naming how many and the first and last', () => {
+    const dbs = Array.from({ length: 512 }, (_, i) => `member_${String(i).padStart(3, '0')}`);
+    const findings = missingOnDatabases([{ db: 'membermig_control', missing: [] }, ...dbs.map((db) => ({ db, missing: ['DROP'] }))]);
+    expect(findings).toEqual([{ severity: 'error', message: 'missing DROP on 512 databases (`member_000`.* … `member_511`.*)' }]);
+    expect(missingOnDatabases([{ db: 'a', missing: ['INSERT', 'DELETE'] }, { db: 'b', missing: ['DROP'] }]).map((f) => f.message)).toEqual(['missing INSERT, DELETE on `a`.*', 'missing DROP on `b`.*']);
   });
 });

@@ -36,13 +36,7 @@ export const privilegesCheck: MysqlCheck = {
     const [rows] = await conn.query<RowDataPacket[]>('SHOW GRANTS FOR CURRENT_USER()');
     const grants = rows.map((r) => String(Object.values(r)[0]));
     const needed = requiredPrivileges[role];
-    const findings: Finding[] = [];
-    for (const db of databases) {
-      const missing = needed.filter((p) => !hasPrivilege(grants, p, db));
-      if (missing.length > 0) {
-        findings.push({ severity: 'error', message: `missing ${missing.join(', ')} on ${db === '*' ? '*.*' : '`' + db + '`.*'}` });
-      }
-    }
+    const findings: Finding[] = missingOnDatabases(databases.map((db) => ({ db, missing: needed.filter((p) => !hasPrivilege(grants, p, db)) })));
     for (const global of requiredGlobalPrivileges[role]) {
       if (!global.anyOf.some((p) => hasPrivilege(grants, p, '*'))) {
         findings.push({ severity: 'error', message: `missing ${global.anyOf.slice(0, 2).join(' or ')} on *.* (${global.why})` });
@@ -54,6 +48,24 @@ export const privilegesCheck: MysqlCheck = {
     return findings;
   },
 };
+
+/**
+ * One finding per set of missing privileges, naming the databases it applies to: a shard server
+ * holds hundreds of shard databases, and one line each buried the finding (and the log).
+ */
+export function missingOnDatabases(checked: { db: string; missing: string[] }[]): Finding[] {
+  const byMissing = new Map<string, string[]>();
+  for (const { db, missing } of checked) {
+    if (missing.length === 0) continue;
+    const key = missing.join(', ');
+    byMissing.set(key, [...(byMissing.get(key) ?? []), db]);
+  }
+  const on = (db: string) => (db === '*' ? '*.*' : '`' + db + '`.*');
+  return [...byMissing].map(([missing, dbs]) => ({
+    severity: 'error' as const,
+    message: `missing ${missing} on ${dbs.length === 1 ? on(dbs[0]!) : `${dbs.length} databases (${on(dbs[0]!)} … ${on(dbs[dbs.length - 1]!)})`}`,
+  }));
+}
 
 interface ParsedGrant {
   privileges: string[];
