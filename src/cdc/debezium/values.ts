@@ -204,7 +204,9 @@ export function encodingProblem(encoding: Encoding, column: ColumnSpec): string 
   if (DECIMAL_SOURCE_TYPES.has(dt) && ['float32', 'float64', 'float', 'double'].includes(encoding.type)) {
     return `${dt} arrives as a floating-point number, which rounds it: set the connector's decimal.handling.mode to precise (its default) or string`;
   }
-  if (BYTE_SOURCE_TYPES.has(dt) && encoding.type === 'string') {
+  // SQL Server's timestamp is rowversion: its target is BINARY(8) (MySQL's TIMESTAMP arrives as text by design).
+  const bytes = BYTE_SOURCE_TYPES.has(dt) || (dt === 'timestamp' && /^\s*binary\b/i.test(column.targetType));
+  if (bytes && encoding.type === 'string') {
     return `${dt} arrives as text (binary.handling.mode base64 or hex), not as bytes: set the connector's binary.handling.mode to bytes (its default)`;
   }
   return undefined;
