@@ -264,8 +264,15 @@ describe('membermig gray and shim', () => {
       await db.query(`INSERT INTO jobs (kind, name, state, options, created_at) VALUES ('full', 'member,address', 'done', '{"tables":["address","member"],"chunkRows":50000}', NOW(6) - INTERVAL 5 MINUTE)`);
       expect(await verifyGate()).toMatchObject({ ok: false, message: expect.stringMatching(/^full copy job \d+ of member \(done\) began after the last clean verify \(run \d+\): its rows are not verified; run membermig verify --tables member$/) });
       // status says so beside the last verify, too.
-      const member = (await json('status')).perTable.find((t: { table: string }) => t.table === 'member');
+      const shown = await cli('status', '--json');
+      const member = JSON.parse(shown.stdout).result.perTable.find((t: { table: string }) => t.table === 'member');
       expect(member.lastVerify).toMatchObject({ state: 'clean', copiedSince: expect.any(Number) });
+      // With members of the table on MySQL (when earlier tests left them there) a failing gate is a problem: exit 1.
+      const problems: string[] = JSON.parse(shown.stdout).result.problems;
+      expect(shown.code).toBe(problems.length > 0 ? 1 : 0);
+      if (member.grayRead !== '0%' || member.shimMode !== 'legacy_only' || member.grayAllowed > 0) {
+        expect(problems).toContainEqual(expect.stringMatching(/^member: members are on MySQL but gate verify fails: full copy job \d+ of member/));
+      }
       expect((await cli('status')).stdout).toMatch(/clean, 0 differences, .* ago \(.*\); full copy job \d+ began after it: not verified since/);
       // A verify after that copy opens it again.
       await db.query("INSERT INTO verify_runs (table_name, state, started_at, finished_at) VALUES ('member', 'clean', NOW(6) - INTERVAL 1 MINUTE, NOW(6))");

@@ -298,6 +298,8 @@ describe('membermig sync: Debezium through Kafka to the shards', () => {
       });
       const status = await runCli(['status', '--config', withConnect]);
       expect(status.stdout).toContain(`connector ${capture.connector} is PAUSED: ${quiet}`);
+      // A runbook step or CI gate on `status` stops here: the connector is down.
+      expect(status.code).toBe(1);
       const statusJson = JSON.parse((await runCli(['status', '--config', withConnect, '--json'])).stdout);
       expect(statusJson.result.sync.connectors).toEqual([{ name: capture.connector, state: 'PAUSED', tasks: expect.any(Array), problem: `connector ${capture.connector} is PAUSED` }]);
 
@@ -374,7 +376,9 @@ describe('membermig sync: Debezium through Kafka to the shards', () => {
     expect(b.stderr).toContain(`topic ${env.prefix}.nope does not exist`);
     // status names the topic too, rather than taking the broker for one it cannot ask.
     const status = await runCli(['status', '--config', badTopic, '--json']);
-    expect(status.code, status.stderr).toBe(0);
+    // Sync cannot start: a problem (exit 1), named in result.problems.
+    expect(status.code, status.stderr).toBe(1);
+    expect(JSON.parse(status.stdout).result.problems).toContain(`topic ${env.prefix}.nope does not exist on the broker (cdc.kafka.topic)`);
     expect(JSON.parse(status.stdout).result.sync.kafka).toMatchObject({ reachable: true, missingTopics: [`${env.prefix}.nope`] });
     expect((await runCli(['status', '--config', badTopic])).stdout).toContain(`topic ${env.prefix}.nope does not exist on the broker (cdc.kafka.topic)`);
   });

@@ -12,6 +12,7 @@ import { collectLeases, isStopped, liveWorkersSql, tableStatuses, type LeaseStat
 import { checkShardMap } from './shard-map.js';
 import { deadLocalWorkers } from './workers.js';
 import { jobOptions } from '../copy/job.js';
+import { checkGates } from '../gray/gates.js';
 
 export interface JobStatus {
   id: number;
@@ -50,12 +51,69 @@ export interface Status {
   leases?: LeaseStatus[];
   /** One summary per configured table, from the sections above (what `status` shows first). */
   perTable: TableStatus[];
+  /**
+   * What needs someone's attention, one sentence each (empty: everything is clean): the control
+   * store unusable, a connector not running, dead letters, differences, chunks failed or left by a
+   * stopped copy, rejected values, a lag over gray.gates.max_sync_lag_seconds, a gate failing for a
+   * table with members on MySQL. `status` exits 1 when there is any (design.md: 1 = problems found).
+   */
+  problems: string[];
 }
 
 /** One view of everything membermig knows, read from the config and the control store. */
 export async function collectStatus(config: Config): Promise<Status> {
-  const { fullJobs, ...sections } = await collectSections(config);
-  return { ...sections, perTable: tableStatuses({ ...sections, jobs: [...sections.jobs, ...fullJobs] }) };
+  const { fullJobs, grayGates, ...sections } = await collectSections(config);
+  const perTable = tableStatuses({ ...sections, jobs: [...sections.jobs, ...fullJobs] });
+  return { ...sections, perTable, problems: statusProblems({ ...sections, perTable }, config, grayGates) };
+}
+
+/** A table with members on MySQL (reads, the allowlist, or a shim mode past legacy_only) and the gates that fail for it. */
+export interface GrayGateFailure {
+  table: string;
+  failed: { gate: string; message: string }[];
+}
+
+/**
+ * Everything status shows that the contract counts as a problem (exit 1): the rule, in one place.
+ * A full copy that processes still work on is progress, not a problem; one left stopped is.
+ */
+export function statusProblems(s: Omit<Status, 'problems'>, config: Config, grayGates: GrayGateFailure[] = []): string[] {
+  const c = s.control;
+  if (!c.reachable) return [`control store ${c.database} is unreachable (${c.error})`];
+  if (!c.exists) return [`control store ${c.database} is not initialised (run membermig init)`];
+  if ((c.problems ?? []).length > 0) return [`control store ${c.database} cannot be used by this membermig: ${c.problems!.join('; ')}`];
+  if (c.appliedVersion !== c.latestVersion) return [`control store ${c.database} is at schema ${c.appliedVersion ?? 'none'} of ${c.latestVersion} (run membermig init)`];
+  const out: string[] = [];
+  const sync = s.sync;
+  const down = (sync?.connectors ?? []).filter((k) => k.problem !== null);
+  for (const k of down) out.push(k.problem!);
+  // Not asked now (no cdc.kafka.connect): the last thing recorded of a connector is that it was not running.
+  const o = sync?.lastConnectorOutage;
+  if (!sync?.connectors && o && o.endedAt === null) out.push(`connector ${o.connector} was seen not running at ${o.beganAt} (${o.problem}) and not seen running since`);
+  if (sync?.kafka?.reachable) {
+    for (const t of sync.kafka.missingTopics) out.push(`topic ${t} does not exist on the broker (cdc.kafka.topic)`);
+    for (const g of sync.kafka.retentionGaps) out.push(`${g.topic}[${g.partition}]: consumer group ${sync.kafka.group} is at offset ${g.nextOffset}, the broker keeps from ${g.oldestKept}: changes were deleted by retention`);
+  }
+  if (sync && sync.deadLetters.open > 0) out.push(`${sync.deadLetters.open} open dead letters`);
+  for (const p of sync?.parked ?? []) out.push(`${p.count} writes parked for shard server ${p.server}`);
+  const maxLag = config.gray.gates.max_sync_lag_seconds;
+  if (sync && sync.maxLagSeconds !== null && sync.maxLagSeconds > maxLag) out.push(`sync lag ${sync.maxLagSeconds.toFixed(1)} s is over gray.gates.max_sync_lag_seconds (${maxLag})`);
+  for (const t of s.perTable) {
+    const f = t.fullCopy;
+    if (f) {
+      if (f.chunksFailed > 0) out.push(`${t.table}: full copy job ${f.jobId} has ${f.chunksFailed} failed chunks`);
+      const working = (f.state === 'planning' || f.state === 'running') && !f.stopped;
+      if (f.state !== 'done' && !working) out.push(`${t.table}: full copy job ${f.jobId} is ${f.stopped ? 'stopped' : f.state} with ${f.chunksTotal - f.chunksDone} chunks not done (membermig full goes on)`);
+      const rejected = s.fullCopy?.jobs.find((j) => j.id === f.jobId)?.rejectedValues ?? 0;
+      if (rejected > 0) out.push(`${t.table}: full copy job ${f.jobId} rejected ${rejected} values`);
+    }
+    const v = t.lastVerify;
+    if (v && (v.state === 'differences' || v.state === 'failed')) out.push(`${t.table}: last verify (run ${v.runId}) ${v.state === 'failed' ? 'failed' : `found ${v.differences - v.repaired} differences not repaired`}`);
+    if (t.repairQueueOpen > 0) out.push(`${t.table}: ${t.repairQueueOpen} keys in the repair queue (verify --repair)`);
+  }
+  // Dead letters are said once above, whatever gray.gates.allow_dead_letters says.
+  for (const g of grayGates) for (const f of g.failed.filter((x) => x.gate !== 'dead_letters')) out.push(`${g.table}: members are on MySQL but gate ${f.gate} fails: ${f.message}`);
+  return out;
 }
 
 const JOB_COLUMNS = (alias: string, deadHere: string[]) => `${alias}.id, ${alias}.kind, ${alias}.name, ${alias}.state,
@@ -104,9 +162,9 @@ async function olderFullJobs(pool: Pool, tables: string[], recent: JobStatus[], 
   return jobStatuses(pool, rows);
 }
 
-async function collectSections(config: Config): Promise<Omit<Status, 'perTable'> & { fullJobs: JobStatus[] }> {
+async function collectSections(config: Config): Promise<Omit<Status, 'perTable' | 'problems'> & { fullJobs: JobStatus[]; grayGates: GrayGateFailure[] }> {
   const map = shardMapFromConfig(config);
-  const base: Omit<Status, 'control' | 'jobs' | 'workers' | 'perTable'> = {
+  const base: Omit<Status, 'control' | 'jobs' | 'workers' | 'perTable' | 'problems'> = {
     servers: Object.entries(config.servers).map(([name, s]) => ({ name, dc: s.dc ?? null, shards: map.shardsOn(name).length, replicas: s.replicas.length })),
     shards: { count: config.shards.count, function: config.shards.function, database: config.shards.database },
     tables: Object.entries(config.tables).map(([name, t]) => ({ name, source: t.source, target: t.target, shardKey: t.shard_key })),
@@ -114,7 +172,7 @@ async function collectSections(config: Config): Promise<Omit<Status, 'perTable'>
   const store = openControlStore(config, 2);
   try {
     const schema = await controlSchemaStateOrMissing(store);
-    if (!schema.exists) return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs: [], workers: [], fullJobs: [] };
+    if (!schema.exists) return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs: [], workers: [], fullJobs: [], grayGates: [] };
     // A config routing otherwise than the recorded map: every other command refuses it; status says why (exit 1).
     await checkShardMap(store, config.shards).catch((e: unknown) => {
       if (!(e instanceof RefusedError)) throw e;
@@ -135,9 +193,15 @@ async function collectSections(config: Config): Promise<Omit<Status, 'perTable'>
     const sync = await collectSyncStatus(store.pool, config.cdc?.kafka).catch(() => undefined);
     const fullCopy = await collectFullCopyStatus(store.pool, config.copy.lease_seconds, deadHere);
     const leases = await collectLeases(store.pool);
-    return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs, workers, gray, verify, ...(sync ? { sync } : {}), fullCopy, leases, fullJobs };
+    // A table with members on MySQL: the gates that let them move there must still hold (connectors as read above).
+    const grayGates: GrayGateFailure[] = [];
+    for (const t of gray.tables.filter((g) => g.mode !== 'legacy_only' || g.readBp > 0 || g.allow > 0)) {
+      const failed = (await checkGates(store.pool, config, t.table, sync?.connectors)).filter((g) => !g.ok);
+      if (failed.length > 0) grayGates.push({ table: t.table, failed: failed.map((g) => ({ gate: g.gate, message: g.message })) });
+    }
+    return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs, workers, gray, verify, ...(sync ? { sync } : {}), fullCopy, leases, fullJobs, grayGates };
   } catch (e) {
-    return { ...base, control: { database: store.database, reachable: false, error: (e as Error).message }, jobs: [], workers: [], fullJobs: [] };
+    return { ...base, control: { database: store.database, reachable: false, error: (e as Error).message }, jobs: [], workers: [], fullJobs: [], grayGates: [] };
   } finally {
     await store.close();
   }

@@ -15,6 +15,7 @@ function statusWithVerify(lastVerify: TableStatus['lastVerify'], gray: Partial<T
     perTable: [
       { table: 'member', fullCopy: null, sync: null, lastVerify, shimMode: null, grayRead: null, grayWrite: null, grayAllowed: 0, grayDenied: 0, deadLettersOpen: 0, repairQueueOpen: 0, leasedChunks: 0, ...gray },
     ],
+    problems: [],
   };
 }
 

@@ -22,7 +22,11 @@ export function registerStatus(program: Command, run: Run): void {
         'come from the broker (3 s at most), and a consumer group that retention has passed is named. --json gives',
         'the same (the per-table lines are result.perTable) for CI gates and dashboards.',
         '',
-        'Exit codes: 0 when the control store is reachable and migrated; 1 otherwise.',
+        'Exit codes: 0 when nothing needs attention; 1 when anything does (listed under "problems:", result.problems',
+        'with --json): the control store unreachable or not migrated, a connector not running, open dead letters,',
+        'parked writes, sync lag over gray.gates.max_sync_lag_seconds, a missing topic or a retention gap, a last',
+        'verify with differences or failed, open repairs, a full copy with failed chunks, rejected values or stopped',
+        'with chunks left, or a failing gate for a table with members on MySQL; 2 bad usage or config.',
       ].join('\n'),
     )
     .option('--watch [seconds]', 'refresh every N seconds (default 2) until interrupted')
@@ -34,8 +38,7 @@ export function registerStatus(program: Command, run: Run): void {
         let exitCode: ExitCode = ExitCode.Ok;
         for (let stop = false; !stop; ) {
           const status = await collectStatus(config);
-          const c = status.control;
-          const healthy = c.reachable && c.exists === true && c.appliedVersion === c.latestVersion && (c.problems ?? []).length === 0;
+          const healthy = status.problems.length === 0;
           if (interval > 0 && !ctx.json && process.stdout.isTTY) ctx.io.stdout.write('\x1b[2J\x1b[H');
           exitCode = ctx.finish(healthy ? ExitCode.Ok : ExitCode.Problems, status, renderStatus, interval > 0);
           stop = interval === 0 || (await interrupted(interval * 1000));
@@ -99,6 +102,8 @@ export function renderStatus(s: Status): string {
     );
     out.push('', 'recent jobs:', renderTable(['job', 'kind', 'state', 'table', 'chunks done', 'rows', 'failed', 'updated'], rows));
   }
+  // Last, where a terminal leaves it in view: why the exit code is 1.
+  if (s.problems.length > 0) out.push('', `problems (exit 1):`, ...s.problems.map((p) => `  - ${p}`));
   return out.join('\n');
 }
 
