@@ -447,7 +447,11 @@ describe('membermig sync: Debezium through Kafka to the shards', () => {
       // Its last applied event a day old: the events behind came after the report, not a day ago.
       await control.query('INSERT INTO cdc_offsets (consumer_group, topic, partition_no, next_offset, high_watermark, last_source_ts_ms, applied_events) VALUES (?, ?, 0, 1, 1, ?, 1)', [group, topic, Date.now() - 86_400_000]);
       const status = await runCli(['status', '--config', config, '--json']);
-      expect(status.code, status.stderr).toBe(0);
+      // Changes deleted by retention: a problem (exit 1), named.
+      expect(status.code, status.stderr).toBe(1);
+      expect(JSON.parse(status.stdout).result.problems).toContain(
+        `${topic}[0]: consumer group ${group} is at offset 1, the broker keeps from 3: changes were deleted by retention`,
+      );
       const sync = JSON.parse(status.stdout).result.sync;
       expect(sync.kafka).toEqual({ reachable: true, group, retentionGaps: [{ topic, partition: 0, nextOffset: 1, oldestKept: 3 }], missingTopics: [] });
       const partition = sync.partitions.find((p: { group: string }) => p.group === group);
@@ -459,7 +463,9 @@ describe('membermig sync: Debezium through Kafka to the shards', () => {
       const unreachable = join(dir, 'unreachable.yaml');
       writeFileSync(unreachable, stringify({ ...(env.raw as Record<string, unknown>), cdc: { kafka: { brokers: ['127.0.0.1:1'], topic, group } } }));
       const blind = await runCli(['status', '--config', unreachable]);
-      expect(blind.code, blind.stderr).toBe(0);
+      // A broker status cannot ask is said, and is not itself a problem (sync's own run reports one).
+      const blindProblems: string[] = JSON.parse((await runCli(['status', '--config', unreachable, '--json'])).stdout).result.problems;
+      expect(blindProblems.filter((p) => /Kafka|127\.0\.0\.1:1/.test(p))).toEqual([]);
       expect(blind.stdout).toContain("could not ask Kafka at 127.0.0.1:1 (cdc.kafka.brokers)");
       expect(blind.stdout).toContain("lag events are as of sync's last report");
 

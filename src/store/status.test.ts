@@ -4,7 +4,8 @@ import type { Pool, ResultSetHeader } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { minimalConfig } from '../config/minimal.js';
 import { scratchControlStore } from '../../test/support/scratch-control.js';
-import { collectStatus } from './status.js';
+import type { SyncStatus } from '../cdc/status.js';
+import { collectStatus, statusProblems, type Status } from './status.js';
 
 /** The pid of a process that has exited: no process has it now. */
 async function deadPid(): Promise<number> {
@@ -41,5 +42,25 @@ describe('status on the real control store: which jobs a process works on', () =
     // The pid says nothing about a process on another host: its fresh heartbeat keeps it live.
     expect(status.jobs.find((j) => j.id === elsewhere)).toMatchObject({ state: 'running', liveWorkers: 1, stopped: false });
     expect(status.fullCopy!.jobs.find((j) => j.id === elsewhere)).toMatchObject({ stopped: false });
+  });
+});
+
+describe('statusProblems: the sync lag that makes status exit 1', () => {
+  const config = minimalConfig(4, 'cdc: { kafka: { brokers: ["127.0.0.1:9092"], topic: legacy.member, group: mm-sync } }');
+  const control = { database: 'c', reachable: true, exists: true, appliedVersion: 1, latestVersion: 1, problems: [] };
+  const partition = (group: string, topic: string, lagSeconds: number) =>
+    ({ group, topic, partition: 0, nextOffset: 1, highWatermark: 1, lagMessages: 0, lagSeconds, lastSourceTsMs: null }) as SyncStatus['partitions'][number];
+  const statusOf = (partitions: SyncStatus['partitions']) =>
+    ({
+      control,
+      perTable: [],
+      sync: { partitions, captureInstances: [], maxLagMessages: 0, maxLagSeconds: Math.max(...partitions.map((p) => p.lagSeconds!)), deadLetters: { open: 0, resolved: 0, openByTable: [] }, parked: [], lastConnectorOutage: null },
+    }) as unknown as Omit<Status, 'problems'>;
+
+  it("counts only the configured group's partitions of its topics: an older config's group ages for ever and is not a problem", () => {
+    expect(statusProblems(statusOf([partition('mm-sync', 'legacy.member', 1), partition('old-group', 'legacy.member', 90_000), partition('mm-sync', 'gone.topic', 90_000)]), config)).toEqual([]);
+    expect(statusProblems(statusOf([partition('mm-sync', 'legacy.member', 12.5), partition('old-group', 'legacy.member', 1)]), config)).toEqual([
+      'sync lag 12.5 s is over gray.gates.max_sync_lag_seconds (5)',
+    ]);
   });
 });

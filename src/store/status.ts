@@ -97,7 +97,8 @@ export function statusProblems(s: Omit<Status, 'problems'>, config: Config, gray
   if (sync && sync.deadLetters.open > 0) out.push(`${sync.deadLetters.open} open dead letters`);
   for (const p of sync?.parked ?? []) out.push(`${p.count} writes parked for shard server ${p.server}`);
   const maxLag = config.gray.gates.max_sync_lag_seconds;
-  if (sync && sync.maxLagSeconds !== null && sync.maxLagSeconds > maxLag) out.push(`sync lag ${sync.maxLagSeconds.toFixed(1)} s is over gray.gates.max_sync_lag_seconds (${maxLag})`);
+  const lag = sync ? configuredLagSeconds(sync, config) : null;
+  if (lag !== null && lag > maxLag) out.push(`sync lag ${lag.toFixed(1)} s is over gray.gates.max_sync_lag_seconds (${maxLag})`);
   for (const t of s.perTable) {
     const f = t.fullCopy;
     if (f) {
@@ -114,6 +115,19 @@ export function statusProblems(s: Omit<Status, 'problems'>, config: Config, gray
   // Dead letters are said once above, whatever gray.gates.allow_dead_letters says.
   for (const g of grayGates) for (const f of g.failed.filter((x) => x.gate !== 'dead_letters')) out.push(`${g.table}: members are on MySQL but gate ${f.gate} fails: ${f.message}`);
   return out;
+}
+
+/**
+ * The lag of the sync this config runs, as the sync_lag gate reads it: its consumer group's
+ * partitions of its topics (and SQL Server capture instances). A group or topic left behind by an
+ * older config keeps its last row, whose age grows for ever; it is shown, but not a problem.
+ */
+function configuredLagSeconds(sync: SyncStatus, config: Config): number | null {
+  const kafka = config.cdc?.kafka;
+  const topics = kafka ? [kafka.topic].flat() : [];
+  const partitions = sync.partitions.filter((p) => kafka !== undefined && p.group === kafka.group && topics.includes(p.topic));
+  const seconds = [...partitions, ...sync.captureInstances].map((p) => p.lagSeconds).filter((n): n is number => n !== null);
+  return seconds.length > 0 ? Math.max(...seconds) : null;
 }
 
 const JOB_COLUMNS = (alias: string, deadHere: string[]) => `${alias}.id, ${alias}.kind, ${alias}.name, ${alias}.state,
