@@ -22,6 +22,12 @@ function statusWithVerify(lastVerify: TableStatus['lastVerify'], gray: Partial<T
 const verify = { runId: 1, finishedAt: '2026-01-01T00:00:00Z', ageSeconds: 5, scope: 'all rows', repaired: 0, copiedSince: null };
 
 describe('renderStatus', () => {
+  it('says a control store with an empty migration ledger is at schema none, not null', () => {
+    const base = statusWithVerify(null);
+    const shown = renderStatus({ ...base, control: { ...base.control, appliedVersion: null } } as Status);
+    expect(shown).toContain('control store c: schema none of 1 (run membermig init)');
+  });
+
   it('says a verify with differences how many, once, in the singular for one', () => {
     const one = renderStatus(statusWithVerify({ ...verify, state: 'differences', differences: 1 }));
     expect(one).toContain('1 difference, 5 s ago (all rows)');

@@ -54,7 +54,7 @@ export function renderStatus(s: Status): string {
   if (!c.reachable) out.push(`control store ${c.database}: unreachable (${c.error})`);
   else if (!c.exists) out.push(`control store ${c.database}: not initialised (run membermig init)`);
   else if ((c.problems ?? []).length > 0) out.push(`control store ${c.database}: cannot be used by this membermig: ${c.problems!.join('; ')}`);
-  else out.push(`control store ${c.database}: schema ${c.appliedVersion} of ${c.latestVersion}${c.appliedVersion === c.latestVersion ? '' : ' (run membermig init)'}`);
+  else out.push(`control store ${c.database}: schema ${c.appliedVersion ?? 'none'} of ${c.latestVersion}${c.appliedVersion === c.latestVersion ? '' : ' (run membermig init)'}`);
   // Kafka could not be asked: events behind are sync's last report, not now.
   const asOfReport = s.sync?.kafka?.reachable === false ? ' (last report)' : '';
   out.push(`shard map: ${s.shards.count} shards (${s.shards.function}) in databases ${s.shards.database} on ${s.servers.length} servers`, '');
