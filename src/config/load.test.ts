@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../errors.js';
 import { loadConfig, parseConfig } from './load.js';
-import { redactSecrets } from './secrets.js';
+import { redactSecrets, registerSecret } from './secrets.js';
 
 const VALID = `control: { url: "mysql://root@127.0.0.1:3306/membermig_control" }
 source: { kind: mssql, url: "mssql://sa:pw@127.0.0.1:1433/MemberDB" }
@@ -151,6 +151,17 @@ describe('config loading', () => {
     expect(config.servers['dc1-a']!.primary).toBe('mysql://app:file-secret-s3cr3t@10.0.0.5:3306');
     expect(config.source.url).toBe('mssql://sa:env-secret-pw@10.1.1.1:1433/MemberDB');
     expect(redactSecrets('failed: mysql://app:file-secret-s3cr3t@10.0.0.5 and env-secret-pw')).toBe('failed: mysql://app:***@10.0.0.5 and ***');
+  });
+
+  it("a URL's password written in the YAML as it is is a secret too: scrubbed where a message quotes it alone", () => {
+    parseConfig(VALID.replace('mysql://app@10.0.0.5:3306', 'mysql://app:Lit3ral-in-yaml@10.0.0.5:3306'), 'membermig.yaml');
+    expect(redactSecrets("Access denied for user 'app' (password 'Lit3ral-in-yaml')")).toBe("Access denied for user 'app' (password '***')");
+  });
+
+  it('a secret holding a shorter one is scrubbed whole, whichever was registered first', () => {
+    registerSecret('k3y');
+    registerSecret('long-k3y-value');
+    expect(redactSecrets('auth long-k3y-value failed; k3y')).toBe('auth *** failed; ***');
   });
 
   it('a secret with %, /, @, # or : in a URL reaches the server as it is', () => {

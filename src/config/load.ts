@@ -4,6 +4,7 @@ import type { ZodError } from 'zod';
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import { interpolate, type InterpolationProblem, type PathSegment } from './interpolate.js';
 import { configSchema, type Config } from './schema.js';
+import { registerUrlPasswordsIn } from './secrets.js';
 import { crossCheck } from './validate.js';
 
 export interface LoadedConfig {
@@ -60,6 +61,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     throw new ConfigError(interpolationProblems.map((p) => locate(p.path, p.message)));
   }
 
+  registerUrlPasswordsIn(interpolated);
   const parsed = configSchema.safeParse(interpolated, { reportInput: true });
   if (!parsed.success) throw new ConfigError(zodProblems(parsed.error, locate, raw));
 

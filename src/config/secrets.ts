@@ -19,6 +19,16 @@ export function registerSecret(value: string): void {
   registerUrlPassword(value);
 }
 
+/**
+ * The passwords of every URL in a config, written in the YAML as they are (not through ${...}): a
+ * driver's message that quotes one alone (not inside its URL) is scrubbed of it too.
+ */
+export function registerUrlPasswordsIn(value: unknown): void {
+  if (typeof value === 'string') registerUrlPassword(value);
+  else if (Array.isArray(value)) for (const v of value) registerUrlPasswordsIn(v);
+  else if (value !== null && typeof value === 'object') for (const v of Object.values(value)) registerUrlPasswordsIn(v);
+}
+
 /** A whole URL (from the environment, say) carries its password inside: that part is a secret too. */
 function registerUrlPassword(value: string): void {
   const password = urlPassword(value.trim());
@@ -37,7 +47,8 @@ function urlPassword(value: string): string | undefined {
 /** Replace every registered secret and every URL password in `text` with `***`. */
 export function redactSecrets(text: string): string {
   let out = text;
-  for (const secret of secrets) {
+  // Longest first: a short secret inside a longer one ('pw' in 'env-secret-pw') would leave the rest of it.
+  for (const secret of [...secrets].sort((a, b) => b.length - a.length)) {
     // As it is, percent-encoded (in a URL) and escaped in JSON (a log line, --json output).
     for (const form of new Set([secret, encodeURIComponent(secret), JSON.stringify(secret).slice(1, -1)])) {
       if (out.includes(form)) out = scrub(out, form);
