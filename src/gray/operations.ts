@@ -219,41 +219,45 @@ export interface RollbackOptions {
 export async function rollbackGray(store: ControlStore, config: Config, tables: string[], options: RollbackOptions, ctx: ChangeContext): Promise<ChangeResult<GraySetting>[]> {
   for (const t of tables) requireTable(config, t);
   const reason = ctx.reason?.trim() || (options.toZero ? 'rollback to 0' : 'rollback to the previous setting');
-  const results: ChangeResult<GraySetting>[] = [];
-  for (const table of tables) {
-    results.push(
-      await withSettingsLock(store.pool, async (conn) => {
-        const stored = await lockSetting(conn, table, 'gray');
-        if (stored === null) return unchanged(table, DEFAULT_GRAY, ctx, await currentVersion(conn));
-        const before = toGraySetting(stored);
-        if (options.toZero) {
-          const after = lower(before, { ...before, read_bp: 0, write_bp: 0, allow: [] });
-          if (sameGray(before, after)) return unchanged(table, before, ctx, await currentVersion(conn));
-          const version = await writeSetting(conn, { table, kind: 'gray', action: 'rollback', oldValue: stored, newValue: after, operator: ctx.operator, reason, forced: false });
-          return { table, changed: true, before, after, version, gates: [], forced: false, operator: ctx.operator, notes: await rolledBackNotes(conn, table, before, after) };
-        }
-        // Back through the sets not yet undone, newest first, to the first whose undoing lowers something.
-        // A set that only lowered (a longer denylist, a lower percentage) has nothing to undo; it is
-        // recorded as undone (a rollback row that changes nothing), so the next rollback goes further.
-        const skipped: number[] = [];
-        for (const target of await setsToUndo(conn, table, before)) {
-          const after = lower(before, target.setting);
-          if (sameGray(before, after)) {
-            skipped.push(target.historyId);
-            continue;
-          }
-          for (const id of skipped) {
-            await writeSetting(conn, { table, kind: 'gray', action: 'rollback', oldValue: stored, newValue: before, operator: ctx.operator, reason: `${reason} (set #${id} raised nothing: nothing to undo)`, forced: false });
-          }
-          const version = await writeSetting(conn, { table, kind: 'gray', action: 'rollback', oldValue: stored, newValue: after, operator: ctx.operator, reason, forced: false });
-          const notes = [...(skipped.length > 0 ? [`went past ${skipped.length} newer set(s) that raised nothing`] : []), ...(await rolledBackNotes(conn, table, before, after))];
-          return { table, changed: true, before, after, version, gates: [], forced: false, operator: ctx.operator, notes };
-        }
-        return unchanged(table, before, ctx, await currentVersion(conn));
-      }),
-    );
+  // One transaction for every table: a rollback killed part-way changes nothing, so running it again
+  // rolls each table back once (with a transaction per table, the tables done before the kill were
+  // rolled back a second step by the rerun), and a shim never acts on some tables rolled back and not others.
+  return withSettingsLock(store.pool, async (conn) => {
+    const results: ChangeResult<GraySetting>[] = [];
+    for (const table of tables) results.push(await rollbackTable(conn, table, options, reason, ctx));
+    return results;
+  });
+}
+
+/** One table's rollback, inside rollbackGray's transaction. */
+async function rollbackTable(conn: PoolConnection, table: string, options: RollbackOptions, reason: string, ctx: ChangeContext): Promise<ChangeResult<GraySetting>> {
+  const stored = await lockSetting(conn, table, 'gray');
+  if (stored === null) return unchanged(table, DEFAULT_GRAY, ctx, await currentVersion(conn));
+  const before = toGraySetting(stored);
+  if (options.toZero) {
+    const after = lower(before, { ...before, read_bp: 0, write_bp: 0, allow: [] });
+    if (sameGray(before, after)) return unchanged(table, before, ctx, await currentVersion(conn));
+    const version = await writeSetting(conn, { table, kind: 'gray', action: 'rollback', oldValue: stored, newValue: after, operator: ctx.operator, reason, forced: false });
+    return { table, changed: true, before, after, version, gates: [], forced: false, operator: ctx.operator, notes: await rolledBackNotes(conn, table, before, after) };
   }
-  return results;
+  // Back through the sets not yet undone, newest first, to the first whose undoing lowers something.
+  // A set that only lowered (a longer denylist, a lower percentage) has nothing to undo; it is
+  // recorded as undone (a rollback row that changes nothing), so the next rollback goes further.
+  const skipped: number[] = [];
+  for (const target of await setsToUndo(conn, table, before)) {
+    const after = lower(before, target.setting);
+    if (sameGray(before, after)) {
+      skipped.push(target.historyId);
+      continue;
+    }
+    for (const id of skipped) {
+      await writeSetting(conn, { table, kind: 'gray', action: 'rollback', oldValue: stored, newValue: before, operator: ctx.operator, reason: `${reason} (set #${id} raised nothing: nothing to undo)`, forced: false });
+    }
+    const version = await writeSetting(conn, { table, kind: 'gray', action: 'rollback', oldValue: stored, newValue: after, operator: ctx.operator, reason, forced: false });
+    const notes = [...(skipped.length > 0 ? [`went past ${skipped.length} newer set(s) that raised nothing`] : []), ...(await rolledBackNotes(conn, table, before, after))];
+    return { table, changed: true, before, after, version, gates: [], forced: false, operator: ctx.operator, notes };
+  }
+  return unchanged(table, before, ctx, await currentVersion(conn));
 }
 
 /**
