@@ -63,6 +63,35 @@ describe('membermig init and status on real servers', () => {
     expect(Number((reason as { n: number }[])[0]!.n)).toBe(1);
   });
 
+  it('a migration recorded as applied whose table or column is gone: init, status and every command say which, and what to do', async () => {
+    const conn = await connectMysql(env.config.control.url);
+    try {
+      // A control store restored in part, or a table dropped by hand: the ledger still lists 110 and 140.
+      await conn.query('DROP TABLE shard_map');
+      await conn.query('ALTER TABLE verify_diffs DROP COLUMN chunk_no');
+      const shardMap = 'migration 110_shard_map is recorded as applied but table shard_map is missing';
+      const chunkNo = 'migration 140_verify_diffs_chunk is recorded as applied but column verify_diffs.chunk_no is missing';
+      for (const args of [['init', '--check'], ['init'], ['gray', 'show'], ['full']]) {
+        const r = await runCli([...args, '--config', env.configPath]);
+        expect([r.code, args.join(' ')]).toEqual([2, args.join(' ')]);
+        expect(r.stdout + r.stderr).toContain(shardMap);
+        expect(r.stdout + r.stderr).toContain(chunkNo);
+        expect(r.stdout + r.stderr).toContain('DELETE FROM schema_migrations WHERE version IN (110, 140)');
+      }
+      const status = await runCli(['status', '--config', env.configPath]);
+      expect(status.code).toBe(1);
+      expect(status.stdout).toContain(shardMap);
+      // What the message says to do: forget those ledger rows, and init applies them again.
+      await conn.query('DELETE FROM schema_migrations WHERE version IN (110, 140)');
+      const res = await runCli(['init', '--config', env.configPath, '--json']);
+      expect(res.code, res.stderr).toBe(0);
+      expect(JSON.parse(res.stdout).result.control.applied).toEqual(['110_shard_map', '140_verify_diffs_chunk']);
+      expect((await runCli(['gray', 'show', '--config', env.configPath])).code).toBe(0);
+    } finally {
+      await conn.end();
+    }
+  });
+
   it('status --watch --json prints one JSON document per line, each parseable', async () => {
     const child = spawnCli(['status', '--config', env.configPath, '--json', '--watch', '0.2']);
     let stdout = '';

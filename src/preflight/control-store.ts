@@ -1,4 +1,4 @@
-import { ledgerProblems, readLedger, readMigrations, type Migration } from '../store/migrate.js';
+import { ledgerProblems, missingObjectProblems, readLedger, readMigrations, type Migration } from '../store/migrate.js';
 import type { Finding, MysqlCheck } from './check.js';
 
 /**
@@ -16,6 +16,10 @@ export const controlStoreCheck: MysqlCheck = {
   async run({ conn, databases }) {
     const database = databases[0];
     if (!database) return [];
-    return controlStoreFindings((await readLedger(conn, database)) ?? [], readMigrations());
+    const ledger = (await readLedger(conn, database)) ?? [];
+    const migrations = readMigrations();
+    // Tables and columns an applied migration made that are gone: init would skip it, and every command fail.
+    const missing = (await missingObjectProblems(conn, database, ledger, migrations)).map((message): Finding => ({ severity: 'error', message }));
+    return [...controlStoreFindings(ledger, migrations), ...missing];
   },
 };

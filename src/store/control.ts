@@ -3,7 +3,7 @@ import type { Connection, ConnectionOptions, Pool } from 'mysql2/promise';
 import { pinShardMap } from './shard-map.js';
 import type { Config } from '../config/schema.js';
 import { connectMysql, createMysqlPool, databaseOfUrl, serverUrl } from '../mysql/connect.js';
-import { ensureDatabase, ledgerProblems, migrate, readLedger, readMigrations, type MigrationResult } from './migrate.js';
+import { ensureDatabase, ledgerProblems, migrate, missingObjectProblems, readLedger, readMigrations, type MigrationResult } from './migrate.js';
 
 /** The control store: the one MySQL database that holds every piece of membermig's state. */
 export interface ControlStore {
@@ -86,7 +86,8 @@ export async function controlSchemaState(store: ControlStore): Promise<SchemaSta
   const latestVersion = latestControlVersion(migrations);
   const ledger = await readLedger(store.pool, store.database);
   if (ledger === null || ledger.length === 0) return { exists: ledger !== null, appliedVersion: null, latestVersion, problems: [] };
-  return { exists: true, appliedVersion: Math.max(...ledger.map((r) => r.version)), latestVersion, problems: ledgerProblems(ledger, migrations) };
+  const problems = [...ledgerProblems(ledger, migrations), ...(await missingObjectProblems(store.pool, store.database, ledger, migrations))];
+  return { exists: true, appliedVersion: Math.max(...ledger.map((r) => r.version)), latestVersion, problems };
 }
 
 /** As controlSchemaState, but a control database that does not exist yet is a store `init` has not set up (the server answered). */

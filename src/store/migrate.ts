@@ -75,7 +75,8 @@ export async function migrate(conn: Connection, migrations: Migration[] = readMi
       applied_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
     ) ENGINE=InnoDB`);
     const [ledger] = await conn.query<LedgerRow[]>('SELECT version, name, checksum FROM schema_migrations ORDER BY version');
-    checkLedger(ledger, migrations);
+    const [db] = await conn.query<RowDataPacket[]>('SELECT DATABASE() AS name');
+    await checkLedger(conn, String(db[0]?.name), ledger, migrations);
     const appliedVersions = new Set(ledger.map((r) => r.version));
     const applied: Migration[] = [];
     for (const m of migrations) {
@@ -135,9 +136,73 @@ export function splitStatements(sql: string): string[] {
   return out;
 }
 
-function checkLedger(ledger: LedgerRow[], migrations: Migration[]): void {
-  const problems = ledgerProblems(ledger, migrations);
+async function checkLedger(conn: Connection, database: string, ledger: LedgerRow[], migrations: Migration[]): Promise<void> {
+  const problems = [...ledgerProblems(ledger, migrations), ...(await missingObjectProblems(conn, database, ledger, migrations))];
   if (problems.length > 0) throw new RefusedError(`control store refused: ${problems.join('; ')}`, problems);
+}
+
+/** A table or column a migration's statements leave in the store: CREATE TABLE, ALTER TABLE ... ADD COLUMN (migrations spell COLUMN). */
+interface StoreObject {
+  table: string;
+  column?: string;
+}
+
+const CREATE_TABLE = /^CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?`?(\w+)`?/i;
+const DROP_TABLE = /^DROP\s+TABLE\s+(?:IF\s+EXISTS\s+)?`?(\w+)`?/i;
+const ALTER_TABLE = /^ALTER\s+TABLE\s+`?(\w+)`?\s/i;
+
+/** What the migrations, applied in order, leave: tables and columns; one dropped by a later migration is not expected. */
+function expectedObjects(migrations: Migration[]): Map<string, { object: StoreObject; migration: Migration }> {
+  const out = new Map<string, { object: StoreObject; migration: Migration }>();
+  for (const m of migrations) {
+    for (const statement of splitStatements(m.sql)) {
+      const created = CREATE_TABLE.exec(statement)?.[1];
+      const dropped = DROP_TABLE.exec(statement)?.[1];
+      const altered = ALTER_TABLE.exec(statement)?.[1];
+      if (created) out.set(created, { object: { table: created }, migration: m });
+      if (dropped) for (const key of out.keys()) if (key === dropped || key.startsWith(`${dropped}.`)) out.delete(key);
+      if (!altered) continue;
+      for (const [, column] of statement.matchAll(/\bADD\s+COLUMN\s+(?:IF\s+NOT\s+EXISTS\s+)?`?(\w+)`?/gi)) {
+        out.set(`${altered}.${column}`, { object: { table: altered, column: column! }, migration: m });
+      }
+      for (const [, column] of statement.matchAll(/\bDROP\s+COLUMN\s+(?:IF\s+EXISTS\s+)?`?(\w+)`?/gi)) out.delete(`${altered}.${column}`);
+    }
+  }
+  return out;
+}
+
+/**
+ * Tables and columns that a migration recorded in the ledger made, missing from the store (restored
+ * in part, a table dropped by hand). The ledger alone says the store is migrated, so `init` would
+ * skip the migration and every command fail on the missing table with the server's bare error.
+ */
+export async function missingObjectProblems(
+  conn: Connection | Pool,
+  database: string,
+  ledger: Pick<LedgerRow, 'version'>[],
+  migrations: Migration[],
+): Promise<string[]> {
+  const applied = new Set(ledger.map((r) => Number(r.version)));
+  const expected = expectedObjects(migrations.filter((m) => applied.has(m.version)));
+  if (expected.size === 0) return [];
+  const [rows] = await conn.query<RowDataPacket[]>('SELECT TABLE_NAME AS t, COLUMN_NAME AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ?', [database]);
+  const present = new Set<string>();
+  for (const r of rows) {
+    present.add(String(r.t));
+    present.add(`${String(r.t)}.${String(r.c)}`);
+  }
+  const missing = [...expected].filter(([key]) => !present.has(key)).map(([, e]) => e);
+  if (missing.length === 0) return [];
+  const versions = [...new Set(missing.map((e) => e.migration.version))].sort((a, b) => a - b);
+  const problems = missing.map(({ object, migration }) => {
+    const what = object.column ? `column ${object.table}.${object.column}` : `table ${object.table}`;
+    return `migration ${migration.version}_${migration.name} is recorded as applied but ${what} is missing`;
+  });
+  problems.push(
+    `the control store ${database} lost what ${versions.length === 1 ? 'that migration' : 'those migrations'} made (restored in part, or dropped by hand): restore it from a backup, ` +
+      `or forget ${versions.length === 1 ? 'it' : 'them'} (DELETE FROM schema_migrations WHERE version IN (${versions.join(', ')})) and run membermig init, which applies ${versions.length === 1 ? 'it' : 'them'} again`,
+  );
+  return problems;
 }
 
 /** The control store's ledger of applied migrations; null when it has no ledger table (init never ran). */
