@@ -96,13 +96,17 @@ export async function migrate(conn: Connection, migrations: Migration[] = readMi
  * kill) between two statements of a migration, or before its ledger row, leaves part of it applied;
  * the rerun applies it again, and these statements are then done, not failed.
  */
-const ALREADY_APPLIED = new Set(['ER_DUP_FIELDNAME', 'ER_DUP_KEYNAME', 'ER_TABLE_EXISTS_ERROR', 'ER_DUP_ENTRY', 'ER_MULTIPLE_PRI_KEY']);
+const ALREADY_APPLIED = new Set(['ER_DUP_FIELDNAME', 'ER_DUP_KEYNAME', 'ER_TABLE_EXISTS_ERROR', 'ER_MULTIPLE_PRI_KEY']);
 
 async function applyStatement(conn: Connection, statement: string): Promise<void> {
   try {
     await conn.query(statement);
   } catch (e) {
-    if (!ALREADY_APPLIED.has((e as { code?: string }).code ?? '')) throw e;
+    const code = (e as { code?: string }).code ?? '';
+    // A duplicate key says a row is there already only for an INSERT: from an ALTER adding a unique
+    // key, or an UPDATE, it says the data does not allow the change, which then never happened.
+    if (code === 'ER_DUP_ENTRY' && /^INSERT\b/i.test(statement)) return;
+    if (!ALREADY_APPLIED.has(code)) throw e;
   }
 }
 
