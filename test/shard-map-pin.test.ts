@@ -91,3 +91,31 @@ describe('the shard map is pinned in the control store', () => {
     expect(routingDifferences(base, { ...base, count: 8, database: 'm_{shard}' })).toEqual(['shards.count is 8, recorded 16', 'shards.database is "m_{shard}", recorded "member_{shard:02}"']);
   });
 });
+
+describe('a control store from before the shard map was pinned (migration 110)', () => {
+  let env: TestEnv;
+  beforeAll(async () => {
+    env = await createTestEnv({ shardCount: 4 });
+    await createMemberTable(env.legacyUrl, 50);
+  });
+  afterAll(async () => env?.cleanup());
+
+  it('init migrates it though its copy holds rows: its jobs are the record of that copy; the map is pinned then', async () => {
+    expect((await runCli(['init', '--config', env.configPath])).code).toBe(0);
+    const full = await runCli(['full', '--config', env.configPath]);
+    expect(full.code, full.stderr).toBe(0);
+    // As a membermig before 110 left it: no shard_map table, no ledger row for 110 or later.
+    const conn = await connectMysql(env.config.control.url);
+    try {
+      await conn.query('DELETE FROM schema_migrations WHERE version >= 110');
+      await conn.query('DROP TABLE shard_map');
+      const r = await runCli(['init', '--config', env.configPath, '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).result.control.applied).toContain('110_shard_map');
+      const [pinned] = await conn.query<RowDataPacket[]>('SELECT shard_count, shard_function FROM shard_map');
+      expect(pinned).toEqual([{ shard_count: 4, shard_function: 'crc32' }]);
+    } finally {
+      await conn.end();
+    }
+  });
+});

@@ -92,12 +92,17 @@ export async function runInit(config: Config, options: InitOptions = {}): Promis
 
 /** A control store with no shard map recorded and no job: new (or reset), it cannot vouch for rows already on the shards. */
 async function knowsNothing(store: ControlStore): Promise<boolean> {
+  // Each table asked on its own: a store migrated before 110 has no shard_map table, and its jobs
+  // are still the record of the copy (it was refused as a new store, and could never be migrated).
+  return (await holdsNoRow(store, 'shard_map')) && (await holdsNoRow(store, 'jobs'));
+}
+
+async function holdsNoRow(store: ControlStore, table: string): Promise<boolean> {
   try {
-    const [maps] = await store.pool.query<RowDataPacket[]>('SELECT 1 FROM shard_map LIMIT 1');
-    const [jobs] = await store.pool.query<RowDataPacket[]>('SELECT 1 FROM jobs LIMIT 1');
-    return maps.length === 0 && jobs.length === 0;
+    const [rows] = await store.pool.query<RowDataPacket[]>(`SELECT 1 FROM ${quoteId(table)} LIMIT 1`);
+    return rows.length === 0;
   } catch (e) {
-    // No control database yet, or one not migrated this far: it knows nothing.
+    // No control database yet, or one not migrated this far: no row.
     if (['ER_BAD_DB_ERROR', 'ER_NO_SUCH_TABLE'].includes((e as { code?: string }).code ?? '')) return true;
     throw e;
   }
