@@ -59,4 +59,24 @@ describe('migrate on a real server: an error that says "already there" only wher
       await admin.end();
     }
   });
+
+  it('a migration whose connection dies fails with the server\'s error, not with the lock release that follows it', async () => {
+    const { inject } = await import('vitest');
+    const { randomBytes } = await import('node:crypto');
+    const { connectMysql } = await import('../mysql/connect.js');
+    const { migrate } = await import('./migrate.js');
+    const database = `membermig_migrate_${randomBytes(4).toString('hex')}`;
+    const admin = await connectMysql(inject('mysql').legacy);
+    await admin.query(`CREATE DATABASE \`${database}\``);
+    const conn = await connectMysql(Object.assign(new URL(inject('mysql').legacy), { pathname: `/${database}` }).toString(), { multipleStatements: true });
+    conn.on('error', () => undefined);
+    try {
+      const killed = migrate(conn, [{ version: 1, name: 'dies', sql: 'KILL CONNECTION_ID()', checksum: '1'.repeat(64) }]);
+      await expect(killed).rejects.toThrow(/Connection was killed|interrupted/i);
+    } finally {
+      await conn.end().catch(() => undefined);
+      await admin.query(`DROP DATABASE \`${database}\``);
+      await admin.end();
+    }
+  });
 });

@@ -87,7 +87,8 @@ export async function migrate(conn: Connection, migrations: Migration[] = readMi
     }
     return { applied, alreadyApplied: appliedVersions.size };
   } finally {
-    await conn.query("SELECT RELEASE_LOCK('membermig.migrate')");
+    // On a connection that died the server has released the lock; an error here would hide the real one.
+    await conn.query("SELECT RELEASE_LOCK('membermig.migrate')").catch(() => undefined);
   }
 }
 
