@@ -10,7 +10,7 @@ import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { silentLogger, type Logger } from '../log.js';
 import { keyText, shardMapFromConfig, type ShardKey, type ShardLocation, type ShardMap } from '../shard/map.js';
-import { connectControl, openControlStore, type ControlStore } from '../store/control.js';
+import { connectControl, controlSchemaState, openControlStore, type ControlStore } from '../store/control.js';
 import { pinShardMap } from '../store/shard-map.js';
 import { connectMysql } from '../mysql/connect.js';
 import { TableRouter, type Route, type WritePlan } from '../gray/route.js';
@@ -106,6 +106,7 @@ export class Shim {
     const store = openControlStore(config, 2);
     const shim = new Shim(config, store, options.pollIntervalMs ?? 500, options.logger ?? silentLogger);
     try {
+      await requireStoreNotOlder(store);
       // A service whose config routes otherwise than the copy did would read and write other shards.
       await pinShardMap(store, config.shards);
       await shim.refresh();
@@ -286,6 +287,18 @@ export class Shim {
     if (this.timer) clearTimeout(this.timer);
     if (this.pollConnection) this.dropPollConnection(this.pollConnection);
     await this.store.close();
+  }
+}
+
+/**
+ * A store older than this library (an upgrade whose init has not run) would fail the shim's first
+ * repair-queue write, a failed second write's only record: refused at start instead. A store a newer
+ * membermig migrated further is used: applications upgrade their library on their own schedule.
+ */
+async function requireStoreNotOlder(store: ControlStore): Promise<void> {
+  const state = await controlSchemaState(store);
+  if (!state.exists || (state.appliedVersion ?? 0) < state.latestVersion) {
+    throw new Error(`membermig shim: the control store ${store.database} is at schema ${state.appliedVersion ?? 'none'}, this membermig needs ${state.latestVersion}: run membermig init first`);
   }
 }
 
