@@ -131,3 +131,84 @@ describe('membermig full: values the source server cannot transform within max_a
     expect(await shardValueLength('note', 'body', 1)).toBeUndefined();
   }, 120_000);
 });
+
+/**
+ * Peak RSS of a `full` child process, read from its own resource usage at exit (kilobytes). The
+ * process is started as spawnCli starts it (through tsx), with one more preload that prints it.
+ */
+async function fullPeakRssMb(configPath: string): Promise<{ code: number; stderr: string; peakMb: number }> {
+  const { spawn } = await import('node:child_process');
+  const { createRequire } = await import('node:module');
+  const { pathToFileURL } = await import('node:url');
+  const { join } = await import('node:path');
+  const { ROOT } = await import('./support/cli.js');
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+  const report = `data:text/javascript,process.on('exit',()=>process.stderr.write('PEAK_RSS_KB='+process.resourceUsage().maxRSS+'\\n'))`;
+  const child = spawn(process.execPath, ['--import', tsx, '--import', report, join(ROOT, 'src/cli/run.ts'), 'full', '--config', configPath, '--json'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)));
+  const kb = /PEAK_RSS_KB=(\d+)/.exec(stderr);
+  return { code, stderr, peakMb: kb ? Number(kb[1]) / 1024 : NaN };
+}
+
+/**
+ * Wide rows on the LOAD DATA path: a chunk's lines were built whole before any went to the
+ * batcher (and its memory budget), so memory grew as chunk_rows x the row width: 160 rows of
+ * ~1 MB in one chunk (the default 50,000 rows) held ~260 MB of lines, 488 MB peak RSS for 200
+ * such rows. Parts of a chunk now go to the batcher as they are read, the read paused meanwhile.
+ */
+describe('membermig full: wide rows keep memory bounded', () => {
+  let env: TestEnv;
+  const ROWS = 160;
+  const HALF = 512 * 1024;
+
+  beforeAll(async () => {
+    env = await createCopyEnv({
+      shardCount: 4,
+      tables: (db) => ({ doc: { source: `${db}.doc`, target: 'doc', shard_key: 'id' } }),
+      extra: { copy: { workers: 1, buffer_mb: 16 } },
+    });
+    const legacy = await connectMysql(env.legacyUrl);
+    await legacy.query('CREATE TABLE doc (id BIGINT NOT NULL PRIMARY KEY, body LONGTEXT CHARACTER SET utf8mb4 NULL, photo LONGBLOB NULL) ENGINE=InnoDB');
+    // ~0.5 MB of text with tabs and backslashes to escape and ~0.5 MB of bytes (hex on the wire) a row.
+    for (let from = 1; from <= ROWS; from += 10) {
+      await legacy.query(
+        `INSERT INTO doc SELECT seq, CONCAT(seq, REPEAT('ab\\\\c\\tdefgh', ${HALF / 10})), REPEAT(CHAR(seq % 256, 7, 92), ${Math.floor(HALF / 3)}) FROM seq_${from}_to_${from + 9}`,
+      );
+    }
+    await legacy.end();
+    const init = await runCli(['init', '--config', env.configPath]);
+    expect(init.code, init.stderr).toBe(0);
+  }, 180_000);
+  afterAll(async () => env?.cleanup());
+
+  it('copies a chunk of ~160 MB of rows in well under the chunk size of memory', async () => {
+    const { code, stderr, peakMb } = await fullPeakRssMb(env.configPath);
+    expect(code, stderr).toBe(0);
+    // Lines of the whole chunk alone were ~260 MB; the process with tsx is ~120-150 MB at rest.
+    expect(peakMb).toBeLessThan(250);
+    const map = shardMapFromConfig(env.config);
+    const sum = 'SELECT COUNT(*) AS n, SUM(CRC32(CONCAT(id, MD5(body), MD5(photo)))) AS crc FROM';
+    const legacy = await connectMysql(env.legacyUrl);
+    const [[want]] = (await legacy.query(`${sum} doc`)) as unknown as [{ n: number; crc: string }[]];
+    await legacy.end();
+    let copied = 0;
+    let crc = 0n;
+    for (const server of Object.keys(env.config.servers)) {
+      const shard = await connectMysql(env.config.servers[server]!.primary);
+      for (let s = 0; s < map.count; s++) {
+        if (map.serverOf(s).name !== server) continue;
+        const [[row]] = (await shard.query(`${sum} \`${map.databaseOf(s)}\`.doc`)) as unknown as [{ n: number; crc: string | null }[]];
+        copied += Number(row!.n);
+        crc += BigInt(row!.crc ?? 0);
+      }
+      await shard.end();
+    }
+    expect([copied, crc]).toEqual([ROWS, BigInt(want!.crc)]);
+    expect(Number(want!.n)).toBe(ROWS);
+  }, 180_000);
+});

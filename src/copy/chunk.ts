@@ -5,12 +5,12 @@ import type { Logger } from '../log.js';
 import { keyText, nullShardKeyRejection, type RejectedValue } from '../rows/convert.js';
 import { shardKeyPosition } from '../rows/ddl.js';
 import type { Row, TableSpec } from '../rows/types.js';
-import { UnrepresentableError, type SourceReader } from '../source/reader.js';
+import { UnrepresentableError, type SourceReader, type TsvChunk } from '../source/reader.js';
 import type { Chunk } from '../store/leases.js';
 import type { ShardWriter } from '../target/writer.js';
 import { withRetry, type RetryPolicy } from '../mysql/retry.js';
 import type { Throttle } from './throttle.js';
-import { LoadBatcher } from './batcher.js';
+import { LoadBatcher, type ServerRows } from './batcher.js';
 
 /** A shard's batched lines are written once they reach this size (~5,000 rows of 200 bytes). */
 const LOAD_FLUSH_BYTES = 1024 * 1024;
@@ -60,9 +60,12 @@ export class ChunkCopier {
   private readonly limits = new Map<string, LimitFunction>();
   private readonly retry: RetryPolicy;
   private readonly batcher: LoadBatcher;
+  /** A chunk's lines go to the batcher in parts of this many bytes (a quarter of copy.buffer_mb, 1..16 MB). */
+  private readonly partBytes: number;
 
   constructor(private readonly deps: ChunkCopierDeps) {
     this.retry = { retries: deps.config.copy.retries, baseMs: deps.config.copy.retry_base_ms };
+    this.partBytes = Math.min(16 * 1024 * 1024, Math.max(1024 * 1024, (deps.config.copy.buffer_mb * 1024 * 1024) / 4));
     for (const [name, server] of Object.entries(deps.config.servers)) this.limits.set(name, pLimit(server.max_connections));
     this.batcher = new LoadBatcher({
       flushBytes: LOAD_FLUSH_BYTES,
@@ -80,14 +83,43 @@ export class ChunkCopier {
   async copy(spec: TableSpec, chunk: Chunk): Promise<ChunkHandoff> {
     const { reader, writer } = this.deps;
     if (this.deps.method === 'load' && reader.readTsv) {
-      const tsv = await withRetry(`read ${spec.name} chunk ${chunk.chunkNo}`, this.retry, this.deps.logger, () =>
-        reader.readTsv!(spec, chunk.lowerKey, chunk.upperKey, writer.map),
-      );
-      if (tsv) {
-        await this.deps.throttle.take(tsv.rows);
-        const { written, drained } = await this.batcher.add(spec, tsv);
-        return { written: written.then((servers) => ({ rows: tsv.rows, servers, rejected: [], method: 'load' })), drained };
+      // Parts of the chunk go to the batcher while it is read (the read waits on its budget): a chunk
+      // of wide rows is never held whole. A read that fails and is retried hands its parts over
+      // again; every part is waited for, the rows and servers are counted from the last attempt.
+      const parts: { attempt: number; rows: number; written: Promise<ServerRows>; drained: Promise<void> }[] = [];
+      let attempt = 0;
+      const hand = async (part: TsvChunk, at: number) => {
+        await this.deps.throttle.take(part.rows);
+        parts.push({ attempt: at, rows: part.rows, ...(await this.batcher.add(spec, part)) });
+      };
+      const drained = () => Promise.all(parts.map((p) => p.drained)).then(() => {});
+      let tsv: TsvChunk | null;
+      try {
+        tsv = await withRetry(`read ${spec.name} chunk ${chunk.chunkNo}`, this.retry, this.deps.logger, () => {
+          const at = ++attempt;
+          return reader.readTsv!(spec, chunk.lowerKey, chunk.upperKey, writer.map, { partBytes: this.partBytes, onPart: (part) => hand(part, at) });
+        });
+      } catch (e) {
+        // The chunk is given back only once no line of it is left to write (see LoadBatcher's partEnded).
+        await drained();
+        throw e;
       }
+      if (tsv) {
+        await hand(tsv, attempt);
+        const written = Promise.all(parts.map((p) => p.written)).then((servers) => {
+          const total: ServerRows = {};
+          let rows = 0;
+          parts.forEach((p, i) => {
+            if (p.attempt !== attempt) return;
+            rows += p.rows;
+            for (const [server, n] of Object.entries(servers[i]!)) total[server] = (total[server] ?? 0) + n;
+          });
+          return { rows, servers: total, rejected: [], method: 'load' as const };
+        });
+        return { written, drained: drained() };
+      }
+      // Lines already handed over land first (idempotently); the row path then writes the whole chunk.
+      await drained();
       this.deps.logger.info({ table: spec.name, chunk: chunk.chunkNo }, 'chunk has values that need the row path');
     }
     const outcome = await this.copyRows(spec, chunk);

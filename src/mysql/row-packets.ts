@@ -37,12 +37,22 @@ function queryRowState(query: QueryCommand): RowState {
   return proto.row as RowState;
 }
 
-/** A row's bytes: `buffer` from `start` to `end` holds its columns, each a length-encoded string or NULL. */
-export type RowBytes = (buffer: Buffer, start: number, end: number) => void;
+/**
+ * A row's bytes: `buffer` from `start` to `end` holds its columns, each a length-encoded string or NULL.
+ * A promise returned pauses the result (no more packets are read from the socket) until it settles.
+ */
+export type RowBytes = (buffer: Buffer, start: number, end: number) => void | Promise<void>;
+
+interface PausableConnection {
+  pause(): void;
+  resume(): void;
+}
 
 /**
  * Runs a query and hands each row's packet bytes to onRow as it arrives; rejects with onRow's
- * first error (the rest of the result is drained), or the query's.
+ * first error (the rest of the result is drained), or the query's. While a promise onRow returned
+ * is pending the connection is paused: the caller's consumer (e.g. the copy's memory budget)
+ * holds the source back instead of the rows piling up in memory.
  */
 export function forEachRowBytes(pool: Pool, sql: string, onRow: RowBytes): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -59,7 +69,21 @@ export function forEachRowBytes(pool: Pool, sql: string, onRow: RowBytes): Promi
       if (packet.isEOF()) return endOfRows.call(this, packet, connection);
       if (!failed) {
         try {
-          onRow(packet.buffer, packet.offset, packet.end);
+          const wait = onRow(packet.buffer, packet.offset, packet.end);
+          if (wait) {
+            const conn = connection as PausableConnection;
+            conn.pause();
+            wait.then(
+              () => conn.resume(),
+              (e: unknown) => {
+                if (!failed) {
+                  failed = true;
+                  failure = e;
+                }
+                conn.resume();
+              },
+            );
+          }
         } catch (e) {
           failed = true;
           failure = e;

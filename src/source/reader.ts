@@ -40,7 +40,7 @@ export interface SourceReader {
    * (src/rows/tsv.ts format) grouped by shard, their text made by the source server. Null when a value in
    * the range cannot be converted: the caller then copies the range through readRange.
    */
-  readTsv?(spec: TableSpec, lower: ChunkKey | null, upper: ChunkKey | null, map: ShardMap): Promise<TsvChunk | null>;
+  readTsv?(spec: TableSpec, lower: ChunkKey | null, upper: ChunkKey | null, map: ShardMap, handOff?: TsvHandOff): Promise<TsvChunk | null>;
   /**
    * The rows with these keys (key text, as chunk bounds hold it), converted like readRange's; a
    * key not in the table is absent. A row with a value the target cannot hold is left out of
@@ -67,6 +67,17 @@ export interface TsvChunk {
   byShard: Map<number, Buffer[]>;
   /** Per shard: how many lines its blocks hold. */
   rowsByShard: Map<number, number>;
+}
+
+/**
+ * Parts of a chunk's lines handed over while the chunk is still being read: once the lines built
+ * hold `partBytes`, they go to `onPart` and the read waits for it. A chunk is not held whole (a
+ * 50,000-row chunk of 1 MB rows is 50 GB); what readTsv returns is then the last part only. A
+ * null return (the row path) comes after parts may have been handed over.
+ */
+export interface TsvHandOff {
+  partBytes: number;
+  onPart: (part: TsvChunk) => Promise<void>;
 }
 
 /** A row rowsByKey read but could not convert: its key (key text) and why. */

@@ -10,7 +10,7 @@ import { LineBlocks } from '../../rows/tsv.js';
 import { ValueTooLargeError, type ColumnConversion, type Row, type TableSpec } from '../../rows/types.js';
 import type { ShardMap } from '../../shard/map.js';
 import type { ChunkKey } from '../../store/leases.js';
-import { UnrepresentableError, type ReadRangeOptions, type RejectedRow, type SourceReader, type StartPosition, type TsvChunk } from '../reader.js';
+import { UnrepresentableError, type ReadRangeOptions, type RejectedRow, type SourceReader, type StartPosition, type TsvChunk, type TsvHandOff } from '../reader.js';
 import { describeMysqlTable } from './catalog.js';
 import { readMysqlRowsByKey } from './keys.js';
 import { orderBy, qualifiedSource, rangeWhere, rawKeyText } from './sql.js';
@@ -30,6 +30,17 @@ export const SESSION_SETUP = "SET time_zone = '+00:00', sql_mode = REPLACE(REPLA
 /** The conversions of a spec's columns, derived again from their source types (one rule, no cache needed). */
 export function mysqlConversions(spec: TableSpec): ColumnConversion[] {
   return spec.columns.map((c) => mysqlTypeMap.conversion(c.sourceType, `${c.source} of table ${spec.name}`));
+}
+
+/** Lines gathered per shard as a TsvChunk (the blocks sealed). */
+function tsvChunkOf(byShard: Map<number, LineBlocks>): TsvChunk {
+  const chunk: TsvChunk = { rows: 0, byShard: new Map(), rowsByShard: new Map() };
+  for (const [shard, blocks] of byShard) {
+    chunk.byShard.set(shard, blocks.done());
+    chunk.rowsByShard.set(shard, blocks.lines);
+    chunk.rows += blocks.lines;
+  }
+  return chunk;
 }
 
 /** The legacy side when it is MySQL or MariaDB. */
@@ -105,12 +116,16 @@ export class MysqlSourceReader implements SourceReader {
    * which cost the source more than building the lines (6.4 s against 2.8 s of server CPU for 1M
    * member rows).
    */
-  async readTsv(spec: TableSpec, lower: ChunkKey | null, upper: ChunkKey | null, map: ShardMap): Promise<TsvChunk | null> {
+  async readTsv(spec: TableSpec, lower: ChunkKey | null, upper: ChunkKey | null, map: ShardMap, handOff?: TsvHandOff): Promise<TsvChunk | null> {
     const q = tsvSelect(spec, map);
-    const byShard = new Map<number, LineBlocks>();
+    let byShard = new Map<number, LineBlocks>();
     // First blocks sized from the last chunk's bytes per shard: ~10 KB with 1,024 shards, 256 KB (the most) with 16.
     const firstBlock = this.shardBytesSeen.get(spec.name);
     let convertible = true;
+    /** Bytes of lines in byShard, and of all lines read (for the next chunk's first blocks). */
+    let held = 0;
+    let bytesRead = 0;
+    let shardsSeen = 0;
     const column = new ColumnCursor();
     const sql = `SELECT ${q.select} FROM ${qualifiedSource(spec)} ${rangeWhere(spec, lower, upper)}`;
     await forEachRowBytes(this.pool, sql, (buffer, start, end) => {
@@ -127,25 +142,31 @@ export class MysqlSourceReader implements SourceReader {
       }
       let blocks = byShard.get(shard);
       if (!blocks) byShard.set(shard, (blocks = new LineBlocks(undefined, firstBlock)));
+      const before = blocks.bytes;
       try {
         blocks.addRow(buffer, column.at, end, q.escaped);
       } catch (e) {
         // Bytes too large for the server's HEX(): the row path reads them as they are.
         if (!(e instanceof ValueTooLargeError)) throw e;
-        convertible = false;
+        return void (convertible = false);
+      }
+      held += blocks.bytes - before;
+      // A part big enough goes to the writers now, the result paused meanwhile: memory per chunk in
+      // flight is bounded by partBytes, not by chunk_rows x the row width.
+      if (handOff && held >= handOff.partBytes) {
+        const part = tsvChunkOf(byShard);
+        bytesRead += held;
+        shardsSeen = Math.max(shardsSeen, byShard.size);
+        byShard = new Map();
+        held = 0;
+        return handOff.onPart(part);
       }
     });
     if (!convertible) return null;
-    const chunk: TsvChunk = { rows: 0, byShard: new Map(), rowsByShard: new Map() };
-    let bytes = 0;
-    for (const [shard, blocks] of byShard) {
-      chunk.byShard.set(shard, blocks.done());
-      chunk.rowsByShard.set(shard, blocks.lines);
-      chunk.rows += blocks.lines;
-      bytes += blocks.bytes;
-    }
-    if (byShard.size > 0) this.shardBytesSeen.set(spec.name, Math.max(1024, Math.ceil((bytes / byShard.size) * 1.1)));
-    return chunk;
+    bytesRead += held;
+    shardsSeen = Math.max(shardsSeen, byShard.size);
+    if (shardsSeen > 0) this.shardBytesSeen.set(spec.name, Math.max(1024, Math.ceil((Math.min(bytesRead, handOff?.partBytes ?? Infinity) / shardsSeen) * 1.1)));
+    return tsvChunkOf(byShard);
   }
 
   async rowsByKey(spec: TableSpec, keys: ChunkKey[]): Promise<{ rows: Row[]; rejected: RejectedRow[] }> {
