@@ -5,6 +5,20 @@
  */
 export type RowValue = string | Buffer | null;
 
+/**
+ * A batch of rows on the row path (copy's readRange batches, the shard writer's statements) is cut
+ * at this many bytes of values as well as at its row count: rows of MB-sized values would
+ * otherwise be held (and sent in one statement) batch_rows at a time.
+ */
+export const BATCH_BYTES = 4 * 1024 * 1024;
+
+/** About the bytes a row's values take on the wire (text as its length, bytes as hex: twice theirs). */
+export function rowBytes(row: readonly RowValue[]): number {
+  let n = 0;
+  for (const v of row) n += v === null ? 4 : typeof v === 'string' ? v.length + 2 : Buffer.isBuffer(v) ? 2 * v.length + 3 : 8;
+  return n;
+}
+
 /** A row as an array of values in the order of its TableSpec's columns. */
 export type Row = RowValue[];
 

@@ -5,7 +5,7 @@ import { createMysqlPool, quoteId } from '../mysql/connect.js';
 import { onConnection, unusable } from '../mysql/pool.js';
 import { keyPositions, respellableKeyPositions } from '../rows/ddl.js';
 import { LOAD_DATA_FORMAT } from '../rows/tsv.js';
-import type { ColumnSpec, Row, RowValue, TableSpec } from '../rows/types.js';
+import { BATCH_BYTES, rowBytes, type ColumnSpec, type Row, type RowValue, type TableSpec } from '../rows/types.js';
 import { shardMapFromConfig, type ShardLocation, type ShardMap } from '../shard/map.js';
 
 /**
@@ -139,11 +139,16 @@ export function createShardWriter(config: Pick<Config, 'servers' | 'shards'>, op
     async upsertRows(shard, spec, rows, options = {}) {
       if (rows.length === 0) return;
       const loc = locate(shard);
-      // Statements of at most UPSERT_ROWS rows keep the SQL text (built by the driver) small.
+      // Statements of at most UPSERT_ROWS rows and about BATCH_BYTES of values keep the SQL text (built by
+      // the driver) small: 1,000 rows of 1 MB values in one statement is a GB string, over any max_allowed_packet.
       const statements: Statement[] = [];
-      for (let i = 0; i < rows.length; i += UPSERT_ROWS) {
-        const part = rows.slice(i, i + UPSERT_ROWS);
+      for (let i = 0; i < rows.length; ) {
+        let end = i + 1;
+        let bytes = rowBytes(rows[i]!);
+        while (end < rows.length && end - i < UPSERT_ROWS && bytes + rowBytes(rows[end]!) <= BATCH_BYTES) bytes += rowBytes(rows[end++]!);
+        const part = rows.slice(i, end);
         statements.push({ sql: upsertSql(tableOf(loc, spec), spec, part.length, options), values: flatten(part) });
+        i = end;
       }
       await atomically(poolOf(loc.server.name), statements, timeoutMs);
     },

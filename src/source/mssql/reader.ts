@@ -7,7 +7,7 @@ import { RefusedError } from '../../errors.js';
 import { checkTableConfig, targetColumnName } from '../table-config.js';
 import type { Logger } from '../../log.js';
 import { mssqlTypeMap, type MssqlColumnConversion, type MssqlTypeMap } from '../../rows/mssql/typemap.js';
-import { Unrepresentable, type ColumnConversion, type ColumnSpec, type Row, type SourceType, type TableSpec } from '../../rows/types.js';
+import { BATCH_BYTES, rowBytes, Unrepresentable, type ColumnConversion, type ColumnSpec, type Row, type SourceType, type TableSpec } from '../../rows/types.js';
 import type { ChunkKey } from '../../store/leases.js';
 import { UnrepresentableError, type ReadRangeOptions, type RejectedRow, type SourceReader, type StartPosition } from '../reader.js';
 import { bindRequest, describeMssqlUrl, openMssqlPool, type MssqlConnectOptions } from './connect.js';
@@ -44,6 +44,9 @@ export interface RejectedValue {
  * An UnrepresentableError (what `full` stops on under rows.on_unrepresentable: fail, as it does for
  * a MySQL source), its key named by column.
  */
+/** Rows the row path's read takes ahead of its caller (the request is paused beyond). */
+const STREAM_ROWS = 64;
+
 export class UnrepresentableValueError extends UnrepresentableError {
   override name = 'UnrepresentableValueError';
   constructor(readonly found: RejectedValue) {
@@ -242,11 +245,13 @@ export class MssqlReader implements SourceReader {
     const plan = readPlan(spec, this.typeMap);
     let after = lower;
     let batch: Row[] = [];
+    let batchBytes = 0;
     for (;;) {
       const stmt = pageQuery({ table: plan.table, columns: plan.columns, keys: plan.keys, lower: after, upper, limit: this.pageRows });
       const request = await this.request(stmt);
       // The readable stream pauses the request while its buffer is full: backpressure down to the socket.
-      const stream: Readable = request.toReadableStream({ highWaterMark: batchRows });
+      // Rows read ahead are held too: a few dozen, not batchRows (5,000 rows of MB-sized values).
+      const stream: Readable = request.toReadableStream({ highWaterMark: Math.min(batchRows, STREAM_ROWS) });
       let count = 0;
       let done = false;
       try {
@@ -256,14 +261,19 @@ export class MssqlReader implements SourceReader {
           count++;
           after = keyOf(spec, raw, plan.keys.length);
           const { row, rejected } = convertMssqlRow(spec, plan.conversions, raw, after);
-          if (rejected.length === 0) batch.push(row);
+          if (rejected.length === 0) {
+            batch.push(row);
+            batchBytes += rowBytes(row);
+          }
           // As the SourceReader contract says: the caller records them (copy, under rows.on_unrepresentable:
           // record, into rejected_values), else the read stops at the first.
           else if (options.onRejected) for (const r of rejected) options.onRejected({ table: r.table, key: after, column: r.column, value: r.value, reason: r.reason });
           else throw new UnrepresentableValueError(rejected[0]!);
-          if (batch.length >= batchRows) {
+          // Cut at BATCH_BYTES too: batchRows rows of MB-sized values would be held whole.
+          if (batch.length >= batchRows || batchBytes >= BATCH_BYTES) {
             yield batch;
             batch = [];
+            batchBytes = 0;
           }
         }
         done = true;

@@ -7,7 +7,7 @@ import { rowsQuery } from '../../mysql/pool.js';
 import { convertRow } from '../../rows/convert.js';
 import { mysqlTypeMap } from '../../rows/mysql.js';
 import { LineBlocks } from '../../rows/tsv.js';
-import { ValueTooLargeError, type ColumnConversion, type Row, type TableSpec } from '../../rows/types.js';
+import { BATCH_BYTES, rowBytes, ValueTooLargeError, type ColumnConversion, type Row, type TableSpec } from '../../rows/types.js';
 import type { ShardMap } from '../../shard/map.js';
 import type { ChunkKey } from '../../store/leases.js';
 import { UnrepresentableError, type ReadRangeOptions, type RejectedRow, type SourceReader, type StartPosition, type TsvChunk, type TsvHandOff } from '../reader.js';
@@ -31,6 +31,9 @@ export const SESSION_SETUP = "SET time_zone = '+00:00', sql_mode = REPLACE(REPLA
 export function mysqlConversions(spec: TableSpec): ColumnConversion[] {
   return spec.columns.map((c) => mysqlTypeMap.conversion(c.sourceType, `${c.source} of table ${spec.name}`));
 }
+
+/** Rows the row path's read has parsed ahead of its caller (the socket is paused beyond). */
+const STREAM_ROWS = 8;
 
 /** Lines gathered per shard as a TsvChunk (the blocks sealed). */
 function tsvChunkOf(byShard: Map<number, LineBlocks>): TsvChunk {
@@ -84,25 +87,36 @@ export class MysqlSourceReader implements SourceReader {
 
   async *readRange(spec: TableSpec, lower: ChunkKey | null, upper: ChunkKey | null, batchRows: number, options: ReadRangeOptions = {}): AsyncIterable<Row[]> {
     const conversions = mysqlConversions(spec);
-    const select = [...spec.columns.map((c, i) => conversions[i]!.selectExpression(quoteId(c.source))), ...spec.primaryKey.map(quoteId)].join(', ');
-    const width = spec.columns.length;
-    let after = lower;
-    for (;;) {
-      const [rows] = await this.pool.query<RowDataPacket[]>({
-        sql: `SELECT ${select} FROM ${qualifiedSource(spec)} ${rangeWhere(spec, after, upper)} ORDER BY ${orderBy(spec)} LIMIT ${batchRows}`,
-        rowsAsArray: true,
-      });
-      if (rows.length === 0) return;
-      const batch: Row[] = [];
-      for (const raw of rows as unknown as unknown[][]) {
+    const select = spec.columns.map((c, i) => conversions[i]!.selectExpression(quoteId(c.source))).join(', ');
+    const sql = `SELECT ${select} FROM ${qualifiedSource(spec)} ${rangeWhere(spec, lower, upper)} ORDER BY ${orderBy(spec)}`;
+    // One statement streamed (the socket paused while the caller writes), batches cut at batchRows rows
+    // or BATCH_BYTES of values: pages of batchRows rows held whole were batch_rows x the row width
+    // (5,000 rows of 1 MB values is 5 GB, and its INSERT statements several times that).
+    const conn = await this.pool.getConnection();
+    let finished = false;
+    try {
+      const core = (conn as unknown as { connection: { query(o: { sql: string; rowsAsArray: boolean }): { stream(o: { highWaterMark: number }): AsyncIterable<unknown[]> } } }).connection;
+      let batch: Row[] = [];
+      let bytes = 0;
+      for await (const raw of core.query({ sql, rowsAsArray: true }).stream({ highWaterMark: STREAM_ROWS })) {
         const { row, rejected } = convertRow(spec, conversions, raw);
-        if (rejected.length === 0) batch.push(row);
-        else if (options.onRejected) for (const r of rejected) options.onRejected(r);
+        if (rejected.length === 0) {
+          batch.push(row);
+          bytes += rowBytes(row);
+        } else if (options.onRejected) for (const r of rejected) options.onRejected(r);
         else throw new UnrepresentableError(rejected[0]!);
+        if (batch.length >= batchRows || bytes >= BATCH_BYTES) {
+          yield batch;
+          batch = [];
+          bytes = 0;
+        }
       }
       if (batch.length > 0) yield batch;
-      if (rows.length < batchRows) return;
-      after = (rows[rows.length - 1] as unknown as unknown[]).slice(width).map(rawKeyText);
+      finished = true;
+    } finally {
+      // Left early (a failure, a refused value): the rest of the result is not read, the connection is closed.
+      if (finished) conn.release();
+      else conn.destroy();
     }
   }
 
