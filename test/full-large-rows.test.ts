@@ -3,6 +3,7 @@ import { connectMysql } from '../src/mysql/connect.js';
 import { shardMapFromConfig } from '../src/shard/map.js';
 import { runCli } from './support/cli.js';
 import { createCopyEnv, writeConfig } from './support/copy-env.js';
+import { cliPeakRss } from './support/peak-rss.js';
 import type { TestEnv } from './support/env.js';
 
 const MB = 1024 * 1024;
@@ -133,29 +134,6 @@ describe('membermig full: values the source server cannot transform within max_a
 });
 
 /**
- * Peak RSS of a `full` child process, read from its own resource usage at exit (kilobytes). The
- * process is started as spawnCli starts it (through tsx), with one more preload that prints it.
- */
-async function fullPeakRssMb(configPath: string, extra: string[] = []): Promise<{ code: number; stderr: string; peakMb: number }> {
-  const { spawn } = await import('node:child_process');
-  const { createRequire } = await import('node:module');
-  const { pathToFileURL } = await import('node:url');
-  const { join } = await import('node:path');
-  const { ROOT } = await import('./support/cli.js');
-  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-  const report = `data:text/javascript,process.on('exit',()=>process.stderr.write('PEAK_RSS_KB='+process.resourceUsage().maxRSS+'\\n'))`;
-  const child = spawn(process.execPath, ['--import', tsx, '--import', report, join(ROOT, 'src/cli/run.ts'), 'full', '--config', configPath, '--json', ...extra], {
-    cwd: ROOT,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)));
-  const kb = /PEAK_RSS_KB=(\d+)/.exec(stderr);
-  return { code, stderr, peakMb: kb ? Number(kb[1]) / 1024 : NaN };
-}
-
-/**
  * Wide rows on the LOAD DATA path: a chunk's lines were built whole before any went to the
  * batcher (and its memory budget), so memory grew as chunk_rows x the row width: 160 rows of
  * ~1 MB in one chunk (the default 50,000 rows) held ~260 MB of lines, 488 MB peak RSS for 200
@@ -210,7 +188,7 @@ describe('membermig full: wide rows keep memory bounded', () => {
   }
 
   it('copies a chunk of ~160 MB of rows in well under the chunk size of memory', async () => {
-    const { code, stderr, peakMb } = await fullPeakRssMb(env.configPath);
+    const { code, stderr, peakMb } = await cliPeakRss(['full', '--config', env.configPath, '--json']);
     expect(code, stderr).toBe(0);
     // Lines of the whole chunk alone were ~260 MB; the process with tsx is ~120-150 MB at rest.
     expect(peakMb).toBeLessThan(250);
@@ -226,7 +204,7 @@ describe('membermig full: wide rows keep memory bounded', () => {
   it('the row path holds and sends a few MB of rows at a time, not batch_rows of them', async () => {
     env.raw = { ...env.raw, copy: { ...(env.raw.copy as object), method: 'insert' } };
     writeConfig(env);
-    const { code, stderr, peakMb } = await fullPeakRssMb(env.configPath, ['--restart']);
+    const { code, stderr, peakMb } = await cliPeakRss(['full', '--config', env.configPath, '--json', '--restart']);
     expect(code, stderr.slice(-2000)).toBe(0);
     // Values parsed into strings and statements built from them leave more garbage than lines: ~300 MB
     // seen, flat from 100 to 200 such rows (231 and 259 MB without tsx), where holding them all took 1.16 GB for 100.

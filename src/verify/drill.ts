@@ -3,7 +3,7 @@ import { combineChecksums, differingColumns, emptyChecksum, sameChecksum, type C
 import { nullShardKeyRejection } from '../rows/convert.js';
 import { shardKeyPosition, shardKeyText } from '../rows/ddl.js';
 import { UnrepresentableError } from '../source/reader.js';
-import type { Row, RowValue, TableSpec } from '../rows/types.js';
+import { rowBytes, type Row, type RowValue, type TableSpec } from '../rows/types.js';
 import { orderingStamp } from '../target/writer.js';
 import type { ShardMap } from '../shard/map.js';
 import type { ChunkKey } from '../store/leases.js';
@@ -212,34 +212,69 @@ function classifyCopies(spec: TableSpec, map: ShardMap, key: ChunkKey, legacy: R
   return out;
 }
 
+/** Full rows of this many keys (both sides) are read at once at first... */
+const FIRST_GROUP_KEYS = 8;
+/** ...then as many as fit about GROUP_BYTES at the bytes per key seen, up to MAX_GROUP_KEYS. */
+const MAX_GROUP_KEYS = 500;
+const GROUP_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Runs `work` over `items` in groups sized by the bytes of rows each group read (work's answer):
+ * re-checks and repairs read full rows, and a chunk whose every row differs (a shard server's copy
+ * lost, a verify before the copy finished) held them all at once, both sides, whatever their width.
+ */
+export async function inRowGroups<T>(items: T[], work: (group: T[]) => Promise<number>): Promise<void> {
+  let size = FIRST_GROUP_KEYS;
+  for (let i = 0; i < items.length; ) {
+    const group = items.slice(i, i + size);
+    i += group.length;
+    const bytes = await work(group);
+    size = Math.max(1, Math.min(MAX_GROUP_KEYS, Math.floor(GROUP_BYTES / Math.max(1, bytes / group.length))));
+  }
+}
+
+/** Bytes of some rows' values (text as its length, bytes as hex), for sizing groups of keys. */
+export function rowsBytes(rows: Iterable<Row>): number {
+  let n = 0;
+  for (const row of rows) n += rowBytes(row);
+  return n;
+}
+
 /** Looks at the given keys again, by key, on the legacy side and on every shard they may be on. */
 export async function recheckKeys(ctx: DrillContext, candidates: Candidate[]): Promise<Difference[]> {
   if (candidates.length === 0) return [];
   const byId = new Map<string, Candidate[]>();
   for (const c of candidates) byId.set(keyId(c.key), [...(byId.get(keyId(c.key)) ?? []), c]);
-  const keys = [...byId.values()].map((list) => list[0]!.key);
-  const within = spanOf(candidates.map((c) => c.within));
-  const legacy = await ctx.legacy.rowsByKey(keys, within);
-  const shardKeyAt = shardKeyPosition(ctx.spec);
-  const look = new Set<number>(candidates.flatMap((c) => (c.shard === null ? [] : [c.shard])));
-  for (const row of legacy.rows.values()) look.add(ctx.map.shardOf(shardKeyText(ctx.spec, row, shardKeyAt)));
-  const copies = await ctx.shards.rowsByKey(keys, [...look]);
-  const checked = new Set(ctx.shards.shards);
   const out: Difference[] = [];
-  for (const [id, list] of byId) {
-    const reason = legacy.unrepresentable.get(id);
-    if (reason !== undefined) {
-      out.push({ key: list[0]!.key, kind: 'unrepresentable', shard: list[0]!.shard, reason });
-      continue;
+  // In groups of keys: only the Differences (no rows) are kept from one group to the next.
+  await inRowGroups([...byId.values()], async (lists) => {
+    const keys = lists.map((list) => list[0]!.key);
+    const within = spanOf(lists.flat().map((c) => c.within));
+    const legacy = await ctx.legacy.rowsByKey(keys, within);
+    const shardKeyAt = shardKeyPosition(ctx.spec);
+    const look = new Set<number>(lists.flat().flatMap((c) => (c.shard === null ? [] : [c.shard])));
+    for (const row of legacy.rows.values()) look.add(ctx.map.shardOf(shardKeyText(ctx.spec, row, shardKeyAt)));
+    const copies = await ctx.shards.rowsByKey(keys, [...look]);
+    const checked = new Set(ctx.shards.shards);
+    for (const list of lists) {
+      const id = keyId(list[0]!.key);
+      const reason = legacy.unrepresentable.get(id);
+      if (reason !== undefined) {
+        out.push({ key: list[0]!.key, kind: 'unrepresentable', shard: list[0]!.shard, reason });
+        continue;
+      }
+      const onShards = new Map<number, Row>();
+      for (const [shard, rows] of copies) {
+        const row = rows.get(id);
+        if (row) onShards.set(shard, row);
+      }
+      const seen = rowsDigest(legacy.rows.get(id), onShards);
+      out.push(...classifyRows(ctx.spec, ctx.map, list[0]!.key, legacy.rows.get(id), onShards, checked).map((d) => ({ ...d, seen })));
     }
-    const onShards = new Map<number, Row>();
-    for (const [shard, rows] of copies) {
-      const row = rows.get(id);
-      if (row) onShards.set(shard, row);
-    }
-    const seen = rowsDigest(legacy.rows.get(id), onShards);
-    out.push(...classifyRows(ctx.spec, ctx.map, list[0]!.key, legacy.rows.get(id), onShards, checked).map((d) => ({ ...d, seen })));
-  }
+    let bytes = rowsBytes(legacy.rows.values());
+    for (const rows of copies.values()) bytes += rowsBytes(rows.values());
+    return bytes;
+  });
   return out;
 }
 

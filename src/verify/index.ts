@@ -19,7 +19,7 @@ import { createShardWriter, type ShardWriter } from '../target/writer.js';
 import { compareRange, recheckKeys, type Candidate, type Difference, type DrillContext } from './drill.js';
 import { ChangesInFlight } from './in-flight.js';
 import { currentSyncLagSeconds } from './lag.js';
-import { drainRepairQueue, legacyBehindKeys, planRepairs, repairDifferences, type PlannedRepair, type QueueOutcome } from './repair.js';
+import { drainRepairQueue, legacyBehindKeys, planInGroups, repairDifferences, type PlannedRepair, type QueueOutcome } from './repair.js';
 import {
   finishJobIfDone,
   markNotRepaired,
@@ -490,11 +490,7 @@ async function settleDifferences(
   const parked = (await parkedWritesOf(pool, ctx.spec.name)) > 0;
   const held = parked ? new Set(diffs.map((d) => keyId(d.key))) : await legacyBehindKeys(pool, ctx.spec);
   if (options.dryRun) {
-    const legacyRows = await ctx.legacy.rowsByKey(
-      diffs.map((d) => d.key),
-      within,
-    );
-    planned.push(...planRepairs(diffs, legacyRows, held).map((p) => ({ ...p, table: ctx.spec.name })));
+    planned.push(...(await planInGroups(ctx, diffs, within, held)).map((p) => ({ ...p, table: ctx.spec.name })));
     return { differences: diffs.length, repaired: 0 };
   }
   const outcome = await repairDifferences(ctx, writer, diffs, within, held);

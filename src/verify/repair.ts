@@ -5,7 +5,7 @@ import type { Row, RowValue, TableSpec } from '../rows/types.js';
 import { keyColumns } from '../source/mysql/sql.js';
 import type { ChunkKey } from '../store/leases.js';
 import type { ShardWriter } from '../target/writer.js';
-import { recheckKeys, type Candidate, type Difference, type DrillContext } from './drill.js';
+import { inRowGroups, recheckKeys, rowsBytes, type Candidate, type Difference, type DrillContext } from './drill.js';
 import { keyId, type LegacyRows } from './sides.js';
 import type { KeyRange } from './sql.js';
 import { queueKey } from '../store/repair-queue.js';
@@ -60,14 +60,44 @@ export interface RepairOutcome {
   verified: PlannedRepair[];
 }
 
+/**
+ * Plans (and with `apply`, applies) the repairs of some differences of one range, reading the
+ * legacy rows of their keys in groups (inRowGroups): a chunk whose every row differs is not read
+ * whole. The plans come in the order of `diffs`.
+ */
+export async function planInGroups(
+  ctx: DrillContext,
+  diffs: Difference[],
+  within: KeyRange,
+  held: Set<string>,
+  apply?: (acting: PlannedRepair[], rows: Map<string, Row>) => Promise<void>,
+): Promise<PlannedRepair[]> {
+  const planned: PlannedRepair[] = new Array(diffs.length);
+  // Every difference of one key in the same group: its deletes and upserts are applied together.
+  const byKey = new Map<string, number[]>();
+  diffs.forEach((d, i) => {
+    const id = keyId(d.key);
+    byKey.set(id, [...(byKey.get(id) ?? []), i]);
+  });
+  await inRowGroups([...byKey.values()], async (groups) => {
+    const at = groups.flat();
+    const legacy = await ctx.legacy.rowsByKey(
+      groups.map((g) => diffs[g[0]!]!.key),
+      within,
+    );
+    const plans = planRepairs(at.map((i) => diffs[i]!), legacy, held);
+    plans.forEach((p, j) => (planned[at[j]!] = p));
+    if (apply) await apply(plans.filter((p) => p.action !== 'hold' && p.action !== 'keep'), legacy.rows);
+    return rowsBytes(legacy.rows.values());
+  });
+  return planned;
+}
+
 /** Applies the repairs of some differences of one range (held keys excepted), then re-checks their keys. */
 export async function repairDifferences(ctx: DrillContext, writer: ShardWriter, diffs: Difference[], within: KeyRange, held: Set<string> = new Set()): Promise<RepairOutcome> {
   if (diffs.length === 0) return { planned: [], verified: [] };
-  const keys = uniqueKeys(diffs.map((d) => d.key));
-  const legacy = await ctx.legacy.rowsByKey(keys, within);
-  const planned = planRepairs(diffs, legacy, held);
+  const planned = await planInGroups(ctx, diffs, within, held, (acting, rows) => applyRepairs(ctx, writer, acting, rows));
   const acting = planned.filter((p) => p.action !== 'hold' && p.action !== 'keep');
-  await applyRepairs(ctx, writer, acting, legacy.rows);
   const again = await recheckKeys(
     ctx,
     acting.map((p) => ({ ...p, within })),
