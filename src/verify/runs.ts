@@ -173,6 +173,7 @@ export async function finishJobIfDone(pool: Pool, job: VerifyJob): Promise<boole
     }
     await conn.query('UPDATE jobs SET state = ?, finished_at = NOW(6) WHERE id = ?', [anyFailed ? 'failed' : 'done', job.jobId]);
     await conn.commit();
+    await pruneOldChunks(pool, job.jobId).catch(() => {});
     return true;
   } catch (e) {
     await conn.rollback().catch(() => {});
@@ -180,6 +181,31 @@ export async function finishJobIfDone(pool: Pool, job: VerifyJob): Promise<boole
   } finally {
     conn.release();
   }
+}
+
+/** Finished verify jobs of one name whose chunk rows are kept (status lists the 20 newest jobs with their chunks). */
+export const KEPT_VERIFY_JOBS = 20;
+
+/**
+ * Deletes the chunk rows of the finished verify jobs of this job's name older than the newest
+ * KEPT_VERIFY_JOBS: their results are in verify_runs once the job is finished, and `verify --watch`
+ * plans a new job of every chunk each pass, so the chunks table grew by a table's chunk count every
+ * pass, for ever (10,000 rows a pass for a billion rows). Best effort: a failure leaves them for the next.
+ */
+async function pruneOldChunks(pool: Pool, jobId: number): Promise<void> {
+  const [rows] = await pool.query<RowDataPacket[]>(
+    `SELECT id FROM jobs WHERE kind = 'verify' AND name = (SELECT name FROM jobs WHERE id = ?) AND state IN ('done', 'failed', 'abandoned')
+      ORDER BY id DESC LIMIT 1 OFFSET ${KEPT_VERIFY_JOBS}`,
+    [jobId],
+  );
+  const oldest = rows[0]?.id;
+  if (oldest === undefined) return;
+  const [old] = await pool.query<RowDataPacket[]>(
+    `SELECT j.id FROM jobs j WHERE j.kind = 'verify' AND j.name = (SELECT name FROM jobs WHERE id = ?) AND j.state IN ('done', 'failed', 'abandoned') AND j.id <= ?
+      AND EXISTS (SELECT 1 FROM chunks c WHERE c.job_id = j.id)`,
+    [jobId, oldest],
+  );
+  for (const r of old) await pool.query('DELETE FROM chunks WHERE job_id = ?', [r.id]);
 }
 
 interface ChunkTally {
