@@ -40,13 +40,13 @@ export interface RejectedValue {
   reason: string;
 }
 
+/** Rows the row path's read takes ahead of its caller (the request is paused beyond). */
+const STREAM_ROWS = 64;
+
 /**
  * An UnrepresentableError (what `full` stops on under rows.on_unrepresentable: fail, as it does for
  * a MySQL source), its key named by column.
  */
-/** Rows the row path's read takes ahead of its caller (the request is paused beyond). */
-const STREAM_ROWS = 64;
-
 export class UnrepresentableValueError extends UnrepresentableError {
   override name = 'UnrepresentableValueError';
   constructor(readonly found: RejectedValue) {
