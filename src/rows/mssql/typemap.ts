@@ -27,6 +27,11 @@ export interface MssqlKeyBinding {
 export interface MssqlColumnConversion extends ColumnConversion {
   /** Undefined when the type cannot be a pagination key (float, MAX types, datetimeoffset, ...). */
   key?: MssqlKeyBinding;
+  /**
+   * The target type of the column in the primary key, where it differs from targetType: the
+   * shard's primary key must keep apart every two keys the source keeps apart (see sqlSortOrderKey).
+   */
+  keyTargetType?: string;
 }
 
 export interface MssqlTypeMap extends SourceTypeMap {
@@ -206,6 +211,20 @@ function charsetClause(info: CollationInfo | null, flavor: TargetFlavor): string
   return `CHARACTER SET utf8mb4 COLLATE ${collation}`;
 }
 
+/**
+ * A SQL collation (SQL_Latin1_General_CP1_CI_AS, ...) compares non-Unicode data by its old sort
+ * order, one character at a time: no expansions, nothing ignorable. 'a…' <> 'a...', 'x™' <> 'xTM'
+ * and CHAR(160) <> CHAR(32) there, while utf8mb4_0900_as_ci and utf8mb4_uca1400_as_ci equate each
+ * pair (the second is a compatibility form of the first, a third-level difference): a primary key
+ * holding both would keep one row on the shard, REPLACE and upserts silently dropping the other.
+ * No utf8mb4 collation compares as that sort order does, so such a key column takes utf8mb4_bin,
+ * which equates only strings that differ in trailing spaces, as SQL Server does too (the rule the
+ * MySQL type map follows for keys of a collation it only approximates: uniqueKeyCollationOf).
+ */
+function sqlSortOrderKey(info: CollationInfo | null): boolean {
+  return info !== null && /^SQL_/i.test(info.name) && targetCollation(info) !== 'utf8mb4_bin';
+}
+
 function textTargetType(kind: 'char' | 'varchar' | 'max', length: number | undefined, clause: string): string {
   if (kind === 'max' || length === undefined || length < 0) return `LONGTEXT ${clause}`;
   if (kind === 'char' && length <= 255) return `CHAR(${length}) ${clause}`;
@@ -236,6 +255,7 @@ function nonUnicodeText(kind: 'char' | 'varchar' | 'max'): Make {
       selectExpression: decodedHere ? asBytes : asUnicode,
       convert: textConverter(decodedHere ? info!.codepage! : null, targetType.startsWith('CHAR(')),
     };
+    if (!max && sqlSortOrderKey(info)) conversion.keyTargetType = textTargetType(kind, type.length, 'CHARACTER SET utf8mb4 COLLATE utf8mb4_bin');
     if (!max && type.collation) {
       const collation = assertCollationName(type.collation);
       const sqlType = `${kind === 'char' ? 'char' : 'varchar'}(${type.length})`;

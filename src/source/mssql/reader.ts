@@ -129,7 +129,8 @@ export function buildTableSpec(
     if (primaryKey.includes(c.column_name) && !conversion.key) {
       throw new RefusedError(`${where}: primary key column ${c.column_name} has type ${sourceType.dataType}, which membermig cannot page by`);
     }
-    columns.push({ source: c.column_name, target: targetColumnName(table, c.column_name), sourceType, targetType: conversion.targetType, nullable: c.is_nullable });
+    const targetType = (primaryKey.includes(c.column_name) && conversion.keyTargetType) || conversion.targetType;
+    columns.push({ source: c.column_name, target: targetColumnName(table, c.column_name), sourceType, targetType, nullable: c.is_nullable });
   }
   const shardKeyType = columns.find((c) => c.source === table.shard_key)!.sourceType;
   if (!isShardableType(shardKeyType)) {
