@@ -2,6 +2,7 @@ import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { RefusedError } from '../errors.js';
 import { quoteId } from '../mysql/connect.js';
 import { isIntegerDataType } from '../rows/mysql.js';
+import { targetCollationOfColumn } from '../rows/ddl.js';
 import type { ColumnSpec, TableSpec } from '../rows/types.js';
 
 /**
@@ -113,12 +114,16 @@ export function shapeProblems(server: string, database: string, spec: TableSpec,
   spec.columns.forEach((c: ColumnSpec, i) => {
     const found = byName.get(c.target);
     if (!found) return problems.push(`${where} has no column ${c.target} (expected ${c.targetType})`);
-    if (normalizeType(found.column_type) !== normalizeType(c.targetType)) {
-      problems.push(`${where} column ${c.target} is ${found.column_type}, expected ${c.targetType}`);
+    // COLUMN_TYPE holds no character set: the SQL Server type map names it in the type, checked as the collation below.
+    const expectedType = c.targetType.replace(/\s+CHARACTER\s+SET\s+\w+(\s+COLLATE\s+\w+)?\s*$/i, '');
+    if (normalizeType(found.column_type) !== normalizeType(expectedType)) {
+      problems.push(`${where} column ${c.target} is ${found.column_type}, expected ${expectedType}`);
     }
     if ((found.nullable === 'YES') !== c.nullable) problems.push(`${where} column ${c.target} is ${found.nullable === 'YES' ? 'NULL' : 'NOT NULL'}, expected ${c.nullable ? 'NULL' : 'NOT NULL'}`);
-    if (c.targetCollation && found.collation !== c.targetCollation) {
-      problems.push(`${where} column ${c.target} has collation ${found.collation}, expected ${c.targetCollation}`);
+    // Either type map's collation: under a looser one, two keys the legacy side keeps apart are one shard row.
+    const collation = targetCollationOfColumn(c);
+    if (collation && found.collation !== collation) {
+      problems.push(`${where} column ${c.target} has collation ${found.collation}, expected ${collation}`);
     }
     if (existing[i]?.name !== c.target && found) problems.push(`${where} column ${c.target} is at position ${existing.indexOf(found) + 1}, expected ${i + 1}`);
     return undefined;
