@@ -186,8 +186,13 @@ async function syncLagGate(db: Db, config: Config, table: string, maxLagSeconds:
   return { gate: 'sync_lag', ok: true, message: `${figures} (limit ${maxLagSeconds} s)${connectorNote}` };
 }
 
-/** When the newest clean verify of the whole table began (SQL, one parameter: the table). */
-const LAST_CLEAN_VERIFY_START = `SELECT MAX(started_at) FROM verify_runs WHERE table_name = ? AND state = 'clean' AND finished_at IS NOT NULL AND ${FULL_COVERAGE}`;
+/**
+ * When the newest clean verify of the whole table began (SQL). `table`: a parameter (one, the
+ * table) or an outer query's column (src/store/recreated-tables.ts).
+ */
+export const lastCleanVerifyStart = (table = '?'): string =>
+  `SELECT MAX(started_at) FROM verify_runs WHERE table_name = ${table} AND state = 'clean' AND finished_at IS NOT NULL AND ${FULL_COVERAGE}`;
+const LAST_CLEAN_VERIFY_START = lastCleanVerifyStart();
 
 /**
  * Writes sync parked for a shard server it could not write to (src/cdc/parking.ts): their offsets

@@ -9,6 +9,7 @@ import { shardMapFromConfig, type ShardMap } from '../shard/map.js';
 import { controlDatabase, openControlStore, setupControlStore, type ControlStore } from '../store/control.js';
 import { checkShardMap, pinShardMap } from '../store/shard-map.js';
 import { ensureDatabase } from '../store/migrate.js';
+import { openRecreatedShardTables, recordRecreatedShardTables, type RecreatedShardTables } from '../store/recreated-tables.js';
 import { createSourceReader, describeTables } from '../source/index.js';
 import { fullJobTables, type FullJobTables } from '../copy/job.js';
 import { createShardTables, planShardTables, type ShardTablesPlan, type ShardTablesResult } from '../target/tables.js';
@@ -29,10 +30,11 @@ export interface InitResult {
   /** True when nothing had to be created or applied (a repeated init). */
   unchanged?: boolean;
   /**
-   * Shard tables created now for a table a full copy has copied or is copying (dropped since, say):
-   * they are empty, and the job does not copy into them again by itself. The command exits 1.
+   * Shard tables created, by this init or an earlier one, for a table a full copy has copied or is
+   * copying (dropped since, say): they are empty, and the job does not copy into them again by
+   * itself. Every open record of the control store (src/store/recreated-tables.ts). The command exits 1.
    */
-  createdAfterCopy?: { table: string; job: number; state: string; shardTables: number }[];
+  createdAfterCopy?: RecreatedShardTables[];
 }
 
 /**
@@ -63,14 +65,16 @@ export async function runInit(config: Config, options: InitOptions = {}): Promis
   const control = await setupControlStore(config);
   logger.info({ applied: control.applied.map((m) => m.version) }, 'control store ready');
   // Before any shard database is made for it: a changed map would create databases no row belongs in.
+  // Recorded before the tables are created: the fact outlives this process (a kill, the next init).
   const createdAfterCopy = await withControlStore(config, async (store) => {
     await pinShardMap(store, config.shards);
-    return afterCopy(plan, await fullJobTables(store.pool));
+    await recordRecreatedShardTables(store.pool, afterCopy(plan, await fullJobTables(store.pool)));
+    return openRecreatedShardTables(store.pool);
   });
   const shardDatabases = await createShardDatabases(config, map);
   const shardTables = await createShardTables(config, plan);
   for (const c of createdAfterCopy) {
-    logger.warn({ table: c.table, job: c.job, shardTables: c.shardTables }, 'shard tables created for a table whose full copy is already done or running: they are empty; run membermig verify --repair');
+    logger.warn({ table: c.table, job: c.job, shardTables: c.shardTables, since: c.recordedAt }, 'shard tables created for a table whose full copy is already done or running: they are empty; run membermig verify --repair');
   }
   const unchanged =
     !control.databaseCreated && control.applied.length === 0 && shardDatabases.every((s) => s.created === 0) && shardTables.every((s) => s.created === 0);
@@ -137,13 +141,14 @@ async function refuseShardTablesWithRows(config: Config, map: ShardMap, plan: Sh
   }
 }
 
-function afterCopy(plan: ShardTablesPlan, jobs: FullJobTables[]): NonNullable<InitResult['createdAfterCopy']> {
-  const missing = new Map<string, number>();
-  for (const list of plan.missing.values()) for (const { spec } of list) missing.set(spec.name, (missing.get(spec.name) ?? 0) + 1);
-  const out: NonNullable<InitResult['createdAfterCopy']> = [];
-  for (const [table, shardTables] of missing) {
-    const job = jobs.filter((j) => j.tables.includes(table)).pop();
-    if (job) out.push({ table, job: job.id, state: job.state, shardTables });
+/** The missing shard tables of a table a full copy (not abandoned) has copied or is copying. */
+function afterCopy(plan: ShardTablesPlan, jobs: FullJobTables[]): { table: string; database: string; job: number; state: string }[] {
+  const out: { table: string; database: string; job: number; state: string }[] = [];
+  for (const list of plan.missing.values()) {
+    for (const { database, spec } of list) {
+      const job = jobs.filter((j) => j.tables.includes(spec.name)).pop();
+      if (job) out.push({ table: spec.name, database, job: job.id, state: job.state });
+    }
   }
   return out;
 }

@@ -13,6 +13,7 @@ import { checkShardMap } from './shard-map.js';
 import { deadLocalWorkers } from './workers.js';
 import { jobOptions } from '../copy/job.js';
 import { checkGates } from '../gray/gates.js';
+import { openRecreatedShardTables, recreatedWarning, type RecreatedShardTables } from './recreated-tables.js';
 
 export interface JobStatus {
   id: number;
@@ -49,13 +50,16 @@ export interface Status {
   fullCopy?: FullCopyStatus;
   /** Chunk leases held right now, per worker, job and table. */
   leases?: LeaseStatus[];
+  /** Shard tables init created for a table a full copy had filled, not verified clean since (src/store/recreated-tables.ts). */
+  recreatedShardTables?: RecreatedShardTables[];
   /** One summary per configured table, from the sections above (what `status` shows first). */
   perTable: TableStatus[];
   /**
    * What needs someone's attention, one sentence each (empty: everything is clean): the control
    * store unusable, a connector not running, dead letters, differences, chunks failed or left by a
    * stopped copy, rejected values, a lag over gray.gates.max_sync_lag_seconds, a gate failing for a
-   * table with members on MySQL. `status` exits 1 when there is any (design.md: 1 = problems found).
+   * table with members on MySQL, shard tables init created empty after a copy and not verified since.
+   * `status` exits 1 when there is any (design.md: 1 = problems found).
    */
   problems: string[];
 }
@@ -112,6 +116,7 @@ export function statusProblems(s: Omit<Status, 'problems'>, config: Config, gray
     if (v && (v.state === 'differences' || v.state === 'failed')) out.push(`${t.table}: last verify (run ${v.runId}) ${v.state === 'failed' ? 'failed' : `found ${v.differences - v.repaired} differences not repaired`}`);
     if (t.repairQueueOpen > 0) out.push(`${t.table}: ${t.repairQueueOpen} keys in the repair queue (verify --repair)`);
   }
+  for (const r of s.recreatedShardTables ?? []) out.push(recreatedWarning(r));
   // Dead letters are said once above, whatever gray.gates.allow_dead_letters says.
   for (const g of grayGates) for (const f of g.failed.filter((x) => x.gate !== 'dead_letters')) out.push(`${g.table}: members are on MySQL but gate ${f.gate} fails: ${f.message}`);
   return out;
@@ -207,13 +212,18 @@ async function collectSections(config: Config): Promise<Omit<Status, 'perTable' 
     const sync = await collectSyncStatus(store.pool, config.cdc?.kafka).catch(() => undefined);
     const fullCopy = await collectFullCopyStatus(store.pool, config.copy.lease_seconds, deadHere);
     const leases = await collectLeases(store.pool);
+    // A store not yet migrated to 150 has no such table: status still answers (and says to run init).
+    const recreatedShardTables = await openRecreatedShardTables(store.pool).catch((e: { code?: string }) => {
+      if (e.code === 'ER_NO_SUCH_TABLE') return undefined;
+      throw e;
+    });
     // A table with members on MySQL: the gates that let them move there must still hold (connectors as read above).
     const grayGates: GrayGateFailure[] = [];
     for (const t of gray.tables.filter((g) => g.mode !== 'legacy_only' || g.readBp > 0 || g.allow > 0)) {
       const failed = (await checkGates(store.pool, config, t.table, sync?.connectors)).filter((g) => !g.ok);
       if (failed.length > 0) grayGates.push({ table: t.table, failed: failed.map((g) => ({ gate: g.gate, message: g.message })) });
     }
-    return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs, workers, gray, verify, ...(sync ? { sync } : {}), fullCopy, leases, fullJobs, grayGates };
+    return { ...base, control: { database: store.database, reachable: true, ...schema }, jobs, workers, gray, verify, ...(sync ? { sync } : {}), fullCopy, leases, ...(recreatedShardTables ? { recreatedShardTables } : {}), fullJobs, grayGates };
   } catch (e) {
     return { ...base, control: { database: store.database, reachable: false, error: (e as Error).message }, jobs: [], workers: [], fullJobs: [], grayGates: [] };
   } finally {

@@ -4,6 +4,7 @@ import { runInit, type InitResult } from '../../init/index.js';
 import { describePrivileges, requiredPrivileges } from '../../preflight/index.js';
 import type { Run } from '../main.js';
 import { renderTable } from '../render.js';
+import { recreatedWarning } from '../../store/recreated-tables.js';
 
 export function registerInit(program: Command, run: Run): void {
   program
@@ -19,7 +20,8 @@ export function registerInit(program: Command, run: Run): void {
         'Privileges each account needs:',
         ...Object.keys(requiredPrivileges).map((role) => `  ${role.padEnd(8)} ${describePrivileges(role as keyof typeof requiredPrivileges)}`),
         '',
-        'Exit codes: 0 ready; 1 ready, but shard tables were created for a table a full copy already filled (they are empty);',
+        'Exit codes: 0 ready; 1 ready, but shard tables were created (now or by an earlier init) for a table a full copy',
+        'already filled: they are empty (said on every run until a clean verify of the table begins after that);',
         '2 config or preflight problems (nothing was changed).',
       ].join('\n'),
     )
@@ -56,14 +58,10 @@ export function renderInit(r: InitResult): string {
   );
   for (const s of r.shardDatabases ?? []) lines.push(`server ${s.server}: ${count(s.created, 'shard database')} created, ${s.existing} already there`);
   for (const s of r.shardTables ?? []) lines.push(`server ${s.server}: ${count(s.created, 'shard table')} created, ${s.existing} already there`);
-  for (const c of r.createdAfterCopy ?? []) {
-    lines.push(
-      '',
-      `warning: ${count(c.shardTables, 'shard table')} of ${c.table} ${c.shardTables === 1 ? 'was' : 'were'} created now, but its full copy (job ${c.job}, ${c.state}) put rows in ${c.shardTables === 1 ? 'it' : 'them'} before: ${c.shardTables === 1 ? 'it is' : 'they are'} empty. ` +
-        `Run membermig verify --repair --tables ${c.table} to copy their rows again (or full --restart).`,
-    );
-  }
-  if (r.unchanged) lines.push('', 'Nothing to do: everything was already in place.');
+  for (const c of r.createdAfterCopy ?? []) lines.push('', `warning: ${recreatedWarning(c)}.`);
+  // Nothing created now, but shard tables created earlier are still empty: not "everything in place".
+  if (r.unchanged && !r.createdAfterCopy) lines.push('', 'Nothing to do: everything was already in place.');
+  else if (r.unchanged) lines.push('', 'Nothing was created now; the shard tables above are still to be filled and verified.');
   return lines.join('\n');
 }
 
