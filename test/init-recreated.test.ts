@@ -1,5 +1,6 @@
-import type { RowDataPacket } from 'mysql2/promise';
+import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkGates } from '../src/gray/gates.js';
 import { connectMysql } from '../src/mysql/connect.js';
 import type { ShardWriter } from '../src/target/writer.js';
 import { runCli, spawnCli } from './support/cli.js';
@@ -118,5 +119,22 @@ describe('init: shard tables re-created after a copy', () => {
     expect((await status()).code).toBe(1);
     expect((await runCli(['verify', '--repair', '--config', env.configPath, '--tables', 'member'])).code).toBe(0);
     expect((await runCli(['init', '--config', env.configPath])).code).toBe(0);
+  }, 120_000);
+
+  it("shuts gray's verify gate, whatever clean verify came before the table was emptied", async () => {
+    expect((await runCli(['verify', '--config', env.configPath, '--tables', 'member'])).code).toBe(0);
+    const control = await connectMysql(env.config.control.url);
+    const verifyGate = async () => (await checkGates(control as unknown as Pool, env.config, 'member')).find((g) => g.gate === 'verify')!;
+    try {
+      expect(await verifyGate()).toMatchObject({ ok: true });
+      const { db } = await dropShardTableOf(7);
+      expect((await runCli(['init', '--config', env.configPath])).code).toBe(1);
+      // The clean run is minutes old at most, but it checked rows the new table no longer holds.
+      expect(await verifyGate()).toMatchObject({ ok: false, message: expect.stringMatching(new RegExp(`^1 shard table of member \\(${db}\\) was created at .* it is empty`)) });
+      expect((await runCli(['verify', '--repair', '--config', env.configPath, '--tables', 'member'])).code).toBe(0);
+      expect(await verifyGate()).toMatchObject({ ok: true });
+    } finally {
+      await control.end();
+    }
   }, 120_000);
 });

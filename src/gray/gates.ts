@@ -5,6 +5,8 @@ import { connectorRemedy, QUIET_TOPICS, readConnectors, type ConnectorHealth } f
 import { outageSince, recordConnectorHealth } from '../cdc/connector-outages.js';
 import { mssqlCdcStatus } from '../cdc/mssql/position.js';
 import type { Config } from '../config/schema.js';
+import { openRecreatedShardTables, recreatedWarning } from '../store/recreated-tables.js';
+import { FULL_COVERAGE, lastCleanVerifyStart } from '../verify/coverage.js';
 
 /**
  * The gates in front of every move toward MySQL (a higher percentage, a longer allowlist, a shorter
@@ -47,14 +49,6 @@ export async function checkGates(db: Db, config: Config, table: string, connecto
 }
 
 /**
- * Only a run that covered the whole table counts for a gate: a --shards, --sample or --since run
- * can be clean while the rest of the table is not. (A run without a recorded scope counts.)
- */
-const FULL_COVERAGE = `(scope IS NULL OR (JSON_UNQUOTE(JSON_EXTRACT(scope, '$.shards')) = 'all'
-  AND COALESCE(JSON_TYPE(JSON_EXTRACT(scope, '$.sample')), 'NULL') = 'NULL'
-  AND COALESCE(JSON_TYPE(JSON_EXTRACT(scope, '$.since')), 'NULL') = 'NULL'))`;
-
-/**
  * A run is as old as its start: a run resumed after a kill finishes today, but the chunks its
  * first attempt checked were checked back then.
  */
@@ -93,6 +87,10 @@ async function verifyGate(db: Db, table: string, maxAgeMinutes: number): Promise
       message: `verify run ${l.id} of ${table} (partial: ${JSON.stringify(typeof l.scope === 'string' ? JSON.parse(l.scope) : l.scope)}, ${l.state}) found ${l.differences} differences (${l.repaired} repaired) after the clean run ${run.id} began: repair them (verify --repair)`,
     };
   }
+  // Shard tables init created empty after the copy (a clean run from before that vouches for rows now gone).
+  const recreated = await openRecreatedShardTables(db).catch((e: { code?: string }) => (e.code === 'ER_NO_SUCH_TABLE' ? [] : Promise.reject(e)));
+  const emptied = recreated.find((r) => r.table === table);
+  if (emptied) return { gate: 'verify', ok: false, message: recreatedWarning(emptied) };
   // A full copy job of the table that began after the run did (full --restart empties the shard
   // tables and copies them again; so does a first copy that outlived a verify): the run checked
   // rows that are no longer there, whatever its age.
@@ -186,12 +184,6 @@ async function syncLagGate(db: Db, config: Config, table: string, maxLagSeconds:
   return { gate: 'sync_lag', ok: true, message: `${figures} (limit ${maxLagSeconds} s)${connectorNote}` };
 }
 
-/**
- * When the newest clean verify of the whole table began (SQL). `table`: a parameter (one, the
- * table) or an outer query's column (src/store/recreated-tables.ts).
- */
-export const lastCleanVerifyStart = (table = '?'): string =>
-  `SELECT MAX(started_at) FROM verify_runs WHERE table_name = ${table} AND state = 'clean' AND finished_at IS NOT NULL AND ${FULL_COVERAGE}`;
 const LAST_CLEAN_VERIFY_START = lastCleanVerifyStart();
 
 /**

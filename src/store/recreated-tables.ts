@@ -1,5 +1,5 @@
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
-import { lastCleanVerifyStart } from '../gray/gates.js';
+import { lastCleanVerifyStart } from '../verify/coverage.js';
 import { isoTime } from '../mysql/iso-time.js';
 
 /**
