@@ -10,7 +10,7 @@ import { openControlStore } from '../src/store/control.js';
 import { writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { runCli } from './support/cli.js';
-import { createTestEnv, type TestEnv } from './support/env.js';
+import { memberAndAddressEnv, type TestEnv } from './support/env.js';
 
 /** Gray and shim settings through the CLI, on a real control store. */
 describe('membermig gray and shim', () => {
@@ -34,17 +34,7 @@ describe('membermig gray and shim', () => {
   }
 
   beforeAll(async () => {
-    env = await createTestEnv({
-      shardCount: 8,
-      tables: {
-        member: { source: 'legacy.member', target: 'member', shard_key: 'member_id' },
-        address: { source: 'legacy.address', target: 'address', shard_key: 'member_id' },
-      },
-      legacySql: [
-        'CREATE TABLE member (member_id BIGINT PRIMARY KEY, name VARCHAR(50) NULL)',
-        'CREATE TABLE address (member_id BIGINT NOT NULL, line_no INT NOT NULL, city VARCHAR(50) NULL, PRIMARY KEY (member_id, line_no))',
-      ],
-    });
+    env = await memberAndAddressEnv(8);
     const init = await runCli(['init', '--config', env.configPath]);
     expect(init.code, init.stderr).toBe(0);
     db = await connectMysql(env.config.control.url);

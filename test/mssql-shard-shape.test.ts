@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Connection } from 'mysql2/promise';
-import type { TableConfig } from '../src/config/schema.js';
 import { connectMysql, quoteId } from '../src/mysql/connect.js';
 import { targetDdl } from '../src/rows/ddl.js';
 import { createMssqlTypeMap } from '../src/rows/mssql/typemap.js';
 import { buildTableSpec, type CatalogColumn } from '../src/source/mssql/reader.js';
 import { readExistingTables, shapeProblems } from '../src/target/shape.js';
+import { catalogColumn, codeKeyedTable } from './support/mssql-spec.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
 
 /**
@@ -16,18 +16,8 @@ import { createTestEnv, type TestEnv } from './support/env.js';
  * whether two legacy keys become one shard row, was never compared. Real MariaDB.
  */
 const map = createMssqlTypeMap({ flavor: 'mariadb' });
-const column = (name: string, type: string, extra: Partial<CatalogColumn> = {}): CatalogColumn => ({
-  column_name: name,
-  type_name: type,
-  max_length: 40,
-  precision: 10,
-  scale: 0,
-  collation_name: null,
-  is_nullable: false,
-  is_computed: false,
-  ...extra,
-});
-const table = { source: 'dbo.M', target: 't', shard_key: 'code', exclude_columns: [], columns: {} } as unknown as TableConfig;
+const column = (name: string, type: string, extra: Partial<CatalogColumn> = {}) => catalogColumn(name, type, { max_length: 40, ...extra });
+const table = codeKeyedTable;
 const spec = buildTableSpec(
   'm',
   table,

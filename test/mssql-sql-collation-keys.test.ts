@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TableConfig } from '../src/config/schema.js';
-import { connectMysql, quoteId } from '../src/mysql/connect.js';
-import { targetDdl } from '../src/rows/ddl.js';
+import { connectMysql } from '../src/mysql/connect.js';
 import { createMssqlTypeMap } from '../src/rows/mssql/typemap.js';
-import { buildTableSpec, type CatalogColumn } from '../src/source/mssql/reader.js';
+import { buildTableSpec } from '../src/source/mssql/reader.js';
 import { upsertSql } from '../src/target/writer.js';
-import { createTestEnv, withDatabase, type TestEnv } from './support/env.js';
+import { catalogColumn, codeKeyedTable, shardTableOf } from './support/mssql-spec.js';
+import { createTestEnv, type TestEnv } from './support/env.js';
 
 /**
  * A SQL collation (SQL_Latin1_General_CP1_CI_AS, SQL Server's default on US installs) compares
@@ -18,18 +18,8 @@ import { createTestEnv, withDatabase, type TestEnv } from './support/env.js';
  * The shard part runs on a real MariaDB.
  */
 const map = createMssqlTypeMap({ flavor: 'mariadb' });
-const column = (name: string, type: string, extra: Partial<CatalogColumn> = {}): CatalogColumn => ({
-  column_name: name,
-  type_name: type,
-  max_length: 4,
-  precision: 10,
-  scale: 0,
-  collation_name: null,
-  is_nullable: false,
-  is_computed: false,
-  ...extra,
-});
-const table = { source: 'dbo.M', target: 't', shard_key: 'code', exclude_columns: [], columns: {} } as unknown as TableConfig;
+const column = catalogColumn;
+const table = codeKeyedTable;
 /** Pairs SQL_Latin1_General_CP1_CI_AS keeps apart in a varchar column (all are CP1252 characters). */
 const PAIRS: [string, string][] = [
   ['a\u2026', 'a...'],
@@ -75,12 +65,7 @@ describe('a SQL Server varchar key under a SQL collation', () => {
     let url: string;
     beforeAll(async () => {
       env = await createTestEnv();
-      const db = `${env.prefix}_sqlcoll`;
-      const admin = await connectMysql(env.urls.shardA);
-      await admin.query(`CREATE DATABASE ${quoteId(db)}`);
-      await admin.query(targetDdl(spec, db));
-      await admin.end();
-      url = withDatabase(env.urls.shardA, db);
+      url = await shardTableOf(env, spec, 'sqlcoll');
     });
     afterAll(async () => env?.cleanup());
 

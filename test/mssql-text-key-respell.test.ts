@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TableConfig } from '../src/config/schema.js';
-import { connectMysql, quoteId } from '../src/mysql/connect.js';
-import { respellableKeyPositions, targetDdl } from '../src/rows/ddl.js';
+import { connectMysql } from '../src/mysql/connect.js';
+import { respellableKeyPositions } from '../src/rows/ddl.js';
 import { createMssqlTypeMap } from '../src/rows/mssql/typemap.js';
-import { buildTableSpec, type CatalogColumn } from '../src/source/mssql/reader.js';
+import { buildTableSpec } from '../src/source/mssql/reader.js';
 import { upsertSql } from '../src/target/writer.js';
-import { createTestEnv, withDatabase, type TestEnv } from './support/env.js';
+import { catalogColumn, codeKeyedTable, shardTableOf } from './support/mssql-spec.js';
+import { createTestEnv, type TestEnv } from './support/env.js';
 
 /**
  * A SQL Server text primary key under a case-insensitive collation (SQL Server's default) maps to a
@@ -14,18 +14,8 @@ import { createTestEnv, withDatabase, type TestEnv } from './support/env.js';
  * repair) over 'k1' kept the shard's old spelling. The shard part runs on a real MariaDB.
  */
 const map = createMssqlTypeMap({ flavor: 'mariadb' });
-const column = (name: string, type: string, extra: Partial<CatalogColumn> = {}): CatalogColumn => ({
-  column_name: name,
-  type_name: type,
-  max_length: 4,
-  precision: 10,
-  scale: 0,
-  collation_name: null,
-  is_nullable: false,
-  is_computed: false,
-  ...extra,
-});
-const table = { source: 'dbo.M', target: 't', shard_key: 'code', exclude_columns: [], columns: {} } as unknown as TableConfig;
+const column = catalogColumn;
+const table = codeKeyedTable;
 
 describe('a SQL Server text key under a case-insensitive collation', () => {
   const ci = buildTableSpec('m', table, [column('code', 'nvarchar', { max_length: 40, collation_name: 'SQL_Latin1_General_CP1_CI_AS' }), column('v', 'int', { is_nullable: true })], ['code'], map);
@@ -40,12 +30,7 @@ describe('a SQL Server text key under a case-insensitive collation', () => {
     let url: string;
     beforeAll(async () => {
       env = await createTestEnv();
-      const db = `${env.prefix}_respell`;
-      const admin = await connectMysql(env.urls.shardA);
-      await admin.query(`CREATE DATABASE ${quoteId(db)}`);
-      await admin.query(targetDdl(ci, db));
-      await admin.end();
-      url = withDatabase(env.urls.shardA, db);
+      url = await shardTableOf(env, ci, 'respell');
     });
     afterAll(async () => env?.cleanup());
 

@@ -2,7 +2,7 @@ import type { Connection } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectMysql } from '../src/mysql/connect.js';
 import { runCli } from './support/cli.js';
-import { createTestEnv, type TestEnv } from './support/env.js';
+import { memberAndAddressEnv, type TestEnv } from './support/env.js';
 import { startCli, waitFor } from './support/faults.js';
 
 /**
@@ -19,17 +19,7 @@ describe('gray and shim changes killed part-way', () => {
   };
 
   beforeAll(async () => {
-    env = await createTestEnv({
-      shardCount: 4,
-      tables: {
-        member: { source: 'legacy.member', target: 'member', shard_key: 'member_id' },
-        address: { source: 'legacy.address', target: 'address', shard_key: 'member_id' },
-      },
-      legacySql: [
-        'CREATE TABLE member (member_id BIGINT PRIMARY KEY, name VARCHAR(50) NULL)',
-        'CREATE TABLE address (member_id BIGINT NOT NULL, line_no INT NOT NULL, city VARCHAR(50) NULL, PRIMARY KEY (member_id, line_no))',
-      ],
-    });
+    env = await memberAndAddressEnv(4);
     const init = await runCli(['init', '--config', env.configPath]);
     expect(init.code, init.stderr).toBe(0);
     db = await connectMysql(env.config.control.url);

@@ -1,8 +1,11 @@
 import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { CONTROL_MIGRATIONS_DIR, NEWEST_KNOWN_MIGRATION, readMigrations, splitStatements } from './migrate.js';
+import { randomBytes } from 'node:crypto';
+import type { Connection } from 'mysql2/promise';
+import { describe, expect, inject, it } from 'vitest';
+import { connectMysql } from '../mysql/connect.js';
+import { CONTROL_MIGRATIONS_DIR, migrate, NEWEST_KNOWN_MIGRATION, readMigrations, splitStatements } from './migrate.js';
 
 describe('splitStatements', () => {
   it('splits at semicolons outside quotes and comments, and drops the comments', () => {
@@ -37,46 +40,34 @@ describe('migrations newer than the code', () => {
 });
 
 describe('migrate on a real server: an error that says "already there" only where it can mean that', () => {
-  it('a unique key that duplicate rows keep from being added fails the migration; it is not recorded as applied', async () => {
-    const { inject } = await import('vitest');
-    const { randomBytes } = await import('node:crypto');
-    const { connectMysql } = await import('../mysql/connect.js');
-    const { migrate } = await import('./migrate.js');
-    const database = `membermig_migrate_${randomBytes(4).toString('hex')}`;
-    const admin = await connectMysql(inject('mysql').legacy);
-    await admin.query(`CREATE DATABASE \`${database}\``);
-    const conn = await connectMysql(Object.assign(new URL(inject('mysql').legacy), { pathname: `/${database}` }).toString(), { multipleStatements: true });
-    try {
-      const m = (version: number, name: string, sql: string) => ({ version, name, sql, checksum: String(version).repeat(64).slice(0, 64) });
-      await migrate(conn, [m(1, 'emails', "CREATE TABLE IF NOT EXISTS emails (id INT PRIMARY KEY, email VARCHAR(64)); INSERT INTO emails VALUES (1, 'a@x'), (2, 'a@x')")]);
-      // ER_DUP_ENTRY here means the data does not allow the key, not that a crashed run added it.
-      await expect(migrate(conn, [m(1, 'emails', "CREATE TABLE IF NOT EXISTS emails (id INT PRIMARY KEY, email VARCHAR(64)); INSERT INTO emails VALUES (1, 'a@x'), (2, 'a@x')"), m(2, 'unique_email', 'ALTER TABLE emails ADD UNIQUE KEY emails_email (email)')])).rejects.toThrow(/Duplicate entry/);
-      const [ledger] = await conn.query('SELECT version FROM schema_migrations ORDER BY version');
-      expect((ledger as { version: number }[]).map((r) => r.version)).toEqual([1]);
-    } finally {
-      await conn.end();
-      await admin.query(`DROP DATABASE \`${database}\``);
-      await admin.end();
-    }
-  });
-
-  it('a migration whose connection dies fails with the server\'s error, not with the lock release that follows it', async () => {
-    const { inject } = await import('vitest');
-    const { randomBytes } = await import('node:crypto');
-    const { connectMysql } = await import('../mysql/connect.js');
-    const { migrate } = await import('./migrate.js');
+  /** Runs `work` with a connection (multiple statements) to a scratch database on the test server, dropped after. */
+  async function inScratchDatabase(work: (conn: Connection) => Promise<void>): Promise<void> {
     const database = `membermig_migrate_${randomBytes(4).toString('hex')}`;
     const admin = await connectMysql(inject('mysql').legacy);
     await admin.query(`CREATE DATABASE \`${database}\``);
     const conn = await connectMysql(Object.assign(new URL(inject('mysql').legacy), { pathname: `/${database}` }).toString(), { multipleStatements: true });
     conn.on('error', () => undefined);
     try {
-      const killed = migrate(conn, [{ version: 1, name: 'dies', sql: 'KILL CONNECTION_ID()', checksum: '1'.repeat(64) }]);
-      await expect(killed).rejects.toThrow(/Connection was killed|interrupted/i);
+      await work(conn);
     } finally {
       await conn.end().catch(() => undefined);
       await admin.query(`DROP DATABASE \`${database}\``);
       await admin.end();
     }
-  });
+  }
+  const m = (version: number, name: string, sql: string) => ({ version, name, sql, checksum: String(version).repeat(64).slice(0, 64) });
+
+  it('a unique key that duplicate rows keep from being added fails the migration; it is not recorded as applied', () =>
+    inScratchDatabase(async (conn) => {
+      await migrate(conn, [m(1, 'emails', "CREATE TABLE IF NOT EXISTS emails (id INT PRIMARY KEY, email VARCHAR(64)); INSERT INTO emails VALUES (1, 'a@x'), (2, 'a@x')")]);
+      // ER_DUP_ENTRY here means the data does not allow the key, not that a crashed run added it.
+      await expect(migrate(conn, [m(1, 'emails', "CREATE TABLE IF NOT EXISTS emails (id INT PRIMARY KEY, email VARCHAR(64)); INSERT INTO emails VALUES (1, 'a@x'), (2, 'a@x')"), m(2, 'unique_email', 'ALTER TABLE emails ADD UNIQUE KEY emails_email (email)')])).rejects.toThrow(/Duplicate entry/);
+      const [ledger] = await conn.query('SELECT version FROM schema_migrations ORDER BY version');
+      expect((ledger as { version: number }[]).map((r) => r.version)).toEqual([1]);
+    }));
+
+  it("a migration whose connection dies fails with the server's error, not with the lock release that follows it", () =>
+    inScratchDatabase(async (conn) => {
+      await expect(migrate(conn, [m(1, 'dies', 'KILL CONNECTION_ID()')])).rejects.toThrow(/Connection was killed|interrupted/i);
+    }));
 });

@@ -120,3 +120,21 @@ export async function dropPrefixed(urls: TestUrls, prefix: string): Promise<void
 }
 
 export { withDatabase };
+
+/**
+ * The gray and shim tests' env: a legacy member table and an address table keyed (member_id,
+ * line_no), both sharded by member_id over `shardCount` shards.
+ */
+export function memberAndAddressEnv(shardCount: number): Promise<TestEnv> {
+  return createTestEnv({
+    shardCount,
+    tables: {
+      member: { source: 'legacy.member', target: 'member', shard_key: 'member_id' },
+      address: { source: 'legacy.address', target: 'address', shard_key: 'member_id' },
+    },
+    legacySql: [
+      'CREATE TABLE member (member_id BIGINT PRIMARY KEY, name VARCHAR(50) NULL)',
+      'CREATE TABLE address (member_id BIGINT NOT NULL, line_no INT NOT NULL, city VARCHAR(50) NULL, PRIMARY KEY (member_id, line_no))',
+    ],
+  });
+}
