@@ -242,3 +242,52 @@ describe('sync --until-caught-up waiting for parked writes', () => {
     expect(lines[0]!.msg).toMatch(/waiting for their shard servers to take them/);
   });
 });
+
+describe('parking lot: wide rows (MEDIUMTEXT / LONGBLOB values of MBs)', () => {
+  const store = scratchControlStore('parkwide');
+  let pool: Pool;
+  beforeAll(async () => {
+    pool = await store.open();
+  });
+  afterAll(() => store.drop());
+
+  const wideSpec: TableSpec = { ...spec, columns: [...spec.columns, { source: 'data', target: 'data', sourceType: { dataType: 'longblob' }, targetType: 'LONGBLOB', nullable: true }] };
+  // 3 MB each, 4 MB as parked JSON (base64): ten are over the server's 16 MB max_allowed_packet.
+  const wide = (i: number): ParkedWrite => ({ table: 'member', shard: 0, op: 'upsert', values: [String(i), Buffer.alloc(3 * 1024 * 1024, i)], origin: null });
+
+  it('are parked in statements the control store takes', async () => {
+    const written: number[] = [];
+    const writer = {
+      async upsertRows(_shard: number, _spec: TableSpec, rows: Row[]) {
+        written.push(...rows.map((r) => Number(r[0])));
+      },
+      async deleteKeys() {
+        return 0;
+      },
+    } as unknown as ShardWriter;
+    let largestRead = 0;
+    const measured = {
+      ...hooked(pool, async () => {}),
+      query: async (sql: string, params?: unknown[]) => {
+        const result = await pool.query(sql, params);
+        if (sql.includes('data') && sql.startsWith('SELECT') && Array.isArray(result[0])) {
+          const bytes = (result[0] as RowDataPacket[]).reduce((n, r) => n + (typeof r.data === 'string' ? r.data.length : 0), 0);
+          largestRead = Math.max(largestRead, bytes);
+        }
+        return result;
+      },
+    } as unknown as Pool;
+    let drained = false;
+    const lot = new ParkingLot(measured, silentLogger, { writer, specs: new Map([[wideSpec.name, wideSpec]]), deadLetter: async () => {}, stopping: () => !drained }, { first: 1, max: 1 });
+    // Nothing drains while parking (stopping): the park is what is under test first.
+    const parking = lot.park('w', Array.from({ length: 10 }, (_, i) => wide(i)));
+    await Promise.race([parking, new Promise((_, reject) => setTimeout(() => reject(new Error('park() still waiting after 20 s')), 20_000))]);
+    expect(await parkedCount(pool, 'w')).toBe(10);
+    drained = true;
+    lot.drain('w');
+    await lot.idle();
+    expect(written).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(await parkedCount(pool, 'w')).toBe(0);
+    await lot.stop();
+  });
+});

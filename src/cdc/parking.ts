@@ -84,6 +84,9 @@ export function waitingForParked(logger: Logger, everyMs = 30_000): (parked: Map
 /** How sync waits on a shard server that cannot take writes, first and longest wait (doubling between): apply's retries and parking's drains alike. */
 export const SHARD_SERVER_BACKOFF_MS = { first: 200, max: 5000 };
 
+/** About how much parked data one INSERT carries (as the shard writer's statements). */
+const PARKED_BYTES = 4 * 1024 * 1024;
+
 const encode = (values: RowValue[]): string => JSON.stringify(values.map((v) => (Buffer.isBuffer(v) ? { $b: v.toString('base64') } : v)));
 const decode = (text: string): RowValue[] =>
   (JSON.parse(text) as (string | null | { $b: string })[]).map((v) => (v !== null && typeof v === 'object' ? Buffer.from(v.$b, 'base64') : v));
@@ -115,13 +118,23 @@ export class ParkingLot {
   }
 
   async park(server: string, writes: ParkedWrite[]): Promise<void> {
-    for (let i = 0; i < writes.length; i += 500) {
-      const part = writes.slice(i, i + 500);
-      await this.pool.query(
-        `INSERT INTO cdc_parked (server, table_name, shard, op, data, origin) VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?)').join(', ')}`,
-        part.flatMap((w) => [server, w.table, w.shard, w.op, encode(w.values), w.origin ? JSON.stringify(w.origin) : null]),
-      );
+    // Statements of at most 500 rows and about PARKED_BYTES of data: 500 rows of MB-wide values in one
+    // INSERT is over the control store's max_allowed_packet (MariaDB's default 16 MB), which drops the connection.
+    let part: unknown[][] = [];
+    let bytes = 0;
+    const insert = async () => {
+      await this.pool.query(`INSERT INTO cdc_parked (server, table_name, shard, op, data, origin) VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?)').join(', ')}`, part.flat());
+      part = [];
+      bytes = 0;
+    };
+    for (const w of writes) {
+      const data = encode(w.values);
+      const size = Buffer.byteLength(data);
+      if (part.length > 0 && (part.length === 500 || bytes + size > PARKED_BYTES)) await insert();
+      part.push([server, w.table, w.shard, w.op, data, w.origin ? JSON.stringify(w.origin) : null]);
+      bytes += size;
     }
+    if (part.length > 0) await insert();
     this.drain(server);
   }
 
