@@ -255,7 +255,7 @@ describe('parking lot: wide rows (MEDIUMTEXT / LONGBLOB values of MBs)', () => {
   // 3 MB each, 4 MB as parked JSON (base64): ten are over the server's 16 MB max_allowed_packet.
   const wide = (i: number): ParkedWrite => ({ table: 'member', shard: 0, op: 'upsert', values: [String(i), Buffer.alloc(3 * 1024 * 1024, i)], origin: null });
 
-  it('are parked in statements the control store takes', async () => {
+  it('are parked in statements the control store takes, and drained a few MB at a time, not 1,000 rows at once', async () => {
     const written: number[] = [];
     const writer = {
       async upsertRows(_shard: number, _spec: TableSpec, rows: Row[]) {
@@ -288,6 +288,8 @@ describe('parking lot: wide rows (MEDIUMTEXT / LONGBLOB values of MBs)', () => {
     await lot.idle();
     expect(written).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(await parkedCount(pool, 'w')).toBe(0);
+    // The whole backlog is 40 MB: a read holds a few rows' worth, whatever the 1,000-row limit allows.
+    expect(largestRead).toBeLessThanOrEqual(12 * 1024 * 1024);
     await lot.stop();
   });
 });

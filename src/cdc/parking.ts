@@ -84,7 +84,7 @@ export function waitingForParked(logger: Logger, everyMs = 30_000): (parked: Map
 /** How sync waits on a shard server that cannot take writes, first and longest wait (doubling between): apply's retries and parking's drains alike. */
 export const SHARD_SERVER_BACKOFF_MS = { first: 200, max: 5000 };
 
-/** About how much parked data one INSERT carries (as the shard writer's statements). */
+/** About how much parked data one statement carries, into the parking lot or out of it (as the shard writer's statements). */
 const PARKED_BYTES = 4 * 1024 * 1024;
 
 const encode = (values: RowValue[]): string => JSON.stringify(values.map((v) => (Buffer.isBuffer(v) ? { $b: v.toString('base64') } : v)));
@@ -205,7 +205,7 @@ export class ParkingLot {
   }
 
   /**
-   * Replays up to 1000 parked writes in id order; true when nothing is left. Throws when the server
+   * Replays up to 1000 parked writes (about PARKED_BYTES of data) in id order; true when nothing is left. Throws when the server
    * cannot take them now.
    *
    * Ids are taken at INSERT but seen at COMMIT, so with several sync processes parking for one
@@ -218,8 +218,12 @@ export class ParkingLot {
    * row that shows up late holds other keys than the rows that overtook it.
    */
   private async drainOnce(server: string): Promise<boolean> {
-    const [rows] = await this.pool.query<RowDataPacket[]>('SELECT id, table_name, shard, op, data, origin FROM cdc_parked WHERE server = ? ORDER BY id LIMIT 1000', [server]);
-    if (rows.length === 0) return true;
+    // Up to 1000 rows, but about PARKED_BYTES of data: 1000 parked rows of MB-wide values would all be in memory at once.
+    const [heads] = await this.pool.query<RowDataPacket[]>('SELECT id, LENGTH(data) AS bytes FROM cdc_parked WHERE server = ? ORDER BY id LIMIT 1000', [server]);
+    if (heads.length === 0) return true;
+    let n = 1;
+    for (let bytes = Number(heads[0]!.bytes); n < heads.length && bytes + Number(heads[n]!.bytes) <= PARKED_BYTES; n++) bytes += Number(heads[n]!.bytes);
+    const [rows] = await this.pool.query<RowDataPacket[]>('SELECT id, table_name, shard, op, data, origin FROM cdc_parked WHERE id IN (?) ORDER BY id', [heads.slice(0, n).map((r) => r.id)]);
     // Consecutive writes of the same table, shard and kind go in one statement; order is kept.
     let i = 0;
     while (i < rows.length) {
