@@ -143,9 +143,7 @@ export function createShardWriter(config: Pick<Config, 'servers' | 'shards'>, op
       // the driver) small: 1,000 rows of 1 MB values in one statement is a GB string, over any max_allowed_packet.
       const statements: Statement[] = [];
       for (let i = 0; i < rows.length; ) {
-        let end = i + 1;
-        let bytes = rowBytes(rows[i]!);
-        while (end < rows.length && end - i < UPSERT_ROWS && bytes + rowBytes(rows[end]!) <= BATCH_BYTES) bytes += rowBytes(rows[end++]!);
+        const end = statementEnd(rows, i);
         const part = rows.slice(i, end);
         statements.push({ sql: upsertSql(tableOf(loc, spec), spec, part.length, options), values: flatten(part) });
         i = end;
@@ -198,6 +196,19 @@ export function createShardWriter(config: Pick<Config, 'servers' | 'shards'>, op
     },
   };
   return writer;
+}
+
+/** Where the upsert statement that begins at row `i` ends: after UPSERT_ROWS rows or about BATCH_BYTES of values (one row at least). */
+function statementEnd(rows: Row[], i: number): number {
+  let end = i + 1;
+  let bytes = rowBytes(rows[i]!);
+  while (end < rows.length && end - i < UPSERT_ROWS) {
+    const next = rowBytes(rows[end]!);
+    if (bytes + next > BATCH_BYTES) break;
+    bytes += next;
+    end++;
+  }
+  return end;
 }
 
 /** One LOAD DATA in the caller's transaction; throws on any warning or a record count other than `lines`. */
