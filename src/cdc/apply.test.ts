@@ -259,13 +259,13 @@ function upsert(id: number, name: string, offset: number): ChangeEvent {
 }
 
 /** A real parking lot on the scratch control store, dead-lettering into its dead_letters as sync does; `drained` resolves when server A's drainer ends, done. */
-function parkingLot(writer: ShardWriter): { lot: ParkingLot; drained: Promise<void> } {
+function parkingLot(writer: ShardWriter, tableSpecs = specs): { lot: ParkingLot; drained: Promise<void> } {
   let done!: () => void;
   const drained = new Promise<void>((resolve) => (done = resolve));
   const lot = new ParkingLot(
     control,
     silentLogger,
-    { writer, specs, deadLetter: (poison) => recordDeadLetters(control, [poison]), onDrained: (server) => server === A && done() },
+    { writer, specs: tableSpecs, deadLetter: (poison) => recordDeadLetters(control, [poison]), onDrained: (server) => server === A && done() },
     BACKOFF,
   );
   undoAfter(lot, (l) => l.stop());
@@ -488,5 +488,84 @@ describe('apply on a server holding many shards: once one write finds it down, t
       expect(await onServer(serverA.url, `SELECT id, name FROM ${quoteId(manyDb(shard))}.member`)).toEqual([{ id: shard, name: `n${shard}` }]);
     }
     expect(await parkedFor(A)).toEqual([]);
+  });
+});
+
+describe("a row over a shard server's max_allowed_packet is refused and dead-lettered alone, not taken for the server down", () => {
+  // Server A takes packets of 1 MB: it drops the connection of a longer statement, which reads as ECONNRESET (transient).
+  const doc: TableSpec = {
+    ...spec,
+    name: 'doc',
+    target: 'doc',
+    columns: [spec.columns[0]!, { source: 'body', target: 'body', sourceType: { dataType: 'longtext' }, targetType: 'LONGTEXT', nullable: true }],
+  };
+  const docSpecs = new Map([[doc.name, doc]]);
+  const DOC_DDL = 'CREATE TABLE doc (id INT NOT NULL PRIMARY KEY, body LONGTEXT CHARACTER SET utf8mb4 NULL) ENGINE=InnoDB';
+  const body = (id: number) => (id === 4 ? 'x'.repeat(1100 * 1024) : `body ${id}`);
+  const docUpsert = (id: number): ChangeEvent => ({ table: 'doc', op: 'upsert', key: { id: String(id) }, after: { id: String(id), body: body(id) }, origin: { source: 't', partition: 0, offset: String(id) } });
+  const docIds = async (shard: number) => (await onServer(shard === 0 ? serverA.url : urls.shardB, `SELECT id FROM ${quoteId(dbOf(shard))}.doc ORDER BY id`)).map((r) => Number(r.id));
+
+  beforeAll(async () => {
+    await onServer(serverA.url, `USE ${quoteId(dbOf(0))}`, DOC_DDL, 'SET GLOBAL max_allowed_packet = 1048576');
+    await onServer(urls.shardB, `USE ${quoteId(dbOf(1))}`, DOC_DDL);
+  });
+  afterAll(async () => {
+    await onServer(serverA.url, 'SET GLOBAL max_allowed_packet = 16777216');
+  });
+  beforeEach(async () => {
+    await onServer(serverA.url, `DELETE FROM ${quoteId(dbOf(0))}.doc`);
+    await onServer(urls.shardB, `DELETE FROM ${quoteId(dbOf(1))}.doc`);
+    await control.query('DELETE FROM cdc_parked');
+    await control.query('DELETE FROM dead_letters');
+  });
+  afterEach(async () => {
+    const undo = cleanups.reverse();
+    cleanups = [];
+    for (const u of undo) await u();
+  });
+
+  it('apply: only the event of the row too large fails, with why; the rest of server A and server B are written, nothing is parked', async () => {
+    const writer = undoAfter(createShardWriter(shardConfig()), (w) => w.close());
+    const { lot } = parkingLot(writer, docSpecs);
+    const result = await applyChanges({ writer, specs: docSpecs, logger: silentLogger, parking: lot }, [2, 4, 3, 6].map(docUpsert));
+    expect(result.failed.map((f) => f.event.origin.offset)).toEqual(['4']);
+    expect(result.failed[0]!.reason).toMatch(/doc shard 0 .* refused the upsert: the upsert of doc key 4 takes \d+ bytes of SQL, over the server's max_allowed_packet of 1048576 bytes/);
+    expect({ writes: result.writes, parked: result.parked }).toEqual({ writes: 3, parked: 0 });
+    expect(await docIds(0)).toEqual([2, 6]);
+    expect(await docIds(1)).toEqual([3]);
+    expect(await parkedFor(A)).toEqual([]);
+  });
+
+  it('the drainer: a parked write too large for the server is dead-lettered, the others are replayed', async () => {
+    const writer = undoAfter(createShardWriter(shardConfig()), (w) => w.close());
+    const { lot, drained } = parkingLot(writer, docSpecs);
+    const write = (id: number): ParkedWrite => ({ table: 'doc', shard: 0, op: 'upsert', values: [String(id), body(id)], origin: { source: 't', partition: 0, offset: String(id) } });
+    await lot.park(A, [write(2), write(4), write(6)]);
+    await drained;
+    const dead = await openDeadLetters(control);
+    expect(dead.map((d) => [d.offset, d.table])).toEqual([['4', 'doc']]);
+    expect(dead[0]!.reason).toMatch(/max_allowed_packet of 1048576 bytes/);
+    expect(await docIds(0)).toEqual([2, 6]);
+    expect(await parkedFor(A)).toEqual([]);
+  });
+
+  it('a control store on such a server: parked writes and dead letters of large rows go in INSERTs it takes; one it cannot take is refused by name', async () => {
+    const smallControlUrl = Object.assign(new URL(serverA.url), { pathname: `/${prefix}_small_control` }).toString();
+    await setupControlStore({ control: { url: smallControlUrl } });
+    const smallControl = undoAfter(createMysqlPool(smallControlUrl), (p) => p.end());
+    const lot = new ParkingLot(smallControl, silentLogger, { writer: undoAfter(createShardWriter(shardConfig()), (w) => w.close()), specs: docSpecs, deadLetter: async () => {}, onDrained: () => {} }, BACKOFF);
+    await lot.stop(); // parks only: no drainer replays them here
+    // Ten rows of 300 KB: 3 MB in all, 6 MB as hex, where the server takes 1 MB a statement.
+    const raw = (i: number, kb: number) => Buffer.alloc(kb * 1024, 0x30 + i);
+    const poison = (i: number, kb: number) => ({ origin: { source: 't', partition: 0, offset: String(i) }, table: 'doc', messageKey: null, rawValue: raw(i, kb), reason: 'test' });
+    await recordDeadLetters(smallControl, Array.from({ length: 10 }, (_v, i) => poison(i, 300)));
+    const dead = await openDeadLetters(smallControl);
+    expect(dead.map((d) => [d.offset, d.rawValue!.equals(raw(Number(d.offset), 300))])).toEqual(Array.from({ length: 10 }, (_v, i) => [String(i), true]));
+    await expect(recordDeadLetters(smallControl, [poison(10, 600)])).rejects.toThrow(/^the dead letter of t partition 0 offset 10 \(into the control store\) takes \d+ bytes of SQL, over the server's max_allowed_packet of 1048576 bytes/);
+    await lot.park(A, Array.from({ length: 10 }, (_v, i) => ({ table: 'doc', shard: 0, op: 'upsert' as const, values: [String(i), 'y'.repeat(300 * 1024)], origin: null })));
+    const [parked] = await smallControl.query<RowDataPacket[]>('SELECT COUNT(*) AS n, SUM(LENGTH(data)) AS bytes FROM cdc_parked WHERE server = ?', [A]);
+    expect(Number(parked[0]!.n)).toBe(10);
+    expect(Number(parked[0]!.bytes)).toBeGreaterThan(3_000_000);
+    await onServer(serverA.url, `DROP DATABASE ${quoteId(`${prefix}_small_control`)}`);
   });
 });

@@ -3,6 +3,8 @@ import { RefusedError } from '../errors.js';
 import { formatRanges } from '../ranges.js';
 import type { PoisonEvent } from './types.js';
 import { isoTime } from '../mysql/iso-time.js';
+import { BATCH_BYTES, type RowValue } from '../rows/types.js';
+import { inStatements, packetLimitOf, sqlValuesBytes } from '../mysql/packet.js';
 
 /** partition_no of a direct-CDC dead letter (migration 060: NULL would not be unique). */
 const NO_PARTITION = -1;
@@ -15,13 +17,19 @@ const NO_PARTITION = -1;
  */
 export async function recordDeadLetters(pool: Pool, poisons: PoisonEvent[]): Promise<void> {
   if (poisons.length === 0) return;
-  const tuple = '(?, ?, ?, ?, ?, ?, ?)';
-  await pool.query(
-    `INSERT INTO dead_letters (source, partition_no, offset_no, table_name, message_key, raw_value, reason)
-     VALUES ${poisons.map(() => tuple).join(', ')}
-     ON DUPLICATE KEY UPDATE reason = VALUES(reason), table_name = VALUES(table_name), resolved_at = IF(skipped_by IS NULL, NULL, resolved_at)`,
-    poisons.flatMap((p) => [p.origin.source, p.origin.partition ?? NO_PARTITION, p.origin.offset, p.table ?? null, p.messageKey, p.rawValue, p.reason.slice(0, 60_000)]),
+  const head = 'INSERT INTO dead_letters (source, partition_no, offset_no, table_name, message_key, raw_value, reason) VALUES ';
+  const tail = ' ON DUPLICATE KEY UPDATE reason = VALUES(reason), table_name = VALUES(table_name), resolved_at = IF(skipped_by IS NULL, NULL, resolved_at)';
+  const valuesOf = (p: PoisonEvent): RowValue[] => [p.origin.source, String(p.origin.partition ?? NO_PARTITION), p.origin.offset, p.table ?? null, p.messageKey, p.rawValue, p.reason.slice(0, 60_000)];
+  // Statements cut by the control server's max_allowed_packet: raw values of MB-sized rows in one INSERT
+  // were over it, and the dropped connection read as the control store down.
+  const statements = inStatements(
+    poisons,
+    { maxItems: 500, capBytes: BATCH_BYTES, fixedBytes: head.length + tail.length, itemBytes: (p) => 40 + sqlValuesBytes(valuesOf(p)) },
+    await packetLimitOf(pool),
+    (part) => ({ sql: head + part.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ') + tail, values: part.flatMap(valuesOf) }),
+    (p) => `the dead letter of ${p.origin.source}${p.origin.partition === undefined ? '' : ` partition ${p.origin.partition}`} offset ${p.origin.offset} (into the control store)`,
   );
+  for (const { sql, values } of statements) await pool.query(sql, values);
 }
 
 export interface DeadLetter {

@@ -1,6 +1,7 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { Logger } from '../log.js';
 import { isTransient, writeFindingRefusals } from '../mysql/retry.js';
+import { inStatements, packetLimitOf, sqlValuesBytes } from '../mysql/packet.js';
 import type { RowValue, TableSpec } from '../rows/types.js';
 import type { ShardWriter } from '../target/writer.js';
 import { reportKeptDeletes, type WrittenDelete } from './kept-deletes.js';
@@ -118,23 +119,18 @@ export class ParkingLot {
   }
 
   async park(server: string, writes: ParkedWrite[]): Promise<void> {
-    // Statements of at most 500 rows and about PARKED_BYTES of data: 500 rows of MB-wide values in one
-    // INSERT is over the control store's max_allowed_packet (MariaDB's default 16 MB), which drops the connection.
-    let part: unknown[][] = [];
-    let bytes = 0;
-    const insert = async () => {
-      await this.pool.query(`INSERT INTO cdc_parked (server, table_name, shard, op, data, origin) VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?)').join(', ')}`, part.flat());
-      part = [];
-      bytes = 0;
-    };
-    for (const w of writes) {
-      const data = encode(w.values);
-      const size = Buffer.byteLength(data);
-      if (part.length > 0 && (part.length === 500 || bytes + size > PARKED_BYTES)) await insert();
-      part.push([server, w.table, w.shard, w.op, data, w.origin ? JSON.stringify(w.origin) : null]);
-      bytes += size;
-    }
-    if (part.length > 0) await insert();
+    // Statements of at most 500 rows and about PARKED_BYTES, under the control server's max_allowed_packet:
+    // 500 rows of MB-wide values in one INSERT dropped the connection, which read as the control store down.
+    const head = 'INSERT INTO cdc_parked (server, table_name, shard, op, data, origin) VALUES ';
+    const rows = writes.map((w): RowValue[] => [server, w.table, String(w.shard), w.op, encode(w.values), w.origin ? JSON.stringify(w.origin) : null]);
+    const statements = inStatements(
+      rows,
+      { maxItems: 500, capBytes: PARKED_BYTES, fixedBytes: head.length, itemBytes: (row) => 4 + sqlValuesBytes(row) },
+      await packetLimitOf(this.pool),
+      (part) => ({ sql: head + part.map(() => '(?, ?, ?, ?, ?, ?)').join(', '), values: part.flat() }),
+      (row) => `the parked ${row[3]} of ${row[1]} for shard ${row[2]} (into the control store)`,
+    );
+    for (const { sql, values } of statements) await this.pool.query(sql, values);
     this.drain(server);
   }
 

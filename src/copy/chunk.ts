@@ -187,9 +187,7 @@ export class ChunkCopier {
       }).catch((e: Error) => {
         if (e instanceof RefusedError) throw e;
         const code = (e as { code?: string }).code;
-        // The row path writes a batch as one statement, bytes as hex: one row of a few MB can outgrow the packet.
-        const hint = code === 'ER_NET_PACKET_TOO_LARGE' ? " (the statement is larger than the shard server's max_allowed_packet: raise it there, or lower copy.batch_rows)" : '';
-        throw Object.assign(new Error(`${where}: ${e.message}${hint}`), { code, server });
+        throw Object.assign(new Error(`${where}: ${e.message}`), { code, server });
       }),
     );
   }

@@ -5,8 +5,10 @@ import { createMysqlPool, quoteId } from '../mysql/connect.js';
 import { onConnection, unusable } from '../mysql/pool.js';
 import { keyPositions, respellableKeyPositions } from '../rows/ddl.js';
 import { LOAD_DATA_FORMAT } from '../rows/tsv.js';
-import { BATCH_BYTES, rowBytes, type ColumnSpec, type Row, type RowValue, type TableSpec } from '../rows/types.js';
+import { valueText } from '../rows/convert.js';
+import { BATCH_BYTES, type ColumnSpec, type Row, type RowValue, type TableSpec } from '../rows/types.js';
 import { shardMapFromConfig, type ShardLocation, type ShardMap } from '../shard/map.js';
+import { inStatements, packetLimitOf, sqlValuesBytes, type Statement } from '../mysql/packet.js';
 
 /**
  * The shard writer: the one way rows get into shard tables, used by full copy, sync and
@@ -139,38 +141,57 @@ export function createShardWriter(config: Pick<Config, 'servers' | 'shards'>, op
     async upsertRows(shard, spec, rows, options = {}) {
       if (rows.length === 0) return;
       const loc = locate(shard);
-      // Statements of at most UPSERT_ROWS rows and about BATCH_BYTES of values keep the SQL text (built by
-      // the driver) small: 1,000 rows of 1 MB values in one statement is a GB string, over any max_allowed_packet.
-      const statements: Statement[] = [];
-      for (let i = 0; i < rows.length; ) {
-        const end = statementEnd(rows, i);
-        const part = rows.slice(i, end);
-        statements.push({ sql: upsertSql(tableOf(loc, spec), spec, part.length, options), values: flatten(part) });
-        i = end;
-      }
-      await atomically(poolOf(loc.server.name), statements, timeoutMs);
+      const pool = poolOf(loc.server.name);
+      const table = tableOf(loc, spec);
+      // Statements of at most UPSERT_ROWS rows and BATCH_BYTES, under the server's max_allowed_packet
+      // (src/target/packet.ts): 1,000 rows of 1 MB values in one statement is a GB string.
+      const cut = { maxItems: UPSERT_ROWS, capBytes: BATCH_BYTES, fixedBytes: Buffer.byteLength(upsertSql(table, spec, 0, options)), itemBytes: (row: Row) => 4 + sqlValuesBytes(row) };
+      const statements = inStatements(
+        rows,
+        cut,
+        await packetLimitOf(pool),
+        (part) => ({ sql: upsertSql(table, spec, part.length, options), values: flatten(part) }),
+        (row) => `the upsert of ${spec.name} key ${keyPositions(spec).map((i) => valueText(row[i]!)).join(', ')}`,
+      );
+      await atomically(pool, statements, timeoutMs);
     },
     async deleteKeys(shard, spec, keys, options = {}) {
       if (keys.length === 0) return 0;
       const loc = locate(shard);
-      const statements: Statement[] = [];
-      for (let i = 0; i < keys.length; i += KEYS_PER_STATEMENT) {
-        statements.push(deleteStatement(tableOf(loc, spec), spec, keys.slice(i, i + KEYS_PER_STATEMENT), options.notNewerThan?.slice(i, i + KEYS_PER_STATEMENT)));
-      }
-      const results = await atomically(poolOf(loc.server.name), statements, timeoutMs);
+      const pool = poolOf(loc.server.name);
+      const table = tableOf(loc, spec);
+      const bounds = options.notNewerThan ?? [];
+      const conditionBytes = keyConditionBytes(spec);
+      const cut = { maxItems: KEYS_PER_STATEMENT, capBytes: BATCH_BYTES, fixedBytes: Buffer.byteLength(deleteStatement(table, spec, [], []).sql), itemBytes: (i: number) => conditionBytes + sqlValuesBytes([...keys[i]!, bounds[i] ?? null]) };
+      const statements = inStatements(
+        keys.map((_k, i) => i),
+        cut,
+        await packetLimitOf(pool),
+        (part) => deleteStatement(table, spec, part.map((i) => keys[i]!), part.map((i) => bounds[i])),
+        (i) => `the delete of ${spec.name} key ${keys[i]!.map(valueText).join(', ')}`,
+      );
+      const results = await atomically(pool, statements, timeoutMs);
       return results.reduce((n, r) => n + r.affectedRows, 0);
     },
     async keysKeptNewer(shard, spec, keys, notNewerThan) {
       const column = orderingStamp(spec);
       if (!column || keys.length === 0) return [];
       const loc = locate(shard);
+      const pool = poolOf(loc.server.name);
       const { names, byKey } = keyMatch(spec);
+      const select = `SELECT ${names.join(', ')} FROM ${tableOf(loc, spec)} WHERE `;
+      const condition = `(${byKey} AND ${quoteId(column.target)} > ?)`;
+      const cut = { maxItems: KEYS_PER_STATEMENT, capBytes: BATCH_BYTES, fixedBytes: Buffer.byteLength(select), itemBytes: (i: number) => Buffer.byteLength(condition) + 4 + sqlValuesBytes([...keys[i]!, notNewerThan[i]!]) };
+      const statements = inStatements(
+        keys.map((_k, i) => i),
+        cut,
+        await packetLimitOf(pool),
+        (part) => ({ sql: select + part.map(() => condition).join(' OR '), values: part.flatMap((i) => [...keys[i]!, notNewerThan[i]!]) }),
+        (i) => `the look-up of ${spec.name} key ${keys[i]!.map(valueText).join(', ')}`,
+      );
       const kept: RowValue[][] = [];
-      for (let i = 0; i < keys.length; i += KEYS_PER_STATEMENT) {
-        const part = keys.slice(i, i + KEYS_PER_STATEMENT);
-        const where = part.map(() => `(${byKey} AND ${quoteId(column.target)} > ?)`).join(' OR ');
-        const values = part.flatMap((key, j) => [...key, notNewerThan[i + j]!]);
-        const [rows] = await poolOf(loc.server.name).query<RowDataPacket[]>({ sql: `SELECT ${names.join(', ')} FROM ${tableOf(loc, spec)} WHERE ${where}`, values, rowsAsArray: true, timeout: timeoutMs });
+      for (const { sql, values } of statements) {
+        const [rows] = await pool.query<RowDataPacket[]>({ sql, values, rowsAsArray: true, timeout: timeoutMs });
         kept.push(...(rows as unknown as RowValue[][]));
       }
       return kept;
@@ -196,19 +217,6 @@ export function createShardWriter(config: Pick<Config, 'servers' | 'shards'>, op
     },
   };
   return writer;
-}
-
-/** Where the upsert statement that begins at row `i` ends: after UPSERT_ROWS rows or about BATCH_BYTES of values (one row at least). */
-function statementEnd(rows: Row[], i: number): number {
-  let end = i + 1;
-  let bytes = rowBytes(rows[i]!);
-  while (end < rows.length && end - i < UPSERT_ROWS) {
-    const next = rowBytes(rows[end]!);
-    if (bytes + next > BATCH_BYTES) break;
-    bytes += next;
-    end++;
-  }
-  return end;
 }
 
 /** One LOAD DATA in the caller's transaction; throws on any warning or a record count other than `lines`. */
@@ -300,6 +308,12 @@ function keyMatch(spec: TableSpec): { names: string[]; byKey: string } {
   return { names, byKey: names.map((k) => `${k} = ?`).join(' AND ') };
 }
 
+/** The most bytes one key's condition in a DELETE takes besides its values (deleteStatement's longer form), with the OR before it. */
+function keyConditionBytes(spec: TableSpec): number {
+  const stamp = quoteId(orderingStamp(spec)?.target ?? '');
+  return Buffer.byteLength(` OR (${keyMatch(spec).byKey} AND (${stamp} IS NULL OR ${stamp} <= ?))`);
+}
+
 /**
  * One DELETE of keys, each `(key = ?)`, or `(key = ? AND (stamp IS NULL OR stamp <= ?))` where its
  * bound is known and the table's updated_at sorts by time (orderingStamp).
@@ -337,11 +351,6 @@ function flatten(rows: RowValue[][]): RowValue[] {
   const out: RowValue[] = [];
   for (const row of rows) for (const v of row) out.push(v);
   return out;
-}
-
-interface Statement {
-  sql: string;
-  values: RowValue[];
 }
 
 /**
