@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import type { Connection } from 'mysql2/promise';
 import { describe, expect, inject, it } from 'vitest';
 import { connectMysql } from '../mysql/connect.js';
-import { CONTROL_MIGRATIONS_DIR, migrate, NEWEST_KNOWN_MIGRATION, readMigrations, splitStatements } from './migrate.js';
+import { CONTROL_MIGRATIONS_DIR, expectedObjects, migrate, NEWEST_KNOWN_MIGRATION, readMigrations, splitStatements, type Migration } from './migrate.js';
 
 describe('splitStatements', () => {
   it('splits at semicolons outside quotes and comments, and drops the comments', () => {
@@ -19,6 +19,28 @@ describe('splitStatements', () => {
       expect(statements.length, m.name).toBeGreaterThan(0);
       for (const s of statements) expect(s, m.name).toMatch(/^(CREATE|ALTER|INSERT|UPDATE|DELETE|DROP|SET|START TRANSACTION|COMMIT)\b/i);
     }
+  });
+});
+
+describe('what applied migrations leave in the store (checked against it: a table or column missing is refused)', () => {
+  const migration = (version: number, sql: string): Migration => ({ version, name: `m${version}`, sql, checksum: '' });
+  const keys = (migrations: Migration[]) => [...expectedObjects(migrations).keys()].sort();
+
+  it('follows tables and columns through renames and drops to their last names', () => {
+    const migrations = [
+      migration(1, 'CREATE TABLE a (x INT); CREATE TABLE b (y INT); ALTER TABLE a ADD COLUMN c INT, ADD COLUMN d INT, ADD COLUMN e INT'),
+      migration(2, 'ALTER TABLE a RENAME COLUMN c TO c2, CHANGE COLUMN d d2 BIGINT NULL; ALTER TABLE a CHANGE `e` `e2` INT'),
+      migration(3, 'RENAME TABLE b TO b2; ALTER TABLE a RENAME TO a2'),
+      migration(4, 'ALTER TABLE b2 ADD COLUMN z INT; ALTER TABLE a2 DROP COLUMN e2'),
+    ];
+    expect(keys(migrations)).toEqual(['a2', 'a2.c2', 'a2.d2', 'b2', 'b2.z']);
+    expect(expectedObjects(migrations).get('a2.c2')!.migration.version).toBe(1);
+  });
+
+  it("the store's own migrations leave only names they create", () => {
+    const all = keys(readMigrations());
+    expect(all).toContain('chunks');
+    expect(all.every((k) => /^\w+(\.\w+)?$/.test(k))).toBe(true);
   });
 });
 

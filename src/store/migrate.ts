@@ -154,23 +154,48 @@ interface StoreObject {
 
 const CREATE_TABLE = /^CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?`?(\w+)`?/i;
 const DROP_TABLE = /^DROP\s+TABLE\s+(?:IF\s+EXISTS\s+)?`?(\w+)`?/i;
+const RENAME_TABLE = /^RENAME\s+TABLE\s+`?(\w+)`?\s+TO\s+`?(\w+)`?/i;
 const ALTER_TABLE = /^ALTER\s+TABLE\s+`?(\w+)`?\s/i;
+const ALTER_RENAME_TABLE = /\bRENAME\s+(?:TO|AS)\s+`?(\w+)`?/i;
+const RENAME_COLUMN = /\b(?:RENAME\s+COLUMN\s+`?(\w+)`?\s+TO|CHANGE\s+(?:COLUMN\s+)?(?:IF\s+EXISTS\s+)?`?(\w+)`?)\s+`?(\w+)`?/gi;
 
-/** What the migrations, applied in order, leave: tables and columns; one dropped by a later migration is not expected. */
-function expectedObjects(migrations: Migration[]): Map<string, { object: StoreObject; migration: Migration }> {
+/**
+ * What the migrations, applied in order, leave: tables and columns, under their last names; one
+ * dropped by a later migration is not expected. Exported for its test.
+ */
+export function expectedObjects(migrations: Migration[]): Map<string, { object: StoreObject; migration: Migration }> {
   const out = new Map<string, { object: StoreObject; migration: Migration }>();
+  const renameTable = (from: string, to: string) => {
+    for (const [key, e] of [...out]) {
+      if (e.object.table !== from) continue;
+      out.delete(key);
+      const object = { ...e.object, table: to };
+      out.set(object.column ? `${to}.${object.column}` : to, { ...e, object });
+    }
+  };
   for (const m of migrations) {
     for (const statement of splitStatements(m.sql)) {
       const created = CREATE_TABLE.exec(statement)?.[1];
       const dropped = DROP_TABLE.exec(statement)?.[1];
+      const renamed = RENAME_TABLE.exec(statement);
       const altered = ALTER_TABLE.exec(statement)?.[1];
       if (created) out.set(created, { object: { table: created }, migration: m });
       if (dropped) for (const key of out.keys()) if (key === dropped || key.startsWith(`${dropped}.`)) out.delete(key);
+      if (renamed) renameTable(renamed[1]!, renamed[2]!);
       if (!altered) continue;
       for (const [, column] of statement.matchAll(/\bADD\s+COLUMN\s+(?:IF\s+NOT\s+EXISTS\s+)?`?(\w+)`?/gi)) {
         out.set(`${altered}.${column}`, { object: { table: altered, column: column! }, migration: m });
       }
       for (const [, column] of statement.matchAll(/\bDROP\s+COLUMN\s+(?:IF\s+EXISTS\s+)?`?(\w+)`?/gi)) out.delete(`${altered}.${column}`);
+      for (const [, renamedFrom, changedFrom, to] of statement.matchAll(RENAME_COLUMN)) {
+        const from = `${altered}.${renamedFrom ?? changedFrom}`;
+        const e = out.get(from);
+        if (!e) continue;
+        out.delete(from);
+        out.set(`${altered}.${to}`, { ...e, object: { table: altered, column: to! } });
+      }
+      const newName = ALTER_RENAME_TABLE.exec(statement.replace(RENAME_COLUMN, ''))?.[1];
+      if (newName) renameTable(altered, newName);
     }
   }
   return out;
