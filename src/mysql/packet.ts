@@ -20,7 +20,11 @@ export class StatementTooLargeError extends Error {
   readonly code = 'MEMBERMIG_STATEMENT_TOO_LARGE';
 }
 
-/** The server's max_allowed_packet, asked once per pool (a failed ask is asked again on the next use). */
+/**
+ * The server's max_allowed_packet, asked once per pool (a failed ask is asked again on the next use).
+ * A connection keeps the value it started with, so a limit raised on the server counts from the
+ * process's next start (e.g. the `sync --retry-dead-letters` that follows it).
+ */
 export function packetLimitOf(pool: Pool): Promise<number> {
   let limit = limits.get(pool);
   if (!limit) {
