@@ -311,6 +311,24 @@ describe('membermig gray and shim', () => {
     expect(history[5]).toMatchObject({ operator: expect.any(String), reason: 'b', forced: false, oldValue: { read_bp: 100 }, newValue: { read_bp: 500 } });
   });
 
+  it('rollback --if-version: two rollbacks of one incident at once step back once; the other is refused (exit 2) naming the change', async () => {
+    await gatesOpen('address');
+    await json('gray', 'rollback', 'address', '--to', '0');
+    await json('gray', 'set', 'address', '--read', '1%', '--reason', 'a');
+    await json('gray', 'set', 'address', '--read', '5%', '--reason', 'b');
+    const seen = (await json('gray', 'show', 'address'))[0].version as number;
+    // Two operators (or an alert's job and an operator) roll back what they both saw, at the same moment.
+    const both = await Promise.all([1, 2].map((n) => cli('gray', 'rollback', 'address', '--if-version', String(seen), '--operator', `op${n}`, '--reason', 'incident', '--json')));
+    expect(both.map((r) => r.code).sort()).toEqual([0, 2]);
+    const refused = both.find((r) => r.code === 2)!;
+    expect(refused.stderr).toMatch(new RegExp(`gray rollback --if-version ${seen}: address changed after it, at version ${seen + 1} \\(gray rollback by op[12] at [^)]+: incident\\); nothing was rolled back`));
+    expect((await json('gray', 'show', 'address'))[0]).toMatchObject({ readBp: 100, version: seen + 1 });
+    // Without --if-version, or with the version it now has, a rollback goes on.
+    expect((await json('gray', 'rollback', 'address', '--if-version', String(seen + 1)))[0]).toMatchObject({ changed: true, after: { read_bp: 0 } });
+    const bad = await cli('gray', 'rollback', 'address', '--if-version', 'latest');
+    expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining('--if-version must be a settings version (a whole number, as gray show gives it), got "latest"')]);
+  });
+
   it('rollback goes past newer sets that only lowered something, to the raise before them', async () => {
     await gatesOpen('address');
     await json('gray', 'rollback', 'address', '--to', '0');

@@ -209,6 +209,12 @@ function unchanged<T>(table: string, value: T, ctx: ChangeContext, version: numb
 export interface RollbackOptions {
   /** Roll back to 0% read and write with empty allowlist, instead of the previous setting. */
   toZero?: boolean;
+  /**
+   * Only if no table rolled back changed after this settings version (as `gray show` gives it):
+   * otherwise refuse, changing nothing. A rollback is relative (one set back), so two operators, or
+   * an alert's job and an operator, rolling back the same incident at once would step back twice.
+   */
+  ifVersion?: number;
 }
 
 /**
@@ -231,6 +237,7 @@ export async function rollbackGray(store: ControlStore, config: Config, tables: 
 
 /** One table's rollback, inside rollbackGray's transaction. */
 async function rollbackTable(conn: PoolConnection, table: string, options: RollbackOptions, reason: string, ctx: ChangeContext): Promise<ChangeResult<GraySetting>> {
+  if (options.ifVersion !== undefined) await refuseIfChangedSince(conn, table, options.ifVersion);
   const stored = await lockSetting(conn, table, 'gray');
   if (stored === null) return unchanged(table, DEFAULT_GRAY, ctx, await currentVersion(conn));
   const before = toGraySetting(stored);
@@ -258,6 +265,19 @@ async function rollbackTable(conn: PoolConnection, table: string, options: Rollb
     return { table, changed: true, before, after, version, gates: [], forced: false, operator: ctx.operator, notes };
   }
   return unchanged(table, before, ctx, await currentVersion(conn));
+}
+
+/** rollbackGray's --if-version: refuses when the table's settings changed after `version` (the settings lock is held). */
+async function refuseIfChangedSince(conn: PoolConnection, table: string, version: number): Promise<void> {
+  const [rows] = await conn.query<RowDataPacket[]>('SELECT kind, version FROM settings WHERE table_name = ? ORDER BY version DESC LIMIT 1', [table]);
+  const latest = rows[0];
+  if (!latest || Number(latest.version) <= version) return;
+  const last = (await readHistory(conn, latest.kind as SettingKind, table, 1))[0];
+  const by = last ? ` (${last.kind} ${last.action} by ${last.operator} at ${last.changedAt}: ${last.reason})` : '';
+  throw new RefusedError(
+    `gray rollback --if-version ${version}: ${table} changed after it, at version ${Number(latest.version)}${by}; nothing was rolled back. ` +
+      'See gray show and gray history, and roll back again if it is still needed',
+  );
 }
 
 /**

@@ -59,14 +59,17 @@ export function registerGray(program: Command, run: Run): void {
     .command('rollback [table]')
     .description('back to the previous setting (or --to 0) for one table or all; never gated')
     .option('--to <percent>', 'only 0: every percentage to 0% and the allowlist emptied')
+    .option('--if-version <n>', "only if the table(s) did not change after settings version n (gray show's): two rollbacks of one incident step back once")
     .option('--reason <text>', 'why (recorded in the history)')
     .option('--operator <name>', 'who (default $MEMBERMIG_OPERATOR, else $USER)')
-    .action(async (table: string | undefined, opts: { to?: string; reason?: string; operator?: string }, cmd: Command) =>
+    .action(async (table: string | undefined, opts: { to?: string; ifVersion?: string; reason?: string; operator?: string }, cmd: Command) =>
       run(cmd, async (ctx) => {
         if (opts.to !== undefined && parsePercent(opts.to, '--to') !== 0) throw new RefusedError(`--to only takes 0 (got ${opts.to}); to lower to another value use gray set`);
+        const ifVersion = opts.ifVersion === undefined ? undefined : parseVersion(opts.ifVersion);
         const { config } = ctx.loadConfig();
         const tables = table ? [table] : Object.keys(config.tables);
-        const results = await withStore(config, (store) => rollbackGray(store, config, tables, { toZero: opts.to !== undefined }, changeContext(opts)), { routes: false });
+        const options = { toZero: opts.to !== undefined, ...(ifVersion !== undefined ? { ifVersion } : {}) };
+        const results = await withStore(config, (store) => rollbackGray(store, config, tables, options, changeContext(opts)), { routes: false });
         return ctx.finish(ExitCode.Ok, results, renderGrayChange);
       }),
     );
@@ -124,6 +127,12 @@ function collectIds(value: string, previous: string[]): string[] {
   const ids = value.split(',');
   if (ids.some((id) => id.trim() === '')) throw new InvalidArgumentError(`member id list "${value}" has an empty id`);
   return [...previous, ...ids];
+}
+
+function parseVersion(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n)) throw new RefusedError(`--if-version must be a settings version (a whole number, as gray show gives it), got "${text}"`);
+  return n;
 }
 
 export function parseLimit(text: string): number {
