@@ -10,6 +10,7 @@ import { createCopyEnv } from '../support/copy-env.js';
 import type { TestEnv } from '../support/env.js';
 import { freePort } from '../../src/sandbox/mariadb.js';
 import { createMemberTable } from '../support/nasty.js';
+import { captureLegacy, kafkaServices } from '../services/kafka-env.js';
 
 /**
  * Secrets never leak: every server is reached as a MariaDB user whose unique password comes from
@@ -117,6 +118,56 @@ describe('secrets from ${ENV} and ${file:} appear nowhere', () => {
     const leaks = await controlStoreLeaks(env, SECRET);
     expect(leaks).toEqual([]);
   }, 300_000); // ten child processes; slow when the shared machine is busy
+
+  it('sync, with Kafka Connect asked through a URL whose password comes from ${ENV}: in no output, log or control-store column', async () => {
+    const capture = await captureLegacy(env, ['member']);
+    const connectUrl = new URL(kafkaServices().connectUrl);
+    const withConnect = { ...env.raw };
+    // Credentials in the Connect URL travel as basic auth: Connect here has none and ignores them.
+    env.raw = {
+      ...env.raw,
+      cdc: {
+        kafka: {
+          brokers: kafkaServices().brokers,
+          topic: capture.topics.member!,
+          group: `${env.prefix}-secrets`,
+          replace_null_with_default: false,
+          connect: { url: `http://ops:\${MM_TEST_SECRET}@${connectUrl.host}`, connectors: [capture.connector] },
+        },
+      },
+    };
+    writeRaw(env);
+    const before = runs.length;
+    try {
+      await run('sync', ['sync', '--until-caught-up', '--json'], 0);
+      // A paused connector is a problem sync records in the control store (cdc_connector_outages) and status and gray name.
+      await fetch(`${kafkaServices().connectUrl}/connectors/${capture.connector}/pause`, { method: 'PUT' });
+      for (const deadline = Date.now() + 30_000; ; ) {
+        const res = await fetch(`${kafkaServices().connectUrl}/connectors/${capture.connector}/status`);
+        if (((await res.json()) as { connector: { state: string } }).connector.state === 'PAUSED') break;
+        if (Date.now() > deadline) throw new Error('connector did not pause');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const paused = await run('sync with the connector paused', ['sync', '--until-caught-up', '--json'], 1);
+      expect(paused.stdout).toContain(`connector ${capture.connector} is PAUSED`);
+      await run('status with the connector paused', ['status', '--json'], 1);
+      await run('gray check with the connector paused', ['gray', 'check', 'member', '1', '--json']);
+    } finally {
+      await capture.stop();
+      env.raw = withConnect;
+      writeRaw(env);
+    }
+    for (const [name, r] of runs.slice(before)) {
+      expect(r.stdout, `${name} stdout`).not.toContain(SECRET);
+      expect(r.stderr, `${name} stderr`).not.toContain(SECRET);
+    }
+    // The paused connector was recorded, with the Connect URL in its problem: the store had it to hold.
+    const control = await connectMysql(env.config.control.url);
+    const [outages] = await control.query('SELECT problem FROM cdc_connector_outages WHERE connector = ?', [capture.connector]);
+    await control.end();
+    expect((outages as { problem: string }[]).length).toBeGreaterThan(0);
+    expect(await controlStoreLeaks(env, SECRET)).toEqual([]);
+  }, 300_000);
 });
 
 /** Every text, JSON and blob column of every control-store table that holds the secret (as `table.column`). */
