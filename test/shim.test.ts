@@ -1,4 +1,7 @@
 import type { Connection, Pool } from 'mysql2/promise';
+import { writeFileSync } from 'node:fs';
+import pino from 'pino';
+import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseJson, readSettings, type SettingsSnapshot } from '../src/gray/settings.js';
 import { connectMysql, quoteId } from '../src/mysql/connect.js';
@@ -148,6 +151,36 @@ describe('membermig/shim', () => {
     } finally {
       await db.query('RENAME TABLE repair_queue_away TO repair_queue');
     }
+  });
+
+  it("a second write's error quoting the shard URL the shim gave (its password from ${ENV}) is stored and logged without the password", async () => {
+    const secret = 'shim-url-secret-7f3a91';
+    process.env.MM_SHIM_TEST_SECRET = secret;
+    const url = new URL(env.urls.shardA);
+    const raw = { ...env.raw, servers: { ...(env.raw.servers as object), 'shard-a': { primary: `mysql://root:\${MM_SHIM_TEST_SECRET}@${url.host}/`, dc: 'dc1' } } };
+    const configPath = env.configPath.replace(/\.yaml$/, '-secret.yaml');
+    writeFileSync(configPath, stringify(raw));
+    const logged: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void logged.push(line) });
+    // Root has no password here: the shim cannot read shard-a's keys at start (it says so) and goes on.
+    const shim = await createShim({ config: configPath, logger });
+    shims.push(shim);
+    await cli('shim', 'set', 'member', 'dual_legacy_primary');
+    await cli('gray', 'set', 'member', '--write', '100%');
+    await waitFor(() => shim.route('member', 4321).write === 'legacy_then_mysql', 2000);
+    const id = [...Array(200).keys()].find((n) => shim.mysqlTarget('member', n).server.name === 'shard-a')!;
+    const outcome = await shim.write('member', id, {
+      legacy: async () => undefined,
+      mysql: async (target) => Promise.reject(new Error(`connect to ${target.server.primary} failed`)),
+    });
+    expect(outcome.queuedForRepair).toBe(true);
+    expect(outcome.secondError!.message).toContain(secret); // the application's own error, handed back as it was
+    const [rows] = await db.query("SELECT reason FROM repair_queue WHERE JSON_EXTRACT(pk, '$.member_id') = ?", [String(id)]);
+    const reason = (rows as { reason: string }[])[0]!.reason;
+    expect(reason).toContain('mysql write failed after the legacy (primary) write succeeded');
+    expect(reason).not.toContain(secret);
+    expect(logged.join('')).toContain('second write failed; key queued for repair');
+    expect(logged.join('')).not.toContain(secret);
   });
 
   it('the MySQL side gets the shard map location and a real write lands in that shard', async () => {

@@ -7,6 +7,7 @@
  */
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 import { loadConfig } from '../config/load.js';
+import { redactSecrets } from '../config/secrets.js';
 import type { Config } from '../config/schema.js';
 import { silentLogger, type Logger } from '../log.js';
 import { keyText, shardMapFromConfig, type ShardKey, type ShardLocation, type ShardMap } from '../shard/map.js';
@@ -210,8 +211,11 @@ export class Shim {
       return { plan, written: [primary, second], queuedForRepair: false };
     } catch (e) {
       const error = e instanceof Error ? e : new Error(String(e));
-      await this.queueRepair(table, memberId, options.pk, second, `shim: ${second} write failed after the ${primary} (primary) write succeeded [${plan}]: ${error.message}`);
-      this.logger.warn({ table, side: second, err: error.message }, 'second write failed; key queued for repair');
+      // The application's message goes into the control store and the application's own logger, which
+      // scrubs nothing: a driver error quoting the shard URL this shim handed it would carry its password.
+      const message = redactSecrets(error.message);
+      await this.queueRepair(table, memberId, options.pk, second, `shim: ${second} write failed after the ${primary} (primary) write succeeded [${plan}]: ${message}`);
+      this.logger.warn({ table, side: second, err: message }, 'second write failed; key queued for repair');
       return { plan, written: [primary], queuedForRepair: true, secondError: error };
     }
   }
