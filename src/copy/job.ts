@@ -69,41 +69,9 @@ export async function openJob(store: ControlStore, reader: SourceReader, specs: 
     const [got] = await conn.query<RowDataPacket[]>('SELECT GET_LOCK(?, 600) AS got', [lock]);
     if (Number(got[0]?.got) !== 1) throw new Error(`timed out waiting for another membermig full to plan job ${name}`);
     try {
-      // Before the old job is abandoned: a refused restart leaves it as it was.
-      await refuseToStart(conn, specs, options.restart);
-      if (options.restart) {
-        // Checked last before the first change: a signal while the process started means it starts stopped,
-        // and a restart must not drop the progress (and have the shard tables emptied) of a copy nobody then makes.
-        if (options.signal?.aborted) return null;
-        const [res] = await conn.query<ResultSetHeader>(
-          "UPDATE jobs SET state = 'abandoned', finished_at = NOW(6) WHERE kind = 'full' AND name = ? AND state IN ('planning', 'running', 'done')",
-          [name],
-        );
-        if (res.affectedRows > 0) options.logger.warn({ job: name }, '--restart: the previous progress of this job was dropped');
-      }
-      let job = await currentJob(conn, name);
-      if (job && job.state !== 'planning') return { id: job.id, name, state: job.state, planned: false, planning: Promise.resolve() };
-      if (!job) {
-        // Read before the job is created: a source that cannot tell its position (a missing privilege) leaves nothing behind.
-        const positions = await startPositions(reader, options);
-        // The job and its start positions together: a job resumed later keeps the positions it began with. One
-        // recorded on a resume (say Kafka's, which did not answer at first) would be later than chunks already
-        // copied, and sync would skip their changes; a kind missing means sync reads that source from its start.
-        await conn.beginTransaction();
-        try {
-          const [res] = await conn.query<ResultSetHeader>("INSERT INTO jobs (kind, name, state, options) VALUES ('full', ?, 'planning', ?)", [
-            name,
-            JSON.stringify({ tables: specs.map((s) => s.name), chunkRows: options.chunkRows, ...(options.restart ? { emptyFirst: true } : {}) }),
-          ]);
-          job = { id: res.insertId, state: 'planning' };
-          await recordStartPositions(conn, job.id, positions);
-          await conn.commit();
-          for (const p of positions) options.logger.info({ job: job.id, kind: p.kind, position: p.position }, 'recorded the CDC start position');
-        } catch (e) {
-          await conn.rollback().catch(() => {});
-          throw e;
-        }
-      }
+      const job = await whileNoOtherJobStarts(conn, () => findOrCreateJob(conn, name, reader, specs, options));
+      if (!job) return null;
+      if (job.state !== 'planning') return { id: job.id, name, state: job.state, planned: false, planning: Promise.resolve() };
       const planning = planThenRelease(conn, lock, job.id, reader, specs, options);
       handedOver = true;
       return { id: job.id, name, state: 'planning', planned: true, planning };
@@ -112,6 +80,66 @@ export async function openJob(store: ControlStore, reader: SourceReader, specs: 
     }
   } finally {
     if (!handedOver) conn.release();
+  }
+}
+
+/** One lock for the start of every full job, whatever its tables: see whileNoOtherJobStarts. */
+const STARTING_LOCK = 'membermig.full.starting';
+
+/**
+ * Runs `fn` holding STARTING_LOCK. The refusals compare a job's tables with the other jobs' (a table
+ * in two jobs; a --restart under another job's copy), but each job name has its own planning lock:
+ * two runs of different table sets started at once (CI jobs) each checked before the other's job
+ * existed, and both copied a table, or a restart emptied it under the other's copy. Held from the
+ * check until the job is created (or left as it was), never while planning.
+ */
+async function whileNoOtherJobStarts<T>(conn: PoolConnection, fn: () => Promise<T>): Promise<T> {
+  const [got] = await conn.query<RowDataPacket[]>('SELECT GET_LOCK(?, 600) AS got', [STARTING_LOCK]);
+  if (Number(got[0]?.got) !== 1) throw new Error('timed out waiting for another membermig full to start its job');
+  try {
+    return await fn();
+  } finally {
+    await conn.query('SELECT RELEASE_LOCK(?)', [STARTING_LOCK]);
+  }
+}
+
+/**
+ * The refusals, then the job of this name to go on with, or a new one (after abandoning the old one
+ * on --restart) with its start positions; null for a restart stopped before it changed anything.
+ */
+async function findOrCreateJob(conn: PoolConnection, name: string, reader: SourceReader, specs: TableSpec[], options: OpenJobOptions): Promise<{ id: number; state: string } | null> {
+  // Before the old job is abandoned: a refused restart leaves it as it was.
+  await refuseToStart(conn, specs, options.restart);
+  if (options.restart) {
+    // Checked last before the first change: a signal while the process started means it starts stopped,
+    // and a restart must not drop the progress (and have the shard tables emptied) of a copy nobody then makes.
+    if (options.signal?.aborted) return null;
+    const [res] = await conn.query<ResultSetHeader>(
+      "UPDATE jobs SET state = 'abandoned', finished_at = NOW(6) WHERE kind = 'full' AND name = ? AND state IN ('planning', 'running', 'done')",
+      [name],
+    );
+    if (res.affectedRows > 0) options.logger.warn({ job: name }, '--restart: the previous progress of this job was dropped');
+  }
+  const job = await currentJob(conn, name);
+  if (job) return job;
+  // Read before the job is created: a source that cannot tell its position (a missing privilege) leaves nothing behind.
+  const positions = await startPositions(reader, options);
+  // The job and its start positions together: a job resumed later keeps the positions it began with. One
+  // recorded on a resume (say Kafka's, which did not answer at first) would be later than chunks already
+  // copied, and sync would skip their changes; a kind missing means sync reads that source from its start.
+  await conn.beginTransaction();
+  try {
+    const [res] = await conn.query<ResultSetHeader>("INSERT INTO jobs (kind, name, state, options) VALUES ('full', ?, 'planning', ?)", [
+      name,
+      JSON.stringify({ tables: specs.map((s) => s.name), chunkRows: options.chunkRows, ...(options.restart ? { emptyFirst: true } : {}) }),
+    ]);
+    await recordStartPositions(conn, res.insertId, positions);
+    await conn.commit();
+    for (const p of positions) options.logger.info({ job: res.insertId, kind: p.kind, position: p.position }, 'recorded the CDC start position');
+    return { id: res.insertId, state: 'planning' };
+  } catch (e) {
+    await conn.rollback().catch(() => {});
+    throw e;
   }
 }
 
