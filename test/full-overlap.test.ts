@@ -1,5 +1,6 @@
-import type { Connection, RowDataPacket } from 'mysql2/promise';
+import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkGates } from '../src/gray/gates.js';
 import { connectMysql } from '../src/mysql/connect.js';
 import { runCli, watchCli, type WatchedCli } from './support/cli.js';
 import { createCopyEnv, memberTables } from './support/copy-env.js';
@@ -89,5 +90,26 @@ describe('full: runs of overlapping table sets started at once', () => {
     expect(codes, restart.stderr + all.stderr).toEqual([0, 2]);
     expect(all.stderr).toContain('member is in full copy job');
     expect((await liveJobsOf('member')).map((j) => j.name)).toEqual(['member']);
+  }, 120_000);
+
+  it('a verify run while a --restart waits to empty the shard tables does not vouch for the copy that replaces them', async () => {
+    // A process of the old job elsewhere, still heartbeating: the restart waits for it before emptying.
+    const [old] = await q("SELECT id FROM jobs WHERE kind = 'full' AND name = 'member' AND state = 'done'");
+    await q("INSERT INTO workers (id, job_id, command, host, pid, heartbeat_at) VALUES ('elsewhere:1:v', ?, 'full', 'elsewhere', 1, NOW(6))", [old!.id]);
+    const restart = watchCli(['full', '--config', env.configPath, '--json', '--tables', 'member', '--restart']);
+    try {
+      await restart.untilLogged('waiting for the processes still copying the earlier job to stop');
+      // The old copy is still in the shards: clean.
+      const verify = await runCli(['verify', '--config', env.configPath, '--tables', 'member']);
+      expect(verify.code, verify.stdout).toBe(0);
+    } finally {
+      await q("DELETE FROM workers WHERE id = 'elsewhere:1:v'");
+    }
+    expect(await restart.closed, restart.stderr).toBe(0);
+    expect(restart.stderr).toContain('--restart: emptying the shard tables before copying again');
+    // Those rows were emptied after the run checked them: the run vouches for nothing now.
+    const gate = (await checkGates(control as unknown as Pool, env.config, 'member')).find((g) => g.gate === 'verify')!;
+    expect(gate.ok, gate.message).toBe(false);
+    expect(gate.message).toMatch(/full copy job \d+ of member/);
   }, 120_000);
 });

@@ -226,7 +226,8 @@ async function emptyFirstIfAsked(conn: PoolConnection, jobId: number, options: O
   delete stored.emptyFirst;
   // Kept: the job's copy then holds every change before its start, so sync needs nothing older (supersededJobs).
   stored.emptied = true;
-  await conn.query('UPDATE jobs SET options = ? WHERE id = ?', [JSON.stringify(stored), jobId]);
+  // When, by the control store's clock: a verify run begun before that checked rows now gone (fullJobTables).
+  await conn.query(`UPDATE jobs SET options = JSON_SET(?, '$.emptiedAt', DATE_FORMAT(NOW(6), '%Y-%m-%d %H:%i:%s.%f')) WHERE id = ?`, [JSON.stringify(stored), jobId]);
   return true;
 }
 
@@ -264,14 +265,20 @@ export interface FullJobTables {
 }
 
 /**
- * The full-copy jobs planning, running or done, oldest first; with `after`, only those created
- * after that control-store time (e.g. a verify run's start).
+ * The full-copy jobs planning, running or done, oldest first; with `after`, only those that changed
+ * the shard tables after a verify run began: created after it, or a --restart that emptied them
+ * after it, or has still to (it was created before, but waits for the old job's processes first,
+ * and a run in that wait checked the rows it then empties).
  */
 export async function fullJobTables(pool: Pool | PoolConnection, after?: { verifyRunStarted: number }): Promise<FullJobTables[]> {
-  const since = after ? 'AND created_at > (SELECT started_at FROM verify_runs WHERE id = ?)' : '';
+  const started = '(SELECT started_at FROM verify_runs WHERE id = ?)';
+  const since = after
+    ? `AND (created_at > ${started} OR JSON_UNQUOTE(JSON_EXTRACT(options, '$.emptyFirst')) = 'true'
+        OR CAST(JSON_UNQUOTE(JSON_EXTRACT(options, '$.emptiedAt')) AS DATETIME(6)) > ${started})`
+    : '';
   const [rows] = await pool.query<RowDataPacket[]>(
     `SELECT id, name, state, options FROM jobs WHERE kind = 'full' AND state IN ('planning', 'running', 'done') ${since} ORDER BY id`,
-    after ? [after.verifyRunStarted] : [],
+    after ? [after.verifyRunStarted, after.verifyRunStarted] : [],
   );
   return rows.map((r) => ({ id: Number(r.id), name: String(r.name), state: String(r.state), tables: jobOptions(r.options).tables ?? [] }));
 }
@@ -296,7 +303,7 @@ export async function refuseSyncWhileCopying(pool: Pool | PoolConnection, tables
 }
 
 /**
- * The newest full copy job of `table` that began after verify run `runId` did: that run checked
+ * The newest full copy job of `table` that began (or emptied its shard tables) after verify run `runId` did: that run checked
  * rows the copy has since replaced (full --restart empties the shard tables first), so it no longer
  * vouches for the table. Undefined when there is none.
  */
@@ -315,6 +322,8 @@ interface JobOptions {
   emptyFirst?: boolean;
   /** A --restart whose shard tables were emptied: its copy holds every change before its start. */
   emptied?: boolean;
+  /** When they were emptied (control-store time, 'YYYY-MM-DD hh:mm:ss.ffffff'). */
+  emptiedAt?: string;
 }
 
 /** A full job as the start positions of sync need it. */
