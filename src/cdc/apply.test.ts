@@ -44,7 +44,7 @@ import type { ChangeEvent } from './types.js';
 
 const tag = randomBytes(4).toString('hex');
 const prefix = `mmapply_${tag}`;
-// Server names are also the drainers' lock names (GET_LOCK, server-wide on the control server): unique per run.
+// Server names are also part of the drainers' lock names (GET_LOCK, per control store): unique per run all the same.
 const A = `a-${tag}`;
 const B = `b-${tag}`;
 const dbOf = (shard: number) => `${prefix}_s${shard}`;

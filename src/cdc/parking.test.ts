@@ -6,6 +6,7 @@ import type { Row, RowValue, TableSpec } from '../rows/types.js';
 import type { ShardWriter } from '../target/writer.js';
 import { PassThrough } from 'node:stream';
 import { createLogger } from '../log.js';
+import { databaseOf, storeLockName } from '../store/lock-name.js';
 import { ParkingLot, waitingForParked, type ParkedWrite } from './parking.js';
 
 /**
@@ -122,7 +123,8 @@ describe('parking lot: rows parked while the drainer finishes are drained', () =
     // Another process's drainer holds the server's lock; it finishes while ours checks for rows.
     const other = await pool.getConnection();
     try {
-      await other.query("SELECT GET_LOCK('membermig.drain.b', 0)");
+      const lockName = storeLockName(await databaseOf(pool), 'drain', 'b');
+      await other.query('SELECT GET_LOCK(?, 0)', [lockName]);
       let raced = false;
       const lot = new ParkingLot(
         pool,
@@ -135,7 +137,7 @@ describe('parking lot: rows parked while the drainer finishes are drained', () =
         const found = await probe(server);
         if (!found && !raced) {
           raced = true;
-          await other.query("SELECT RELEASE_LOCK('membermig.drain.b')");
+          await other.query('SELECT RELEASE_LOCK(?)', [lockName]);
           await lot.park('b', [write('3')]);
         }
         return found;
@@ -148,6 +150,39 @@ describe('parking lot: rows parked while the drainer finishes are drained', () =
       await lot.stop();
     } finally {
       other.release();
+    }
+  });
+});
+
+describe('parking lot: two control stores on one server (staging and production) drain a server of the same name apart', () => {
+  const stores = [scratchControlStore('parking_one'), scratchControlStore('parking_two')];
+  let pools: Pool[];
+  beforeAll(async () => {
+    pools = await Promise.all(stores.map((s) => s.open()));
+  });
+  afterAll(() => Promise.all(stores.map((s) => s.drop())));
+
+  it("one store's drainer stuck on a hung server does not hold the other's back (the drain lock is per control store)", async () => {
+    let unhang!: () => void;
+    const hung = new Promise<void>((resolve) => (unhang = resolve));
+    const stuck = { ...recordingWriter(), upsertRows: () => hung } as unknown as ShardWriter;
+    const staging = new ParkingLot(pools[0]!, silentLogger, { writer: stuck, specs: new Map([[spec.name, spec]]), deadLetter: async () => {} }, { first: 1, max: 1 });
+    const production = recordingWriter();
+    const prod = new ParkingLot(pools[1]!, silentLogger, { writer: production, specs: new Map([[spec.name, spec]]), deadLetter: async () => {} }, { first: 1, max: 1 });
+    try {
+      await staging.park('shard-a', [write('1')]);
+      await new Promise((r) => setTimeout(r, 200)); // staging's drainer holds its lock, waiting on the hung write
+      await prod.park('shard-a', [write('2')]);
+      for (const deadline = Date.now() + 5000; (await parkedCount(pools[1]!, 'shard-a')) > 0; ) {
+        if (Date.now() > deadline) throw new Error("production's parked write was not drained while staging's drainer hung");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(production.written).toEqual(['2']);
+      expect(await parkedCount(pools[0]!, 'shard-a')).toBe(1);
+    } finally {
+      unhang();
+      await Promise.all([staging.idle(), prod.idle()]);
+      await Promise.all([staging.stop(), prod.stop()]);
     }
   });
 });

@@ -3,6 +3,7 @@ import type { Logger } from '../log.js';
 import { isTransient, writeFindingRefusals } from '../mysql/retry.js';
 import { inStatements, packetLimitOf, sqlValuesBytes } from '../mysql/packet.js';
 import type { RowValue, TableSpec } from '../rows/types.js';
+import { databaseOf, storeLockName } from '../store/lock-name.js';
 import type { ShardWriter } from '../target/writer.js';
 import { reportKeptDeletes, type WrittenDelete } from './kept-deletes.js';
 import type { PoisonEvent } from './types.js';
@@ -168,7 +169,7 @@ export class ParkingLot {
   private async drainLoop(server: string): Promise<void> {
     let wait = this.backoffMs.first;
     this.hooks.onDown?.(server);
-    const lockName = `membermig.drain.${server}`;
+    const lockName = storeLockName(await databaseOf(this.pool), 'drain', server);
     while (!this.stopped) {
       // Every row parked before this point is seen by the look below.
       this.parkedMeanwhile.delete(server);

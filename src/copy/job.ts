@@ -5,6 +5,7 @@ import type { TableSpec } from '../rows/types.js';
 import type { SourceReader, StartPosition } from '../source/reader.js';
 import type { ControlStore } from '../store/control.js';
 import { insertChunks, parseChunkKey, type NewChunk } from '../store/leases.js';
+import { storeLockName } from '../store/lock-name.js';
 import { readSettings, settingsOf } from '../gray/settings.js';
 import { RefusedError } from '../errors.js';
 import { SYNC_SILENT_MS } from '../cdc/offsets.js';
@@ -62,14 +63,14 @@ export interface OpenJobOptions {
 export async function openJob(store: ControlStore, reader: SourceReader, specs: TableSpec[], options: OpenJobOptions): Promise<FullJob | null> {
   const name = jobName(specs.map((s) => s.name));
   const conn = await store.pool.getConnection();
-  const lock = `membermig.full.${createHash('sha1').update(name).digest('hex').slice(0, 24)}`;
+  const lock = storeLockName(store.database, 'full.plan', name);
   // While this process plans, the lock and its connection stay taken, beyond this call.
   let handedOver = false;
   try {
     const [got] = await conn.query<RowDataPacket[]>('SELECT GET_LOCK(?, 600) AS got', [lock]);
     if (Number(got[0]?.got) !== 1) throw new Error(`timed out waiting for another membermig full to plan job ${name}`);
     try {
-      const job = await whileNoOtherJobStarts(conn, () => findOrCreateJob(conn, name, reader, specs, options));
+      const job = await whileNoOtherJobStarts(conn, storeLockName(store.database, 'full.start'), () => findOrCreateJob(conn, name, reader, specs, options));
       if (!job) return null;
       if (job.state !== 'planning') return { id: job.id, name, state: job.state, planned: false, planning: Promise.resolve() };
       const planning = planThenRelease(conn, lock, job.id, reader, specs, options);
@@ -83,23 +84,21 @@ export async function openJob(store: ControlStore, reader: SourceReader, specs: 
   }
 }
 
-/** One lock for the start of every full job, whatever its tables: see whileNoOtherJobStarts. */
-const STARTING_LOCK = 'membermig.full.starting';
-
 /**
- * Runs `fn` holding STARTING_LOCK. The refusals compare a job's tables with the other jobs' (a table
- * in two jobs; a --restart under another job's copy), but each job name has its own planning lock:
- * two runs of different table sets started at once (CI jobs) each checked before the other's job
- * existed, and both copied a table, or a restart emptied it under the other's copy. Held from the
- * check until the job is created (or left as it was), never while planning.
+ * Runs `fn` holding the control store's one lock for the start of every full job, whatever its
+ * tables. The refusals compare a job's tables with the other jobs' (a table in two jobs; a
+ * --restart under another job's copy), but each job name has its own planning lock: two runs of
+ * different table sets started at once (CI jobs) each checked before the other's job existed, and
+ * both copied a table, or a restart emptied it under the other's copy. Held from the check until
+ * the job is created (or left as it was), never while planning.
  */
-async function whileNoOtherJobStarts<T>(conn: PoolConnection, fn: () => Promise<T>): Promise<T> {
-  const [got] = await conn.query<RowDataPacket[]>('SELECT GET_LOCK(?, 600) AS got', [STARTING_LOCK]);
+async function whileNoOtherJobStarts<T>(conn: PoolConnection, lock: string, fn: () => Promise<T>): Promise<T> {
+  const [got] = await conn.query<RowDataPacket[]>('SELECT GET_LOCK(?, 600) AS got', [lock]);
   if (Number(got[0]?.got) !== 1) throw new Error('timed out waiting for another membermig full to start its job');
   try {
     return await fn();
   } finally {
-    await conn.query('SELECT RELEASE_LOCK(?)', [STARTING_LOCK]);
+    await conn.query('SELECT RELEASE_LOCK(?)', [lock]);
   }
 }
 

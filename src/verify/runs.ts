@@ -1,6 +1,7 @@
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { fullJobAfterVerify } from '../copy/job.js';
 import { insertChunks, type NewChunk } from '../store/leases.js';
+import { databaseOf, storeLockName } from '../store/lock-name.js';
 import type { Difference } from './drill.js';
 import { isoTime } from '../mysql/iso-time.js';
 
@@ -43,7 +44,6 @@ async function withLock<T>(pool: Pool, name: string, fn: (conn: PoolConnection) 
   }
 }
 
-const lockName = (jobName: string) => `membermig.verify.${jobName}`.slice(0, 64);
 
 /**
  * Joins the running verify job of this name (one still running, or killed), or plans a new one: a
@@ -52,7 +52,7 @@ const lockName = (jobName: string) => `membermig.verify.${jobName}`.slice(0, 64)
  * were checked back then, and changes made since are only seen by a new job.
  */
 export async function openVerifyJob(pool: Pool, name: string, options: Record<string, unknown>, plan: () => Promise<PlannedTable[]>, restart = false): Promise<VerifyJob> {
-  return withLock(pool, lockName(name), async (conn) => {
+  return withLock(pool, storeLockName(await databaseOf(pool), 'verify', name), async (conn) => {
     if (restart) {
       const [stale] = await conn.query<RowDataPacket[]>("SELECT id, options FROM jobs WHERE kind = 'verify' AND name = ? AND state = 'running'", [name]);
       for (const job of stale) {
