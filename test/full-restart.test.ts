@@ -103,7 +103,7 @@ describe('full --restart', () => {
     const [res] = await control.query("INSERT INTO jobs (kind, name, state, options) VALUES ('full', 'address,member', 'running', '{\"tables\":[\"address\",\"member\"]}')");
     const other = (res as { insertId: number }).insertId;
     try {
-      const message = `member is being copied by full copy job ${other} (address,member, running): a --restart of member would empty it while that job still writes; let it finish first, or restart that job itself (--tables address,member --restart)`;
+      const message = `member is being copied by full copy job ${other} (address,member, running): a --restart of member would empty it while that job still writes; let it finish first (full --tables address,member), or restart that job itself (--tables address,member --restart); either needs every table of that job in the config: put back one taken out since`;
       for (const args of [['--restart'], ['--restart', '--dry-run']]) {
         const refused = await runCli(['full', '--config', env.configPath, ...args]);
         expect(refused.code).toBe(2);

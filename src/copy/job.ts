@@ -393,7 +393,8 @@ async function refuseRestartUnderOtherCopy(conn: Pool | PoolConnection, name: st
     throw new RefusedError(
       `${overlap.join(', ')} ${overlap.length === 1 ? 'is' : 'are'} being copied by full copy job ${r.id} (${r.tables.join(',')}, ${r.state}): ` +
         `a --restart of ${[...wanted].join(',')} would empty ${overlap.length === 1 ? 'it' : 'them'} while that job still writes; ` +
-        `let it finish first, or restart that job itself (--tables ${r.tables.join(',')} --restart)`,
+        `let it finish first (full --tables ${r.tables.join(',')}), or restart that job itself (--tables ${r.tables.join(',')} --restart); ` +
+        'either needs every table of that job in the config: put back one taken out since',
     );
   }
 }
