@@ -123,6 +123,7 @@ async function runKafkaSync(config: Config, options: SyncOptions): Promise<Kafka
       decoder: new DebeziumDecoder([...applyRuntime.apply.specs.values()], {
         decimalHandling: kafkaConfig.decimal_handling,
         replaceNullWithDefault: kafkaConfig.replace_null_with_default,
+        excludedColumns: Object.fromEntries(Object.entries(config.tables).map(([name, t]) => [name, t.exclude_columns])),
       }),
       metrics,
       stopping,

@@ -158,3 +158,21 @@ describe('an envelope whose schema is malformed', () => {
     expect(d.kind).toBe('changes');
   });
 });
+
+describe('columns the events carry beyond those sync read from legacy', () => {
+  it('an excluded column is left out; any other makes the event poison, naming table and column', () => {
+    const d = new DebeziumDecoder([spec('num', col('id', { dataType: 'bigint' }, 'bigint'))], {
+      decimalHandling: 'precise',
+      replaceNullWithDefault: false,
+      excludedColumns: { num: ['secret'] },
+    });
+    const row = { id: 5, member_id: 1, note: null, secret: 'x' };
+    const upsert = d.decode(event('num', 'c', null, row));
+    expect(upsert).toMatchObject({ kind: 'changes', events: [{ op: 'upsert', after: { id: '5', member_id: '1', note: null } }] });
+    for (const [op, before, after] of [['c', null, { ...row, vip: 1 }], ['d', { ...row, vip: 1 }, null]] as const) {
+      const poison = d.decode(event('num', op, before, after));
+      expect(poison.kind).toBe('poison');
+      expect(poison.kind === 'poison' && poison.poison.reason).toMatch(/^table num: column vip is in the event but was not in legacy's table when sync started/);
+    }
+  });
+});

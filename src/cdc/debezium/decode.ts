@@ -56,6 +56,8 @@ interface TableEntry {
   keyRespellable: boolean;
   /** Positions of text columns in a legacy character set or code page that is not UTF-8 (see recodedText). */
   legacyCharsetText: number[];
+  /** Legacy's columns when sync started: the spec's and the excluded ones (see unknownColumn). */
+  knownColumns: Set<string>;
   /** Schema-less encodings per connector family. */
   defaults: Map<string, Encoding[]>;
   /** Encodings per parsed schema (one object per table version, see schemaCache) and connector family. */
@@ -71,6 +73,8 @@ export interface DecoderOptions extends Pick<DecodeOptions, 'decimalHandling'> {
    * trusted and its row is copied again from legacy.
    */
   replaceNullWithDefault: boolean;
+  /** Per table name, the legacy columns the config leaves out (tables.NAME.exclude_columns): events may carry them. */
+  excludedColumns?: Record<string, string[]>;
 }
 
 class Poison extends Error {}
@@ -100,6 +104,7 @@ export class DebeziumDecoder {
         updatedAtPosition: spec.columns.findIndex((c) => c.source === spec.updatedAt),
         keyRespellable,
         legacyCharsetText,
+        knownColumns: new Set([...spec.columns.map((c) => c.source), ...(options.excludedColumns?.[spec.name] ?? [])]),
         defaults: new Map(),
         fromSchema,
       });
@@ -124,6 +129,8 @@ export class DebeziumDecoder {
       const sourceTsMs = typeof source.ts_ms === 'number' ? source.ts_ms : typeof source.ts_ms === 'string' ? Number(source.ts_ms) : undefined;
       if (typeof source.commit_lsn === 'string') origin.commitLsn = source.commit_lsn.replace(/:/g, '').toLowerCase();
       const base = { table: table.spec.name, origin, ...(sourceTsMs !== undefined ? { sourceTsMs } : {}) };
+      const unknown = unknownColumn(table, payload);
+      if (unknown !== undefined) throw new Poison(unknownColumnReason(table.spec.name, unknown));
       const encodings = this.encodings(table, connector, schema);
       switch (payload.op) {
         case 'c':
@@ -232,6 +239,28 @@ export class DebeziumDecoder {
     const updatedAt = isObject(payload.before) ? updatedAtOf(table, encodings, payload.before) : {};
     return { ...base, op: 'delete', key, after: null, beforeShardKey: shard, ...updatedAt, ...respelled(table) };
   }
+}
+
+/**
+ * A column of the event's images that sync did not read from legacy's catalog when it started:
+ * added on legacy since (ALTER TABLE ... ADD COLUMN while sync runs). Decoded by the known columns
+ * only, its value would never reach the shards; every event carrying it is poison instead, so the
+ * table's events after the change wait, in log order, until the shards have the column.
+ */
+function unknownColumn(table: TableEntry, payload: Json): string | undefined {
+  for (const image of [payload.after, payload.before]) {
+    if (!isObject(image)) continue;
+    for (const name of Object.keys(image)) if (!table.knownColumns.has(name)) return name;
+  }
+  return undefined;
+}
+
+function unknownColumnReason(table: string, column: string): string {
+  return (
+    `table ${table}: column ${column} is in the event but was not in legacy's table when sync started (added since?), so its value would be lost; ` +
+    `add it to the shard tables (membermig init names what differs) and restart sync, then replay these events with --retry-dead-letters ` +
+    `(or leave it out with tables.${table}.exclude_columns)`
+  );
 }
 
 /** UTF-8 character sets: Debezium's Java strings carry their text exactly. */
