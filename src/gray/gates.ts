@@ -204,8 +204,7 @@ async function parkedWritesProblem(db: Db, maxLagSeconds: number): Promise<strin
 
 /** Sync lag of the direct SQL Server CDC source: the worst capture instance (cdc_lsn_positions). */
 async function directCdcLagGate(db: Db, config: Config, maxLagSeconds: number): Promise<GateResult> {
-  const [now] = await db.query<RowDataPacket[]>('SELECT CAST(UNIX_TIMESTAMP(NOW(6)) * 1000 AS SIGNED) AS now_ms');
-  const instances = await mssqlCdcStatus(db, Number(now[0]!.now_ms));
+  const instances = await mssqlCdcStatus(db);
   if (instances.length === 0) {
     return { gate: 'sync_lag', ok: false, message: 'no direct CDC sync has run yet (cdc_lsn_positions is empty), so the lag is unknown' };
   }

@@ -295,14 +295,19 @@ interface StatusRow extends RowDataPacket {
   events_applied: string | number;
   last_source_ts_ms: string | number | null;
   caught_up_ms: string | number | null;
+  now_ms: string | number;
   updated_at: string;
 }
 
-/** For `membermig status`: where each capture instance stands (cdc_lsn_positions). */
-export async function mssqlCdcStatus(pool: Pool | PoolConnection, nowMs: number = Date.now()): Promise<MssqlCdcInstanceStatus[]> {
+/**
+ * For `membermig status` and the sync_lag gate: where each capture instance stands (cdc_lsn_positions).
+ * Now is the control server's clock, which wrote caught_up_at: the asking host's own clock, minutes
+ * off, showed a sync caught up this second as minutes behind, or one silent for minutes as caught up.
+ */
+export async function mssqlCdcStatus(pool: Pool | PoolConnection): Promise<MssqlCdcInstanceStatus[]> {
   const [rows] = await pool.query<StatusRow[]>(
     `SELECT capture_instance, table_name, last_lsn, last_seqval, events_applied, last_source_ts_ms,
-            CAST(UNIX_TIMESTAMP(caught_up_at) * 1000 AS SIGNED) AS caught_up_ms,
+            CAST(UNIX_TIMESTAMP(caught_up_at) * 1000 AS SIGNED) AS caught_up_ms, CAST(UNIX_TIMESTAMP(NOW(6)) * 1000 AS SIGNED) AS now_ms,
             DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%sZ') AS updated_at
        FROM cdc_lsn_positions ORDER BY capture_instance`,
   );
@@ -312,7 +317,7 @@ export async function mssqlCdcStatus(pool: Pool | PoolConnection, nowMs: number 
     lastLsn: r.last_lsn,
     lastSeqval: r.last_seqval,
     eventsApplied: Number(r.events_applied),
-    lagSeconds: lagSeconds(nowMs, r.last_source_ts_ms, r.caught_up_ms),
+    lagSeconds: lagSeconds(Number(r.now_ms), r.last_source_ts_ms, r.caught_up_ms),
     updatedAt: r.updated_at,
   }));
 }
