@@ -2,6 +2,8 @@ import type { RowDataPacket } from 'mysql2/promise';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Lsn } from '../src/cdc/mssql/lsn.js';
 import { markCaughtUp, savePosition } from '../src/cdc/mssql/position.js';
+import { mirrorOffsets } from '../src/cdc/offsets.js';
+import { checkGates } from '../src/gray/gates.js';
 import { openControlStore, setupControlStore, type ControlStore } from '../src/store/control.js';
 import { collectStatus } from '../src/store/status.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
@@ -9,7 +11,7 @@ import { createTestEnv, type TestEnv } from './support/env.js';
 /**
  * Clocks that disagree: the host a command runs on, the control server, the legacy server whose
  * commit times Debezium and SQL Server CDC report. Lags are the control server's clock against the
- * times stored there, whatever the clock of the host asking.
+ * times stored there; a legacy clock ahead of it cannot make a lag look small.
  */
 describe('clocks that disagree', () => {
   let env: TestEnv;
@@ -20,6 +22,7 @@ describe('clocks that disagree', () => {
   };
   const lsn = { lsn: Lsn.parse('0000002b00000f000001'), seqval: null };
   const mssqlConfig = () => ({ ...env.config, cdc: { mssql: { capture_instances: { member: 'dbo_Member' }, poll_interval_ms: 1000 } } });
+  const lagGate = async (config = env.config) => (await checkGates(store.pool, config, 'member')).find((g) => g.gate === 'sync_lag')!;
 
   beforeAll(async () => {
     env = await createTestEnv();
@@ -31,7 +34,8 @@ describe('clocks that disagree', () => {
     await env?.cleanup();
   });
   beforeEach(async () => {
-    await store.pool.query('DELETE FROM cdc_lsn_positions');
+    for (const t of ['cdc_offsets', 'cdc_lsn_positions', 'verify_runs']) await store.pool.query(`DELETE FROM ${t}`);
+    await store.pool.query("INSERT INTO verify_runs (table_name, state, finished_at) VALUES ('member', 'clean', NOW(6))");
   });
   afterEach(() => vi.useRealTimers());
 
@@ -51,5 +55,20 @@ describe('clocks that disagree', () => {
     const status = await collectStatus(mssqlConfig());
     expect(status.sync!.captureInstances[0]!.lagSeconds).toBeGreaterThanOrEqual(300);
     expect(status.problems).toEqual(expect.arrayContaining([expect.stringMatching(/^sync lag 30\d\.0 s is over/)]));
+  });
+
+  it('the sync_lag gate refuses a partition behind whose last event has a source time ahead of the control clock (a legacy clock ahead), not a lag of 0', async () => {
+    // 40 events behind; the last applied event's commit time, by a legacy clock 10 minutes fast, is "in the future".
+    await mirrorOffsets(store.pool, [{ group: 'g', topic: 't', partition: 0, nextOffset: '60', highWatermark: '100', lastSourceTsMs: (await controlNowMs()) + 600_000, appliedEvents: 60 }]);
+    const gate = await lagGate();
+    expect(gate).toMatchObject({ ok: false, message: expect.stringMatching(/^t\[0\] is 40 events behind: .* (599|600)\.\d s ahead of the control store's clock/) });
+  });
+
+  it('the direct-CDC sync_lag gate refuses a change whose commit time is ahead of the control clock, not a lag of 0', async () => {
+    // Sync stopped 5 minutes ago after applying a change the legacy server, 10 minutes fast, stamped 5 minutes ahead.
+    await markCaughtUp(store.pool, 'dbo_Member', 'member', lsn);
+    await store.pool.query('UPDATE cdc_lsn_positions SET caught_up_at = NOW(6) - INTERVAL 300 SECOND');
+    await savePosition(store.pool, { instance: 'dbo_Member', table: 'member', position: lsn, eventsApplied: 1, lastSourceTsMs: (await controlNowMs()) + 300_000 });
+    expect(await lagGate(mssqlConfig())).toMatchObject({ ok: false, message: expect.stringMatching(/^capture instance dbo_Member: .* (299|300)\.\d s ahead of the control store's clock/) });
   });
 });

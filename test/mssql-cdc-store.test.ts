@@ -40,7 +40,7 @@ describe('direct CDC positions in the control store', () => {
     const [now] = await store.pool.query<RowDataPacket[]>('SELECT UNIX_TIMESTAMP(NOW(6)) * 1000 AS ms');
     const lag = (Number(now[0]!.ms) - 1709370000123) / 1000;
     expect(status).toEqual([
-      { instance: 'dbo_Member', table: 'member', lastLsn: '0000002b00000f000001', lastSeqval: null, eventsApplied: 5, lagSeconds: expect.any(Number), updatedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) },
+      { instance: 'dbo_Member', table: 'member', lastLsn: '0000002b00000f000001', lastSeqval: null, eventsApplied: 5, lagSeconds: expect.any(Number), sourceAheadSeconds: null, updatedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) },
     ]);
     // Now minus the source time of the last change, by the control server's clock.
     expect(Math.abs(status[0]!.lagSeconds! - lag)).toBeLessThanOrEqual(1);

@@ -1,5 +1,6 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { isoTime } from '../mysql/iso-time.js';
+import { sourceTimeAheadSeconds } from './source-clock.js';
 
 /**
  * cdc_offsets: the control store's mirror of the consumer group's committed offsets, written after
@@ -97,12 +98,15 @@ export const SYNC_SILENT_MS = 30_000;
 
 /**
  * How far behind one partition's shards are, in seconds: behind the broker, now − the source time
- * of the last applied event (null when none had a time); caught up, now − when sync last said so
- * (a sync that stopped an hour ago was caught up an hour ago, not now). One rule for status and
- * the sync_lag gate.
+ * of the last applied event (null when none had a time, or it is ahead of now: see source-clock.ts);
+ * caught up, now − when sync last said so (a sync that stopped an hour ago was caught up an hour
+ * ago, not now). One rule for status and the sync_lag gate.
  */
 export function partitionLagSeconds(p: { behind: number; lastSourceTsMs: number | null; updatedMs: number; nowMs: number }): number | null {
-  if (p.behind > 0) return p.lastSourceTsMs === null ? null : Math.max(0, (p.nowMs - p.lastSourceTsMs) / 1000);
+  if (p.behind > 0) {
+    if (p.lastSourceTsMs === null || sourceTimeAheadSeconds(p.lastSourceTsMs, p.nowMs) !== null) return null;
+    return Math.max(0, (p.nowMs - p.lastSourceTsMs) / 1000);
+  }
   return Math.max(0, (p.nowMs - p.updatedMs) / 1000);
 }
 

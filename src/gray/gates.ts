@@ -4,6 +4,7 @@ import { partitionLagSeconds, SYNC_SILENT_MS } from '../cdc/offsets.js';
 import { connectorRemedy, QUIET_TOPICS, readConnectors, type ConnectorHealth } from '../cdc/connect.js';
 import { outageSince, recordConnectorHealth } from '../cdc/connector-outages.js';
 import { mssqlCdcStatus } from '../cdc/mssql/position.js';
+import { sourceTimeAheadMessage, sourceTimeAheadSeconds } from '../cdc/source-clock.js';
 import type { Config } from '../config/schema.js';
 import { openRecreatedShardTables, recreatedWarning } from '../store/recreated-tables.js';
 import { FULL_COVERAGE, lastCleanVerifyStart } from '../verify/coverage.js';
@@ -169,8 +170,12 @@ async function syncLagGate(db: Db, config: Config, table: string, maxLagSeconds:
     const behind = r.high_watermark === null ? 0 : Math.max(0, Number(r.high_watermark) - Number(r.next_offset));
     offsetLag += behind;
     const lastSourceTsMs = r.last_source_ts_ms === null ? null : Number(r.last_source_ts_ms);
-    // Untimed partitions behind were refused above: null cannot come back here.
-    const seconds = partitionLagSeconds({ behind, lastSourceTsMs, updatedMs: Number(r.updated_ms), nowMs: Number(r.now_ms) }) ?? 0;
+    const seconds = partitionLagSeconds({ behind, lastSourceTsMs, updatedMs: Number(r.updated_ms), nowMs: Number(r.now_ms) });
+    // Untimed partitions behind were refused above: null here is a source time ahead of the control clock.
+    if (seconds === null) {
+      const ahead = sourceTimeAheadSeconds(Number(lastSourceTsMs), Number(r.now_ms)) ?? 0;
+      return { gate: 'sync_lag', ok: false, message: sourceTimeAheadMessage(`${r.topic}[${r.partition_no}] is ${behind} events behind`, ahead) };
+    }
     if (seconds >= worstSeconds) {
       worstSeconds = seconds;
       worstWhere = `${r.topic}[${r.partition_no}]`;
@@ -210,6 +215,8 @@ async function directCdcLagGate(db: Db, config: Config, maxLagSeconds: number): 
   }
   const unseen = Object.values(config.cdc?.mssql?.capture_instances ?? {}).filter((instance) => !instances.some((i) => i.instance === instance));
   if (unseen.length > 0) return { gate: 'sync_lag', ok: false, message: `capture instance ${unseen.join(', ')} has no sync position yet, so its lag is unknown` };
+  const ahead = instances.find((i) => i.sourceAheadSeconds !== null);
+  if (ahead) return { gate: 'sync_lag', ok: false, message: sourceTimeAheadMessage(`capture instance ${ahead.instance}`, ahead.sourceAheadSeconds!) };
   const worst = instances.reduce((a, b) => ((b.lagSeconds ?? Infinity) > (a.lagSeconds ?? Infinity) ? b : a));
   if (worst.lagSeconds === null) return { gate: 'sync_lag', ok: false, message: `capture instance ${worst.instance} has not applied or polled anything yet, so its lag is unknown` };
   const seconds = worst.lagSeconds;

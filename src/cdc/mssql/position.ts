@@ -1,6 +1,7 @@
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { RefusedError } from '../../errors.js';
 import { Lsn } from './lsn.js';
+import { sourceTimeAheadSeconds } from '../source-clock.js';
 import { startJobs, supersededJobs, type StartJob } from '../../copy/job.js';
 import type { ChangesMode, ResumePoint } from './tsql.js';
 
@@ -281,9 +282,12 @@ export interface MssqlCdcInstanceStatus {
   eventsApplied: number;
   /**
    * Now minus the later of: the source commit time of the last applied change, and the last poll
-   * that found nothing newer (an idle source is not behind). Null before either.
+   * that found nothing newer (an idle source is not behind). Null before either, and while
+   * sourceAheadSeconds is set.
    */
   lagSeconds: number | null;
+  /** How far the last applied change's commit time is ahead of the control server's clock, when it is (src/cdc/source-clock.ts). */
+  sourceAheadSeconds: number | null;
   updatedAt: string;
 }
 
@@ -311,15 +315,20 @@ export async function mssqlCdcStatus(pool: Pool | PoolConnection): Promise<Mssql
             DATE_FORMAT(updated_at, '%Y-%m-%dT%H:%i:%sZ') AS updated_at
        FROM cdc_lsn_positions ORDER BY capture_instance`,
   );
-  return rows.map((r) => ({
-    instance: r.capture_instance,
-    table: r.table_name,
-    lastLsn: r.last_lsn,
-    lastSeqval: r.last_seqval,
-    eventsApplied: Number(r.events_applied),
-    lagSeconds: lagSeconds(Number(r.now_ms), r.last_source_ts_ms, r.caught_up_ms),
-    updatedAt: r.updated_at,
-  }));
+  return rows.map((r) => {
+    const nowMs = Number(r.now_ms);
+    const sourceAheadSeconds = r.last_source_ts_ms === null ? null : sourceTimeAheadSeconds(Number(r.last_source_ts_ms), nowMs);
+    return {
+      instance: r.capture_instance,
+      table: r.table_name,
+      lastLsn: r.last_lsn,
+      lastSeqval: r.last_seqval,
+      eventsApplied: Number(r.events_applied),
+      lagSeconds: sourceAheadSeconds === null ? lagSeconds(nowMs, r.last_source_ts_ms, r.caught_up_ms) : null,
+      sourceAheadSeconds,
+      updatedAt: r.updated_at,
+    };
+  });
 }
 
 function lagSeconds(nowMs: number, ...instants: (string | number | null)[]): number | null {
