@@ -6,6 +6,9 @@ import { mirrorOffsets } from '../src/cdc/offsets.js';
 import { checkGates } from '../src/gray/gates.js';
 import { openControlStore, setupControlStore, type ControlStore } from '../src/store/control.js';
 import { collectStatus } from '../src/store/status.js';
+import { stringify } from 'yaml';
+import { parseConfig } from '../src/config/index.js';
+import { kafkaClient, kafkaServices } from './services/kafka-env.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
 
 /**
@@ -70,5 +73,40 @@ describe('clocks that disagree', () => {
     await store.pool.query('UPDATE cdc_lsn_positions SET caught_up_at = NOW(6) - INTERVAL 300 SECOND');
     await savePosition(store.pool, { instance: 'dbo_Member', table: 'member', position: lsn, eventsApplied: 1, lastSourceTsMs: (await controlNowMs()) + 300_000 });
     expect(await lagGate(mssqlConfig())).toMatchObject({ ok: false, message: expect.stringMatching(/^capture instance dbo_Member: .* (299|300)\.\d s ahead of the control store's clock/) });
+  });
+
+  it("status asking the broker takes a partition's lag by the control server's clock, not its host's", async () => {
+    const topic = `${env.prefix}.member`;
+    const group = `${env.prefix}-sync`;
+    const kafka = kafkaClient();
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+      const producer = kafka.producer();
+      await producer.connect();
+      await producer.send({ topic, messages: Array.from({ length: 10 }, (_, i) => ({ key: String(i), value: 'v' })) });
+      await producer.disconnect();
+      // A broker just started answers group requests with NOT_COORDINATOR for a while.
+      for (let tries = 1; ; tries++) {
+        const done = await admin.setOffsets({ groupId: group, topic, partitions: [{ partition: 0, offset: '5' }] }).then(() => true, (e: Error) => (tries < 60 ? false : Promise.reject(e)));
+        if (done) break;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    } finally {
+      await admin.disconnect();
+    }
+    // 5 events behind; the last one applied was committed 2 s ago.
+    await mirrorOffsets(store.pool, [{ group, topic, partition: 0, nextOffset: '5', highWatermark: '10', lastSourceTsMs: (await controlNowMs()) - 2000, appliedEvents: 5 }]);
+    const config = parseConfig(stringify({ ...env.raw, cdc: { kafka: { brokers: kafkaServices().brokers, topic, group } } }), env.configPath);
+    for (const skewMs of [600_000, -600_000]) {
+      vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + skewMs, shouldAdvanceTime: true });
+      const status = await collectStatus(config);
+      vi.useRealTimers();
+      expect(status.sync!.kafka).toMatchObject({ reachable: true });
+      expect(status.sync!.partitions[0]).toMatchObject({ lagMessages: 5 });
+      expect(status.sync!.partitions[0]!.lagSeconds).toBeGreaterThanOrEqual(2);
+      expect(status.sync!.partitions[0]!.lagSeconds).toBeLessThan(5);
+    }
   });
 });

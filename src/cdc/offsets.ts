@@ -110,14 +110,19 @@ export function partitionLagSeconds(p: { behind: number; lastSourceTsMs: number 
   return Math.max(0, (p.nowMs - p.updatedMs) / 1000);
 }
 
-export async function readOffsetMirror(pool: Pool): Promise<PartitionLag[]> {
+/**
+ * The mirror's partitions, and the control server's clock as they were read (nowMs): what a lag
+ * worked out later (status, with the broker's end) is taken against, never the reading host's clock.
+ */
+export async function readOffsetMirror(pool: Pool): Promise<{ nowMs: number; partitions: PartitionLag[] }> {
+  const [now] = await pool.query<RowDataPacket[]>('SELECT CAST(UNIX_TIMESTAMP(NOW(6)) * 1000 AS SIGNED) AS now_ms');
+  const nowMs = Number(now[0]!.now_ms);
   const [rows] = await pool.query<RowDataPacket[]>(
     `SELECT consumer_group, topic, partition_no, next_offset, high_watermark, last_source_ts_ms, applied_events,
-            ${isoTime('updated_at')},
-            CAST(UNIX_TIMESTAMP(NOW(6)) * 1000 AS SIGNED) AS now_ms, CAST(UNIX_TIMESTAMP(updated_at) * 1000 AS SIGNED) AS updated_ms
+            ${isoTime('updated_at')}, CAST(UNIX_TIMESTAMP(updated_at) * 1000 AS SIGNED) AS updated_ms
        FROM cdc_offsets ORDER BY consumer_group, topic, partition_no`,
   );
-  return rows.map((r) => {
+  const partitions = rows.map((r) => {
     const next = Number(r.next_offset);
     const high = r.high_watermark === null ? null : Number(r.high_watermark);
     const lagMessages = high === null ? null : Math.max(0, high - next);
@@ -129,11 +134,12 @@ export async function readOffsetMirror(pool: Pool): Promise<PartitionLag[]> {
       nextOffset: next,
       highWatermark: high,
       lagMessages,
-      lagSeconds: partitionLagSeconds({ behind: lagMessages ?? 0, lastSourceTsMs: ts, updatedMs: Number(r.updated_ms), nowMs: Number(r.now_ms) }),
+      lagSeconds: partitionLagSeconds({ behind: lagMessages ?? 0, lastSourceTsMs: ts, updatedMs: Number(r.updated_ms), nowMs }),
       lastSourceTsMs: ts,
       appliedEvents: Number(r.applied_events),
       updatedAt: r.updated_at,
-      reportedSecondsAgo: Math.max(0, (Number(r.now_ms) - Number(r.updated_ms)) / 1000),
+      reportedSecondsAgo: Math.max(0, (nowMs - Number(r.updated_ms)) / 1000),
     };
   });
+  return { nowMs, partitions };
 }

@@ -63,7 +63,7 @@ export async function collectSyncStatus(pool: Pool, kafka?: NonNullable<Config['
   const lastConnectorOutage = await latestConnectorOutage(pool, kafka?.connect?.connectors);
   const [live, connectors] = await asking;
   const progress = live?.progress;
-  const partitions = progress ? mirror.map((p) => withBroker(p, progress)) : mirror;
+  const partitions = progress ? mirror.partitions.map((p) => withBroker(p, progress, mirror.nowMs)) : mirror.partitions;
   const lags = partitions.map((p) => p.lagMessages).filter((n): n is number => n !== null);
   const seconds = [...partitions, ...captureInstances].map((p) => p.lagSeconds).filter((n): n is number => n !== null);
   return {
@@ -108,14 +108,17 @@ async function readBroker(kafka: NonNullable<NonNullable<Config['cdc']>['kafka']
   }
 }
 
-/** A mirrored partition of the configured group with the broker's end: its lag events and seconds as of now. */
-function withBroker(p: PartitionLag, progress: PartitionProgress[]): PartitionLag {
+/**
+ * A mirrored partition of the configured group with the broker's end: its lag events and seconds as
+ * of now, the control server's (`nowMs`, when the mirror was read): this host's clock, minutes off,
+ * made a partition 2 s behind 600 s behind, or one 5 minutes behind caught up.
+ */
+function withBroker(p: PartitionLag, progress: PartitionProgress[], nowMs: number): PartitionLag {
   const now = progress.find((n) => n.group === p.group && n.topic === p.topic && n.partition === p.partition);
   if (!now) return p;
   const nextOffset = Math.max(p.nextOffset, Number(now.nextOffset));
   const highWatermark = Number(now.highWatermark);
   const lagMessages = Math.max(0, highWatermark - nextOffset);
-  const nowMs = Date.now();
   let lagSeconds = partitionLagSeconds({ behind: lagMessages, lastSourceTsMs: p.lastSourceTsMs, updatedMs: nowMs - p.reportedSecondsAgo * 1000, nowMs });
   // Caught up at the report: what is behind now came since, whenever the last applied event was.
   if (p.lagMessages === 0 && lagSeconds !== null) lagSeconds = Math.min(lagSeconds, p.reportedSecondsAgo);
