@@ -9,6 +9,10 @@ import { collectStatus } from '../src/store/status.js';
 import { stringify } from 'yaml';
 import { parseConfig } from '../src/config/index.js';
 import { kafkaClient, kafkaServices } from './services/kafka-env.js';
+import { connectMysql } from '../src/mysql/connect.js';
+import { shardMapFromConfig } from '../src/shard/map.js';
+import { runCli } from './support/cli.js';
+import { copyTable } from './support/copy-rows.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
 
 /**
@@ -108,5 +112,45 @@ describe('clocks that disagree', () => {
       expect(status.sync!.partitions[0]!.lagSeconds).toBeGreaterThanOrEqual(2);
       expect(status.sync!.partitions[0]!.lagSeconds).toBeLessThan(5);
     }
+  });
+});
+
+/**
+ * `verify --since 30m` on a host whose clock is an hour ahead: "30 minutes ago" by that clock is half
+ * an hour in the future for the rows' times, and the run compared nothing and said clean.
+ */
+describe('verify --since a duration ago, on a host whose clock is ahead', () => {
+  let env: TestEnv;
+  beforeAll(async () => {
+    env = await createTestEnv({
+      shardCount: 4,
+      tables: { member: { source: 'legacy.member', target: 'member', shard_key: 'member_id', updated_at: 'updated_at' } },
+      legacySql: [
+        'CREATE TABLE member (member_id BIGINT NOT NULL PRIMARY KEY, name VARCHAR(20) NOT NULL, updated_at DATETIME(6) NOT NULL)',
+        // Member 2 changed 10 minutes ago (UTC, as updated_at holds it), the others long ago.
+        "INSERT INTO member VALUES (1, 'a', '2024-01-01 00:00:00'), (2, 'b', UTC_TIMESTAMP(6) - INTERVAL 10 MINUTE), (3, 'c', '2024-01-01 00:00:00')",
+      ],
+      extra: { verify: { recheck_after_seconds: 0 } },
+    });
+    expect((await runCli(['init', '--config', env.configPath])).code).toBe(0);
+    await copyTable(env.config, 'member');
+    // Member 2's copy is lost.
+    const map = shardMapFromConfig(env.config);
+    const shard = map.shardOf('2');
+    const conn = await connectMysql(map.serverOf(shard).primary, { database: map.databaseOf(shard) });
+    await conn.query('DELETE FROM member WHERE member_id = 2');
+    await conn.end();
+  }, 120_000);
+  afterAll(async () => {
+    vi.useRealTimers();
+    await env?.cleanup();
+  });
+
+  it('finds the lost copy of a row changed 10 minutes ago', async () => {
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 3_600_000, shouldAdvanceTime: true });
+    const r = await runCli(['verify', '--tables', 'member', '--since', '30m', '--json', '--config', env.configPath]);
+    vi.useRealTimers();
+    const result = JSON.parse(r.stdout).result;
+    expect(result.tables[0]).toMatchObject({ rowsSource: 1, differences: 1 });
   });
 });

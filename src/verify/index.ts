@@ -53,6 +53,8 @@ export interface VerifyOptions {
   samplePercent?: number;
   /** Only rows whose updated_at column (tables.NAME.updated_at) is at or after this UTC time. */
   since?: string;
+  /** --since as a duration: `since` is this many seconds before the control server's now (resolveSince). */
+  sinceAgoSeconds?: number;
   /** Seconds to wait before re-checking a mismatch (default verify.recheck_after_seconds), plus the sync lag. */
   recheckAfterSeconds?: number;
   repair?: boolean;
@@ -120,7 +122,7 @@ export function checkVerifyOptions(config: Config, options: VerifyOptions): stri
     }
     if (config.shards.function === 'murmur3') throw new RefusedError('--shards needs a shard function with an SQL form (mod, crc32); this config uses murmur3');
   }
-  if (options.since !== undefined) {
+  if (options.since !== undefined || options.sinceAgoSeconds !== undefined) {
     for (const t of tables) {
       if (!config.tables[t]!.updated_at) throw new RefusedError(`--since: table ${t} has no updated_at column configured (tables.${t}.updated_at)`);
     }
@@ -131,6 +133,18 @@ export function checkVerifyOptions(config: Config, options: VerifyOptions): stri
   }
   if (options.dryRun && !options.repair) throw new RefusedError('--dry-run only makes sense with --repair');
   return tables;
+}
+
+/**
+ * A --since duration as a time, counted back from the control server's clock: the one clock
+ * membermig takes times by, where this host's may be minutes off. Once per run (--watch too).
+ */
+async function resolveSince(store: ControlStore, options: VerifyOptions): Promise<VerifyOptions> {
+  if (options.sinceAgoSeconds === undefined) return options;
+  const [rows] = await store.pool.query<RowDataPacket[]>("SELECT DATE_FORMAT(NOW(6) - INTERVAL ? MICROSECOND, '%Y-%m-%d %H:%i:%s.%f') AS at", [
+    Math.round(options.sinceAgoSeconds * 1e6),
+  ]);
+  return { ...options, since: String(rows[0]!.at) };
 }
 
 /** The hash both sides can compute: CRC32 between MySQL servers (or md5 if configured), MD5 when SQL Server is involved. */
@@ -158,6 +172,7 @@ export async function runVerify(config: Config, options: VerifyOptions): Promise
   const inFlight = ChangesInFlight.fromConfig(config, { tables, reader, control: store.pool }, log, options.inFlightWaitMs);
   try {
     await requireUsableStore(store, config.shards);
+    options = await resolveSince(store, options);
     const started = performance.now();
     const specs = await describeTables(reader, config, tables);
     log.debug({ ms: Math.round(performance.now() - started) }, 'tables described');

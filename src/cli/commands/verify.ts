@@ -4,7 +4,7 @@ import { parseRanges } from '../../ranges.js';
 import { parsePercent } from '../../gray/percent.js';
 import { parseMetricsPort } from '../../metrics/port.js';
 import { STOPS_ON_SIGNAL, stopOnSignal } from '../context.js';
-import { runVerify, type VerifyResult } from '../../verify/index.js';
+import { runVerify, type VerifyOptions, type VerifyResult } from '../../verify/index.js';
 import type { Run } from '../main.js';
 import { renderTable } from '../render.js';
 
@@ -73,7 +73,7 @@ export function registerVerify(program: Command, run: Run): void {
             ...(flags.tables !== undefined ? { tables: tableList(flags.tables) } : {}),
             ...(flags.shards ? { shards: parseShardList(flags.shards, config.shards.count) } : {}),
             ...(flags.sample ? { samplePercent: parseSamplePercent(flags.sample) } : {}),
-            ...(flags.since ? { since: parseSince(flags.since) } : {}),
+            ...(flags.since ? sinceOption(flags.since) : {}),
             ...(flags.recheckAfter ? { recheckAfterSeconds: parseNumber(flags.recheckAfter, '--recheck-after') } : {}),
             ...(flags.workers ? { workers: parsePositiveInteger(flags.workers, '--workers') } : {}),
             repair: flags.repair === true,
@@ -157,8 +157,19 @@ export function parseDuration(text: string, flag: string): number {
   return Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[(m[2] ?? 's') as 's' | 'm' | 'h' | 'd'];
 }
 
-/** A time in the shards' literal form (UTC, microseconds): an ISO time, or a duration ago. */
-export function parseSince(text: string, now = new Date()): string {
+/**
+ * --since as runVerify takes it: a duration ago is counted back from the control server's clock
+ * when the store is open (this host's, minutes fast, put "30m ago" in the rows' future: nothing
+ * was compared and the run was clean); a time is taken as given.
+ */
+export function sinceOption(text: string): Pick<VerifyOptions, 'since' | 'sinceAgoSeconds'> {
+  return DURATION.test(text.trim()) ? { sinceAgoSeconds: parseDuration(text, '--since') } : { since: parseSince(text) };
+}
+
+const DURATION = /^\d+(?:\.\d+)?\s*[smhd]$/;
+
+/** A time in the shards' literal form (UTC, microseconds), from an ISO time. */
+export function parseSince(text: string): string {
   // A UTC wall-clock time keeps its microseconds exactly (a JS Date would cut them to milliseconds).
   const plain = /^(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?Z?$/.exec(text.trim());
   if (plain) {
@@ -167,12 +178,7 @@ export function parseSince(text: string, now = new Date()): string {
     if (Number.isNaN(at.getTime()) || !at.toISOString().startsWith(`${plain[1]}T${plain[2]}`)) throw new RefusedError(`--since: "${text}" is not a date and time that exists`);
     return `${plain[1]} ${plain[2]}.${(plain[3] ?? '').padEnd(6, '0')}`;
   }
-  let at: Date;
-  if (/^\d+(?:\.\d+)?\s*[smhd]$/.test(text.trim())) at = new Date(now.getTime() - parseDuration(text, '--since') * 1000);
-  else {
-    const iso = /[zZ]|[+-]\d\d:?\d\d$/.test(text) ? text : `${text.replace(' ', 'T')}Z`;
-    at = new Date(iso);
-  }
+  const at = new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(text) ? text : `${text.replace(' ', 'T')}Z`);
   if (Number.isNaN(at.getTime())) throw new RefusedError(`--since: "${text}" is not a time (use ISO 8601 such as 2026-11-27T10:00:00Z, or a duration ago like 2h)`);
   return at.toISOString().replace('T', ' ').replace('Z', '').padEnd(26, '0').replace(/\.(\d{3})0*$/, '.$1000');
 }
