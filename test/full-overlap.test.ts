@@ -1,6 +1,8 @@
 import type { Connection, Pool, RowDataPacket } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openApplyRuntime, type ApplyRuntime } from '../src/cdc/runtime.js';
 import { checkGates } from '../src/gray/gates.js';
+import { silentLogger } from '../src/log.js';
 import { connectMysql } from '../src/mysql/connect.js';
 import { runCli, watchCli, type WatchedCli } from './support/cli.js';
 import { createCopyEnv, memberTables } from './support/copy-env.js';
@@ -111,5 +113,38 @@ describe('full: runs of overlapping table sets started at once', () => {
     const gate = (await checkGates(control as unknown as Pool, env.config, 'member')).find((g) => g.gate === 'verify')!;
     expect(gate.ok, gate.message).toBe(false);
     expect(gate.message).toMatch(/full copy job \d+ of member/);
+  }, 120_000);
+
+  it('sync starting while a full starts: sync waits for the job and is refused; a sync running (not yet reporting) refuses full', async () => {
+    const holder = await connectMysql(env.config.control.url);
+    let restart: WatchedCli;
+    let sync: Promise<ApplyRuntime>;
+    try {
+      await holder.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+      await holder.beginTransaction();
+      await holder.query('SELECT * FROM cdc_start_positions FOR UPDATE');
+      restart = watchCli(['full', '--config', env.configPath, '--json', '--tables', 'member', '--restart']);
+      await until(1); // past its checks, its job not yet created
+      sync = openApplyRuntime(env.config, silentLogger, () => false);
+      const passed = sync.then(() => 'sync passed its check while a full was starting');
+      // It waits for full's start lock; alone, its check ran before the job existed and it went on.
+      expect(await Promise.race([until(2).then(() => 'waiting'), passed.catch(() => 'refused')])).toBe('waiting');
+      await holder.commit();
+    } finally {
+      await holder.end();
+    }
+    await expect(sync).rejects.toThrow(/sync while full copy job \d+ \(member\) has work left/);
+    expect(await restart.closed, restart.stderr).toBe(0);
+
+    // A sync that has started but reported nothing yet is seen by full.
+    const running = await openApplyRuntime(env.config, silentLogger, () => false);
+    try {
+      const refused = await runCli(['full', '--config', env.configPath, '--tables', 'member', '--restart']);
+      expect(refused.code, refused.stderr).toBe(2);
+      expect(refused.stderr).toMatch(/full --restart while sync runs \(sync process [^ ]+ seen \d+ s ago\)/);
+    } finally {
+      await running.close();
+    }
+    expect((await runCli(['full', '--config', env.configPath, '--tables', 'member', '--restart'])).code).toBe(0);
   }, 120_000);
 });

@@ -15,7 +15,9 @@ import { recordDeadLetters } from './deadletters.js';
 import { SyncMetrics } from './metrics.js';
 import { ParkingLot } from './parking.js';
 import type { ChangeEvent, PoisonEvent } from './types.js';
-import { refuseSyncWhileCopying } from '../copy/job.js';
+import { refuseSyncWhileCopying, underFullStartLock } from '../copy/job.js';
+import { announceProcess, type ProcessPresence } from '../store/workers.js';
+import { SYNC_SILENT_MS } from './offsets.js';
 
 /**
  * What every change source of `sync` applies through: the control store, the shard writer, the
@@ -100,7 +102,9 @@ export async function openApplyRuntime(config: Config, logger: Logger, stopping:
     stopping,
   });
   const legacy = lazyLegacyRows(config, logger);
+  let presence: ProcessPresence | undefined;
   const close = async () => {
+    await presence?.stop();
     await parking.stop();
     await legacy.close();
     await metrics.close();
@@ -109,7 +113,11 @@ export async function openApplyRuntime(config: Config, logger: Logger, stopping:
   };
   try {
     await requireUsableStore(store, config.shards);
-    await refuseSyncWhileCopying(store.pool, specs.map((s) => s.name));
+    // Checked and announced under full's start lock: a full starting at the same moment sees this sync, or this sees its job.
+    presence = await underFullStartLock(store, async () => {
+      await refuseSyncWhileCopying(store.pool, specs.map((s) => s.name));
+      return announceProcess(store.pool, 'sync', logger, SYNC_SILENT_MS / 3);
+    });
     await parking.resumeAll();
   } catch (e) {
     await close();

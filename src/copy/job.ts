@@ -6,6 +6,7 @@ import type { SourceReader, StartPosition } from '../source/reader.js';
 import type { ControlStore } from '../store/control.js';
 import { insertChunks, parseChunkKey, type NewChunk } from '../store/leases.js';
 import { storeLockName } from '../store/lock-name.js';
+import { deadLocalWorkers } from '../store/workers.js';
 import { readSettings, settingsOf } from '../gray/settings.js';
 import { RefusedError } from '../errors.js';
 import { SYNC_SILENT_MS } from '../cdc/offsets.js';
@@ -70,7 +71,7 @@ export async function openJob(store: ControlStore, reader: SourceReader, specs: 
     const [got] = await conn.query<RowDataPacket[]>('SELECT GET_LOCK(?, 600) AS got', [lock]);
     if (Number(got[0]?.got) !== 1) throw new Error(`timed out waiting for another membermig full to plan job ${name}`);
     try {
-      const job = await whileNoOtherJobStarts(conn, storeLockName(store.database, 'full.start'), () => findOrCreateJob(conn, name, reader, specs, options));
+      const job = await whileNoOtherJobStarts(conn, startLockOf(store), () => findOrCreateJob(conn, name, reader, specs, options));
       if (!job) return null;
       if (job.state !== 'planning') return { id: job.id, name, state: job.state, planned: false, planning: Promise.resolve() };
       const planning = planThenRelease(conn, lock, job.id, reader, specs, options);
@@ -81,6 +82,22 @@ export async function openJob(store: ControlStore, reader: SourceReader, specs: 
     }
   } finally {
     if (!handedOver) conn.release();
+  }
+}
+
+const startLockOf = (store: ControlStore) => storeLockName(store.database, 'full.start');
+
+/**
+ * Runs `fn` under full's start lock, on a connection of its own: sync checks that no copy has work
+ * left and announces itself there, so a full starting at the same moment either created its job
+ * before that check, or sees the sync after it (their checks alone each ran before the other was visible).
+ */
+export async function underFullStartLock<T>(store: ControlStore, fn: () => Promise<T>): Promise<T> {
+  const conn = await store.pool.getConnection();
+  try {
+    return await whileNoOtherJobStarts(conn, startLockOf(store), fn);
+  } finally {
+    conn.release();
   }
 }
 
@@ -451,7 +468,17 @@ async function liveSyncs(conn: Pool | PoolConnection, specs: TableSpec[]): Promi
     'SELECT capture_instance AS i, TIMESTAMPDIFF(SECOND, updated_at, NOW(6)) AS ago FROM cdc_lsn_positions WHERE table_name IN (?) AND updated_at > NOW(6) - INTERVAL ? SECOND',
     [specs.map((s) => s.name), seconds],
   );
-  return [...groups.map((r) => `consumer group ${r.g} reported ${Number(r.ago)} s ago`), ...instances.map((r) => `direct CDC of ${r.i} reported ${Number(r.ago)} s ago`)];
+  // Sync processes announce themselves (announceProcess) before their first report: one that just started counts too.
+  const deadHere = new Set((await deadLocalWorkers(conn as Pool)).map((w) => w.id));
+  const [processes] = await conn.query<RowDataPacket[]>(
+    "SELECT id, TIMESTAMPDIFF(SECOND, heartbeat_at, NOW(6)) AS ago FROM workers WHERE command = 'sync' AND heartbeat_at > NOW(6) - INTERVAL ? SECOND",
+    [seconds],
+  );
+  return [
+    ...groups.map((r) => `consumer group ${r.g} reported ${Number(r.ago)} s ago`),
+    ...instances.map((r) => `direct CDC of ${r.i} reported ${Number(r.ago)} s ago`),
+    ...processes.filter((r) => !deadHere.has(String(r.id))).map((r) => `sync process ${r.id} seen ${Number(r.ago)} s ago`),
+  ];
 }
 
 /** Chunks are inserted at least this often while planning, so workers can start on them. */

@@ -73,6 +73,34 @@ export async function startJobWorker(pool: Pool, options: JobWorkerOptions): Pro
   };
 }
 
+/** A process that holds no job but must be seen while it runs: a workers row without a job, kept fresh. */
+export interface ProcessPresence {
+  id: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Announces this process as `command` (sync: full refuses to start while one runs) until stop().
+ * The heartbeat writes the row again if it went (a control store restored), and does not keep the
+ * process alive; a killed process's row is taken for dead by its age, or at once on its own host.
+ */
+export async function announceProcess(pool: Pool, command: string, logger: Logger, heartbeatMs: number): Promise<ProcessPresence> {
+  const id = newWorkerId();
+  await releaseDeadLocalWorkers(pool, logger);
+  const beat = () =>
+    pool.query('INSERT INTO workers (id, job_id, command, host, pid) VALUES (?, NULL, ?, ?, ?) ON DUPLICATE KEY UPDATE heartbeat_at = NOW(6)', [id, command, hostname(), process.pid]);
+  await beat();
+  const timer = setInterval(() => void beat().catch((e: Error) => logger.warn({ err: e.message }, 'heartbeat failed')), heartbeatMs);
+  timer.unref();
+  return {
+    id,
+    async stop() {
+      clearInterval(timer);
+      await pool.query('DELETE FROM workers WHERE id = ?', [id]).catch(() => {});
+    },
+  };
+}
+
 /**
  * Workers registered from this host whose process is gone (kill -9, a crash) give their leases up
  * now instead of at expiry (lease_seconds, 2 minutes by default). Only a process that is certainly
