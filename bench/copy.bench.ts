@@ -22,7 +22,8 @@ import type { Benchmark, BenchFigure, BenchRatio } from './types.js';
  * BENCH_REPS times (default 2), alternating, ratios taken best of each.
  * BENCH_ROWS sets the row count (default 2,000,000); BENCH_INSERT=0 skips the upsert method;
  * BENCH_PEER=0 skips mydumper+myloader; BENCH_NODE_FLAGS passes node flags to membermig;
- * BENCH_SHARDS sets the shard count (default 16, half on each server).
+ * BENCH_SHARDS sets the shard count (default 16, half on each server); BENCH_LOG_DIR keeps each
+ * membermig run's log there (at debug level, to see where a run's time went).
  */
 
 const execFileAsync = promisify(execFile);
@@ -35,6 +36,7 @@ const CONNS = Number(process.env.BENCH_CONNS ?? 2);
 const CHUNK_ROWS = Number(process.env.BENCH_CHUNK_ROWS ?? 50_000);
 /** Alternating runs of the limit and of membermig (and of the peer); ratios are taken best of each. */
 const REPS = Number(process.env.BENCH_REPS ?? 2);
+const LOG_DIR = process.env.BENCH_LOG_DIR;
 /** Table caches that hold every shard table, as `membermig init` asks of a shard server (the default, 400, does not at 1,024 shards). */
 const shardServerArgs = [`--table-definition-cache=${Math.max(400, SHARDS + 100)}`, `--table-open-cache=${Math.max(2000, SHARDS + 100)}`];
 const log = (msg: string) => process.stderr.write(`[copy bench] ${msg}\n`);
@@ -52,7 +54,7 @@ async function timed(work: () => Promise<void>): Promise<Timed> {
 }
 
 /** Runs a command under /usr/bin/time for its wall time, CPU time and peak RSS. */
-async function timedCommand(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Timed & { stdout: string; code: number }> {
+async function timedCommand(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Timed & { stdout: string; stderr: string; code: number }> {
   return new Promise((resolve, reject) => {
     const child = spawn('/usr/bin/time', ['-f', 'TIMING %e %U %S %M', cmd, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -64,7 +66,7 @@ async function timedCommand(cmd: string, args: string[], env: NodeJS.ProcessEnv 
       const m = /TIMING ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(stderr);
       if (!m) return reject(new Error(`${cmd} gave no timing (exit ${code}): ${stderr.slice(-2000)}`));
       if (code !== 0) log(`${cmd} exited ${code}: ${stderr.slice(-1500)}`);
-      resolve({ seconds: Number(m[1]), cpuSeconds: Number(m[2]) + Number(m[3]), peakRssMb: Number(m[4]) / 1024, stdout, code: code ?? -1 });
+      resolve({ seconds: Number(m[1]), cpuSeconds: Number(m[2]) + Number(m[3]), peakRssMb: Number(m[4]) / 1024, stdout, stderr, code: code ?? -1 });
     });
   });
 }
@@ -252,8 +254,9 @@ const bench: Benchmark = {
         });
         await control.end();
         const t = await withServerCpu(figures, label, { legacy, a: targets.a!, b: targets.b! }, () =>
-          timedCommand(process.execPath, [...nodeFlags, join(ROOT, 'bin/membermig'), 'full', '--config', path, '--json', '--log-level', 'warn', ...extra]),
+          timedCommand(process.execPath, [...nodeFlags, join(ROOT, 'bin/membermig'), 'full', '--config', path, '--json', '--log-level', LOG_DIR ? 'debug' : 'warn', ...extra]),
         );
+        if (LOG_DIR) writeFileSync(join(LOG_DIR, `${label.replace(/[^\w]+/g, '-')}.log`), t.stderr);
         const result = JSON.parse(t.stdout).result;
         const count = await countRows(servers, map);
         if (t.code !== 0 || count !== N || result.rowsThisRun !== N) throw new Error(`${label}: exit ${t.code}, ${count} rows in shards, ${result.rowsThisRun} copied; expected ${N}`);

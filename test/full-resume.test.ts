@@ -169,6 +169,37 @@ describe('membermig full resumes after kill -9 and shares a job between processe
     }
   });
 
+  it('the first chunks are there for workers as soon as each is planned, not a batch later', async () => {
+    const store = openControlStore(env.config, 2);
+    const reader = createSourceReader(env.config, silentLogger);
+    try {
+      await store.pool.query("UPDATE jobs SET state = 'abandoned' WHERE kind = 'full'");
+      const specs = await describeTables(reader, env.config, ['member']);
+      // The real reader, watched: each time the planner asks for its next bound, count the chunks workers can claim.
+      const claimable: number[] = [];
+      const watched = Object.create(reader, {
+        chunkBoundaries: {
+          value: async function* (...args: Parameters<typeof reader.chunkBoundaries>) {
+            for await (const upper of reader.chunkBoundaries(...args)) {
+              yield upper;
+              const [[row]] = (await store.pool.query(
+                "SELECT COUNT(*) AS n FROM chunks c JOIN jobs j ON j.id = c.job_id WHERE j.kind = 'full' AND j.state = 'planning'",
+              )) as unknown as [{ n: number }[]];
+              claimable.push(Number(row!.n));
+            }
+          },
+        },
+      }) as typeof reader;
+      const job = (await openJob(store, watched, specs, { restart: false, chunkRows: CHUNK, logger: silentLogger }))!;
+      await job.planning;
+      // Held back for the planner's 200 ms batches, chunks 1, 2, 3 waited with only chunk 0 claimable.
+      expect(claimable.slice(0, 4)).toEqual([1, 2, 3, 4]);
+    } finally {
+      await reader.close();
+      await store.close();
+    }
+  });
+
   it('two processes at once share one job: each copies some chunks, none twice', async () => {
     // Drop the previous run's job first, so both processes find the same fresh job; then start them together.
     const control = await connectMysql(env.config.control.url);

@@ -483,6 +483,11 @@ async function liveSyncs(conn: Pool | PoolConnection, specs: TableSpec[]): Promi
 
 /** Chunks are inserted at least this often while planning, so workers can start on them. */
 const PLAN_FLUSH_MS = 200;
+/**
+ * The first chunks of a table are inserted one by one, as soon as planned: held back for
+ * PLAN_FLUSH_MS, they kept all but one worker waiting at the start of each copy.
+ */
+const PLAN_AT_ONCE_CHUNKS = 16;
 
 /**
  * Plans each table's chunks after the last one already planned (a killed planner's work is kept:
@@ -506,7 +511,7 @@ async function planChunks(conn: PoolConnection, jobId: number, reader: SourceRea
       }
       pending.push({ tableName: spec.name, chunkNo: chunkNo++, lowerKey: lower, upperKey: upper });
       lower = upper;
-      if (pending.length >= 1000 || Date.now() - flushedAt >= PLAN_FLUSH_MS) {
+      if (pending.length >= 1000 || chunkNo <= PLAN_AT_ONCE_CHUNKS || Date.now() - flushedAt >= PLAN_FLUSH_MS) {
         await insertChunks(pool, jobId, pending);
         pending = [];
         flushedAt = Date.now();
