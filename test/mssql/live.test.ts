@@ -2,6 +2,7 @@ import sql from 'mssql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lsn } from '../../src/cdc/mssql/lsn.js';
 import { loadPosition, savePosition, CdcWindowError } from '../../src/cdc/mssql/position.js';
+import { CdcSchemaChangeError } from '../../src/cdc/mssql/ddl-history.js';
 import { MssqlCdcSource, type NewInstanceNotice } from '../../src/cdc/mssql/source.js';
 import { CAPTURED_COLUMNS_SQL, TIME_ZONE_SQL } from '../../src/cdc/mssql/tsql.js';
 import { runSync } from '../../src/cdc/sync.js';
@@ -337,6 +338,25 @@ INSERT INTO dbo.CodePage VALUES (CAST(0xD5C5AAA1 AS varchar(10)), CAST(0x4181 AS
     await cdc.pollOnce();
     expect(notices.map((n) => [n.table, n.configured, n.found])).toEqual([['nasty', 'dbo_Nasty', 'dbo_Nasty_v2']]);
   });
+
+  it('stops right before a column added on legacy while it runs: the change before the ALTER applied, the one after not', async () => {
+    await pool.request().batch('UPDATE dbo.Nasty SET tiny = 8 WHERE member_id = 100;');
+    await pool.request().batch('ALTER TABLE dbo.Nasty ADD vip int NULL;');
+    await pool.request().batch('UPDATE dbo.Nasty SET tiny = 9 WHERE member_id = 101;');
+    // The capture job harvests the log every few seconds: poll until sync meets the DDL.
+    let stopped: unknown = null;
+    for (let i = 0; i < 45 && stopped === null; i++) {
+      await cdc.pollOnce().catch((e: unknown) => (stopped = e));
+      if (stopped === null) await sleep(2000);
+    }
+    expect(stopped).toBeInstanceOf(CdcSchemaChangeError);
+    expect((stopped as Error).message).toMatch(/^table nasty: legacy's table dbo\.Nasty changed at LSN \S+.*adds column vip, which capture instance dbo_Nasty does not capture/);
+    expect(applied.some((e) => e.key.member_id === '100' && e.after?.tiny === '8')).toBe(true);
+    expect(applied.some((e) => e.key.member_id === '101' && e.after?.tiny === '9')).toBe(false);
+    // Restarted, it stops there again and applies nothing past the DDL.
+    await expect(cdc.pollOnce()).rejects.toThrow(CdcSchemaChangeError);
+    expect(applied.some((e) => e.key.member_id === '101' && e.after?.tiny === '9')).toBe(false);
+  }, 150_000);
 
   it('a user with SELECT on the table only (not db_owner, no rights on the cdc schema) sees its capture instances and columns', async () => {
     await pool.request().batch('CREATE USER membermig_reader WITHOUT LOGIN; GRANT SELECT ON dbo.Nasty TO membermig_reader;');

@@ -12,6 +12,7 @@ export { Lsn } from './lsn.js';
 export { MssqlCdcSource, type ApplyChanges, type NewInstanceNotice, type PollResult } from './source.js';
 export { CdcWindowError, loadPosition, savePosition, recordedStarts, startLsnOf, readWindow, mssqlCdcStatus, type CdcPosition, type MssqlCdcInstanceStatus } from './position.js';
 export { mapChanges, Operation } from './events.js';
+export { CdcSchemaChangeError } from './ddl-history.js';
 
 export interface MssqlCdcDeps {
   apply: ApplyChanges;
@@ -41,7 +42,7 @@ export async function openMssqlCdcSource(config: Config, deps: MssqlCdcDeps): Pr
     for (const [name, instance] of Object.entries(cdc.capture_instances)) {
       const spec = deps.specs.get(name);
       if (!spec) throw new RefusedError(`cdc.mssql.capture_instances.${name}: no such table in tables`);
-      tables.push({ name, instance, spec });
+      tables.push({ name, instance, spec, excludedColumns: config.tables[name]?.exclude_columns ?? [] });
     }
     const starts = deps.startLsn !== undefined ? null : await recordedStarts(deps.control);
     const startOf = (table: string): Lsn | null => (starts ? startLsnOf(starts, table) : (deps.startLsn ?? null));

@@ -74,6 +74,19 @@ export class Lsn {
     throw new Error('cannot increment the largest LSN ffffffffffffffffffff');
   }
 
+  /** The previous LSN, as sys.fn_cdc_decrement_lsn gives: the 80-bit value minus one. */
+  decrement(): Lsn {
+    const previous = Buffer.from(this.bytes);
+    for (let i = previous.length - 1; i >= 0; i--) {
+      if (previous[i]! > 0) {
+        previous[i] = previous[i]! - 1;
+        return new Lsn(previous);
+      }
+      previous[i] = 0xff;
+    }
+    throw new Error('cannot decrement the LSN 00000000000000000000');
+  }
+
   static max(a: Lsn, b: Lsn): Lsn {
     return a.compare(b) >= 0 ? a : b;
   }

@@ -9,6 +9,7 @@ import { bindRequest } from '../../source/mssql/connect.js';
 import { CAPTURE_INSTANCES_SQL, quoteName, quoteTable, type CaptureInstanceRow, type SqlStatement } from '../../source/mssql/tsql.js';
 import { recordDeadLetters } from '../deadletters.js';
 import type { ChangeEvent, PoisonEvent } from '../types.js';
+import { ddlDecisions, firstStop, readLimit, schemaChangeError, type DdlDecision, type DdlHistoryRow } from './ddl-history.js';
 import { mapChanges, type CdcTable, type ChangeRow } from './events.js';
 import { Lsn } from './lsn.js';
 import {
@@ -30,6 +31,7 @@ import {
   changeTable,
   COMMAND_ID_SQL,
   COMPUTED_COLUMNS_SQL,
+  DDL_HISTORY_SQL,
   MAX_LSN_SQL,
   MIN_LSN_SQL,
   TIME_ZONE_SQL,
@@ -40,7 +42,8 @@ import {
  * The direct CDC source: polls cdc.fn_cdc_get_all_changes_<instance> between LSNs, hands each page
  * of ChangeEvents to `apply`, and saves the position in the control store only after apply
  * resolved. Before every page it checks the instance's window (sys.fn_cdc_get_min_lsn), and stops
- * with CdcWindowError when cleanup has passed the saved position.
+ * with CdcWindowError when cleanup has passed the saved position, and the table's DDL history
+ * (sys.sp_cdc_get_ddl_history), and stops with CdcSchemaChangeError at a DDL it cannot follow.
  */
 
 export type ApplyChanges = (events: ChangeEvent[]) => Promise<void>;
@@ -51,6 +54,13 @@ export interface CdcSourceTable {
   /** cdc.mssql.capture_instances.<name> */
   instance: string;
   spec: TableSpec;
+  /** tables.<name>.exclude_columns: a column added on legacy that it names is no schema change for sync. */
+  excludedColumns?: readonly string[];
+}
+
+/** A table as the source reads it. */
+interface SourceTable extends CdcTable {
+  excludedColumns: readonly string[];
 }
 
 export interface MssqlCdcSourceOptions {
@@ -88,9 +98,11 @@ export interface PollResult {
 }
 
 export class MssqlCdcSource {
-  private readonly tables: CdcTable[];
+  private readonly tables: SourceTable[];
   private readonly batchRows: number;
   private readonly noticed = new Set<string>();
+  /** `<instance> <ddl_lsn>` of the DDLs already logged as not touching the copied columns. */
+  private readonly noticedDdl = new Set<string>();
   private readonly modes = new Map<string, ChangesMode>();
   private timeZone: Promise<string | null> | undefined;
 
@@ -102,6 +114,7 @@ export class MssqlCdcSource {
       instance: t.instance,
       spec: t.spec,
       conversions: t.spec.columns.map((c) => typeMap.conversion(c.sourceType, `table ${t.name}, column ${c.source}`)),
+      excludedColumns: t.excludedColumns ?? [],
     }));
   }
 
@@ -203,7 +216,7 @@ export class MssqlCdcSource {
     return mode;
   }
 
-  private async drainInstance(t: CdcTable, signal?: AbortSignal): Promise<PollResult['instances'][number]> {
+  private async drainInstance(t: SourceTable, signal?: AbortSignal): Promise<PollResult['instances'][number]> {
     const mode = await this.changesMode(t);
     let position = await this.startingPosition(t, mode);
     let events = 0;
@@ -213,8 +226,13 @@ export class MssqlCdcSource {
       // The window is checked before every page: cleanup runs while we read.
       const minLsn = await this.lsnQuery(MIN_LSN_SQL, [{ name: 'instance', type: 'nvarchar', value: t.instance }], 'min_lsn');
       const maxLsn = await this.lsnQuery(MAX_LSN_SQL, [], 'max_lsn');
-      const window = readWindow(t.instance, position, minLsn ?? Lsn.ZERO, maxLsn, mode);
+      // Read after the max LSN: the capture job records a DDL in the scan of the log that reaches it,
+      // so every DDL up to that max is listed by now. Reading ends right before the first DDL sync
+      // cannot follow (readLimit), and sync stops once everything before it is applied.
+      const stop = await this.schemaChangeAhead(t, position);
+      const window = readWindow(t.instance, position, minLsn ?? Lsn.ZERO, readLimit(maxLsn, stop), mode);
       if (!window) {
+        if (stop) throw schemaChangeError(t, stop, position);
         caughtUp = true;
         break;
       }
@@ -241,6 +259,8 @@ export class MssqlCdcSource {
       events += page.events.length;
       poison += page.poison.length;
       caughtUp = !full;
+      // Read up to the DDL: everything before it is applied now, and nothing after it may be.
+      if (caughtUp && stop) throw schemaChangeError(t, stop, position);
       if (signal?.aborted) break;
     }
     // The gray gate's lag of an idle source: caught up now, however old the last change is.
@@ -252,7 +272,8 @@ export class MssqlCdcSource {
    * The instance's saved position, else its first one (firstPosition). A saved position that
    * cleanup has passed gives way to a later full --restart of the table whose start the instance
    * still holds: that copy holds every change before its start (the way back for a sync that fell
-   * behind); without one, the window check refuses it.
+   * behind); without one, the window check refuses it. So does the position of the instance the
+   * table was switched from, when it lies before the new instance's window.
    */
   private async startingPosition(t: CdcTable, mode: ChangesMode): Promise<CdcPosition> {
     const saved = await loadPosition(this.o.control, t.instance);
@@ -267,15 +288,41 @@ export class MssqlCdcSource {
       return recopied;
     }
     const previous = await previousInstancePosition(this.o.control, t.name, t.instance);
-    const position = firstPosition(t.name, t.instance, { previous, startLsn: this.o.startLsnOf(t.name), minLsn: minLsn ?? Lsn.ZERO }, mode);
+    // Switched after a schema change the old instance could not pass: it stopped before the new
+    // one's window, and a later full --restart of the table holds the changes in between.
+    const recopied = previous ? positionAfterRecopy(previous.position, this.o.recopiedStartOf?.(t.name) ?? null, minLsn ?? Lsn.ZERO, mode) : null;
+    const position = recopied ?? firstPosition(t.name, t.instance, { previous, startLsn: this.o.startLsnOf(t.name), minLsn: minLsn ?? Lsn.ZERO }, mode);
     if (previous) {
       await moveInstancePosition(this.o.control, previous.instance, t.instance);
+      // Saved at once: the moved row still holds the old instance's position, which would be taken for one cleanup passed.
+      if (recopied) await savePosition(this.o.control, { instance: t.instance, table: t.name, position, eventsApplied: 0, lastSourceTsMs: null });
       this.o.logger.info(
         { table: t.name, from: previous.instance, to: t.instance, lsn: position.lsn.toString() },
-        `table ${t.name}: reading capture instance ${t.instance} from where ${previous.instance} stopped`,
+        recopied
+          ? `table ${t.name}: reading capture instance ${t.instance} from the start of the table's later full copy (${position.lsn.toString()}): ${previous.instance} stopped before ${t.instance}'s first change`
+          : `table ${t.name}: reading capture instance ${t.instance} from where ${previous.instance} stopped`,
       );
     }
     return position;
+  }
+
+  /**
+   * The first DDL of the table after `position` that sync cannot follow (ddl-history.ts), or null.
+   * One that leaves the copied columns as they were is logged once.
+   */
+  private async schemaChangeAhead(t: SourceTable, position: CdcPosition): Promise<DdlDecision | null> {
+    const rows = await this.query<DdlHistoryRow>(DDL_HISTORY_SQL, [{ name: 'instance', type: 'nvarchar', value: t.instance }]);
+    const decisions = ddlDecisions(t, position, rows);
+    for (const d of decisions) {
+      const key = `${t.instance} ${d.lsn.toString()}`;
+      if (d.verdict !== 'not-copied' || this.noticedDdl.has(key)) continue;
+      this.noticedDdl.add(key);
+      this.o.logger.warn(
+        { table: t.name, instance: t.instance, lsn: d.lsn.toString(), time: d.time, ddl: d.shown },
+        `table ${t.name}: legacy's table changed at LSN ${d.lsn.toString()}: "${d.shown}" ${d.why}; going on`,
+      );
+    }
+    return firstStop(decisions);
   }
 
   private noticeNewInstances(t: CdcTable, instances: CaptureInstanceRow[]): void {

@@ -19,6 +19,16 @@ export { MAX_LSN_SQL } from '../../source/mssql/tsql.js';
  */
 export const CAPTURED_COLUMNS_SQL = 'EXEC sys.sp_cdc_get_captured_columns @capture_instance = @instance';
 
+/**
+ * The DDL recorded for a capture instance's source table since the instance was created
+ * (cdc.ddl_history), one row per statement: source_schema, source_table, capture_instance,
+ * required_column_update, ddl_command, ddl_lsn (binary(10)) and ddl_time (datetime, server-local).
+ * Microsoft's interface for readers that are not db_owner, with the same rights as
+ * CAPTURED_COLUMNS_SQL; the cdc.ddl_history table needs rights on the cdc schema. The capture job
+ * writes a row when its scan of the log reaches the DDL (src/cdc/mssql/ddl-history.ts reads them).
+ */
+export const DDL_HISTORY_SQL = 'EXEC sys.sp_cdc_get_ddl_history @capture_instance = @instance';
+
 /** Computed columns of the source table: CDC always records NULL for them. */
 export const COMPUTED_COLUMNS_SQL = `SELECT c.name AS column_name FROM sys.columns AS c WHERE c.object_id = OBJECT_ID(@table) AND c.is_computed = 1`;
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { mapChanges, Operation, type CdcTable, type ChangeRow } from '../../../src/cdc/mssql/events.js';
 import { Lsn } from '../../../src/cdc/mssql/lsn.js';
 import { CdcWindowError, checkPageStillInWindow, nextFrom, positionAfterPage, readWindow } from '../../../src/cdc/mssql/position.js';
-import { CAPTURED_COLUMNS_SQL, changesQuery, commitTimeMs, MIN_LSN_SQL, TIME_ZONE_SQL } from '../../../src/cdc/mssql/tsql.js';
+import { CAPTURED_COLUMNS_SQL, changesQuery, commitTimeMs, DDL_HISTORY_SQL, MIN_LSN_SQL, TIME_ZONE_SQL } from '../../../src/cdc/mssql/tsql.js';
 import { mssqlTypeMap } from '../../../src/rows/mssql/typemap.js';
 import { buildTableSpec, type CatalogColumn } from '../../../src/source/mssql/reader.js';
 
@@ -91,6 +91,10 @@ describe('changes query', () => {
 
   it('asks for the captured columns of an instance through the documented procedure, the instance bound as a parameter', () => {
     expect(CAPTURED_COLUMNS_SQL).toBe('EXEC sys.sp_cdc_get_captured_columns @capture_instance = @instance');
+  });
+
+  it('asks for the DDL history of an instance through the documented procedure, the instance bound as a parameter', () => {
+    expect(DDL_HISTORY_SQL).toBe('EXEC sys.sp_cdc_get_ddl_history @capture_instance = @instance');
   });
 });
 

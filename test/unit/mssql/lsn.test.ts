@@ -50,6 +50,16 @@ describe('Lsn', () => {
     expect(l.toString()).toBe('0000002b00000c480003'); // immutable
   });
 
+  it('decrements like sys.fn_cdc_decrement_lsn, borrowing across bytes: the last LSN before a schema change', () => {
+    expect(Lsn.parse('0000002b00000c480003').decrement().toString()).toBe('0000002b00000c480002');
+    expect(Lsn.parse('0000002b00000c490000').decrement().toString()).toBe('0000002b00000c48ffff');
+    expect(Lsn.parse('00000100000000000000').decrement().toString()).toBe('000000ffffffffffffff');
+    expect(() => Lsn.ZERO.decrement()).toThrow(/decrement the LSN 0{20}/);
+    const l = Lsn.parse(bytes);
+    expect(l.decrement().increment().equals(l)).toBe(true);
+    expect(l.toString()).toBe('0000002b00000c480003'); // immutable
+  });
+
   it('knows the all-zero LSN that fn_cdc_get_min_lsn returns for a missing instance', () => {
     expect(Lsn.ZERO.isZero()).toBe(true);
     expect(Lsn.parse('00000000000000000000').isZero()).toBe(true);
