@@ -128,7 +128,7 @@ describe('canonical hash: legacy SQL, Node and shard SQL agree', () => {
         expect(c).toEqual(a);
         // Rows read back by key from the shards compare equal, column by column, to the legacy rows.
         const legacyRows = await new MysqlLegacySide(reader, spec, hash, map, 60_000).rowsByKey([...sql.keys()].map((id) => JSON.parse(id)));
-        const copies = new Map([...(await shards.rowsByKey([...sql.keys()].map((id) => JSON.parse(id)), [0, 1, 2, 3])).values()].flatMap((m) => [...m]));
+        const copies = new Map([...(await shards.rowsByKey(new Map([0, 1, 2, 3].map((shard) => [shard, [...sql.keys()].map((id) => JSON.parse(id))])))).values()].flatMap((m) => [...m]));
         expect(copies.size).toBe(legacyRows.rows.size);
         for (const [id, row] of legacyRows.rows) expect(differingColumns(spec.columns, row, copies.get(id)!), id).toEqual([]);
       });

@@ -251,10 +251,7 @@ export async function recheckKeys(ctx: DrillContext, candidates: Candidate[]): P
     const keys = lists.map((list) => list[0]!.key);
     const within = spanOf(lists.flat().map((c) => c.within));
     const legacy = await ctx.legacy.rowsByKey(keys, within);
-    const shardKeyAt = shardKeyPosition(ctx.spec);
-    const look = new Set<number>(lists.flat().flatMap((c) => (c.shard === null ? [] : [c.shard])));
-    for (const row of legacy.rows.values()) look.add(ctx.map.shardOf(shardKeyText(ctx.spec, row, shardKeyAt)));
-    const copies = await ctx.shards.rowsByKey(keys, [...look]);
+    const copies = await ctx.shards.rowsByKey(shardsToLookAgain(ctx, lists, legacy.rows));
     const checked = new Set(ctx.shards.shards);
     for (const list of lists) {
       const id = keyId(list[0]!.key);
@@ -275,6 +272,27 @@ export async function recheckKeys(ctx: DrillContext, candidates: Candidate[]): P
     for (const rows of copies.values()) bytes += rowsBytes(rows.values());
     return bytes;
   });
+  return out;
+}
+
+/**
+ * Per shard, the keys to look for there: each key on the shards its candidates name and at the home
+ * its legacy row routes to now. Only there: every key of a group on every shard any of them names
+ * read keys × shards rows by key (at 1,024 shards a group of 500 keys touches ~400 shards).
+ */
+function shardsToLookAgain(ctx: DrillContext, lists: Candidate[][], legacyRows: Map<string, Row>): Map<number, ChunkKey[]> {
+  const shardKeyAt = shardKeyPosition(ctx.spec);
+  const out = new Map<number, ChunkKey[]>();
+  for (const list of lists) {
+    const key = list[0]!.key;
+    const shards = new Set(list.flatMap((c) => (c.shard === null ? [] : [c.shard])));
+    const row = legacyRows.get(keyId(key));
+    if (row) shards.add(ctx.map.shardOf(shardKeyText(ctx.spec, row, shardKeyAt)));
+    for (const shard of shards) {
+      if (!out.has(shard)) out.set(shard, []);
+      out.get(shard)!.push(key);
+    }
+  }
   return out;
 }
 

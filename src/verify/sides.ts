@@ -439,14 +439,18 @@ export class ShardSide {
     });
   }
 
-  /** Full rows (target form) of the given keys on each given shard: shard → key id → row. */
-  async rowsByKey(keys: ChunkKey[], shards: number[]): Promise<Map<number, Map<string, Row>>> {
+  /**
+   * Full rows (target form) of some keys, each looked for on the shards given for it: shard → keys
+   * to look for there. Answer: shard → key id → row.
+   */
+  async rowsByKey(keysByShard: Map<number, ChunkKey[]>): Promise<Map<number, Map<string, Row>>> {
     const out = new Map<number, Map<string, Row>>();
     const positions = keyPositions(this.spec);
     const columns = this.spec.columns.map(readExpression).join(', ');
-    await this.perServer(shards, async (query, list) => {
+    await this.perServer([...keysByShard.keys()], async (query, list) => {
       for (const shard of list) {
         const found = new Map<string, Row>();
+        const keys = keysByShard.get(shard)!;
         for (let i = 0; i < keys.length; i += 500) {
           const rows = await query(`SELECT ${columns} FROM ${this.t(shard).table} ${keysWhere(this.t(shard), keys.slice(i, i + 500))}`);
           for (const raw of rows) {
