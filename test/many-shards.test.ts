@@ -106,4 +106,36 @@ describe(`verify at ${SHARDS} shards: statements by key go to the key's own shar
     expect((await verify()).code).toBe(0);
   });
 
+  it('drains repair-queue entries on their own shards only, and deletes a copy legacy no longer has', async () => {
+    const stale = Array.from({ length: 30 }, (_, i) => memberId(i * 60 + 7));
+    for (const id of stale) await admin.query(`UPDATE \`${map.databaseOf(map.shardOf(id))}\`.member SET name = 'stale' WHERE member_id = ?`, [id]);
+    const dropped = memberId(1999);
+    const control = await connectMysql(env.urls.legacy);
+    try {
+      await control.query(`DELETE FROM \`${env.legacyDb}\`.member WHERE member_id = ?`, [dropped]);
+      for (const id of [...stale, dropped]) {
+        await control.query(`INSERT INTO \`${env.prefix}_control\`.repair_queue (table_name, pk, reason, origin) VALUES ('member', ?, 'test', 'shim')`, [JSON.stringify([String(id)])]);
+      }
+    } finally {
+      await control.end();
+    }
+
+    let run: Awaited<ReturnType<typeof verify>> | undefined;
+    const statements = await logged(async () => {
+      run = await verify('--repair');
+    });
+    expect(run!.code, run!.stderr).toBe(0);
+    expect(run!.result.repairQueue[0]).toMatchObject({ entries: 31, resolved: 31, left: 0 });
+
+    const deletes = byKeyStatements(statements, 'DELETE');
+    const elsewhere = deletes.flatMap(({ shard, keys }) => keys.filter((k) => map.shardOf(k) !== shard).map((k) => `${k} on shard ${shard}`));
+    expect(elsewhere.length, `keys deleted on shards that are not theirs, e.g. ${elsewhere.slice(0, 3).join('; ')}`).toBe(0);
+    const [left] = await admin.query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM \`${map.databaseOf(map.shardOf(dropped))}\`.member WHERE member_id = ?`, [dropped]);
+    expect(Number(left[0]!.n)).toBe(0);
+    const [names] = await admin.query<RowDataPacket[]>(
+      stale.map((id) => `SELECT name FROM \`${map.databaseOf(map.shardOf(id))}\`.member WHERE member_id = ${id}`).join(' UNION ALL '),
+    );
+    expect(names.filter((r) => r.name === 'stale')).toEqual([]);
+    expect((await verify()).code).toBe(0);
+  });
 });

@@ -1,5 +1,5 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { shardKeyPosition, shardKeyText } from '../rows/ddl.js';
+import { respellableKeyPositions, shardKeyPosition, shardKeyText } from '../rows/ddl.js';
 import { isByteType } from '../rows/mysql.js';
 import type { Row, RowValue, TableSpec } from '../rows/types.js';
 import { keyColumns } from '../source/mysql/sql.js';
@@ -215,12 +215,8 @@ export async function drainRepairQueue(pool: Pool, ctx: DrillContext, writer: Sh
     const shardKeyAt = shardKeyPosition(ctx.spec);
     const homes = new Map<string, number>();
     for (const [id, row] of legacy.rows) homes.set(id, ctx.map.shardOf(shardKeyText(ctx.spec, row, shardKeyAt)));
-    for (let shard = 0; shard < ctx.map.count; shard++) {
-      const stale = keys.filter((k) => homes.get(keyId(k)) !== shard);
-      if (stale.length > 0) await writer.deleteKeys(shard, ctx.spec, stale.map((k) => keyValues(ctx.spec, k)));
-      const rowsHere = keys.filter((k) => homes.get(keyId(k)) === shard).map((k) => legacy.rows.get(keyId(k))!);
-      if (rowsHere.length > 0) await writer.upsertRows(shard, ctx.spec, rowsHere, { keepNewer: true });
-    }
+    for (const [shard, stale] of staleCopies(ctx, keys, homes)) await writer.deleteKeys(shard, ctx.spec, stale.map((k) => keyValues(ctx.spec, k)));
+    for (const [shard, here] of keysAtHome(keys, homes)) await writer.upsertRows(shard, ctx.spec, here.map((k) => legacy.rows.get(keyId(k))!), { keepNewer: true });
     const resolved = await resolveClean(pool, ctx, entries, homes);
     outcome.resolved += resolved;
     outcome.left += entries.length - resolved;
@@ -278,13 +274,50 @@ async function resolveClean(pool: Pool, ctx: DrillContext, entries: QueueEntry[]
 }
 
 /**
- * The shards a key's copy may be on when legacy has no row to route it by: its home when the shard
- * key is part of the key, else every shard of the map, whatever --shards checks. Looking at fewer
- * took a row MySQL alone has (a MySQL-primary insert whose legacy write failed) for absent: its held
- * entry was resolved, and a later run deleted the row as extra.
+ * The shards a key's copy may be on when legacy has no row to route it by: see shardsACopyMayBeOn,
+ * whatever --shards checks. Looking at fewer took a row MySQL alone has (a MySQL-primary insert
+ * whose legacy write failed) for absent: its held entry was resolved, and a later run deleted the
+ * row as extra.
  */
 function shardsToLook(ctx: DrillContext, key: ChunkKey, home: number | undefined): number[] {
-  if (home !== undefined) return [home];
+  return home !== undefined ? [home] : shardsACopyMayBeOn(ctx, key);
+}
+
+/**
+ * Every shard a copy of a key may be on: the key's own shard when the primary key holds the shard
+ * key in a form no write can respell (the key then fixes the shard), else every shard of the map (a
+ * shard-key change, or 'k1' respelled 'K1' under a _ci collation, moves the row).
+ */
+function shardsACopyMayBeOn(ctx: DrillContext, key: ChunkKey): number[] {
   const at = ctx.spec.primaryKey.indexOf(ctx.spec.shardKey);
-  return at >= 0 ? [ctx.map.shardOf(key[at]!)] : Array.from({ length: ctx.map.count }, (_, shard) => shard);
+  const fixed = at >= 0 && !respellableKeyPositions(ctx.spec).includes(shardKeyPosition(ctx.spec));
+  return fixed ? [ctx.map.shardOf(key[at]!)] : Array.from({ length: ctx.map.count }, (_, shard) => shard);
+}
+
+/**
+ * Per shard, the keys whose copy there is stale: on every shard a copy may be on but the home of
+ * the key's legacy row (all of them when legacy has none). Only there: deleting every key on every
+ * other shard took a statement per shard of the map for each page of entries (1,023 at 1,024 shards).
+ */
+function staleCopies(ctx: DrillContext, keys: ChunkKey[], homes: Map<string, number>): Map<number, ChunkKey[]> {
+  const out = new Map<number, ChunkKey[]>();
+  for (const key of keys) {
+    for (const shard of shardsACopyMayBeOn(ctx, key)) if (shard !== homes.get(keyId(key))) addTo(out, shard, key);
+  }
+  return out;
+}
+
+/** Per shard, the keys whose legacy row routes there. */
+function keysAtHome(keys: ChunkKey[], homes: Map<string, number>): Map<number, ChunkKey[]> {
+  const out = new Map<number, ChunkKey[]>();
+  for (const key of keys) {
+    const home = homes.get(keyId(key));
+    if (home !== undefined) addTo(out, home, key);
+  }
+  return out;
+}
+
+function addTo<T>(map: Map<number, T[]>, shard: number, item: T): void {
+  if (!map.has(shard)) map.set(shard, []);
+  map.get(shard)!.push(item);
 }
