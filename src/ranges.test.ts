@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatRanges, parseRanges } from './ranges.js';
+import { describeShards, formatRanges, parseRanges } from './ranges.js';
 import { parseShardList } from './cli/commands/verify.js';
 import { parseDeadLetterIds } from './cli/commands/sync.js';
 
@@ -31,5 +31,12 @@ describe('lists of numbers and ranges (verify --shards, sync skip-dead-letters, 
     expect(formatRanges([4, 5, 6, 9, 11, 12])).toBe('4-6,9,11-12');
     expect(formatRanges(parseRanges('1-50', ids))).toBe('1-50');
     expect(formatRanges([])).toBe('');
+  });
+
+  it('names shards briefly: ranges, or the count and span when the ranges would be many', () => {
+    expect(describeShards([7])).toBe('shard 7');
+    expect(describeShards([9, 2, 3, 1])).toBe('shards 1-3,9');
+    expect(describeShards(Array.from({ length: 256 }, (_, i) => 1023 - i))).toBe('shards 768-1023');
+    expect(describeShards(Array.from({ length: 200 }, (_, i) => 768 + i * 2))).toBe('200 shards from 768 to 1166');
   });
 });

@@ -45,3 +45,19 @@ export function formatRanges(list: number[]): string {
   }
   return out.join(',');
 }
+
+/** Most ranges a message lists; past that it gives the count and the span. */
+const MAX_RANGES_SHOWN = 8;
+
+/**
+ * Some shards, as a message names them: "shard 7", "shards 0-3,9", or "256 shards from 768 to 1023"
+ * when the ranges would be many. A write at 1,024 shards reaches hundreds of shards of a server, and
+ * naming each one made an error line (and the chunk's last error in status) of ~1,400 characters.
+ */
+export function describeShards(shards: number[]): string {
+  const sorted = [...new Set(shards)].sort((a, b) => a - b);
+  if (sorted.length === 1) return `shard ${sorted[0]}`;
+  const ranges = formatRanges(sorted);
+  if (ranges.split(',').length <= MAX_RANGES_SHOWN) return `shards ${ranges}`;
+  return `${sorted.length} shards from ${sorted[0]} to ${sorted[sorted.length - 1]}`;
+}

@@ -9,6 +9,7 @@ import { UnrepresentableError, type SourceReader, type TsvChunk } from '../sourc
 import type { Chunk } from '../store/leases.js';
 import type { ShardWriter } from '../target/writer.js';
 import { withRetry, type RetryPolicy } from '../mysql/retry.js';
+import { describeShards } from '../ranges.js';
 import type { Throttle } from './throttle.js';
 import { LoadBatcher, type ServerRows } from './batcher.js';
 
@@ -74,8 +75,7 @@ export class ChunkCopier {
       budgetBytes: deps.config.copy.buffer_mb * 1024 * 1024,
       serverOf: (shard) => deps.writer.map.serverOf(shard).name,
       write: (server, parts) => {
-        const shards = parts.length === 1 ? `shard ${parts[0]!.shard}` : `shards ${parts.map((p) => p.shard).join(', ')}`;
-        return this.writeTo(server, shards, `load ${parts.reduce((n, p) => n + p.rows, 0)} rows into`, () => deps.writer.loadShards(parts));
+        return this.writeTo(server, describeShards(parts.map((p) => p.shard)), `load ${parts.reduce((n, p) => n + p.rows, 0)} rows into`, () => deps.writer.loadShards(parts));
       },
     });
   }
