@@ -24,7 +24,12 @@ import { startKafka, type KafkaBroker } from '../src/sandbox/kafka.js';
 import type { Benchmark, BenchFigure, BenchRatio } from './types.js';
 
 const PARTITIONS = 12;
-const SHARDS = 16;
+/** 16 by default; BENCH_SHARDS for another count (half on each server), e.g. 1024 to see per-shard write costs. */
+const SHARDS = Number(process.env.BENCH_SHARDS ?? 16);
+/** Table caches that hold every shard table, as `membermig init` asks of a shard server. */
+const shardServerArgs = [`--table-definition-cache=${Math.max(400, SHARDS + 100)}`, `--table-open-cache=${Math.max(2000, SHARDS + 100)}`];
+/** BENCH_DURABLE=1: shard servers that flush their log at each commit (innodb_flush_log_at_trx_commit=1, as in production). */
+const DURABLE = process.env.BENCH_DURABLE === '1';
 const EVENTS = Number(process.env.MEMBERMIG_BENCH_SYNC_EVENTS ?? 200_000);
 const KEYS = 50_000;
 const STEADY_RATE = 5_000;
@@ -120,8 +125,8 @@ const bench: Benchmark = {
     try {
       const [legacy, shardA, shardB, kafka] = await Promise.all([
         startMariaDb({ dir: join(root, 'legacy'), binlog: true, bufferPoolMb: 256 }),
-        startMariaDb({ dir: join(root, 'shard-a'), bufferPoolMb: 512 }),
-        startMariaDb({ dir: join(root, 'shard-b'), bufferPoolMb: 512 }),
+        startMariaDb({ dir: join(root, 'shard-a'), bufferPoolMb: 512, durable: DURABLE, extraArgs: shardServerArgs }),
+        startMariaDb({ dir: join(root, 'shard-b'), bufferPoolMb: 512, durable: DURABLE, extraArgs: shardServerArgs }),
         startKafka({ dir: join(root, 'kafka'), partitions: PARTITIONS, heapMb: 1024 }),
       ]);
       servers.push(legacy, shardA, shardB);
@@ -136,7 +141,7 @@ const bench: Benchmark = {
         control: { url: `${legacy.url}bench_control` },
         source: { kind: 'mysql', url: `${legacy.url}${db}` },
         servers: { 'shard-a': { primary: shardA.url, max_connections: 8 }, 'shard-b': { primary: shardB.url, max_connections: 8 } },
-        shards: { count: SHARDS, function: 'crc32', database: 'bench_s{shard:02}', placement: [{ shards: '0-7', server: 'shard-a' }, { shards: '8-15', server: 'shard-b' }] },
+        shards: { count: SHARDS, function: 'crc32', database: 'bench_s{shard:02}', placement: [{ shards: `0-${SHARDS / 2 - 1}`, server: 'shard-a' }, { shards: `${SHARDS / 2}-${SHARDS - 1}`, server: 'shard-b' }] },
         tables: { member: { source: `${db}.member`, target: 'member', shard_key: 'member_id' } },
         cdc: { kafka: { brokers: kafka.brokers, topic, group: 'bench-sync', max_batch_events: 2000, partitions_concurrently: 12 } },
       };
