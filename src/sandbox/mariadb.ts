@@ -31,7 +31,25 @@ export interface MariaDbOptions {
   extraArgs?: string[];
 }
 
+/**
+ * Ports this process has handed out. A port is free once its probe socket closes, so the OS may
+ * offer it again to the next probe: Kafka's broker and controller were once given the same port
+ * ("two listeners on the same port"), and the whole test run failed to start.
+ */
+const handedOut = new Set<number>();
+
+/** A port nothing listens on now, and that this process has not handed out before. */
 export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = await probePort();
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error('no free port found that this process had not handed out already');
+}
+
+function probePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
