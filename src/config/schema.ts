@@ -199,9 +199,11 @@ export const configSchema = z
         retries: z.number().int().nonnegative().default(5),
         /** First backoff between attempts; doubles each time, up to 30 s. */
         retry_base_ms: positiveInt.default(500),
+        /** Writes to a server wait while one of its replicas is further behind than this (src/target/replica-lag.ts). */
+        max_replica_lag_seconds: z.number().positive().default(10),
       })
       .strict()
-      .default({ chunk_rows: 50_000, batch_rows: 5_000, workers: 'auto', buffer_mb: 32, lease_seconds: 120, method: 'auto', retries: 5, retry_base_ms: 500 }),
+      .default({ chunk_rows: 50_000, batch_rows: 5_000, workers: 'auto', buffer_mb: 32, lease_seconds: 120, method: 'auto', retries: 5, retry_base_ms: 500, max_replica_lag_seconds: 10 }),
     verify: z
       .object({
         /** auto: verifyChunkRows (src/verify/plan.ts), from the shard count. */

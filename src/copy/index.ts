@@ -9,6 +9,7 @@ import { createSourceReader, describeTables, type SourceReader } from '../source
 import { controlDatabase, controlSchemaStateOrMissing, openControlStore, requireUsableStore } from '../store/control.js';
 import { planShardTables, refuseMissingShardTables } from '../target/tables.js';
 import { checkShardMap } from '../store/shard-map.js';
+import { ReplicaLagGate } from '../target/replica-lag.js';
 import { createShardWriter } from '../target/writer.js';
 import type { CopyMethod } from './chunk.js';
 import { isTransient } from '../mysql/retry.js';
@@ -44,11 +45,13 @@ export async function runFullCopy(config: Config, options: FullCopyOptions = {})
       refuseMissingShardTables(tables);
       const method = await chooseMethod(config, reader, logger, tables.unreachable);
       if (!store) return await dryRun(config, map, reader, specs, method, options.restart === true, tables.unreachable);
+      const replicaLag = new ReplicaLagGate(config, config.copy.max_replica_lag_seconds, logger);
       const writer = createShardWriter(config);
       try {
-        return await copyJob({ config, options, logger, map, reader, writer, store, specs, method, workers, unchecked: tables.unreachable });
+        await replicaLag.refuseReplicasThatCannotTell();
+        return await copyJob({ config, options, logger, map, reader, writer, store, specs, method, workers, unchecked: tables.unreachable, replicaLag });
       } finally {
-        await writer.close();
+        await Promise.all([writer.close(), replicaLag.close()]);
       }
     } finally {
       await reader.close();

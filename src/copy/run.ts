@@ -12,6 +12,7 @@ import { newWorkerId, startJobWorker } from '../store/workers.js';
 import { ChunkClaims } from './claims.js';
 import { refuseShapeProblems } from '../target/shape.js';
 import { checkServerTables, emptyShardTables } from '../target/tables.js';
+import type { ReplicaLagGate } from '../target/replica-lag.js';
 import type { ShardWriter } from '../target/writer.js';
 import { ChunkCopier, type ChunkHandoff, type CopyMethod } from './chunk.js';
 import { openJob, type FullJob } from './job.js';
@@ -37,6 +38,8 @@ export interface JobContext {
   workers: number;
   /** Shard servers that were down at the start: their tables are checked before the first write. */
   unchecked: string[];
+  /** Writes to a server wait while its replicas lag (src/target/replica-lag.ts). */
+  replicaLag: ReplicaLagGate;
 }
 
 export async function copyJob(ctx: JobContext): Promise<FullCopyResult> {
@@ -231,6 +234,8 @@ function beforeEachWrite(ctx: JobContext, jobId: number, run: RunState, leaseSec
   const shapeCheck = lateShapeCheck(ctx);
   const jobAbandoned = jobAbandonedCheck(ctx, jobId);
   return async (server) => {
+    // First, as it may wait long: the lease fence and the job's state are checked right before the write.
+    await ctx.replicaLag.waitFor(server, () => run.stopping);
     let problem = leaseSafetyProblem(run.leasesRenewedAt, Date.now(), leaseSeconds);
     if (problem && !run.leasesLost && !run.stopping) ctx.logger.warn({ server, reason: problem }, 'writes wait for a lease renewal');
     while (problem && !run.leasesLost && !run.stopping) {
