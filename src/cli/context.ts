@@ -17,6 +17,8 @@ export interface GlobalOptions {
   config?: string;
   json?: boolean;
   logLevel: LogLevel;
+  /** --log-level was given on the command line (not its default). */
+  logLevelGiven?: boolean;
 }
 
 /** What a command's action gets: the global flags, a logger on stderr, and output helpers. */
@@ -27,7 +29,8 @@ export class CommandContext {
     readonly options: GlobalOptions,
     readonly io: CliIO,
   ) {
-    this.logger = createLogger(options.json && options.logLevel === 'info' ? 'warn' : options.logLevel, io.stderr);
+    // --json quiets the default level to warnings; a level asked for (--json --log-level info) is kept.
+    this.logger = createLogger(options.json && !options.logLevelGiven ? 'warn' : options.logLevel, io.stderr);
   }
 
   get json(): boolean {
@@ -60,7 +63,7 @@ export type Action = (ctx: CommandContext, ...args: unknown[]) => Promise<ExitCo
 
 /** Global flags as commander parsed them, from any sub-command. */
 export function globalOptions(cmd: Command): GlobalOptions {
-  return cmd.optsWithGlobals() as GlobalOptions;
+  return { ...(cmd.optsWithGlobals() as GlobalOptions), logLevelGiven: cmd.getOptionValueSourceWithGlobals('logLevel') === 'cli' };
 }
 
 /** For `run(cmd, action, STOPS_ON_SIGNAL)`: the action calls stopOnSignal. */
