@@ -10,6 +10,7 @@ import { createCopyEnv, writeConfig } from './support/copy-env.js';
 import type { TestEnv } from './support/env.js';
 import { waitFor } from './support/faults.js';
 import { createMemberTable } from './support/nasty.js';
+import { startFreezingProxy } from './support/freezing-proxy.js';
 
 const ROWS = 600;
 
@@ -114,4 +115,26 @@ describe('full: writes to a shard server wait while its replica lags', () => {
     // --restart was refused before it emptied anything.
     expect(await rowsOn(primary)).toBe(ROWS);
   }, 60_000);
+
+  it('stops on SIGTERM while writes wait for a replica that stopped answering mid-query', async () => {
+    // The replica behind a proxy that can freeze its connections: a host that hangs, not one that refuses.
+    const proxy = await startFreezingProxy(replica.port);
+    env.raw = { ...env.raw, servers: { p: { primary: primary.url, replicas: [`mysql://root@127.0.0.1:${proxy.port}/`] } } };
+    writeConfig(env);
+    await onReplica('STOP REPLICA SQL_THREAD');
+    const full = watchCli(['full', '--restart', '--config', env.configPath, '--json', '--log-level', 'debug']);
+    try {
+      await full.untilLogged('writes to server p wait for its replicas', 60_000);
+      proxy.hang();
+      // A reading of the replica's lag is now sent and never answered.
+      await new Promise((r) => setTimeout(r, 2500));
+      full.child.kill('SIGTERM');
+      const ended = await Promise.race([full.closed.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 40_000))]);
+      expect(ended, `full did not stop within 40 s of SIGTERM:\n${full.stderr.slice(-1500)}`).toBe(true);
+    } finally {
+      if (full.child.exitCode === null) full.child.kill('SIGKILL');
+      await proxy.close();
+      await onReplica('START REPLICA SQL_THREAD');
+    }
+  }, 150_000);
 });

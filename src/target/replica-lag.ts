@@ -25,6 +25,11 @@ export interface ReplicaLag {
 const READING_FRESH_MS = 1000;
 /** While writes wait, the replicas are read again this often. */
 const WAIT_STEP_MS = 1000;
+/**
+ * Bounded, as a hung replica (a frozen host, a failover) may leave a sent query unanswered for ever:
+ * the waiting writes, and SIGINT/SIGTERM, hung with it. A timeout is a lag unknown, read again later.
+ */
+const STATUS_TIMEOUT_MS = 5000;
 
 /**
  * The lag in a SHOW REPLICA STATUS row: MariaDB's Seconds_Behind_Master, MySQL 8's
@@ -137,13 +142,24 @@ async function readLag(replica: Replica): Promise<ReplicaLag> {
   }
 }
 
-/** SHOW REPLICA STATUS (MariaDB 10.5+, MySQL 8.0.22+), or SHOW SLAVE STATUS on servers older than that. */
+/**
+ * SHOW REPLICA STATUS (MariaDB 10.5+, MySQL 8.0.22+), or SHOW SLAVE STATUS on servers older than
+ * that. A connection whose query failed is destroyed: one that timed out still waits for its answer,
+ * and handed out again (or ended by close) it held every later reading, and the run, for ever.
+ */
 async function replicaStatus(pool: Pool): Promise<Record<string, unknown> | undefined> {
+  const conn = await pool.getConnection();
+  const status = async (sql: string) => (await conn.query<RowDataPacket[]>({ sql, timeout: STATUS_TIMEOUT_MS }))[0][0];
   try {
-    return (await pool.query<RowDataPacket[]>('SHOW REPLICA STATUS'))[0][0];
+    const row = await status('SHOW REPLICA STATUS').catch((e: { code?: string }) => {
+      if (e.code !== 'ER_PARSE_ERROR') throw e;
+      return status('SHOW SLAVE STATUS');
+    });
+    conn.release();
+    return row;
   } catch (e) {
-    if ((e as { code?: string }).code !== 'ER_PARSE_ERROR') throw e;
-    return (await pool.query<RowDataPacket[]>('SHOW SLAVE STATUS'))[0][0];
+    conn.destroy();
+    throw e;
   }
 }
 
