@@ -1,5 +1,6 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { respellableKeyPositions, shardKeyPosition, shardKeyText } from '../rows/ddl.js';
+import { keyText } from '../rows/convert.js';
 import { isByteType } from '../rows/mysql.js';
 import type { Row, RowValue, TableSpec } from '../rows/types.js';
 import { keyColumns } from '../source/mysql/sql.js';
@@ -211,7 +212,10 @@ export async function drainRepairQueue(pool: Pool, ctx: DrillContext, writer: Sh
     const legacy = await ctx.legacy.rowsByKey(uniqueKeys(entries.map((e) => e.key)), all);
     // Keys whose legacy row cannot be converted are left alone (their entries stay open): not absent, not copyable.
     outcome.unrepresentable += entries.filter((e) => legacy.unrepresentable.has(keyId(e.key))).length;
-    const keys = uniqueKeys(entries.map((e) => e.key)).filter((k) => !legacy.unrepresentable.has(keyId(k)));
+    // Under a collation that equates spellings ('K1' = 'k1'), legacy answers an entry's key with its row
+    // in another spelling: that row is re-copied too, else the deletes of the entry's spelling took its copy.
+    const respelled = [...legacy.rows.values()].map((row) => keyText(ctx.spec, row)).filter((k) => !heldKeys.has(keyId(k)));
+    const keys = uniqueKeys([...entries.map((e) => e.key), ...respelled]).filter((k) => !legacy.unrepresentable.has(keyId(k)));
     const shardKeyAt = shardKeyPosition(ctx.spec);
     const homes = new Map<string, number>();
     for (const [id, row] of legacy.rows) homes.set(id, ctx.map.shardOf(shardKeyText(ctx.spec, row, shardKeyAt)));
