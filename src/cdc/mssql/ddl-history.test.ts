@@ -55,6 +55,11 @@ describe('what a DDL of the legacy table means for sync', () => {
     expect(decide('ALTER TABLE dbo.Member ADD DEFAULT 0 FOR points')).toMatchObject({ verdict: 'not-copied' });
   });
 
+  it('a column named period is a column (PERIOD is no reserved word); PERIOD FOR SYSTEM_TIME is none', () => {
+    expect(decide('ALTER TABLE dbo.Member ADD period tinyint NULL')).toMatchObject({ verdict: 'stop', action: { kind: 'add', columns: ['period'] } });
+    expect(decide('ALTER TABLE dbo.Member ADD PERIOD FOR SYSTEM_TIME (valid_from, valid_to)')).toMatchObject({ verdict: 'not-copied', why: 'adds no column' });
+  });
+
   it('several items: commas inside types, defaults and checks do not split them; one column not left out stops', () => {
     const d = decide("ALTER TABLE [dbo].[Member] ADD CONSTRAINT ck CHECK (points > 0, 1), [tier, code] nvarchar(10) NOT NULL DEFAULT N'a,b', vip_audit decimal(10,2)");
     expect(d).toMatchObject({ verdict: 'stop', action: { kind: 'add', columns: ['tier, code', 'vip_audit'] }, why: 'adds column tier, code, which capture instance dbo_Member does not capture' });

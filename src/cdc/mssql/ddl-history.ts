@@ -160,8 +160,8 @@ interface Token {
   text: string;
 }
 
-/** Words that begin an ALTER TABLE … ADD item that is a constraint, not a column. */
-const CONSTRAINT_START = new Set(['CONSTRAINT', 'PRIMARY', 'UNIQUE', 'FOREIGN', 'CHECK', 'DEFAULT', 'INDEX', 'PERIOD']);
+/** Words that begin an ALTER TABLE … ADD item that is a constraint, not a column (PERIOD: see addedColumns). */
+const CONSTRAINT_START = new Set(['CONSTRAINT', 'PRIMARY', 'UNIQUE', 'FOREIGN', 'CHECK', 'DEFAULT', 'INDEX']);
 
 /**
  * ALTER TABLE <table> [WITH [NO]CHECK] ADD … | DROP … | ALTER COLUMN <column> …; anything else
@@ -189,6 +189,8 @@ function addedColumns(list: Token[][] | null): DdlAction {
   for (const item of list) {
     const first = item[0];
     if (first?.kind === 'word' && CONSTRAINT_START.has(first.text.toUpperCase())) continue;
+    // PERIOD FOR SYSTEM_TIME (…); PERIOD is no reserved word, so ADD period int adds a column named period.
+    if (isWord(first, 'PERIOD') && isWord(item[1], 'FOR')) continue;
     if (!isIdentifier(first)) return { kind: 'unknown' };
     columns.push(first.text);
   }
