@@ -96,6 +96,12 @@ describe('full: writes to a shard server wait while its replica lags', () => {
       // Waiting, not failing: two seconds on, still nothing written to the primary.
       await new Promise((r) => setTimeout(r, 2000));
       expect(await rowsOn(primary)).toBe(0);
+      // status shows the replica and why its lag is unknown, as a problem (exit 1).
+      const status = await runCli(['status', '--config', env.configPath, '--json']);
+      const seen = JSON.parse(status.stdout).result;
+      expect(status.code).toBe(1);
+      expect(seen.servers[0].replicaLag).toEqual([{ replica: expect.stringMatching(/^servers\.p\.replicas\[0\] \(127\.0\.0\.1:\d+\)$/), seconds: null, why: 'its replication SQL thread is not running' }]);
+      expect(seen.problems).toContainEqual(expect.stringMatching(/^servers\.p\.replicas\[0\] .*: replication lag unknown, its replication SQL thread is not running \(copy\.max_replica_lag_seconds: 1\)$/));
     } finally {
       await onReplica('START REPLICA SQL_THREAD');
     }
@@ -104,6 +110,9 @@ describe('full: writes to a shard server wait while its replica lags', () => {
     expect(JSON.parse(full.stdout).result).toMatchObject({ state: 'done', rowsThisRun: ROWS });
     expect(await rowsOn(primary)).toBe(ROWS);
     await waitFor('the replica has every row', async () => (await rowsOn(replica)) === ROWS);
+    const status = await runCli(['status', '--config', env.configPath]);
+    expect(status.stdout).toMatch(/\bp +\S* *4 +1 +0 s\b/);
+    expect(status.stdout + status.stderr).not.toContain('replication lag unknown');
   }, 120_000);
 
   it('refuses a listed replica that is none, naming it, before any write (exit 2)', async () => {

@@ -2,6 +2,7 @@ import { RefusedError } from '../errors.js';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../config/schema.js';
 import { shardMapFromConfig } from '../shard/map.js';
+import { lagAllowsWrites, readReplicaLags, type ReplicaLag } from '../target/replica-lag.js';
 import { controlSchemaStateOrMissing, openControlStore, type SchemaState } from './control.js';
 import { chunkCounts, type ChunkCounts } from './leases.js';
 import { collectGrayStatus, type GrayStatus } from '../gray/status.js';
@@ -34,7 +35,8 @@ export interface JobStatus {
 
 export interface Status {
   control: { database: string; reachable: boolean; error?: string } & Partial<SchemaState>;
-  servers: { name: string; dc: string | null; shards: number; replicas: number }[];
+  /** replicaLag: each replica's lag as read now (servers with replicas only; src/target/replica-lag.ts). */
+  servers: { name: string; dc: string | null; shards: number; replicas: number; replicaLag?: ReplicaLag[] }[];
   shards: { count: number; function: string; database: string };
   tables: { name: string; source: string; target: string; shardKey: string }[];
   jobs: JobStatus[];
@@ -66,7 +68,8 @@ export interface Status {
 
 /** One view of everything membermig knows, read from the config and the control store. */
 export async function collectStatus(config: Config): Promise<Status> {
-  const { fullJobs, grayGates, ...sections } = await collectSections(config);
+  const [{ fullJobs, grayGates, ...sections }, replicaLags] = await Promise.all([collectSections(config), readReplicaLags(config)]);
+  sections.servers = sections.servers.map((s) => (replicaLags.has(s.name) ? { ...s, replicaLag: replicaLags.get(s.name)! } : s));
   const perTable = tableStatuses({ ...sections, jobs: [...sections.jobs, ...fullJobs] });
   return { ...sections, perTable, problems: statusProblems({ ...sections, perTable }, config, grayGates) };
 }
@@ -117,6 +120,11 @@ export function statusProblems(s: Omit<Status, 'problems'>, config: Config, gray
     if (t.repairQueueOpen > 0) out.push(`${t.table}: ${t.repairQueueOpen} keys in the repair queue (verify --repair)`);
   }
   for (const r of s.recreatedShardTables ?? []) out.push(recreatedWarning(r));
+  // A replica behind (or silent) serves stale reads, and holds a full copy's writes to its server back.
+  const maxReplicaLag = config.copy.max_replica_lag_seconds;
+  for (const lag of s.servers.flatMap((v) => v.replicaLag ?? []).filter((l) => !lagAllowsWrites(l, maxReplicaLag))) {
+    out.push(`${lag.replica}: ${lag.seconds === null ? `replication lag unknown, ${lag.why}` : `${lag.seconds} s behind`} (copy.max_replica_lag_seconds: ${maxReplicaLag})`);
+  }
   // Dead letters are said once above, whatever gray.gates.allow_dead_letters says.
   for (const g of grayGates) for (const f of g.failed.filter((x) => x.gate !== 'dead_letters')) out.push(`${g.table}: members are on MySQL but gate ${f.gate} fails: ${f.message}`);
   return out;

@@ -1,7 +1,7 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import type { Config } from '../config/schema.js';
 import { RefusedError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { silentLogger, type Logger } from '../log.js';
 import { createMysqlPool } from '../mysql/connect.js';
 import { isTransient, sleep } from '../mysql/retry.js';
 
@@ -125,12 +125,23 @@ export class ReplicaLagGate {
   }
 
   /** The server's replicas' lags, read at most once a READING_FRESH_MS for all the writes waiting on them. */
-  private lagsOf(server: string): Promise<ReplicaLag[]> {
+  lagsOf(server: string): Promise<ReplicaLag[]> {
     const last = this.readings.get(server);
     if (last && Date.now() - last.at < READING_FRESH_MS) return last.lags;
     const lags = Promise.all(this.replicas.get(server)!.map((replica) => readLag(replica)));
     this.readings.set(server, { at: Date.now(), lags });
     return lags;
+  }
+}
+
+/** Every configured replica's lag, per server with replicas (for status). */
+export async function readReplicaLags(config: Pick<Config, 'servers'>): Promise<Map<string, ReplicaLag[]>> {
+  const gate = new ReplicaLagGate(config, Infinity, silentLogger);
+  try {
+    const servers = Object.entries(config.servers).filter(([, s]) => s.replicas.length > 0).map(([name]) => name);
+    return new Map(await Promise.all(servers.map(async (server) => [server, await gate.lagsOf(server)] as const)));
+  } finally {
+    await gate.close();
   }
 }
 

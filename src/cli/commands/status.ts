@@ -8,6 +8,7 @@ import { QUIET_TOPICS } from '../../cdc/connect.js';
 import type { Run } from '../main.js';
 import { renderTable } from '../render.js';
 import type { FullCopyStatus } from '../../copy/status.js';
+import type { ReplicaLag } from '../../target/replica-lag.js';
 
 export function registerStatus(program: Command, run: Run): void {
   program
@@ -78,7 +79,7 @@ export function renderStatus(s: Status): string {
   const unknownDeadLetters = s.sync?.deadLetters.openByTable.filter((d) => d.table === null).reduce((a, d) => a + d.count, 0) ?? 0;
   if (unknownDeadLetters > 0) out.push(`${unknownDeadLetters} open dead letters could not be told to a table (undecodable events)`);
 
-  out.push('', renderTable(['server', 'dc', 'shards', 'replicas'], s.servers.map((v) => [v.name, v.dc, v.shards, v.replicas])));
+  out.push('', renderTable(['server', 'dc', 'shards', 'replicas', 'replica lag'], s.servers.map((v) => [v.name, v.dc, v.shards, v.replicas, replicaLagText(v.replicaLag)])));
   if (s.sync) out.push(...renderSyncStatus(s.sync));
   if (s.workers.length > 0 || (s.leases ?? []).length > 0) out.push('', renderWorkers(s));
   const details = (s.gray?.tables ?? []).filter((t) => t.allow > 0 || t.deny > 0 || t.shimRepairsOpen > 0 || t.updatedAt !== null);
@@ -211,4 +212,12 @@ function renderFullCopyStatus(s: FullCopyStatus): string[] {
         j.startPositions.map((p) => `; CDC start ${p.kind} ${JSON.stringify(p.position)}`).join(''),
     ),
   ];
+}
+
+/** The worst of a server's replicas: its lag, or why it is not known. */
+function replicaLagText(lags: ReplicaLag[] | undefined): string | null {
+  if (!lags || lags.length === 0) return null;
+  const unknown = lags.find((l) => l.seconds === null);
+  if (unknown) return `? (${unknown.replica}: ${unknown.why})`;
+  return `${Math.max(...lags.map((l) => l.seconds!))} s`;
 }
