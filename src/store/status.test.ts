@@ -50,12 +50,22 @@ describe('statusProblems: the sync lag that makes status exit 1', () => {
   const control = { database: 'c', reachable: true, exists: true, appliedVersion: 1, latestVersion: 1, problems: [] };
   const partition = (group: string, topic: string, lagSeconds: number) =>
     ({ group, topic, partition: 0, nextOffset: 1, highWatermark: 1, lagMessages: 0, lagSeconds, lastSourceTsMs: null }) as SyncStatus['partitions'][number];
-  const statusOf = (partitions: SyncStatus['partitions']) =>
+  const statusOf = (partitions: SyncStatus['partitions'], servers: Status['servers'] = []) =>
     ({
       control,
+      servers,
       perTable: [],
       sync: { partitions, captureInstances: [], maxLagMessages: 0, maxLagSeconds: Math.max(...partitions.map((p) => p.lagSeconds!)), deadLetters: { open: 0, resolved: 0, openByTable: [] }, parked: [], lastConnectorOutage: null },
     }) as unknown as Omit<Status, 'problems'>;
+
+  it('counts a replica over copy.max_replica_lag_seconds, or whose lag is unknown, and not one within it', () => {
+    const replica = (i: number, seconds: number | null) => ({ replica: `servers.a.replicas[${i}] (10.0.0.${i}:3306)`, seconds, ...(seconds === null ? { why: 'its replication SQL thread is not running' } : {}) });
+    const servers = [{ name: 'a', dc: null, shards: 4, replicas: 3, replicaLag: [replica(0, 10), replica(1, 11), replica(2, null)] }];
+    expect(statusProblems(statusOf([partition('mm-sync', 'legacy.member', 1)], servers), config)).toEqual([
+      'servers.a.replicas[1] (10.0.0.1:3306): 11 s behind (copy.max_replica_lag_seconds: 10)',
+      'servers.a.replicas[2] (10.0.0.2:3306): replication lag unknown, its replication SQL thread is not running (copy.max_replica_lag_seconds: 10)',
+    ]);
+  });
 
   it("counts only the configured group's partitions of its topics: an older config's group ages for ever and is not a problem", () => {
     expect(statusProblems(statusOf([partition('mm-sync', 'legacy.member', 1), partition('old-group', 'legacy.member', 90_000), partition('mm-sync', 'gone.topic', 90_000)]), config)).toEqual([]);
