@@ -86,8 +86,8 @@ export class ReplicaLagGate {
     for (const list of this.replicas.values()) {
       for (const replica of list) {
         try {
-          const lag = lagOfStatus(await replicaStatus(replica.pool));
-          if (lag.why?.startsWith('it is not a replica')) throw new RefusedError(`${replica.name}: ${lag.why}; list only the server's replicas there`);
+          const status = await replicaStatus(replica.pool);
+          if (!status) throw new RefusedError(`${replica.name}: ${lagOfStatus(status).why}; list only the server's replicas there`);
         } catch (e) {
           if (e instanceof RefusedError) throw e;
           if (isTransient(e)) {
