@@ -7,7 +7,8 @@ import { rowBytes, type Row, type RowValue, type TableSpec } from '../rows/types
 import { orderingStamp } from '../target/writer.js';
 import type { ShardMap } from '../shard/map.js';
 import type { ChunkKey } from '../store/leases.js';
-import { hasIntegerKey, keyId, type HashedRow, type KeySpan, type LegacySide, type ShardChecksum, type ShardSide } from './sides.js';
+import { hasIntegerKey } from '../source/value-ranges.js';
+import { keyId, type HashedRow, type KeySpan, type LegacySide, type ShardChecksum, type ShardSide } from './sides.js';
 import { subRanges, type KeyRange, type RowFilter } from './sql.js';
 
 /**

@@ -3,7 +3,8 @@ import type { Config } from '../config/schema.js';
 import type { TableSpec } from '../rows/types.js';
 import type { SourceReader } from '../source/reader.js';
 import type { ChunkKey } from '../store/leases.js';
-import { hasIntegerKey, MysqlLegacySide, type LegacySide } from './sides.js';
+import { evenWidth, hasIntegerKey, VALUE_RANGES_MIN_CHUNKS } from '../source/value-ranges.js';
+import { MysqlLegacySide, type LegacySide } from './sides.js';
 
 export interface PlannedChunk {
   chunkNo: number;
@@ -55,11 +56,11 @@ async function estimatedRows(legacy: MysqlLegacySide, chunks: PlannedChunk[]): P
 async function valueRanges(legacy: LegacySide, spec: TableSpec, chunkRows: number): Promise<PlannedChunk[] | null> {
   if (!(legacy instanceof MysqlLegacySide) || !hasIntegerKey(spec)) return null;
   const estimate = await legacy.estimatedRows();
-  if (estimate < 10 * chunkRows) return null;
+  if (estimate < VALUE_RANGES_MIN_CHUNKS * chunkRows) return null;
   const span = await legacy.keySpan({ lower: null, upper: null }, {});
   if (!span) return null;
   const [min, max] = span;
-  const width = ((max - min + 1n) * BigInt(chunkRows)) / BigInt(estimate) || 1n;
+  const width = evenWidth(min, max, estimate, chunkRows);
   const chunks: PlannedChunk[] = [];
   let lower: ChunkKey | null = null;
   for (let upper = min - 1n + width; upper < max; upper += width) {

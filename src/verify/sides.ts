@@ -1,11 +1,10 @@
-import type { RowDataPacket } from 'mysql2/promise';
 import { namedFailure } from '../errors.js';
 import { quoteId } from '../mysql/connect.js';
 import { rowsQuery, type RowsQuery } from '../mysql/pool.js';
 import { canonicalKind, canonicalKinds, emptyChecksum, foldHash, rowHash, type CanonicalHash, type RangeChecksum } from '../rows/canonical.js';
 import { keyText, nullShardKeyRejection, type RejectedValue } from '../rows/convert.js';
 import { keyPositions, shardKeyPosition, shardKeyText } from '../rows/ddl.js';
-import { doubleExpression, floatExpression, isIntegerType } from '../rows/mysql.js';
+import { doubleExpression, floatExpression } from '../rows/mysql.js';
 import type { ColumnSpec, Row, RowValue, TableSpec } from '../rows/types.js';
 import type { ShardMap } from '../shard/map.js';
 import { readMysqlRowsByKey } from '../source/mysql/keys.js';
@@ -21,7 +20,6 @@ import {
   keysWhere,
   legacyKeyBits,
   legacyTableSql,
-  rowEstimateQuery,
   rowHashesQuery,
   shardBitsInMultiplier,
   shardChecksumsQuery,
@@ -44,13 +42,6 @@ export interface HashedRow {
 
 /** Smallest and largest value of a single integer key. */
 export type KeySpan = [bigint, bigint];
-
-/** True when the table's key is one integer column: ranges can then be split by value, without reading keys. */
-export function hasIntegerKey(spec: TableSpec): boolean {
-  if (spec.primaryKey.length !== 1) return false;
-  const column = spec.columns.find((c) => c.source === spec.primaryKey[0]);
-  return column !== undefined && isIntegerType(column.sourceType);
-}
 
 async function readSpan(query: RowsQuery, sql: string): Promise<KeySpan | null> {
   const r = (await query(sql))[0]!;
@@ -166,18 +157,13 @@ export class MysqlLegacySide implements LegacySide {
   }
 
   /** The optimizer's estimate of the rows in a key range (a few index dives, no rows read; 0 when it sees none). */
-  async estimatedRowsIn(range: KeyRange): Promise<number> {
-    const [rows] = await this.reader.pool.query<RowDataPacket[]>(rowEstimateQuery(this.t, this.where(range, {})));
-    return Number(rows[0]?.rows ?? 0) || 0;
+  estimatedRowsIn(range: KeyRange): Promise<number> {
+    return this.reader.estimatedRowsIn(this.spec, range.lower, range.upper);
   }
 
   /** The catalog's row estimate (InnoDB statistics: approximate, free). */
-  async estimatedRows(): Promise<number> {
-    const [rows] = await this.reader.pool.query<RowDataPacket[]>('SELECT TABLE_ROWS AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', [
-      this.spec.sourceSchema,
-      this.spec.sourceTable,
-    ]);
-    return Number(rows[0]?.n ?? 0);
+  estimatedRows(): Promise<number> {
+    return this.reader.estimatedRows(this.spec);
   }
 
   async rowHashes(range: KeyRange, filter: RowFilter): Promise<HashedRow[]> {

@@ -196,10 +196,6 @@ export function keysWhere(t: MysqlTableSql, keys: ChunkKey[]): string {
 
 /** Smallest and largest key of a range (single-column keys). */
 /** The optimizer's estimate of the rows in a range (InnoDB index dives: no rows read); its `rows` column. */
-export function rowEstimateQuery(t: MysqlTableSql, where: string): string {
-  return `EXPLAIN SELECT ${t.keyColumns[0]} FROM ${t.table} ${where}`;
-}
-
 export function keySpanQuery(t: MysqlTableSql, where: string): string {
   return `SELECT MIN(${t.keyColumns[0]}), MAX(${t.keyColumns[0]}) FROM ${t.table} ${where}`;
 }

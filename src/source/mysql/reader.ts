@@ -16,6 +16,7 @@ import { readMysqlRowsByKey } from './keys.js';
 import { orderBy, qualifiedSource, rangeWhere, rawKeyText } from './sql.js';
 import { tsvSelect } from './tsv.js';
 import { copyWorkers } from '../../copy/workers.js';
+import { hasIntegerKey, valueRangeBounds, VALUE_RANGES_MIN_CHUNKS } from '../value-ranges.js';
 import { ColumnCursor, forEachRowBytes } from '../../mysql/row-packets.js';
 
 /**
@@ -69,7 +70,23 @@ export class MysqlSourceReader implements SourceReader {
     return describeMysqlTable(this.pool, name, table).catch((e: unknown) => Promise.reject(namedFailure('legacy source (source.url)', e)));
   }
 
+  /**
+   * A single integer key is cut by value (src/source/value-ranges.ts): its smallest and largest
+   * key and the optimizer's estimates, no pass over the table. Other keys, and tables estimated at
+   * under VALUE_RANGES_MIN_CHUNKS chunks (stale statistics of a just-filled table say 0), take
+   * keyset boundaries: exact, at the price of reading the keys.
+   */
   async *chunkBoundaries(spec: TableSpec, chunkRows: number, after: ChunkKey | null = null): AsyncIterable<ChunkKey> {
+    if (hasIntegerKey(spec)) {
+      const estimate = await this.estimatedRows(spec);
+      if (estimate >= VALUE_RANGES_MIN_CHUNKS * chunkRows) {
+        const span = await this.keySpan(spec, after);
+        if (!span) return;
+        const rangeRows = (lower: bigint, upper: bigint) => this.estimatedRowsIn(spec, [String(lower)], [String(upper)]);
+        for await (const bound of valueRangeBounds(span[0], span[1], estimate, chunkRows, rangeRows)) yield [String(bound)];
+        return;
+      }
+    }
     const keys = spec.primaryKey.map(quoteId).join(', ');
     let last = after;
     for (;;) {
@@ -83,6 +100,26 @@ export class MysqlSourceReader implements SourceReader {
       last = row.map(rawKeyText);
       yield last;
     }
+  }
+
+  /** The catalog's row estimate of the table (InnoDB statistics: approximate, free). */
+  async estimatedRows(spec: TableSpec): Promise<number> {
+    const [rows] = await this.pool.query<RowDataPacket[]>('SELECT TABLE_ROWS AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', [spec.sourceSchema, spec.sourceTable]);
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  /** The optimizer's estimate of the rows with lower < key <= upper (a few index dives, no rows read; 0 when it sees none). */
+  async estimatedRowsIn(spec: TableSpec, lower: ChunkKey | null, upper: ChunkKey | null): Promise<number> {
+    const [rows] = await this.pool.query<RowDataPacket[]>(`EXPLAIN SELECT ${quoteId(spec.primaryKey[0]!)} FROM ${qualifiedSource(spec)} ${rangeWhere(spec, lower, upper)}`);
+    return Number(rows[0]?.rows ?? 0) || 0;
+  }
+
+  /** Smallest and largest value of a single integer key after `after`; null when there is none. */
+  private async keySpan(spec: TableSpec, after: ChunkKey | null): Promise<[bigint, bigint] | null> {
+    const key = quoteId(spec.primaryKey[0]!);
+    const [rows] = await this.pool.query<RowDataPacket[]>({ sql: `SELECT MIN(${key}), MAX(${key}) FROM ${qualifiedSource(spec)} ${rangeWhere(spec, after, null)}`, rowsAsArray: true });
+    const row = rows[0] as unknown[] | undefined;
+    return !row || row[0] === null ? null : [BigInt(String(row[0])), BigInt(String(row[1]))];
   }
 
   async *readRange(spec: TableSpec, lower: ChunkKey | null, upper: ChunkKey | null, batchRows: number, options: ReadRangeOptions = {}): AsyncIterable<Row[]> {
