@@ -115,6 +115,29 @@ describe('full: writes to a shard server wait while its replica lags', () => {
     expect(status.stdout + status.stderr).not.toContain('replication lag unknown');
   }, 120_000);
 
+  it('verify --repair waits for the replica as full does: no repair is written until it applies again', async () => {
+    const conn = await connectMysql(primary.url);
+    await conn.query(`DELETE FROM \`${env.prefix}_s000\`.member ORDER BY member_id LIMIT 5`);
+    await conn.end();
+    await waitFor('the replica applied the deletes', async () => (await rowsOn(replica)) === ROWS - 5);
+    await onReplica('STOP REPLICA SQL_THREAD');
+    const verify = watchCli(['verify', '--repair', '--config', env.configPath, '--json', '--log-level', 'debug']);
+    try {
+      await verify.untilLogged('writes to server p wait for its replicas', 60_000);
+      expect(verify.stderr).toContain('its replication SQL thread is not running');
+      await new Promise((r) => setTimeout(r, 2000));
+      expect(await rowsOn(primary)).toBe(ROWS - 5);
+    } finally {
+      await onReplica('START REPLICA SQL_THREAD');
+    }
+    expect(await verify.closed, verify.stderr).toBe(0);
+    expect(verify.stderr).toContain('writes to server p go on: its replicas caught up');
+    const result = JSON.parse(verify.stdout).result;
+    expect(result.differences.map((d: { kind: string; repairAction: string }) => `${d.kind} ${d.repairAction}`)).toEqual(Array(5).fill('missing upsert'));
+    expect(await rowsOn(primary)).toBe(ROWS);
+    await waitFor('the replica has every row', async () => (await rowsOn(replica)) === ROWS);
+  }, 120_000);
+
   it('refuses a listed replica that is none, naming it, before any write (exit 2)', async () => {
     env.raw = { ...env.raw, servers: { p: { primary: primary.url, replicas: [primary.url] } } };
     writeConfig(env);

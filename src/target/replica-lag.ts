@@ -4,13 +4,16 @@ import { RefusedError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { createMysqlPool } from '../mysql/connect.js';
 import { isTransient, sleep } from '../mysql/retry.js';
+import type { ShardLocation } from '../shard/map.js';
+import type { ShardWriter } from './writer.js';
 
 /**
  * The replication lag of the shard servers' replicas (`servers.<name>.replicas`), which serve reads
  * in both data centers. `full` writes rows into a primary as fast as it takes them, and a replica
  * applying them falls behind; so a copy's writes to a server wait while one of its replicas is more
  * than `copy.max_replica_lag_seconds` behind, or cannot tell (its replication stopped, or it does not
- * answer). The other servers' writes go on.
+ * answer). The other servers' writes go on. `verify --repair`'s writes wait the same way
+ * (writesWaitingForReplicas): a repair of a missing chunk is a copy of it.
  */
 
 /** One replica's lag: seconds, or null with why it is not known. */
@@ -132,6 +135,26 @@ export class ReplicaLagGate {
     this.readings.set(server, { at: Date.now(), lags });
     return lags;
   }
+}
+
+/**
+ * The writer whose writes (upserts, deletes, loads) wait for the replicas of their server as
+ * `gate.waitFor` says; its reads and pools are the writer's own.
+ */
+export function writesWaitingForReplicas(writer: ShardWriter, gate: ReplicaLagGate, stopping: () => boolean): ShardWriter {
+  const serverOf = (shard: number | ShardLocation) => (typeof shard === 'number' ? writer.map.serverOf(shard) : shard.server).name;
+  const waitFor = (shard: number | ShardLocation) => gate.waitFor(serverOf(shard), stopping);
+  return {
+    ...writer,
+    upsertRows: async (shard, ...rest) => (await waitFor(shard), writer.upsertRows(shard, ...rest)),
+    deleteKeys: async (shard, ...rest) => (await waitFor(shard), writer.deleteKeys(shard, ...rest)),
+    loadBlocks: async (shard, ...rest) => (await waitFor(shard), writer.loadBlocks(shard, ...rest)),
+    loadShards: async (parts) => {
+      // One transaction on one server (ShardWriter.loadShards refuses a mix).
+      if (parts.length > 0) await waitFor(parts[0]!.shard);
+      return writer.loadShards(parts);
+    },
+  };
 }
 
 /** Every configured replica's lag, per server with replicas (for status). */

@@ -15,6 +15,7 @@ import { openControlStore, requireUsableStore, type ControlStore } from '../stor
 import { chunkFailures, type Chunk, type ChunkFailure } from '../store/leases.js';
 import { ChunkLedger, chunkFeed } from './chunk-ledger.js';
 import { newWorkerId, startJobWorker } from '../store/workers.js';
+import { ReplicaLagGate, writesWaitingForReplicas } from '../target/replica-lag.js';
 import { createShardWriter, type ShardWriter } from '../target/writer.js';
 import { compareRange, recheckKeys, type Candidate, type Difference, type DrillContext } from './drill.js';
 import { ChangesInFlight } from './in-flight.js';
@@ -168,7 +169,11 @@ export async function runVerify(config: Config, options: VerifyOptions): Promise
   const hash = options.hash ?? chooseHash(config);
   const store = openControlStore(config, (options.workers ?? config.verify.workers) + 3);
   const reader = createSourceReader(config, log);
-  const writer = createShardWriter(config);
+  const shardWriter = createShardWriter(config);
+  // Repairs write rows as a copy does: while a replica of the server lags, they wait (src/target/replica-lag.ts).
+  const repairing = options.repair === true && !options.dryRun;
+  const replicaLag = repairing ? new ReplicaLagGate(config, config.copy.max_replica_lag_seconds, log) : undefined;
+  const writer = replicaLag ? writesWaitingForReplicas(shardWriter, replicaLag, () => options.signal?.aborted === true) : shardWriter;
   const inFlight = ChangesInFlight.fromConfig(config, { tables, reader, control: store.pool }, log, options.inFlightWaitMs);
   try {
     await requireUsableStore(store, config.shards);
@@ -180,9 +185,9 @@ export async function runVerify(config: Config, options: VerifyOptions): Promise
     // Repairs write by primary key: for them, one of another shape or with another unique index is refused too.
     // A server that refuses us is reported per chunk (quickly), but one that accepts connections and never answers
     // (hung, kill -STOP) ends the run here: every chunk compares with every server, and each would wait it out.
-    const repairing = options.repair === true && !options.dryRun;
     const tolerate = (e: Error) => (e as { code?: string }).code !== 'ETIMEDOUT' && (!repairing || isTransient(e));
     refuseMissingShardTables(await planShardTables(config, map, specs, { tolerateUnreachable: tolerate, refuseShape: repairing }));
+    await replicaLag?.refuseReplicasThatCannotTell();
     const shards = options.shards ?? Array.from({ length: map.count }, (_, i) => i);
     const contexts = specs.map((spec) => tableContext(config, options, spec, map, reader, writer, hash, shards));
     const run: VerifyRun = { config, store, reader, writer, hash, specs, contexts, inFlight };
@@ -208,7 +213,7 @@ export async function runVerify(config: Config, options: VerifyOptions): Promise
     }
     return result;
   } finally {
-    await Promise.allSettled([reader.close(), writer.close(), store.close(), inFlight?.close()]);
+    await Promise.allSettled([reader.close(), writer.close(), store.close(), inFlight?.close(), replicaLag?.close()]);
   }
 }
 
