@@ -201,6 +201,34 @@ describe.skipIf(skipReason !== null)(`SQL Server live${skipReason ? ` (skipped: 
     expect(Object.entries(three).filter(([k]) => !['member_id', 'city'].includes(k)).every(([, v]) => v === null)).toBe(true);
   });
 
+  it('plans an integer key by value from its histogram: bounded chunks despite outlying keys, every row once', async () => {
+    await pool.request().batch(`CREATE TABLE dbo.Planned (id bigint NOT NULL PRIMARY KEY, v varchar(40) NOT NULL);
+      WITH n AS (SELECT TOP (20000) ROW_NUMBER() OVER (ORDER BY (SELECT NULL)) AS i FROM sys.all_objects AS a CROSS JOIN sys.all_objects AS b)
+      INSERT INTO dbo.Planned (id, v) SELECT i, 'x' FROM n;
+      INSERT INTO dbo.Planned VALUES (1000000000000000, 'far'), (500000000000000000, 'far'), (9223372036854775807, 'far');
+      UPDATE STATISTICS dbo.Planned WITH FULLSCAN;`);
+    const r = reader();
+    const planned = await r.describeTable('planned', { source: 'dbo.Planned', target: 'planned', shard_key: 'id', exclude_columns: [] });
+    const bounds: string[][] = [];
+    for await (const b of r.chunkBoundaries(planned, 500)) bounds.push(b);
+    const edges = [null, ...bounds, null];
+    const sizes: number[] = [];
+    const ids = new Set<string>();
+    for (let i = 0; i + 1 < edges.length; i++) {
+      let n = 0;
+      for await (const batch of r.readRange(planned, edges[i]!, edges[i + 1]!, 1000)) {
+        n += batch.length;
+        for (const row of batch) ids.add(String(row[0]));
+      }
+      sizes.push(n);
+    }
+    expect(ids.size).toBe(20_003);
+    expect(ids.has('9223372036854775807')).toBe(true);
+    // Keyset bounds would be every 500th key; by width alone all 20,000 would be in chunk 1.
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(2_000);
+    expect(sizes.filter((n) => n > 0).length).toBeGreaterThanOrEqual(10);
+  });
+
   it('flags values MySQL cannot hold: stops by default, records and skips the row when asked', async () => {
     const edge = { source: 'dbo.Edge', target: 'edge', shard_key: 'id', exclude_columns: [] as string[] };
     const failing = reader();

@@ -16,6 +16,8 @@ import {
   characterLength,
   DESCRIBE_COLUMNS_SQL,
   FIND_OBJECT_SQL,
+  KEY_HISTOGRAM_SQL,
+  keySpanQuery,
   MAX_LSN_SQL,
   MAX_PARAMS,
   rowsByKeyQuery,
@@ -26,9 +28,12 @@ import {
   PRIMARY_KEY_SQL,
   quoteName,
   quoteTable,
+  TABLE_ROWS_SQL,
   type KeyColumn,
   type SqlStatement,
 } from './tsql.js';
+import { histogramEstimate } from './histogram.js';
+import { hasIntegerKey, valueRangeBounds, VALUE_RANGES_MIN_CHUNKS, type RangeEstimate } from '../value-ranges.js';
 
 /** A value the target cannot hold, with where it was found (rows.on_unrepresentable: record). */
 export interface RejectedValue {
@@ -230,8 +235,19 @@ export class MssqlReader implements SourceReader {
     return buildTableSpec(name, table, catalog, pk.map((r) => r.column_name), await this.describeMap);
   }
 
+  /**
+   * A single integer key is cut by value (src/source/value-ranges.ts): its smallest and largest key,
+   * the rows the partitions count and the statistics histogram of its index, no pass over the table.
+   * Other keys, tables of under VALUE_RANGES_MIN_CHUNKS chunks, and a key without a histogram to
+   * read take keyset bounds: exact, at the price of reading the keys.
+   */
   async *chunkBoundaries(spec: TableSpec, chunkRows: number, after: ChunkKey | null = null): AsyncIterable<ChunkKey> {
     const plan = readPlan(spec, this.typeMap);
+    const byValue = hasIntegerKey(spec) ? await this.valueRangePlan(spec, plan, chunkRows, after) : null;
+    if (byValue) {
+      for await (const bound of valueRangeBounds(byValue.min, byValue.max, byValue.rows, chunkRows, byValue.estimate)) yield [String(bound)];
+      return;
+    }
     let lower = after;
     for (;;) {
       const stmt = boundaryQuery(plan.table, plan.keys, lower, chunkRows);
@@ -239,6 +255,30 @@ export class MssqlReader implements SourceReader {
       if (rows.length === 0) return;
       lower = keyOf(spec, rows[0]!, plan.keys.length);
       yield lower;
+    }
+  }
+
+  /** What cutting by value takes; null where keyset bounds are the way (a small table, no key after `after`, no histogram). */
+  private async valueRangePlan(spec: TableSpec, plan: ReadPlan, chunkRows: number, after: ChunkKey | null): Promise<{ min: bigint; max: bigint; rows: number; estimate: RangeEstimate } | null> {
+    const table = [{ name: 'table', type: 'nvarchar' as const, value: plan.table }];
+    try {
+      const rows = Number((await this.query<{ n: number | string | null }>(TABLE_ROWS_SQL, table))[0]?.n ?? 0);
+      if (rows < VALUE_RANGES_MIN_CHUNKS * chunkRows) return null;
+      const spanStatement = keySpanQuery(plan.table, plan.keys[0]!, after);
+      const span = (await this.query<{ lo: string | null; hi: string | null }>(spanStatement.text, spanStatement.params))[0];
+      if (!span || span.lo === null || span.hi === null) return null;
+      const steps = (await this.query<{ high_key: string; range_rows: number; equal_rows: number }>(KEY_HISTOGRAM_SQL, table)).map((r) => ({
+        high: BigInt(r.high_key),
+        rangeRows: Number(r.range_rows),
+        equalRows: Number(r.equal_rows),
+      }));
+      if (steps.length === 0) return null;
+      const [min, max] = [BigInt(span.lo), BigInt(span.hi)];
+      return { min, max, rows, estimate: histogramEstimate(steps, rows, max) };
+    } catch (e) {
+      // An older server (no sys.dm_db_stats_histogram) or no right to read statistics: the keys, read, plan it.
+      this.options.logger.warn({ table: spec.name, err: (e as Error).message }, 'cannot read the key histogram: chunk bounds are read from the keys instead');
+      return null;
     }
   }
 

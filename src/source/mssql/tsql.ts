@@ -191,6 +191,31 @@ export function rowsByKeyQuery(q: { table: string; columns: string[]; keys: KeyC
   return { text, params: q.values.flatMap((v, r) => keyParams(q.keys, `r${r}_`, v)) };
 }
 
+// ---- chunks of an integer key by value (src/source/value-ranges.ts) -----------------------------
+
+/** The table's rows as its heap or clustered index's partitions count them: kept by the engine, nothing read. */
+export const TABLE_ROWS_SQL = `SELECT SUM(p.rows) AS n
+FROM sys.partitions AS p
+WHERE p.object_id = OBJECT_ID(@table) AND p.index_id IN (0, 1)`;
+
+/** Smallest and largest value of a single integer key after `lower`, as text ([lo], [hi]; NULL when none). */
+export function keySpanQuery(table: string, key: KeyColumn, lower: string[] | null): SqlStatement {
+  const range = keyRange([key], lower, null);
+  return { text: `SELECT CONVERT(varchar(20), MIN(${key.quoted})) AS lo, CONVERT(varchar(20), MAX(${key.quoted})) AS hi\nFROM ${table}` + range.where, params: range.params };
+}
+
+/**
+ * The statistics histogram of the primary key's index (an index's stats_id is its index_id): up to
+ * 200 steps, each with the rows equal to its high key and the rows between it and the step before.
+ * The high key is a sql_variant, read as digits. sys.dm_db_stats_histogram: SQL Server 2016 SP1 CU2
+ * and later; it needs SELECT on the key column (the reader has it) or ownership of the table.
+ */
+export const KEY_HISTOGRAM_SQL = `SELECT CONVERT(varchar(40), CONVERT(decimal(38, 0), h.range_high_key)) AS high_key, h.range_rows, h.equal_rows
+FROM sys.indexes AS i
+CROSS APPLY sys.dm_db_stats_histogram(i.object_id, i.index_id) AS h
+WHERE i.object_id = OBJECT_ID(@table) AND i.is_primary_key = 1
+ORDER BY h.step_number`;
+
 /** The key `rows` rows after `lower` (the inclusive upper bound of the next chunk), or no row at the end. */
 export function boundaryQuery(table: string, keys: KeyColumn[], lower: string[] | null, rows: number): SqlStatement {
   const text =

@@ -12,6 +12,9 @@ import { buildTableSpec, readPlan, sourceTypeOf, type CatalogColumn } from '../.
 import {
   boundaryQuery,
   CAPTURE_INSTANCES_SQL,
+  KEY_HISTOGRAM_SQL,
+  keySpanQuery,
+  TABLE_ROWS_SQL,
   MAX_PARAMS,
   captureJobBehind,
   pageQuery,
@@ -128,6 +131,26 @@ describe('keyset pages', () => {
     });
     const next = boundaryQuery('[dbo].[Member]', [id], ['123'], 10);
     expect(next.text).toBe('SELECT [member_id] AS [k0]\nFROM [dbo].[Member]\nWHERE ([member_id] > CAST(@l0 AS bigint))\nORDER BY [member_id]\nOFFSET @skip ROWS FETCH NEXT 1 ROWS ONLY');
+  });
+
+  it('chunks by value: the key span after a bound as text, the partitions\' row count, the key index\'s histogram', () => {
+    const id = key('member_id', { dataType: 'bigint' });
+    expect(keySpanQuery('[dbo].[Member]', id, null)).toEqual({
+      text: 'SELECT CONVERT(varchar(20), MIN([member_id])) AS lo, CONVERT(varchar(20), MAX([member_id])) AS hi\nFROM [dbo].[Member]',
+      params: [],
+    });
+    const after = keySpanQuery('[dbo].[Member]', id, ['9007199254740993']);
+    expect(after.text).toBe('SELECT CONVERT(varchar(20), MIN([member_id])) AS lo, CONVERT(varchar(20), MAX([member_id])) AS hi\nFROM [dbo].[Member]\nWHERE ([member_id] > CAST(@l0 AS bigint))');
+    // 64-bit keys go as text, cast on the server: never through a JS number.
+    expect(after.params).toEqual([{ name: 'l0', type: 'nvarchar', value: '9007199254740993' }]);
+    // Heap (0) or clustered index (1): one count of the rows, not one per index.
+    expect(TABLE_ROWS_SQL).toContain('p.index_id IN (0, 1)');
+    expect(TABLE_ROWS_SQL).toContain('OBJECT_ID(@table)');
+    // The primary key's own statistics (stats_id = index_id), steps in order, the sql_variant high key as digits.
+    expect(KEY_HISTOGRAM_SQL).toContain('sys.dm_db_stats_histogram(i.object_id, i.index_id)');
+    expect(KEY_HISTOGRAM_SQL).toContain('i.is_primary_key = 1');
+    expect(KEY_HISTOGRAM_SQL).toContain('CONVERT(varchar(40), CONVERT(decimal(38, 0), h.range_high_key)) AS high_key');
+    expect(KEY_HISTOGRAM_SQL).toMatch(/ORDER BY h\.step_number$/);
   });
 
   it('refuses a key with the wrong number of values', () => {
