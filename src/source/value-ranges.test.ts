@@ -87,4 +87,15 @@ describe('value ranges of an integer key', () => {
     expect(evenWidth(1n, 10n, 1_000_000, 5)).toBe(1n);
     expect(evenWidth(1n, 1_000n, 100, 10)).toBe(100n);
   });
+
+  it('stops cutting when estimates do not shrink with the range, after a bounded number of them', async () => {
+    // An estimator that always says "the whole table": without a budget this would cut a 2^63-wide span to single values.
+    let calls = 0;
+    const stubborn = async () => (calls++, 1_000_000);
+    const bounds: bigint[] = [];
+    for await (const b of valueRangeBounds(0n, 2n ** 63n, 1_000_000, 1_000, stubborn)) bounds.push(b);
+    // The budget (5,000), plus the ranges beside each one being cut when it ran out (~1,000 a level).
+    expect(calls).toBeLessThan(20_000);
+    for (let i = 1; i < bounds.length; i++) expect(bounds[i]!).toBeGreaterThan(bounds[i - 1]!);
+  });
 });

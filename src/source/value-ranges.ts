@@ -43,7 +43,10 @@ export type RangeEstimate = (lower: bigint, upper: bigint) => Promise<number>;
  */
 export async function* valueRangeBounds(min: bigint, max: bigint, estimatedRows: number, chunkRows: number, estimate: RangeEstimate): AsyncIterable<bigint> {
   let rows = 0; // estimated rows since the last bound
-  for await (const range of estimatedRanges(min - 1n, max, evenWidth(min, max, estimatedRows, chunkRows), chunkRows, estimate)) {
+  // Estimates that do not shrink with the range (an optimizer that ignored the key) must not cut it down to single
+  // values: past a few per expected chunk, ranges are taken as they are.
+  const budget = { left: 4 * Math.ceil(Math.max(1, estimatedRows) / chunkRows) + 1000 };
+  for await (const range of estimatedRanges(min - 1n, max, evenWidth(min, max, estimatedRows, chunkRows), chunkRows, estimate, budget)) {
     if (rows > 0 && rows + range.rows > chunkRows) {
       yield range.lower;
       rows = 0;
@@ -63,13 +66,14 @@ interface EstimatedRange {
 }
 
 /** Ranges of `width` over (lower, upper] in key order with their estimates, those estimated far too big cut again. */
-async function* estimatedRanges(lower: bigint, upper: bigint, width: bigint, chunkRows: number, estimate: RangeEstimate): AsyncIterable<EstimatedRange> {
+async function* estimatedRanges(lower: bigint, upper: bigint, width: bigint, chunkRows: number, estimate: RangeEstimate, budget: { left: number }): AsyncIterable<EstimatedRange> {
   for (let from = lower; from < upper; from += width) {
     const to = upper - from > width ? from + width : upper;
     const rows = await estimate(from, to);
-    if (rows > SPLIT_ABOVE * chunkRows && to - from > 1n) {
+    budget.left--;
+    if (rows > SPLIT_ABOVE * chunkRows && to - from > 1n && budget.left > 0) {
       const parts = BigInt(Math.ceil(rows / chunkRows));
-      yield* estimatedRanges(from, to, (to - from + parts - 1n) / parts, chunkRows, estimate);
+      yield* estimatedRanges(from, to, (to - from + parts - 1n) / parts, chunkRows, estimate, budget);
     } else yield { lower: from, upper: to, rows };
   }
 }
