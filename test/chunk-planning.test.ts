@@ -4,7 +4,11 @@ import { silentLogger } from '../src/log.js';
 import { MysqlSourceReader } from '../src/source/mysql/reader.js';
 import type { TableSpec } from '../src/rows/types.js';
 import type { ChunkKey } from '../src/store/leases.js';
+import { connectMysql } from '../src/mysql/connect.js';
+import { createShardWriter } from '../src/target/writer.js';
+import { runCli } from './support/cli.js';
 import { createTestEnv, type TestEnv } from './support/env.js';
+import { readShards } from './support/shards.js';
 
 const DENSE = 20_000;
 const OUTLIERS = ['1000000000000000', '500000000000000000', '18446744073709551615'];
@@ -21,6 +25,7 @@ describe('chunk planning of an integer key on a MySQL source', () => {
   beforeAll(async () => {
     env = await createTestEnv({
       tables: { t: { source: 'legacy.t', target: 't', shard_key: 'id' } },
+      extra: { copy: { chunk_rows: 500, workers: 2 } },
       legacySql: [
         'CREATE TABLE t (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, v VARCHAR(40) NOT NULL)',
         `INSERT INTO t SELECT seq, REPEAT('x', 40) FROM seq_1_to_${DENSE}`,
@@ -85,4 +90,30 @@ describe('chunk planning of an integer key on a MySQL source', () => {
     // 20,003 rows is under 10 chunks of 5,000: exact bounds every 5,000 keys.
     expect(bounds).toEqual([['5000'], ['10000'], ['15000'], ['20000']]);
   });
+
+  it('full copies such a table through those chunks: every row once, the key 2^64-1 too', async () => {
+    const init = await runCli(['init', '--config', env.configPath]);
+    expect(init.code, init.stderr).toBe(0);
+    const full = await runCli(['full', '--config', env.configPath, '--json']);
+    expect(full.code, full.stderr).toBe(0);
+    const result = JSON.parse(full.stdout).result;
+    expect(result).toMatchObject({ state: 'done', rowsThisRun: DENSE + OUTLIERS.length });
+    // The chunks are value ranges, as planned above (keyset bounds would be every 500th key: 500, 1000, ...).
+    const planned: ChunkKey[] = [];
+    for await (const b of reader.chunkBoundaries(spec, 500)) planned.push(b);
+    const control = await connectMysql(env.config.control.url);
+    const [chunks] = await control.query<RowDataPacket[]>('SELECT upper_key FROM chunks WHERE job_id = ? ORDER BY chunk_no', [result.jobId]);
+    await control.end();
+    const uppers = chunks.map((c) => (typeof c.upper_key === 'string' ? JSON.parse(c.upper_key) : c.upper_key));
+    expect(uppers).toEqual([...planned, null]);
+    expect(uppers[0]).not.toEqual(['500']);
+    const writer = createShardWriter(env.config);
+    try {
+      const rows = await readShards(writer, 't');
+      expect(rows.size).toBe(DENSE + OUTLIERS.length);
+      expect(rows.get('18446744073709551615')).toEqual(['18446744073709551615', 'far']);
+    } finally {
+      await writer.close();
+    }
+  }, 120_000);
 });
