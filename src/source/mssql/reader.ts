@@ -32,7 +32,7 @@ import {
   type KeyColumn,
   type SqlStatement,
 } from './tsql.js';
-import { histogramEstimate } from './histogram.js';
+import { histogramEstimate, type HistogramStep } from './histogram.js';
 import { hasIntegerKey, valueRangeBounds, VALUE_RANGES_MIN_CHUNKS, type RangeEstimate } from '../value-ranges.js';
 
 /** A value the target cannot hold, with where it was found (rows.on_unrepresentable: record). */
@@ -261,25 +261,26 @@ export class MssqlReader implements SourceReader {
   /** What cutting by value takes; null where keyset bounds are the way (a small table, no key after `after`, no histogram). */
   private async valueRangePlan(spec: TableSpec, plan: ReadPlan, chunkRows: number, after: ChunkKey | null): Promise<{ min: bigint; max: bigint; rows: number; estimate: RangeEstimate } | null> {
     const table = [{ name: 'table', type: 'nvarchar' as const, value: plan.table }];
+    const rows = Number((await this.query<{ n: number | string | null }>(TABLE_ROWS_SQL, table))[0]?.n ?? 0);
+    if (rows < VALUE_RANGES_MIN_CHUNKS * chunkRows) return null;
+    const spanStatement = keySpanQuery(plan.table, plan.keys[0]!, after);
+    const span = (await this.query<{ lo: string | null; hi: string | null }>(spanStatement.text, spanStatement.params))[0];
+    if (!span || span.lo === null || span.hi === null) return null;
+    let steps: HistogramStep[];
     try {
-      const rows = Number((await this.query<{ n: number | string | null }>(TABLE_ROWS_SQL, table))[0]?.n ?? 0);
-      if (rows < VALUE_RANGES_MIN_CHUNKS * chunkRows) return null;
-      const spanStatement = keySpanQuery(plan.table, plan.keys[0]!, after);
-      const span = (await this.query<{ lo: string | null; hi: string | null }>(spanStatement.text, spanStatement.params))[0];
-      if (!span || span.lo === null || span.hi === null) return null;
-      const steps = (await this.query<{ high_key: string; range_rows: number; equal_rows: number }>(KEY_HISTOGRAM_SQL, table)).map((r) => ({
+      steps = (await this.query<{ high_key: string; range_rows: number; equal_rows: number }>(KEY_HISTOGRAM_SQL, table)).map((r) => ({
         high: BigInt(r.high_key),
         rangeRows: Number(r.range_rows),
         equalRows: Number(r.equal_rows),
       }));
-      if (steps.length === 0) return null;
-      const [min, max] = [BigInt(span.lo), BigInt(span.hi)];
-      return { min, max, rows, estimate: histogramEstimate(steps, rows, max) };
     } catch (e) {
       // An older server (no sys.dm_db_stats_histogram) or no right to read statistics: the keys, read, plan it.
       this.options.logger.warn({ table: spec.name, err: (e as Error).message }, 'cannot read the key histogram: chunk bounds are read from the keys instead');
       return null;
     }
+    if (steps.length === 0) return null;
+    const [min, max] = [BigInt(span.lo), BigInt(span.hi)];
+    return { min, max, rows, estimate: histogramEstimate(steps, rows, max) };
   }
 
   async *readRange(spec: TableSpec, lower: ChunkKey | null, upper: ChunkKey | null, batchRows: number, options: ReadRangeOptions = {}): AsyncIterable<Row[]> {
